@@ -1,0 +1,252 @@
+"""Node settings: one attrs object, layered defaults < TOML file < `CHORUS_*` environment < flags.
+
+Every setting is declared once, as a field of `Settings` with a help text and
+validators; the TOML keys, environment variables and command-line flags are
+derived from the field names (`http_port` <-> `http_port = 8080`,
+`CHORUS_HTTP_PORT`, `--http-port`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import attrs
+
+ENV_PREFIX = "CHORUS_"
+CONFIG_ENV = "CHORUS_CONFIG"
+"""Environment variable naming a TOML file (the `--config` flag wins over it)."""
+
+
+class ConfigError(Exception):
+    """A setting is unknown or invalid; the message names the setting and where it came from."""
+
+
+def _setting(default: Any, help_text: str, *validators: Callable[..., Any]) -> Any:
+    return attrs.field(default=default, validator=list(validators), metadata={"help": help_text})
+
+
+def _port(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"{attribute.name} must be a TCP port (0..65535; 0 picks a free one)")
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be greater than 0")
+
+
+def _one_of(*choices: str) -> Callable[[object, attrs.Attribute[str], str], None]:
+    def check(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in choices:
+            raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Everything a node can be configured with; the defaults run one laptop node."""
+
+    data_dir: Path = _setting(
+        Path("chorus-data"), "directory for the SQLite database and generated secrets"
+    )
+    http_host: str = _setting("127.0.0.1", "address the HTTP API listens on")
+    http_port: int = _setting(8080, "port of the HTTP API", _port)
+    gateway_host: str = _setting("127.0.0.1", "address the WebSocket gateway listens on")
+    gateway_port: int = _setting(8081, "port of the WebSocket gateway", _port)
+    public_gateway_url: str = _setting(
+        "", "gateway URL handed to clients by GET /api/v1/gateway (default: derived)"
+    )
+    allowed_origins: tuple[str, ...] = _setting(
+        (), "browser origins allowed to open WebSockets (comma-separated; * allows any)"
+    )
+    log_format: str = _setting(
+        "auto",
+        "log format: auto (console on a terminal, else json), console or json",
+        _one_of("auto", "console", "json"),
+    )
+    log_level: str = _setting(
+        "info", "lowest level logged", _one_of("debug", "info", "warning", "error")
+    )
+    heartbeat_interval: float = _setting(
+        30.0, "seconds between client pings; silence for two intervals closes", _positive
+    )
+    auth_timeout: float = _setting(10.0, "seconds a new connection has to send hello", _positive)
+    access_token_ttl: int = _setting(900, "lifetime of access tokens in seconds", _positive)
+    refresh_token_ttl: int = _setting(
+        30 * 24 * 3600, "lifetime of a session's refresh token in seconds", _positive
+    )
+    max_outbox_bytes: int = _setting(
+        1 << 20, "bytes queued for a slow client before it is disconnected (4004)", _positive
+    )
+    resume_limit: int = _setting(
+        1000, "most messages replayed per room on resume before too_far", _positive
+    )
+    shutdown_grace: float = _setting(
+        10.0, "seconds to finish work after SIGINT/SIGTERM before cancelling", _positive
+    )
+
+    @property
+    def gateway_url(self) -> str:
+        """The URL clients connect to: `public_gateway_url`, or derived from the listen address."""
+        if self.public_gateway_url:
+            return self.public_gateway_url
+        return f"ws://{self.gateway_host}:{self.gateway_port}/"
+
+
+def _parse_tuple(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": _parse_bool,
+    "Path": Path,
+    "tuple[str, ...]": _parse_tuple,
+}
+
+
+_DESCRIPTIONS = {"int": "an integer", "float": "a number", "bool": "true or false"}
+
+
+def _kind(field: attrs.Attribute[Any]) -> str:
+    # `from __future__ import annotations` keeps attrs field types as their source text.
+    return cast(str, field.type)
+
+
+def _from_text(field: attrs.Attribute[Any], raw: str) -> Any:
+    """Convert an environment variable or flag string to the field's type."""
+    kind = _kind(field)
+    try:
+        return _PARSERS[kind](raw)
+    except ValueError:
+        raise ValueError(f"expected {_DESCRIPTIONS.get(kind, kind)}, got {raw!r}") from None
+
+
+def _from_toml(field: attrs.Attribute[Any], value: object) -> Any:
+    """Check a TOML value's type (TOML is typed: no guessing) and convert it."""
+    kind = _kind(field)
+    if kind == "tuple[str, ...]":
+        if isinstance(value, str):
+            return _parse_tuple(value)
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+    elif kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif kind == "Path" and isinstance(value, str):
+        return Path(value)
+    elif type(value).__name__ == kind:
+        return value
+    raise ValueError(f"expected {kind}, got {type(value).__name__} {value!r}")
+
+
+def _fields() -> tuple[attrs.Attribute[Any], ...]:
+    return attrs.fields(Settings)
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add `--config` and one `--<setting>` flag per setting (all default to "not given")."""
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help=f"TOML settings file (or ${CONFIG_ENV})"
+    )
+    for field in _fields():
+        flag = "--" + field.name.replace("_", "-")
+        env = ENV_PREFIX + field.name.upper()
+        default = field.default
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        parser.add_argument(
+            flag,
+            dest=f"setting_{field.name}",
+            metavar=field.name.upper(),
+            help=f"{field.metadata['help']} [${env}; default: {shown!s}]",
+        )
+
+
+def load_settings(
+    flags: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build `Settings` from defaults < TOML file < environment < flags.
+
+    Raises `ConfigError` naming the setting and its source for unknown keys,
+    unreadable files, values of the wrong type and values out of range.
+    """
+    environ = os.environ if environ is None else environ
+    given: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    config_path = getattr(flags, "config", None) or environ.get(CONFIG_ENV)
+    if config_path:
+        _layer(given, sources, _read_toml(Path(config_path)), f"file {config_path}", _from_toml)
+    env_values = {
+        name[len(ENV_PREFIX) :].lower(): value
+        for name, value in environ.items()
+        if name.startswith(ENV_PREFIX) and name != CONFIG_ENV
+    }
+    _layer(given, sources, env_values, "environment", _from_text, key=_env_name)
+    if flags is not None:
+        flag_values = {
+            field.name: getattr(flags, f"setting_{field.name}")
+            for field in _fields()
+            if getattr(flags, f"setting_{field.name}", None) is not None
+        }
+        _layer(given, sources, flag_values, "command line", _from_text, key=_flag_name)
+    try:
+        return Settings(**given)
+    except ValueError as exc:
+        name = next((n for n in sources if str(exc).startswith(n)), None)
+        where = f" (from {sources[name]})" if name else ""
+        raise ConfigError(f"invalid setting{where}: {exc}") from None
+
+
+def _env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _layer(
+    given: dict[str, Any],
+    sources: dict[str, str],
+    values: Mapping[str, object],
+    source: str,
+    convert: Callable[[attrs.Attribute[Any], Any], Any],
+    key: Callable[[str], str] = str,
+) -> None:
+    by_name = {field.name: field for field in _fields()}
+    for name, raw in values.items():
+        field = by_name.get(name)
+        if field is None:
+            known = ", ".join(sorted(key(n) for n in by_name))
+            raise ConfigError(f"unknown setting {key(name)} in {source}; known: {known}")
+        try:
+            given[name] = convert(field, raw)
+        except ValueError as exc:
+            raise ConfigError(f"setting {key(name)} in {source}: {exc}") from None
+        sources[name] = f"{key(name)} in {source}"
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None

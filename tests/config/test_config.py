@@ -1,0 +1,105 @@
+"""Settings layering and validation: defaults < TOML < environment < flags."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from chorus.config import ConfigError, Settings, add_flags, load_settings
+
+
+def flags(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    return parser.parse_args(argv)
+
+
+def test_defaults_run_one_laptop_node() -> None:
+    settings = load_settings(flags(), {})
+    assert settings == Settings()
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
+    assert (settings.gateway_host, settings.gateway_port) == ("127.0.0.1", 8081)
+    assert settings.data_dir == Path("chorus-data")
+    assert settings.gateway_url == "ws://127.0.0.1:8081/"
+
+
+def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
+    config = tmp_path / "chorus.toml"
+    config.write_text('http_port = 1001\ngateway_port = 1002\nlog_level = "debug"\n')
+    env = {"CHORUS_CONFIG": str(config), "CHORUS_GATEWAY_PORT": "2002", "CHORUS_LOG_LEVEL": "error"}
+    settings = load_settings(flags("--log-level", "warning"), env)
+    assert settings.http_port == 1001  # file
+    assert settings.gateway_port == 2002  # environment over file
+    assert settings.log_level == "warning"  # flag over environment
+
+
+def test_config_flag_wins_over_config_environment(tmp_path: Path) -> None:
+    chosen, ignored = tmp_path / "a.toml", tmp_path / "b.toml"
+    chosen.write_text("http_port = 1\n")
+    ignored.write_text("http_port = 2\n")
+    settings = load_settings(flags("--config", str(chosen)), {"CHORUS_CONFIG": str(ignored)})
+    assert settings.http_port == 1
+
+
+def test_values_are_converted_to_their_types(tmp_path: Path) -> None:
+    config = tmp_path / "chorus.toml"
+    config.write_text('allowed_origins = ["https://a.example", "https://b.example"]\n')
+    env = {"CHORUS_HEARTBEAT_INTERVAL": "2.5", "CHORUS_DATA_DIR": "/var/lib/chorus"}
+    settings = load_settings(flags("--config", str(config)), env)
+    assert settings.allowed_origins == ("https://a.example", "https://b.example")
+    assert settings.heartbeat_interval == 2.5
+    assert settings.data_dir == Path("/var/lib/chorus")
+    from_env = load_settings(flags(), {"CHORUS_ALLOWED_ORIGINS": "https://a.example, *"})
+    assert from_env.allowed_origins == ("https://a.example", "*")
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "message"),
+    [
+        (
+            {"CHORUS_HTTP_PORT": "eighty"},
+            (),
+            "CHORUS_HTTP_PORT in environment: expected an integer",
+        ),
+        ({}, ("--http-port", "70000"), "--http-port in command line"),
+        ({"CHORUS_LOG_FORMAT": "xml"}, (), "log_format must be one of"),
+        ({"CHORUS_AUTH_TIMEOUT": "0"}, (), "auth_timeout must be greater than 0"),
+        ({"CHORUS_HTTP_PORTT": "1"}, (), "unknown setting CHORUS_HTTP_PORTT"),
+    ],
+)
+def test_bad_values_name_the_setting_and_its_source(
+    env: dict[str, str], argv: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(flags(*argv), env)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("http_port = '8080'\n", "http_port in file .*expected int, got str"),
+        ("http_port = true\n", "expected int, got bool"),
+        ("nope = 1\n", "unknown setting nope"),
+        ("http_port = \n", "not valid TOML"),
+    ],
+)
+def test_bad_files_are_reported_clearly(tmp_path: Path, toml: str, message: str) -> None:
+    config = tmp_path / "chorus.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(flags("--config", str(config)), {})
+
+
+def test_a_missing_file_is_reported_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read settings file"):
+        load_settings(flags("--config", str(tmp_path / "missing.toml")), {})
+
+
+def test_every_setting_has_a_flag_with_help() -> None:
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    text = parser.format_help()
+    assert "--gateway-port" in text
+    assert "$CHORUS_GATEWAY_PORT" in text
