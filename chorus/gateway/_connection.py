@@ -1,0 +1,255 @@
+"""One WebSocket connection: handshake, the inbound reader loop, and closing.
+
+The connection's task only reads; everything it writes (handshake answer,
+pongs, replies, broadcasts, the close frame) goes through its `Outbox`, so
+per-connection byte order holds and no send ever waits.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import structlog
+import trio
+import wsproto
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import RemoteProtocolError
+
+from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
+
+from ._outbox import Flusher, Outbox
+from ._wire import close_frame, pong_frame, text_frame
+
+_log = structlog.get_logger("chorus.gateway")
+
+CLOSE_TIMEOUT = 5.0
+"""Seconds we wait for the client's close frame after sending ours."""
+_RECV_BYTES = 65536
+_NOT_ON_WIRE = frozenset({1005, 1006, 1015})
+
+
+class Handler(Protocol):
+    """The chat logic behind one connection (see `chorus.actors`)."""
+
+    async def on_text(self, text: str) -> None:
+        """One complete text message; the next is not read until this returns."""
+
+    def on_disconnect(self) -> None:
+        """The connection is gone; called exactly once, after the last `on_text`."""
+
+
+NewHandler = Callable[["Connection"], Handler]
+
+
+class Connection:
+    """An accepted client socket, seen by the chat logic after the handshake.
+
+    `send` and `close` never wait. The inbound side closes the connection by
+    itself on EOF, on RFC 6455 violations (with the matching close code), on
+    binary or oversized messages, and when its deadline passes.
+    """
+
+    def __init__(
+        self,
+        conn_id: str,
+        sock: socket.socket,
+        remote: str,
+        flusher: Flusher,
+        nursery: trio.Nursery,
+        *,
+        max_outbox_bytes: int,
+    ) -> None:
+        self.id = conn_id
+        self.remote = remote
+        self._sock = sock
+        self._ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        self.outbox = Outbox(
+            sock,
+            flusher,
+            nursery.start_soon,
+            limit=max_outbox_bytes,
+            on_overflow=self._overflowed,
+            on_broken=self._broken,
+        )
+        self.close_code: int | None = None
+        self._deadline = trio.current_time() + CLOSE_TIMEOUT
+        self._deadline_code = int(CloseCode.POLICY_VIOLATION)
+        self._sliding: float | None = None
+        self._waiting: trio.CancelScope | None = None
+        self.log = _log.bind(conn=conn_id, remote=remote)
+
+    # -- called by the chat logic -----------------------------------------------------
+
+    def send(self, payload: bytes) -> bool:
+        """Queue one JSON text message; False if the connection is closing."""
+        return self.outbox.offer(text_frame(payload))
+
+    def send_frame(self, frame: bytes) -> bool:
+        """Queue a frame built once by `text_frame` for many connections (broadcast)."""
+        return self.outbox.offer(frame)
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the closing handshake with `code`; later calls are ignored."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.log.info("connection.closing", code=code, reason=reason)
+        self.outbox.finish(close_frame(code, reason))
+        self._sliding = None
+        self._move_deadline(trio.current_time() + CLOSE_TIMEOUT)
+
+    def request_stop(self) -> None:
+        """Supervisor shutdown: tell the client to reconnect (1001 going away)."""
+        self.close(CloseCode.GOING_AWAY, "server shutting down")
+
+    def set_deadline(self, seconds: float, code: int, *, sliding: bool) -> None:
+        """Close with `code` if no message arrives within `seconds`.
+
+        With `sliding`, every message received restarts the countdown
+        (heartbeats); otherwise the deadline is fixed (authentication).
+        """
+        if self.close_code is None:
+            self._deadline_code = code
+            self._sliding = seconds if sliding else None
+            self._move_deadline(trio.current_time() + seconds)
+
+    def _move_deadline(self, deadline: float) -> None:
+        self._deadline = deadline
+        if self._waiting is not None:
+            self._waiting.deadline = deadline
+
+    # -- the connection's own task ----------------------------------------------------
+
+    async def handshake(self, *, allowed_origins: Sequence[str], timeout: float) -> bool:
+        """Answer the HTTP upgrade; True if the WebSocket is open."""
+        self._move_deadline(trio.current_time() + timeout)
+        while True:
+            data = await self._receive()
+            if not data:
+                return False
+            try:
+                self._ws.receive_data(data)
+                request = next((e for e in self._ws.events() if isinstance(e, Request)), None)
+            except RemoteProtocolError:
+                self._reject(400, "malformed WebSocket upgrade request")
+                return False
+            if request is not None:
+                return self._admit(request, allowed_origins)
+
+    def _admit(self, request: Request, allowed_origins: Sequence[str]) -> bool:
+        if urlsplit(request.target).path != "/":
+            self._reject(404, "the gateway listens on /")
+            return False
+        origin = _header(request, b"origin")
+        if origin is not None and not _origin_allowed(origin, allowed_origins):
+            self.log.warning("connection.origin_refused", origin=origin)
+            self._reject(403, "origin not allowed")
+            return False
+        subprotocol = select_subprotocol(request.subprotocols)
+        if subprotocol is None:
+            self._reject(400, "offer the WebSocket subprotocol chorus.v1")
+            return False
+        self.outbox.offer(self._ws.send(AcceptConnection(subprotocol=subprotocol)))
+        return True
+
+    def _reject(self, status: int, reason: str) -> None:
+        body = reason.encode()
+        headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+        try:
+            head = self._ws.send(
+                RejectConnection(status_code=status, headers=headers, has_body=True)
+            )
+            self.outbox.finish(head + self._ws.send(RejectData(data=body)))
+        except wsproto.utilities.LocalProtocolError:
+            # The request was too broken for wsproto to answer it: answer by hand.
+            self.outbox.finish(
+                b"HTTP/1.1 %d %s\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+                % (status, reason.encode(), len(body), body)
+            )
+
+    async def serve(self, handler: Handler) -> None:
+        """Read messages and pass complete text messages to `handler` until closed."""
+        parts: list[str] = []
+        size = 0
+        while True:
+            data = await self._receive()
+            if not data:
+                return
+            if self._sliding is not None:
+                self._deadline = trio.current_time() + self._sliding
+            self._ws.receive_data(data)
+            for event in self._ws.events():
+                if isinstance(event, TextMessage):
+                    size += len(event.data)
+                    if size > MAX_FRAME_BYTES:
+                        self.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+                    elif event.message_finished:
+                        text = "".join([*parts, event.data])
+                        parts, size = [], 0
+                        if self.close_code is None:
+                            await handler.on_text(text)
+                    else:
+                        parts.append(event.data)
+                elif isinstance(event, BytesMessage):
+                    self.close(CloseCode.UNSUPPORTED_DATA, "binary messages are not supported")
+                elif isinstance(event, Ping):
+                    self.outbox.offer(pong_frame(event.payload))
+                elif isinstance(event, CloseConnection):
+                    # Echo the client's code; for RFC 6455 violations wsproto
+                    # reports the code we must send (1002, 1007, ...). Codes
+                    # 1005/1006/1015 only describe a close and never go on the wire.
+                    code = event.code if event.code not in _NOT_ON_WIRE else CloseCode.NORMAL
+                    self.close(code, event.reason or "")
+                    return
+
+    async def _receive(self) -> bytes:
+        """The next bytes from the socket; b"" on EOF, error or passed deadline."""
+        while True:
+            with trio.CancelScope(deadline=self._deadline) as self._waiting:
+                try:
+                    await trio.lowlevel.wait_readable(self._sock)
+                    return self._sock.recv(_RECV_BYTES)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    return b""
+                finally:
+                    self._waiting = None
+            if self.close_code is not None:
+                return b""  # the client never answered our close frame
+            self.close(self._deadline_code, "timeout")
+
+    def _overflowed(self) -> None:
+        # The close frame goes after the backlog (cutting the buffer could cut a
+        # frame in half); a client that reads nothing at all is dropped when the
+        # close deadline passes.
+        self.log.warning("connection.slow_consumer", pending=self.outbox.pending)
+        self.close(CloseCode.SLOW_CONSUMER, "too slow: resume to catch up")
+
+    def _broken(self) -> None:
+        if self.close_code is None:
+            self.close_code = int(CloseCode.GOING_AWAY)
+        self._move_deadline(trio.current_time())
+
+
+def _header(request: Request, name: bytes) -> str | None:
+    for key, value in request.extra_headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _origin_allowed(origin: str, allowed: Sequence[str]) -> bool:
+    return "*" in allowed or origin.rstrip("/") in (entry.rstrip("/") for entry in allowed)

@@ -1,0 +1,147 @@
+"""The WebSocket gateway: a listening socket, the flusher and one task per connection."""
+
+from __future__ import annotations
+
+import functools
+import socket
+from collections.abc import Sequence
+
+import attrs
+import structlog
+import trio
+
+from chorus.supervisors import ChildSpec, Restart, Strategy, Supervisor
+
+from ._connection import CLOSE_TIMEOUT, Connection, NewHandler
+from ._outbox import Flusher
+
+_log = structlog.get_logger("chorus.gateway")
+_ACCEPT_BURST = 64
+
+
+@attrs.frozen(kw_only=True)
+class GatewayConfig:
+    """What the gateway needs from the node's settings."""
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+    allowed_origins: Sequence[str] = ()
+    handshake_timeout: float = 10.0
+    max_outbox_bytes: int = 1 << 20
+    backlog: int = 1024
+
+
+class Gateway:
+    """Accepts WebSocket clients on `host:port`; each socket runs as a temporary child.
+
+    `supervisor()` returns its tree (rest_for_one: flusher, connections,
+    listener): a flusher crash restarts everything after it, because every
+    connection's outbox depends on it; a listener crash only restarts the
+    listener. Stopping the tree closes the listening socket first and tells
+    every client to reconnect (1001) before connections are stopped.
+    """
+
+    def __init__(self, config: GatewayConfig, new_handler: NewHandler) -> None:
+        self.config = config
+        self._new_handler = new_handler
+        self._flusher = Flusher()
+        self._connections = Supervisor("connections")
+        self._live: dict[str, Connection] = {}
+        self._accepted = 0
+        self.address: tuple[str, int] | None = None
+        """The bound (host, port) once listening (port 0 picks a free one)."""
+
+    def supervisor(self) -> Supervisor:
+        children = [
+            ChildSpec(id="flusher", start=self._flusher.run),
+            ChildSpec(id="connections", start=self._connections.run, shutdown=float("inf")),
+            ChildSpec(id="listener", start=self._listen),
+        ]
+        return Supervisor("gateway", children, strategy=Strategy.REST_FOR_ONE)
+
+    @property
+    def connections(self) -> list[Connection]:
+        """Live connections (handshake done or not)."""
+        return list(self._live.values())
+
+    async def _listen(self, *, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+        config = self.config
+        listener = socket.create_server((config.host, config.port), backlog=config.backlog)
+        listener.setblocking(False)
+        self.address = listener.getsockname()[:2]
+        _log.info("gateway.listening", host=self.address[0], port=self.address[1])
+        try:
+            task_status.started(self.address)
+            while True:
+                await trio.lowlevel.wait_readable(listener)
+                await self._accept_burst(listener)
+        finally:
+            trio.lowlevel.notify_closing(listener)
+            listener.close()
+            for conn in list(self._live.values()):
+                conn.request_stop()
+
+    async def _accept_burst(self, listener: socket.socket) -> None:
+        for _ in range(_ACCEPT_BURST):
+            try:
+                client, address = listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # e.g. out of file descriptors: let others finish first
+                _log.error("gateway.accept_failed", error=str(exc))
+                await trio.sleep(0.1)
+                return
+            client.setblocking(False)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._accepted += 1
+            conn_id = f"conn:{self._accepted}"
+            start = functools.partial(
+                self._run_connection, conn_id, client, f"{address[0]}:{address[1]}"
+            )
+            spec = ChildSpec(
+                id=conn_id, start=start, restart=Restart.TEMPORARY, shutdown=CLOSE_TIMEOUT
+            )
+            await self._connections.start_child(spec)
+
+    async def _run_connection(
+        self,
+        conn_id: str,
+        sock: socket.socket,
+        remote: str,
+        *,
+        task_status: trio.TaskStatus[Connection],
+    ) -> None:
+        config = self.config
+        try:
+            async with trio.open_nursery() as nursery:
+                conn = Connection(
+                    conn_id,
+                    sock,
+                    remote,
+                    self._flusher,
+                    nursery,
+                    max_outbox_bytes=config.max_outbox_bytes,
+                )
+                self._live[conn_id] = conn
+                task_status.started(conn)
+                try:
+                    opened = await conn.handshake(
+                        allowed_origins=config.allowed_origins, timeout=config.handshake_timeout
+                    )
+                    if opened:
+                        await self._serve(conn)
+                    with trio.move_on_after(CLOSE_TIMEOUT):
+                        await conn.outbox.drained()
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._live.pop(conn_id, None)
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
+
+    async def _serve(self, conn: Connection) -> None:
+        handler = self._new_handler(conn)
+        try:
+            await conn.serve(handler)
+        finally:
+            handler.on_disconnect()

@@ -1,0 +1,160 @@
+"""The outbound hot path: per-connection byte buffers flushed by one task per node.
+
+Appending a frame never waits and wakes nobody but the flusher, at most once
+per scheduling round; the flusher writes each dirty connection's pending
+bytes with one non-blocking `send`. Only a connection whose kernel buffer is
+full gets a task of its own, which waits for writability (DESIGN.md §8).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+
+import trio
+
+Spawn = Callable[[Callable[[], Awaitable[None]]], None]
+"""Starts a task, e.g. the connection nursery's `start_soon`."""
+
+
+class Outbox:
+    """Bytes waiting to be written to one socket, bounded by `limit` bytes.
+
+    `offer` never waits. Going over `limit` closes the outbox and calls
+    `on_overflow` (the connection then closes the client with 4004; the
+    client recovers by resuming, so nothing acknowledged is lost). A failed
+    write discards the buffer and calls `on_broken`.
+    """
+
+    __slots__ = (
+        "_blocked",
+        "_buffer",
+        "_closed",
+        "_flusher",
+        "_on_broken",
+        "_on_overflow",
+        "_sock",
+        "_spawn",
+        "limit",
+    )
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        flusher: Flusher,
+        spawn: Spawn,
+        *,
+        limit: int,
+        on_overflow: Callable[[], None],
+        on_broken: Callable[[], None],
+    ) -> None:
+        self._sock = sock
+        self._flusher = flusher
+        self._spawn = spawn
+        self.limit = limit
+        self._on_overflow = on_overflow
+        self._on_broken = on_broken
+        self._buffer = bytearray()
+        self._blocked = False
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes not yet handed to the kernel."""
+        return len(self._buffer)
+
+    @property
+    def closed(self) -> bool:
+        """True once no more frames are accepted (what is queued is still written)."""
+        return self._closed
+
+    def offer(self, frame: bytes) -> bool:
+        """Queue `frame` without waiting; False if the outbox is closed or just overflowed."""
+        if self._closed:
+            return False
+        self._append(frame)
+        if len(self._buffer) > self.limit:
+            self._closed = True
+            self._on_overflow()
+            return False
+        return True
+
+    def finish(self, frame: bytes) -> None:
+        """Queue a last frame (a close frame) even past the limit, and close."""
+        self._append(frame)
+        self._closed = True
+
+    def discard(self) -> None:
+        """Drop everything queued and close (the socket is gone)."""
+        self._closed = True
+        self._buffer.clear()
+
+    def flush(self) -> None:
+        """Write what the kernel takes now; hand the rest to a task that waits to write."""
+        if self._blocked or not self._buffer or self._write_now():
+            return
+        self._blocked = True
+        self._spawn(self._drain)
+
+    async def drained(self) -> None:
+        """Wait until everything queued has been handed to the kernel (or dropped)."""
+        while self._buffer:
+            self._blocked = True
+            try:
+                await trio.lowlevel.wait_writable(self._sock)
+            finally:
+                self._blocked = False
+            self._write_now()
+
+    def _append(self, frame: bytes) -> None:
+        if not self._buffer and not self._blocked:
+            self._flusher.mark(self)
+        self._buffer += frame
+
+    def _write_now(self) -> bool:
+        """One non-blocking send of everything pending; True if nothing is left."""
+        try:
+            sent = self._sock.send(self._buffer)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self.discard()
+            self._on_broken()
+            return True
+        del self._buffer[:sent]
+        return not self._buffer
+
+    async def _drain(self) -> None:
+        try:
+            await self.drained()
+        except trio.ClosedResourceError:
+            self.discard()  # the connection closed the socket while we waited
+
+
+class Flusher:
+    """Writes every outbox that got frames since its last round, once per round."""
+
+    def __init__(self) -> None:
+        self._dirty: list[Outbox] = []
+        self._idle = trio.lowlevel.ParkingLot()
+
+    def mark(self, outbox: Outbox) -> None:
+        """Called by an outbox that had nothing pending and now has a frame."""
+        self._dirty.append(outbox)
+        if self._idle:
+            self._idle.unpark()
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Flusher] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Flush until cancelled; the readiness value is the flusher itself."""
+        task_status.started(self)
+        while True:
+            if self._dirty:
+                # Let every runnable task append first, so one send carries it all.
+                await trio.lowlevel.checkpoint()
+            else:
+                await self._idle.park()
+            dirty, self._dirty = self._dirty, []
+            for outbox in dirty:
+                outbox.flush()

@@ -1,0 +1,284 @@
+"""The gateway over real loopback sockets: handshake, framing rules, closing, slow clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+import pytest
+import trio
+import trio.testing
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from chorus.gateway import Connection, Gateway, GatewayConfig, text_frame
+from chorus.protocol import CloseCode
+from chorus.supervisors import Supervisor
+from tests.wsclient import ws_connect
+
+
+class Echo:
+    """Answers every text message with itself; "flood N" sends N 16 KiB messages."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def on_text(self, text: str) -> None:
+        if text.startswith("flood "):
+            frame = text_frame(b"x" * 16384)
+            for _ in range(int(text.split()[1])):
+                self.conn.send_frame(frame)
+        elif text == "deadline":
+            self.conn.set_deadline(0.2, CloseCode.AUTH_TIMEOUT, sliding=False)
+            self.conn.send(b"armed")
+        else:
+            self.conn.send(text.encode())
+
+    def on_disconnect(self) -> None:
+        pass
+
+
+class Running:
+    def __init__(self, gateway: Gateway, tree: Supervisor) -> None:
+        self.gateway = gateway
+        self.tree = tree
+        assert gateway.address is not None
+        self.url = f"ws://127.0.0.1:{gateway.address[1]}/"
+        self.port = gateway.address[1]
+
+
+async def start_gateway(nursery: trio.Nursery, **config: object) -> Running:
+    gateway = Gateway(GatewayConfig(port=0, **config), Echo)  # type: ignore[arg-type]
+    tree = gateway.supervisor()
+    await nursery.start(tree.run)
+    return Running(gateway, tree)
+
+
+@pytest.fixture
+async def server(nursery: trio.Nursery) -> Running:
+    return await start_gateway(nursery, allowed_origins=("https://chat.example",))
+
+
+async def closed_code(ws: WebSocketConnection) -> int | None:
+    """Read until the server closes; the close code it sent."""
+    with trio.fail_after(10):
+        try:
+            while True:
+                await ws.get_message()
+        except ConnectionClosed as closed:
+            return None if closed.reason is None else closed.reason.code
+
+
+# -- handshake ---------------------------------------------------------------------------
+
+
+async def test_echo_over_the_negotiated_subprotocol(server: Running) -> None:
+    async with ws_connect(server.port) as ws:
+        assert ws.subprotocol == "chorus.v1"
+        await ws.send_message('{"type":"ping"}')
+        assert await ws.get_message() == '{"type":"ping"}'
+        await ws.send_message("ü" * 1000)
+        assert await ws.get_message() == "ü" * 1000
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/", b"", 400),  # no chorus.v1 subprotocol offered
+        ("/elsewhere", b"Sec-WebSocket-Protocol: chorus.v1\r\n", 404),
+        ("/", b"Sec-WebSocket-Protocol: chorus.v1\r\nOrigin: https://evil.example\r\n", 403),
+    ],
+)
+async def test_bad_upgrades_are_rejected_with_a_status(
+    server: Running, path: str, headers: bytes, status: int
+) -> None:
+    # Raw HTTP: trio-websocket leaks its socket when an upgrade is rejected.
+    async with raw_socket(server.port) as stream:
+        await stream.send_all(upgrade_request(path.encode(), headers))
+        answer = await read_until_closed(stream)
+    assert answer.startswith(b"HTTP/1.1 %d" % status)
+
+
+async def test_an_allowed_origin_is_accepted(server: Running) -> None:
+    headers = [(b"origin", b"https://chat.example")]
+    async with ws_connect(server.port, extra_headers=headers) as ws:
+        await ws.send_message("hi")
+        assert await ws.get_message() == "hi"
+
+
+async def test_garbage_instead_of_an_upgrade_gets_400(server: Running) -> None:
+    async with raw_socket(server.port) as stream:
+        await stream.send_all(b"NOT HTTP AT ALL\r\n\r\n")
+        answer = await read_until_closed(stream)
+    assert answer.startswith(b"HTTP/1.1 400")
+
+
+# -- framing rules -----------------------------------------------------------------------
+
+
+async def test_binary_messages_close_with_1003(server: Running) -> None:
+    async with ws_connect(server.port) as ws:
+        await ws.send_message(b"\x00\x01")
+        assert await closed_code(ws) == CloseCode.UNSUPPORTED_DATA
+
+
+async def test_oversized_messages_close_with_1009(server: Running) -> None:
+    async with ws_connect(server.port) as ws:
+        await ws.send_message("x" * 70_000)
+        assert await closed_code(ws) == CloseCode.MESSAGE_TOO_BIG
+
+
+async def test_invalid_utf8_text_closes_with_1007(server: Running) -> None:
+    async with upgraded(server.port) as stream:
+        await stream.send_all(masked_frame(0x1, b"\xff\xfe"))
+        assert await read_close_code(stream) == CloseCode.INVALID_PAYLOAD
+
+
+async def test_unmasked_client_frames_close_with_1002(server: Running) -> None:
+    async with upgraded(server.port) as stream:
+        await stream.send_all(bytes((0x81, 2)) + b"hi")
+        assert await read_close_code(stream) == CloseCode.PROTOCOL_ERROR
+
+
+async def test_websocket_pings_are_answered(server: Running) -> None:
+    async with ws_connect(server.port) as ws:
+        with trio.fail_after(5):
+            await ws.ping(b"are you there")
+
+
+async def test_a_missed_deadline_closes_with_its_code(server: Running) -> None:
+    async with ws_connect(server.port) as ws:
+        await ws.send_message("deadline")
+        assert await ws.get_message() == "armed"
+        assert await closed_code(ws) == CloseCode.AUTH_TIMEOUT
+
+
+async def test_a_client_close_is_answered_and_the_connection_ends(server: Running) -> None:
+    async with ws_connect(server.port) as ws:
+        await ws.send_message("hi")
+        await ws.get_message()
+    with trio.fail_after(5):
+        while server.gateway.connections:
+            await trio.testing.wait_all_tasks_blocked()
+    assert ws.closed is not None
+    assert ws.closed.code == CloseCode.NORMAL
+
+
+# -- slow consumers and shutdown ---------------------------------------------------------
+
+
+async def test_a_client_that_stops_reading_is_closed_without_slowing_others(
+    nursery: trio.Nursery,
+) -> None:
+    server = await start_gateway(nursery, max_outbox_bytes=256 * 1024)
+    async with upgraded(server.port, rcvbuf=4096) as slow:
+        await slow.send_all(masked_frame(0x1, b"flood 400"))  # 6.4 MB, far over the bound
+        async with ws_connect(server.port) as fast:
+            await fast.send_message("still quick")
+            with trio.fail_after(5):
+                assert await fast.get_message() == "still quick"
+        # The slow client finds 4004 after the backlog it was sent before the bound.
+        assert await read_close_code(slow) == CloseCode.SLOW_CONSUMER
+
+
+async def test_stopping_the_gateway_tells_clients_to_go_away(nursery: trio.Nursery) -> None:
+    server = await start_gateway(nursery)
+    async with ws_connect(server.port) as ws:
+        await ws.send_message("hi")
+        await ws.get_message()
+        server.tree.request_stop()
+        assert await closed_code(ws) == CloseCode.GOING_AWAY
+    with trio.fail_after(5):
+        while server.gateway.connections:
+            await trio.testing.wait_all_tasks_blocked()
+    with pytest.raises(OSError, match="connect"):
+        await trio.open_tcp_stream("127.0.0.1", server.port)
+
+
+# -- raw WebSocket helpers (for what a well-behaved client library cannot send) ----------
+
+
+def upgrade_request(path: bytes, headers: bytes) -> bytes:
+    return (
+        b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n" + headers + b"\r\n"
+    )
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x80 | opcode, 0x80 | size))
+    else:
+        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+    return header + mask + masked
+
+
+class raw_socket:  # noqa: N801 - used like a function: `async with raw_socket(port)`
+    def __init__(self, port: int, rcvbuf: int | None = None) -> None:
+        self.port = port
+        self.rcvbuf = rcvbuf
+
+    async def __aenter__(self) -> trio.SocketStream:
+        sock = trio.socket.socket()
+        if self.rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
+        await sock.connect(("127.0.0.1", self.port))
+        self.stream = trio.SocketStream(sock)
+        return self.stream
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stream.aclose()
+
+
+class upgraded(raw_socket):  # noqa: N801
+    async def __aenter__(self) -> trio.SocketStream:
+        stream = await super().__aenter__()
+        await stream.send_all(upgrade_request(b"/", b"Sec-WebSocket-Protocol: chorus.v1\r\n"))
+        head = b""
+        with trio.fail_after(5):
+            while b"\r\n\r\n" not in head:
+                head += await stream.receive_some(1)
+        assert head.startswith(b"HTTP/1.1 101")
+        return stream
+
+
+async def read_until_closed(stream: trio.SocketStream) -> bytes:
+    data = b""
+    with trio.fail_after(10):
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    return data
+
+
+def split_frame(buffer: bytes) -> tuple[int, bytes, bytes] | None:
+    """(opcode, payload, rest) of the first complete server frame in `buffer`, if any."""
+    if len(buffer) < 2:
+        return None
+    size, offset = buffer[1] & 0x7F, 2
+    if size == 126:
+        size, offset = struct.unpack("!H", buffer[2:4])[0], 4
+    elif size == 127:
+        size, offset = struct.unpack("!Q", buffer[2:10])[0], 10
+    if len(buffer) < offset + size:
+        return None
+    return buffer[0] & 0x0F, buffer[offset : offset + size], buffer[offset + size :]
+
+
+async def read_close_code(stream: trio.SocketStream) -> int | None:
+    """Read frames until the server's close frame; its code (None if the TCP just ended)."""
+    buffer = b""
+    with trio.fail_after(30):
+        while True:
+            while (frame := split_frame(buffer)) is not None:
+                opcode, payload, buffer = frame
+                if opcode == 0x8:
+                    code: int = struct.unpack("!H", payload[:2])[0]
+                    return code
+            chunk = await stream.receive_some(1 << 20)
+            if not chunk:
+                return None
+            buffer += chunk
