@@ -1,0 +1,62 @@
+"""The Chorus wire protocol, version 1 (WebSocket subprotocol `chorus.v1`).
+
+Frames are frozen attrs classes; `decode_client_frame` / `decode_server_frame`
+turn one WebSocket text message into a frame or raise `ProtocolError` (and
+never anything else); `encode` turns a frame into JSON bytes. Every limit is
+declared once on the frame classes and drives validation, decoding and the
+JSON Schema (`json_schema_document`). docs/protocol.md is the reference.
+"""
+
+from ._codec import decode_client_frame as decode_client_frame
+from ._codec import decode_server_frame as decode_server_frame
+from ._codec import encode as encode
+from ._errors import CloseCode as CloseCode
+from ._errors import ErrorCode as ErrorCode
+from ._errors import ProtocolError as ProtocolError
+from ._frames import Ack as Ack
+from ._frames import ClientFrame as ClientFrame
+from ._frames import ErrorReply as ErrorReply
+from ._frames import Frame as Frame
+from ._frames import Hello as Hello
+from ._frames import Join as Join
+from ._frames import Leave as Leave
+from ._frames import Message as Message
+from ._frames import MessageEvent as MessageEvent
+from ._frames import Notice as Notice
+from ._frames import Ping as Ping
+from ._frames import Pong as Pong
+from ._frames import PresenceEvent as PresenceEvent
+from ._frames import Ready as Ready
+from ._frames import Replayed as Replayed
+from ._frames import Resume as Resume
+from ._frames import Send as Send
+from ._frames import ServerFrame as ServerFrame
+from ._frames import SetPresence as SetPresence
+from ._frames import TooFar as TooFar
+from ._frames import Typing as Typing
+from ._frames import TypingEvent as TypingEvent
+from ._limits import MAX_BODY_CHARS as MAX_BODY_CHARS
+from ._limits import MAX_CLIENT_CHARS as MAX_CLIENT_CHARS
+from ._limits import MAX_DEPTH as MAX_DEPTH
+from ._limits import MAX_FRAME_BYTES as MAX_FRAME_BYTES
+from ._limits import MAX_ID_CHARS as MAX_ID_CHARS
+from ._limits import MAX_NONCE_CHARS as MAX_NONCE_CHARS
+from ._limits import MAX_RESUME_ROOMS as MAX_RESUME_ROOMS
+from ._limits import MAX_SAFE_INT as MAX_SAFE_INT
+from ._limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
+from ._limits import MAX_TOKEN_CHARS as MAX_TOKEN_CHARS
+from ._limits import MAX_URL_CHARS as MAX_URL_CHARS
+from ._schema import json_schema_document as json_schema_document
+from ._types import ClientId as ClientId
+from ._types import Count as Count
+from ._types import EpochMs as EpochMs
+from ._types import MessageId as MessageId
+from ._types import Millis as Millis
+from ._types import PresenceStatus as PresenceStatus
+from ._types import Ref as Ref
+from ._types import RoomId as RoomId
+from ._types import Seq as Seq
+from ._types import SessionId as SessionId
+from ._types import UserId as UserId
+from ._version import SUBPROTOCOL as SUBPROTOCOL
+from ._version import select_subprotocol as select_subprotocol

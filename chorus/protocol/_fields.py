@@ -1,0 +1,293 @@
+"""Field rules: the limits declared on frame fields, and the checks derived from them.
+
+A frame field states its limits once, in its annotation, with a marker:
+`Annotated[str, Text(1, 64)]`, `Annotated[int, Range()]`,
+`Annotated[dict[K, V], Entries(1, 1000)]`; `Literal[...]` and `StrEnum`
+fields allow their values; attrs classes nest (`Annotated[C, Flatten()]`
+writes a nested object's fields into the frame itself). `constrain` (an attrs field
+transformer) compiles every annotation into a `Spec`, stores it in the field's
+metadata under `SPEC` and installs a validator built from it. The codec and the
+JSON Schema read the same `Spec`, so a limit cannot differ between the three.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar, Final, Literal, NoReturn
+
+import attrs
+
+from ._limits import MAX_SAFE_INT
+
+SPEC: Final = "chorus.protocol.spec"
+"""The key of a frame field's `Spec` in its attrs metadata."""
+
+
+@attrs.frozen
+class Text:
+    """Marks a `str` field: min_length <= len(value) <= max_length (in code points)."""
+
+    min_length: int
+    max_length: int
+
+
+@attrs.frozen
+class Range:
+    """Marks an `int` field: minimum <= value <= maximum (by default any JSON-safe int >= 0)."""
+
+    minimum: int = 0
+    maximum: int = MAX_SAFE_INT
+
+
+@attrs.frozen
+class Entries:
+    """Marks a `dict` field: it holds min_entries..max_entries entries."""
+
+    min_entries: int
+    max_entries: int
+
+
+@attrs.frozen
+class Flatten:
+    """Marks the only field of a frame whose object's fields are the frame's own on the wire."""
+
+
+class ConstraintViolation(ValueError):
+    """A frame was constructed with a value of the right type that breaks `field`'s limits."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@attrs.frozen
+class StrSpec:
+    """A string of `min_length..max_length` code points."""
+
+    min_length: int
+    max_length: int
+    expected: ClassVar[str] = "a string"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, str)
+
+    @property
+    def rule(self) -> str:
+        if self.min_length == 0:
+            return f"must be at most {self.max_length} characters long"
+        return f"must be {self.min_length} to {self.max_length} characters long"
+
+    def violation(self, value: Any) -> str | None:
+        return None if self.min_length <= len(value) <= self.max_length else self.rule
+
+
+@attrs.frozen
+class IntSpec:
+    """An integer in `minimum..maximum`; a bool is not an integer here."""
+
+    minimum: int
+    maximum: int
+    expected: ClassVar[str] = "an integer"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    @property
+    def rule(self) -> str:
+        return f"must be between {self.minimum} and {self.maximum}"
+
+    def violation(self, value: Any) -> str | None:
+        return None if self.minimum <= value <= self.maximum else self.rule
+
+
+@attrs.frozen
+class ChoiceSpec:
+    """One of the strings `values`; `members` maps each to its enum member, if an enum."""
+
+    values: tuple[str, ...]
+    members: Mapping[str, enum.StrEnum] = attrs.field(factory=dict)
+    expected: ClassVar[str] = "a string"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, str)
+
+    def violation(self, value: Any) -> str | None:
+        if value not in self.values:
+            return "must be one of " + ", ".join(repr(v) for v in self.values)
+        return None
+
+
+@attrs.frozen
+class MapSpec:
+    """An object whose keys follow `key` and values follow `value`; `min..max_entries` entries."""
+
+    key: StrSpec
+    value: IntSpec
+    min_entries: int
+    max_entries: int
+    expected: ClassVar[str] = "an object"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, dict) and all(
+            self.key.type_ok(k) and self.value.type_ok(v) for k, v in value.items()
+        )
+
+    def violation(self, value: Any) -> str | None:
+        if not self.min_entries <= len(value) <= self.max_entries:
+            return f"must have between {self.min_entries} and {self.max_entries} entries"
+        for k, v in value.items():
+            if (reason := self.key.violation(k)) is not None:
+                return f"key {shorten(k)!r} {reason}"
+            if (reason := self.value.violation(v)) is not None:
+                return f"entry {shorten(k)!r} {reason}"
+        return None
+
+
+@attrs.frozen
+class ObjectSpec:
+    """An instance of the attrs class `cls` (validated when it was built).
+
+    With `flatten`, the instance's fields are written into the enclosing frame.
+    """
+
+    cls: type[Any]
+    flatten: bool = False
+    expected: ClassVar[str] = "an object"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, self.cls)
+
+    def violation(self, value: Any) -> str | None:
+        return None
+
+
+@attrs.frozen
+class NullableSpec:
+    """Null, or a value that follows `inner`."""
+
+    inner: StrSpec | IntSpec | ChoiceSpec | ObjectSpec
+
+    @property
+    def expected(self) -> str:
+        return f"{self.inner.expected} or null"
+
+    def type_ok(self, value: object) -> bool:
+        return value is None or self.inner.type_ok(value)
+
+    def violation(self, value: Any) -> str | None:
+        return None if value is None else self.inner.violation(value)
+
+
+Spec = StrSpec | IntSpec | ChoiceSpec | MapSpec | ObjectSpec | NullableSpec
+"""The compiled rules of one field. `type_ok(value)` says whether the value has the
+field's type; `violation(value)`, for a value of that type, names the broken limit
+in words ("must be 1 to 64 characters long") or returns None."""
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` cut to `limit` characters, so error messages quoting input stay small."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def constrain(cls: type[Any], fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    """attrs field transformer: give each field its `Spec` (metadata) and a validator.
+
+    Raises TypeError at import time if a field's annotation declares no limits,
+    so every field of the protocol has them.
+    """
+    hints = typing.get_type_hints(cls, include_extras=True)
+    result = []
+    for field in fields:
+        spec = spec_for(hints[field.name], where=f"{cls.__name__}.{field.name}")
+        metadata = {**field.metadata, SPEC: spec}
+        result.append(field.evolve(validator=_validator(spec), metadata=metadata))
+    return result
+
+
+def field_specs(cls: type[Any]) -> tuple[tuple[attrs.Attribute[Any], Spec], ...]:
+    """The fields of the frame class `cls` with their `Spec`s, in declaration order."""
+    return tuple((field, field.metadata[SPEC]) for field in attrs.fields(cls))
+
+
+def flattened(cls: type[Any]) -> tuple[str, type[Any]] | None:
+    """For a frame whose only field is marked `Flatten`: that field's name and class."""
+    match field_specs(cls):
+        case ((field, ObjectSpec(cls=nested, flatten=True)),):
+            return field.name, nested
+    return None
+
+
+def spec_for(hint: Any, *, where: str) -> Spec:
+    """Compile one field annotation into its `Spec`; `where` names the field in errors."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        inner = spec_for(args[0] if args[1] is type(None) else args[1], where=where)
+        if isinstance(inner, NullableSpec | MapSpec):
+            raise TypeError(f"{where}: unsupported nullable type {hint!r}")
+        return NullableSpec(inner)
+    if origin is Literal and all(isinstance(arg, str) for arg in args):
+        return ChoiceSpec(values=args)
+    if isinstance(hint, type) and issubclass(hint, enum.StrEnum):
+        return ChoiceSpec(
+            values=tuple(member.value for member in hint),
+            members={member.value: member for member in hint},
+        )
+    if attrs.has(hint):
+        return ObjectSpec(hint)
+    if origin is Annotated:
+        base, marker = args[0], args[1]
+        match marker:
+            case Text(min_length=low, max_length=high) if base is str:
+                return StrSpec(low, high)
+            case Range(minimum=low, maximum=high) if base is int:
+                return IntSpec(low, high)
+            case Entries(min_entries=low, max_entries=high) if typing.get_origin(base) is dict:
+                key, value = (spec_for(arg, where=where) for arg in typing.get_args(base))
+                if isinstance(key, StrSpec) and isinstance(value, IntSpec):
+                    return MapSpec(key, value, low, high)
+            case Flatten() if attrs.has(base):
+                return ObjectSpec(base, flatten=True)
+    raise TypeError(f"{where}: {hint!r} declares no protocol limits (use Text, Range, Entries)")
+
+
+def _validator(spec: Spec) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """The attrs validator of a field: TypeError for a wrong type, else ConstraintViolation."""
+    # Most fields are strings and integers, and every stored message is built
+    # through these validators: inlining their checks cut building a Message
+    # from 2.8 to 2.1 µs (measured). Other specs use the generic form.
+    match spec:
+        case StrSpec(min_length=low, max_length=high, rule=rule):
+
+            def validate_str(_instance: object, field: attrs.Attribute[Any], value: Any) -> None:
+                if not isinstance(value, str):
+                    _wrong_type(field, spec, value)
+                if not low <= len(value) <= high:
+                    raise ConstraintViolation(field.name, rule)
+
+            return validate_str
+        case IntSpec(minimum=low, maximum=high, rule=rule):
+
+            def validate_int(_instance: object, field: attrs.Attribute[Any], value: Any) -> None:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    _wrong_type(field, spec, value)
+                if not low <= value <= high:
+                    raise ConstraintViolation(field.name, rule)
+
+            return validate_int
+        case _:
+
+            def validate(_instance: object, field: attrs.Attribute[Any], value: Any) -> None:
+                if not spec.type_ok(value):
+                    _wrong_type(field, spec, value)
+                if (reason := spec.violation(value)) is not None:
+                    raise ConstraintViolation(field.name, reason)
+
+            return validate
+
+
+def _wrong_type(field: attrs.Attribute[Any], spec: Spec, value: object) -> NoReturn:
+    raise TypeError(f"{field.name}: expected {spec.expected}, got {type(value).__name__}")

@@ -1,0 +1,262 @@
+"""The frames of protocol v1: one frozen attrs class per `type` tag, and their unions.
+
+Every instance satisfies its fields' limits: construction raises TypeError
+(wrong type) or ValueError (a limit broken), so `encode` only ever writes
+frames that `decode_*_frame` accepts. `TYPE` is a class's wire `type` tag.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, TypeAlias
+
+import attrs
+
+from ._errors import ErrorCode
+from ._fields import Entries, Flatten, Range, Text, constrain
+from ._limits import (
+    MAX_BODY_CHARS,
+    MAX_CLIENT_CHARS,
+    MAX_NONCE_CHARS,
+    MAX_RESUME_ROOMS,
+    MAX_TEXT_CHARS,
+    MAX_TOKEN_CHARS,
+    MAX_URL_CHARS,
+)
+from ._types import (
+    ClientId,
+    Count,
+    EpochMs,
+    MessageId,
+    Millis,
+    PresenceStatus,
+    Ref,
+    RoomId,
+    Seq,
+    SessionId,
+    UserId,
+)
+
+# --- client to server ---------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Hello:
+    """Authenticate; must be the first frame. Answered by `ready`, or an error and close 4000."""
+
+    TYPE: ClassVar[str] = "hello"
+    token: Annotated[str, Text(1, MAX_TOKEN_CHARS)]
+    client: Annotated[str, Text(0, MAX_CLIENT_CHARS)] | None = None
+    """Free-form client name and version, for the server's logs."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Ping:
+    """Heartbeat; the server answers `pong` with the same `nonce`."""
+
+    TYPE: ClassVar[str] = "ping"
+    nonce: Annotated[str, Text(0, MAX_NONCE_CHARS)] | None = None
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Join:
+    """Subscribe to `room`; the `ack` carries the room's latest `seq`."""
+
+    TYPE: ClassVar[str] = "join"
+    ref: Ref
+    room: RoomId
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Leave:
+    """Unsubscribe from `room`."""
+
+    TYPE: ClassVar[str] = "leave"
+    ref: Ref
+    room: RoomId
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Send:
+    """Post `body` in `room`; acknowledged once stored, idempotent per `client_id`."""
+
+    TYPE: ClassVar[str] = "send"
+    ref: Ref
+    room: RoomId
+    client_id: ClientId
+    body: Annotated[str, Text(1, MAX_BODY_CHARS)]
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Typing:
+    """The user is typing in `room`; not answered, throttled by the server."""
+
+    TYPE: ClassVar[str] = "typing"
+    room: RoomId
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class SetPresence:
+    """Set the user's own presence status; not answered."""
+
+    TYPE: ClassVar[str] = "presence"
+    status: Literal["online", "idle"]
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Resume:
+    """Re-subscribe after a reconnect and receive every message after each room's seq.
+
+    `rooms` maps a room id to the last seq the client saw there (0: none).
+    Each room ends with `replayed`, or `too_far` when it is too far behind.
+    """
+
+    TYPE: ClassVar[str] = "resume"
+    ref: Ref
+    rooms: Annotated[dict[RoomId, Seq], Entries(1, MAX_RESUME_ROOMS)]
+
+
+# --- server to client ---------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Message:
+    """A stored chat message (the `message` of an `ack`, and a `message` event's fields)."""
+
+    id: MessageId
+    room: RoomId
+    seq: Annotated[int, Range(minimum=1)]
+    sender: UserId
+    body: Annotated[str, Text(1, MAX_BODY_CHARS)]
+    client_id: ClientId
+    created_at: EpochMs
+    edited_at: EpochMs | None
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Ready:
+    """Authentication succeeded; the session's parameters."""
+
+    TYPE: ClassVar[str] = "ready"
+    session_id: SessionId
+    user_id: UserId
+    heartbeat_interval_ms: Annotated[int, Range(minimum=1)]
+    resume_limit: Count
+    """The most messages a `resume` replays per room before answering `too_far`."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Pong:
+    """Answer to a `ping`, with its `nonce`."""
+
+    TYPE: ClassVar[str] = "pong"
+    nonce: Annotated[str, Text(0, MAX_NONCE_CHARS)] | None
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Ack:
+    """Success reply to the request `ref`.
+
+    join: `room` and `seq` (the room's latest); leave: `room`; send: `room`,
+    `seq` and the stored `message` (the original one for a retried
+    `client_id`); resume: nothing else.
+    """
+
+    TYPE: ClassVar[str] = "ack"
+    ref: Ref
+    room: RoomId | None = None
+    seq: Seq | None = None
+    message: Message | None = None
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class ErrorReply:
+    """Failure reply to the request `ref` (null if the frame had no readable `ref`)."""
+
+    TYPE: ClassVar[str] = "error"
+    ref: Ref | None
+    code: ErrorCode
+    message: Annotated[str, Text(0, MAX_TEXT_CHARS)]
+    """Human-readable English; clients branch on `code`, never on this text."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class MessageEvent:
+    """A message was posted in a joined room; on the wire its fields are the frame's."""
+
+    TYPE: ClassVar[str] = "message"
+    message: Annotated[Message, Flatten()]
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class TypingEvent:
+    """`user` is typing in `room`; consider it stopped after `expires_in_ms`."""
+
+    TYPE: ClassVar[str] = "typing"
+    room: RoomId
+    user: UserId
+    expires_in_ms: Millis
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class PresenceEvent:
+    """`user`'s presence changed."""
+
+    TYPE: ClassVar[str] = "presence"
+    user: UserId
+    status: PresenceStatus
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Replayed:
+    """End of the resume replay for `room`.
+
+    All `count` messages with after_seq < seq <= last_seq were sent before it.
+    """
+
+    TYPE: ClassVar[str] = "replayed"
+    room: RoomId
+    after_seq: Seq
+    last_seq: Seq
+    count: Count
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class TooFar:
+    """More than `resume_limit` messages were missed in `room`: nothing was replayed.
+
+    Fetch the history after `after_seq` over HTTP, then `join` (or `resume`
+    from `last_seq`).
+    """
+
+    TYPE: ClassVar[str] = "too_far"
+    room: RoomId
+    after_seq: Seq
+    last_seq: Seq
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Notice:
+    """A server notice; `reconnect` asks the client to reconnect (to `reconnect_url` if set)."""
+
+    TYPE: ClassVar[str] = "notice"
+    code: Literal["reconnect", "shutdown", "info"]
+    message: Annotated[str, Text(0, MAX_TEXT_CHARS)]
+    reconnect_url: Annotated[str, Text(1, MAX_URL_CHARS)] | None = None
+
+
+ClientFrame: TypeAlias = Hello | Ping | Join | Leave | Send | Typing | SetPresence | Resume
+"""Any frame a client sends."""
+ServerFrame: TypeAlias = (
+    Ready
+    | Pong
+    | Ack
+    | ErrorReply
+    | MessageEvent
+    | TypingEvent
+    | PresenceEvent
+    | Replayed
+    | TooFar
+    | Notice
+)
+"""Any frame the server sends."""
+Frame: TypeAlias = ClientFrame | ServerFrame

@@ -1,0 +1,29 @@
+"""The size limits of protocol v1. Each is enforced by the codec and published in the schema."""
+
+from __future__ import annotations
+
+from typing import Final
+
+MAX_FRAME_BYTES: Final = 65_536
+"""Largest frame, in bytes of UTF-8; checked before the frame is parsed."""
+MAX_DEPTH: Final = 8
+"""Deepest nesting of arrays and objects; the frame's own object is depth 1."""
+MAX_SAFE_INT: Final = 2**53 - 1
+"""Largest integer in any field: every JSON implementation represents it exactly."""
+
+MAX_ID_CHARS: Final = 64
+"""Longest identifier (room, user, message, session, `ref`, `client_id`), in characters."""
+MAX_TOKEN_CHARS: Final = 4096
+"""Longest `hello` token."""
+MAX_CLIENT_CHARS: Final = 128
+"""Longest `hello` client description (e.g. "chorus-web/1.4")."""
+MAX_NONCE_CHARS: Final = 64
+"""Longest `ping` nonce."""
+MAX_BODY_CHARS: Final = 4000
+"""Longest message body, in characters (Unicode code points)."""
+MAX_RESUME_ROOMS: Final = 1000
+"""Most rooms in one `resume` frame."""
+MAX_TEXT_CHARS: Final = 1024
+"""Longest human-readable text from the server (`error` and `notice` messages)."""
+MAX_URL_CHARS: Final = 2048
+"""Longest URL (`notice.reconnect_url`)."""

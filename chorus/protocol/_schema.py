@@ -1,0 +1,102 @@
+"""The JSON Schema (draft 2020-12) of every frame, generated from the frame classes."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any
+
+import attrs
+import orjson
+
+from ._fields import (
+    ChoiceSpec,
+    IntSpec,
+    MapSpec,
+    NullableSpec,
+    ObjectSpec,
+    Spec,
+    StrSpec,
+    field_specs,
+    flattened,
+)
+from ._frames import ClientFrame, Message, ServerFrame
+from ._limits import MAX_DEPTH, MAX_FRAME_BYTES
+from ._version import SUBPROTOCOL
+
+
+def json_schema_document(*, indent: bool = True) -> str:
+    """The JSON Schema of protocol v1 as a JSON text (indented by two spaces, or on one line).
+
+    `$defs` holds one schema per frame class (keyed by class name), `Message`
+    (the object nested in `ack`), and the unions `ClientFrame` and
+    `ServerFrame` (`oneOf`, one branch per `type`). The document itself
+    accepts a frame of either direction. Limits that JSON Schema cannot state
+    (frame size, nesting depth) are given in its `description`.
+    """
+    option = orjson.OPT_INDENT_2 if indent else 0
+    return orjson.dumps(_document(), option=option).decode()
+
+
+def _document() -> dict[str, Any]:
+    defs: dict[str, Any] = {}
+    unions = {"ClientFrame": ClientFrame, "ServerFrame": ServerFrame}
+    for name, union in unions.items():
+        classes = typing.get_args(union)
+        defs[name] = {"oneOf": [{"$ref": f"#/$defs/{cls.__name__}"} for cls in classes]}
+        defs |= {cls.__name__: _object(cls, tag=cls.TYPE) for cls in classes}
+    defs[Message.__name__] = _object(Message, tag=None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"Chorus wire protocol ({SUBPROTOCOL})",
+        "description": (
+            f"Each WebSocket text message is one frame: a JSON object of at most "
+            f"{MAX_FRAME_BYTES} bytes of UTF-8, nesting at most {MAX_DEPTH} levels deep."
+        ),
+        "anyOf": [{"$ref": f"#/$defs/{name}"} for name in unions],
+        "$defs": defs,
+    }
+
+
+def _object(cls: type[Any], *, tag: str | None) -> dict[str, Any]:
+    """The schema of one attrs class; a `tag` adds the `type` property it must have."""
+    properties: dict[str, Any] = {} if tag is None else {"type": {"const": tag}}
+    required = [] if tag is None else ["type"]
+    flat = flattened(cls)
+    for field, spec in field_specs(cls if flat is None else flat[1]):
+        properties[field.name] = _value(spec)
+        if field.default is attrs.NOTHING:
+            required.append(field.name)
+        else:
+            properties[field.name]["default"] = field.default
+    schema: dict[str, Any] = {"title": cls.__name__}
+    if cls.__doc__:
+        schema["description"] = inspect.cleandoc(cls.__doc__)
+    return schema | {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def _value(spec: Spec) -> dict[str, Any]:
+    match spec:
+        case StrSpec(min_length=low, max_length=high):
+            return {"type": "string", "minLength": low, "maxLength": high}
+        case IntSpec(minimum=low, maximum=high):
+            return {"type": "integer", "minimum": low, "maximum": high}
+        case ChoiceSpec(values=values):
+            return {"type": "string", "enum": list(values)}
+        case MapSpec(key=key, value=value, min_entries=low, max_entries=high):
+            return {
+                "type": "object",
+                "propertyNames": _value(key),
+                "additionalProperties": _value(value),
+                "minProperties": low,
+                "maxProperties": high,
+            }
+        case ObjectSpec(cls=cls):
+            return {"$ref": f"#/$defs/{cls.__name__}"}
+        case NullableSpec(inner=inner):
+            return {"anyOf": [_value(inner), {"type": "null"}]}

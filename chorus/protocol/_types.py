@@ -1,0 +1,27 @@
+"""Value types shared by many frames, each with its limits (see `_fields`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeAlias
+
+from ._fields import Range, Text
+from ._limits import MAX_ID_CHARS
+
+Ref: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
+"""A client-chosen correlation id; the `ack` or `error` answering a request repeats it."""
+RoomId: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
+UserId: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
+MessageId: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
+SessionId: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
+ClientId: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
+"""A client-chosen id of one `send`; retrying with the same id never stores a duplicate."""
+Seq: TypeAlias = Annotated[int, Range()]
+"""A room's sequence number: 1, 2, 3... in store order; 0 means "nothing yet"."""
+EpochMs: TypeAlias = Annotated[int, Range()]
+"""A timestamp: milliseconds since the Unix epoch (UTC)."""
+Millis: TypeAlias = Annotated[int, Range()]
+"""A duration in milliseconds."""
+Count: TypeAlias = Annotated[int, Range()]
+"""A number of things."""
+PresenceStatus: TypeAlias = Literal["online", "idle", "offline"]
+"""A user's presence; "offline" is set by the server only (when no session is connected)."""

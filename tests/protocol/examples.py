@@ -1,0 +1,175 @@
+"""Example frames covering every frame class (and the limits), plus hypothesis strategies."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import attrs
+from hypothesis import strategies as st
+
+from chorus.protocol import (
+    MAX_BODY_CHARS,
+    MAX_CLIENT_CHARS,
+    MAX_ID_CHARS,
+    MAX_NONCE_CHARS,
+    MAX_SAFE_INT,
+    MAX_TEXT_CHARS,
+    MAX_TOKEN_CHARS,
+    MAX_URL_CHARS,
+    Ack,
+    ClientFrame,
+    ErrorCode,
+    ErrorReply,
+    Frame,
+    Hello,
+    Join,
+    Leave,
+    Message,
+    MessageEvent,
+    Notice,
+    Ping,
+    Pong,
+    PresenceEvent,
+    Ready,
+    Replayed,
+    Resume,
+    Send,
+    ServerFrame,
+    SetPresence,
+    TooFar,
+    Typing,
+    TypingEvent,
+)
+from chorus.protocol._fields import (
+    ChoiceSpec,
+    IntSpec,
+    MapSpec,
+    NullableSpec,
+    ObjectSpec,
+    Spec,
+    StrSpec,
+    field_specs,
+)
+
+DECODING_CODES = frozenset(
+    {
+        ErrorCode.INVALID_JSON,
+        ErrorCode.INVALID_UTF8,
+        ErrorCode.TOO_LARGE,
+        ErrorCode.TOO_DEEP,
+        ErrorCode.NOT_AN_OBJECT,
+        ErrorCode.UNKNOWN_TYPE,
+        ErrorCode.MISSING_FIELD,
+        ErrorCode.EXTRA_FIELD,
+        ErrorCode.WRONG_TYPE,
+        ErrorCode.INVALID_VALUE,
+    }
+)
+"""The error codes the codec raises; the others are the server's."""
+CLIENT_CLASSES: tuple[type[Any], ...] = typing.get_args(ClientFrame)
+SERVER_CLASSES: tuple[type[Any], ...] = typing.get_args(ServerFrame)
+
+MESSAGE = Message(
+    id="01JDQ7Z5K8",
+    room="general",
+    seq=42,
+    sender="u_ada",
+    body="Hello, world!",
+    client_id="c-7f3a",
+    created_at=1_764_100_000_000,
+    edited_at=None,
+)
+LONGEST_MESSAGE = Message(
+    id="m" * MAX_ID_CHARS,
+    room="r" * MAX_ID_CHARS,
+    seq=MAX_SAFE_INT,
+    sender="u" * MAX_ID_CHARS,
+    body="é" * MAX_BODY_CHARS,
+    client_id="c" * MAX_ID_CHARS,
+    created_at=MAX_SAFE_INT,
+    edited_at=MAX_SAFE_INT,
+)
+AWKWARD_TEXT = 'quotes " and \\ backslash, \n newline, \x00 nul, \u2028, emoji 🎉, 中文'
+
+CLIENT_EXAMPLES: list[ClientFrame] = [
+    Hello(token="eyJhbGciOiJFZERTQSJ9.e30.sig"),
+    Hello(token="t" * MAX_TOKEN_CHARS, client="c" * MAX_CLIENT_CHARS),
+    Hello(token="t", client=""),
+    Ping(),
+    Ping(nonce=""),
+    Ping(nonce="n" * MAX_NONCE_CHARS),
+    Join(ref="1", room="general"),
+    Leave(ref="2", room="general"),
+    Send(ref="3", room="general", client_id="c-7f3a", body="Hello, world!"),
+    Send(ref="r" * MAX_ID_CHARS, room="x", client_id="y", body="🎉" * MAX_BODY_CHARS),
+    Send(ref="4", room="general", client_id="c-7f3b", body=AWKWARD_TEXT),
+    Typing(room="general"),
+    SetPresence(status="online"),
+    SetPresence(status="idle"),
+    Resume(ref="5", rooms={"general": 41, "random": 0}),
+    Resume(ref="6", rooms={f"room-{i}": i for i in range(1000)}),
+]
+
+SERVER_EXAMPLES: list[ServerFrame] = [
+    Ready(session_id="s_1", user_id="u_ada", heartbeat_interval_ms=25_000, resume_limit=500),
+    Ready(session_id="s", user_id="u", heartbeat_interval_ms=1, resume_limit=0),
+    Pong(nonce=None),
+    Pong(nonce="17"),
+    Ack(ref="1", room="general", seq=42),
+    Ack(ref="2", room="general"),
+    Ack(ref="3", room="general", seq=42, message=MESSAGE),
+    Ack(ref="4"),
+    ErrorReply(ref="3", code=ErrorCode.NOT_JOINED, message="send.room: join 'general' first"),
+    ErrorReply(ref=None, code=ErrorCode.INVALID_JSON, message=""),
+    ErrorReply(ref="r", code=ErrorCode.INTERNAL, message="m" * MAX_TEXT_CHARS),
+    MessageEvent(message=MESSAGE),
+    MessageEvent(message=LONGEST_MESSAGE),
+    MessageEvent(message=attrs.evolve(MESSAGE, body=AWKWARD_TEXT, edited_at=1_764_100_060_000)),
+    TypingEvent(room="general", user="u_bob", expires_in_ms=6000),
+    PresenceEvent(user="u_bob", status="online"),
+    PresenceEvent(user="u_bob", status="offline"),
+    Replayed(room="general", after_seq=40, last_seq=42, count=2),
+    TooFar(room="general", after_seq=3, last_seq=9001),
+    Notice(code="reconnect", message="node draining", reconnect_url="wss://b.example/ws"),
+    Notice(code="shutdown", message="u" * MAX_TEXT_CHARS, reconnect_url="u" * MAX_URL_CHARS),
+    Notice(code="info", message=""),
+]
+
+ALL_EXAMPLES: list[Frame] = [*CLIENT_EXAMPLES, *SERVER_EXAMPLES]
+
+
+def frame_id(frame: Frame) -> str:
+    """A short test id (pytest numbers repeats): the frame's class name."""
+    return type(frame).__name__
+
+
+# --- hypothesis strategies of valid frames, derived from the field specs ----
+
+# Lone surrogates cannot be encoded as UTF-8, so no decoded frame holds them.
+_CHARACTERS = st.characters(codec="utf-8")
+
+
+def _values(spec: Spec) -> st.SearchStrategy[Any]:
+    match spec:
+        case StrSpec(min_length=low, max_length=high):
+            return st.text(_CHARACTERS, min_size=low, max_size=min(high, low + 20))
+        case IntSpec(minimum=low, maximum=high):
+            return st.integers(low, high)
+        case ChoiceSpec(values=values, members=members):
+            return st.sampled_from(list(members.values()) if members else values)
+        case MapSpec(key=key, value=value, min_entries=low, max_entries=high):
+            return st.dictionaries(_values(key), _values(value), min_size=low, max_size=low + 4)
+        case ObjectSpec(cls=cls):
+            return instances(cls)
+        case NullableSpec(inner=inner):
+            return st.none() | _values(inner)
+
+
+def instances(cls: type[Any]) -> st.SearchStrategy[Any]:
+    """Valid instances of the frame (or Message) class `cls`."""
+    return st.builds(cls, **{field.name: _values(spec) for field, spec in field_specs(cls)})
+
+
+client_frames = st.sampled_from(CLIENT_CLASSES).flatmap(instances)
+server_frames = st.sampled_from(SERVER_CLASSES).flatmap(instances)

@@ -1,0 +1,88 @@
+"""docs/protocol.md stays true to the code: its examples decode, its tables list every code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+import pytest
+
+import chorus.protocol
+from chorus.protocol import (
+    Ack,
+    CloseCode,
+    ErrorCode,
+    Frame,
+    Message,
+    MessageEvent,
+    ProtocolError,
+    decode_client_frame,
+    decode_server_frame,
+    encode,
+)
+from tests.protocol.examples import CLIENT_CLASSES, SERVER_CLASSES
+
+DOC = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+EXAMPLES = re.findall(r"```json\n(.*?)\n```", DOC, flags=re.DOTALL)
+
+
+def decode_either(text: str) -> Frame:
+    try:
+        return decode_client_frame(text)
+    except ProtocolError:
+        return decode_server_frame(text)
+
+
+@pytest.mark.parametrize("text", EXAMPLES)
+def test_every_json_example_is_a_valid_frame(text: str) -> None:
+    frame = decode_either(text)
+    if isinstance(frame, SERVER_CLASSES):
+        # The server writes every field, so its examples show every field.
+        assert orjson.loads(encode(frame)) == orjson.loads(text)
+
+
+def test_every_frame_type_has_an_example() -> None:
+    documented = {type(decode_either(text)) for text in EXAMPLES}
+    assert documented == set(CLIENT_CLASSES + SERVER_CLASSES)
+
+
+@pytest.mark.parametrize("code", list(ErrorCode), ids=str)
+def test_every_error_code_is_documented(code: ErrorCode) -> None:
+    assert f"| `{code.value}` |" in DOC
+
+
+@pytest.mark.parametrize("code", list(CloseCode), ids=lambda code: code.name)
+def test_every_close_code_is_documented(code: CloseCode) -> None:
+    assert f"| {code.value} | `{code.name}` |" in DOC
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name in vars(chorus.protocol) if name.startswith("MAX_"))
+)
+def test_every_limit_is_documented(name: str) -> None:
+    value = getattr(chorus.protocol, name)
+    assert re.search(rf"^\| [^|]+ \| {value}\b[^|]* \| `{name}` \|$", DOC, flags=re.MULTILINE)
+
+
+def section(heading: str) -> str:
+    """The text under the `### heading` of DOC, up to the next heading."""
+    start = DOC.index(f"\n### {heading}\n")
+    end = DOC.find("\n#", start + 1)
+    return DOC[start:end]
+
+
+@pytest.mark.parametrize("cls", CLIENT_CLASSES + SERVER_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_field_is_in_its_frame_s_table(cls: type[Any]) -> None:
+    shared = cls.TYPE in {"typing", "presence"}
+    side = "client" if cls in CLIENT_CLASSES else "server"
+    text = section(f"{cls.TYPE} ({side})" if shared else cls.TYPE)
+    rows = re.findall(r"^\| `(\w+)` \|", text, flags=re.MULTILINE)
+    expected = [field.name for field in attrs.fields(cls)]
+    if cls is Ack:
+        expected += [field.name for field in attrs.fields(Message)]
+    if cls is MessageEvent:
+        expected = []  # its fields are the message object's, tabled under ack
+    assert rows == expected
