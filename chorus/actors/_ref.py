@@ -23,7 +23,7 @@ class ActorRef(Generic[M]):
     `ActorDead` on every call, so holders look the actor up again.
     """
 
-    __slots__ = ("_alive", "_mailbox", "_pending", "kind", "name")
+    __slots__ = ("_alive", "_mailbox", "_pending", "_stopped", "kind", "name")
 
     def __init__(self, mailbox: trio.MemorySendChannel[M], *, name: str, kind: str) -> None:
         self.name = name
@@ -31,6 +31,7 @@ class ActorRef(Generic[M]):
         self._mailbox = mailbox
         self._pending: set[Reply[Any]] = set()
         self._alive = True
+        self._stopped = trio.Event()
 
     def __repr__(self) -> str:
         return f"<ActorRef {self.name} {'alive' if self._alive else 'dead'}>"
@@ -39,6 +40,10 @@ class ActorRef(Generic[M]):
     def alive(self) -> bool:
         """False once the actor has exited."""
         return self._alive
+
+    async def wait_stopped(self) -> None:
+        """Return once the actor has exited (at once if it already has)."""
+        await self._stopped.wait()
 
     @property
     def depth(self) -> int:
@@ -104,6 +109,7 @@ class ActorRef(Generic[M]):
     def _exited(self) -> None:
         """Called by the runtime once the actor's task has ended."""
         self._alive = False
+        self._stopped.set()
         self._mailbox.close()
         for reply in list(self._pending):
             reply.fail(ActorDead(f"{self.name} exited before answering"))

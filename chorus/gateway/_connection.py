@@ -46,8 +46,8 @@ class Handler(Protocol):
     async def on_text(self, text: str) -> None:
         """One complete text message; the next is not read until this returns."""
 
-    def on_disconnect(self) -> None:
-        """The connection is gone; called exactly once, after the last `on_text`."""
+    async def on_disconnect(self) -> None:
+        """The connection is gone; called once, after the last `on_text`, with a short deadline."""
 
 
 NewHandler = Callable[["Connection"], Handler]

@@ -17,6 +17,8 @@ from ._outbox import Flusher
 
 _log = structlog.get_logger("chorus.gateway")
 _ACCEPT_BURST = 64
+DISCONNECT_TIMEOUT = 2.0
+"""Seconds a handler gets to clean up after its connection ends (even at shutdown)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -144,4 +146,5 @@ class Gateway:
         try:
             await conn.serve(handler)
         finally:
-            handler.on_disconnect()
+            with trio.move_on_after(DISCONNECT_TIMEOUT, shield=True):
+                await handler.on_disconnect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import attrs
 import pytest
 
 from chorus.config import ConfigError, Settings, add_flags, load_settings
@@ -103,3 +104,10 @@ def test_every_setting_has_a_flag_with_help() -> None:
     text = parser.format_help()
     assert "--gateway-port" in text
     assert "$CHORUS_GATEWAY_PORT" in text
+
+
+def test_every_setting_is_documented_in_operations_md() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    for field in attrs.fields(Settings):
+        flag, env = "--" + field.name.replace("_", "-"), "CHORUS_" + field.name.upper()
+        assert f"| `{field.name}` | `{flag}` / `{env}` |" in text, field.name

@@ -34,7 +34,7 @@ class Echo:
         else:
             self.conn.send(text.encode())
 
-    def on_disconnect(self) -> None:
+    async def on_disconnect(self) -> None:
         pass
 
 

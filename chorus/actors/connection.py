@@ -1,0 +1,285 @@
+"""The connection actor: the chat protocol spoken over one gateway connection.
+
+Its mailbox is its socket: the gateway hands it one complete text message
+at a time and reads the next only when it has been handled, so a client's
+frames are handled in order and a flooding client slows only itself. Other
+actors reach it through `send`/`send_frame`/`close`, which never wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Literal
+
+import attrs
+import structlog
+import trio
+
+from chorus import protocol
+from chorus.auth import AuthError, AuthService, Principal
+from chorus.gateway import Connection
+from chorus.metrics import CONNECTIONS, FRAMES_IN
+from chorus.persistence import Store, StoreError, now_ms
+from chorus.protocol import CloseCode, ErrorCode
+from chorus.ratelimit import TokenBucket
+
+from ._errors import ActorDead, AskTimeout
+from ._reply import Reply
+from .presence import ConnectionStatus, Presence
+from .room import Post, Subscribe, Typing, Unsubscribe
+from .rooms import Rooms
+
+_log = structlog.get_logger("chorus.connection")
+_ASK_TIMEOUT = 10.0
+
+
+@attrs.frozen(kw_only=True)
+class ChatLimits:
+    heartbeat_interval: float = 30.0
+    auth_timeout: float = 10.0
+    frames_per_second: float = 20.0
+    burst: float = 40.0
+    strikes_before_close: int = 20
+    """Rate-limited frames in a row before the connection is closed (4005)."""
+
+
+class Sessions:
+    """The chat connections of each session on this node (to close them on logout)."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, set[ChatConnection]] = {}
+
+    def add(self, session_id: str, connection: ChatConnection) -> None:
+        self._by_session.setdefault(session_id, set()).add(connection)
+
+    def discard(self, session_id: str, connection: ChatConnection) -> None:
+        connections = self._by_session.get(session_id)
+        if connections is not None:
+            connections.discard(connection)
+            if not connections:
+                del self._by_session[session_id]
+
+    def connections(self, session_id: str) -> list[ChatConnection]:
+        """The session's open connections on this node."""
+        return list(self._by_session.get(session_id, ()))
+
+    def revoke(self, session_id: str) -> None:
+        """Close every connection of the session with 4002 (session revoked)."""
+        for connection in self.connections(session_id):
+            connection.close(CloseCode.SESSION_REVOKED, "session ended")
+
+
+@attrs.frozen(kw_only=True)
+class ChatContext:
+    """The node services a chat connection uses."""
+
+    auth: AuthService
+    store: Store
+    rooms: Rooms
+    presence: Presence
+    sessions: Sessions
+    limits: ChatLimits
+
+
+class ChatConnection:
+    """Handles the frames of one client; also the room actors' `Subscriber` for it."""
+
+    def __init__(self, conn: Connection, context: ChatContext) -> None:
+        self._conn = conn
+        self._context = context
+        self.id = conn.id
+        self.user_id = ""
+        self._principal: Principal | None = None
+        self._joined: set[str] = set()
+        self._bucket = TokenBucket(
+            context.limits.frames_per_second, context.limits.burst, trio.current_time()
+        )
+        self._strikes = 0
+        conn.set_deadline(context.limits.auth_timeout, CloseCode.AUTH_TIMEOUT, sliding=False)
+        CONNECTIONS.inc()
+
+    # -- Subscriber ---------------------------------------------------------------------
+
+    def send(self, payload: bytes) -> bool:
+        return self._conn.send(payload)
+
+    def send_frame(self, frame: bytes) -> bool:
+        return self._conn.send_frame(frame)
+
+    def close(self, code: int, reason: str) -> None:
+        self._conn.close(code, reason)
+
+    # -- Handler ------------------------------------------------------------------------
+
+    async def on_text(self, text: str) -> None:
+        try:
+            frame = protocol.decode_client_frame(text)
+        except protocol.ProtocolError as exc:
+            FRAMES_IN.labels("invalid").inc()
+            self._error(exc.ref, exc.code, exc.message)
+            return
+        FRAMES_IN.labels(type(frame).TYPE).inc()
+        if self._principal is None:
+            if isinstance(frame, protocol.Hello):
+                await self._hello(frame)
+            else:
+                self._error(getattr(frame, "ref", None), ErrorCode.UNAUTHENTICATED, "hello first")
+                self._conn.close(CloseCode.UNAUTHENTICATED, "send hello first")
+            return
+        if not isinstance(frame, protocol.Ping) and not self._within_rate(frame):
+            return
+        await self._dispatch(frame, self._principal)
+
+    async def on_disconnect(self) -> None:
+        CONNECTIONS.dec()
+        if self._principal is None:
+            return
+        self._context.sessions.discard(self._principal.session_id, self)
+        for room_id in self._joined:
+            running = self._context.rooms.running(room_id)
+            if running is not None:
+                # Best effort: a room also drops subscribers whose connection has closed.
+                with contextlib.suppress(ActorDead):
+                    running.try_send(Unsubscribe(subscriber_id=self.id))
+        await self._report_presence(None)
+
+    # -- frames -------------------------------------------------------------------------
+
+    async def _hello(self, hello: protocol.Hello) -> None:
+        try:
+            principal = await self._context.auth.authenticate(hello.token)
+        except AuthError as exc:
+            self._error(None, ErrorCode.INVALID_TOKEN, str(exc))
+            self._conn.close(CloseCode.AUTH_FAILED, "authentication failed")
+            return
+        except StoreError:
+            self._error(None, ErrorCode.UNAVAILABLE, "cannot check the token now; retry")
+            self._conn.close(CloseCode.GOING_AWAY, "authentication unavailable")
+            return
+        self._principal = principal
+        self.user_id = principal.user_id
+        self._conn.log = self._conn.log.bind(user=principal.user_id)
+        self._context.sessions.add(principal.session_id, self)
+        limits = self._context.limits
+        self._conn.set_deadline(
+            2 * limits.heartbeat_interval, CloseCode.HEARTBEAT_TIMEOUT, sliding=True
+        )
+        ready = protocol.Ready(
+            session_id=principal.session_id,
+            user_id=principal.user_id,
+            heartbeat_interval_ms=int(limits.heartbeat_interval * 1000),
+            resume_limit=self._context.rooms.config.resume_limit,
+        )
+        self.send(protocol.encode(ready))
+        await self._report_presence("online")
+
+    async def _dispatch(self, frame: protocol.ClientFrame, principal: Principal) -> None:
+        match frame:
+            case protocol.Ping(nonce=nonce):
+                self.send(protocol.encode(protocol.Pong(nonce=nonce)))
+            case protocol.Hello():
+                self._error(None, ErrorCode.INVALID_VALUE, "already authenticated")
+            case protocol.Join(ref=ref, room=room):
+                last_seqs = await self._subscribe(ref, {room: None})
+                if last_seqs is not None:
+                    ack = protocol.Ack(ref=ref, room=room, seq=last_seqs[room])
+                    self.send(protocol.encode(ack))
+            case protocol.Resume(ref=ref, rooms=rooms):
+                if await self._subscribe(ref, dict(rooms)) is not None:
+                    self.send(protocol.encode(protocol.Ack(ref=ref)))
+            case protocol.Leave(ref=ref, room=room):
+                self._joined.discard(room)
+                running = self._context.rooms.running(room)
+                if running is not None:
+                    with contextlib.suppress(ActorDead):
+                        await running.send(Unsubscribe(subscriber_id=self.id))
+                self.send(protocol.encode(protocol.Ack(ref=ref, room=room)))
+            case protocol.Send(ref=ref, room=room, client_id=client_id, body=body):
+                await self._post(ref, room, client_id, body, principal)
+            case protocol.Typing(room=room):
+                running = self._context.rooms.running(room)
+                if room in self._joined and running is not None:
+                    with contextlib.suppress(ActorDead):
+                        running.try_send(Typing(user_id=principal.user_id, subscriber_id=self.id))
+            case protocol.SetPresence(status=status):
+                await self._report_presence(status)
+
+    async def _subscribe(self, ref: str, rooms: dict[str, int | None]) -> dict[str, int] | None:
+        """Check membership of every room, then subscribe (replaying after the given seqs).
+
+        Returns each room's latest seq; on failure sends the error reply itself
+        and returns None.
+        """
+        context = self._context
+        last_seqs: dict[str, int] = {}
+        try:
+            for room_id in rooms:
+                if await context.store.get_membership(room_id, self.user_id) is None:
+                    self._error(ref, ErrorCode.FORBIDDEN, f"not a member of room {room_id}")
+                    return None
+            for room_id, after_seq in rooms.items():
+                last_seqs[room_id] = await context.rooms.ask(
+                    room_id, self._subscription(after_seq), timeout=_ASK_TIMEOUT
+                )
+                self._joined.add(room_id)
+                await self._send_presence_of_members(room_id)
+        except (StoreError, ActorDead, AskTimeout):
+            self._error(ref, ErrorCode.UNAVAILABLE, "cannot join now; retry")
+            return None
+        return last_seqs
+
+    def _subscription(self, after_seq: int | None) -> Callable[[Reply[int]], Subscribe]:
+        def make(reply: Reply[int]) -> Subscribe:
+            return Subscribe(subscriber=self, after_seq=after_seq, reply=reply)
+
+        return make
+
+    async def _send_presence_of_members(self, room_id: str) -> None:
+        board = self._context.presence.board
+        for membership in await self._context.store.members(room_id):
+            status = board.status(membership.user_id)
+            if status != "offline":
+                event = protocol.PresenceEvent(user=membership.user_id, status=status)
+                self.send(protocol.encode(event))
+
+    async def _post(
+        self, ref: str, room: str, client_id: str, body: str, principal: Principal
+    ) -> None:
+        if room not in self._joined:
+            self._error(ref, ErrorCode.NOT_JOINED, f"join room {room} before sending to it")
+            return
+        post = Post(
+            sender_id=principal.user_id,
+            body=body,
+            client_id=client_id,
+            created_at=now_ms(),
+            origin=self,
+            ref=ref,
+        )
+        try:
+            # The room acknowledges (or refuses) through this connection once stored.
+            await self._context.rooms.send(room, post)
+        except ActorDead:
+            self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
+
+    def _within_rate(self, frame: protocol.ClientFrame) -> bool:
+        if self._bucket.take(trio.current_time()):
+            self._strikes = 0
+            return True
+        self._strikes += 1
+        if self._strikes >= self._context.limits.strikes_before_close:
+            self._conn.close(CloseCode.RATE_LIMITED, "too many frames")
+        else:
+            self._error(getattr(frame, "ref", None), ErrorCode.RATE_LIMITED, "slow down")
+        return False
+
+    async def _report_presence(self, status: Literal["online", "idle"] | None) -> None:
+        update = ConnectionStatus(conn_id=self.id, status=status)
+        try:
+            await self._context.presence.report(self.user_id, update)
+        except ActorDead:
+            self._conn.log.warning("presence.report_failed", status=status)
+
+    def _error(self, ref: str | None, code: ErrorCode, message: str) -> None:
+        self.send(protocol.encode(protocol.ErrorReply(ref=ref, code=code, message=message)))

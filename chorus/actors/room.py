@@ -1,0 +1,301 @@
+"""The room actor: stores a room's messages in batches and fans them out to subscribers.
+
+One runs per room that has local subscribers (or a pending post); it stops
+itself after `idle_timeout` seconds without subscribers or messages. All writes
+to a room pass through its actor, so the room's sequence numbers are assigned
+and delivered in order. Every event is encoded once into WebSocket frame bytes
+and appended to every subscriber's outbox without waiting (DESIGN.md §8).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import attrs
+import trio
+
+from chorus import protocol
+from chorus.gateway import text_frame
+from chorus.metrics import DELIVERIES, MESSAGES_STORED, STORE_SECONDS
+from chorus.persistence import Appended, Message, NewMessage, NotFound, Store, StoreError
+
+from ._ref import Inbox
+from ._reply import Reply
+
+
+class Subscriber(Protocol):
+    """A connection subscribed to a room: sending never waits (see `chorus.gateway`)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def user_id(self) -> str: ...
+
+    def send(self, payload: bytes) -> bool: ...
+
+    def send_frame(self, frame: bytes) -> bool: ...
+
+
+@attrs.frozen(kw_only=True)
+class RoomConfig:
+    resume_limit: int = 1000
+    """Most messages replayed by one resume before answering `too_far`."""
+    idle_timeout: float = 60.0
+    """Seconds without subscribers or messages before the actor stops."""
+    batch_limit: int = 256
+    """Most mailbox messages handled (and posts stored) per round."""
+    typing_ttl_ms: int = 5000
+    """How long clients show a typing indicator unless it is repeated."""
+    typing_interval: float = 2.0
+    """Seconds between two typing events forwarded for the same user."""
+
+
+@attrs.frozen(kw_only=True)
+class Subscribe:
+    """Add `subscriber`; with `after_seq` (resume) first replay what it missed.
+
+    The reply is the room's latest seq once the subscriber is added.
+    """
+
+    subscriber: Subscriber
+    after_seq: int | None
+    reply: Reply[int]
+
+
+@attrs.frozen(kw_only=True)
+class Unsubscribe:
+    subscriber_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Post:
+    """Store a message, broadcast it, then acknowledge it.
+
+    Gateway posts give `origin` and `ref` (the ack or error goes to that
+    connection); HTTP posts give `reply` instead.
+    """
+
+    sender_id: str
+    body: str
+    client_id: str
+    created_at: int
+    origin: Subscriber | None = None
+    ref: str | None = None
+    reply: Reply[Appended] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Typing:
+    user_id: str
+    subscriber_id: str
+
+
+@attrs.frozen(kw_only=True)
+class PresenceChanged:
+    """A member's presence changed (sent by their presence actor)."""
+
+    user_id: str
+    status: Literal["online", "idle", "offline"]
+
+
+@attrs.frozen(kw_only=True)
+class Evict:
+    """`user_id` is no longer a member: stop sending them this room's events."""
+
+    user_id: str
+
+
+RoomMessage = Subscribe | Unsubscribe | Post | Typing | PresenceChanged | Evict
+
+
+def wire_message(message: Message) -> protocol.Message:
+    """The protocol form of a stored message."""
+    return protocol.Message(
+        id=message.id,
+        room=message.room_id,
+        seq=message.seq,
+        sender=message.sender_id,
+        body=message.body,
+        client_id=message.client_id,
+        created_at=message.created_at,
+        edited_at=message.edited_at,
+    )
+
+
+class RoomActor:
+    """The state of one room's actor; `run` is its behaviour."""
+
+    def __init__(self, room_id: str, store: Store, config: RoomConfig) -> None:
+        self.room_id = room_id
+        self._store = store
+        self._config = config
+        self._subscribers: dict[str, Subscriber] = {}
+        self._typing_sent: dict[str, float] = {}
+        self._last_seq = 0
+
+    async def run(self, inbox: Inbox[RoomMessage]) -> None:
+        self._last_seq = await self._store.last_seq(self.room_id)
+        while (first := await self._next(inbox)) is not None:
+            posts: list[Post] = []
+            for message in [first, *inbox.drain(self._config.batch_limit - 1)]:
+                if isinstance(message, Post):
+                    posts.append(message)
+                    continue
+                # Earlier posts go first, so a subscriber sees what came before it.
+                await self._store_posts(posts)
+                posts = []
+                await self._handle(message)
+            await self._store_posts(posts)
+
+    async def _next(self, inbox: Inbox[RoomMessage]) -> RoomMessage | None:
+        """The next message, or None when stopped or idle (nothing is left queued then)."""
+        timeout = self._config.idle_timeout if not self._subscribers else float("inf")
+        with trio.move_on_after(timeout):
+            try:
+                return await inbox.receive()
+            except trio.EndOfChannel:
+                return None
+        # Idle; but a message may have arrived as the timeout fired.
+        pending = inbox.drain(1)
+        return pending[0] if pending else None
+
+    async def _handle(self, message: RoomMessage) -> None:
+        match message:
+            case Subscribe():
+                await self._subscribe(message)
+            case Unsubscribe(subscriber_id=subscriber_id):
+                self._subscribers.pop(subscriber_id, None)
+            case Typing():
+                self._typing(message)
+            case Evict(user_id=user_id):
+                self._evict(user_id)
+            case PresenceChanged(user_id=user_id, status=status):
+                event = protocol.PresenceEvent(user=user_id, status=status)
+                self._broadcast(text_frame(protocol.encode(event)))
+
+    async def _subscribe(self, request: Subscribe) -> None:
+        subscriber = request.subscriber
+        if request.after_seq is not None:
+            try:
+                self._replay(subscriber, request.after_seq, await self._missed(request.after_seq))
+            except StoreError as exc:
+                request.reply.fail(exc)
+                return
+        self._subscribers[subscriber.id] = subscriber
+        request.reply.send(self._last_seq)
+
+    async def _missed(self, after_seq: int) -> Sequence[Message] | None:
+        """Messages after `after_seq`, or None when more than the resume limit were missed."""
+        behind = self._last_seq - after_seq
+        if behind > self._config.resume_limit:
+            return None
+        if behind <= 0:
+            return ()
+        return await self._store.messages(
+            self.room_id, after=after_seq, limit=self._config.resume_limit
+        )
+
+    def _replay(
+        self, subscriber: Subscriber, after_seq: int, missed: Sequence[Message] | None
+    ) -> None:
+        room, last = self.room_id, self._last_seq
+        if missed is None:
+            subscriber.send(
+                protocol.encode(protocol.TooFar(room=room, after_seq=after_seq, last_seq=last))
+            )
+            return
+        for message in missed:
+            subscriber.send(protocol.encode(protocol.MessageEvent(message=wire_message(message))))
+        marker = protocol.Replayed(room=room, after_seq=after_seq, last_seq=last, count=len(missed))
+        subscriber.send(protocol.encode(marker))
+
+    def _evict(self, user_id: str) -> None:
+        notice = protocol.Notice(code="info", message=f"you are no longer in room {self.room_id}")
+        payload = protocol.encode(notice)
+        for subscriber in [s for s in self._subscribers.values() if s.user_id == user_id]:
+            del self._subscribers[subscriber.id]
+            subscriber.send(payload)
+
+    def _typing(self, typing: Typing) -> None:
+        now = trio.current_time()
+        if (
+            now - self._typing_sent.get(typing.user_id, -float("inf"))
+            < self._config.typing_interval
+        ):
+            return
+        self._typing_sent[typing.user_id] = now
+        event = protocol.TypingEvent(
+            room=self.room_id, user=typing.user_id, expires_in_ms=self._config.typing_ttl_ms
+        )
+        self._broadcast(text_frame(protocol.encode(event)), skip=typing.subscriber_id)
+
+    def _broadcast(self, frame: bytes, skip: str | None = None) -> int:
+        """Queue `frame` to every subscriber (but `skip`); drops closed ones. Returns the count."""
+        closed = [
+            subscriber.id
+            for subscriber in self._subscribers.values()
+            if subscriber.id != skip and not subscriber.send_frame(frame)
+        ]
+        for subscriber_id in closed:
+            del self._subscribers[subscriber_id]
+        return len(self._subscribers) - (skip in self._subscribers)
+
+    async def _store_posts(self, posts: list[Post]) -> None:
+        """Store `posts` in one transaction, broadcast the new ones, then acknowledge each."""
+        if not posts:
+            return
+        batch = [
+            NewMessage(
+                sender_id=post.sender_id,
+                body=post.body,
+                client_id=post.client_id,
+                created_at=post.created_at,
+            )
+            for post in posts
+        ]
+        started = time.perf_counter()
+        try:
+            results = await self._store.append_messages(self.room_id, batch)
+        except StoreError as exc:
+            for post in posts:
+                _refuse(post, exc)
+            return
+        finally:
+            STORE_SECONDS.labels("append_messages").observe(time.perf_counter() - started)
+        stored = delivered = 0
+        for post, result in zip(posts, results, strict=True):
+            wire = wire_message(result.message)
+            if not result.duplicate:
+                stored += 1
+                self._last_seq = max(self._last_seq, result.message.seq)
+                delivered += self._broadcast(
+                    text_frame(protocol.encode(protocol.MessageEvent(message=wire)))
+                )
+            _acknowledge(post, result, wire)
+        MESSAGES_STORED.inc(stored)
+        DELIVERIES.inc(delivered)
+
+
+def _acknowledge(post: Post, result: Appended, wire: protocol.Message) -> None:
+    if post.reply is not None:
+        post.reply.send(result)
+    if post.origin is not None and post.ref is not None:
+        ack = protocol.Ack(ref=post.ref, room=wire.room, seq=wire.seq, message=wire)
+        post.origin.send(protocol.encode(ack))
+
+
+def _refuse(post: Post, error: StoreError) -> None:
+    """Tell the poster nothing was stored: retrying with the same client id is safe."""
+    if post.reply is not None:
+        post.reply.fail(error)
+    if post.origin is not None:
+        if isinstance(error, NotFound):
+            code, text = protocol.ErrorCode.NOT_FOUND, "the room no longer exists"
+        else:
+            code, text = protocol.ErrorCode.UNAVAILABLE, "could not store the message; retry"
+        post.origin.send(
+            protocol.encode(protocol.ErrorReply(ref=post.ref, code=code, message=text))
+        )

@@ -1,0 +1,86 @@
+"""`Rooms`: finds the actor of a room, starting it on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from chorus.persistence import Store
+from chorus.supervisors import DuplicateChild, Supervisor
+
+from ._errors import ActorDead
+from ._ref import ActorRef
+from ._registry import Registry
+from ._reply import Reply
+from ._spawn import actor_spec
+from .room import RoomActor, RoomConfig, RoomMessage
+
+R = TypeVar("R")
+_ATTEMPTS = 3
+ROOM_MAILBOX = 1024
+
+
+def room_name(room_id: str) -> str:
+    return f"room:{room_id}"
+
+
+class Rooms:
+    """Room actors by room id, started on demand under `supervisor` (one_for_one).
+
+    A room actor stops itself when idle, so a ref found here may die at any
+    moment: `send` and `subscribe`-style asks retry with a fresh actor when
+    the one they found has just stopped.
+    """
+
+    def __init__(
+        self, supervisor: Supervisor, registry: Registry, store: Store, config: RoomConfig
+    ) -> None:
+        self._supervisor = supervisor
+        self._registry = registry
+        self._store = store
+        self.config = config
+
+    def running(self, room_id: str) -> ActorRef[RoomMessage] | None:
+        """The room's actor if one runs on this node (never starts one)."""
+        ref: ActorRef[RoomMessage] | None = self._registry.whereis(room_name(room_id))
+        return ref if ref is not None and ref.alive else None
+
+    async def actor(self, room_id: str) -> ActorRef[RoomMessage]:
+        """The room's actor, started if none runs."""
+        name = room_name(room_id)
+        for _ in range(_ATTEMPTS):
+            running = self.running(room_id)
+            if running is not None:
+                return running
+            behaviour = RoomActor(room_id, self._store, self.config).run
+            spec = actor_spec(name, behaviour, mailbox_size=ROOM_MAILBOX, registry=self._registry)
+            try:
+                ref: ActorRef[RoomMessage] = await self._supervisor.start_child(spec)
+            except DuplicateChild:
+                continue  # started concurrently by someone else: look it up again
+            return ref
+        raise ActorDead(f"could not start {name}")
+
+    async def send(self, room_id: str, message: RoomMessage) -> None:
+        """Deliver `message` to the room's actor (waiting for mailbox space)."""
+        for attempt in range(_ATTEMPTS):
+            ref = await self.actor(room_id)
+            try:
+                await ref.send(message)
+                return
+            except ActorDead:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+
+    async def ask(
+        self, room_id: str, make_message: Callable[[Reply[R]], RoomMessage], *, timeout: float
+    ) -> R:
+        """Ask the room's actor (see `ActorRef.ask`), retrying if it stopped meanwhile."""
+        for attempt in range(_ATTEMPTS):
+            ref = await self.actor(room_id)
+            try:
+                return await ref.ask(make_message, timeout=timeout)
+            except ActorDead:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")

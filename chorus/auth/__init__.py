@@ -1,0 +1,15 @@
+"""Accounts, sessions and tokens: argon2id passwords, JWT access tokens, rotating refresh."""
+
+from ._errors import AuthError as AuthError
+from ._errors import InvalidCredentials as InvalidCredentials
+from ._errors import InvalidInput as InvalidInput
+from ._errors import InvalidToken as InvalidToken
+from ._errors import RefreshReused as RefreshReused
+from ._errors import UsernameTaken as UsernameTaken
+from ._passwords import Passwords as Passwords
+from ._service import AuthService as AuthService
+from ._service import Principal as Principal
+from ._service import Tokens as Tokens
+from ._tokens import AccessClaims as AccessClaims
+from ._tokens import TokenSigner as TokenSigner
+from ._tokens import load_or_create_key as load_or_create_key

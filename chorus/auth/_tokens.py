@@ -1,0 +1,84 @@
+"""Access tokens (short-lived signed JWTs) and refresh tokens (random, stored hashed)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+import attrs
+import jwt
+
+from ._errors import InvalidToken
+
+_ALGORITHM = "HS256"
+_KEY_BYTES = 32
+
+
+@attrs.frozen(kw_only=True)
+class AccessClaims:
+    """Who an access token speaks for."""
+
+    user_id: str
+    session_id: str
+    expires_at: int
+    """Seconds since the epoch."""
+
+
+class TokenSigner:
+    """Issues and verifies HS256 access tokens with one node-wide secret key."""
+
+    def __init__(self, key: bytes, *, access_ttl: int) -> None:
+        if len(key) < _KEY_BYTES:
+            raise ValueError(f"the token signing key must have at least {_KEY_BYTES} bytes")
+        self._key = key
+        self.access_ttl = access_ttl
+
+    def issue(self, user_id: str, session_id: str, now: int) -> str:
+        """A token for `user_id` in `session_id`, valid `access_ttl` seconds from `now`."""
+        claims = {"sub": user_id, "sid": session_id, "iat": now, "exp": now + self.access_ttl}
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
+
+    def verify(self, token: str, now: int) -> AccessClaims:
+        """The token's claims; raises `InvalidToken` if forged, malformed or expired at `now`."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                options={"require": ["sub", "sid", "exp"], "verify_exp": False},
+            )
+        except jwt.PyJWTError:
+            raise InvalidToken("invalid access token") from None
+        user_id, session_id, expires_at = claims.get("sub"), claims.get("sid"), claims.get("exp")
+        if not (isinstance(user_id, str) and isinstance(session_id, str)):
+            raise InvalidToken("invalid access token")
+        if not isinstance(expires_at, int) or expires_at <= now:
+            raise InvalidToken("access token expired")
+        return AccessClaims(user_id=user_id, session_id=session_id, expires_at=expires_at)
+
+
+def new_refresh_token() -> str:
+    """A fresh refresh token: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    """What the store keeps instead of the token (SHA-256 is enough for 256 random bits)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The signing key kept at `path`, created (owner-only permissions) on first use."""
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(_KEY_BYTES)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(key)
+    if len(key) < _KEY_BYTES:
+        raise ValueError(f"{path} holds a key shorter than {_KEY_BYTES} bytes")
+    return key

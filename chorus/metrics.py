@@ -1,0 +1,21 @@
+"""Prometheus metrics of the chat domain (supervisor and actor metrics live with them)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_STORED = Counter("chorus_messages_stored", "Messages stored (retries not counted).")
+DELIVERIES = Counter(
+    "chorus_deliveries", "Message events queued to subscribers (fan-out deliveries)."
+)
+STORE_SECONDS = Histogram(
+    "chorus_store_seconds",
+    "Store call latency.",
+    ["operation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+CONNECTIONS = Gauge("chorus_connections", "Open WebSocket connections (authenticated or not).")
+FRAMES_IN = Counter("chorus_frames_in", "Client frames received, by type.", ["type"])
+FRAMES_OUT = Counter(
+    "chorus_frames_out", "Frames sent one connection at a time, by type.", ["type"]
+)

@@ -1,0 +1,36 @@
+"""Durable state: users, sessions, rooms, memberships and messages.
+
+`Store` is the protocol every backend implements; `open_sqlite_store` opens
+the embedded SQLite backend (the default when no database URL is set) and
+`migrate_sqlite` brings a database file to the newest schema. Every backend
+raises only `StoreError`s (plus `ValueError` for caller mistakes); see
+`Store` for the rules all of them keep.
+"""
+
+from ._errors import Conflict as Conflict
+from ._errors import NotFound as NotFound
+from ._errors import SchemaTooNew as SchemaTooNew
+from ._errors import StoreError as StoreError
+from ._errors import StoreUnavailable as StoreUnavailable
+from ._model import Appended as Appended
+from ._model import IdPrefix as IdPrefix
+from ._model import Membership as Membership
+from ._model import Message as Message
+from ._model import NewMessage as NewMessage
+from ._model import RefreshInvalid as RefreshInvalid
+from ._model import RefreshOutcome as RefreshOutcome
+from ._model import RefreshReused as RefreshReused
+from ._model import RefreshRotated as RefreshRotated
+from ._model import Role as Role
+from ._model import Room as Room
+from ._model import RoomKind as RoomKind
+from ._model import Session as Session
+from ._model import User as User
+from ._model import new_id as new_id
+from ._model import now_ms as now_ms
+from ._sqlite import DEFAULT_BUSY_TIMEOUT as DEFAULT_BUSY_TIMEOUT
+from ._sqlite import SqliteStore as SqliteStore
+from ._sqlite import migrate_sqlite as migrate_sqlite
+from ._sqlite import open_sqlite_store as open_sqlite_store
+from ._sqlite_schema import Synchronous as Synchronous
+from ._store import Store as Store

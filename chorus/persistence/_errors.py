@@ -1,0 +1,36 @@
+"""Errors every `Store` backend raises; callers never see a driver's own exceptions."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every error raised by `chorus.persistence`."""
+
+
+class Conflict(StoreError):
+    """The write would break a uniqueness rule (e.g. the username is taken); nothing changed."""
+
+
+class NotFound(StoreError, LookupError):
+    """A row the operation needs (room, user, membership) does not exist; nothing changed."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached, is locked past the busy timeout, or is closed.
+
+    Nothing was stored by the failed call, so callers answer "unavailable,
+    retry" and must not acknowledge anything it was meant to store. Retrying
+    an append is safe: client ids make it idempotent.
+    """
+
+
+class SchemaTooNew(StoreError):
+    """The database was migrated by a newer Chorus than this one; it is refused untouched."""
+
+    def __init__(self, database: str, found: int, known: int) -> None:
+        super().__init__(
+            f"{database}: schema version {found} is newer than this Chorus knows "
+            f"(up to {known}); upgrade Chorus, or point it at another database"
+        )
+        self.found = found
+        self.known = known

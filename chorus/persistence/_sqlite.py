@@ -1,0 +1,715 @@
+"""`SqliteStore`: the embedded `Store`, one SQLite file driven from a worker thread."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar, final
+
+import attrs
+import trio
+
+from ._errors import Conflict, NotFound, StoreUnavailable
+from ._migrations import load_migrations
+from ._model import (
+    Appended,
+    Membership,
+    Message,
+    NewMessage,
+    RefreshInvalid,
+    RefreshOutcome,
+    RefreshReused,
+    RefreshRotated,
+    Role,
+    Room,
+    RoomKind,
+    Session,
+    User,
+    new_id,
+    new_ids,
+    now_ms,
+)
+from ._sqlite_schema import Synchronous, connect, migrate
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+DEFAULT_BUSY_TIMEOUT: Final = 5.0
+"""Seconds a write waits for another process's lock before `StoreUnavailable`."""
+
+# Failures of the database rather than of the caller's request: the caller
+# answers "unavailable, retry" (and acknowledges nothing).
+_UNAVAILABLE: Final = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+# SQLite builds before 3.32 allow at most 999 parameters per statement.
+_KEYS_PER_LOOKUP: Final = 400
+
+_USER: Final = "u.id, u.username, u.display_name, u.created_at"
+_SESSION: Final = "s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at"
+_ROOM: Final = "r.id, r.name, r.kind, r.created_by, r.created_at, r.last_seq"
+_MEMBERSHIP: Final = "m.room_id, m.user_id, m.role, m.joined_at, m.read_seq"
+_MESSAGE: Final = (
+    "msg.id, msg.room_id, msg.seq, msg.sender_id, msg.body, msg.client_id,"
+    " msg.created_at, msg.edited_at"
+)
+
+
+@final
+class SqliteStore:
+    """The `Store` on one SQLite file; get one from `open_sqlite_store`.
+
+    Calls never block the trio thread: each runs as one transaction in a
+    worker thread, one at a time and in arrival order (a fair
+    `CapacityLimiter(1)`; SQLite has a single writer anyway). Cancelling a
+    call either stops it before it starts or lets it finish: a transaction is
+    never cut in half. A write that finished while its caller was being
+    cancelled stays written, unacknowledged; an append retried with the same
+    client ids then returns it.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._limiter = trio.CapacityLimiter(1)
+        self.path: Final = path
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore {str(self.path)!r}{' closed' if self._conn is None else ''}>"
+
+    # -- users and credentials -------------------------------------------------------
+
+    async def create_user(
+        self, username: str, display_name: str, password_hash: str | None, now: int
+    ) -> User:
+        """See `Store.create_user`."""
+        user = User(
+            id=new_id("u"), username=username.lower(), display_name=display_name, created_at=now
+        )
+
+        def tx(db: sqlite3.Connection) -> User:
+            try:
+                db.execute(
+                    "INSERT INTO users (id, username, display_name, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (user.id, user.username, user.display_name, user.created_at),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"username {user.username!r} is taken") from exc
+            if password_hash is not None:
+                db.execute(
+                    "INSERT INTO credentials (user_id, password_hash, updated_at) VALUES (?, ?, ?)",
+                    (user.id, password_hash, now),
+                )
+            return user
+
+        return await self._write(tx)
+
+    async def get_user(self, user_id: str) -> User | None:
+        """See `Store.get_user`."""
+
+        def tx(db: sqlite3.Connection) -> User | None:
+            row = db.execute(f"SELECT {_USER} FROM users u WHERE u.id = ?", (user_id,)).fetchone()
+            return None if row is None else _user(row)
+
+        return await self._read(tx)
+
+    async def get_credentials(self, username: str) -> tuple[User, str] | None:
+        """See `Store.get_credentials`."""
+
+        def tx(db: sqlite3.Connection) -> tuple[User, str] | None:
+            row = db.execute(
+                f"SELECT {_USER}, c.password_hash FROM users u"
+                " JOIN credentials c ON c.user_id = u.id WHERE u.username = ?",
+                (username.lower(),),
+            ).fetchone()
+            return None if row is None else (_user(row), row[4])
+
+        return await self._read(tx)
+
+    # -- sessions and refresh tokens ------------------------------------------------
+
+    async def create_session(
+        self, user_id: str, refresh_hash: str, now: int, expires_at: int
+    ) -> Session:
+        """See `Store.create_session`."""
+        session = Session(
+            id=new_id("s"), user_id=user_id, created_at=now, expires_at=expires_at, revoked_at=None
+        )
+
+        def tx(db: sqlite3.Connection) -> Session:
+            _require_user(db, user_id)
+            db.execute(
+                "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (session.id, user_id, now, expires_at),
+            )
+            _insert_refresh_token(db, refresh_hash, session.id, now)
+            return session
+
+        return await self._write(tx)
+
+    async def get_session(self, session_id: str) -> Session | None:
+        """See `Store.get_session`."""
+
+        def tx(db: sqlite3.Connection) -> Session | None:
+            row = db.execute(
+                f"SELECT {_SESSION} FROM sessions s WHERE s.id = ?", (session_id,)
+            ).fetchone()
+            return None if row is None else _session(row)
+
+        return await self._read(tx)
+
+    async def rotate_refresh(self, presented_hash: str, new_hash: str, now: int) -> RefreshOutcome:
+        """See `Store.rotate_refresh`."""
+
+        def tx(db: sqlite3.Connection) -> RefreshOutcome:
+            row = db.execute(
+                f"SELECT t.used_at, {_SESSION} FROM refresh_tokens t"
+                " JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?",
+                (presented_hash,),
+            ).fetchone()
+            if row is None:
+                return RefreshInvalid(reason="unknown")
+            used_at, session = row[0], _session(row[1:])
+            if session.revoked_at is not None:
+                return RefreshInvalid(reason="revoked")
+            if now >= session.expires_at:
+                return RefreshInvalid(reason="expired")
+            if used_at is not None:
+                db.execute("UPDATE sessions SET revoked_at = ? WHERE id = ?", (now, session.id))
+                return RefreshReused(session=attrs.evolve(session, revoked_at=now))
+            db.execute(
+                "UPDATE refresh_tokens SET used_at = ? WHERE hash = ?", (now, presented_hash)
+            )
+            _insert_refresh_token(db, new_hash, session.id, now)
+            return RefreshRotated(session=session)
+
+        return await self._write(tx)
+
+    async def revoke_session(self, session_id: str, now: int) -> bool:
+        """See `Store.revoke_session`."""
+
+        def tx(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (now, session_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(tx)
+
+    # -- rooms and memberships -------------------------------------------------------
+
+    async def create_room(self, name: str, kind: RoomKind, creator_id: str, now: int) -> Room:
+        """See `Store.create_room`."""
+        if kind is RoomKind.DIRECT:
+            raise ValueError("direct rooms are created by direct_room()")
+        room = Room(
+            id=new_id("r"), name=name, kind=kind, created_by=creator_id, created_at=now, last_seq=0
+        )
+
+        def tx(db: sqlite3.Connection) -> Room:
+            _require_user(db, creator_id)
+            _insert_room(db, room, direct_key=None)
+            _insert_membership(db, room.id, creator_id, Role.OWNER, now)
+            return room
+
+        return await self._write(tx)
+
+    async def get_room(self, room_id: str) -> Room | None:
+        """See `Store.get_room`."""
+
+        def tx(db: sqlite3.Connection) -> Room | None:
+            return _find_room(db, room_id)
+
+        return await self._read(tx)
+
+    async def rooms_of(self, user_id: str) -> list[tuple[Room, Membership]]:
+        """See `Store.rooms_of`."""
+
+        def tx(db: sqlite3.Connection) -> list[tuple[Room, Membership]]:
+            rows = db.execute(
+                f"SELECT {_ROOM}, {_MEMBERSHIP} FROM memberships m"
+                " JOIN rooms r ON r.id = m.room_id"
+                " WHERE m.user_id = ? ORDER BY m.joined_at, m.room_id",
+                (user_id,),
+            )
+            return [(_room(row[:6]), _membership(row[6:])) for row in rows]
+
+        return await self._read(tx)
+
+    async def public_rooms(self, limit: int, after_id: str | None = None) -> list[Room]:
+        """See `Store.public_rooms`."""
+        _check_limit(limit)
+
+        def tx(db: sqlite3.Connection) -> list[Room]:
+            rows = db.execute(
+                f"SELECT {_ROOM} FROM rooms r WHERE r.kind = 'public' AND r.id > ?"
+                " ORDER BY r.id LIMIT ?",
+                ("" if after_id is None else after_id, limit),
+            )
+            return [_room(row) for row in rows]
+
+        return await self._read(tx)
+
+    async def add_member(self, room_id: str, user_id: str, role: Role, now: int) -> Membership:
+        """See `Store.add_member`."""
+
+        def tx(db: sqlite3.Connection) -> Membership:
+            existing = _find_membership(db, room_id, user_id)
+            if existing is not None:
+                return existing
+            row = db.execute("SELECT direct_key FROM rooms WHERE id = ?", (room_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no room {room_id!r}")
+            _require_user(db, user_id)
+            direct_key: str | None = row[0]
+            if direct_key is not None and user_id not in direct_key.split(":"):
+                raise Conflict(f"room {room_id!r} is a direct room of two other users")
+            return _insert_membership(db, room_id, user_id, role, now)
+
+        return await self._write(tx)
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        """See `Store.remove_member`."""
+
+        def tx(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "DELETE FROM memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(tx)
+
+    async def get_membership(self, room_id: str, user_id: str) -> Membership | None:
+        """See `Store.get_membership`."""
+
+        def tx(db: sqlite3.Connection) -> Membership | None:
+            return _find_membership(db, room_id, user_id)
+
+        return await self._read(tx)
+
+    async def members(self, room_id: str) -> list[Membership]:
+        """See `Store.members`."""
+
+        def tx(db: sqlite3.Connection) -> list[Membership]:
+            rows = db.execute(
+                f"SELECT {_MEMBERSHIP} FROM memberships m WHERE m.room_id = ?"
+                " ORDER BY m.joined_at, m.user_id",
+                (room_id,),
+            )
+            return [_membership(row) for row in rows]
+
+        return await self._read(tx)
+
+    async def direct_room(self, a: str, b: str, now: int) -> tuple[Room, bool]:
+        """See `Store.direct_room`."""
+        # Ids never contain ":" (prefix, "_", url-safe base64), so the key is unambiguous.
+        key = ":".join(sorted((a, b)))
+        users = list(dict.fromkeys((a, b)))
+
+        def tx(db: sqlite3.Connection) -> tuple[Room, bool]:
+            row = db.execute(
+                f"SELECT {_ROOM} FROM rooms r WHERE r.direct_key = ?", (key,)
+            ).fetchone()
+            if row is not None:
+                return _room(row), False
+            for user_id in users:
+                _require_user(db, user_id)
+            room = Room(
+                id=new_id("r"),
+                name="",
+                kind=RoomKind.DIRECT,
+                created_by=a,
+                created_at=now,
+                last_seq=0,
+            )
+            _insert_room(db, room, direct_key=key)
+            for user_id in users:
+                _insert_membership(db, room.id, user_id, Role.MEMBER, now)
+            return room, True
+
+        return await self._write(tx)
+
+    async def advance_read_seq(self, room_id: str, user_id: str, seq: int) -> int:
+        """See `Store.advance_read_seq`."""
+
+        def tx(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT m.read_seq, r.last_seq FROM memberships m"
+                " JOIN rooms r ON r.id = m.room_id WHERE m.room_id = ? AND m.user_id = ?",
+                (room_id, user_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"user {user_id!r} is not a member of room {room_id!r}")
+            read_seq, last_seq = int(row[0]), int(row[1])
+            target = min(seq, last_seq)
+            if target <= read_seq:
+                return read_seq
+            db.execute(
+                "UPDATE memberships SET read_seq = ? WHERE room_id = ? AND user_id = ?",
+                (target, room_id, user_id),
+            )
+            return target
+
+        return await self._write(tx)
+
+    # -- messages --------------------------------------------------------------------
+
+    async def append_messages(self, room_id: str, batch: Sequence[NewMessage]) -> list[Appended]:
+        """See `Store.append_messages`."""
+        # A copy: the worker thread must not see the caller change the batch.
+        batch = list(batch)
+
+        def tx(db: sqlite3.Connection) -> list[Appended]:
+            row = db.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no room {room_id!r}")
+            seq: int = row[0]
+            stored = _find_sent(db, [(new.sender_id, new.client_id) for new in batch])
+            results: list[Appended] = []
+            fresh: list[Message] = []
+            ids = iter(new_ids("m", len(batch)))
+            for new in batch:
+                original = stored.get((new.sender_id, new.client_id))
+                if original is not None:
+                    results.append(Appended(message=original, duplicate=True))
+                    continue
+                seq += 1
+                message = Message(
+                    id=next(ids),
+                    room_id=room_id,
+                    seq=seq,
+                    sender_id=new.sender_id,
+                    body=new.body,
+                    client_id=new.client_id,
+                    created_at=new.created_at,
+                    edited_at=None,
+                )
+                stored[new.sender_id, new.client_id] = message
+                results.append(Appended(message=message, duplicate=False))
+                fresh.append(message)
+            if fresh:
+                try:
+                    db.executemany(
+                        "INSERT INTO messages"
+                        " (id, room_id, seq, sender_id, body, client_id, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            (m.id, m.room_id, m.seq, m.sender_id, m.body, m.client_id, m.created_at)
+                            for m in fresh
+                        ],
+                    )
+                except sqlite3.IntegrityError as exc:
+                    # Duplicates were filtered out above, so only a sender can be missing.
+                    raise NotFound(
+                        f"a sender of the batch for room {room_id!r} does not exist"
+                    ) from exc
+                db.execute("UPDATE rooms SET last_seq = ? WHERE id = ?", (seq, room_id))
+            return results
+
+        return await self._write(tx)
+
+    async def messages(
+        self,
+        room_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int,
+    ) -> list[Message]:
+        """See `Store.messages`."""
+        _check_limit(limit)
+        where = "msg.room_id = ?"
+        params: list[object] = [room_id]
+        if after is not None:
+            where += " AND msg.seq > ?"
+            params.append(after)
+        if before is not None:
+            where += " AND msg.seq < ?"
+            params.append(before)
+        # Without `after` the newest end is wanted: read backwards, then flip.
+        newest_first = after is None
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT {_MESSAGE} FROM messages msg WHERE {where} ORDER BY msg.seq {order} LIMIT ?"
+        params.append(limit)
+
+        def tx(db: sqlite3.Connection) -> list[Message]:
+            found = [_message(row) for row in db.execute(sql, params)]
+            if newest_first:
+                found.reverse()
+            return found
+
+        return await self._read(tx)
+
+    async def last_seq(self, room_id: str) -> int:
+        """See `Store.last_seq`."""
+
+        def tx(db: sqlite3.Connection) -> int:
+            row = db.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no room {room_id!r}")
+            return int(row[0])
+
+        return await self._read(tx)
+
+    # -- running transactions --------------------------------------------------------
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        # A deferred BEGIN: the reads of one call see one snapshot, and (WAL)
+        # never wait for another process that is writing.
+        return await self._run("BEGIN", work)
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        # IMMEDIATE takes the write lock up front, so a transaction that read
+        # rows (e.g. rooms.last_seq) cannot find them changed when it writes.
+        return await self._run("BEGIN IMMEDIATE", work)
+
+    async def _run(self, begin: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        with _translate_errors(self.path):
+            return await trio.to_thread.run_sync(
+                self._transaction, begin, work, limiter=self._limiter
+            )
+
+    def _transaction(self, begin: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        # Runs in the worker thread, holding the limiter: nothing else touches
+        # the connection meanwhile, including `aclose`.
+        conn = self._conn
+        if conn is None:
+            raise StoreUnavailable(f"{self.path}: the store is closed")
+        conn.execute(begin)
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    async def aclose(self) -> None:
+        """Close the database once the call in progress (if any) has finished.
+
+        Calls made afterwards raise `StoreUnavailable`. Closing twice is
+        harmless; `open_sqlite_store` closes the store when its block exits.
+        """
+        await trio.to_thread.run_sync(self._close_in_thread, limiter=self._limiter)
+
+    def _close_in_thread(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        # Recommended by SQLite before closing a long-lived connection: refreshes
+        # the planner's statistics where the workload showed they are stale. It
+        # is housekeeping only, so its failure must not fail the close.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA optimize")
+        conn.close()
+
+
+@contextlib.asynccontextmanager
+async def open_sqlite_store(
+    path: Path,
+    *,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    synchronous: Synchronous = "FULL",
+) -> AsyncIterator[SqliteStore]:
+    """Open the SQLite database at `path` (created with its folder if missing) as a `Store`.
+
+    Applies pending migrations first. Raises `SchemaTooNew` if the database
+    was migrated by a newer Chorus, `StoreUnavailable` if it cannot be opened
+    or stays locked longer than `busy_timeout` seconds. The store is closed
+    when the block exits, after any call in progress has finished; later
+    calls raise `StoreUnavailable`. See `Synchronous` for `synchronous`.
+    """
+    with _translate_errors(path):
+        conn = await trio.to_thread.run_sync(_open_migrated, path, busy_timeout, synchronous)
+    store = SqliteStore(conn, path)
+    try:
+        yield store
+    finally:
+        # Shielded so that a cancelled owner still closes the file cleanly.
+        with trio.CancelScope(shield=True):
+            await store.aclose()
+
+
+async def migrate_sqlite(path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> list[int]:
+    """Bring the SQLite database at `path` (created if missing) to the newest schema.
+
+    Returns the versions applied, oldest first; empty when it was up to date,
+    so running it again is harmless. Raises like `open_sqlite_store`.
+    """
+
+    def run() -> list[int]:
+        conn = connect(path, busy_timeout=busy_timeout, synchronous="FULL")
+        try:
+            return migrate(conn, load_migrations("sqlite"), database=str(path), now=now_ms())
+        finally:
+            conn.close()
+
+    with _translate_errors(path):
+        return await trio.to_thread.run_sync(run)
+
+
+def _open_migrated(path: Path, busy_timeout: float, synchronous: Synchronous) -> sqlite3.Connection:
+    conn = connect(path, busy_timeout=busy_timeout, synchronous=synchronous)
+    try:
+        migrate(conn, load_migrations("sqlite"), database=str(path), now=now_ms())
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextlib.contextmanager
+def _translate_errors(path: Path) -> Iterator[None]:
+    """Turn sqlite3 errors that are the database's fault into `StoreError`s.
+
+    Constraint failures that methods expect are translated where they happen,
+    with a precise message; anything else (a bug, such as an SQL typo) is
+    left as it is.
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        # Errors raised by the sqlite3 module itself (not by SQLite) carry no code.
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _UNAVAILABLE:
+            raise StoreUnavailable(f"{path}: {exc} ({exc.sqlite_errorname})") from exc
+        raise
+
+
+# -- rows ------------------------------------------------------------------------
+
+
+def _user(row: Row) -> User:
+    return User(id=row[0], username=row[1], display_name=row[2], created_at=row[3])
+
+
+def _session(row: Row) -> Session:
+    return Session(
+        id=row[0], user_id=row[1], created_at=row[2], expires_at=row[3], revoked_at=row[4]
+    )
+
+
+def _room(row: Row) -> Room:
+    return Room(
+        id=row[0],
+        name=row[1],
+        kind=RoomKind(row[2]),
+        created_by=row[3],
+        created_at=row[4],
+        last_seq=row[5],
+    )
+
+
+def _membership(row: Row) -> Membership:
+    return Membership(
+        room_id=row[0], user_id=row[1], role=Role(row[2]), joined_at=row[3], read_seq=row[4]
+    )
+
+
+def _message(row: Row) -> Message:
+    return Message(
+        id=row[0],
+        room_id=row[1],
+        seq=row[2],
+        sender_id=row[3],
+        body=row[4],
+        client_id=row[5],
+        created_at=row[6],
+        edited_at=row[7],
+    )
+
+
+# -- statements shared by several methods ---------------------------------------
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, not {limit}")
+
+
+def _require_user(db: sqlite3.Connection, user_id: str) -> None:
+    if db.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+        raise NotFound(f"no user {user_id!r}")
+
+
+def _find_room(db: sqlite3.Connection, room_id: str) -> Room | None:
+    row = db.execute(f"SELECT {_ROOM} FROM rooms r WHERE r.id = ?", (room_id,)).fetchone()
+    return None if row is None else _room(row)
+
+
+def _find_membership(db: sqlite3.Connection, room_id: str, user_id: str) -> Membership | None:
+    row = db.execute(
+        f"SELECT {_MEMBERSHIP} FROM memberships m WHERE m.room_id = ? AND m.user_id = ?",
+        (room_id, user_id),
+    ).fetchone()
+    return None if row is None else _membership(row)
+
+
+def _insert_room(db: sqlite3.Connection, room: Room, *, direct_key: str | None) -> None:
+    db.execute(
+        "INSERT INTO rooms (id, name, kind, created_by, created_at, last_seq, direct_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (room.id, room.name, room.kind.value, room.created_by, room.created_at, 0, direct_key),
+    )
+
+
+def _insert_membership(
+    db: sqlite3.Connection, room_id: str, user_id: str, role: Role, now: int
+) -> Membership:
+    db.execute(
+        "INSERT INTO memberships (room_id, user_id, role, joined_at, read_seq)"
+        " VALUES (?, ?, ?, ?, 0)",
+        (room_id, user_id, role.value, now),
+    )
+    return Membership(room_id=room_id, user_id=user_id, role=role, joined_at=now, read_seq=0)
+
+
+def _insert_refresh_token(
+    db: sqlite3.Connection, token_hash: str, session_id: str, now: int
+) -> None:
+    try:
+        db.execute(
+            "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)",
+            (token_hash, session_id, now),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise Conflict("that refresh token hash is already stored") from exc
+
+
+def _find_sent(
+    db: sqlite3.Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Message]:
+    """The stored messages among these (sender_id, client_id) pairs, by pair."""
+    unique = list(dict.fromkeys(keys))
+    found: dict[tuple[str, str], Message] = {}
+    for start in range(0, len(unique), _KEYS_PER_LOOKUP):
+        chunk = unique[start : start + _KEYS_PER_LOOKUP]
+        # A join from a VALUES list probes the (sender_id, client_id) index
+        # once per pair; `(a, b) IN (VALUES …)` would scan the whole table.
+        values = ", ".join(["(?, ?)"] * len(chunk))
+        rows = db.execute(
+            f"WITH k (sender_id, client_id) AS (VALUES {values})"
+            f" SELECT {_MESSAGE} FROM k CROSS JOIN messages msg"
+            " ON msg.sender_id = k.sender_id AND msg.client_id = k.client_id",
+            [part for pair in chunk for part in pair],
+        )
+        for row in rows:
+            message = _message(row)
+            found[message.sender_id, message.client_id] = message
+    return found

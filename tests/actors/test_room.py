@@ -1,0 +1,194 @@
+"""The room actor over a real SQLite store: batching, fan-out, acks, resume, idling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from chorus import protocol
+from chorus.actors import Registry, Reply
+from chorus.actors.room import Evict, Post, RoomConfig, RoomMessage, Subscribe, wire_message
+from chorus.actors.rooms import Rooms
+from chorus.persistence import RoomKind, SqliteStore, open_sqlite_store
+from chorus.supervisors import Supervisor
+
+
+@attrs.define(eq=False)
+class Recorder:
+    """A subscriber that keeps the decoded frames it was sent."""
+
+    id: str
+    user_id: str = "u_reader"
+    open: bool = True
+    frames: list[protocol.ServerFrame] = attrs.field(factory=list)
+    changed: trio.Event = attrs.field(factory=trio.Event)
+
+    def send(self, payload: bytes) -> bool:
+        if self.open:
+            self.frames.append(protocol.decode_server_frame(payload))
+            self.changed.set()
+            self.changed = trio.Event()
+        return self.open
+
+    async def wait_for(self, count: int, kind: type[protocol.ServerFrame]) -> None:
+        """Wait (store calls run in threads, so not for quiescence) for `count` such frames."""
+        with trio.fail_after(10):
+            while sum(isinstance(f, kind) for f in self.frames) < count:
+                await self.changed.wait()
+
+    def send_frame(self, frame: bytes) -> bool:
+        # A broadcast frame: a WebSocket header (2 or 4 bytes here) then the JSON payload.
+        header = 4 if frame[1] == 126 else 2
+        return self.send(frame[header:])
+
+    def messages(self) -> list[protocol.Message]:
+        return [f.message for f in self.frames if isinstance(f, protocol.MessageEvent)]
+
+
+@attrs.define
+class World:
+    store: SqliteStore
+    rooms: Rooms
+    registry: Registry
+    room_id: str
+    sender_id: str
+
+
+@pytest.fixture
+async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        sender = await store.create_user("sender", "Sender", "hash", 0)
+        room = await store.create_room("general", RoomKind.PUBLIC, sender.id, 0)
+        supervisor = await nursery.start(Supervisor("rooms").run)
+        registry = Registry()
+        rooms = Rooms(supervisor, registry, store, RoomConfig(resume_limit=5, idle_timeout=30))
+        yield World(store, rooms, registry, room.id, sender.id)
+        supervisor.request_stop()
+
+
+def post(world: World, client_id: str, origin: Recorder | None = None) -> Post:
+    return Post(
+        sender_id=world.sender_id,
+        body=f"body of {client_id}",
+        client_id=client_id,
+        created_at=1,
+        origin=origin,
+        ref=f"ref-{client_id}",
+    )
+
+
+async def subscribe(world: World, subscriber: Recorder, after_seq: int | None = None) -> int:
+    def make(reply: Reply[int]) -> RoomMessage:
+        return Subscribe(subscriber=subscriber, after_seq=after_seq, reply=reply)
+
+    seq: int = await world.rooms.ask(world.room_id, make, timeout=5)
+    return seq
+
+
+async def test_posts_are_stored_in_order_broadcast_once_and_acknowledged(world: World) -> None:
+    reader, poster = Recorder("reader"), Recorder("poster")
+    await subscribe(world, reader)
+    for n in range(5):
+        await world.rooms.send(world.room_id, post(world, f"c{n}", origin=poster))
+    await poster.wait_for(5, protocol.Ack)
+    await reader.wait_for(5, protocol.MessageEvent)
+    assert [m.seq for m in reader.messages()] == [1, 2, 3, 4, 5]
+    acks = [f for f in poster.frames if isinstance(f, protocol.Ack)]
+    assert [(a.ref, a.seq) for a in acks] == [(f"ref-c{n}", n + 1) for n in range(5)]
+    stored = await world.store.messages(world.room_id, limit=10)
+    assert [wire_message(m) for m in stored] == reader.messages()
+
+
+async def test_a_retried_client_id_is_acknowledged_with_the_original_and_not_broadcast(
+    world: World,
+) -> None:
+    reader, poster = Recorder("reader"), Recorder("poster")
+    await subscribe(world, reader)
+    await world.rooms.send(world.room_id, post(world, "same", origin=poster))
+    await world.rooms.send(world.room_id, post(world, "same", origin=poster))
+    await poster.wait_for(2, protocol.Ack)
+    assert len(reader.messages()) == 1
+    acks = [f for f in poster.frames if isinstance(f, protocol.Ack)]
+    assert len(acks) == 2
+    assert acks[0].message == acks[1].message
+
+
+async def test_subscribing_with_a_seq_replays_what_was_missed(world: World) -> None:
+    poster = Recorder("poster")
+    for n in range(4):
+        await world.rooms.send(world.room_id, post(world, f"c{n}", origin=poster))
+    await poster.wait_for(4, protocol.Ack)
+    late = Recorder("late")
+    assert await subscribe(world, late, after_seq=1) == 4
+    assert [m.seq for m in late.messages()] == [2, 3, 4]
+    assert late.frames[-1] == protocol.Replayed(
+        room=world.room_id, after_seq=1, last_seq=4, count=3
+    )
+
+
+async def test_too_far_behind_gets_a_marker_instead_of_a_replay(world: World) -> None:
+    poster = Recorder("poster")
+    for n in range(7):
+        await world.rooms.send(world.room_id, post(world, f"c{n}", origin=poster))
+    await poster.wait_for(7, protocol.Ack)
+    late = Recorder("late")
+    await subscribe(world, late, after_seq=0)
+    assert late.frames == [protocol.TooFar(room=world.room_id, after_seq=0, last_seq=7)]
+
+
+async def test_closed_subscribers_are_dropped_on_the_next_broadcast(world: World) -> None:
+    gone, stays = Recorder("gone"), Recorder("stays")
+    await subscribe(world, gone)
+    await subscribe(world, stays)
+    gone.open = False
+    await world.rooms.send(world.room_id, post(world, "one"))
+    await stays.wait_for(1, protocol.MessageEvent)
+    gone.open = True  # it would accept again, but the room has forgotten it
+    await world.rooms.send(world.room_id, post(world, "two"))
+    await stays.wait_for(2, protocol.MessageEvent)
+    assert gone.messages() == []
+    assert len(stays.messages()) == 2
+
+
+async def test_an_idle_room_stops_and_forgets_its_name(world: World) -> None:
+    # Store calls run in threads, which a mock clock would jump over: real (short) time.
+    world.rooms.config = RoomConfig(idle_timeout=0.05)
+    poster = Recorder("poster")
+    await world.rooms.send(world.room_id, post(world, "c", origin=poster))
+    await poster.wait_for(1, protocol.Ack)
+    actor = world.rooms.running(world.room_id)
+    assert actor is not None
+    with trio.fail_after(10):
+        await actor.wait_stopped()
+    assert world.rooms.running(world.room_id) is None
+    assert world.registry.names() == []
+    # It comes back on demand, with its history.
+    late = Recorder("late")
+    assert await subscribe(world, late, after_seq=0) == 1
+    assert [m.body for m in late.messages()] == ["body of c"]
+
+
+async def test_a_failing_store_refuses_posts_with_unavailable(world: World) -> None:
+    poster = Recorder("poster")
+    await subscribe(world, Recorder("reader"))
+    await world.store.aclose()
+    await world.rooms.send(world.room_id, post(world, "lost", origin=poster))
+    await poster.wait_for(1, protocol.ErrorReply)
+    errors = [f for f in poster.frames if isinstance(f, protocol.ErrorReply)]
+    assert [(e.ref, e.code) for e in errors] == [("ref-lost", protocol.ErrorCode.UNAVAILABLE)]
+
+
+async def test_evicted_members_stop_receiving_the_rooms_events(world: World) -> None:
+    kicked, kept = Recorder("kicked", user_id="u_kicked"), Recorder("kept", user_id="u_kept")
+    await subscribe(world, kicked)
+    await subscribe(world, kept)
+    await world.rooms.send(world.room_id, Evict(user_id="u_kicked"))
+    await world.rooms.send(world.room_id, post(world, "after"))
+    await kept.wait_for(1, protocol.MessageEvent)
+    assert kicked.messages() == []
+    assert any(isinstance(f, protocol.Notice) for f in kicked.frames)
