@@ -6,7 +6,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+import trio
+
 from chorus import __version__
+from chorus.config import ConfigError, Settings, add_flags, load_settings
+from chorus.logs import configure_logging
+from chorus.persistence import StoreError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -16,12 +21,86 @@ def _cmd_version(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(_args: argparse.Namespace) -> int:
-    print(
-        f"chorus {__version__}: the server is not serving yet. This build has the foundation "
-        "(supervisors, actors, protocol v1); `chorus serve` arrives with the single-node chat.",
-    )
+def _settings(args: argparse.Namespace) -> Settings | None:
+    try:
+        return load_settings(args)
+    except ConfigError as exc:
+        print(f"chorus: {exc}", file=sys.stderr)
+        return None
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        trio.run(_serve_and_announce, settings)
+    except OSError as exc:  # typically: the port is taken
+        print(f"chorus: cannot serve: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:
+        print(f"chorus: cannot open the database: {exc}", file=sys.stderr)
+        return 1
+    print("chorus: stopped", file=sys.stderr)
     return 0
+
+
+async def _serve_and_announce(settings: Settings) -> None:
+    from chorus.node import serve
+
+    async with trio.open_nursery() as nursery:
+        addresses = await nursery.start(serve, settings)
+        http_host, http_port = addresses.http
+        gateway_host, gateway_port = addresses.gateway
+        print(
+            f"chorus {__version__} is serving\n"
+            f"  HTTP API   http://{http_host}:{http_port}/api/v1  (docs: /openapi.json)\n"
+            f"  gateway    ws://{gateway_host}:{gateway_port}/  (subprotocol chorus.v1)\n"
+            f"  data       {settings.data_dir.resolve()}\n"
+            "Press Ctrl+C to stop.",
+            flush=True,
+        )
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    from chorus.node import DATABASE_FILE
+    from chorus.persistence import migrate_sqlite
+
+    path = settings.data_dir / DATABASE_FILE
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        applied = trio.run(migrate_sqlite, path)
+    except StoreError as exc:
+        print(f"chorus: {exc}", file=sys.stderr)
+        return 1
+    if applied:
+        print(f"{path}: applied migrations {', '.join(map(str, applied))}")
+    else:
+        print(f"{path}: already up to date")
+    return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    import httpx
+
+    from chorus.client.terminal import read_password, run_chat
+
+    try:
+        username = args.user or input("username: ")
+        password = read_password(sys.stdin)
+    except (EOFError, KeyboardInterrupt):
+        return 1
+    try:
+        return trio.run(run_chat, args.server, username, password, sys.stdin, sys.stdout)
+    except httpx.HTTPError as exc:
+        print(f"chorus chat: cannot reach {args.server}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
 
 
 def _cmd_protocol_schema(args: argparse.Namespace) -> int:
@@ -44,8 +123,32 @@ def build_parser() -> argparse.ArgumentParser:
     version = commands.add_parser("version", help="print the version and exit")
     version.set_defaults(handler=_cmd_version)
 
-    serve = commands.add_parser("serve", help="run a Chorus node")
+    serve = commands.add_parser(
+        "serve",
+        help="run a Chorus node",
+        description="Run one Chorus node. Settings: defaults < TOML file (--config) "
+        "< CHORUS_* environment < these flags.",
+    )
+    add_flags(serve)
     serve.set_defaults(handler=_cmd_serve)
+
+    migrate = commands.add_parser(
+        "migrate", help="create or upgrade the database schema (serve also does this)"
+    )
+    add_flags(migrate)
+    migrate.set_defaults(handler=_cmd_migrate)
+
+    chat = commands.add_parser(
+        "chat",
+        help="chat in the terminal",
+        description="Log in (an unknown username is registered) and chat. "
+        "Without a terminal, the first input line is the password.",
+    )
+    chat.add_argument(
+        "--server", default="http://127.0.0.1:8080", help="HTTP address of a Chorus node"
+    )
+    chat.add_argument("--user", help="username (asked for if omitted)")
+    chat.set_defaults(handler=_cmd_chat)
 
     protocol = commands.add_parser("protocol", help="inspect the wire protocol")
     protocol_commands = protocol.add_subparsers(title="protocol commands", metavar="COMMAND")

@@ -16,6 +16,3 @@ STORE_SECONDS = Histogram(
 )
 CONNECTIONS = Gauge("chorus_connections", "Open WebSocket connections (authenticated or not).")
 FRAMES_IN = Counter("chorus_frames_in", "Client frames received, by type.", ["type"])
-FRAMES_OUT = Counter(
-    "chorus_frames_out", "Frames sent one connection at a time, by type.", ["type"]
-)

@@ -38,6 +38,8 @@ class Subscriber(Protocol):
 
     def send_frame(self, frame: bytes) -> bool: ...
 
+    def close(self, code: int, reason: str) -> None: ...
+
 
 @attrs.frozen(kw_only=True)
 class RoomConfig:
@@ -137,6 +139,16 @@ class RoomActor:
         self._last_seq = 0
 
     async def run(self, inbox: Inbox[RoomMessage]) -> None:
+        try:
+            await self._serve(inbox)
+        except Exception:
+            # A restarted room starts with no subscribers: send them away to
+            # reconnect and resume, rather than leave them silently unsubscribed.
+            for subscriber in self._subscribers.values():
+                subscriber.close(protocol.CloseCode.INTERNAL_ERROR, "room restarting; resume")
+            raise
+
+    async def _serve(self, inbox: Inbox[RoomMessage]) -> None:
         self._last_seq = await self._store.last_seq(self.room_id)
         while (first := await self._next(inbox)) is not None:
             posts: list[Post] = []
@@ -220,6 +232,8 @@ class RoomActor:
             subscriber.send(payload)
 
     def _typing(self, typing: Typing) -> None:
+        if typing.subscriber_id not in self._subscribers:
+            return
         now = trio.current_time()
         if (
             now - self._typing_sent.get(typing.user_id, -float("inf"))
@@ -243,8 +257,16 @@ class RoomActor:
             del self._subscribers[subscriber_id]
         return len(self._subscribers) - (skip in self._subscribers)
 
+    def _may_post(self, post: Post) -> bool:
+        """Gateway posts must come from a subscriber (an evicted member is refused)."""
+        if post.origin is None or post.origin.id in self._subscribers:
+            return True
+        _not_joined(post)
+        return False
+
     async def _store_posts(self, posts: list[Post]) -> None:
         """Store `posts` in one transaction, broadcast the new ones, then acknowledge each."""
+        posts = [post for post in posts if self._may_post(post)]
         if not posts:
             return
         batch = [
@@ -277,6 +299,14 @@ class RoomActor:
             _acknowledge(post, result, wire)
         MESSAGES_STORED.inc(stored)
         DELIVERIES.inc(delivered)
+
+
+def _not_joined(post: Post) -> None:
+    assert post.origin is not None
+    error = protocol.ErrorReply(
+        ref=post.ref, code=protocol.ErrorCode.NOT_JOINED, message="you are not in this room"
+    )
+    post.origin.send(protocol.encode(error))
 
 
 def _acknowledge(post: Post, result: Appended, wire: protocol.Message) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -13,7 +14,7 @@ from ._ref import ActorRef
 from ._registry import Registry
 from ._reply import Reply
 from ._spawn import actor_spec
-from .room import RoomActor, RoomConfig, RoomMessage
+from .room import Evict, RoomActor, RoomConfig, RoomMessage
 
 R = TypeVar("R")
 _ATTEMPTS = 3
@@ -71,6 +72,13 @@ class Rooms:
             except ActorDead:
                 if attempt == _ATTEMPTS - 1:
                     raise
+
+    async def evict(self, room_id: str, user_id: str) -> None:
+        """Stop sending `room_id`'s events to `user_id`'s connections (membership ended)."""
+        running = self.running(room_id)
+        if running is not None:
+            with contextlib.suppress(ActorDead):
+                await running.send(Evict(user_id=user_id))
 
     async def ask(
         self, room_id: str, make_message: Callable[[Reply[R]], RoomMessage], *, timeout: float

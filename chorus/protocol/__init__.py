@@ -9,6 +9,7 @@ JSON Schema (`json_schema_document`). docs/protocol.md is the reference.
 
 from ._codec import decode_client_frame as decode_client_frame
 from ._codec import decode_server_frame as decode_server_frame
+from ._codec import describe_json_value as describe_json_value
 from ._codec import encode as encode
 from ._errors import CloseCode as CloseCode
 from ._errors import ErrorCode as ErrorCode

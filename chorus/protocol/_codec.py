@@ -130,7 +130,8 @@ def _parse(data: bytes | str) -> dict[str, Any]:
         raise _too_deep_error()
     if type(value) is not dict:
         raise _Invalid(
-            ErrorCode.NOT_AN_OBJECT, f"frame must be a JSON object, not {_describe(value)}"
+            ErrorCode.NOT_AN_OBJECT,
+            f"frame must be a JSON object, not {describe_json_value(value)}",
         )
     return value
 
@@ -167,8 +168,8 @@ def _too_deep_error() -> _Invalid:
     return _Invalid(ErrorCode.TOO_DEEP, f"frame nests deeper than {MAX_DEPTH} levels")
 
 
-def _describe(value: object) -> str:
-    """The JSON type of a decoded value, for error messages."""
+def describe_json_value(value: object) -> str:
+    """The JSON type of a decoded value as English ("a string", "null"), for error messages."""
     match value:
         case None:
             return "null"
@@ -187,7 +188,9 @@ def _describe(value: object) -> str:
 
 
 def _wrong_type(path: str, expected: str, value: object) -> _Invalid:
-    return _Invalid(ErrorCode.WRONG_TYPE, f"{path}: expected {expected}, got {_describe(value)}")
+    return _Invalid(
+        ErrorCode.WRONG_TYPE, f"{path}: expected {expected}, got {describe_json_value(value)}"
+    )
 
 
 def _object_decoder(cls: type[T], path: str, *, tagged: bool) -> _Decoder[T]:

@@ -14,40 +14,9 @@ from chorus import protocol
 from chorus.actors import Registry, Reply
 from chorus.actors.room import Evict, Post, RoomConfig, RoomMessage, Subscribe, wire_message
 from chorus.actors.rooms import Rooms
-from chorus.persistence import RoomKind, SqliteStore, open_sqlite_store
+from chorus.persistence import Appended, RoomKind, SqliteStore, open_sqlite_store
 from chorus.supervisors import Supervisor
-
-
-@attrs.define(eq=False)
-class Recorder:
-    """A subscriber that keeps the decoded frames it was sent."""
-
-    id: str
-    user_id: str = "u_reader"
-    open: bool = True
-    frames: list[protocol.ServerFrame] = attrs.field(factory=list)
-    changed: trio.Event = attrs.field(factory=trio.Event)
-
-    def send(self, payload: bytes) -> bool:
-        if self.open:
-            self.frames.append(protocol.decode_server_frame(payload))
-            self.changed.set()
-            self.changed = trio.Event()
-        return self.open
-
-    async def wait_for(self, count: int, kind: type[protocol.ServerFrame]) -> None:
-        """Wait (store calls run in threads, so not for quiescence) for `count` such frames."""
-        with trio.fail_after(10):
-            while sum(isinstance(f, kind) for f in self.frames) < count:
-                await self.changed.wait()
-
-    def send_frame(self, frame: bytes) -> bool:
-        # A broadcast frame: a WebSocket header (2 or 4 bytes here) then the JSON payload.
-        header = 4 if frame[1] == 126 else 2
-        return self.send(frame[header:])
-
-    def messages(self) -> list[protocol.Message]:
-        return [f.message for f in self.frames if isinstance(f, protocol.MessageEvent)]
+from tests.recorder import Recorder
 
 
 @attrs.define
@@ -93,6 +62,7 @@ async def subscribe(world: World, subscriber: Recorder, after_seq: int | None = 
 async def test_posts_are_stored_in_order_broadcast_once_and_acknowledged(world: World) -> None:
     reader, poster = Recorder("reader"), Recorder("poster")
     await subscribe(world, reader)
+    await subscribe(world, poster)
     for n in range(5):
         await world.rooms.send(world.room_id, post(world, f"c{n}", origin=poster))
     await poster.wait_for(5, protocol.Ack)
@@ -109,6 +79,7 @@ async def test_a_retried_client_id_is_acknowledged_with_the_original_and_not_bro
 ) -> None:
     reader, poster = Recorder("reader"), Recorder("poster")
     await subscribe(world, reader)
+    await subscribe(world, poster)
     await world.rooms.send(world.room_id, post(world, "same", origin=poster))
     await world.rooms.send(world.room_id, post(world, "same", origin=poster))
     await poster.wait_for(2, protocol.Ack)
@@ -120,6 +91,7 @@ async def test_a_retried_client_id_is_acknowledged_with_the_original_and_not_bro
 
 async def test_subscribing_with_a_seq_replays_what_was_missed(world: World) -> None:
     poster = Recorder("poster")
+    await subscribe(world, poster)
     for n in range(4):
         await world.rooms.send(world.room_id, post(world, f"c{n}", origin=poster))
     await poster.wait_for(4, protocol.Ack)
@@ -133,6 +105,7 @@ async def test_subscribing_with_a_seq_replays_what_was_missed(world: World) -> N
 
 async def test_too_far_behind_gets_a_marker_instead_of_a_replay(world: World) -> None:
     poster = Recorder("poster")
+    await subscribe(world, poster)
     for n in range(7):
         await world.rooms.send(world.room_id, post(world, f"c{n}", origin=poster))
     await poster.wait_for(7, protocol.Ack)
@@ -158,9 +131,11 @@ async def test_closed_subscribers_are_dropped_on_the_next_broadcast(world: World
 async def test_an_idle_room_stops_and_forgets_its_name(world: World) -> None:
     # Store calls run in threads, which a mock clock would jump over: real (short) time.
     world.rooms.config = RoomConfig(idle_timeout=0.05)
-    poster = Recorder("poster")
-    await world.rooms.send(world.room_id, post(world, "c", origin=poster))
-    await poster.wait_for(1, protocol.Ack)
+
+    def over_http(reply: Reply[Appended]) -> RoomMessage:
+        return attrs.evolve(post(world, "c"), reply=reply)
+
+    await world.rooms.ask(world.room_id, over_http, timeout=5)  # stored, no subscriber left
     actor = world.rooms.running(world.room_id)
     assert actor is not None
     with trio.fail_after(10):
@@ -175,7 +150,7 @@ async def test_an_idle_room_stops_and_forgets_its_name(world: World) -> None:
 
 async def test_a_failing_store_refuses_posts_with_unavailable(world: World) -> None:
     poster = Recorder("poster")
-    await subscribe(world, Recorder("reader"))
+    await subscribe(world, poster)
     await world.store.aclose()
     await world.rooms.send(world.room_id, post(world, "lost", origin=poster))
     await poster.wait_for(1, protocol.ErrorReply)
@@ -192,3 +167,34 @@ async def test_evicted_members_stop_receiving_the_rooms_events(world: World) -> 
     await kept.wait_for(1, protocol.MessageEvent)
     assert kicked.messages() == []
     assert any(isinstance(f, protocol.Notice) for f in kicked.frames)
+
+
+async def test_evicted_members_cannot_post_through_the_gateway(world: World) -> None:
+    kicked = Recorder("kicked", user_id="u_kicked")
+    await subscribe(world, kicked)
+    await world.rooms.evict(world.room_id, "u_kicked")
+    await world.rooms.send(world.room_id, post(world, "sneaky", origin=kicked))
+    await kicked.wait_for(1, protocol.ErrorReply)
+    error = next(f for f in kicked.frames if isinstance(f, protocol.ErrorReply))
+    assert error.code == protocol.ErrorCode.NOT_JOINED
+    assert await world.store.messages(world.room_id, limit=5) == []
+
+
+class Faulty(Recorder):
+    """A subscriber whose connection code is broken: a bug, not an expected failure."""
+
+    def send_frame(self, frame: bytes) -> bool:
+        raise RuntimeError("bug in a connection")
+
+
+async def test_a_crashing_room_sends_its_subscribers_away_to_resume(world: World) -> None:
+    survivor = Recorder("survivor")
+    await subscribe(world, survivor)
+    await subscribe(world, Faulty("faulty"))
+    await world.rooms.send(world.room_id, post(world, "boom"))
+    with trio.fail_after(10):
+        while survivor.closed_with is None:
+            await survivor.changed.wait()
+    assert survivor.closed_with == protocol.CloseCode.INTERNAL_ERROR
+    # The supervisor restarted the room; the message was stored before the crash.
+    assert [m.body for m in await world.store.messages(world.room_id, limit=5)] == ["body of boom"]

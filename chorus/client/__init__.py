@@ -1,0 +1,20 @@
+"""The Python SDK: `HttpApi` for the REST API and `RealtimeClient` for the gateway.
+
+async with HttpApi("http://127.0.0.1:8080") as api:
+    await api.login("ada", "correct horse battery")
+    client = RealtimeClient(api)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        await client.join(room_id)
+        await client.send(room_id, "hello")
+        async for event in client.events:
+            ...
+"""
+
+from ._http import ApiError as ApiError
+from ._http import HttpApi as HttpApi
+from ._models import Room as Room
+from ._models import Session as Session
+from ._models import User as User
+from ._realtime import Event as Event
+from ._realtime import RealtimeClient as RealtimeClient

@@ -1,0 +1,190 @@
+"""`HttpApi`: the Chorus HTTP API from trio, with typed results and automatic token refresh."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from chorus.protocol import Message
+
+from ._models import Room, Session, User, parse
+
+
+class ApiError(Exception):
+    """The server answered with an error: `status` (HTTP), `code` (stable) and `message`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class HttpApi:
+    """A client of one Chorus server's `/api/v1`.
+
+    After `register` or `login` every call is authenticated; when the access
+    token has expired the session is refreshed once and the call repeated.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url + "/api/v1", timeout=timeout)
+        self.session: Session | None = None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> HttpApi:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def user(self) -> User:
+        if self.session is None:
+            raise RuntimeError("log in first")
+        return self.session.user
+
+    # -- accounts -------------------------------------------------------------------------
+
+    async def register(
+        self, username: str, password: str, display_name: str | None = None
+    ) -> Session:
+        body: dict[str, Any] = {"username": username, "password": password}
+        if display_name is not None:
+            body["display_name"] = display_name
+        return self._keep(await self._call("POST", "/auth/register", body, auth=False))
+
+    async def login(self, username: str, password: str) -> Session:
+        body = {"username": username, "password": password}
+        return self._keep(await self._call("POST", "/auth/login", body, auth=False))
+
+    async def refresh(self) -> Session:
+        """Rotate the refresh token (raises `ApiError` if the session has ended)."""
+        if self.session is None:
+            raise RuntimeError("log in first")
+        body = {"refresh_token": self.session.refresh_token}
+        return self._keep(await self._call("POST", "/auth/refresh", body, auth=False))
+
+    async def logout(self) -> None:
+        await self._call("POST", "/auth/logout")
+        self.session = None
+
+    async def me(self) -> User:
+        return parse(User, await self._call("GET", "/users/me"))
+
+    async def get_user(self, user_id: str) -> User:
+        return parse(User, await self._call("GET", f"/users/{user_id}"))
+
+    # -- rooms ----------------------------------------------------------------------------
+
+    async def create_room(self, name: str, kind: str = "public") -> Room:
+        return parse(Room, await self._call("POST", "/rooms", {"name": name, "kind": kind}))
+
+    async def my_rooms(self) -> list[Room]:
+        data = await self._call("GET", "/rooms")
+        return [parse(Room, room) for room in data["rooms"]]
+
+    async def public_rooms(self, limit: int = 50, after: str | None = None) -> list[Room]:
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        data = await self._call("GET", "/rooms/public", params=params)
+        return [parse(Room, room) for room in data["rooms"]]
+
+    async def get_room(self, room_id: str) -> dict[str, Any]:
+        """The room with its members (roles and presence), as the server sends it."""
+        result: dict[str, Any] = await self._call("GET", f"/rooms/{room_id}")
+        return result
+
+    async def join_room(self, room_id: str) -> None:
+        await self._call("POST", f"/rooms/{room_id}/join")
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        await self._call("POST", f"/rooms/{room_id}/members", {"user_id": user_id})
+
+    async def remove_member(self, room_id: str, user_id: str) -> None:
+        await self._call("DELETE", f"/rooms/{room_id}/members/{user_id}")
+
+    async def direct_room(self, user_id: str) -> Room:
+        return parse(Room, await self._call("POST", "/dms", {"user_id": user_id}))
+
+    # -- messages -------------------------------------------------------------------------
+
+    async def history(
+        self,
+        room_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        if after is not None:
+            params["after"] = after
+        data = await self._call("GET", f"/rooms/{room_id}/messages", params=params)
+        return [parse(Message, message) for message in data["messages"]]
+
+    async def post(self, room_id: str, body: str, client_id: str) -> Message:
+        """Post over HTTP (same storage, order and idempotency as the gateway)."""
+        data = await self._call(
+            "POST", f"/rooms/{room_id}/messages", {"body": body, "client_id": client_id}
+        )
+        return parse(Message, data["message"])
+
+    async def gateway_urls(self) -> list[str]:
+        data = await self._call("GET", "/gateway", auth=False)
+        return list(data["urls"])
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _keep(self, data: Any) -> Session:
+        self.session = parse(Session, data)
+        return self.session
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        response = await self._send(method, path, body, params, auth)
+        if response.status_code == 401 and auth and self.session is not None:
+            await self.refresh()
+            response = await self._send(method, path, body, params, auth)
+        if response.status_code >= 400:
+            raise _api_error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        params: dict[str, Any] | None,
+        auth: bool,
+    ) -> httpx.Response:
+        headers = {}
+        if auth:
+            if self.session is None:
+                raise RuntimeError("log in first")
+            headers["authorization"] = f"Bearer {self.session.access_token}"
+        return await self._http.request(method, path, json=body, params=params, headers=headers)
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        error = response.json()["error"]
+        return ApiError(response.status_code, str(error["code"]), str(error["message"]))
+    except (ValueError, KeyError, TypeError):
+        return ApiError(response.status_code, "http_error", response.text[:200])

@@ -1,0 +1,49 @@
+"""Typed objects the SDK returns (extra JSON fields from newer servers are ignored)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+
+T = TypeVar("T")
+
+_converter = cattrs.Converter()
+
+
+def parse(cls: type[T], data: Any) -> T:
+    """Build `cls` from decoded JSON; raises `ValueError` naming what was wrong."""
+    try:
+        return _converter.structure(data, cls)
+    except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"unexpected {cls.__name__} from the server: {exc!r}") from None
+
+
+@attrs.frozen(kw_only=True)
+class User:
+    id: str
+    username: str
+    display_name: str
+    created_at: int
+
+
+@attrs.frozen(kw_only=True)
+class Room:
+    id: str
+    name: str
+    kind: str
+    created_by: str
+    created_at: int
+    last_seq: int
+
+
+@attrs.frozen(kw_only=True)
+class Session:
+    """A logged-in session: what register, login and refresh return."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: str
+    user: User

@@ -1,0 +1,370 @@
+"""`RealtimeClient`: the gateway connection, kept alive, resumed, and never losing a send."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import random
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import attrs
+import structlog
+import trio
+from trio_websocket import (
+    CloseReason,
+    ConnectionClosed,
+    HandshakeError,
+    WebSocketConnection,
+    wrap_client_stream,
+)
+
+from chorus import protocol
+from chorus.protocol import CloseCode, ErrorCode
+
+from ._http import ApiError, HttpApi
+
+_log = structlog.get_logger("chorus.client")
+
+Event = (
+    protocol.MessageEvent
+    | protocol.TypingEvent
+    | protocol.PresenceEvent
+    | protocol.Notice
+    | protocol.TooFar
+)
+"""What `RealtimeClient.events` yields (messages arrive once each, in seq order per room)."""
+
+_CONNECTION_ERRORS = (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError)
+_RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL}
+_FATAL_CLOSES = {CloseCode.SESSION_REVOKED, CloseCode.PROTOCOL_ERROR}
+
+
+class Disconnected(Exception):
+    """The connection dropped before the request was answered (it is retried)."""
+
+
+@attrs.define(eq=False)
+class _Pending:
+    """A message sent but not yet acknowledged; resent after every reconnect."""
+
+    room: str
+    body: str
+    client_id: str
+    attempts: int = 0
+    done: trio.Event = attrs.field(factory=trio.Event)
+    result: protocol.Message | ApiError | None = None
+
+
+@attrs.define(eq=False)
+class _Request:
+    done: trio.Event = attrs.field(factory=trio.Event)
+    reply: protocol.Ack | protocol.ErrorReply | None = None
+
+
+class RealtimeClient:
+    """One user's live connection to the gateway.
+
+    `run()` connects, authenticates and keeps the connection alive: after a
+    drop it reconnects with jittered exponential backoff, resumes every joined
+    room from the last seq it delivered, and re-sends unacknowledged messages
+    with their original client ids (the server answers a retry with the
+    original message, so nothing is duplicated). `events` yields each message
+    exactly once, in seq order per room.
+    """
+
+    def __init__(
+        self,
+        api: HttpApi,
+        *,
+        gateway_url: str | None = None,
+        max_backoff: float = 5.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._api = api
+        self._gateway_url = gateway_url
+        self._max_backoff = max_backoff
+        self._rng = rng if rng is not None else random.Random()
+        self._send_events, self.events = trio.open_memory_channel[Event](10_000)
+        self._rooms: dict[str, int] = {}
+        """Joined rooms and the last seq delivered from each."""
+        self._outbox: dict[str, _Pending] = {}
+        self._requests: dict[str, _Request] = {}
+        self._refs = itertools.count(1)
+        self._ref_to_client_id: dict[str, str] = {}
+        self._ws: WebSocketConnection | None = None
+        self._nursery: trio.Nursery | None = None
+        self._connected = trio.Event()
+        self.ready: protocol.Ready | None = None
+
+    # -- public API ---------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Stay connected until cancelled; ready once the first connection is authenticated.
+
+        Raises `ApiError` when the session has ended for good (logged out or
+        revoked, and refreshing fails).
+        """
+        url = self._gateway_url or (await self._api.gateway_urls())[0]
+        attempt = 0
+        signalled = False
+        while True:
+            failure: BaseException | None = None
+            try:
+                async with _open_ws(url) as ws:
+                    await self._session(ws)
+                    attempt = 0
+                    if not signalled:
+                        signalled = True
+                        task_status.started()
+                    await self._read(ws)
+            except* _CONNECTION_ERRORS as group:
+                failure = group.exceptions[0]
+            finally:
+                self._disconnect()
+            code = _close_code(failure)
+            _log.info("client.disconnected", error=str(failure), code=code)
+            if code in _FATAL_CLOSES:
+                raise ApiError(401, "session_revoked", "the session has ended")
+            if code == CloseCode.AUTH_FAILED:
+                await self._api.refresh()  # raises ApiError if the session is over
+            attempt += 1
+            await trio.sleep(self._backoff(attempt))
+
+    async def join(self, room_id: str) -> int:
+        """Subscribe to `room_id` (kept across reconnects); returns its latest seq."""
+        ack = await self._request(lambda ref: protocol.Join(ref=ref, room=room_id))
+        self._rooms.setdefault(room_id, ack.seq or 0)
+        return ack.seq or 0
+
+    async def leave(self, room_id: str) -> None:
+        self._rooms.pop(room_id, None)
+        await self._request(lambda ref: protocol.Leave(ref=ref, room=room_id))
+
+    async def send(
+        self, room_id: str, body: str, *, client_id: str | None = None
+    ) -> protocol.Message:
+        """Post `body`; returns the stored message once acknowledged.
+
+        Waits through disconnects: the message is re-sent after each reconnect
+        with the same client id until acknowledged. Raises `ApiError` if the
+        server refuses it for good (e.g. not a member).
+        """
+        pending = _Pending(room=room_id, body=body, client_id=client_id or secrets.token_hex(8))
+        self._outbox[pending.client_id] = pending
+        if self._ws is not None:
+            await self._transmit(self._ws, pending)
+        await pending.done.wait()
+        if isinstance(pending.result, ApiError):
+            raise pending.result
+        assert pending.result is not None
+        return pending.result
+
+    async def typing(self, room_id: str) -> None:
+        """Tell the room's members this user is typing (dropped while disconnected)."""
+        if self._ws is not None:
+            await self._write(self._ws, protocol.Typing(room=room_id))
+
+    async def set_presence(self, status: str) -> None:
+        if self._ws is not None and status in ("online", "idle"):
+            await self._write(self._ws, protocol.SetPresence(status=status))  # type: ignore[arg-type]
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages waiting in the offline outbox."""
+        return len(self._outbox)
+
+    # -- connection lifecycle -------------------------------------------------------------
+
+    async def _session(self, ws: WebSocketConnection) -> None:
+        """Authenticate, resume the joined rooms, re-send the outbox."""
+        session = self._api.session
+        if session is None:
+            raise RuntimeError("log in (HttpApi.login) before connecting")
+        await self._write(ws, protocol.Hello(token=session.access_token, client="chorus-sdk"))
+        frame = protocol.decode_server_frame(await ws.get_message())
+        if isinstance(frame, protocol.ErrorReply):
+            raise ConnectionClosed(_close_reason(CloseCode.AUTH_FAILED, frame.message))
+        if not isinstance(frame, protocol.Ready):
+            raise ConnectionClosed(_close_reason(CloseCode.PROTOCOL_ERROR, "expected ready"))
+        self.ready = frame
+        self._ws = ws
+        self._connected.set()
+        if self._rooms:
+            rooms = dict(self._rooms)
+            await self._write(ws, protocol.Resume(ref=self._next_ref(), rooms=rooms))
+        for pending in list(self._outbox.values()):
+            await self._transmit(ws, pending)
+
+    async def _read(self, ws: WebSocketConnection) -> None:
+        """Dispatch frames until the connection closes (raises its `ConnectionClosed`)."""
+        heartbeat = self.ready.heartbeat_interval_ms / 1000 if self.ready else 30.0
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._heartbeat, ws, heartbeat)
+            while True:
+                text = await ws.get_message()
+                try:
+                    frame = protocol.decode_server_frame(text)
+                except protocol.ProtocolError as exc:
+                    _log.warning("client.bad_frame", code=exc.code, message=exc.message)
+                    continue
+                await self._dispatch(frame)
+
+    async def _heartbeat(self, ws: WebSocketConnection, interval: float) -> None:
+        while True:
+            await trio.sleep(interval)
+            await self._write(ws, protocol.Ping())
+
+    def _disconnect(self) -> None:
+        self._ws = None
+        self._nursery = None
+        self._connected = trio.Event()
+        for request in self._requests.values():
+            request.done.set()  # no reply: the caller retries after the reconnect
+        self._requests.clear()
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, 0.1 * 2**attempt)]."""
+        return self._rng.uniform(0, min(self._max_backoff, 0.1 * 2**attempt))
+
+    # -- frames ---------------------------------------------------------------------------
+
+    async def _dispatch(self, frame: protocol.ServerFrame) -> None:
+        match frame:
+            case protocol.MessageEvent(message=message):
+                await self._deliver(message)
+            case protocol.Ack(ref=ref, message=message) if message is not None:
+                self._acknowledged(message)
+                self._answer(ref, frame)
+            case protocol.Ack(ref=ref) | protocol.ErrorReply(ref=ref) if ref in self._requests:
+                self._answer(ref, frame)
+            case protocol.ErrorReply(ref=ref, code=code, message=text):
+                self._refused(ref, code, text)
+            case protocol.TooFar(room=room, after_seq=after_seq):
+                await self._catch_up(room, after_seq)
+                await self._send_events.send(frame)
+            case protocol.TypingEvent() | protocol.PresenceEvent() | protocol.Notice():
+                await self._send_events.send(frame)
+            case _:
+                pass  # pong, ready, replayed: nothing to do
+
+    async def _deliver(self, message: protocol.Message) -> None:
+        """Hand a message to `events` unless it was already delivered (replays overlap)."""
+        last = self._rooms.get(message.room)
+        if last is not None and message.seq <= last:
+            return
+        self._rooms[message.room] = message.seq
+        await self._send_events.send(protocol.MessageEvent(message=message))
+
+    async def _catch_up(self, room: str, after_seq: int) -> None:
+        """Fetch over HTTP what a resume could not replay, in order."""
+        while True:
+            page = await self._api.history(room, after=after_seq, limit=100)
+            for message in page:
+                await self._deliver(message)
+                after_seq = message.seq
+            if len(page) < 100:
+                return
+
+    def _acknowledged(self, message: protocol.Message) -> None:
+        pending = self._outbox.pop(message.client_id, None)
+        if pending is not None:
+            pending.result = message
+            pending.done.set()
+
+    def _refused(self, ref: str | None, code: ErrorCode, text: str) -> None:
+        client_id = self._ref_to_client_id.pop(ref, None) if ref else None
+        pending = self._outbox.get(client_id) if client_id else None
+        if pending is None:
+            _log.warning("client.error", code=code, message=text)
+            return
+        if code in _RETRYABLE:
+            # Stays in the outbox; re-sent after a pause (and after any reconnect).
+            pending.attempts += 1
+            if self._nursery is not None and self._ws is not None:
+                self._nursery.start_soon(self._retransmit, self._ws, pending)
+            return
+        del self._outbox[pending.client_id]
+        pending.result = ApiError(400, code, text)
+        pending.done.set()
+
+    def _answer(self, ref: str, reply: protocol.Ack | protocol.ErrorReply) -> None:
+        self._ref_to_client_id.pop(ref, None)
+        request = self._requests.pop(ref, None)
+        if request is not None:
+            request.reply = reply
+            request.done.set()
+
+    async def _request(self, make: Callable[[str], protocol.ClientFrame]) -> protocol.Ack:
+        """Send a request frame and wait for its ack; retried across reconnects."""
+        while True:
+            await self._connected.wait()
+            ws = self._ws
+            assert ws is not None
+            ref = self._next_ref()
+            request = self._requests[ref] = _Request()
+            await self._write(ws, make(ref))
+            await request.done.wait()
+            if isinstance(request.reply, protocol.Ack):
+                return request.reply
+            if isinstance(request.reply, protocol.ErrorReply):
+                raise ApiError(400, request.reply.code, request.reply.message)
+
+    async def _retransmit(self, ws: WebSocketConnection, pending: _Pending) -> None:
+        await trio.sleep(self._backoff(pending.attempts))
+        if self._ws is ws and pending.client_id in self._outbox:
+            await self._transmit(ws, pending)
+
+    async def _transmit(self, ws: WebSocketConnection, pending: _Pending) -> None:
+        ref = self._next_ref()
+        self._ref_to_client_id[ref] = pending.client_id
+        frame = protocol.Send(
+            ref=ref, room=pending.room, client_id=pending.client_id, body=pending.body
+        )
+        await self._write(ws, frame)
+
+    async def _write(self, ws: WebSocketConnection, frame: protocol.ClientFrame) -> None:
+        # On a closed connection the reader notices too; outbox and requests are retried.
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send_message(protocol.encode(frame).decode())
+
+    def _next_ref(self) -> str:
+        return f"r{next(self._refs)}"
+
+
+@asynccontextmanager
+async def _open_ws(url: str) -> AsyncIterator[WebSocketConnection]:
+    """A WebSocket whose TCP stream we own and always close (see docs/decisions.md)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = (
+        await trio.open_ssl_over_tcp_stream(host, port)
+        if parts.scheme == "wss"
+        else await trio.open_tcp_stream(host, port)
+    )
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await wrap_client_stream(
+                nursery, stream, host, parts.path or "/", subprotocols=[protocol.SUBPROTOCOL]
+            )
+            try:
+                yield ws
+            finally:
+                await ws.aclose()
+                nursery.cancel_scope.cancel()
+    finally:
+        await stream.aclose()
+
+
+def _close_code(exc: BaseException | None) -> int | None:
+    if isinstance(exc, ConnectionClosed) and exc.reason is not None:
+        return exc.reason.code
+    return None
+
+
+def _close_reason(code: int, reason: str) -> CloseReason:
+    return CloseReason(code, reason)

@@ -1,0 +1,97 @@
+"""`create_app`: the quart-trio application serving every route of the HTTP API."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from quart import Response, g, request
+from quart_trio import QuartTrio
+
+from chorus.services import Services
+
+from . import _auth, _messages, _ops, _rooms, _users
+from ._errors import error_for, internal_error
+from ._metrics import HTTP_REQUESTS, HTTP_SECONDS, UNMATCHED
+from ._output import ErrorDetailView, ErrorView, to_json
+from ._routing import API_PREFIX, JSON, Route, view_function
+
+_log = structlog.get_logger("chorus.http")
+
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body; a larger one is refused with 413 before it is read in full."""
+BODY_TIMEOUT = 60
+"""Seconds a client has to send its whole body before getting 408 (request_timeout)."""
+
+
+def all_routes() -> tuple[Route, ...]:
+    """Every route of the API, in the order the OpenAPI document lists them."""
+    return (*_auth.table, *_users.table, *_rooms.table, *_messages.table, *_ops.table)
+
+
+def create_app(services: Services) -> QuartTrio:
+    """The application: every route of `all_routes()` on `services`.
+
+    Every response that is not a success is the JSON error shape, whatever
+    failed: routing (404, 405), body limits (413), validation (400), a
+    domain rule, or a bug (500, logged with its traceback).
+    """
+    app = QuartTrio(__name__, static_folder=None, template_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT
+    # No redirects for "/rooms/" or "//rooms": a redirect is not our error shape.
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
+    routes = all_routes()
+    for route in routes:
+        app.add_url_rule(
+            route.rule,
+            endpoint=route.operation_id,
+            view_func=view_function(route, services, routes),
+            methods=[route.method],
+            provide_automatic_options=False,
+        )
+    app.register_error_handler(Exception, _error_response)
+    app.before_request(_start_timer)
+    app.after_request(_finish)
+    return app
+
+
+async def _error_response(error: Exception) -> Response:
+    api_error = error_for(error)
+    if api_error is None:
+        _log.error("http.internal_error", method=request.method, path=request.path, exc_info=error)
+        api_error = internal_error()
+    response = Response(
+        _error_json(api_error.code, api_error.message),
+        status=api_error.status,
+        content_type=JSON,
+    )
+    response.headers.update(api_error.headers)
+    return response
+
+
+def _error_json(code: str, message: str) -> bytes:
+    return to_json(ErrorView(error=ErrorDetailView(code=code, message=message)))
+
+
+async def _start_timer() -> None:
+    g.chorus_started = time.perf_counter()
+
+
+async def _finish(response: Response) -> Response:
+    elapsed = time.perf_counter() - g.get("chorus_started", time.perf_counter())
+    rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    HTTP_REQUESTS.labels(rule, request.method, str(response.status_code)).inc()
+    HTTP_SECONDS.labels(rule).observe(elapsed)
+    if request.path.startswith(API_PREFIX):
+        # Answers carry tokens and private data: no shared or browser cache keeps them.
+        response.headers["Cache-Control"] = "no-store"
+    _log.debug(
+        "http.request",
+        method=request.method,
+        path=request.path,
+        status=response.status_code,
+        ms=round(elapsed * 1000, 2),
+    )
+    return response

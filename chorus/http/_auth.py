@@ -1,0 +1,110 @@
+"""`/api/v1/auth/*`: register, login, refresh (rotation) and logout."""
+
+from __future__ import annotations
+
+import attrs
+
+from ._input import text
+from ._output import TokensView, tokens_view
+from ._routing import API_PREFIX, Call, Reply, RouteTable
+
+table = RouteTable("auth")
+
+# Account rules (characters, trimming) are AuthService's; these limits keep
+# absurd input out before a password is hashed.
+USERNAME = (3, 32)
+PASSWORD = (8, 1024)
+DISPLAY_NAME = (1, 64)
+REFRESH_TOKEN = (1, 256)
+
+
+@attrs.frozen(kw_only=True)
+class Register:
+    """A new account."""
+
+    username: str = text(*USERNAME, "Case-insensitive; a-z, 0-9, '_', '.', '-'.")
+    password: str = text(*PASSWORD, "The account's password.")
+    display_name: str | None = text(
+        *DISPLAY_NAME, "Shown to other users; defaults to the username.", default=None
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Login:
+    """Credentials of an existing account."""
+
+    username: str = text(1, USERNAME[1], "Case-insensitive.")
+    password: str = text(1, PASSWORD[1], "The account's password.")
+
+
+@attrs.frozen(kw_only=True)
+class Refresh:
+    """A refresh token to exchange (it can be used once)."""
+
+    refresh_token: str = text(*REFRESH_TOKEN, "The current refresh token of the session.")
+
+
+@table.route(
+    "POST",
+    f"{API_PREFIX}/auth/register",
+    summary="Create an account and its first session",
+    input=Register,
+    responses={201: TokensView},
+    errors={409: "The username is taken (username_taken)."},
+    auth=False,
+)
+async def register(call: Call[Register]) -> Reply:
+    """Creates the account and signs it in."""
+    body = call.input
+    tokens = await call.services.auth.register(body.username, body.password, body.display_name)
+    return Reply(201, tokens_view(tokens))
+
+
+@table.route(
+    "POST",
+    f"{API_PREFIX}/auth/login",
+    summary="Open a session",
+    input=Login,
+    responses={200: TokensView},
+    errors={401: "Unknown username or wrong password (invalid_credentials)."},
+    auth=False,
+)
+async def login(call: Call[Login]) -> Reply:
+    """Opens a new session for valid credentials."""
+    tokens = await call.services.auth.login(call.input.username, call.input.password)
+    return Reply(200, tokens_view(tokens))
+
+
+@table.route(
+    "POST",
+    f"{API_PREFIX}/auth/refresh",
+    summary="Rotate the refresh token",
+    input=Refresh,
+    responses={200: TokensView},
+    errors={
+        401: "Unknown, expired or revoked token (invalid_token), or a token used before "
+        "(refresh_reused: the whole session is revoked)."
+    },
+    auth=False,
+)
+async def refresh(call: Call[Refresh]) -> Reply:
+    """Exchanges a refresh token for a new access and refresh token.
+
+    The presented token stops working. Presenting it again revokes the
+    session (a stolen copy cannot outlive the legitimate client's next refresh).
+    """
+    tokens = await call.services.auth.refresh(call.input.refresh_token)
+    return Reply(200, tokens_view(tokens))
+
+
+@table.route(
+    "POST",
+    f"{API_PREFIX}/auth/logout",
+    summary="End the session",
+    responses={204: None},
+)
+async def logout(call: Call[object]) -> Reply:
+    """Revokes the caller's session: its tokens stop working and its WebSockets close (4002)."""
+    assert call.principal is not None
+    await call.services.auth.logout(call.principal.session_id)
+    return Reply(204)

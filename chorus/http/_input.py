@@ -1,0 +1,262 @@
+"""Request input: declared once as attrs classes, decoded strictly, described in OpenAPI.
+
+An input class's fields carry their rule (`text`, `choice`, `integer`); the
+same rule checks a JSON body or a query string and writes the JSON Schema, so
+a documented limit cannot differ from the enforced one. Checks run in the
+protocol codec's order, and the first failure is reported with the field's
+name: unknown fields, missing fields, types, limits. Nothing is coerced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final, TypeVar
+
+import attrs
+import orjson
+from werkzeug.datastructures import MultiDict
+
+from chorus.protocol import ErrorCode, describe_json_value
+
+from ._errors import ApiError, bad_request
+
+T = TypeVar("T")
+_RULE: Final = "chorus.http.rule"
+_DIGITS = re.compile(r"[0-9]{1,16}")
+
+
+@attrs.frozen
+class Text:
+    """A string of `min_length..max_length` characters (code points)."""
+
+    min_length: int
+    max_length: int
+    expected: str = "a string"
+
+    def type_ok(self, value: object) -> bool:
+        return type(value) is str
+
+    def violation(self, value: Any) -> str | None:
+        if self.min_length <= len(value) <= self.max_length:
+            return None
+        return f"must be {self.min_length} to {self.max_length} characters long"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": self.min_length, "maxLength": self.max_length}
+
+
+@attrs.frozen
+class Choice:
+    """One of the strings `values`."""
+
+    values: tuple[str, ...]
+    expected: str = "a string"
+
+    def type_ok(self, value: object) -> bool:
+        return type(value) is str
+
+    def violation(self, value: Any) -> str | None:
+        if value in self.values:
+            return None
+        return "must be one of " + ", ".join(repr(v) for v in self.values)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.values)}
+
+
+@attrs.frozen
+class Integer:
+    """An integer in `minimum..maximum` (a JSON boolean is not an integer here)."""
+
+    minimum: int
+    maximum: int
+    expected: str = "an integer"
+
+    def type_ok(self, value: object) -> bool:
+        return type(value) is int
+
+    def violation(self, value: Any) -> str | None:
+        if self.minimum <= value <= self.maximum:
+            return None
+        return f"must be between {self.minimum} and {self.maximum}"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+
+Rule = Text | Choice | Integer
+
+
+@attrs.frozen
+class FieldRule:
+    rule: Rule
+    description: str
+    nullable: bool
+
+
+def text(
+    min_length: int, max_length: int, description: str, *, default: Any = attrs.NOTHING
+) -> Any:
+    """A string field; with a `default` it is optional (and may be null when the default is)."""
+    return _field(Text(min_length, max_length), description, default)
+
+
+def choice(*values: str, description: str, default: Any = attrs.NOTHING) -> Any:
+    """A field holding one of `values`."""
+    return _field(Choice(values), description, default)
+
+
+def integer(minimum: int, maximum: int, description: str, *, default: Any = attrs.NOTHING) -> Any:
+    """An integer field (in a query string: decimal digits only)."""
+    return _field(Integer(minimum, maximum), description, default)
+
+
+def _field(rule: Rule, description: str, default: Any) -> Any:
+    nullable = default is None
+    return attrs.field(default=default, metadata={_RULE: FieldRule(rule, description, nullable)})
+
+
+@attrs.frozen
+class NoInput:
+    """Routes that take no input: an empty body (or `{}`) and no query parameters."""
+
+
+@attrs.frozen
+class _Plan:
+    fields: tuple[tuple[str, FieldRule], ...]
+    allowed: frozenset[str]
+    required: tuple[str, ...]
+
+
+_PLANS: dict[type[Any], _Plan] = {}
+
+
+def _plan(cls: type[Any]) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = _make_plan(cls)
+    return plan
+
+
+def _make_plan(cls: type[Any]) -> _Plan:
+    fields = tuple((field.name, field.metadata[_RULE]) for field in attrs.fields(cls))
+    required = tuple(field.name for field in attrs.fields(cls) if field.default is attrs.NOTHING)
+    return _Plan(fields=fields, allowed=frozenset(name for name, _ in fields), required=required)
+
+
+def has_fields(cls: type[Any]) -> bool:
+    return bool(_plan(cls).fields)
+
+
+def decode_body(cls: type[T], raw: bytes, content_type: str | None) -> T:
+    """The input `cls` from a request body; raises `ApiError` (400, or 415) naming the problem.
+
+    An empty body counts as `{}`. A body must be JSON: a Content-Type other
+    than `application/json` (or `*/*+json`) is refused with 415.
+    """
+    if not raw.strip():
+        return _build(cls, {}, "body")
+    if content_type and not _is_json(content_type):
+        raise ApiError(
+            415, "unsupported_media_type", "send the body as JSON (Content-Type: application/json)"
+        )
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(ErrorCode.INVALID_JSON, f"the body is not valid JSON: {exc}") from None
+    if type(value) is not dict:
+        raise bad_request(ErrorCode.NOT_AN_OBJECT, "the body must be a JSON object")
+    return _build(cls, value, "body")
+
+
+def decode_query(cls: type[T], args: MultiDict[str, str]) -> T:
+    """The input `cls` from a query string; raises `ApiError` (400) naming the parameter."""
+    values: dict[str, object] = {}
+    rules = dict(_plan(cls).fields)
+    for name, given in args.lists():
+        if len(given) > 1:
+            raise bad_request(ErrorCode.INVALID_VALUE, f"{name}: given more than once")
+        raw = given[0]
+        rule = rules.get(name)
+        if rule is not None and isinstance(rule.rule, Integer):
+            if not _DIGITS.fullmatch(raw):
+                raise bad_request(ErrorCode.WRONG_TYPE, f"{name}: expected an integer")
+            values[name] = int(raw)
+        else:
+            values[name] = raw
+    return _build(cls, values, "query")
+
+
+def _build(cls: type[T], values: Mapping[str, object], where: str) -> T:
+    plan = _plan(cls)
+    if not plan.allowed.issuperset(values):
+        name = next(name for name in values if name not in plan.allowed)
+        kind = "field" if where == "body" else "query parameter"
+        raise bad_request(ErrorCode.EXTRA_FIELD, f"unknown {kind} {_shorten(name)!r}")
+    for name in plan.required:
+        if name not in values:
+            raise bad_request(ErrorCode.MISSING_FIELD, f"{name}: required field is missing")
+    for name, field in plan.fields:
+        if name not in values:
+            continue
+        value = values[name]
+        if value is None and field.nullable:
+            continue
+        if not field.rule.type_ok(value):
+            expected = field.rule.expected + (" or null" if field.nullable else "")
+            raise bad_request(
+                ErrorCode.WRONG_TYPE,
+                f"{name}: expected {expected}, got {describe_json_value(value)}",
+            )
+    for name, field in plan.fields:
+        value = values.get(name)
+        if value is not None and (reason := field.rule.violation(value)) is not None:
+            raise bad_request(ErrorCode.INVALID_VALUE, f"{name}: {reason}")
+    return cls(**values)
+
+
+def body_schema(cls: type[Any]) -> dict[str, Any]:
+    """The JSON Schema of `cls` as a request body."""
+    plan = _plan(cls)
+    properties = {}
+    for name, field in plan.fields:
+        schema = field.rule.schema()
+        if field.nullable:
+            schema["type"] = [schema["type"], "null"]
+        properties[name] = schema | {"description": field.description}
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if plan.required:
+        schema["required"] = list(plan.required)
+    if cls.__doc__:
+        schema["description"] = cls.__doc__.strip()
+    return schema
+
+
+def query_parameters(cls: type[Any]) -> list[dict[str, Any]]:
+    """The OpenAPI parameter objects of `cls` as a query string."""
+    parameters = []
+    for field in attrs.fields(cls):
+        rule: FieldRule = field.metadata[_RULE]
+        schema = rule.rule.schema()
+        if field.default is not attrs.NOTHING and field.default is not None:
+            schema["default"] = field.default
+        parameters.append(
+            {
+                "name": field.name,
+                "in": "query",
+                "required": field.default is attrs.NOTHING,
+                "description": rule.description,
+                "schema": schema,
+            }
+        )
+    return parameters
+
+
+def _is_json(content_type: str) -> bool:
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime == "application/json" or mime.endswith("+json")
+
+
+def _shorten(name: str, limit: int = 40) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"

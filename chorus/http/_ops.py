@@ -1,0 +1,82 @@
+"""Discovery and operations: the gateway address, health, readiness, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+import orjson
+import prometheus_client
+
+from chorus.persistence import NotFound, StoreUnavailable
+from chorus.protocol import SUBPROTOCOL
+
+from ._errors import unavailable
+from ._openapi import openapi_document
+from ._output import GatewayView, StatusView
+from ._routing import API_PREFIX, Call, Content, Raw, Reply, RouteTable
+
+table = RouteTable("operations")
+
+READINESS_PROBE_ROOM = "r_none"
+"""A room id that never exists: asking its last seq exercises the store and nothing else."""
+
+
+@table.route(
+    "GET",
+    f"{API_PREFIX}/gateway",
+    summary="Where to open the WebSocket",
+    responses={200: GatewayView},
+    auth=False,
+    store=False,
+)
+async def get_gateway(call: Call[object]) -> Reply:
+    """The gateway URLs (try them in order) and the subprotocol to request."""
+    return Reply(200, GatewayView(urls=call.services.gateway_urls, subprotocol=SUBPROTOCOL))
+
+
+@table.route(
+    "GET", "/healthz", summary="Liveness", responses={200: StatusView}, auth=False, store=False
+)
+async def healthz(call: Call[object]) -> Reply:
+    """200 while the process serves requests (it does not check the store)."""
+    return Reply(200, StatusView(status="ok"))
+
+
+@table.route("GET", "/readyz", summary="Readiness", responses={200: StatusView}, auth=False)
+async def readyz(call: Call[object]) -> Reply:
+    """200 when the store answers queries, else 503 (take the node out of rotation)."""
+    try:
+        await call.services.store.last_seq(READINESS_PROBE_ROOM)
+    except NotFound:
+        pass  # the store answered
+    except StoreUnavailable:
+        raise unavailable("the store does not answer") from None
+    return Reply(200, StatusView(status="ready"))
+
+
+@table.route(
+    "GET",
+    "/metrics",
+    summary="Prometheus metrics",
+    responses={
+        200: Content(prometheus_client.CONTENT_TYPE_LATEST, "Prometheus text exposition format.")
+    },
+    auth=False,
+    store=False,
+)
+async def metrics(call: Call[object]) -> Reply:
+    """Every metric of this process, for Prometheus to scrape."""
+    exposition = prometheus_client.generate_latest()
+    return Reply(200, Raw(exposition, prometheus_client.CONTENT_TYPE_LATEST))
+
+
+@table.route(
+    "GET",
+    "/openapi.json",
+    summary="This API's OpenAPI 3.1 document",
+    responses={200: Content("application/json", "An OpenAPI 3.1 document.")},
+    auth=False,
+    store=False,
+)
+async def openapi(call: Call[object]) -> Reply:
+    """The machine-readable description of every route (docs/api.md is the prose version)."""
+    document = orjson.dumps(openapi_document(call.routes))
+    return Reply(200, Raw(document, "application/json"))

@@ -1,0 +1,236 @@
+"""Routes declared once: the Quart view, the input checks and the OpenAPI operation.
+
+Each resource module fills a `RouteTable` with decorated handlers. A handler
+receives a `Call` (the services, the authenticated caller, the decoded
+input) plus the path parameters, and returns a `Reply` whose status must be
+one the route declares: the declaration is what `/openapi.json` publishes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, Concatenate, Final, Generic, TypeVar
+
+import attrs
+from quart import Response, request
+
+from chorus.auth import Principal
+from chorus.protocol import MAX_ID_CHARS, MAX_TOKEN_CHARS
+from chorus.services import Services
+
+from ._errors import not_found, unauthorized
+from ._input import NoInput, decode_body, decode_query, has_fields
+from ._output import to_json
+
+I = TypeVar("I")  # noqa: E741 - the input class of a route
+
+API_PREFIX: Final = "/api/v1"
+JSON: Final = "application/json"
+_PATH_PARAM = re.compile(r"{([a-z_]+)}")
+
+
+@attrs.frozen
+class Raw:
+    """A non-JSON response body (e.g. Prometheus text) and its media type."""
+
+    data: bytes
+    media_type: str
+
+
+@attrs.frozen
+class Reply:
+    """A handler's answer: `status` and a view (attrs instance), a JSON dict, `Raw`, or None."""
+
+    status: int
+    body: object = None
+
+
+@attrs.frozen
+class Content:
+    """A success response that is not a view: its media type and a description."""
+
+    media_type: str
+    description: str
+
+
+ResponseSpec = type[Any] | Content | None
+"""What a success status carries: a view class (JSON), `Content`, or None (no body)."""
+
+
+@attrs.frozen(kw_only=True)
+class Call(Generic[I]):
+    """One request as a handler sees it."""
+
+    services: Services
+    routes: Sequence[Route]
+    input: I
+    principal: Principal | None
+
+    @property
+    def user_id(self) -> str:
+        """The caller's user id (only on routes that require authentication)."""
+        assert self.principal is not None, "route declared without auth"
+        return self.principal.user_id
+
+
+Handler = Callable[Concatenate[Call[Any], ...], Awaitable[Reply]]
+
+
+@attrs.frozen(kw_only=True)
+class Route:
+    """One method on one path, with everything the app and the OpenAPI document need."""
+
+    method: str
+    path: str
+    """The OpenAPI path template, e.g. `/api/v1/rooms/{room_id}`."""
+    handler: Handler
+    summary: str
+    tag: str
+    input: type[Any]
+    responses: Mapping[int, ResponseSpec]
+    errors: Mapping[int, str]
+    """Failure statuses this route may answer, with when (the body is always an error)."""
+    auth: bool
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+    @property
+    def description(self) -> str:
+        doc = self.handler.__doc__ or ""
+        return "\n".join(line.strip() for line in doc.strip().splitlines())
+
+    @property
+    def rule(self) -> str:
+        """The Quart/werkzeug rule: `{room_id}` becomes `<room_id>`."""
+        return _PATH_PARAM.sub(r"<\1>", self.path)
+
+    @property
+    def path_parameters(self) -> list[str]:
+        return _PATH_PARAM.findall(self.path)
+
+    @property
+    def input_in_query(self) -> bool:
+        return self.method in ("GET", "DELETE")
+
+
+class RouteTable:
+    """The routes of one resource module; iterate it to register them."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self._routes: list[Route] = []
+
+    def __iter__(self) -> Iterator[Route]:
+        return iter(self._routes)
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        responses: Mapping[int, ResponseSpec],
+        input: type[Any] = NoInput,
+        errors: Mapping[int, str] | None = None,
+        auth: bool = True,
+        store: bool = True,
+    ) -> Callable[[Handler], Handler]:
+        """Declare a route; `errors` adds to the statuses every such route may answer.
+
+        Added automatically: 400 (input is always checked, if only for unknown
+        query parameters), 401 (with `auth`), 413 and 415 (with a body), 503
+        (with `store`: it reads or writes the store).
+        """
+        declared = dict(_standard_errors(method, input, auth=auth, store=store))
+        declared |= dict(errors or {})
+
+        def register(handler: Handler) -> Handler:
+            self._routes.append(
+                Route(
+                    method=method,
+                    path=path,
+                    handler=handler,
+                    summary=summary,
+                    tag=self.tag,
+                    input=input,
+                    responses=responses,
+                    errors=dict(sorted(declared.items())),
+                    auth=auth,
+                )
+            )
+            return handler
+
+        return register
+
+
+def _standard_errors(
+    method: str, input_cls: type[Any], *, auth: bool, store: bool
+) -> Iterator[tuple[int, str]]:
+    takes_body = method not in ("GET", "DELETE")
+    if takes_body:
+        yield 400, "Invalid body: not JSON, or fields unknown, missing, mistyped or out of limits."
+    elif has_fields(input_cls):
+        yield 400, "Invalid query parameters: unknown, repeated, mistyped or out of limits."
+    else:
+        yield 400, "Query parameters were sent (this route takes none)."
+    if auth:
+        yield 401, "Missing, invalid or expired access token, or the session has ended."
+    if takes_body:
+        yield 413, "The body is larger than 64 KiB."
+        yield 415, "The body is not JSON."
+    if store:
+        yield 503, "Storage (or the room's actor) is briefly unavailable; retry."
+
+
+# -- the view -------------------------------------------------------------------------
+
+
+def view_function(
+    route: Route, services: Services, routes: Sequence[Route]
+) -> Callable[..., Awaitable[Response]]:
+    """The Quart view of `route`: authenticate, decode input, call the handler, render."""
+
+    async def view(**params: str) -> Response:
+        for value in params.values():
+            # No id is longer; a longer one names nothing (and is not worth a lookup).
+            if len(value) > MAX_ID_CHARS:
+                raise not_found("no such resource")
+        principal = await _authenticate(services) if route.auth else None
+        if route.input_in_query:
+            data = decode_query(route.input, request.args)
+        else:
+            decode_query(NoInput, request.args)  # routes with a body take no query parameters
+            raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+            data = decode_body(route.input, raw, request.content_type)
+        call = Call(services=services, routes=routes, input=data, principal=principal)
+        reply = await route.handler(call, **params)
+        if reply.status not in route.responses:
+            raise AssertionError(f"{route.operation_id} answered undeclared {reply.status}")
+        return render(reply)
+
+    view.__name__ = route.operation_id
+    return view
+
+
+def render(reply: Reply) -> Response:
+    match reply.body:
+        case None:
+            return Response(b"", status=reply.status)
+        case Raw(data=data, media_type=media_type):
+            return Response(data, status=reply.status, content_type=media_type)
+        case body:
+            return Response(to_json(body), status=reply.status, content_type=JSON)
+
+
+async def _authenticate(services: Services) -> Principal:
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise unauthorized("unauthenticated", "send Authorization: Bearer <access token>")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
+        raise unauthorized("invalid_token", "the Authorization header must be Bearer <token>")
+    return await services.auth.authenticate(token)

@@ -1,0 +1,189 @@
+"""One Chorus node: its services and its root supervision tree."""
+
+from __future__ import annotations
+
+import gc
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import structlog
+import trio
+
+from chorus.actors import Registry
+from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
+from chorus.actors.presence import Presence, PresenceBoard
+from chorus.actors.room import RoomConfig
+from chorus.actors.rooms import Rooms
+from chorus.auth import AuthService, Passwords, TokenSigner, load_or_create_key
+from chorus.config import Settings
+from chorus.gateway import Connection, Gateway, GatewayConfig
+from chorus.http import serve_http
+from chorus.persistence import Store, open_sqlite_store
+from chorus.services import Services
+from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
+
+_log = structlog.get_logger("chorus.node")
+
+DATABASE_FILE = "chorus.db"
+KEY_FILE = "secrets/token-signing.key"
+
+
+@attrs.frozen(kw_only=True)
+class Addresses:
+    """Where a running node listens (ports resolved when configured as 0)."""
+
+    http: tuple[str, int]
+    gateway: tuple[str, int]
+
+
+class Node:
+    """Builds a node's services on an open store, and its supervision tree.
+
+    The tree (rest_for_one, so a failure restarts everything that depends on
+    what failed): rooms, presence, gateway, http. Stopping it closes the HTTP
+    server, then the gateway (clients are told to reconnect with 1001), then
+    presence and rooms, whose actors finish what is queued.
+    """
+
+    def __init__(
+        self, settings: Settings, store: Store, *, passwords: Passwords | None = None
+    ) -> None:
+        self.settings = settings
+        registry = Registry()
+        self._rooms_supervisor = Supervisor("rooms")
+        self._presence_supervisor = Supervisor("presence")
+        rooms = Rooms(
+            self._rooms_supervisor,
+            registry,
+            store,
+            RoomConfig(resume_limit=settings.resume_limit),
+        )
+        self.sessions = Sessions()
+        presence = Presence(self._presence_supervisor, registry, store, rooms, PresenceBoard())
+        key = load_or_create_key(settings.data_dir / KEY_FILE)
+        auth = AuthService(
+            store,
+            TokenSigner(key, access_ttl=settings.access_token_ttl),
+            passwords if passwords is not None else Passwords(),
+            refresh_ttl=settings.refresh_token_ttl,
+            on_revoked=self.sessions.revoke,
+        )
+        self._chat = ChatContext(
+            auth=auth,
+            store=store,
+            rooms=rooms,
+            presence=presence,
+            sessions=self.sessions,
+            limits=ChatLimits(
+                heartbeat_interval=settings.heartbeat_interval, auth_timeout=settings.auth_timeout
+            ),
+        )
+        self.gateway = Gateway(
+            GatewayConfig(
+                host=settings.gateway_host,
+                port=settings.gateway_port,
+                allowed_origins=settings.allowed_origins,
+                handshake_timeout=settings.auth_timeout,
+                max_outbox_bytes=settings.max_outbox_bytes,
+            ),
+            self._new_connection,
+        )
+        self.services = Services(
+            settings=settings,
+            store=store,
+            auth=auth,
+            rooms=rooms,
+            presence=presence,
+            sessions=self.sessions,
+            gateway=self.gateway,
+        )
+        self.stopping = False
+        self.stopped = trio.Event()
+        self.tree = Supervisor(
+            "node",
+            [
+                supervisor_child(self._rooms_supervisor),
+                supervisor_child(self._presence_supervisor),
+                supervisor_child(self.gateway.supervisor()),
+                ChildSpec(id="http", start=self._serve_http, shutdown=settings.shutdown_grace),
+            ],
+            strategy=Strategy.REST_FOR_ONE,
+        )
+
+    def _new_connection(self, conn: Connection) -> ChatConnection:
+        return ChatConnection(conn, self._chat)
+
+    async def _serve_http(self, *, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+        await serve_http(self.services, task_status=task_status)
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the tree; readiness value: the bound addresses. Returns after `request_stop`."""
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.tree.run)
+                http = self.tree.which_child("http")
+                assert http is not None
+                assert self.gateway.address is not None
+                task_status.started(Addresses(http=http, gateway=self.gateway.address))
+        finally:
+            self.stopped.set()
+
+    def request_stop(self) -> None:
+        """Graceful stop: the tree shuts down in reverse order and `run` returns."""
+        self.stopping = True
+        self.tree.request_stop()
+
+
+@asynccontextmanager
+async def open_node_store(settings: Settings) -> AsyncIterator[Store]:
+    """The store the settings select (today: SQLite in the data directory)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with open_sqlite_store(settings.data_dir / DATABASE_FILE) as store:
+        yield store
+
+
+def tune_gc_after_startup() -> None:
+    """Move start-up objects out of the collector's way and collect young objects less often.
+
+    GC pauses dominated the latency tail of an earlier trio server on this
+    hardware (DESIGN.md §8); frozen objects are never scanned again.
+    """
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, 50_000), max(gen1, 20), max(gen2, 100))
+
+
+async def serve(
+    settings: Settings, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run a node until SIGINT or SIGTERM, then shut down gracefully (a second signal: now)."""
+    async with open_node_store(settings) as store:
+        node = Node(settings, store)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_stop_on_signals, signals, node, nursery.cancel_scope)
+                addresses: Addresses = await nursery.start(node.run)
+                tune_gc_after_startup()
+                _log.info("node.ready", http=addresses.http, gateway=addresses.gateway)
+                task_status.started(addresses)
+                await node.stopped.wait()
+                nursery.cancel_scope.cancel()
+
+
+async def _stop_on_signals(
+    signals: AsyncIterator[int], node: Node, everything: trio.CancelScope
+) -> None:
+    """First signal: graceful stop within the shutdown grace; second signal: stop now."""
+    async for signum in signals:
+        if node.stopping:
+            _log.warning("node.stopping_now", signal=signal.Signals(signum).name)
+            everything.cancel()
+            return
+        _log.info("node.stopping", signal=signal.Signals(signum).name)
+        node.request_stop()
+        everything.deadline = trio.current_time() + node.settings.shutdown_grace

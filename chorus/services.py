@@ -1,0 +1,34 @@
+"""`Services`: what one node's HTTP API and gateway share (built by `chorus.node`)."""
+
+from __future__ import annotations
+
+import attrs
+
+from chorus.actors.connection import Sessions
+from chorus.actors.presence import Presence
+from chorus.actors.rooms import Rooms
+from chorus.auth import AuthService
+from chorus.config import Settings
+from chorus.gateway import Gateway
+from chorus.persistence import Store
+
+
+@attrs.frozen(kw_only=True)
+class Services:
+    settings: Settings
+    store: Store
+    auth: AuthService
+    rooms: Rooms
+    presence: Presence
+    sessions: Sessions
+    gateway: Gateway | None = None
+    """This node's gateway, if it runs one (its bound port is what clients need)."""
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Where clients connect, as handed out by `GET /api/v1/gateway`."""
+        settings = self.settings
+        if not settings.public_gateway_url and self.gateway and self.gateway.address:
+            host, port = self.gateway.address
+            return [f"ws://{host}:{port}/"]
+        return [settings.gateway_url]

@@ -1,0 +1,66 @@
+"""`chorus serve` and `chorus migrate` as a user runs them: real processes and sockets."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import trio
+
+from chorus.protocol import CloseCode
+from tests.gateway.test_gateway import read_close_code, upgraded
+
+CHORUS = [sys.executable, "-m", "chorus"]
+
+
+async def read_until(stream: trio.abc.ReceiveStream, pattern: str) -> re.Match[str]:
+    seen = ""
+    with trio.fail_after(30):
+        while (match := re.search(pattern, seen)) is None:
+            chunk = await stream.receive_some(4096)
+            assert chunk, f"output ended before {pattern!r}; got:\n{seen}"
+            seen += chunk.decode()
+    return match
+
+
+async def test_serve_announces_its_addresses_and_stops_gracefully_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    argv = [*CHORUS, "serve", "--data-dir", str(tmp_path), "--http-port", "0"]
+    argv += ["--gateway-port", "0", "--log-format", "json"]
+    process = await trio.lowlevel.open_process(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert process.stdout is not None
+        found = await read_until(process.stdout, r"gateway +ws://127\.0\.0\.1:(\d+)/")
+        async with upgraded(int(found.group(1))) as client:
+            process.send_signal(signal.SIGTERM)
+            assert await read_close_code(client) == CloseCode.GOING_AWAY
+        with trio.fail_after(30):
+            assert await process.wait() == 0
+        assert (tmp_path / "chorus.db").exists()
+        assert (tmp_path / "secrets" / "token-signing.key").stat().st_mode & 0o077 == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_serve_refuses_bad_settings_with_a_clear_message(tmp_path: Path) -> None:
+    argv = [*CHORUS, "serve", "--data-dir", str(tmp_path), "--http-port", "eighty"]
+    result = await trio.run_process(argv, capture_stdout=True, capture_stderr=True, check=False)
+    assert result.returncode == 2
+    assert b"--http-port in command line: expected an integer" in result.stderr
+
+
+async def test_migrate_creates_the_schema_once(tmp_path: Path) -> None:
+    argv = [*CHORUS, "migrate", "--data-dir", str(tmp_path)]
+    first = await trio.run_process(argv, capture_stdout=True, check=False)
+    second = await trio.run_process(argv, capture_stdout=True, check=False)
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert b"applied migrations 1" in first.stdout
+    assert b"already up to date" in second.stdout

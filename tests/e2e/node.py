@@ -1,0 +1,111 @@
+"""A real node in-process (real SQLite file, real sockets) and SDK users talking to it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import attrs
+import trio
+
+from chorus import protocol
+from chorus.auth import Passwords
+from chorus.client import HttpApi, RealtimeClient
+from chorus.config import Settings
+from chorus.node import Addresses, Node, open_node_store
+
+# Real argon2id, but cheap, so that registering users does not dominate the suite.
+CHEAP_PASSWORDS = {"time_cost": 1, "memory_cost_kib": 1024}
+PASSWORD = "correct horse battery staple"
+
+
+@attrs.define
+class RunningNode:
+    node: Node
+    addresses: Addresses
+
+    @property
+    def http_url(self) -> str:
+        host, port = self.addresses.http
+        return f"http://{host}:{port}"
+
+    @property
+    def gateway_url(self) -> str:
+        host, port = self.addresses.gateway
+        return f"ws://{host}:{port}/"
+
+
+def node_settings(data_dir: Path, **overrides: object) -> Settings:
+    fields: dict[str, object] = {
+        "data_dir": data_dir,
+        "http_port": 0,
+        "gateway_port": 0,
+        "log_format": "json",
+    }
+    fields.update(overrides)
+    return Settings(**fields)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def open_node(data_dir: Path, **overrides: object) -> AsyncIterator[RunningNode]:
+    """Run a node until the block ends, then stop it gracefully."""
+    settings = node_settings(data_dir, **overrides)
+    async with open_node_store(settings) as store, trio.open_nursery() as nursery:
+        node = Node(settings, store, passwords=Passwords(**CHEAP_PASSWORDS))
+        addresses: Addresses = await nursery.start(node.run)
+        try:
+            yield RunningNode(node, addresses)
+        finally:
+            node.request_stop()
+
+
+@attrs.define
+class ChatUser:
+    """A registered user with a live SDK connection and everything it received."""
+
+    api: HttpApi
+    client: RealtimeClient
+    received: list[protocol.MessageEvent | protocol.TypingEvent | protocol.PresenceEvent]
+    changed: trio.Event = attrs.field(factory=trio.Event)
+
+    @property
+    def id(self) -> str:
+        return self.api.user.id
+
+    def messages(self, room_id: str | None = None) -> list[protocol.Message]:
+        return [
+            event.message
+            for event in self.received
+            if isinstance(event, protocol.MessageEvent)
+            and (room_id is None or event.message.room == room_id)
+        ]
+
+    async def wait_for_messages(self, count: int, room_id: str | None = None) -> None:
+        with trio.fail_after(15):
+            while len(self.messages(room_id)) < count:
+                await self.changed.wait()
+
+    async def collect(self) -> None:
+        async for event in self.client.events:
+            if not isinstance(event, protocol.Notice | protocol.TooFar):
+                self.received.append(event)
+            self.changed.set()
+            self.changed = trio.Event()
+
+
+@asynccontextmanager
+async def chat_user(running: RunningNode, username: str | None = None) -> AsyncIterator[ChatUser]:
+    """Register a fresh user, connect it, and collect its events until the block ends."""
+    async with HttpApi(running.http_url) as api:
+        await api.register(username or f"user{secrets.token_hex(4)}", PASSWORD)
+        client = RealtimeClient(api, gateway_url=running.gateway_url)
+        user = ChatUser(api, client, [])
+        async with trio.open_nursery() as nursery:
+            await nursery.start(client.run)
+            nursery.start_soon(user.collect)
+            try:
+                yield user
+            finally:
+                nursery.cancel_scope.cancel()

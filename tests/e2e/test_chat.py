@@ -1,0 +1,335 @@
+"""Single-node chat end to end: SDK clients, the gateway, room actors and SQLite."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+from trio_websocket import ConnectionClosed
+
+from chorus import protocol
+from chorus.client import ApiError, HttpApi
+from chorus.protocol import CloseCode, ErrorCode
+from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, open_node
+from tests.gateway.test_gateway import closed_code, masked_frame, read_close_code, upgraded
+from tests.wsclient import ws_connect
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[RunningNode]:
+    async with open_node(tmp_path) as node:
+        yield node
+
+
+async def shared_room(owner: ChatUser, *others: ChatUser) -> str:
+    room = await owner.api.create_room("general", "public")
+    await owner.client.join(room.id)
+    for other in others:
+        await other.api.join_room(room.id)
+        await other.client.join(room.id)
+    return room.id
+
+
+def seqs(messages: list[protocol.Message]) -> list[int]:
+    return [message.seq for message in messages]
+
+
+async def test_three_users_chat_in_one_room(running: RunningNode) -> None:
+    async with chat_user(running) as ada, chat_user(running) as bob, chat_user(running) as cy:
+        room = await shared_room(ada, bob, cy)
+        sent = await ada.client.send(room, "hello everyone")
+        await bob.client.send(room, "hi ada")
+        for user in (ada, bob, cy):
+            await user.wait_for_messages(2, room)
+            assert [m.body for m in user.messages(room)] == ["hello everyone", "hi ada"]
+            assert seqs(user.messages(room)) == [1, 2]
+        assert sent.seq == 1
+        assert sent.sender == ada.id
+
+
+async def test_the_ack_comes_after_the_message_is_stored(running: RunningNode) -> None:
+    async with chat_user(running) as ada:
+        room = await shared_room(ada)
+        acked = await ada.client.send(room, "durable")
+        history = await ada.api.history(room)
+        assert [m.id for m in history] == [acked.id]
+
+
+async def test_concurrent_senders_see_one_order_without_gaps_or_duplicates(
+    running: RunningNode,
+) -> None:
+    per_sender = 30
+    async with chat_user(running) as ada, chat_user(running) as bob, chat_user(running) as cy:
+        users = (ada, bob, cy)
+        room = await shared_room(*users)
+
+        async def burst(user: ChatUser) -> None:
+            for n in range(per_sender):
+                await user.client.send(room, f"{user.id} {n}")
+
+        async with trio.open_nursery() as nursery:
+            for user in users:
+                nursery.start_soon(burst, user)
+        total = per_sender * len(users)
+        orders = []
+        for user in users:
+            await user.wait_for_messages(total, room)
+            assert seqs(user.messages(room)) == list(range(1, total + 1))
+            orders.append([m.id for m in user.messages(room)])
+            # Each sender's own messages keep the order it sent them in.
+            for sender in users:
+                mine = [m.body for m in user.messages(room) if m.sender == sender.id]
+                assert mine == [f"{sender.id} {n}" for n in range(per_sender)]
+        assert orders[0] == orders[1] == orders[2]
+
+
+async def test_a_retried_send_returns_the_original_and_is_delivered_once(
+    running: RunningNode,
+) -> None:
+    async with chat_user(running) as ada, chat_user(running) as bob:
+        room = await shared_room(ada, bob)
+        first = await ada.client.send(room, "only once", client_id="retry-1")
+        again = await ada.client.send(room, "only once", client_id="retry-1")
+        over_http = await ada.api.post(room, "only once", "retry-1")
+        assert first == again == over_http
+        await ada.client.send(room, "marker")
+        await bob.wait_for_messages(2, room)
+        assert [m.body for m in bob.messages(room)] == ["only once", "marker"]
+
+
+async def test_a_reconnecting_client_gets_exactly_the_missed_messages(
+    running: RunningNode,
+) -> None:
+    async with chat_user(running) as ada, chat_user(running) as bob:
+        room = await shared_room(ada, bob)
+        await ada.client.send(room, "before")
+        await bob.wait_for_messages(1, room)
+        # Drop bob's connection on the server side; his SDK reconnects and resumes.
+        assert bob.api.session is not None
+        for connection in running.node.sessions.connections(bob.api.session.session_id):
+            connection.close(CloseCode.GOING_AWAY, "the test drops you")
+        for n in range(5):
+            await ada.client.send(room, f"missed {n}")
+        await bob.wait_for_messages(6, room)
+        await ada.client.send(room, "after")
+        await bob.wait_for_messages(7, room)
+        assert [m.body for m in bob.messages(room)] == [
+            "before",
+            *(f"missed {n}" for n in range(5)),
+            "after",
+        ]
+        assert seqs(bob.messages(room)) == list(range(1, 8))
+
+
+async def test_resume_replays_after_the_given_seq_then_marks_the_end(
+    running: RunningNode,
+) -> None:
+    async with chat_user(running) as ada:
+        room = await shared_room(ada)
+        for n in range(4):
+            await ada.client.send(room, f"m{n}")
+        assert ada.api.session is not None
+        async with ws_connect(running.addresses.gateway[1]) as ws:
+            await ws.send_message(
+                protocol.encode(protocol.Hello(token=ada.api.session.access_token)).decode()
+            )
+            assert isinstance(protocol.decode_server_frame(await ws.get_message()), protocol.Ready)
+            resume = protocol.Resume(ref="r1", rooms={room: 2})
+            await ws.send_message(protocol.encode(resume).decode())
+            frames = [protocol.decode_server_frame(await ws.get_message()) for _ in range(4)]
+        replayed = [f.message.seq for f in frames if isinstance(f, protocol.MessageEvent)]
+        assert replayed == [3, 4]
+        assert protocol.Replayed(room=room, after_seq=2, last_seq=4, count=2) in frames
+        assert protocol.Ack(ref="r1") in frames
+
+
+async def test_resume_past_the_limit_answers_too_far(tmp_path: Path) -> None:
+    async with open_node(tmp_path, resume_limit=3) as running, chat_user(running) as ada:
+        room = await shared_room(ada)
+        for n in range(5):
+            await ada.client.send(room, f"m{n}")
+        assert ada.api.session is not None
+        async with ws_connect(running.addresses.gateway[1]) as ws:
+            await ws.send_message(
+                protocol.encode(protocol.Hello(token=ada.api.session.access_token)).decode()
+            )
+            await ws.get_message()
+            await ws.send_message(
+                protocol.encode(protocol.Resume(ref="r", rooms={room: 0})).decode()
+            )
+            frames = [protocol.decode_server_frame(await ws.get_message()) for _ in range(2)]
+        assert frames == [
+            protocol.TooFar(room=room, after_seq=0, last_seq=5),
+            protocol.Ack(ref="r"),
+        ]
+
+
+async def test_non_members_cannot_join_private_rooms_post_or_receive(
+    running: RunningNode,
+) -> None:
+    async with chat_user(running) as ada, chat_user(running) as eve:
+        private = await ada.api.create_room("secret", "private")
+        await ada.client.join(private.id)
+        with pytest.raises(ApiError) as refused:
+            await eve.client.join(private.id)
+        assert refused.value.code == ErrorCode.FORBIDDEN
+        with pytest.raises(ApiError) as not_joined:
+            await eve.client.send(private.id, "let me in")
+        assert not_joined.value.code == ErrorCode.NOT_JOINED
+        with pytest.raises(ApiError) as http_refused:
+            await eve.api.history(private.id)
+        assert http_refused.value.status == 403
+        await ada.client.send(private.id, "for members only")
+        await ada.wait_for_messages(1, private.id)
+        await trio.testing.wait_all_tasks_blocked()
+        assert eve.messages() == []
+
+
+async def test_logout_closes_that_sessions_sockets(running: RunningNode) -> None:
+    async with chat_user(running) as ada:
+        assert ada.api.session is not None
+        token = ada.api.session.access_token
+        async with ws_connect(running.addresses.gateway[1]) as ws:
+            await ws.send_message(protocol.encode(protocol.Hello(token=token)).decode())
+            await ws.get_message()
+            await ada.api.logout()
+            assert await closed_code(ws) == CloseCode.SESSION_REVOKED
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{not json", ErrorCode.INVALID_JSON),
+        ('{"type":"teleport","ref":"x"}', ErrorCode.UNKNOWN_TYPE),
+        (
+            '{"type":"send","ref":"x","room":"r","client_id":"c","body":"","extra":1}',
+            ErrorCode.EXTRA_FIELD,
+        ),
+        ('{"type":"join","ref":"x"}', ErrorCode.MISSING_FIELD),
+    ],
+)
+async def test_bad_frames_get_an_error_and_the_connection_stays_open(
+    running: RunningNode, frame: str, code: ErrorCode
+) -> None:
+    async with chat_user(running) as ada:
+        assert ada.api.session is not None
+        async with ws_connect(running.addresses.gateway[1]) as ws:
+            await ws.send_message(
+                protocol.encode(protocol.Hello(token=ada.api.session.access_token)).decode()
+            )
+            await ws.get_message()
+            await ws.send_message(frame)
+            error = protocol.decode_server_frame(await ws.get_message())
+            assert isinstance(error, protocol.ErrorReply)
+            assert error.code == code
+            await ws.send_message(protocol.encode(protocol.Ping(nonce="still here")).decode())
+            assert protocol.decode_server_frame(await ws.get_message()) == protocol.Pong(
+                nonce="still here"
+            )
+
+
+async def test_frames_before_hello_and_bad_tokens_close_the_connection(
+    running: RunningNode,
+) -> None:
+    port = running.addresses.gateway[1]
+    async with ws_connect(port) as ws:
+        await ws.send_message(protocol.encode(protocol.Ping()).decode())
+        error = protocol.decode_server_frame(await ws.get_message())
+        assert isinstance(error, protocol.ErrorReply)
+        assert error.code == ErrorCode.UNAUTHENTICATED
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.get_message()
+        assert closed.value.reason is not None
+        assert closed.value.reason.code == CloseCode.UNAUTHENTICATED
+    async with ws_connect(port) as ws:
+        await ws.send_message(protocol.encode(protocol.Hello(token="forged")).decode())
+        error = protocol.decode_server_frame(await ws.get_message())
+        assert isinstance(error, protocol.ErrorReply)
+        assert error.code == ErrorCode.INVALID_TOKEN
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.get_message()
+        assert closed.value.reason is not None
+        assert closed.value.reason.code == CloseCode.AUTH_FAILED
+
+
+async def test_a_client_that_stops_reading_is_closed_and_others_keep_chatting(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path, max_outbox_bytes=64 * 1024) as running,
+        chat_user(running) as ada,
+        chat_user(running) as bob,
+    ):
+        room = await shared_room(ada, bob)
+        assert bob.api.session is not None
+        async with upgraded(running.addresses.gateway[1], rcvbuf=4096) as stalled:
+            hello = protocol.Hello(token=bob.api.session.access_token)
+            join = protocol.Join(ref="j", room=room)
+            await stalled.send_all(masked_frame(0x1, protocol.encode(hello)))
+            await stalled.send_all(masked_frame(0x1, protocol.encode(join)))
+            # Enough to fill the kernel's socket buffers too (several MB on loopback):
+            # posted over HTTP, which has no per-connection frame rate limit.
+            body, count = "x" * 3900, 1500
+
+            async def poster(start: int) -> None:
+                for n in range(start, count, 10):
+                    await ada.api.post(room, f"{n} {body}", f"flood-{n}")
+
+            async with trio.open_nursery() as nursery:
+                for start in range(10):
+                    nursery.start_soon(poster, start)
+            await ada.wait_for_messages(count, room)
+            await bob.wait_for_messages(count, room)
+            assert await read_close_code(stalled) == CloseCode.SLOW_CONSUMER
+
+
+async def test_typing_and_presence_reach_the_other_members(running: RunningNode) -> None:
+    async with chat_user(running) as ada, chat_user(running) as bob:
+        room = await shared_room(ada, bob)
+        await ada.client.typing(room)
+        with trio.fail_after(10):
+            while not any(isinstance(e, protocol.TypingEvent) for e in bob.received):
+                await bob.changed.wait()
+        typing = next(e for e in bob.received if isinstance(e, protocol.TypingEvent))
+        assert (typing.room, typing.user) == (room, ada.id)
+        await ada.client.set_presence("idle")
+        with trio.fail_after(10):
+            while protocol.PresenceEvent(user=ada.id, status="idle") not in bob.received:
+                await bob.changed.wait()
+
+
+async def test_restarting_the_server_keeps_accounts_rooms_and_history(tmp_path: Path) -> None:
+    async with open_node(tmp_path) as first, chat_user(first, "keeper") as ada:
+        room = await shared_room(ada)
+        await ada.client.send(room, "remember me")
+    async with open_node(tmp_path) as second, HttpApi(second.http_url) as api:
+        await api.login("keeper", PASSWORD)
+        assert [r.id for r in await api.my_rooms()] == [room]
+        assert [m.body for m in await api.history(room)] == ["remember me"]
+
+
+async def test_messages_sent_while_disconnected_are_delivered_once_after_reconnect(
+    running: RunningNode,
+) -> None:
+    async with chat_user(running) as ada, chat_user(running) as bob:
+        room = await shared_room(ada, bob)
+        assert ada.api.session is not None
+        for connection in running.node.sessions.connections(ada.api.session.session_id):
+            connection.close(CloseCode.GOING_AWAY, "the test drops you")
+        # Sent while the connection is going down: kept in the outbox, re-sent after it is back.
+        async with trio.open_nursery() as nursery:
+            for n in range(3):
+                send = functools.partial(ada.client.send, client_id=f"offline-{n}")
+                nursery.start_soon(send, room, f"offline {n}")
+        assert ada.client.unacknowledged == 0
+        await ada.client.send(room, "online again")
+        await bob.wait_for_messages(4, room)
+        await trio.testing.wait_all_tasks_blocked()
+        bodies = [m.body for m in bob.messages(room)]
+        assert sorted(bodies[:3]) == ["offline 0", "offline 1", "offline 2"]
+        assert bodies[3:] == ["online again"]
+        assert seqs(bob.messages(room)) == [1, 2, 3, 4]

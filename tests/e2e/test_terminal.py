@@ -1,0 +1,76 @@
+"""`chorus chat` against a real node, typed into line by line."""
+
+from __future__ import annotations
+
+import io
+import queue
+from pathlib import Path
+
+import trio
+
+from chorus.client.terminal import run_chat
+from tests.e2e.node import PASSWORD, chat_user, open_node
+
+
+class Keyboard(io.TextIOBase):
+    """Standard input the test types into; `readline` blocks (in a thread) like a terminal."""
+
+    def __init__(self) -> None:
+        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def type(self, line: str) -> None:
+        self._lines.put(line + "\n")
+
+    def readline(self) -> str:  # type: ignore[override]
+        return self._lines.get()
+
+
+class Screen(io.StringIO):
+    """Standard output the test can wait on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = trio.Event()
+
+    def write(self, text: str, /) -> int:
+        written = super().write(text)
+        self.changed.set()
+        return written
+
+    async def wait_for(self, text: str) -> None:
+        with trio.move_on_after(15):
+            while text not in self.getvalue():
+                self.changed = trio.Event()
+                await self.changed.wait()
+        assert text in self.getvalue(), f"{text!r} never appeared on:\n{self.getvalue()}"
+
+
+async def test_a_newcomer_registers_joins_chats_and_quits(tmp_path: Path) -> None:
+    async with open_node(tmp_path) as running, chat_user(running, "ada") as ada:
+        room = await ada.api.create_room("general", "public")
+        await ada.client.join(room.id)
+        keyboard, screen = Keyboard(), Screen()
+        async with trio.open_nursery() as nursery:
+            result: list[int] = []
+
+            async def chat() -> None:
+                result.append(await run_chat(running.http_url, "bob", PASSWORD, keyboard, screen))
+
+            nursery.start_soon(chat)
+            await screen.wait_for("created account 'bob'")
+            await screen.wait_for("public rooms: general")
+            keyboard.type("/join general")
+            await screen.wait_for("== general ==")
+            keyboard.type("hello from the terminal")
+            await ada.wait_for_messages(1, room.id)
+            assert ada.messages(room.id)[0].body == "hello from the terminal"
+            await ada.client.send(room.id, "hi bob")
+            await screen.wait_for("ada: hi bob")
+            # Presence arrives on joining if ada was already announced, live otherwise.
+            await screen.wait_for("* ada is online")
+            keyboard.type("/who")
+            await screen.wait_for("ada (owner, online)")
+            keyboard.type("/nonsense")
+            await screen.wait_for("unknown command /nonsense")
+            keyboard.type("/quit")
+        assert result == [0]

@@ -1,0 +1,110 @@
+"""A real HTTP API per test: SQLite in `tmp_path`, `serve_http` on a free loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+import trio
+
+from chorus.http import serve_http
+from chorus.services import Services
+from tests.fixtures import open_services
+
+PASSWORD = "correct horse battery staple"
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """A registered user and the tokens of its first session."""
+
+    id: str
+    username: str
+    access_token: str
+    refresh_token: str
+    session_id: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@attrs.define
+class Server:
+    services: Services
+    address: tuple[str, int]
+    http: httpx.AsyncClient
+
+    async def call(
+        self, method: str, path: str, user: Account | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """One request; `user` authenticates it with that account's access token."""
+        headers = dict(kwargs.pop("headers", {}))
+        if user is not None:
+            headers |= user.auth
+        return await self.http.request(method, path, headers=headers, **kwargs)
+
+    async def get(self, path: str, user: Account | None = None, **kwargs: Any) -> httpx.Response:
+        return await self.call("GET", path, user, **kwargs)
+
+    async def post(self, path: str, user: Account | None = None, **kwargs: Any) -> httpx.Response:
+        return await self.call("POST", path, user, **kwargs)
+
+    async def delete(self, path: str, user: Account | None = None, **kwargs: Any) -> httpx.Response:
+        return await self.call("DELETE", path, user, **kwargs)
+
+    async def register(self, username: str, **extra: Any) -> Account:
+        body = {"username": username, "password": PASSWORD} | extra
+        response = await self.post("/api/v1/auth/register", json=body)
+        assert response.status_code == 201, response.text
+        data = response.json()
+        return Account(
+            id=data["user"]["id"],
+            username=data["user"]["username"],
+            access_token=data["access_token"],
+            refresh_token=data["refresh_token"],
+            session_id=data["session_id"],
+        )
+
+    async def create_room(self, owner: Account, name: str = "general", kind: str = "public") -> str:
+        response = await self.post("/api/v1/rooms", owner, json={"name": name, "kind": kind})
+        assert response.status_code == 201, response.text
+        room_id: str = response.json()["id"]
+        return room_id
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> str:
+    """The response is the error shape with `status` and `code`; returns its message."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] == code, body
+    message: str = body["error"]["message"]
+    assert "Traceback" not in message
+    return message
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    async with open_services(tmp_path) as services, trio.open_nursery() as nursery:
+        address: tuple[str, int] = await nursery.start(serve_http, services)
+        host, port = address
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
+            yield Server(services, address, http)
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+async def ada(server: Server) -> Account:
+    return await server.register("ada")
+
+
+@pytest.fixture
+async def bob(server: Server) -> Account:
+    return await server.register("bob")

@@ -1,0 +1,136 @@
+"""Accounts and sessions over HTTP: register, login, refresh rotation, logout, bearer checks."""
+
+from __future__ import annotations
+
+from tests.http.conftest import PASSWORD, Account, Server, assert_error
+
+
+async def test_register_answers_201_with_tokens_and_the_user(server: Server) -> None:
+    response = await server.post(
+        "/api/v1/auth/register", json={"username": "Ada", "password": PASSWORD}
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"access_token", "refresh_token", "expires_in", "session_id", "user"}
+    assert body["expires_in"] == server.services.settings.access_token_ttl
+    assert set(body["user"]) == {"id", "username", "display_name", "created_at"}
+    assert body["user"]["username"] == "ada"
+    assert body["user"]["display_name"] == "ada"
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_register_keeps_a_display_name_and_refuses_a_taken_username(
+    server: Server, ada: Account
+) -> None:
+    taken = await server.post(
+        "/api/v1/auth/register", json={"username": "ADA", "password": PASSWORD}
+    )
+    assert_error(taken, 409, "username_taken")
+    named = await server.register("grace", display_name="Grace Hopper")
+    me = await server.get("/api/v1/users/me", named)
+    assert me.json()["display_name"] == "Grace Hopper"
+
+
+async def test_register_reports_the_account_rules(server: Server) -> None:
+    bad_chars = await server.post(
+        "/api/v1/auth/register", json={"username": "no spaces", "password": PASSWORD}
+    )
+    assert "username" in assert_error(bad_chars, 400, "invalid_input")
+    short_password = await server.post(
+        "/api/v1/auth/register", json={"username": "shorty", "password": "1234567"}
+    )
+    assert "password" in assert_error(short_password, 400, "invalid_value")
+
+
+async def test_login_opens_a_new_session_and_refuses_bad_credentials(
+    server: Server, ada: Account
+) -> None:
+    response = await server.post(
+        "/api/v1/auth/login", json={"username": "ADA", "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    assert response.json()["session_id"] != ada.session_id
+    assert response.json()["user"]["id"] == ada.id
+    wrong = await server.post("/api/v1/auth/login", json={"username": "ada", "password": "nope"})
+    assert_error(wrong, 401, "invalid_credentials")
+    unknown = await server.post(
+        "/api/v1/auth/login", json={"username": "nobody", "password": PASSWORD}
+    )
+    assert_error(unknown, 401, "invalid_credentials")
+
+
+async def test_refresh_rotates_and_a_reused_token_revokes_the_session(
+    server: Server, ada: Account
+) -> None:
+    first = await server.post("/api/v1/auth/refresh", json={"refresh_token": ada.refresh_token})
+    assert first.status_code == 200
+    rotated = first.json()
+    assert rotated["session_id"] == ada.session_id
+    assert rotated["refresh_token"] != ada.refresh_token
+    new_auth = {"Authorization": f"Bearer {rotated['access_token']}"}
+    assert (await server.get("/api/v1/users/me", headers=new_auth)).status_code == 200
+
+    reused = await server.post("/api/v1/auth/refresh", json={"refresh_token": ada.refresh_token})
+    assert_error(reused, 401, "refresh_reused")
+    # The whole session is gone: the newest tokens stop working too.
+    assert_error(await server.get("/api/v1/users/me", headers=new_auth), 401, "invalid_token")
+    newest = await server.post(
+        "/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}
+    )
+    assert_error(newest, 401, "invalid_token")
+
+
+async def test_refresh_refuses_an_unknown_token(server: Server) -> None:
+    response = await server.post("/api/v1/auth/refresh", json={"refresh_token": "made-up"})
+    assert_error(response, 401, "invalid_token")
+
+
+class FakeConnection:
+    def __init__(self) -> None:
+        self.closed: tuple[int, str] | None = None
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+async def test_logout_ends_the_session_and_closes_its_sockets(server: Server, ada: Account) -> None:
+    socket = FakeConnection()
+    server.services.sessions.add(ada.session_id, socket)  # type: ignore[arg-type]
+    response = await server.post("/api/v1/auth/logout", ada)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert socket.closed is not None
+    assert socket.closed[0] == 4002
+    assert_error(await server.get("/api/v1/users/me", ada), 401, "invalid_token")
+    refresh = await server.post("/api/v1/auth/refresh", json={"refresh_token": ada.refresh_token})
+    assert_error(refresh, 401, "invalid_token")
+
+
+async def test_logout_accepts_an_empty_object_but_no_fields(server: Server, ada: Account) -> None:
+    extra = await server.post("/api/v1/auth/logout", ada, json={"everywhere": True})
+    assert_error(extra, 400, "extra_field")
+    assert (await server.post("/api/v1/auth/logout", ada, json={})).status_code == 204
+
+
+async def test_requests_without_a_valid_bearer_token_get_401(server: Server) -> None:
+    missing = await server.get("/api/v1/users/me")
+    assert_error(missing, 401, "unauthenticated")
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    for header in ("Bearer not-a-jwt", "Basic YWRhOnB3", "Bearer", "Bearer " + "x" * 5000):
+        response = await server.get("/api/v1/users/me", headers={"Authorization": header})
+        assert_error(response, 401, "invalid_token")
+
+
+async def test_users_me_and_users_by_id(server: Server, ada: Account, bob: Account) -> None:
+    me = await server.get("/api/v1/users/me", ada)
+    assert me.status_code == 200
+    assert me.json()["id"] == ada.id
+    other = await server.get(f"/api/v1/users/{bob.id}", ada)
+    assert other.status_code == 200
+    assert other.json() == {
+        "id": bob.id,
+        "username": "bob",
+        "display_name": "bob",
+        "created_at": other.json()["created_at"],
+    }
+    assert_error(await server.get("/api/v1/users/u_nobody", ada), 404, "not_found")

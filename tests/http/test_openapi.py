@@ -1,0 +1,102 @@
+"""The OpenAPI document describes exactly the routes the app serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chorus.http import API_PREFIX, all_routes, create_app
+from tests.http.conftest import Server
+
+IMPLICIT = {"HEAD", "OPTIONS"}
+PUBLIC = {
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("get", "/api/v1/gateway"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+}
+
+
+async def document(server: Server) -> dict[str, Any]:
+    response = await server.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def operations(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(method, path) for path, item in doc["paths"].items() for method in item}
+
+
+async def test_every_app_route_is_documented_and_vice_versa(server: Server) -> None:
+    app = create_app(server.services)
+    served = set()
+    for rule in app.url_map.iter_rules():
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        served |= {(method.lower(), path) for method in (rule.methods or set()) - IMPLICIT}
+    assert served == operations(await document(server))
+    assert len(served) == len(all_routes())
+
+
+async def test_the_document_is_openapi_3_1_with_bearer_security(server: Server) -> None:
+    doc = await document(server)
+    assert doc["openapi"] == "3.1.0"
+    scheme = doc["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for method, path in operations(doc):
+        operation = doc["paths"][path][method]
+        expected: list[dict[str, list[str]]] = [] if (method, path) in PUBLIC else [{"bearer": []}]
+        assert operation["security"] == expected, (method, path)
+        assert "default" in operation["responses"]
+        if expected:
+            assert "401" in operation["responses"]
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path":
+                assert "{" + parameter["name"] + "}" in path
+    assert {path for _, path in operations(doc) if not path.startswith(API_PREFIX)} == {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    }
+
+
+def refs(node: object) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(refs(item) for item in node))
+    return set()
+
+
+async def test_every_reference_resolves_and_bodies_are_closed(server: Server) -> None:
+    doc = await document(server)
+    schemas = doc["components"]["schemas"]
+    for ref in refs(doc):
+        assert ref.startswith("#/components/schemas/")
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+    register = doc["paths"]["/api/v1/auth/register"]["post"]
+    body = schemas[register["requestBody"]["content"]["application/json"]["schema"]["$ref"][21:]]
+    assert body["additionalProperties"] is False
+    assert body["required"] == ["username", "password"]
+    assert body["properties"]["display_name"]["type"] == ["string", "null"]
+    assert set(register["responses"]) == {"201", "400", "409", "413", "415", "503", "default"}
+    history = doc["paths"]["/api/v1/rooms/{room_id}/messages"]["get"]
+    limit = next(p for p in history["parameters"] if p["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}
+    message = schemas["Message"]
+    assert set(message["required"]) == {
+        "id",
+        "room",
+        "seq",
+        "sender",
+        "body",
+        "client_id",
+        "created_at",
+        "edited_at",
+    }

@@ -1,0 +1,49 @@
+"""Discovery and operations endpoints: gateway, health, readiness, metrics."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import pytest
+
+from chorus.persistence import StoreUnavailable
+from tests.http.conftest import Account, Server, assert_error
+
+
+async def test_gateway_tells_where_to_connect_without_auth(server: Server) -> None:
+    response = await server.get("/api/v1/gateway")
+    assert response.status_code == 200
+    assert response.json() == {
+        "urls": server.services.gateway_urls,
+        "subprotocol": "chorus.v1",
+    }
+
+
+async def test_health_and_readiness(server: Server) -> None:
+    health = await server.get("/healthz")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    ready = await server.get("/readyz")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert "cache-control" not in health.headers
+
+
+async def test_not_ready_while_the_store_does_not_answer(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unavailable(room_id: str) -> NoReturn:
+        raise StoreUnavailable("database is locked")
+
+    monkeypatch.setattr(server.services.store, "last_seq", unavailable)
+    assert_error(await server.get("/readyz"), 503, "unavailable")
+    assert (await server.get("/healthz")).status_code == 200
+
+
+async def test_metrics_are_prometheus_text_with_http_counters(server: Server, ada: Account) -> None:
+    await server.get("/api/v1/users/me", ada)
+    response = await server.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'chorus_http_requests_total{method="GET",route="/api/v1/users/me",status="200"}' in text
+    assert "chorus_http_request_seconds_bucket" in text
+    assert "chorus_messages_stored_total" in text

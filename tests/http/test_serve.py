@@ -1,0 +1,36 @@
+"""`serve_http` itself: binding, readiness, and stopping on cancellation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from chorus.http import serve_http
+from chorus.http._serve import bound_address
+from tests.fixtures import open_services
+
+
+async def test_serve_http_reports_the_bound_port_and_stops_when_cancelled(
+    tmp_path: Path,
+) -> None:
+    async with open_services(tmp_path) as services:
+        assert services.settings.http_port == 0
+        async with trio.open_nursery() as nursery:
+            host, port = await nursery.start(serve_http, services)
+            assert host == "127.0.0.1"
+            assert port > 0
+            async with httpx.AsyncClient() as client:
+                response = await client.get(f"http://{host}:{port}/healthz")
+                assert response.status_code == 200
+                assert "server" not in response.headers
+            nursery.cancel_scope.cancel()
+        with pytest.raises(OSError, match="connect"):
+            await trio.open_tcp_stream(host, port)
+
+
+def test_bound_addresses_are_parsed_for_ipv4_and_ipv6() -> None:
+    assert bound_address("http://127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert bound_address("http://[::1]:9000") == ("::1", 9000)
