@@ -27,7 +27,7 @@ from chorus.ratelimit import TokenBucket
 from ._errors import ActorDead, AskTimeout
 from ._reply import Reply
 from .presence import ConnectionStatus, Presence
-from .room import Post, Subscribe, Typing, Unsubscribe
+from .room import Post, PresenceChanged, Subscribe, Typing, Unsubscribe
 from .rooms import Rooms
 
 _log = structlog.get_logger("chorus.connection")
@@ -185,6 +185,7 @@ class ChatConnection:
                 if last_seqs is not None:
                     ack = protocol.Ack(ref=ref, room=room, seq=last_seqs[room])
                     self.send(protocol.encode(ack))
+                    self._announce_presence_in(room)
             case protocol.Resume(ref=ref, rooms=rooms):
                 if await self._subscribe(ref, dict(rooms)) is not None:
                     self.send(protocol.encode(protocol.Ack(ref=ref)))
@@ -234,6 +235,17 @@ class ChatConnection:
             return Subscribe(subscriber=self, after_seq=after_seq, reply=reply)
 
         return make
+
+    def _announce_presence_in(self, room_id: str) -> None:
+        """Tell a room just joined that this user is here (presence is per room audience)."""
+        running = self._context.rooms.running(room_id)
+        status = self._context.presence.board.status(self.user_id)
+        if running is not None:
+            with contextlib.suppress(ActorDead):
+                change = PresenceChanged(
+                    user_id=self.user_id, status="online" if status == "offline" else status
+                )
+                running.try_send(change)
 
     async def _send_presence_of_members(self, room_id: str) -> None:
         board = self._context.presence.board

@@ -333,3 +333,64 @@ async def test_messages_sent_while_disconnected_are_delivered_once_after_reconne
         assert sorted(bodies[:3]) == ["offline 0", "offline 1", "offline 2"]
         assert bodies[3:] == ["online again"]
         assert seqs(bob.messages(room)) == [1, 2, 3, 4]
+
+
+async def test_members_see_a_newcomer_come_online_when_they_join(running: RunningNode) -> None:
+    async with chat_user(running) as ada, chat_user(running) as bob:
+        room = await shared_room(ada)
+        await bob.api.join_room(room)
+        await bob.client.join(room)
+        with trio.fail_after(10):
+            while protocol.PresenceEvent(user=bob.id, status="online") not in ada.received:
+                await ada.changed.wait()
+
+
+async def test_a_silent_connection_is_closed_for_not_authenticating(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path, auth_timeout=0.2) as running,
+        ws_connect(running.addresses.gateway[1]) as ws,
+    ):
+        assert await closed_code(ws) == CloseCode.AUTH_TIMEOUT
+
+
+async def test_a_connection_without_heartbeats_is_closed(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path, heartbeat_interval=0.2) as running,
+        chat_user(running) as ada,
+        ws_connect(running.addresses.gateway[1]) as ws,
+    ):
+        assert ada.api.session is not None
+        await ws.send_message(
+            protocol.encode(protocol.Hello(token=ada.api.session.access_token)).decode()
+        )
+        ready = protocol.decode_server_frame(await ws.get_message())
+        assert isinstance(ready, protocol.Ready)
+        assert ready.heartbeat_interval_ms == 200
+        assert await closed_code(ws) == CloseCode.HEARTBEAT_TIMEOUT
+
+
+async def test_flooding_gets_rate_limited_then_disconnected(running: RunningNode) -> None:
+    async with chat_user(running) as ada, ws_connect(running.addresses.gateway[1]) as ws:
+        room = await shared_room(ada)
+        assert ada.api.session is not None
+        await ws.send_message(
+            protocol.encode(protocol.Hello(token=ada.api.session.access_token)).decode()
+        )
+        await ws.get_message()
+        typing = protocol.encode(protocol.Typing(room=room)).decode()
+        for _ in range(100):
+            await ws.send_message(typing)
+        errors: list[ErrorCode] = []
+
+        async def read_errors() -> None:
+            while True:
+                frame = protocol.decode_server_frame(await ws.get_message())
+                if isinstance(frame, protocol.ErrorReply):
+                    errors.append(frame.code)
+
+        with pytest.raises(ConnectionClosed) as closed:
+            await read_errors()
+        assert errors
+        assert set(errors) == {ErrorCode.RATE_LIMITED}
+        assert closed.value.reason is not None
+        assert closed.value.reason.code == CloseCode.RATE_LIMITED
