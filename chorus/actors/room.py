@@ -289,6 +289,9 @@ class RoomActor:
             STORE_SECONDS.labels("append_messages").observe(time.perf_counter() - started)
         stored = delivered = 0
         for post, result in zip(posts, results, strict=True):
+            if result.message.room_id != self.room_id:
+                _reused_elsewhere(post, result)
+                continue
             wire = wire_message(result.message)
             if not result.duplicate:
                 stored += 1
@@ -307,6 +310,19 @@ def _not_joined(post: Post) -> None:
         ref=post.ref, code=protocol.ErrorCode.NOT_JOINED, message="you are not in this room"
     )
     post.origin.send(protocol.encode(error))
+
+
+def _reused_elsewhere(post: Post, result: Appended) -> None:
+    """The sender already used this client id in another room: nothing was stored here."""
+    if post.reply is not None:
+        post.reply.send(result)  # the HTTP layer answers 409 client_id_reused
+    if post.origin is not None:
+        error = protocol.ErrorReply(
+            ref=post.ref,
+            code=protocol.ErrorCode.INVALID_VALUE,
+            message="client_id was already used for a message in another room",
+        )
+        post.origin.send(protocol.encode(error))
 
 
 def _acknowledge(post: Post, result: Appended, wire: protocol.Message) -> None:

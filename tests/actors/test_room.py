@@ -14,7 +14,7 @@ from chorus import protocol
 from chorus.actors import Registry, Reply
 from chorus.actors.room import Evict, Post, RoomConfig, RoomMessage, Subscribe, wire_message
 from chorus.actors.rooms import Rooms
-from chorus.persistence import Appended, RoomKind, SqliteStore, open_sqlite_store
+from chorus.persistence import Appended, NewMessage, RoomKind, SqliteStore, open_sqlite_store
 from chorus.supervisors import Supervisor
 from tests.recorder import Recorder
 
@@ -198,3 +198,18 @@ async def test_a_crashing_room_sends_its_subscribers_away_to_resume(world: World
     assert survivor.closed_with == protocol.CloseCode.INTERNAL_ERROR
     # The supervisor restarted the room; the message was stored before the crash.
     assert [m.body for m in await world.store.messages(world.room_id, limit=5)] == ["body of boom"]
+
+
+async def test_a_client_id_reused_in_another_room_is_refused(world: World) -> None:
+    other = await world.store.create_room("other", RoomKind.PUBLIC, world.sender_id, 0)
+    poster = Recorder("poster")
+    await subscribe(world, poster)
+    await world.store.append_messages(
+        other.id,
+        [NewMessage(sender_id=world.sender_id, body="first", client_id="shared", created_at=1)],
+    )
+    await world.rooms.send(world.room_id, post(world, "shared", origin=poster))
+    await poster.wait_for(1, protocol.ErrorReply)
+    error = next(f for f in poster.frames if isinstance(f, protocol.ErrorReply))
+    assert error.code == protocol.ErrorCode.INVALID_VALUE
+    assert poster.messages() == []
