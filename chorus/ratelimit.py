@@ -25,3 +25,27 @@ class TokenBucket:
             return False
         self._tokens -= 1
         return True
+
+
+class KeyedLimiter:
+    """One `TokenBucket` per key (an IP address), for at most `max_keys` keys.
+
+    When full, the least recently seen key is forgotten: an attacker cycling
+    through addresses can only make the limiter forget, never grow memory.
+    """
+
+    def __init__(self, rate: float, burst: float, *, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._max_keys = max_keys
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def take(self, key: str, now: float) -> bool:
+        """Spend one token of `key`'s bucket; False means "over the limit"."""
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate, self.burst, now)
+            if len(self._buckets) >= self._max_keys:
+                del self._buckets[next(iter(self._buckets))]
+        self._buckets[key] = bucket  # re-inserted: most recently seen last
+        return bucket.take(now)

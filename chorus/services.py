@@ -11,6 +11,10 @@ from chorus.auth import AuthService
 from chorus.config import Settings
 from chorus.gateway import Gateway
 from chorus.persistence import Store
+from chorus.ratelimit import KeyedLimiter
+
+AUTH_ATTEMPTS_PER_MINUTE = 30
+AUTH_BURST = 30
 
 
 @attrs.frozen(kw_only=True)
@@ -23,6 +27,10 @@ class Services:
     sessions: Sessions
     gateway: Gateway | None = None
     """This node's gateway, if it runs one (its bound port is what clients need)."""
+    auth_attempts: KeyedLimiter = attrs.field(
+        factory=lambda: KeyedLimiter(rate=AUTH_ATTEMPTS_PER_MINUTE / 60, burst=AUTH_BURST)
+    )
+    """Register, login and refresh attempts per client IP address."""
 
     @property
     def gateway_urls(self) -> list[str]:

@@ -52,6 +52,7 @@ class Refresh:
     responses={201: TokensView},
     errors={409: "The username is taken (username_taken)."},
     auth=False,
+    limited=True,
 )
 async def register(call: Call[Register]) -> Reply:
     """Creates the account and signs it in."""
@@ -68,6 +69,7 @@ async def register(call: Call[Register]) -> Reply:
     responses={200: TokensView},
     errors={401: "Unknown username or wrong password (invalid_credentials)."},
     auth=False,
+    limited=True,
 )
 async def login(call: Call[Login]) -> Reply:
     """Opens a new session for valid credentials."""
@@ -86,6 +88,7 @@ async def login(call: Call[Login]) -> Reply:
         "(refresh_reused: the whole session is revoked)."
     },
     auth=False,
+    limited=True,
 )
 async def refresh(call: Call[Refresh]) -> Reply:
     """Exchanges a refresh token for a new access and refresh token.

@@ -88,6 +88,12 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         status=415,
         meaning="A request body was sent with a Content-Type other than JSON.",
     ),
+    ErrorCodeDoc(
+        code="rate_limited",
+        status=429,
+        meaning="Too many register, login or refresh attempts from this address (30 a minute); "
+        "wait Retry-After seconds.",
+    ),
     ErrorCodeDoc(code="internal", status=500, meaning="A server bug; it has been logged."),
     ErrorCodeDoc(
         code="unavailable",

@@ -13,13 +13,14 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, Final, Generic, TypeVar
 
 import attrs
+import trio
 from quart import Response, request
 
 from chorus.auth import Principal
-from chorus.protocol import MAX_ID_CHARS, MAX_TOKEN_CHARS
+from chorus.protocol import MAX_ID_CHARS, MAX_TOKEN_CHARS, ErrorCode
 from chorus.services import Services
 
-from ._errors import not_found, unauthorized
+from ._errors import ApiError, not_found, unauthorized
 from ._input import NoInput, decode_body, decode_query, has_fields
 from ._output import to_json
 
@@ -92,6 +93,8 @@ class Route:
     errors: Mapping[int, str]
     """Failure statuses this route may answer, with when (the body is always an error)."""
     auth: bool
+    limited: bool
+    """Counted against the caller IP's attempts (`Services.auth_attempts`): 429 past it."""
 
     @property
     def operation_id(self) -> str:
@@ -137,6 +140,7 @@ class RouteTable:
         errors: Mapping[int, str] | None = None,
         auth: bool = True,
         store: bool = True,
+        limited: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; `errors` adds to the statuses every such route may answer.
 
@@ -145,6 +149,8 @@ class RouteTable:
         (with `store`: it reads or writes the store).
         """
         declared = dict(_standard_errors(method, input, auth=auth, store=store))
+        if limited:
+            declared[429] = "Too many attempts from this address; wait `Retry-After` seconds."
         declared |= dict(errors or {})
 
         def register(handler: Handler) -> Handler:
@@ -159,6 +165,7 @@ class RouteTable:
                     responses=responses,
                     errors=dict(sorted(declared.items())),
                     auth=auth,
+                    limited=limited,
                 )
             )
             return handler
@@ -198,6 +205,8 @@ def view_function(
             # No id is longer; a longer one names nothing (and is not worth a lookup).
             if len(value) > MAX_ID_CHARS:
                 raise not_found("no such resource")
+        if route.limited:
+            _count_attempt(services)
         principal = await _authenticate(services) if route.auth else None
         if route.input_in_query:
             data = decode_query(route.input, request.args)
@@ -223,6 +232,18 @@ def render(reply: Reply) -> Response:
             return Response(data, status=reply.status, content_type=media_type)
         case body:
             return Response(to_json(body), status=reply.status, content_type=JSON)
+
+
+def _count_attempt(services: Services) -> None:
+    limiter = services.auth_attempts
+    if not limiter.take(request.remote_addr or "unknown", trio.current_time()):
+        retry_after = str(max(1, round(1 / limiter.rate)))
+        raise ApiError(
+            429,
+            ErrorCode.RATE_LIMITED,
+            "too many attempts; retry later",
+            {"Retry-After": retry_after},
+        )
 
 
 async def _authenticate(services: Services) -> Principal:

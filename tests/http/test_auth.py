@@ -134,3 +134,12 @@ async def test_users_me_and_users_by_id(server: Server, ada: Account, bob: Accou
         "created_at": other.json()["created_at"],
     }
     assert_error(await server.get("/api/v1/users/u_nobody", ada), 404, "not_found")
+
+
+async def test_too_many_login_attempts_from_one_address_get_429(server: Server) -> None:
+    body = {"username": "nobody", "password": "wrong password"}
+    statuses = [(await server.post("/api/v1/auth/login", json=body)).status_code for _ in range(30)]
+    assert statuses == [401] * 30
+    limited = await server.post("/api/v1/auth/login", json=body)
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["retry-after"]) >= 1

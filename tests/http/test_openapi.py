@@ -85,7 +85,16 @@ async def test_every_reference_resolves_and_bodies_are_closed(server: Server) ->
     assert body["additionalProperties"] is False
     assert body["required"] == ["username", "password"]
     assert body["properties"]["display_name"]["type"] == ["string", "null"]
-    assert set(register["responses"]) == {"201", "400", "409", "413", "415", "503", "default"}
+    assert set(register["responses"]) == {
+        "201",
+        "400",
+        "409",
+        "413",
+        "415",
+        "429",
+        "503",
+        "default",
+    }
     history = doc["paths"]["/api/v1/rooms/{room_id}/messages"]["get"]
     limit = next(p for p in history["parameters"] if p["name"] == "limit")
     assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}
