@@ -9,20 +9,26 @@ and appended to every subscriber's outbox without waiting (DESIGN.md §8).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 import attrs
+import structlog
 import trio
 
 from chorus import protocol
+from chorus.cluster import Bus
 from chorus.gateway import text_frame
 from chorus.metrics import DELIVERIES, MESSAGES_STORED, STORE_SECONDS
 from chorus.persistence import Appended, Message, NewMessage, NotFound, Store, StoreError
 
-from ._ref import Inbox
+from ._errors import ActorDead
+from ._ref import ActorRef, Inbox
 from ._reply import Reply
+
+_log = structlog.get_logger("chorus.room")
 
 
 class Subscriber(Protocol):
@@ -104,13 +110,20 @@ class PresenceChanged:
 
 
 @attrs.frozen(kw_only=True)
+class Published:
+    """Events another node (or this one) stored and published on the bus."""
+
+    payload: bytes
+
+
+@attrs.frozen(kw_only=True)
 class Evict:
     """`user_id` is no longer a member: stop sending them this room's events."""
 
     user_id: str
 
 
-RoomMessage = Subscribe | Unsubscribe | Post | Typing | PresenceChanged | Evict
+RoomMessage = Subscribe | Unsubscribe | Post | Typing | PresenceChanged | Evict | Published
 
 
 def wire_message(message: Message) -> protocol.Message:
@@ -130,13 +143,18 @@ def wire_message(message: Message) -> protocol.Message:
 class RoomActor:
     """The state of one room's actor; `run` is its behaviour."""
 
-    def __init__(self, room_id: str, store: Store, config: RoomConfig) -> None:
+    def __init__(
+        self, room_id: str, store: Store, config: RoomConfig, bus: Bus | None = None
+    ) -> None:
         self.room_id = room_id
         self._store = store
         self._config = config
+        self._bus = bus
+        self._topic = f"room:{room_id}"
         self._subscribers: dict[str, Subscriber] = {}
         self._typing_sent: dict[str, float] = {}
-        self._last_seq = 0
+        self._delivered = 0
+        """The room's seqs up to here have been queued to subscribers, in order, once."""
 
     async def run(self, inbox: Inbox[RoomMessage]) -> None:
         try:
@@ -149,7 +167,19 @@ class RoomActor:
             raise
 
     async def _serve(self, inbox: Inbox[RoomMessage]) -> None:
-        self._last_seq = await self._store.last_seq(self.room_id)
+        subscription = None
+        if self._bus is not None:
+            # Subscribe before reading the last seq, so nothing falls in between.
+            subscription = await self._bus.subscribe(self._topic, _forward_to(inbox.ref))
+        try:
+            self._delivered = await self._store.last_seq(self.room_id)
+            await self._loop(inbox)
+        finally:
+            if subscription is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await subscription.unsubscribe()
+
+    async def _loop(self, inbox: Inbox[RoomMessage]) -> None:
         while (first := await self._next(inbox)) is not None:
             posts: list[Post] = []
             for message in [first, *inbox.drain(self._config.batch_limit - 1)]:
@@ -182,6 +212,8 @@ class RoomActor:
                 self._subscribers.pop(subscriber_id, None)
             case Typing():
                 self._typing(message)
+            case Published(payload=payload):
+                DELIVERIES.inc(await self._accept(_open_envelope(payload)))
             case Evict(user_id=user_id):
                 self._evict(user_id)
             case PresenceChanged(user_id=user_id, status=status):
@@ -197,23 +229,24 @@ class RoomActor:
                 request.reply.fail(exc)
                 return
         self._subscribers[subscriber.id] = subscriber
-        request.reply.send(self._last_seq)
+        request.reply.send(self._delivered)
 
     async def _missed(self, after_seq: int) -> Sequence[Message] | None:
         """Messages after `after_seq`, or None when more than the resume limit were missed."""
-        behind = self._last_seq - after_seq
+        behind = self._delivered - after_seq
         if behind > self._config.resume_limit:
             return None
         if behind <= 0:
             return ()
+        # Only up to what the others have been sent: later ones reach everyone together.
         return await self._store.messages(
-            self.room_id, after=after_seq, limit=self._config.resume_limit
+            self.room_id, after=after_seq, before=self._delivered + 1, limit=behind
         )
 
     def _replay(
         self, subscriber: Subscriber, after_seq: int, missed: Sequence[Message] | None
     ) -> None:
-        room, last = self.room_id, self._last_seq
+        room, last = self.room_id, self._delivered
         if missed is None:
             subscriber.send(
                 protocol.encode(protocol.TooFar(room=room, after_seq=after_seq, last_seq=last))
@@ -287,21 +320,69 @@ class RoomActor:
             return
         finally:
             STORE_SECONDS.labels("append_messages").observe(time.perf_counter() - started)
-        stored = delivered = 0
-        for post, result in zip(posts, results, strict=True):
-            if result.message.room_id != self.room_id:
+        wires = [wire_message(result.message) for result in results]
+        new = [
+            (wire.seq, protocol.encode(protocol.MessageEvent(message=wire)))
+            for wire, result in zip(wires, results, strict=True)
+            if not result.duplicate and wire.room == self.room_id
+        ]
+        # Deliver before acknowledging: a sender never sees its ack before others can see
+        # the message.
+        DELIVERIES.inc(await self._accept(new))
+        for post, result, wire in zip(posts, results, wires, strict=True):
+            if wire.room != self.room_id:
                 _reused_elsewhere(post, result)
-                continue
-            wire = wire_message(result.message)
-            if not result.duplicate:
-                stored += 1
-                self._last_seq = max(self._last_seq, result.message.seq)
-                delivered += self._broadcast(
-                    text_frame(protocol.encode(protocol.MessageEvent(message=wire)))
+            else:
+                _acknowledge(post, result, wire)
+        MESSAGES_STORED.inc(len(new))
+        if new and self._bus is not None:
+            await self._publish(new)
+
+    async def _accept(self, events: list[tuple[int, bytes]]) -> int:
+        """Queue new events to subscribers in seq order, filling gaps from the store.
+
+        Events at or below the delivered seq were already sent (a node hears its
+        own publications, and the bus and the store overlap): they are skipped,
+        so no client gets a message twice. Returns the deliveries made.
+        """
+        deliveries = 0
+        for seq, payload in sorted(events):
+            if seq > self._delivered + 1:
+                deliveries += await self._backfill(seq - 1)
+            if seq == self._delivered + 1:
+                deliveries += self._broadcast(text_frame(payload))
+                self._delivered = seq
+        return deliveries
+
+    async def _backfill(self, up_to: int) -> int:
+        """Deliver stored messages after the delivered seq, up to `up_to` (a bus gap)."""
+        deliveries = 0
+        try:
+            while self._delivered < up_to:
+                page = await self._store.messages(
+                    self.room_id,
+                    after=self._delivered,
+                    before=up_to + 1,
+                    limit=min(500, up_to - self._delivered),
                 )
-            _acknowledge(post, result, wire)
-        MESSAGES_STORED.inc(stored)
-        DELIVERIES.inc(delivered)
+                if not page:
+                    break
+                for message in page:
+                    event = protocol.MessageEvent(message=wire_message(message))
+                    deliveries += self._broadcast(text_frame(protocol.encode(event)))
+                    self._delivered = message.seq
+        except StoreError as exc:
+            # The gap stays; the next event or resync fills it.
+            _log.warning("room.backfill_failed", room=self.room_id, error=str(exc))
+        return deliveries
+
+    async def _publish(self, events: list[tuple[int, bytes]]) -> None:
+        """Tell other nodes, once per batch; a lost publication is repaired by their gap fill."""
+        assert self._bus is not None
+        try:
+            await self._bus.publish(self._topic, _envelope(events))
+        except Exception as exc:  # the bus is best effort: the messages are stored
+            _log.warning("room.publish_failed", room=self.room_id, error=str(exc))
 
 
 def _not_joined(post: Post) -> None:
@@ -310,6 +391,30 @@ def _not_joined(post: Post) -> None:
         ref=post.ref, code=protocol.ErrorCode.NOT_JOINED, message="you are not in this room"
     )
     post.origin.send(protocol.encode(error))
+
+
+def _envelope(events: list[tuple[int, bytes]]) -> bytes:
+    """One bus payload for a batch: a line `<seq> <event JSON>` per event (JSON has no newline)."""
+    return b"\n".join(b"%d %s" % (seq, payload) for seq, payload in events)
+
+
+def _open_envelope(payload: bytes) -> list[tuple[int, bytes]]:
+    events = []
+    for line in payload.split(b"\n"):
+        seq, _, event = line.partition(b" ")
+        events.append((int(seq), event))
+    return events
+
+
+def _forward_to(ref: ActorRef[RoomMessage]) -> Callable[[bytes], None]:
+    """A bus callback that hands payloads to the room's actor without waiting."""
+
+    def deliver(payload: bytes) -> None:
+        # A full or stopped mailbox drops it: the gap is filled from the store later.
+        with contextlib.suppress(ActorDead):
+            ref.try_send(Published(payload=payload))
+
+    return deliver
 
 
 def _reused_elsewhere(post: Post, result: Appended) -> None:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
+from chorus.cluster import Bus
 from chorus.persistence import Store
 from chorus.supervisors import DuplicateChild, Supervisor
 
@@ -34,12 +35,18 @@ class Rooms:
     """
 
     def __init__(
-        self, supervisor: Supervisor, registry: Registry, store: Store, config: RoomConfig
+        self,
+        supervisor: Supervisor,
+        registry: Registry,
+        store: Store,
+        config: RoomConfig,
+        bus: Bus | None = None,
     ) -> None:
         self._supervisor = supervisor
         self._registry = registry
         self._store = store
         self.config = config
+        self._bus = bus
 
     def running(self, room_id: str) -> ActorRef[RoomMessage] | None:
         """The room's actor if one runs on this node (never starts one)."""
@@ -53,7 +60,7 @@ class Rooms:
             running = self.running(room_id)
             if running is not None:
                 return running
-            behaviour = RoomActor(room_id, self._store, self.config).run
+            behaviour = RoomActor(room_id, self._store, self.config, self._bus).run
             spec = actor_spec(name, behaviour, mailbox_size=ROOM_MAILBOX, registry=self._registry)
             try:
                 ref: ActorRef[RoomMessage] = await self._supervisor.start_child(spec)

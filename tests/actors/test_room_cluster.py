@@ -1,0 +1,126 @@
+"""Room actors on several in-process nodes sharing one store and a bus.
+
+The bus here is `LocalBus` (with a lossy variant): the Redis bus has its own
+integration tests; these prove the room actor's side of the contract: each
+subscriber gets every message once, in seq order, even when the bus loses
+publications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+
+from chorus import protocol
+from chorus.actors import Registry, Reply
+from chorus.actors.room import Post, RoomConfig, RoomMessage, Subscribe
+from chorus.actors.rooms import Rooms
+from chorus.cluster import LocalBus
+from chorus.persistence import RoomKind, SqliteStore, open_sqlite_store
+from chorus.supervisors import Supervisor
+from tests.recorder import Recorder
+
+
+class LossyBus(LocalBus):
+    """Loses the publications whose (1-based) number is in `lose`."""
+
+    def __init__(self, lose: set[int]) -> None:
+        super().__init__()
+        self._lose = lose
+        self.published = 0
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        self.published += 1
+        if self.published not in self._lose:
+            await super().publish(topic, payload)
+
+
+@attrs.define
+class Cluster:
+    store: SqliteStore
+    nodes: list[Rooms]
+    room_id: str
+    sender_id: str
+
+
+@asynccontextmanager
+async def start_cluster(
+    tmp_path: Path, nursery: trio.Nursery, bus: LocalBus, size: int
+) -> AsyncIterator[Cluster]:
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        sender = await store.create_user("sender", "Sender", None, 0)
+        room = await store.create_room("general", RoomKind.PUBLIC, sender.id, 0)
+        nodes = []
+        for n in range(size):
+            supervisor = await nursery.start(Supervisor(f"rooms-{n}").run)
+            nodes.append(Rooms(supervisor, Registry(), store, RoomConfig(), bus))
+        yield Cluster(store, nodes, room.id, sender.id)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Cluster]:
+    async with start_cluster(tmp_path, nursery, LocalBus(), size=3) as running:
+        yield running
+
+
+async def subscribe(node: Rooms, room_id: str, subscriber: Recorder) -> None:
+    def make(reply: Reply[int]) -> RoomMessage:
+        return Subscribe(subscriber=subscriber, after_seq=None, reply=reply)
+
+    await node.ask(room_id, make, timeout=5)
+
+
+def post(cluster: Cluster, client_id: str, origin: Recorder) -> Post:
+    return Post(
+        sender_id=cluster.sender_id,
+        body=client_id,
+        client_id=client_id,
+        created_at=1,
+        origin=origin,
+        ref=client_id,
+    )
+
+
+async def test_concurrent_posts_on_three_nodes_reach_everyone_once_in_order(
+    cluster: Cluster,
+) -> None:
+    readers = [Recorder(f"reader-{n}") for n in range(3)]
+    for node, reader in zip(cluster.nodes, readers, strict=True):
+        await subscribe(node, cluster.room_id, reader)
+    per_node = 20
+
+    async def poster(index: int) -> None:
+        node, origin = cluster.nodes[index], readers[index]
+        for n in range(per_node):
+            await node.send(cluster.room_id, post(cluster, f"n{index}-{n}", origin))
+
+    async with trio.open_nursery() as nursery:
+        for index in range(3):
+            nursery.start_soon(poster, index)
+    total = per_node * 3
+    for reader in readers:
+        await reader.wait_for(total, protocol.MessageEvent)
+        assert [m.seq for m in reader.messages()] == list(range(1, total + 1))
+    stored = await cluster.store.messages(cluster.room_id, limit=100)
+    assert [m.id for m in stored] == [m.id for m in readers[0].messages()]
+
+
+async def test_publications_lost_by_the_bus_are_filled_from_the_store(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    bus = LossyBus(lose={2, 4})
+    async with start_cluster(tmp_path, nursery, bus, size=2) as cluster:
+        here, there = Recorder("here"), Recorder("there")
+        await subscribe(cluster.nodes[0], cluster.room_id, here)
+        await subscribe(cluster.nodes[1], cluster.room_id, there)
+        for n in range(6):
+            await cluster.nodes[0].send(cluster.room_id, post(cluster, f"m{n}", here))
+            await here.wait_for(n + 1, protocol.Ack)
+        await there.wait_for(6, protocol.MessageEvent)
+        assert [m.seq for m in there.messages()] == [1, 2, 3, 4, 5, 6]
+        assert bus.published == 6
