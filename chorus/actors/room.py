@@ -59,6 +59,8 @@ class RoomConfig:
     """How long clients show a typing indicator unless it is repeated."""
     typing_interval: float = 2.0
     """Seconds between two typing events forwarded for the same user."""
+    resync_interval: float = 2.0
+    """With a bus: seconds between store checks for events the bus lost."""
 
 
 @attrs.frozen(kw_only=True)
@@ -193,16 +195,39 @@ class RoomActor:
             await self._store_posts(posts)
 
     async def _next(self, inbox: Inbox[RoomMessage]) -> RoomMessage | None:
-        """The next message, or None when stopped or idle (nothing is left queued then)."""
-        timeout = self._config.idle_timeout if not self._subscribers else float("inf")
-        with trio.move_on_after(timeout):
-            try:
-                return await inbox.receive()
-            except trio.EndOfChannel:
+        """The next message, or None when stopped or idle (nothing is left queued then).
+
+        With a bus, subscribers are also resynchronised with the store every
+        `resync_interval` seconds while waiting, so a publication the bus lost is
+        delivered within that bound even if nothing follows it.
+        """
+        idle_at = trio.current_time() + self._config.idle_timeout
+        while True:
+            deadline = idle_at if not self._subscribers else float("inf")
+            if self._bus is not None and self._subscribers:
+                deadline = min(deadline, trio.current_time() + self._config.resync_interval)
+            with trio.move_on_at(deadline):
+                try:
+                    return await inbox.receive()
+                except trio.EndOfChannel:
+                    return None
+            # A message may have arrived as the deadline passed.
+            pending = inbox.drain(1)
+            if pending:
+                return pending[0]
+            if not self._subscribers and trio.current_time() >= idle_at:
                 return None
-        # Idle; but a message may have arrived as the timeout fired.
-        pending = inbox.drain(1)
-        return pending[0] if pending else None
+            await self._resync()
+
+    async def _resync(self) -> None:
+        """Deliver what other nodes stored that the bus did not bring."""
+        try:
+            last = await self._store.last_seq(self.room_id)
+        except StoreError as exc:
+            _log.warning("room.resync_failed", room=self.room_id, error=str(exc))
+            return
+        if last > self._delivered:
+            DELIVERIES.inc(await self._backfill(last))
 
     async def _handle(self, message: RoomMessage) -> None:
         match message:

@@ -1,6 +1,8 @@
-"""The bus that bridges actors across nodes: `Bus` protocol and an in-process `LocalBus`."""
+"""The bus that bridges actors across nodes: the `Bus` protocol, `LocalBus` and `RedisBus`."""
 
 from ._bus import Bus as Bus
 from ._bus import Deliver as Deliver
 from ._bus import LocalBus as LocalBus
 from ._bus import Subscription as Subscription
+from ._redis import RedisBus as RedisBus
+from ._redis import open_redis_bus as open_redis_bus

@@ -1,0 +1,94 @@
+"""`RedisBus`: the bus over Redis pub/sub (coredis, which runs natively on trio).
+
+One connection publishes, one subscribes to every topic this node has local
+subscribers for. coredis reconnects with backoff and resubscribes by itself;
+what was published meanwhile is lost (pub/sub is at-most-once), which room
+actors repair from the store (gap detection and periodic resync).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import coredis
+import structlog
+import trio
+
+from ._bus import Deliver, Subscription
+
+_log = structlog.get_logger("chorus.cluster")
+
+PUBLISH_TIMEOUT = 1.0
+"""Seconds a publish may take before it is given up (the store already has the data)."""
+
+
+class RedisBus:
+    """A `Bus` on one Redis server; build it with `open_redis_bus`."""
+
+    def __init__(self, client: coredis.Redis[bytes], pubsub: Any) -> None:
+        self._client = client
+        self._pubsub = pubsub
+        self._topics: dict[str, set[Deliver]] = {}
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Publish once; raises `TimeoutError` or coredis' errors when Redis is away."""
+        with trio.fail_after(PUBLISH_TIMEOUT):
+            await self._client.publish(topic, payload)
+
+    async def subscribe(self, topic: str, deliver: Deliver) -> Subscription:
+        subscribers = self._topics.setdefault(topic, set())
+        subscribers.add(deliver)
+        if len(subscribers) == 1:
+            await self._pubsub.subscribe(topic)
+        return _RedisSubscription(self, topic, deliver)
+
+    async def _unsubscribe(self, topic: str, deliver: Deliver) -> None:
+        subscribers = self._topics.get(topic)
+        if subscribers is None or deliver not in subscribers:
+            return
+        subscribers.discard(deliver)
+        if not subscribers:
+            del self._topics[topic]
+            await self._pubsub.unsubscribe(topic)
+
+    async def _pump(self) -> None:
+        """Hand each received payload to the local subscribers of its topic."""
+        while True:
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True)
+            if message is None or message["type"] != "message":
+                continue
+            channel = message["channel"]
+            topic = channel.decode() if isinstance(channel, bytes) else channel
+            for deliver in list(self._topics.get(topic, ())):
+                deliver(message["data"])
+
+
+class _RedisSubscription:
+    def __init__(self, bus: RedisBus, topic: str, deliver: Deliver) -> None:
+        self._bus = bus
+        self._topic = topic
+        self._deliver = deliver
+
+    async def unsubscribe(self) -> None:
+        await self._bus._unsubscribe(self._topic, self._deliver)
+
+
+@asynccontextmanager
+async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
+    """A `RedisBus` on the Redis server at `url` (`redis://host:port/db`), until the block ends."""
+    client: coredis.Redis[bytes] = coredis.Redis.from_url(url, decode_responses=False)
+    async with client, client.pubsub(ignore_subscribe_messages=True) as pubsub:
+        bus = RedisBus(client, pubsub)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bus._pump)
+            _log.info("bus.connected", url=_without_password(url))
+            yield bus
+            nursery.cancel_scope.cancel()
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    _credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{'***@' if at else ''}{host}"

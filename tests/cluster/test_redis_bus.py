@@ -1,0 +1,78 @@
+"""The Redis bus against a real redis-server started for the test."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from chorus.cluster import open_redis_bus
+from tests.redisserver import RedisServer, running_redis
+
+
+@pytest.fixture
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path) as server:
+        yield server
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self.changed = trio.Event()
+
+    def __call__(self, payload: bytes) -> None:
+        self.payloads.append(payload)
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def wait_for(self, count: int) -> None:
+        with trio.fail_after(10):
+            while len(self.payloads) < count:
+                await self.changed.wait()
+
+
+async def test_a_publication_reaches_subscribers_on_other_nodes(redis: RedisServer) -> None:
+    async with open_redis_bus(redis.url) as node_a, open_redis_bus(redis.url) as node_b:
+        received = Inbox()
+        await node_b.subscribe("room:1", received)
+        await node_a.publish("room:1", b"hello")
+        await node_a.publish("room:2", b"not for you")
+        await node_a.publish("room:1", b"again")
+        await received.wait_for(2)
+        assert received.payloads == [b"hello", b"again"]
+
+
+async def test_unsubscribed_topics_are_no_longer_delivered(redis: RedisServer) -> None:
+    async with open_redis_bus(redis.url) as node_a, open_redis_bus(redis.url) as node_b:
+        first, second = Inbox(), Inbox()
+        subscription = await node_b.subscribe("room:1", first)
+        await node_b.subscribe("room:1", second)
+        await subscription.unsubscribe()
+        await node_a.publish("room:1", b"only the second")
+        await second.wait_for(1)
+        assert first.payloads == []
+
+
+async def test_the_bus_comes_back_after_redis_restarts(redis: RedisServer) -> None:
+    async with open_redis_bus(redis.url) as node_a, open_redis_bus(redis.url) as node_b:
+        received = Inbox()
+        await node_b.subscribe("room:1", received)
+        await node_a.publish("room:1", b"before")
+        await received.wait_for(1)
+        await redis.stop()
+        with pytest.raises(Exception):  # noqa: B017, PT011 - whichever error coredis raises
+            await node_a.publish("room:1", b"lost")
+        await redis.start()
+        # Publish until the subscriber has reconnected and resubscribed (bounded).
+        with trio.fail_after(30):
+            while len(received.payloads) < 2:
+                with contextlib.suppress(Exception):  # still reconnecting
+                    await node_a.publish("room:1", b"after")
+                with trio.move_on_after(0.2):
+                    await received.wait_for(2)
+        assert received.payloads[0] == b"before"
+        assert set(received.payloads[1:]) == {b"after"}
