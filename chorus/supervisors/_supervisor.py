@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 import structlog
@@ -239,7 +240,7 @@ class Supervisor:
                 self._log.error("child.start_failed", child=spec.id, error=_describe(exc))
                 raise ChildStartFailed(self.name, spec.id) from exc
             raise
-        self._log.info("child.started", child=spec.id, restart=spec.restart.value)
+        self._routine_log(spec)("child.started", child=spec.id, restart=spec.restart.value)
         return child
 
     async def _supervise(
@@ -264,10 +265,15 @@ class Supervisor:
         if not readiness.ready:
             raise RuntimeError(f"child {child.spec.id!r} returned without signalling readiness")
         EXITS.labels(self.name, child.spec.label, reason.value).inc()
-        log = self._log.error if reason is ExitReason.CRASH else self._log.info
+        log = self._log.error if reason is ExitReason.CRASH else self._routine_log(child.spec)
         log("child.exited", child=child.spec.id, reason=reason.value, error=_describe(error))
         if not child.stopping and self._exits_in is not None:
             self._exits_in.send_nowait(_Exit(child, reason, error))
+
+    def _routine_log(self, spec: ChildSpec) -> Any:
+        """Info for lasting children; debug for temporary ones, which come and go by
+        the thousand (one per connection). Crashes are always errors."""
+        return self._log.debug if spec.restart is Restart.TEMPORARY else self._log.info
 
     async def _handle_exit(self, event: _Exit, budget: RestartBudget) -> None:
         child = event.child

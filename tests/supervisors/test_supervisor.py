@@ -451,3 +451,23 @@ async def test_a_child_whose_starter_is_cancelled_at_readiness_does_not_hang(
     assert starter.cancelled_caught
     assert sup.child_ids() == []
     assert journal.events == ["cancelled"]
+
+
+async def test_temporary_children_log_routine_events_at_debug(
+    journal: Journal, nursery: trio.Nursery
+) -> None:
+    sup = await nursery.start(Supervisor("connections").run)
+    with structlog.testing.capture_logs() as logs:
+        await sup.start_child(Worker("conn:1", journal).spec(Restart.TEMPORARY))
+        await sup.terminate_child("conn:1")
+        crashing = Worker("conn:2", journal)
+        await sup.start_child(crashing.spec(Restart.TEMPORARY))
+        handle(sup, "conn:2").crash()
+        await trio.testing.wait_all_tasks_blocked()
+    levels = [(log["event"], log["child"], log["log_level"]) for log in logs]
+    assert levels == [
+        ("child.started", "conn:1", "debug"),
+        ("child.exited", "conn:1", "debug"),
+        ("child.started", "conn:2", "debug"),
+        ("child.exited", "conn:2", "error"),
+    ]
