@@ -146,9 +146,15 @@ class RoomActor:
     """The state of one room's actor; `run` is its behaviour."""
 
     def __init__(
-        self, room_id: str, store: Store, config: RoomConfig, bus: Bus | None = None
+        self,
+        room_id: str,
+        store: Store,
+        config: RoomConfig,
+        bus: Bus | None = None,
+        origin: str = "",
     ) -> None:
         self.room_id = room_id
+        self._origin = origin.encode()
         self._store = store
         self._config = config
         self._bus = bus
@@ -236,14 +242,15 @@ class RoomActor:
             case Unsubscribe(subscriber_id=subscriber_id):
                 self._subscribers.pop(subscriber_id, None)
             case Typing():
-                self._typing(message)
+                await self._typing(message)
             case Published(payload=payload):
-                DELIVERIES.inc(await self._accept(_open_envelope(payload)))
+                await self._published(payload)
             case Evict(user_id=user_id):
                 self._evict(user_id)
             case PresenceChanged(user_id=user_id, status=status):
-                event = protocol.PresenceEvent(user=user_id, status=status)
-                self._broadcast(text_frame(protocol.encode(event)))
+                event = protocol.encode(protocol.PresenceEvent(user=user_id, status=status))
+                self._broadcast(text_frame(event))
+                await self._share(event)
 
     async def _subscribe(self, request: Subscribe) -> None:
         subscriber = request.subscriber
@@ -289,7 +296,7 @@ class RoomActor:
             del self._subscribers[subscriber.id]
             subscriber.send(payload)
 
-    def _typing(self, typing: Typing) -> None:
+    async def _typing(self, typing: Typing) -> None:
         if typing.subscriber_id not in self._subscribers:
             return
         now = trio.current_time()
@@ -302,7 +309,24 @@ class RoomActor:
         event = protocol.TypingEvent(
             room=self.room_id, user=typing.user_id, expires_in_ms=self._config.typing_ttl_ms
         )
-        self._broadcast(text_frame(protocol.encode(event)), skip=typing.subscriber_id)
+        payload = protocol.encode(event)
+        self._broadcast(text_frame(payload), skip=typing.subscriber_id)
+        await self._share(payload)
+
+    async def _share(self, event: bytes) -> None:
+        """Pass a typing or presence event to the room's subscribers on other nodes."""
+        if self._bus is not None:
+            await self._publish(_ephemeral_envelope(self._origin, event))
+
+    async def _published(self, payload: bytes) -> None:
+        """An envelope from the bus: stored events (deduplicated by seq) or an ephemeral one."""
+        kind, body = payload[:1], payload[1:]
+        if kind == _STORED:
+            DELIVERIES.inc(await self._accept(_open_stored(body)))
+        elif kind == _EPHEMERAL:
+            origin, _, event = body.partition(b" ")
+            if origin != self._origin:  # this node already showed its own
+                self._broadcast(text_frame(event))
 
     def _broadcast(self, frame: bytes, skip: str | None = None) -> int:
         """Queue `frame` to every subscriber (but `skip`); drops closed ones. Returns the count."""
@@ -361,7 +385,7 @@ class RoomActor:
                 _acknowledge(post, result, wire)
         MESSAGES_STORED.inc(len(new))
         if new and self._bus is not None:
-            await self._publish(new)
+            await self._publish(_stored_envelope(new))
 
     async def _accept(self, events: list[tuple[int, bytes]]) -> int:
         """Queue new events to subscribers in seq order, filling gaps from the store.
@@ -401,12 +425,12 @@ class RoomActor:
             _log.warning("room.backfill_failed", room=self.room_id, error=str(exc))
         return deliveries
 
-    async def _publish(self, events: list[tuple[int, bytes]]) -> None:
-        """Tell other nodes, once per batch; a lost publication is repaired by their gap fill."""
+    async def _publish(self, envelope: bytes) -> None:
+        """Tell other nodes (best effort: stored events lost on the way are filled in there)."""
         assert self._bus is not None
         try:
-            await self._bus.publish(self._topic, _envelope(events))
-        except Exception as exc:  # the bus is best effort: the messages are stored
+            await self._bus.publish(self._topic, envelope)
+        except Exception as exc:  # the bus is best effort: stored messages are safe
             _log.warning("room.publish_failed", room=self.room_id, error=str(exc))
 
 
@@ -418,17 +442,25 @@ def _not_joined(post: Post) -> None:
     post.origin.send(protocol.encode(error))
 
 
-def _envelope(events: list[tuple[int, bytes]]) -> bytes:
-    """One bus payload for a batch: a line `<seq> <event JSON>` per event (JSON has no newline)."""
-    return b"\n".join(b"%d %s" % (seq, payload) for seq, payload in events)
+_STORED, _EPHEMERAL = b"M", b"E"
 
 
-def _open_envelope(payload: bytes) -> list[tuple[int, bytes]]:
+def _stored_envelope(events: list[tuple[int, bytes]]) -> bytes:
+    """A bus payload for a stored batch: `M`, then a line `<seq> <event JSON>` per event."""
+    return _STORED + b"\n".join(b"%d %s" % (seq, payload) for seq, payload in events)
+
+
+def _open_stored(body: bytes) -> list[tuple[int, bytes]]:
     events = []
-    for line in payload.split(b"\n"):
+    for line in body.split(b"\n"):  # JSON from orjson never holds a raw newline
         seq, _, event = line.partition(b" ")
         events.append((int(seq), event))
     return events
+
+
+def _ephemeral_envelope(origin: bytes, event: bytes) -> bytes:
+    """A bus payload for typing or presence: `E<origin node> <event JSON>`."""
+    return _EPHEMERAL + origin + b" " + event
 
 
 def _forward_to(ref: ActorRef[RoomMessage]) -> Callable[[bytes], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -42,6 +43,8 @@ class Rooms:
         config: RoomConfig,
         bus: Bus | None = None,
     ) -> None:
+        self._origin = secrets.token_hex(6)
+        """Tells this node's publications apart on the bus (one id per `Rooms`)."""
         self._supervisor = supervisor
         self._registry = registry
         self._store = store
@@ -60,7 +63,7 @@ class Rooms:
             running = self.running(room_id)
             if running is not None:
                 return running
-            behaviour = RoomActor(room_id, self._store, self.config, self._bus).run
+            behaviour = RoomActor(room_id, self._store, self.config, self._bus, self._origin).run
             spec = actor_spec(name, behaviour, mailbox_size=ROOM_MAILBOX, registry=self._registry)
             try:
                 ref: ActorRef[RoomMessage] = await self._supervisor.start_child(spec)

@@ -22,7 +22,10 @@ class Subscription(Protocol):
 
 class Bus(Protocol):
     async def publish(self, topic: str, payload: bytes) -> None:
-        """Send `payload` to every node subscribed to `topic` (at most once)."""
+        """Send `payload` to every node subscribed to `topic` (at most once).
+
+        Returns without waiting for the network: a publication may be lost.
+        """
 
     async def subscribe(self, topic: str, deliver: Deliver) -> Subscription:
         """Call `deliver` for every payload published on `topic` from now on."""

@@ -21,7 +21,9 @@ from ._bus import Deliver, Subscription
 _log = structlog.get_logger("chorus.cluster")
 
 PUBLISH_TIMEOUT = 1.0
-"""Seconds a publish may take before it is given up (the store already has the data)."""
+"""Seconds one publish may take before it is given up (the store already has the data)."""
+PUBLISH_QUEUE = 10_000
+"""Publications waiting for Redis; past it new ones are dropped (and repaired by readers)."""
 
 
 class RedisBus:
@@ -31,11 +33,32 @@ class RedisBus:
         self._client = client
         self._pubsub = pubsub
         self._topics: dict[str, set[Deliver]] = {}
+        self._outgoing, self._to_publish = trio.open_memory_channel[tuple[str, bytes]](
+            PUBLISH_QUEUE
+        )
+        self.dropped = 0
+        """Publications dropped because Redis could not keep up or was away."""
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish once; raises `TimeoutError` or coredis' errors when Redis is away."""
-        with trio.fail_after(PUBLISH_TIMEOUT):
-            await self._client.publish(topic, payload)
+        """Queue `payload` for publication and return at once (room actors never wait on Redis).
+
+        When the queue is full the publication is dropped: readers repair
+        message gaps from the store, and typing or presence is ephemeral anyway.
+        """
+        try:
+            self._outgoing.send_nowait((topic, payload))
+        except trio.WouldBlock:
+            self.dropped += 1
+
+    async def _publisher(self) -> None:
+        """Publish what is queued, in order; a failure drops that one publication."""
+        async for topic, payload in self._to_publish:
+            try:
+                with trio.fail_after(PUBLISH_TIMEOUT):
+                    await self._client.publish(topic, payload)
+            except Exception as exc:  # Redis away: log, drop, go on (readers repair)
+                self.dropped += 1
+                _log.warning("bus.publish_failed", topic=topic, error=str(exc))
 
     async def subscribe(self, topic: str, deliver: Deliver) -> Subscription:
         subscribers = self._topics.setdefault(topic, set())
@@ -83,6 +106,7 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
         bus = RedisBus(client, pubsub)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(bus._pump)
+            nursery.start_soon(bus._publisher)
             _log.info("bus.connected", url=_without_password(url))
             yield bus
             nursery.cancel_scope.cancel()

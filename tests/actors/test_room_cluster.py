@@ -18,7 +18,7 @@ import trio
 
 from chorus import protocol
 from chorus.actors import Registry, Reply
-from chorus.actors.room import Post, RoomConfig, RoomMessage, Subscribe
+from chorus.actors.room import Post, PresenceChanged, RoomConfig, RoomMessage, Subscribe, Typing
 from chorus.actors.rooms import Rooms
 from chorus.cluster import LocalBus
 from chorus.persistence import RoomKind, SqliteStore, open_sqlite_store
@@ -145,3 +145,23 @@ async def test_a_lost_last_publication_is_delivered_by_the_periodic_resync(
         # Nothing follows the lost third publication: only the resync can bring it.
         await there.wait_for(3, protocol.MessageEvent)
         assert [m.seq for m in there.messages()] == [1, 2, 3]
+
+
+async def test_typing_and_presence_reach_other_nodes_once(cluster: Cluster) -> None:
+    typist = Recorder("typist", user_id="u_typist")
+    here, there = Recorder("here"), Recorder("there")
+    await subscribe(cluster.nodes[0], cluster.room_id, typist)
+    await subscribe(cluster.nodes[0], cluster.room_id, here)
+    await subscribe(cluster.nodes[1], cluster.room_id, there)
+    await cluster.nodes[0].send(cluster.room_id, Typing(user_id="u_typist", subscriber_id="typist"))
+    await cluster.nodes[0].send(cluster.room_id, PresenceChanged(user_id="u_typist", status="idle"))
+    for reader in (here, there):
+        await reader.wait_for(1, protocol.TypingEvent)
+        await reader.wait_for(1, protocol.PresenceEvent)
+    # A message after them proves nothing else was on its way (delivery is in order).
+    await cluster.nodes[0].send(cluster.room_id, post(cluster, "marker", typist))
+    for reader in (here, there):
+        await reader.wait_for(1, protocol.MessageEvent)
+        kinds = [type(frame).__name__ for frame in reader.frames]
+        assert kinds == ["TypingEvent", "PresenceEvent", "MessageEvent"]
+    assert not any(isinstance(f, protocol.TypingEvent) for f in typist.frames)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -64,15 +63,15 @@ async def test_the_bus_comes_back_after_redis_restarts(redis: RedisServer) -> No
         await node_a.publish("room:1", b"before")
         await received.wait_for(1)
         await redis.stop()
-        with pytest.raises(Exception):  # noqa: B017, PT011 - whichever error coredis raises
-            await node_a.publish("room:1", b"lost")
+        await node_a.publish("room:1", b"lost")  # queued; dropped if Redis stays away
         await redis.start()
         # Publish until the subscriber has reconnected and resubscribed (bounded).
         with trio.fail_after(30):
             while len(received.payloads) < 2:
-                with contextlib.suppress(Exception):  # still reconnecting
-                    await node_a.publish("room:1", b"after")
+                await node_a.publish("room:1", b"after")
                 with trio.move_on_after(0.2):
                     await received.wait_for(2)
         assert received.payloads[0] == b"before"
-        assert set(received.payloads[1:]) == {b"after"}
+        assert b"after" in received.payloads[1:]
+        # "lost" is published only if Redis was back within the publish timeout.
+        assert set(received.payloads[1:]) <= {b"after", b"lost"}
