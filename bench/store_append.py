@@ -1,12 +1,16 @@
-"""Messages per second that `SqliteStore.append_messages` stores, by batch size.
+"""Messages per second that `Store.append_messages` stores, by batch size.
 
 Usage: .venv/bin/python bench/store_append.py [--seconds S] [--synchronous FULL|NORMAL]
                                                [--rooms N] [--dir DIR]
+                                               [--database-url postgresql://...]
 
 Each batch size runs for about S seconds on a fresh database file in DIR (a
 temporary folder by default: put it on the disk you care about). N trio
 tasks, one per room, append concurrently, as room actors would; every call
 is one transaction, so the numbers include the commit and its disk sync.
+
+With --database-url the PostgreSQL store is measured instead (the database
+must exist; each batch size gets fresh rooms, so it need not be empty).
 """
 
 from __future__ import annotations
@@ -14,18 +18,28 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import trio
 
-from chorus.persistence import NewMessage, RoomKind, SqliteStore, Synchronous, open_sqlite_store
+from chorus.persistence import (
+    NewMessage,
+    RoomKind,
+    Store,
+    Synchronous,
+    new_id,
+    open_postgres_store,
+    open_sqlite_store,
+)
 
 BATCH_SIZES = (1, 10, 100)
 BODY = "The quick brown fox jumps over the lazy dog; a typical short chat line."
 
 
 async def append_for(
-    store: SqliteStore, room_id: str, sender_id: str, batch_size: int, deadline: float
+    store: Store, room_id: str, sender_id: str, batch_size: int, deadline: float
 ) -> int:
     stored = 0
     while time.perf_counter() < deadline:
@@ -44,10 +58,13 @@ async def append_for(
 
 
 async def measure(
-    path: Path, batch_size: int, seconds: float, rooms: int, synchronous: Synchronous
+    opener: Callable[[], AbstractAsyncContextManager[Store]],
+    batch_size: int,
+    seconds: float,
+    rooms: int,
 ) -> float:
-    async with open_sqlite_store(path, synchronous=synchronous) as store:
-        user = await store.create_user("bench", "Bench", None, now=0)
+    async with opener() as store:
+        user = await store.create_user(new_id("u").lower(), "Bench", None, now=0)
         room_ids = [
             (await store.create_room(f"room {i}", RoomKind.PUBLIC, user.id, now=0)).id
             for i in range(rooms)
@@ -71,18 +88,31 @@ async def main() -> None:
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--rooms", type=int, default=1, help="concurrent appending rooms")
     parser.add_argument("--dir", type=Path, default=None, help="where the database files go")
+    parser.add_argument("--database-url", default="", help="measure PostgreSQL at this URL")
     args = parser.parse_args()
     synchronous: Synchronous = "NORMAL" if args.synchronous == "NORMAL" else "FULL"
+    if args.database_url:
+        print(f"postgres rooms={args.rooms} seconds={args.seconds:g}")
+        print(f"{'batch':>6} {'messages/s':>12} {'batches/s':>10}")
+        for batch_size in BATCH_SIZES:
+            rate = await measure(
+                lambda: open_postgres_store(args.database_url, max_size=max(2, args.rooms)),
+                batch_size,
+                args.seconds,
+                args.rooms,
+            )
+            print(f"{batch_size:>6} {rate:>12,.0f} {rate / batch_size:>10,.0f}")
+        return
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         print(f"synchronous={synchronous} rooms={args.rooms} seconds={args.seconds:g} in {folder}")
         print(f"{'batch':>6} {'messages/s':>12} {'batches/s':>10}")
         for batch_size in BATCH_SIZES:
+            path = Path(folder) / f"batch{batch_size}.db"
             rate = await measure(
-                Path(folder) / f"batch{batch_size}.db",
+                lambda: open_sqlite_store(path, synchronous=synchronous),  # noqa: B023
                 batch_size,
                 args.seconds,
                 args.rooms,
-                synchronous,
             )
             print(f"{batch_size:>6} {rate:>12,.0f} {rate / batch_size:>10,.0f}")
 

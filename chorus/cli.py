@@ -11,7 +11,8 @@ import trio
 from chorus import __version__
 from chorus.config import ConfigError, Settings, add_flags, load_settings
 from chorus.logs import configure_logging
-from chorus.persistence import StoreError
+from chorus.persistence import StoreError, redact_url
+from chorus.supervisors import SupervisorError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -36,14 +37,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     try:
         trio.run(_serve_and_announce, settings)
-    except OSError as exc:  # typically: the port is taken
-        print(f"chorus: cannot serve: {exc}", file=sys.stderr)
-        return 1
-    except StoreError as exc:
-        print(f"chorus: cannot open the database: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        cause = _root_cause(exc)
+        if isinstance(cause, OSError):  # typically: a port is taken
+            print(f"chorus: cannot serve: {cause}", file=sys.stderr)
+            return 1
+        if isinstance(cause, StoreError):
+            print(f"chorus: cannot open the database: {cause}", file=sys.stderr)
+            return 1
+        raise
     print("chorus: stopped", file=sys.stderr)
     return 0
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The error behind supervisor escalations and single-error exception groups."""
+    while True:
+        if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]
+        elif isinstance(exc, SupervisorError) and exc.__cause__ is not None:
+            exc = exc.__cause__
+        else:
+            return exc
 
 
 async def _serve_and_announce(settings: Settings) -> None:
@@ -51,36 +66,41 @@ async def _serve_and_announce(settings: Settings) -> None:
 
     async with trio.open_nursery() as nursery:
         addresses = await nursery.start(serve, settings)
-        http_host, http_port = addresses.http
-        gateway_host, gateway_port = addresses.gateway
-        print(
-            f"chorus {__version__} is serving\n"
-            f"  HTTP API   http://{http_host}:{http_port}/api/v1  (docs: /openapi.json)\n"
-            f"  gateway    ws://{gateway_host}:{gateway_port}/  (subprotocol chorus.v1)\n"
-            f"  data       {settings.data_dir.resolve()}\n"
-            "Press Ctrl+C to stop.",
-            flush=True,
-        )
+        lines = [f"chorus {__version__} is serving (role: {settings.role})"]
+        if addresses.http is not None:
+            host, port = addresses.http
+            lines.append(f"  HTTP API   http://{host}:{port}/api/v1  (docs: /openapi.json)")
+        if addresses.gateway is not None:
+            host, port = addresses.gateway
+            lines.append(f"  gateway    ws://{host}:{port}/  (subprotocol chorus.v1)")
+        store = redact_url(settings.database_url) or settings.data_dir.resolve()
+        lines += [f"  data       {store}", "Press Ctrl+C to stop."]
+        print("\n".join(lines), flush=True)
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings is None:
         return 2
-    from chorus.node import DATABASE_FILE
-    from chorus.persistence import migrate_sqlite
+    from chorus.node import DATABASE_FILE, is_postgres_url
+    from chorus.persistence import migrate_postgres, migrate_sqlite
 
-    path = settings.data_dir / DATABASE_FILE
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        applied = trio.run(migrate_sqlite, path)
+        if is_postgres_url(settings.database_url):
+            where = redact_url(settings.database_url)
+            applied = trio.run(migrate_postgres, settings.database_url)
+        else:
+            path = settings.data_dir / DATABASE_FILE
+            where = str(path)
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            applied = trio.run(migrate_sqlite, path)
     except StoreError as exc:
         print(f"chorus: {exc}", file=sys.stderr)
         return 1
     if applied:
-        print(f"{path}: applied migrations {', '.join(map(str, applied))}")
+        print(f"{where}: applied migrations {', '.join(map(str, applied))}")
     else:
-        print(f"{path}: already up to date")
+        print(f"{where}: already up to date")
     return 0
 
 
@@ -109,6 +129,12 @@ def _cmd_protocol_schema(args: argparse.Namespace) -> int:
     sys.stdout.write(json_schema_document(indent=not args.compact))
     sys.stdout.write("\n")
     return 0
+
+
+def _cmd_bots(args: argparse.Namespace) -> int:
+    from chorus.bots import run_bots_command
+
+    return run_bots_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +175,69 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--user", help="username (asked for if omitted)")
     chat.set_defaults(handler=_cmd_chat)
+
+    bots = commands.add_parser(
+        "bots",
+        help="load-test a node with a swarm of simulated users",
+        description="Provision bot users, rooms and tokens straight into the node's store "
+        "(same --data-dir and settings as `chorus serve`), then drive them from worker "
+        "processes against the gateway: open-loop sends, latency from the scheduled send "
+        "time, per-room order checks. Exits 1 if any message was lost, duplicated or "
+        "reordered. See docs/benchmarks.md.",
+    )
+    add_flags(bots)
+    bots.add_argument(
+        "--gateway",
+        action="append",
+        metavar="URL",
+        help="gateway URL; repeat for several nodes (default: ws://127.0.0.1:8081/)",
+    )
+    bots.add_argument("--bots", type=int, default=1000, help="simulated users [1000]")
+    bots.add_argument("--rooms", type=int, default=10, help="rooms [10]")
+    bots.add_argument("--room-size", type=int, default=100, help="members per room [100]")
+    bots.add_argument(
+        "--room-dist",
+        choices=("fixed", "zipf"),
+        default="fixed",
+        help="room sizes: fixed (all --room-size) or zipf (room k: size/(k+1)) [fixed]",
+    )
+    bots.add_argument(
+        "--rate", type=float, default=1000.0, help="messages per second, all senders [1000]"
+    )
+    bots.add_argument("--size", type=int, default=100, help="message body bytes [100]")
+    bots.add_argument("--duration", type=float, default=30.0, help="seconds of sending [30]")
+    bots.add_argument("--ramp-up", type=float, default=5.0, help="seconds to connect [5]")
+    bots.add_argument(
+        "--passive", type=float, default=0.5, help="share of bots that only read [0.5]"
+    )
+    bots.add_argument("--workers", type=int, default=1, help="worker processes [1]")
+    bots.add_argument(
+        "--reconnects", type=float, default=0.0, help="forced reconnects per second (churn) [0]"
+    )
+    bots.add_argument("--typing", type=float, default=0.0, help="typing signals per second [0]")
+    bots.add_argument(
+        "--presence", type=float, default=0.0, help="presence changes per second (churn) [0]"
+    )
+    bots.add_argument(
+        "--drain", type=float, default=5.0, help="max seconds to wait for deliveries after [5]"
+    )
+    bots.add_argument(
+        "--sample-every",
+        type=int,
+        default=10,
+        help="every n-th bot measures latency (the rest only count and check order) [10]",
+    )
+    bots.add_argument("--run-id", help="bot name prefix (default: random)")
+    bots.add_argument("--server-pid", type=int, help="pid of a local server to sample")
+    bots.add_argument("--json", action="store_true", help="print the report as JSON")
+    bots.add_argument("--json-file", metavar="FILE", help="also write JSON here")
+    bots.add_argument("--report", metavar="FILE", help="write an HTML report")
+    bots.add_argument(
+        "--provision-only",
+        action="store_true",
+        help="only create the bots; print username, user id, rooms and token per line",
+    )
+    bots.set_defaults(handler=_cmd_bots)
 
     protocol = commands.add_parser("protocol", help="inspect the wire protocol")
     protocol_commands = protocol.add_subparsers(title="protocol commands", metavar="COMMAND")

@@ -55,6 +55,21 @@ class Settings:
     data_dir: Path = _setting(
         Path("chorus-data"), "directory for the SQLite database and generated secrets"
     )
+    database_url: str = _setting(
+        "",
+        "PostgreSQL URL shared by all nodes (postgresql://user:password@host:port/db);"
+        " empty: embedded SQLite in data_dir",
+    )
+    redis_url: str = _setting(
+        "",
+        "Redis URL shared by all nodes (redis://host:port/db) for the cross-node bus;"
+        " empty: a single node, no bus",
+    )
+    role: str = _setting(
+        "all",
+        "what this node serves: all, gateway (WebSockets only) or api (HTTP only)",
+        _one_of("all", "gateway", "api"),
+    )
     http_host: str = _setting("127.0.0.1", "address the HTTP API listens on")
     http_port: int = _setting(8080, "port of the HTTP API", _port)
     gateway_host: str = _setting("127.0.0.1", "address the WebSocket gateway listens on")

@@ -17,10 +17,11 @@ from chorus.actors.presence import Presence, PresenceBoard
 from chorus.actors.room import RoomConfig
 from chorus.actors.rooms import Rooms
 from chorus.auth import AuthService, Passwords, TokenSigner, load_or_create_key
+from chorus.cluster import Bus, open_redis_bus
 from chorus.config import Settings
 from chorus.gateway import Connection, Gateway, GatewayConfig
 from chorus.http import serve_http
-from chorus.persistence import Store, open_sqlite_store
+from chorus.persistence import Store, open_postgres_store, open_sqlite_store
 from chorus.services import Services
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 
@@ -32,43 +33,55 @@ KEY_FILE = "secrets/token-signing.key"
 
 @attrs.frozen(kw_only=True)
 class Addresses:
-    """Where a running node listens (ports resolved when configured as 0)."""
+    """Where a running node listens (ports resolved when configured as 0); None: role off."""
 
-    http: tuple[str, int]
-    gateway: tuple[str, int]
+    http: tuple[str, int] | None
+    gateway: tuple[str, int] | None
+
+
+REVOCATIONS_TOPIC = "sessions:revoked"
+"""Bus topic on which a node announces a revoked session, so every node closes its sockets."""
 
 
 class Node:
-    """Builds a node's services on an open store, and its supervision tree.
+    """Builds a node's services on an open store (and bus), and its supervision tree.
 
     The tree (rest_for_one, so a failure restarts everything that depends on
-    what failed): rooms, presence, gateway, http. Stopping it closes the HTTP
-    server, then the gateway (clients are told to reconnect with 1001), then
-    presence and rooms, whose actors finish what is queued.
+    what failed): rooms, presence, then the gateway and/or the HTTP API as the
+    node's `role` says. Stopping it closes the HTTP server, then the gateway
+    (clients are told to reconnect with 1001), then presence and rooms, whose
+    actors finish what is queued.
     """
 
     def __init__(
-        self, settings: Settings, store: Store, *, passwords: Passwords | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        bus: Bus | None = None,
+        passwords: Passwords | None = None,
     ) -> None:
         self.settings = settings
+        self._bus = bus
         registry = Registry()
-        self._rooms_supervisor = Supervisor("rooms")
-        self._presence_supervisor = Supervisor("presence")
+        rooms_supervisor = Supervisor("rooms")
+        presence_supervisor = Supervisor("presence")
         rooms = Rooms(
-            self._rooms_supervisor,
+            rooms_supervisor,
             registry,
             store,
             RoomConfig(resume_limit=settings.resume_limit),
+            bus,
         )
         self.sessions = Sessions()
-        presence = Presence(self._presence_supervisor, registry, store, rooms, PresenceBoard())
+        presence = Presence(presence_supervisor, registry, store, rooms, PresenceBoard())
         key = load_or_create_key(settings.data_dir / KEY_FILE)
         auth = AuthService(
             store,
             TokenSigner(key, access_ttl=settings.access_token_ttl),
             passwords if passwords is not None else Passwords(),
             refresh_ttl=settings.refresh_token_ttl,
-            on_revoked=self.sessions.revoke,
+            on_revoked=self._revoke_everywhere,
         )
         self._chat = ChatContext(
             auth=auth,
@@ -80,15 +93,21 @@ class Node:
                 heartbeat_interval=settings.heartbeat_interval, auth_timeout=settings.auth_timeout
             ),
         )
-        self.gateway = Gateway(
-            GatewayConfig(
-                host=settings.gateway_host,
-                port=settings.gateway_port,
-                allowed_origins=settings.allowed_origins,
-                handshake_timeout=settings.auth_timeout,
-                max_outbox_bytes=settings.max_outbox_bytes,
-            ),
-            self._new_connection,
+        serves_gateway = settings.role in ("all", "gateway")
+        serves_http = settings.role in ("all", "api")
+        self.gateway = (
+            Gateway(
+                GatewayConfig(
+                    host=settings.gateway_host,
+                    port=settings.gateway_port,
+                    allowed_origins=settings.allowed_origins,
+                    handshake_timeout=settings.auth_timeout,
+                    max_outbox_bytes=settings.max_outbox_bytes,
+                ),
+                self._new_connection,
+            )
+            if serves_gateway
+            else None
         )
         self.services = Services(
             settings=settings,
@@ -101,16 +120,14 @@ class Node:
         )
         self.stopping = False
         self.stopped = trio.Event()
-        self.tree = Supervisor(
-            "node",
-            [
-                supervisor_child(self._rooms_supervisor),
-                supervisor_child(self._presence_supervisor),
-                supervisor_child(self.gateway.supervisor()),
-                ChildSpec(id="http", start=self._serve_http, shutdown=settings.shutdown_grace),
-            ],
-            strategy=Strategy.REST_FOR_ONE,
-        )
+        children = [supervisor_child(rooms_supervisor), supervisor_child(presence_supervisor)]
+        if self.gateway is not None:
+            children.append(supervisor_child(self.gateway.supervisor()))
+        if serves_http:
+            children.append(
+                ChildSpec(id="http", start=self._serve_http, shutdown=settings.shutdown_grace)
+            )
+        self.tree = Supervisor("node", children, strategy=Strategy.REST_FOR_ONE)
 
     def _new_connection(self, conn: Connection) -> ChatConnection:
         return ChatConnection(conn, self._chat)
@@ -118,18 +135,34 @@ class Node:
     async def _serve_http(self, *, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
         await serve_http(self.services, task_status=task_status)
 
+    async def _revoke_everywhere(self, session_id: str) -> None:
+        """Close the session's sockets here, and tell the other nodes to close theirs."""
+        self.sessions.revoke(session_id)
+        if self._bus is not None:
+            try:
+                await self._bus.publish(REVOCATIONS_TOPIC, session_id.encode())
+            except Exception as exc:  # the bus is best effort; tokens are dead regardless
+                _log.warning("node.revocation_not_published", error=str(exc))
+
+    def _revoked_elsewhere(self, payload: bytes) -> None:
+        self.sessions.revoke(payload.decode(errors="replace"))
+
     async def run(
         self, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the tree; readiness value: the bound addresses. Returns after `request_stop`."""
+        subscription = None
         try:
+            if self._bus is not None:
+                subscription = await self._bus.subscribe(REVOCATIONS_TOPIC, self._revoked_elsewhere)
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)
-                http = self.tree.which_child("http")
-                assert http is not None
-                assert self.gateway.address is not None
-                task_status.started(Addresses(http=http, gateway=self.gateway.address))
+                gateway = self.gateway.address if self.gateway is not None else None
+                task_status.started(Addresses(http=self.tree.which_child("http"), gateway=gateway))
         finally:
+            if subscription is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await subscription.unsubscribe()
             self.stopped.set()
 
     def request_stop(self) -> None:
@@ -140,10 +173,33 @@ class Node:
 
 @asynccontextmanager
 async def open_node_store(settings: Settings) -> AsyncIterator[Store]:
-    """The store the settings select (today: SQLite in the data directory)."""
+    """The store the settings select: PostgreSQL if `database_url` is set, else SQLite.
+
+    `database_url` selects PostgreSQL when it starts with `postgresql://` or
+    `postgres://`; otherwise the node uses SQLite in its data directory.
+    """
+    if is_postgres_url(settings.database_url):
+        async with open_postgres_store(settings.database_url) as pg_store:
+            yield pg_store
+        return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with open_sqlite_store(settings.data_dir / DATABASE_FILE) as store:
         yield store
+
+
+@asynccontextmanager
+async def open_node_bus(settings: Settings) -> AsyncIterator[Bus | None]:
+    """The Redis bus when `redis_url` is set; None for a node on its own."""
+    if not settings.redis_url:
+        yield None
+        return
+    async with open_redis_bus(settings.redis_url) as bus:
+        yield bus
+
+
+def is_postgres_url(url: str) -> bool:
+    """True when `url` selects the PostgreSQL store (else SQLite is used)."""
+    return url.startswith(("postgresql://", "postgres://"))
 
 
 def tune_gc_after_startup() -> None:
@@ -162,8 +218,8 @@ async def serve(
     settings: Settings, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Run a node until SIGINT or SIGTERM, then shut down gracefully (a second signal: now)."""
-    async with open_node_store(settings) as store:
-        node = Node(settings, store)
+    async with open_node_store(settings) as store, open_node_bus(settings) as bus:
+        node = Node(settings, store, bus=bus)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_stop_on_signals, signals, node, nursery.cancel_scope)

@@ -39,6 +39,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     async def start(self) -> None:
+        self._directory.mkdir(parents=True, exist_ok=True)
         argv = [self._binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--save", "", "--appendonly", "no", "--dir", str(self._directory)]
         self._process = await trio.lowlevel.open_process(
@@ -58,6 +59,10 @@ class RedisServer:
                 try:
                     stream = await trio.open_tcp_stream("127.0.0.1", self.port)
                 except OSError:
+                    if self._process is not None and self._process.poll() is not None:
+                        raise RuntimeError(
+                            f"redis-server exited with status {self._process.returncode}"
+                        ) from None
                     await trio.sleep(0.02)  # the process is still starting: poll, bounded
                     continue
                 async with stream:

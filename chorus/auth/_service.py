@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 
@@ -53,7 +53,7 @@ class AuthService:
         passwords: Passwords,
         *,
         refresh_ttl: int,
-        on_revoked: Callable[[str], None] = lambda _session_id: None,
+        on_revoked: Callable[[str], Awaitable[None]] | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self._store = store
@@ -101,7 +101,7 @@ class AuthService:
             hash_refresh_token(refresh_token), hash_refresh_token(new_token), self._clock()
         )
         if isinstance(outcome, persistence.RefreshReused):
-            self._on_revoked(outcome.session.id)
+            await self._revoked(outcome.session.id)
             raise RefreshReused("refresh token already used: the session has been revoked")
         if not isinstance(outcome, persistence.RefreshRotated):
             raise InvalidToken(f"refresh token {outcome.reason}")
@@ -113,7 +113,7 @@ class AuthService:
     async def logout(self, session_id: str) -> None:
         """End the session: its tokens stop working and its sockets are closed."""
         await self._store.revoke_session(session_id, self._clock())
-        self._on_revoked(session_id)
+        await self._revoked(session_id)
 
     async def authenticate(self, access_token: str) -> Principal:
         """Check an access token and that its session is still live; raises `InvalidToken`."""
@@ -123,6 +123,10 @@ class AuthService:
         if session is None or not session.is_live(now) or session.user_id != claims.user_id:
             raise InvalidToken("the session has ended")
         return Principal(user_id=claims.user_id, session_id=claims.session_id)
+
+    async def _revoked(self, session_id: str) -> None:
+        if self._on_revoked is not None:
+            await self._on_revoked(session_id)
 
     async def _open_session(self, user: User) -> Tokens:
         now = self._clock()

@@ -38,9 +38,10 @@ class Text:
         return type(value) is str
 
     def violation(self, value: Any) -> str | None:
-        if self.min_length <= len(value) <= self.max_length:
-            return None
-        return f"must be {self.min_length} to {self.max_length} characters long"
+        if not self.min_length <= len(value) <= self.max_length:
+            return f"must be {self.min_length} to {self.max_length} characters long"
+        # PostgreSQL text cannot hold U+0000, and no chat text needs it.
+        return "must not contain the NUL character (U+0000)" if "\x00" in value else None
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "minLength": self.min_length, "maxLength": self.max_length}

@@ -2,7 +2,9 @@
 
 `Store` is the protocol every backend implements; `open_sqlite_store` opens
 the embedded SQLite backend (the default when no database URL is set) and
-`migrate_sqlite` brings a database file to the newest schema. Every backend
+`migrate_sqlite` brings a database file to the newest schema;
+`open_postgres_store` and `migrate_postgres` do the same for the PostgreSQL
+backend that several nodes share. Every backend
 raises only `StoreError`s (plus `ValueError` for caller mistakes); see
 `Store` for the rules all of them keep.
 """
@@ -28,6 +30,10 @@ from ._model import Session as Session
 from ._model import User as User
 from ._model import new_id as new_id
 from ._model import now_ms as now_ms
+from ._postgres import PostgresStore as PostgresStore
+from ._postgres import migrate_postgres as migrate_postgres
+from ._postgres import open_postgres_store as open_postgres_store
+from ._postgres import redact_url as redact_url
 from ._sqlite import DEFAULT_BUSY_TIMEOUT as DEFAULT_BUSY_TIMEOUT
 from ._sqlite import SqliteStore as SqliteStore
 from ._sqlite import migrate_sqlite as migrate_sqlite

@@ -9,7 +9,7 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-Dialect: TypeAlias = Literal["sqlite"]
+Dialect: TypeAlias = Literal["sqlite", "postgres"]
 """A directory under `migrations/`: one per backend, since their SQL differs."""
 
 _FILE_NAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

@@ -6,7 +6,7 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar, final
+from typing import Final, TypeVar, final
 
 import attrs
 import trio
@@ -31,10 +31,20 @@ from ._model import (
     new_ids,
     now_ms,
 )
+from ._rows import MEMBERSHIP as _MEMBERSHIP
+from ._rows import MESSAGE as _MESSAGE
+from ._rows import ROOM as _ROOM
+from ._rows import SESSION as _SESSION
+from ._rows import USER as _USER
+from ._rows import check_limit as _check_limit
+from ._rows import membership as _membership
+from ._rows import message as _message
+from ._rows import room as _room
+from ._rows import session as _session
+from ._rows import user as _user
 from ._sqlite_schema import Synchronous, connect, migrate
 
 T = TypeVar("T")
-Row = tuple[Any, ...]
 
 DEFAULT_BUSY_TIMEOUT: Final = 5.0
 """Seconds a write waits for another process's lock before `StoreUnavailable`."""
@@ -58,15 +68,6 @@ _UNAVAILABLE: Final = frozenset(
 
 # SQLite builds before 3.32 allow at most 999 parameters per statement.
 _KEYS_PER_LOOKUP: Final = 400
-
-_USER: Final = "u.id, u.username, u.display_name, u.created_at"
-_SESSION: Final = "s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at"
-_ROOM: Final = "r.id, r.name, r.kind, r.created_by, r.created_at, r.last_seq"
-_MEMBERSHIP: Final = "m.room_id, m.user_id, m.role, m.joined_at, m.read_seq"
-_MESSAGE: Final = (
-    "msg.id, msg.room_id, msg.seq, msg.sender_id, msg.body, msg.client_id,"
-    " msg.created_at, msg.edited_at"
-)
 
 
 @final
@@ -592,55 +593,7 @@ def _translate_errors(path: Path) -> Iterator[None]:
         raise
 
 
-# -- rows ------------------------------------------------------------------------
-
-
-def _user(row: Row) -> User:
-    return User(id=row[0], username=row[1], display_name=row[2], created_at=row[3])
-
-
-def _session(row: Row) -> Session:
-    return Session(
-        id=row[0], user_id=row[1], created_at=row[2], expires_at=row[3], revoked_at=row[4]
-    )
-
-
-def _room(row: Row) -> Room:
-    return Room(
-        id=row[0],
-        name=row[1],
-        kind=RoomKind(row[2]),
-        created_by=row[3],
-        created_at=row[4],
-        last_seq=row[5],
-    )
-
-
-def _membership(row: Row) -> Membership:
-    return Membership(
-        room_id=row[0], user_id=row[1], role=Role(row[2]), joined_at=row[3], read_seq=row[4]
-    )
-
-
-def _message(row: Row) -> Message:
-    return Message(
-        id=row[0],
-        room_id=row[1],
-        seq=row[2],
-        sender_id=row[3],
-        body=row[4],
-        client_id=row[5],
-        created_at=row[6],
-        edited_at=row[7],
-    )
-
-
 # -- statements shared by several methods ---------------------------------------
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 0:
-        raise ValueError(f"limit must be >= 0, not {limit}")
 
 
 def _require_user(db: sqlite3.Connection, user_id: str) -> None:

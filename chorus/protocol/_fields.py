@@ -64,6 +64,10 @@ class ConstraintViolation(ValueError):
         self.reason = reason
 
 
+NO_NUL_RULE = "must not contain the NUL character (U+0000)"
+"""PostgreSQL text cannot hold U+0000, and no chat text needs it."""
+
+
 @attrs.frozen
 class StrSpec:
     """A string of `min_length..max_length` code points."""
@@ -82,7 +86,9 @@ class StrSpec:
         return f"must be {self.min_length} to {self.max_length} characters long"
 
     def violation(self, value: Any) -> str | None:
-        return None if self.min_length <= len(value) <= self.max_length else self.rule
+        if not self.min_length <= len(value) <= self.max_length:
+            return self.rule
+        return NO_NUL_RULE if "\x00" in value else None
 
 
 @attrs.frozen
@@ -267,6 +273,8 @@ def _validator(spec: Spec) -> Callable[[object, attrs.Attribute[Any], Any], None
                     _wrong_type(field, spec, value)
                 if not low <= len(value) <= high:
                     raise ConstraintViolation(field.name, rule)
+                if "\x00" in value:
+                    raise ConstraintViolation(field.name, NO_NUL_RULE)
 
             return validate_str
         case IntSpec(minimum=low, maximum=high, rule=rule):

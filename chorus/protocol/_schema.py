@@ -80,10 +80,14 @@ def _object(cls: type[Any], *, tag: str | None) -> dict[str, Any]:
     }
 
 
+NO_NUL = "^[^\\u0000]*$"
+"""Strings never contain U+0000 (PostgreSQL text cannot store it)."""
+
+
 def _value(spec: Spec) -> dict[str, Any]:
     match spec:
         case StrSpec(min_length=low, max_length=high):
-            return {"type": "string", "minLength": low, "maxLength": high}
+            return {"type": "string", "minLength": low, "maxLength": high, "pattern": NO_NUL}
         case IntSpec(minimum=low, maximum=high):
             return {"type": "integer", "minimum": low, "maximum": high}
         case ChoiceSpec(values=values):

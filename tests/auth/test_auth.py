@@ -39,20 +39,25 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def revoked() -> list[str]:
-    return []
+class Revocations(list[str]):
+    async def __call__(self, session_id: str) -> None:
+        self.append(session_id)
 
 
 @pytest.fixture
-async def auth(tmp_path: Path, clock: Clock, revoked: list[str]) -> AsyncIterator[AuthService]:
+def revoked() -> Revocations:
+    return Revocations()
+
+
+@pytest.fixture
+async def auth(tmp_path: Path, clock: Clock, revoked: Revocations) -> AsyncIterator[AuthService]:
     async with open_sqlite_store(tmp_path / "chorus.db") as store:
         yield AuthService(
             store,
             TokenSigner(KEY, access_ttl=900),
             CHEAP,
             refresh_ttl=3600,
-            on_revoked=revoked.append,
+            on_revoked=revoked,
             clock=clock,
         )
 

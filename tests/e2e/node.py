@@ -11,13 +11,10 @@ import attrs
 import trio
 
 from chorus import protocol
-from chorus.auth import Passwords
 from chorus.client import HttpApi, RealtimeClient
-from chorus.config import Settings
-from chorus.node import Addresses, Node, open_node_store
+from chorus.node import Addresses, Node
+from tests.fixtures import open_test_node
 
-# Real argon2id, but cheap, so that registering users does not dominate the suite.
-CHEAP_PASSWORDS = {"time_cost": 1, "memory_cost_kib": 1024}
 PASSWORD = "correct horse battery staple"
 
 
@@ -28,37 +25,25 @@ class RunningNode:
 
     @property
     def http_url(self) -> str:
+        assert self.addresses.http is not None
         host, port = self.addresses.http
         return f"http://{host}:{port}"
 
     @property
+    def gateway_port(self) -> int:
+        assert self.addresses.gateway is not None
+        return self.addresses.gateway[1]
+
+    @property
     def gateway_url(self) -> str:
-        host, port = self.addresses.gateway
-        return f"ws://{host}:{port}/"
-
-
-def node_settings(data_dir: Path, **overrides: object) -> Settings:
-    fields: dict[str, object] = {
-        "data_dir": data_dir,
-        "http_port": 0,
-        "gateway_port": 0,
-        "log_format": "json",
-    }
-    fields.update(overrides)
-    return Settings(**fields)  # type: ignore[arg-type]
+        return f"ws://127.0.0.1:{self.gateway_port}/"
 
 
 @asynccontextmanager
 async def open_node(data_dir: Path, **overrides: object) -> AsyncIterator[RunningNode]:
     """Run a node until the block ends, then stop it gracefully."""
-    settings = node_settings(data_dir, **overrides)
-    async with open_node_store(settings) as store, trio.open_nursery() as nursery:
-        node = Node(settings, store, passwords=Passwords(**CHEAP_PASSWORDS))
-        addresses: Addresses = await nursery.start(node.run)
-        try:
-            yield RunningNode(node, addresses)
-        finally:
-            node.request_stop()
+    async with open_test_node(data_dir, **overrides) as (node, addresses):
+        yield RunningNode(node, addresses)
 
 
 @attrs.define

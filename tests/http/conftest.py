@@ -9,11 +9,9 @@ from typing import Any
 import attrs
 import httpx
 import pytest
-import trio
 
-from chorus.http import serve_http
 from chorus.services import Services
-from tests.fixtures import open_services
+from tests.fixtures import open_test_node
 
 PASSWORD = "correct horse battery staple"
 
@@ -92,12 +90,11 @@ def assert_error(response: httpx.Response, status: int, code: str) -> str:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    async with open_services(tmp_path) as services, trio.open_nursery() as nursery:
-        address: tuple[str, int] = await nursery.start(serve_http, services)
-        host, port = address
+    async with open_test_node(tmp_path, role="api") as (node, addresses):
+        assert addresses.http is not None
+        host, port = addresses.http
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
-            yield Server(services, address, http)
-        nursery.cancel_scope.cancel()
+            yield Server(node.services, addresses.http, http)
 
 
 @pytest.fixture

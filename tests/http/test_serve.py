@@ -10,13 +10,14 @@ import trio
 
 from chorus.http import serve_http
 from chorus.http._serve import bound_address
-from tests.fixtures import open_services
+from tests.fixtures import open_test_node
 
 
 async def test_serve_http_reports_the_bound_port_and_stops_when_cancelled(
     tmp_path: Path,
 ) -> None:
-    async with open_services(tmp_path) as services:
+    async with open_test_node(tmp_path, role="gateway") as (node, _addresses):
+        services = node.services
         assert services.settings.http_port == 0
         async with trio.open_nursery() as nursery:
             host, port = await nursery.start(serve_http, services)

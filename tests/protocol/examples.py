@@ -90,7 +90,7 @@ LONGEST_MESSAGE = Message(
     created_at=MAX_SAFE_INT,
     edited_at=MAX_SAFE_INT,
 )
-AWKWARD_TEXT = 'quotes " and \\ backslash, \n newline, \x00 nul, \u2028, emoji 🎉, 中文'
+AWKWARD_TEXT = 'quotes " and \\ backslash, \n newline, \u2028, emoji 🎉, 中文'
 
 CLIENT_EXAMPLES: list[ClientFrame] = [
     Hello(token="eyJhbGciOiJFZERTQSJ9.e30.sig"),
@@ -147,7 +147,7 @@ def frame_id(frame: Frame) -> str:
 # --- hypothesis strategies of valid frames, derived from the field specs ----
 
 # Lone surrogates cannot be encoded as UTF-8, so no decoded frame holds them.
-_CHARACTERS = st.characters(codec="utf-8")
+_CHARACTERS = st.characters(codec="utf-8", exclude_characters="\x00")
 
 
 def _values(spec: Spec) -> st.SearchStrategy[Any]:

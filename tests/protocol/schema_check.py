@@ -8,6 +8,7 @@ difference from the standard: "integer" does not accept 1.0 (nor does Chorus).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -56,6 +57,8 @@ def _keyword(key: str, arg: Any, value: Any, schema: dict[str, Any], root: dict[
             return not isinstance(value, str) or len(value) >= arg
         case "maxLength":
             return not isinstance(value, str) or len(value) <= arg
+        case "pattern":
+            return not isinstance(value, str) or re.search(arg, value) is not None
         case "minimum":
             return not _TYPES["number"](value) or value >= arg
         case "maximum":

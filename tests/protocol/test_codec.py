@@ -421,3 +421,12 @@ def test_frames_cannot_be_built_with_wrong_types() -> None:
         Ack(ref="r", seq=True)
     with pytest.raises(TypeError, match=r"^message: expected an object or null, got str$"):
         Ack(ref="r", message="hello")  # type: ignore[arg-type]
+
+
+def test_text_with_a_nul_character_is_refused() -> None:
+    # PostgreSQL text cannot store U+0000; no chat text needs it.
+    frame = b'{"type":"send","ref":"r","room":"x","client_id":"c","body":"a\\u0000b"}'
+    with pytest.raises(ProtocolError) as refused:
+        decode_client_frame(frame)
+    assert refused.value.code == ErrorCode.INVALID_VALUE
+    assert refused.value.ref == "r"

@@ -20,6 +20,7 @@ from chorus.protocol import (
     encode,
     json_schema_document,
 )
+from chorus.protocol._schema import NO_NUL
 from tests.protocol.examples import ALL_EXAMPLES, CLIENT_CLASSES, SERVER_CLASSES, frame_id
 from tests.protocol.schema_check import SCHEMA, is_valid
 
@@ -73,13 +74,13 @@ def test_message_schema_has_no_type_tag() -> None:
 
 
 def test_limits_are_published() -> None:
-    identifier = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}
+    identifier = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": NO_NUL}
     assert DEFS["Send"]["properties"] == {
         "type": {"const": "send"},
         "ref": identifier,
         "room": identifier,
         "client_id": identifier,
-        "body": {"type": "string", "minLength": 1, "maxLength": MAX_BODY_CHARS},
+        "body": {"type": "string", "minLength": 1, "maxLength": MAX_BODY_CHARS, "pattern": NO_NUL},
     }
     assert DEFS["Resume"]["properties"]["rooms"] == {
         "type": "object",

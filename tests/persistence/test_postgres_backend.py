@@ -1,0 +1,398 @@
+"""What only the PostgreSQL backend does: migrations, several nodes, outages, cancellation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+import trio
+
+from chorus.config import Settings
+from chorus.node import open_node_store
+from chorus.persistence import (
+    PostgresStore,
+    RoomKind,
+    SchemaTooNew,
+    StoreError,
+    StoreUnavailable,
+    migrate_postgres,
+    open_postgres_store,
+    redact_url,
+)
+from chorus.persistence._asyncio_bridge import AsyncioBridge, open_asyncio_bridge
+from chorus.persistence._migrations import Migration, load_migrations
+from chorus.persistence._postgres import migrate, schema_version
+from tests.persistence.helpers import T0, make_room, make_user, texts
+from tests.pgserver import PgServer, free_port
+
+LATEST = load_migrations("postgres")[-1].version
+
+
+@pytest.fixture
+async def database(pg_server: PgServer) -> tuple[str, str]:
+    """A fresh, empty (unmigrated) database: (name, URL)."""
+    return await pg_server.new_database()
+
+
+async def versions(server: PgServer, name: str) -> list[int]:
+    out = await server.apsql("SELECT version FROM schema_migrations ORDER BY version", name)
+    return [int(line) for line in out.split()]
+
+
+@asynccontextmanager
+async def raw_connection(url: str) -> AsyncIterator[tuple[AsyncioBridge, Any]]:
+    """A plain asyncpg connection (another client of the database), used through a bridge."""
+    async with open_asyncio_bridge() as bridge:
+        conn = await bridge.run(asyncpg.connect, url)
+        try:
+            yield bridge, conn
+        finally:
+            await bridge.run(conn.close)
+
+
+# -- migrations -----------------------------------------------------------------------
+
+
+def test_the_shipped_migrations_are_found_and_numbered_from_one() -> None:
+    migrations = load_migrations("postgres")
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert migrations[0].name == "initial"
+    assert "CREATE TABLE messages" in migrations[0].sql
+
+
+async def test_migrate_applies_every_migration_once_and_records_it(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    name, url = database
+    assert await migrate_postgres(url) == list(range(1, LATEST + 1))
+    assert await migrate_postgres(url) == []
+    assert await versions(pg_server, name) == list(range(1, LATEST + 1))
+    row = await pg_server.apsql(
+        "SELECT name || '|' || applied_at FROM schema_migrations WHERE version = 1", name
+    )
+    migration_name, applied_at = row.split("|")
+    assert migration_name == "initial"
+    assert int(applied_at) > T0
+
+
+async def test_nodes_migrating_at_once_apply_each_migration_once(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    name, url = database
+    results: list[list[int]] = []
+
+    async def one_node() -> None:
+        results.append(await migrate_postgres(url))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(one_node)
+
+    assert sorted(results) == [[], [], list(range(1, LATEST + 1))]
+    assert await versions(pg_server, name) == list(range(1, LATEST + 1))
+
+
+async def test_opening_a_database_migrates_it_and_reopening_applies_nothing(
+    database: tuple[str, str],
+) -> None:
+    _, url = database
+    async with open_postgres_store(url) as store:
+        await make_user(store, "ada")
+    assert await migrate_postgres(url) == []
+    async with open_postgres_store(url) as store:
+        assert await store.get_credentials("ADA") is not None
+
+
+async def test_a_database_from_a_newer_chorus_is_refused_untouched(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    name, url = database
+    await migrate_postgres(url)
+    future = LATEST + 1
+    await pg_server.apsql(
+        f"INSERT INTO schema_migrations (version, name, applied_at) VALUES ({future}, 'future', 0)",
+        name,
+    )
+
+    with pytest.raises(SchemaTooNew, match=f"version {future} is newer") as refused:
+        async with open_postgres_store(url):
+            pass
+    assert (refused.value.found, refused.value.known) == (future, LATEST)
+    assert "upgrade Chorus" in str(refused.value)
+    with pytest.raises(SchemaTooNew):
+        await migrate_postgres(url)
+    assert await versions(pg_server, name) == [*range(1, LATEST + 1), future]
+
+
+async def test_a_failing_migration_is_rolled_back_and_the_version_stays(
+    database: tuple[str, str],
+) -> None:
+    _, url = database
+    good = Migration(version=1, name="good", sql="CREATE TABLE a (x INTEGER);")
+    bad = Migration(
+        version=2, name="bad", sql="CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);"
+    )
+    async with raw_connection(url) as (bridge, conn):
+        with pytest.raises(asyncpg.UndefinedTableError, match="nowhere"):
+            await bridge.run(migrate, conn, [good, bad], database="test", now=T0)
+        assert await bridge.run(schema_version, conn) == 1
+        tables = {
+            row[0]
+            for row in await bridge.run(
+                conn.fetch, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        }
+    assert "a" in tables
+    assert "b" not in tables
+
+
+# -- several nodes on one database ----------------------------------------------------
+
+
+async def test_two_nodes_appending_to_one_room_keep_seqs_contiguous_and_unique(
+    database: tuple[str, str],
+) -> None:
+    _, url = database
+    async with (
+        open_postgres_store(url, max_size=4) as one,
+        open_postgres_store(url, max_size=4) as two,
+    ):
+        users = [await make_user(one, f"user{i}") for i in range(4)]
+        room = await make_room(one, users[0])
+        nodes = [one, two]
+        tasks, batches, size = 8, 15, 7
+
+        async def sender(task: int) -> None:
+            store = nodes[task % 2]
+            user = users[task % len(users)]
+            for batch in range(batches):
+                ids = [f"t{task}-b{batch}-{i}" for i in range(size)]
+                await store.append_messages(room.id, texts(user, *ids))
+                if batch % 3 == 0:
+                    # A retry reaching the other node, as after a lost acknowledgement.
+                    retried = await nodes[(task + 1) % 2].append_messages(
+                        room.id, texts(user, *ids)
+                    )
+                    assert all(r.duplicate for r in retried)
+
+        async with trio.open_nursery() as nursery:
+            for task in range(tasks):
+                nursery.start_soon(sender, task)
+
+        total = tasks * batches * size
+        stored = await two.messages(room.id, after=0, limit=total + 10)
+        assert [m.seq for m in stored] == list(range(1, total + 1))
+        assert len({(m.sender_id, m.client_id) for m in stored}) == total
+        assert await one.last_seq(room.id) == total
+
+
+async def test_one_client_id_sent_to_two_rooms_on_two_nodes_at_once_is_stored_once(
+    database: tuple[str, str],
+) -> None:
+    _, url = database
+    async with open_postgres_store(url) as one, open_postgres_store(url) as two:
+        ada = await make_user(one, "ada")
+        rooms = [await make_room(one, ada, "one"), await make_room(one, ada, "two")]
+        rounds = 30
+        outcomes: dict[str, list[tuple[str, bool]]] = {}
+
+        async def send(store: PostgresStore, room_id: str) -> None:
+            for i in range(rounds):
+                [appended] = await store.append_messages(room_id, texts(ada, f"c{i}"))
+                outcomes.setdefault(f"c{i}", []).append(
+                    (appended.message.room_id, appended.duplicate)
+                )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send, one, rooms[0].id)
+            nursery.start_soon(send, two, rooms[1].id)
+
+        for client_id, results in outcomes.items():
+            # Exactly one send stored it; the other got that original back.
+            assert sorted(duplicate for _, duplicate in results) == [False, True], client_id
+            assert results[0][0] == results[1][0]
+        counts = [await one.last_seq(room.id) for room in rooms]
+        assert sum(counts) == rounds
+        for room, count in zip(rooms, counts, strict=True):
+            stored = await two.messages(room.id, after=0, limit=100)
+            assert [m.seq for m in stored] == list(range(1, count + 1))
+
+
+# -- outages --------------------------------------------------------------------------
+
+
+async def test_an_unreachable_database_is_unavailable_with_a_readable_message() -> None:
+    url = f"postgresql://chorus:secret@127.0.0.1:{free_port()}/chorus"
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="cannot connect") as failed:
+        async with open_postgres_store(url):
+            pass
+    assert time.monotonic() - started < 5
+    assert "secret" not in str(failed.value)
+    assert "chorus:***@127.0.0.1" in str(failed.value)
+    with pytest.raises(StoreUnavailable):
+        await migrate_postgres(url)
+
+
+async def test_a_stopped_database_makes_calls_unavailable_then_recovers_by_itself(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    _, url = database
+    async with open_postgres_store(url, max_size=3) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        await store.append_messages(room.id, texts(ada, "before"))
+
+        await trio.to_thread.run_sync(pg_server.stop)
+        try:
+            for attempt in range(5):
+                with trio.fail_after(10):  # bounded: refused connections fail fast
+                    with pytest.raises(StoreUnavailable) as down:
+                        await store.append_messages(room.id, texts(ada, f"down{attempt}"))
+                assert not isinstance(down.value.__cause__, StoreUnavailable)
+                with trio.fail_after(10), pytest.raises(StoreUnavailable):
+                    await store.get_room(room.id)
+        finally:
+            await trio.to_thread.run_sync(pg_server.start)
+
+        # The same store, not reopened: the pool reconnects on demand.
+        [after] = await store.append_messages(room.id, texts(ada, "after"))
+        assert (after.message.seq, after.duplicate) == (2, False)
+        stored = await store.messages(room.id, limit=10)
+        assert [m.client_id for m in stored] == ["before", "after"]
+
+
+async def test_a_closed_store_is_unavailable(database: tuple[str, str]) -> None:
+    _, url = database
+    async with open_postgres_store(url) as store:
+        await store.aclose()
+        with pytest.raises(StoreUnavailable, match="closed"):
+            await store.get_user("u_doesnotexist0000")
+        await store.aclose()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.append_messages("r_doesnotexist0000", [])
+
+
+# -- cancellation ---------------------------------------------------------------------
+
+
+async def test_a_call_cancelled_in_flight_stores_nothing_and_leaves_the_pool_usable(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    name, url = database
+    async with open_postgres_store(url, min_size=1, max_size=2) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        async with raw_connection(url) as (bridge, holder):
+            # Another client holds the room's row lock: the append waits for it.
+            transaction = holder.transaction()
+            await bridge.run(transaction.start)
+            await bridge.run(
+                holder.execute, "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room.id
+            )
+            with trio.move_on_after(0.5) as waited:
+                await store.append_messages(room.id, texts(ada, "cancelled"))
+            assert waited.cancelled_caught
+            # The cancelled statement was stopped and its transaction rolled back:
+            # no session of the store is waiting or left inside a transaction.
+            states = await pg_server.apsql(
+                "SELECT state FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state <> 'idle'",
+                name,
+            )
+            assert states.splitlines() == ["idle in transaction"]  # the holder only
+            await bridge.run(transaction.rollback)
+
+        # Every pooled connection is still usable, many times over.
+        for i in range(10):
+            [appended] = await store.append_messages(room.id, texts(ada, f"c{i}"))
+            assert (appended.message.seq, appended.duplicate) == (i + 1, False)
+        assert [m.client_id for m in await store.messages(room.id, limit=20)] == [
+            f"c{i}" for i in range(10)
+        ]
+
+
+async def test_cancelling_many_calls_at_once_leaves_the_pool_usable(
+    database: tuple[str, str],
+) -> None:
+    _, url = database
+    async with open_postgres_store(url, max_size=3) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        with trio.move_on_after(0.05):
+            async with trio.open_nursery() as nursery:
+                for task in range(20):
+                    for_task = [f"t{task}-{i}" for i in range(100)]
+                    nursery.start_soon(store.append_messages, room.id, texts(ada, *for_task))
+        # Whatever was stored before the cancellation is contiguous; the rest is not.
+        last = await store.last_seq(room.id)
+        stored = await store.messages(room.id, after=0, limit=10_000)
+        assert [m.seq for m in stored] == list(range(1, last + 1))
+        [appended] = await store.append_messages(room.id, texts(ada, "after"))
+        assert appended.message.seq == last + 1
+
+
+async def test_a_transaction_cancelled_in_flight_is_rolled_back_and_the_pool_stays_usable(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    name, url = database
+    async with open_postgres_store(url, min_size=1, max_size=1) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        await store.append_messages(room.id, texts(ada, "c1", "c2"))
+        async with raw_connection(url) as (bridge, holder):
+            # The marker update runs in an explicit transaction (BEGIN already
+            # sent) and waits for the membership row another client locked.
+            transaction = holder.transaction()
+            await bridge.run(transaction.start)
+            await bridge.run(
+                holder.execute, "SELECT 1 FROM memberships WHERE room_id = $1 FOR UPDATE", room.id
+            )
+            with trio.move_on_after(0.5) as waited:
+                await store.advance_read_seq(room.id, ada.id, 2)
+            assert waited.cancelled_caught
+            states = await pg_server.apsql(
+                "SELECT state FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state <> 'idle'",
+                name,
+            )
+            assert states.splitlines() == ["idle in transaction"]  # the holder only
+            await bridge.run(transaction.rollback)
+        # The one pooled connection works, outside any leftover transaction.
+        assert await store.advance_read_seq(room.id, ada.id, 1) == 1
+        assert await store.advance_read_seq(room.id, ada.id, 2) == 2
+
+
+# -- odds and ends --------------------------------------------------------------------
+
+
+async def test_a_nul_character_is_refused_with_a_store_error(database: tuple[str, str]) -> None:
+    # PostgreSQL text cannot hold U+0000; a StoreError (not a crash) lets the room refuse it.
+    _, url = database
+    async with open_postgres_store(url) as store:
+        ada = await make_user(store, "ada")
+        room = await store.create_room("general", RoomKind.PUBLIC, ada.id, T0)
+        batch = texts(ada, "c1")
+        nul = [type(batch[0])(sender_id=ada.id, body="a\x00b", client_id="c1", created_at=T0)]
+        with pytest.raises(StoreError, match="0x00") as refused:
+            await store.append_messages(room.id, nul)
+        assert not isinstance(refused.value, StoreUnavailable)
+        assert await store.last_seq(room.id) == 0
+
+
+async def test_the_node_opens_postgres_for_a_postgres_url(database: tuple[str, str]) -> None:
+    _, url = database
+    for scheme_url in (url, url.replace("postgresql://", "postgres://", 1)):
+        async with open_node_store(Settings(database_url=scheme_url)) as store:
+            assert isinstance(store, PostgresStore)
+
+
+def test_redact_url_hides_only_the_password() -> None:
+    assert redact_url("postgresql://chorus:s3cr@t@db:5432/chorus") == (
+        "postgresql://chorus:***@db:5432/chorus"
+    )
+    assert redact_url("postgresql://chorus@db/chorus") == "postgresql://chorus@db/chorus"
