@@ -1,0 +1,158 @@
+"""Bot accounts, rooms and tokens written straight into the node's store.
+
+No HTTP and no passwords: a bot user has no password hash (like a user of an
+external identity provider), so provisioning thousands of them costs no
+argon2 time. Sessions and access tokens are made exactly as `AuthService`
+makes them, with the node's own signing key, so the gateway accepts them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+import attrs
+
+from chorus.auth import TokenSigner, load_or_create_key
+
+# The refresh-token helpers are not re-exported by chorus.auth; using the very
+# functions the node uses keeps bot sessions indistinguishable from real ones.
+from chorus.auth._tokens import hash_refresh_token, new_refresh_token
+from chorus.config import Settings
+from chorus.persistence import Role, RoomKind, Store, now_ms
+
+ROOM_DISTRIBUTIONS = ("fixed", "zipf")
+
+
+@attrs.frozen(kw_only=True)
+class BotAccount:
+    """One provisioned bot: who it is, the token it says hello with, its rooms."""
+
+    index: int
+    user_id: str
+    username: str
+    token: str
+    rooms: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Provisioned:
+    """What `provision` made for one run."""
+
+    run_id: str
+    bots: tuple[BotAccount, ...]
+    rooms: tuple[str, ...]
+    room_sizes: tuple[int, ...]
+
+
+def new_run_id() -> str:
+    """A short random run prefix, so that reruns against one database never collide."""
+    return secrets.token_hex(3)
+
+
+def room_sizes(bots: int, rooms: int, room_size: int, distribution: str) -> list[int]:
+    """Members per room: `fixed` gives every room `room_size`; `zipf` gives room k
+    `room_size / (k + 1)` (at least 2), a few big rooms and a long tail of small ones.
+    Never more than `bots`."""
+    if distribution not in ROOM_DISTRIBUTIONS:
+        raise ValueError(f"room distribution must be one of {', '.join(ROOM_DISTRIBUTIONS)}")
+    if distribution == "fixed":
+        sizes = [room_size] * rooms
+    else:
+        sizes = [max(2, round(room_size / (k + 1))) for k in range(rooms)]
+    return [max(1, min(bots, size)) for size in sizes]
+
+
+def assign_rooms(bots: int, sizes: Sequence[int]) -> list[list[int]]:
+    """Member bot indexes of each room: consecutive bots, wrapping around, so that with
+    `rooms * room_size == bots` every bot is in exactly one room."""
+    members: list[list[int]] = []
+    cursor = 0
+    for size in sizes:
+        members.append([(cursor + k) % bots for k in range(size)])
+        cursor = (cursor + size) % bots
+    return members
+
+
+async def provision(
+    store: Store,
+    settings: Settings,
+    *,
+    bots: int,
+    rooms: int,
+    room_size: int,
+    distribution: str = "fixed",
+    access_ttl: int = 3600,
+    run_id: str | None = None,
+) -> Provisioned:
+    """Create `bots` users named `bot-<run>-<n>`, `rooms` public rooms, their
+    memberships, one session per bot and an access token valid `access_ttl`
+    seconds, signed with the key in `settings.data_dir` (created if missing,
+    exactly as the node would)."""
+    from chorus.node import KEY_FILE
+
+    if bots < 1 or rooms < 1:
+        raise ValueError("at least one bot and one room are needed")
+    run_id = run_id or new_run_id()
+    signer = TokenSigner(load_or_create_key(settings.data_dir / KEY_FILE), access_ttl=access_ttl)
+    now = now_ms()
+    users = []
+    for index in range(bots):
+        name = f"bot-{run_id}-{index}"
+        users.append(await store.create_user(name, name, None, now))
+    sizes = room_sizes(bots, rooms, room_size, distribution)
+    members = assign_rooms(bots, sizes)
+    room_ids: list[str] = []
+    rooms_of: list[list[str]] = [[] for _ in range(bots)]
+    for number, member_indexes in enumerate(members):
+        owner = users[member_indexes[0]]
+        room = await store.create_room(f"bots-{run_id}-{number}", RoomKind.PUBLIC, owner.id, now)
+        room_ids.append(room.id)
+        for index in member_indexes:
+            if index != member_indexes[0]:
+                await store.add_member(room.id, users[index].id, Role.MEMBER, now)
+            rooms_of[index].append(room.id)
+    accounts = []
+    refresh_ms = settings.refresh_token_ttl * 1000
+    for index, user in enumerate(users):
+        session = await store.create_session(
+            user.id, hash_refresh_token(new_refresh_token()), now, now + refresh_ms
+        )
+        accounts.append(
+            BotAccount(
+                index=index,
+                user_id=user.id,
+                username=user.username,
+                token=signer.issue(user.id, session.id, now // 1000),
+                rooms=tuple(rooms_of[index]),
+            )
+        )
+    return Provisioned(
+        run_id=run_id, bots=tuple(accounts), rooms=tuple(room_ids), room_sizes=tuple(sizes)
+    )
+
+
+async def provision_node(
+    settings: Settings,
+    *,
+    bots: int,
+    rooms: int,
+    room_size: int,
+    distribution: str = "fixed",
+    access_ttl: int = 3600,
+    run_id: str | None = None,
+) -> Provisioned:
+    """`provision` on the store the node with these settings uses (`open_node_store`)."""
+    from chorus.node import open_node_store
+
+    async with open_node_store(settings) as store:
+        return await provision(
+            store,
+            settings,
+            bots=bots,
+            rooms=rooms,
+            room_size=room_size,
+            distribution=distribution,
+            access_ttl=access_ttl,
+            run_id=run_id,
+        )

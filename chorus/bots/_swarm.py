@@ -1,0 +1,419 @@
+"""The swarm's parent: provisioning, worker processes, merging their reports."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_module
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from ._histogram import encode_histogram, merge_encoded, new_histogram, summary_ms
+from ._provision import Provisioned
+from ._worker import GoSignal, WorkerPlan, run_worker, worker_process
+
+SAFE_RATE_PER_BOT = 15.0
+"""Sends per second per bot kept under the server's default limit (20 frames/s)."""
+
+
+@attrs.frozen(kw_only=True)
+class SwarmOptions:
+    """What `chorus bots` was asked to do (see its --help)."""
+
+    gateways: tuple[str, ...] = ("ws://127.0.0.1:8081/",)
+    rate: float = 1000.0
+    size: int = 100
+    duration: float = 30.0
+    ramp_up: float = 5.0
+    passive: float = 0.5
+    workers: int = 1
+    """Worker processes; 0 runs one worker in a thread of this process (tests)."""
+    reconnect_rate: float = 0.0
+    typing_rate: float = 0.0
+    presence_rate: float = 0.0
+    drain: float = 5.0
+    latency_every: int = 1
+    """Latency is measured by every n-th bot (a sample that keeps the swarm cheap)."""
+    server_pid: int | None = None
+
+
+def plan_workers(options: SwarmOptions, provisioned: Provisioned) -> list[WorkerPlan]:
+    """Split bots over workers round-robin; each worker sends its senders' share of the rate."""
+    bots = provisioned.bots
+    rng = random.Random(provisioned.run_id)
+    with_rooms = [bot.index for bot in bots if bot.rooms]
+    active = round(len(with_rooms) * (1.0 - options.passive))
+    senders = frozenset(rng.sample(with_rooms, max(0, min(active, len(with_rooms)))))
+    count = max(1, options.workers)
+    plans = []
+    for worker in range(count):
+        mine = bots[worker::count]
+        share = sum(1 for bot in mine if bot.index in senders) / max(len(senders), 1)
+        plans.append(
+            WorkerPlan(
+                worker=worker,
+                run_id=provisioned.run_id,
+                gateways=options.gateways,
+                bots=mine,
+                senders=senders,
+                rate=options.rate * share,
+                size=options.size,
+                ramp_up=options.ramp_up,
+                duration=options.duration,
+                drain=options.drain,
+                reconnect_rate=options.reconnect_rate / count,
+                typing_rate=options.typing_rate / count,
+                presence_rate=options.presence_rate / count,
+                latency_every=max(1, options.latency_every),
+            )
+        )
+    return plans
+
+
+def find_server_pid(gateway: str) -> int | None:
+    """The pid of the local process listening on `gateway`'s port (Linux /proc), if any.
+
+    Only processes of this user can be inspected; None when nothing is found.
+    """
+    url = urlsplit(gateway)
+    if url.hostname not in ("127.0.0.1", "localhost", "::1", "0.0.0.0") or url.port is None:
+        return None
+    wanted = f"{url.port:04X}"
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and fields[1].rsplit(":", 1)[1] == wanted:  # 0A: LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for descriptor in (entry / "fd").iterdir():
+                if os.readlink(descriptor) in inodes:
+                    return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+class ProcessSampler:
+    """CPU seconds and RSS of a process from /proc (Linux)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self.start = self.sample()
+
+    def sample(self) -> tuple[float, int] | None:
+        """(CPU seconds so far, RSS bytes), or None once the process is gone."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+            statm = Path(f"/proc/{self.pid}/statm").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / self._ticks
+        return cpu, int(statm.split()[1]) * self._page
+
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+def run_swarm(
+    options: SwarmOptions, provisioned: Provisioned, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Run the workers to the end; return the merged report (see docs/benchmarks.md)."""
+    plans = plan_workers(options, provisioned)
+    server_pid = options.server_pid
+    sampler = ProcessSampler(server_pid) if server_pid else None
+    threads: list[threading.Thread] = []
+    processes: list[Any] = []
+    reports: queue_module.Queue[dict[str, Any]] | Any
+    if options.workers == 0:
+        reports = queue_module.Queue()
+        go: Any = GoSignal()
+        for plan in plans:
+            thread = threading.Thread(target=run_worker, args=(plan, reports.put, go), daemon=True)
+            thread.start()
+            threads.append(thread)
+    else:
+        context = multiprocessing.get_context("spawn")
+        reports = context.Queue()
+        go = context.Value("d", 0.0)
+        for plan in plans:
+            process = context.Process(target=worker_process, args=(plan, reports, go), daemon=True)
+            process.start()
+            processes.append(process)
+    # Ramp and schedule begin once every worker is up (spawned interpreters take a while).
+    up = 0
+    deadline = time.monotonic() + 60
+    while up < len(plans) and time.monotonic() < deadline:
+        try:
+            up += reports.get(timeout=0.5)["kind"] == "up"
+        except queue_module.Empty:
+            if processes and not all(p.is_alive() for p in processes):
+                break
+    go.value = time.monotonic() + 0.5
+    begin = go.value
+    server_start = sampler.sample() if sampler else None
+    wall_start = time.time()
+    finals: dict[int, dict[str, Any]] = {}
+    failures: list[str] = []
+    timeline: dict[int, dict[str, Any]] = {}
+    total_histogram = new_histogram()
+    server_timeline: list[tuple[float, float, float, int]] = []
+    last_server = (begin, server_start)
+    limit = begin + options.ramp_up + options.duration + options.drain + 30
+    while len(finals) + len(failures) < len(plans) and time.monotonic() < limit:
+        try:
+            report = reports.get(timeout=0.5)
+        except queue_module.Empty:
+            if processes and all(not p.is_alive() for p in processes) and reports.empty():
+                break
+            continue
+        if report["kind"] == "failed":
+            failures.append(f"worker {report['worker']}: {report['error']}")
+            continue
+        # A tick at time t covers the second before it: label it by where that second starts.
+        second = max(0, int(report["t"]) - 1)
+        slot = timeline.setdefault(
+            second,
+            {"sent": 0, "acked": 0, "delivered": 0, "connects": 0, "histograms": [], "lag": 0.0},
+        )
+        slot["lag"] = max(slot["lag"], report["send_lag"])
+        for key in ("sent", "acked", "delivered", "connects"):
+            slot[key] += report[key]
+        slot["histograms"].append(report["histogram"])
+        merge_encoded([report["histogram"]], total_histogram)
+        if report["kind"] == "final":
+            finals[report["worker"]] = report
+        if sampler is not None and last_server[1] is not None:
+            now = time.monotonic()
+            sample = sampler.sample()
+            if sample is not None and now - last_server[0] >= 1.0:
+                spent = sample[0] - last_server[1][0]
+                server_timeline.append((now - begin, now - last_server[0], spent, sample[1]))
+                last_server = (now, sample)
+        if progress is not None:
+            progress(_live(timeline, report, finals, len(plans)))
+    for thread in threads:
+        thread.join(timeout=5)
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+    server_end = sampler.sample() if sampler else None
+    return _merge(
+        options,
+        provisioned,
+        finals,
+        failures,
+        timeline,
+        total_histogram,
+        server_start,
+        server_end,
+        server_timeline,
+        server_pid,
+        wall_start,
+    )
+
+
+def _live(
+    timeline: dict[int, dict[str, Any]],
+    report: dict[str, Any],
+    finals: dict[int, Any],
+    workers: int,
+) -> dict[str, Any]:
+    second = int(report["t"])
+    slot = timeline.get(second - 1) or timeline.get(second) or {}
+    histogram = merge_encoded(slot.get("histograms", []))
+    return {
+        "t": report["t"],
+        "connected": report["connected"],
+        "sent_per_s": slot.get("sent", 0),
+        "delivered_per_s": slot.get("delivered", 0),
+        "latency": summary_ms(histogram),
+        "errors": report["errors"],
+        "finished_workers": len(finals),
+        "workers": workers,
+    }
+
+
+def _merge(
+    options: SwarmOptions,
+    provisioned: Provisioned,
+    finals: dict[int, dict[str, Any]],
+    failures: list[str],
+    timeline: dict[int, dict[str, Any]],
+    histogram: Any,
+    server_start: tuple[float, int] | None,
+    server_end: tuple[float, int] | None,
+    server_timeline: list[tuple[float, float, float, int]],
+    server_pid: int | None,
+    wall_start: float,
+) -> dict[str, Any]:
+    errors: Counter[str] = Counter()
+    acked_seq: dict[str, int] = {}
+    rooms_last: dict[str, list[int]] = {}
+    for final in finals.values():
+        errors.update(final["error_kinds"])
+        for room, seq in final["acked_seq"].items():
+            acked_seq[room] = max(acked_seq.get(room, 0), seq)
+        for room, lasts in final["rooms_last"].items():
+            rooms_last.setdefault(room, []).extend(lasts)
+    # A receiver that stopped short of the room's last acknowledged seq lost the tail.
+    tail_lost = sum(
+        max(0, acked_seq.get(room, 0) - last)
+        for room, lasts in rooms_last.items()
+        for last in lasts
+        if last >= 0
+    )
+    totals = {
+        key: sum(final[key] for final in finals.values())
+        for key in (
+            "sent_total",
+            "acked_total",
+            "delivered_total",
+            "connects_total",
+            "reconnects",
+            "resent",
+            "gaps",
+            "duplicated",
+            "reordered",
+            "cpu_user",
+            "cpu_system",
+        )
+    }
+    window = [
+        slot
+        for second, slot in timeline.items()
+        if options.ramp_up <= second < options.ramp_up + options.duration
+    ]
+    seconds = max(len(window), 1)
+    ramp = [slot for second, slot in timeline.items() if second < max(options.ramp_up, 1)]
+    swarm_cpu = totals["cpu_user"] + totals["cpu_system"]
+    elapsed = options.ramp_up + options.duration
+    series = []
+    for second in sorted(timeline):
+        slot = timeline[second]
+        summary = summary_ms(merge_encoded(slot["histograms"]))
+        series.append(
+            {
+                "t": second,
+                "sent": slot["sent"],
+                "delivered": slot["delivered"],
+                "connects": slot["connects"],
+                "p50_ms": summary["p50"],
+                "p99_ms": summary["p99"],
+                "max_ms": summary["max"],
+                "send_lag_ms": round(slot["lag"] * 1000, 2),
+            }
+        )
+    server: dict[str, Any] | None = None
+    if server_pid is not None and server_start is not None and server_end is not None:
+        cpu = server_end[0] - server_start[0]
+        # CPU per delivery over the sending window only (connects and drain excluded).
+        end = options.ramp_up + options.duration
+        in_window = [row for row in server_timeline if options.ramp_up + 1 <= row[0] <= end]
+        window_cpu = sum(spent for _, _, spent, _ in in_window)
+        window_seconds = sum(span for _, span, _, _ in in_window)
+        window_rate = sum(slot["delivered"] for slot in window) / seconds
+        server = {
+            "pid": server_pid,
+            "cpu_seconds": round(cpu, 3),
+            "cpu_share": round(cpu / max(time.time() - wall_start, 1e-9), 3),
+            "window_cpu_share": round(window_cpu / window_seconds, 3) if window_seconds else None,
+            "rss_mib": round(server_end[1] / 2**20, 1),
+            "cpu_us_per_delivery": round(window_cpu / window_seconds * 1e6 / window_rate, 3)
+            if window_seconds and window_rate
+            else None,
+            "timeline": [
+                {
+                    "t": round(t, 1),
+                    "cpu_share": round(spent / span, 3),
+                    "rss_mib": round(rss / 2**20, 1),
+                }
+                for t, span, spent, rss in server_timeline
+            ],
+        }
+    lost = totals["gaps"] + tail_lost
+    return {
+        "run_id": provisioned.run_id,
+        "options": attrs.asdict(options),
+        "bots": len(provisioned.bots),
+        "rooms": len(provisioned.rooms),
+        "room_sizes": list(provisioned.room_sizes),
+        "workers": len(finals),
+        "worker_failures": failures,
+        "connections": {
+            "held": sum(final["connected"] for final in finals.values()),
+            "connects": totals["connects_total"],
+            "reconnects": totals["reconnects"],
+            "connect_rate_per_s": round(
+                sum(slot["connects"] for slot in ramp) / max(options.ramp_up, 1), 1
+            ),
+        },
+        "messages": {
+            "sent": totals["sent_total"],
+            "acked": totals["acked_total"],
+            "resent": totals["resent"],
+            "delivered": totals["delivered_total"],
+            "sent_per_s": round(sum(slot["sent"] for slot in window) / seconds, 1),
+            "deliveries_per_s": round(sum(slot["delivered"] for slot in window) / seconds, 1),
+        },
+        "latency_ms": summary_ms(histogram),
+        "latency_histogram": encode_histogram(histogram).decode(),
+        "correctness": {
+            "lost": lost,
+            "duplicated": totals["duplicated"],
+            "reordered": totals["reordered"],
+        },
+        "errors": dict(sorted(errors.items())),
+        "swarm": {
+            "cpu_seconds": round(swarm_cpu, 3),
+            "cpu_share": round(swarm_cpu / elapsed, 3) if elapsed else 0.0,
+            "max_send_lag_ms": round(
+                max((f["max_send_lag"] for f in finals.values()), default=0.0) * 1000, 2
+            ),
+            "late_sends": sum(f["late_sends"] for f in finals.values()),
+            # Preemptions: other processes took this core (a busy or shared machine).
+            "involuntary_switches": sum(f["involuntary_switches"] for f in finals.values()),
+            "load_average": [round(load, 2) for load in os.getloadavg()],
+            "max_loop_lag_ms": round(
+                max((f["max_tick_lag"] for f in finals.values()), default=0.0) * 1000, 2
+            ),
+            "cpu_us_per_delivery": round(swarm_cpu * 1e6 / totals["delivered_total"], 3)
+            if totals["delivered_total"]
+            else None,
+        },
+        "server": server,
+        "timeline": series,
+    }
+
+
+def correct(report: dict[str, Any]) -> bool:
+    """True when nothing was lost, duplicated or reordered and every worker finished."""
+    checks = report["correctness"]
+    return (
+        checks["lost"] == 0
+        and checks["duplicated"] == 0
+        and checks["reordered"] == 0
+        and not report["worker_failures"]
+        and report["workers"] == max(1, report["options"]["workers"])
+    )

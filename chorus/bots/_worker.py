@@ -1,0 +1,675 @@
+"""One swarm worker: a trio loop driving its share of the bots over raw sockets.
+
+Every bot is a non-blocking stdlib socket watched with `trio.lowlevel`
+readiness waits (no stream objects, no per-frame task wake-ups). Sends follow
+a schedule fixed in advance (open loop): a message's latency is measured from
+the time it was *scheduled*, so a sender that falls behind shows up as latency
+instead of hiding it (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import select
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import orjson
+import trio
+
+from chorus.protocol import SUBPROTOCOL
+
+from ._histogram import encode_histogram, new_histogram
+from ._provision import BotAccount
+from ._wire import (
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameReader,
+    WireError,
+    check_handshake_response,
+    client_frame,
+    handshake_request,
+)
+
+Emit = Callable[[dict[str, Any]], None]
+
+_TYPE_AT = len(b'{"type":"')
+_ROOM = b'"room":"'
+_SEQ = b'"seq":'
+_BODY = b'"body":"'
+_REF = b'"ref":"'
+_CODE = b'"code":"'
+_HEARTBEAT = b'"heartbeat_interval_ms":'
+_SEND_ACK = b'"message":{'
+
+
+class GoSignal:
+    """Holds the shared start time (monotonic seconds; 0 until the parent sets it)."""
+
+    value: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class WorkerPlan:
+    """Everything one worker needs; pickled to a spawned process."""
+
+    worker: int
+    run_id: str
+    gateways: tuple[str, ...]
+    bots: tuple[BotAccount, ...]
+    senders: frozenset[int]
+    """Global indexes of the bots that send (the others only read)."""
+    rate: float
+    """Messages per second this worker sends in total."""
+    size: int
+    ramp_up: float
+    duration: float
+    drain: float = 5.0
+    reconnect_rate: float = 0.0
+    """Reconnects per second this worker forces (churn); 0 for none."""
+    typing_rate: float = 0.0
+    """Typing signals per second this worker sends; 0 for none."""
+    presence_rate: float = 0.0
+    """Presence changes (idle <-> online) per second this worker sends; 0 for none."""
+    tick: float = 1.0
+    latency_every: int = 1
+    """Only bots whose index is a multiple of this measure latency (a sample)."""
+
+
+class RoomOrder:
+    """Per-receiver, per-room order check: every seq once, in order."""
+
+    __slots__ = ("first", "last", "missing")
+
+    def __init__(self) -> None:
+        self.last = -1
+        self.first = -1
+        self.missing: set[int] | None = None
+
+
+class Stats:
+    """Counters of one worker; ticks carry deltas, the final report the totals."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.acked = 0
+        self.delivered = 0
+        self.connected = 0
+        self.connects = 0
+        self.reconnects = 0
+        self.duplicated = 0
+        self.reordered = 0
+        self.errors: Counter[str] = Counter()
+        self.histogram = new_histogram()
+        self.acked_seq: dict[str, int] = {}
+        self.max_send_lag = 0.0
+        self.tick_send_lag = 0.0
+        self.late_sends = 0
+        self.resent = 0
+        self.max_tick_lag = 0.0
+        self.last_tick = (0, 0, 0, 0)
+
+
+class Bot:
+    """One simulated user: a socket, its parser and its view of each room."""
+
+    def __init__(self, worker: Worker, account: BotAccount, sender: bool) -> None:
+        self.worker = worker
+        self.account = account
+        self.sender = sender
+        self.sock: socket.socket | None = None
+        self.ready = False
+        self.joined = 0
+        self.rooms: dict[bytes, RoomOrder] = {room.encode(): RoomOrder() for room in account.rooms}
+        self.unacked: dict[int, bytes] = {}
+        """Sends not acknowledged yet, by number: resent after a reconnect (same client_id,
+        so the server stores each once), as a real client's outbox would."""
+        self.pending = bytearray()
+        self.flushing = False
+        self.sent = 0
+        self.refs = 0
+        self.churn = False
+        self.counted = False
+        self.reconnected = False
+        self.heartbeat = 30.0
+        self.reader = FrameReader(self.on_frame, 64 * 1024)
+        self.closed = trio.Event()
+        self.failure: Exception | None = None
+        self.measures = account.index % worker.plan.latency_every == 0
+
+    # -- sending --------------------------------------------------------------------------
+
+    def ref(self, kind: str) -> str:
+        self.refs += 1
+        return f"{kind}{self.refs}"
+
+    def send_json(self, frame: dict[str, Any]) -> None:
+        self.send_raw(client_frame(orjson.dumps(frame)))
+
+    def send_raw(self, data: bytes) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        if self.pending:
+            self.pending += data
+            return
+        try:
+            written = sock.send(data)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            self.worker.stats.errors["send_failed"] += 1
+            return
+        if written < len(data):
+            self.pending += data[written:]
+            if not self.flushing:
+                self.flushing = True
+                self.worker.nursery.start_soon(self.flush, sock)
+
+    async def flush(self, sock: socket.socket) -> None:
+        try:
+            while self.pending and self.sock is sock:
+                await trio.lowlevel.wait_writable(sock)
+                try:
+                    written = sock.send(self.pending)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    break
+                del self.pending[:written]
+        finally:
+            self.flushing = False
+
+    def post(self, number: int, frame: bytes) -> None:
+        """A scheduled message: sent now if connected, else when the bot is back."""
+        self.unacked[number] = frame
+        if self.ready and self.joined == len(self.rooms):
+            self.send_raw(frame)
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def on_frame(self, opcode: int, buf: bytearray, start: int, end: int) -> None:
+        if opcode == OP_TEXT:
+            kind = buf[start + _TYPE_AT]
+            if kind == 0x6D:  # m: "message"
+                self.on_message(buf, start, end)
+            elif kind == 0x61:  # a: "ack"
+                self.on_ack(buf, start, end)
+            elif kind == 0x65:  # e: "error"
+                at = buf.find(_CODE, start, end) + len(_CODE)
+                code = bytes(buf[at : buf.find(b'"', at, end)]).decode()
+                self.worker.stats.errors[f"error_{code}"] += 1
+            elif buf.startswith(b'{"type":"ready"', start):
+                self.on_ready(buf, start, end)
+            elif buf.startswith(b'{"type":"too_far"', start):
+                self.worker.stats.errors["too_far"] += 1
+        elif opcode == OP_CLOSE:
+            close = (buf[start] << 8 | buf[start + 1]) if end - start >= 2 else 1005
+            self.worker.stats.errors[f"close_{close}"] += 1
+            self.ready = False
+        elif opcode == OP_PING:
+            self.send_raw(client_frame(bytes(buf[start:end]), OP_PONG))
+
+    def on_message(self, buf: bytearray, start: int, end: int) -> None:
+        stats = self.worker.stats
+        stats.delivered += 1
+        at = buf.find(_ROOM, start, end) + len(_ROOM)
+        room_end = buf.find(b'"', at, end)
+        room = bytes(buf[at:room_end])
+        at = buf.find(_SEQ, room_end, end) + len(_SEQ)
+        seq_end = buf.find(b",", at, end)
+        seq = int(buf[at:seq_end])
+        order = self.rooms.get(room)
+        if order is None:
+            stats.errors["unexpected_room"] += 1
+            return
+        last = order.last
+        if last < 0:
+            order.first = order.last = seq
+        elif seq == last + 1:
+            order.last = seq
+        elif seq > last:
+            if order.missing is None:
+                order.missing = set()
+            order.missing.update(range(last + 1, seq))
+            order.last = seq
+        elif order.missing is not None and seq in order.missing:
+            order.missing.discard(seq)
+            stats.reordered += 1
+        else:
+            stats.duplicated += 1
+        # Latency only for this worker's own messages: the body starts with its tag.
+        at = buf.find(_BODY, seq_end, end) + len(_BODY)
+        tag = self.worker.tag
+        if self.measures and buf.startswith(tag, at):
+            at += len(tag)
+            scheduled = int(buf[at : buf.find(b":", at, end)])
+            micros = (time.monotonic_ns() - scheduled) // 1000
+            stats.histogram.record_value(micros if micros > 0 else 1)
+
+    def on_ack(self, buf: bytearray, start: int, end: int) -> None:
+        at = buf.find(_REF, start, end) + len(_REF)
+        kind = buf[at]
+        stats = self.worker.stats
+        if kind == 0x73:  # s: a send
+            if self.unacked.pop(int(buf[at + 1 : buf.find(b'"', at, end)]), None) is None:
+                return  # the answer to a resend of something already acknowledged
+            stats.acked += 1
+            at = buf.find(_ROOM, at, end) + len(_ROOM)
+            room_end = buf.find(b'"', at, end)
+            room = bytes(buf[at:room_end]).decode()
+            at = buf.find(_SEQ, room_end, end) + len(_SEQ)
+            seq = int(buf[at : buf.find(b",", at, end)])
+            if seq > stats.acked_seq.get(room, 0):
+                stats.acked_seq[room] = seq
+        elif kind in (0x6A, 0x72):  # j: a join, r: a resume
+            if kind == 0x6A:
+                at = buf.find(_ROOM, at, end) + len(_ROOM)
+                room_end = buf.find(b'"', at, end)
+                order = self.rooms.get(bytes(buf[at:room_end]))
+                at = buf.find(_SEQ, room_end, end) + len(_SEQ)
+                seq = int(buf[at : buf.find(b",", at, end)])
+                if order is not None:
+                    self.on_joined(order, seq)
+                self.joined += 1
+            else:
+                self.joined = len(self.rooms)
+            if self.joined == len(self.rooms):
+                self.worker.on_bot_ready(self)
+
+    def on_joined(self, order: RoomOrder, seq: int) -> None:
+        """The room's latest seq at subscription: later ones must all arrive."""
+        if order.last < 0:
+            order.last = seq
+        elif order.first > seq + 1:
+            if order.missing is None:
+                order.missing = set()
+            order.missing.update(range(seq + 1, order.first))
+
+    def on_ready(self, buf: bytearray, start: int, end: int) -> None:
+        self.ready = True
+        at = buf.find(_HEARTBEAT, start, end) + len(_HEARTBEAT)
+        self.heartbeat = int(buf[at : buf.find(b",", at, end)]) / 1000
+        if not self.rooms:
+            self.worker.on_bot_ready(self)
+        elif any(order.last >= 0 for order in self.rooms.values()):
+            rooms = {room.decode(): max(order.last, 0) for room, order in self.rooms.items()}
+            self.send_json({"type": "resume", "ref": self.ref("r"), "rooms": rooms})
+        else:
+            for room in self.rooms:
+                self.send_json({"type": "join", "ref": self.ref("j"), "room": room.decode()})
+
+    # -- the connection -------------------------------------------------------------------
+
+    async def run(self, gateway: str, stop: trio.Event) -> None:
+        """Connect, and reconnect (resuming) after churn or a server close, until `stop`."""
+        while not stop.is_set():
+            await self.connect_once(gateway)
+            if stop.is_set():
+                return
+            if not self.churn:
+                await trio.sleep(0.5 + random.random() * 0.5)
+            self.churn = False
+            self.reconnected = True
+            self.worker.stats.reconnects += 1
+
+    async def connect_once(self, gateway: str) -> None:
+        worker = self.worker
+        stats = worker.stats
+        url = urlsplit(gateway)
+        host, port = url.hostname or "127.0.0.1", url.port or 80
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = FrameReader(self.on_frame, 64 * 1024)
+        self.pending = bytearray()
+        self.ready = False
+        self.joined = 0
+        try:
+            try:
+                sock.connect((host, port))
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error:
+                    raise OSError(error, "connect failed") from None
+            request, accept = handshake_request(host, port, url.path or "/", SUBPROTOCOL)
+            sock.send(request)
+            head = bytearray()
+            while b"\r\n\r\n" not in head:
+                await trio.lowlevel.wait_readable(sock)
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise OSError("closed during the handshake")
+                head += chunk
+            header, _, rest = bytes(head).partition(b"\r\n\r\n")
+            problem = check_handshake_response(header, accept, SUBPROTOCOL)
+            if problem is not None:
+                stats.errors[f"connect_{problem}"] += 1
+                return
+            stats.connects += 1
+            self.sock = sock
+            self.send_json({"type": "hello", "token": self.account.token, "client": "chorus-bots"})
+            if rest:
+                self.reader.feed_bytes(rest)
+            await self.receive(sock)
+        except OSError:
+            stats.errors["connect_failed" if self.sock is None else "connection_lost"] += 1
+        except WireError:
+            stats.errors["protocol_violation"] += 1
+        finally:
+            if self.counted:
+                self.counted = False
+                stats.connected -= 1
+            self.sock = None
+            self.ready = False
+            sock.close()
+
+    async def receive(self, sock: socket.socket) -> None:
+        """Wait until the worker's poller (`read_ready`) sees this connection end."""
+        self.closed = trio.Event()
+        self.failure = None
+        self.worker.watch(sock, self)
+        try:
+            await self.closed.wait()
+        finally:
+            self.worker.unwatch(sock)
+        if self.failure is not None:
+            raise self.failure
+
+    def read_ready(self, sock: socket.socket) -> None:
+        """Read everything the kernel has for this bot and parse it (called by the poller)."""
+        if self.closed.is_set():
+            return
+        reader = self.reader
+        try:
+            while True:
+                count = sock.recv_into(reader.writable())
+                if count == 0:
+                    if not self.churn:
+                        self.worker.stats.errors["eof"] += 1
+                    break
+                reader.feed(count)
+        except BlockingIOError:
+            return
+        except (OSError, WireError) as exc:
+            self.failure = exc
+        self.worker.unwatch(sock)
+        self.closed.set()
+
+
+class Worker:
+    """Runs the bots of one `WorkerPlan` and emits ticks and a final report."""
+
+    def __init__(self, plan: WorkerPlan, emit: Emit) -> None:
+        self.plan = plan
+        self.emit = emit
+        self.stats = Stats()
+        self.tag = f"w{plan.worker}:".encode()
+        self.bots = [Bot(self, account, account.index in plan.senders) for account in plan.bots]
+        self.nursery: trio.Nursery
+        self.epoll = select.epoll()
+        self.watched: dict[int, tuple[Bot, socket.socket]] = {}
+
+    def watch(self, sock: socket.socket, bot: Bot) -> None:
+        self.watched[sock.fileno()] = (bot, sock)
+        self.epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def unwatch(self, sock: socket.socket) -> None:
+        descriptor = sock.fileno()
+        if descriptor >= 0 and self.watched.pop(descriptor, None) is not None:
+            self.epoll.unregister(descriptor)
+
+    async def poll(self) -> None:
+        """One task reads every socket: readiness comes from one epoll set, so a burst
+        of deliveries costs one trio wake-up, not one per bot."""
+        epoll = self.epoll
+        watched = self.watched
+        while True:
+            await trio.lowlevel.wait_readable(epoll)
+            # A few sockets per batch, then a checkpoint: after a server stall the
+            # backlog is large, and the sender schedule must not wait behind all of it.
+            for descriptor, _events in epoll.poll(0, 64):
+                entry = watched.get(descriptor)
+                if entry is not None:
+                    entry[0].read_ready(entry[1])
+
+    def on_bot_ready(self, bot: Bot) -> None:
+        if not bot.counted:
+            bot.counted = True
+            self.stats.connected += 1
+        if bot.unacked:
+            self.stats.resent += bot.reconnected * len(bot.unacked)
+            for frame in list(bot.unacked.values()):
+                bot.send_raw(frame)
+
+    async def run(self, go: GoSignal) -> None:
+        self.emit({"kind": "up", "worker": self.plan.worker})
+        while go.value == 0.0:  # noqa: ASYNC110 - set by another process
+            await trio.sleep(0.01)
+        plan = self.plan
+        start = go.value
+        await _sleep_until(start)
+        send_from = start + plan.ramp_up
+        send_until = send_from + plan.duration
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            nursery.start_soon(self.ticks, start)
+            nursery.start_soon(self.poll)
+            nursery.start_soon(self.ramp, start, stop)
+            nursery.start_soon(self.heartbeats)
+            await _sleep_until(send_from)
+            if plan.reconnect_rate > 0:
+                nursery.start_soon(self.churn, send_until)
+            if plan.typing_rate > 0:
+                nursery.start_soon(self.typing, send_until)
+            if plan.presence_rate > 0:
+                nursery.start_soon(self.presence, send_until)
+            await self.schedule(send_from, send_until)
+            await self.drain(send_until)
+            stop.set()
+            self.emit(self.final(start))
+            nursery.cancel_scope.cancel()
+
+    async def ramp(self, start: float, stop: trio.Event) -> None:
+        count = len(self.bots)
+        gateways = self.plan.gateways
+        for number, bot in enumerate(self.bots):
+            await _sleep_until(start + self.plan.ramp_up * number / max(count, 1))
+            gateway = gateways[bot.account.index % len(gateways)]
+            self.nursery.start_soon(bot.run, gateway, stop)
+
+    async def schedule(self, send_from: float, send_until: float) -> None:
+        """Open loop: the k-th message is due at `send_from + k / rate`, whatever happened."""
+        senders = [bot for bot in self.bots if bot.sender and bot.rooms]
+        if not senders or self.plan.rate <= 0:
+            await _sleep_until(send_until)
+            return
+        interval = 1.0 / self.plan.rate
+        padding = b"x" * self.plan.size
+        run_id = self.plan.run_id
+        number = 0
+        while True:
+            due = send_from + number * interval
+            if due >= send_until:
+                return
+            now = time.monotonic()
+            if due > now:
+                await trio.sleep(due - now)
+                now = time.monotonic()
+            lag = now - due
+            if lag > self.stats.tick_send_lag:
+                self.stats.tick_send_lag = lag
+            if lag > 0.005:
+                self.stats.late_sends += 1
+            bot = senders[number % len(senders)]
+            rooms = bot.account.rooms
+            room = rooms[bot.sent % len(rooms)]
+            bot.sent += 1
+            stamp = b"%s%d:" % (self.tag, int(due * 1e9))
+            body = (stamp + padding)[: max(self.plan.size, len(stamp))].decode()
+            payload = (
+                b'{"type":"send","ref":"s%d","room":"%s","client_id":"%s-%d-%d","body":"%s"}'
+                % (
+                    bot.sent,
+                    room.encode(),
+                    run_id.encode(),
+                    bot.account.index,
+                    bot.sent,
+                    body.encode(),
+                )
+            )
+            bot.post(bot.sent, client_frame(payload))
+            self.stats.sent += 1
+            number += 1
+
+    async def drain(self, send_until: float) -> None:
+        """Wait for acks of what was sent and for deliveries to go quiet (bounded)."""
+        deadline = send_until + self.plan.drain
+        await _sleep_until(send_until)
+        delivered = -1
+        while time.monotonic() < deadline:
+            if self.stats.acked >= self.stats.sent and self.stats.delivered == delivered:
+                return
+            delivered = self.stats.delivered
+            await trio.sleep(0.5)
+
+    async def heartbeats(self) -> None:
+        ping = client_frame(b'{"type":"ping","nonce":null}')
+        while True:
+            await trio.sleep(min(bot.heartbeat for bot in self.bots) / 2 if self.bots else 10)
+            for bot in self.bots:
+                if bot.ready:
+                    bot.send_raw(ping)
+
+    async def churn(self, until: float) -> None:
+        """Drop a random connected bot now and then; it reconnects and resumes at once."""
+        interval = 1.0 / self.plan.reconnect_rate
+        while time.monotonic() + interval < until:
+            await trio.sleep(interval)
+            ready = [bot for bot in self.bots if bot.ready and bot.sock is not None]
+            if ready:
+                bot = random.choice(ready)
+                bot.churn = True
+                assert bot.sock is not None
+                bot.sock.shutdown(socket.SHUT_RDWR)
+
+    async def typing(self, until: float) -> None:
+        interval = 1.0 / self.plan.typing_rate
+        joined = [bot for bot in self.bots if bot.rooms]
+        while joined and time.monotonic() + interval < until:
+            await trio.sleep(interval)
+            bot = random.choice(joined)
+            if bot.ready:
+                bot.send_json({"type": "typing", "room": bot.account.rooms[0]})
+
+    async def presence(self, until: float) -> None:
+        """Presence churn: random bots flip between idle and online."""
+        interval = 1.0 / self.plan.presence_rate
+        idle: set[int] = set()
+        while self.bots and time.monotonic() + interval < until:
+            await trio.sleep(interval)
+            bot = random.choice(self.bots)
+            if bot.ready:
+                status = "online" if bot.account.index in idle else "idle"
+                idle.symmetric_difference_update((bot.account.index,))
+                bot.send_json({"type": "presence", "status": status})
+
+    async def ticks(self, start: float) -> None:
+        """A report every `tick` seconds on the dot; lateness shows the loop was busy."""
+        number = 1
+        while True:
+            due = start + number * self.plan.tick
+            await _sleep_until(due)
+            lag = time.monotonic() - due
+            self.stats.max_tick_lag = max(self.stats.max_tick_lag, lag)
+            self.emit(self.tick(start))
+            number = max(number + 1, int((time.monotonic() - start) / self.plan.tick) + 1)
+
+    def tick(self, start: float) -> dict[str, Any]:
+        stats = self.stats
+        sent, acked, delivered, connects = stats.last_tick
+        stats.last_tick = (stats.sent, stats.acked, stats.delivered, stats.connects)
+        histogram, stats.histogram = stats.histogram, new_histogram()
+        send_lag, stats.tick_send_lag = stats.tick_send_lag, 0.0
+        stats.max_send_lag = max(stats.max_send_lag, send_lag)
+        return {
+            "kind": "tick",
+            "worker": self.plan.worker,
+            "t": round((time.monotonic() - start) / self.plan.tick) * self.plan.tick,
+            "sent": stats.sent - sent,
+            "acked": stats.acked - acked,
+            "delivered": stats.delivered - delivered,
+            "connects": stats.connects - connects,
+            "connected": stats.connected,
+            "errors": sum(stats.errors.values()),
+            "send_lag": send_lag,
+            "histogram": encode_histogram(histogram),
+        }
+
+    def final(self, start: float) -> dict[str, Any]:
+        tick = self.tick(start)
+        stats = self.stats
+        lost = 0
+        rooms_last: dict[str, list[int]] = {}
+        for bot in self.bots:
+            for room, order in bot.rooms.items():
+                lost += len(order.missing) if order.missing else 0
+                rooms_last.setdefault(room.decode(), []).append(order.last)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return tick | {
+            "kind": "final",
+            "sent_total": stats.sent,
+            "acked_total": stats.acked,
+            "delivered_total": stats.delivered,
+            "connects_total": stats.connects,
+            "reconnects": stats.reconnects,
+            "resent": stats.resent,
+            "gaps": lost,
+            "duplicated": stats.duplicated,
+            "reordered": stats.reordered,
+            "error_kinds": dict(stats.errors),
+            "rooms_last": rooms_last,
+            "acked_seq": dict(stats.acked_seq),
+            "max_send_lag": stats.max_send_lag,
+            "late_sends": stats.late_sends,
+            "max_tick_lag": stats.max_tick_lag,
+            "cpu_user": usage.ru_utime,
+            "cpu_system": usage.ru_stime,
+            "max_rss_kib": usage.ru_maxrss,
+            "involuntary_switches": usage.ru_nivcsw,
+        }
+
+
+async def _sleep_until(moment: float) -> None:
+    delay = moment - time.monotonic()
+    if delay > 0:
+        await trio.sleep(delay)
+
+
+def run_worker(plan: WorkerPlan, emit: Emit, go: GoSignal) -> None:
+    """Run one worker to completion in this thread (its own trio loop)."""
+    trio.run(Worker(plan, emit).run, go)
+
+
+def worker_process(plan: WorkerPlan, queue: Any, go: Any) -> None:
+    """Entry point of a spawned worker process: reports go to `queue`."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        run_worker(plan, queue.put, go)
+    except BaseException as exc:
+        queue.put({"kind": "failed", "worker": plan.worker, "error": repr(exc)})
+        raise
