@@ -14,7 +14,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,8 @@ import uuid
 from pathlib import Path
 
 import trio
+
+from tests.ports import free_port
 
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) were not found under "
@@ -42,13 +43,6 @@ def find_bin_dir() -> Path:
     if not found:
         raise RuntimeError(INSTALL_HINT)
     return found[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PgServer:

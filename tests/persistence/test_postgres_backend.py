@@ -27,7 +27,8 @@ from chorus.persistence._asyncio_bridge import AsyncioBridge, open_asyncio_bridg
 from chorus.persistence._migrations import Migration, load_migrations
 from chorus.persistence._postgres import migrate, schema_version
 from tests.persistence.helpers import T0, make_room, make_user, texts
-from tests.pgserver import PgServer, free_port
+from tests.pgserver import PgServer
+from tests.ports import free_port
 
 LATEST = load_migrations("postgres")[-1].version
 
