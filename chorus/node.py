@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import signal
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from chorus.actors.presence import Presence, PresenceBoard
 from chorus.actors.room import RoomConfig
 from chorus.actors.rooms import Rooms
 from chorus.auth import AuthService, Passwords, TokenSigner, load_or_create_key
-from chorus.cluster import Bus, open_redis_bus
+from chorus.cluster import Bus, RedisBus, RedisDirectory, open_redis_bus
 from chorus.config import Settings
 from chorus.gateway import Connection, Gateway, GatewayConfig
 from chorus.http import serve_http
@@ -74,7 +75,18 @@ class Node:
             bus,
         )
         self.sessions = Sessions()
-        presence = Presence(presence_supervisor, registry, store, rooms, PresenceBoard())
+        # Cluster state lives in the Redis the bus uses; a lone node keeps it in memory.
+        self._directory = (
+            RedisDirectory(bus.client, rooms.origin) if isinstance(bus, RedisBus) else None
+        )
+        presence = Presence(
+            presence_supervisor,
+            registry,
+            store,
+            rooms,
+            PresenceBoard(),
+            directory=self._directory,
+        )
         key = load_or_create_key(settings.data_dir / KEY_FILE)
         auth = AuthService(
             store,
@@ -121,6 +133,9 @@ class Node:
         self.stopping = False
         self.stopped = trio.Event()
         children = [supervisor_child(rooms_supervisor), supervisor_child(presence_supervisor)]
+        if self._directory is not None:
+            heartbeat = functools.partial(self._directory.run, presence.reannounce)
+            children.append(ChildSpec(id="presence-heartbeat", start=heartbeat))
         if self.gateway is not None:
             children.append(supervisor_child(self.gateway.supervisor()))
         if serves_http:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Literal
 
 import attrs
 import structlog
 import trio
 
+from chorus.cluster import LocalDirectory, PresenceDirectory
 from chorus.persistence import Store, StoreError
 from chorus.supervisors import DuplicateChild, Supervisor
 
@@ -16,7 +16,6 @@ from ._errors import ActorDead
 from ._ref import ActorRef, Inbox
 from ._registry import Registry
 from ._spawn import actor_spec
-from .room import PresenceChanged
 from .rooms import Rooms
 
 Status = Literal["online", "idle", "offline"]
@@ -70,6 +69,7 @@ class Presence:
         rooms: Rooms,
         board: PresenceBoard,
         *,
+        directory: PresenceDirectory | None = None,
         coalesce: float = 0.5,
     ) -> None:
         self._supervisor = supervisor
@@ -77,6 +77,7 @@ class Presence:
         self._store = store
         self._rooms = rooms
         self.board = board
+        self.directory: PresenceDirectory = directory or LocalDirectory()
         self._coalesce = coalesce
 
     async def report(self, user_id: str, update: ConnectionStatus) -> None:
@@ -89,12 +90,16 @@ class Presence:
                 if attempt == _ATTEMPTS - 1:
                     raise
 
+    def tracked(self, user_id: str) -> ActorRef[ConnectionStatus] | None:
+        """The user's presence actor on this node (None once all their connections left)."""
+        ref: ActorRef[ConnectionStatus] | None = self._registry.whereis(f"presence:{user_id}")
+        return ref if ref is not None and ref.alive else None
+
     async def _actor(self, user_id: str) -> ActorRef[ConnectionStatus]:
-        name = f"presence:{user_id}"
-        ref: ActorRef[ConnectionStatus] | None = self._registry.whereis(name)
-        if ref is not None and ref.alive:
+        ref = self.tracked(user_id)
+        if ref is not None:
             return ref
-        spec = actor_spec(name, self._behaviour(user_id), registry=self._registry)
+        spec = actor_spec(f"presence:{user_id}", self._behaviour(user_id), registry=self._registry)
         started: ActorRef[ConnectionStatus] = await self._supervisor.start_child(spec)
         return started
 
@@ -109,12 +114,21 @@ class Presence:
         except StoreError as exc:
             _log.warning("presence.announce_failed", user=user_id, error=str(exc))
             return
-        change = PresenceChanged(user_id=user_id, status=status)
         for room, _membership in memberships:
-            ref = self._rooms.running(room.id)
-            if ref is not None:
-                with contextlib.suppress(ActorDead):
-                    ref.try_send(change)  # presence is ephemeral: a full room skips it
+            await self._rooms.announce_presence(room.id, user_id, status)
+
+    async def across_nodes(self, user_id: str, local: Status) -> Status:
+        """Report this node's status for the user; what to show (their status anywhere)."""
+        try:
+            return await self.directory.report(user_id, local)
+        except Exception as exc:  # Redis away: show what this node knows
+            _log.warning("presence.directory_failed", user=user_id, error=str(exc))
+            return local
+
+    async def reannounce(self, user_ids: list[str]) -> None:
+        """Announce the current status of users whose node died (they may be offline now)."""
+        for user_id in user_ids:
+            await self.announce(user_id, await self.directory.status(user_id))
 
 
 class _UserPresence:
@@ -142,11 +156,16 @@ class _UserPresence:
         while True:
             for late in inbox.drain(1024):
                 self._apply(late)
-            status = aggregate(self._connections)
-            if status == self._announced:
-                return
-            self._announced = status
-            await self._presence.announce(self._user_id, status)
+            shown = await self._presence.across_nodes(self._user_id, aggregate(self._connections))
+            meanwhile = inbox.drain(1024)
+            if meanwhile:  # changed while we asked: ask again
+                for update in meanwhile:
+                    self._apply(update)
+                continue
+            if shown == self._announced:
+                return  # the mailbox was empty and nothing has awaited since
+            self._announced = shown
+            await self._presence.announce(self._user_id, shown)
 
     def _apply(self, update: ConnectionStatus) -> None:
         if update.status is None:

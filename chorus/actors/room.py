@@ -316,7 +316,7 @@ class RoomActor:
     async def _share(self, event: bytes) -> None:
         """Pass a typing or presence event to the room's subscribers on other nodes."""
         if self._bus is not None:
-            await self._publish(_ephemeral_envelope(self._origin, event))
+            await self._publish(ephemeral_envelope(self._origin, event))
 
     async def _published(self, payload: bytes) -> None:
         """An envelope from the bus: stored events (deduplicated by seq) or an ephemeral one."""
@@ -458,7 +458,7 @@ def _open_stored(body: bytes) -> list[tuple[int, bytes]]:
     return events
 
 
-def _ephemeral_envelope(origin: bytes, event: bytes) -> bytes:
+def ephemeral_envelope(origin: bytes, event: bytes) -> bytes:
     """A bus payload for typing or presence: `E<origin node> <event JSON>`."""
     return _EPHEMERAL + origin + b" " + event
 

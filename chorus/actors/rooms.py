@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
+from chorus import protocol
 from chorus.cluster import Bus
 from chorus.persistence import Store
 from chorus.supervisors import DuplicateChild, Supervisor
@@ -16,7 +17,14 @@ from ._ref import ActorRef
 from ._registry import Registry
 from ._reply import Reply
 from ._spawn import actor_spec
-from .room import Evict, RoomActor, RoomConfig, RoomMessage
+from .room import (
+    Evict,
+    PresenceChanged,
+    RoomActor,
+    RoomConfig,
+    RoomMessage,
+    ephemeral_envelope,
+)
 
 R = TypeVar("R")
 _ATTEMPTS = 3
@@ -82,6 +90,29 @@ class Rooms:
             except ActorDead:
                 if attempt == _ATTEMPTS - 1:
                     raise
+
+    @property
+    def origin(self) -> str:
+        """This node's id on the bus."""
+        return self._origin
+
+    async def announce_presence(
+        self, room_id: str, user_id: str, status: Literal["online", "idle", "offline"]
+    ) -> None:
+        """Show the room's subscribers, on every node, that `user_id`'s status changed.
+
+        Through the room's actor here if one runs (it shares the event), else
+        straight on the bus; presence is ephemeral, so a full mailbox skips it.
+        """
+        running = self.running(room_id)
+        if running is not None:
+            with contextlib.suppress(ActorDead):
+                running.try_send(PresenceChanged(user_id=user_id, status=status))
+        elif self._bus is not None:
+            event = protocol.encode(protocol.PresenceEvent(user=user_id, status=status))
+            await self._bus.publish(
+                f"room:{room_id}", ephemeral_envelope(self._origin.encode(), event)
+            )
 
     async def evict(self, room_id: str, user_id: str) -> None:
         """Stop sending `room_id`'s events to `user_id`'s connections (membership ended)."""

@@ -4,5 +4,8 @@ from ._bus import Bus as Bus
 from ._bus import Deliver as Deliver
 from ._bus import LocalBus as LocalBus
 from ._bus import Subscription as Subscription
+from ._presence import LocalDirectory as LocalDirectory
+from ._presence import PresenceDirectory as PresenceDirectory
+from ._presence import RedisDirectory as RedisDirectory
 from ._redis import RedisBus as RedisBus
 from ._redis import open_redis_bus as open_redis_bus

@@ -39,6 +39,11 @@ class RedisBus:
         self.dropped = 0
         """Publications dropped because Redis could not keep up or was away."""
 
+    @property
+    def client(self) -> coredis.Redis[bytes]:
+        """The Redis client (for other cluster state kept in the same Redis)."""
+        return self._client
+
     async def publish(self, topic: str, payload: bytes) -> None:
         """Queue `payload` for publication and return at once (room actors never wait on Redis).
 

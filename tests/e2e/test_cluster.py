@@ -92,3 +92,48 @@ async def test_a_client_moves_to_another_node_and_resumes(
                 assert isinstance(event, protocol.MessageEvent)
                 assert event.message.body == "sent while moving"
                 nursery.cancel_scope.cancel()
+
+
+async def test_a_user_stays_online_while_connected_to_any_node(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with (
+        open_node(tmp_path, redis_url=redis.url) as node_a,
+        open_node(tmp_path, redis_url=redis.url) as node_b,
+        chat_user(node_b) as bob,
+        HttpApi(node_a.http_url) as ada_api,
+    ):
+        await ada_api.register("roamer", PASSWORD)
+        room = await ada_api.create_room("presence", "public")
+        await bob.api.join_room(room.id)
+        await bob.client.join(room.id)
+        ada = ada_api.user.id
+        online = protocol.PresenceEvent(user=ada, status="online")
+        offline = protocol.PresenceEvent(user=ada, status="offline")
+        async with trio.open_nursery() as nursery:
+            on_a = RealtimeClient(ada_api, gateway_url=node_a.gateway_url)
+            on_b = RealtimeClient(ada_api, gateway_url=node_b.gateway_url)
+            scope_a = trio.CancelScope()
+
+            async def run_on_a(*, task_status: trio.TaskStatus[None]) -> None:
+                with scope_a:
+                    await on_a.run(task_status=task_status)
+
+            await nursery.start(run_on_a)
+            await nursery.start(on_b.run)
+            with trio.fail_after(10):
+                while online not in bob.received:
+                    await bob.changed.wait()
+            scope_a.cancel()  # ada leaves node A but stays on node B
+            with trio.fail_after(10):
+                while (actor := node_a.node.services.presence.tracked(ada)) is not None:
+                    await actor.wait_stopped()
+            # Node A has settled ada's presence: whatever it announced is queued to
+            # Redis before this message, which node A publishes on the same connection.
+            await ada_api.post(room.id, "still here", "marker")
+            await bob.wait_for_messages(1, room.id)
+            assert offline not in bob.received
+            nursery.cancel_scope.cancel()
+        with trio.fail_after(10):
+            while offline not in bob.received:
+                await bob.changed.wait()

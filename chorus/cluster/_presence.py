@@ -1,0 +1,138 @@
+"""Where each user's presence lives across nodes, and how a dead node's users go offline.
+
+`LocalDirectory` is one node's view (a user's status is this node's). The
+`RedisDirectory` keeps, per user, a hash of node -> status, and per node a
+heartbeat key with a TTL and the set of users it reported. A user's status is
+the best one reported by a live node; when a node's heartbeat expires,
+another node removes its reports and re-announces those users (DESIGN.md §5:
+presence converges within a stated bound: `ttl` plus one heartbeat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal, Protocol
+
+import coredis
+import structlog
+import trio
+
+Status = Literal["online", "idle", "offline"]
+_RANK: dict[str, int] = {"offline": 0, "idle": 1, "online": 2}
+_log = structlog.get_logger("chorus.cluster")
+
+
+def best(statuses: Iterable[str]) -> Status:
+    """Online beats idle beats offline."""
+    found: Status = "offline"
+    for status in statuses:
+        if _RANK.get(status, 0) > _RANK[found]:
+            found = status  # type: ignore[assignment]
+    return found
+
+
+class PresenceDirectory(Protocol):
+    async def report(self, user_id: str, status: Status) -> Status:
+        """Record this node's status for the user; the user's status across all nodes."""
+
+    async def status(self, user_id: str) -> Status:
+        """The user's status across all nodes."""
+
+
+class LocalDirectory:
+    """A node on its own: what it reports is the user's status."""
+
+    def __init__(self) -> None:
+        self._statuses: dict[str, Status] = {}
+
+    async def report(self, user_id: str, status: Status) -> Status:
+        if status == "offline":
+            self._statuses.pop(user_id, None)
+        else:
+            self._statuses[user_id] = status
+        return status
+
+    async def status(self, user_id: str) -> Status:
+        return self._statuses.get(user_id, "offline")
+
+
+OnOrphaned = Callable[[list[str]], Awaitable[None]]
+"""Called with the users a dead node had reported, after its reports were removed."""
+
+
+class RedisDirectory:
+    """Presence of users across the nodes sharing one Redis."""
+
+    def __init__(self, client: Any, node_id: str, *, ttl: float = 6.0) -> None:
+        self._client = client
+        self.node_id = node_id
+        self.ttl = ttl
+
+    async def report(self, user_id: str, status: Status) -> Status:
+        presence, mine = f"chorus:presence:{user_id}", f"chorus:node:{self.node_id}:users"
+        if status == "offline":
+            await self._client.hdel(presence, [self.node_id])
+            await self._client.srem(mine, [user_id])
+        else:
+            await self._client.hset(presence, {self.node_id: status})
+            await self._client.sadd(mine, [user_id])
+        return await self.status(user_id)
+
+    async def status(self, user_id: str) -> Status:
+        """The best status reported for the user by a node that is alive."""
+        reports = await self._client.hgetall(f"chorus:presence:{user_id}")
+        live = []
+        for node, status in reports.items():
+            name = node.decode() if isinstance(node, bytes) else node
+            if name == self.node_id or await self._alive(name):
+                live.append(status.decode() if isinstance(status, bytes) else status)
+        return best(live)
+
+    async def _alive(self, node_id: str) -> bool:
+        return bool(await self._client.exists([f"chorus:node:{node_id}:alive"]))
+
+    async def run(
+        self,
+        on_orphaned: OnOrphaned,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Heartbeat every `ttl / 3` seconds, and clean up after nodes whose heartbeat stopped."""
+        task_status.started()
+        while True:
+            try:
+                await self._beat()
+                await self._reap(on_orphaned)
+            except Exception as exc:  # Redis away: keep beating; presence catches up after
+                _log.warning("presence.heartbeat_failed", error=str(exc))
+            await trio.sleep(self.ttl / 3)
+
+    async def _beat(self) -> None:
+        await self._client.set(f"chorus:node:{self.node_id}:alive", b"1", px=int(self.ttl * 1000))
+        await self._client.sadd("chorus:nodes", [self.node_id])
+
+    async def _reap(self, on_orphaned: OnOrphaned) -> None:
+        for raw in await self._client.smembers("chorus:nodes"):
+            node = raw.decode() if isinstance(raw, bytes) else raw
+            if node == self.node_id or await self._alive(node):
+                continue
+            # One node cleans up after the dead one; the lock expires by itself.
+            claimed = await self._client.set(
+                f"chorus:reap:{node}",
+                self.node_id.encode(),
+                condition=coredis.PureToken.NX,
+                px=int(self.ttl * 1000),
+            )
+            if not claimed:
+                continue
+            users_key = f"chorus:node:{node}:users"
+            users = [
+                user.decode() if isinstance(user, bytes) else user
+                for user in await self._client.smembers(users_key)
+            ]
+            for user in users:
+                await self._client.hdel(f"chorus:presence:{user}", [node])
+            await self._client.delete([users_key])
+            await self._client.srem("chorus:nodes", [node])
+            _log.info("presence.node_dead", node=node, users=len(users))
+            await on_orphaned(users)

@@ -1,0 +1,82 @@
+"""Presence across nodes in a real Redis: best status of live nodes, dead nodes reaped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from chorus.cluster import LocalDirectory, RedisDirectory, open_redis_bus
+from tests.redisserver import RedisServer, running_redis
+
+
+@pytest.fixture
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path) as server:
+        yield server
+
+
+async def test_a_user_online_on_any_live_node_is_online(
+    redis: RedisServer, nursery: trio.Nursery
+) -> None:
+    async with open_redis_bus(redis.url) as bus_a, open_redis_bus(redis.url) as bus_b:
+        a, b = RedisDirectory(bus_a.client, "a"), RedisDirectory(bus_b.client, "b")
+
+        async def nothing(_users: list[str]) -> None:
+            pass
+
+        await nursery.start(a.run, nothing)
+        await nursery.start(b.run, nothing)
+        assert await a.report("u1", "idle") == "idle"
+        assert await b.report("u1", "online") == "online"
+        assert await a.report("u1", "offline") == "online"  # still online on b
+        assert await b.report("u1", "idle") == "idle"
+        assert await b.report("u1", "offline") == "offline"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_dead_nodes_users_are_reaped_and_reannounced(
+    redis: RedisServer, nursery: trio.Nursery
+) -> None:
+    async with open_redis_bus(redis.url) as bus_a, open_redis_bus(redis.url) as bus_b:
+        survivor = RedisDirectory(bus_a.client, "survivor", ttl=0.3)
+        doomed = RedisDirectory(bus_b.client, "doomed", ttl=0.3)
+        orphaned: list[list[str]] = []
+        reaped = trio.Event()
+
+        async def record(users: list[str]) -> None:
+            orphaned.append(sorted(users))
+            reaped.set()
+
+        async def nothing(_users: list[str]) -> None:
+            pass
+
+        await nursery.start(survivor.run, record)
+        doomed_heart = trio.CancelScope()
+
+        async def beat_until_dead(*, task_status: trio.TaskStatus[None]) -> None:
+            with doomed_heart:
+                await doomed.run(nothing, task_status=task_status)
+
+        await nursery.start(beat_until_dead)
+        await doomed.report("u1", "online")
+        await doomed.report("u2", "idle")
+        await survivor.report("u2", "online")
+        assert await survivor.status("u1") == "online"
+        doomed_heart.cancel()  # the doomed node's heartbeat stops: it "dies"
+        with trio.fail_after(10):
+            await reaped.wait()
+        assert orphaned == [["u1", "u2"]]
+        assert await survivor.status("u1") == "offline"
+        assert await survivor.status("u2") == "online"  # the survivor's own report stays
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_local_directory_remembers_this_nodes_reports() -> None:
+    directory = LocalDirectory()
+    assert await directory.report("u1", "online") == "online"
+    assert await directory.status("u1") == "online"
+    await directory.report("u1", "offline")
+    assert await directory.status("u1") == "offline"
