@@ -16,3 +16,10 @@ STORE_SECONDS = Histogram(
 )
 CONNECTIONS = Gauge("chorus_connections", "Open WebSocket connections (authenticated or not).")
 FRAMES_IN = Counter("chorus_frames_in", "Client frames received, by type.", ["type"])
+FRAMES_OUT = Counter(
+    "chorus_frames_out",
+    "Frames queued to clients: direct (replies, one connection) or broadcast (per recipient).",
+    ["kind"],
+)
+FRAMES_OUT_DIRECT = FRAMES_OUT.labels("direct")
+FRAMES_OUT_BROADCAST = FRAMES_OUT.labels("broadcast")

@@ -21,7 +21,7 @@ import trio
 from chorus import protocol
 from chorus.cluster import Bus
 from chorus.gateway import text_frame
-from chorus.metrics import DELIVERIES, MESSAGES_STORED, STORE_SECONDS
+from chorus.metrics import DELIVERIES, FRAMES_OUT_BROADCAST, MESSAGES_STORED, STORE_SECONDS
 from chorus.persistence import Appended, Message, NewMessage, NotFound, Store, StoreError
 
 from ._errors import ActorDead
@@ -337,7 +337,9 @@ class RoomActor:
         ]
         for subscriber_id in closed:
             del self._subscribers[subscriber_id]
-        return len(self._subscribers) - (skip in self._subscribers)
+        count = len(self._subscribers) - (skip in self._subscribers)
+        FRAMES_OUT_BROADCAST.inc(count)
+        return count
 
     def _may_post(self, post: Post) -> bool:
         """Gateway posts must come from a subscriber (an evicted member is refused)."""

@@ -27,6 +27,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError
 
+from chorus.metrics import FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
 from ._outbox import Flusher, Outbox
@@ -94,6 +95,7 @@ class Connection:
 
     def send(self, payload: bytes) -> bool:
         """Queue one JSON text message; False if the connection is closing."""
+        FRAMES_OUT_DIRECT.inc()
         return self.outbox.offer(text_frame(payload))
 
     def send_frame(self, frame: bytes) -> bool:

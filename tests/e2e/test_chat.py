@@ -6,9 +6,11 @@ import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 import trio.testing
+from prometheus_client import REGISTRY
 from trio_websocket import ConnectionClosed
 
 from chorus import protocol
@@ -396,3 +398,31 @@ async def test_flooding_gets_rate_limited_then_disconnected(running: RunningNode
         assert set(errors) == {ErrorCode.RATE_LIMITED}
         assert closed.value.reason is not None
         assert closed.value.reason.code == CloseCode.RATE_LIMITED
+
+
+async def test_metrics_count_frames_messages_and_deliveries(running: RunningNode) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    names = [
+        ("chorus_frames_out_total", {"kind": "broadcast"}),
+        ("chorus_frames_out_total", {"kind": "direct"}),
+        ("chorus_messages_stored_total", {}),
+        ("chorus_deliveries_total", {}),
+        ("chorus_frames_in_total", {"type": "send"}),
+    ]
+    before = [sample(name, **labels) for name, labels in names]
+    async with chat_user(running) as ada, chat_user(running) as bob:
+        room = await shared_room(ada, bob)
+        await ada.client.send(room, "counted")
+        await bob.wait_for_messages(1, room)
+    after = [sample(name, **labels) for name, labels in names]
+    broadcast, direct, stored, deliveries, sends = (
+        now - then for now, then in zip(after, before, strict=True)
+    )
+    assert (stored, deliveries, sends) == (1, 2, 1)
+    assert broadcast >= 2  # the message to both members, plus presence and the like
+    assert direct >= 4  # ready, join acks and the send ack at least
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(running.http_url + "/metrics")).text
+    assert 'chorus_frames_out_total{kind="broadcast"}' in text
