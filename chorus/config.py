@@ -62,8 +62,8 @@ class Settings:
     )
     redis_url: str = _setting(
         "",
-        "Redis URL shared by all nodes (redis://host:port/db) for the cross-node bus;"
-        " empty: a single node, no bus",
+        "Redis shared by all nodes for the cross-node bus (redis://host:port/db), or a Redis"
+        " Cluster (redis-cluster://host:port[,host:port...]); empty: a single node, no bus",
     )
     role: str = _setting(
         "all",

@@ -14,9 +14,13 @@ from tests.ports import free_port
 
 
 class RedisServer:
-    """One redis-server process; `stop()` and `start()` again keep the same port."""
+    """One redis-server process; `stop()` and `start()` again keep the same port.
 
-    def __init__(self, directory: Path) -> None:
+    With `cluster=True` it is a one-node Redis Cluster owning every slot (the
+    sharded pub/sub path), reachable at `cluster_url`.
+    """
+
+    def __init__(self, directory: Path, *, cluster: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -26,20 +30,42 @@ class RedisServer:
         self._binary = binary
         self._directory = directory
         self.port = free_port()
+        self._cluster = cluster
         self._process: trio.Process | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def cluster_url(self) -> str:
+        return f"redis-cluster://127.0.0.1:{self.port}"
+
     async def start(self) -> None:
         self._directory.mkdir(parents=True, exist_ok=True)
         argv = [self._binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--save", "", "--appendonly", "no", "--dir", str(self._directory)]
+        if self._cluster:
+            argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        argv += ["--logfile", str(self._directory / "redis.log")]
         self._process = await trio.lowlevel.open_process(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         await self._wait_ready()
+        if self._cluster:
+            await self._own_every_slot()
+
+    async def _own_every_slot(self) -> None:
+        stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+        async with stream:
+            await stream.send_all(b"CLUSTER ADDSLOTSRANGE 0 16383\r\n")
+            await stream.receive_some(256)  # +OK, or an error once the slots are ours
+            with trio.fail_after(10):
+                while True:
+                    await stream.send_all(b"CLUSTER INFO\r\n")
+                    if b"cluster_state:ok" in await stream.receive_some(4096):
+                        return
+                    await trio.sleep(0.05)  # the node is still taking the slots: poll, bounded
 
     async def stop(self) -> None:
         if self._process is not None:
@@ -54,8 +80,10 @@ class RedisServer:
                     stream = await trio.open_tcp_stream("127.0.0.1", self.port)
                 except OSError:
                     if self._process is not None and self._process.poll() is not None:
+                        log = (self._directory / "redis.log").read_text(errors="replace")
                         raise RuntimeError(
-                            f"redis-server exited with status {self._process.returncode}"
+                            f"redis-server exited with status {self._process.returncode}:\n"
+                            + log[-2000:]
                         ) from None
                     await trio.sleep(0.02)  # the process is still starting: poll, bounded
                     continue
@@ -66,8 +94,8 @@ class RedisServer:
 
 
 @asynccontextmanager
-async def running_redis(directory: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(directory)
+async def running_redis(directory: Path, *, cluster: bool = False) -> AsyncIterator[RedisServer]:
+    server = RedisServer(directory, cluster=cluster)
     await server.start()
     try:
         yield server

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import coredis
 import structlog
 import trio
+from coredis.typing import Node
 
 from ._bus import Deliver, Subscription
 
@@ -27,11 +29,16 @@ PUBLISH_QUEUE = 10_000
 
 
 class RedisBus:
-    """A `Bus` on one Redis server; build it with `open_redis_bus`."""
+    """A `Bus` on one Redis server or a Redis Cluster; build it with `open_redis_bus`.
 
-    def __init__(self, client: coredis.Redis[bytes], pubsub: Any) -> None:
+    On a cluster it uses sharded pub/sub (SPUBLISH/SSUBSCRIBE): a topic lives on
+    the shard that owns its slot, so pub/sub traffic scales with the cluster.
+    """
+
+    def __init__(self, client: Any, pubsub: Any, *, sharded: bool = False) -> None:
         self._client = client
         self._pubsub = pubsub
+        self._send = client.spublish if sharded else client.publish
         self._topics: dict[str, set[Deliver]] = {}
         self._outgoing, self._to_publish = trio.open_memory_channel[tuple[str, bytes]](
             PUBLISH_QUEUE
@@ -40,7 +47,7 @@ class RedisBus:
         """Publications dropped because Redis could not keep up or was away."""
 
     @property
-    def client(self) -> coredis.Redis[bytes]:
+    def client(self) -> Any:
         """The Redis client (for other cluster state kept in the same Redis)."""
         return self._client
 
@@ -60,7 +67,7 @@ class RedisBus:
         async for topic, payload in self._to_publish:
             try:
                 with trio.fail_after(PUBLISH_TIMEOUT):
-                    await self._client.publish(topic, payload)
+                    await self._send(topic, payload)
             except Exception as exc:  # Redis away: log, drop, go on (readers repair)
                 self.dropped += 1
                 _log.warning("bus.publish_failed", topic=topic, error=str(exc))
@@ -105,16 +112,38 @@ class _RedisSubscription:
 
 @asynccontextmanager
 async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
-    """A `RedisBus` on the Redis server at `url` (`redis://host:port/db`), until the block ends."""
-    client: coredis.Redis[bytes] = coredis.Redis.from_url(url, decode_responses=False)
-    async with client, client.pubsub(ignore_subscribe_messages=True) as pubsub:
-        bus = RedisBus(client, pubsub)
+    """A `RedisBus` until the block ends.
+
+    `url` is `redis://host:port/db` for one server, or a Redis Cluster:
+    `redis-cluster://host:port[,host:port...]` (or several comma-separated
+    `redis://` URLs), naming some of its nodes.
+    """
+    nodes = cluster_nodes(url)
+    if nodes is None:
+        client: Any = coredis.Redis.from_url(url, decode_responses=False)
+        subscriber = client.pubsub
+    else:
+        client = coredis.RedisCluster(startup_nodes=nodes, decode_responses=False)
+        subscriber = client.sharded_pubsub
+    async with client, subscriber(ignore_subscribe_messages=True) as pubsub:
+        bus = RedisBus(client, pubsub, sharded=nodes is not None)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(bus._pump)
             nursery.start_soon(bus._publisher)
-            _log.info("bus.connected", url=_without_password(url))
+            _log.info("bus.connected", url=_without_password(url), cluster=nodes is not None)
             yield bus
             nursery.cancel_scope.cancel()
+
+
+def cluster_nodes(url: str) -> list[Node] | None:
+    """The startup nodes named by a Redis Cluster URL; None for a single server."""
+    if not url.startswith("redis-cluster://") and "," not in url:
+        return None
+    nodes: list[Node] = []
+    for part in url.split(","):
+        location = urlsplit(part.strip().replace("redis-cluster://", "redis://", 1))
+        nodes.append(Node(host=location.hostname or "127.0.0.1", port=location.port or 6379))
+    return nodes
 
 
 def _without_password(url: str) -> str:

@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from chorus.cluster import open_redis_bus
+from chorus.cluster._redis import cluster_nodes
 from tests.redisserver import RedisServer, running_redis
 
 
@@ -75,3 +76,27 @@ async def test_the_bus_comes_back_after_redis_restarts(redis: RedisServer) -> No
         assert b"after" in received.payloads[1:]
         # "lost" is published only if Redis was back within the publish timeout.
         assert set(received.payloads[1:]) <= {b"after", b"lost"}
+
+
+async def test_on_a_redis_cluster_the_bus_uses_sharded_pubsub(tmp_path: Path) -> None:
+    async with (
+        running_redis(tmp_path / "cluster", cluster=True) as cluster,
+        open_redis_bus(cluster.cluster_url) as node_a,
+        open_redis_bus(cluster.cluster_url) as node_b,
+    ):
+        received = Inbox()
+        await node_b.subscribe("room:1", received)
+        await node_a.publish("room:1", b"sharded hello")
+        await received.wait_for(1)
+        assert received.payloads == [b"sharded hello"]
+        channels = await node_a.client.pubsub_shardchannels()
+        assert b"room:1" in channels
+
+
+def test_cluster_urls_name_their_startup_nodes() -> None:
+    assert cluster_nodes("redis://127.0.0.1:6379/0") is None
+    assert cluster_nodes("redis-cluster://10.0.0.1:7000") == [{"host": "10.0.0.1", "port": 7000}]
+    assert cluster_nodes("redis://a:7000,redis://b:7001") == [
+        {"host": "a", "port": 7000},
+        {"host": "b", "port": 7001},
+    ]
