@@ -18,6 +18,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import trio
@@ -224,3 +226,36 @@ class PgServer:
         name = f"chorus_{uuid.uuid4().hex[:16]}"
         await self.apsql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
         return name, self.database_url(name)
+
+
+_shared: PgServer | None = None
+_shared_users = 0
+
+
+@contextmanager
+def shared_pg_server() -> Iterator[PgServer]:
+    """One private PostgreSQL shared by every session fixture that asks for it.
+
+    Several test folders (persistence, cluster) define a session-scoped
+    `pg_server` fixture through this; the server is started by the first and
+    removed when the last one finishes, so a whole run starts only one.
+    """
+    global _shared, _shared_users
+    if _shared is None:
+        server = PgServer()
+        try:
+            server.init()
+            server.start()
+            server.create_template()
+        except BaseException:
+            server.remove()
+            raise
+        _shared = server
+    _shared_users += 1
+    try:
+        yield _shared
+    finally:
+        _shared_users -= 1
+        if _shared_users == 0:
+            _shared.remove()
+            _shared = None

@@ -31,6 +31,7 @@ class RedisServer:
         self._directory = directory
         self.port = free_port()
         self._cluster = cluster
+        self._cluster_port = free_port()
         self._process: trio.Process | None = None
 
     @property
@@ -47,6 +48,8 @@ class RedisServer:
         argv += ["--save", "", "--appendonly", "no", "--dir", str(self._directory)]
         if self._cluster:
             argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+            # Redis defaults the cluster bus to port + 10000, past 65535 for high ports.
+            argv += ["--cluster-port", str(self._cluster_port)]
         argv += ["--logfile", str(self._directory / "redis.log")]
         self._process = await trio.lowlevel.open_process(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -7,7 +7,7 @@ import pytest
 
 from chorus.persistence import PostgresStore, Store, open_postgres_store, open_sqlite_store
 from tests.persistence.helpers import OpenStore
-from tests.pgserver import PgServer
+from tests.pgserver import PgServer, shared_pg_server
 
 # Every backend the contract suite (tests/persistence/test_store_*.py) runs against.
 BACKENDS = ["sqlite", "postgres"]
@@ -16,14 +16,8 @@ BACKENDS = ["sqlite", "postgres"]
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """A private PostgreSQL for the whole test session (fails, never skips, if not installed)."""
-    server = PgServer()
-    try:
-        server.init()
-        server.start()
-        server.create_template()
+    with shared_pg_server() as server:
         yield server
-    finally:
-        server.remove()
 
 
 @asynccontextmanager
