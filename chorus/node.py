@@ -18,11 +18,12 @@ from chorus.actors.presence import Presence, PresenceBoard
 from chorus.actors.room import RoomConfig
 from chorus.actors.rooms import Rooms
 from chorus.auth import AuthService, Passwords, TokenSigner, load_or_create_key
-from chorus.cluster import Bus, RedisBus, RedisDirectory, open_redis_bus
+from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
 from chorus.config import Settings
 from chorus.gateway import Connection, Gateway, GatewayConfig
 from chorus.http import serve_http
 from chorus.persistence import Store, open_postgres_store, open_sqlite_store
+from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.services import Services
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 
@@ -87,6 +88,10 @@ class Node:
             PresenceBoard(),
             directory=self._directory,
         )
+        # Limits shared by every node through Redis, or this node's own.
+        limiter: RateLimiter = (
+            RedisRateLimiter(bus.client) if isinstance(bus, RedisBus) else LocalRateLimiter()
+        )
         key = load_or_create_key(settings.data_dir / KEY_FILE)
         auth = AuthService(
             store,
@@ -104,6 +109,7 @@ class Node:
             limits=ChatLimits(
                 heartbeat_interval=settings.heartbeat_interval, auth_timeout=settings.auth_timeout
             ),
+            limiter=limiter,
         )
         serves_gateway = settings.role in ("all", "gateway")
         serves_http = settings.role in ("all", "api")
@@ -129,6 +135,7 @@ class Node:
             presence=presence,
             sessions=self.sessions,
             gateway=self.gateway,
+            limiter=limiter,
         )
         self.stopping = False
         self.stopped = trio.Event()

@@ -1,6 +1,11 @@
-"""A token bucket: `rate` events per second on average, bursts of up to `burst`."""
+"""Rate limits: token buckets, and the `RateLimiter` protocol callers use (local or Redis)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import trio
 
 
 class TokenBucket:
@@ -49,3 +54,40 @@ class KeyedLimiter:
                 del self._buckets[next(iter(self._buckets))]
         self._buckets[key] = bucket  # re-inserted: most recently seen last
         return bucket.take(now)
+
+
+class RateLimiter(Protocol):
+    """Decides whether one more event of `key` fits in `rate` per second with bursts of `burst`.
+
+    `LocalRateLimiter` keeps the buckets in this process (one node);
+    `chorus.cluster.RedisRateLimiter` keeps them in Redis, shared by every node.
+    """
+
+    async def allow(self, key: str, *, rate: float, burst: int) -> bool:
+        """Count one event of `key`; True if it is within the limit, False if over it."""
+        ...
+
+
+class LocalRateLimiter:
+    """A `RateLimiter` in this process: a `KeyedLimiter` per distinct (rate, burst).
+
+    Time is trio's clock unless `clock` is given.
+    """
+
+    def __init__(
+        self, *, max_keys: int = 100_000, clock: Callable[[], float] = trio.current_time
+    ) -> None:
+        self._max_keys = max_keys
+        self._clock = clock
+        self._limiters: dict[tuple[float, int], KeyedLimiter] = {}
+
+    def take(self, key: str, *, rate: float, burst: int) -> bool:
+        """`allow`, without waiting (for callers that cannot await)."""
+        limiter = self._limiters.get((rate, burst))
+        if limiter is None:
+            limiter = KeyedLimiter(rate, burst, max_keys=self._max_keys)
+            self._limiters[rate, burst] = limiter
+        return limiter.take(key, self._clock())
+
+    async def allow(self, key: str, *, rate: float, burst: int) -> bool:
+        return self.take(key, rate=rate, burst=burst)

@@ -11,7 +11,7 @@ from chorus.auth import AuthService
 from chorus.config import Settings
 from chorus.gateway import Gateway
 from chorus.persistence import Store
-from chorus.ratelimit import KeyedLimiter
+from chorus.ratelimit import LocalRateLimiter, RateLimiter
 
 AUTH_ATTEMPTS_PER_MINUTE = 30
 AUTH_BURST = 30
@@ -27,10 +27,11 @@ class Services:
     sessions: Sessions
     gateway: Gateway | None = None
     """This node's gateway, if it runs one (its bound port is what clients need)."""
-    auth_attempts: KeyedLimiter = attrs.field(
-        factory=lambda: KeyedLimiter(rate=AUTH_ATTEMPTS_PER_MINUTE / 60, burst=AUTH_BURST)
-    )
-    """Register, login and refresh attempts per client IP address."""
+    limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
+    """Rate limits (in Redis when nodes share it): e.g. auth attempts per client IP address."""
+    auth_rate: float = AUTH_ATTEMPTS_PER_MINUTE / 60
+    """Register, login and refresh attempts per second per client IP (key `limit:auth:<ip>`)."""
+    auth_burst: int = AUTH_BURST
 
     @property
     def gateway_urls(self) -> list[str]:

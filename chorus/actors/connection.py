@@ -22,7 +22,7 @@ from chorus.gateway import Connection
 from chorus.metrics import CONNECTIONS, FRAMES_IN
 from chorus.persistence import Store, StoreError, now_ms
 from chorus.protocol import CloseCode, ErrorCode
-from chorus.ratelimit import TokenBucket
+from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
 
 from ._errors import ActorDead, AskTimeout
 from ._reply import Reply
@@ -40,6 +40,11 @@ class ChatLimits:
     auth_timeout: float = 10.0
     frames_per_second: float = 20.0
     burst: float = 40.0
+    """Frames per second and burst of one connection (counted on this node)."""
+    sends_per_second: float = 20.0
+    send_burst: int = 50
+    """Messages sent per second and burst of one user over all its connections (and
+    all nodes, with a shared limiter): key `limit:send:<user_id>`."""
     strikes_before_close: int = 20
     """Rate-limited frames in a row before the connection is closed (4005)."""
 
@@ -80,6 +85,8 @@ class ChatContext:
     presence: Presence
     sessions: Sessions
     limits: ChatLimits
+    limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
+    """Limits shared by a user's connections (in Redis when nodes share it)."""
 
 
 class ChatConnection:
@@ -127,8 +134,12 @@ class ChatConnection:
                 self._error(getattr(frame, "ref", None), ErrorCode.UNAUTHENTICATED, "hello first")
                 self._conn.close(CloseCode.UNAUTHENTICATED, "send hello first")
             return
-        if not isinstance(frame, protocol.Ping) and not self._within_rate(frame):
-            return
+        if not isinstance(frame, protocol.Ping):
+            if not self._within_rate(frame):
+                return
+            if isinstance(frame, protocol.Send) and not await self._within_send_rate(frame):
+                return
+            self._strikes = 0
         await self._dispatch(frame, self._principal)
 
     async def on_disconnect(self) -> None:
@@ -276,15 +287,29 @@ class ChatConnection:
             self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
 
     def _within_rate(self, frame: protocol.ClientFrame) -> bool:
+        """This connection's frame rate (local by nature: one socket is on one node)."""
         if self._bucket.take(trio.current_time()):
-            self._strikes = 0
             return True
+        self._strike(getattr(frame, "ref", None), "slow down")
+        return False
+
+    async def _within_send_rate(self, frame: protocol.Send) -> bool:
+        """The user's message rate over all its connections (and nodes)."""
+        limits = self._context.limits
+        allowed = await self._context.limiter.allow(
+            f"limit:send:{self.user_id}", rate=limits.sends_per_second, burst=limits.send_burst
+        )
+        if not allowed:
+            self._strike(frame.ref, "too many messages from this user; slow down")
+        return allowed
+
+    def _strike(self, ref: str | None, message: str) -> None:
+        """Refuse a frame over a limit; too many in a row close the connection (4005)."""
         self._strikes += 1
         if self._strikes >= self._context.limits.strikes_before_close:
             self._conn.close(CloseCode.RATE_LIMITED, "too many frames")
         else:
-            self._error(getattr(frame, "ref", None), ErrorCode.RATE_LIMITED, "slow down")
-        return False
+            self._error(ref, ErrorCode.RATE_LIMITED, message)
 
     async def _report_presence(self, status: Literal["online", "idle"] | None) -> None:
         update = ConnectionStatus(conn_id=self.id, status=status)

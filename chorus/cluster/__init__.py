@@ -1,4 +1,4 @@
-"""The bus that bridges actors across nodes: the `Bus` protocol, `LocalBus` and `RedisBus`."""
+"""Cluster state across nodes: the `Bus` (`LocalBus`, `RedisBus`), presence, rate limits."""
 
 from ._bus import Bus as Bus
 from ._bus import Deliver as Deliver
@@ -7,5 +7,6 @@ from ._bus import Subscription as Subscription
 from ._presence import LocalDirectory as LocalDirectory
 from ._presence import PresenceDirectory as PresenceDirectory
 from ._presence import RedisDirectory as RedisDirectory
+from ._ratelimit import RedisRateLimiter as RedisRateLimiter
 from ._redis import RedisBus as RedisBus
 from ._redis import open_redis_bus as open_redis_bus

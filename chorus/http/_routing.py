@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, Final, Generic, TypeVar
 
 import attrs
-import trio
 from quart import Response, request
 
 from chorus.auth import Principal
@@ -94,7 +93,7 @@ class Route:
     """Failure statuses this route may answer, with when (the body is always an error)."""
     auth: bool
     limited: bool
-    """Counted against the caller IP's attempts (`Services.auth_attempts`): 429 past it."""
+    """Counted against the caller IP's attempts (`limit:auth:<ip>` in `Services.limiter`): 429."""
 
     @property
     def operation_id(self) -> str:
@@ -206,7 +205,7 @@ def view_function(
             if len(value) > MAX_ID_CHARS:
                 raise not_found("no such resource")
         if route.limited:
-            _count_attempt(services)
+            await _count_attempt(services)
         principal = await _authenticate(services) if route.auth else None
         if route.input_in_query:
             data = decode_query(route.input, request.args)
@@ -234,10 +233,11 @@ def render(reply: Reply) -> Response:
             return Response(to_json(body), status=reply.status, content_type=JSON)
 
 
-def _count_attempt(services: Services) -> None:
-    limiter = services.auth_attempts
-    if not limiter.take(request.remote_addr or "unknown", trio.current_time()):
-        retry_after = str(max(1, round(1 / limiter.rate)))
+async def _count_attempt(services: Services) -> None:
+    key = f"limit:auth:{request.remote_addr or 'unknown'}"
+    rate = services.auth_rate
+    if not await services.limiter.allow(key, rate=rate, burst=services.auth_burst):
+        retry_after = str(max(1, round(1 / rate)))
         raise ApiError(
             429,
             ErrorCode.RATE_LIMITED,

@@ -143,3 +143,14 @@ async def test_too_many_login_attempts_from_one_address_get_429(server: Server) 
     limited = await server.post("/api/v1/auth/login", json=body)
     assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_auth_attempts_are_counted_per_ip_in_the_shared_limiter(server: Server) -> None:
+    services = server.services
+    key = "limit:auth:127.0.0.1"
+    rate, burst = services.auth_rate, services.auth_burst
+    while await services.limiter.allow(key, rate=rate, burst=burst):
+        pass  # the address's budget, spent elsewhere (say, on another node)
+    body = {"username": "nobody", "password": "wrong password"}
+    assert_error(await server.post("/api/v1/auth/login", json=body), 429, "rate_limited")
+    assert_error(await server.post("/api/v1/auth/register", json=body), 429, "rate_limited")
