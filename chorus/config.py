@@ -74,8 +74,10 @@ class Settings:
     http_port: int = _setting(8080, "port of the HTTP API", _port)
     gateway_host: str = _setting("127.0.0.1", "address the WebSocket gateway listens on")
     gateway_port: int = _setting(8081, "port of the WebSocket gateway", _port)
-    public_gateway_url: str = _setting(
-        "", "gateway URL handed to clients by GET /api/v1/gateway (default: derived)"
+    public_gateway_urls: tuple[str, ...] = _setting(
+        (),
+        "gateway URLs handed to clients by GET /api/v1/gateway, comma-separated"
+        " (default: derived from this node's gateway)",
     )
     allowed_origins: tuple[str, ...] = _setting(
         (), "browser origins allowed to open WebSockets (comma-separated; * allows any)"
@@ -107,11 +109,11 @@ class Settings:
     )
 
     @property
-    def gateway_url(self) -> str:
-        """The URL clients connect to: `public_gateway_url`, or derived from the listen address."""
-        if self.public_gateway_url:
-            return self.public_gateway_url
-        return f"ws://{self.gateway_host}:{self.gateway_port}/"
+    def gateway_urls(self) -> list[str]:
+        """Where clients connect: `public_gateway_urls`, or derived from the listen address."""
+        if self.public_gateway_urls:
+            return list(self.public_gateway_urls)
+        return [f"ws://{self.gateway_host}:{self.gateway_port}/"]
 
 
 def _parse_tuple(raw: str) -> tuple[str, ...]:

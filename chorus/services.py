@@ -37,7 +37,7 @@ class Services:
     def gateway_urls(self) -> list[str]:
         """Where clients connect, as handed out by `GET /api/v1/gateway`."""
         settings = self.settings
-        if not settings.public_gateway_url and self.gateway and self.gateway.address:
+        if not settings.public_gateway_urls and self.gateway and self.gateway.address:
             host, port = self.gateway.address
             return [f"ws://{host}:{port}/"]
-        return [settings.gateway_url]
+        return settings.gateway_urls

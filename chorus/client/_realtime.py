@@ -107,13 +107,15 @@ class RealtimeClient:
         Raises `ApiError` when the session has ended for good (logged out or
         revoked, and refreshing fails).
         """
-        url = self._gateway_url or (await self._api.gateway_urls())[0]
+        # The server may list several gateways: after a failure, try the next one.
+        urls = [self._gateway_url] if self._gateway_url else await self._api.gateway_urls()
+        turn = 0
         attempt = 0
         signalled = False
         while True:
             failure: BaseException | None = None
             try:
-                async with _open_ws(url) as ws:
+                async with _open_ws(urls[turn % len(urls)]) as ws:
                     await self._session(ws)
                     attempt = 0
                     if not signalled:
@@ -131,6 +133,7 @@ class RealtimeClient:
             if code == CloseCode.AUTH_FAILED:
                 await self._api.refresh()  # raises ApiError if the session is over
             attempt += 1
+            turn += 1
             await trio.sleep(self._backoff(attempt))
 
     async def join(self, room_id: str) -> int:

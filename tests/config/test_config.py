@@ -23,7 +23,11 @@ def test_defaults_run_one_laptop_node() -> None:
     assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
     assert (settings.gateway_host, settings.gateway_port) == ("127.0.0.1", 8081)
     assert settings.data_dir == Path("chorus-data")
-    assert settings.gateway_url == "ws://127.0.0.1:8081/"
+    assert settings.gateway_urls == ["ws://127.0.0.1:8081/"]
+    several = load_settings(
+        flags("--public-gateway-urls", "wss://a.example/, wss://b.example/"), {}
+    )
+    assert several.gateway_urls == ["wss://a.example/", "wss://b.example/"]
 
 
 def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:

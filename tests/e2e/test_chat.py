@@ -14,10 +14,11 @@ from prometheus_client import REGISTRY
 from trio_websocket import ConnectionClosed
 
 from chorus import protocol
-from chorus.client import ApiError, HttpApi
+from chorus.client import ApiError, HttpApi, RealtimeClient
 from chorus.protocol import CloseCode, ErrorCode
 from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, open_node
 from tests.gateway.test_gateway import closed_code, masked_frame, read_close_code, upgraded
+from tests.ports import free_port
 from tests.wsclient import ws_connect
 
 
@@ -426,3 +427,20 @@ async def test_metrics_count_frames_messages_and_deliveries(running: RunningNode
     async with httpx.AsyncClient() as http:
         text = (await http.get(running.http_url + "/metrics")).text
     assert 'chorus_frames_out_total{kind="broadcast"}' in text
+
+
+async def test_the_sdk_tries_the_next_listed_gateway_when_one_is_down(tmp_path: Path) -> None:
+    port, dead = free_port(), free_port()
+    urls = (f"ws://127.0.0.1:{dead}/", f"ws://127.0.0.1:{port}/")
+    async with (
+        open_node(tmp_path, gateway_port=port, public_gateway_urls=urls) as running,
+        HttpApi(running.http_url) as api,
+    ):
+        assert await api.gateway_urls() == list(urls)
+        await api.register("traveller", PASSWORD)
+        client = RealtimeClient(api)  # no URL given: it asks the server
+        async with trio.open_nursery() as nursery:
+            with trio.fail_after(10):
+                await nursery.start(client.run)
+            assert client.ready is not None
+            nursery.cancel_scope.cancel()
