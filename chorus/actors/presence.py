@@ -142,15 +142,20 @@ class _UserPresence:
         self._announced: Status = "offline"
 
     async def __call__(self, inbox: Inbox[ConnectionStatus]) -> None:
+        # A user coming online is reported at once (nothing to coalesce yet): the
+        # directory must know them before their rooms see them, or a node dying in
+        # between would leave them shown online with nobody to take it back.
+        coalesce = 0.0
         async for update in inbox:
             self._apply(update)
-            await self._settle(inbox)
+            await self._settle(inbox, coalesce)
+            coalesce = self._coalesce
             if not self._connections:
                 return  # _settle ended on an empty mailbox with no await since
 
-    async def _settle(self, inbox: Inbox[ConnectionStatus]) -> None:
-        """Absorb changes for the coalescing window, then announce until nothing changes."""
-        with trio.move_on_after(self._coalesce):
+    async def _settle(self, inbox: Inbox[ConnectionStatus], coalesce: float) -> None:
+        """Absorb changes for `coalesce` seconds, then announce until nothing changes."""
+        with trio.move_on_after(coalesce):
             async for later in inbox:
                 self._apply(later)
         while True:

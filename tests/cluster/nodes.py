@@ -204,14 +204,17 @@ class Chatter:
     received: list[protocol.Message] = attrs.field(factory=list)
     acked: list[protocol.Message] = attrs.field(factory=list)
     """Its own messages, in the order their sends were acknowledged."""
+    presence: list[protocol.PresenceEvent] = attrs.field(factory=list)
     changed: trio.Event = attrs.field(factory=trio.Event)
 
     async def collect(self) -> None:
         async for event in self.client.events:
             if isinstance(event, protocol.MessageEvent):
                 self.received.append(event.message)
-                self.changed.set()
-                self.changed = trio.Event()
+            elif isinstance(event, protocol.PresenceEvent):
+                self.presence.append(event)
+            self.changed.set()
+            self.changed = trio.Event()
 
     async def wait_until_received(self, ids: set[str], timeout: float) -> None:
         with trio.move_on_after(timeout):

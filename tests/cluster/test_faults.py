@@ -8,17 +8,19 @@ every member, zero lost, duplicated and reordered messages.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import attrs
+import coredis
 import pytest
 import trio
 
 from chorus import protocol
-from chorus.client import ApiError
+from chorus.client import ApiError, HttpApi, RealtimeClient
 from tests.cluster.nodes import (
     Chatter,
     FailoverProxy,
@@ -28,6 +30,7 @@ from tests.cluster.nodes import (
     running_nodes,
     tally,
 )
+from tests.e2e.node import PASSWORD
 from tests.pgserver import PgServer
 from tests.redisserver import RedisServer, running_redis
 
@@ -289,3 +292,30 @@ async def test_postgres_outage_refuses_sends_and_recovers(
         assert all(u.client.unacknowledged == 0 for u in chat.users)
         await chat.verify()
         assert len(chat.acked()) == 31
+
+
+async def test_presence_converges_after_a_node_dies(
+    tmp_path: Path, pg_server: PgServer, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, pg_server, redis) as chat:
+        doomed, watcher = chat.nodes[0], chat.users[1]
+        # A user connected straight to node 0, with nowhere else to go: it dies with it.
+        async with HttpApi(f"http://127.0.0.1:{doomed.http_port}") as api:
+            await api.register(f"ghost{secrets.token_hex(3)}", PASSWORD)
+            await api.join_room(chat.room)
+            ghost = RealtimeClient(
+                api, gateway_url=f"ws://127.0.0.1:{doomed.gateway_port}/", max_backoff=1.0
+            )
+            online = protocol.PresenceEvent(user=api.user.id, status="online")
+            offline = protocol.PresenceEvent(user=api.user.id, status="offline")
+            async with trio.open_nursery() as nursery:
+                await nursery.start(ghost.run)
+                await ghost.join(chat.room)
+                await wait_for(lambda: online in watcher.presence, DELIVERY_TIMEOUT, "online")
+                async with coredis.Redis.from_url(redis.url) as client:
+                    reports = await client.hgetall(f"chorus:presence:{api.user.id}")
+                assert list(reports.values()) == [b"online"]  # node 0 reported the ghost
+                await doomed.kill9()
+                # The dead node's heartbeat expires (6 s), a survivor reaps it (every 2 s).
+                await wait_for(lambda: offline in watcher.presence, 20, "offline after death")
+                nursery.cancel_scope.cancel()

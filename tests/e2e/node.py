@@ -67,8 +67,10 @@ class ChatUser:
             and (room_id is None or event.message.room == room_id)
         ]
 
-    async def wait_for_messages(self, count: int, room_id: str | None = None) -> None:
-        with trio.fail_after(15):
+    async def wait_for_messages(
+        self, count: int, room_id: str | None = None, *, timeout: float = 15
+    ) -> None:
+        with trio.fail_after(timeout):
             while len(self.messages(room_id)) < count:
                 await self.changed.wait()
 

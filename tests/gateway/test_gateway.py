@@ -260,8 +260,12 @@ def split_frame(buffer: bytes) -> tuple[int, bytes, bytes] | None:
         return None
     size, offset = buffer[1] & 0x7F, 2
     if size == 126:
+        if len(buffer) < 4:
+            return None  # the extended length has not arrived yet
         size, offset = struct.unpack("!H", buffer[2:4])[0], 4
     elif size == 127:
+        if len(buffer) < 10:
+            return None
         size, offset = struct.unpack("!Q", buffer[2:10])[0], 10
     if len(buffer) < offset + size:
         return None
@@ -282,3 +286,11 @@ async def read_close_code(stream: trio.SocketStream) -> int | None:
             if not chunk:
                 return None
             buffer += chunk
+
+
+def test_the_test_frame_splitter_waits_for_extended_lengths() -> None:
+    # Regression: a read ending inside a frame's extended length crashed the splitter.
+    frame = text_frame(b"x" * 300)
+    for cut in range(len(frame)):
+        assert split_frame(frame[:cut]) is None
+    assert split_frame(frame) == (0x1, b"x" * 300, b"")
