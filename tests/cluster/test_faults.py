@@ -18,6 +18,7 @@ import attrs
 import coredis
 import pytest
 import trio
+from trio_websocket import WebSocketConnection
 
 from chorus import protocol
 from chorus.client import ApiError, HttpApi, RealtimeClient
@@ -31,8 +32,10 @@ from tests.cluster.nodes import (
     tally,
 )
 from tests.e2e.node import PASSWORD
+from tests.gateway.test_gateway import closed_code
 from tests.pgserver import PgServer
 from tests.redisserver import RedisServer, running_redis
+from tests.wsclient import ws_connect
 
 NODES = 3
 DELIVERY_TIMEOUT = 15.0
@@ -319,3 +322,63 @@ async def test_presence_converges_after_a_node_dies(
                 # The dead node's heartbeat expires (6 s), a survivor reaps it (every 2 s).
                 await wait_for(lambda: offline in watcher.presence, 20, "offline after death")
                 nursery.cancel_scope.cancel()
+
+
+async def open_session_socket(
+    stack: AsyncExitStack, node: NodeProcess, token: str
+) -> WebSocketConnection:
+    """A raw WebSocket of an existing session, straight to `node`, past `ready`."""
+    ws = await stack.enter_async_context(ws_connect(node.gateway_port))
+    await ws.send_message(protocol.encode(protocol.Hello(token=token)).decode())
+    assert isinstance(protocol.decode_server_frame(await ws.get_message()), protocol.Ready)
+    return ws
+
+
+async def test_logout_on_one_node_closes_the_sessions_sockets_on_another(
+    tmp_path: Path, pg_server: PgServer, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, pg_server, redis) as chat, AsyncExitStack() as stack:
+        user = chat.users[0]  # its API goes to node 0
+        assert user.api.session is not None
+        elsewhere = await open_session_socket(stack, chat.nodes[2], user.api.session.access_token)
+        await user.api.logout()
+        assert await closed_code(elsewhere) == protocol.CloseCode.SESSION_REVOKED
+
+
+async def test_a_users_send_limit_holds_across_nodes(
+    tmp_path: Path, pg_server: PgServer, redis: RedisServer
+) -> None:
+    async with cluster(tmp_path, pg_server, redis) as chat, AsyncExitStack() as stack:
+        user = chat.users[0]
+        assert user.api.session is not None
+        token = user.api.session.access_token
+        sockets = [await open_session_socket(stack, node, token) for node in chat.nodes[1:]]
+        for ws in sockets:
+            join = protocol.Join(ref="j", room=chat.room)
+            await ws.send_message(protocol.encode(join).decode())
+        # 38 sends on each of two nodes: with the join, within each connection's own frame
+        # limit (burst 40), and within the user's budget (burst 50) if each node had its own.
+        limited = 0
+        for ws in sockets:
+            for n in range(38):
+                send = protocol.Send(
+                    ref=f"s{n}", room=chat.room, client_id=f"{id(ws)}-{n}", body="x"
+                )
+                await ws.send_message(protocol.encode(send).decode())
+
+        async def count_refusals(ws: WebSocketConnection) -> None:
+            nonlocal limited
+            replies = 0
+            with trio.fail_after(DELIVERY_TIMEOUT):
+                while replies < 39:  # the join's ack and one reply per send
+                    frame = protocol.decode_server_frame(await ws.get_message())
+                    if isinstance(frame, protocol.Ack | protocol.ErrorReply):
+                        replies += 1
+                        if isinstance(frame, protocol.ErrorReply):
+                            assert frame.code == protocol.ErrorCode.RATE_LIMITED
+                            limited += 1
+
+        async with trio.open_nursery() as nursery:
+            for ws in sockets:
+                nursery.start_soon(count_refusals, ws)
+        assert limited > 0  # the user's one budget was shared by both nodes
