@@ -18,6 +18,8 @@ import structlog
 import trio
 from coredis.typing import Node
 
+from chorus.persistence import redact_url
+
 from ._bus import Deliver, Subscription
 
 _log = structlog.get_logger("chorus.cluster")
@@ -130,7 +132,7 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(bus._pump)
             nursery.start_soon(bus._publisher)
-            _log.info("bus.connected", url=_without_password(url), cluster=nodes is not None)
+            _log.info("bus.connected", url=redact_url(url), cluster=nodes is not None)
             yield bus
             nursery.cancel_scope.cancel()
 
@@ -144,9 +146,3 @@ def cluster_nodes(url: str) -> list[Node] | None:
         location = urlsplit(part.strip().replace("redis-cluster://", "redis://", 1))
         nodes.append(Node(host=location.hostname or "127.0.0.1", port=location.port or 6379))
     return nodes
-
-
-def _without_password(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    _credentials, at, host = rest.rpartition("@")
-    return f"{scheme}{sep}{'***@' if at else ''}{host}"
