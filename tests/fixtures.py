@@ -11,7 +11,7 @@ import trio
 
 from chorus.auth import Passwords
 from chorus.config import Settings
-from chorus.node import Addresses, Node, open_node_bus, open_node_store
+from chorus.node import Addresses, Node, load_signing_key, open_node_bus, open_node_store
 
 
 def cheap_passwords() -> Passwords:
@@ -39,7 +39,13 @@ async def open_test_node(data_dir: Path, **overrides: Any) -> AsyncIterator[tupl
         open_node_bus(settings) as bus,
         trio.open_nursery() as nursery,
     ):
-        node = Node(settings, store, bus=bus, passwords=cheap_passwords())
+        node = Node(
+            settings,
+            store,
+            signing_key=await load_signing_key(store),
+            bus=bus,
+            passwords=cheap_passwords(),
+        )
         addresses: Addresses = await nursery.start(node.run)
         try:
             yield node, addresses

@@ -12,4 +12,4 @@ from ._service import Principal as Principal
 from ._service import Tokens as Tokens
 from ._tokens import AccessClaims as AccessClaims
 from ._tokens import TokenSigner as TokenSigner
-from ._tokens import load_or_create_key as load_or_create_key
+from ._tokens import new_signing_key as new_signing_key

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-from pathlib import Path
 
 import attrs
 import jwt
@@ -69,16 +67,6 @@ def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def load_or_create_key(path: Path) -> bytes:
-    """The signing key kept at `path`, created (owner-only permissions) on first use."""
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(_KEY_BYTES)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(key)
-    if len(key) < _KEY_BYTES:
-        raise ValueError(f"{path} holds a key shorter than {_KEY_BYTES} bytes")
-    return key
+def new_signing_key() -> bytes:
+    """A fresh random token signing key of the recommended length."""
+    return secrets.token_bytes(_KEY_BYTES)

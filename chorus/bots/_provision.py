@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from chorus.auth import TokenSigner, load_or_create_key
+from chorus.auth import TokenSigner
 
 # The refresh-token helpers are not re-exported by chorus.auth; using the very
 # functions the node uses keeps bot sessions indistinguishable from real ones.
@@ -87,14 +87,14 @@ async def provision(
 ) -> Provisioned:
     """Create `bots` users named `bot-<run>-<n>`, `rooms` public rooms, their
     memberships, one session per bot and an access token valid `access_ttl`
-    seconds, signed with the key in `settings.data_dir` (created if missing,
-    exactly as the node would)."""
-    from chorus.node import KEY_FILE
+    seconds, signed with the deployment's key from the store (created if
+    missing, exactly as the node would)."""
+    from chorus.node import load_signing_key
 
     if bots < 1 or rooms < 1:
         raise ValueError("at least one bot and one room are needed")
     run_id = run_id or new_run_id()
-    signer = TokenSigner(load_or_create_key(settings.data_dir / KEY_FILE), access_ttl=access_ttl)
+    signer = TokenSigner(await load_signing_key(store), access_ttl=access_ttl)
     now = now_ms()
     users = []
     for index in range(bots):

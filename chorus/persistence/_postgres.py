@@ -544,6 +544,27 @@ class PostgresStore:
 
         return await self._run(tx)
 
+    # -- deployment secrets ----------------------------------------------------------
+
+    async def shared_secret(self, name: str, candidate: bytes, now: int) -> bytes:
+        """See `Store.shared_secret`."""
+
+        async def tx(db: Conn) -> bytes:
+            # Under READ COMMITTED a concurrent insert of the same name makes
+            # ON CONFLICT wait for it and then do nothing; the SELECT that
+            # follows (a new snapshot) sees the winner's value.
+            await db.execute(
+                "INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (name) DO NOTHING",
+                name,
+                candidate,
+                now,
+            )
+            value = await db.fetchval("SELECT value FROM secrets WHERE name = $1", name)
+            return bytes(value)
+
+        return await self._run(tx)
+
     # -- running transactions --------------------------------------------------------
 
     async def _run(self, work: Tx[T], *, transaction: bool = True) -> T:

@@ -467,6 +467,22 @@ class SqliteStore:
 
         return await self._read(tx)
 
+    # -- deployment secrets ----------------------------------------------------------
+
+    async def shared_secret(self, name: str, candidate: bytes, now: int) -> bytes:
+        """See `Store.shared_secret`."""
+
+        def tx(db: sqlite3.Connection) -> bytes:
+            db.execute(
+                "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO NOTHING",
+                (name, candidate, now),
+            )
+            row = db.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+            return bytes(row[0])
+
+        return await self._write(tx)
+
     # -- running transactions --------------------------------------------------------
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:

@@ -202,3 +202,14 @@ class Store(Protocol):
     async def last_seq(self, room_id: str) -> int:
         """The seq of the room's newest message, 0 if none; `NotFound` for an unknown room."""
         ...
+
+    # -- deployment secrets ----------------------------------------------------------
+
+    async def shared_secret(self, name: str, candidate: bytes, now: int) -> bytes:
+        """The secret stored under `name`, storing `candidate` first if there is none.
+
+        Every node on one database gets the same value, even when several
+        call this at once for a new name: the first stored value wins and is
+        never replaced.
+        """
+        ...

@@ -18,7 +18,7 @@ from chorus.auth import (
     RefreshReused,
     TokenSigner,
     UsernameTaken,
-    load_or_create_key,
+    new_signing_key,
 )
 from chorus.persistence import open_sqlite_store
 
@@ -168,12 +168,7 @@ def test_forged_and_malformed_access_tokens_are_rejected() -> None:
     assert signer.verify(signer.issue("u_x", "s_x", 0), 10).user_id == "u_x"
 
 
-def test_the_signing_key_is_created_once_with_owner_only_permissions(tmp_path: Path) -> None:
-    path = tmp_path / "secrets" / "key"
-    key = load_or_create_key(path)
-    assert len(key) == 32
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert load_or_create_key(path) == key
-    path.write_bytes(b"short")
-    with pytest.raises(ValueError, match="shorter"):
-        load_or_create_key(path)
+def test_new_signing_keys_are_random_and_long_enough_for_the_signer() -> None:
+    first, second = new_signing_key(), new_signing_key()
+    assert first != second
+    TokenSigner(first, access_ttl=60)

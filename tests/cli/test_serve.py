@@ -29,7 +29,8 @@ async def read_until(stream: trio.abc.ReceiveStream, pattern: str) -> re.Match[s
 async def test_serve_announces_its_addresses_and_stops_gracefully_on_sigterm(
     tmp_path: Path,
 ) -> None:
-    argv = [*CHORUS, "serve", "--data-dir", str(tmp_path), "--http-port", "0"]
+    data_dir = tmp_path / "data"
+    argv = [*CHORUS, "serve", "--data-dir", str(data_dir), "--http-port", "0"]
     argv += ["--gateway-port", "0", "--log-format", "json"]
     process = await trio.lowlevel.open_process(
         argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
@@ -42,8 +43,9 @@ async def test_serve_announces_its_addresses_and_stops_gracefully_on_sigterm(
             assert await read_close_code(client) == CloseCode.GOING_AWAY
         with trio.fail_after(30):
             assert await process.wait() == 0
-        assert (tmp_path / "chorus.db").exists()
-        assert (tmp_path / "secrets" / "token-signing.key").stat().st_mode & 0o077 == 0
+        assert (data_dir / "chorus.db").exists()
+        # The data dir holds password hashes and the signing key: owner-only.
+        assert data_dir.stat().st_mode & 0o077 == 0
     finally:
         if process.returncode is None:
             process.kill()

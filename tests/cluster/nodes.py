@@ -1,7 +1,7 @@
 """Chorus nodes as separate `chorus serve` processes, a failover proxy, and SDK chatters.
 
-Each node gets its own data dir (holding a copy of one shared token signing
-key), and all share one PostgreSQL database and one Redis. Clients reach the
+Each node gets its own data dir, and all share one PostgreSQL database (which
+also holds the token signing key the first node generates) and one Redis. Clients reach the
 nodes through `FailoverProxy`: an in-test TCP forwarder (the "load balancer")
 that connects each new connection to the first of its nodes that accepts, so a
 client has a home node and lands on another one once its home is dead.
@@ -13,7 +13,6 @@ import itertools
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -24,9 +23,7 @@ import attrs
 import trio
 
 from chorus import protocol
-from chorus.auth._tokens import load_or_create_key
 from chorus.client import HttpApi, RealtimeClient
-from chorus.node import KEY_FILE
 
 CHORUS = [sys.executable, "-m", "chorus"]
 PASSWORD = "correct horse battery staple"
@@ -113,16 +110,11 @@ async def start_node(name: str, data_dir: Path, env: dict[str, str]) -> NodeProc
 async def running_nodes(
     base: Path, count: int, *, database_url: str, redis_url: str
 ) -> AsyncIterator[list[NodeProcess]]:
-    """`count` nodes on one database and one Redis, sharing one signing key; stopped after."""
+    """`count` nodes on one database and one Redis; stopped after."""
     env = {"CHORUS_DATABASE_URL": database_url, "CHORUS_REDIS_URL": redis_url}
     dirs = [base / f"node{n}" for n in range(count)]
     for folder in dirs:
         folder.mkdir(parents=True)
-    key_file = dirs[0] / KEY_FILE
-    load_or_create_key(key_file)
-    for folder in dirs[1:]:
-        (folder / KEY_FILE).parent.mkdir(mode=0o700)
-        shutil.copy2(key_file, folder / KEY_FILE)
     # Migrate once up front, so the nodes do not race to create the schema.
     migrate = await trio.run_process(
         [*CHORUS, "migrate", "--data-dir", str(dirs[0])],
