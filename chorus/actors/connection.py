@@ -259,11 +259,10 @@ class ChatConnection:
                 running.try_send(change)
 
     async def _send_presence_of_members(self, room_id: str) -> None:
-        board = self._context.presence.board
-        for membership in await self._context.store.members(room_id):
-            status = board.status(membership.user_id)
+        members = [membership.user_id for membership in await self._context.store.members(room_id)]
+        for user_id, status in (await self._context.presence.statuses(members)).items():
             if status != "offline":
-                event = protocol.PresenceEvent(user=membership.user_id, status=status)
+                event = protocol.PresenceEvent(user=user_id, status=status)
                 self.send(protocol.encode(event))
 
     async def _post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import attrs
@@ -32,7 +33,11 @@ class ConnectionStatus:
 
 
 class PresenceBoard:
-    """The last announced status of every user online on this node."""
+    """The last announced status of every user connected to this node.
+
+    Right for users with a connection here (their presence actor keeps it),
+    not for users connected only to other nodes: ask `Presence.statuses`.
+    """
 
     def __init__(self) -> None:
         self._statuses: dict[str, Status] = {}
@@ -124,6 +129,14 @@ class Presence:
         except Exception as exc:  # Redis away: show what this node knows
             _log.warning("presence.directory_failed", user=user_id, error=str(exc))
             return local
+
+    async def statuses(self, user_ids: Sequence[str]) -> dict[str, Status]:
+        """Each user's status across all nodes (this node's own view if the directory fails)."""
+        try:
+            return await self.directory.statuses(user_ids)
+        except Exception as exc:  # Redis away: show what this node knows
+            _log.warning("presence.directory_failed", users=len(user_ids), error=str(exc))
+            return {user_id: self.board.status(user_id) for user_id in user_ids}
 
     async def reannounce(self, user_ids: list[str]) -> None:
         """Announce the current status of users whose node died (they may be offline now)."""

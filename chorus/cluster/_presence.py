@@ -10,7 +10,7 @@ presence converges within a stated bound: `ttl` plus one heartbeat).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, Protocol
 
 import coredis
@@ -38,6 +38,9 @@ class PresenceDirectory(Protocol):
     async def status(self, user_id: str) -> Status:
         """The user's status across all nodes."""
 
+    async def statuses(self, user_ids: Sequence[str]) -> dict[str, Status]:
+        """The status across all nodes of each of these users, looked up together."""
+
 
 class LocalDirectory:
     """A node on its own: what it reports is the user's status."""
@@ -54,6 +57,9 @@ class LocalDirectory:
 
     async def status(self, user_id: str) -> Status:
         return self._statuses.get(user_id, "offline")
+
+    async def statuses(self, user_ids: Sequence[str]) -> dict[str, Status]:
+        return {user_id: self._statuses.get(user_id, "offline") for user_id in user_ids}
 
 
 OnOrphaned = Callable[[list[str]], Awaitable[None]]
@@ -80,13 +86,33 @@ class RedisDirectory:
 
     async def status(self, user_id: str) -> Status:
         """The best status reported for the user by a node that is alive."""
-        reports = await self._client.hgetall(f"chorus:presence:{user_id}")
-        live = []
-        for node, status in reports.items():
-            name = node.decode() if isinstance(node, bytes) else node
-            if name == self.node_id or await self._alive(name):
-                live.append(status.decode() if isinstance(status, bytes) else status)
-        return best(live)
+        return (await self.statuses([user_id]))[user_id]
+
+    async def statuses(self, user_ids: Sequence[str]) -> dict[str, Status]:
+        """Each user's best status reported by a live node: two pipelined round trips.
+
+        A room's member list is read at once however large the room: one
+        pipeline fetches every user's reports, a second checks the heartbeat
+        of each node that reported.
+        """
+        if not user_ids:
+            return {}
+        async with self._client.pipeline(transaction=False) as pipe:
+            pending = [pipe.hgetall(f"chorus:presence:{user_id}") for user_id in user_ids]
+        reports = [
+            {_text(node): _text(status) for node, status in (await result).items()}
+            for result in pending
+        ]
+        others = sorted({node for report in reports for node in report} - {self.node_id})
+        alive = {self.node_id}
+        if others:
+            async with self._client.pipeline(transaction=False) as pipe:
+                beats = [pipe.exists([f"chorus:node:{node}:alive"]) for node in others]
+            alive.update([node for node, beat in zip(others, beats, strict=True) if await beat])
+        return {
+            user_id: best(status for node, status in report.items() if node in alive)
+            for user_id, report in zip(user_ids, reports, strict=True)
+        }
 
     async def _alive(self, node_id: str) -> bool:
         return bool(await self._client.exists([f"chorus:node:{node_id}:alive"]))
@@ -113,7 +139,7 @@ class RedisDirectory:
 
     async def _reap(self, on_orphaned: OnOrphaned) -> None:
         for raw in await self._client.smembers("chorus:nodes"):
-            node = raw.decode() if isinstance(raw, bytes) else raw
+            node = _text(raw)
             if node == self.node_id or await self._alive(node):
                 continue
             # One node cleans up after the dead one; the lock expires by itself.
@@ -126,13 +152,14 @@ class RedisDirectory:
             if not claimed:
                 continue
             users_key = f"chorus:node:{node}:users"
-            users = [
-                user.decode() if isinstance(user, bytes) else user
-                for user in await self._client.smembers(users_key)
-            ]
+            users = [_text(user) for user in await self._client.smembers(users_key)]
             for user in users:
                 await self._client.hdel(f"chorus:presence:{user}", [node])
             await self._client.delete([users_key])
             await self._client.srem("chorus:nodes", [node])
             _log.info("presence.node_dead", node=node, users=len(users))
             await on_orphaned(users)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -149,8 +149,9 @@ async def get_room(call: Call[object], room_id: str) -> Reply:
     room = await existing_room(store, room_id)
     if room.kind is not RoomKind.PUBLIC:
         await membership_of(store, room, call.user_id)
-    board = call.services.presence.board
-    members = [member_view(m, board.status(m.user_id)) for m in await store.members(room.id)]
+    memberships = await store.members(room.id)
+    statuses = await call.services.presence.statuses([m.user_id for m in memberships])
+    members = [member_view(m, statuses[m.user_id]) for m in memberships]
     return Reply(200, room_detail_view(room, members))
 
 
@@ -196,11 +197,11 @@ async def invite_member(call: Call[Invite], room_id: str) -> Reply:
     user_id = call.input.user_id
     existing = await store.get_membership(room.id, user_id)
     if existing is not None:
-        return Reply(200, _member(call.services, existing))
+        return Reply(200, await _member(call.services, existing))
     if await store.get_user(user_id) is None:
         raise not_found(f"no user {user_id}")
     membership = await store.add_member(room.id, user_id, Role.MEMBER, now_ms())
-    return Reply(201, _member(call.services, membership))
+    return Reply(201, await _member(call.services, membership))
 
 
 @table.route(
@@ -265,5 +266,6 @@ async def open_direct_room(call: Call[DirectWith]) -> Reply:
     return Reply(201 if created else 200, room_view(room))
 
 
-def _member(services: Services, membership: Membership) -> MemberView:
-    return member_view(membership, services.presence.board.status(membership.user_id))
+async def _member(services: Services, membership: Membership) -> MemberView:
+    status = await services.presence.statuses([membership.user_id])
+    return member_view(membership, status[membership.user_id])

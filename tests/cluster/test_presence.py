@@ -80,3 +80,29 @@ async def test_the_local_directory_remembers_this_nodes_reports() -> None:
     assert await directory.status("u1") == "online"
     await directory.report("u1", "offline")
     assert await directory.status("u1") == "offline"
+
+
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_statuses_reads_many_users_at_once_and_ignores_dead_nodes(
+    tmp_path: Path, cluster: bool
+) -> None:
+    async with (
+        running_redis(tmp_path, cluster=cluster) as server,
+        open_redis_bus(server.url) as bus_a,
+        open_redis_bus(server.url) as bus_b,
+    ):
+        a, b = RedisDirectory(bus_a.client, "a"), RedisDirectory(bus_b.client, "b")
+        silent = RedisDirectory(bus_b.client, "silent")  # reports, but never beats
+        await b._beat()
+        await a.report("u1", "idle")
+        await b.report("u1", "online")
+        await b.report("u2", "idle")
+        await silent.report("u3", "online")
+        assert await a.statuses(["u1", "u2", "u3", "nobody"]) == {
+            "u1": "online",
+            "u2": "idle",
+            "u3": "offline",
+            "nobody": "offline",
+        }
+        assert await a.statuses([]) == {}
+        assert await LocalDirectory().statuses(["u1"]) == {"u1": "offline"}

@@ -16,6 +16,7 @@ from chorus.client import HttpApi, RealtimeClient
 from chorus.protocol import CloseCode
 from tests.e2e.node import PASSWORD, chat_user, open_node
 from tests.gateway.test_gateway import closed_code
+from tests.polling import until
 from tests.redisserver import RedisServer, running_redis
 from tests.wsclient import ws_connect
 
@@ -137,3 +138,31 @@ async def test_a_user_stays_online_while_connected_to_any_node(
         with trio.fail_after(10):
             while offline not in bob.received:
                 await bob.changed.wait()
+
+
+async def test_members_online_on_another_node_show_in_join_snapshots_and_room_details(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with (
+        open_node(tmp_path, redis_url=redis.url) as node_a,
+        open_node(tmp_path, redis_url=redis.url) as node_b,
+        chat_user(node_a) as ada,
+        chat_user(node_b) as bob,
+    ):
+        room = await ada.api.create_room("snapshot", "public")
+        await bob.api.join_room(room.id)
+        presence_on_b = node_b.node.services.presence
+
+        async def reported_by_node_a() -> bool:  # ada is connected there
+            return (await presence_on_b.statuses([ada.id]))[ada.id] == "online"
+
+        await until(reported_by_node_a)
+        # Node B never had a connection of ada: what it shows comes from the directory.
+        assert presence_on_b.board.status(ada.id) == "offline"
+        await bob.client.join(room.id)
+        with trio.fail_after(10):
+            while protocol.PresenceEvent(user=ada.id, status="online") not in bob.received:
+                await bob.changed.wait()
+        details = await bob.api.get_room(room.id)
+        statuses = {member["user_id"]: member["status"] for member in details["members"]}
+        assert statuses == {ada.id: "online", bob.id: "online"}

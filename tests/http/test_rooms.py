@@ -61,7 +61,7 @@ async def test_room_details_are_for_members_or_public_rooms(
 ) -> None:
     public = await server.create_room(ada, "lobby")
     private = await server.create_room(ada, "secret", kind="private")
-    server.services.presence.board.set(ada.id, "online")
+    await server.services.presence.directory.report(ada.id, "online")
     detail = (await server.get(f"/api/v1/rooms/{public}", bob)).json()
     assert detail["name"] == "lobby"
     assert detail["members"] == [
