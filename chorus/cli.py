@@ -219,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--presence", type=float, default=0.0, help="presence changes per second (churn) [0]"
     )
     bots.add_argument(
+        "--storm-at",
+        type=float,
+        metavar="SECONDS",
+        help="every bot drops its connection this long after sending starts, then all "
+        "reconnect and resume at once (a reconnect storm) [none]",
+    )
+    bots.add_argument(
         "--drain", type=float, default=5.0, help="max seconds to wait for deliveries after [5]"
     )
     bots.add_argument(

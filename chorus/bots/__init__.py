@@ -8,6 +8,7 @@ from ._command import run_bots_command as run_bots_command
 from ._histogram import merge_encoded as merge_encoded
 from ._histogram import new_histogram as new_histogram
 from ._histogram import summary_ms as summary_ms
+from ._limits import raise_open_files_limit as raise_open_files_limit
 from ._provision import BotAccount as BotAccount
 from ._provision import Provisioned as Provisioned
 from ._provision import provision as provision

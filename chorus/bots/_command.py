@@ -27,6 +27,9 @@ def run_bots_command(args: argparse.Namespace) -> int:
         console.print(f"chorus bots: {exc}")
         return 2
     workers = args.workers
+    if args.storm_at is not None and not 0 <= args.storm_at < args.duration:
+        console.print("chorus bots: --storm-at must fall within --duration")
+        return 2
     access_ttl = int(args.ramp_up + args.duration + args.drain + 3600)
     console.print(f"provisioning {args.bots} bots in {args.rooms} rooms ({settings.data_dir})")
     provisioned = trio.run(
@@ -67,6 +70,7 @@ def run_bots_command(args: argparse.Namespace) -> int:
         typing_rate=args.typing,
         presence_rate=args.presence,
         drain=args.drain,
+        storm_at=args.storm_at,
         latency_every=args.sample_every,
         server_pid=server_pid,
     )

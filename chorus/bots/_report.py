@@ -26,6 +26,8 @@ JSON_KEYS = (
     "latency_histogram",
     "correctness",
     "errors",
+    "signals",
+    "storm",
     "swarm",
     "server",
     "timeline",
@@ -73,6 +75,14 @@ def final_table(report: dict[str, Any]) -> Table:
         ),
         ("errors", ", ".join(f"{k}={v}" for k, v in report["errors"].items()) or "none"),
         (
+            "typing / presence sent",
+            f"{report['signals']['typing_sent']} / {report['signals']['presence_sent']}",
+        ),
+        (
+            "typing / presence events received",
+            f"{report['signals']['typing_received']} / {report['signals']['presence_received']}",
+        ),
+        (
             "swarm CPU",
             f"{report['swarm']['cpu_seconds']} s ({report['swarm']['cpu_share']:.0%} of a core)",
         ),
@@ -92,6 +102,21 @@ def final_table(report: dict[str, Any]) -> Table:
             + " ".join(str(load) for load in swarm["load_average"]),
         )
     )
+    storm = report["storm"]
+    if storm is not None:
+        rows.append(
+            (
+                f"storm at {storm['at_s']} s: dropped / resumed",
+                f"{storm['dropped']} / {storm['resumed']}",
+            )
+        )
+        rows.append(
+            (
+                "storm: seconds to 50 % / 99 % / all resumed",
+                f"{storm['seconds_to_50_percent']} / {storm['seconds_to_99_percent']} / "
+                f"{storm['seconds_to_all']}",
+            )
+        )
     server = report["server"]
     if server is not None:
         rows.append(

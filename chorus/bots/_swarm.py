@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import queue as queue_module
@@ -40,6 +41,8 @@ class SwarmOptions:
     typing_rate: float = 0.0
     presence_rate: float = 0.0
     drain: float = 5.0
+    storm_at: float | None = None
+    """Seconds into sending when every bot drops its connection at once (None: no storm)."""
     latency_every: int = 1
     """Latency is measured by every n-th bot (a sample that keeps the swarm cheap)."""
     server_pid: int | None = None
@@ -72,6 +75,7 @@ def plan_workers(options: SwarmOptions, provisioned: Provisioned) -> list[Worker
                 reconnect_rate=options.reconnect_rate / count,
                 typing_rate=options.typing_rate / count,
                 presence_rate=options.presence_rate / count,
+                storm_at=options.storm_at,
                 latency_every=max(1, options.latency_every),
             )
         )
@@ -296,6 +300,10 @@ def _merge(
             "gaps",
             "duplicated",
             "reordered",
+            "typing_sent",
+            "presence_sent",
+            "typing_received",
+            "presence_received",
             "cpu_user",
             "cpu_system",
         )
@@ -385,6 +393,15 @@ def _merge(
             "reordered": totals["reordered"],
         },
         "errors": dict(sorted(errors.items())),
+        "signals": {
+            key: totals[key]
+            for key in ("typing_sent", "presence_sent", "typing_received", "presence_received")
+        }
+        | {
+            "typing_received_per_s": round(totals["typing_received"] / options.duration, 1),
+            "presence_received_per_s": round(totals["presence_received"] / options.duration, 1),
+        },
+        "storm": _storm(options, finals),
         "swarm": {
             "cpu_seconds": round(swarm_cpu, 3),
             "cpu_share": round(swarm_cpu / elapsed, 3) if elapsed else 0.0,
@@ -404,6 +421,30 @@ def _merge(
         },
         "server": server,
         "timeline": series,
+    }
+
+
+def _storm(options: SwarmOptions, finals: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    """How fast the bots dropped by `--storm-at` were all back in their rooms."""
+    if options.storm_at is None:
+        return None
+    dropped = sum(final["storm_dropped"] for final in finals.values())
+    delays = sorted(delay for final in finals.values() for delay in final["storm_resumed"])
+
+    def until(share: float) -> float | None:
+        """Seconds until `share` of the dropped bots had resumed; None if they never did."""
+        needed = math.ceil(share * dropped)
+        if needed == 0:
+            return 0.0
+        return round(delays[needed - 1], 3) if len(delays) >= needed else None
+
+    return {
+        "at_s": options.storm_at,
+        "dropped": dropped,
+        "resumed": len(delays),
+        "seconds_to_50_percent": until(0.5),
+        "seconds_to_99_percent": until(0.99),
+        "seconds_to_all": until(1.0),
     }
 
 

@@ -9,6 +9,7 @@ instead of hiding it (no coordinated omission).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import resource
 import select
@@ -26,6 +27,7 @@ import trio
 from chorus.protocol import SUBPROTOCOL
 
 from ._histogram import encode_histogram, new_histogram
+from ._limits import raise_open_files_limit
 from ._provision import BotAccount
 from ._wire import (
     OP_CLOSE,
@@ -79,6 +81,9 @@ class WorkerPlan:
     """Typing signals per second this worker sends; 0 for none."""
     presence_rate: float = 0.0
     """Presence changes (idle <-> online) per second this worker sends; 0 for none."""
+    storm_at: float | None = None
+    """Seconds after sending starts when every connected bot drops its socket at once
+    (a reconnect storm); None for none."""
     tick: float = 1.0
     latency_every: int = 1
     """Only bots whose index is a multiple of this measure latency (a sample)."""
@@ -107,6 +112,13 @@ class Stats:
         self.reconnects = 0
         self.duplicated = 0
         self.reordered = 0
+        self.typing_sent = 0
+        self.presence_sent = 0
+        self.typing_received = 0
+        self.presence_received = 0
+        self.storm_dropped = 0
+        self.storm_resumed: list[float] = []
+        """Seconds from the storm until each dropped bot was back in all its rooms."""
         self.errors: Counter[str] = Counter()
         self.histogram = new_histogram()
         self.acked_seq: dict[str, int] = {}
@@ -139,6 +151,7 @@ class Bot:
         self.churn = False
         self.counted = False
         self.reconnected = False
+        self.in_storm = False
         self.heartbeat = 30.0
         self.reader = FrameReader(self.on_frame, 64 * 1024)
         self.closed = trio.Event()
@@ -203,14 +216,20 @@ class Bot:
                 self.on_message(buf, start, end)
             elif kind == 0x61:  # a: "ack"
                 self.on_ack(buf, start, end)
+            elif kind == 0x74:  # t: "typing" or "too_far"
+                if buf.startswith(b'{"type":"typing"', start):
+                    self.worker.stats.typing_received += 1
+                else:
+                    self.worker.stats.errors["too_far"] += 1
+            elif kind == 0x70:  # p: "presence" or "pong"
+                if buf.startswith(b'{"type":"presence"', start):
+                    self.worker.stats.presence_received += 1
             elif kind == 0x65:  # e: "error"
                 at = buf.find(_CODE, start, end) + len(_CODE)
                 code = bytes(buf[at : buf.find(b'"', at, end)]).decode()
                 self.worker.stats.errors[f"error_{code}"] += 1
             elif buf.startswith(b'{"type":"ready"', start):
                 self.on_ready(buf, start, end)
-            elif buf.startswith(b'{"type":"too_far"', start):
-                self.worker.stats.errors["too_far"] += 1
         elif opcode == OP_CLOSE:
             close = (buf[start] << 8 | buf[start + 1]) if end - start >= 2 else 1005
             self.worker.stats.errors[f"close_{close}"] += 1
@@ -418,6 +437,7 @@ class Worker:
         self.nursery: trio.Nursery
         self.epoll = select.epoll()
         self.watched: dict[int, tuple[Bot, socket.socket]] = {}
+        self.storm_moment = 0.0
 
     def watch(self, sock: socket.socket, bot: Bot) -> None:
         self.watched[sock.fileno()] = (bot, sock)
@@ -446,6 +466,9 @@ class Worker:
         if not bot.counted:
             bot.counted = True
             self.stats.connected += 1
+        if bot.in_storm:
+            bot.in_storm = False
+            self.stats.storm_resumed.append(time.monotonic() - self.storm_moment)
         if bot.unacked:
             self.stats.resent += bot.reconnected * len(bot.unacked)
             for frame in list(bot.unacked.values()):
@@ -474,6 +497,8 @@ class Worker:
                 nursery.start_soon(self.typing, send_until)
             if plan.presence_rate > 0:
                 nursery.start_soon(self.presence, send_until)
+            if plan.storm_at is not None:
+                nursery.start_soon(self.storm, send_from + plan.storm_at)
             await self.schedule(send_from, send_until)
             await self.drain(send_until)
             stop.set()
@@ -563,6 +588,17 @@ class Worker:
                 assert bot.sock is not None
                 bot.sock.shutdown(socket.SHUT_RDWR)
 
+    async def storm(self, moment: float) -> None:
+        """Every connected bot drops its socket at `moment`; all reconnect and resume at once."""
+        await _sleep_until(moment)
+        self.storm_moment = time.monotonic()
+        for bot in self.bots:
+            if bot.sock is not None:
+                bot.churn = bot.in_storm = True
+                self.stats.storm_dropped += 1
+                with contextlib.suppress(OSError):  # already broken: it reconnects anyway
+                    bot.sock.shutdown(socket.SHUT_RDWR)
+
     async def typing(self, until: float) -> None:
         interval = 1.0 / self.plan.typing_rate
         joined = [bot for bot in self.bots if bot.rooms]
@@ -571,6 +607,7 @@ class Worker:
             bot = random.choice(joined)
             if bot.ready:
                 bot.send_json({"type": "typing", "room": bot.account.rooms[0]})
+                self.stats.typing_sent += 1
 
     async def presence(self, until: float) -> None:
         """Presence churn: random bots flip between idle and online."""
@@ -583,6 +620,7 @@ class Worker:
                 status = "online" if bot.account.index in idle else "idle"
                 idle.symmetric_difference_update((bot.account.index,))
                 bot.send_json({"type": "presence", "status": status})
+                self.stats.presence_sent += 1
 
     async def ticks(self, start: float) -> None:
         """A report every `tick` seconds on the dot; lateness shows the loop was busy."""
@@ -637,6 +675,12 @@ class Worker:
             "gaps": lost,
             "duplicated": stats.duplicated,
             "reordered": stats.reordered,
+            "typing_sent": stats.typing_sent,
+            "presence_sent": stats.presence_sent,
+            "typing_received": stats.typing_received,
+            "presence_received": stats.presence_received,
+            "storm_dropped": stats.storm_dropped,
+            "storm_resumed": stats.storm_resumed,
             "error_kinds": dict(stats.errors),
             "rooms_last": rooms_last,
             "acked_seq": dict(stats.acked_seq),
@@ -668,6 +712,7 @@ def worker_process(plan: WorkerPlan, queue: Any, go: Any) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    raise_open_files_limit(len(plan.bots) + 256)
     try:
         run_worker(plan, queue.put, go)
     except BaseException as exc:

@@ -18,7 +18,12 @@ from tests.e2e.node import open_node
 
 
 async def swarm(
-    tmp_path: Path, *, workers: int, reconnects: float = 0.0, bots: int = 40
+    tmp_path: Path,
+    *,
+    workers: int,
+    reconnects: float = 0.0,
+    bots: int = 40,
+    storm_at: float | None = None,
 ) -> dict[str, Any]:
     async with open_node(tmp_path / "node") as running:
         provisioned = await provision_node(
@@ -36,6 +41,7 @@ async def swarm(
             typing_rate=5.0 if reconnects else 0.0,
             presence_rate=5.0 if reconnects else 0.0,
             drain=3.0,
+            storm_at=storm_at,
         )
         return await trio.to_thread.run_sync(run_swarm, options, provisioned)
 
@@ -65,6 +71,22 @@ async def test_reconnect_typing_and_presence_churn_lose_nothing(tmp_path: Path) 
     report = await swarm(tmp_path, workers=0, reconnects=10.0)
     assert_delivered_exactly_once(report)
     assert report["connections"]["reconnects"] > 0
+    signals = report["signals"]
+    assert signals["typing_sent"] > 0
+    assert signals["presence_sent"] > 0
+    # Each signal reaches the sender's room-mates, so some arrive even with bots reconnecting.
+    assert signals["typing_received"] > 0
+    assert signals["presence_received"] > 0
+
+
+async def test_a_reconnect_storm_brings_every_bot_back_and_loses_nothing(tmp_path: Path) -> None:
+    report = await swarm(tmp_path, workers=0, storm_at=1.0)
+    assert_delivered_exactly_once(report)
+    storm = report["storm"]
+    assert storm["dropped"] == 40
+    assert storm["resumed"] == 40
+    assert storm["seconds_to_99_percent"] is not None
+    assert report["connections"]["held"] == 40
 
 
 async def test_html_report_is_self_contained(tmp_path: Path) -> None:
