@@ -104,6 +104,30 @@ class Settings:
     resume_limit: int = _setting(
         1000, "most messages replayed per room on resume before too_far", _positive
     )
+    frames_per_second: float = _setting(
+        20.0,
+        "frames one WebSocket connection may send per second on average; refused frames"
+        " are answered rate_limited and 20 in a row close the connection (4005)",
+        _positive,
+    )
+    frame_burst: int = _setting(
+        40, "frames one connection may send at once before frames_per_second applies", _positive
+    )
+    sends_per_second: float = _setting(
+        20.0,
+        "messages one user may send per second over all their connections (and all nodes"
+        " sharing redis_url)",
+        _positive,
+    )
+    send_burst: int = _setting(
+        50, "messages one user may send at once before sends_per_second applies", _positive
+    )
+    auth_attempts_per_minute: int = _setting(
+        30,
+        "register, login and refresh attempts per minute from one client IP address, in bursts"
+        " of as many (429 beyond; shared by nodes sharing redis_url)",
+        _positive,
+    )
     shutdown_grace: float = _setting(
         10.0, "seconds to finish work after SIGINT/SIGTERM before cancelling", _positive
     )

@@ -108,7 +108,12 @@ class Node:
             presence=presence,
             sessions=self.sessions,
             limits=ChatLimits(
-                heartbeat_interval=settings.heartbeat_interval, auth_timeout=settings.auth_timeout
+                heartbeat_interval=settings.heartbeat_interval,
+                auth_timeout=settings.auth_timeout,
+                frames_per_second=settings.frames_per_second,
+                frame_burst=settings.frame_burst,
+                sends_per_second=settings.sends_per_second,
+                send_burst=settings.send_burst,
             ),
             limiter=limiter,
         )

@@ -13,9 +13,6 @@ from chorus.gateway import Gateway
 from chorus.persistence import Store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 
-AUTH_ATTEMPTS_PER_MINUTE = 30
-AUTH_BURST = 30
-
 
 @attrs.frozen(kw_only=True)
 class Services:
@@ -29,9 +26,16 @@ class Services:
     """This node's gateway, if it runs one (its bound port is what clients need)."""
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Rate limits (in Redis when nodes share it): e.g. auth attempts per client IP address."""
-    auth_rate: float = AUTH_ATTEMPTS_PER_MINUTE / 60
-    """Register, login and refresh attempts per second per client IP (key `limit:auth:<ip>`)."""
-    auth_burst: int = AUTH_BURST
+
+    @property
+    def auth_rate(self) -> float:
+        """Register, login and refresh attempts per second per client IP (`limit:auth:<ip>`)."""
+        return self.settings.auth_attempts_per_minute / 60
+
+    @property
+    def auth_burst(self) -> int:
+        """How many such attempts one address may make at once."""
+        return self.settings.auth_attempts_per_minute
 
     @property
     def gateway_urls(self) -> list[str]:

@@ -36,10 +36,12 @@ _ASK_TIMEOUT = 10.0
 
 @attrs.frozen(kw_only=True)
 class ChatLimits:
+    """Timeouts and rate limits of chat connections (a node takes them from its `Settings`)."""
+
     heartbeat_interval: float = 30.0
     auth_timeout: float = 10.0
     frames_per_second: float = 20.0
-    burst: float = 40.0
+    frame_burst: float = 40.0
     """Frames per second and burst of one connection (counted on this node)."""
     sends_per_second: float = 20.0
     send_burst: int = 50
@@ -100,7 +102,7 @@ class ChatConnection:
         self._principal: Principal | None = None
         self._joined: set[str] = set()
         self._bucket = TokenBucket(
-            context.limits.frames_per_second, context.limits.burst, trio.current_time()
+            context.limits.frames_per_second, context.limits.frame_burst, trio.current_time()
         )
         self._strikes = 0
         conn.set_deadline(context.limits.auth_timeout, CloseCode.AUTH_TIMEOUT, sliding=False)

@@ -23,13 +23,11 @@ SEND_BURST = 4
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[RunningNode]:
-    async with open_node(tmp_path) as running:
-        # A small per-user budget (and quick strikes); connections made after this use it.
+    async with open_node(tmp_path, sends_per_second=FOREVER, send_burst=SEND_BURST) as running:
+        # Quick strikes (not a setting); connections made after this use them.
         node = running.node
         chat = node._chat
-        limits = attrs.evolve(
-            chat.limits, sends_per_second=FOREVER, send_burst=SEND_BURST, strikes_before_close=3
-        )
+        limits = attrs.evolve(chat.limits, strikes_before_close=3)
         node._chat = attrs.evolve(chat, limits=limits, limiter=LocalRateLimiter())
         yield running
 
