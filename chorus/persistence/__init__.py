@@ -1,4 +1,4 @@
-"""Durable state: users, sessions, rooms, memberships and messages.
+"""Durable state: users, sessions, rooms, memberships, messages and their events.
 
 `Store` is the protocol every backend implements; `open_sqlite_store` opens
 the embedded SQLite backend (the default when no database URL is set) and
@@ -10,15 +10,24 @@ raises only `StoreError`s (plus `ValueError` for caller mistakes); see
 """
 
 from ._errors import Conflict as Conflict
+from ._errors import Forbidden as Forbidden
+from ._errors import Gone as Gone
 from ._errors import NotFound as NotFound
 from ._errors import SchemaTooNew as SchemaTooNew
 from ._errors import StoreError as StoreError
 from ._errors import StoreUnavailable as StoreUnavailable
+from ._model import HIGHLIGHT_END as HIGHLIGHT_END
+from ._model import HIGHLIGHT_START as HIGHLIGHT_START
 from ._model import Appended as Appended
+from ._model import Edit as Edit
+from ._model import EventKind as EventKind
 from ._model import IdPrefix as IdPrefix
 from ._model import Membership as Membership
 from ._model import Message as Message
 from ._model import NewMessage as NewMessage
+from ._model import Notification as Notification
+from ._model import NotificationKind as NotificationKind
+from ._model import NotifyLevel as NotifyLevel
 from ._model import RefreshInvalid as RefreshInvalid
 from ._model import RefreshOutcome as RefreshOutcome
 from ._model import RefreshReused as RefreshReused
@@ -26,7 +35,9 @@ from ._model import RefreshRotated as RefreshRotated
 from ._model import Role as Role
 from ._model import Room as Room
 from ._model import RoomKind as RoomKind
+from ._model import SearchHit as SearchHit
 from ._model import Session as Session
+from ._model import Unread as Unread
 from ._model import User as User
 from ._model import new_id as new_id
 from ._model import now_ms as now_ms

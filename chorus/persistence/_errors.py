@@ -15,6 +15,20 @@ class NotFound(StoreError, LookupError):
     """A row the operation needs (room, user, membership) does not exist; nothing changed."""
 
 
+class Forbidden(StoreError):
+    """The acting user may not do this to the message (not its sender, moderator or a member).
+
+    Nothing changed.
+    """
+
+
+class Gone(StoreError):
+    """The message was deleted, so it cannot be edited, reacted to or deleted again.
+
+    Nothing changed.
+    """
+
+
 class StoreUnavailable(StoreError):
     """The database cannot be reached, is locked past the busy timeout, or is closed.
 

@@ -1,7 +1,8 @@
 """The rows a `Store` reads and writes, as frozen attrs classes.
 
 IDs are strings: a type prefix, an underscore and 16 url-safe random
-characters (`u_…` users, `r_…` rooms, `m_…` messages, `s_…` sessions).
+characters (`u_…` users, `r_…` rooms, `m_…` messages and other room events,
+`s_…` sessions, `n_…` notifications).
 Timestamps are integer milliseconds since the Unix epoch (UTC).
 """
 
@@ -14,8 +15,8 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-IdPrefix: TypeAlias = Literal["u", "r", "m", "s"]
-"""The type prefix of an id: user, room, message, session."""
+IdPrefix: TypeAlias = Literal["u", "r", "m", "s", "n"]
+"""The type prefix of an id: user, room, message (any room event), session, notification."""
 
 
 # The 64 url-safe characters in ASCII order, so that ids sort by creation time.
@@ -64,7 +65,8 @@ class RoomKind(enum.Enum):
     PRIVATE = "private"
     """Not listed; members are added by its owner or moderators."""
     DIRECT = "direct"
-    """A conversation between two users, created only by `Store.direct_room`."""
+    """A conversation of a fixed set of users, created only by `Store.direct_room`
+    (two users) or `Store.group_room` (three or more); nobody else can join it."""
 
 
 class Role(enum.Enum):
@@ -73,6 +75,45 @@ class Role(enum.Enum):
     OWNER = "owner"
     MODERATOR = "moderator"
     MEMBER = "member"
+
+
+class NotifyLevel(enum.Enum):
+    """Which messages of a room create notifications for one member."""
+
+    ALL = "all"
+    """Mentions, @room and replies in followed threads (the default)."""
+    MENTIONS = "mentions"
+    """The same notifications as ALL: the levels differ only in what clients do
+    with unread messages that are not mentions (e.g. a badge versus a dot)."""
+    NONE = "none"
+    """No notifications from this room at all (muted)."""
+
+
+class EventKind(enum.Enum):
+    """What a room event (a row of a room's log, with its own seq) is."""
+
+    MESSAGE = "message"
+    """A message: the row always shows its current body, edit time and tombstone."""
+    EDIT = "edit"
+    """`target_id` was edited; `body` is its new text."""
+    DELETE = "delete"
+    """`target_id` was deleted; `body` is empty."""
+    REACTION_ADD = "reaction_add"
+    """The sender reacted to `target_id` with the emoji in `body`."""
+    REACTION_REMOVE = "reaction_remove"
+    """The sender took back their reaction `body` to `target_id`."""
+
+
+class NotificationKind(enum.Enum):
+    """Why a notification was created; one notification per user per message, the
+    first reason that applies in this order."""
+
+    MENTION = "mention"
+    """The message mentions the user by name."""
+    REPLY = "reply"
+    """A reply in a thread the user follows."""
+    ROOM_MENTION = "room_mention"
+    """The message mentions @room."""
 
 
 @attrs.frozen(kw_only=True)
@@ -87,7 +128,7 @@ class User:
 
 @attrs.frozen(kw_only=True)
 class Room:
-    """A room; `last_seq` is the seq of its newest message (0 while it has none)."""
+    """A room; `last_seq` is the seq of its newest event (0 while it has none)."""
 
     id: str
     name: str
@@ -95,6 +136,8 @@ class Room:
     created_by: str
     created_at: int
     last_seq: int
+    read_receipts: bool = True
+    """Whether members may see each other's read markers (callers enforce it)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -106,11 +149,21 @@ class Membership:
     role: Role
     joined_at: int
     read_seq: int
+    notify: NotifyLevel = NotifyLevel.ALL
 
 
 @attrs.frozen(kw_only=True)
 class Message:
-    """A stored message; `seq` is its position in its room (1, 2, 3… without gaps)."""
+    """A stored room event; `seq` is its position in its room (1, 2, 3… without gaps).
+
+    Most events are messages (`kind` MESSAGE); the other kinds record an
+    edit, delete or reaction of the message `target_id` (see `EventKind` for
+    what `body` holds then). A MESSAGE row always shows the message's current
+    state: its latest body and `edited_at`, and once deleted a tombstone
+    (`body` "", `deleted_at` and `deleted_by` set). `reply_count` and
+    `last_reply_at` describe the thread rooted at this message (replies not
+    deleted; time of the newest reply).
+    """
 
     id: str
     room_id: str
@@ -118,9 +171,18 @@ class Message:
     sender_id: str
     body: str
     client_id: str
-    """Chosen by the sender's client; unique per sender across all rooms."""
+    """Chosen by the sender's client; unique per sender across all rooms and event kinds."""
     created_at: int
     edited_at: int | None
+    kind: EventKind = EventKind.MESSAGE
+    target_id: str | None = None
+    """The message an EDIT, DELETE or REACTION_* event acts on; None for MESSAGE."""
+    thread_id: str | None = None
+    """For MESSAGE: the id of the thread's root when this is a thread reply."""
+    deleted_at: int | None = None
+    deleted_by: str | None = None
+    reply_count: int = 0
+    last_reply_at: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -131,6 +193,12 @@ class NewMessage:
     body: str
     client_id: str
     created_at: int
+    thread_id: str | None = None
+    """Make it a reply in the thread of this root message (see `Store.append_messages`)."""
+    mentions: frozenset[str] = frozenset()
+    """Lower-case usernames the body mentions, as parsed by the caller."""
+    mentions_room: bool = False
+    """True when the body mentions @room."""
 
 
 @attrs.frozen(kw_only=True)
@@ -139,12 +207,77 @@ class Appended:
 
     `duplicate` is True when the sender had already used this `client_id`
     (in an earlier call or earlier in the same batch): then `message` is the
-    original stored message, unchanged (its body, room and time are the
-    original's), and no seq was consumed.
+    original stored event in its current state (its body, room and time are
+    the original's), no seq was consumed and nothing was notified.
+    Single-event writes (`Store.edit_message` and the like) answer the same way.
+
+    `notified` holds the notifications this call created for this message,
+    so the caller can push them to their users live.
     """
 
     message: Message
     duplicate: bool
+    notified: tuple[Notification, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Notification:
+    """An entry of a user's notification inbox; unread while `read_at` is None."""
+
+    id: str
+    user_id: str
+    room_id: str
+    message_id: str
+    seq: int
+    """The message's seq in its room."""
+    kind: NotificationKind
+    created_at: int
+    """The message's `created_at`."""
+    read_at: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Edit:
+    """One earlier version of an edited message."""
+
+    body: str
+    """The text the message had before this edit."""
+    written_at: int
+    """When that text was written (the message's creation or an earlier edit)."""
+    replaced_at: int
+    """When this edit replaced it."""
+    seq: int
+    """The seq of the EDIT event that replaced it."""
+
+
+@attrs.frozen(kw_only=True)
+class Unread:
+    """What a member has not read in one room (events after their `read_seq`)."""
+
+    unread: int
+    """Messages (thread replies included) not sent by the member and not deleted."""
+    mentions: int
+    """Messages that mention the member, by name or @room (and are not deleted)."""
+
+
+@attrs.frozen(kw_only=True)
+class SearchHit:
+    """A message found by `Store.search`, with the matching part of its body.
+
+    `snippet` is an excerpt of the current body where each matching word is
+    wrapped in `HIGHLIGHT_START` and `HIGHLIGHT_END`. A long body is cut
+    to some words around the first matches (at word boundaries, with no
+    mark where it is cut); the exact cut differs between backends.
+    """
+
+    message: Message
+    snippet: str
+
+
+HIGHLIGHT_START = "\u27e6"
+"""Opens a highlighted match in `SearchHit.snippet` ("⟦", rare in chat text)."""
+HIGHLIGHT_END = "\u27e7"
+"""Closes a highlighted match in `SearchHit.snippet` ("⟧")."""
 
 
 @attrs.frozen(kw_only=True)

@@ -20,13 +20,27 @@ import trio
 
 from . import _rows as rows
 from ._asyncio_bridge import AsyncioBridge, open_asyncio_bridge
-from ._errors import Conflict, NotFound, SchemaTooNew, StoreError, StoreUnavailable
+from ._errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    SchemaTooNew,
+    StoreError,
+    StoreUnavailable,
+)
 from ._migrations import Migration, load_migrations
 from ._model import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
     Appended,
+    Edit,
+    EventKind,
     Membership,
     Message,
     NewMessage,
+    Notification,
+    NotifyLevel,
     RefreshInvalid,
     RefreshOutcome,
     RefreshReused,
@@ -34,11 +48,22 @@ from ._model import (
     Role,
     Room,
     RoomKind,
+    SearchHit,
     Session,
+    Unread,
     User,
     new_id,
     new_ids,
     now_ms,
+)
+from ._rules import (
+    Recipient,
+    check_query,
+    fan_out,
+    group_key,
+    needs_fan_out,
+    valid_root,
+    websearch_query,
 )
 
 T = TypeVar("T")
@@ -66,6 +91,20 @@ _MIGRATION_LOCK: Final = 0x63686F727573  # "chorus"
 # A cross-room duplicate client id racing with this append (see `append_messages`)
 # makes it start again; more than this many collisions in a row is not a race.
 _APPEND_ATTEMPTS: Final = 3
+
+# The members a new message may mention or notify: all with $2 (@room), else
+# those named in $3 or among the thread followers in $4.
+_RECIPIENTS: Final = """
+SELECT m.user_id, u.username, m.notify FROM memberships m JOIN users u ON u.id = m.user_id
+WHERE m.room_id = $1 AND ($2 OR u.username = ANY($3::text[]) OR m.user_id = ANY($4::text[]))
+ORDER BY m.user_id
+"""
+
+# ts_headline options: the markers of `SearchHit.snippet`, and an excerpt of
+# about as many words as SQLite's snippet() gives.
+_HEADLINE: Final = (
+    f'StartSel="{HIGHLIGHT_START}", StopSel="{HIGHLIGHT_END}", MaxWords=24, MinWords=12'
+)
 
 _SCHEMA_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -294,7 +333,10 @@ class PostgresStore:
                 " WHERE m.user_id = $1 ORDER BY m.joined_at, m.room_id",
                 user_id,
             )
-            return [(rows.room(row[:6]), rows.membership(row[6:])) for row in found]
+            return [
+                (rows.room(row[: rows.ROOM_WIDTH]), rows.membership(row[rows.ROOM_WIDTH :]))
+                for row in found
+            ]
 
         return await self._run(tx)
 
@@ -326,7 +368,7 @@ class PostgresStore:
             await _require_user(db, user_id)
             direct_key: str | None = row[0]
             if direct_key is not None and user_id not in direct_key.split(":"):
-                raise Conflict(f"room {room_id!r} is a direct room of two other users")
+                raise Conflict(f"room {room_id!r} is a direct room of other users")
             try:
                 status: str = await db.execute(
                     "INSERT INTO memberships (room_id, user_id, role, joined_at, read_seq)"
@@ -426,6 +468,84 @@ class PostgresStore:
 
         return await self._run(tx)
 
+    async def group_room(
+        self, creator_id: str, member_ids: Sequence[str], now: int
+    ) -> tuple[Room, bool]:
+        """See `Store.group_room`."""
+        users = sorted({creator_id, *member_ids})
+        if len(users) < 3:
+            raise ValueError("a group room needs at least three users; use direct_room for two")
+        key = group_key(users)
+        select = f"SELECT {rows.ROOM} FROM rooms r WHERE r.direct_key = $1"
+
+        async def tx(db: Conn) -> tuple[Room, bool]:
+            row = await db.fetchrow(select, key)
+            if row is not None:
+                return rows.room(row), False
+            for user_id in users:
+                await _require_user(db, user_id)
+            room = Room(
+                id=new_id("r"),
+                name="",
+                kind=RoomKind.DIRECT,
+                created_by=creator_id,
+                created_at=now,
+                last_seq=0,
+            )
+            # As in direct_room: ON CONFLICT waits for a concurrent creator.
+            inserted = await db.fetchval(
+                "INSERT INTO rooms (id, name, kind, created_by, created_at, last_seq, direct_key)"
+                " VALUES ($1, $2, $3, $4, $5, 0, $6)"
+                " ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+                room.id,
+                room.name,
+                room.kind.value,
+                room.created_by,
+                room.created_at,
+                key,
+            )
+            if inserted is None:
+                row = await db.fetchrow(select, key)
+                assert row is not None
+                return rows.room(row), False
+            for user_id in users:
+                await _insert_membership(db, room.id, user_id, Role.MEMBER, now)
+            return room, True
+
+        return await self._run(tx)
+
+    async def set_notify_level(self, room_id: str, user_id: str, level: NotifyLevel) -> Membership:
+        """See `Store.set_notify_level`."""
+
+        async def tx(db: Conn) -> Membership:
+            row = await db.fetchrow(
+                "UPDATE memberships m SET notify = $3 WHERE m.room_id = $1 AND m.user_id = $2"
+                f" RETURNING {rows.MEMBERSHIP}",
+                room_id,
+                user_id,
+                level.value,
+            )
+            if row is None:
+                raise NotFound(f"user {user_id!r} is not a member of room {room_id!r}")
+            return rows.membership(row)
+
+        return await self._run(tx, transaction=False)
+
+    async def set_read_receipts(self, room_id: str, enabled: bool) -> Room:
+        """See `Store.set_read_receipts`."""
+
+        async def tx(db: Conn) -> Room:
+            row = await db.fetchrow(
+                f"UPDATE rooms r SET read_receipts = $2 WHERE r.id = $1 RETURNING {rows.ROOM}",
+                room_id,
+                enabled,
+            )
+            if row is None:
+                raise NotFound(f"no room {room_id!r}")
+            return rows.room(row)
+
+        return await self._run(tx, transaction=False)
+
     async def advance_read_seq(self, room_id: str, user_id: str, seq: int) -> int:
         """See `Store.advance_read_seq`."""
 
@@ -446,6 +566,15 @@ class PostgresStore:
 
         return await self._run(tx)
 
+    async def unread_counts(self, user_id: str) -> dict[str, Unread]:
+        """See `Store.unread_counts`; the query is `_rows.UNREAD_COUNTS`."""
+
+        async def tx(db: Conn) -> dict[str, Unread]:
+            found = await db.fetch(rows.UNREAD_COUNTS, user_id)
+            return {row[0]: Unread(unread=row[1], mentions=row[2]) for row in found}
+
+        return await self._run(tx, transaction=False)
+
     # -- messages --------------------------------------------------------------------
 
     async def append_messages(self, room_id: str, batch: Sequence[NewMessage]) -> list[Appended]:
@@ -455,8 +584,11 @@ class PostgresStore:
         locks the room's row, so appends to one room from any number of nodes
         run one after the other and take contiguous seqs; then, with a fresh
         snapshot, it finds the client ids already used, inserts the new
-        messages with one multi-row INSERT and moves `last_seq`.
+        messages with one multi-row INSERT and moves `last_seq`. A batch with
+        replies or mentions then checks the thread roots and fans out in the
+        same transaction (still under the room lock).
         """
+        batch = list(batch)
         ids = new_ids("m", len(batch))
         args = (
             room_id,
@@ -465,12 +597,14 @@ class PostgresStore:
             [new.body for new in batch],
             [new.client_id for new in batch],
             [new.created_at for new in batch],
+            [new.thread_id for new in batch],
         )
+        rich = any(needs_fan_out(new) for new in batch)
 
         async def tx(db: Conn) -> list[Appended]:
             try:
                 found = await db.fetch(
-                    "SELECT * FROM chorus_append_messages($1, $2, $3, $4, $5, $6)", *args
+                    "SELECT * FROM chorus_append_messages($1, $2, $3, $4, $5, $6, $7)", *args
                 )
             except asyncpg.NoDataFoundError as exc:
                 raise NotFound(f"no room {room_id!r}") from exc
@@ -482,21 +616,232 @@ class PostgresStore:
                 if exc.constraint_name == "messages_sender_client":
                     raise _SenderClientRace from exc
                 raise
-            return [Appended(message=rows.message(row[1:9]), duplicate=row[9]) for row in found]
+            results = [
+                Appended(message=rows.message(row[1:16]), duplicate=row[16]) for row in found
+            ]
+            if rich:
+                await _fan_out_batch(db, room_id, batch, results)
+            return results
 
+        # The plain hot path is one statement, so it needs no transaction block.
+        return await self._retrying_races(tx, transaction=rich, what=f"the batch for {room_id!r}")
+
+    async def _retrying_races(self, work: Tx[T], *, transaction: bool, what: str) -> T:
+        """Run `work`, starting again when it raced with the same client id stored elsewhere."""
         for attempt in range(_APPEND_ATTEMPTS):
             try:
-                return await self._run(tx, transaction=False)
+                return await self._run(work, transaction=transaction)
             except _SenderClientRace as exc:
                 # The same client id was just stored in another room (the room
                 # lock does not cover that): start again, and the lookup finds
                 # it as a duplicate.
                 if attempt == _APPEND_ATTEMPTS - 1:
                     raise StoreUnavailable(
-                        f"{self.url}: client ids of the batch for room {room_id!r}"
+                        f"{self.url}: client ids of {what}"
                         " keep being stored concurrently elsewhere; retry"
                     ) from exc
         raise AssertionError("unreachable")
+
+    async def get_message(self, message_id: str) -> Message | None:
+        """See `Store.get_message`."""
+
+        async def tx(db: Conn) -> Message | None:
+            return await _find_message(db, message_id)
+
+        return await self._run(tx, transaction=False)
+
+    async def edit_message(
+        self, message_id: str, editor_id: str, body: str, client_id: str, now: int
+    ) -> Appended:
+        """See `Store.edit_message`."""
+
+        async def tx(db: Conn) -> Appended:
+            original, target = await _lock_target(db, message_id, editor_id, client_id)
+            if original is not None:
+                return Appended(message=original, duplicate=True)
+            if target.sender_id != editor_id:
+                raise Forbidden(f"only its sender may edit message {message_id!r}")
+            if target.deleted_at is not None:
+                raise Gone(f"message {message_id!r} was deleted")
+            event = await _append_event(db, target, EventKind.EDIT, editor_id, body, client_id, now)
+            await db.execute(
+                "INSERT INTO message_edits (message_id, seq, body, written_at, replaced_at)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                message_id,
+                event.seq,
+                target.body,
+                target.edited_at if target.edited_at is not None else target.created_at,
+                now,
+            )
+            await db.execute(
+                "UPDATE messages SET body = $2, edited_at = $3 WHERE id = $1",
+                message_id,
+                body,
+                now,
+            )
+            return Appended(message=event, duplicate=False)
+
+        return await self._retrying_races(tx, transaction=True, what="an edit")
+
+    async def delete_message(
+        self, message_id: str, actor_id: str, client_id: str, now: int
+    ) -> Appended:
+        """See `Store.delete_message`."""
+
+        async def tx(db: Conn) -> Appended:
+            original, target = await _lock_target(db, message_id, actor_id, client_id)
+            if original is not None:
+                return Appended(message=original, duplicate=True)
+            if target.sender_id != actor_id:
+                role = await db.fetchval(
+                    "SELECT role FROM memberships WHERE room_id = $1 AND user_id = $2",
+                    target.room_id,
+                    actor_id,
+                )
+                if role is None or Role(role) is Role.MEMBER:
+                    raise Forbidden(
+                        f"only its sender or a moderator may delete message {message_id!r}"
+                    )
+            if target.deleted_at is not None:
+                raise Gone(f"message {message_id!r} was already deleted")
+            event = await _append_event(db, target, EventKind.DELETE, actor_id, "", client_id, now)
+            for statement in rows.ERASE_MESSAGE:
+                await db.execute(statement, message_id)
+            await db.execute(
+                "DELETE FROM mentions WHERE room_id = $1 AND seq = $2", target.room_id, target.seq
+            )
+            await db.execute(
+                "UPDATE messages SET body = '', deleted_at = $2, deleted_by = $3 WHERE id = $1",
+                message_id,
+                now,
+                actor_id,
+            )
+            if target.thread_id is not None:
+                await db.execute(
+                    "UPDATE messages SET reply_count = reply_count - 1 WHERE id = $1",
+                    target.thread_id,
+                )
+            return Appended(message=event, duplicate=False)
+
+        return await self._retrying_races(tx, transaction=True, what="a delete")
+
+    async def set_reaction(
+        self,
+        message_id: str,
+        user_id: str,
+        emoji: str,
+        present: bool,
+        client_id: str,
+        now: int,
+    ) -> Appended | None:
+        """See `Store.set_reaction`."""
+        if not emoji:
+            raise ValueError("the emoji is empty")
+
+        async def tx(db: Conn) -> Appended | None:
+            original, target = await _lock_target(db, message_id, user_id, client_id)
+            if original is not None:
+                return Appended(message=original, duplicate=True)
+            if await _find_membership(db, target.room_id, user_id) is None:
+                raise Forbidden(f"user {user_id!r} is not a member of room {target.room_id!r}")
+            if target.deleted_at is not None:
+                raise Gone(f"message {message_id!r} was deleted")
+            if present:
+                status: str = await db.execute(
+                    "INSERT INTO reactions (message_id, emoji, user_id, created_at)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    message_id,
+                    emoji,
+                    user_id,
+                    now,
+                )
+            else:
+                status = await db.execute(
+                    "DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3",
+                    message_id,
+                    emoji,
+                    user_id,
+                )
+            if status.endswith(" 0"):
+                return None
+            kind = EventKind.REACTION_ADD if present else EventKind.REACTION_REMOVE
+            event = await _append_event(db, target, kind, user_id, emoji, client_id, now)
+            return Appended(message=event, duplicate=False)
+
+        return await self._retrying_races(tx, transaction=True, what="a reaction")
+
+    async def edit_history(self, message_id: str) -> list[Edit]:
+        """See `Store.edit_history`."""
+
+        async def tx(db: Conn) -> list[Edit]:
+            found = await db.fetch(
+                f"SELECT {rows.EDIT} FROM message_edits e WHERE e.message_id = $1 ORDER BY e.seq",
+                message_id,
+            )
+            return [rows.edit(row) for row in found]
+
+        return await self._run(tx, transaction=False)
+
+    async def reactions(self, message_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """See `Store.reactions`."""
+
+        async def tx(db: Conn) -> dict[str, dict[str, int]]:
+            found: dict[str, dict[str, int]] = {}
+            for message_id, emoji, count in await db.fetch(
+                "SELECT x.message_id, x.emoji, count(*) FROM reactions x"
+                " WHERE x.message_id = ANY($1::text[])"
+                " GROUP BY x.message_id, x.emoji ORDER BY x.message_id, min(x.created_at), x.emoji",
+                list(message_ids),
+            ):
+                found.setdefault(message_id, {})[emoji] = count
+            return found
+
+        return await self._run(tx, transaction=False)
+
+    async def reactors(self, message_id: str, emoji: str, limit: int) -> list[str]:
+        """See `Store.reactors`."""
+        rows.check_limit(limit)
+
+        async def tx(db: Conn) -> list[str]:
+            found = await db.fetch(
+                "SELECT user_id FROM reactions WHERE message_id = $1 AND emoji = $2"
+                " ORDER BY created_at, user_id LIMIT $3",
+                message_id,
+                emoji,
+                limit,
+            )
+            return [row[0] for row in found]
+
+        return await self._run(tx, transaction=False)
+
+    async def thread_messages(
+        self,
+        root_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int,
+    ) -> list[Message]:
+        """See `Store.thread_messages`."""
+        return await self._page("msg.thread_id = $1", root_id, before, after, limit)
+
+    async def followed_threads(self, user_id: str, limit: int) -> list[Message]:
+        """See `Store.followed_threads`."""
+        rows.check_limit(limit)
+
+        async def tx(db: Conn) -> list[Message]:
+            found = await db.fetch(
+                f"SELECT {rows.MESSAGE} FROM thread_follows f"
+                " JOIN messages msg ON msg.id = f.root_id"
+                " JOIN memberships ms ON ms.room_id = msg.room_id AND ms.user_id = f.user_id"
+                " WHERE f.user_id = $1"
+                " ORDER BY msg.last_reply_at DESC NULLS LAST, msg.id DESC LIMIT $2",
+                user_id,
+                limit,
+            )
+            return [rows.message(row) for row in found]
+
+        return await self._run(tx, transaction=False)
 
     async def messages(
         self,
@@ -507,9 +852,14 @@ class PostgresStore:
         limit: int,
     ) -> list[Message]:
         """See `Store.messages`."""
+        return await self._page("msg.room_id = $1", room_id, before, after, limit)
+
+    async def _page(
+        self, where: str, key: str, before: int | None, after: int | None, limit: int
+    ) -> list[Message]:
+        """Events matching `where` (`$1` is `key`), paged as `Store.messages` pages."""
         rows.check_limit(limit)
-        where = "msg.room_id = $1"
-        params: list[object] = [room_id]
+        params: list[object] = [key]
         if after is not None:
             params.append(after)
             where += f" AND msg.seq > ${len(params)}"
@@ -543,6 +893,104 @@ class PostgresStore:
             return int(last)
 
         return await self._run(tx)
+
+    # -- search ----------------------------------------------------------------------
+
+    async def search(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        room_id: str | None = None,
+        sender_id: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[SearchHit]:
+        """See `Store.search`.
+
+        `websearch_to_tsquery('simple', …)` over the GIN index
+        `messages_search`; the membership join does the permission check.
+        """
+        check_query(query)
+        rows.check_limit(limit)
+        rows.check_limit(offset)
+        terms = websearch_query(query)
+        if terms is None:
+            return []
+        where = ""
+        params: list[object] = [user_id, terms, _HEADLINE]
+        for column, op, value in (
+            ("room_id", "=", room_id),
+            ("sender_id", "=", sender_id),
+            ("created_at", ">=", since),
+            ("created_at", "<", until),
+        ):
+            if value is not None:
+                params.append(value)
+                where += f" AND msg.{column} {op} ${len(params)}"
+        params += [limit, offset]
+        sql = (
+            f"SELECT {rows.MESSAGE}, ts_headline('simple', msg.body, q, $3)"
+            " FROM websearch_to_tsquery('simple', $2) q"
+            " JOIN messages msg ON to_tsvector('simple'::regconfig, msg.body) @@ q"
+            " JOIN memberships ms ON ms.room_id = msg.room_id AND ms.user_id = $1"
+            " WHERE msg.kind = 'message' AND msg.deleted_at IS NULL"
+            f"{where} ORDER BY msg.created_at DESC, msg.id DESC"
+            f" LIMIT ${len(params) - 1} OFFSET ${len(params)}"
+        )
+
+        async def tx(db: Conn) -> list[SearchHit]:
+            return [
+                SearchHit(message=rows.message(row), snippet=row[rows.MESSAGE_WIDTH])
+                for row in await db.fetch(sql, *params)
+            ]
+
+        return await self._run(tx, transaction=False)
+
+    # -- notifications ---------------------------------------------------------------
+
+    async def notifications(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        before_id: str | None = None,
+        unread_only: bool = False,
+    ) -> list[Notification]:
+        """See `Store.notifications`."""
+        rows.check_limit(limit)
+        sql = f"SELECT {rows.NOTIFICATION} FROM notifications n WHERE n.user_id = $1"
+        params: list[object] = [user_id]
+        if before_id is not None:
+            params.append(before_id)
+            sql += f" AND n.id < ${len(params)}"
+        if unread_only:
+            sql += " AND n.read_at IS NULL"
+        params.append(limit)
+        sql += f" ORDER BY n.id DESC LIMIT ${len(params)}"
+
+        async def tx(db: Conn) -> list[Notification]:
+            return [rows.notification(row) for row in await db.fetch(sql, *params)]
+
+        return await self._run(tx, transaction=False)
+
+    async def mark_notifications_read(
+        self, user_id: str, ids: Sequence[str] | None, now: int
+    ) -> int:
+        """See `Store.mark_notifications_read`."""
+        sql = "UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL"
+        params: list[object] = [now, user_id]
+        if ids is not None:
+            sql += " AND id = ANY($3::text[])"
+            params.append(list(ids))
+
+        async def tx(db: Conn) -> int:
+            status: str = await db.execute(sql, *params)
+            return int(status.rsplit(" ", 1)[1])
+
+        return await self._run(tx, transaction=False)
 
     # -- deployment secrets ----------------------------------------------------------
 
@@ -808,3 +1256,166 @@ async def _insert_refresh_token(db: Conn, token_hash: str, session_id: str, now:
         )
     except asyncpg.UniqueViolationError as exc:
         raise Conflict("that refresh token hash is already stored") from exc
+
+
+async def _find_message(db: Conn, message_id: str) -> Message | None:
+    row = await db.fetchrow(
+        f"SELECT {rows.MESSAGE} FROM messages msg WHERE msg.id = $1", message_id
+    )
+    return None if row is None else rows.message(row)
+
+
+async def _lock_target(
+    db: Conn, message_id: str, sender_id: str, client_id: str
+) -> tuple[Message | None, Message]:
+    """Lock the room of the message an event acts on; then (the original event, the target).
+
+    The original is the event already stored under (sender, client id), if
+    any. The target is read after the lock, so it shows every event of its
+    room committed before. `NotFound` unless `message_id` is a MESSAGE event.
+    """
+    room_id = await db.fetchval(
+        "SELECT room_id FROM messages WHERE id = $1 AND kind = 'message'", message_id
+    )
+    if room_id is None:
+        raise NotFound(f"no message {message_id!r}")
+    await db.execute("SELECT 1 FROM rooms WHERE id = $1 FOR NO KEY UPDATE", room_id)
+    row = await db.fetchrow(
+        f"SELECT {rows.MESSAGE} FROM messages msg WHERE msg.sender_id = $1 AND msg.client_id = $2",
+        sender_id,
+        client_id,
+    )
+    original = None if row is None else rows.message(row)
+    target = await _find_message(db, message_id)
+    assert target is not None  # events are never removed but with their room
+    return original, target
+
+
+async def _append_event(
+    db: Conn,
+    target: Message,
+    kind: EventKind,
+    sender_id: str,
+    body: str,
+    client_id: str,
+    now: int,
+) -> Message:
+    """Store an event acting on `target` with its room's next seq (the caller holds the lock)."""
+    seq = await db.fetchval(
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+        target.room_id,
+    )
+    event = Message(
+        id=new_id("m"),
+        room_id=target.room_id,
+        seq=int(seq),
+        sender_id=sender_id,
+        body=body,
+        client_id=client_id,
+        created_at=now,
+        edited_at=None,
+        kind=kind,
+        target_id=target.id,
+    )
+    try:
+        await db.execute(
+            "INSERT INTO messages"
+            " (id, room_id, seq, sender_id, body, client_id, created_at, kind, target_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            event.id,
+            event.room_id,
+            event.seq,
+            sender_id,
+            body,
+            client_id,
+            now,
+            kind.value,
+            target.id,
+        )
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise NotFound(f"no user {sender_id!r}") from exc
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "messages_sender_client":
+            raise _SenderClientRace from exc
+        raise
+    return event
+
+
+async def _fan_out_batch(
+    db: Conn, room_id: str, batch: Sequence[NewMessage], results: list[Appended]
+) -> None:
+    """Check the thread roots of a stored batch and fan out its new rich messages.
+
+    Runs in the append's transaction, under its room lock. Replaces the
+    `Appended` of each fanned-out message with one carrying its notifications.
+    """
+    fresh_ids = {a.message.id for a in results if not a.duplicate}
+    root_senders: dict[str, str] = {}
+    for index, new in enumerate(batch):
+        appended = results[index]
+        if appended.duplicate or not needs_fan_out(new):
+            continue
+        message = appended.message
+        followers: list[str] = []
+        if message.thread_id is not None:
+            root_id = message.thread_id
+            if root_id not in root_senders:
+                # A root stored by this very batch is refused, as SQLite does.
+                root = None if root_id in fresh_ids else await _find_message(db, root_id)
+                root_senders[root_id] = valid_root(root, root_id, room_id).sender_id
+            await db.execute(
+                "UPDATE messages SET reply_count = reply_count + 1, last_reply_at = $2"
+                " WHERE id = $1",
+                root_id,
+                message.created_at,
+            )
+            await db.execute(
+                "INSERT INTO thread_follows (user_id, root_id) VALUES ($1, $3), ($2, $3)"
+                " ON CONFLICT DO NOTHING",
+                message.sender_id,
+                root_senders[root_id],
+                root_id,
+            )
+            followers = [
+                row[0]
+                for row in await db.fetch(
+                    "SELECT user_id FROM thread_follows WHERE root_id = $1", root_id
+                )
+            ]
+        recipients = [
+            Recipient(user_id=row[0], username=row[1], notify=NotifyLevel(row[2]))
+            for row in await db.fetch(
+                _RECIPIENTS, room_id, new.mentions_room, sorted(new.mentions), followers
+            )
+        ]
+        plan = fan_out(new, recipients, followers)
+        if plan.mentioned:
+            await db.executemany(
+                "INSERT INTO mentions (user_id, room_id, seq) VALUES ($1, $2, $3)",
+                [(user_id, room_id, message.seq) for user_id in plan.mentioned],
+            )
+        notified = tuple(
+            Notification(
+                id=notification_id,
+                user_id=user_id,
+                room_id=room_id,
+                message_id=message.id,
+                seq=message.seq,
+                kind=kind,
+                created_at=message.created_at,
+            )
+            for notification_id, (user_id, kind) in zip(
+                new_ids("n", len(plan.notify)), plan.notify, strict=True
+            )
+        )
+        if notified:
+            await db.executemany(
+                "INSERT INTO notifications"
+                " (id, user_id, room_id, message_id, seq, kind, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [
+                    (n.id, n.user_id, n.room_id, n.message_id, n.seq, n.kind.value, n.created_at)
+                    for n in notified
+                ],
+            )
+        results[index] = attrs.evolve(appended, notified=notified)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -11,13 +13,19 @@ from typing import Final, TypeVar, final
 import attrs
 import trio
 
-from ._errors import Conflict, NotFound, StoreUnavailable
+from ._errors import Conflict, Forbidden, Gone, NotFound, StoreUnavailable
 from ._migrations import load_migrations
 from ._model import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
     Appended,
+    Edit,
+    EventKind,
     Membership,
     Message,
     NewMessage,
+    Notification,
+    NotifyLevel,
     RefreshInvalid,
     RefreshOutcome,
     RefreshReused,
@@ -25,23 +33,42 @@ from ._model import (
     Role,
     Room,
     RoomKind,
+    SearchHit,
     Session,
+    Unread,
     User,
     new_id,
     new_ids,
     now_ms,
 )
+from ._rows import EDIT as _EDIT
+from ._rows import ERASE_MESSAGE as _ERASE_MESSAGE
 from ._rows import MEMBERSHIP as _MEMBERSHIP
 from ._rows import MESSAGE as _MESSAGE
+from ._rows import MESSAGE_WIDTH as _MESSAGE_WIDTH
+from ._rows import NOTIFICATION as _NOTIFICATION
 from ._rows import ROOM as _ROOM
+from ._rows import ROOM_WIDTH as _ROOM_WIDTH
 from ._rows import SESSION as _SESSION
+from ._rows import UNREAD_COUNTS as _UNREAD_COUNTS
 from ._rows import USER as _USER
 from ._rows import check_limit as _check_limit
+from ._rows import edit as _edit
 from ._rows import membership as _membership
 from ._rows import message as _message
+from ._rows import notification as _notification
 from ._rows import room as _room
 from ._rows import session as _session
 from ._rows import user as _user
+from ._rules import (
+    Recipient,
+    check_query,
+    fan_out,
+    fts5_query,
+    group_key,
+    needs_fan_out,
+    valid_root,
+)
 from ._sqlite_schema import Synchronous, connect, migrate
 
 T = TypeVar("T")
@@ -68,6 +95,25 @@ _UNAVAILABLE: Final = frozenset(
 
 # SQLite builds before 3.32 allow at most 999 parameters per statement.
 _KEYS_PER_LOOKUP: Final = 400
+
+
+def _numbered(sql: str) -> str:
+    """PostgreSQL's `$n` parameters as SQLite's `?n` (the same numbered parameter)."""
+    return re.sub(r"\$(\d+)", r"?\1", sql)
+
+
+UNREAD_COUNTS: Final = _numbered(_UNREAD_COUNTS)
+"""`Store.unread_counts` (see `_rows.UNREAD_COUNTS` for its plan)."""
+_ERASE: Final = tuple(_numbered(sql) for sql in _ERASE_MESSAGE)
+
+# The members a new message may mention or notify: all with ?2 (@room), else
+# those named in the JSON array ?3 or among the thread followers in ?4.
+_RECIPIENTS: Final = """
+SELECT m.user_id, u.username, m.notify FROM memberships m JOIN users u ON u.id = m.user_id
+WHERE m.room_id = ?1 AND (?2 OR u.username IN (SELECT value FROM json_each(?3))
+                          OR m.user_id IN (SELECT value FROM json_each(?4)))
+ORDER BY m.user_id
+"""
 
 
 @final
@@ -248,7 +294,7 @@ class SqliteStore:
                 " WHERE m.user_id = ? ORDER BY m.joined_at, m.room_id",
                 (user_id,),
             )
-            return [(_room(row[:6]), _membership(row[6:])) for row in rows]
+            return [(_room(row[:_ROOM_WIDTH]), _membership(row[_ROOM_WIDTH:])) for row in rows]
 
         return await self._read(tx)
 
@@ -279,7 +325,7 @@ class SqliteStore:
             _require_user(db, user_id)
             direct_key: str | None = row[0]
             if direct_key is not None and user_id not in direct_key.split(":"):
-                raise Conflict(f"room {room_id!r} is a direct room of two other users")
+                raise Conflict(f"room {room_id!r} is a direct room of other users")
             return _insert_membership(db, room_id, user_id, role, now)
 
         return await self._write(tx)
@@ -345,6 +391,65 @@ class SqliteStore:
 
         return await self._write(tx)
 
+    async def group_room(
+        self, creator_id: str, member_ids: Sequence[str], now: int
+    ) -> tuple[Room, bool]:
+        """See `Store.group_room`."""
+        users = sorted({creator_id, *member_ids})
+        if len(users) < 3:
+            raise ValueError("a group room needs at least three users; use direct_room for two")
+        key = group_key(users)
+
+        def tx(db: sqlite3.Connection) -> tuple[Room, bool]:
+            row = db.execute(
+                f"SELECT {_ROOM} FROM rooms r WHERE r.direct_key = ?", (key,)
+            ).fetchone()
+            if row is not None:
+                return _room(row), False
+            for user_id in users:
+                _require_user(db, user_id)
+            room = Room(
+                id=new_id("r"),
+                name="",
+                kind=RoomKind.DIRECT,
+                created_by=creator_id,
+                created_at=now,
+                last_seq=0,
+            )
+            _insert_room(db, room, direct_key=key)
+            for user_id in users:
+                _insert_membership(db, room.id, user_id, Role.MEMBER, now)
+            return room, True
+
+        return await self._write(tx)
+
+    async def set_notify_level(self, room_id: str, user_id: str, level: NotifyLevel) -> Membership:
+        """See `Store.set_notify_level`."""
+
+        def tx(db: sqlite3.Connection) -> Membership:
+            db.execute(
+                "UPDATE memberships SET notify = ? WHERE room_id = ? AND user_id = ?",
+                (level.value, room_id, user_id),
+            )
+            membership = _find_membership(db, room_id, user_id)
+            if membership is None:
+                raise NotFound(f"user {user_id!r} is not a member of room {room_id!r}")
+            return membership
+
+        return await self._write(tx)
+
+    async def set_read_receipts(self, room_id: str, enabled: bool) -> Room:
+        """See `Store.set_read_receipts`."""
+
+        def tx(db: sqlite3.Connection) -> Room:
+            db.execute("UPDATE rooms SET read_receipts = ? WHERE id = ?", (int(enabled), room_id))
+            room = _find_room(db, room_id)
+            if room is None:
+                raise NotFound(f"no room {room_id!r}")
+            return room
+
+        return await self._write(tx)
+
     async def advance_read_seq(self, room_id: str, user_id: str, seq: int) -> int:
         """See `Store.advance_read_seq`."""
 
@@ -368,6 +473,17 @@ class SqliteStore:
 
         return await self._write(tx)
 
+    async def unread_counts(self, user_id: str) -> dict[str, Unread]:
+        """See `Store.unread_counts`; the query is `UNREAD_COUNTS`."""
+
+        def tx(db: sqlite3.Connection) -> dict[str, Unread]:
+            return {
+                row[0]: Unread(unread=row[1], mentions=row[2])
+                for row in db.execute(UNREAD_COUNTS, (user_id,))
+            }
+
+        return await self._read(tx)
+
     # -- messages --------------------------------------------------------------------
 
     async def append_messages(self, room_id: str, batch: Sequence[NewMessage]) -> list[Appended]:
@@ -383,6 +499,8 @@ class SqliteStore:
             stored = _find_sent(db, [(new.sender_id, new.client_id) for new in batch])
             results: list[Appended] = []
             fresh: list[Message] = []
+            # The few messages that do more than insert a row (replies, mentions).
+            rich: list[tuple[int, NewMessage]] = []
             ids = iter(new_ids("m", len(batch)))
             for new in batch:
                 original = stored.get((new.sender_id, new.client_id))
@@ -399,18 +517,31 @@ class SqliteStore:
                     client_id=new.client_id,
                     created_at=new.created_at,
                     edited_at=None,
+                    thread_id=new.thread_id,
                 )
                 stored[new.sender_id, new.client_id] = message
+                if needs_fan_out(new):
+                    rich.append((len(results), new))
                 results.append(Appended(message=message, duplicate=False))
                 fresh.append(message)
+            roots = _check_roots(db, room_id, {new.thread_id for _, new in rich})
             if fresh:
                 try:
                     db.executemany(
                         "INSERT INTO messages"
-                        " (id, room_id, seq, sender_id, body, client_id, created_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        " (id, room_id, seq, sender_id, body, client_id, created_at, thread_id)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [
-                            (m.id, m.room_id, m.seq, m.sender_id, m.body, m.client_id, m.created_at)
+                            (
+                                m.id,
+                                m.room_id,
+                                m.seq,
+                                m.sender_id,
+                                m.body,
+                                m.client_id,
+                                m.created_at,
+                                m.thread_id,
+                            )
                             for m in fresh
                         ],
                     )
@@ -420,9 +551,207 @@ class SqliteStore:
                         f"a sender of the batch for room {room_id!r} does not exist"
                     ) from exc
                 db.execute("UPDATE rooms SET last_seq = ? WHERE id = ?", (seq, room_id))
+            for index, new in rich:
+                appended = results[index]
+                notified = _fan_out(db, appended.message, new, roots)
+                results[index] = attrs.evolve(appended, notified=notified)
             return results
 
         return await self._write(tx)
+
+    async def get_message(self, message_id: str) -> Message | None:
+        """See `Store.get_message`."""
+
+        def tx(db: sqlite3.Connection) -> Message | None:
+            return _find_message(db, message_id)
+
+        return await self._read(tx)
+
+    async def edit_message(
+        self, message_id: str, editor_id: str, body: str, client_id: str, now: int
+    ) -> Appended:
+        """See `Store.edit_message`."""
+
+        def tx(db: sqlite3.Connection) -> Appended:
+            original = _find_sent(db, [(editor_id, client_id)]).get((editor_id, client_id))
+            if original is not None:
+                return Appended(message=original, duplicate=True)
+            target = _target(db, message_id)
+            if target.sender_id != editor_id:
+                raise Forbidden(f"only its sender may edit message {message_id!r}")
+            if target.deleted_at is not None:
+                raise Gone(f"message {message_id!r} was deleted")
+            event = _append_event(db, target, EventKind.EDIT, editor_id, body, client_id, now)
+            db.execute(
+                "INSERT INTO message_edits (message_id, seq, body, written_at, replaced_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    message_id,
+                    event.seq,
+                    target.body,
+                    target.edited_at if target.edited_at is not None else target.created_at,
+                    now,
+                ),
+            )
+            db.execute(
+                "UPDATE messages SET body = ?, edited_at = ? WHERE id = ?", (body, now, message_id)
+            )
+            return Appended(message=event, duplicate=False)
+
+        return await self._write(tx)
+
+    async def delete_message(
+        self, message_id: str, actor_id: str, client_id: str, now: int
+    ) -> Appended:
+        """See `Store.delete_message`."""
+
+        def tx(db: sqlite3.Connection) -> Appended:
+            original = _find_sent(db, [(actor_id, client_id)]).get((actor_id, client_id))
+            if original is not None:
+                return Appended(message=original, duplicate=True)
+            target = _target(db, message_id)
+            if target.sender_id != actor_id:
+                role = db.execute(
+                    "SELECT role FROM memberships WHERE room_id = ? AND user_id = ?",
+                    (target.room_id, actor_id),
+                ).fetchone()
+                if role is None or Role(role[0]) is Role.MEMBER:
+                    raise Forbidden(
+                        f"only its sender or a moderator may delete message {message_id!r}"
+                    )
+            if target.deleted_at is not None:
+                raise Gone(f"message {message_id!r} was already deleted")
+            event = _append_event(db, target, EventKind.DELETE, actor_id, "", client_id, now)
+            for statement in _ERASE:
+                db.execute(statement, (message_id,))
+            db.execute(
+                "DELETE FROM mentions WHERE room_id = ? AND seq = ?", (target.room_id, target.seq)
+            )
+            db.execute(
+                "UPDATE messages SET body = '', deleted_at = ?, deleted_by = ? WHERE id = ?",
+                (now, actor_id, message_id),
+            )
+            if target.thread_id is not None:
+                db.execute(
+                    "UPDATE messages SET reply_count = reply_count - 1 WHERE id = ?",
+                    (target.thread_id,),
+                )
+            return Appended(message=event, duplicate=False)
+
+        return await self._write(tx)
+
+    async def set_reaction(
+        self,
+        message_id: str,
+        user_id: str,
+        emoji: str,
+        present: bool,
+        client_id: str,
+        now: int,
+    ) -> Appended | None:
+        """See `Store.set_reaction`."""
+        if not emoji:
+            raise ValueError("the emoji is empty")
+
+        def tx(db: sqlite3.Connection) -> Appended | None:
+            original = _find_sent(db, [(user_id, client_id)]).get((user_id, client_id))
+            if original is not None:
+                return Appended(message=original, duplicate=True)
+            target = _target(db, message_id)
+            if _find_membership(db, target.room_id, user_id) is None:
+                raise Forbidden(f"user {user_id!r} is not a member of room {target.room_id!r}")
+            if target.deleted_at is not None:
+                raise Gone(f"message {message_id!r} was deleted")
+            if present:
+                changed = db.execute(
+                    "INSERT INTO reactions (message_id, emoji, user_id, created_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (message_id, emoji, user_id, now),
+                ).rowcount
+            else:
+                changed = db.execute(
+                    "DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?",
+                    (message_id, emoji, user_id),
+                ).rowcount
+            if not changed:
+                return None
+            kind = EventKind.REACTION_ADD if present else EventKind.REACTION_REMOVE
+            event = _append_event(db, target, kind, user_id, emoji, client_id, now)
+            return Appended(message=event, duplicate=False)
+
+        return await self._write(tx)
+
+    async def edit_history(self, message_id: str) -> list[Edit]:
+        """See `Store.edit_history`."""
+
+        def tx(db: sqlite3.Connection) -> list[Edit]:
+            rows = db.execute(
+                f"SELECT {_EDIT} FROM message_edits e WHERE e.message_id = ? ORDER BY e.seq",
+                (message_id,),
+            )
+            return [_edit(row) for row in rows]
+
+        return await self._read(tx)
+
+    async def reactions(self, message_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """See `Store.reactions`."""
+        # One JSON parameter instead of one per id: any number of ids, one statement.
+        ids = json.dumps(list(message_ids))
+
+        def tx(db: sqlite3.Connection) -> dict[str, dict[str, int]]:
+            found: dict[str, dict[str, int]] = {}
+            rows = db.execute(
+                "SELECT x.message_id, x.emoji, count(*) FROM reactions x"
+                " WHERE x.message_id IN (SELECT value FROM json_each(?))"
+                " GROUP BY x.message_id, x.emoji ORDER BY x.message_id, min(x.created_at), x.emoji",
+                (ids,),
+            )
+            for message_id, emoji, count in rows:
+                found.setdefault(message_id, {})[emoji] = count
+            return found
+
+        return await self._read(tx)
+
+    async def reactors(self, message_id: str, emoji: str, limit: int) -> list[str]:
+        """See `Store.reactors`."""
+        _check_limit(limit)
+
+        def tx(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute(
+                "SELECT user_id FROM reactions WHERE message_id = ? AND emoji = ?"
+                " ORDER BY created_at, user_id LIMIT ?",
+                (message_id, emoji, limit),
+            )
+            return [row[0] for row in rows]
+
+        return await self._read(tx)
+
+    async def thread_messages(
+        self,
+        root_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int,
+    ) -> list[Message]:
+        """See `Store.thread_messages`."""
+        return await self._page("msg.thread_id = ?", root_id, before, after, limit)
+
+    async def followed_threads(self, user_id: str, limit: int) -> list[Message]:
+        """See `Store.followed_threads`."""
+        _check_limit(limit)
+
+        def tx(db: sqlite3.Connection) -> list[Message]:
+            rows = db.execute(
+                f"SELECT {_MESSAGE} FROM thread_follows f"
+                " JOIN messages msg ON msg.id = f.root_id"
+                " JOIN memberships ms ON ms.room_id = msg.room_id AND ms.user_id = f.user_id"
+                " WHERE f.user_id = ? ORDER BY msg.last_reply_at DESC, msg.id DESC LIMIT ?",
+                (user_id, limit),
+            )
+            return [_message(row) for row in rows]
+
+        return await self._read(tx)
 
     async def messages(
         self,
@@ -433,9 +762,14 @@ class SqliteStore:
         limit: int,
     ) -> list[Message]:
         """See `Store.messages`."""
+        return await self._page("msg.room_id = ?", room_id, before, after, limit)
+
+    async def _page(
+        self, where: str, key: str, before: int | None, after: int | None, limit: int
+    ) -> list[Message]:
+        """Events matching `where` (one `?` for `key`), paged as `Store.messages` pages."""
         _check_limit(limit)
-        where = "msg.room_id = ?"
-        params: list[object] = [room_id]
+        params: list[object] = [key]
         if after is not None:
             where += " AND msg.seq > ?"
             params.append(after)
@@ -466,6 +800,103 @@ class SqliteStore:
             return int(row[0])
 
         return await self._read(tx)
+
+    # -- search ----------------------------------------------------------------------
+
+    async def search(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        room_id: str | None = None,
+        sender_id: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[SearchHit]:
+        """See `Store.search`.
+
+        FTS5 over the current bodies of MESSAGE rows (`messages_fts`, kept in
+        step by triggers); the membership join does the permission check.
+        """
+        check_query(query)
+        _check_limit(limit)
+        _check_limit(offset)
+        match = fts5_query(query)
+        if match is None:
+            return []
+        where = ""
+        params: list[object] = [user_id, match]
+        for column, op, value in (
+            ("room_id", "=", room_id),
+            ("sender_id", "=", sender_id),
+            ("created_at", ">=", since),
+            ("created_at", "<", until),
+        ):
+            if value is not None:
+                where += f" AND msg.{column} {op} ?"
+                params.append(value)
+        params += [limit, offset]
+        sql = (
+            f"SELECT {_MESSAGE},"
+            f" snippet(messages_fts, 0, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '', 24)"
+            " FROM messages_fts"
+            " JOIN messages msg ON msg.rowid = messages_fts.rowid"
+            " JOIN memberships ms ON ms.room_id = msg.room_id AND ms.user_id = ?"
+            " WHERE messages_fts MATCH ? AND msg.kind = 'message' AND msg.deleted_at IS NULL"
+            f"{where} ORDER BY msg.created_at DESC, msg.id DESC LIMIT ? OFFSET ?"
+        )
+
+        def tx(db: sqlite3.Connection) -> list[SearchHit]:
+            return [
+                SearchHit(message=_message(row), snippet=row[_MESSAGE_WIDTH])
+                for row in db.execute(sql, params)
+            ]
+
+        return await self._read(tx)
+
+    # -- notifications ---------------------------------------------------------------
+
+    async def notifications(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        before_id: str | None = None,
+        unread_only: bool = False,
+    ) -> list[Notification]:
+        """See `Store.notifications`."""
+        _check_limit(limit)
+        sql = f"SELECT {_NOTIFICATION} FROM notifications n WHERE n.user_id = ?"
+        params: list[object] = [user_id]
+        if before_id is not None:
+            sql += " AND n.id < ?"
+            params.append(before_id)
+        if unread_only:
+            sql += " AND n.read_at IS NULL"
+        sql += " ORDER BY n.id DESC LIMIT ?"
+        params.append(limit)
+
+        def tx(db: sqlite3.Connection) -> list[Notification]:
+            return [_notification(row) for row in db.execute(sql, params)]
+
+        return await self._read(tx)
+
+    async def mark_notifications_read(
+        self, user_id: str, ids: Sequence[str] | None, now: int
+    ) -> int:
+        """See `Store.mark_notifications_read`."""
+        sql = "UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL"
+        params: list[object] = [now, user_id]
+        if ids is not None:
+            sql += " AND id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(list(ids)))
+
+        def tx(db: sqlite3.Connection) -> int:
+            return db.execute(sql, params).rowcount
+
+        return await self._write(tx)
 
     # -- deployment secrets ----------------------------------------------------------
 
@@ -682,3 +1113,141 @@ def _find_sent(
             message = _message(row)
             found[message.sender_id, message.client_id] = message
     return found
+
+
+def _find_message(db: sqlite3.Connection, message_id: str) -> Message | None:
+    row = db.execute(
+        f"SELECT {_MESSAGE} FROM messages msg WHERE msg.id = ?", (message_id,)
+    ).fetchone()
+    return None if row is None else _message(row)
+
+
+def _target(db: sqlite3.Connection, message_id: str) -> Message:
+    """The MESSAGE event an edit, delete or reaction acts on; `NotFound` if there is none."""
+    target = _find_message(db, message_id)
+    if target is None or target.kind is not EventKind.MESSAGE:
+        raise NotFound(f"no message {message_id!r}")
+    return target
+
+
+def _append_event(
+    db: sqlite3.Connection,
+    target: Message,
+    kind: EventKind,
+    sender_id: str,
+    body: str,
+    client_id: str,
+    now: int,
+) -> Message:
+    """Store an event acting on `target` with its room's next seq (the caller holds the lock)."""
+    row = db.execute("SELECT last_seq FROM rooms WHERE id = ?", (target.room_id,)).fetchone()
+    event = Message(
+        id=new_id("m"),
+        room_id=target.room_id,
+        seq=int(row[0]) + 1,
+        sender_id=sender_id,
+        body=body,
+        client_id=client_id,
+        created_at=now,
+        edited_at=None,
+        kind=kind,
+        target_id=target.id,
+    )
+    try:
+        db.execute(
+            "INSERT INTO messages"
+            " (id, room_id, seq, sender_id, body, client_id, created_at, kind, target_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.id,
+                event.room_id,
+                event.seq,
+                sender_id,
+                body,
+                client_id,
+                now,
+                kind.value,
+                target.id,
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        # The client id was checked first, so only the sender can be missing.
+        raise NotFound(f"no user {sender_id!r}") from exc
+    db.execute("UPDATE rooms SET last_seq = ? WHERE id = ?", (event.seq, event.room_id))
+    return event
+
+
+def _check_roots(db: sqlite3.Connection, room_id: str, root_ids: set[str | None]) -> dict[str, str]:
+    """The sender of each thread root, after checking the roots may get replies (`ValueError`)."""
+    senders: dict[str, str] = {}
+    for root_id in root_ids:
+        if root_id is None:
+            continue
+        root = _find_message(db, root_id)
+        senders[root_id] = valid_root(root, root_id, room_id).sender_id
+    return senders
+
+
+def _fan_out(
+    db: sqlite3.Connection, message: Message, new: NewMessage, root_senders: dict[str, str]
+) -> tuple[Notification, ...]:
+    """Record a new message's thread bookkeeping, mentions and notifications."""
+    followers: list[str] = []
+    if message.thread_id is not None:
+        db.execute(
+            "UPDATE messages SET reply_count = reply_count + 1, last_reply_at = ? WHERE id = ?",
+            (message.created_at, message.thread_id),
+        )
+        db.executemany(
+            "INSERT INTO thread_follows (user_id, root_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [
+                (message.sender_id, message.thread_id),
+                (root_senders[message.thread_id], message.thread_id),
+            ],
+        )
+        followers = [
+            row[0]
+            for row in db.execute(
+                "SELECT user_id FROM thread_follows WHERE root_id = ?", (message.thread_id,)
+            )
+        ]
+    recipients = [
+        Recipient(user_id=row[0], username=row[1], notify=NotifyLevel(row[2]))
+        for row in db.execute(
+            _RECIPIENTS,
+            (
+                message.room_id,
+                new.mentions_room,
+                json.dumps(sorted(new.mentions)),
+                json.dumps(followers),
+            ),
+        )
+    ]
+    plan = fan_out(new, recipients, followers)
+    db.executemany(
+        "INSERT INTO mentions (user_id, room_id, seq) VALUES (?, ?, ?)",
+        [(user_id, message.room_id, message.seq) for user_id in plan.mentioned],
+    )
+    notified = tuple(
+        Notification(
+            id=notification_id,
+            user_id=user_id,
+            room_id=message.room_id,
+            message_id=message.id,
+            seq=message.seq,
+            kind=kind,
+            created_at=message.created_at,
+        )
+        for notification_id, (user_id, kind) in zip(
+            new_ids("n", len(plan.notify)), plan.notify, strict=True
+        )
+    )
+    db.executemany(
+        "INSERT INTO notifications (id, user_id, room_id, message_id, seq, kind, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (n.id, n.user_id, n.room_id, n.message_id, n.seq, n.kind.value, n.created_at)
+            for n in notified
+        ],
+    )
+    return notified

@@ -93,7 +93,8 @@ async def test_nodes_migrating_at_once_apply_each_migration_once(
         for _ in range(3):
             nursery.start_soon(one_node)
 
-    assert sorted(results) == [[], [], list(range(1, LATEST + 1))]
+    # Each migration is its own transaction, so nodes may share the work.
+    assert sorted(v for applied in results for v in applied) == list(range(1, LATEST + 1))
     assert await versions(pg_server, name) == list(range(1, LATEST + 1))
 
 
