@@ -1,7 +1,7 @@
 """Messages per second that `Store.append_messages` stores, by batch size.
 
 Usage: .venv/bin/python bench/store_append.py [--seconds S] [--synchronous FULL|NORMAL]
-                                               [--rooms N] [--dir DIR]
+                                               [--rooms N] [--dir DIR] [--json]
                                                [--database-url postgresql://...]
 
 Each batch size runs for about S seconds on a fresh database file in DIR (a
@@ -11,11 +11,13 @@ is one transaction, so the numbers include the commit and its disk sync.
 
 With --database-url the PostgreSQL store is measured instead (the database
 must exist; each batch size gets fresh rooms, so it need not be empty).
+--json prints one JSON object instead of the table (bench/run.py reads it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -89,32 +91,43 @@ async def main() -> None:
     parser.add_argument("--rooms", type=int, default=1, help="concurrent appending rooms")
     parser.add_argument("--dir", type=Path, default=None, help="where the database files go")
     parser.add_argument("--database-url", default="", help="measure PostgreSQL at this URL")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     synchronous: Synchronous = "NORMAL" if args.synchronous == "NORMAL" else "FULL"
+    rates: dict[int, float] = {}
     if args.database_url:
-        print(f"postgres rooms={args.rooms} seconds={args.seconds:g}")
-        print(f"{'batch':>6} {'messages/s':>12} {'batches/s':>10}")
+        store = "postgres"
         for batch_size in BATCH_SIZES:
-            rate = await measure(
+            rates[batch_size] = await measure(
                 lambda: open_postgres_store(args.database_url, max_size=max(2, args.rooms)),
                 batch_size,
                 args.seconds,
                 args.rooms,
             )
-            print(f"{batch_size:>6} {rate:>12,.0f} {rate / batch_size:>10,.0f}")
+    else:
+        with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+            store = f"sqlite synchronous={synchronous} in {folder}"
+            for batch_size in BATCH_SIZES:
+                path = Path(folder) / f"batch{batch_size}.db"
+                rates[batch_size] = await measure(
+                    lambda: open_sqlite_store(path, synchronous=synchronous),  # noqa: B023
+                    batch_size,
+                    args.seconds,
+                    args.rooms,
+                )
+    if args.json:
+        result = {
+            "store": store,
+            "rooms": args.rooms,
+            "seconds": args.seconds,
+            "messages_per_s": {str(size): round(rate, 1) for size, rate in rates.items()},
+        }
+        print(json.dumps(result))
         return
-    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-        print(f"synchronous={synchronous} rooms={args.rooms} seconds={args.seconds:g} in {folder}")
-        print(f"{'batch':>6} {'messages/s':>12} {'batches/s':>10}")
-        for batch_size in BATCH_SIZES:
-            path = Path(folder) / f"batch{batch_size}.db"
-            rate = await measure(
-                lambda: open_sqlite_store(path, synchronous=synchronous),  # noqa: B023
-                batch_size,
-                args.seconds,
-                args.rooms,
-            )
-            print(f"{batch_size:>6} {rate:>12,.0f} {rate / batch_size:>10,.0f}")
+    print(f"{store} rooms={args.rooms} seconds={args.seconds:g}")
+    print(f"{'batch':>6} {'messages/s':>12} {'batches/s':>10}")
+    for batch_size, rate in rates.items():
+        print(f"{batch_size:>6} {rate:>12,.0f} {rate / batch_size:>10,.0f}")
 
 
 if __name__ == "__main__":

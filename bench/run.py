@@ -1,0 +1,552 @@
+"""Named benchmark scenarios: a fresh `chorus serve` each, the bot swarm against it, one table.
+
+Usage: .venv/bin/python bench/run.py [SCENARIO ...] [--quick] [--results-dir DIR] [--list]
+
+With no SCENARIO every one runs, in the order of `SCENARIOS`. Each scenario
+starts its own default `chorus serve` (SQLite in a temporary data directory,
+free ports) pinned to one core, runs `chorus bots` pinned to another (when
+the machine has two or more), reads the swarm's JSON, stops the server and
+writes `<results-dir>/<date>-<scenario>.json`. `--quick` makes every scenario
+tiny (a few seconds: for CI) and adds `-quick` to the file names. The exit
+status is 1 when a scenario failed (lost, duplicated or reordered messages,
+a failed worker, a server that did not start, fewer idle connections held
+than asked for) and 0 otherwise. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+from rich.console import Console
+from rich.table import Table
+
+from chorus.bots import correct, raise_open_files_limit
+
+BENCH = Path(__file__).resolve().parent
+SERVER_START_SECONDS = 30.0
+SERVER_STOP_SECONDS = 20.0
+IDLE_CONNECTIONS = 20_000
+
+
+@attrs.frozen
+class Scenario:
+    """One named workload: `chorus bots` arguments for the full and the quick run."""
+
+    name: str
+    about: str
+    full: tuple[str, ...]
+    quick: tuple[str, ...]
+    kind: str = "swarm"
+    """`swarm`, `idle` (connections and RSS per connection) or `store` (store_append.py)."""
+
+
+def _flags(**values: object) -> tuple[str, ...]:
+    """`chorus bots` flags from keywords: room_size=10 -> ("--room-size", "10")."""
+    return tuple(
+        part for key, value in values.items() for part in (f"--{key.replace('_', '-')}", str(value))
+    )
+
+
+FULL = {"duration": 20, "ramp_up": 5, "size": 100, "workers": 1}
+QUICK = {"duration": 1.5, "ramp_up": 0.5, "size": 64, "workers": 1, "drain": 3}
+
+
+def _fanout(size: int, rate: int, passive: float) -> Scenario:
+    quick_size = min(size, 20)
+    return Scenario(
+        f"fanout-{size}",
+        f"1,000 bots in rooms of {size}, {rate:,} sends/s in total (open loop)",
+        _flags(bots=1000, rooms=1000 // size, room_size=size, rate=rate, passive=passive, **FULL),
+        _flags(bots=40, rooms=40 // quick_size, room_size=quick_size, rate=40, passive=passive)
+        + _flags(**QUICK),
+    )
+
+
+SCENARIOS = {
+    scenario.name: scenario
+    for scenario in (
+        _fanout(1, 5000, 0.0),
+        _fanout(10, 5000, 0.0),
+        _fanout(100, 1000, 0.5),
+        _fanout(1000, 100, 0.5),
+        Scenario(
+            "dm",
+            "1,000 bots in 500 direct rooms of 2, 5,000 sends/s",
+            _flags(bots=1000, rooms=500, room_size=2, rate=5000, passive=0, **FULL),
+            _flags(bots=40, rooms=20, room_size=2, rate=40, passive=0, **QUICK),
+        ),
+        Scenario(
+            "presence",
+            "1,000 bots in rooms of 100: 200 typing and 100 presence changes/s, 100 sends/s",
+            _flags(bots=1000, rooms=10, room_size=100, rate=100, typing=200, presence=100, **FULL),
+            _flags(bots=40, rooms=2, room_size=20, rate=20, typing=20, presence=20, **QUICK),
+        ),
+        Scenario(
+            "reconnect-storm",
+            "1,000 bots in rooms of 100, 500 sends/s; every bot drops and resumes at 10 s",
+            _flags(bots=1000, rooms=10, room_size=100, rate=500, storm_at=10, **FULL)
+            + _flags(drain=15),
+            _flags(bots=40, rooms=2, room_size=20, rate=40, storm_at=0.5, **QUICK),
+        ),
+        Scenario(
+            "idle",
+            f"{IDLE_CONNECTIONS:,} idle authenticated connections in rooms of 100",
+            _flags(
+                bots=IDLE_CONNECTIONS,
+                rooms=IDLE_CONNECTIONS // 100,
+                room_size=100,
+                rate=0,
+                passive=1,
+                duration=15,
+                ramp_up=IDLE_CONNECTIONS / 1000,
+                drain=1,
+            ),
+            _flags(bots=200, rooms=2, room_size=100, rate=0, passive=1, duration=1, ramp_up=1)
+            + _flags(drain=1),
+            kind="idle",
+        ),
+        Scenario(
+            "store",
+            "messages stored per second in one busy room, batches of 1, 10 and 100",
+            ("--seconds", "3", "--rooms", "1"),
+            ("--seconds", "0.2", "--rooms", "1"),
+            kind="store",
+        ),
+    )
+}
+
+
+def chorus_executable() -> str:
+    """The `chorus` next to this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "chorus"
+    found = str(beside) if beside.exists() else shutil.which("chorus")
+    if found is None:
+        raise SystemExit("bench/run.py: no `chorus` command (run it with the venv's python)")
+    return found
+
+
+def core_pins() -> tuple[list[str], list[str]]:
+    """`taskset` prefixes for the server and the swarm: two different cores, if there are."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or shutil.which("taskset") is None:
+        return [], []
+    return ["taskset", "-c", str(cores[0])], ["taskset", "-c", str(cores[1])]
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(memory_kib / 2**20, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": commit or None,
+    }
+
+
+def rss_kib(pid: int) -> int | None:
+    """The resident set size of `pid` in KiB (VmRSS in /proc/<pid>/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None
+    )
+
+
+@attrs.frozen
+class Server:
+    """A running `chorus serve`."""
+
+    pid: int
+    gateway: str
+    data_dir: Path
+    log: Path
+    command: str
+
+
+@contextmanager
+def running_server(work: Path, pin: list[str], chorus: str) -> Iterator[Server]:
+    """Start a default node on free ports; stop it with SIGINT (then SIGKILL) at the end."""
+    data_dir = work / "data"
+    log = work / "server.log"
+    command = [*pin, chorus, "serve", "--data-dir", str(data_dir)]
+    command += ["--http-port", "0", "--gateway-port", "0"]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, cwd=work, start_new_session=True
+        )
+    try:
+        gateway = _wait_for_gateway(process, log)
+        yield Server(process.pid, gateway, data_dir, log, shlex.join(command))
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(SERVER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_gateway(process: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if line.strip().startswith("gateway") and "ws://" in line:
+                return line.split()[1]
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+    raise ScenarioFailed(f"the server did not start within {SERVER_START_SECONDS:g} s:\n{tail}")
+
+
+class ScenarioFailed(Exception):
+    """A scenario could not produce a result (the message says why)."""
+
+
+def _option(args: tuple[str, ...], name: str) -> float:
+    return float(args[args.index(name) + 1])
+
+
+def run_swarm(
+    scenario: Scenario, args: tuple[str, ...], server: Server, work: Path, pin: list[str]
+) -> tuple[str, dict[str, Any]]:
+    """Run `chorus bots` against `server`; return its command line and its JSON report."""
+    report_file = work / "swarm.json"
+    command = [*pin, chorus_executable(), "bots", "--data-dir", str(server.data_dir)]
+    command += ["--gateway", server.gateway, "--server-pid", str(server.pid)]
+    command += ["--json-file", str(report_file), *args]
+    # Provisioning (about 2 s per 1,000 bots on SQLite), the run itself, and slack.
+    bots = _option(args, "--bots")
+    duration = _option(args, "--ramp-up") + _option(args, "--duration")
+    drain = _option(args, "--drain") if "--drain" in args else 5.0
+    deadline = 60 + bots / 200 + duration + drain
+    with (work / "swarm.log").open("w") as output:
+        try:
+            subprocess.run(
+                command, stdout=output, stderr=subprocess.STDOUT, timeout=deadline, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise ScenarioFailed(f"`chorus bots` did not finish within {deadline:.0f} s") from None
+    if not report_file.exists():
+        tail = "\n".join((work / "swarm.log").read_text(errors="replace").splitlines()[-20:])
+        raise ScenarioFailed(f"`chorus bots` wrote no report:\n{tail}")
+    report: dict[str, Any] = json.loads(report_file.read_text())
+    return shlex.join(command), report
+
+
+def swarm_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The figures every swarm scenario reports (see docs/benchmarks.md)."""
+    latency = report["latency_ms"]
+    server = report["server"] or {}
+    swarm = report["swarm"]
+    return {
+        "connections_held": report["connections"]["held"],
+        "sent_per_s": report["messages"]["sent_per_s"],
+        "deliveries_per_s": report["messages"]["deliveries_per_s"],
+        "latency_ms": {key: latency[key] for key in ("p50", "p99", "p99_9", "max")},
+        "server_cpu_us_per_delivery": server.get("cpu_us_per_delivery"),
+        "server_window_cpu_share": server.get("window_cpu_share"),
+        "server_rss_mib": server.get("rss_mib"),
+        "swarm_cpu_share": swarm["cpu_share"],
+        "swarm_cpu_us_per_delivery": swarm["cpu_us_per_delivery"],
+        "swarm_max_send_lag_ms": swarm["max_send_lag_ms"],
+        "correctness": report["correctness"],
+        "errors": report["errors"],
+    }
+
+
+def run_scenario(
+    scenario: Scenario, quick: bool, pins: tuple[list[str], list[str]]
+) -> dict[str, Any]:
+    """Run one scenario in a fresh temporary directory; return its result record."""
+    args = scenario.quick if quick else scenario.full
+    result: dict[str, Any] = {
+        "scenario": scenario.name,
+        "about": scenario.about,
+        "quick": quick,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "load_average_before": [round(load, 2) for load in os.getloadavg()],
+        "pinned": bool(pins[0]),
+        "ok": False,
+        "failure": None,
+    }
+    with tempfile.TemporaryDirectory(prefix=f"chorus-bench-{scenario.name}-") as folder:
+        work = Path(folder)
+        try:
+            if scenario.kind == "store":
+                result |= run_store(args, pins[0])
+            else:
+                runner = run_idle if scenario.kind == "idle" else run_plain
+                result |= runner(scenario, args, work, pins)
+        except ScenarioFailed as exc:
+            result["failure"] = str(exc)
+    result["load_average_after"] = [round(load, 2) for load in os.getloadavg()]
+    return result
+
+
+def run_plain(
+    scenario: Scenario, args: tuple[str, ...], work: Path, pins: tuple[list[str], list[str]]
+) -> dict[str, Any]:
+    """A swarm scenario: fan-out, direct rooms, presence churn, reconnect storm."""
+    with running_server(work, pins[0], chorus_executable()) as server:
+        command, report = run_swarm(scenario, args, server, work, pins[1])
+    summary = swarm_summary(report)
+    summary["signals"] = report["signals"]
+    if report["storm"] is not None:
+        summary["storm"] = report["storm"]
+    return _outcome(server, command, summary, report, problems(report))
+
+
+_SERIOUS = ('"level": "error"', '"level": "warning"', '"level": "critical"', "Traceback")
+
+
+def problems(report: dict[str, Any]) -> list[str]:
+    """Why a swarm run does not count as a result (empty: it does)."""
+    found = []
+    if not correct(report):
+        found.append("messages lost, duplicated or reordered, or a worker failed")
+    held, bots = report["connections"]["held"], report["bots"]
+    if held < bots:
+        found.append(f"{held:,} of {bots:,} connections held at the end")
+    messages = report["messages"]
+    if messages["acked"] < messages["sent"]:
+        found.append(f"{messages['sent'] - messages['acked']:,} sends never acknowledged")
+    storm = report["storm"]
+    if storm is not None and storm["resumed"] < storm["dropped"]:
+        found.append(f"only {storm['resumed']:,} of {storm['dropped']:,} bots resumed")
+    if found and report["errors"]:
+        found.append("errors: " + ", ".join(f"{k}={v}" for k, v in report["errors"].items()))
+    return found
+
+
+def _outcome(
+    server: Server,
+    command: str,
+    summary: dict[str, Any],
+    report: dict[str, Any],
+    failures: list[str],
+) -> dict[str, Any]:
+    """A scenario's record; a failed one keeps the end of the server's log."""
+    outcome = {
+        "server_command": server.command,
+        "command": command,
+        "summary": summary,
+        "ok": not failures,
+        "failure": "; ".join(failures) or None,
+        "swarm": report,
+    }
+    if failures:
+        lines = server.log.read_text(errors="replace").splitlines()
+        serious = [line for line in lines if any(mark in line for mark in _SERIOUS)]
+        outcome["server_log_tail"] = (serious or lines)[-30:]
+    return outcome
+
+
+def run_idle(
+    scenario: Scenario, args: tuple[str, ...], work: Path, pins: tuple[list[str], list[str]]
+) -> dict[str, Any]:
+    """Idle connections: how many one node holds, and its RSS per connection.
+
+    This process raises its open-file limit before starting the server, which
+    inherits it; each swarm worker raises its own. RSS per connection is
+    (the highest RSS while the connections were held - the RSS before) / held.
+    """
+    wanted = int(_option(args, "--bots"))
+    limit = raise_open_files_limit(wanted + 1024)
+    with running_server(work, pins[0], chorus_executable()) as server:
+        before = rss_kib(server.pid)
+        command, report = run_swarm(scenario, args, server, work, pins[1])
+    held = report["connections"]["held"]
+    timeline = (report["server"] or {}).get("timeline") or []
+    peak_mib = max((row["rss_mib"] for row in timeline), default=None)
+    per_connection = (
+        round((peak_mib * 1024 - before) / held, 2)
+        if held and before is not None and peak_mib is not None
+        else None
+    )
+    accept_failures = server.log.read_text(errors="replace").count("gateway.accept_failed")
+    failures = problems(report)
+    if failures:
+        failures.append(f"server accept failures: {accept_failures}, open-file limit {limit}")
+    summary = swarm_summary(report) | {
+        "connections_wanted": wanted,
+        "open_files_limit": limit,
+        "server_rss_before_mib": round(before / 1024, 1) if before is not None else None,
+        "server_rss_held_mib": peak_mib,
+        "server_rss_per_connection_kib": per_connection,
+        "connect_rate_per_s": report["connections"]["connect_rate_per_s"],
+        "server_accept_failures": accept_failures,
+    }
+    return _outcome(server, command, summary, report, failures)
+
+
+def run_store(args: tuple[str, ...], pin: list[str]) -> dict[str, Any]:
+    """`bench/store_append.py`: the store's own append rate, pinned like the server."""
+    command = [*pin, sys.executable, str(BENCH / "store_append.py"), *args, "--json"]
+    seconds = _option(args, "--seconds")
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=60 + 10 * seconds, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ScenarioFailed("store_append.py did not finish in time") from None
+    if done.returncode != 0:
+        raise ScenarioFailed(f"store_append.py failed:\n{done.stderr[-2000:]}")
+    measured: dict[str, Any] = json.loads(done.stdout)
+    return {"command": shlex.join(command), "summary": measured, "ok": True}
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _notes(result: dict[str, Any]) -> str:
+    summary = result.get("summary") or {}
+    if result["failure"]:
+        return f"[red]{result['failure'].splitlines()[0]}[/]"
+    if result["scenario"] == "store":
+        rates = summary["messages_per_s"]
+        return "stored/s by batch: " + ", ".join(f"{k}: {v:,.0f}" for k, v in rates.items())
+    notes = []
+    if "server_rss_per_connection_kib" in summary:
+        notes.append(
+            f"held {summary['connections_held']:,}/{summary['connections_wanted']:,}, "
+            f"{summary['server_rss_per_connection_kib']} KiB/conn, "
+            f"{summary['connect_rate_per_s']:,.0f} connects/s"
+        )
+    if "storm" in summary:
+        storm = summary["storm"]
+        notes.append(
+            f"storm: {storm['resumed']}/{storm['dropped']} resumed, "
+            f"99 % in {storm['seconds_to_99_percent']} s"
+        )
+    signals = summary.get("signals") or {}
+    if signals.get("typing_sent") or signals.get("presence_sent"):
+        notes.append(
+            f"typing {signals['typing_received_per_s']:,.0f}/s, "
+            f"presence {signals['presence_received_per_s']:,.0f}/s received"
+        )
+    errors = summary.get("errors") or {}
+    if errors:
+        notes.append("errors: " + ", ".join(f"{k}={v}" for k, v in errors.items()))
+    return "; ".join(notes)
+
+
+def summary_table(results: list[dict[str, Any]]) -> Table:
+    """One row per scenario."""
+    table = Table(title="chorus bench")
+    for column in (
+        "scenario",
+        "deliv./s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "server µs/deliv.",
+        "server CPU",
+        "swarm CPU",
+        "lost/dup/reord",
+    ):
+        table.add_column(
+            column, justify="left" if column == "scenario" else "right", min_width=len(column)
+        )
+    for result in results:
+        summary = result.get("summary") or {}
+        latency = summary.get("latency_ms") or {}
+        checks = summary.get("correctness")
+        table.add_row(
+            ("" if result["ok"] else "[red]✗ [/]") + result["scenario"],
+            _ms(summary.get("deliveries_per_s")),
+            _ms(latency.get("p50")),
+            _ms(latency.get("p99")),
+            _ms(latency.get("p99_9")),
+            _ms(latency.get("max")),
+            _ms(summary.get("server_cpu_us_per_delivery")),
+            _share(summary.get("server_window_cpu_share")),
+            _share(summary.get("swarm_cpu_share")),
+            "-" if checks is None else "/".join(str(checks[k]) for k in checks),
+        )
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="default: all")
+    parser.add_argument("--quick", action="store_true", help="tiny runs (seconds), for CI")
+    parser.add_argument(
+        "--results-dir", type=Path, default=BENCH / "results", help="[bench/results]"
+    )
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = parser.parse_args(argv)
+    console = Console(width=max(shutil.get_terminal_size().columns, 120))
+    if args.list:
+        for scenario in SCENARIOS.values():
+            console.print(f"{scenario.name:<16} {scenario.about}")
+        return 0
+    unknown = [name for name in args.scenarios if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; --list shows them")
+    names = args.scenarios or list(SCENARIOS)
+    pins = core_pins()
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in names:
+        console.print(f"[bold]{name}[/]: {SCENARIOS[name].about}{' (quick)' if args.quick else ''}")
+        result = run_scenario(SCENARIOS[name], args.quick, pins)
+        day = result["date"][:10]
+        path = args.results_dir / f"{day}-{name}{'-quick' if args.quick else ''}.json"
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        console.print(f"  {'ok' if result['ok'] else 'FAILED'}: {path}")
+        results.append(result)
+    console.print(summary_table(results))
+    for result in results:
+        console.print(f"[bold]{result['scenario']}[/]: {_notes(result) or '-'}")
+    return 0 if all(result["ok"] for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

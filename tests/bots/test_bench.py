@@ -1,0 +1,59 @@
+"""`bench/run.py --quick`: every named scenario runs end to end (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+SCENARIOS = (
+    "fanout-1",
+    "fanout-10",
+    "fanout-100",
+    "fanout-1000",
+    "dm",
+    "presence",
+    "reconnect-storm",
+    "idle",
+    "store",
+)
+RECORD_KEYS = {"scenario", "quick", "date", "machine", "ok", "failure", "command", "summary"}
+
+
+def test_every_scenario_runs_quick_and_loses_nothing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--results-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = {}
+    for path in tmp_path.glob("*-quick.json"):
+        record = json.loads(path.read_text())
+        records[record["scenario"]] = record
+    assert sorted(records) == sorted(SCENARIOS)
+    for name, record in records.items():
+        assert set(record) >= RECORD_KEYS, name
+        assert record["ok"], (name, record["failure"])
+        assert record["quick"]
+        summary = record["summary"]
+        if name == "store":
+            assert set(summary["messages_per_s"]) == {"1", "10", "100"}
+            continue
+        assert summary["correctness"] == {"lost": 0, "duplicated": 0, "reordered": 0}, name
+        assert summary["connections_held"] == record["swarm"]["bots"], name
+        if name != "idle":
+            assert summary["deliveries_per_s"] > 0, name
+    storm = records["reconnect-storm"]["summary"]["storm"]
+    assert storm["resumed"] == storm["dropped"] > 0
+    assert storm["seconds_to_99_percent"] is not None
+    signals = records["presence"]["summary"]["signals"]
+    assert signals["typing_received"] > 0
+    assert signals["presence_received"] > 0
+    idle = records["idle"]["summary"]
+    assert idle["connections_held"] == idle["connections_wanted"]
+    assert idle["server_rss_per_connection_kib"] is not None
