@@ -915,7 +915,7 @@ class PostgresStore:
         """
         check_query(query)
         rows.check_limit(limit)
-        rows.check_limit(offset)
+        rows.check_limit(offset, "offset")
         terms = websearch_query(query)
         if terms is None:
             return []

@@ -142,6 +142,6 @@ def edit(row: Row) -> Edit:
     return Edit(body=row[0], written_at=row[1], replaced_at=row[2], seq=row[3])
 
 
-def check_limit(limit: int) -> None:
+def check_limit(limit: int, name: str = "limit") -> None:
     if limit < 0:
-        raise ValueError(f"limit must be >= 0, not {limit}")
+        raise ValueError(f"{name} must be >= 0, not {limit}")

@@ -117,7 +117,8 @@ def search_terms(query: str) -> tuple[list[str], list[str]]:
     """
     positive: list[str] = []
     negative: list[str] = []
-    for match in _TERM.finditer(query):
+    # No stored text holds a NUL (PostgreSQL refuses it), so it separates words.
+    for match in _TERM.finditer(query.replace("\x00", " ")):
         quoted_minus, phrase, minus, word = match.groups()
         text = phrase if phrase is not None else word
         excluded = bool(quoted_minus if phrase is not None else minus)

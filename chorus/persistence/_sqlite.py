@@ -822,7 +822,7 @@ class SqliteStore:
         """
         check_query(query)
         _check_limit(limit)
-        _check_limit(offset)
+        _check_limit(offset, "offset")
         match = fts5_query(query)
         if match is None:
             return []

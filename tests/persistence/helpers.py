@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeAlias
 
-from chorus.persistence import NewMessage, Room, RoomKind, Store, User
+from chorus.persistence import Appended, Message, NewMessage, Role, Room, RoomKind, Store, User
 
 OpenStore: TypeAlias = Callable[[], AbstractAsyncContextManager[Store]]
 """The `open_store` fixture: opens a fresh, empty store of the backend under test."""
@@ -31,3 +31,45 @@ def texts(sender: User, *client_ids: str, at: int = T0) -> list[NewMessage]:
         NewMessage(sender_id=sender.id, body=f"body of {cid}", client_id=cid, created_at=at)
         for cid in client_ids
     ]
+
+
+async def say(
+    store: Store,
+    room: Room,
+    sender: User,
+    body: str,
+    client_id: str,
+    *,
+    at: int = T0,
+    thread: Message | None = None,
+    mentions: Iterable[str] = (),
+    mentions_room: bool = False,
+) -> Appended:
+    """Append one message (optionally a reply, or mentioning usernames or @room)."""
+    [appended] = await store.append_messages(
+        room.id,
+        [
+            NewMessage(
+                sender_id=sender.id,
+                body=body,
+                client_id=client_id,
+                created_at=at,
+                thread_id=None if thread is None else thread.id,
+                mentions=frozenset(mentions),
+                mentions_room=mentions_room,
+            )
+        ],
+    )
+    return appended
+
+
+async def join(store: Store, room: Room, *users: User, role: Role = Role.MEMBER) -> None:
+    for user in users:
+        await store.add_member(room.id, user.id, role, T0)
+
+
+async def current(store: Store, message: Message) -> Message:
+    """The message as stored now."""
+    found = await store.get_message(message.id)
+    assert found is not None
+    return found
