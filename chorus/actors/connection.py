@@ -98,6 +98,7 @@ class ChatConnection:
         self._conn = conn
         self._context = context
         self.id = conn.id
+        self.send_frame = conn.send_frame  # rooms call the outbox directly: the hot path
         self.user_id = ""
         self._principal: Principal | None = None
         self._joined: set[str] = set()
@@ -112,9 +113,6 @@ class ChatConnection:
 
     def send(self, payload: bytes) -> bool:
         return self._conn.send(payload)
-
-    def send_frame(self, frame: bytes) -> bool:
-        return self._conn.send_frame(frame)
 
     def close(self, code: int, reason: str) -> None:
         self._conn.close(code, reason)

@@ -330,11 +330,13 @@ class RoomActor:
 
     def _broadcast(self, frame: bytes, skip: str | None = None) -> int:
         """Queue `frame` to every subscriber (but `skip`); drops closed ones. Returns the count."""
-        closed = [
-            subscriber.id
-            for subscriber in self._subscribers.values()
-            if subscriber.id != skip and not subscriber.send_frame(frame)
-        ]
+        # The per-recipient loop of every delivery: keep it to one call each.
+        if skip is None:
+            closed = [s.id for s in self._subscribers.values() if not s.send_frame(frame)]
+        else:
+            closed = [
+                s.id for s in self._subscribers.values() if s.id != skip and not s.send_frame(frame)
+            ]
         for subscriber_id in closed:
             del self._subscribers[subscriber_id]
         count = len(self._subscribers) - (skip in self._subscribers)

@@ -84,6 +84,9 @@ class Connection:
             on_overflow=self._overflowed,
             on_broken=self._broken,
         )
+        self.send_frame: Callable[[bytes], bool] = self.outbox.offer
+        """Queue a frame built once by `text_frame` for many connections (a broadcast);
+        False if the connection is closing. The outbox's own method: one call per recipient."""
         self.close_code: int | None = None
         self._deadline = trio.current_time() + CLOSE_TIMEOUT
         self._deadline_code = int(CloseCode.POLICY_VIOLATION)
@@ -97,10 +100,6 @@ class Connection:
         """Queue one JSON text message; False if the connection is closing."""
         FRAMES_OUT_DIRECT.inc()
         return self.outbox.offer(text_frame(payload))
-
-    def send_frame(self, frame: bytes) -> bool:
-        """Queue a frame built once by `text_frame` for many connections (broadcast)."""
-        return self.outbox.offer(frame)
 
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake with `code`; later calls are ignored."""

@@ -72,8 +72,12 @@ class Outbox:
         """Queue `frame` without waiting; False if the outbox is closed or just overflowed."""
         if self._closed:
             return False
-        self._append(frame)
-        if len(self._buffer) > self.limit:
+        # `_append`, inlined: this runs once per recipient of every broadcast.
+        buffer = self._buffer
+        if not buffer and not self._blocked:
+            self._flusher.mark(self)
+        buffer += frame
+        if len(buffer) > self.limit:
             self._closed = True
             self._on_overflow()
             return False
