@@ -10,6 +10,7 @@ instead of hiding it (no coordinated omission).
 from __future__ import annotations
 
 import contextlib
+import errno
 import random
 import resource
 import select
@@ -346,7 +347,11 @@ class Bot:
         stats = worker.stats
         url = urlsplit(gateway)
         host, port = url.hostname or "127.0.0.1", url.port or 80
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as exc:  # e.g. EMFILE: this process is out of file descriptors
+            stats.errors[f"socket_{errno.errorcode.get(exc.errno or 0, 'failed')}"] += 1
+            return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.reader = FrameReader(self.on_frame, 64 * 1024)

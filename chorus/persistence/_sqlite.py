@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Final, TypeVar, final
 
 import attrs
+import outcome
 import trio
 
 from ._errors import Conflict, Forbidden, Gone, NotFound, StoreUnavailable
+from ._group_commit import GroupCommit
 from ._migrations import load_migrations
 from ._model import (
     HIGHLIGHT_END,
@@ -120,18 +122,21 @@ ORDER BY m.user_id
 class SqliteStore:
     """The `Store` on one SQLite file; get one from `open_sqlite_store`.
 
-    Calls never block the trio thread: each runs as one transaction in a
-    worker thread, one at a time and in arrival order (a fair
-    `CapacityLimiter(1)`; SQLite has a single writer anyway). Cancelling a
-    call either stops it before it starts or lets it finish: a transaction is
-    never cut in half. A write that finished while its caller was being
-    cancelled stays written, unacknowledged; an append retried with the same
-    client ids then returns it.
+    Calls never block the trio thread: they run in a worker thread, one
+    transaction at a time and in arrival order (a fair `CapacityLimiter(1)`;
+    SQLite has a single writer anyway). Writes are group-committed: those
+    waiting while a transaction runs share the next one, each in its own
+    savepoint, so many rooms storing batches cost one sync (`GroupCommit`).
+    Cancelling a read either stops it before it starts or lets it finish;
+    a write, once called, finishes: a transaction is never cut in half. A
+    write that finished while its caller was being cancelled stays written,
+    unacknowledged; an append retried with the same client ids then returns it.
     """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._limiter = trio.CapacityLimiter(1)
+        self._writes = GroupCommit(self._transaction_group, self._limiter)
         self.path: Final = path
 
     def __repr__(self) -> str:
@@ -917,28 +922,22 @@ class SqliteStore:
     # -- running transactions --------------------------------------------------------
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        # A deferred BEGIN: the reads of one call see one snapshot, and (WAL)
-        # never wait for another process that is writing.
-        return await self._run("BEGIN", work)
-
-    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        # IMMEDIATE takes the write lock up front, so a transaction that read
-        # rows (e.g. rooms.last_seq) cannot find them changed when it writes.
-        return await self._run("BEGIN IMMEDIATE", work)
-
-    async def _run(self, begin: str, work: Callable[[sqlite3.Connection], T]) -> T:
         with _translate_errors(self.path):
             return await trio.to_thread.run_sync(
-                self._transaction, begin, work, limiter=self._limiter
+                self._read_transaction, work, limiter=self._limiter
             )
 
-    def _transaction(self, begin: str, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with _translate_errors(self.path):
+            return await self._writes.submit(work)
+
+    def _read_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         # Runs in the worker thread, holding the limiter: nothing else touches
-        # the connection meanwhile, including `aclose`.
-        conn = self._conn
-        if conn is None:
-            raise StoreUnavailable(f"{self.path}: the store is closed")
-        conn.execute(begin)
+        # the connection meanwhile, including `aclose`. A deferred BEGIN: the
+        # reads of one call see one snapshot, and (WAL) never wait for another
+        # process that is writing.
+        conn = self._open_connection()
+        conn.execute("BEGIN")
         try:
             result = work(conn)
             conn.execute("COMMIT")
@@ -947,6 +946,39 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             raise
         return result
+
+    def _transaction_group(
+        self, group: Sequence[Callable[[sqlite3.Connection], object]]
+    ) -> list[outcome.Outcome[object]]:
+        # One transaction, one savepoint per write. IMMEDIATE takes the write
+        # lock up front, so a write that read rows (e.g. rooms.last_seq)
+        # cannot find them changed by another process when it writes.
+        conn = self._open_connection()
+        conn.execute("BEGIN IMMEDIATE")
+        results: list[outcome.Outcome[object]] = []
+        try:
+            for work in group:
+                conn.execute("SAVEPOINT write")
+                try:
+                    result = work(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    results.append(outcome.Error(exc))
+                else:
+                    conn.execute("RELEASE write")
+                    results.append(outcome.Value(result))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
+
+    def _open_connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable(f"{self.path}: the store is closed")
+        return self._conn
 
     async def aclose(self) -> None:
         """Close the database once the call in progress (if any) has finished.
