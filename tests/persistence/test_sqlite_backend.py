@@ -198,3 +198,40 @@ def test_split_statements_respects_strings_comments_and_trigger_bodies() -> None
 def test_split_statements_refuses_a_script_ending_inside_a_statement() -> None:
     with pytest.raises(ValueError, match="ends inside a statement"):
         split_statements("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('unterminated")
+
+
+# -- the lazily built search index ----------------------------------------------------
+
+
+async def test_search_indexes_what_was_appended_since_the_last_search(tmp_path: Path) -> None:
+    path = tmp_path / "chorus.db"
+    async with open_sqlite_store(path) as store:
+        ada = await store.create_user("ada", "Ada", None, T0)
+        room = await store.create_room("general", RoomKind.PUBLIC, ada.id, T0)
+        await store.append_messages(room.id, texts(ada, "c1"))
+        with raw(path) as conn:
+            # Appends leave the index alone…
+            assert conn.execute("SELECT indexed_rowid FROM search_state").fetchone() == (0,)
+        assert len(await store.search(ada.id, "c1", limit=5)) == 1
+        await store.append_messages(room.id, texts(ada, "c2"))
+        # …and a search catches up first.
+        assert len(await store.search(ada.id, "body", limit=5)) == 2
+
+
+async def test_rowids_reused_after_a_room_is_removed_are_indexed(tmp_path: Path) -> None:
+    path = tmp_path / "chorus.db"
+    async with open_sqlite_store(path) as store:
+        ada = await store.create_user("ada", "Ada", None, T0)
+        old = await store.create_room("old", RoomKind.PUBLIC, ada.id, T0)
+        new = await store.create_room("new", RoomKind.PUBLIC, ada.id, T0)
+        await store.append_messages(new.id, texts(ada, "n1"))
+        await store.append_messages(old.id, texts(ada, "o1", "o2", "o3"))
+        assert len(await store.search(ada.id, "body", limit=10)) == 4
+    with raw(path) as conn:
+        # No Store method removes rooms; an operator might, by hand.
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("DELETE FROM rooms WHERE id = ?", (old.id,))
+    async with open_sqlite_store(path) as store:
+        await store.append_messages(new.id, texts(ada, "n2", "n3"))
+        found = await store.search(ada.id, "body", limit=10)
+        assert sorted(hit.message.client_id for hit in found) == ["n1", "n2", "n3"]

@@ -66,6 +66,7 @@ async def test_search_only_ever_finds_messages_of_the_users_rooms(store: Store) 
 async def test_search_follows_edits_and_deletes_and_skips_other_events(store: Store) -> None:
     ada, _, shared, _ = await setup(store)
     message = (await say(store, shared, ada, "draft alpha", "c1")).message
+    assert len(await store.search(ada.id, "alpha", limit=10)) == 1
     await store.edit_message(message.id, ada.id, "final beta", "e1", T0 + 1)
     assert await store.search(ada.id, "alpha", limit=10) == []
     [hit] = await store.search(ada.id, "beta", limit=10)
@@ -74,6 +75,14 @@ async def test_search_follows_edits_and_deletes_and_skips_other_events(store: St
     assert len(await store.search(ada.id, "beta", limit=10)) == 1
     await store.delete_message(message.id, ada.id, "d1", T0 + 2)
     assert await store.search(ada.id, "beta", limit=10) == []
+
+
+async def test_an_edit_made_before_any_search_is_what_search_finds(store: Store) -> None:
+    ada, _, shared, _ = await setup(store)
+    message = (await say(store, shared, ada, "draft alpha", "c1")).message
+    await store.edit_message(message.id, ada.id, "final beta", "e1", T0 + 1)
+    assert await store.search(ada.id, "alpha", limit=10) == []
+    assert len(await store.search(ada.id, "beta", limit=10)) == 1
 
 
 async def test_search_filters_and_pages(store: Store) -> None:

@@ -1,0 +1,91 @@
+"""The counting and lookup queries of rich messaging use index range scans, never table scans.
+
+SQLite's plans do not depend on table sizes, so they are checked as they
+are. PostgreSQL picks sequential scans for the tiny tables of a test, so
+its plans are checked with sequential scans disabled: that proves a
+matching index exists and the query can use it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+
+from chorus.persistence import migrate_postgres, migrate_sqlite
+from chorus.persistence._asyncio_bridge import open_asyncio_bridge
+from chorus.persistence._rows import UNREAD_COUNTS
+from chorus.persistence._sqlite import UNREAD_COUNTS as SQLITE_UNREAD_COUNTS
+from tests.pgserver import PgServer
+
+
+async def sqlite_plan(tmp_path: Path, sql: str, *params: object) -> list[str]:
+    path = tmp_path / "plans.db"
+    await migrate_sqlite(path)
+    conn = sqlite3.connect(path)
+    try:
+        return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    finally:
+        conn.close()
+
+
+async def test_sqlite_unread_counts_scan_index_ranges_from_the_read_marker(
+    tmp_path: Path,
+) -> None:
+    plan = await sqlite_plan(tmp_path, SQLITE_UNREAD_COUNTS, "u_x")
+    assert "SEARCH ms USING INDEX memberships_user (user_id=?)" in plan
+    assert any(p.startswith("SEARCH e USING INDEX") and "(room_id=? AND seq>?)" in p for p in plan)
+    assert "SEARCH x USING PRIMARY KEY (user_id=? AND room_id=? AND seq>?)" in plan
+    assert not any(p.startswith("SCAN") for p in plan)
+
+
+async def test_sqlite_thread_and_inbox_reads_use_their_indexes(tmp_path: Path) -> None:
+    thread = await sqlite_plan(
+        tmp_path,
+        "SELECT msg.id FROM messages msg WHERE msg.thread_id = ? AND msg.seq > ?"
+        " ORDER BY msg.seq LIMIT 5",
+        "m_x",
+        1,
+    )
+    assert thread == ["SEARCH msg USING INDEX messages_thread (thread_id=? AND seq>?)"]
+    inbox = await sqlite_plan(
+        tmp_path,
+        "SELECT n.id FROM notifications n WHERE n.user_id = ? AND n.id < ?"
+        " ORDER BY n.id DESC LIMIT 5",
+        "u_x",
+        "n_x",
+    )
+    assert inbox == ["SEARCH n USING COVERING INDEX notifications_user (user_id=? AND id<?)"]
+
+
+async def pg_plan(url: str, sql: str, *params: object) -> str:
+    async def explain() -> str:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("SET enable_seqscan = off")
+            return "\n".join(row[0] for row in await conn.fetch(f"EXPLAIN {sql}", *params))
+        finally:
+            await conn.close()
+
+    async with open_asyncio_bridge() as bridge:
+        return await bridge.run(explain)
+
+
+async def test_postgres_unread_counts_and_search_use_their_indexes(pg_server: PgServer) -> None:
+    _, url = await pg_server.new_database()
+    await migrate_postgres(url)
+    unread = await pg_plan(url, UNREAD_COUNTS, "u_x")
+    assert "Seq Scan" not in unread
+    assert "messages_room_seq" in unread
+    # On empty tables either index of mentions costs the same; both are range scans.
+    assert "Index Scan using mentions_" in unread
+    assert unread.count("(seq > ms.read_seq)") == 2
+    search = await pg_plan(
+        url,
+        "SELECT msg.id FROM websearch_to_tsquery('simple', $1) q"
+        " JOIN messages msg ON to_tsvector('simple'::regconfig, msg.body) @@ q"
+        " WHERE msg.kind = 'message'",
+        "hello",
+    )
+    assert "messages_search" in search
