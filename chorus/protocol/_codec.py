@@ -22,6 +22,7 @@ import orjson
 
 from ._errors import ErrorCode, ProtocolError
 from ._fields import (
+    BoolSpec,
     ChoiceSpec,
     ConstraintViolation,
     IntSpec,
@@ -281,6 +282,14 @@ def _structurer(spec: Spec, path: str, expected: str) -> _Structure:
                 return value
 
             return structure_int
+        case BoolSpec():
+
+            def structure_bool(value: Any) -> Any:
+                if type(value) is not bool:
+                    raise _wrong_type(path, expected, value)
+                return value
+
+            return structure_bool
 
 
 def _compile_encoder(cls: type[Any]) -> Callable[[Any], bytes]:

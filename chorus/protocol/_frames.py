@@ -17,6 +17,7 @@ from ._limits import (
     MAX_BODY_CHARS,
     MAX_CLIENT_CHARS,
     MAX_NONCE_CHARS,
+    MAX_PREVIEW_CHARS,
     MAX_RESUME_ROOMS,
     MAX_TEXT_CHARS,
     MAX_TOKEN_CHARS,
@@ -25,9 +26,13 @@ from ._limits import (
 from ._types import (
     ClientId,
     Count,
+    Emoji,
     EpochMs,
+    EventSeq,
     MessageId,
     Millis,
+    NotificationId,
+    NotificationKind,
     PresenceStatus,
     Ref,
     RoomId,
@@ -77,13 +82,71 @@ class Leave:
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
 class Send:
-    """Post `body` in `room`; acknowledged once stored, idempotent per `client_id`."""
+    """Post `body` in `room`; acknowledged once stored, idempotent per `client_id`.
+
+    With `thread`, the message is a reply in the thread rooted at that message
+    of the same room.
+    """
 
     TYPE: ClassVar[str] = "send"
     ref: Ref
     room: RoomId
     client_id: ClientId
     body: Annotated[str, Text(1, MAX_BODY_CHARS)]
+    thread: MessageId | None = None
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Edit:
+    """Replace the text of your own `message` in `room`; the `ack` has the `edited` event's seq."""
+
+    TYPE: ClassVar[str] = "edit"
+    ref: Ref
+    room: RoomId
+    message: MessageId
+    client_id: ClientId
+    body: Annotated[str, Text(1, MAX_BODY_CHARS)]
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Delete:
+    """Delete `message` in `room` (its sender, or an owner or moderator of the room).
+
+    The `ack` has the seq of the `deleted` event.
+    """
+
+    TYPE: ClassVar[str] = "delete"
+    ref: Ref
+    room: RoomId
+    message: MessageId
+    client_id: ClientId
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class React:
+    """Add (or, with `remove`, take back) your reaction `emoji` to `message` in `room`.
+
+    A user has at most one reaction per emoji per message. The `ack` has the
+    seq of the `reaction` event, or a null seq when nothing changed.
+    """
+
+    TYPE: ClassVar[str] = "react"
+    ref: Ref
+    room: RoomId
+    message: MessageId
+    client_id: ClientId
+    emoji: Emoji
+    remove: bool = False
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class MarkRead:
+    """Move your read marker in `room` forward to `seq` (never back); the `ack` has the marker."""
+
+    TYPE: ClassVar[str] = "mark_read"
+    ref: Ref
+    room: RoomId
+    seq: Seq
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -120,16 +183,21 @@ class Resume:
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
 class Message:
-    """A stored chat message (the `message` of an `ack`, and a `message` event's fields)."""
+    """A stored chat message (the `message` of an `ack`, and a `message` event's fields).
+
+    `thread` is the id of the thread's root for a thread reply. `body` is
+    empty for a message deleted since (in replays and in acks of retried sends).
+    """
 
     id: MessageId
     room: RoomId
-    seq: Annotated[int, Range(minimum=1)]
+    seq: EventSeq
     sender: UserId
-    body: Annotated[str, Text(1, MAX_BODY_CHARS)]
+    body: Annotated[str, Text(0, MAX_BODY_CHARS)]
     client_id: ClientId
     created_at: EpochMs
     edited_at: EpochMs | None
+    thread: MessageId | None = None
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -141,7 +209,7 @@ class Ready:
     user_id: UserId
     heartbeat_interval_ms: Annotated[int, Range(minimum=1)]
     resume_limit: Count
-    """The most messages a `resume` replays per room before answering `too_far`."""
+    """The most events a `resume` replays per room before answering `too_far`."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -158,7 +226,9 @@ class Ack:
 
     join: `room` and `seq` (the room's latest); leave: `room`; send: `room`,
     `seq` and the stored `message` (the original one for a retried
-    `client_id`); resume: nothing else.
+    `client_id`); edit, delete, react: `room` and the seq of the event
+    stored (null for a `react` that changed nothing); mark_read: `room` and
+    `seq`, the stored read marker; resume: nothing else.
     """
 
     TYPE: ClassVar[str] = "ack"
@@ -188,6 +258,80 @@ class MessageEvent:
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
+class EditedEvent:
+    """`editor` replaced the text of `message` with `body` (a sequenced room event).
+
+    `body` is empty when the message was deleted since (in replays).
+    """
+
+    TYPE: ClassVar[str] = "edited"
+    room: RoomId
+    seq: EventSeq
+    message: MessageId
+    editor: UserId
+    body: Annotated[str, Text(0, MAX_BODY_CHARS)]
+    edited_at: EpochMs
+    client_id: ClientId
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class DeletedEvent:
+    """`deleted_by` deleted `message` (a sequenced room event)."""
+
+    TYPE: ClassVar[str] = "deleted"
+    room: RoomId
+    seq: EventSeq
+    message: MessageId
+    deleted_by: UserId
+    deleted_at: EpochMs
+    client_id: ClientId
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class ReactionEvent:
+    """`user` added (`present`) or took back the reaction `emoji` to `message` (sequenced)."""
+
+    TYPE: ClassVar[str] = "reaction"
+    room: RoomId
+    seq: EventSeq
+    message: MessageId
+    user: UserId
+    emoji: Emoji
+    present: bool
+    at: EpochMs
+    client_id: ClientId
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class ReceiptEvent:
+    """`user` has read `room` up to `seq` (not sequenced, not replayed)."""
+
+    TYPE: ClassVar[str] = "receipt"
+    room: RoomId
+    user: UserId
+    seq: Seq
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class NotificationEvent:
+    """The message `message` (at `seq` in `room`) notifies you, for the reason `kind`.
+
+    Sent to every connection of the notified user, whatever rooms they joined.
+    """
+
+    TYPE: ClassVar[str] = "notification"
+    id: NotificationId
+    room: RoomId
+    message: MessageId
+    seq: EventSeq
+    kind: NotificationKind
+    sender: UserId
+    created_at: EpochMs
+    preview: Annotated[str, Text(0, MAX_PREVIEW_CHARS)]
+    """The first characters of the message's text."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
 class TypingEvent:
     """`user` is typing in `room`; consider it stopped after `expires_in_ms`."""
 
@@ -210,7 +354,8 @@ class PresenceEvent:
 class Replayed:
     """End of the resume replay for `room`.
 
-    All `count` messages with after_seq < seq <= last_seq were sent before it.
+    All `count` room events (`message`, `edited`, `deleted`, `reaction`) with
+    after_seq < seq <= last_seq were sent before it.
     """
 
     TYPE: ClassVar[str] = "replayed"
@@ -222,7 +367,7 @@ class Replayed:
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
 class TooFar:
-    """More than `resume_limit` messages were missed in `room`: nothing was replayed.
+    """More than `resume_limit` events were missed in `room`: nothing was replayed.
 
     Fetch the history after `after_seq` over HTTP, then `join` (or `resume`
     from `last_seq`).
@@ -244,7 +389,20 @@ class Notice:
     reconnect_url: Annotated[str, Text(1, MAX_URL_CHARS)] | None = None
 
 
-ClientFrame: TypeAlias = Hello | Ping | Join | Leave | Send | Typing | SetPresence | Resume
+ClientFrame: TypeAlias = (
+    Hello
+    | Ping
+    | Join
+    | Leave
+    | Send
+    | Edit
+    | Delete
+    | React
+    | MarkRead
+    | Typing
+    | SetPresence
+    | Resume
+)
 """Any frame a client sends."""
 ServerFrame: TypeAlias = (
     Ready
@@ -252,6 +410,11 @@ ServerFrame: TypeAlias = (
     | Ack
     | ErrorReply
     | MessageEvent
+    | EditedEvent
+    | DeletedEvent
+    | ReactionEvent
+    | ReceiptEvent
+    | NotificationEvent
     | TypingEvent
     | PresenceEvent
     | Replayed

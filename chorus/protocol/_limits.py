@@ -12,7 +12,7 @@ MAX_SAFE_INT: Final = 2**53 - 1
 """Largest integer in any field: every JSON implementation represents it exactly."""
 
 MAX_ID_CHARS: Final = 64
-"""Longest identifier (room, user, message, session, `ref`, `client_id`), in characters."""
+"""Longest identifier (room, user, message, session, notification, `ref`, `client_id`)."""
 MAX_TOKEN_CHARS: Final = 4096
 """Longest `hello` token."""
 MAX_CLIENT_CHARS: Final = 128
@@ -21,6 +21,10 @@ MAX_NONCE_CHARS: Final = 64
 """Longest `ping` nonce."""
 MAX_BODY_CHARS: Final = 4000
 """Longest message body, in characters (Unicode code points)."""
+MAX_EMOJI_CHARS: Final = 64
+"""Longest reaction emoji (an emoji sequence or a `:shortcode:`)."""
+MAX_PREVIEW_CHARS: Final = 200
+"""Longest `notification.preview` (the first characters of the message)."""
 MAX_RESUME_ROOMS: Final = 1000
 """Most rooms in one `resume` frame."""
 MAX_TEXT_CHARS: Final = 1024

@@ -10,6 +10,8 @@ import attrs
 import orjson
 
 from ._fields import (
+    SPACE_OR_CONTROL,
+    BoolSpec,
     ChoiceSpec,
     IntSpec,
     MapSpec,
@@ -82,14 +84,19 @@ def _object(cls: type[Any], *, tag: str | None) -> dict[str, Any]:
 
 NO_NUL = "^[^\\u0000]*$"
 """Strings never contain U+0000 (PostgreSQL text cannot store it)."""
+SPACELESS = f"^[^{SPACE_OR_CONTROL}]*$"
+"""`spaceless` strings contain no whitespace or control character (U+0000 among them)."""
 
 
 def _value(spec: Spec) -> dict[str, Any]:
     match spec:
-        case StrSpec(min_length=low, max_length=high):
-            return {"type": "string", "minLength": low, "maxLength": high, "pattern": NO_NUL}
+        case StrSpec(min_length=low, max_length=high, spaceless=spaceless):
+            pattern = SPACELESS if spaceless else NO_NUL
+            return {"type": "string", "minLength": low, "maxLength": high, "pattern": pattern}
         case IntSpec(minimum=low, maximum=high):
             return {"type": "integer", "minimum": low, "maximum": high}
+        case BoolSpec():
+            return {"type": "boolean"}
         case ChoiceSpec(values=values):
             return {"type": "string", "enum": list(values)}
         case MapSpec(key=key, value=value, min_entries=low, max_entries=high):

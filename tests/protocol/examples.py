@@ -11,27 +11,38 @@ from hypothesis import strategies as st
 from chorus.protocol import (
     MAX_BODY_CHARS,
     MAX_CLIENT_CHARS,
+    MAX_EMOJI_CHARS,
     MAX_ID_CHARS,
     MAX_NONCE_CHARS,
+    MAX_PREVIEW_CHARS,
     MAX_SAFE_INT,
     MAX_TEXT_CHARS,
     MAX_TOKEN_CHARS,
     MAX_URL_CHARS,
     Ack,
     ClientFrame,
+    Delete,
+    DeletedEvent,
+    Edit,
+    EditedEvent,
     ErrorCode,
     ErrorReply,
     Frame,
     Hello,
     Join,
     Leave,
+    MarkRead,
     Message,
     MessageEvent,
     Notice,
+    NotificationEvent,
     Ping,
     Pong,
     PresenceEvent,
+    React,
+    ReactionEvent,
     Ready,
+    ReceiptEvent,
     Replayed,
     Resume,
     Send,
@@ -42,6 +53,7 @@ from chorus.protocol import (
     TypingEvent,
 )
 from chorus.protocol._fields import (
+    BoolSpec,
     ChoiceSpec,
     IntSpec,
     MapSpec,
@@ -89,7 +101,21 @@ LONGEST_MESSAGE = Message(
     client_id="c" * MAX_ID_CHARS,
     created_at=MAX_SAFE_INT,
     edited_at=MAX_SAFE_INT,
+    thread="t" * MAX_ID_CHARS,
 )
+REPLY = attrs.evolve(
+    MESSAGE,
+    id="01JDQ7Z9M2",
+    seq=43,
+    sender="u_bob",
+    body="Agreed.",
+    client_id="c-9b02",
+    created_at=1_764_100_030_000,
+    thread=MESSAGE.id,
+)
+"""A thread reply to MESSAGE."""
+DELETED = attrs.evolve(MESSAGE, body="")
+"""A deleted message as a replay shows it (its `deleted` event follows)."""
 AWKWARD_TEXT = 'quotes " and \\ backslash, \n newline, \u2028, emoji 🎉, 中文'
 
 CLIENT_EXAMPLES: list[ClientFrame] = [
@@ -104,6 +130,15 @@ CLIENT_EXAMPLES: list[ClientFrame] = [
     Send(ref="3", room="general", client_id="c-7f3a", body="Hello, world!"),
     Send(ref="r" * MAX_ID_CHARS, room="x", client_id="y", body="🎉" * MAX_BODY_CHARS),
     Send(ref="4", room="general", client_id="c-7f3b", body=AWKWARD_TEXT),
+    Send(ref="7", room="general", client_id="c-7f3c", body="Agreed.", thread="01JDQ7Z5K8"),
+    Edit(ref="8", room="general", message="01JDQ7Z5K8", client_id="c-7f3d", body="Hello!"),
+    Edit(ref="9", room="x", message="m", client_id="c", body="é" * MAX_BODY_CHARS),
+    Delete(ref="10", room="general", message="01JDQ7Z5K8", client_id="c-7f3e"),
+    React(ref="11", room="general", message="01JDQ7Z5K8", client_id="c-7f3f", emoji="👍"),
+    React(ref="12", room="general", message="m", client_id="c", emoji=":+1:", remove=True),
+    React(ref="13", room="x", message="m", client_id="c", emoji="👩🏽\u200d🚀" * 16),
+    MarkRead(ref="14", room="general", seq=42),
+    MarkRead(ref="15", room="general", seq=0),
     Typing(room="general"),
     SetPresence(status="online"),
     SetPresence(status="idle"),
@@ -126,6 +161,77 @@ SERVER_EXAMPLES: list[ServerFrame] = [
     MessageEvent(message=MESSAGE),
     MessageEvent(message=LONGEST_MESSAGE),
     MessageEvent(message=attrs.evolve(MESSAGE, body=AWKWARD_TEXT, edited_at=1_764_100_060_000)),
+    MessageEvent(message=REPLY),
+    MessageEvent(message=DELETED),
+    EditedEvent(
+        room="general",
+        seq=44,
+        message="01JDQ7Z5K8",
+        editor="u_ada",
+        body="Hello!",
+        edited_at=1_764_100_060_000,
+        client_id="c-7f3d",
+    ),
+    EditedEvent(room="x", seq=1, message="m", editor="u", body="", edited_at=0, client_id="c"),
+    DeletedEvent(
+        room="general",
+        seq=45,
+        message="01JDQ7Z5K8",
+        deleted_by="u_mod",
+        deleted_at=1_764_100_120_000,
+        client_id="c-7f3e",
+    ),
+    ReactionEvent(
+        room="general",
+        seq=46,
+        message="01JDQ7Z5K8",
+        user="u_bob",
+        emoji="👍",
+        present=True,
+        at=1_764_100_090_000,
+        client_id="c-9a01",
+    ),
+    ReactionEvent(
+        room="x",
+        seq=MAX_SAFE_INT,
+        message="m",
+        user="u",
+        emoji="e" * MAX_EMOJI_CHARS,
+        present=False,
+        at=MAX_SAFE_INT,
+        client_id="c",
+    ),
+    ReceiptEvent(room="general", user="u_bob", seq=42),
+    NotificationEvent(
+        id="n_P7JdHhE0mnaYS_lQ",
+        room="general",
+        message="01JDQ7Z9M2",
+        seq=43,
+        kind="reply",
+        sender="u_bob",
+        created_at=1_764_100_030_000,
+        preview="Agreed.",
+    ),
+    NotificationEvent(
+        id="n",
+        room="x",
+        message="m",
+        seq=1,
+        kind="mention",
+        sender="u",
+        created_at=0,
+        preview="p" * MAX_PREVIEW_CHARS,
+    ),
+    NotificationEvent(
+        id="n",
+        room="x",
+        message="m",
+        seq=1,
+        kind="room_mention",
+        sender="u",
+        created_at=0,
+        preview="",
+    ),
     TypingEvent(room="general", user="u_bob", expires_in_ms=6000),
     PresenceEvent(user="u_bob", status="online"),
     PresenceEvent(user="u_bob", status="offline"),
@@ -144,18 +250,28 @@ def frame_id(frame: Frame) -> str:
     return type(frame).__name__
 
 
+def wire_fields(cls: type[Any]) -> list[attrs.Attribute[Any]]:
+    """The attributes whose names are the keys of `cls`'s JSON object (after `type`)."""
+    return list(attrs.fields(Message if cls is MessageEvent else cls))
+
+
 # --- hypothesis strategies of valid frames, derived from the field specs ----
 
 # Lone surrogates cannot be encoded as UTF-8, so no decoded frame holds them.
 _CHARACTERS = st.characters(codec="utf-8", exclude_characters="\x00")
+# SPACE_OR_CONTROL is these categories (test_fields checks it).
+_SPACELESS_CHARACTERS = st.characters(codec="utf-8", exclude_categories=("Cc", "Zs", "Zl", "Zp"))
 
 
 def _values(spec: Spec) -> st.SearchStrategy[Any]:
     match spec:
-        case StrSpec(min_length=low, max_length=high):
-            return st.text(_CHARACTERS, min_size=low, max_size=min(high, low + 20))
+        case StrSpec(min_length=low, max_length=high, spaceless=spaceless):
+            characters = _SPACELESS_CHARACTERS if spaceless else _CHARACTERS
+            return st.text(characters, min_size=low, max_size=min(high, low + 20))
         case IntSpec(minimum=low, maximum=high):
             return st.integers(low, high)
+        case BoolSpec():
+            return st.booleans()
         case ChoiceSpec(values=values, members=members):
             return st.sampled_from(list(members.values()) if members else values)
         case MapSpec(key=key, value=value, min_entries=low, max_entries=high):

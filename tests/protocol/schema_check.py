@@ -4,6 +4,8 @@
 the decoder agree. It refuses keywords it does not know, so a schema that
 grows new ones fails the tests until this learns them. One deliberate
 difference from the standard: "integer" does not accept 1.0 (nor does Chorus).
+Patterns are matched as ECMA-262 does, where `$` matches only at the very
+end (Python's `$` also matches before a final newline).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def _keyword(key: str, arg: Any, value: Any, schema: dict[str, Any], root: dict[
         case "maxLength":
             return not isinstance(value, str) or len(value) <= arg
         case "pattern":
-            return not isinstance(value, str) or re.search(arg, value) is not None
+            return not isinstance(value, str) or re.search(_ecma(arg), value) is not None
         case "minimum":
             return not _TYPES["number"](value) or value >= arg
         case "maximum":
@@ -81,3 +83,9 @@ def _keyword(key: str, arg: Any, value: Any, schema: dict[str, Any], root: dict[
         case "maxProperties":
             return not isinstance(value, dict) or len(value) <= arg
     raise AssertionError(f"schema_check does not know the keyword {key!r}")
+
+
+def _ecma(pattern: str) -> str:
+    """The Python form of an ECMA-262 pattern whose only `$` is its last character."""
+    assert "$" not in pattern[:-1], f"schema_check cannot translate the pattern {pattern!r}"
+    return pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern

@@ -10,6 +10,7 @@ import pytest
 
 from chorus.protocol import (
     MAX_DEPTH,
+    MAX_EMOJI_CHARS,
     MAX_FRAME_BYTES,
     MAX_ID_CHARS,
     MAX_SAFE_INT,
@@ -20,6 +21,7 @@ from chorus.protocol import (
     Frame,
     MessageEvent,
     ProtocolError,
+    React,
     Resume,
     Send,
     ServerFrame,
@@ -32,6 +34,7 @@ from tests.protocol.examples import (
     CLIENT_CLASSES,
     CLIENT_EXAMPLES,
     DECODING_CODES,
+    DELETED,
     MESSAGE,
     SERVER_CLASSES,
     SERVER_EXAMPLES,
@@ -39,6 +42,7 @@ from tests.protocol.examples import (
 )
 
 SEND = {"type": "send", "ref": "r1", "room": "general", "client_id": "c1", "body": "hi"}
+REACT = {"type": "react", "ref": "r1", "room": "general", "message": "m1", "client_id": "c1"}
 
 
 def json(obj: Any) -> bytes:
@@ -99,7 +103,8 @@ def test_optional_fields_are_written_as_null() -> None:
 def test_message_event_is_flat() -> None:
     assert encode(MessageEvent(message=MESSAGE)) == (
         b'{"type":"message","id":"01JDQ7Z5K8","room":"general","seq":42,"sender":"u_ada",'
-        b'"body":"Hello, world!","client_id":"c-7f3a","created_at":1764100000000,"edited_at":null}'
+        b'"body":"Hello, world!","client_id":"c-7f3a","created_at":1764100000000,"edited_at":null,'
+        b'"thread":null}'
     )
 
 
@@ -365,8 +370,8 @@ def test_nested_fields_are_named_by_path() -> None:
 
 def test_message_event_fields_are_named_after_the_frame() -> None:
     event = orjson.loads(encode(MessageEvent(message=MESSAGE)))
-    assert server_error(json(event | {"body": ""})).message == (
-        "message.body: must be 1 to 4000 characters long"
+    assert server_error(json(event | {"body": "b" * 4001})).message == (
+        "message.body: must be at most 4000 characters long"
     )
     assert server_error(json(event | {"extra": 1})).message == "message: unknown field 'extra'"
 
@@ -380,6 +385,129 @@ def test_resume_limits() -> None:
     too_many = {f"r{i}": 0 for i in range(1001)}
     assert client_error(json({"type": "resume", "ref": "r1", "rooms": too_many})).code is (
         ErrorCode.INVALID_VALUE
+    )
+
+
+# --- rich messaging: threads, deleted messages, reactions -------------------------
+
+
+def test_thread_and_remove_are_optional() -> None:
+    assert decode_client_frame(json(SEND)) == Send(
+        ref="r1", room="general", client_id="c1", body="hi", thread=None
+    )
+    react = decode_client_frame(json(REACT | {"emoji": "👍"}))
+    assert isinstance(react, React)
+    assert react.remove is False
+
+
+def test_a_message_without_thread_still_decodes() -> None:
+    # Frames written before `thread` existed stay valid: it is optional, null by default.
+    event = orjson.loads(encode(MessageEvent(message=MESSAGE)))
+    del event["thread"]
+    assert decode_server_frame(json(event)) == MessageEvent(message=MESSAGE)
+
+
+def test_only_a_stored_message_may_have_an_empty_body() -> None:
+    # A deleted message replayed from history has an empty body; a send never has one.
+    assert decode_server_frame(encode(MessageEvent(message=DELETED))) == MessageEvent(
+        message=DELETED
+    )
+    assert client_error(json(SEND | {"body": ""})).code is ErrorCode.INVALID_VALUE
+    edit = {"type": "edit", "ref": "r1", "room": "g", "message": "m", "client_id": "c", "body": ""}
+    assert client_error(json(edit)).message == "edit.body: must be 1 to 4000 characters long"
+
+
+@pytest.mark.parametrize(
+    "emoji",
+    [
+        "👍",
+        "👍🏽",
+        "👩🏽\u200d🚀",
+        "❤\ufe0f",
+        "🇫🇷",
+        ":+1:",
+        ":thumbs_up:",
+        "x",
+        "e" * MAX_EMOJI_CHARS,
+    ],
+)
+def test_emoji_may_be_any_text_without_whitespace(emoji: str) -> None:
+    frame = decode_client_frame(json(REACT | {"emoji": emoji}))
+    assert isinstance(frame, React)
+    assert frame.emoji == emoji
+
+
+REFUSED_EMOJI = [
+    *[" ", "👍 ", ":+1: ", "a b", "👍\n"],
+    *["\t", "\n", "\r", "\x0b", "\x1f", "\x7f", "\x85"],  # controls (Cc)
+    *["\xa0", "\u1680", "\u2000", "\u200a", "\u202f", "\u205f", "\u3000"],  # spaces (Zs)
+    *["\u2028", "\u2029"],  # line and paragraph separators (Zl, Zp)
+]
+
+
+@pytest.mark.parametrize("emoji", REFUSED_EMOJI, ids=ascii)
+def test_emoji_with_whitespace_or_control_characters_is_refused(emoji: str) -> None:
+    error = client_error(json(REACT | {"emoji": emoji}))
+    assert (error.code, error.message) == (
+        ErrorCode.INVALID_VALUE,
+        "react.emoji: must not contain whitespace or control characters",
+    )
+    with pytest.raises(ValueError, match="whitespace"):
+        React(ref="r", room="g", message="m", client_id="c", emoji=emoji)
+
+
+def test_emoji_length_is_checked_first() -> None:
+    assert client_error(json(REACT | {"emoji": ""})).message == (
+        "react.emoji: must be 1 to 64 characters long"
+    )
+    assert client_error(json(REACT | {"emoji": "e" * (MAX_EMOJI_CHARS + 1)})).message == (
+        "react.emoji: must be 1 to 64 characters long"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [(1, "an integer"), (0, "an integer"), ("true", "a string"), (None, "null"), ({}, "an object")],
+)
+def test_booleans_are_strict(value: object, got: str) -> None:
+    error = client_error(json(REACT | {"emoji": "👍", "remove": value}))
+    assert (error.code, error.message) == (
+        ErrorCode.WRONG_TYPE,
+        f"react.remove: expected a boolean, got {got}",
+    )
+
+
+def test_notification_kinds_are_checked() -> None:
+    notification = {
+        "type": "notification",
+        "id": "n_1",
+        "room": "general",
+        "message": "m_1",
+        "seq": 4,
+        "kind": "like",
+        "sender": "u_bob",
+        "created_at": 0,
+        "preview": "",
+    }
+    assert server_error(json(notification)).message == (
+        "notification.kind: must be one of 'mention', 'room_mention', 'reply'"
+    )
+
+
+def test_room_events_have_a_positive_seq() -> None:
+    receipt = {"type": "receipt", "room": "general", "user": "u_bob", "seq": 0}
+    assert decode_server_frame(json(receipt)).TYPE == "receipt"
+    deleted = {
+        "type": "deleted",
+        "room": "general",
+        "seq": 0,
+        "message": "m_1",
+        "deleted_by": "u_ada",
+        "deleted_at": 0,
+        "client_id": "c1",
+    }
+    assert server_error(json(deleted)).message == (
+        "deleted.seq: must be between 1 and 9007199254740991"
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import sys
+import unicodedata
 from typing import Annotated, Any
 
 import attrs
@@ -9,6 +12,8 @@ import pytest
 
 from chorus.protocol import Message
 from chorus.protocol._fields import (
+    SPACE_OR_CONTROL,
+    BoolSpec,
     Entries,
     IntSpec,
     MapSpec,
@@ -32,6 +37,19 @@ def test_limits_compile_into_specs() -> None:
         where="x",
     ) == MapSpec(StrSpec(1, 2), IntSpec(0, 2**53 - 1), 1, 3)
     assert spec_for(Message | None, where="x") == NullableSpec(ObjectSpec(Message))
+    assert spec_for(bool, where="x") == BoolSpec()
+    assert spec_for(Annotated[str, Text(1, 8, spaceless=True)], where="x") == StrSpec(1, 8, True)
+
+
+def test_space_or_control_is_exactly_the_categories_it_names() -> None:
+    # Every whitespace (Unicode White_Space) and control character, and nothing else.
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    refused = set(re.findall(f"[{SPACE_OR_CONTROL}]", every))
+    categories = {"Cc", "Zs", "Zl", "Zp"}
+    assert refused == {char for char in every if unicodedata.category(char) in categories}
+    assert refused == {
+        char for char in every if char.isspace() or unicodedata.category(char) == "Cc"
+    }
 
 
 @pytest.mark.parametrize(

@@ -10,26 +10,27 @@ import pytest
 
 from chorus.protocol import (
     MAX_BODY_CHARS,
+    MAX_EMOJI_CHARS,
     MAX_ID_CHARS,
     MAX_RESUME_ROOMS,
     MAX_SAFE_INT,
     ErrorCode,
     Frame,
     Message,
-    MessageEvent,
     encode,
     json_schema_document,
 )
-from chorus.protocol._schema import NO_NUL
-from tests.protocol.examples import ALL_EXAMPLES, CLIENT_CLASSES, SERVER_CLASSES, frame_id
+from chorus.protocol._schema import NO_NUL, SPACELESS
+from tests.protocol.examples import (
+    ALL_EXAMPLES,
+    CLIENT_CLASSES,
+    SERVER_CLASSES,
+    frame_id,
+    wire_fields,
+)
 from tests.protocol.schema_check import SCHEMA, is_valid
 
 DEFS: dict[str, Any] = SCHEMA["$defs"]
-
-
-def wire_fields(cls: type[Any]) -> list[attrs.Attribute[Any]]:
-    """The attributes whose names are the keys of `cls`'s JSON object (after `type`)."""
-    return list(attrs.fields(Message if cls is MessageEvent else cls))
 
 
 def test_document_is_draft_2020_12_and_accepts_either_direction() -> None:
@@ -70,7 +71,10 @@ def test_each_frame_schema_matches_its_class(cls: type[Any]) -> None:
 
 def test_message_schema_has_no_type_tag() -> None:
     assert "type" not in DEFS["Message"]["properties"]
-    assert DEFS["Message"]["required"] == [field.name for field in attrs.fields(Message)]
+    assert DEFS["Message"]["required"] == [
+        field.name for field in attrs.fields(Message) if field.name != "thread"
+    ]
+    assert DEFS["Message"]["properties"]["thread"]["default"] is None
 
 
 def test_limits_are_published() -> None:
@@ -81,6 +85,20 @@ def test_limits_are_published() -> None:
         "room": identifier,
         "client_id": identifier,
         "body": {"type": "string", "minLength": 1, "maxLength": MAX_BODY_CHARS, "pattern": NO_NUL},
+        "thread": {"anyOf": [identifier, {"type": "null"}], "default": None},
+    }
+    assert DEFS["Message"]["properties"]["body"]["minLength"] == 0
+    assert DEFS["React"]["properties"]["emoji"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_EMOJI_CHARS,
+        "pattern": SPACELESS,
+    }
+    assert DEFS["React"]["properties"]["remove"] == {"type": "boolean", "default": False}
+    assert DEFS["ReactionEvent"]["properties"]["present"] == {"type": "boolean"}
+    assert DEFS["NotificationEvent"]["properties"]["kind"] == {
+        "type": "string",
+        "enum": ["mention", "room_mention", "reply"],
     }
     assert DEFS["Resume"]["properties"]["rooms"] == {
         "type": "object",
@@ -114,3 +132,9 @@ def test_every_example_is_valid_for_its_direction_only(frame: Frame) -> None:
     assert is_valid(obj, DEFS["ClientFrame"]) is client
     assert is_valid(obj, DEFS["ServerFrame"]) is not client
     assert is_valid(obj, SCHEMA)
+
+
+@pytest.mark.parametrize("emoji", ["👍\n", "👍 ", "\n"], ids=ascii)
+def test_the_emoji_pattern_refuses_a_final_newline_as_ecma_262_does(emoji: str) -> None:
+    assert not is_valid(emoji, DEFS["React"]["properties"]["emoji"])
+    assert is_valid("👍", DEFS["React"]["properties"]["emoji"])

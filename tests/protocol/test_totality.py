@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from chorus.protocol import (
     MAX_BODY_CHARS,
     MAX_DEPTH,
+    MAX_EMOJI_CHARS,
     MAX_ID_CHARS,
     MAX_SAFE_INT,
     ErrorCode,
@@ -32,6 +33,7 @@ from tests.protocol.examples import (
     SERVER_CLASSES,
     client_frames,
     server_frames,
+    wire_fields,
 )
 from tests.protocol.schema_check import SCHEMA, is_valid
 
@@ -97,6 +99,14 @@ EDGE_VALUES: st.SearchStrategy[Any] = st.sampled_from(
         "online",
         "offline",
         "invalid_json",
+        "mention",
+        "👍",
+        ":+1:",
+        "👍\n",
+        " ",
+        "a b",
+        "\u3000",
+        "x" * (MAX_EMOJI_CHARS + 1),
         -1,
         0,
         1,
@@ -104,6 +114,7 @@ EDGE_VALUES: st.SearchStrategy[Any] = st.sampled_from(
         MAX_SAFE_INT + 1,
         1.0,
         True,
+        False,
         None,
         {},
         {"general": 1},
@@ -171,10 +182,11 @@ def test_mutated_frames_are_decoded_exactly_when_the_schema_accepts_them(obj: An
             assert not valid, result
             continue
         assert valid
-        # Decoding loses and changes nothing; omitted optional fields come back as null.
+        # Decoding loses and changes nothing; omitted optional fields get their defaults.
         reencoded = orjson.loads(encode(result))
         assert {key: reencoded[key] for key in obj} == obj
-        assert all(reencoded[key] is None for key in reencoded.keys() - obj.keys())
+        defaults = {field.name: field.default for field in wire_fields(type(result))}
+        assert all(reencoded[key] == defaults[key] for key in reencoded.keys() - obj.keys())
 
 
 @SOME
