@@ -26,8 +26,13 @@ class ConfigError(Exception):
     """A setting is unknown or invalid; the message names the setting and where it came from."""
 
 
-def _setting(default: Any, help_text: str, *validators: Callable[..., Any]) -> Any:
-    return attrs.field(default=default, validator=list(validators), metadata={"help": help_text})
+def _setting(
+    default: Any, help_text: str, *validators: Callable[..., Any], secret: bool = False
+) -> Any:
+    """A settings field; a `secret` one is left out of the settings' repr (never logged)."""
+    return attrs.field(
+        default=default, validator=list(validators), metadata={"help": help_text}, repr=not secret
+    )
 
 
 def _port(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -127,6 +132,14 @@ class Settings:
         "register, login and refresh attempts per minute from one client IP address, in bursts"
         " of as many (429 beyond; shared by nodes sharing redis_url)",
         _positive,
+    )
+    notification_webhook_url: str = _setting(
+        "",
+        "URL that gets a signed POST for every notification (mentions, thread replies) so"
+        " operators can send mobile push; empty: none (see docs/operations.md)",
+    )
+    notification_webhook_secret: str = _setting(
+        "", "key of the HMAC-SHA256 signature sent with each webhook request", secret=True
     )
     shutdown_grace: float = _setting(
         10.0, "seconds to finish work after SIGINT/SIGTERM before cancelling", _positive

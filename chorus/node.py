@@ -14,6 +14,7 @@ import trio
 
 from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
+from chorus.actors.notifications import NOTIFICATIONS_TOPIC, Notifier
 from chorus.actors.presence import Presence, PresenceBoard
 from chorus.actors.room import RoomConfig
 from chorus.actors.rooms import Rooms
@@ -68,6 +69,13 @@ class Node:
         self.settings = settings
         self._bus = bus
         registry = Registry()
+        self.sessions = Sessions()
+        self.notifier = Notifier(
+            self.sessions.of_user,
+            bus=bus,
+            webhook_url=settings.notification_webhook_url,
+            webhook_secret=settings.notification_webhook_secret,
+        )
         rooms_supervisor = Supervisor("rooms")
         presence_supervisor = Supervisor("presence")
         rooms = Rooms(
@@ -76,8 +84,8 @@ class Node:
             store,
             RoomConfig(resume_limit=settings.resume_limit),
             bus,
+            self.notifier.notify,
         )
-        self.sessions = Sessions()
         # Cluster state lives in the Redis the bus uses; a lone node keeps it in memory.
         self._directory = (
             RedisDirectory(bus.client, rooms.origin) if isinstance(bus, RedisBus) else None
@@ -145,7 +153,11 @@ class Node:
         )
         self.stopping = False
         self.stopped = trio.Event()
-        children = [supervisor_child(rooms_supervisor), supervisor_child(presence_supervisor)]
+        children = [
+            ChildSpec(id="notifier", start=self.notifier.run),
+            supervisor_child(rooms_supervisor),
+            supervisor_child(presence_supervisor),
+        ]
         if self._directory is not None:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
             children.append(ChildSpec(id="presence-heartbeat", start=heartbeat))
@@ -179,17 +191,23 @@ class Node:
         self, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the tree; readiness value: the bound addresses. Returns after `request_stop`."""
-        subscription = None
+        subscriptions = []
         try:
             if self._bus is not None:
-                subscription = await self._bus.subscribe(REVOCATIONS_TOPIC, self._revoked_elsewhere)
+                bus = self._bus
+                subscriptions.append(
+                    await bus.subscribe(REVOCATIONS_TOPIC, self._revoked_elsewhere)
+                )
+                subscriptions.append(
+                    await bus.subscribe(NOTIFICATIONS_TOPIC, self.notifier.delivered_elsewhere)
+                )
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)
                 gateway = self.gateway.address if self.gateway is not None else None
                 task_status.started(Addresses(http=self.tree.which_child("http"), gateway=gateway))
         finally:
-            if subscription is not None:
-                with trio.CancelScope(shield=True), trio.move_on_after(1):
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                for subscription in subscriptions:
                     await subscription.unsubscribe()
             self.stopped.set()
 

@@ -20,14 +20,23 @@ from chorus import protocol
 from chorus.auth import AuthError, AuthService, Principal
 from chorus.gateway import Connection
 from chorus.metrics import CONNECTIONS, FRAMES_IN
-from chorus.persistence import Store, StoreError, now_ms
+from chorus.persistence import NotFound, Store, StoreError, now_ms
 from chorus.protocol import CloseCode, ErrorCode
 from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
 
 from ._errors import ActorDead, AskTimeout
 from ._reply import Reply
 from .presence import ConnectionStatus, Presence
-from .room import Post, PresenceChanged, Subscribe, Typing, Unsubscribe
+from .room import (
+    Change,
+    ChangeKind,
+    Post,
+    PresenceChanged,
+    Receipt,
+    Subscribe,
+    Typing,
+    Unsubscribe,
+)
 from .rooms import Rooms
 
 _log = structlog.get_logger("chorus.connection")
@@ -56,16 +65,19 @@ class Sessions:
 
     def __init__(self) -> None:
         self._by_session: dict[str, set[ChatConnection]] = {}
+        self._by_user: dict[str, set[ChatConnection]] = {}
 
     def add(self, session_id: str, connection: ChatConnection) -> None:
         self._by_session.setdefault(session_id, set()).add(connection)
+        self._by_user.setdefault(connection.user_id, set()).add(connection)
 
     def discard(self, session_id: str, connection: ChatConnection) -> None:
-        connections = self._by_session.get(session_id)
-        if connections is not None:
-            connections.discard(connection)
-            if not connections:
-                del self._by_session[session_id]
+        _discard(self._by_session, session_id, connection)
+        _discard(self._by_user, connection.user_id, connection)
+
+    def of_user(self, user_id: str) -> list[ChatConnection]:
+        """The user's authenticated connections on this node (any session)."""
+        return list(self._by_user.get(user_id, ()))
 
     def connections(self, session_id: str) -> list[ChatConnection]:
         """The session's open connections on this node."""
@@ -75,6 +87,14 @@ class Sessions:
         """Close every connection of the session with 4002 (session revoked)."""
         for connection in self.connections(session_id):
             connection.close(CloseCode.SESSION_REVOKED, "session ended")
+
+
+def _discard(index: dict[str, set[ChatConnection]], key: str, connection: ChatConnection) -> None:
+    connections = index.get(key)
+    if connections is not None:
+        connections.discard(connection)
+        if not connections:
+            del index[key]
 
 
 @attrs.frozen(kw_only=True)
@@ -137,7 +157,8 @@ class ChatConnection:
         if not isinstance(frame, protocol.Ping):
             if not self._within_rate(frame):
                 return
-            if isinstance(frame, protocol.Send) and not await self._within_send_rate(frame):
+            writes = (protocol.Send, protocol.Edit, protocol.Delete, protocol.React)
+            if isinstance(frame, writes) and not await self._within_send_rate(frame):
                 return
             self._strikes = 0
         await self._dispatch(frame, self._principal)
@@ -207,8 +228,18 @@ class ChatConnection:
                     with contextlib.suppress(ActorDead):
                         await running.send(Unsubscribe(subscriber_id=self.id))
                 self.send(protocol.encode(protocol.Ack(ref=ref, room=room)))
-            case protocol.Send(ref=ref, room=room, client_id=client_id, body=body):
-                await self._post(ref, room, client_id, body, principal)
+            case protocol.Send(ref=ref, room=room, client_id=client_id, body=body, thread=thread):
+                await self._post(ref, room, client_id, body, thread, principal)
+            case protocol.Edit(ref=ref, room=room, message=message, client_id=cid, body=body):
+                await self._change(ref, room, "edit", message, cid, body)
+            case protocol.Delete(ref=ref, room=room, message=message, client_id=cid):
+                await self._change(ref, room, "delete", message, cid)
+            case protocol.React(ref=ref, room=room, message=message, client_id=cid, emoji=emoji):
+                await self._change(
+                    ref, room, "unreact" if frame.remove else "react", message, cid, emoji
+                )
+            case protocol.MarkRead(ref=ref, room=room, seq=seq):
+                await self._mark_read(ref, room, seq)
             case protocol.Typing(room=room):
                 running = self._context.rooms.running(room)
                 if room in self._joined and running is not None:
@@ -266,24 +297,72 @@ class ChatConnection:
                 self.send(protocol.encode(event))
 
     async def _post(
-        self, ref: str, room: str, client_id: str, body: str, principal: Principal
+        self,
+        ref: str,
+        room: str,
+        client_id: str,
+        body: str,
+        thread: str | None,
+        principal: Principal,
     ) -> None:
-        if room not in self._joined:
-            self._error(ref, ErrorCode.NOT_JOINED, f"join room {room} before sending to it")
-            return
         post = Post(
             sender_id=principal.user_id,
             body=body,
             client_id=client_id,
             created_at=now_ms(),
+            thread_id=thread,
             origin=self,
             ref=ref,
         )
+        await self._to_room(ref, room, post)
+
+    async def _change(
+        self,
+        ref: str,
+        room: str,
+        kind: ChangeKind,
+        message: str,
+        client_id: str,
+        body: str = "",
+    ) -> None:
+        change = Change(
+            kind=kind,
+            actor_id=self.user_id,
+            message_id=message,
+            client_id=client_id,
+            created_at=now_ms(),
+            body=body,
+            origin=self,
+            ref=ref,
+        )
+        await self._to_room(ref, room, change)
+
+    async def _to_room(self, ref: str, room: str, request: Post | Change) -> None:
+        """Hand a write to the room; it acknowledges (or refuses) through this connection."""
+        if room not in self._joined:
+            self._error(ref, ErrorCode.NOT_JOINED, f"join room {room} before writing to it")
+            return
         try:
-            # The room acknowledges (or refuses) through this connection once stored.
-            await self._context.rooms.send(room, post)
+            await self._context.rooms.send(room, request)
         except ActorDead:
             self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
+
+    async def _mark_read(self, ref: str, room: str, seq: int) -> None:
+        """Move the read marker; members of a room that shows receipts see it move."""
+        store = self._context.store
+        try:
+            stored = await store.advance_read_seq(room, self.user_id, seq)
+            details = await store.get_room(room)
+        except NotFound:
+            self._error(ref, ErrorCode.FORBIDDEN, f"not a member of room {room}")
+            return
+        except StoreError:
+            self._error(ref, ErrorCode.UNAVAILABLE, "cannot store the read marker now; retry")
+            return
+        self.send(protocol.encode(protocol.Ack(ref=ref, room=room, seq=stored)))
+        if details is not None and details.read_receipts and room in self._joined:
+            with contextlib.suppress(ActorDead):
+                await self._context.rooms.send(room, Receipt(user_id=self.user_id, seq=stored))
 
     def _within_rate(self, frame: protocol.ClientFrame) -> bool:
         """This connection's frame rate (local by nature: one socket is on one node)."""
@@ -292,8 +371,11 @@ class ChatConnection:
         self._strike(getattr(frame, "ref", None), "slow down")
         return False
 
-    async def _within_send_rate(self, frame: protocol.Send) -> bool:
-        """The user's message rate over all its connections (and nodes)."""
+    async def _within_send_rate(
+        self, frame: protocol.Send | protocol.Edit | protocol.Delete | protocol.React
+    ) -> bool:
+        """The user's rate of writes (messages, edits, deletes, reactions) over all its
+        connections (and nodes)."""
         limits = self._context.limits
         allowed = await self._context.limiter.allow(
             f"limit:send:{self.user_id}", rate=limits.sends_per_second, burst=limits.send_burst

@@ -22,11 +22,22 @@ from chorus import protocol
 from chorus.cluster import Bus
 from chorus.gateway import text_frame
 from chorus.metrics import DELIVERIES, FRAMES_OUT_BROADCAST, MESSAGES_STORED, STORE_SECONDS
-from chorus.persistence import Appended, Message, NewMessage, NotFound, Store, StoreError
+from chorus.persistence import (
+    Appended,
+    Forbidden,
+    Gone,
+    Message,
+    NewMessage,
+    NotFound,
+    Notification,
+    Store,
+    StoreError,
+)
 
 from ._errors import ActorDead
 from ._ref import ActorRef, Inbox
 from ._reply import Reply
+from .events import event_payload, mentions, wire_message
 
 _log = structlog.get_logger("chorus.room")
 
@@ -92,9 +103,44 @@ class Post:
     body: str
     client_id: str
     created_at: int
+    thread_id: str | None = None
+    """Post as a reply in the thread rooted at this message of the room."""
     origin: Subscriber | None = None
     ref: str | None = None
     reply: Reply[Appended] | None = None
+
+
+ChangeKind = Literal["edit", "delete", "react", "unreact"]
+
+
+@attrs.frozen(kw_only=True)
+class Change:
+    """Edit, delete or react to a message of the room: a sequenced event like a post.
+
+    Stored, broadcast, then acknowledged like a `Post` (gateway changes give
+    `origin` and `ref`, HTTP ones `reply`). `body` is the new text of an
+    edit, or the emoji of a reaction. The reply is the stored event, or None
+    when a reaction changed nothing. Refusals: `NotFound` (no such message in
+    this room), `Forbidden`, `Gone` (deleted), other `StoreError`s.
+    """
+
+    kind: ChangeKind
+    actor_id: str
+    message_id: str
+    client_id: str
+    created_at: int
+    body: str = ""
+    origin: Subscriber | None = None
+    ref: str | None = None
+    reply: Reply[Appended | None] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Receipt:
+    """A member's read marker moved (the caller checked that the room shows receipts)."""
+
+    user_id: str
+    seq: int
 
 
 @attrs.frozen(kw_only=True)
@@ -125,21 +171,12 @@ class Evict:
     user_id: str
 
 
-RoomMessage = Subscribe | Unsubscribe | Post | Typing | PresenceChanged | Evict | Published
+RoomMessage = (
+    Subscribe | Unsubscribe | Post | Change | Receipt | Typing | PresenceChanged | Evict | Published
+)
 
-
-def wire_message(message: Message) -> protocol.Message:
-    """The protocol form of a stored message."""
-    return protocol.Message(
-        id=message.id,
-        room=message.room_id,
-        seq=message.seq,
-        sender=message.sender_id,
-        body=message.body,
-        client_id=message.client_id,
-        created_at=message.created_at,
-        edited_at=message.edited_at,
-    )
+Notify = Callable[[Sequence[Notification], Message], None]
+"""Hands the notifications an append created (and their message) to their users; never waits."""
 
 
 class RoomActor:
@@ -152,8 +189,10 @@ class RoomActor:
         config: RoomConfig,
         bus: Bus | None = None,
         origin: str = "",
+        notify: Notify | None = None,
     ) -> None:
         self.room_id = room_id
+        self._notify = notify
         self._origin = origin.encode()
         self._store = store
         self._config = config
@@ -241,6 +280,14 @@ class RoomActor:
                 await self._subscribe(message)
             case Unsubscribe(subscriber_id=subscriber_id):
                 self._subscribers.pop(subscriber_id, None)
+            case Change():
+                await self._change(message)
+            case Receipt(user_id=user_id, seq=seq):
+                event = protocol.encode(
+                    protocol.ReceiptEvent(room=self.room_id, user=user_id, seq=seq)
+                )
+                self._broadcast(text_frame(event))
+                await self._share(event)
             case Typing():
                 await self._typing(message)
             case Published(payload=payload):
@@ -284,8 +331,8 @@ class RoomActor:
                 protocol.encode(protocol.TooFar(room=room, after_seq=after_seq, last_seq=last))
             )
             return
-        for message in missed:
-            subscriber.send(protocol.encode(protocol.MessageEvent(message=wire_message(message))))
+        for event in missed:
+            subscriber.send(event_payload(event))
         marker = protocol.Replayed(room=room, after_seq=after_seq, last_seq=last, count=len(missed))
         subscriber.send(protocol.encode(marker))
 
@@ -347,23 +394,17 @@ class RoomActor:
         """Gateway posts must come from a subscriber (an evicted member is refused)."""
         if post.origin is None or post.origin.id in self._subscribers:
             return True
-        _not_joined(post)
+        _refuse(post, NotJoined())
         return False
 
     async def _store_posts(self, posts: list[Post]) -> None:
         """Store `posts` in one transaction, broadcast the new ones, then acknowledge each."""
         posts = [post for post in posts if self._may_post(post)]
+        if any(post.thread_id is not None for post in posts):
+            posts = [post for post in posts if await self._thread_ok(post)]
         if not posts:
             return
-        batch = [
-            NewMessage(
-                sender_id=post.sender_id,
-                body=post.body,
-                client_id=post.client_id,
-                created_at=post.created_at,
-            )
-            for post in posts
-        ]
+        batch = [_new_message(post) for post in posts]
         started = time.perf_counter()
         try:
             results = await self._store.append_messages(self.room_id, batch)
@@ -387,9 +428,73 @@ class RoomActor:
                 _reused_elsewhere(post, result)
             else:
                 _acknowledge(post, result, wire)
+            if result.notified and self._notify is not None:
+                self._notify(result.notified, result.message)
         MESSAGES_STORED.inc(len(new))
         if new and self._bus is not None:
             await self._publish(_stored_envelope(new))
+
+    async def _thread_ok(self, post: Post) -> bool:
+        """A reply's root must be a live, top-level message of this room (else refused here,
+        so that the rest of the batch is stored)."""
+        if post.thread_id is None:
+            return True
+        try:
+            root = await self._store.get_message(post.thread_id)
+        except StoreError as exc:
+            _refuse(post, exc)
+            return False
+        if root is None or root.room_id != self.room_id or root.target_id is not None:
+            _refuse(post, NotFound(f"no message {post.thread_id} in this room"))
+        elif root.thread_id is not None:
+            _refuse(post, ValueError("replies cannot have replies: reply to the thread's root"))
+        elif root.deleted_at is not None:
+            _refuse(post, Gone(f"message {post.thread_id} was deleted"))
+        else:
+            return True
+        return False
+
+    async def _change(self, change: Change) -> None:
+        """Store an edit, delete or reaction as the room's next event, broadcast, acknowledge."""
+        if change.origin is not None and change.origin.id not in self._subscribers:
+            _answer(change, self.room_id, NotJoined())
+            return
+        try:
+            target = await self._store.get_message(change.message_id)
+            if target is None or target.room_id != self.room_id or target.target_id is not None:
+                raise NotFound(f"no message {change.message_id} in this room")
+            result = await self._apply(change)
+        except (StoreError, ValueError) as exc:
+            _answer(change, self.room_id, exc)
+            return
+        if result is not None and not result.duplicate:
+            event = result.message
+            payload = event_payload(event)
+            DELIVERIES.inc(await self._accept([(event.seq, payload)]))
+            if self._bus is not None:
+                await self._publish(_stored_envelope([(event.seq, payload)]))
+        _answer(change, self.room_id, result)
+
+    async def _apply(self, change: Change) -> Appended | None:
+        store, at = self._store, change.created_at
+        match change.kind:
+            case "edit":
+                return await store.edit_message(
+                    change.message_id, change.actor_id, change.body, change.client_id, at
+                )
+            case "delete":
+                return await store.delete_message(
+                    change.message_id, change.actor_id, change.client_id, at
+                )
+            case "react" | "unreact":
+                return await store.set_reaction(
+                    change.message_id,
+                    change.actor_id,
+                    change.body,
+                    change.kind == "react",
+                    change.client_id,
+                    at,
+                )
 
     async def _accept(self, events: list[tuple[int, bytes]]) -> int:
         """Queue new events to subscribers in seq order, filling gaps from the store.
@@ -420,10 +525,9 @@ class RoomActor:
                 )
                 if not page:
                     break
-                for message in page:
-                    event = protocol.MessageEvent(message=wire_message(message))
-                    deliveries += self._broadcast(text_frame(protocol.encode(event)))
-                    self._delivered = message.seq
+                for event in page:
+                    deliveries += self._broadcast(text_frame(event_payload(event)))
+                    self._delivered = event.seq
         except StoreError as exc:
             # The gap stays; the next event or resync fills it.
             _log.warning("room.backfill_failed", room=self.room_id, error=str(exc))
@@ -436,14 +540,6 @@ class RoomActor:
             await self._bus.publish(self._topic, envelope)
         except Exception as exc:  # the bus is best effort: stored messages are safe
             _log.warning("room.publish_failed", room=self.room_id, error=str(exc))
-
-
-def _not_joined(post: Post) -> None:
-    assert post.origin is not None
-    error = protocol.ErrorReply(
-        ref=post.ref, code=protocol.ErrorCode.NOT_JOINED, message="you are not in this room"
-    )
-    post.origin.send(protocol.encode(error))
 
 
 _STORED, _EPHEMERAL = b"M", b"E"
@@ -499,15 +595,60 @@ def _acknowledge(post: Post, result: Appended, wire: protocol.Message) -> None:
         post.origin.send(protocol.encode(ack))
 
 
-def _refuse(post: Post, error: StoreError) -> None:
+def _new_message(post: Post) -> NewMessage:
+    names, everyone = mentions(post.body)
+    return NewMessage(
+        sender_id=post.sender_id,
+        body=post.body,
+        client_id=post.client_id,
+        created_at=post.created_at,
+        thread_id=post.thread_id,
+        mentions=names,
+        mentions_room=everyone,
+    )
+
+
+class NotJoined(Exception):
+    """A gateway request from a connection that is not subscribed to the room."""
+
+
+def _refuse(post: Post, error: Exception) -> None:
     """Tell the poster nothing was stored: retrying with the same client id is safe."""
     if post.reply is not None:
         post.reply.fail(error)
     if post.origin is not None:
-        if isinstance(error, NotFound):
-            code, text = protocol.ErrorCode.NOT_FOUND, "the room no longer exists"
-        else:
-            code, text = protocol.ErrorCode.UNAVAILABLE, "could not store the message; retry"
-        post.origin.send(
-            protocol.encode(protocol.ErrorReply(ref=post.ref, code=code, message=text))
-        )
+        if isinstance(error, NotFound) and post.thread_id is None:
+            error = NotFound("the room no longer exists")
+        post.origin.send(protocol.encode(error_reply(post.ref, error)))
+
+
+def _answer(change: Change, room_id: str, result: Appended | Exception | None) -> None:
+    """Acknowledge a change with its event's seq, or refuse it."""
+    if isinstance(result, Exception):
+        if change.reply is not None:
+            change.reply.fail(result)
+        if change.origin is not None:
+            change.origin.send(protocol.encode(error_reply(change.ref, result)))
+        return
+    if change.reply is not None:
+        change.reply.send(result)
+    if change.origin is not None and change.ref is not None:
+        seq = None if result is None else result.message.seq
+        change.origin.send(protocol.encode(protocol.Ack(ref=change.ref, room=room_id, seq=seq)))
+
+
+def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
+    """The gateway's answer to a request the room (or the store) refused."""
+    code, text = protocol.ErrorCode.UNAVAILABLE, "could not store it; retry"
+    match error:
+        case NotJoined():
+            code, text = protocol.ErrorCode.NOT_JOINED, "you are not in this room"
+        case NotFound():
+            code, text = protocol.ErrorCode.NOT_FOUND, str(error)
+        case Forbidden():
+            code, text = protocol.ErrorCode.FORBIDDEN, str(error)
+        case Gone():
+            code, text = protocol.ErrorCode.GONE, str(error)
+        case ValueError():
+            code, text = protocol.ErrorCode.INVALID_VALUE, str(error)
+    return protocol.ErrorReply(ref=ref, code=code, message=text[: protocol.MAX_TEXT_CHARS])

@@ -19,6 +19,7 @@ from ._reply import Reply
 from ._spawn import actor_spec
 from .room import (
     Evict,
+    Notify,
     PresenceChanged,
     RoomActor,
     RoomConfig,
@@ -50,10 +51,12 @@ class Rooms:
         store: Store,
         config: RoomConfig,
         bus: Bus | None = None,
+        notify: Notify | None = None,
     ) -> None:
         self._origin = secrets.token_hex(6)
         """Tells this node's publications apart on the bus (one id per `Rooms`)."""
         self._supervisor = supervisor
+        self._notify = notify
         self._registry = registry
         self._store = store
         self.config = config
@@ -71,7 +74,9 @@ class Rooms:
             running = self.running(room_id)
             if running is not None:
                 return running
-            behaviour = RoomActor(room_id, self._store, self.config, self._bus, self._origin).run
+            behaviour = RoomActor(
+                room_id, self._store, self.config, self._bus, self._origin, self._notify
+            ).run
             spec = actor_spec(name, behaviour, mailbox_size=ROOM_MAILBOX, registry=self._registry)
             try:
                 ref: ActorRef[RoomMessage] = await self._supervisor.start_child(spec)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import attrs
 
 from chorus.actors import Reply as ActorReply
-from chorus.actors.room import Post, wire_message
+from chorus.actors.events import wire_message
+from chorus.actors.room import Post
 from chorus.persistence import Appended, now_ms
 from chorus.protocol import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT
 

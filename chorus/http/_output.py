@@ -18,7 +18,7 @@ import attrs
 import orjson
 
 from chorus import persistence, protocol
-from chorus.actors.room import wire_message
+from chorus.actors.events import wire_message
 from chorus.auth import Tokens
 
 _DESCRIPTION = "chorus.http.description"

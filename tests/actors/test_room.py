@@ -12,7 +12,8 @@ import trio.testing
 
 from chorus import protocol
 from chorus.actors import Registry, Reply
-from chorus.actors.room import Evict, Post, RoomConfig, RoomMessage, Subscribe, wire_message
+from chorus.actors.events import wire_message
+from chorus.actors.room import Evict, Post, RoomConfig, RoomMessage, Subscribe
 from chorus.actors.rooms import Rooms
 from chorus.persistence import Appended, NewMessage, RoomKind, SqliteStore, open_sqlite_store
 from chorus.supervisors import Supervisor

@@ -86,7 +86,8 @@ async def test_refresh_refuses_an_unknown_token(server: Server) -> None:
 
 
 class FakeConnection:
-    def __init__(self) -> None:
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
         self.closed: tuple[int, str] | None = None
 
     def close(self, code: int, reason: str) -> None:
@@ -94,7 +95,7 @@ class FakeConnection:
 
 
 async def test_logout_ends_the_session_and_closes_its_sockets(server: Server, ada: Account) -> None:
-    socket = FakeConnection()
+    socket = FakeConnection(ada.id)
     server.services.sessions.add(ada.session_id, socket)  # type: ignore[arg-type]
     response = await server.post("/api/v1/auth/logout", ada)
     assert response.status_code == 204

@@ -12,7 +12,17 @@ from chorus.actors.room import Subscribe
 from tests.http.conftest import Account, Server, assert_error
 from tests.recorder import Recorder
 
-MESSAGE_FIELDS = {"id", "room", "seq", "sender", "body", "client_id", "created_at", "edited_at"}
+MESSAGE_FIELDS = {
+    "id",
+    "room",
+    "seq",
+    "sender",
+    "body",
+    "client_id",
+    "created_at",
+    "edited_at",
+    "thread",
+}
 
 
 async def post(server: Server, user: Account, room: str, body: str, client_id: str) -> Any:

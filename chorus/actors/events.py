@@ -1,0 +1,88 @@
+"""Stored room events in their protocol form, and the mentions a message makes.
+
+Every row of a room's log becomes one frame type: a message, an edit, a
+delete or a reaction. Rooms send these frames live, on resume and when they
+fill a gap; the HTTP history returns the same shapes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from chorus import protocol
+from chorus.persistence import EventKind, Message
+
+# A mention is `@name` not glued to a word or address before it (`ada@x` is not
+# one); names follow the username rule (auth: 3-32 of a-z 0-9 _ . -). A dot or
+# dash ending the match is punctuation ("thanks @ada."), not part of the name.
+_MENTION = re.compile(r"(?<![\w@.-])@([A-Za-z0-9_.-]{3,32})(?![A-Za-z0-9_])")
+ROOM_MENTION = "room"
+"""`@room` notifies every member (who has not muted the room)."""
+
+
+def mentions(body: str) -> tuple[frozenset[str], bool]:
+    """The lower-case usernames `@mentioned` in `body`, and whether it mentions `@room`."""
+    if "@" not in body:  # the common case, on the path of every message
+        return frozenset(), False
+    names = {match.rstrip(".-").lower() for match in _MENTION.findall(body)}
+    everyone = ROOM_MENTION in names
+    names.discard(ROOM_MENTION)
+    return frozenset(name for name in names if len(name) >= 3), everyone
+
+
+def wire_message(message: Message) -> protocol.Message:
+    """The protocol form of a stored MESSAGE event (its current state)."""
+    return protocol.Message(
+        id=message.id,
+        room=message.room_id,
+        seq=message.seq,
+        sender=message.sender_id,
+        body=message.body,
+        client_id=message.client_id,
+        created_at=message.created_at,
+        edited_at=message.edited_at,
+        thread=message.thread_id,
+    )
+
+
+def event_frame(event: Message) -> protocol.ServerFrame:
+    """The frame announcing a stored room event of any kind."""
+    target = event.target_id or ""
+    match event.kind:
+        case EventKind.MESSAGE:
+            return protocol.MessageEvent(message=wire_message(event))
+        case EventKind.EDIT:
+            return protocol.EditedEvent(
+                room=event.room_id,
+                seq=event.seq,
+                message=target,
+                editor=event.sender_id,
+                body=event.body,
+                edited_at=event.created_at,
+                client_id=event.client_id,
+            )
+        case EventKind.DELETE:
+            return protocol.DeletedEvent(
+                room=event.room_id,
+                seq=event.seq,
+                message=target,
+                deleted_by=event.sender_id,
+                deleted_at=event.created_at,
+                client_id=event.client_id,
+            )
+        case EventKind.REACTION_ADD | EventKind.REACTION_REMOVE:
+            return protocol.ReactionEvent(
+                room=event.room_id,
+                seq=event.seq,
+                message=target,
+                user=event.sender_id,
+                emoji=event.body,
+                present=event.kind is EventKind.REACTION_ADD,
+                at=event.created_at,
+                client_id=event.client_id,
+            )
+
+
+def event_payload(event: Message) -> bytes:
+    """`event_frame`, encoded."""
+    return protocol.encode(event_frame(event))
