@@ -292,7 +292,8 @@ class Store(Protocol):
         Its text does not survive anywhere: its edit history is removed and
         the bodies of its earlier EDIT events are emptied; its reactions,
         mentions and notifications are removed and it leaves the search
-        index. A deleted reply no longer counts in its root's `reply_count`.
+        index. A deleted reply no longer counts in its root's `reply_count`;
+        a deleted root keeps its replies but gets no new ones.
         The event has `kind=DELETE`, `target_id`, an empty body,
         `sender_id=actor_id`. Idempotent by (actor, client id) as above.
         """
@@ -331,7 +332,8 @@ class Store(Protocol):
         """The reaction counts of these messages: message id → emoji → number of users.
 
         One query. Messages without reactions (or unknown) are absent; each
-        message's emojis are in the order they were first used on it.
+        message's emojis are ordered by their oldest standing reaction, then
+        by emoji.
         """
         ...
 
@@ -372,7 +374,7 @@ class Store(Protocol):
         after: int | None = None,
         limit: int,
     ) -> list[Message]:
-        """Up to `limit` messages of the room, in ascending seq order.
+        """Up to `limit` events of the room (all kinds, see `EventKind`), in ascending seq order.
 
         - neither bound: the latest `limit` messages;
         - `after`: the first `limit` with seq > after (catching up);
