@@ -13,6 +13,7 @@ async with HttpApi("http://127.0.0.1:8080") as api:
 
 from ._http import ApiError as ApiError
 from ._http import HttpApi as HttpApi
+from ._http import RoomEvent as RoomEvent
 from ._models import Room as Room
 from ._models import Session as Session
 from ._models import User as User

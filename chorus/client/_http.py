@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 
+from chorus import protocol
 from chorus.protocol import Message
 
 from ._models import Room, Session, User, parse
@@ -127,8 +129,25 @@ class HttpApi:
             params["before"] = before
         if after is not None:
             params["after"] = after
+        events = await self.events(room_id, before=before, after=after, limit=limit)
+        return [event.message for event in events if isinstance(event, protocol.MessageEvent)]
+
+    async def events(
+        self,
+        room_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[RoomEvent]:
+        """A page of the room's events (messages, edits, deletes, reactions) in seq order."""
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        if after is not None:
+            params["after"] = after
         data = await self._call("GET", f"/rooms/{room_id}/messages", params=params)
-        return [parse(Message, message) for message in data["messages"]]
+        return [_room_event(item) for item in data["events"]]
 
     async def post(self, room_id: str, body: str, client_id: str) -> Message:
         """Post over HTTP (same storage, order and idempotency as the gateway)."""
@@ -188,3 +207,22 @@ def _api_error(response: httpx.Response) -> ApiError:
         return ApiError(response.status_code, str(error["code"]), str(error["message"]))
     except (ValueError, KeyError, TypeError):
         return ApiError(response.status_code, "http_error", response.text[:200])
+
+
+RoomEvent = (
+    protocol.MessageEvent | protocol.EditedEvent | protocol.DeletedEvent | protocol.ReactionEvent
+)
+"""A sequenced room event, as the gateway sends it and the history returns it."""
+
+
+def _room_event(item: dict[str, Any]) -> RoomEvent:
+    frame = protocol.decode_server_frame(orjson.dumps(item))
+    if not isinstance(
+        frame,
+        protocol.MessageEvent
+        | protocol.EditedEvent
+        | protocol.DeletedEvent
+        | protocol.ReactionEvent,
+    ):
+        raise ApiError(502, "bad_response", f"not a room event: {type(frame).TYPE}")
+    return frame

@@ -24,18 +24,20 @@ from trio_websocket import (
 from chorus import protocol
 from chorus.protocol import CloseCode, ErrorCode
 
-from ._http import ApiError, HttpApi
+from ._http import ApiError, HttpApi, RoomEvent
 
 _log = structlog.get_logger("chorus.client")
 
 Event = (
-    protocol.MessageEvent
+    RoomEvent
     | protocol.TypingEvent
     | protocol.PresenceEvent
+    | protocol.ReceiptEvent
+    | protocol.NotificationEvent
     | protocol.Notice
     | protocol.TooFar
 )
-"""What `RealtimeClient.events` yields (messages arrive once each, in seq order per room)."""
+"""What `RealtimeClient.events` yields; room events arrive once each, in seq order per room."""
 
 _CONNECTION_ERRORS = (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError)
 _RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL}
@@ -53,6 +55,7 @@ class _Pending:
     room: str
     body: str
     client_id: str
+    thread: str | None = None
     attempts: int = 0
     done: trio.Event = attrs.field(factory=trio.Event)
     result: protocol.Message | ApiError | None = None
@@ -147,15 +150,22 @@ class RealtimeClient:
         await self._request(lambda ref: protocol.Leave(ref=ref, room=room_id))
 
     async def send(
-        self, room_id: str, body: str, *, client_id: str | None = None
+        self,
+        room_id: str,
+        body: str,
+        *,
+        client_id: str | None = None,
+        thread: str | None = None,
     ) -> protocol.Message:
-        """Post `body`; returns the stored message once acknowledged.
+        """Post `body` (as a reply in `thread`, a root message id); the stored message.
 
         Waits through disconnects: the message is re-sent after each reconnect
         with the same client id until acknowledged. Raises `ApiError` if the
         server refuses it for good (e.g. not a member).
         """
-        pending = _Pending(room=room_id, body=body, client_id=client_id or secrets.token_hex(8))
+        pending = _Pending(
+            room=room_id, body=body, client_id=client_id or secrets.token_hex(8), thread=thread
+        )
         self._outbox[pending.client_id] = pending
         if self._ws is not None:
             await self._transmit(self._ws, pending)
@@ -164,6 +174,48 @@ class RealtimeClient:
             raise pending.result
         assert pending.result is not None
         return pending.result
+
+    async def edit(self, room_id: str, message_id: str, body: str) -> int:
+        """Replace the text of your message; the seq of the `edited` event."""
+        client_id = secrets.token_hex(8)  # the same on every retry: applied once
+        ack = await self._request(
+            lambda ref: protocol.Edit(
+                ref=ref, room=room_id, message=message_id, client_id=client_id, body=body
+            )
+        )
+        return ack.seq or 0
+
+    async def delete(self, room_id: str, message_id: str) -> int:
+        """Delete a message (yours, or any as the room's owner or a moderator); the event's seq."""
+        client_id = secrets.token_hex(8)
+        ack = await self._request(
+            lambda ref: protocol.Delete(
+                ref=ref, room=room_id, message=message_id, client_id=client_id
+            )
+        )
+        return ack.seq or 0
+
+    async def react(
+        self, room_id: str, message_id: str, emoji: str, *, remove: bool = False
+    ) -> int | None:
+        """Add (or `remove`) your reaction; the event's seq, None when nothing changed."""
+        client_id = secrets.token_hex(8)
+        ack = await self._request(
+            lambda ref: protocol.React(
+                ref=ref,
+                room=room_id,
+                message=message_id,
+                client_id=client_id,
+                emoji=emoji,
+                remove=remove,
+            )
+        )
+        return ack.seq
+
+    async def mark_read(self, room_id: str, seq: int) -> int:
+        """Move your read marker in the room forward to `seq`; the stored marker."""
+        ack = await self._request(lambda ref: protocol.MarkRead(ref=ref, room=room_id, seq=seq))
+        return ack.seq or 0
 
     async def typing(self, room_id: str) -> None:
         """Tell the room's members this user is typing (dropped while disconnected)."""
@@ -238,7 +290,9 @@ class RealtimeClient:
     async def _dispatch(self, frame: protocol.ServerFrame) -> None:
         match frame:
             case protocol.MessageEvent(message=message):
-                await self._deliver(message)
+                await self._deliver(message.room, message.seq, frame)
+            case protocol.EditedEvent() | protocol.DeletedEvent() | protocol.ReactionEvent():
+                await self._deliver(frame.room, frame.seq, frame)
             case protocol.Ack(ref=ref, message=message) if message is not None:
                 self._acknowledged(message)
                 self._answer(ref, frame)
@@ -249,26 +303,33 @@ class RealtimeClient:
             case protocol.TooFar(room=room, after_seq=after_seq):
                 await self._catch_up(room, after_seq)
                 await self._send_events.send(frame)
-            case protocol.TypingEvent() | protocol.PresenceEvent() | protocol.Notice():
+            case (
+                protocol.TypingEvent()
+                | protocol.PresenceEvent()
+                | protocol.ReceiptEvent()
+                | protocol.NotificationEvent()
+                | protocol.Notice()
+            ):
                 await self._send_events.send(frame)
             case _:
                 pass  # pong, ready, replayed: nothing to do
 
-    async def _deliver(self, message: protocol.Message) -> None:
-        """Hand a message to `events` unless it was already delivered (replays overlap)."""
-        last = self._rooms.get(message.room)
-        if last is not None and message.seq <= last:
+    async def _deliver(self, room: str, seq: int, event: RoomEvent) -> None:
+        """Hand a room event to `events` unless it was already delivered (replays overlap)."""
+        last = self._rooms.get(room)
+        if last is not None and seq <= last:
             return
-        self._rooms[message.room] = message.seq
-        await self._send_events.send(protocol.MessageEvent(message=message))
+        self._rooms[room] = seq
+        await self._send_events.send(event)
 
     async def _catch_up(self, room: str, after_seq: int) -> None:
         """Fetch over HTTP what a resume could not replay, in order."""
         while True:
-            page = await self._api.history(room, after=after_seq, limit=100)
-            for message in page:
-                await self._deliver(message)
-                after_seq = message.seq
+            page = await self._api.events(room, after=after_seq, limit=100)
+            for event in page:
+                seq = event.message.seq if isinstance(event, protocol.MessageEvent) else event.seq
+                await self._deliver(room, seq, event)
+                after_seq = seq
             if len(page) < 100:
                 return
 
@@ -325,7 +386,11 @@ class RealtimeClient:
         ref = self._next_ref()
         self._ref_to_client_id[ref] = pending.client_id
         frame = protocol.Send(
-            ref=ref, room=pending.room, client_id=pending.client_id, body=pending.body
+            ref=ref,
+            room=pending.room,
+            client_id=pending.client_id,
+            body=pending.body,
+            thread=pending.thread,
         )
         await self._write(ws, frame)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import attrs
 import trio
 
 from chorus import protocol
-from chorus.client import HttpApi, RealtimeClient
+from chorus.client import HttpApi, RealtimeClient, RoomEvent
 from chorus.node import Addresses, Node
 from tests.fixtures import open_test_node
 
@@ -52,7 +52,7 @@ class ChatUser:
 
     api: HttpApi
     client: RealtimeClient
-    received: list[protocol.MessageEvent | protocol.TypingEvent | protocol.PresenceEvent]
+    received: list[protocol.ServerFrame]
     changed: trio.Event = attrs.field(factory=trio.Event)
 
     @property
@@ -72,6 +72,35 @@ class ChatUser:
     ) -> None:
         with trio.fail_after(timeout):
             while len(self.messages(room_id)) < count:
+                await self.changed.wait()
+
+    def room_events(self, room_id: str) -> list[RoomEvent]:
+        """Messages, edits, deletes and reactions received from the room, in arrival order."""
+        return [
+            frame
+            for frame in self.received
+            if isinstance(frame, RoomEvent)
+            and (frame.message.room if isinstance(frame, protocol.MessageEvent) else frame.room)
+            == room_id
+        ]
+
+    async def wait_for_room_events(
+        self, room_id: str, count: int, *, timeout: float = 15
+    ) -> list[RoomEvent]:
+        with trio.fail_after(timeout):
+            while len(events := self.room_events(room_id)) < count:
+                await self.changed.wait()
+        return events
+
+    async def wait_for(
+        self, found: Callable[[protocol.ServerFrame], bool], *, timeout: float = 15
+    ) -> protocol.ServerFrame:
+        """The first received frame for which `found` is true, waiting for it if needed."""
+        with trio.fail_after(timeout):
+            while True:
+                for frame in self.received:
+                    if found(frame):
+                        return frame
                 await self.changed.wait()
 
     async def collect(self) -> None:
