@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -75,13 +76,13 @@ class Notifier:
         connections_of: UserConnections,
         *,
         bus: Bus | None = None,
-        origin: str = "",
         webhook_url: str = "",
         webhook_secret: str = "",
     ) -> None:
         self._connections_of = connections_of
         self._bus = bus
-        self._origin = origin.encode()
+        self._origin = secrets.token_hex(6).encode()
+        """Tells this node's envelopes apart on the bus."""
         self._webhook_url = webhook_url
         self._webhook_secret = webhook_secret.encode()
         self._outgoing, self._queued = trio.open_memory_channel[tuple[bytes, bytes]](QUEUE_LIMIT)
