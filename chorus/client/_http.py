@@ -10,7 +10,7 @@ import orjson
 from chorus import protocol
 from chorus.protocol import Message
 
-from ._models import Room, Session, User, parse
+from ._models import Notification, Room, SearchHit, Session, Unread, User, parse
 
 
 class ApiError(Exception):
@@ -114,6 +114,15 @@ class HttpApi:
     async def direct_room(self, user_id: str) -> Room:
         return parse(Room, await self._call("POST", "/dms", {"user_id": user_id}))
 
+    async def group_room(self, user_ids: list[str]) -> Room:
+        """The direct conversation of the caller and these users (the same set: the same room)."""
+        return parse(Room, await self._call("POST", "/dms", {"user_ids": user_ids}))
+
+    async def unread(self) -> dict[str, Unread]:
+        """Unread messages and mentions per room the caller is in."""
+        data = await self._call("GET", "/unread")
+        return {room: parse(Unread, counts) for room, counts in data["rooms"].items()}
+
     # -- messages -------------------------------------------------------------------------
 
     async def history(
@@ -155,6 +164,34 @@ class HttpApi:
             "POST", f"/rooms/{room_id}/messages", {"body": body, "client_id": client_id}
         )
         return parse(Message, data["message"])
+
+    async def thread(self, room_id: str, message_id: str, *, limit: int = 50) -> list[Message]:
+        """The first `limit` replies in the thread rooted at `message_id`."""
+        path = f"/rooms/{room_id}/messages/{message_id}/thread"
+        data = await self._call("GET", path, params={"limit": limit})
+        return [
+            event.message
+            for event in map(_room_event, data["events"])
+            if isinstance(event, protocol.MessageEvent)
+        ]
+
+    async def search(
+        self, query: str, *, room_id: str | None = None, limit: int = 20
+    ) -> list[SearchHit]:
+        """Messages of the caller's rooms matching `query`, newest first."""
+        params: dict[str, Any] = {"q": query, "limit": limit}
+        if room_id is not None:
+            params["room"] = room_id
+        data = await self._call("GET", "/search", params=params)
+        return [parse(SearchHit, hit) for hit in data["hits"]]
+
+    async def notifications(self, *, limit: int = 20) -> list[Notification]:
+        """The caller's latest notifications, newest first."""
+        data = await self._call("GET", "/notifications", params={"limit": limit})
+        return [parse(Notification, item) for item in data["notifications"]]
+
+    async def mark_notifications_read(self) -> None:
+        await self._call("POST", "/notifications/read", {"all": True})
 
     async def gateway_urls(self) -> list[str]:
         data = await self._call("GET", "/gateway", auth=False)

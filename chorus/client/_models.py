@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 
+from chorus.protocol import Message
+
 T = TypeVar("T")
 
 _converter = cattrs.Converter()
@@ -47,3 +49,32 @@ class Session:
     expires_in: int
     session_id: str
     user: User
+
+
+@attrs.frozen(kw_only=True)
+class Unread:
+    """Unread messages and mentions of the caller in one room."""
+
+    unread: int
+    mentions: int
+
+
+@attrs.frozen(kw_only=True)
+class Notification:
+    """An entry of the caller's notification inbox."""
+
+    id: str
+    room: str
+    message: str
+    seq: int
+    kind: str
+    created_at: int
+    read_at: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SearchHit:
+    """A message that matched a search; `snippet` marks the matches."""
+
+    message: Message
+    snippet: str

@@ -21,16 +21,29 @@ from chorus import protocol
 from ._http import ApiError, HttpApi
 from ._models import Room
 from ._realtime import RealtimeClient
+from ._transcript import Transcript
 
 HELP = """\
 commands:
   /rooms                 your rooms and the public directory
   /join NAME|ID          join a public room (or switch to one of yours)
   /create NAME [private] create a room and switch to it
-  /history [N]           the last N messages of the current room (default 20)
-  /who                   members of the current room and who is online
+  /history [N]           the last N events of the current room (default 20)
+  /who                   members of the current room, who is online, their ids
   /invite USER_ID        add someone to the current room (owners and moderators)
   /leave                 leave the current room
+  /dm USER_ID[,USER_ID]  a direct conversation with one or more people
+messages show as #SEQ; these commands take that number:
+  /reply SEQ TEXT        reply in the thread of message #SEQ
+  /thread SEQ            the replies in the thread of #SEQ
+  /edit SEQ TEXT         change your message #SEQ
+  /delete SEQ            delete #SEQ (yours; anyone's as owner or moderator)
+  /react SEQ EMOJI       react to #SEQ (/unreact SEQ EMOJI takes it back)
+  /read                  mark the current room read up to its newest message
+  /unread                unread messages and mentions in your rooms
+  /notifications         your latest mentions and replies (marks them read)
+  /search TEXT           search the messages of your rooms
+mention people with @username, or everyone in the room with @room
   /help                  this list
   /quit                  exit (Ctrl+D works too)
 anything else is sent to the current room"""
@@ -54,8 +67,20 @@ class Terminal:
             "/who": self._who,
             "/invite": self._invite,
             "/leave": self._leave,
+            "/dm": self._dm,
+            "/reply": self._reply,
+            "/thread": self._thread,
+            "/edit": self._edit,
+            "/delete": self._delete,
+            "/react": self._react,
+            "/unreact": self._unreact,
+            "/read": self._read,
+            "/unread": self._unread,
+            "/notifications": self._notifications,
+            "/search": self._search,
             "/help": self._help,
         }
+        self._transcript = Transcript(self.say, self._name)
 
     def say(self, text: str) -> None:
         print(text, file=self._out, flush=True)
@@ -86,6 +111,10 @@ class Terminal:
             match event:
                 case protocol.MessageEvent(message=message):
                     await self._show_message(message)
+                case protocol.EditedEvent() | protocol.DeletedEvent() | protocol.ReactionEvent():
+                    await self._transcript.event(event, self._prefix(event.room))
+                case protocol.NotificationEvent(room=room):
+                    await self._transcript.notification(event, self._room_name(room))
                 case protocol.TypingEvent(room=room, user=user) if self._is_current(room):
                     self.say(f"  ({await self._name(user)} is typing…)")
                 case protocol.PresenceEvent(user=user, status=status):
@@ -140,8 +169,11 @@ class Terminal:
             self.say("join a room first")
             return
         count = int(argument) if argument.isdigit() else 20
-        for message in await self._api.history(self._room.id, limit=min(count, 100)):
-            await self._show_message(message, live=False)
+        for event in await self._api.events(self._room.id, limit=min(count, 100)):
+            if isinstance(event, protocol.MessageEvent):
+                await self._show_message(event.message, live=False)
+            else:
+                await self._transcript.event(event)
 
     async def _who(self, _argument: str) -> None:
         if self._room is None:
@@ -149,8 +181,9 @@ class Terminal:
             return
         details = await self._api.get_room(self._room.id)
         for member in details.get("members", []):
-            name = await self._name(member["user_id"])
-            self.say(f"  {name} ({member.get('role', 'member')}, {member.get('status', '?')})")
+            user_id = member["user_id"]
+            role, status = member.get("role", "member"), member.get("status", "?")
+            self.say(f"  {await self._name(user_id)} ({role}, {status}) {user_id}")
 
     async def _invite(self, argument: str) -> None:
         if self._room is None or not argument:
@@ -170,8 +203,110 @@ class Terminal:
         self._room = None
         self.say(f"left {room.name}")
 
+    async def _dm(self, argument: str) -> None:
+        others = [part.strip() for part in argument.split(",") if part.strip()]
+        if not others:
+            self.say("usage: /dm USER_ID[,USER_ID...] (/who shows ids)")
+            return
+        if len(others) == 1:
+            room = await self._api.direct_room(others[0])
+        else:
+            room = await self._api.group_room(others)
+        self._rooms[room.id] = room
+        await self._client.join(room.id)
+        await self._switch(room)
+
+    async def _reply(self, argument: str) -> None:
+        target, text = self._target(argument)
+        if self._room is not None and target is not None and text:
+            await self._client.send(self._room.id, text, thread=target)
+        elif target is not None:
+            self.say("usage: /reply SEQ TEXT")
+
+    async def _thread(self, argument: str) -> None:
+        target, _ = self._target(argument)
+        if self._room is None or target is None:
+            return
+        replies = await self._api.thread(self._room.id, target)
+        self.say(f"{len(replies)} repl{'y' if len(replies) == 1 else 'ies'}")
+        for reply in replies:
+            await self._transcript.message(reply, "  ")
+
+    async def _edit(self, argument: str) -> None:
+        target, text = self._target(argument)
+        if self._room is not None and target is not None and text:
+            await self._client.edit(self._room.id, target, text)
+        elif target is not None:
+            self.say("usage: /edit SEQ TEXT")
+
+    async def _delete(self, argument: str) -> None:
+        target, _ = self._target(argument)
+        if self._room is not None and target is not None:
+            await self._client.delete(self._room.id, target)
+
+    async def _react(self, argument: str, *, remove: bool = False) -> None:
+        target, emoji = self._target(argument)
+        if self._room is None or target is None:
+            return
+        if not emoji:
+            self.say("usage: /react SEQ EMOJI")
+        elif await self._client.react(self._room.id, target, emoji, remove=remove) is None:
+            self.say("nothing to change")
+
+    async def _unreact(self, argument: str) -> None:
+        await self._react(argument, remove=True)
+
+    async def _read(self, _argument: str) -> None:
+        if self._room is None:
+            self.say("join a room first")
+            return
+        marker = await self._client.mark_read(
+            self._room.id, self._transcript.last_seq(self._room.id)
+        )
+        self.say(f"read up to #{marker}")
+
+    async def _unread(self, _argument: str) -> None:
+        counts = {room: n for room, n in (await self._api.unread()).items() if n.unread}
+        if not counts:
+            self.say("all read")
+        for room, n in counts.items():
+            self.say(f"  {self._room_name(room)}: {n.unread} unread, {n.mentions} mentions")
+
+    async def _notifications(self, _argument: str) -> None:
+        notes = await self._api.notifications(limit=20)
+        if not notes:
+            self.say("no notifications")
+        for note in reversed(notes):
+            when = datetime.fromtimestamp(note.created_at / 1000).strftime("%H:%M")
+            fresh = "" if note.read_at is not None else " (new)"
+            self.say(f"  {when} {note.kind} in {self._room_name(note.room)} #{note.seq}{fresh}")
+        await self._api.mark_notifications_read()
+
+    async def _search(self, argument: str) -> None:
+        if not argument:
+            self.say("usage: /search TEXT")
+            return
+        hits = await self._api.search(argument)
+        if not hits:
+            self.say("no messages found")
+        for hit in hits:
+            name = await self._name(hit.message.sender)
+            where = self._room_name(hit.message.room)
+            self.say(f"  [{where}] #{hit.message.seq} {name}: {hit.snippet}")
+
     async def _help(self, _argument: str) -> None:
         self.say(HELP)
+
+    def _target(self, argument: str) -> tuple[str | None, str]:
+        """The message `#SEQ` (first word of `argument`) of the current room, and the rest."""
+        seq, _, rest = argument.partition(" ")
+        if self._room is None:
+            self.say("join a room first")
+            return None, ""
+        message_id = self._transcript.message_id(self._room.id, int(seq)) if seq.isdigit() else None
+        if message_id is None:
+            self.say(f"no message #{seq} shown in this room; /history shows recent ones")
+        return message_id, rest.strip()
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -190,10 +325,14 @@ class Terminal:
         return None
 
     async def _show_message(self, message: protocol.Message, *, live: bool = True) -> None:
-        when = datetime.fromtimestamp(message.created_at / 1000).strftime("%H:%M")
-        prefix = "" if self._is_current(message.room) else f"[{self._room_name(message.room)}] "
+        if live and self._transcript.shown(message.room, message.seq):
+            return  # the history printed on joining had it already
         if live or self._is_current(message.room):
-            self.say(f"{prefix}{when} {await self._name(message.sender)}: {message.body}")
+            await self._transcript.message(message, self._prefix(message.room))
+
+    def _prefix(self, room_id: str) -> str:
+        """Events of rooms other than the current one are labelled with the room's name."""
+        return "" if self._is_current(room_id) else f"[{self._room_name(room_id)}] "
 
     def _is_current(self, room_id: str) -> bool:
         return self._room is not None and self._room.id == room_id

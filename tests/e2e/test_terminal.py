@@ -74,3 +74,40 @@ async def test_a_newcomer_registers_joins_chats_and_quits(tmp_path: Path) -> Non
             await screen.wait_for("unknown command /nonsense")
             keyboard.type("/quit")
         assert result == [0]
+
+
+async def test_threads_edits_reactions_and_mentions_from_the_terminal(tmp_path: Path) -> None:
+    async with open_node(tmp_path) as running, chat_user(running, "ada") as ada:
+        room = await ada.api.create_room("general", "public")
+        await ada.client.join(room.id)
+        keyboard, screen = Keyboard(), Screen()
+        async with trio.open_nursery() as nursery:
+
+            async def chat() -> None:
+                await run_chat(running.http_url, "bob", PASSWORD, keyboard, screen)
+
+            nursery.start_soon(chat)
+            keyboard.type("/join general")
+            await screen.wait_for("== general ==")
+            await ada.client.send(room.id, "lunch @bob?")
+            await screen.wait_for("! ada mentioned you in general #1: lunch @bob?")
+            await screen.wait_for("#1 ")
+            keyboard.type("/reply 1 sure")
+            await screen.wait_for("bob ↳#1: sure")
+            keyboard.type("/edit 2 sure, at noon")
+            await screen.wait_for("* bob edited #2: sure, at noon")
+            keyboard.type("/react 1 👍")
+            await screen.wait_for("* bob reacted 👍 on #1")
+            keyboard.type("/react 1 👍")
+            await screen.wait_for("nothing to change")
+            keyboard.type("/delete 1")
+            await screen.wait_for("(forbidden)")  # ada's message, and bob is no moderator
+            keyboard.type("/delete 2")
+            await screen.wait_for("* bob deleted #2")
+            keyboard.type("/read")
+            await screen.wait_for("read up to #5")
+            keyboard.type("/edit 99 nothing")
+            await screen.wait_for("no message #99 shown in this room")
+            kinds = [type(frame).TYPE for frame in await ada.wait_for_room_events(room.id, 5)]
+            assert kinds == ["message", "message", "edited", "reaction", "deleted"]
+            keyboard.type("/quit")
