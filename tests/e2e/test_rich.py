@@ -211,3 +211,24 @@ async def test_notifications_reach_other_nodes_and_the_signed_push_webhook(
         assert pushed_one["user"] == ada.id
         assert pushed_one["id"] == notification.id
         assert pushed_one["kind"] == "mention"
+
+
+async def test_edits_and_reactions_reach_members_on_another_node(tmp_path: Path) -> None:
+    async with (
+        running_redis(tmp_path / "redis") as redis,
+        open_node(tmp_path, redis_url=redis.url) as node_a,
+        open_node(tmp_path, redis_url=redis.url) as node_b,
+        chat_user(node_a) as ada,
+        chat_user(node_b) as bob,
+    ):
+        room = await shared_room(ada, bob)
+        message = await ada.client.send(room, "typo")
+        await bob.client.react(room, message.id, "🎉")
+        await ada.client.edit(room, message.id, "fixed")
+        for user in (ada, bob):
+            events = await user.wait_for_room_events(room, 3)
+            assert [type(event).TYPE for event in events] == ["message", "reaction", "edited"]
+            reaction, edited = events[1], events[2]
+            assert isinstance(reaction, protocol.ReactionEvent)
+            assert isinstance(edited, protocol.EditedEvent)
+            assert (reaction.seq, edited.seq, edited.body) == (2, 3, "fixed")
