@@ -9,8 +9,9 @@ the machine has two or more), reads the swarm's JSON, stops the server and
 writes `<results-dir>/<date>-<scenario>.json`. `--quick` makes every scenario
 tiny (a few seconds: for CI) and adds `-quick` to the file names. The exit
 status is 1 when a scenario failed (lost, duplicated or reordered messages,
-a failed worker, a server that did not start, fewer idle connections held
-than asked for) and 0 otherwise. See docs/benchmarks.md.
+a failed worker, a server that did not start, fewer connections held at the
+end than bots, sends never acknowledged) and 0 otherwise. See
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ SCENARIOS = {
         _fanout(1000, 100, 0.5),
         Scenario(
             "dm",
-            "1,000 bots in 500 direct rooms of 2, 1,000 sends/s",
+            "1,000 bots in 500 one-to-one rooms (rooms of 2), 1,000 sends/s",
             _flags(bots=1000, rooms=500, room_size=2, rate=1000, passive=0, **FULL),
             _flags(bots=40, rooms=20, room_size=2, rate=40, passive=0, **QUICK),
         ),
@@ -100,8 +101,7 @@ SCENARIOS = {
         Scenario(
             "reconnect-storm",
             "1,000 bots in rooms of 100, 500 sends/s; every bot drops and resumes at 10 s",
-            _flags(bots=1000, rooms=10, room_size=100, rate=500, storm_at=10, **FULL)
-            + _flags(drain=15),
+            _flags(bots=1000, rooms=10, room_size=100, rate=500, storm_at=10, drain=15, **FULL),
             _flags(bots=40, rooms=2, room_size=20, rate=40, storm_at=0.5, **QUICK),
         ),
         Scenario(
@@ -122,8 +122,9 @@ SCENARIOS = {
                 ramp_up=IDLE_CONNECTIONS / 800,
                 drain=1,
             ),
-            _flags(bots=200, rooms=1, room_size=1, rate=0, passive=1, duration=1, ramp_up=1)
-            + _flags(drain=1),
+            _flags(
+                bots=200, rooms=1, room_size=1, rate=0, passive=1, duration=1, ramp_up=1, drain=1
+            ),
             kind="idle",
         ),
         Scenario(
@@ -252,7 +253,7 @@ def _option(args: tuple[str, ...], name: str) -> float:
 
 
 def run_swarm(
-    scenario: Scenario, args: tuple[str, ...], server: Server, work: Path, pin: list[str]
+    args: tuple[str, ...], server: Server, work: Path, pin: list[str]
 ) -> tuple[str, dict[str, Any]]:
     """Run `chorus bots` against `server`; return its command line and its JSON report."""
     report_file = work / "swarm.json"
@@ -322,7 +323,7 @@ def run_scenario(
                 result |= run_store(args, pins[0])
             else:
                 runner = run_idle if scenario.kind == "idle" else run_plain
-                result |= runner(scenario, args, work, pins)
+                result |= runner(args, work, pins)
         except ScenarioFailed as exc:
             result["failure"] = str(exc)
     result["load_average_after"] = [round(load, 2) for load in os.getloadavg()]
@@ -330,11 +331,11 @@ def run_scenario(
 
 
 def run_plain(
-    scenario: Scenario, args: tuple[str, ...], work: Path, pins: tuple[list[str], list[str]]
+    args: tuple[str, ...], work: Path, pins: tuple[list[str], list[str]]
 ) -> dict[str, Any]:
-    """A swarm scenario: fan-out, direct rooms, presence churn, reconnect storm."""
+    """A swarm scenario: fan-out, one-to-one rooms, presence churn, reconnect storm."""
     with running_server(work, pins[0], chorus_executable()) as server:
-        command, report = run_swarm(scenario, args, server, work, pins[1])
+        command, report = run_swarm(args, server, work, pins[1])
     summary = swarm_summary(report)
     summary["signals"] = report["signals"]
     if report["storm"] is not None:
@@ -388,7 +389,7 @@ def _outcome(
 
 
 def run_idle(
-    scenario: Scenario, args: tuple[str, ...], work: Path, pins: tuple[list[str], list[str]]
+    args: tuple[str, ...], work: Path, pins: tuple[list[str], list[str]]
 ) -> dict[str, Any]:
     """Idle connections: how many one node holds, and its RSS per connection.
 
@@ -400,7 +401,7 @@ def run_idle(
     limit = raise_open_files_limit(wanted + 1024)
     with running_server(work, pins[0], chorus_executable()) as server:
         before = rss_kib(server.pid)
-        command, report = run_swarm(scenario, args, server, work, pins[1])
+        command, report = run_swarm(args, server, work, pins[1])
     held = report["connections"]["held"]
     timeline = (report["server"] or {}).get("timeline") or []
     peak_mib = max((row["rss_mib"] for row in timeline), default=None)
