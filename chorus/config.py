@@ -133,6 +133,9 @@ class Settings:
         " of as many (429 beyond; shared by nodes sharing redis_url)",
         _positive,
     )
+    max_group_size: int = _setting(
+        10, "most users in a group direct conversation, its creator included", _positive
+    )
     notification_webhook_url: str = _setting(
         "",
         "URL that gets a signed POST for every notification (mentions, thread replies) so"

@@ -10,7 +10,7 @@ from quart_trio import QuartTrio
 
 from chorus.services import Services
 
-from . import _auth, _messages, _ops, _rooms, _users
+from . import _auth, _inbox, _messages, _ops, _reactions, _rooms, _search, _threads, _users
 from ._errors import error_for, internal_error
 from ._metrics import HTTP_REQUESTS, HTTP_SECONDS, UNMATCHED
 from ._output import ErrorDetailView, ErrorView, to_json
@@ -26,7 +26,17 @@ BODY_TIMEOUT = 60
 
 def all_routes() -> tuple[Route, ...]:
     """Every route of the API, in the order the OpenAPI document lists them."""
-    return (*_auth.table, *_users.table, *_rooms.table, *_messages.table, *_ops.table)
+    return (
+        *_auth.table,
+        *_users.table,
+        *_rooms.table,
+        *_messages.table,
+        *_reactions.table,
+        *_threads.table,
+        *_inbox.table,
+        *_search.table,
+        *_ops.table,
+    )
 
 
 def create_app(services: Services) -> QuartTrio:

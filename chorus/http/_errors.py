@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from chorus.actors import ActorDead, AskTimeout
 from chorus.auth import AuthError, InvalidInput, UsernameTaken
-from chorus.persistence import Conflict, NotFound, StoreUnavailable
+from chorus.persistence import Conflict, Forbidden, Gone, NotFound, StoreUnavailable
 from chorus.protocol import MAX_TEXT_CHARS, ErrorCode
 from chorus.supervisors import SupervisorError
 
@@ -68,7 +68,9 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         meaning="An already-used refresh token was presented; its session is now revoked.",
     ),
     ErrorCodeDoc(code="forbidden", status=403, meaning="The caller may not do this."),
-    ErrorCodeDoc(code="not_found", status=404, meaning="No such route, room, user or member."),
+    ErrorCodeDoc(
+        code="not_found", status=404, meaning="No such route, room, user, member or message."
+    ),
     ErrorCodeDoc(
         code="method_not_allowed", status=405, meaning="The path exists; see the Allow header."
     ),
@@ -82,6 +84,12 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         meaning="The client_id was already used for a message in another room.",
     ),
     ErrorCodeDoc(code="conflict", status=409, meaning="The write conflicts with stored data."),
+    ErrorCodeDoc(
+        code="gone",
+        status=410,
+        meaning="The message was deleted: it cannot be edited, deleted again, reacted or "
+        "replied to.",
+    ),
     ErrorCodeDoc(code="too_large", status=413, meaning="The request body is over 64 KiB."),
     ErrorCodeDoc(
         code="unsupported_media_type",
@@ -158,6 +166,10 @@ def error_for(exc: BaseException) -> ApiError | None:
             return unavailable("the room is busy or restarting; retry")
         case NotFound():
             return not_found(str(exc))
+        case Forbidden():
+            return forbidden(str(exc))
+        case Gone():
+            return ApiError(410, ErrorCode.GONE, str(exc))
         case Conflict():
             return ApiError(409, "conflict", str(exc))
         case HTTPException():

@@ -24,6 +24,7 @@ from ._errors import ApiError, bad_request
 T = TypeVar("T")
 _RULE: Final = "chorus.http.rule"
 _DIGITS = re.compile(r"[0-9]{1,16}")
+_FLAGS: Final = {"true": True, "false": False}
 
 
 @attrs.frozen
@@ -86,7 +87,52 @@ class Integer:
         return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
 
 
-Rule = Text | Choice | Integer
+@attrs.frozen
+class Flag:
+    """true or false (in a query string: the words `true` and `false`)."""
+
+    expected: str = "a boolean"
+
+    def type_ok(self, value: object) -> bool:
+        return type(value) is bool
+
+    def violation(self, value: Any) -> str | None:
+        return None
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+
+@attrs.frozen
+class Texts:
+    """An array of `min_items..max_items` strings, each following `item`."""
+
+    min_items: int
+    max_items: int
+    item: Text
+    expected: str = "an array of strings"
+
+    def type_ok(self, value: object) -> bool:
+        return type(value) is list and all(type(item) is str for item in value)
+
+    def violation(self, value: Any) -> str | None:
+        if not self.min_items <= len(value) <= self.max_items:
+            return f"must hold {self.min_items} to {self.max_items} items"
+        for index, item in enumerate(value):
+            if (reason := self.item.violation(item)) is not None:
+                return f"item {index} {reason}"
+        return None
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "array",
+            "items": self.item.schema(),
+            "minItems": self.min_items,
+            "maxItems": self.max_items,
+        }
+
+
+Rule = Text | Choice | Integer | Flag | Texts
 
 
 @attrs.frozen
@@ -113,9 +159,28 @@ def integer(minimum: int, maximum: int, description: str, *, default: Any = attr
     return _field(Integer(minimum, maximum), description, default)
 
 
-def _field(rule: Rule, description: str, default: Any) -> Any:
+def flag(description: str, *, default: Any = attrs.NOTHING) -> Any:
+    """A boolean field."""
+    return _field(Flag(), description, default)
+
+
+def texts(
+    min_items: int,
+    max_items: int,
+    item: tuple[int, int],
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+) -> Any:
+    """An array of strings, each of `item` (min, max) characters, as a tuple; only for bodies."""
+    rule = Texts(min_items, max_items, Text(*item))
+    return _field(rule, description, default, converter=attrs.converters.optional(tuple))
+
+
+def _field(rule: Rule, description: str, default: Any, converter: Any = None) -> Any:
     nullable = default is None
-    return attrs.field(default=default, metadata={_RULE: FieldRule(rule, description, nullable)})
+    metadata = {_RULE: FieldRule(rule, description, nullable)}
+    return attrs.field(default=default, metadata=metadata, converter=converter)
 
 
 @attrs.frozen
@@ -184,6 +249,10 @@ def decode_query(cls: type[T], args: MultiDict[str, str]) -> T:
             if not _DIGITS.fullmatch(raw):
                 raise bad_request(ErrorCode.WRONG_TYPE, f"{name}: expected an integer")
             values[name] = int(raw)
+        elif rule is not None and isinstance(rule.rule, Flag):
+            if raw not in _FLAGS:
+                raise bad_request(ErrorCode.WRONG_TYPE, f"{name}: expected true or false")
+            values[name] = _FLAGS[raw]
         else:
             values[name] = raw
     return _build(cls, values, "query")

@@ -1,27 +1,45 @@
-"""`/api/v1/rooms/{room_id}/messages`: history and posting.
+"""`/api/v1/rooms/{room_id}/messages`: history, posting, one message, edits and deletes.
 
 A post goes through the room's actor, exactly like a gateway `send`: the
 actor stores it in the room's next batch (assigning its seq), broadcasts it
 to the room's WebSocket subscribers, then answers. So the order of seqs, the
 client_id idempotency and the fan-out are the same whichever way a message
-arrives.
+arrives. Edits and deletes (and reactions, `_reactions`) go through it the
+same way as a `Change`: each is a sequenced event, broadcast live and
+replayed by resume and by the history here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
 
 import attrs
 
 from chorus.actors import Reply as ActorReply
 from chorus.actors.events import wire_message
-from chorus.actors.room import Post
-from chorus.persistence import Appended, now_ms
-from chorus.protocol import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT
+from chorus.actors.room import Change, ChangeKind, Post, RoomMessage
+from chorus.persistence import Appended, Message, Room, Store, now_ms
+from chorus.protocol import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
+from chorus.services import Services
 
-from ._errors import ApiError
+from ._errors import ApiError, bad_request, not_found
 from ._input import integer, text
-from ._output import MessagePageView, PostedView, message_page_view
-from ._rooms import existing_room, membership_of
+from ._output import (
+    ChangedView,
+    EditHistoryView,
+    EventPageView,
+    MessageDetailView,
+    PostedView,
+    changed_view,
+    edit_view,
+    message_detail_view,
+    room_event,
+)
+from ._rooms import member_room
 from ._routing import API_PREFIX, Call, Reply, RouteTable
+
+R = TypeVar("R")
 
 table = RouteTable("messages")
 
@@ -29,17 +47,20 @@ POST_TIMEOUT = 10.0
 """Seconds to wait for the room's actor to store a post before answering 503."""
 HISTORY_LIMIT = (1, 100)
 DEFAULT_HISTORY = 50
+MESSAGES = f"{API_PREFIX}/rooms/{{room_id}}/messages"
+MESSAGE = f"{MESSAGES}/{{message_id}}"
+CLIENT_ID = "Chosen by the client, unique per sender across all rooms and kinds of write."
 
 
 @attrs.frozen(kw_only=True)
 class History:
     before: int | None = integer(
-        1, MAX_SAFE_INT, "Only messages with a smaller seq (scrolling back).", default=None
+        1, MAX_SAFE_INT, "Only events with a smaller seq (scrolling back).", default=None
     )
     after: int | None = integer(
-        0, MAX_SAFE_INT, "Only messages with a greater seq (catching up).", default=None
+        0, MAX_SAFE_INT, "Only events with a greater seq (catching up).", default=None
     )
-    limit: int = integer(*HISTORY_LIMIT, "Most messages returned.", default=DEFAULT_HISTORY)
+    limit: int = integer(*HISTORY_LIMIT, "Most events returned.", default=DEFAULT_HISTORY)
 
 
 @attrs.frozen(kw_only=True)
@@ -47,43 +68,115 @@ class NewPost:
     """A message to post; retrying with the same `client_id` never stores a duplicate."""
 
     body: str = text(1, MAX_BODY_CHARS, "The message text.")
-    client_id: str = text(
-        1, MAX_ID_CHARS, "Chosen by the client, unique per sender across all rooms."
+    client_id: str = text(1, MAX_ID_CHARS, CLIENT_ID)
+    thread: str | None = text(
+        1, MAX_ID_CHARS, "Post as a reply in the thread rooted at this message.", default=None
     )
+
+
+@attrs.frozen(kw_only=True)
+class NewBody:
+    """The new text of a message; retrying with the same `client_id` edits once."""
+
+    body: str = text(1, MAX_BODY_CHARS, "The new message text.")
+    client_id: str = text(1, MAX_ID_CHARS, CLIENT_ID)
+
+
+@attrs.frozen(kw_only=True)
+class ClientId:
+    client_id: str = text(1, MAX_ID_CHARS, CLIENT_ID + " A retry changes nothing more.")
+
+
+# -- checks and the room actor --------------------------------------------------------
+
+
+async def room_message(store: Store, room: Room, message_id: str) -> Message:
+    """A message (not another kind of event) of `room`, in its current state; else 404."""
+    message = await store.get_message(message_id)
+    if message is None or message.room_id != room.id or message.target_id is not None:
+        raise not_found(f"no message {message_id} in room {room.id}")
+    return message
+
+
+async def change(
+    services: Services,
+    room: Room,
+    kind: ChangeKind,
+    *,
+    actor_id: str,
+    message_id: str,
+    client_id: str,
+    body: str = "",
+) -> Appended | None:
+    """Have the room's actor store, broadcast and answer a `Change`.
+
+    Its refusals become 404, 403, 410 (see `error_for`) or 400 (`ValueError`).
+    """
+    created_at = now_ms()
+
+    def make(reply: ActorReply[Appended | None]) -> Change:
+        return Change(
+            kind=kind,
+            actor_id=actor_id,
+            message_id=message_id,
+            client_id=client_id,
+            created_at=created_at,
+            body=body,
+            reply=reply,
+        )
+
+    return await ask_room(services, room.id, make)
+
+
+async def ask_room(
+    services: Services, room_id: str, make: Callable[[ActorReply[R]], RoomMessage]
+) -> R:
+    """Ask the room's actor; a `ValueError` it answers (a rule broken) becomes 400."""
+    try:
+        return await services.rooms.ask(room_id, make, timeout=POST_TIMEOUT)
+    except ValueError as exc:
+        raise bad_request(ErrorCode.INVALID_VALUE, str(exc)) from None
+
+
+# -- routes ---------------------------------------------------------------------------
 
 
 @table.route(
     "GET",
-    f"{API_PREFIX}/rooms/{{room_id}}/messages",
-    summary="Message history",
+    MESSAGES,
+    summary="Room history",
     input=History,
-    responses={200: MessagePageView},
+    responses={200: EventPageView},
     errors={403: "Not a member of the room.", 404: "No such room."},
 )
 async def list_messages(call: Call[History], room_id: str) -> Reply:
-    """Up to `limit` messages in ascending seq order.
+    """Up to `limit` events (messages, edits, deletes, reactions) in ascending seq order.
 
     Without bounds: the latest. With `after`: the first ones after it. With
     `before`: the last ones before it. With both: the first ones between.
+    Each event is the frame the gateway sends for it, so replaying a page
+    gives the same state as resuming; messages show their current state.
     """
-    store = call.services.store
-    room = await existing_room(store, room_id)
-    await membership_of(store, room, call.user_id)
+    room = await member_room(call, room_id)
     query = call.input
-    found = await store.messages(room.id, before=query.before, after=query.after, limit=query.limit)
-    return Reply(200, message_page_view(found))
+    found = await call.services.store.messages(
+        room.id, before=query.before, after=query.after, limit=query.limit
+    )
+    return Reply(200, EventPageView(events=[room_event(event) for event in found]))
 
 
 @table.route(
     "POST",
-    f"{API_PREFIX}/rooms/{{room_id}}/messages",
+    MESSAGES,
     summary="Post a message",
     input=NewPost,
     responses={201: PostedView, 200: PostedView},
     errors={
+        400: "Invalid body, or `thread` is itself a reply.",
         403: "Not a member of the room.",
-        404: "No such room.",
+        404: "No such room, or no such `thread` root message in it.",
         409: "The client_id was already used in another room (client_id_reused).",
+        410: "The `thread` root was deleted (gone).",
     },
 )
 async def post_message(call: Call[NewPost], room_id: str) -> Reply:
@@ -91,11 +184,11 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
 
     A retry with a `client_id` already used in this room answers 200 with the
     original message and `duplicate: true`; nothing new is stored. On 503 the
-    message may or may not be stored: retry with the same `client_id`.
+    message may or may not be stored: retry with the same `client_id`. With
+    `thread`, the message is a reply in the thread rooted at that message of
+    the room (a top-level message, not deleted).
     """
-    store = call.services.store
-    room = await existing_room(store, room_id)
-    await membership_of(store, room, call.user_id)
+    room = await member_room(call, room_id)
     sender, post, created_at = call.user_id, call.input, now_ms()
 
     def make(reply: ActorReply[Appended]) -> Post:
@@ -104,10 +197,11 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
             body=post.body,
             client_id=post.client_id,
             created_at=created_at,
+            thread_id=post.thread,
             reply=reply,
         )
 
-    result = await call.services.rooms.ask(room.id, make, timeout=POST_TIMEOUT)
+    result = await ask_room(call.services, room.id, make)
     if result.message.room_id != room.id:
         raise ApiError(
             409,
@@ -116,3 +210,98 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
         )
     posted = PostedView(message=wire_message(result.message), duplicate=result.duplicate)
     return Reply(200 if result.duplicate else 201, posted)
+
+
+@table.route(
+    "GET",
+    MESSAGE,
+    summary="A message with its reactions and thread",
+    responses={200: MessageDetailView},
+    errors={403: "Not a member of the room.", 404: "No such room, or no such message in it."},
+)
+async def get_message(call: Call[object], room_id: str, message_id: str) -> Reply:
+    """The message in its current state, its reaction counts and its thread's size."""
+    store = call.services.store
+    room = await member_room(call, room_id)
+    message = await room_message(store, room, message_id)
+    reactions = await store.reactions([message.id])
+    return Reply(200, message_detail_view(message, reactions.get(message.id, {})))
+
+
+@table.route(
+    "PATCH",
+    MESSAGE,
+    summary="Edit a message",
+    input=NewBody,
+    responses={200: ChangedView},
+    errors={
+        403: "Not a member of the room, or not the message's sender.",
+        404: "No such room, or no such message in it.",
+        410: "The message was deleted (gone).",
+    },
+)
+async def edit_message(call: Call[NewBody], room_id: str, message_id: str) -> Reply:
+    """Replaces the text of the caller's own message: 200 with the `edited` event.
+
+    The event takes the room's next seq and reaches the room's subscribers
+    like a message; the earlier text goes to the edit history. A retry with
+    the same `client_id` answers the original event with `duplicate: true`.
+    """
+    room = await member_room(call, room_id)
+    result = await change(
+        call.services,
+        room,
+        "edit",
+        actor_id=call.user_id,
+        message_id=message_id,
+        client_id=call.input.client_id,
+        body=call.input.body,
+    )
+    return Reply(200, changed_view(result))
+
+
+@table.route(
+    "DELETE",
+    MESSAGE,
+    summary="Delete a message",
+    input=ClientId,
+    responses={200: ChangedView},
+    errors={
+        403: "Not a member, or neither the sender nor the room's owner or a moderator.",
+        404: "No such room, or no such message in it.",
+        410: "The message was already deleted (gone).",
+    },
+)
+async def delete_message(call: Call[ClientId], room_id: str, message_id: str) -> Reply:
+    """Deletes a message (its sender, or the room's owner or a moderator): 200 with the event.
+
+    A tombstone (empty body, `deleted_at`) replaces the message for everyone;
+    its edit history, reactions and notifications go. A retry with the same
+    `client_id` answers the original `deleted` event with `duplicate: true`.
+    """
+    room = await member_room(call, room_id)
+    result = await change(
+        call.services,
+        room,
+        "delete",
+        actor_id=call.user_id,
+        message_id=message_id,
+        client_id=call.input.client_id,
+    )
+    return Reply(200, changed_view(result))
+
+
+@table.route(
+    "GET",
+    f"{MESSAGE}/history",
+    summary="A message's edit history",
+    responses={200: EditHistoryView},
+    errors={403: "Not a member of the room.", 404: "No such room, or no such message in it."},
+)
+async def message_history(call: Call[object], room_id: str, message_id: str) -> Reply:
+    """The texts the message had before each edit, oldest first."""
+    store = call.services.store
+    room = await member_room(call, room_id)
+    message = await room_message(store, room, message_id)
+    edits = await store.edit_history(message.id)
+    return Reply(200, EditHistoryView(edits=[edit_view(edit) for edit in edits]))

@@ -24,9 +24,11 @@ from ._routing import Content, Route
 SECURITY_SCHEME = "bearer"
 
 _DESCRIPTION = """\
-Chorus's HTTP API: accounts and sessions, users, rooms, members and message
-history. Real-time delivery is over the WebSocket gateway (`GET /api/v1/gateway`
-says where); a message posted here is delivered there like any other.
+Chorus's HTTP API: accounts and sessions, users, rooms, members, message
+history, threads, edits, deletes, reactions, read positions, notifications
+and search. Real-time delivery is over the WebSocket gateway (`GET
+/api/v1/gateway` says where); a message posted, edited, deleted or reacted to
+here is delivered there like any other.
 
 Bodies are JSON objects (at most 64 KiB); unknown fields are refused and
 nothing is coerced. Timestamps are milliseconds since the Unix epoch (UTC).

@@ -18,7 +18,7 @@ import attrs
 import orjson
 
 from chorus import persistence, protocol
-from chorus.actors.events import wire_message
+from chorus.actors.events import event_frame, wire_message
 from chorus.auth import Tokens
 
 _DESCRIPTION = "chorus.http.description"
@@ -32,6 +32,19 @@ def described(description: str) -> Any:
 RoomKindName = Literal["public", "private", "direct"]
 RoleName = Literal["owner", "moderator", "member"]
 StatusName = Literal["online", "idle", "offline"]
+NotifyName = Literal["all", "mentions", "none"]
+NotificationKindName = Literal["mention", "room_mention", "reply"]
+
+RoomEvent = (
+    protocol.MessageEvent | protocol.EditedEvent | protocol.DeletedEvent | protocol.ReactionEvent
+)
+"""A sequenced room event: the frame the gateway sends for it (sent as that frame's JSON)."""
+_FRAMES = (
+    protocol.MessageEvent,
+    protocol.EditedEvent,
+    protocol.DeletedEvent,
+    protocol.ReactionEvent,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -67,14 +80,21 @@ class RoomView:
     created_by: str
     created_at: int
     last_seq: int
+    read_receipts: bool = described("Whether members see each other's read markers.")
 
 
 @attrs.frozen(kw_only=True)
 class MyRoomView(RoomView):
-    """A room the caller is a member of, with the caller's role and read marker."""
+    """A room the caller is a member of, with the caller's role, read marker and settings.
+
+    `notify` says which of the room's messages notify the caller; `others`
+    lists a direct room's other members (to name the room), null for other rooms.
+    """
 
     role: RoleName
     read_seq: int
+    notify: NotifyName
+    others: list[UserView] | None
 
 
 @attrs.frozen(kw_only=True)
@@ -85,6 +105,10 @@ class MemberView:
     role: RoleName
     joined_at: int
     status: StatusName
+    read_seq: int | None = described(
+        "The last seq the member has read; null unless the room shows read receipts"
+        " and the caller is a member."
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -110,10 +134,15 @@ class RoomPageView:
 
 
 @attrs.frozen(kw_only=True)
-class MessagePageView:
-    """Messages of a room in ascending seq order."""
+class EventPageView:
+    """Events of a room in ascending seq order, as the gateway sends them.
 
-    messages: list[protocol.Message]
+    Messages show their current state (latest body, `edited_at`; a deleted
+    one has an empty body); the `edited`, `deleted` and `reaction` events
+    that changed them follow at their own seqs, exactly as on resume.
+    """
+
+    events: list[RoomEvent]
 
 
 @attrs.frozen(kw_only=True)
@@ -122,6 +151,140 @@ class PostedView:
 
     message: protocol.Message
     duplicate: bool
+
+
+@attrs.frozen(kw_only=True)
+class ChangedView:
+    """The stored edit, delete or reaction event (with its seq), as subscribers got it.
+
+    `duplicate` is true when the client_id had already been used: `event` is
+    then the original one. `event` is null when a reaction changed nothing.
+    """
+
+    event: RoomEvent | None
+    duplicate: bool
+
+
+@attrs.frozen(kw_only=True)
+class MessageDetailView:
+    """A message in its current state, with its reactions and its thread.
+
+    `reactions` maps each emoji to its number of users, ordered by the oldest
+    standing reaction.
+    """
+
+    message: protocol.Message
+    reactions: dict[str, int]
+    reply_count: int = described("Replies in the thread rooted here (deleted ones excluded).")
+    last_reply_at: int | None = described("When the newest reply was posted; null without one.")
+    deleted_at: int | None = described("When it was deleted (the body is then empty).")
+    deleted_by: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ThreadView:
+    """A thread: its root and a page of its replies in ascending seq order."""
+
+    root: MessageDetailView
+    messages: list[protocol.Message]
+
+
+@attrs.frozen(kw_only=True)
+class ThreadsView:
+    """The roots of the threads the caller follows, newest reply first."""
+
+    threads: list[MessageDetailView]
+
+
+@attrs.frozen(kw_only=True)
+class EditView:
+    """One earlier version of an edited message."""
+
+    body: str = described("The text before this edit.")
+    written_at: int = described("When that text was written (posted, or an earlier edit).")
+    replaced_at: int = described("When this edit replaced it.")
+    seq: int = described("The seq of the `edited` event.")
+
+
+@attrs.frozen(kw_only=True)
+class EditHistoryView:
+    """A message's earlier versions, oldest first (empty if never edited, or deleted)."""
+
+    edits: list[EditView]
+
+
+@attrs.frozen(kw_only=True)
+class ReactorsView:
+    """Who reacted with one emoji, earliest first."""
+
+    users: list[str]
+
+
+@attrs.frozen(kw_only=True)
+class ReadView:
+    """The caller's stored read marker (never moved back, never past the room's last seq)."""
+
+    read_seq: int
+
+
+@attrs.frozen(kw_only=True)
+class RoomUnreadView:
+    """What the caller has not read in one room."""
+
+    room: str
+    unread: int = described("Messages after the read marker, from others, not deleted.")
+    mentions: int = described("Of those, the ones mentioning the caller (by name or @room).")
+
+
+@attrs.frozen(kw_only=True)
+class UnreadView:
+    """Unread and mention counts for every room the caller is a member of."""
+
+    rooms: list[RoomUnreadView]
+
+
+@attrs.frozen(kw_only=True)
+class NotificationView:
+    """An entry of the caller's notification inbox; unread while `read_at` is null."""
+
+    id: str
+    room: str
+    message: str
+    seq: int = described("The message's seq in its room.")
+    kind: NotificationKindName
+    created_at: int = described("When the message was posted.")
+    read_at: int | None
+
+
+@attrs.frozen(kw_only=True)
+class NotificationPageView:
+    """A page of the caller's notifications, newest first."""
+
+    notifications: list[NotificationView]
+    next_before: str | None = described("Pass as `before` for the next page; null on the last.")
+
+
+@attrs.frozen(kw_only=True)
+class MarkedView:
+    """How many notifications were unread and are now read."""
+
+    marked: int
+
+
+@attrs.frozen(kw_only=True)
+class SearchHitView:
+    """A matching message and an excerpt with each match between ⟦ and ⟧."""
+
+    message: protocol.Message
+    snippet: str
+
+
+@attrs.frozen(kw_only=True)
+class SearchPageView:
+    """Matches, newest first."""
+
+    hits: list[SearchHitView]
+    next_offset: int | None = described("Pass as `offset` for the next page; null on the last.")
 
 
 @attrs.frozen(kw_only=True)
@@ -180,6 +343,7 @@ def _room_fields(room: persistence.Room) -> dict[str, Any]:
         "created_by": room.created_by,
         "created_at": room.created_at,
         "last_seq": room.last_seq,
+        "read_receipts": room.read_receipts,
     }
 
 
@@ -187,18 +351,30 @@ def room_view(room: persistence.Room) -> RoomView:
     return RoomView(**_room_fields(room))
 
 
-def my_room_view(room: persistence.Room, membership: persistence.Membership) -> MyRoomView:
+def my_room_view(
+    room: persistence.Room,
+    membership: persistence.Membership,
+    others: list[persistence.User] | None = None,
+) -> MyRoomView:
+    """The caller's view of a room; `others` are a direct room's other members."""
     return MyRoomView(
-        **_room_fields(room), role=membership.role.value, read_seq=membership.read_seq
+        **_room_fields(room),
+        role=membership.role.value,
+        read_seq=membership.read_seq,
+        notify=membership.notify.value,
+        others=None if others is None else [user_view(user) for user in others],
     )
 
 
-def member_view(membership: persistence.Membership, status: StatusName) -> MemberView:
+def member_view(
+    membership: persistence.Membership, status: StatusName, *, show_read: bool
+) -> MemberView:
     return MemberView(
         user_id=membership.user_id,
         role=membership.role.value,
         joined_at=membership.joined_at,
         status=status,
+        read_seq=membership.read_seq if show_read else None,
     )
 
 
@@ -206,25 +382,79 @@ def room_detail_view(room: persistence.Room, members: list[MemberView]) -> RoomD
     return RoomDetailView(**_room_fields(room), members=members)
 
 
-def message_page_view(messages: list[persistence.Message]) -> MessagePageView:
-    return MessagePageView(messages=[wire_message(message) for message in messages])
+def room_event(event: persistence.Message) -> RoomEvent:
+    """The frame of a stored room event (`chorus.actors.events.event_frame`)."""
+    frame = event_frame(event)
+    assert isinstance(frame, _FRAMES), frame
+    return frame
+
+
+def message_detail_view(
+    message: persistence.Message, reactions: dict[str, int]
+) -> MessageDetailView:
+    return MessageDetailView(
+        message=wire_message(message),
+        reactions=reactions,
+        reply_count=message.reply_count,
+        last_reply_at=message.last_reply_at,
+        deleted_at=message.deleted_at,
+        deleted_by=message.deleted_by,
+    )
+
+
+def changed_view(result: persistence.Appended | None) -> ChangedView:
+    if result is None:
+        return ChangedView(event=None, duplicate=False)
+    return ChangedView(event=room_event(result.message), duplicate=result.duplicate)
+
+
+def edit_view(edit: persistence.Edit) -> EditView:
+    return EditView(
+        body=edit.body, written_at=edit.written_at, replaced_at=edit.replaced_at, seq=edit.seq
+    )
+
+
+def notification_view(notification: persistence.Notification) -> NotificationView:
+    return NotificationView(
+        id=notification.id,
+        room=notification.room_id,
+        message=notification.message_id,
+        seq=notification.seq,
+        kind=notification.kind.value,
+        created_at=notification.created_at,
+        read_at=notification.read_at,
+    )
 
 
 # -- JSON -----------------------------------------------------------------------------
 
 
 def to_json(value: object) -> bytes:
-    """A view (or a plain JSON-able dict) as JSON bytes."""
-    if attrs.has(type(value)):
-        value = attrs.asdict(value, recurse=True)  # type: ignore[arg-type]
-    return orjson.dumps(value)
+    """A view (or a plain JSON-able dict) as JSON bytes; room events as their frames."""
+    return orjson.dumps(_plain(value))
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, _FRAMES):
+        return orjson.Fragment(protocol.encode(value))
+    if attrs.has(cls := type(value)):
+        return {f.name: _plain(getattr(value, f.name)) for f in attrs.fields(cls)}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 # -- JSON Schema ----------------------------------------------------------------------
 
 
-def _protocol_message_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = orjson.loads(protocol.json_schema_document())["$defs"]["Message"]
+_PROTOCOL_TYPES = (protocol.Message, *_FRAMES)
+"""Types whose schema is the protocol's own (from its JSON Schema document)."""
+
+
+def _protocol_schema(cls: type[Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = orjson.loads(protocol.json_schema_document())["$defs"][cls.__name__]
     return schema
 
 
@@ -247,8 +477,8 @@ class SchemaSet:
         """A `$ref` to the schema of `cls` (added, with every view it uses, if new)."""
         name = schema_name(cls)
         if name not in self.components:
-            if cls is protocol.Message:
-                self.components[name] = _protocol_message_schema()
+            if cls in _PROTOCOL_TYPES:
+                self.components[name] = _protocol_schema(cls)
             else:
                 self.components[name] = {}  # reserve the name first: views may nest
                 self.components[name] = self._object(cls)
@@ -284,9 +514,13 @@ class SchemaSet:
             return {"type": "string", "enum": list(args)}
         if origin is list:
             return {"type": "array", "items": self._type(args[0])}
-        if origin in (typing.Union, types.UnionType) and type(None) in args:
-            (inner,) = (arg for arg in args if arg is not type(None))
-            return {"anyOf": [self._type(inner), {"type": "null"}]}
+        if origin is dict and args[0] is str:
+            return {"type": "object", "additionalProperties": self._type(args[1])}
+        if origin in (typing.Union, types.UnionType):
+            options = [self._type(arg) for arg in args if arg is not type(None)]
+            if type(None) in args:
+                options.append({"type": "null"})
+            return {"anyOf": options}
         if attrs.has(hint):
             return self.ref(hint)
         raise TypeError(f"no JSON Schema for {hint!r}")

@@ -2,6 +2,8 @@
 
 Permissions (the store checks integrity only, so every rule is here):
 - a room's details are visible to its members, and to anyone for a public room;
+  members' read markers only to members, and only while the room shows receipts
+  (which only its owner switches);
 - anyone may join a public room; private rooms are joined by invitation
   from their owner or a moderator; direct rooms only through `/dms`;
 - a member may leave (except the owner, and except direct rooms); the owner
@@ -11,16 +13,17 @@ Permissions (the store checks integrity only, so every rule is here):
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import attrs
 
-from chorus.persistence import Membership, Role, Room, RoomKind, Store, now_ms
-from chorus.protocol import MAX_ID_CHARS
+from chorus.persistence import Membership, NotifyLevel, Role, Room, RoomKind, Store, User, now_ms
+from chorus.protocol import MAX_ID_CHARS, ErrorCode
 from chorus.services import Services
 
-from ._errors import forbidden, not_found
-from ._input import choice, integer, text
+from ._errors import bad_request, forbidden, not_found
+from ._input import choice, flag, integer, text, texts
 from ._output import (
     MemberView,
     MyRoomsView,
@@ -41,6 +44,8 @@ ROOM_NAME = (1, 100)
 PAGE_LIMIT = (1, 100)
 DEFAULT_PAGE = 50
 MANAGERS = frozenset({Role.OWNER, Role.MODERATOR})
+MAX_GROUP_IDS = 1000
+"""Most ids a group request may list (the real bound is the `max_group_size` setting)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -70,9 +75,35 @@ class Invite:
 
 @attrs.frozen(kw_only=True)
 class DirectWith:
-    """The other user of the direct conversation (may be the caller)."""
+    """The other user of a direct conversation (may be the caller), or the other users of a
+    group conversation: give exactly one of `user_id` and `user_ids`."""
 
-    user_id: str = text(1, MAX_ID_CHARS, "The other user.")
+    user_id: str | None = text(1, MAX_ID_CHARS, "The other user.", default=None)
+    user_ids: tuple[str, ...] | None = texts(
+        1,
+        MAX_GROUP_IDS,
+        (1, MAX_ID_CHARS),
+        "The other users (the caller is always in); at most `max_group_size` users in all.",
+        default=None,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class RoomSettings:
+    """The room's settings to change."""
+
+    read_receipts: bool = flag("Whether members see each other's read markers.")
+
+
+@attrs.frozen(kw_only=True)
+class NotifySetting:
+    level: Literal["all", "mentions", "none"] = choice(
+        "all",
+        "mentions",
+        "none",
+        description="all and mentions: notified of mentions, @room and replies in followed"
+        " threads (clients may badge every unread message with all); none: muted.",
+    )
 
 
 # -- checks shared by room routes -----------------------------------------------------
@@ -91,6 +122,26 @@ async def membership_of(store: Store, room: Room, user_id: str) -> Membership:
     if membership is None:
         raise forbidden(f"not a member of room {room.id}")
     return membership
+
+
+async def member_room(call: Call[Any], room_id: str) -> Room:
+    """The room, when the caller is a member (else 404 or 403)."""
+    room = await existing_room(call.services.store, room_id)
+    await membership_of(call.services.store, room, call.user_id)
+    return room
+
+
+async def direct_others(store: Store, user_id: str, rooms: Sequence[Room]) -> dict[str, list[User]]:
+    """For each direct room of `rooms`: its members other than `user_id`, oldest joined first."""
+    members = {
+        room.id: await store.members(room.id) for room in rooms if room.kind is RoomKind.DIRECT
+    }
+    ids = {m.user_id for ms in members.values() for m in ms if m.user_id != user_id}
+    users = {uid: user for uid in sorted(ids) if (user := await store.get_user(uid)) is not None}
+    return {
+        room_id: [users[m.user_id] for m in ms if m.user_id in users]
+        for room_id, ms in members.items()
+    }
 
 
 # -- routes ---------------------------------------------------------------------------
@@ -114,9 +165,15 @@ async def create_room(call: Call[CreateRoom]) -> Reply:
     "GET", f"{API_PREFIX}/rooms", summary="The caller's rooms", responses={200: MyRoomsView}
 )
 async def list_my_rooms(call: Call[object]) -> Reply:
-    """Every room the caller is a member of, with their role and read marker."""
-    joined = await call.services.store.rooms_of(call.user_id)
-    return Reply(200, MyRoomsView(rooms=[my_room_view(room, m) for room, m in joined]))
+    """Every room the caller is a member of, with their role, read marker and notify level.
+
+    Direct rooms also list their other members (`others`), to name them.
+    """
+    store = call.services.store
+    joined = await store.rooms_of(call.user_id)
+    others = await direct_others(store, call.user_id, [room for room, _ in joined])
+    views = [my_room_view(room, m, others.get(room.id)) for room, m in joined]
+    return Reply(200, MyRoomsView(rooms=views))
 
 
 @table.route(
@@ -144,15 +201,56 @@ async def list_public_rooms(call: Call[DirectoryPage]) -> Reply:
     errors={403: "Not a member of this non-public room.", 404: "No such room."},
 )
 async def get_room(call: Call[object], room_id: str) -> Reply:
-    """The room with its members, their roles and presence (`online`, `idle`, `offline`)."""
+    """The room with its members, their roles and presence (`online`, `idle`, `offline`).
+
+    Members of a room that shows read receipts also see each member's `read_seq`.
+    """
     store = call.services.store
     room = await existing_room(store, room_id)
     if room.kind is not RoomKind.PUBLIC:
         await membership_of(store, room, call.user_id)
     memberships = await store.members(room.id)
     statuses = await call.services.presence.statuses([m.user_id for m in memberships])
-    members = [member_view(m, statuses[m.user_id]) for m in memberships]
+    show_read = room.read_receipts and any(m.user_id == call.user_id for m in memberships)
+    members = [member_view(m, statuses[m.user_id], show_read=show_read) for m in memberships]
     return Reply(200, room_detail_view(room, members))
+
+
+@table.route(
+    "PATCH",
+    f"{API_PREFIX}/rooms/{{room_id}}",
+    summary="Change a room's settings",
+    input=RoomSettings,
+    responses={200: RoomView},
+    errors={403: "The caller is not the room's owner.", 404: "No such room."},
+)
+async def update_room(call: Call[RoomSettings], room_id: str) -> Reply:
+    """Switches read receipts (whether members see each other's read markers): owner only."""
+    store = call.services.store
+    room = await existing_room(store, room_id)
+    caller = await membership_of(store, room, call.user_id)
+    if caller.role is not Role.OWNER:
+        raise forbidden("only the owner can change the room's settings")
+    room = await store.set_read_receipts(room.id, call.input.read_receipts)
+    return Reply(200, room_view(room))
+
+
+@table.route(
+    "PUT",
+    f"{API_PREFIX}/rooms/{{room_id}}/notify",
+    summary="Set the caller's notification level for a room",
+    input=NotifySetting,
+    responses={200: MyRoomView},
+    errors={403: "Not a member of the room.", 404: "No such room."},
+)
+async def set_notify_level(call: Call[NotifySetting], room_id: str) -> Reply:
+    """Which of the room's later messages notify the caller: `all`, `mentions` or `none`."""
+    store = call.services.store
+    room = await existing_room(store, room_id)
+    await membership_of(store, room, call.user_id)
+    membership = await store.set_notify_level(room.id, call.user_id, NotifyLevel(call.input.level))
+    others = await direct_others(store, call.user_id, [room])
+    return Reply(200, my_room_view(room, membership, others.get(room.id)))
 
 
 @table.route(
@@ -197,11 +295,11 @@ async def invite_member(call: Call[Invite], room_id: str) -> Reply:
     user_id = call.input.user_id
     existing = await store.get_membership(room.id, user_id)
     if existing is not None:
-        return Reply(200, await _member(call.services, existing))
+        return Reply(200, await _member(call.services, room, existing))
     if await store.get_user(user_id) is None:
         raise not_found(f"no user {user_id}")
     membership = await store.add_member(room.id, user_id, Role.MEMBER, now_ms())
-    return Reply(201, await _member(call.services, membership))
+    return Reply(201, await _member(call.services, room, membership))
 
 
 @table.route(
@@ -252,20 +350,47 @@ def _check_may_remove(caller: Role, target: Role) -> None:
 @table.route(
     "POST",
     f"{API_PREFIX}/dms",
-    summary="Open a direct conversation",
+    summary="Open a direct or group conversation",
     input=DirectWith,
     responses={200: RoomView, 201: RoomView},
-    errors={404: "No such user."},
+    errors={
+        400: "Invalid body: neither or both of user_id and user_ids, no other user, or more"
+        " users than max_group_size.",
+        404: "No such user.",
+    },
 )
 async def open_direct_room(call: Call[DirectWith]) -> Reply:
-    """The direct room between the caller and a user: 201 when created now, else 200."""
-    store = call.services.store
-    if await store.get_user(call.input.user_id) is None:
-        raise not_found(f"no user {call.input.user_id}")
-    room, created = await store.direct_room(call.user_id, call.input.user_id, now_ms())
+    """The direct room of the caller and the given users: 201 when created now, else 200.
+
+    With `user_id`: the two-person room (the same one whoever of the two asks).
+    With `user_ids`: the room of the caller and those users; the same set of
+    users, listed in any order by any of them, always gets the same room.
+    Membership is fixed: nobody joins, is invited to or leaves a direct room.
+    """
+    store, given = call.services.store, call.input
+    if (given.user_id is None) == (given.user_ids is None):
+        raise bad_request(ErrorCode.INVALID_VALUE, "give exactly one of user_id and user_ids")
+    if given.user_id is not None:
+        if await store.get_user(given.user_id) is None:
+            raise not_found(f"no user {given.user_id}")
+        room, created = await store.direct_room(call.user_id, given.user_id, now_ms())
+        return Reply(201 if created else 200, room_view(room))
+    assert given.user_ids is not None
+    others = sorted(set(given.user_ids) - {call.user_id})
+    limit = call.services.settings.max_group_size
+    if not others:
+        raise bad_request(ErrorCode.INVALID_VALUE, "user_ids: name at least one other user")
+    if len(others) + 1 > limit:
+        raise bad_request(
+            ErrorCode.INVALID_VALUE, f"user_ids: a group has at most {limit} users, you included"
+        )
+    if len(others) == 1:
+        room, created = await store.direct_room(call.user_id, others[0], now_ms())
+    else:
+        room, created = await store.group_room(call.user_id, others, now_ms())
     return Reply(201 if created else 200, room_view(room))
 
 
-async def _member(services: Services, membership: Membership) -> MemberView:
+async def _member(services: Services, room: Room, membership: Membership) -> MemberView:
     status = await services.presence.statuses([membership.user_id])
-    return member_view(membership, status[membership.user_id])
+    return member_view(membership, status[membership.user_id], show_read=room.read_receipts)

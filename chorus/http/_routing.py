@@ -94,6 +94,8 @@ class Route:
     auth: bool
     limited: bool
     """Counted against the caller IP's attempts (`limit:auth:<ip>` in `Services.limiter`): 429."""
+    input_in_query: bool
+    """The input comes as query parameters (and no body is read), else as a JSON body."""
 
     @property
     def operation_id(self) -> str:
@@ -112,10 +114,6 @@ class Route:
     @property
     def path_parameters(self) -> list[str]:
         return _PATH_PARAM.findall(self.path)
-
-    @property
-    def input_in_query(self) -> bool:
-        return self.method in ("GET", "DELETE")
 
 
 class RouteTable:
@@ -140,14 +138,20 @@ class RouteTable:
         auth: bool = True,
         store: bool = True,
         limited: bool = False,
+        query: bool | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; `errors` adds to the statuses every such route may answer.
+
+        The input is read from the query string for GET and DELETE, else from
+        a JSON body; `query` overrides that (e.g. a PUT whose input is a
+        query parameter and that takes no body).
 
         Added automatically: 400 (input is always checked, if only for unknown
         query parameters), 401 (with `auth`), 413 and 415 (with a body), 503
         (with `store`: it reads or writes the store).
         """
-        declared = dict(_standard_errors(method, input, auth=auth, store=store))
+        in_query = method in ("GET", "DELETE") if query is None else query
+        declared = dict(_standard_errors(in_query, input, auth=auth, store=store))
         if limited:
             declared[429] = "Too many attempts from this address; wait `Retry-After` seconds."
         declared |= dict(errors or {})
@@ -165,6 +169,7 @@ class RouteTable:
                     errors=dict(sorted(declared.items())),
                     auth=auth,
                     limited=limited,
+                    input_in_query=in_query,
                 )
             )
             return handler
@@ -173,9 +178,9 @@ class RouteTable:
 
 
 def _standard_errors(
-    method: str, input_cls: type[Any], *, auth: bool, store: bool
+    in_query: bool, input_cls: type[Any], *, auth: bool, store: bool
 ) -> Iterator[tuple[int, str]]:
-    takes_body = method not in ("GET", "DELETE")
+    takes_body = not in_query
     if takes_body:
         yield 400, "Invalid body: not JSON, or fields unknown, missing, mistyped or out of limits."
     elif has_fields(input_cls):

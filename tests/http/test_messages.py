@@ -34,7 +34,7 @@ async def post(server: Server, user: Account, room: str, body: str, client_id: s
 async def history(server: Server, user: Account, room: str, **params: int) -> list[int]:
     response = await server.get(f"/api/v1/rooms/{room}/messages", user, params=params)
     assert response.status_code == 200, response.text
-    return [message["seq"] for message in response.json()["messages"]]
+    return [event["seq"] for event in response.json()["events"]]
 
 
 async def test_a_post_is_stored_with_the_next_seq(server: Server, ada: Account) -> None:

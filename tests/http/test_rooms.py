@@ -22,7 +22,15 @@ async def test_create_room_makes_the_caller_owner(server: Server, ada: Account) 
     response = await server.post("/api/v1/rooms", ada, json={"name": "general", "kind": "private"})
     assert response.status_code == 201
     room = response.json()
-    assert set(room) == {"id", "name", "kind", "created_by", "created_at", "last_seq"}
+    assert set(room) == {
+        "id",
+        "name",
+        "kind",
+        "created_by",
+        "created_at",
+        "last_seq",
+        "read_receipts",
+    }
     assert (room["name"], room["kind"], room["created_by"], room["last_seq"]) == (
         "general",
         "private",
@@ -70,6 +78,7 @@ async def test_room_details_are_for_members_or_public_rooms(
             "role": "owner",
             "joined_at": detail["members"][0]["joined_at"],
             "status": "online",
+            "read_seq": None,  # bob is not a member: no read receipts for him
         }
     ]
     assert_error(await server.get(f"/api/v1/rooms/{private}", bob), 403, "forbidden")

@@ -1,0 +1,84 @@
+"""Search over HTTP: hits with snippets, filters, paging, and never another user's rooms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chorus.persistence import HIGHLIGHT_END, HIGHLIGHT_START
+from tests.http.conftest import Account, Server, assert_error
+from tests.http.test_rich import post, shared_room, url
+
+
+async def search(server: Server, user: Account, **params: Any) -> dict[str, Any]:
+    response = await server.get("/api/v1/search", user, params=params)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_search_finds_highlighted_messages_with_filters_and_pages(
+    server: Server, ada: Account, bob: Account
+) -> None:
+    room = await shared_room(server, ada, bob)
+    other = await shared_room(server, ada, bob)
+    first = await post(server, ada, room, "the deploy is green", "c1")
+    second = await post(server, bob, room, "deploy again tomorrow", "c2")
+    third = await post(server, bob, other, "deploy elsewhere", "c3")
+    await post(server, ada, room, "nothing to see", "c4")
+    found = await search(server, ada, q="deploy")
+    assert [hit["message"]["id"] for hit in found["hits"]] == [
+        third["id"],
+        second["id"],
+        first["id"],
+    ]
+    assert found["hits"][2]["snippet"] == f"the {HIGHLIGHT_START}deploy{HIGHLIGHT_END} is green"
+    assert found["next_offset"] is None
+    in_room = await search(server, ada, q="deploy", room=room)
+    assert [h["message"]["id"] for h in in_room["hits"]] == [second["id"], first["id"]]
+    by_bob = await search(server, ada, q="deploy", sender=bob.id, room=room)
+    assert [h["message"]["id"] for h in by_bob["hits"]] == [second["id"]]
+    window = await search(
+        server, ada, q="deploy", since=first["created_at"], until=first["created_at"] + 1
+    )
+    assert first["id"] in [h["message"]["id"] for h in window["hits"]]
+    page = await search(server, ada, q="deploy", limit=2)
+    assert (len(page["hits"]), page["next_offset"]) == (2, 2)
+    rest = await search(server, ada, q="deploy", limit=2, offset=2)
+    assert [h["message"]["id"] for h in rest["hits"]] == [first["id"]]
+    # Deleted and edited messages are searched by their current text.
+    await server.delete(url(room, second["id"]), bob, params={"client_id": "d1"})
+    await server.call(
+        "PATCH", url(room, first["id"]), ada, json={"body": "all good", "client_id": "e1"}
+    )
+    assert [h["message"]["id"] for h in (await search(server, ada, q="deploy"))["hits"]] == [
+        third["id"]
+    ]
+    assert_error(await server.get("/api/v1/search", ada), 400, "missing_field")
+    assert_error(await server.get("/api/v1/search", ada, params={"q": ""}), 400, "invalid_value")
+
+
+async def test_search_never_shows_rooms_the_caller_is_not_in(
+    server: Server, ada: Account, bob: Account
+) -> None:
+    private = await shared_room(server, ada)
+    public = await server.create_room(ada, "lobby")
+    await post(server, ada, private, "secret launch plans", "c1")
+    await post(server, ada, public, "public launch party", "c2")
+    assert (await search(server, bob, q="launch"))["hits"] == []
+    assert (await search(server, bob, q="launch", sender=ada.id))["hits"] == []
+    assert_error(
+        await server.get("/api/v1/search", bob, params={"q": "launch", "room": private}),
+        403,
+        "forbidden",
+    )
+    assert_error(
+        await server.get("/api/v1/search", bob, params={"q": "launch", "room": public}),
+        403,
+        "forbidden",
+    )
+    await server.post(f"/api/v1/rooms/{public}/join", bob)
+    hits = (await search(server, bob, q="launch"))["hits"]
+    assert [h["message"]["room"] for h in hits] == [public]
+    # Leaving a room takes its messages out of the caller's results.
+    await server.delete(f"/api/v1/rooms/{public}/members/{bob.id}", bob)
+    assert (await search(server, bob, q="launch"))["hits"] == []
