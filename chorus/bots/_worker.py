@@ -218,12 +218,12 @@ class Bot:
                 self.on_message(buf, start, end)
             elif kind == 0x61:  # a: "ack"
                 self.on_ack(buf, start, end)
-            elif kind == 0x74:  # t: "typing" or "too_far"
+            elif kind == 0x74:  # t: "typing", "too_far"...
                 if buf.startswith(b'{"type":"typing"', start):
                     self.worker.stats.typing_received += 1
-                else:
+                elif buf.startswith(b'{"type":"too_far"', start):
                     self.worker.stats.errors["too_far"] += 1
-            elif kind == 0x70:  # p: "presence" or "pong"
+            elif kind == 0x70:  # p: "presence", "pong"...
                 if buf.startswith(b'{"type":"presence"', start):
                     self.worker.stats.presence_received += 1
             elif kind == 0x65:  # e: "error"
