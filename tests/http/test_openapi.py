@@ -109,3 +109,26 @@ async def test_every_reference_resolves_and_bodies_are_closed(server: Server) ->
         "created_at",
         "edited_at",
     }
+
+
+async def test_room_events_are_described_by_the_protocol_schemas(server: Server) -> None:
+    doc = await document(server)
+    schemas = doc["components"]["schemas"]
+    history = doc["paths"]["/api/v1/rooms/{room_id}/messages"]["get"]
+    page = history["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    events = schemas[page.removeprefix("#/components/schemas/")]["properties"]["events"]
+    assert events["items"]["anyOf"] == [
+        {"$ref": f"#/components/schemas/{name}"}
+        for name in ("MessageEvent", "EditedEvent", "DeletedEvent", "ReactionEvent")
+    ]
+    assert schemas["ReactionEvent"]["properties"]["type"] == {"const": "reaction"}
+    assert schemas["MessageDetail"]["properties"]["reactions"] == {
+        "type": "object",
+        "additionalProperties": {"type": "integer"},
+    }
+    # A reaction is written with its client_id in the query string, and no body.
+    react = doc["paths"]["/api/v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}"]["put"]
+    assert "requestBody" not in react
+    assert [p["name"] for p in react["parameters"] if p["in"] == "query"] == ["client_id"]
+    assert "410" in react["responses"]
+    assert "415" not in react["responses"]

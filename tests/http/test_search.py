@@ -9,6 +9,12 @@ from tests.http.conftest import Account, Server, assert_error
 from tests.http.test_rich import post, shared_room, url
 
 
+def newest_first(*messages: dict[str, Any]) -> list[str]:
+    """Message ids in the order search returns them (by time, then id, descending)."""
+    ordered = sorted(messages, key=lambda m: (m["created_at"], m["id"]), reverse=True)
+    return [m["id"] for m in ordered]
+
+
 async def search(server: Server, user: Account, **params: Any) -> dict[str, Any]:
     response = await server.get("/api/v1/search", user, params=params)
     assert response.status_code == 200, response.text
@@ -26,15 +32,12 @@ async def test_search_finds_highlighted_messages_with_filters_and_pages(
     third = await post(server, bob, other, "deploy elsewhere", "c3")
     await post(server, ada, room, "nothing to see", "c4")
     found = await search(server, ada, q="deploy")
-    assert [hit["message"]["id"] for hit in found["hits"]] == [
-        third["id"],
-        second["id"],
-        first["id"],
-    ]
-    assert found["hits"][2]["snippet"] == f"the {HIGHLIGHT_START}deploy{HIGHLIGHT_END} is green"
+    assert [hit["message"]["id"] for hit in found["hits"]] == newest_first(first, second, third)
+    snippets = {hit["message"]["id"]: hit["snippet"] for hit in found["hits"]}
+    assert snippets[first["id"]] == f"the {HIGHLIGHT_START}deploy{HIGHLIGHT_END} is green"
     assert found["next_offset"] is None
     in_room = await search(server, ada, q="deploy", room=room)
-    assert [h["message"]["id"] for h in in_room["hits"]] == [second["id"], first["id"]]
+    assert [h["message"]["id"] for h in in_room["hits"]] == newest_first(first, second)
     by_bob = await search(server, ada, q="deploy", sender=bob.id, room=room)
     assert [h["message"]["id"] for h in by_bob["hits"]] == [second["id"]]
     window = await search(
@@ -42,9 +45,9 @@ async def test_search_finds_highlighted_messages_with_filters_and_pages(
     )
     assert first["id"] in [h["message"]["id"] for h in window["hits"]]
     page = await search(server, ada, q="deploy", limit=2)
-    assert (len(page["hits"]), page["next_offset"]) == (2, 2)
+    assert (page["hits"], page["next_offset"]) == (found["hits"][:2], 2)
     rest = await search(server, ada, q="deploy", limit=2, offset=2)
-    assert [h["message"]["id"] for h in rest["hits"]] == [first["id"]]
+    assert (rest["hits"], rest["next_offset"]) == (found["hits"][2:], None)
     # Deleted and edited messages are searched by their current text.
     await server.delete(url(room, second["id"]), bob, params={"client_id": "d1"})
     await server.call(
