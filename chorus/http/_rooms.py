@@ -289,7 +289,7 @@ async def invite_member(call: Call[Invite], room_id: str) -> Reply:
     room = await existing_room(store, room_id)
     caller = await membership_of(store, room, call.user_id)
     if room.kind is RoomKind.DIRECT:
-        raise forbidden("direct rooms have exactly their two users")
+        raise forbidden("the users of a direct room are fixed")
     if caller.role not in MANAGERS:
         raise forbidden("only the owner and moderators can invite")
     user_id = call.input.user_id
