@@ -25,6 +25,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.connection import Connection as WebSocketFrames
 from wsproto.utilities import RemoteProtocolError
 
 from chorus.metrics import FRAMES_OUT_DIRECT
@@ -68,7 +69,6 @@ class Connection:
         sock: socket.socket,
         remote: str,
         flusher: Flusher,
-        nursery: trio.Nursery,
         *,
         max_outbox_bytes: int,
     ) -> None:
@@ -76,10 +76,11 @@ class Connection:
         self.remote = remote
         self._sock = sock
         self._ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        """The upgrade handshake; once it succeeds only its frame parser (`_frames`) is kept."""
+        self._frames: WebSocketFrames | None = None
         self.outbox = Outbox(
             sock,
             flusher,
-            nursery.start_soon,
             limit=max_outbox_bytes,
             on_overflow=self._overflowed,
             on_broken=self._broken,
@@ -163,6 +164,10 @@ class Connection:
             self._reject(400, "offer the WebSocket subprotocol chorus.v1")
             return False
         self.outbox.offer(self._ws.send(AcceptConnection(subprotocol=subprotocol)))
+        # Keep only the frame parser (it holds any bytes that came after the request):
+        # the HTTP handshake state would cost every idle connection a few KiB.
+        self._frames = self._ws.connection
+        del self._ws
         return True
 
     def _reject(self, status: int, reason: str) -> None:
@@ -182,16 +187,14 @@ class Connection:
 
     async def serve(self, handler: Handler) -> None:
         """Read messages and pass complete text messages to `handler` until closed."""
+        frames = self._frames
+        if frames is None:
+            raise RuntimeError("serve() needs a successful handshake()")
         parts: list[str] = []
         size = 0
         while True:
-            data = await self._receive()
-            if not data:
-                return
-            if self._sliding is not None:
-                self._deadline = trio.current_time() + self._sliding
-            self._ws.receive_data(data)
-            for event in self._ws.events():
+            # Frames first: some may have come in with the upgrade request.
+            for event in frames.events():
                 if isinstance(event, TextMessage):
                     size += len(event.data)
                     if size > MAX_FRAME_BYTES:
@@ -214,6 +217,12 @@ class Connection:
                     code = event.code if event.code not in _NOT_ON_WIRE else CloseCode.NORMAL
                     self.close(code, event.reason or "")
                     return
+            data = await self._receive()
+            if not data:
+                return
+            if self._sliding is not None:
+                self._deadline = trio.current_time() + self._sliding
+            frames.receive_data(data)
 
     async def _receive(self) -> bytes:
         """The next bytes from the socket; b"" on EOF, error or passed deadline."""

@@ -115,27 +115,18 @@ class Gateway:
     ) -> None:
         config = self.config
         try:
-            async with trio.open_nursery() as nursery:
-                conn = Connection(
-                    conn_id,
-                    sock,
-                    remote,
-                    self._flusher,
-                    nursery,
-                    max_outbox_bytes=config.max_outbox_bytes,
-                )
-                self._live[conn_id] = conn
-                task_status.started(conn)
-                try:
-                    opened = await conn.handshake(
-                        allowed_origins=config.allowed_origins, timeout=config.handshake_timeout
-                    )
-                    if opened:
-                        await self._serve(conn)
-                    with trio.move_on_after(CLOSE_TIMEOUT):
-                        await conn.outbox.drained()
-                finally:
-                    nursery.cancel_scope.cancel()
+            conn = Connection(
+                conn_id, sock, remote, self._flusher, max_outbox_bytes=config.max_outbox_bytes
+            )
+            self._live[conn_id] = conn
+            task_status.started(conn)
+            opened = await conn.handshake(
+                allowed_origins=config.allowed_origins, timeout=config.handshake_timeout
+            )
+            if opened:
+                await self._serve(conn)
+            with trio.move_on_after(CLOSE_TIMEOUT):
+                await conn.outbox.drained()
         finally:
             self._live.pop(conn_id, None)
             trio.lowlevel.notify_closing(sock)

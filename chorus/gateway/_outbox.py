@@ -13,10 +13,6 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-Spawn = Callable[[Callable[[], Awaitable[None]]], None]
-"""Starts a task, e.g. the connection nursery's `start_soon`."""
-
-
 class Outbox:
     """Bytes waiting to be written to one socket, bounded by `limit` bytes.
 
@@ -34,7 +30,6 @@ class Outbox:
         "_on_broken",
         "_on_overflow",
         "_sock",
-        "_spawn",
         "limit",
     )
 
@@ -42,7 +37,6 @@ class Outbox:
         self,
         sock: socket.socket,
         flusher: Flusher,
-        spawn: Spawn,
         *,
         limit: int,
         on_overflow: Callable[[], None],
@@ -50,7 +44,6 @@ class Outbox:
     ) -> None:
         self._sock = sock
         self._flusher = flusher
-        self._spawn = spawn
         self.limit = limit
         self._on_overflow = on_overflow
         self._on_broken = on_broken
@@ -98,7 +91,7 @@ class Outbox:
         if self._blocked or not self._buffer or self._write_now():
             return
         self._blocked = True
-        self._spawn(self._drain)
+        self._flusher.spawn(self._drain)
 
     async def drained(self) -> None:
         """Wait until everything queued has been handed to the kernel (or dropped)."""
@@ -136,11 +129,22 @@ class Outbox:
 
 
 class Flusher:
-    """Writes every outbox that got frames since its last round, once per round."""
+    """Writes every outbox that got frames since its last round, once per round.
+
+    It also owns the tasks of outboxes whose socket is full (`spawn`), so an
+    idle connection needs no nursery of its own.
+    """
 
     def __init__(self) -> None:
         self._dirty: list[Outbox] = []
         self._idle = trio.lowlevel.ParkingLot()
+        self._nursery: trio.Nursery | None = None
+
+    def spawn(self, drain: Callable[[], Awaitable[None]]) -> None:
+        """Run `drain` in a task of the flusher (it ends when the outbox is written or closed)."""
+        if self._nursery is None:
+            raise RuntimeError("the flusher is not running")
+        self._nursery.start_soon(drain)
 
     def mark(self, outbox: Outbox) -> None:
         """Called by an outbox that had nothing pending and now has a frame."""
@@ -152,7 +156,15 @@ class Flusher:
         self, *, task_status: trio.TaskStatus[Flusher] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Flush until cancelled; the readiness value is the flusher itself."""
-        task_status.started(self)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                task_status.started(self)
+                await self._flush_rounds()
+            finally:
+                self._nursery = None
+
+    async def _flush_rounds(self) -> None:
         while True:
             if self._dirty:
                 # Let every runnable task append first, so one send carries it all.
