@@ -121,7 +121,7 @@ class HttpApi:
     async def unread(self) -> dict[str, Unread]:
         """Unread messages and mentions per room the caller is in."""
         data = await self._call("GET", "/unread")
-        return {room: parse(Unread, counts) for room, counts in data["rooms"].items()}
+        return {entry["room"]: parse(Unread, entry) for entry in data["rooms"]}
 
     # -- messages -------------------------------------------------------------------------
 
@@ -169,11 +169,7 @@ class HttpApi:
         """The first `limit` replies in the thread rooted at `message_id`."""
         path = f"/rooms/{room_id}/messages/{message_id}/thread"
         data = await self._call("GET", path, params={"limit": limit})
-        return [
-            event.message
-            for event in map(_room_event, data["events"])
-            if isinstance(event, protocol.MessageEvent)
-        ]
+        return [parse(Message, message) for message in data["messages"]]
 
     async def search(
         self, query: str, *, room_id: str | None = None, limit: int = 20

@@ -111,3 +111,39 @@ async def test_threads_edits_reactions_and_mentions_from_the_terminal(tmp_path: 
             kinds = [type(frame).TYPE for frame in await ada.wait_for_room_events(room.id, 5)]
             assert kinds == ["message", "message", "edited", "reaction", "deleted"]
             keyboard.type("/quit")
+
+
+async def test_search_unread_notifications_and_threads_from_the_terminal(tmp_path: Path) -> None:
+    async with open_node(tmp_path) as running, chat_user(running, "ada") as ada:
+        room = await ada.api.create_room("general", "public")
+        await ada.client.join(room.id)
+        keyboard, screen = Keyboard(), Screen()
+        async with trio.open_nursery() as nursery:
+
+            async def chat() -> None:
+                await run_chat(running.http_url, "bob", PASSWORD, keyboard, screen)
+
+            nursery.start_soon(chat)
+            keyboard.type("/join general")
+            await screen.wait_for("== general ==")
+            root = await ada.client.send(room.id, "where is the quarterly report?")
+            await ada.client.send(room.id, "in the wiki @bob", thread=root.id)
+            await screen.wait_for("! ada mentioned you in general #2")
+            keyboard.type("/unread")
+            await screen.wait_for("general: 2 unread, 1 mentions")
+            keyboard.type("/read")
+            await screen.wait_for("read up to #2")
+            keyboard.type("/unread")
+            await screen.wait_for("all read")
+            keyboard.type("/thread 1")
+            await screen.wait_for("1 reply")
+            await screen.wait_for("  #2 ")
+            keyboard.type("/search quarterly")
+            await screen.wait_for("[general] #1 ada: where is the ⟦quarterly⟧ report?")
+            keyboard.type("/search nothing-like-this")
+            await screen.wait_for("no messages found")
+            keyboard.type("/notifications")
+            await screen.wait_for("mention in general #2 (new)")
+            keyboard.type("/notifications")
+            await screen.wait_for("mention in general #2\n")
+            keyboard.type("/quit")
