@@ -40,16 +40,35 @@ def new_id(prefix: IdPrefix) -> str:
     return new_ids(prefix, 1)[0]
 
 
+_last_id = (0, 0)
+"""The (milliseconds, random part) of the newest id this process made."""
+
+
 def new_ids(prefix: IdPrefix, count: int) -> list[str]:
-    """`count` fresh ids, as from `new_id`, in ascending order."""
-    stamp = _encode(now_ms(), 7)  # 42 bits of milliseconds: good until the year 2109
+    """`count` fresh ids, as from `new_id`, in ascending order.
+
+    Within one process ids only grow, even within one millisecond (the
+    random part then counts up from the last one, like a monotonic ULID), so
+    "newest first by id" is exact for rows made by one node. Ids are names,
+    not secrets: nothing is authorized by knowing one.
+    """
+    global _last_id
+    millis = now_ms()
+    last_millis, last_draw = _last_id
     randomness = secrets.randbits(54 * count)
-    ids = []
+    draws = []
     for _ in range(count):
         randomness, draw = divmod(randomness, 1 << 54)
-        ids.append(f"{prefix}_{stamp}{_encode(draw, 9)}")
-    ids.sort()
-    return ids
+        draws.append(draw)
+    draws.sort()
+    if millis <= last_millis:  # same millisecond (or the clock stepped back)
+        millis = last_millis
+        draws = [last_draw + 1 + n for n in range(count)]
+        if draws[-1] >= 1 << 54:  # the random part ran out: borrow the next millisecond
+            millis, draws = millis + 1, list(range(count))
+    _last_id = (millis, draws[-1])
+    stamp = _encode(millis, 7)  # 42 bits of milliseconds: good until the year 2109
+    return [f"{prefix}_{stamp}{_encode(draw, 9)}" for draw in draws]
 
 
 def now_ms() -> int:
