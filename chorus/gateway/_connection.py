@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import structlog
 import trio
 import wsproto
+from wsproto.connection import Connection as WebSocketFrames
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -25,7 +26,6 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.connection import Connection as WebSocketFrames
 from wsproto.utilities import RemoteProtocolError
 
 from chorus.metrics import FRAMES_OUT_DIRECT

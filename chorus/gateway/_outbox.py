@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+
 class Outbox:
     """Bytes waiting to be written to one socket, bounded by `limit` bytes.
 
