@@ -53,6 +53,8 @@ def new_ids(prefix: IdPrefix, count: int) -> list[str]:
     not secrets: nothing is authorized by knowing one.
     """
     global _last_id
+    if count <= 0:
+        return []
     millis = now_ms()
     last_millis, last_draw = _last_id
     randomness = secrets.randbits(54 * count)

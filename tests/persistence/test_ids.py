@@ -8,6 +8,7 @@ from chorus.persistence._model import new_id, new_ids
 def test_ids_made_in_a_row_only_grow_even_within_one_millisecond() -> None:
     made = [new_id("m") for _ in range(5000)]  # many share a millisecond
     made += new_ids("m", 100)
+    assert new_ids("m", 0) == []
     made.append(new_id("n").replace("n_", "m_"))
     assert made == sorted(made)
     assert len(set(made)) == len(made)
