@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -10,7 +11,17 @@ import orjson
 from chorus import protocol
 from chorus.protocol import Message
 
-from ._models import Notification, Room, SearchHit, Session, Unread, User, parse
+from ._models import (
+    Edit,
+    MessageDetail,
+    Notification,
+    Room,
+    SearchHit,
+    Session,
+    Unread,
+    User,
+    parse,
+)
 
 
 class ApiError(Exception):
@@ -171,6 +182,29 @@ class HttpApi:
         data = await self._call("GET", path, params={"limit": limit})
         return [parse(Message, message) for message in data["messages"]]
 
+    async def message(self, room_id: str, message_id: str) -> MessageDetail:
+        """One message with its reaction counts and thread summary."""
+        return parse(MessageDetail, await self._call("GET", _message_path(room_id, message_id)))
+
+    async def reactors(self, room_id: str, message_id: str, emoji: str) -> list[str]:
+        """Ids of the users who reacted to the message with `emoji`."""
+        path = f"{_message_path(room_id, message_id)}/reactions/{quote(emoji, safe='')}"
+        return list((await self._call("GET", path))["users"])
+
+    async def edit_history(self, room_id: str, message_id: str) -> list[Edit]:
+        """The message's earlier texts, oldest first."""
+        data = await self._call("GET", f"{_message_path(room_id, message_id)}/history")
+        return [parse(Edit, edit) for edit in data["edits"]]
+
+    async def followed_threads(self, *, limit: int = 20) -> list[MessageDetail]:
+        """Roots of the threads the caller started or replied to, newest activity first."""
+        data = await self._call("GET", "/threads", params={"limit": limit})
+        return [parse(MessageDetail, thread) for thread in data["threads"]]
+
+    async def set_notify(self, room_id: str, level: str) -> None:
+        """Which messages of the room notify the caller: all, mentions or none."""
+        await self._call("PUT", f"/rooms/{room_id}/notify", {"level": level})
+
     async def search(
         self, query: str, *, room_id: str | None = None, limit: int = 20
     ) -> list[SearchHit]:
@@ -259,3 +293,7 @@ def _room_event(item: dict[str, Any]) -> RoomEvent:
     ):
         raise ApiError(502, "bad_response", f"not a room event: {type(frame).TYPE}")
     return frame
+
+
+def _message_path(room_id: str, message_id: str) -> str:
+    return f"/rooms/{room_id}/messages/{message_id}"

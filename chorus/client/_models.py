@@ -32,12 +32,21 @@ class User:
 
 @attrs.frozen(kw_only=True)
 class Room:
+    """A room; in the caller's room list, `others` names a direct room's other members."""
+
     id: str
     name: str
     kind: str
     created_by: str
     created_at: int
     last_seq: int
+    others: list[User] | None = None
+
+    def label(self) -> str:
+        """What to call the room: its name, or a direct room's other members."""
+        if self.kind == "direct" and self.others:
+            return ", ".join(user.display_name for user in self.others)
+        return self.name
 
 
 @attrs.frozen(kw_only=True)
@@ -78,3 +87,24 @@ class SearchHit:
 
     message: Message
     snippet: str
+
+
+@attrs.frozen(kw_only=True)
+class MessageDetail:
+    """One message with its reactions ({emoji: count}) and its thread's summary."""
+
+    message: Message
+    reactions: dict[str, int]
+    reply_count: int
+    last_reply_at: int | None
+    deleted_at: int | None
+
+
+@attrs.frozen(kw_only=True)
+class Edit:
+    """A message's text before one of its edits."""
+
+    body: str
+    written_at: int
+    replaced_at: int
+    seq: int

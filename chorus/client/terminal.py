@@ -11,7 +11,6 @@ import getpass
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Protocol, TextIO
 
 import trio
@@ -19,6 +18,7 @@ import trio
 from chorus import protocol
 
 from ._http import ApiError, HttpApi
+from ._message_commands import MessageCommands
 from ._models import Room
 from ._realtime import RealtimeClient
 from ._transcript import Transcript
@@ -38,10 +38,14 @@ messages show as #SEQ; these commands take that number:
   /thread SEQ            the replies in the thread of #SEQ
   /edit SEQ TEXT         change your message #SEQ
   /delete SEQ            delete #SEQ (yours; anyone's as owner or moderator)
+  /threads               the threads you started or replied to
+  /edits SEQ             the earlier texts of #SEQ
   /react SEQ EMOJI       react to #SEQ (/unreact SEQ EMOJI takes it back)
+  /reactions SEQ         the reactions to #SEQ and who made them
   /read                  mark the current room read up to its newest message
   /unread                unread messages and mentions in your rooms
   /notifications         your latest mentions and replies (marks them read)
+  /notify all|mentions|none  which messages of the current room notify you
   /search TEXT           search the messages of your rooms
 mention people with @username, or everyone in the room with @room
   /help                  this list
@@ -49,7 +53,7 @@ mention people with @username, or everyone in the room with @room
 anything else is sent to the current room"""
 
 
-class Terminal:
+class Terminal(MessageCommands):
     """The chat session: one user, one current room, the gateway connection."""
 
     def __init__(self, api: HttpApi, client: RealtimeClient, out: TextIO) -> None:
@@ -68,16 +72,7 @@ class Terminal:
             "/invite": self._invite,
             "/leave": self._leave,
             "/dm": self._dm,
-            "/reply": self._reply,
-            "/thread": self._thread,
-            "/edit": self._edit,
-            "/delete": self._delete,
-            "/react": self._react,
-            "/unreact": self._unreact,
-            "/read": self._read,
-            "/unread": self._unread,
-            "/notifications": self._notifications,
-            "/search": self._search,
+            **self.message_commands(),
             "/help": self._help,
         }
         self._transcript = Transcript(self.say, self._name)
@@ -183,7 +178,9 @@ class Terminal:
         for member in details.get("members", []):
             user_id = member["user_id"]
             role, status = member.get("role", "member"), member.get("status", "?")
-            self.say(f"  {await self._name(user_id)} ({role}, {status}) {user_id}")
+            read = member.get("read_seq")  # null where the room hides read receipts
+            seen = f", read up to #{read}" if read else ""
+            self.say(f"  {await self._name(user_id)} ({role}, {status}{seen}) {user_id}")
 
     async def _invite(self, argument: str) -> None:
         if self._room is None or not argument:
@@ -216,97 +213,8 @@ class Terminal:
         await self._client.join(room.id)
         await self._switch(room)
 
-    async def _reply(self, argument: str) -> None:
-        target, text = self._target(argument)
-        if self._room is not None and target is not None and text:
-            await self._client.send(self._room.id, text, thread=target)
-        elif target is not None:
-            self.say("usage: /reply SEQ TEXT")
-
-    async def _thread(self, argument: str) -> None:
-        target, _ = self._target(argument)
-        if self._room is None or target is None:
-            return
-        replies = await self._api.thread(self._room.id, target)
-        self.say(f"{len(replies)} repl{'y' if len(replies) == 1 else 'ies'}")
-        for reply in replies:
-            await self._transcript.message(reply, "  ")
-
-    async def _edit(self, argument: str) -> None:
-        target, text = self._target(argument)
-        if self._room is not None and target is not None and text:
-            await self._client.edit(self._room.id, target, text)
-        elif target is not None:
-            self.say("usage: /edit SEQ TEXT")
-
-    async def _delete(self, argument: str) -> None:
-        target, _ = self._target(argument)
-        if self._room is not None and target is not None:
-            await self._client.delete(self._room.id, target)
-
-    async def _react(self, argument: str, *, remove: bool = False) -> None:
-        target, emoji = self._target(argument)
-        if self._room is None or target is None:
-            return
-        if not emoji:
-            self.say("usage: /react SEQ EMOJI")
-        elif await self._client.react(self._room.id, target, emoji, remove=remove) is None:
-            self.say("nothing to change")
-
-    async def _unreact(self, argument: str) -> None:
-        await self._react(argument, remove=True)
-
-    async def _read(self, _argument: str) -> None:
-        if self._room is None:
-            self.say("join a room first")
-            return
-        marker = await self._client.mark_read(
-            self._room.id, self._transcript.last_seq(self._room.id)
-        )
-        self.say(f"read up to #{marker}")
-
-    async def _unread(self, _argument: str) -> None:
-        counts = {room: n for room, n in (await self._api.unread()).items() if n.unread}
-        if not counts:
-            self.say("all read")
-        for room, n in counts.items():
-            self.say(f"  {self._room_name(room)}: {n.unread} unread, {n.mentions} mentions")
-
-    async def _notifications(self, _argument: str) -> None:
-        notes = await self._api.notifications(limit=20)
-        if not notes:
-            self.say("no notifications")
-        for note in reversed(notes):
-            when = datetime.fromtimestamp(note.created_at / 1000).strftime("%H:%M")
-            fresh = "" if note.read_at is not None else " (new)"
-            self.say(f"  {when} {note.kind} in {self._room_name(note.room)} #{note.seq}{fresh}")
-        await self._api.mark_notifications_read()
-
-    async def _search(self, argument: str) -> None:
-        if not argument:
-            self.say("usage: /search TEXT")
-            return
-        hits = await self._api.search(argument)
-        if not hits:
-            self.say("no messages found")
-        for hit in hits:
-            name = await self._name(hit.message.sender)
-            where = self._room_name(hit.message.room)
-            self.say(f"  [{where}] #{hit.message.seq} {name}: {hit.snippet}")
-
     async def _help(self, _argument: str) -> None:
         self.say(HELP)
-
-    def _target(self, argument: str) -> tuple[str | None, str]:
-        """The message `#SEQ` (first word of `argument`) of the current room, and the rest."""
-        seq, _, rest = argument.partition(" ")
-        if self._room is None:
-            self.say("join a room first")
-            return None, ""
-        message_id = self._transcript.message_id(self._room.id, int(seq)) if seq.isdigit() else None
-        if message_id is None:
-            self.say(f"no message #{seq} shown in this room; /history shows recent ones")
-        return message_id, rest.strip()
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -339,7 +247,7 @@ class Terminal:
 
     def _room_name(self, room_id: str) -> str:
         room = self._rooms.get(room_id)
-        return room.name if room is not None else room_id
+        return room.label() if room is not None else room_id
 
     async def _name(self, user_id: str) -> str:
         if user_id not in self._names:
@@ -351,7 +259,7 @@ class Terminal:
 
 
 def _label(room: Room) -> str:
-    return f"{room.name} ({room.kind}, {room.id})"
+    return f"{room.label()} ({room.kind}, {room.id})"
 
 
 class LineSource(Protocol):

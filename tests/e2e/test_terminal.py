@@ -106,6 +106,16 @@ async def test_threads_edits_reactions_and_mentions_from_the_terminal(tmp_path: 
             await screen.wait_for("* bob deleted #2")
             keyboard.type("/read")
             await screen.wait_for("read up to #5")
+            keyboard.type("/edits 2")
+            await screen.wait_for("never edited")  # deleting erased its history
+            keyboard.type("/reactions 1")
+            await screen.wait_for("  👍 1: bob")
+            keyboard.type("/threads")
+            await screen.wait_for("[general] #1 ada: lunch @bob? (0 replies)")
+            keyboard.type("/who")
+            await screen.wait_for("(member, online, read up to #5)")
+            keyboard.type("/notify mentions")
+            await screen.wait_for("notifications for general: mentions")
             keyboard.type("/edit 99 nothing")
             await screen.wait_for("no message #99 shown in this room")
             kinds = [type(frame).TYPE for frame in await ada.wait_for_room_events(room.id, 5)]
