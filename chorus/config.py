@@ -17,6 +17,8 @@ from typing import Any, cast
 
 import attrs
 
+from chorus.persistence import COMMIT_WINDOW
+
 ENV_PREFIX = "CHORUS_"
 CONFIG_ENV = "CHORUS_CONFIG"
 """Environment variable naming a TOML file (the `--config` flag wins over it)."""
@@ -43,6 +45,11 @@ def _port(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
 def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be greater than 0")
+
+
+def _not_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be 0 or more")
 
 
 def _one_of(*choices: str) -> Callable[[object, attrs.Attribute[str], str], None]:
@@ -108,6 +115,12 @@ class Settings:
     )
     resume_limit: int = _setting(
         1000, "most messages replayed per room on resume before too_far", _positive
+    )
+    commit_window: float = _setting(
+        COMMIT_WINDOW,
+        "SQLite: seconds between group commits while writes keep coming (a little latency"
+        " for far fewer syncs and sends under load; a lone write never waits); 0: off",
+        _not_negative,
     )
     frames_per_second: float = _setting(
         20.0,

@@ -230,7 +230,8 @@ async def open_node_store(settings: Settings) -> AsyncIterator[Store]:
         return
     # Owner-only: the database holds password hashes and the signing key.
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    async with open_sqlite_store(settings.data_dir / DATABASE_FILE) as store:
+    path = settings.data_dir / DATABASE_FILE
+    async with open_sqlite_store(path, commit_window=settings.commit_window) as store:
         yield store
 
 

@@ -45,6 +45,7 @@ from ._postgres import PostgresStore as PostgresStore
 from ._postgres import migrate_postgres as migrate_postgres
 from ._postgres import open_postgres_store as open_postgres_store
 from ._postgres import redact_url as redact_url
+from ._sqlite import COMMIT_WINDOW as COMMIT_WINDOW
 from ._sqlite import DEFAULT_BUSY_TIMEOUT as DEFAULT_BUSY_TIMEOUT
 from ._sqlite import SqliteStore as SqliteStore
 from ._sqlite import migrate_sqlite as migrate_sqlite

@@ -11,6 +11,7 @@ themselves, because writes queue while a group is being synced.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -29,10 +30,11 @@ and returns one outcome per write, in order; raises if the transaction failed as
 
 
 class _Waiting:
-    __slots__ = ("done", "result", "work")
+    __slots__ = ("done", "gather", "result", "work")
 
-    def __init__(self, work: Work[Any]) -> None:
+    def __init__(self, work: Work[Any], gather: bool) -> None:
         self.work = work
+        self.gather = gather
         self.done = trio.Event()
         self.result: outcome.Outcome[Any] | None = None
 
@@ -44,15 +46,30 @@ class GroupCommit(Generic[C]):
     round (so writes submitted in the same round join it), runs the group in
     a worker thread under `limiter`, hands each writer its outcome, and passes
     the lead to the oldest writer still waiting.
+
+    With a `window` (seconds), groups start at most that often while writes
+    keep coming: a leader that comes sooner after the previous group waits
+    for the rest of the window, and everything submitted meanwhile joins it.
+    That applies to writes submitted with `gather=True` (appends: room actors
+    then store and deliver bigger batches less often), and to every write
+    while writers overlap (the previous group had several writes, or one was
+    waiting when it ended). Busy periods trade up to `window` of latency for
+    fewer, larger transactions; a write after a quiet period never waits, and
+    neither does a lone sequential writer of other writes.
     """
 
-    def __init__(self, run_group: RunGroup[C], limiter: trio.CapacityLimiter) -> None:
+    def __init__(
+        self, run_group: RunGroup[C], limiter: trio.CapacityLimiter, *, window: float = 0.0
+    ) -> None:
         self._run_group = run_group
         self._limiter = limiter
+        self._window = window
+        self._last_group = -math.inf
+        self._overlapping = False
         self._queue: list[_Waiting] = []
         self._leading = False
 
-    async def submit(self, work: Callable[[C], T]) -> T:
+    async def submit(self, work: Callable[[C], T], *, gather: bool = False) -> T:
         """Run `work` in the next group transaction; its result once the group has committed.
 
         Raises what `work` raised (its savepoint was rolled back; the rest of
@@ -60,23 +77,28 @@ class GroupCommit(Generic[C]):
         cancellable once submitted: the write may already be committed, and
         a transaction is never cut in half.
         """
-        waiting = _Waiting(work)
+        waiting = _Waiting(work, gather)
         self._queue.append(waiting)
         with trio.CancelScope(shield=True):
             if self._leading:
                 await waiting.done.wait()
                 if waiting.result is None:  # the lead passed to us
-                    await self._lead()
+                    await self._lead(waiting)
             else:
                 self._leading = True
-                await self._lead()
+                await self._lead(waiting)
         assert waiting.result is not None
         result: T = waiting.result.unwrap()
         return result
 
-    async def _lead(self) -> None:
+    async def _lead(self, leader: _Waiting) -> None:
         try:
-            await trio.lowlevel.checkpoint()  # writes submitted this round join the group
+            opens = self._last_group + self._window
+            if (leader.gather or self._overlapping) and trio.current_time() < opens:
+                await trio.sleep_until(opens)  # busy: let more writes join this group
+            else:
+                await trio.lowlevel.checkpoint()  # writes submitted this round join the group
+            self._last_group = trio.current_time()
             group, self._queue = self._queue, []
             try:
                 results = await trio.to_thread.run_sync(
@@ -87,6 +109,7 @@ class GroupCommit(Generic[C]):
             for waiting, result in zip(group, results, strict=True):
                 waiting.result = result
                 waiting.done.set()
+            self._overlapping = len(group) > 1 or bool(self._queue)
         finally:
             if self._queue:
                 self._queue[0].done.set()  # its result is None: it leads next

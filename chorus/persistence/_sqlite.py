@@ -76,6 +76,10 @@ from ._sqlite_schema import Synchronous, connect, migrate
 T = TypeVar("T")
 
 DEFAULT_BUSY_TIMEOUT: Final = 5.0
+COMMIT_WINDOW: Final = 0.003
+"""Seconds between the starts of two group commits while writes keep coming (see
+`GroupCommit`): under load a few milliseconds of latency buy several messages per
+sync; a lone write is never delayed."""
 """Seconds a write waits for another process's lock before `StoreUnavailable`."""
 
 # Failures of the database rather than of the caller's request: the caller
@@ -133,10 +137,10 @@ class SqliteStore:
     unacknowledged; an append retried with the same client ids then returns it.
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, commit_window: float = 0.0) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._limiter = trio.CapacityLimiter(1)
-        self._writes = GroupCommit(self._transaction_group, self._limiter)
+        self._writes = GroupCommit(self._transaction_group, self._limiter, window=commit_window)
         self.path: Final = path
 
     def __repr__(self) -> str:
@@ -562,7 +566,7 @@ class SqliteStore:
                 results[index] = attrs.evolve(appended, notified=notified)
             return results
 
-        return await self._write(tx)
+        return await self._write(tx, gather=True)  # see COMMIT_WINDOW
 
     async def get_message(self, message_id: str) -> Message | None:
         """See `Store.get_message`."""
@@ -932,9 +936,9 @@ class SqliteStore:
                 self._read_transaction, work, limiter=self._limiter
             )
 
-    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, work: Callable[[sqlite3.Connection], T], *, gather: bool = False) -> T:
         with _translate_errors(self.path):
-            return await self._writes.submit(work)
+            return await self._writes.submit(work, gather=gather)
 
     def _read_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         # Runs in the worker thread, holding the limiter: nothing else touches
@@ -1011,6 +1015,7 @@ async def open_sqlite_store(
     *,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     synchronous: Synchronous = "FULL",
+    commit_window: float = COMMIT_WINDOW,
 ) -> AsyncIterator[SqliteStore]:
     """Open the SQLite database at `path` (created with its folder if missing) as a `Store`.
 
@@ -1018,11 +1023,12 @@ async def open_sqlite_store(
     was migrated by a newer Chorus, `StoreUnavailable` if it cannot be opened
     or stays locked longer than `busy_timeout` seconds. The store is closed
     when the block exits, after any call in progress has finished; later
-    calls raise `StoreUnavailable`. See `Synchronous` for `synchronous`.
+    calls raise `StoreUnavailable`. See `Synchronous` for `synchronous` and
+    `COMMIT_WINDOW` for `commit_window`.
     """
     with _translate_errors(path):
         conn = await trio.to_thread.run_sync(_open_migrated, path, busy_timeout, synchronous)
-    store = SqliteStore(conn, path)
+    store = SqliteStore(conn, path, commit_window=commit_window)
     try:
         yield store
     finally:

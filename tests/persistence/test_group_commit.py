@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import outcome
 import pytest
 import trio
+import trio.testing
 
 from chorus.persistence import NewMessage, NotFound, open_sqlite_store
+from chorus.persistence._group_commit import GroupCommit
 from tests.persistence.helpers import T0, make_room, make_user
 
 
@@ -65,3 +70,46 @@ async def test_a_write_that_raises_rolls_back_only_its_own_changes(tmp_path: Pat
         assert user is not None
         assert user.display_name == "Ada"
         assert await store.get_credentials("bob") is not None
+
+
+def _named(name: str, _conn: None) -> str:
+    return name
+
+
+async def test_a_window_gathers_overlapping_writes_but_never_delays_a_lone_writer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    groups: list[list[object]] = []
+
+    def run_group(works: Sequence[Callable[[None], object]]) -> list[outcome.Outcome[object]]:
+        names = [work(None) for work in works]
+        groups.append(names)
+        results: list[outcome.Outcome[object]] = [outcome.Value(name) for name in names]
+        return results
+
+    commits = GroupCommit(run_group, trio.CapacityLimiter(1), window=0.010)
+    for name in ("x", "y", "z"):  # one writer after another: never waits
+        before = trio.current_time()
+        assert await commits.submit(functools.partial(_named, name)) == name
+        assert trio.current_time() - before < 0.001
+    done: dict[str, float] = {}
+
+    async def write(name: str, after: float) -> None:
+        await trio.sleep(after)
+        await commits.submit(lambda _conn: name)
+        done[name] = trio.current_time()
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(write, "a", 0.0)  # two at once: writers overlap
+        nursery.start_soon(write, "b", 0.0)
+        nursery.start_soon(write, "c", 0.002)  # within the window: waits for it
+        nursery.start_soon(write, "d", 0.004)  # joins c's group
+    assert [sorted(map(str, group)) for group in groups] == [
+        ["x"],
+        ["y"],
+        ["z"],
+        ["a", "b"],  # started together: one group, at once
+        ["c", "d"],
+    ]
+    assert done["c"] - start >= 0.010  # c and d waited for the window after a and b
