@@ -234,10 +234,32 @@ class RoomActor:
                     posts.append(message)
                     continue
                 # Earlier posts go first, so a subscriber sees what came before it.
-                await self._store_posts(posts)
+                await self._write_posts(posts)
                 posts = []
-                await self._handle(message)
+                if isinstance(message, Change):
+                    await self._write_change(message)
+                else:
+                    await self._handle(message)
+            await self._write_posts(posts)
+
+    # A request the room fails on (a bug) is refused, not allowed to crash the room:
+    # its client would re-send it after every restart, taking the room down again and
+    # again, and the restarts would escalate to the node's tree.
+
+    async def _write_posts(self, posts: list[Post]) -> None:
+        try:
             await self._store_posts(posts)
+        except Exception:
+            _log.exception("room.posts_failed", room=self.room_id, posts=len(posts))
+            for post in posts:
+                _refuse(post, RoomFailed())
+
+    async def _write_change(self, change: Change) -> None:
+        try:
+            await self._change(change)
+        except Exception:
+            _log.exception("room.change_failed", room=self.room_id, kind=change.kind)
+            _answer(change, self.room_id, RoomFailed())
 
     async def _next(self, inbox: Inbox[RoomMessage]) -> RoomMessage | None:
         """The next message, or None when stopped or idle (nothing is left queued then).
@@ -280,8 +302,6 @@ class RoomActor:
                 await self._subscribe(message)
             case Unsubscribe(subscriber_id=subscriber_id):
                 self._subscribers.pop(subscriber_id, None)
-            case Change():
-                await self._change(message)
             case Receipt(user_id=user_id, seq=seq):
                 event = protocol.encode(
                     protocol.ReceiptEvent(room=self.room_id, user=user_id, seq=seq)
@@ -612,6 +632,10 @@ class NotJoined(Exception):
     """A gateway request from a connection that is not subscribed to the room."""
 
 
+class RoomFailed(Exception):
+    """The room failed to handle a request (a bug, logged); the request was refused."""
+
+
 def _refuse(post: Post, error: Exception) -> None:
     """Tell the poster nothing was stored: retrying with the same client id is safe."""
     if post.reply is not None:
@@ -641,6 +665,8 @@ def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
     """The gateway's answer to a request the room (or the store) refused."""
     code, text = protocol.ErrorCode.UNAVAILABLE, "could not store it; retry"
     match error:
+        case RoomFailed():
+            code, text = protocol.ErrorCode.INTERNAL, "the server failed on this request"
         case NotJoined():
             code, text = protocol.ErrorCode.NOT_JOINED, "you are not in this room"
         case NotFound():

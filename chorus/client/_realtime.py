@@ -41,6 +41,8 @@ Event = (
 
 _CONNECTION_ERRORS = (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError)
 _RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL}
+_INTERNAL_ATTEMPTS = 3
+"""A send the server keeps failing on (a server bug) is given up after this many tries."""
 _FATAL_CLOSES = {CloseCode.SESSION_REVOKED, CloseCode.PROTOCOL_ERROR}
 
 
@@ -345,7 +347,9 @@ class RealtimeClient:
         if pending is None:
             _log.warning("client.error", code=code, message=text)
             return
-        if code in _RETRYABLE:
+        if code in _RETRYABLE and not (
+            code == ErrorCode.INTERNAL and pending.attempts + 1 >= _INTERNAL_ATTEMPTS
+        ):
             # Stays in the outbox; re-sent after a pause (and after any reconnect).
             pending.attempts += 1
             if self._nursery is not None and self._ws is not None:

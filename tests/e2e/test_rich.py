@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import trio
 from chorus import protocol
 from chorus.actors.notifications import SIGNATURE_HEADER
 from chorus.client import ApiError
-from chorus.persistence import EventKind
+from chorus.persistence import Appended, EventKind, NewMessage
 from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
 from tests.redisserver import running_redis
 from tests.wsclient import ws_connect
@@ -232,3 +232,25 @@ async def test_edits_and_reactions_reach_members_on_another_node(tmp_path: Path)
             assert isinstance(reaction, protocol.ReactionEvent)
             assert isinstance(edited, protocol.EditedEvent)
             assert (reaction.seq, edited.seq, edited.body) == (2, 3, "fixed")
+
+
+async def test_a_request_the_room_fails_on_is_refused_and_the_room_keeps_serving(
+    running: RunningNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = running.node.services.store
+    append = store.append_messages
+
+    async def append_with_a_bug(room_id: str, batch: Sequence[NewMessage]) -> list[Appended]:
+        if any(message.body == "boom" for message in batch):
+            raise RuntimeError("injected bug")
+        return await append(room_id, batch)
+
+    # Fault injection around the real store: one message trips a "bug" in the room.
+    monkeypatch.setattr(store, "append_messages", append_with_a_bug)
+    async with chat_user(running) as ada:
+        room = await shared_room(ada)
+        with pytest.raises(ApiError) as failed, trio.fail_after(15):
+            await ada.client.send(room, "boom")  # tried a few times, then given up
+        assert failed.value.code == "internal"
+        assert (await ada.client.send(room, "fine")).seq == 1  # the room still serves
+        assert running.node.services.rooms.running(room) is not None
