@@ -234,32 +234,10 @@ class RoomActor:
                     posts.append(message)
                     continue
                 # Earlier posts go first, so a subscriber sees what came before it.
-                await self._write_posts(posts)
+                await self._store_posts(posts)
                 posts = []
-                if isinstance(message, Change):
-                    await self._write_change(message)
-                else:
-                    await self._handle(message)
-            await self._write_posts(posts)
-
-    # A request the room fails on (a bug) is refused, not allowed to crash the room:
-    # its client would re-send it after every restart, taking the room down again and
-    # again, and the restarts would escalate to the node's tree.
-
-    async def _write_posts(self, posts: list[Post]) -> None:
-        try:
+                await self._handle(message)
             await self._store_posts(posts)
-        except Exception:
-            _log.exception("room.posts_failed", room=self.room_id, posts=len(posts))
-            for post in posts:
-                _refuse(post, RoomFailed())
-
-    async def _write_change(self, change: Change) -> None:
-        try:
-            await self._change(change)
-        except Exception:
-            _log.exception("room.change_failed", room=self.room_id, kind=change.kind)
-            _answer(change, self.room_id, RoomFailed())
 
     async def _next(self, inbox: Inbox[RoomMessage]) -> RoomMessage | None:
         """The next message, or None when stopped or idle (nothing is left queued then).
@@ -302,6 +280,8 @@ class RoomActor:
                 await self._subscribe(message)
             case Unsubscribe(subscriber_id=subscriber_id):
                 self._subscribers.pop(subscriber_id, None)
+            case Change():
+                await self._change(message)
             case Receipt(user_id=user_id, seq=seq):
                 event = protocol.encode(
                     protocol.ReceiptEvent(room=self.room_id, user=user_id, seq=seq)
@@ -432,6 +412,14 @@ class RoomActor:
             for post in posts:
                 _refuse(post, exc)
             return
+        except Exception:
+            # A bug in storing them (nothing was stored): refuse these posts rather than
+            # crash the room, or their clients would re-send them after every restart,
+            # taking the room down again and again (and escalating to the node's tree).
+            _log.exception("room.append_failed", room=self.room_id, posts=len(posts))
+            for post in posts:
+                _refuse(post, RoomFailed())
+            return
         finally:
             STORE_SECONDS.labels("append_messages").observe(time.perf_counter() - started)
         wires = [wire_message(result.message) for result in results]
@@ -486,6 +474,10 @@ class RoomActor:
             result = await self._apply(change)
         except (StoreError, ValueError) as exc:
             _answer(change, self.room_id, exc)
+            return
+        except Exception:  # a bug in storing it: refused, as for posts
+            _log.exception("room.change_failed", room=self.room_id, kind=change.kind)
+            _answer(change, self.room_id, RoomFailed())
             return
         if result is not None and not result.duplicate:
             event = result.message
