@@ -31,6 +31,7 @@ class Outbox:
         "_on_broken",
         "_on_overflow",
         "_sock",
+        "_waiter",
         "limit",
     )
 
@@ -50,6 +51,7 @@ class Outbox:
         self._on_broken = on_broken
         self._buffer = bytearray()
         self._blocked = False
+        self._waiter: trio.Event | None = None
         self._closed = False
 
     @property
@@ -95,13 +97,23 @@ class Outbox:
         self._flusher.spawn(self._drain)
 
     async def drained(self) -> None:
-        """Wait until everything queued has been handed to the kernel (or dropped)."""
+        """Wait until everything queued has been handed to the kernel (or dropped).
+
+        Any number of tasks may wait: one waits for the socket, the others for it
+        (trio allows one task at a time to wait for a socket to become writable).
+        """
         while self._buffer:
+            if self._waiter is not None:
+                await self._waiter.wait()
+                continue
+            self._waiter = waiter = trio.Event()
             self._blocked = True
             try:
                 await trio.lowlevel.wait_writable(self._sock)
             finally:
                 self._blocked = False
+                self._waiter = None
+                waiter.set()
             self._write_now()
 
     def _append(self, frame: bytes) -> None:
