@@ -426,47 +426,7 @@ class PostgresStore:
     async def direct_room(self, a: str, b: str, now: int) -> tuple[Room, bool]:
         """See `Store.direct_room`."""
         # Ids never contain ":" (prefix, "_", url-safe base64), so the key is unambiguous.
-        key = ":".join(sorted((a, b)))
-        users = list(dict.fromkeys((a, b)))
-        select = f"SELECT {rows.ROOM} FROM rooms r WHERE r.direct_key = $1"
-
-        async def tx(db: Conn) -> tuple[Room, bool]:
-            row = await db.fetchrow(select, key)
-            if row is not None:
-                return rows.room(row), False
-            for user_id in users:
-                await _require_user(db, user_id)
-            room = Room(
-                id=new_id("r"),
-                name="",
-                kind=RoomKind.DIRECT,
-                created_by=a,
-                created_at=now,
-                last_seq=0,
-            )
-            # ON CONFLICT waits for a concurrent creator of the same key to
-            # finish; if it committed, its room is the one (read again: READ
-            # COMMITTED gives each statement a fresh snapshot).
-            inserted = await db.fetchval(
-                "INSERT INTO rooms (id, name, kind, created_by, created_at, last_seq, direct_key)"
-                " VALUES ($1, $2, $3, $4, $5, 0, $6)"
-                " ON CONFLICT (direct_key) DO NOTHING RETURNING id",
-                room.id,
-                room.name,
-                room.kind.value,
-                room.created_by,
-                room.created_at,
-                key,
-            )
-            if inserted is None:
-                row = await db.fetchrow(select, key)
-                assert row is not None
-                return rows.room(row), False
-            for user_id in users:
-                await _insert_membership(db, room.id, user_id, Role.MEMBER, now)
-            return room, True
-
-        return await self._run(tx)
+        return await self._direct(a, list(dict.fromkeys((a, b))), ":".join(sorted((a, b))), now)
 
     async def group_room(
         self, creator_id: str, member_ids: Sequence[str], now: int
@@ -475,7 +435,12 @@ class PostgresStore:
         users = sorted({creator_id, *member_ids})
         if len(users) < 3:
             raise ValueError("a group room needs at least three users; use direct_room for two")
-        key = group_key(users)
+        return await self._direct(creator_id, users, group_key(users), now)
+
+    async def _direct(
+        self, creator_id: str, users: list[str], key: str, now: int
+    ) -> tuple[Room, bool]:
+        """The direct room of exactly `users` (its `direct_key` is `key`), created if missing."""
         select = f"SELECT {rows.ROOM} FROM rooms r WHERE r.direct_key = $1"
 
         async def tx(db: Conn) -> tuple[Room, bool]:
@@ -492,7 +457,9 @@ class PostgresStore:
                 created_at=now,
                 last_seq=0,
             )
-            # As in direct_room: ON CONFLICT waits for a concurrent creator.
+            # ON CONFLICT waits for a concurrent creator of the same key to
+            # finish; if it committed, its room is the one (read again: READ
+            # COMMITTED gives each statement a fresh snapshot).
             inserted = await db.fetchval(
                 "INSERT INTO rooms (id, name, kind, created_by, created_at, last_seq, direct_key)"
                 " VALUES ($1, $2, $3, $4, $5, 0, $6)"

@@ -374,31 +374,7 @@ class SqliteStore:
     async def direct_room(self, a: str, b: str, now: int) -> tuple[Room, bool]:
         """See `Store.direct_room`."""
         # Ids never contain ":" (prefix, "_", url-safe base64), so the key is unambiguous.
-        key = ":".join(sorted((a, b)))
-        users = list(dict.fromkeys((a, b)))
-
-        def tx(db: sqlite3.Connection) -> tuple[Room, bool]:
-            row = db.execute(
-                f"SELECT {_ROOM} FROM rooms r WHERE r.direct_key = ?", (key,)
-            ).fetchone()
-            if row is not None:
-                return _room(row), False
-            for user_id in users:
-                _require_user(db, user_id)
-            room = Room(
-                id=new_id("r"),
-                name="",
-                kind=RoomKind.DIRECT,
-                created_by=a,
-                created_at=now,
-                last_seq=0,
-            )
-            _insert_room(db, room, direct_key=key)
-            for user_id in users:
-                _insert_membership(db, room.id, user_id, Role.MEMBER, now)
-            return room, True
-
-        return await self._write(tx)
+        return await self._direct(a, list(dict.fromkeys((a, b))), ":".join(sorted((a, b))), now)
 
     async def group_room(
         self, creator_id: str, member_ids: Sequence[str], now: int
@@ -407,7 +383,12 @@ class SqliteStore:
         users = sorted({creator_id, *member_ids})
         if len(users) < 3:
             raise ValueError("a group room needs at least three users; use direct_room for two")
-        key = group_key(users)
+        return await self._direct(creator_id, users, group_key(users), now)
+
+    async def _direct(
+        self, creator_id: str, users: list[str], key: str, now: int
+    ) -> tuple[Room, bool]:
+        """The direct room of exactly `users` (its `direct_key` is `key`), created if missing."""
 
         def tx(db: sqlite3.Connection) -> tuple[Room, bool]:
             row = db.execute(
