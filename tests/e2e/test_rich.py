@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,13 +18,26 @@ from chorus.actors.notifications import SIGNATURE_HEADER
 from chorus.client import ApiError
 from chorus.persistence import Appended, EventKind, NewMessage
 from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
+from tests.pgserver import PgServer, shared_pg_server
 from tests.redisserver import running_redis
 from tests.wsclient import ws_connect
 
 
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[RunningNode]:
-    async with open_node(tmp_path) as running:
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """The private PostgreSQL shared with the other suites."""
+    with shared_pg_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def running(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningNode]:
+    """A node on each store: the rich features must behave the same on both."""
+    overrides: dict[str, object] = {}
+    if request.param == "postgres":
+        server: PgServer = request.getfixturevalue("pg_server")
+        _, overrides["database_url"] = await server.new_database()
+    async with open_node(tmp_path, **overrides) as running:
         yield running
 
 
