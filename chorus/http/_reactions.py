@@ -10,6 +10,7 @@ from __future__ import annotations
 import attrs
 
 from chorus import protocol
+from chorus.actors.room import ChangeKind
 from chorus.protocol import ErrorCode
 
 from ._errors import bad_request
@@ -61,17 +62,7 @@ async def add_reaction(call: Call[ClientId], room_id: str, message_id: str, emoj
     `event` is the `reaction` event (the room's next seq, broadcast to its
     subscribers), or null when the caller had already reacted so.
     """
-    room = await member_room(call, room_id)
-    result = await change(
-        call.services,
-        room,
-        "react",
-        actor_id=call.user_id,
-        message_id=message_id,
-        client_id=call.input.client_id,
-        body=checked_emoji(emoji),
-    )
-    return Reply(200, changed_view(result))
+    return await _react(call, room_id, message_id, emoji, "react")
 
 
 @table.route(
@@ -84,11 +75,17 @@ async def add_reaction(call: Call[ClientId], room_id: str, message_id: str, emoj
 )
 async def remove_reaction(call: Call[ClientId], room_id: str, message_id: str, emoji: str) -> Reply:
     """Takes back the caller's reaction `emoji`: 200 with the event (null if there was none)."""
+    return await _react(call, room_id, message_id, emoji, "unreact")
+
+
+async def _react(
+    call: Call[ClientId], room_id: str, message_id: str, emoji: str, kind: ChangeKind
+) -> Reply:
     room = await member_room(call, room_id)
     result = await change(
         call.services,
         room,
-        "unreact",
+        kind,
         actor_id=call.user_id,
         message_id=message_id,
         client_id=call.input.client_id,
