@@ -14,6 +14,7 @@ import trio
 
 from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
+from chorus.actors.memberships import MEMBERSHIPS_TOPIC, Memberships
 from chorus.actors.notifications import NOTIFICATIONS_TOPIC, Notifier
 from chorus.actors.presence import Presence, PresenceBoard
 from chorus.actors.room import RoomConfig
@@ -86,6 +87,7 @@ class Node:
             bus,
             self.notifier.notify,
         )
+        self.memberships = Memberships(self.sessions.of_user, rooms, bus)
         # Cluster state lives in the Redis the bus uses; a lone node keeps it in memory.
         self._directory = (
             RedisDirectory(bus.client, rooms.origin) if isinstance(bus, RedisBus) else None
@@ -148,6 +150,7 @@ class Node:
             rooms=rooms,
             presence=presence,
             sessions=self.sessions,
+            memberships=self.memberships,
             gateway=self.gateway,
             limiter=limiter,
         )
@@ -157,6 +160,7 @@ class Node:
             ChildSpec(id="notifier", start=self.notifier.run),
             supervisor_child(rooms_supervisor),
             supervisor_child(presence_supervisor),
+            ChildSpec(id="memberships", start=self.memberships.run),
         ]
         if self._directory is not None:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
@@ -200,6 +204,9 @@ class Node:
                 )
                 subscriptions.append(
                     await bus.subscribe(NOTIFICATIONS_TOPIC, self.notifier.delivered_elsewhere)
+                )
+                subscriptions.append(
+                    await bus.subscribe(MEMBERSHIPS_TOPIC, self.memberships.delivered_elsewhere)
                 )
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from chorus.actors.connection import Sessions
+from chorus.actors.memberships import Memberships
 from chorus.actors.presence import Presence
 from chorus.actors.rooms import Rooms
 from chorus.auth import AuthService
@@ -22,6 +23,8 @@ class Services:
     rooms: Rooms
     presence: Presence
     sessions: Sessions
+    memberships: Memberships
+    """Tells users' open connections, on every node, about rooms they joined or left."""
     gateway: Gateway | None = None
     """This node's gateway, if it runs one (its bound port is what clients need)."""
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)

@@ -137,6 +137,11 @@ class ChatConnection:
     def close(self, code: int, reason: str) -> None:
         self._conn.close(code, reason)
 
+    # -- Member (see `memberships`) -------------------------------------------------------
+
+    def forget_room(self, room_id: str) -> None:
+        self._joined.discard(room_id)
+
     # -- Handler ------------------------------------------------------------------------
 
     async def on_text(self, text: str) -> None:
@@ -219,7 +224,7 @@ class ChatConnection:
                     self.send(protocol.encode(ack))
                     self._announce_presence_in(room)
             case protocol.Resume(ref=ref, rooms=rooms):
-                if await self._subscribe(ref, dict(rooms)) is not None:
+                if await self._subscribe(ref, dict(rooms), resuming=True) is not None:
                     self.send(protocol.encode(protocol.Ack(ref=ref)))
             case protocol.Leave(ref=ref, room=room):
                 self._joined.discard(room)
@@ -248,19 +253,27 @@ class ChatConnection:
             case protocol.SetPresence(status=status):
                 await self._report_presence(status)
 
-    async def _subscribe(self, ref: str, rooms: dict[str, int | None]) -> dict[str, int] | None:
+    async def _subscribe(
+        self, ref: str, rooms: dict[str, int | None], *, resuming: bool = False
+    ) -> dict[str, int] | None:
         """Check membership of every room, then subscribe (replaying after the given seqs).
 
         Returns each room's latest seq; on failure sends the error reply itself
-        and returns None.
+        and returns None. When `resuming`, rooms the user is not a member of are
+        answered with `room_removed` and skipped instead.
         """
         context = self._context
         last_seqs: dict[str, int] = {}
         try:
-            for room_id in rooms:
-                if await context.store.get_membership(room_id, self.user_id) is None:
+            for room_id in list(rooms):
+                if await context.store.get_membership(room_id, self.user_id) is not None:
+                    continue
+                if not resuming:
                     self._error(ref, ErrorCode.FORBIDDEN, f"not a member of room {room_id}")
                     return None
+                # Left or removed while the client was away: say so, resume the others.
+                del rooms[room_id]
+                self.send(protocol.encode(protocol.RoomRemoved(room=room_id)))
             for room_id, after_seq in rooms.items():
                 last_seqs[room_id] = await context.rooms.ask(
                     room_id, self._subscription(after_seq), timeout=_ASK_TIMEOUT

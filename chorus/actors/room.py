@@ -166,9 +166,15 @@ class Published:
 
 @attrs.frozen(kw_only=True)
 class Evict:
-    """`user_id` is no longer a member: stop sending them this room's events."""
+    """`user_id` is no longer a member: stop sending them this room's events.
+
+    Each of their subscribers gets `notice` (a `room_removed` frame) as the
+    last frame of the room; the reply is the ids of those subscribers.
+    """
 
     user_id: str
+    notice: bytes
+    reply: Reply[set[str]]
 
 
 RoomMessage = (
@@ -292,8 +298,8 @@ class RoomActor:
                 await self._typing(message)
             case Published(payload=payload):
                 await self._published(payload)
-            case Evict(user_id=user_id):
-                self._evict(user_id)
+            case Evict(user_id=user_id, notice=notice, reply=reply):
+                reply.send(self._evict(user_id, notice))
             case PresenceChanged(user_id=user_id, status=status):
                 event = protocol.encode(protocol.PresenceEvent(user=user_id, status=status))
                 self._broadcast(text_frame(event))
@@ -336,12 +342,11 @@ class RoomActor:
         marker = protocol.Replayed(room=room, after_seq=after_seq, last_seq=last, count=len(missed))
         subscriber.send(protocol.encode(marker))
 
-    def _evict(self, user_id: str) -> None:
-        notice = protocol.Notice(code="info", message=f"you are no longer in room {self.room_id}")
-        payload = protocol.encode(notice)
-        for subscriber in [s for s in self._subscribers.values() if s.user_id == user_id]:
-            del self._subscribers[subscriber.id]
-            subscriber.send(payload)
+    def _evict(self, user_id: str, notice: bytes) -> set[str]:
+        evicted = {s.id for s in self._subscribers.values() if s.user_id == user_id}
+        for subscriber_id in evicted:
+            self._subscribers.pop(subscriber_id).send(notice)
+        return evicted
 
     async def _typing(self, typing: Typing) -> None:
         if typing.subscriber_id not in self._subscribers:

@@ -12,7 +12,7 @@ from chorus.cluster import Bus
 from chorus.persistence import Store
 from chorus.supervisors import DuplicateChild, Supervisor
 
-from ._errors import ActorDead
+from ._errors import ActorDead, AskTimeout
 from ._ref import ActorRef
 from ._registry import Registry
 from ._reply import Reply
@@ -30,6 +30,7 @@ from .room import (
 R = TypeVar("R")
 _ATTEMPTS = 3
 ROOM_MAILBOX = 1024
+_EVICT_TIMEOUT = 10.0
 
 
 def room_name(room_id: str) -> str:
@@ -119,12 +120,23 @@ class Rooms:
                 f"room:{room_id}", ephemeral_envelope(self._origin.encode(), event)
             )
 
-    async def evict(self, room_id: str, user_id: str) -> None:
-        """Stop sending `room_id`'s events to `user_id`'s connections (membership ended)."""
+    async def evict(self, room_id: str, user_id: str, notice: bytes) -> set[str]:
+        """Stop sending `room_id`'s events to `user_id`'s subscribers here (membership ended).
+
+        Each gets `notice` as its last frame of the room. Returns their ids
+        (none when no actor of the room runs here, or it did not answer in time).
+        """
         running = self.running(room_id)
-        if running is not None:
-            with contextlib.suppress(ActorDead):
-                await running.send(Evict(user_id=user_id))
+        if running is None:
+            return set()
+
+        def evict(reply: Reply[set[str]]) -> Evict:
+            return Evict(user_id=user_id, notice=notice, reply=reply)
+
+        try:
+            return await running.ask(evict, timeout=_EVICT_TIMEOUT)
+        except (ActorDead, AskTimeout):
+            return set()
 
     async def ask(
         self, room_id: str, make_message: Callable[[Reply[R]], RoomMessage], *, timeout: float

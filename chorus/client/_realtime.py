@@ -36,6 +36,8 @@ Event = (
     | protocol.NotificationEvent
     | protocol.Notice
     | protocol.TooFar
+    | protocol.RoomAdded
+    | protocol.RoomRemoved
 )
 """What `RealtimeClient.events` yields; room events arrive once each, in seq order per room."""
 
@@ -43,6 +45,8 @@ _CONNECTION_ERRORS = (OSError, HandshakeError, ConnectionClosed, trio.BrokenReso
 _RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL}
 _INTERNAL_ATTEMPTS = 3
 """A send the server keeps failing on (a server bug) is given up after this many tries."""
+_FOLLOW_ATTEMPTS = 3
+"""Tries to subscribe to a room the user was added to, when the server asks to retry."""
 _FATAL_CLOSES = {CloseCode.SESSION_REVOKED, CloseCode.PROTOCOL_ERROR}
 
 
@@ -78,6 +82,13 @@ class RealtimeClient:
     with their original client ids (the server answers a retry with the
     original message, so nothing is duplicated). `events` yields each message
     exactly once, in seq order per room.
+
+    With `follow_rooms` (the default) it also subscribes by itself to every
+    room the user is added to while connected (`room_added`: a direct room
+    someone opened, an invitation, a join from another device), from the seq
+    at which the user was added, so even a message sent in the same instant
+    is delivered; a room the user leaves or is removed from is dropped
+    (`room_removed`). Both events are also yielded, for the application.
     """
 
     def __init__(
@@ -87,8 +98,10 @@ class RealtimeClient:
         gateway_url: str | None = None,
         max_backoff: float = 5.0,
         rng: random.Random | None = None,
+        follow_rooms: bool = True,
     ) -> None:
         self._api = api
+        self._follow_rooms = follow_rooms
         self._gateway_url = gateway_url
         self._max_backoff = max_backoff
         self._rng = rng if rng is not None else random.Random()
@@ -305,6 +318,15 @@ class RealtimeClient:
             case protocol.TooFar(room=room, after_seq=after_seq):
                 await self._catch_up(room, after_seq)
                 await self._send_events.send(frame)
+            case protocol.RoomAdded(room=room, seq=seq):
+                if self._follow_rooms and room not in self._rooms:
+                    self._rooms[room] = seq
+                    assert self._nursery is not None  # frames are dispatched while reading
+                    self._nursery.start_soon(self._follow, room, seq)
+                await self._send_events.send(frame)
+            case protocol.RoomRemoved(room=room):
+                self._rooms.pop(room, None)
+                await self._send_events.send(frame)
             case (
                 protocol.TypingEvent()
                 | protocol.PresenceEvent()
@@ -323,6 +345,19 @@ class RealtimeClient:
             return
         self._rooms[room] = seq
         await self._send_events.send(event)
+
+    async def _follow(self, room: str, seq: int) -> None:
+        """Subscribe to a room the user was just added to, from the seq they were added at."""
+        for attempt in range(1, _FOLLOW_ATTEMPTS + 1):
+            try:
+                await self._request(lambda ref: protocol.Resume(ref=ref, rooms={room: seq}))
+                return
+            except ApiError as exc:
+                if exc.code not in _RETRYABLE or attempt == _FOLLOW_ATTEMPTS:
+                    _log.warning("client.follow_failed", room=room, code=exc.code)
+                    self._rooms.pop(room, None)
+                    return
+            await trio.sleep(self._backoff(attempt))
 
     async def _catch_up(self, room: str, after_seq: int) -> None:
         """Fetch over HTTP what a resume could not replay, in order."""

@@ -158,6 +158,7 @@ async def create_room(call: Call[CreateRoom]) -> Reply:
     """Creates a public or private room owned by the caller."""
     kind = RoomKind(call.input.kind)
     room = await call.services.store.create_room(call.input.name, kind, call.user_id, now_ms())
+    await call.services.memberships.added([call.user_id], room, seq=0, by=call.user_id)
     return Reply(201, room_view(room))
 
 
@@ -269,6 +270,10 @@ async def join_room(call: Call[object], room_id: str) -> Reply:
         if room.kind is not RoomKind.PUBLIC:
             raise forbidden("only public rooms can be joined; ask a moderator for an invitation")
         membership = await store.add_member(room.id, call.user_id, Role.MEMBER, now_ms())
+        # `room` was read before the membership was written: its last_seq is safe to resume from.
+        await call.services.memberships.added(
+            [call.user_id], room, seq=room.last_seq, by=call.user_id
+        )
     return Reply(200, my_room_view(room, membership))
 
 
@@ -299,6 +304,7 @@ async def invite_member(call: Call[Invite], room_id: str) -> Reply:
     if await store.get_user(user_id) is None:
         raise not_found(f"no user {user_id}")
     membership = await store.add_member(room.id, user_id, Role.MEMBER, now_ms())
+    await call.services.memberships.added([user_id], room, seq=room.last_seq, by=call.user_id)
     return Reply(201, await _member(call.services, room, membership))
 
 
@@ -334,7 +340,7 @@ async def remove_member(call: Call[object], room_id: str, user_id: str) -> Reply
         _check_may_remove(caller.role, target.role)
     if not await store.remove_member(room.id, user_id):
         raise not_found(f"{user_id} is not a member of room {room.id}")
-    await call.services.rooms.evict(room.id, user_id)
+    await call.services.memberships.removed(user_id, room.id, by=call.user_id)
     return Reply(204)
 
 
@@ -374,7 +380,7 @@ async def open_direct_room(call: Call[DirectWith]) -> Reply:
         if await store.get_user(given.user_id) is None:
             raise not_found(f"no user {given.user_id}")
         room, created = await store.direct_room(call.user_id, given.user_id, now_ms())
-        return Reply(201 if created else 200, room_view(room))
+        return await _opened(call, room, created)
     assert given.user_ids is not None
     others = sorted(set(given.user_ids) - {call.user_id})
     limit = call.services.settings.max_group_size
@@ -388,7 +394,16 @@ async def open_direct_room(call: Call[DirectWith]) -> Reply:
         room, created = await store.direct_room(call.user_id, others[0], now_ms())
     else:
         room, created = await store.group_room(call.user_id, others, now_ms())
-    return Reply(201 if created else 200, room_view(room))
+    return await _opened(call, room, created)
+
+
+async def _opened(call: Call[DirectWith], room: Room, created: bool) -> Reply:
+    """Answer `/dms`; a room created now is announced to its users' open connections."""
+    if not created:
+        return Reply(200, room_view(room))
+    members = [membership.user_id for membership in await call.services.store.members(room.id)]
+    await call.services.memberships.added(members, room, seq=0, by=call.user_id)
+    return Reply(201, room_view(room))
 
 
 async def _member(services: Services, room: Room, membership: Membership) -> MemberView:

@@ -39,6 +39,8 @@ from ._frames import Ready as Ready
 from ._frames import ReceiptEvent as ReceiptEvent
 from ._frames import Replayed as Replayed
 from ._frames import Resume as Resume
+from ._frames import RoomAdded as RoomAdded
+from ._frames import RoomRemoved as RoomRemoved
 from ._frames import Send as Send
 from ._frames import ServerFrame as ServerFrame
 from ._frames import SetPresence as SetPresence
@@ -54,6 +56,7 @@ from ._limits import MAX_ID_CHARS as MAX_ID_CHARS
 from ._limits import MAX_NONCE_CHARS as MAX_NONCE_CHARS
 from ._limits import MAX_PREVIEW_CHARS as MAX_PREVIEW_CHARS
 from ._limits import MAX_RESUME_ROOMS as MAX_RESUME_ROOMS
+from ._limits import MAX_ROOM_NAME_CHARS as MAX_ROOM_NAME_CHARS
 from ._limits import MAX_SAFE_INT as MAX_SAFE_INT
 from ._limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from ._limits import MAX_TOKEN_CHARS as MAX_TOKEN_CHARS

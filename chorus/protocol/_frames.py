@@ -19,6 +19,7 @@ from ._limits import (
     MAX_NONCE_CHARS,
     MAX_PREVIEW_CHARS,
     MAX_RESUME_ROOMS,
+    MAX_ROOM_NAME_CHARS,
     MAX_TEXT_CHARS,
     MAX_TOKEN_CHARS,
     MAX_URL_CHARS,
@@ -389,6 +390,44 @@ class Notice:
     reconnect_url: Annotated[str, Text(1, MAX_URL_CHARS)] | None = None
 
 
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class RoomAdded:
+    """You are now a member of `room`: it was created with you in it, you were invited or
+    added, or you joined it (on any connection).
+
+    Sent live to every connection of yours, on every node; not replayed. To get
+    the room's events, `resume` it from `seq`: every room event after `seq`
+    happened after you became a member, so nothing since is missed, however
+    soon it was sent. Clients that already joined the room ignore it.
+    """
+
+    TYPE: ClassVar[str] = "room_added"
+    room: RoomId
+    name: Annotated[str, Text(0, MAX_ROOM_NAME_CHARS)]
+    """The room's name; empty for a direct room (name it by its members)."""
+    kind: Literal["public", "private", "direct"]
+    seq: Seq
+    """The room's latest seq just before you became a member."""
+    by: UserId
+    """Who made the change: you, when you created or joined the room yourself."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class RoomRemoved:
+    """You are no longer a member of `room`: you left it or were removed.
+
+    Sent live to every connection of yours, on every node, and in answer to a
+    `resume` naming a room you are not a member of. A connection subscribed to the room gets no
+    event of the room after this frame, and its frames about the room are
+    refused (`not_joined`, or `forbidden` for `join`).
+    """
+
+    TYPE: ClassVar[str] = "room_removed"
+    room: RoomId
+    by: UserId | None = None
+    """Who ended the membership: you, when you left; null in answer to a `resume`."""
+
+
 ClientFrame: TypeAlias = (
     Hello
     | Ping
@@ -420,6 +459,8 @@ ServerFrame: TypeAlias = (
     | Replayed
     | TooFar
     | Notice
+    | RoomAdded
+    | RoomRemoved
 )
 """Any frame the server sends."""
 Frame: TypeAlias = ClientFrame | ServerFrame

@@ -23,6 +23,8 @@ MAX_BODY_CHARS: Final = 4000
 """Longest message body, in characters (Unicode code points)."""
 MAX_EMOJI_CHARS: Final = 64
 """Longest reaction emoji (an emoji sequence or a `:shortcode:`)."""
+MAX_ROOM_NAME_CHARS: Final = 100
+"""Longest room name (direct rooms have an empty name)."""
 MAX_PREVIEW_CHARS: Final = 200
 """Longest `notification.preview` (the first characters of the message)."""
 MAX_RESUME_ROOMS: Final = 1000

@@ -13,7 +13,7 @@ import trio.testing
 from chorus import protocol
 from chorus.actors import Registry, Reply
 from chorus.actors.events import wire_message
-from chorus.actors.room import Evict, Post, RoomConfig, RoomMessage, Subscribe
+from chorus.actors.room import Post, RoomConfig, RoomMessage, Subscribe
 from chorus.actors.rooms import Rooms
 from chorus.persistence import Appended, NewMessage, RoomKind, SqliteStore, open_sqlite_store
 from chorus.supervisors import Supervisor
@@ -163,17 +163,21 @@ async def test_evicted_members_stop_receiving_the_rooms_events(world: World) -> 
     kicked, kept = Recorder("kicked", user_id="u_kicked"), Recorder("kept", user_id="u_kept")
     await subscribe(world, kicked)
     await subscribe(world, kept)
-    await world.rooms.send(world.room_id, Evict(user_id="u_kicked"))
+    notice = protocol.encode(protocol.RoomRemoved(room=world.room_id, by="u_owner"))
+    assert await world.rooms.evict(world.room_id, "u_kicked", notice) == {kicked.id}
     await world.rooms.send(world.room_id, post(world, "after"))
     await kept.wait_for(1, protocol.MessageEvent)
     assert kicked.messages() == []
-    assert any(isinstance(f, protocol.Notice) for f in kicked.frames)
+    assert [f for f in kicked.frames if isinstance(f, protocol.RoomRemoved)] == [
+        protocol.RoomRemoved(room=world.room_id, by="u_owner")
+    ]
 
 
 async def test_evicted_members_cannot_post_through_the_gateway(world: World) -> None:
     kicked = Recorder("kicked", user_id="u_kicked")
     await subscribe(world, kicked)
-    await world.rooms.evict(world.room_id, "u_kicked")
+    notice = protocol.encode(protocol.RoomRemoved(room=world.room_id, by="u_owner"))
+    await world.rooms.evict(world.room_id, "u_kicked", notice)
     await world.rooms.send(world.room_id, post(world, "sneaky", origin=kicked))
     await kicked.wait_for(1, protocol.ErrorReply)
     error = next(f for f in kicked.frames if isinstance(f, protocol.ErrorReply))

@@ -15,7 +15,7 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -197,6 +197,7 @@ class Chatter:
     acked: list[protocol.Message] = attrs.field(factory=list)
     """Its own messages, in the order their sends were acknowledged."""
     presence: list[protocol.PresenceEvent] = attrs.field(factory=list)
+    memberships: list[protocol.RoomAdded | protocol.RoomRemoved] = attrs.field(factory=list)
     changed: trio.Event = attrs.field(factory=trio.Event)
 
     async def collect(self) -> None:
@@ -205,12 +206,20 @@ class Chatter:
                 self.received.append(event.message)
             elif isinstance(event, protocol.PresenceEvent):
                 self.presence.append(event)
+            elif isinstance(event, protocol.RoomAdded | protocol.RoomRemoved):
+                self.memberships.append(event)
             self.changed.set()
             self.changed = trio.Event()
 
     async def wait_until_received(self, ids: set[str], timeout: float) -> None:
         with trio.move_on_after(timeout):
             while not ids <= {m.id for m in self.received}:
+                await self.changed.wait()
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float) -> None:
+        """Wait until `condition()` holds; fails the test after `timeout` seconds."""
+        with trio.fail_after(timeout):
+            while not condition():
                 await self.changed.wait()
 
 

@@ -15,6 +15,7 @@ from chorus.protocol import (
     MAX_ID_CHARS,
     MAX_NONCE_CHARS,
     MAX_PREVIEW_CHARS,
+    MAX_ROOM_NAME_CHARS,
     MAX_SAFE_INT,
     MAX_TEXT_CHARS,
     MAX_TOKEN_CHARS,
@@ -45,6 +46,8 @@ from chorus.protocol import (
     ReceiptEvent,
     Replayed,
     Resume,
+    RoomAdded,
+    RoomRemoved,
     Send,
     ServerFrame,
     SetPresence,
@@ -240,6 +243,10 @@ SERVER_EXAMPLES: list[ServerFrame] = [
     Notice(code="reconnect", message="node draining", reconnect_url="wss://b.example/ws"),
     Notice(code="shutdown", message="u" * MAX_TEXT_CHARS, reconnect_url="u" * MAX_URL_CHARS),
     Notice(code="info", message=""),
+    RoomAdded(room="r_ops", name="ops", kind="private", seq=42, by="u_ada"),
+    RoomAdded(room="r_dm", name="", kind="direct", seq=0, by="u_bob"),
+    RoomAdded(room="r", name="n" * MAX_ROOM_NAME_CHARS, kind="public", seq=MAX_SAFE_INT, by="u"),
+    RoomRemoved(room="r_ops", by="u_ada"),
 ]
 
 ALL_EXAMPLES: list[Frame] = [*CLIENT_EXAMPLES, *SERVER_EXAMPLES]
