@@ -19,7 +19,7 @@ from typing import Any, Literal
 import attrs
 
 from chorus.persistence import Membership, NotifyLevel, Role, Room, RoomKind, Store, User, now_ms
-from chorus.protocol import MAX_ID_CHARS, ErrorCode
+from chorus.protocol import MAX_ID_CHARS, MAX_ROOM_NAME_CHARS, ErrorCode
 from chorus.services import Services
 
 from ._errors import bad_request, forbidden, not_found
@@ -40,7 +40,7 @@ from ._routing import API_PREFIX, Call, Reply, RouteTable
 
 table = RouteTable("rooms")
 
-ROOM_NAME = (1, 100)
+ROOM_NAME = (1, MAX_ROOM_NAME_CHARS)
 PAGE_LIMIT = (1, 100)
 DEFAULT_PAGE = 50
 MANAGERS = frozenset({Role.OWNER, Role.MODERATOR})
