@@ -269,7 +269,7 @@ class ChatConnection:
                 if await context.store.get_membership(room_id, self.user_id) is not None:
                     continue
                 if not resuming:
-                    self._error(ref, ErrorCode.FORBIDDEN, f"not a member of room {room_id}")
+                    await self._not_a_member(ref, room_id)
                     return None
                 # Left or removed while the client was away: say so, resume the others.
                 del rooms[room_id]
@@ -367,7 +367,7 @@ class ChatConnection:
             stored = await store.advance_read_seq(room, self.user_id, seq)
             details = await store.get_room(room)
         except NotFound:
-            self._error(ref, ErrorCode.FORBIDDEN, f"not a member of room {room}")
+            await self._not_a_member(ref, room)
             return
         except StoreError:
             self._error(ref, ErrorCode.UNAVAILABLE, "cannot store the read marker now; retry")
@@ -376,6 +376,13 @@ class ChatConnection:
         if details is not None and details.read_receipts and room in self._joined:
             with contextlib.suppress(ActorDead):
                 await self._context.rooms.send(room, Receipt(user_id=self.user_id, seq=stored))
+
+    async def _not_a_member(self, ref: str, room_id: str) -> None:
+        """Refuse a request about a room the user is not in, as HTTP does: 404 or 403."""
+        if await self._context.store.get_room(room_id) is None:
+            self._error(ref, ErrorCode.NOT_FOUND, f"no room {room_id}")
+        else:
+            self._error(ref, ErrorCode.FORBIDDEN, f"not a member of room {room_id}")
 
     def _within_rate(self, frame: protocol.ClientFrame) -> bool:
         """This connection's frame rate (local by nature: one socket is on one node)."""

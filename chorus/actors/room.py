@@ -438,7 +438,7 @@ class RoomActor:
         DELIVERIES.inc(await self._accept(new))
         for post, result, wire in zip(posts, results, wires, strict=True):
             if wire.room != self.room_id:
-                _reused_elsewhere(post, result)
+                _refuse(post, ClientIdReused(post.client_id))
             else:
                 _acknowledge(post, result, wire)
             if result.notified and self._notify is not None:
@@ -483,6 +483,9 @@ class RoomActor:
         except Exception:  # a bug in storing it: refused, as for posts
             _log.exception("room.change_failed", room=self.room_id, kind=change.kind)
             _answer(change, self.room_id, RoomFailed())
+            return
+        if result is not None and result.message.room_id != self.room_id:
+            _answer(change, self.room_id, ClientIdReused(change.client_id))
             return
         if result is not None and not result.duplicate:
             event = result.message
@@ -591,19 +594,6 @@ def _forward_to(ref: ActorRef[RoomMessage]) -> Callable[[bytes], None]:
     return deliver
 
 
-def _reused_elsewhere(post: Post, result: Appended) -> None:
-    """The sender already used this client id in another room: nothing was stored here."""
-    if post.reply is not None:
-        post.reply.send(result)  # the HTTP layer answers 409 client_id_reused
-    if post.origin is not None:
-        error = protocol.ErrorReply(
-            ref=post.ref,
-            code=protocol.ErrorCode.INVALID_VALUE,
-            message="client_id was already used for a message in another room",
-        )
-        post.origin.send(protocol.encode(error))
-
-
 def _acknowledge(post: Post, result: Appended, wire: protocol.Message) -> None:
     if post.reply is not None:
         post.reply.send(result)
@@ -631,6 +621,13 @@ class NotJoined(Exception):
 
 class RoomFailed(Exception):
     """The room failed to handle a request (a bug, logged); the request was refused."""
+
+
+class ClientIdReused(Exception):
+    """The user already used this client id for a write in another room: nothing was stored."""
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__(f"client_id {client_id!r} was already used in another room")
 
 
 def _refuse(post: Post, error: Exception) -> None:
@@ -666,6 +663,8 @@ def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
             code, text = protocol.ErrorCode.INTERNAL, "the server failed on this request"
         case NotJoined():
             code, text = protocol.ErrorCode.NOT_JOINED, "you are not in this room"
+        case ClientIdReused():
+            code, text = protocol.ErrorCode.CLIENT_ID_REUSED, str(error)
         case NotFound():
             code, text = protocol.ErrorCode.NOT_FOUND, str(error)
         case Forbidden():

@@ -14,6 +14,7 @@ import attrs
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from chorus.actors import ActorDead, AskTimeout
+from chorus.actors.room import ClientIdReused
 from chorus.auth import AuthError, InvalidInput, UsernameTaken
 from chorus.persistence import Conflict, Forbidden, Gone, NotFound, StoreUnavailable
 from chorus.protocol import MAX_TEXT_CHARS, ErrorCode
@@ -172,6 +173,8 @@ def error_for(exc: BaseException) -> ApiError | None:
             return ApiError(410, ErrorCode.GONE, str(exc))
         case Conflict():
             return ApiError(409, "conflict", str(exc))
+        case ClientIdReused():
+            return ApiError(409, ErrorCode.CLIENT_ID_REUSED, str(exc))
         case HTTPException():
             return _from_http_exception(exc)
     return None

@@ -23,7 +23,7 @@ from chorus.persistence import Appended, Message, Room, Store, now_ms
 from chorus.protocol import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
 from chorus.services import Services
 
-from ._errors import ApiError, bad_request, not_found
+from ._errors import bad_request, not_found
 from ._input import integer, text
 from ._output import (
     ChangedView,
@@ -202,12 +202,6 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
         )
 
     result = await ask_room(call.services, room.id, make)
-    if result.message.room_id != room.id:
-        raise ApiError(
-            409,
-            "client_id_reused",
-            f"client_id {post.client_id!r} was already used for a message in another room",
-        )
     posted = PostedView(message=wire_message(result.message), duplicate=result.duplicate)
     return Reply(200 if result.duplicate else 201, posted)
 
@@ -238,6 +232,7 @@ async def get_message(call: Call[object], room_id: str, message_id: str) -> Repl
         403: "Not a member of the room, or not the message's sender.",
         404: "No such room, or no such message in it.",
         410: "The message was deleted (gone).",
+        409: "The client_id was already used in another room (client_id_reused).",
     },
 )
 async def edit_message(call: Call[NewBody], room_id: str, message_id: str) -> Reply:
@@ -270,6 +265,7 @@ async def edit_message(call: Call[NewBody], room_id: str, message_id: str) -> Re
         403: "Not a member, or neither the sender nor the room's owner or a moderator.",
         404: "No such room, or no such message in it.",
         410: "The message was already deleted (gone).",
+        409: "The client_id was already used in another room (client_id_reused).",
     },
 )
 async def delete_message(call: Call[ClientId], room_id: str, message_id: str) -> Reply:

@@ -29,6 +29,7 @@ _CHANGE_ERRORS = {
     400: "Invalid query parameters, or the emoji breaks the protocol's emoji rule.",
     403: "Not a member of the room.",
     404: "No such room, or no such message in it.",
+    409: "The client_id was already used in another room (client_id_reused).",
     410: "The message was deleted (gone).",
 }
 

@@ -42,6 +42,8 @@ class ErrorCode(enum.StrEnum):
     """The user may not do this, e.g. join a room they are not a member of."""
     NOT_FOUND = "not_found"
     """The room (or other named object, e.g. the message to edit) does not exist."""
+    CLIENT_ID_REUSED = "client_id_reused"
+    """The `client_id` was already used by this user in another room; nothing was stored."""
     GONE = "gone"
     """The message was deleted: it cannot be edited, deleted again, reacted or replied to."""
     NOT_JOINED = "not_joined"

@@ -50,7 +50,8 @@ class Hello:
     """Authenticate; must be the first frame. Answered by `ready`, or an error and close 4000."""
 
     TYPE: ClassVar[str] = "hello"
-    token: Annotated[str, Text(1, MAX_TOKEN_CHARS)]
+    token: Annotated[str, Text(0, MAX_TOKEN_CHARS)]
+    """An empty token is refused like any invalid one (`invalid_token`, close 4000)."""
     client: Annotated[str, Text(0, MAX_CLIENT_CHARS)] | None = None
     """Free-form client name and version, for the server's logs."""
 

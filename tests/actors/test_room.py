@@ -216,5 +216,5 @@ async def test_a_client_id_reused_in_another_room_is_refused(world: World) -> No
     await world.rooms.send(world.room_id, post(world, "shared", origin=poster))
     await poster.wait_for(1, protocol.ErrorReply)
     error = next(f for f in poster.frames if isinstance(f, protocol.ErrorReply))
-    assert error.code == protocol.ErrorCode.INVALID_VALUE
+    assert error.code == protocol.ErrorCode.CLIENT_ID_REUSED
     assert poster.messages() == []

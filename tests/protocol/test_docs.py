@@ -11,7 +11,12 @@ import orjson
 import pytest
 
 import chorus.protocol
+from chorus.actors.connection import ChatLimits
+from chorus.config import Settings
+from chorus.http import MAX_BODY_BYTES
 from chorus.protocol import (
+    MAX_BODY_CHARS,
+    MAX_FRAME_BYTES,
     Ack,
     CloseCode,
     ErrorCode,
@@ -86,3 +91,32 @@ def test_every_field_is_in_its_frame_s_table(cls: type[Any]) -> None:
     if cls is MessageEvent:
         expected = []  # its fields are the message object's, tabled under ack
     assert rows == expected
+
+
+RUNTIME_LIMITS = {
+    "frames_per_second": "20",
+    "frame_burst": "40",
+    "sends_per_second": "20",
+    "send_burst": "50",
+    "heartbeat_interval": "30 s",
+    "auth_timeout": "10 s",
+    "resume_limit": "1000",
+    "max_outbox_bytes": "1048576",
+}
+
+
+@pytest.mark.parametrize(("setting", "shown"), RUNTIME_LIMITS.items())
+def test_per_connection_limits_show_the_settings_defaults(setting: str, shown: str) -> None:
+    default = getattr(Settings(), setting)
+    assert float(shown.removesuffix(" s")) == default
+    limits = section("Per-connection limits")
+    assert re.search(rf"^\| [^|]+ \| {re.escape(shown)} \| `{setting}` \|", limits, re.MULTILINE)
+
+
+def test_per_connection_limits_show_the_frame_and_body_limits() -> None:
+    limits = section("Per-connection limits")
+    assert f"| frame size | {MAX_FRAME_BYTES} bytes |" in limits
+    assert f"| message `body` | {MAX_BODY_CHARS} chars |" in limits
+    assert f"| HTTP request body | {MAX_BODY_BYTES} bytes |" in limits
+    strikes = ChatLimits().strikes_before_close
+    assert f"| refused frames in a row before the connection is closed | {strikes} |" in limits
