@@ -82,7 +82,7 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ErrorCodeDoc(
         code="client_id_reused",
         status=409,
-        meaning="The client_id was already used for a message in another room.",
+        meaning="The client_id was already used by you in another room; nothing was stored.",
     ),
     ErrorCodeDoc(code="conflict", status=409, meaning="The write conflicts with stored data."),
     ErrorCodeDoc(
