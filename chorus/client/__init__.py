@@ -19,3 +19,4 @@ from ._models import Session as Session
 from ._models import User as User
 from ._realtime import Event as Event
 from ._realtime import RealtimeClient as RealtimeClient
+from ._realtime import RoomFound as RoomFound

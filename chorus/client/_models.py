@@ -41,6 +41,8 @@ class Room:
     created_at: int
     last_seq: int
     others: list[User] | None = None
+    read_seq: int | None = None
+    """In the caller's room list: the caller's read marker."""
 
     def label(self) -> str:
         """What to call the room: its name, or a direct room's other members."""

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import attrs
+import httpx
 import structlog
 import trio
 from trio_websocket import (
@@ -25,8 +26,21 @@ from chorus import protocol
 from chorus.protocol import CloseCode, ErrorCode
 
 from ._http import ApiError, HttpApi, RoomEvent
+from ._models import Room
 
 _log = structlog.get_logger("chorus.client")
+
+
+@attrs.frozen(kw_only=True)
+class RoomFound:
+    """A room the user became a member of while disconnected; it is followed now.
+
+    Found on reconnecting (see `RealtimeClient`); live additions come as
+    `protocol.RoomAdded` instead.
+    """
+
+    room: Room
+
 
 Event = (
     RoomEvent
@@ -38,6 +52,7 @@ Event = (
     | protocol.TooFar
     | protocol.RoomAdded
     | protocol.RoomRemoved
+    | RoomFound
 )
 """What `RealtimeClient.events` yields; room events arrive once each, in seq order per room."""
 
@@ -89,6 +104,11 @@ class RealtimeClient:
     at which the user was added, so even a message sent in the same instant
     is delivered; a room the user leaves or is removed from is dropped
     (`room_removed`). Both events are also yielded, for the application.
+    Membership events are not replayed, so on every reconnect it compares the
+    user's rooms (`GET /rooms`) with those it knew: a room added meanwhile is
+    followed from the user's read marker (or from its latest seq when more
+    than a resume's worth is unread) and yielded as `RoomFound`; a followed
+    room left meanwhile is answered `room_removed` by the server.
     """
 
     def __init__(
@@ -108,6 +128,8 @@ class RealtimeClient:
         self._send_events, self.events = trio.open_memory_channel[Event](10_000)
         self._rooms: dict[str, int] = {}
         """Joined rooms and the last seq delivered from each."""
+        self._member_of: set[str] | None = None
+        """With `follow_rooms`: the rooms the user is known to be a member of."""
         self._outbox: dict[str, _Pending] = {}
         self._requests: dict[str, _Request] = {}
         self._refs = itertools.count(1)
@@ -158,6 +180,8 @@ class RealtimeClient:
         """Subscribe to `room_id` (kept across reconnects); returns its latest seq."""
         ack = await self._request(lambda ref: protocol.Join(ref=ref, room=room_id))
         self._rooms.setdefault(room_id, ack.seq or 0)
+        if self._member_of is not None:
+            self._member_of.add(room_id)
         return ack.seq or 0
 
     async def leave(self, room_id: str) -> None:
@@ -262,11 +286,35 @@ class RealtimeClient:
         self.ready = frame
         self._ws = ws
         self._connected.set()
+        found = await self._rooms_found() if self._follow_rooms else []
         if self._rooms:
             rooms = dict(self._rooms)
             await self._write(ws, protocol.Resume(ref=self._next_ref(), rooms=rooms))
         for pending in list(self._outbox.values()):
             await self._transmit(ws, pending)
+        for room in found:
+            await self._send_events.send(RoomFound(room=room))
+
+    async def _rooms_found(self) -> list[Room]:
+        """Rooms the user was added to since the last connection (none on the first one).
+
+        Each is added to the rooms to resume, from the user's read marker when
+        a resume can replay everything unread, else from the room's latest seq.
+        """
+        try:
+            rooms = await self._api.my_rooms()
+        except (ApiError, httpx.HTTPError) as exc:  # not worth a reconnect: try next time
+            _log.warning("client.rooms_unavailable", error=str(exc))
+            return []
+        known, self._member_of = self._member_of, {room.id for room in rooms}
+        if known is None:
+            return []
+        found = [room for room in rooms if room.id not in known and room.id not in self._rooms]
+        limit = self.ready.resume_limit if self.ready is not None else 0
+        for room in found:
+            read = room.read_seq or 0
+            self._rooms[room.id] = read if room.last_seq - read <= limit else room.last_seq
+        return found
 
     async def _read(self, ws: WebSocketConnection) -> None:
         """Dispatch frames until the connection closes (raises its `ConnectionClosed`)."""
@@ -319,12 +367,16 @@ class RealtimeClient:
                 await self._catch_up(room, after_seq)
                 await self._send_events.send(frame)
             case protocol.RoomAdded(room=room, seq=seq):
+                if self._member_of is not None:
+                    self._member_of.add(room)
                 if self._follow_rooms and room not in self._rooms:
                     self._rooms[room] = seq
                     assert self._nursery is not None  # frames are dispatched while reading
                     self._nursery.start_soon(self._follow, room, seq)
                 await self._send_events.send(frame)
             case protocol.RoomRemoved(room=room):
+                if self._member_of is not None:
+                    self._member_of.discard(room)
                 self._rooms.pop(room, None)
                 await self._send_events.send(frame)
             case (

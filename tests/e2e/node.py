@@ -11,7 +11,7 @@ import attrs
 import trio
 
 from chorus import protocol
-from chorus.client import HttpApi, RealtimeClient, RoomEvent
+from chorus.client import Event, HttpApi, RealtimeClient, RoomEvent
 from chorus.node import Addresses, Node
 from tests.fixtures import open_test_node
 
@@ -52,7 +52,7 @@ class ChatUser:
 
     api: HttpApi
     client: RealtimeClient
-    received: list[protocol.ServerFrame]
+    received: list[Event]
     changed: trio.Event = attrs.field(factory=trio.Event)
 
     @property
@@ -92,9 +92,7 @@ class ChatUser:
                 await self.changed.wait()
         return events
 
-    async def wait_for(
-        self, found: Callable[[protocol.ServerFrame], bool], *, timeout: float = 15
-    ) -> protocol.ServerFrame:
+    async def wait_for(self, found: Callable[[Event], bool], *, timeout: float = 15) -> Event:
         """The first received frame for which `found` is true, waiting for it if needed."""
         with trio.fail_after(timeout):
             while True:

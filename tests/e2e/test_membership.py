@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from chorus import protocol
-from chorus.client import ApiError, HttpApi, RealtimeClient
+from chorus.client import ApiError, HttpApi, RealtimeClient, RoomFound
 from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, open_node
 from tests.redisserver import RedisServer, running_redis
 from tests.wsclient import ws_connect
@@ -200,3 +200,50 @@ async def test_a_resume_naming_a_room_left_meanwhile_answers_room_removed_and_re
                 for f in frames
                 if not isinstance(f, protocol.RoomRemoved)
             )
+
+
+async def test_rooms_added_and_left_while_disconnected_are_followed_on_reconnect(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path) as node,
+        chat_user(node) as ada,
+        chat_user(node) as carol,
+        HttpApi(node.http_url) as api,
+    ):
+        await api.register("bob", PASSWORD)
+        left = await ada.api.create_room("left")
+        await api.join_room(left.id)
+        bob = ChatUser(api, RealtimeClient(api, gateway_url=node.gateway_url), [])
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bob.collect)
+            online = trio.CancelScope()
+            await nursery.start(run_in, online, bob.client)
+            await bob.client.join(left.id)
+            online.cancel()  # bob is away while...
+            dm = await ada.api.direct_room(api.user.id)
+            first = await ada.api.post(dm.id, "while you were away", "c-away")
+            group = await carol.api.group_room([api.user.id, ada.id])
+            await api.remove_member(left.id, api.user.id)
+            await nursery.start(run_in, trio.CancelScope(), bob.client)  # ... and comes back
+            await bob.wait_for_messages(1, dm.id)
+            assert [m.id for m in bob.messages(dm.id)] == [first.id]
+            await bob.wait_for(lambda f: isinstance(f, protocol.RoomRemoved))
+            found = [f.room.id for f in bob.received if isinstance(f, RoomFound)]
+            assert sorted(found) == sorted([dm.id, group.id])
+            later = await carol.api.post(group.id, "later", "c-later")
+            await bob.wait_for_messages(1, group.id)
+            assert [m.id for m in bob.messages(group.id)] == [later.id]
+            assert protocol.RoomRemoved(room=left.id) in bob.received
+            nursery.cancel_scope.cancel()
+
+
+async def run_in(
+    scope: trio.CancelScope,
+    client: RealtimeClient,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run `client` inside `scope`: cancelling the scope disconnects it (nothing else)."""
+    with scope:
+        await client.run(task_status=task_status)

@@ -15,7 +15,7 @@ import trio
 
 from chorus import protocol
 from chorus.actors.notifications import SIGNATURE_HEADER
-from chorus.client import ApiError
+from chorus.client import ApiError, Event
 from chorus.persistence import Appended, EventKind, NewMessage
 from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
 from tests.pgserver import PgServer, shared_pg_server
@@ -50,7 +50,7 @@ async def shared_room(owner: ChatUser, *others: ChatUser) -> str:
     return room
 
 
-def is_notification(frame: protocol.ServerFrame) -> bool:
+def is_notification(frame: Event) -> bool:
     return isinstance(frame, protocol.NotificationEvent)
 
 
