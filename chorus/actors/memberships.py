@@ -53,6 +53,7 @@ class Member(Protocol):
 
 
 ConnectionsOf = Callable[[str], Sequence[Member]]
+Change = protocol.RoomAdded | protocol.RoomRemoved
 
 
 class Memberships:
@@ -69,7 +70,7 @@ class Memberships:
         self._bus = bus
         self._origin = secrets.token_hex(6).encode()
         """Tells this node's envelopes apart on the bus."""
-        self._incoming, self._received = trio.open_memory_channel[tuple[list[str], bytes]](
+        self._incoming, self._received = trio.open_memory_channel[tuple[list[str], Change, bytes]](
             QUEUE_LIMIT
         )
 
@@ -78,12 +79,11 @@ class Memberships:
         frame = protocol.RoomAdded(
             room=room.id, name=room.name, kind=room.kind.value, seq=seq, by=by
         )
-        await self._publish(list(user_ids), protocol.encode(frame))
+        await self._publish(list(user_ids), frame)
 
     async def removed(self, user_id: str, room_id: str, *, by: str) -> None:
         """`user_id` is no longer a member of `room_id` (they left, or `by` removed them)."""
-        frame = protocol.encode(protocol.RoomRemoved(room=room_id, by=by))
-        await self._publish([user_id], frame)
+        await self._publish([user_id], protocol.RoomRemoved(room=room_id, by=by))
 
     def delivered_elsewhere(self, envelope: bytes) -> None:
         """A bus envelope from `MEMBERSHIPS_TOPIC`: queue it for this node's connections."""
@@ -92,20 +92,27 @@ class Memberships:
             return  # applied here already
         users, _, payload = rest.partition(b" ")
         try:
-            self._incoming.send_nowait((orjson.loads(users), payload))
+            frame = protocol.decode_server_frame(payload)
+            user_ids = orjson.loads(users)
+            if not isinstance(frame, Change) or not isinstance(user_ids, list):
+                raise ValueError("not a membership change")
+            self._incoming.send_nowait((user_ids, frame, payload))
         except trio.WouldBlock:
             _log.warning("memberships.dropped", reason="queue full")
+        except (protocol.ProtocolError, ValueError) as exc:  # not from a Chorus node of ours
+            _log.warning("memberships.dropped", reason="malformed", error=str(exc))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Apply the changes other nodes published, in order, until cancelled."""
         task_status.started()
         if self._bus is None:
             await trio.sleep(math.inf)
-        async for user_ids, payload in self._received:
-            await self._apply(user_ids, payload)
+        async for user_ids, frame, payload in self._received:
+            await self._apply(user_ids, frame, payload)
 
-    async def _publish(self, user_ids: list[str], payload: bytes) -> None:
-        await self._apply(user_ids, payload)
+    async def _publish(self, user_ids: list[str], frame: Change) -> None:
+        payload = protocol.encode(frame)
+        await self._apply(user_ids, frame, payload)
         if self._bus is None:
             return
         envelope = b" ".join((self._origin, orjson.dumps(user_ids), payload))
@@ -114,9 +121,8 @@ class Memberships:
         except Exception as exc:  # best effort: the store has the membership
             _log.warning("memberships.not_published", error=str(exc))
 
-    async def _apply(self, user_ids: list[str], payload: bytes) -> None:
+    async def _apply(self, user_ids: list[str], frame: Change, payload: bytes) -> None:
         """Tell this node's connections of `user_ids` (and drop subscriptions on removal)."""
-        frame = protocol.decode_server_frame(payload)
         for user_id in user_ids:
             connections = self._connections_of(user_id)
             if connections and isinstance(frame, protocol.RoomRemoved):

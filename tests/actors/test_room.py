@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import attrs
-import pytest
 import trio
 import trio.testing
 
 from chorus import protocol
-from chorus.actors import Registry, Reply
+from chorus.actors import Reply
 from chorus.actors.events import wire_message
 from chorus.actors.room import Post, RoomConfig, RoomMessage, Subscribe
-from chorus.actors.rooms import Rooms
-from chorus.persistence import Appended, NewMessage, RoomKind, SqliteStore, open_sqlite_store
-from chorus.supervisors import Supervisor
+from chorus.persistence import Appended, NewMessage, RoomKind
+from tests.actors.world import World
 from tests.recorder import Recorder
-
-
-@attrs.define
-class World:
-    store: SqliteStore
-    rooms: Rooms
-    registry: Registry
-    room_id: str
-    sender_id: str
-
-
-@pytest.fixture
-async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
-    async with open_sqlite_store(tmp_path / "chorus.db") as store:
-        sender = await store.create_user("sender", "Sender", "hash", 0)
-        room = await store.create_room("general", RoomKind.PUBLIC, sender.id, 0)
-        supervisor = await nursery.start(Supervisor("rooms").run)
-        registry = Registry()
-        rooms = Rooms(supervisor, registry, store, RoomConfig(resume_limit=5, idle_timeout=30))
-        yield World(store, rooms, registry, room.id, sender.id)
-        supervisor.request_stop()
 
 
 def post(world: World, client_id: str, origin: Recorder | None = None) -> Post:
