@@ -16,7 +16,7 @@ from ._provision import provision_node as provision_node
 from ._report import JSON_KEYS as JSON_KEYS
 from ._report import html_report as html_report
 from ._swarm import SwarmOptions as SwarmOptions
-from ._swarm import correct as correct
+from ._swarm import failures as failures
 from ._swarm import run_swarm as run_swarm
 from ._wire import FrameReader as FrameReader
 from ._wire import client_frame as client_frame

@@ -1,4 +1,4 @@
-"""`chorus bots`: provision, run the swarm, report; exit 1 when correctness failed."""
+"""`chorus bots`: provision, run the swarm, report; exit 1 if the run failed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from chorus.config import ConfigError, load_settings
 
 from ._provision import provision_node
 from ._report import live_line, print_final, write_html, write_json
-from ._swarm import SAFE_RATE_PER_BOT, SwarmOptions, correct, find_server_pid, run_swarm
+from ._swarm import SAFE_RATE_PER_BOT, SwarmOptions, failures, find_server_pid, run_swarm
 
 
 def run_bots_command(args: argparse.Namespace) -> int:
@@ -89,12 +89,7 @@ def run_bots_command(args: argparse.Namespace) -> int:
     if args.report is not None:
         write_html(report, Path(args.report))
         console.print(f"report written to {args.report}")
-    if report["connections"]["connects"] == 0:
-        console.print("[red]chorus bots: no bot could connect (is the gateway URL right?)")
-        return 1
-    if not correct(report):
-        console.print(
-            "[red]chorus bots: lost, duplicated or reordered messages (or a worker failed)"
-        )
-        return 1
-    return 0
+    reasons = failures(report)
+    for reason in reasons:
+        console.print(f"[red]chorus bots: {reason}", highlight=False)
+    return 1 if reasons else 0

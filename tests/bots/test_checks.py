@@ -79,6 +79,7 @@ def test_join_ack_sets_the_start_and_catches_an_early_gap() -> None:
     ack = Ack(ref="j1", room=ROOM, seq=9, message=None)
     bot.reader.feed_bytes(text_frame(encode(ack)))
     assert lost(bot) == 2  # 10 and 11 never came
+    assert bot.rooms[ROOM.encode()].joined_at == 9  # owed every message after 9
 
 
 def test_latency_is_timed_only_for_this_workers_messages() -> None:
