@@ -145,6 +145,8 @@ class Bot:
         self.sock: socket.socket | None = None
         self.ready = False
         self.joined = 0
+        self.close_received = False
+        """The server sent a close frame on this connection: its end of the socket is due."""
         self.rooms: dict[bytes, RoomOrder] = {room.encode(): RoomOrder() for room in account.rooms}
         self.unacked: dict[int, bytes] = {}
         """Sends not acknowledged yet, by number: resent after a reconnect (same client_id,
@@ -245,6 +247,7 @@ class Bot:
             close = (buf[start] << 8 | buf[start + 1]) if end - start >= 2 else 1005
             self.worker.stats.errors[f"close_{close}"] += 1
             self.ready = False
+            self.close_received = True
             # Answer it (RFC 6455 §5.5.1), so that the server closes the socket now
             # instead of waiting for the answer first.
             self.send_raw(client_frame(bytes(buf[start : min(end, start + 2)]), OP_CLOSE))
@@ -374,6 +377,7 @@ class Bot:
         self.pending = bytearray()
         self.ready = False
         self.joined = 0
+        self.close_received = False
         try:
             try:
                 sock.connect((host, port))
@@ -435,7 +439,7 @@ class Bot:
             while True:
                 count = sock.recv_into(reader.writable())
                 if count == 0:
-                    if not self.churn:
+                    if not self.churn and not self.close_received:
                         self.worker.stats.errors["eof"] += 1
                     break
                 reader.feed(count)
