@@ -137,6 +137,15 @@ def _cmd_bots(args: argparse.Namespace) -> int:
     return run_bots_command(args)
 
 
+def _run_id(text: str) -> str:
+    from chorus.bots import check_run_id
+
+    try:
+        return check_run_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for the whole command line (also used by the tests)."""
     parser = argparse.ArgumentParser(
@@ -182,15 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Provision bot users, rooms and tokens straight into the node's store "
         "(same --data-dir and settings as `chorus serve`), then drive them from worker "
         "processes against the gateway: open-loop sends, latency from the scheduled send "
-        "time, per-room order checks. Exits 1 if any message was lost, duplicated or "
-        "reordered. See docs/benchmarks.md.",
+        "time, per-room order checks. Exits 1 unless every bot stayed connected, every "
+        "send was acknowledged and delivered, and nothing was lost, duplicated or "
+        "reordered. The run's users and rooms are marked as bots (listed nowhere) and "
+        "removed at the end unless --keep is given. See docs/benchmarks.md.",
     )
-    add_flags(bots)
     bots.add_argument(
         "--gateway",
         action="append",
         metavar="URL",
-        help="gateway URL; repeat for several nodes (default: ws://127.0.0.1:8081/)",
+        help="gateway URL; repeat for several nodes (default: from --gateway-host and "
+        "--gateway-port of the server settings below)",
     )
     bots.add_argument("--bots", type=int, default=1000, help="simulated users [1000]")
     bots.add_argument("--rooms", type=int, default=10, help="rooms [10]")
@@ -234,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         help="every n-th bot measures latency (the rest only count and check order) [10]",
     )
-    bots.add_argument("--run-id", help="bot name prefix (default: random)")
+    bots.add_argument(
+        "--run-id", type=_run_id, help="bot name prefix, a-z 0-9 _ . - (default: random)"
+    )
     bots.add_argument("--server-pid", type=int, help="pid of a local server to sample")
     bots.add_argument("--json", action="store_true", help="print the report as JSON")
     bots.add_argument("--json-file", metavar="FILE", help="also write JSON here")
@@ -242,7 +255,25 @@ def build_parser() -> argparse.ArgumentParser:
     bots.add_argument(
         "--provision-only",
         action="store_true",
-        help="only create the bots; print username, user id, rooms and token per line",
+        help="only create the bots (kept); print username, user id, rooms and token per line",
+    )
+    bots.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the run's bot users and rooms after the run (default: removed)",
+    )
+    bots.add_argument(
+        "--cleanup",
+        type=_run_id,
+        metavar="RUN_ID",
+        help="only remove the bot users, rooms, memberships, messages and sessions of "
+        "that run, then exit",
+    )
+    add_flags(
+        bots.add_argument_group(
+            "server settings",
+            "The node's settings, as for `chorus serve`: where its store is, and its gateway.",
+        )
     )
     bots.set_defaults(handler=_cmd_bots)
 

@@ -230,7 +230,7 @@ def _fields() -> tuple[attrs.Attribute[Any], ...]:
     return attrs.fields(Settings)
 
 
-def add_flags(parser: argparse.ArgumentParser) -> None:
+def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Add `--config` and one `--<setting>` flag per setting (all default to "not given")."""
     parser.add_argument(
         "--config", type=Path, metavar="FILE", help=f"TOML settings file (or ${CONFIG_ENV})"

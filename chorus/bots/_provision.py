@@ -8,6 +8,7 @@ makes them, with the node's own signing key, so the gateway accepts them.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 
@@ -19,9 +20,12 @@ from chorus.auth import TokenSigner
 # functions the node uses keeps bot sessions indistinguishable from real ones.
 from chorus.auth._tokens import hash_refresh_token, new_refresh_token
 from chorus.config import Settings
-from chorus.persistence import Role, RoomKind, Store, now_ms
+from chorus.persistence import RemovedBots, Role, RoomKind, Store, now_ms
 
 ROOM_DISTRIBUTIONS = ("fixed", "zipf")
+
+RUN_ID = re.compile(r"[a-z0-9_.-]{1,20}")
+"""What a run id may be: `bot-<run id>-<n>` must still be a valid username (3-32 characters)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -43,6 +47,13 @@ class Provisioned:
     bots: tuple[BotAccount, ...]
     rooms: tuple[str, ...]
     room_sizes: tuple[int, ...]
+
+
+def check_run_id(text: str) -> str:
+    """`text` if it is a valid run id, else `ValueError` saying what one is."""
+    if not RUN_ID.fullmatch(text):
+        raise ValueError(f"a run id is 1-20 of a-z, 0-9, '_', '.', '-' (got {text!r})")
+    return text
 
 
 def new_run_id() -> str:
@@ -88,7 +99,12 @@ async def provision(
     """Create `bots` users named `bot-<run>-<n>`, `rooms` public rooms, their
     memberships, one session per bot and an access token valid `access_ttl`
     seconds, signed with the deployment's key from the store (created if
-    missing, exactly as the node would)."""
+    missing, exactly as the node would).
+
+    Users and rooms are marked with the run id (`bot_run`): the room directory
+    does not list them and `Store.remove_bot_run(run_id)` removes them all. A
+    bot name that is taken (the run id was used before) raises `Conflict`;
+    bots made before it stay, marked."""
     from chorus.node import load_signing_key
 
     if bots < 1 or rooms < 1:
@@ -99,14 +115,16 @@ async def provision(
     users = []
     for index in range(bots):
         name = f"bot-{run_id}-{index}"
-        users.append(await store.create_user(name, name, None, now))
+        users.append(await store.create_user(name, name, None, now, bot_run=run_id))
     sizes = room_sizes(bots, rooms, room_size, distribution)
     members = assign_rooms(bots, sizes)
     room_ids: list[str] = []
     rooms_of: list[list[str]] = [[] for _ in range(bots)]
     for number, member_indexes in enumerate(members):
         owner = users[member_indexes[0]]
-        room = await store.create_room(f"bots-{run_id}-{number}", RoomKind.PUBLIC, owner.id, now)
+        room = await store.create_room(
+            f"bots-{run_id}-{number}", RoomKind.PUBLIC, owner.id, now, bot_run=run_id
+        )
         room_ids.append(room.id)
         for index in member_indexes:
             if index != member_indexes[0]:
@@ -156,3 +174,11 @@ async def provision_node(
             access_ttl=access_ttl,
             run_id=run_id,
         )
+
+
+async def remove_node_bots(settings: Settings, run_id: str) -> RemovedBots:
+    """`Store.remove_bot_run` on the store the node with these settings uses."""
+    from chorus.node import open_node_store
+
+    async with open_node_store(settings) as store:
+        return await store.remove_bot_run(run_id)

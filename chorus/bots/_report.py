@@ -61,7 +61,7 @@ def final_table(report: dict[str, Any]) -> Table:
         ("connect rate", f"{connections['connect_rate_per_s']}/s"),
         ("sent / acked", f"{messages['sent']} / {messages['acked']}"),
         ("sends per second", str(messages["sent_per_s"])),
-        ("deliveries", str(messages["delivered"])),
+        ("deliveries / expected", f"{messages['delivered']} / {messages['deliveries_expected']}"),
         ("deliveries per second", str(messages["deliveries_per_s"])),
         (
             "latency p50 / p90 / p99",
@@ -74,6 +74,10 @@ def final_table(report: dict[str, Any]) -> Table:
             f"{correctness['lost']} / {correctness['duplicated']} / {correctness['reordered']}",
         ),
         ("errors", ", ".join(f"{k}={v}" for k, v in report["errors"].items()) or "none"),
+        (
+            "bots refused (auth)",
+            ", ".join(f"{k}={v}" for k, v in connections["auth_failures"].items()) or "none",
+        ),
         (
             "typing / presence sent",
             f"{report['signals']['typing_sent']} / {report['signals']['presence_sent']}",

@@ -10,7 +10,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -273,14 +273,19 @@ def _merge(
     wall_start: float,
 ) -> dict[str, Any]:
     errors: Counter[str] = Counter()
+    auth_failures: Counter[str] = Counter()
     acked_seq: dict[str, int] = {}
     rooms_last: dict[str, list[int]] = {}
+    rooms_joined_at: dict[str, list[int]] = {}
     for final in finals.values():
         errors.update(final["error_kinds"])
+        auth_failures.update(final["auth_failures"])
         for room, seq in final["acked_seq"].items():
             acked_seq[room] = max(acked_seq.get(room, 0), seq)
         for room, lasts in final["rooms_last"].items():
             rooms_last.setdefault(room, []).extend(lasts)
+        for room, joined in final["rooms_joined_at"].items():
+            rooms_joined_at.setdefault(room, []).extend(joined)
     # A receiver that stopped short of the room's last acknowledged seq lost the tail.
     tail_lost = sum(
         max(0, acked_seq.get(room, 0) - last)
@@ -373,6 +378,7 @@ def _merge(
             "held": sum(final["connected"] for final in finals.values()),
             "connects": totals["connects_total"],
             "reconnects": totals["reconnects"],
+            "auth_failures": dict(sorted(auth_failures.items())),
             "connect_rate_per_s": round(
                 sum(slot["connects"] for slot in ramp) / max(options.ramp_up, 1), 1
             ),
@@ -380,8 +386,10 @@ def _merge(
         "messages": {
             "sent": totals["sent_total"],
             "acked": totals["acked_total"],
+            "unacked": totals["sent_total"] - totals["acked_total"],
             "resent": totals["resent"],
             "delivered": totals["delivered_total"],
+            "deliveries_expected": expected_deliveries(acked_seq, rooms_joined_at),
             "sent_per_s": round(sum(slot["sent"] for slot in window) / seconds, 1),
             "deliveries_per_s": round(sum(slot["delivered"] for slot in window) / seconds, 1),
         },
@@ -424,6 +432,25 @@ def _merge(
     }
 
 
+def expected_deliveries(
+    acked_seq: Mapping[str, int], joined_at: Mapping[str, Sequence[int]]
+) -> int:
+    """The deliveries that acknowledged sends imply.
+
+    `acked_seq`: each room's highest acknowledged seq; `joined_at`: for each room,
+    the seq each member joined at (-1: never). Every member, the sender included
+    (a room sends each message to every subscriber), is owed each message after the
+    seq it joined at up to the room's highest acknowledged one; a member that never
+    joined is owed them all. Counted apart from the order checks, which cannot see
+    what a member that never joined missed.
+    """
+    return sum(
+        max(0, acked_seq.get(room, 0) - max(seq, 0))
+        for room, seqs in joined_at.items()
+        for seq in seqs
+    )
+
+
 def _storm(options: SwarmOptions, finals: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
     """How fast the bots dropped by `--storm-at` were all back in their rooms."""
     if options.storm_at is None:
@@ -448,13 +475,39 @@ def _storm(options: SwarmOptions, finals: dict[int, dict[str, Any]]) -> dict[str
     }
 
 
-def correct(report: dict[str, Any]) -> bool:
-    """True when nothing was lost, duplicated or reordered and every worker finished."""
+def failures(report: dict[str, Any]) -> list[str]:
+    """Why a run did not pass, one sentence each; empty when it passed.
+
+    A run passes only if every worker finished, every bot started was connected
+    (and in its rooms) at the end, every send was acknowledged after the drain,
+    the deliveries reached what the acknowledged sends imply, and nothing was
+    lost, duplicated or reordered. A run that did not happen (no bot connected,
+    tokens refused) therefore never passes.
+    """
+    reasons = [f"worker failed: {failure}" for failure in report["worker_failures"]]
+    workers = max(1, report["options"]["workers"])
+    if report["workers"] < workers:
+        reasons.append(f"only {report['workers']} of {workers} workers finished")
+    connections = report["connections"]
+    for code, bots in connections["auth_failures"].items():
+        reasons.append(f"{bots} bots failed to authenticate ({code})")
+    if connections["connects"] == 0:
+        gateways = ", ".join(report["options"]["gateways"])
+        reasons.append(f"no bot could connect to {gateways} (is the gateway URL right?)")
+    if connections["held"] < report["bots"]:
+        reasons.append(f"only {connections['held']} of {report['bots']} bots connected at the end")
+    messages = report["messages"]
+    if messages["unacked"] > 0:
+        reasons.append(f"{messages['unacked']} sends still unacknowledged after the drain")
+    if messages["delivered"] < messages["deliveries_expected"]:
+        reasons.append(
+            f"{messages['delivered']} deliveries, fewer than the "
+            f"{messages['deliveries_expected']} the acknowledged sends imply"
+        )
     checks = report["correctness"]
-    return (
-        checks["lost"] == 0
-        and checks["duplicated"] == 0
-        and checks["reordered"] == 0
-        and not report["worker_failures"]
-        and report["workers"] == max(1, report["options"]["workers"])
-    )
+    if checks["lost"] or checks["duplicated"] or checks["reordered"]:
+        reasons.append(
+            f"{checks['lost']} messages lost, {checks['duplicated']} duplicated, "
+            f"{checks['reordered']} reordered"
+        )
+    return reasons

@@ -25,7 +25,7 @@ import attrs
 import orjson
 import trio
 
-from chorus.protocol import SUBPROTOCOL
+from chorus.protocol import SUBPROTOCOL, ErrorCode
 
 from ._histogram import encode_histogram, new_histogram
 from ._limits import raise_open_files_limit
@@ -93,11 +93,13 @@ class WorkerPlan:
 class RoomOrder:
     """Per-receiver, per-room order check: every seq once, in order."""
 
-    __slots__ = ("first", "last", "missing")
+    __slots__ = ("first", "joined_at", "last", "missing")
 
     def __init__(self) -> None:
         self.last = -1
         self.first = -1
+        self.joined_at = -1
+        """The room's seq when this receiver first joined (-1: never); it is owed the later ones."""
         self.missing: set[int] | None = None
 
 
@@ -121,6 +123,8 @@ class Stats:
         self.storm_resumed: list[float] = []
         """Seconds from the storm until each dropped bot was back in all its rooms."""
         self.errors: Counter[str] = Counter()
+        self.auth_failures: Counter[str] = Counter()
+        """Bots whose token the server refused, by error code (each bot counted once)."""
         self.histogram = new_histogram()
         self.acked_seq: dict[str, int] = {}
         self.max_send_lag = 0.0
@@ -141,6 +145,8 @@ class Bot:
         self.sock: socket.socket | None = None
         self.ready = False
         self.joined = 0
+        self.close_received = False
+        """The server sent a close frame on this connection: its end of the socket is due."""
         self.rooms: dict[bytes, RoomOrder] = {room.encode(): RoomOrder() for room in account.rooms}
         self.unacked: dict[int, bytes] = {}
         """Sends not acknowledged yet, by number: resent after a reconnect (same client_id,
@@ -157,6 +163,8 @@ class Bot:
         self.reader = FrameReader(self.on_frame, 64 * 1024)
         self.closed = trio.Event()
         self.failure: Exception | None = None
+        self.refused: str | None = None
+        """The error code the server refused this bot's `hello` with, if it did."""
         self.measures = account.index % worker.plan.latency_every == 0
 
     # -- sending --------------------------------------------------------------------------
@@ -230,12 +238,19 @@ class Bot:
                 at = buf.find(_CODE, start, end) + len(_CODE)
                 code = bytes(buf[at : buf.find(b'"', at, end)]).decode()
                 self.worker.stats.errors[f"error_{code}"] += 1
+                if code == ErrorCode.INVALID_TOKEN and self.refused is None:
+                    self.refused = code
+                    self.worker.stats.auth_failures[code] += 1
             elif buf.startswith(b'{"type":"ready"', start):
                 self.on_ready(buf, start, end)
         elif opcode == OP_CLOSE:
             close = (buf[start] << 8 | buf[start + 1]) if end - start >= 2 else 1005
             self.worker.stats.errors[f"close_{close}"] += 1
             self.ready = False
+            self.close_received = True
+            # Answer it (RFC 6455 §5.5.1), so that the server closes the socket now
+            # instead of waiting for the answer first.
+            self.send_raw(client_frame(bytes(buf[start : min(end, start + 2)]), OP_CLOSE))
         elif opcode == OP_PING:
             self.send_raw(client_frame(bytes(buf[start:end]), OP_PONG))
 
@@ -308,6 +323,8 @@ class Bot:
 
     def on_joined(self, order: RoomOrder, seq: int) -> None:
         """The room's latest seq at subscription: later ones must all arrive."""
+        if order.joined_at < 0:
+            order.joined_at = seq
         if order.last < 0:
             order.last = seq
         elif order.first > seq + 1:
@@ -334,6 +351,8 @@ class Bot:
         """Connect, and reconnect (resuming) after churn or a server close, until `stop`."""
         while not stop.is_set():
             await self.connect_once(gateway)
+            if self.refused is not None:
+                return  # the same token would be refused again: retrying only loads the server
             if stop.is_set():
                 return
             if not self.churn:
@@ -358,6 +377,7 @@ class Bot:
         self.pending = bytearray()
         self.ready = False
         self.joined = 0
+        self.close_received = False
         try:
             try:
                 sock.connect((host, port))
@@ -419,7 +439,7 @@ class Bot:
             while True:
                 count = sock.recv_into(reader.writable())
                 if count == 0:
-                    if not self.churn:
+                    if not self.churn and not self.close_received:
                         self.worker.stats.errors["eof"] += 1
                     break
                 reader.feed(count)
@@ -665,10 +685,12 @@ class Worker:
         stats = self.stats
         lost = 0
         rooms_last: dict[str, list[int]] = {}
+        rooms_joined_at: dict[str, list[int]] = {}
         for bot in self.bots:
             for room, order in bot.rooms.items():
                 lost += len(order.missing) if order.missing else 0
                 rooms_last.setdefault(room.decode(), []).append(order.last)
+                rooms_joined_at.setdefault(room.decode(), []).append(order.joined_at)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return tick | {
             "kind": "final",
@@ -688,7 +710,9 @@ class Worker:
             "storm_dropped": stats.storm_dropped,
             "storm_resumed": stats.storm_resumed,
             "error_kinds": dict(stats.errors),
+            "auth_failures": dict(stats.auth_failures),
             "rooms_last": rooms_last,
+            "rooms_joined_at": rooms_joined_at,
             "acked_seq": dict(stats.acked_seq),
             "max_send_lag": stats.max_send_lag,
             "late_sends": stats.late_sends,

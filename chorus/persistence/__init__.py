@@ -32,6 +32,7 @@ from ._model import RefreshInvalid as RefreshInvalid
 from ._model import RefreshOutcome as RefreshOutcome
 from ._model import RefreshReused as RefreshReused
 from ._model import RefreshRotated as RefreshRotated
+from ._model import RemovedBots as RemovedBots
 from ._model import Role as Role
 from ._model import Room as Room
 from ._model import RoomKind as RoomKind

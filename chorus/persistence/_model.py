@@ -282,6 +282,14 @@ class Unread:
 
 
 @attrs.frozen(kw_only=True)
+class RemovedBots:
+    """What `Store.remove_bot_run` deleted."""
+
+    users: int
+    rooms: int
+
+
+@attrs.frozen(kw_only=True)
 class SearchHit:
     """A message found by `Store.search`, with the matching part of its body.
 

@@ -45,6 +45,7 @@ from ._model import (
     RefreshOutcome,
     RefreshReused,
     RefreshRotated,
+    RemovedBots,
     Role,
     Room,
     RoomKind,
@@ -159,7 +160,13 @@ class PostgresStore:
     # -- users and credentials -------------------------------------------------------
 
     async def create_user(
-        self, username: str, display_name: str, password_hash: str | None, now: int
+        self,
+        username: str,
+        display_name: str,
+        password_hash: str | None,
+        now: int,
+        *,
+        bot_run: str | None = None,
     ) -> User:
         """See `Store.create_user`."""
         user = User(
@@ -169,12 +176,13 @@ class PostgresStore:
         async def tx(db: Conn) -> User:
             try:
                 await db.execute(
-                    "INSERT INTO users (id, username, display_name, created_at)"
-                    " VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO users (id, username, display_name, created_at, bot_run)"
+                    " VALUES ($1, $2, $3, $4, $5)",
                     user.id,
                     user.username,
                     user.display_name,
                     user.created_at,
+                    bot_run,
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise Conflict(f"username {user.username!r} is taken") from exc
@@ -296,7 +304,9 @@ class PostgresStore:
 
     # -- rooms and memberships -------------------------------------------------------
 
-    async def create_room(self, name: str, kind: RoomKind, creator_id: str, now: int) -> Room:
+    async def create_room(
+        self, name: str, kind: RoomKind, creator_id: str, now: int, *, bot_run: str | None = None
+    ) -> Room:
         """See `Store.create_room`."""
         if kind is RoomKind.DIRECT:
             raise ValueError("direct rooms are created by direct_room()")
@@ -306,7 +316,7 @@ class PostgresStore:
 
         async def tx(db: Conn) -> Room:
             try:
-                await _insert_room(db, room, direct_key=None)
+                await _insert_room(db, room, direct_key=None, bot_run=bot_run)
             except asyncpg.ForeignKeyViolationError as exc:
                 raise NotFound(f"no user {creator_id!r}") from exc
             await _insert_membership(db, room.id, creator_id, Role.OWNER, now)
@@ -346,7 +356,8 @@ class PostgresStore:
 
         async def tx(db: Conn) -> list[Room]:
             found = await db.fetch(
-                f"SELECT {rows.ROOM} FROM rooms r WHERE r.kind = 'public' AND r.id > $1"
+                f"SELECT {rows.ROOM} FROM rooms r"
+                " WHERE r.kind = 'public' AND r.bot_run IS NULL AND r.id > $1"
                 " ORDER BY r.id LIMIT $2",
                 "" if after_id is None else after_id,
                 limit,
@@ -959,6 +970,31 @@ class PostgresStore:
 
         return await self._run(tx, transaction=False)
 
+    # -- bot swarm runs --------------------------------------------------------------
+
+    async def remove_bot_run(self, run_id: str) -> RemovedBots:
+        """See `Store.remove_bot_run`."""
+
+        async def tx(db: Conn) -> RemovedBots:
+            # Children without ON DELETE CASCADE first (messages.sender_id,
+            # rooms.created_by); the cascades take the rest.
+            bots = "SELECT id FROM users WHERE bot_run = $1"
+            await db.execute(f"DELETE FROM messages WHERE sender_id IN ({bots})", run_id)
+            rooms = await db.fetchval(
+                "WITH gone AS (DELETE FROM rooms"
+                f" WHERE bot_run = $1 OR created_by IN ({bots}) RETURNING 1)"
+                " SELECT count(*) FROM gone",
+                run_id,
+            )
+            users = await db.fetchval(
+                "WITH gone AS (DELETE FROM users WHERE bot_run = $1 RETURNING 1)"
+                " SELECT count(*) FROM gone",
+                run_id,
+            )
+            return RemovedBots(users=users, rooms=rooms)
+
+        return await self._run(tx)
+
     # -- deployment secrets ----------------------------------------------------------
 
     async def shared_secret(self, name: str, candidate: bytes, now: int) -> bytes:
@@ -1186,16 +1222,19 @@ async def _find_membership(db: Conn, room_id: str, user_id: str) -> Membership |
     return None if row is None else rows.membership(row)
 
 
-async def _insert_room(db: Conn, room: Room, *, direct_key: str | None) -> None:
+async def _insert_room(
+    db: Conn, room: Room, *, direct_key: str | None, bot_run: str | None = None
+) -> None:
     await db.execute(
-        "INSERT INTO rooms (id, name, kind, created_by, created_at, last_seq, direct_key)"
-        " VALUES ($1, $2, $3, $4, $5, 0, $6)",
+        "INSERT INTO rooms (id, name, kind, created_by, created_at, last_seq, direct_key, bot_run)"
+        " VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
         room.id,
         room.name,
         room.kind.value,
         room.created_by,
         room.created_at,
         direct_key,
+        bot_run,
     )
 
 

@@ -32,6 +32,7 @@ from ._model import (
     RefreshOutcome,
     RefreshReused,
     RefreshRotated,
+    RemovedBots,
     Role,
     Room,
     RoomKind,
@@ -149,7 +150,13 @@ class SqliteStore:
     # -- users and credentials -------------------------------------------------------
 
     async def create_user(
-        self, username: str, display_name: str, password_hash: str | None, now: int
+        self,
+        username: str,
+        display_name: str,
+        password_hash: str | None,
+        now: int,
+        *,
+        bot_run: str | None = None,
     ) -> User:
         """See `Store.create_user`."""
         user = User(
@@ -159,9 +166,9 @@ class SqliteStore:
         def tx(db: sqlite3.Connection) -> User:
             try:
                 db.execute(
-                    "INSERT INTO users (id, username, display_name, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (user.id, user.username, user.display_name, user.created_at),
+                    "INSERT INTO users (id, username, display_name, created_at, bot_run)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (user.id, user.username, user.display_name, user.created_at, bot_run),
                 )
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"username {user.username!r} is taken") from exc
@@ -269,7 +276,9 @@ class SqliteStore:
 
     # -- rooms and memberships -------------------------------------------------------
 
-    async def create_room(self, name: str, kind: RoomKind, creator_id: str, now: int) -> Room:
+    async def create_room(
+        self, name: str, kind: RoomKind, creator_id: str, now: int, *, bot_run: str | None = None
+    ) -> Room:
         """See `Store.create_room`."""
         if kind is RoomKind.DIRECT:
             raise ValueError("direct rooms are created by direct_room()")
@@ -279,7 +288,7 @@ class SqliteStore:
 
         def tx(db: sqlite3.Connection) -> Room:
             _require_user(db, creator_id)
-            _insert_room(db, room, direct_key=None)
+            _insert_room(db, room, direct_key=None, bot_run=bot_run)
             _insert_membership(db, room.id, creator_id, Role.OWNER, now)
             return room
 
@@ -313,7 +322,8 @@ class SqliteStore:
 
         def tx(db: sqlite3.Connection) -> list[Room]:
             rows = db.execute(
-                f"SELECT {_ROOM} FROM rooms r WHERE r.kind = 'public' AND r.id > ?"
+                f"SELECT {_ROOM} FROM rooms r"
+                " WHERE r.kind = 'public' AND r.bot_run IS NULL AND r.id > ?"
                 " ORDER BY r.id LIMIT ?",
                 ("" if after_id is None else after_id, limit),
             )
@@ -893,6 +903,24 @@ class SqliteStore:
 
         return await self._write(tx)
 
+    # -- bot swarm runs --------------------------------------------------------------
+
+    async def remove_bot_run(self, run_id: str) -> RemovedBots:
+        """See `Store.remove_bot_run`."""
+
+        def tx(db: sqlite3.Connection) -> RemovedBots:
+            # Children without ON DELETE CASCADE first (messages.sender_id,
+            # rooms.created_by); the cascades take the rest.
+            bots = "SELECT id FROM users WHERE bot_run = ?"
+            db.execute(f"DELETE FROM messages WHERE sender_id IN ({bots})", (run_id,))
+            rooms = db.execute(
+                f"DELETE FROM rooms WHERE bot_run = ? OR created_by IN ({bots})", (run_id, run_id)
+            ).rowcount
+            users = db.execute("DELETE FROM users WHERE bot_run = ?", (run_id,)).rowcount
+            return RemovedBots(users=users, rooms=rooms)
+
+        return await self._write(tx)
+
     # -- deployment secrets ----------------------------------------------------------
 
     async def shared_secret(self, name: str, candidate: bytes, now: int) -> bytes:
@@ -1085,11 +1113,21 @@ def _find_membership(db: sqlite3.Connection, room_id: str, user_id: str) -> Memb
     return None if row is None else _membership(row)
 
 
-def _insert_room(db: sqlite3.Connection, room: Room, *, direct_key: str | None) -> None:
+def _insert_room(
+    db: sqlite3.Connection, room: Room, *, direct_key: str | None, bot_run: str | None = None
+) -> None:
     db.execute(
-        "INSERT INTO rooms (id, name, kind, created_by, created_at, last_seq, direct_key)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (room.id, room.name, room.kind.value, room.created_by, room.created_at, 0, direct_key),
+        "INSERT INTO rooms (id, name, kind, created_by, created_at, last_seq, direct_key, bot_run)"
+        " VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+        (
+            room.id,
+            room.name,
+            room.kind.value,
+            room.created_by,
+            room.created_at,
+            direct_key,
+            bot_run,
+        ),
     )
 
 

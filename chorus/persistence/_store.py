@@ -14,6 +14,7 @@ from ._model import (
     Notification,
     NotifyLevel,
     RefreshOutcome,
+    RemovedBots,
     Role,
     Room,
     RoomKind,
@@ -56,13 +57,21 @@ class Store(Protocol):
     # -- users and credentials -------------------------------------------------------
 
     async def create_user(
-        self, username: str, display_name: str, password_hash: str | None, now: int
+        self,
+        username: str,
+        display_name: str,
+        password_hash: str | None,
+        now: int,
+        *,
+        bot_run: str | None = None,
     ) -> User:
         """Create an account; `username` is stored lower-case.
 
         `password_hash` is None for users who sign in through an external
         identity provider. Raises `Conflict` if the username is taken, in any
         letter case. Validating the username's format is the caller's job.
+        `bot_run` marks a user of the bot swarm run with that id (see
+        `remove_bot_run`).
         """
         ...
 
@@ -116,11 +125,15 @@ class Store(Protocol):
 
     # -- rooms and memberships -------------------------------------------------------
 
-    async def create_room(self, name: str, kind: RoomKind, creator_id: str, now: int) -> Room:
+    async def create_room(
+        self, name: str, kind: RoomKind, creator_id: str, now: int, *, bot_run: str | None = None
+    ) -> Room:
         """Create a public or private room with `creator_id` as its owner.
 
         Raises `ValueError` for `RoomKind.DIRECT` (use `direct_room`) and
-        `NotFound` if the creator does not exist.
+        `NotFound` if the creator does not exist. `bot_run` marks a room of
+        the bot swarm run with that id: `public_rooms` never lists it (see
+        `remove_bot_run`).
         """
         ...
 
@@ -134,6 +147,8 @@ class Store(Protocol):
 
     async def public_rooms(self, limit: int, after_id: str | None = None) -> list[Room]:
         """Up to `limit` public rooms in id order, starting after `after_id`.
+
+        Rooms of bot swarm runs (`create_room(bot_run=...)`) are not listed.
 
         Page through all of them by passing the last id of one page as
         `after_id` of the next; a page shorter than `limit` is the last.
@@ -444,6 +459,20 @@ class Store(Protocol):
 
         Returns how many changed; ids of other users' notifications, unknown
         ids and already read ones are skipped.
+        """
+        ...
+
+    # -- bot swarm runs --------------------------------------------------------------
+
+    async def remove_bot_run(self, run_id: str) -> RemovedBots:
+        """Delete every user and room marked with `bot_run=run_id`, and what hangs off them.
+
+        Gone with the users: their sessions and refresh tokens, memberships,
+        reactions, thread follows, mentions, notifications, every message
+        they sent (in any room) and every room they created (marked or not:
+        a room cannot outlive its creator). Gone with the rooms: all their
+        messages, memberships, mentions and notifications, whoever made them.
+        Nothing else changes; a run id nothing is marked with removes nothing.
         """
         ...
 

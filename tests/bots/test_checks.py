@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import time
 
 from chorus.bots import BotAccount
@@ -79,6 +81,7 @@ def test_join_ack_sets_the_start_and_catches_an_early_gap() -> None:
     ack = Ack(ref="j1", room=ROOM, seq=9, message=None)
     bot.reader.feed_bytes(text_frame(encode(ack)))
     assert lost(bot) == 2  # 10 and 11 never came
+    assert bot.rooms[ROOM.encode()].joined_at == 9  # owed every message after 9
 
 
 def test_latency_is_timed_only_for_this_workers_messages() -> None:
@@ -88,3 +91,14 @@ def test_latency_is_timed_only_for_this_workers_messages() -> None:
     histogram = bot.worker.stats.histogram
     assert histogram.get_total_count() == 1
     assert histogram.get_max_value() >= 2000  # µs
+
+
+def test_the_socket_ending_after_a_close_frame_is_no_error() -> None:
+    bot = bot_in()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        theirs.sendall(b"\x88\x02" + struct.pack("!H", 4000))  # close 4000, then the end
+        theirs.shutdown(socket.SHUT_WR)
+        bot.read_ready(ours)
+    assert dict(bot.worker.stats.errors) == {"close_4000": 1}

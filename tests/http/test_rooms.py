@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chorus.bots import provision
 from chorus.persistence import Role, now_ms
 from tests.http.conftest import Account, Server, assert_error
 
@@ -62,6 +63,16 @@ async def test_the_public_directory_pages_through_public_rooms_only(
     default = (await server.get("/api/v1/rooms/public", bob)).json()
     assert len(default["rooms"]) == 5
     assert default["next_after"] is None
+
+
+async def test_the_public_directory_hides_the_rooms_of_bot_runs(
+    server: Server, ada: Account, bob: Account
+) -> None:
+    public = await server.create_room(ada, "lobby")
+    services = server.services
+    await provision(services.store, services.settings, bots=4, rooms=2, room_size=2)
+    page = (await server.get("/api/v1/rooms/public", bob)).json()
+    assert [room["id"] for room in page["rooms"]] == [public]
 
 
 async def test_room_details_are_for_members_or_public_rooms(
