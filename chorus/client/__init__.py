@@ -17,5 +17,7 @@ from ._http import RoomEvent as RoomEvent
 from ._models import Room as Room
 from ._models import Session as Session
 from ._models import User as User
+from ._realtime import ConnectionLost as ConnectionLost
 from ._realtime import Event as Event
 from ._realtime import RealtimeClient as RealtimeClient
+from ._realtime import Reconnected as Reconnected
