@@ -1,7 +1,7 @@
 """The Python SDK: `HttpApi` for the REST API and `RealtimeClient` for the gateway.
 
 async with HttpApi("http://127.0.0.1:8080") as api:
-    await api.login("ada", "correct horse battery")
+    await api.login("ada", "correct horse battery staple")
     client = RealtimeClient(api)
     async with trio.open_nursery() as nursery:
         await nursery.start(client.run)
