@@ -77,7 +77,9 @@ class Terminal(MessageCommands):
                 "/dm NAME[,NAME...]", "a direct conversation with people, by username", self._dm
             ),
             "/history": Command(
-                "/history [N]", "the last N events of the current room (default 20)", self._history
+                "/history [COUNT]",
+                "the last COUNT events of the current room (default 20)",
+                self._history,
             ),
             "/who": Command("/who", "members of the current room, who is online", self._who),
             "/invite": Command(
@@ -370,7 +372,7 @@ async def _log_in(api: HttpApi, username: str, console: Console) -> bool:
                 if exc.code == "username_taken":
                     console.say(f"{username!r} exists: the password was wrong")
                     return False
-                if "password" not in exc.message:
+                if exc.status != 400 or "password" not in exc.message:
                     raise
                 console.say(exc.message)
         password = await console.ask_secret("new password: ")

@@ -1,4 +1,4 @@
-"""`chorus chat` against a real node, typed into line by line."""
+"""`chorus chat` against a real node, typed into as a person would (lines, keys, a terminal)."""
 
 from __future__ import annotations
 
@@ -253,7 +253,7 @@ async def test_every_command_given_a_wrong_argument_shows_its_usage(tmp_path: Pa
             "/delete 1 now": "usage: /delete N",
             "/edits x": "usage: /edits N",
             "/reactions": "usage: /reactions N",
-            "/history all": "usage: /history [N]",
+            "/history all": "usage: /history [COUNT]",
             "/notify loudly": "usage: /notify all|mentions|none",
             "/search": "usage: /search TEXT",
             "/create": "usage: /create NAME [private]",
