@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -10,7 +12,7 @@ import trio
 
 from chorus import __version__
 from chorus.config import ConfigError, Settings, add_flags, load_settings
-from chorus.logs import configure_logging
+from chorus.logs import configure_logging, silence_logging
 from chorus.persistence import StoreError, redact_url
 from chorus.supervisors import SupervisorError
 
@@ -107,15 +109,17 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_chat(args: argparse.Namespace) -> int:
     import httpx
 
-    from chorus.client.terminal import read_password, run_chat
+    from chorus.client.terminal import StdinKeys, run_chat
 
+    # The screen is the chat: log lines (e.g. each reconnection) go to a file or nowhere.
+    if args.log_file is None:
+        silence_logging()
+    else:
+        log = open(args.log_file, "a", encoding="utf-8")  # noqa: SIM115 (open until exit)
+        configure_logging("json", "info", log)
+    keys = StdinKeys(sys.stdin.fileno())
     try:
-        username = args.user or input("username: ")
-        password = read_password(sys.stdin)
-    except (EOFError, KeyboardInterrupt):
-        return 1
-    try:
-        return trio.run(run_chat, args.server, username, password, sys.stdin, sys.stdout)
+        return trio.run(run_chat, args.server, args.user, keys, sys.stdout)
     except httpx.HTTPError as exc:
         print(f"chorus chat: cannot reach {args.server}: {exc}", file=sys.stderr)
         return 1
@@ -176,13 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser(
         "chat",
         help="chat in the terminal",
-        description="Log in (an unknown username is registered) and chat. "
-        "Without a terminal, the first input line is the password.",
+        description="Log in (or, if you say so, register) and chat; /help lists the "
+        "commands. Without a terminal, the answers to the questions (password, and "
+        "for a new account: y, the password again) are the first input lines.",
     )
     chat.add_argument(
         "--server", default="http://127.0.0.1:8080", help="HTTP address of a Chorus node"
     )
     chat.add_argument("--user", help="username (asked for if omitted)")
+    chat.add_argument(
+        "--log-file", metavar="FILE", help="append the client's log lines here (default: none)"
+    )
     chat.set_defaults(handler=_cmd_chat)
 
     bots = commands.add_parser(
@@ -299,4 +307,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        status = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+    except BrokenPipeError:
+        # The reader is gone (`chorus protocol schema | head`): stop quietly with the
+        # status of a Unix tool killed by SIGPIPE, and keep Python's exit from
+        # flushing into the dead pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return status

@@ -44,3 +44,12 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         # Not cached: tests swap the configuration (structlog.testing.capture_logs).
         cache_logger_on_first_use=False,
     )
+
+
+def silence_logging() -> None:
+    """Drop every structlog line: for a program whose output is a person's screen."""
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL),
+        logger_factory=structlog.ReturnLoggerFactory(),  # renders nothing anywhere
+        cache_logger_on_first_use=False,
+    )

@@ -1,7 +1,7 @@
 """The Python SDK: `HttpApi` for the REST API and `RealtimeClient` for the gateway.
 
 async with HttpApi("http://127.0.0.1:8080") as api:
-    await api.login("ada", "correct horse battery")
+    await api.login("ada", "correct horse battery staple")
     client = RealtimeClient(api)
     async with trio.open_nursery() as nursery:
         await nursery.start(client.run)
@@ -17,6 +17,8 @@ from ._http import RoomEvent as RoomEvent
 from ._models import Room as Room
 from ._models import Session as Session
 from ._models import User as User
+from ._realtime import ConnectionLost as ConnectionLost
 from ._realtime import Event as Event
 from ._realtime import RealtimeClient as RealtimeClient
+from ._realtime import Reconnected as Reconnected
 from ._realtime import RoomFound as RoomFound

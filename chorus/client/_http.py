@@ -92,6 +92,10 @@ class HttpApi:
     async def get_user(self, user_id: str) -> User:
         return parse(User, await self._call("GET", f"/users/{user_id}"))
 
+    async def user_by_name(self, username: str) -> User:
+        """The user with this username (any letter case); `ApiError` 404 if there is none."""
+        return parse(User, await self._call("GET", f"/users/by-name/{quote(username, safe='')}"))
+
     # -- rooms ----------------------------------------------------------------------------
 
     async def create_room(self, name: str, kind: str = "public") -> Room:

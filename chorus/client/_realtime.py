@@ -42,6 +42,28 @@ class RoomFound:
     room: Room
 
 
+@attrs.frozen
+class ConnectionLost:
+    """On `events`: the connection dropped and the client is reconnecting.
+
+    Yielded once per outage, however many attempts it takes; sends and
+    requests wait meanwhile. `code` is the WebSocket close code, if any.
+    """
+
+    code: int | None
+    reason: str
+
+
+@attrs.frozen
+class Reconnected:
+    """On `events`: connected again after `ConnectionLost`, every joined room resumed.
+
+    The `caught_up` messages missed during the outage were yielded before this.
+    """
+
+    caught_up: int
+
+
 Event = (
     RoomEvent
     | protocol.TypingEvent
@@ -53,8 +75,11 @@ Event = (
     | protocol.RoomAdded
     | protocol.RoomRemoved
     | RoomFound
+    | ConnectionLost
+    | Reconnected
 )
-"""What `RealtimeClient.events` yields; room events arrive once each, in seq order per room."""
+"""What `RealtimeClient.events` yields; room events arrive once each, in seq order per room;
+a presence event only when that user's status changed."""
 
 _CONNECTION_ERRORS = (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError)
 _RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL}
@@ -96,7 +121,8 @@ class RealtimeClient:
     room from the last seq it delivered, and re-sends unacknowledged messages
     with their original client ids (the server answers a retry with the
     original message, so nothing is duplicated). `events` yields each message
-    exactly once, in seq order per room.
+    exactly once, in seq order per room, and reports an outage with
+    `ConnectionLost` then `Reconnected`.
 
     With `follow_rooms` (the default) it also subscribes by itself to every
     room the user is added to while connected (`room_added`: a direct room
@@ -138,6 +164,13 @@ class RealtimeClient:
         self._nursery: trio.Nursery | None = None
         self._connected = trio.Event()
         self.ready: protocol.Ready | None = None
+        self._presence: dict[str, str] = {}
+        """The last status yielded per user: the server sends a status once per room
+        shared with the user (and a snapshot per room joined), the SDK yields changes."""
+        self._down = False
+        """Between `ConnectionLost` and `Reconnected`."""
+        self._resume_ref: str | None = None
+        self._caught_up = 0
 
     # -- public API ---------------------------------------------------------------------
 
@@ -163,11 +196,14 @@ class RealtimeClient:
                         task_status.started()
                     await self._read(ws)
             except* _CONNECTION_ERRORS as group:
-                failure = group.exceptions[0]
+                failure = _first_leaf(group)
             finally:
                 self._disconnect()
             code = _close_code(failure)
             _log.info("client.disconnected", error=str(failure), code=code)
+            if signalled and not self._down:
+                self._down = True
+                await self._send_events.send(ConnectionLost(code=code, reason=str(failure)))
             if code in _FATAL_CLOSES:
                 raise ApiError(401, "session_revoked", "the session has ended")
             if code == CloseCode.AUTH_FAILED:
@@ -288,8 +324,12 @@ class RealtimeClient:
         self._connected.set()
         found = await self._rooms_found() if self._follow_rooms else []
         if self._rooms:
-            rooms = dict(self._rooms)
-            await self._write(ws, protocol.Resume(ref=self._next_ref(), rooms=rooms))
+            ref = self._next_ref()
+            if self._down:
+                self._resume_ref, self._caught_up = ref, 0
+            await self._write(ws, protocol.Resume(ref=ref, rooms=dict(self._rooms)))
+        elif self._down:
+            await self._back_up()
         for pending in list(self._outbox.values()):
             await self._transmit(ws, pending)
         for room in found:
@@ -340,9 +380,15 @@ class RealtimeClient:
         self._ws = None
         self._nursery = None
         self._connected = trio.Event()
+        self._resume_ref = None
         for request in self._requests.values():
             request.done.set()  # no reply: the caller retries after the reconnect
         self._requests.clear()
+
+    async def _back_up(self) -> None:
+        """The outage is over: the resume is answered (replays and catch-up came first)."""
+        self._down, self._resume_ref = False, None
+        await self._send_events.send(Reconnected(caught_up=self._caught_up))
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max, 0.1 * 2**attempt)]."""
@@ -352,6 +398,12 @@ class RealtimeClient:
 
     async def _dispatch(self, frame: protocol.ServerFrame) -> None:
         match frame:
+            case protocol.Ack(ref=ref) | protocol.ErrorReply(ref=ref) if (
+                ref is not None and ref == self._resume_ref
+            ):
+                if isinstance(frame, protocol.ErrorReply):
+                    _log.warning("client.resume_refused", code=frame.code, message=frame.message)
+                await self._back_up()
             case protocol.MessageEvent(message=message):
                 await self._deliver(message.room, message.seq, frame)
             case protocol.EditedEvent() | protocol.DeletedEvent() | protocol.ReactionEvent():
@@ -379,9 +431,12 @@ class RealtimeClient:
                     self._member_of.discard(room)
                 self._rooms.pop(room, None)
                 await self._send_events.send(frame)
+            case protocol.PresenceEvent(user=user, status=status):
+                if self._presence.get(user) != status:
+                    self._presence[user] = status
+                    await self._send_events.send(frame)
             case (
                 protocol.TypingEvent()
-                | protocol.PresenceEvent()
                 | protocol.ReceiptEvent()
                 | protocol.NotificationEvent()
                 | protocol.Notice()
@@ -396,6 +451,8 @@ class RealtimeClient:
         if last is not None and seq <= last:
             return
         self._rooms[room] = seq
+        if self._resume_ref is not None and isinstance(event, protocol.MessageEvent):
+            self._caught_up += 1
         await self._send_events.send(event)
 
     async def _follow(self, room: str, seq: int) -> None:
@@ -517,6 +574,14 @@ async def _open_ws(url: str) -> AsyncIterator[WebSocketConnection]:
                 nursery.cancel_scope.cancel()
     finally:
         await stream.aclose()
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception in `group` that is not itself a group (nurseries nest them)."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _close_code(exc: BaseException | None) -> int | None:

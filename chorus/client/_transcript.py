@@ -1,4 +1,4 @@
-"""What `chorus chat` prints for each event, and the `#seq` handles users type to name a message."""
+"""What `chorus chat` prints for each event, and the `#N` handles users type to name a message."""
 
 from __future__ import annotations
 
@@ -11,75 +11,98 @@ Say = Callable[[str], None]
 NameOf = Callable[[str], Awaitable[str]]
 """A user's display name by id (cached by the caller)."""
 
+WHY = {"mention": "mentioned you", "room_mention": "mentioned @room", "reply": "replied"}
+"""How each notification kind reads after the sender's name."""
+
 
 class Transcript:
-    """Prints room events and remembers which message each `#seq` of a room is.
+    """Prints room events and numbers the messages `#1`, `#2`, … for the session.
 
-    Messages print as `#12 14:03 ada: hello` (a thread reply as
-    `#13 14:04 bob ↳#12: yes`), so commands can say `/edit 12 …`.
+    A message gets the next number the first time it is seen (shown, or named
+    as a thread's root), in whatever room: numbers are unique in the session
+    and never change, so commands can say `/edit 3 …` from anywhere. Edits,
+    deletes and reactions take no number. Messages print as
+    `#12 14:03 ada: hello` (a thread reply as `#13 14:04 bob ↳#12: yes`).
     """
 
     def __init__(self, say: Say, name_of: NameOf) -> None:
         self._say = say
         self._name_of = name_of
-        self._ids: dict[tuple[str, int], str] = {}
-        self._seq_by_id: dict[str, int] = {}
-        self._seqs: dict[str, int] = {}
+        self._handles: dict[str, int] = {}
+        self._messages: dict[int, tuple[str, str]] = {}
+        """Handle -> (room id, message id)."""
+        self._seqs: dict[str, dict[int, int]] = {}
+        """Room id -> {a message's seq: its handle}."""
+        self._printed: set[str] = set()
+        self._newest: dict[str, int] = {}
 
-    def message_id(self, room_id: str, seq: int) -> str | None:
-        """The id of the message shown as `#seq` in the room, if it was shown."""
-        return self._ids.get((room_id, seq))
+    def message_at(self, handle: int) -> tuple[str, str] | None:
+        """The (room id, message id) of the message numbered `handle`, if there is one."""
+        return self._messages.get(handle)
 
-    def shown(self, room_id: str, seq: int) -> bool:
-        """True once the room's message `#seq` was printed."""
-        return (room_id, seq) in self._ids
+    def printed(self, message_id: str) -> bool:
+        """True once the message was printed."""
+        return message_id in self._printed
 
     def last_seq(self, room_id: str) -> int:
-        """The newest seq seen in the room (0 if none)."""
-        return self._seqs.get(room_id, 0)
+        """The newest seq seen in the room, of any event (0 if none)."""
+        return self._newest.get(room_id, 0)
+
+    def handle_up_to(self, room_id: str, seq: int) -> int | None:
+        """The handle of the room's latest numbered message at or before `seq`."""
+        seqs = self._seqs.get(room_id, {})
+        at_or_before = [s for s in seqs if s <= seq]
+        return seqs[max(at_or_before)] if at_or_before else None
+
+    def handle(self, room_id: str, message_id: str, seq: int | None = None) -> int:
+        """The message's number, giving it the next one if it has none yet."""
+        handle = self._handles.get(message_id)
+        if handle is None:
+            handle = self._handles[message_id] = len(self._handles) + 1
+            self._messages[handle] = (room_id, message_id)
+        if seq is not None:
+            self._seqs.setdefault(room_id, {})[seq] = handle
+        return handle
 
     async def message(self, message: protocol.Message, prefix: str = "") -> None:
-        self._remember(message.room, message.seq, message.id)
+        handle = self.handle(message.room, message.id, message.seq)
+        self._printed.add(message.id)
+        self._saw(message.room, message.seq)
         when = datetime.fromtimestamp(message.created_at / 1000).strftime("%H:%M")
         thread = ""
         if message.thread is not None:
-            thread = f" ↳#{self._seq_of(message.room, message.thread) or '?'}"
+            thread = f" ↳#{self.handle(message.room, message.thread)}"
         body = message.body if message.body else "(deleted)"
         edited = " (edited)" if message.edited_at is not None and message.body else ""
         name = await self._name_of(message.sender)
-        self._say(f"{prefix}#{message.seq} {when} {name}{thread}: {body}{edited}")
+        self._say(f"{prefix}#{handle} {when} {name}{thread}: {body}{edited}")
 
     async def event(self, event: protocol.ServerFrame, prefix: str = "") -> None:
         """A room event other than a message: an edit, delete or reaction."""
         match event:
             case protocol.EditedEvent(room=room, seq=seq, message=target, editor=editor):
-                self._seqs[room] = max(self._seqs.get(room, 0), seq)
-                name, shown = await self._name_of(editor), self._handle(room, target)
+                self._saw(room, seq)
+                name, shown = await self._name_of(editor), self._shown(target)
                 self._say(f"{prefix}* {name} edited {shown}: {event.body}")
             case protocol.DeletedEvent(room=room, seq=seq, message=target, deleted_by=actor):
-                self._seqs[room] = max(self._seqs.get(room, 0), seq)
-                name, shown = await self._name_of(actor), self._handle(room, target)
+                self._saw(room, seq)
+                name, shown = await self._name_of(actor), self._shown(target)
                 self._say(f"{prefix}* {name} deleted {shown}")
             case protocol.ReactionEvent(room=room, seq=seq, message=target, user=user):
-                self._seqs[room] = max(self._seqs.get(room, 0), seq)
-                name, shown = await self._name_of(user), self._handle(room, target)
+                self._saw(room, seq)
+                name, shown = await self._name_of(user), self._shown(target)
                 verb = "reacted" if event.present else "took back"
                 self._say(f"{prefix}* {name} {verb} {event.emoji} on {shown}")
 
     async def notification(self, note: protocol.NotificationEvent, room_name: str) -> None:
-        why = {"mention": "mentioned you", "room_mention": "mentioned @room", "reply": "replied"}
         name = await self._name_of(note.sender)
-        self._say(f"! {name} {why[note.kind]} in {room_name} #{note.seq}: {note.preview}")
+        handle = self.handle(note.room, note.message, note.seq)
+        self._say(f"! {name} {WHY[note.kind]} in {room_name} #{handle}: {note.preview}")
 
-    def _remember(self, room_id: str, seq: int, message_id: str) -> None:
-        self._ids[(room_id, seq)] = message_id
-        self._seq_by_id[message_id] = seq
-        self._seqs[room_id] = max(self._seqs.get(room_id, 0), seq)
+    def _saw(self, room_id: str, seq: int) -> None:
+        self._newest[room_id] = max(self._newest.get(room_id, 0), seq)
 
-    def _seq_of(self, room_id: str, message_id: str) -> int | None:
-        seq = self._seq_by_id.get(message_id)
-        return seq if seq is not None and self._ids.get((room_id, seq)) == message_id else None
-
-    def _handle(self, room_id: str, message_id: str) -> str:
-        seq = self._seq_of(room_id, message_id)
-        return f"#{seq}" if seq is not None else "a message"
+    def _shown(self, message_id: str) -> str:
+        """How an edit or reaction names its message: by number once it has one."""
+        handle = self._handles.get(message_id)
+        return f"#{handle}" if handle is not None else "a message"

@@ -1,84 +1,109 @@
-"""`chorus chat`: a line-based terminal client built on the SDK.
+"""`chorus chat`: a terminal client built on the SDK.
 
 Type a line to send it to the current room; commands start with a slash
-(`/help` lists them). Incoming messages, typing and presence are printed as
-they arrive.
+(`/help` lists them). Incoming messages, typing, presence and the connection's
+state are printed as they arrive; while you type a message, the room is told
+(see `_console` for when keys can be seen before Enter).
 """
 
 from __future__ import annotations
 
-import getpass
+import contextlib
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TextIO
+from typing import TextIO
 
+import attrs
+import httpx
 import trio
 
 from chorus import protocol
 
+from ._console import Console, Keys
+from ._console import StdinKeys as StdinKeys
 from ._http import ApiError, HttpApi
-from ._message_commands import MessageCommands
-from ._models import Room
-from ._realtime import RealtimeClient
+from ._message_commands import Command, MessageCommands, NotInRoom, Unknown, UsageError
+from ._models import Room, User
+from ._realtime import ConnectionLost, RealtimeClient, Reconnected
 from ._transcript import Transcript
 
-HELP = """\
-commands:
-  /rooms                 your rooms and the public directory
-  /join NAME|ID          join a public room (or switch to one of yours)
-  /create NAME [private] create a room and switch to it
-  /history [N]           the last N events of the current room (default 20)
-  /who                   members of the current room, who is online, their ids
-  /invite USER_ID        add someone to the current room (owners and moderators)
-  /leave                 leave the current room
-  /dm USER_ID[,USER_ID]  a direct conversation with one or more people
-messages show as #SEQ; these commands take that number:
-  /reply SEQ TEXT        reply in the thread of message #SEQ
-  /thread SEQ            the replies in the thread of #SEQ
-  /edit SEQ TEXT         change your message #SEQ
-  /delete SEQ            delete #SEQ (yours; anyone's as owner or moderator)
-  /threads               the threads you started or replied to
-  /edits SEQ             the earlier texts of #SEQ
-  /react SEQ EMOJI       react to #SEQ (/unreact SEQ EMOJI takes it back)
-  /reactions SEQ         the reactions to #SEQ and who made them
-  /read                  mark the current room read up to its newest message
-  /unread                unread messages and mentions in your rooms
-  /notifications         your latest mentions and replies (marks them read)
-  /notify all|mentions|none  which messages of the current room notify you
-  /search TEXT           search the messages of your rooms
-mention people with @username, or everyone in the room with @room
-  /help                  this list
-  /quit                  exit (Ctrl+D works too)
-anything else is sent to the current room"""
+TYPING_EVERY = 3.0
+"""Seconds between two `typing` signals to one room while the person keeps typing
+(the server forwards at most one per 2 s; receivers show one for 6 s)."""
+
+
+class TypingThrottle:
+    """Decides when typing is worth telling a room: at most once per `every` seconds."""
+
+    def __init__(self, every: float = TYPING_EVERY) -> None:
+        self._every = every
+        self._last: dict[str, float] = {}
+
+    def due(self, room_id: str) -> bool:
+        """True (and counted as sent) if the room was not told within `every` seconds."""
+        now = trio.current_time()
+        if now - self._last.get(room_id, -self._every) < self._every:
+            return False
+        self._last[room_id] = now
+        return True
+
+    def sent(self, room_id: str) -> None:
+        """A message went to the room: receivers stop showing the typing, so the next key tells."""
+        self._last.pop(room_id, None)
 
 
 class Terminal(MessageCommands):
     """The chat session: one user, one current room, the gateway connection."""
 
-    def __init__(self, api: HttpApi, client: RealtimeClient, out: TextIO) -> None:
+    def __init__(self, api: HttpApi, client: RealtimeClient, console: Console) -> None:
         self._api = api
         self._client = client
-        self._out = out
+        self._console = console
         self._room: Room | None = None
         self._names: dict[str, str] = {}
         self._rooms: dict[str, Room] = {}
-        self._commands: dict[str, Callable[[str], Awaitable[None]]] = {
-            "/rooms": self._list_rooms,
-            "/join": self._join,
-            "/create": self._create,
-            "/history": self._history,
-            "/who": self._who,
-            "/invite": self._invite,
-            "/leave": self._leave,
-            "/dm": self._dm,
+        self._typing = TypingThrottle()
+        self._commands: dict[str, Command] = {
+            "/rooms": Command("/rooms", "your rooms and the public directory", self._list_rooms),
+            "/join": Command(
+                "/join NAME",
+                "enter a room by the name /rooms shows (or a DM by a username)",
+                self._join,
+            ),
+            "/create": Command(
+                "/create NAME [private]", "create a room and enter it", self._create
+            ),
+            "/dm": Command(
+                "/dm NAME[,NAME...]", "a direct conversation with people, by username", self._dm
+            ),
+            "/history": Command(
+                "/history [COUNT]",
+                "the last COUNT events of the current room (default 20)",
+                self._history,
+            ),
+            "/who": Command("/who", "members of the current room, who is online", self._who),
+            "/invite": Command(
+                "/invite NAME", "add someone to the current room (owners, moderators)", self._invite
+            ),
+            "/leave": Command("/leave", "leave the current room", self._leave),
             **self.message_commands(),
-            "/help": self._help,
+            "/help": Command("/help", "this list", self._help),
         }
         self._transcript = Transcript(self.say, self._name)
 
     def say(self, text: str) -> None:
-        print(text, file=self._out, flush=True)
+        self._console.say(text)
+
+    def help(self) -> str:
+        """The /help text: every command with its usage."""
+        lines = ["commands (N is a message's number: messages show as #N):"]
+        lines += [f"  {c.usage:<26} {c.summary}" for c in self._commands.values()]
+        lines += [
+            "  /quit                      exit (Ctrl+D works too)",
+            "mention people with @username, or everyone in the room with @room;",
+            "anything else is sent to the current room",
+        ]
+        return "\n".join(lines)
 
     async def handle_line(self, line: str) -> bool:
         """Act on one input line; False means quit."""
@@ -90,16 +115,36 @@ class Terminal(MessageCommands):
             return False
         try:
             if command in self._commands:
-                await self._commands[command](argument.strip())
+                await self._commands[command].run(argument.strip())
             elif command.startswith("/"):
                 self.say(f"unknown command {command}; /help lists them")
             elif self._room is None:
-                self.say("join a room first (/rooms, /join NAME, /create NAME)")
+                raise NotInRoom
             else:
+                self._typing.sent(self._room.id)
                 await self._client.send(self._room.id, line, client_id=secrets.token_hex(8))
+        except UsageError:
+            self.say(f"usage: {self._commands[command].usage}")
+        except NotInRoom:
+            self.say("join a room first (/rooms, /join NAME, /create NAME, /dm NAME)")
+        except Unknown as exc:
+            self.say(str(exc))
         except ApiError as exc:
             self.say(f"! {exc.message} ({exc.code})")
+        except httpx.TransportError as exc:
+            self.say(f"! cannot reach the server now ({exc}); try again in a moment")
         return True
+
+    async def typing(self, partial: str) -> None:
+        """The person has typed `partial` of a line: tell the room now and then.
+
+        Only for a message to the current room (not a command), at most once
+        per `TYPING_EVERY` seconds.
+        """
+        if self._room is None or not partial.strip() or partial.startswith("/"):
+            return
+        if self._typing.due(self._room.id):
+            await self._client.typing(self._room.id)
 
     async def show_events(self) -> None:
         async for event in self._client.events:
@@ -117,6 +162,10 @@ class Terminal(MessageCommands):
                         self.say(f"* {await self._name(user)} is {status}")
                 case protocol.Notice(message=text):
                     self.say(f"* server: {text}")
+                case ConnectionLost():
+                    self.say("* connection lost, reconnecting…")
+                case Reconnected(caught_up=count):
+                    self.say(f"* reconnected, caught up {count} message{'' if count == 1 else 's'}")
                 case _:
                     pass
 
@@ -130,7 +179,9 @@ class Terminal(MessageCommands):
 
     # -- commands -----------------------------------------------------------------------
 
-    async def _list_rooms(self, _argument: str) -> None:
+    async def _list_rooms(self, argument: str) -> None:
+        if argument:
+            raise UsageError
         mine = await self._api.my_rooms()
         self._rooms.update({room.id: room for room in mine})
         self.say("your rooms: " + (", ".join(_label(room) for room in mine) or "none yet"))
@@ -139,9 +190,14 @@ class Terminal(MessageCommands):
             self.say("public rooms: " + ", ".join(_label(room) for room in public))
 
     async def _join(self, argument: str) -> None:
+        if not argument:
+            raise UsageError
         room = await self._find_room(argument)
         if room is None:
-            self.say(f"no room called {argument!r}; /rooms lists them, /create makes one")
+            user = await self._user(argument)
+            if user is None:
+                raise Unknown(f"no room or person called {argument!r}; /rooms lists rooms")
+            await self._open_direct([user])
             return
         if room.id not in self._rooms:
             await self._api.join_room(room.id)
@@ -151,92 +207,115 @@ class Terminal(MessageCommands):
 
     async def _create(self, argument: str) -> None:
         name, _, kind = argument.partition(" ")
-        if not name:
-            self.say("usage: /create NAME [private]")
-            return
-        room = await self._api.create_room(name, "private" if kind == "private" else "public")
+        if not name or kind not in ("", "public", "private"):
+            raise UsageError
+        room = await self._api.create_room(name, kind or "public")
         self._rooms[room.id] = room
         await self._client.join(room.id)
         await self._switch(room)
 
+    async def _dm(self, argument: str) -> None:
+        names = [part.strip() for part in argument.split(",") if part.strip()]
+        if not names:
+            raise UsageError
+        users = []
+        for name in names:
+            user = await self._user(name)
+            if user is None:
+                raise Unknown(f"nobody is called {name!r}")
+            users.append(user)
+        await self._open_direct(users)
+
     async def _history(self, argument: str) -> None:
-        if self._room is None:
-            self.say("join a room first")
-            return
-        count = int(argument) if argument.isdigit() else 20
-        for event in await self._api.events(self._room.id, limit=min(count, 100)):
+        if argument and not argument.isdigit():
+            raise UsageError
+        room = self._current("")
+        count = int(argument) if argument else 20
+        for event in await self._api.events(room.id, limit=min(count, 100)):
             if isinstance(event, protocol.MessageEvent):
-                await self._show_message(event.message, live=False)
+                await self._transcript.message(event.message)
             else:
                 await self._transcript.event(event)
 
-    async def _who(self, _argument: str) -> None:
-        if self._room is None:
-            self.say("join a room first")
-            return
-        details = await self._api.get_room(self._room.id)
+    async def _who(self, argument: str) -> None:
+        room = self._current(argument)
+        details = await self._api.get_room(room.id)
         for member in details.get("members", []):
             user_id = member["user_id"]
             role, status = member.get("role", "member"), member.get("status", "?")
             read = member.get("read_seq")  # null where the room hides read receipts
-            seen = f", read up to #{read}" if read else ""
+            handle = self._transcript.handle_up_to(room.id, read) if read else None
+            seen = f", read up to #{handle}" if handle is not None else ""
             self.say(f"  {await self._name(user_id)} ({role}, {status}{seen}) {user_id}")
 
     async def _invite(self, argument: str) -> None:
-        if self._room is None or not argument:
-            self.say("usage (in a room): /invite USER_ID")
-            return
-        await self._api.invite(self._room.id, argument)
-        self.say(f"added {await self._name(argument)}")
+        if not argument or " " in argument:
+            raise UsageError
+        room = self._current("")
+        user = await self._user(argument)
+        if user is None:
+            raise Unknown(f"nobody is called {argument!r}")
+        await self._api.invite(room.id, user.id)
+        self.say(f"added {user.display_name}")
 
-    async def _leave(self, _argument: str) -> None:
-        if self._room is None:
-            self.say("you are not in a room")
-            return
-        room = self._room
+    async def _leave(self, argument: str) -> None:
+        room = self._current(argument)
         await self._api.remove_member(room.id, self._api.user.id)
         await self._client.leave(room.id)
         self._rooms.pop(room.id, None)
         self._room = None
-        self.say(f"left {room.name}")
+        self.say(f"left {room.label()}")
 
-    async def _dm(self, argument: str) -> None:
-        others = [part.strip() for part in argument.split(",") if part.strip()]
-        if not others:
-            self.say("usage: /dm USER_ID[,USER_ID...] (/who shows ids)")
-            return
-        if len(others) == 1:
-            room = await self._api.direct_room(others[0])
-        else:
-            room = await self._api.group_room(others)
+    async def _help(self, argument: str) -> None:
+        if argument:
+            raise UsageError
+        self.say(self.help())
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _open_direct(self, users: list[User]) -> None:
+        """Open (or find) the direct room of the caller and `users`, and enter it."""
+        ids = [user.id for user in users]
+        room = await (self._api.direct_room(ids[0]) if len(ids) == 1 else self._api.group_room(ids))
+        others = [user for user in users if user.id != self._api.user.id]
+        room = attrs.evolve(room, others=others)  # what its label and header show
         self._rooms[room.id] = room
         await self._client.join(room.id)
         await self._switch(room)
 
-    async def _help(self, _argument: str) -> None:
-        self.say(HELP)
-
-    # -- helpers ------------------------------------------------------------------------
-
     async def _switch(self, room: Room) -> None:
         self._room = room
-        self.say(f"== {room.name} ==")
+        direct = " (direct)" if room.kind == "direct" else ""
+        self.say(f"== {room.label()}{direct} ==")
         await self._history("20")
 
-    async def _find_room(self, name_or_id: str) -> Room | None:
-        if not name_or_id:
-            return None
+    async def _find_room(self, name: str) -> Room | None:
+        """One of the caller's rooms, or a public one, by id or by the name /rooms shows."""
         candidates = list(self._rooms.values()) + await self._api.public_rooms(limit=100)
         for room in candidates:
-            if name_or_id in (room.id, room.name):
+            if name == room.id or name.casefold() in (
+                room.name.casefold(),
+                room.label().casefold(),
+            ):
                 return room
         return None
 
-    async def _show_message(self, message: protocol.Message, *, live: bool = True) -> None:
-        if live and self._transcript.shown(message.room, message.seq):
+    async def _user(self, name: str) -> User | None:
+        """The user with this username (a leading @ is fine) or id; None if there is none."""
+        try:
+            return await self._api.user_by_name(name.removeprefix("@"))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        if name.startswith("u_"):
+            with contextlib.suppress(ApiError):
+                return await self._api.get_user(name)
+        return None
+
+    async def _show_message(self, message: protocol.Message) -> None:
+        if self._transcript.printed(message.id):
             return  # the history printed on joining had it already
-        if live or self._is_current(message.room):
-            await self._transcript.message(message, self._prefix(message.room))
+        await self._transcript.message(message, self._prefix(message.room))
 
     def _prefix(self, room_id: str) -> str:
         """Events of rooms other than the current one are labelled with the room's name."""
@@ -262,58 +341,76 @@ def _label(room: Room) -> str:
     return f"{room.label()} ({room.kind}, {room.id})"
 
 
-class LineSource(Protocol):
-    """Where input lines come from (standard input, or a test's keyboard)."""
+async def _log_in(api: HttpApi, username: str, console: Console) -> bool:
+    """Log in, or register `username` if the person says so; False if they did not get in.
 
-    def readline(self) -> str: ...
-
-
-async def _lines(stream: LineSource) -> str:
-    """One line from `stream` without blocking trio; "" at end of input."""
-    return await trio.to_thread.run_sync(stream.readline, abandon_on_cancel=True)
-
-
-async def _log_in(api: HttpApi, username: str, password: str, out: TextIO) -> None:
+    The server does not tell an unknown username from a wrong password, so
+    the person is asked before an account is created. A new password is
+    asked twice, and again while the server refuses it (e.g. too short).
+    Raises `EOFError` if the input ends first.
+    """
+    password = await console.ask_secret("password: ")
     try:
         await api.login(username, password)
-        return
+        return True
     except ApiError as exc:
         if exc.code != "invalid_credentials":
             raise
-    try:
-        await api.register(username, password)
-        print(f"created account {username!r}", file=out)
-    except ApiError as exc:
-        if exc.code == "username_taken":
-            raise ApiError(exc.status, "invalid_credentials", "wrong password") from None
-        raise
+    answer = await console.ask(f"wrong password, or no account {username!r}: create it? [y/N] ")
+    if answer.lower() not in ("y", "yes"):
+        console.say("not logged in")
+        return False
+    while True:
+        if password != await console.ask_secret("the same password again: "):
+            console.say("the two passwords differ")
+        else:
+            try:
+                await api.register(username, password)
+                console.say(f"created account {username!r}")
+                return True
+            except ApiError as exc:
+                if exc.code == "username_taken":
+                    console.say(f"{username!r} exists: the password was wrong")
+                    return False
+                if exc.status != 400 or "password" not in exc.message:
+                    raise
+                console.say(exc.message)
+        password = await console.ask_secret("new password: ")
 
 
-async def run_chat(
-    server: str, username: str, password: str, stdin: LineSource, out: TextIO
-) -> int:
-    """The whole `chorus chat` session; returns the exit status."""
+async def run_chat(server: str, username: str | None, keys: Keys, out: TextIO) -> int:
+    """The whole `chorus chat` session (asking for what is missing); the exit status."""
+    console = Console(keys, out)
     async with HttpApi(server) as api:
         try:
-            await _log_in(api, username, password, out)
+            username = username or await console.ask("username: ")
+            if not await _log_in(api, username, console):
+                return 1
+        except EOFError:
+            return 1
         except ApiError as exc:
             print(f"chorus chat: {exc.message}", file=sys.stderr)
             return 1
         client = RealtimeClient(api)
-        terminal = Terminal(api, client, out)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(client.run)
-            nursery.start_soon(terminal.show_events)
-            await terminal.start()
-            while line := await _lines(stdin):
-                if not await terminal.handle_line(line):
-                    break
-            nursery.cancel_scope.cancel()
+        terminal = Terminal(api, client, console)
+        with console.keystrokes():
+            async with trio.open_nursery() as nursery:
+                await nursery.start(client.run)
+                nursery.start_soon(terminal.show_events)
+                await terminal.start()
+                await _converse(console, terminal)
+                nursery.cancel_scope.cancel()
     return 0
 
 
-def read_password(stdin: TextIO) -> str:
-    """Prompt on a terminal; otherwise the first line of standard input is the password."""
-    if stdin.isatty():
-        return getpass.getpass("password: ")
-    return stdin.readline().rstrip("\n")
+async def _converse(console: Console, terminal: Terminal) -> None:
+    """Hand each typed line to the terminal, and tell it what is being typed, until quit."""
+    while True:
+        try:
+            lines = await console.typed()
+        except EOFError:
+            return
+        for line in lines:
+            if not await terminal.handle_line(line):
+                return
+        await terminal.typing(console.partial)

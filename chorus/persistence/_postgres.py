@@ -207,6 +207,17 @@ class PostgresStore:
 
         return await self._run(tx)
 
+    async def get_user_by_username(self, username: str) -> User | None:
+        """See `Store.get_user_by_username`."""
+
+        async def tx(db: Conn) -> User | None:
+            row = await db.fetchrow(
+                f"SELECT {rows.USER} FROM users u WHERE lower(u.username) = $1", username.lower()
+            )
+            return None if row is None else rows.user(row)
+
+        return await self._run(tx)
+
     async def get_credentials(self, username: str) -> tuple[User, str] | None:
         """See `Store.get_credentials`."""
 

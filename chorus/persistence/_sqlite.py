@@ -190,6 +190,17 @@ class SqliteStore:
 
         return await self._read(tx)
 
+    async def get_user_by_username(self, username: str) -> User | None:
+        """See `Store.get_user_by_username`."""
+
+        def tx(db: sqlite3.Connection) -> User | None:
+            row = db.execute(
+                f"SELECT {_USER} FROM users u WHERE u.username = ?", (username.lower(),)
+            ).fetchone()
+            return None if row is None else _user(row)
+
+        return await self._read(tx)
+
     async def get_credentials(self, username: str) -> tuple[User, str] | None:
         """See `Store.get_credentials`."""
 

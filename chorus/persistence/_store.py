@@ -79,6 +79,10 @@ class Store(Protocol):
         """The user with this id, or None."""
         ...
 
+    async def get_user_by_username(self, username: str) -> User | None:
+        """The user with this username (any letter case), or None."""
+        ...
+
     async def get_credentials(self, username: str) -> tuple[User, str] | None:
         """The user with this username (any letter case) and their password hash.
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import typing
 
 import orjson
@@ -26,3 +30,20 @@ def test_protocol_schema_prints_a_json_schema_of_every_frame(
         assert branches == [{"$ref": f"#/$defs/{cls.__name__}"} for cls in classes]
         for cls in classes:
             assert schema["$defs"][cls.__name__]["properties"]["type"] == {"const": cls.TYPE}
+
+
+def test_protocol_schema_into_a_closed_pipe_exits_quietly_like_unix_tools() -> None:
+    # `chorus protocol schema | head -1`: the reader is gone before the output is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "chorus", "protocol", "schema"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == b""  # no BrokenPipeError traceback
+    assert done.returncode == 128 + signal.SIGPIPE  # what a shell shows for `yes | head`

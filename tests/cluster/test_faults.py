@@ -338,10 +338,14 @@ async def test_logout_on_one_node_closes_the_sessions_sockets_on_another(
     tmp_path: Path, pg_server: PgServer, redis: RedisServer
 ) -> None:
     async with cluster(tmp_path, pg_server, redis) as chat, AsyncExitStack() as stack:
-        user = chat.users[0]  # its API goes to node 0
-        assert user.api.session is not None
-        elsewhere = await open_session_socket(stack, chat.nodes[2], user.api.session.access_token)
-        await user.api.logout()
+        # A second session of a chatter (whose own client would end with its session).
+        username = chat.users[0].api.user.username
+        api = await stack.enter_async_context(
+            HttpApi(f"http://127.0.0.1:{chat.nodes[0].http_port}")
+        )
+        session = await api.login(username, PASSWORD)
+        elsewhere = await open_session_socket(stack, chat.nodes[2], session.access_token)
+        await api.logout()
         assert await closed_code(elsewhere) == protocol.CloseCode.SESSION_REVOKED
 
 

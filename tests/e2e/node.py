@@ -11,7 +11,7 @@ import attrs
 import trio
 
 from chorus import protocol
-from chorus.client import Event, HttpApi, RealtimeClient, RoomEvent
+from chorus.client import ConnectionLost, Event, HttpApi, RealtimeClient, Reconnected, RoomEvent
 from chorus.node import Addresses, Node
 from tests.fixtures import open_test_node
 
@@ -54,6 +54,8 @@ class ChatUser:
     client: RealtimeClient
     received: list[Event]
     changed: trio.Event = attrs.field(factory=trio.Event)
+    outages: list[ConnectionLost | Reconnected] = attrs.field(factory=list)
+    """The connection state changes the client reported, in order."""
 
     @property
     def id(self) -> str:
@@ -103,7 +105,9 @@ class ChatUser:
 
     async def collect(self) -> None:
         async for event in self.client.events:
-            if not isinstance(event, protocol.Notice | protocol.TooFar):
+            if isinstance(event, ConnectionLost | Reconnected):
+                self.outages.append(event)
+            elif not isinstance(event, protocol.Notice | protocol.TooFar):
                 self.received.append(event)
             self.changed.set()
             self.changed = trio.Event()
@@ -123,3 +127,12 @@ async def chat_user(running: RunningNode, username: str | None = None) -> AsyncI
                 yield user
             finally:
                 nursery.cancel_scope.cancel()
+
+
+async def connected_user(
+    running: RunningNode, username: str, *, task_status: trio.TaskStatus[ChatUser]
+) -> None:
+    """`chat_user` as a task, for a user who outlives the node (restarts): cancel to end."""
+    async with chat_user(running, username) as user:
+        task_status.started(user)
+        await trio.sleep_forever()

@@ -14,9 +14,9 @@ from prometheus_client import REGISTRY
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from chorus import protocol
-from chorus.client import ApiError, HttpApi, RealtimeClient
+from chorus.client import ApiError, ConnectionLost, HttpApi, RealtimeClient, Reconnected
 from chorus.protocol import CloseCode, ErrorCode
-from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, open_node
+from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, connected_user, open_node
 from tests.gateway.test_gateway import closed_code, masked_frame, read_close_code, upgraded
 from tests.ports import free_port
 from tests.wsclient import ws_connect
@@ -345,6 +345,48 @@ async def test_messages_sent_while_disconnected_are_delivered_once_after_reconne
         assert sorted(bodies[:3]) == ["offline 0", "offline 1", "offline 2"]
         assert bodies[3:] == ["online again"]
         assert seqs(bob.messages(room)) == [1, 2, 3, 4]
+
+
+async def test_a_client_hears_of_its_own_presence_once(running: RunningNode) -> None:
+    # The server sends a status once per room it is heard in: the snapshot of each
+    # joined room's members, the announcement to each room joined, the broadcast.
+    async with chat_user(running) as ada:
+        await shared_room(ada)
+        second = (await ada.api.create_room("second", "public")).id
+        await ada.client.join(second)
+        await ada.client.send(second, "both rooms joined and announced before this")
+        await ada.wait_for_messages(1, second)
+        mine = [
+            e for e in ada.received if isinstance(e, protocol.PresenceEvent) and e.user == ada.id
+        ]
+        assert mine == [protocol.PresenceEvent(user=ada.id, status="online")]
+
+
+async def test_an_outage_is_reported_once_with_the_messages_caught_up(tmp_path: Path) -> None:
+    ports = {"http_port": free_port(), "gateway_port": free_port()}
+    async with trio.open_nursery() as nursery:
+        async with open_node(tmp_path, **ports) as first:
+            bob: ChatUser = await nursery.start(connected_user, first, "bob")
+            room = await shared_room(bob)
+        # Stopped gracefully; while bob retries, an API-only node stores two messages.
+        async with (
+            open_node(tmp_path, role="api", **ports) as api_only,
+            HttpApi(api_only.http_url) as ada,
+        ):
+            await ada.register("ada", PASSWORD)
+            await ada.join_room(room)
+            for n in range(2):
+                await ada.post(room, f"missed {n}", client_id=f"missed-{n}")
+        assert [type(state) for state in bob.outages] == [ConnectionLost]
+        assert isinstance(lost := bob.outages[0], ConnectionLost)
+        assert lost.code == CloseCode.GOING_AWAY
+        async with open_node(tmp_path, **ports):
+            with trio.fail_after(15):
+                while len(bob.outages) < 2:
+                    await bob.changed.wait()
+            assert bob.outages[1:] == [Reconnected(caught_up=2)]
+            assert [m.body for m in bob.messages(room)] == ["missed 0", "missed 1"]
+        nursery.cancel_scope.cancel()
 
 
 async def test_members_see_a_newcomer_come_online_when_they_join(running: RunningNode) -> None:

@@ -137,6 +137,16 @@ async def test_users_me_and_users_by_id(server: Server, ada: Account, bob: Accou
     assert_error(await server.get("/api/v1/users/u_nobody", ada), 404, "not_found")
 
 
+async def test_a_user_is_found_by_username_in_any_letter_case(
+    server: Server, ada: Account, bob: Account
+) -> None:
+    found = await server.get("/api/v1/users/by-name/BoB", ada)
+    assert found.status_code == 200
+    assert found.json()["id"] == bob.id
+    assert_error(await server.get("/api/v1/users/by-name/nobody", ada), 404, "not_found")
+    assert_error(await server.get("/api/v1/users/by-name/bob"), 401, "unauthenticated")
+
+
 async def test_too_many_login_attempts_from_one_address_get_429(server: Server) -> None:
     body = {"username": "nobody", "password": "wrong password"}
     statuses = [(await server.post("/api/v1/auth/login", json=body)).status_code for _ in range(30)]

@@ -42,6 +42,12 @@ async def test_get_user_of_an_unknown_id_is_none(store: Store) -> None:
     assert await store.get_user("u_doesnotexist0000") is None
 
 
+async def test_get_user_by_username_finds_any_user_in_any_letter_case(store: Store) -> None:
+    user = await store.create_user("grace", "Grace", None, T0)  # passwordless users too
+    assert await store.get_user_by_username("GrAcE") == user
+    assert await store.get_user_by_username("nobody") is None
+
+
 async def test_get_credentials_finds_the_user_in_any_letter_case(store: Store) -> None:
     user = await store.create_user("grace", "Grace", "argon2-hash", T0)
     assert await store.get_credentials("GrAcE") == (user, "argon2-hash")
