@@ -24,7 +24,7 @@ from ._console import StdinKeys as StdinKeys
 from ._http import ApiError, HttpApi
 from ._message_commands import Command, MessageCommands, NotInRoom, Unknown, UsageError
 from ._models import Room, User
-from ._realtime import ConnectionLost, RealtimeClient, Reconnected
+from ._realtime import ConnectionLost, RealtimeClient, Reconnected, RoomFound
 from ._transcript import Transcript
 
 TYPING_EVERY = 3.0
@@ -166,6 +166,19 @@ class Terminal(MessageCommands):
                     self.say("* connection lost, reconnecting…")
                 case Reconnected(caught_up=count):
                     self.say(f"* reconnected, caught up {count} message{'' if count == 1 else 's'}")
+                case protocol.RoomAdded(room=room_id, by=by):
+                    added = await self._learn_room(room_id)
+                    if added is not None and by != self._api.user.id:  # else: joined by this user
+                        who, label = await self._name(by), added.label()
+                        if added.kind == "direct":
+                            self.say(f"* {who} started a conversation with you: /join {label}")
+                        else:
+                            self.say(f"* {who} added you to {label}: /join {label}")
+                case RoomFound(room=found):
+                    self._rooms[found.id] = found
+                    self.say(f"* while you were away you were added to {found.label()}")
+                case protocol.RoomRemoved():
+                    await self._forget_room(event)
                 case _:
                     pass
 
@@ -323,6 +336,27 @@ class Terminal(MessageCommands):
 
     def _is_current(self, room_id: str) -> bool:
         return self._room is not None and self._room.id == room_id
+
+    async def _learn_room(self, room_id: str) -> Room | None:
+        """One of the user's rooms, fetched (with a direct room's members) if not known yet;
+        None if the user is no longer in it."""
+        if room_id not in self._rooms:
+            self._rooms.update({room.id: room for room in await self._api.my_rooms()})
+        return self._rooms.get(room_id)
+
+    async def _forget_room(self, removed: protocol.RoomRemoved) -> None:
+        """The user is no longer in a room: say so (unless they just left it here)."""
+        room = self._rooms.pop(removed.room, None)
+        if self._is_current(removed.room):
+            self._room = None
+        if room is None:
+            return  # left with /leave, which said so
+        if removed.by == self._api.user.id:
+            self.say(f"* you left {room.label()} (on another device)")
+        elif removed.by is None:
+            self.say(f"* you are no longer in {room.label()}")
+        else:
+            self.say(f"* {await self._name(removed.by)} removed you from {room.label()}")
 
     def _room_name(self, room_id: str) -> str:
         room = self._rooms.get(room_id)

@@ -451,3 +451,29 @@ async def test_on_a_terminal_keys_are_read_one_by_one_and_typing_is_told(tmp_pat
                 assert await process.wait() == 0
             assert termios.tcgetattr(controller)[3] & termios.ICANON  # the terminal restored
             os.close(controller)
+
+
+async def test_rooms_the_user_is_added_to_or_removed_from_are_shown_and_followed(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path) as running,
+        chat_user(running, "ada") as ada,
+        chatting(running, "bob", *NEW_ACCOUNT) as (keyboard, screen),
+    ):
+        bob = await ada.api.user_by_name("bob")
+        direct = await ada.api.direct_room(bob.id)
+        await ada.client.join(direct.id)
+        await ada.client.send(direct.id, "are you there?")
+        await screen.wait_for("* ada started a conversation with you: /join ada")
+        await screen.wait_for("ada: are you there?")  # live, without joining
+        assert "[ada] #1 " in screen.getvalue()
+        ops = await ada.api.create_room("ops", "private")
+        await ada.api.invite(ops.id, bob.id)
+        await screen.wait_for("* ada added you to ops: /join ops")
+        keyboard.type("/join ops")
+        await screen.wait_for("== ops ==")
+        await ada.api.remove_member(ops.id, bob.id)
+        await screen.wait_for("* ada removed you from ops")
+        keyboard.type("still here?")
+        await screen.wait_for("join a room first")
