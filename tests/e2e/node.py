@@ -114,10 +114,17 @@ class ChatUser:
 
 
 @asynccontextmanager
-async def chat_user(running: RunningNode, username: str | None = None) -> AsyncIterator[ChatUser]:
-    """Register a fresh user, connect it, and collect its events until the block ends."""
+async def chat_user(
+    running: RunningNode, username: str | None = None, *, existing: bool = False
+) -> AsyncIterator[ChatUser]:
+    """Register a fresh user (or, if `existing`, sign in again: another device of theirs),
+    connect it, and collect its events until the block ends."""
     async with HttpApi(running.http_url) as api:
-        await api.register(username or f"user{secrets.token_hex(4)}", PASSWORD)
+        if existing:
+            assert username is not None
+            await api.login(username, PASSWORD)
+        else:
+            await api.register(username or f"user{secrets.token_hex(4)}", PASSWORD)
         client = RealtimeClient(api, gateway_url=running.gateway_url)
         user = ChatUser(api, client, [])
         async with trio.open_nursery() as nursery:

@@ -7,7 +7,7 @@ across separate `chorus serve` processes are in tests/cluster/test_membership.py
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -35,20 +35,9 @@ async def two_nodes(tmp_path: Path, redis: RedisServer) -> AsyncIterator[list[Ru
         yield [node_a, node_b]
 
 
-@asynccontextmanager
-async def another_device(running: RunningNode, user: ChatUser) -> AsyncIterator[ChatUser]:
+def another_device(running: RunningNode, user: ChatUser) -> AbstractAsyncContextManager[ChatUser]:
     """The same user signed in again (a second session) with its own live connection."""
-    async with HttpApi(running.http_url) as api:
-        await api.login(user.api.user.username, PASSWORD)
-        client = RealtimeClient(api, gateway_url=running.gateway_url)
-        device = ChatUser(api, client, [])
-        async with trio.open_nursery() as nursery:
-            await nursery.start(client.run)
-            nursery.start_soon(device.collect)
-            try:
-                yield device
-            finally:
-                nursery.cancel_scope.cancel()
+    return chat_user(running, user.api.user.username, existing=True)
 
 
 def frames_of(user: ChatUser, kind: type[protocol.ServerFrame], room_id: str) -> list[object]:
