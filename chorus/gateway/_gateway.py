@@ -101,7 +101,11 @@ class Gateway:
                 self._run_connection, conn_id, client, f"{address[0]}:{address[1]}"
             )
             spec = ChildSpec(
-                id=conn_id, start=start, restart=Restart.TEMPORARY, shutdown=CLOSE_TIMEOUT
+                id=conn_id,
+                start=start,
+                restart=Restart.TEMPORARY,
+                shutdown=CLOSE_TIMEOUT,
+                kind="connection",  # one metrics series for all connections, not one each
             )
             await self._connections.start_child(spec)
 
