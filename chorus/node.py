@@ -22,7 +22,7 @@ from chorus.auth import AuthService, Passwords, TokenSigner, new_signing_key
 from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
 from chorus.config import Settings
 from chorus.gateway import Connection, Gateway, GatewayConfig
-from chorus.http import serve_http
+from chorus.http import HttpServer, serve_http
 from chorus.persistence import Store, now_ms, open_postgres_store, open_sqlite_store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.services import Services
@@ -52,7 +52,8 @@ class Node:
 
     The tree (rest_for_one, so a failure restarts everything that depends on
     what failed): rooms, presence, then the gateway and/or the HTTP API as the
-    node's `role` says. Stopping it closes the HTTP server, then the gateway
+    node's `role` says. Stopping it stops the HTTP server (requests in flight
+    get `shutdown_grace` seconds to finish), then the gateway
     (clients are told to reconnect with 1001), then presence and rooms, whose
     actors finish what is queued.
     """
@@ -164,15 +165,14 @@ class Node:
         if self.gateway is not None:
             children.append(supervisor_child(self.gateway.supervisor()))
         if serves_http:
-            children.append(
-                ChildSpec(id="http", start=self._serve_http, shutdown=settings.shutdown_grace)
-            )
+            grace = settings.shutdown_grace  # in-flight requests finish (serve_http)
+            children.append(ChildSpec(id="http", start=self._serve_http, shutdown=grace))
         self.tree = Supervisor("node", children, strategy=Strategy.REST_FOR_ONE)
 
     def _new_connection(self, conn: Connection) -> ChatConnection:
         return ChatConnection(conn, self._chat)
 
-    async def _serve_http(self, *, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+    async def _serve_http(self, *, task_status: trio.TaskStatus[HttpServer]) -> None:
         await serve_http(self.services, task_status=task_status)
 
     async def _revoke_everywhere(self, session_id: str) -> None:
@@ -203,8 +203,11 @@ class Node:
                 )
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)
+                http: HttpServer | None = self.tree.which_child("http")
                 gateway = self.gateway.address if self.gateway is not None else None
-                task_status.started(Addresses(http=self.tree.which_child("http"), gateway=gateway))
+                task_status.started(
+                    Addresses(http=http.address if http is not None else None, gateway=gateway)
+                )
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 for subscription in subscriptions:

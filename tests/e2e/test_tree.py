@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import orjson
 import pytest
 import trio
 from prometheus_client import REGISTRY
@@ -14,8 +16,9 @@ from trio_websocket import WebSocketConnection
 from chorus import protocol
 from chorus.actors.presence import ConnectionStatus
 from chorus.persistence import Membership, Room
-from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
+from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, open_node
 from tests.e2e.test_chat import next_frame, shared_room
+from tests.httpraw import read_response, refuses_connections, request_awaiting_body
 from tests.polling import until
 from tests.wsclient import ws_connect
 
@@ -106,3 +109,18 @@ async def test_presence_actors_crashing_past_every_budget_leave_other_clients_co
 
         await until(all_crashed)
         await assert_still_open(ws)
+
+
+async def test_a_request_in_flight_when_the_node_stops_still_gets_its_response(
+    running: RunningNode,
+) -> None:
+    assert running.addresses.http is not None
+    port = running.addresses.http[1]
+    body = orjson.dumps({"username": "latecomer", "password": PASSWORD})
+    stream = await request_awaiting_body(port, "/api/v1/auth/register", len(body))
+    async with stream:
+        running.node.request_stop()
+        await until(functools.partial(refuses_connections, port))  # stops accepting at once
+        await stream.send_all(body)
+        response = await read_response(stream)
+    assert response.startswith(b"HTTP/1.1 201 "), response

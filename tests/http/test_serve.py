@@ -20,7 +20,8 @@ async def test_serve_http_reports_the_bound_port_and_stops_when_cancelled(
         services = node.services
         assert services.settings.http_port == 0
         async with trio.open_nursery() as nursery:
-            host, port = await nursery.start(serve_http, services)
+            server = await nursery.start(serve_http, services)
+            host, port = server.address
             assert host == "127.0.0.1"
             assert port > 0
             async with httpx.AsyncClient() as client:
