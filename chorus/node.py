@@ -50,12 +50,15 @@ REVOCATIONS_TOPIC = "sessions:revoked"
 class Node:
     """Builds a node's services on an open store (and bus), and its supervision tree.
 
-    The tree (rest_for_one, so a failure restarts everything that depends on
-    what failed): rooms, presence, then the gateway and/or the HTTP API as the
-    node's `role` says. Stopping it stops the HTTP server (requests in flight
-    get `shutdown_grace` seconds to finish), then the gateway
-    (clients are told to reconnect with 1001), then presence and rooms, whose
-    actors finish what is queued.
+    The tree (one_for_one): the notifier, the presence heartbeat (with Redis),
+    "chat" (rest_for_one: rooms, presence, the gateway) and the HTTP API; the
+    gateway and the API only where the node's `role` includes them. A crash
+    restarts what depends on what crashed, and nothing else. Stopping it stops the HTTP
+    server (requests in flight get `shutdown_grace` seconds to finish), then
+    the gateway (clients are told to reconnect with 1001), then presence and
+    rooms, whose actors finish what is queued, then the notifier. The store
+    and the bus are not in the tree: they are open before it starts and close
+    after it stops (see `serve` and docs/decisions.md).
     """
 
     def __init__(
@@ -154,20 +157,39 @@ class Node:
         )
         self.stopping = False
         self.stopped = trio.Event()
-        children = [
-            ChildSpec(id="notifier", start=self.notifier.run),
-            supervisor_child(rooms_supervisor),
-            supervisor_child(presence_supervisor),
-        ]
+        self.tree = self._build_tree(
+            rooms_supervisor, presence_supervisor, presence, serves_http=serves_http
+        )
+
+    def _build_tree(
+        self,
+        rooms_supervisor: Supervisor,
+        presence_supervisor: Supervisor,
+        presence: Presence,
+        *,
+        serves_http: bool,
+    ) -> Supervisor:
+        """The node's tree; each strategy follows who holds state in whom (docs/decisions.md)."""
+        # rest_for_one: connections hold subscriptions in room actors and report to
+        # presence actors, so losing either must restart the gateway (its clients
+        # resume), while a gateway restart leaves rooms and presence alone.
+        chat = [supervisor_child(rooms_supervisor), supervisor_child(presence_supervisor)]
+        if self.gateway is not None:
+            chat.append(supervisor_child(self.gateway.supervisor()))
+        # one_for_one: the node's children share the store and the bus but hold no
+        # state in each other (rooms only queue to the notifier; the heartbeat and
+        # HTTP requests look rooms and presence up anew), so a crash restarts only
+        # the child that crashed. The notifier is first up and last down, so what
+        # rooms queue for it while stopping still goes out.
+        children = [ChildSpec(id="notifier", start=self.notifier.run)]
         if self._directory is not None:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
             children.append(ChildSpec(id="presence-heartbeat", start=heartbeat))
-        if self.gateway is not None:
-            children.append(supervisor_child(self.gateway.supervisor()))
+        children.append(supervisor_child(Supervisor("chat", chat, strategy=Strategy.REST_FOR_ONE)))
         if serves_http:
-            grace = settings.shutdown_grace  # in-flight requests finish (serve_http)
+            grace = self.settings.shutdown_grace  # in-flight requests finish (serve_http)
             children.append(ChildSpec(id="http", start=self._serve_http, shutdown=grace))
-        self.tree = Supervisor("node", children, strategy=Strategy.REST_FOR_ONE)
+        return Supervisor("node", children, strategy=Strategy.ONE_FOR_ONE)
 
     def _new_connection(self, conn: Connection) -> ChatConnection:
         return ChatConnection(conn, self._chat)

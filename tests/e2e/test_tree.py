@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 import trio
@@ -18,6 +19,7 @@ from chorus.actors.presence import ConnectionStatus
 from chorus.persistence import Membership, Room
 from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, open_node
 from tests.e2e.test_chat import next_frame, shared_room
+from tests.e2e.test_rich import webhook_receiver
 from tests.httpraw import read_response, refuses_connections, request_awaiting_body
 from tests.polling import until
 from tests.wsclient import ws_connect
@@ -49,6 +51,11 @@ async def assert_still_open(ws: WebSocketConnection) -> None:
     with trio.fail_after(10):
         while await next_frame(ws) != protocol.Pong(nonce="still here"):
             pass  # events that arrived before the answer
+
+
+def restarts(supervisor: str, child: str) -> float:
+    labels = {"supervisor": supervisor, "child": child}
+    return REGISTRY.get_sample_value("chorus_supervisor_restarts_total", labels) or 0.0
 
 
 def crashes(supervisor: str, child: str) -> float:
@@ -109,6 +116,42 @@ async def test_presence_actors_crashing_past_every_budget_leave_other_clients_co
 
         await until(all_crashed)
         await assert_still_open(ws)
+
+
+async def test_a_notifier_crash_restarts_the_notifier_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        webhook_receiver() as (url, pushed),
+        open_node(tmp_path, notification_webhook_url=url) as running,
+        chat_user(running) as ada,
+        chat_user(running) as bob,
+    ):
+        room = await shared_room(ada, bob)
+        notifier = running.node.notifier
+        push = notifier._push
+        crashed = trio.Event()
+
+        async def push_with_a_bug(client: httpx.AsyncClient, body: bytes) -> None:
+            if not crashed.is_set():
+                crashed.set()
+                raise RuntimeError("injected bug")
+            await push(client, body)
+
+        monkeypatch.setattr(notifier, "_push", push_with_a_bug)
+        children = ("notifier", "chat", "http")
+        before = {child: restarts("node", child) for child in children}
+        # A deadline: the SDK waits for a gateway that (restarted on port 0) moved away.
+        with trio.fail_after(20):
+            async with signed_in(running, bob) as ws:
+                await ada.client.send(room, f"@{bob.api.user.username} first")
+                await crashed.wait()
+                await ada.client.send(room, f"@{bob.api.user.username} second")
+                _headers, body = await pushed.receive()
+                assert b"second" in body  # the restarted notifier pushes what came next
+                await assert_still_open(ws)
+        after = {child: restarts("node", child) for child in children}
+        assert after == before | {"notifier": before["notifier"] + 1}
 
 
 async def test_a_request_in_flight_when_the_node_stops_still_gets_its_response(
