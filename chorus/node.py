@@ -80,6 +80,8 @@ class Node:
             webhook_url=settings.notification_webhook_url,
             webhook_secret=settings.notification_webhook_secret,
         )
+        # one_for_one of temporary actors, one per room or online user: independent,
+        # never restarted, so their crashes never spend these budgets (Rooms, Presence).
         rooms_supervisor = Supervisor("rooms")
         presence_supervisor = Supervisor("presence")
         rooms = Rooms(

@@ -47,6 +47,7 @@ class Gateway:
         self.config = config
         self._new_handler = new_handler
         self._flusher = Flusher()
+        # one_for_one of temporary children: a connection's end concerns no other.
         self._connections = Supervisor("connections")
         self._live: dict[str, Connection] = {}
         self._accepted = 0
