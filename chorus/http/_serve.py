@@ -12,7 +12,13 @@ import trio
 from hypercorn.config import Config
 from hypercorn.logging import Logger
 from hypercorn.trio import serve
-from hypercorn.typing import ASGIFramework
+from hypercorn.typing import (
+    ASGIFramework,
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ASGISendEvent,
+    Scope,
+)
 
 from chorus.services import Services
 
@@ -52,7 +58,7 @@ async def serve_http(
     """
     settings = services.settings
     config = hypercorn_config(settings.http_host, settings.http_port, settings.shutdown_grace)
-    app = cast(ASGIFramework, create_app(services))
+    app = closing_completes(cast(ASGIFramework, create_app(services)))
     stopping = trio.Event()
     run = functools.partial(serve, app, config, mode="asgi", shutdown_trigger=stopping.wait)
     async with trio.open_nursery() as nursery:
@@ -60,6 +66,29 @@ async def serve_http(
         server = HttpServer(bound_address(binds[0]), stopping)
         _log.info("http.listening", host=server.address[0], port=server.address[1])
         task_status.started(server)
+
+
+def closing_completes(app: ASGIFramework) -> ASGIFramework:
+    """`app` with each of its `send` calls shielded from the app's own cancellation.
+
+    quart-trio cancels a request's tasks once it sees `http.disconnect`, which
+    hypercorn hands it from inside the app's last `send`, just before closing
+    the socket; the cancellation then lands in that close, and the connection
+    stayed open until the client closed it (or a stopping server's grace
+    ended). Hypercorn shields its own socket writes, so no write becomes any
+    harder to cancel.
+    """
+
+    async def shielded_app(
+        scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        async def shielded_send(message: ASGISendEvent) -> None:
+            with trio.CancelScope(shield=True):
+                await send(message)
+
+        await app(scope, receive, shielded_send)
+
+    return shielded_app
 
 
 def hypercorn_config(host: str, port: int, graceful_timeout: float) -> Config:

@@ -155,15 +155,18 @@ async def test_a_notifier_crash_restarts_the_notifier_alone(
 
 
 async def test_a_request_in_flight_when_the_node_stops_still_gets_its_response(
-    running: RunningNode,
+    tmp_path: Path,
 ) -> None:
-    assert running.addresses.http is not None
-    port = running.addresses.http[1]
-    body = orjson.dumps({"username": "latecomer", "password": PASSWORD})
-    stream = await request_awaiting_body(port, "/api/v1/auth/register", len(body))
-    async with stream:
-        running.node.request_stop()
-        await until(functools.partial(refuses_connections, port))  # stops accepting at once
-        await stream.send_all(body)
-        response = await read_response(stream)
+    # A grace far longer than `read_response` waits: the answer must not wait for it.
+    async with open_node(tmp_path, shutdown_grace=60) as running:
+        assert running.addresses.http is not None
+        port = running.addresses.http[1]
+        body = orjson.dumps({"username": "latecomer", "password": PASSWORD})
+        async with await request_awaiting_body(port, "/api/v1/auth/register", len(body)) as held:
+            running.node.request_stop()
+            await until(functools.partial(refuses_connections, port))  # stops accepting at once
+            await held.send_all(body)
+            response = await read_response(held)  # the answer, then the server closes
+        with trio.fail_after(10):
+            await running.node.stopped.wait()
     assert response.startswith(b"HTTP/1.1 201 "), response
