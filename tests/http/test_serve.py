@@ -1,4 +1,4 @@
-"""`serve_http` itself: binding, readiness, and stopping on cancellation."""
+"""`serve_http` itself: binding, readiness, stopping on cancellation, closing connections."""
 
 from __future__ import annotations
 
