@@ -23,7 +23,7 @@ from chorus.auth import AuthService, Passwords, TokenSigner, new_signing_key
 from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
 from chorus.config import Settings
 from chorus.gateway import Connection, Gateway, GatewayConfig
-from chorus.http import serve_http
+from chorus.http import HttpServer, serve_http
 from chorus.persistence import Store, now_ms, open_postgres_store, open_sqlite_store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.services import Services
@@ -51,11 +51,15 @@ REVOCATIONS_TOPIC = "sessions:revoked"
 class Node:
     """Builds a node's services on an open store (and bus), and its supervision tree.
 
-    The tree (rest_for_one, so a failure restarts everything that depends on
-    what failed): rooms, presence, then the gateway and/or the HTTP API as the
-    node's `role` says. Stopping it closes the HTTP server, then the gateway
-    (clients are told to reconnect with 1001), then presence and rooms, whose
-    actors finish what is queued.
+    The tree (one_for_one): the notifier, the presence heartbeat (with Redis),
+    "chat" (rest_for_one: rooms, presence, the gateway) and the HTTP API; the
+    gateway and the API only where the node's `role` includes them. A crash
+    restarts what depends on what crashed, and nothing else. Stopping it stops the HTTP
+    server (requests in flight get `shutdown_grace` seconds to finish), then
+    the gateway (clients are told to reconnect with 1001), then presence and
+    rooms, whose actors finish what is queued, then the notifier. The store
+    and the bus are not in the tree: they are open before it starts and close
+    after it stops (see `serve` and docs/decisions.md).
     """
 
     def __init__(
@@ -77,6 +81,8 @@ class Node:
             webhook_url=settings.notification_webhook_url,
             webhook_secret=settings.notification_webhook_secret,
         )
+        # one_for_one of temporary actors, one per room or online user: independent,
+        # never restarted, so their crashes never spend these budgets (Rooms, Presence).
         rooms_supervisor = Supervisor("rooms")
         presence_supervisor = Supervisor("presence")
         rooms = Rooms(
@@ -156,27 +162,49 @@ class Node:
         )
         self.stopping = False
         self.stopped = trio.Event()
+        self.tree = self._build_tree(
+            rooms_supervisor, presence_supervisor, presence, serves_http=serves_http
+        )
+
+    def _build_tree(
+        self,
+        rooms_supervisor: Supervisor,
+        presence_supervisor: Supervisor,
+        presence: Presence,
+        *,
+        serves_http: bool,
+    ) -> Supervisor:
+        """The node's tree; each strategy follows who holds state in whom (docs/decisions.md)."""
+        # rest_for_one: connections hold subscriptions in room actors and report to
+        # presence actors, so losing either must restart the gateway (its clients
+        # resume), while a gateway restart leaves rooms and presence alone.
+        chat = [supervisor_child(rooms_supervisor), supervisor_child(presence_supervisor)]
+        if self.gateway is not None:
+            chat.append(supervisor_child(self.gateway.supervisor()))
+        # one_for_one: the node's children share the store and the bus but hold no
+        # state in each other (rooms only queue to the notifier; the heartbeat and
+        # HTTP requests look rooms and presence up anew), so a crash restarts only
+        # the child that crashed. The notifier is first up and last down, so what
+        # rooms queue for it while stopping still goes out. Memberships only
+        # drains a queue of changes from other nodes and looks connections and
+        # rooms up for each, like the notifier.
         children = [
             ChildSpec(id="notifier", start=self.notifier.run),
-            supervisor_child(rooms_supervisor),
-            supervisor_child(presence_supervisor),
             ChildSpec(id="memberships", start=self.memberships.run),
         ]
         if self._directory is not None:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
             children.append(ChildSpec(id="presence-heartbeat", start=heartbeat))
-        if self.gateway is not None:
-            children.append(supervisor_child(self.gateway.supervisor()))
+        children.append(supervisor_child(Supervisor("chat", chat, strategy=Strategy.REST_FOR_ONE)))
         if serves_http:
-            children.append(
-                ChildSpec(id="http", start=self._serve_http, shutdown=settings.shutdown_grace)
-            )
-        self.tree = Supervisor("node", children, strategy=Strategy.REST_FOR_ONE)
+            grace = self.settings.shutdown_grace  # in-flight requests finish (serve_http)
+            children.append(ChildSpec(id="http", start=self._serve_http, shutdown=grace))
+        return Supervisor("node", children, strategy=Strategy.ONE_FOR_ONE)
 
     def _new_connection(self, conn: Connection) -> ChatConnection:
         return ChatConnection(conn, self._chat)
 
-    async def _serve_http(self, *, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+    async def _serve_http(self, *, task_status: trio.TaskStatus[HttpServer]) -> None:
         await serve_http(self.services, task_status=task_status)
 
     async def _revoke_everywhere(self, session_id: str) -> None:
@@ -210,8 +238,11 @@ class Node:
                 )
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)
+                http: HttpServer | None = self.tree.which_child("http")
                 gateway = self.gateway.address if self.gateway is not None else None
-                task_status.started(Addresses(http=self.tree.which_child("http"), gateway=gateway))
+                task_status.started(
+                    Addresses(http=http.address if http is not None else None, gateway=gateway)
+                )
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 for subscription in subscriptions:

@@ -11,7 +11,7 @@ import trio
 
 from chorus.cluster import LocalDirectory, PresenceDirectory
 from chorus.persistence import Store, StoreError
-from chorus.supervisors import DuplicateChild, Supervisor
+from chorus.supervisors import DuplicateChild, Restart, Supervisor
 
 from ._errors import ActorDead
 from ._ref import ActorRef, Inbox
@@ -63,7 +63,9 @@ class Presence:
     """Routes connection status reports to per-user presence actors (`presence:<user_id>`).
 
     Changes are coalesced over `coalesce` seconds, so a quick reconnect or a
-    flurry of idle/online flips is announced once, or not at all.
+    flurry of idle/online flips is announced once, or not at all. Presence
+    actors are temporary, as room actors are (see `Rooms`): one that crashes
+    is started afresh by the user's next report, so crashes cannot escalate.
     """
 
     def __init__(
@@ -104,7 +106,12 @@ class Presence:
         ref = self.tracked(user_id)
         if ref is not None:
             return ref
-        spec = actor_spec(f"presence:{user_id}", self._behaviour(user_id), registry=self._registry)
+        spec = actor_spec(
+            f"presence:{user_id}",
+            self._behaviour(user_id),
+            registry=self._registry,
+            restart=Restart.TEMPORARY,
+        )
         started: ActorRef[ConnectionStatus] = await self._supervisor.start_child(spec)
         return started
 

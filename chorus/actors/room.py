@@ -213,7 +213,7 @@ class RoomActor:
         try:
             await self._serve(inbox)
         except Exception:
-            # A restarted room starts with no subscribers: send them away to
+            # The room's next actor starts with no subscribers: send them away to
             # reconnect and resume, rather than leave them silently unsubscribed.
             for subscriber in self._subscribers.values():
                 subscriber.close(protocol.CloseCode.INTERNAL_ERROR, "room restarting; resume")
@@ -420,7 +420,7 @@ class RoomActor:
         except Exception:
             # A bug in storing them (nothing was stored): refuse these posts rather than
             # crash the room, or their clients would re-send them after every restart,
-            # taking the room down again and again (and escalating to the node's tree).
+            # taking the room (and every subscriber's connection to it) down again and again.
             _log.exception("room.append_failed", room=self.room_id, posts=len(posts))
             for post in posts:
                 _refuse(post, RoomFailed())

@@ -10,7 +10,7 @@ from typing import Literal, TypeVar
 from chorus import protocol
 from chorus.cluster import Bus
 from chorus.persistence import Store
-from chorus.supervisors import DuplicateChild, Supervisor
+from chorus.supervisors import DuplicateChild, Restart, Supervisor
 
 from ._errors import ActorDead, AskTimeout
 from ._ref import ActorRef
@@ -40,9 +40,12 @@ def room_name(room_id: str) -> str:
 class Rooms:
     """Room actors by room id, started on demand under `supervisor` (one_for_one).
 
-    A room actor stops itself when idle, so a ref found here may die at any
-    moment: `send` and `subscribe`-style asks retry with a fresh actor when
-    the one they found has just stopped.
+    Room actors are temporary: one that crashes is not restarted, the next
+    message to its room starts a fresh one. So room crashes never spend the
+    supervisor's restart budget and cannot escalate to the node's tree.
+    A room actor also stops itself when idle, so a ref found here may die at
+    any moment: `send` and `subscribe`-style asks retry with a fresh actor
+    when the one they found has just stopped.
     """
 
     def __init__(
@@ -78,7 +81,15 @@ class Rooms:
             behaviour = RoomActor(
                 room_id, self._store, self.config, self._bus, self._origin, self._notify
             ).run
-            spec = actor_spec(name, behaviour, mailbox_size=ROOM_MAILBOX, registry=self._registry)
+            # Temporary: a restart would bring back nothing the next message would not
+            # (the mailbox and the subscribers are gone either way), only spend the budget.
+            spec = actor_spec(
+                name,
+                behaviour,
+                mailbox_size=ROOM_MAILBOX,
+                registry=self._registry,
+                restart=Restart.TEMPORARY,
+            )
             try:
                 ref: ActorRef[RoomMessage] = await self._supervisor.start_child(spec)
             except DuplicateChild:

@@ -47,6 +47,7 @@ class Gateway:
         self.config = config
         self._new_handler = new_handler
         self._flusher = Flusher()
+        # one_for_one of temporary children: a connection's end concerns no other.
         self._connections = Supervisor("connections")
         self._live: dict[str, Connection] = {}
         self._accepted = 0
@@ -101,7 +102,11 @@ class Gateway:
                 self._run_connection, conn_id, client, f"{address[0]}:{address[1]}"
             )
             spec = ChildSpec(
-                id=conn_id, start=start, restart=Restart.TEMPORARY, shutdown=CLOSE_TIMEOUT
+                id=conn_id,
+                start=start,
+                restart=Restart.TEMPORARY,
+                shutdown=CLOSE_TIMEOUT,
+                kind="connection",  # one metrics series for all connections, not one each
             )
             await self._connections.start_child(spec)
 

@@ -12,7 +12,7 @@ from chorus.services import Services
 
 from . import _auth, _inbox, _messages, _ops, _reactions, _rooms, _search, _threads, _users
 from ._errors import error_for, internal_error
-from ._metrics import HTTP_REQUESTS, HTTP_SECONDS, UNMATCHED
+from ._metrics import HTTP_REQUESTS, HTTP_SECONDS, OTHER_METHOD, STANDARD_METHODS, UNMATCHED
 from ._output import ErrorDetailView, ErrorView, to_json
 from ._routing import API_PREFIX, JSON, Route, view_function
 
@@ -92,7 +92,8 @@ async def _start_timer() -> None:
 async def _finish(response: Response) -> Response:
     elapsed = time.perf_counter() - g.get("chorus_started", time.perf_counter())
     rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    HTTP_REQUESTS.labels(rule, request.method, str(response.status_code)).inc()
+    method = request.method if request.method in STANDARD_METHODS else OTHER_METHOD
+    HTTP_REQUESTS.labels(rule, method, str(response.status_code)).inc()
     HTTP_SECONDS.labels(rule).observe(elapsed)
     if request.path.startswith(API_PREFIX):
         # Answers carry tokens and private data: no shared or browser cache keeps them.

@@ -17,3 +17,6 @@ HTTP_SECONDS = Histogram(
 )
 UNMATCHED = "unmatched"
 """The route label of requests that matched no route (404, 405), so labels stay bounded."""
+STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+"""The method label of requests with any other method: clients choose it, so labels stay bounded."""

@@ -6,12 +6,19 @@ import functools
 import logging
 from typing import Any, cast
 
+import attrs
 import structlog
 import trio
 from hypercorn.config import Config
 from hypercorn.logging import Logger
 from hypercorn.trio import serve
-from hypercorn.typing import ASGIFramework
+from hypercorn.typing import (
+    ASGIFramework,
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ASGISendEvent,
+    Scope,
+)
 
 from chorus.services import Services
 
@@ -20,33 +27,82 @@ from ._app import create_app
 _log = structlog.get_logger("chorus.http")
 
 
+@attrs.define(eq=False)
+class HttpServer:
+    """A running API server, as `serve_http` signals it: where it listens, and a graceful stop."""
+
+    address: tuple[str, int]
+    """The bound `(host, port)`."""
+    _stopping: trio.Event
+
+    def request_stop(self) -> None:
+        """Stop accepting and let requests in flight finish; `serve_http` then returns.
+
+        Requests still running after `settings.shutdown_grace` seconds are cancelled.
+        """
+        self._stopping.set()
+
+
 async def serve_http(
     services: Services,
     *,
-    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[HttpServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the API on `settings.http_host:http_port` (port 0: a free port) until cancelled.
+    """Serve the API on `settings.http_host:http_port` (port 0: a free port).
 
-    Signals readiness, once the socket listens, with the bound `(host, port)`.
-    Cancellation stops accepting connections and ends the requests in flight.
+    Signals readiness, once the socket listens, with an `HttpServer`. Its
+    `request_stop()` closes the listening socket and idle keep-alive
+    connections at once, lets requests in flight finish for up to
+    `settings.shutdown_grace` seconds, then returns (so a supervisor stopping
+    it gives it that grace). Cancellation ends everything at once.
     """
-    config = hypercorn_config(services.settings.http_host, services.settings.http_port)
-    app = cast(ASGIFramework, create_app(services))
+    settings = services.settings
+    config = hypercorn_config(settings.http_host, settings.http_port, settings.shutdown_grace)
+    app = closing_completes(cast(ASGIFramework, create_app(services)))
+    stopping = trio.Event()
+    run = functools.partial(serve, app, config, mode="asgi", shutdown_trigger=stopping.wait)
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(functools.partial(serve, app, config, mode="asgi"))
-        address = bound_address(binds[0])
-        _log.info("http.listening", host=address[0], port=address[1])
-        task_status.started(address)
+        binds: list[str] = await nursery.start(run)
+        server = HttpServer(bound_address(binds[0]), stopping)
+        _log.info("http.listening", host=server.address[0], port=server.address[1])
+        task_status.started(server)
 
 
-def hypercorn_config(host: str, port: int) -> Config:
-    """Hypercorn's settings for the API: one plain-HTTP listener, no access log."""
+def closing_completes(app: ASGIFramework) -> ASGIFramework:
+    """`app` with each of its `send` calls shielded from the app's own cancellation.
+
+    quart-trio cancels a request's tasks once it sees `http.disconnect`, which
+    hypercorn hands it from inside the app's last `send`, just before closing
+    the socket; the cancellation then lands in that close, and the connection
+    stayed open until the client closed it (or a stopping server's grace
+    ended). Hypercorn shields its own socket writes, so no write becomes any
+    harder to cancel.
+    """
+
+    async def shielded_app(
+        scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        async def shielded_send(message: ASGISendEvent) -> None:
+            with trio.CancelScope(shield=True):
+                await send(message)
+
+        await app(scope, receive, shielded_send)
+
+    return shielded_app
+
+
+def hypercorn_config(host: str, port: int, graceful_timeout: float) -> Config:
+    """Hypercorn's settings for the API: one plain-HTTP listener, no access log.
+
+    `graceful_timeout`: seconds requests in flight get to finish once stopping.
+    """
     config = Config()
     # An IPv6 literal needs brackets so that hypercorn splits host and port right.
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None  # per-route metrics and debug lines replace it
     config.logger_class = StructlogLogger
     config.include_server_header = False
+    config.graceful_timeout = graceful_timeout
     return config
 
 

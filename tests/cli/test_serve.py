@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import trio
 
 from chorus.protocol import CloseCode
 from tests.gateway.test_gateway import read_close_code, upgraded
+from tests.httpraw import read_response, refuses_connections, request_awaiting_body
+from tests.polling import until
 
 CHORUS = [sys.executable, "-m", "chorus"]
 
@@ -46,6 +50,32 @@ async def test_serve_announces_its_addresses_and_stops_gracefully_on_sigterm(
         assert (data_dir / "chorus.db").exists()
         # The data dir holds password hashes and the signing key: owner-only.
         assert data_dir.stat().st_mode & 0o077 == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
+    argv = [*CHORUS, "serve", "--data-dir", str(tmp_path), "--http-port", "0"]
+    # A grace far longer than the waits below: the answer and the exit must not wait for it.
+    argv += ["--gateway-port", "0", "--log-format", "json", "--shutdown-grace", "60"]
+    process = await trio.lowlevel.open_process(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert process.stdout is not None
+        found = await read_until(process.stdout, r"HTTP API +http://127\.0\.0\.1:(\d+)/")
+        port = int(found.group(1))
+        body = orjson.dumps({"username": "latecomer", "password": "correct horse battery"})
+        async with await request_awaiting_body(port, "/api/v1/auth/register", len(body)) as held:
+            process.send_signal(signal.SIGTERM)
+            await until(functools.partial(refuses_connections, port))  # stops accepting at once
+            await held.send_all(body)
+            response = await read_response(held)
+        assert response.startswith(b"HTTP/1.1 201 "), response
+        with trio.fail_after(10):
+            assert await process.wait() == 0
     finally:
         if process.returncode is None:
             process.kill()

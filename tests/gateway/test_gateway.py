@@ -9,6 +9,7 @@ import struct
 import pytest
 import trio
 import trio.testing
+from prometheus_client import REGISTRY
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from chorus.gateway import Connection, Gateway, GatewayConfig, text_frame
@@ -193,6 +194,40 @@ async def test_stopping_the_gateway_tells_clients_to_go_away(nursery: trio.Nurse
             await trio.testing.wait_all_tasks_blocked()
     with pytest.raises(OSError, match="connect"):
         await trio.open_tcp_stream("127.0.0.1", server.port)
+
+
+# -- metrics -----------------------------------------------------------------------------
+
+
+def metric_series() -> int:
+    """How many samples the Prometheus registry exposes (one per series and suffix)."""
+    return sum(len(family.samples) for family in REGISTRY.collect())
+
+
+async def test_a_thousand_connections_leave_the_number_of_metric_series_unchanged(
+    server: Running,
+) -> None:
+    async def talk_once() -> None:
+        async with ws_connect(server.port) as ws:
+            await ws.send_message("hi")
+            assert await ws.get_message() == "hi"
+
+    async def connections_ended() -> None:
+        with trio.fail_after(10):
+            while server.gateway.connections:
+                await trio.testing.wait_all_tasks_blocked()
+
+    await talk_once()  # the first connection may add the series that every later one shares
+    await connections_ended()
+    before = metric_series()
+    for _ in range(20):
+        async with trio.open_nursery() as nursery:
+            for _ in range(50):
+                nursery.start_soon(talk_once)
+    await connections_ended()
+    # Each connection is a child of the gateway's supervisor; labelled by its id, every
+    # one of them left two series behind (issue #10: 506 series after 248 connects).
+    assert metric_series() == before
 
 
 # -- raw WebSocket helpers (for what a well-behaved client library cannot send) ----------

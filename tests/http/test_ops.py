@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 import pytest
+from prometheus_client import REGISTRY
 
 from chorus.persistence import StoreUnavailable
 from tests.http.conftest import Account, Server, assert_error
@@ -47,3 +48,16 @@ async def test_metrics_are_prometheus_text_with_http_counters(server: Server, ad
     assert 'chorus_http_requests_total{method="GET",route="/api/v1/users/me",status="200"}' in text
     assert "chorus_http_request_seconds_bucket" in text
     assert "chorus_messages_stored_total" in text
+
+
+async def test_requests_with_made_up_methods_add_no_metric_series(server: Server) -> None:
+    def series() -> int:
+        return sum(len(family.samples) for family in REGISTRY.collect())
+
+    await server.call("BREW", "/api/v1/users/me")  # the first may add the shared series
+    before = series()
+    for n in range(5):
+        response = await server.call(f"BREW{n}", "/api/v1/users/me")
+        assert_error(response, 405, "method_not_allowed")
+    # The method comes from the client: labelled as sent, each one was a new series.
+    assert series() == before

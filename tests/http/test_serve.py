@@ -1,4 +1,4 @@
-"""`serve_http` itself: binding, readiness, and stopping on cancellation."""
+"""`serve_http` itself: binding, readiness, stopping on cancellation, closing connections."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import trio
 from chorus.http import serve_http
 from chorus.http._serve import bound_address
 from tests.fixtures import open_test_node
+from tests.httpraw import read_response
 
 
 async def test_serve_http_reports_the_bound_port_and_stops_when_cancelled(
@@ -20,7 +21,8 @@ async def test_serve_http_reports_the_bound_port_and_stops_when_cancelled(
         services = node.services
         assert services.settings.http_port == 0
         async with trio.open_nursery() as nursery:
-            host, port = await nursery.start(serve_http, services)
+            server = await nursery.start(serve_http, services)
+            host, port = server.address
             assert host == "127.0.0.1"
             assert port > 0
             async with httpx.AsyncClient() as client:
@@ -30,6 +32,17 @@ async def test_serve_http_reports_the_bound_port_and_stops_when_cancelled(
             nursery.cancel_scope.cancel()
         with pytest.raises(OSError, match="connect"):
             await trio.open_tcp_stream(host, port)
+
+
+async def test_the_server_closes_a_connection_the_client_asked_to_close(tmp_path: Path) -> None:
+    async with open_test_node(tmp_path, role="api") as (_node, addresses):
+        assert addresses.http is not None
+        async with await trio.open_tcp_stream(*addresses.http) as stream:
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            # Until the end of the stream, which the server must send, not the client.
+            response = await read_response(stream)
+    assert response.startswith(b"HTTP/1.1 200 ")
+    assert response.endswith(b'{"status":"ok"}')
 
 
 def test_bound_addresses_are_parsed_for_ipv4_and_ipv6() -> None:
