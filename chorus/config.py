@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import attrs
+import httpx
 
 from chorus.persistence import COMMIT_WINDOW
 
@@ -50,6 +51,16 @@ def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) ->
 def _not_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name} must be 0 or more")
+
+
+def _web_url(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+    """Empty, or an http(s) URL with a host (checked at start, not at the first request)."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"{attribute.name} is not a valid URL: {exc}") from None
+    if value and (url.scheme not in ("http", "https") or not url.host):
+        raise ValueError(f"{attribute.name} must be an http:// or https:// URL with a host")
 
 
 def _one_of(*choices: str) -> Callable[[object, attrs.Attribute[str], str], None]:
@@ -153,6 +164,7 @@ class Settings:
         "",
         "URL that gets a signed POST for every notification (mentions, thread replies) so"
         " operators can send mobile push; empty: none (see docs/operations.md)",
+        _web_url,
     )
     notification_webhook_secret: str = _setting(
         "", "key of the HMAC-SHA256 signature sent with each webhook request", secret=True

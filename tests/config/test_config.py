@@ -72,6 +72,17 @@ def test_values_are_converted_to_their_types(tmp_path: Path) -> None:
         ({"CHORUS_LOG_FORMAT": "xml"}, (), "log_format must be one of"),
         ({"CHORUS_AUTH_TIMEOUT": "0"}, (), "auth_timeout must be greater than 0"),
         ({"CHORUS_HTTP_PORTT": "1"}, (), "unknown setting CHORUS_HTTP_PORTT"),
+        # Else the notifier would crash on its first push (httpx.InvalidURL), again and again.
+        (
+            {"CHORUS_NOTIFICATION_WEBHOOK_URL": "http://[::1"},
+            (),
+            "notification_webhook_url is not a valid URL",
+        ),
+        (
+            {"CHORUS_NOTIFICATION_WEBHOOK_URL": "hooks.example/push"},
+            (),
+            "notification_webhook_url must be an http:// or https:// URL",
+        ),
     ],
 )
 def test_bad_values_name_the_setting_and_its_source(
