@@ -18,8 +18,6 @@ from typing import Any, cast
 import attrs
 import httpx
 
-from chorus.persistence import COMMIT_WINDOW
-
 ENV_PREFIX = "CHORUS_"
 CONFIG_ENV = "CHORUS_CONFIG"
 """Environment variable naming a TOML file (the `--config` flag wins over it)."""
@@ -127,8 +125,11 @@ class Settings:
     resume_limit: int = _setting(
         1000, "most messages replayed per room on resume before too_far", _positive
     )
+    # The SQLite store's own default (`chorus.persistence.COMMIT_WINDOW`, which
+    # tests/config checks it equals), written out: importing the store would
+    # load every database engine with the settings (issue #11).
     commit_window: float = _setting(
-        COMMIT_WINDOW,
+        0.003,
         "SQLite: seconds between group commits while writes keep coming (a little latency"
         " for far fewer syncs and sends under load; a lone write never waits); 0: off",
         _not_negative,

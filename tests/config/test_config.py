@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import attrs
 import pytest
 
 from chorus.config import ConfigError, Settings, add_flags, load_settings
+from chorus.persistence import COMMIT_WINDOW
 
 
 def flags(*argv: str) -> argparse.Namespace:
@@ -126,3 +130,15 @@ def test_every_setting_is_documented_in_operations_md() -> None:
     for field in attrs.fields(Settings):
         flag, env = "--" + field.name.replace("_", "-"), "CHORUS_" + field.name.upper()
         assert f"| `{field.name}` | `{flag}` / `{env}` |" in text, field.name
+
+
+def test_importing_the_settings_loads_no_database_engine() -> None:
+    # A fresh interpreter: this one has long imported everything.
+    script = "import json, sys, chorus.config; print(json.dumps(list(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
+    loaded = set(json.loads(result.stdout))
+    assert not loaded & {"asyncpg", "trio_asyncio", "sqlite3", "chorus.persistence"}
+
+
+def test_the_commit_window_default_is_the_stores() -> None:
+    assert Settings().commit_window == COMMIT_WINDOW
