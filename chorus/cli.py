@@ -12,8 +12,8 @@ import trio
 
 from chorus import __version__
 from chorus.config import ConfigError, Settings, add_flags, load_settings
-from chorus.logs import configure_logging, silence_logging
-from chorus.persistence import StoreError, redact_url
+from chorus.logs import configure_logging, redact_url, silence_logging
+from chorus.persistence import StoreError
 from chorus.supervisors import SupervisorError
 
 Handler = Callable[[argparse.Namespace], int]

@@ -1,8 +1,9 @@
-"""structlog set-up: readable console lines on a terminal, JSON lines otherwise."""
+"""structlog set-up (readable console lines on a terminal, JSON lines otherwise), and redaction."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import TextIO
 
@@ -14,6 +15,15 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^/]*@")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by `***`, for messages and logs.
+
+    Any scheme: database, Redis and object-store URLs all carry credentials this way.
+    """
+    return _PASSWORD.sub(r"\1***@", url)
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:

@@ -18,7 +18,7 @@ import structlog
 import trio
 from coredis.typing import Node
 
-from chorus.persistence import redact_url
+from chorus.logs import redact_url
 
 from ._bus import Deliver, Subscription
 

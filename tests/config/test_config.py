@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import attrs
@@ -130,14 +127,6 @@ def test_every_setting_is_documented_in_operations_md() -> None:
     for field in attrs.fields(Settings):
         flag, env = "--" + field.name.replace("_", "-"), "CHORUS_" + field.name.upper()
         assert f"| `{field.name}` | `{flag}` / `{env}` |" in text, field.name
-
-
-def test_importing_the_settings_loads_no_database_engine() -> None:
-    # A fresh interpreter: this one has long imported everything.
-    script = "import json, sys, chorus.config; print(json.dumps(list(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
-    loaded = set(json.loads(result.stdout))
-    assert not loaded & {"asyncpg", "trio_asyncio", "sqlite3", "chorus.persistence"}
 
 
 def test_the_commit_window_default_is_the_stores() -> None:
