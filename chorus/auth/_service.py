@@ -76,7 +76,7 @@ class AuthService:
             user = await self._store.create_user(username, display_name, encoded, self._clock())
         except Conflict:
             raise UsernameTaken(f"username {username!r} is taken") from None
-        return await self._open_session(user)
+        return await self.open_session(user)
 
     async def login(self, username: str, password: str) -> Tokens:
         """A new session for valid credentials; raises `InvalidCredentials` otherwise."""
@@ -88,7 +88,7 @@ class AuthService:
         user, encoded = found
         if not await self._passwords.verify(encoded, password):
             raise InvalidCredentials("wrong username or password")
-        return await self._open_session(user)
+        return await self.open_session(user)
 
     async def refresh(self, refresh_token: str) -> Tokens:
         """Rotate a refresh token: the presented one dies, a new pair is returned.
@@ -128,7 +128,12 @@ class AuthService:
         if self._on_revoked is not None:
             await self._on_revoked(session_id)
 
-    async def _open_session(self, user: User) -> Tokens:
+    async def open_session(self, user: User) -> Tokens:
+        """A new session of `user` with its tokens, no password asked.
+
+        For accounts the caller vouches for (registration, login, provisioned
+        bots): the session is made exactly as a login makes it.
+        """
         now = self._clock()
         refresh_token = new_refresh_token()
         session = await self._store.create_session(

@@ -14,11 +14,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from chorus.auth import TokenSigner
-
-# The refresh-token helpers are not re-exported by chorus.auth; using the very
-# functions the node uses keeps bot sessions indistinguishable from real ones.
-from chorus.auth._tokens import hash_refresh_token, new_refresh_token
+from chorus.auth import AuthService, Passwords, TokenSigner
 from chorus.config import Settings
 from chorus.persistence import RemovedBots, Role, RoomKind, Store, now_ms
 
@@ -130,18 +126,19 @@ async def provision(
             if index != member_indexes[0]:
                 await store.add_member(room.id, users[index].id, Role.MEMBER, now)
             rooms_of[index].append(room.id)
+    # Sessions made by the node's own AuthService are indistinguishable from real ones.
+    auth = AuthService(
+        store, signer, Passwords(), refresh_ttl=settings.refresh_token_ttl, clock=lambda: now
+    )
     accounts = []
-    refresh_ms = settings.refresh_token_ttl * 1000
     for index, user in enumerate(users):
-        session = await store.create_session(
-            user.id, hash_refresh_token(new_refresh_token()), now, now + refresh_ms
-        )
+        tokens = await auth.open_session(user)
         accounts.append(
             BotAccount(
                 index=index,
                 user_id=user.id,
                 username=user.username,
-                token=signer.issue(user.id, session.id, now // 1000),
+                token=tokens.access_token,
                 rooms=tuple(rooms_of[index]),
             )
         )
