@@ -36,19 +36,9 @@ def _setting(
     )
 
 
-def _port(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not 0 <= value <= 65535:
-        raise ValueError(f"{attribute.name} must be a TCP port (0..65535; 0 picks a free one)")
-
-
-def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be greater than 0")
-
-
-def _not_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be 0 or more")
+_positive = attrs.validators.gt(0)
+_not_negative = attrs.validators.ge(0)
+_port = attrs.validators.and_(attrs.validators.ge(0), attrs.validators.le(65535))
 
 
 def _web_url(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -56,17 +46,9 @@ def _web_url(_inst: object, attribute: attrs.Attribute[str], value: str) -> None
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL as exc:
-        raise ValueError(f"{attribute.name} is not a valid URL: {exc}") from None
+        raise ValueError(f"'{attribute.name}' is not a valid URL: {exc}") from None
     if value and (url.scheme not in ("http", "https") or not url.host):
-        raise ValueError(f"{attribute.name} must be an http:// or https:// URL with a host")
-
-
-def _one_of(*choices: str) -> Callable[[object, attrs.Attribute[str], str], None]:
-    def check(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
-        if value not in choices:
-            raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}")
-
-    return check
+        raise ValueError(f"'{attribute.name}' must be an http:// or https:// URL with a host")
 
 
 @attrs.frozen(kw_only=True)
@@ -89,12 +71,12 @@ class Settings:
     role: str = _setting(
         "all",
         "what this node serves: all, gateway (WebSockets only) or api (HTTP only)",
-        _one_of("all", "gateway", "api"),
+        attrs.validators.in_(("all", "gateway", "api")),
     )
     http_host: str = _setting("127.0.0.1", "address the HTTP API listens on")
-    http_port: int = _setting(8080, "port of the HTTP API", _port)
+    http_port: int = _setting(8080, "port of the HTTP API (0: any free port)", _port)
     gateway_host: str = _setting("127.0.0.1", "address the WebSocket gateway listens on")
-    gateway_port: int = _setting(8081, "port of the WebSocket gateway", _port)
+    gateway_port: int = _setting(8081, "port of the WebSocket gateway (0: any free port)", _port)
     public_gateway_urls: tuple[str, ...] = _setting(
         (),
         "gateway URLs handed to clients by GET /api/v1/gateway, comma-separated"
@@ -106,10 +88,10 @@ class Settings:
     log_format: str = _setting(
         "auto",
         "log format: auto (console on a terminal, else json), console or json",
-        _one_of("auto", "console", "json"),
+        attrs.validators.in_(("auto", "console", "json")),
     )
     log_level: str = _setting(
-        "info", "lowest level logged", _one_of("debug", "info", "warning", "error")
+        "info", "lowest level logged", attrs.validators.in_(("debug", "info", "warning", "error"))
     )
     heartbeat_interval: float = _setting(
         30.0, "seconds between client pings; silence for two intervals closes", _positive
@@ -291,9 +273,11 @@ def load_settings(
     try:
         return Settings(**given)
     except ValueError as exc:
-        name = next((n for n in sources if str(exc).startswith(n)), None)
+        # attrs validators name the setting first, quoted; `in_` adds more args.
+        message = str(exc.args[0])
+        name = next((n for n in sources if message.startswith(f"'{n}'")), None)
         where = f" (from {sources[name]})" if name else ""
-        raise ConfigError(f"invalid setting{where}: {exc}") from None
+        raise ConfigError(f"invalid setting{where}: {message}") from None
 
 
 def _env_name(name: str) -> str:

@@ -69,20 +69,32 @@ def test_values_are_converted_to_their_types(tmp_path: Path) -> None:
             (),
             "CHORUS_HTTP_PORT in environment: expected an integer",
         ),
-        ({}, ("--http-port", "70000"), "--http-port in command line"),
-        ({"CHORUS_LOG_FORMAT": "xml"}, (), "log_format must be one of"),
-        ({"CHORUS_AUTH_TIMEOUT": "0"}, (), "auth_timeout must be greater than 0"),
+        (
+            {},
+            ("--http-port", "70000"),
+            r"--http-port in command line\): 'http_port' must be <= 65535",
+        ),
+        (
+            {"CHORUS_LOG_FORMAT": "xml"},
+            (),
+            r"'log_format' must be in \('auto', 'console', 'json'\) \(got 'xml'\)",
+        ),
+        (
+            {"CHORUS_AUTH_TIMEOUT": "0"},
+            (),
+            r"from CHORUS_AUTH_TIMEOUT in environment\): 'auth_timeout' must be > 0: 0",
+        ),
         ({"CHORUS_HTTP_PORTT": "1"}, (), "unknown setting CHORUS_HTTP_PORTT"),
         # Else the notifier would crash on its first push (httpx.InvalidURL), again and again.
         (
             {"CHORUS_NOTIFICATION_WEBHOOK_URL": "http://[::1"},
             (),
-            "notification_webhook_url is not a valid URL",
+            "'notification_webhook_url' is not a valid URL",
         ),
         (
             {"CHORUS_NOTIFICATION_WEBHOOK_URL": "hooks.example/push"},
             (),
-            "notification_webhook_url must be an http:// or https:// URL",
+            "'notification_webhook_url' must be an http:// or https:// URL",
         ),
     ],
 )
