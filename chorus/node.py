@@ -16,7 +16,7 @@ from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
 from chorus.actors.memberships import MEMBERSHIPS_TOPIC, Memberships
 from chorus.actors.notifications import NOTIFICATIONS_TOPIC, Notifier
-from chorus.actors.presence import Presence, PresenceBoard
+from chorus.actors.presence import Presence
 from chorus.actors.room import RoomConfig
 from chorus.actors.rooms import Rooms
 from chorus.auth import AuthService, Passwords, TokenSigner, new_signing_key
@@ -98,14 +98,7 @@ class Node:
         self._directory = (
             RedisDirectory(bus.client, rooms.origin) if isinstance(bus, RedisBus) else None
         )
-        presence = Presence(
-            presence_supervisor,
-            registry,
-            store,
-            rooms,
-            PresenceBoard(),
-            directory=self._directory,
-        )
+        presence = Presence(presence_supervisor, registry, store, rooms, directory=self._directory)
         # Limits shared by every node through Redis, or this node's own.
         limiter: RateLimiter = (
             RedisRateLimiter(bus.client) if isinstance(bus, RedisBus) else LocalRateLimiter()

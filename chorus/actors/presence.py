@@ -11,6 +11,7 @@ import trio
 
 from chorus.cluster import LocalDirectory, PresenceDirectory
 from chorus.persistence import Store, StoreError
+from chorus.protocol import PresenceStatus
 from chorus.supervisors import DuplicateChild, Restart, Supervisor
 
 from ._errors import ActorDead
@@ -19,7 +20,6 @@ from ._registry import Registry
 from ._spawn import actor_spec
 from .rooms import Rooms
 
-Status = Literal["online", "idle", "offline"]
 _log = structlog.get_logger("chorus.presence")
 _ATTEMPTS = 3
 
@@ -32,27 +32,7 @@ class ConnectionStatus:
     status: Literal["online", "idle"] | None
 
 
-class PresenceBoard:
-    """The last announced status of every user connected to this node.
-
-    Right for users with a connection here (their presence actor keeps it),
-    not for users connected only to other nodes: ask `Presence.statuses`.
-    """
-
-    def __init__(self) -> None:
-        self._statuses: dict[str, Status] = {}
-
-    def status(self, user_id: str) -> Status:
-        return self._statuses.get(user_id, "offline")
-
-    def set(self, user_id: str, status: Status) -> None:
-        if status == "offline":
-            self._statuses.pop(user_id, None)
-        else:
-            self._statuses[user_id] = status
-
-
-def aggregate(statuses: dict[str, Literal["online", "idle"]]) -> Status:
+def aggregate(statuses: dict[str, Literal["online", "idle"]]) -> PresenceStatus:
     """Online if any connection is online, idle if all are idle, offline without connections."""
     if not statuses:
         return "offline"
@@ -63,7 +43,9 @@ class Presence:
     """Routes connection status reports to per-user presence actors (`presence:<user_id>`).
 
     Changes are coalesced over `coalesce` seconds, so a quick reconnect or a
-    flurry of idle/online flips is announced once, or not at all. Presence
+    flurry of idle/online flips is announced once, or not at all. `board`
+    holds the last status announced for each user connected here: right for
+    them, not for users connected only to other nodes (ask `statuses`). Presence
     actors are temporary, as room actors are (see `Rooms`): one that crashes
     is started afresh by the user's next report, so crashes cannot escalate.
     """
@@ -74,7 +56,6 @@ class Presence:
         registry: Registry,
         store: Store,
         rooms: Rooms,
-        board: PresenceBoard,
         *,
         directory: PresenceDirectory | None = None,
         coalesce: float = 0.5,
@@ -83,8 +64,9 @@ class Presence:
         self._registry = registry
         self._store = store
         self._rooms = rooms
-        self.board = board
-        self.directory: PresenceDirectory = directory or LocalDirectory()
+        self.board = LocalDirectory()
+        # A lone node's directory is its board: the same statuses, kept once.
+        self.directory: PresenceDirectory = directory or self.board
         self._coalesce = coalesce
 
     async def report(self, user_id: str, update: ConnectionStatus) -> None:
@@ -118,7 +100,7 @@ class Presence:
     def _behaviour(self, user_id: str) -> _UserPresence:
         return _UserPresence(user_id, self, self._coalesce)
 
-    async def announce(self, user_id: str, status: Status) -> None:
+    async def announce(self, user_id: str, status: PresenceStatus) -> None:
         """Record `status` and tell the actors of the user's active rooms."""
         self.board.set(user_id, status)
         try:
@@ -129,7 +111,7 @@ class Presence:
         for room, _membership in memberships:
             await self._rooms.announce_presence(room.id, user_id, status)
 
-    async def across_nodes(self, user_id: str, local: Status) -> Status:
+    async def across_nodes(self, user_id: str, local: PresenceStatus) -> PresenceStatus:
         """Report this node's status for the user; what to show (their status anywhere)."""
         try:
             return await self.directory.report(user_id, local)
@@ -137,7 +119,7 @@ class Presence:
             _log.warning("presence.directory_failed", user=user_id, error=str(exc))
             return local
 
-    async def statuses(self, user_ids: Sequence[str]) -> dict[str, Status]:
+    async def statuses(self, user_ids: Sequence[str]) -> dict[str, PresenceStatus]:
         """Each user's status across all nodes (this node's own view if the directory fails)."""
         try:
             return await self.directory.statuses(user_ids)
@@ -147,8 +129,8 @@ class Presence:
 
     async def reannounce(self, user_ids: list[str]) -> None:
         """Announce the current status of users whose node died (they may be offline now)."""
-        for user_id in user_ids:
-            await self.announce(user_id, await self.directory.status(user_id))
+        for user_id, status in (await self.directory.statuses(user_ids)).items():
+            await self.announce(user_id, status)
 
 
 class _UserPresence:
@@ -159,7 +141,7 @@ class _UserPresence:
         self._presence = presence
         self._coalesce = coalesce
         self._connections: dict[str, Literal["online", "idle"]] = {}
-        self._announced: Status = "offline"
+        self._announced: PresenceStatus = "offline"
 
     async def __call__(self, inbox: Inbox[ConnectionStatus]) -> None:
         # A user coming online is reported at once (nothing to coalesce yet): the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from chorus import protocol
 from chorus.cluster import Bus
@@ -114,7 +114,7 @@ class Rooms:
         return self._origin
 
     async def announce_presence(
-        self, room_id: str, user_id: str, status: Literal["online", "idle", "offline"]
+        self, room_id: str, user_id: str, status: protocol.PresenceStatus
     ) -> None:
         """Show the room's subscribers, on every node, that `user_id`'s status changed.
 

@@ -11,20 +11,21 @@ presence converges within a stated bound: `ttl` plus one heartbeat).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import coredis
 import structlog
 import trio
 
-Status = Literal["online", "idle", "offline"]
+from chorus.protocol import PresenceStatus
+
 _RANK: dict[str, int] = {"offline": 0, "idle": 1, "online": 2}
 _log = structlog.get_logger("chorus.cluster")
 
 
-def best(statuses: Iterable[str]) -> Status:
+def best(statuses: Iterable[str]) -> PresenceStatus:
     """Online beats idle beats offline."""
-    found: Status = "offline"
+    found: PresenceStatus = "offline"
     for status in statuses:
         if _RANK.get(status, 0) > _RANK[found]:
             found = status  # type: ignore[assignment]
@@ -32,34 +33,40 @@ def best(statuses: Iterable[str]) -> Status:
 
 
 class PresenceDirectory(Protocol):
-    async def report(self, user_id: str, status: Status) -> Status:
+    async def report(self, user_id: str, status: PresenceStatus) -> PresenceStatus:
         """Record this node's status for the user; the user's status across all nodes."""
 
-    async def status(self, user_id: str) -> Status:
-        """The user's status across all nodes."""
-
-    async def statuses(self, user_ids: Sequence[str]) -> dict[str, Status]:
+    async def statuses(self, user_ids: Sequence[str]) -> dict[str, PresenceStatus]:
         """The status across all nodes of each of these users, looked up together."""
 
 
 class LocalDirectory:
-    """A node on its own: what it reports is the user's status."""
+    """This node's record of the statuses of the users connected to it.
+
+    It answers at once, without I/O (`status`), so a node shows what it knows
+    even when Redis is away; on its own, a node uses it as its whole directory.
+    """
 
     def __init__(self) -> None:
-        self._statuses: dict[str, Status] = {}
+        self._statuses: dict[str, PresenceStatus] = {}
 
-    async def report(self, user_id: str, status: Status) -> Status:
+    def status(self, user_id: str) -> PresenceStatus:
+        """The last status recorded for the user ("offline" if none)."""
+        return self._statuses.get(user_id, "offline")
+
+    def set(self, user_id: str, status: PresenceStatus) -> None:
+        """Record the user's status ("offline" forgets the user)."""
         if status == "offline":
             self._statuses.pop(user_id, None)
         else:
             self._statuses[user_id] = status
+
+    async def report(self, user_id: str, status: PresenceStatus) -> PresenceStatus:
+        self.set(user_id, status)
         return status
 
-    async def status(self, user_id: str) -> Status:
-        return self._statuses.get(user_id, "offline")
-
-    async def statuses(self, user_ids: Sequence[str]) -> dict[str, Status]:
-        return {user_id: self._statuses.get(user_id, "offline") for user_id in user_ids}
+    async def statuses(self, user_ids: Sequence[str]) -> dict[str, PresenceStatus]:
+        return {user_id: self.status(user_id) for user_id in user_ids}
 
 
 OnOrphaned = Callable[[list[str]], Awaitable[None]]
@@ -74,7 +81,7 @@ class RedisDirectory:
         self.node_id = node_id
         self.ttl = ttl
 
-    async def report(self, user_id: str, status: Status) -> Status:
+    async def report(self, user_id: str, status: PresenceStatus) -> PresenceStatus:
         presence, mine = f"chorus:presence:{user_id}", f"chorus:node:{self.node_id}:users"
         if status == "offline":
             await self._client.hdel(presence, [self.node_id])
@@ -84,11 +91,11 @@ class RedisDirectory:
             await self._client.sadd(mine, [user_id])
         return await self.status(user_id)
 
-    async def status(self, user_id: str) -> Status:
+    async def status(self, user_id: str) -> PresenceStatus:
         """The best status reported for the user by a node that is alive."""
         return (await self.statuses([user_id]))[user_id]
 
-    async def statuses(self, user_ids: Sequence[str]) -> dict[str, Status]:
+    async def statuses(self, user_ids: Sequence[str]) -> dict[str, PresenceStatus]:
         """Each user's best status reported by a live node: two pipelined round trips.
 
         A room's member list is read at once however large the room: one

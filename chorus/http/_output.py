@@ -31,7 +31,6 @@ def described(description: str) -> Any:
 
 RoomKindName = Literal["public", "private", "direct"]
 RoleName = Literal["owner", "moderator", "member"]
-StatusName = Literal["online", "idle", "offline"]
 NotifyName = Literal["all", "mentions", "none"]
 NotificationKindName = Literal["mention", "room_mention", "reply"]
 
@@ -104,7 +103,7 @@ class MemberView:
     user_id: str
     role: RoleName
     joined_at: int
-    status: StatusName
+    status: protocol.PresenceStatus
     read_seq: int | None = described(
         "The last seq the member has read; null unless the room shows read receipts"
         " and the caller is a member."
@@ -367,7 +366,7 @@ def my_room_view(
 
 
 def member_view(
-    membership: persistence.Membership, status: StatusName, *, show_read: bool
+    membership: persistence.Membership, status: protocol.PresenceStatus, *, show_read: bool
 ) -> MemberView:
     return MemberView(
         user_id=membership.user_id,

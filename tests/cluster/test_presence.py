@@ -77,9 +77,11 @@ async def test_a_dead_nodes_users_are_reaped_and_reannounced(
 async def test_the_local_directory_remembers_this_nodes_reports() -> None:
     directory = LocalDirectory()
     assert await directory.report("u1", "online") == "online"
-    assert await directory.status("u1") == "online"
+    assert directory.status("u1") == "online"
     await directory.report("u1", "offline")
-    assert await directory.status("u1") == "offline"
+    assert directory.status("u1") == "offline"
+    directory.set("u2", "idle")
+    assert await directory.statuses(["u1", "u2"]) == {"u1": "offline", "u2": "idle"}
 
 
 @pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
