@@ -1,8 +1,10 @@
 """Request input: declared once as attrs classes, decoded strictly, described in OpenAPI.
 
-An input class's fields carry their rule (`text`, `choice`, `integer`); the
-same rule checks a JSON body or a query string and writes the JSON Schema, so
-a documented limit cannot differ from the enforced one. Checks run in the
+An input class's fields carry their rule (`text`, `choice`, `integer`): one
+of the wire protocol's field rules (`chorus.protocol.StrSpec`...), so a limit
+reads and is checked the same over HTTP and the WebSocket. The same rule
+checks a JSON body or a query string and writes the JSON Schema, so a
+documented limit cannot differ from the enforced one. Checks run in the
 protocol codec's order, and the first failure is reported with the field's
 name: unknown fields, missing fields, types, limits. Nothing is coerced.
 """
@@ -11,13 +13,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import attrs
 import orjson
 from werkzeug.datastructures import MultiDict
 
-from chorus.protocol import ErrorCode, describe_json_value
+from chorus.protocol import (
+    BoolSpec,
+    ChoiceSpec,
+    ErrorCode,
+    IntSpec,
+    StrSpec,
+    describe_json_value,
+    spec_schema,
+)
 
 from ._errors import ApiError, bad_request
 
@@ -28,89 +38,13 @@ _FLAGS: Final = {"true": True, "false": False}
 
 
 @attrs.frozen
-class Text:
-    """A string of `min_length..max_length` characters (code points)."""
-
-    min_length: int
-    max_length: int
-    expected: str = "a string"
-
-    def type_ok(self, value: object) -> bool:
-        return type(value) is str
-
-    def violation(self, value: Any) -> str | None:
-        if not self.min_length <= len(value) <= self.max_length:
-            return f"must be {self.min_length} to {self.max_length} characters long"
-        # PostgreSQL text cannot hold U+0000, and no chat text needs it.
-        return "must not contain the NUL character (U+0000)" if "\x00" in value else None
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "string", "minLength": self.min_length, "maxLength": self.max_length}
-
-
-@attrs.frozen
-class Choice:
-    """One of the strings `values`."""
-
-    values: tuple[str, ...]
-    expected: str = "a string"
-
-    def type_ok(self, value: object) -> bool:
-        return type(value) is str
-
-    def violation(self, value: Any) -> str | None:
-        if value in self.values:
-            return None
-        return "must be one of " + ", ".join(repr(v) for v in self.values)
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "string", "enum": list(self.values)}
-
-
-@attrs.frozen
-class Integer:
-    """An integer in `minimum..maximum` (a JSON boolean is not an integer here)."""
-
-    minimum: int
-    maximum: int
-    expected: str = "an integer"
-
-    def type_ok(self, value: object) -> bool:
-        return type(value) is int
-
-    def violation(self, value: Any) -> str | None:
-        if self.minimum <= value <= self.maximum:
-            return None
-        return f"must be between {self.minimum} and {self.maximum}"
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
-
-
-@attrs.frozen
-class Flag:
-    """true or false (in a query string: the words `true` and `false`)."""
-
-    expected: str = "a boolean"
-
-    def type_ok(self, value: object) -> bool:
-        return type(value) is bool
-
-    def violation(self, value: Any) -> str | None:
-        return None
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "boolean"}
-
-
-@attrs.frozen
 class Texts:
     """An array of `min_items..max_items` strings, each following `item`."""
 
     min_items: int
     max_items: int
-    item: Text
-    expected: str = "an array of strings"
+    item: StrSpec
+    expected: ClassVar[str] = "an array of strings"
 
     def type_ok(self, value: object) -> bool:
         return type(value) is list and all(type(item) is str for item in value)
@@ -123,16 +57,20 @@ class Texts:
                 return f"item {index} {reason}"
         return None
 
-    def schema(self) -> dict[str, Any]:
+
+Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts
+"""What a field allows: the protocol's field rules, plus arrays of strings (HTTP only)."""
+
+
+def _schema(rule: Rule) -> dict[str, Any]:
+    if isinstance(rule, Texts):
         return {
             "type": "array",
-            "items": self.item.schema(),
-            "minItems": self.min_items,
-            "maxItems": self.max_items,
+            "items": spec_schema(rule.item),
+            "minItems": rule.min_items,
+            "maxItems": rule.max_items,
         }
-
-
-Rule = Text | Choice | Integer | Flag | Texts
+    return spec_schema(rule)
 
 
 @attrs.frozen
@@ -146,22 +84,22 @@ def text(
     min_length: int, max_length: int, description: str, *, default: Any = attrs.NOTHING
 ) -> Any:
     """A string field; with a `default` it is optional (and may be null when the default is)."""
-    return _field(Text(min_length, max_length), description, default)
+    return _field(StrSpec(min_length, max_length), description, default)
 
 
 def choice(*values: str, description: str, default: Any = attrs.NOTHING) -> Any:
     """A field holding one of `values`."""
-    return _field(Choice(values), description, default)
+    return _field(ChoiceSpec(values), description, default)
 
 
 def integer(minimum: int, maximum: int, description: str, *, default: Any = attrs.NOTHING) -> Any:
     """An integer field (in a query string: decimal digits only)."""
-    return _field(Integer(minimum, maximum), description, default)
+    return _field(IntSpec(minimum, maximum), description, default)
 
 
 def flag(description: str, *, default: Any = attrs.NOTHING) -> Any:
     """A boolean field."""
-    return _field(Flag(), description, default)
+    return _field(BoolSpec(), description, default)
 
 
 def texts(
@@ -173,7 +111,7 @@ def texts(
     default: Any = attrs.NOTHING,
 ) -> Any:
     """An array of strings, each of `item` (min, max) characters, as a tuple; only for bodies."""
-    rule = Texts(min_items, max_items, Text(*item))
+    rule = Texts(min_items, max_items, StrSpec(*item))
     return _field(rule, description, default, converter=attrs.converters.optional(tuple))
 
 
@@ -245,11 +183,11 @@ def decode_query(cls: type[T], args: MultiDict[str, str]) -> T:
             raise bad_request(ErrorCode.INVALID_VALUE, f"{name}: given more than once")
         raw = given[0]
         rule = rules.get(name)
-        if rule is not None and isinstance(rule.rule, Integer):
+        if rule is not None and isinstance(rule.rule, IntSpec):
             if not _DIGITS.fullmatch(raw):
                 raise bad_request(ErrorCode.WRONG_TYPE, f"{name}: expected an integer")
             values[name] = int(raw)
-        elif rule is not None and isinstance(rule.rule, Flag):
+        elif rule is not None and isinstance(rule.rule, BoolSpec):
             if raw not in _FLAGS:
                 raise bad_request(ErrorCode.WRONG_TYPE, f"{name}: expected true or false")
             values[name] = _FLAGS[raw]
@@ -291,7 +229,7 @@ def body_schema(cls: type[Any]) -> dict[str, Any]:
     plan = _plan(cls)
     properties = {}
     for name, field in plan.fields:
-        schema = field.rule.schema()
+        schema = _schema(field.rule)
         if field.nullable:
             schema["type"] = [schema["type"], "null"]
         properties[name] = schema | {"description": field.description}
@@ -308,7 +246,7 @@ def query_parameters(cls: type[Any]) -> list[dict[str, Any]]:
     parameters = []
     for field in attrs.fields(cls):
         rule: FieldRule = field.metadata[_RULE]
-        schema = rule.rule.schema()
+        schema = _schema(rule.rule)
         if field.default is not attrs.NOTHING and field.default is not None:
             schema["default"] = field.default
         parameters.append(

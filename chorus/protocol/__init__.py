@@ -5,6 +5,10 @@ turn one WebSocket text message into a frame or raise `ProtocolError` (and
 never anything else); `encode` turns a frame into JSON bytes. Every limit is
 declared once on the frame classes and drives validation, decoding and the
 JSON Schema (`json_schema_document`). docs/protocol.md is the reference.
+
+The field rules (`StrSpec`, `IntSpec`, `BoolSpec`, `ChoiceSpec`, with
+`spec_schema`) are public so that the HTTP API checks and documents its
+input with the very same rules and messages.
 """
 
 from ._codec import decode_client_frame as decode_client_frame
@@ -14,6 +18,10 @@ from ._codec import encode as encode
 from ._errors import CloseCode as CloseCode
 from ._errors import ErrorCode as ErrorCode
 from ._errors import ProtocolError as ProtocolError
+from ._fields import BoolSpec as BoolSpec
+from ._fields import ChoiceSpec as ChoiceSpec
+from ._fields import IntSpec as IntSpec
+from ._fields import StrSpec as StrSpec
 from ._frames import Ack as Ack
 from ._frames import ClientFrame as ClientFrame
 from ._frames import Delete as Delete
@@ -62,6 +70,7 @@ from ._limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from ._limits import MAX_TOKEN_CHARS as MAX_TOKEN_CHARS
 from ._limits import MAX_URL_CHARS as MAX_URL_CHARS
 from ._schema import json_schema_document as json_schema_document
+from ._schema import spec_schema as spec_schema
 from ._types import ClientId as ClientId
 from ._types import Count as Count
 from ._types import Emoji as Emoji

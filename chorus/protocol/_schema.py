@@ -66,7 +66,7 @@ def _object(cls: type[Any], *, tag: str | None) -> dict[str, Any]:
     required = [] if tag is None else ["type"]
     flat = flattened(cls)
     for field, spec in field_specs(cls if flat is None else flat[1]):
-        properties[field.name] = _value(spec)
+        properties[field.name] = spec_schema(spec)
         if field.default is attrs.NOTHING:
             required.append(field.name)
         else:
@@ -88,7 +88,8 @@ SPACELESS = f"^[^{SPACE_OR_CONTROL}]*$"
 """`spaceless` strings contain no whitespace or control character (U+0000 among them)."""
 
 
-def _value(spec: Spec) -> dict[str, Any]:
+def spec_schema(spec: Spec) -> dict[str, Any]:
+    """The JSON Schema of a value following `spec` (a new dict: callers may extend it)."""
     match spec:
         case StrSpec(min_length=low, max_length=high, spaceless=spaceless):
             pattern = SPACELESS if spaceless else NO_NUL
@@ -102,12 +103,12 @@ def _value(spec: Spec) -> dict[str, Any]:
         case MapSpec(key=key, value=value, min_entries=low, max_entries=high):
             return {
                 "type": "object",
-                "propertyNames": _value(key),
-                "additionalProperties": _value(value),
+                "propertyNames": spec_schema(key),
+                "additionalProperties": spec_schema(value),
                 "minProperties": low,
                 "maxProperties": high,
             }
         case ObjectSpec(cls=cls):
             return {"$ref": f"#/$defs/{cls.__name__}"}
         case NullableSpec(inner=inner):
-            return {"anyOf": [_value(inner), {"type": "null"}]}
+            return {"anyOf": [spec_schema(inner), {"type": "null"}]}
