@@ -7,6 +7,9 @@ from ._errors import InvalidToken as InvalidToken
 from ._errors import RefreshReused as RefreshReused
 from ._errors import UsernameTaken as UsernameTaken
 from ._passwords import Passwords as Passwords
+from ._service import DISPLAY_NAME_CHARS as DISPLAY_NAME_CHARS
+from ._service import PASSWORD_CHARS as PASSWORD_CHARS
+from ._service import USERNAME_CHARS as USERNAME_CHARS
 from ._service import AuthService as AuthService
 from ._service import Principal as Principal
 from ._service import Tokens as Tokens

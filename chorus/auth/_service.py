@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import attrs
 
@@ -14,9 +15,12 @@ from ._errors import InvalidCredentials, InvalidInput, InvalidToken, RefreshReus
 from ._passwords import Passwords
 from ._tokens import TokenSigner, hash_refresh_token, new_refresh_token
 
-USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
-PASSWORD_CHARS = (8, 1024)
-DISPLAY_NAME_CHARS = (1, 64)
+USERNAME_CHARS: Final[tuple[int, int]] = (3, 32)
+"""Shortest and longest username, in characters from a-z, 0-9, '_', '.', '-'."""
+PASSWORD_CHARS: Final[tuple[int, int]] = (8, 1024)
+DISPLAY_NAME_CHARS: Final[tuple[int, int]] = (1, 64)
+"""Shortest and longest display name, once trimmed."""
+_USERNAME = re.compile(r"[a-z0-9_.-]+")
 
 
 @attrs.frozen(kw_only=True)
@@ -158,8 +162,9 @@ class AuthService:
 
 
 def _check_username(username: str) -> None:
-    if not USERNAME.fullmatch(username):
-        raise InvalidInput("username: 3 to 32 characters from a-z, 0-9, '_', '.', '-'")
+    low, high = USERNAME_CHARS
+    if not (low <= len(username) <= high and _USERNAME.fullmatch(username)):
+        raise InvalidInput(f"username: {low} to {high} characters from a-z, 0-9, '_', '.', '-'")
 
 
 def _check_length(field: str, value: str, bounds: tuple[int, int]) -> None:

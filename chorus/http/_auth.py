@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import attrs
 
+from chorus.auth import DISPLAY_NAME_CHARS, PASSWORD_CHARS, USERNAME_CHARS
+
 from ._input import text
 from ._output import TokensView, tokens_view
 from ._routing import API_PREFIX, Call, Reply, RouteTable
 
 table = RouteTable("auth")
 
-# Account rules (characters, trimming) are AuthService's; these limits keep
-# absurd input out before a password is hashed.
-USERNAME = (3, 32)
-PASSWORD = (8, 1024)
-DISPLAY_NAME = (1, 64)
+# Account rules (characters, trimming) are AuthService's; its limits, checked
+# here too, keep absurd input out before a password is hashed.
 REFRESH_TOKEN = (1, 256)
 
 
@@ -22,10 +21,10 @@ REFRESH_TOKEN = (1, 256)
 class Register:
     """A new account."""
 
-    username: str = text(*USERNAME, "Case-insensitive; a-z, 0-9, '_', '.', '-'.")
-    password: str = text(*PASSWORD, "The account's password.")
+    username: str = text(*USERNAME_CHARS, "Case-insensitive; a-z, 0-9, '_', '.', '-'.")
+    password: str = text(*PASSWORD_CHARS, "The account's password.")
     display_name: str | None = text(
-        *DISPLAY_NAME, "Shown to other users; defaults to the username.", default=None
+        *DISPLAY_NAME_CHARS, "Shown to other users; defaults to the username.", default=None
     )
 
 
@@ -33,8 +32,8 @@ class Register:
 class Login:
     """Credentials of an existing account."""
 
-    username: str = text(1, USERNAME[1], "Case-insensitive.")
-    password: str = text(1, PASSWORD[1], "The account's password.")
+    username: str = text(1, USERNAME_CHARS[1], "Case-insensitive.")
+    password: str = text(1, PASSWORD_CHARS[1], "The account's password.")
 
 
 @attrs.frozen(kw_only=True)
