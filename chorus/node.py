@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import attrs
@@ -73,18 +73,13 @@ class Node:
     ) -> None:
         self.settings = settings
         self._bus = bus
-        registry = Registry()
         self.sessions = Sessions()
-        self.notifier = Notifier(
-            self.sessions.of_user,
-            bus=bus,
-            webhook_url=settings.notification_webhook_url,
-            webhook_secret=settings.notification_webhook_secret,
-        )
+        self.notifier = _notifier(settings, self.sessions, bus)
         # one_for_one of temporary actors, one per room or online user: independent,
         # never restarted, so their crashes never spend these budgets (Rooms, Presence).
         rooms_supervisor = Supervisor("rooms")
         presence_supervisor = Supervisor("presence")
+        registry = Registry()
         rooms = Rooms(
             rooms_supervisor,
             registry,
@@ -94,15 +89,9 @@ class Node:
             self.notifier.notify,
         )
         self.memberships = Memberships(self.sessions.of_user, rooms, bus)
-        # Cluster state lives in the Redis the bus uses; a lone node keeps it in memory.
-        self._directory = (
-            RedisDirectory(bus.client, rooms.origin) if isinstance(bus, RedisBus) else None
-        )
+        self._directory = _presence_directory(bus, rooms.origin)
         presence = Presence(presence_supervisor, registry, store, rooms, directory=self._directory)
-        # Limits shared by every node through Redis, or this node's own.
-        limiter: RateLimiter = (
-            RedisRateLimiter(bus.client) if isinstance(bus, RedisBus) else LocalRateLimiter()
-        )
+        limiter = _rate_limiter(bus)
         auth = AuthService(
             store,
             TokenSigner(signing_key, access_ttl=settings.access_token_ttl),
@@ -116,32 +105,10 @@ class Node:
             rooms=rooms,
             presence=presence,
             sessions=self.sessions,
-            limits=ChatLimits(
-                heartbeat_interval=settings.heartbeat_interval,
-                auth_timeout=settings.auth_timeout,
-                frames_per_second=settings.frames_per_second,
-                frame_burst=settings.frame_burst,
-                sends_per_second=settings.sends_per_second,
-                send_burst=settings.send_burst,
-            ),
+            limits=_chat_limits(settings),
             limiter=limiter,
         )
-        serves_gateway = settings.role in ("all", "gateway")
-        serves_http = settings.role in ("all", "api")
-        self.gateway = (
-            Gateway(
-                GatewayConfig(
-                    host=settings.gateway_host,
-                    port=settings.gateway_port,
-                    allowed_origins=settings.allowed_origins,
-                    handshake_timeout=settings.auth_timeout,
-                    max_outbox_bytes=settings.max_outbox_bytes,
-                ),
-                self._new_connection,
-            )
-            if serves_gateway
-            else None
-        )
+        self.gateway = _gateway(settings, self._new_connection)
         self.services = Services(
             settings=settings,
             store=store,
@@ -155,17 +122,13 @@ class Node:
         )
         self.stopping = False
         self.stopped = trio.Event()
-        self.tree = self._build_tree(
-            rooms_supervisor, presence_supervisor, presence, serves_http=serves_http
-        )
+        self.tree = self._build_tree(rooms_supervisor, presence_supervisor, presence)
 
     def _build_tree(
         self,
         rooms_supervisor: Supervisor,
         presence_supervisor: Supervisor,
         presence: Presence,
-        *,
-        serves_http: bool,
     ) -> Supervisor:
         """The node's tree; each strategy follows who holds state in whom (docs/decisions.md)."""
         # rest_for_one: connections hold subscriptions in room actors and report to
@@ -189,7 +152,7 @@ class Node:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
             children.append(ChildSpec(id="presence-heartbeat", start=heartbeat))
         children.append(supervisor_child(Supervisor("chat", chat, strategy=Strategy.REST_FOR_ONE)))
-        if serves_http:
+        if self.settings.role in ("all", "api"):
             grace = self.settings.shutdown_grace  # in-flight requests finish (serve_http)
             children.append(ChildSpec(id="http", start=self._serve_http, shutdown=grace))
         return Supervisor("node", children, strategy=Strategy.ONE_FOR_ONE)
@@ -246,6 +209,52 @@ class Node:
         """Graceful stop: the tree shuts down in reverse order and `run` returns."""
         self.stopping = True
         self.tree.request_stop()
+
+
+def _notifier(settings: Settings, sessions: Sessions, bus: Bus | None) -> Notifier:
+    return Notifier(
+        sessions.of_user,
+        bus=bus,
+        webhook_url=settings.notification_webhook_url,
+        webhook_secret=settings.notification_webhook_secret,
+    )
+
+
+def _presence_directory(bus: Bus | None, node_id: str) -> RedisDirectory | None:
+    """Cluster state lives in the Redis the bus uses; a lone node keeps it in memory (None)."""
+    return RedisDirectory(bus.client, node_id) if isinstance(bus, RedisBus) else None
+
+
+def _rate_limiter(bus: Bus | None) -> RateLimiter:
+    """Limits shared by every node through Redis, or this node's own."""
+    return RedisRateLimiter(bus.client) if isinstance(bus, RedisBus) else LocalRateLimiter()
+
+
+def _chat_limits(settings: Settings) -> ChatLimits:
+    return ChatLimits(
+        heartbeat_interval=settings.heartbeat_interval,
+        auth_timeout=settings.auth_timeout,
+        frames_per_second=settings.frames_per_second,
+        frame_burst=settings.frame_burst,
+        sends_per_second=settings.sends_per_second,
+        send_burst=settings.send_burst,
+    )
+
+
+def _gateway(
+    settings: Settings, new_connection: Callable[[Connection], ChatConnection]
+) -> Gateway | None:
+    """The WebSocket gateway, if the node's role includes it."""
+    if settings.role not in ("all", "gateway"):
+        return None
+    config = GatewayConfig(
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        allowed_origins=settings.allowed_origins,
+        handshake_timeout=settings.auth_timeout,
+        max_outbox_bytes=settings.max_outbox_bytes,
+    )
+    return Gateway(config, new_connection)
 
 
 @asynccontextmanager
