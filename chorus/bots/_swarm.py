@@ -259,6 +259,27 @@ def _live(
     }
 
 
+_SUMMED = (
+    "sent_total",
+    "acked_total",
+    "delivered_total",
+    "connects_total",
+    "reconnects",
+    "resent",
+    "gaps",
+    "duplicated",
+    "reordered",
+    "typing_sent",
+    "presence_sent",
+    "typing_received",
+    "presence_received",
+    "cpu_user",
+    "cpu_system",
+)
+"""The counters of the workers' final reports that add up over the swarm."""
+_SIGNALS = ("typing_sent", "presence_sent", "typing_received", "presence_received")
+
+
 def _merge(
     options: SwarmOptions,
     provisioned: Provisioned,
@@ -272,56 +293,195 @@ def _merge(
     server_pid: int | None,
     wall_start: float,
 ) -> dict[str, Any]:
-    errors: Counter[str] = Counter()
-    auth_failures: Counter[str] = Counter()
-    acked_seq: dict[str, int] = {}
-    rooms_last: dict[str, list[int]] = {}
-    rooms_joined_at: dict[str, list[int]] = {}
-    for final in finals.values():
-        errors.update(final["error_kinds"])
-        auth_failures.update(final["auth_failures"])
-        for room, seq in final["acked_seq"].items():
-            acked_seq[room] = max(acked_seq.get(room, 0), seq)
-        for room, lasts in final["rooms_last"].items():
-            rooms_last.setdefault(room, []).extend(lasts)
-        for room, joined in final["rooms_joined_at"].items():
-            rooms_joined_at.setdefault(room, []).extend(joined)
-    # A receiver that stopped short of the room's last acknowledged seq lost the tail.
-    tail_lost = sum(
-        max(0, acked_seq.get(room, 0) - last)
-        for room, lasts in rooms_last.items()
-        for last in lasts
-        if last >= 0
-    )
-    totals = {
-        key: sum(final[key] for final in finals.values())
-        for key in (
-            "sent_total",
-            "acked_total",
-            "delivered_total",
-            "connects_total",
-            "reconnects",
-            "resent",
-            "gaps",
-            "duplicated",
-            "reordered",
-            "typing_sent",
-            "presence_sent",
-            "typing_received",
-            "presence_received",
-            "cpu_user",
-            "cpu_system",
+    """The run's report from the workers' final reports and the per-second timeline."""
+    totals = {key: sum(final[key] for final in finals.values()) for key in _SUMMED}
+    rooms = _Rooms.of(finals)
+    window = _sending_window(options, timeline)
+    server = None
+    if server_pid is not None and server_start is not None and server_end is not None:
+        server = _server_usage(
+            options, window, server_pid, server_start, server_end, server_timeline, wall_start
         )
+    return {
+        "run_id": provisioned.run_id,
+        "options": attrs.asdict(options),
+        "bots": len(provisioned.bots),
+        "rooms": len(provisioned.rooms),
+        "room_sizes": list(provisioned.room_sizes),
+        "workers": len(finals),
+        "worker_failures": failures,
+        "connections": _connections(options, finals, totals, timeline),
+        "messages": _messages(totals, rooms, window),
+        "latency_ms": summary_ms(histogram),
+        "latency_histogram": encode_histogram(histogram).decode(),
+        "correctness": {
+            "lost": totals["gaps"] + rooms.tail_lost(),
+            "duplicated": totals["duplicated"],
+            "reordered": totals["reordered"],
+        },
+        "errors": _counted(finals, "error_kinds"),
+        "signals": {key: totals[key] for key in _SIGNALS}
+        | {
+            "typing_received_per_s": round(totals["typing_received"] / options.duration, 1),
+            "presence_received_per_s": round(totals["presence_received"] / options.duration, 1),
+        },
+        "storm": _storm(options, finals),
+        "swarm": _swarm_usage(options, finals, totals),
+        "server": server,
+        "timeline": _series(timeline),
     }
-    window = [
+
+
+@attrs.frozen
+class _Rooms:
+    """What the workers saw of each room, merged over all workers."""
+
+    acked_seq: dict[str, int]
+    """The room's highest acknowledged seq."""
+    last_seen: dict[str, list[int]]
+    """For each receiver in the room, the last seq it saw (-1: none)."""
+    joined_at: dict[str, list[int]]
+    """For each member of the room, the seq it joined at (-1: never)."""
+
+    @classmethod
+    def of(cls, finals: dict[int, dict[str, Any]]) -> _Rooms:
+        rooms = cls({}, {}, {})
+        for final in finals.values():
+            for room, seq in final["acked_seq"].items():
+                rooms.acked_seq[room] = max(rooms.acked_seq.get(room, 0), seq)
+            for room, lasts in final["rooms_last"].items():
+                rooms.last_seen.setdefault(room, []).extend(lasts)
+            for room, joined in final["rooms_joined_at"].items():
+                rooms.joined_at.setdefault(room, []).extend(joined)
+        return rooms
+
+    def tail_lost(self) -> int:
+        """Messages missed at the end: a receiver stopped short of the last acknowledged seq."""
+        return sum(
+            max(0, self.acked_seq.get(room, 0) - last)
+            for room, lasts in self.last_seen.items()
+            for last in lasts
+            if last >= 0
+        )
+
+
+def _counted(finals: dict[int, dict[str, Any]], key: str) -> dict[str, int]:
+    """The counts under `key` (a name -> count map) added over all workers, sorted by name."""
+    counts: Counter[str] = Counter()
+    for final in finals.values():
+        counts.update(final[key])
+    return dict(sorted(counts.items()))
+
+
+def _sending_window(
+    options: SwarmOptions, timeline: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The timeline's seconds after the ramp-up and before the drain (rates are measured there)."""
+    return [
         slot
         for second, slot in timeline.items()
         if options.ramp_up <= second < options.ramp_up + options.duration
     ]
-    seconds = max(len(window), 1)
+
+
+def _connections(
+    options: SwarmOptions,
+    finals: dict[int, dict[str, Any]],
+    totals: dict[str, Any],
+    timeline: dict[int, dict[str, Any]],
+) -> dict[str, Any]:
     ramp = [slot for second, slot in timeline.items() if second < max(options.ramp_up, 1)]
-    swarm_cpu = totals["cpu_user"] + totals["cpu_system"]
+    return {
+        "held": sum(final["connected"] for final in finals.values()),
+        "connects": totals["connects_total"],
+        "reconnects": totals["reconnects"],
+        "auth_failures": _counted(finals, "auth_failures"),
+        "connect_rate_per_s": round(
+            sum(slot["connects"] for slot in ramp) / max(options.ramp_up, 1), 1
+        ),
+    }
+
+
+def _messages(
+    totals: dict[str, Any], rooms: _Rooms, window: list[dict[str, Any]]
+) -> dict[str, Any]:
+    seconds = max(len(window), 1)
+    return {
+        "sent": totals["sent_total"],
+        "acked": totals["acked_total"],
+        "unacked": totals["sent_total"] - totals["acked_total"],
+        "resent": totals["resent"],
+        "delivered": totals["delivered_total"],
+        "deliveries_expected": expected_deliveries(rooms.acked_seq, rooms.joined_at),
+        "sent_per_s": round(sum(slot["sent"] for slot in window) / seconds, 1),
+        "deliveries_per_s": round(sum(slot["delivered"] for slot in window) / seconds, 1),
+    }
+
+
+def _swarm_usage(
+    options: SwarmOptions, finals: dict[int, dict[str, Any]], totals: dict[str, Any]
+) -> dict[str, Any]:
+    """What the load generator itself spent: if it was starved, the latencies are its own."""
+    cpu = totals["cpu_user"] + totals["cpu_system"]
     elapsed = options.ramp_up + options.duration
+    return {
+        "cpu_seconds": round(cpu, 3),
+        "cpu_share": round(cpu / elapsed, 3) if elapsed else 0.0,
+        "max_send_lag_ms": round(
+            max((f["max_send_lag"] for f in finals.values()), default=0.0) * 1000, 2
+        ),
+        "late_sends": sum(f["late_sends"] for f in finals.values()),
+        # Preemptions: other processes took this core (a busy or shared machine).
+        "involuntary_switches": sum(f["involuntary_switches"] for f in finals.values()),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+        "max_loop_lag_ms": round(
+            max((f["max_tick_lag"] for f in finals.values()), default=0.0) * 1000, 2
+        ),
+        "cpu_us_per_delivery": round(cpu * 1e6 / totals["delivered_total"], 3)
+        if totals["delivered_total"]
+        else None,
+    }
+
+
+def _server_usage(
+    options: SwarmOptions,
+    window: list[dict[str, Any]],
+    pid: int,
+    start: tuple[float, int],
+    end: tuple[float, int],
+    timeline: list[tuple[float, float, float, int]],
+    wall_start: float,
+) -> dict[str, Any]:
+    """The server process's CPU and memory: over the run, and per delivery while sending."""
+    cpu = end[0] - start[0]
+    # CPU per delivery over the sending window only (connects and drain excluded).
+    last = options.ramp_up + options.duration
+    in_window = [row for row in timeline if options.ramp_up + 1 <= row[0] <= last]
+    window_cpu = sum(spent for _, _, spent, _ in in_window)
+    window_seconds = sum(span for _, span, _, _ in in_window)
+    window_rate = sum(slot["delivered"] for slot in window) / max(len(window), 1)
+    return {
+        "pid": pid,
+        "cpu_seconds": round(cpu, 3),
+        "cpu_share": round(cpu / max(time.time() - wall_start, 1e-9), 3),
+        "window_cpu_share": round(window_cpu / window_seconds, 3) if window_seconds else None,
+        "rss_mib": round(end[1] / 2**20, 1),
+        "cpu_us_per_delivery": round(window_cpu / window_seconds * 1e6 / window_rate, 3)
+        if window_seconds and window_rate
+        else None,
+        "timeline": [
+            {
+                "t": round(t, 1),
+                "cpu_share": round(spent / span, 3),
+                "rss_mib": round(rss / 2**20, 1),
+            }
+            for t, span, spent, rss in timeline
+        ],
+    }
+
+
+def _series(timeline: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per second of the run: throughput, latency percentiles and send lag."""
     series = []
     for second in sorted(timeline):
         slot = timeline[second]
@@ -338,98 +498,7 @@ def _merge(
                 "send_lag_ms": round(slot["lag"] * 1000, 2),
             }
         )
-    server: dict[str, Any] | None = None
-    if server_pid is not None and server_start is not None and server_end is not None:
-        cpu = server_end[0] - server_start[0]
-        # CPU per delivery over the sending window only (connects and drain excluded).
-        end = options.ramp_up + options.duration
-        in_window = [row for row in server_timeline if options.ramp_up + 1 <= row[0] <= end]
-        window_cpu = sum(spent for _, _, spent, _ in in_window)
-        window_seconds = sum(span for _, span, _, _ in in_window)
-        window_rate = sum(slot["delivered"] for slot in window) / seconds
-        server = {
-            "pid": server_pid,
-            "cpu_seconds": round(cpu, 3),
-            "cpu_share": round(cpu / max(time.time() - wall_start, 1e-9), 3),
-            "window_cpu_share": round(window_cpu / window_seconds, 3) if window_seconds else None,
-            "rss_mib": round(server_end[1] / 2**20, 1),
-            "cpu_us_per_delivery": round(window_cpu / window_seconds * 1e6 / window_rate, 3)
-            if window_seconds and window_rate
-            else None,
-            "timeline": [
-                {
-                    "t": round(t, 1),
-                    "cpu_share": round(spent / span, 3),
-                    "rss_mib": round(rss / 2**20, 1),
-                }
-                for t, span, spent, rss in server_timeline
-            ],
-        }
-    lost = totals["gaps"] + tail_lost
-    return {
-        "run_id": provisioned.run_id,
-        "options": attrs.asdict(options),
-        "bots": len(provisioned.bots),
-        "rooms": len(provisioned.rooms),
-        "room_sizes": list(provisioned.room_sizes),
-        "workers": len(finals),
-        "worker_failures": failures,
-        "connections": {
-            "held": sum(final["connected"] for final in finals.values()),
-            "connects": totals["connects_total"],
-            "reconnects": totals["reconnects"],
-            "auth_failures": dict(sorted(auth_failures.items())),
-            "connect_rate_per_s": round(
-                sum(slot["connects"] for slot in ramp) / max(options.ramp_up, 1), 1
-            ),
-        },
-        "messages": {
-            "sent": totals["sent_total"],
-            "acked": totals["acked_total"],
-            "unacked": totals["sent_total"] - totals["acked_total"],
-            "resent": totals["resent"],
-            "delivered": totals["delivered_total"],
-            "deliveries_expected": expected_deliveries(acked_seq, rooms_joined_at),
-            "sent_per_s": round(sum(slot["sent"] for slot in window) / seconds, 1),
-            "deliveries_per_s": round(sum(slot["delivered"] for slot in window) / seconds, 1),
-        },
-        "latency_ms": summary_ms(histogram),
-        "latency_histogram": encode_histogram(histogram).decode(),
-        "correctness": {
-            "lost": lost,
-            "duplicated": totals["duplicated"],
-            "reordered": totals["reordered"],
-        },
-        "errors": dict(sorted(errors.items())),
-        "signals": {
-            key: totals[key]
-            for key in ("typing_sent", "presence_sent", "typing_received", "presence_received")
-        }
-        | {
-            "typing_received_per_s": round(totals["typing_received"] / options.duration, 1),
-            "presence_received_per_s": round(totals["presence_received"] / options.duration, 1),
-        },
-        "storm": _storm(options, finals),
-        "swarm": {
-            "cpu_seconds": round(swarm_cpu, 3),
-            "cpu_share": round(swarm_cpu / elapsed, 3) if elapsed else 0.0,
-            "max_send_lag_ms": round(
-                max((f["max_send_lag"] for f in finals.values()), default=0.0) * 1000, 2
-            ),
-            "late_sends": sum(f["late_sends"] for f in finals.values()),
-            # Preemptions: other processes took this core (a busy or shared machine).
-            "involuntary_switches": sum(f["involuntary_switches"] for f in finals.values()),
-            "load_average": [round(load, 2) for load in os.getloadavg()],
-            "max_loop_lag_ms": round(
-                max((f["max_tick_lag"] for f in finals.values()), default=0.0) * 1000, 2
-            ),
-            "cpu_us_per_delivery": round(swarm_cpu * 1e6 / totals["delivered_total"], 3)
-            if totals["delivered_total"]
-            else None,
-        },
-        "server": server,
-        "timeline": series,
-    }
+    return series
 
 
 def expected_deliveries(
