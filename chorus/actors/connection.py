@@ -16,11 +16,11 @@ import attrs
 import structlog
 import trio
 
-from chorus import protocol
+from chorus import chat, protocol
 from chorus.auth import AuthError, AuthService, Principal
 from chorus.gateway import Connection
 from chorus.metrics import CONNECTIONS, FRAMES_IN
-from chorus.persistence import NotFound, Store, StoreError, now_ms
+from chorus.persistence import Forbidden, NotFound, Store, StoreError, now_ms
 from chorus.protocol import CloseCode, ErrorCode
 from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
 
@@ -36,6 +36,7 @@ from .room import (
     Subscribe,
     Typing,
     Unsubscribe,
+    error_reply,
 )
 from .rooms import Rooms
 
@@ -266,14 +267,15 @@ class ChatConnection:
         last_seqs: dict[str, int] = {}
         try:
             for room_id in list(rooms):
-                if await context.store.get_membership(room_id, self.user_id) is not None:
-                    continue
-                if not resuming:
-                    await self._not_a_member(ref, room_id)
-                    return None
-                # Left or removed while the client was away: say so, resume the others.
-                del rooms[room_id]
-                self.send(protocol.encode(protocol.RoomRemoved(room=room_id)))
+                try:
+                    await chat.membership(context.store, room_id, self.user_id)
+                except (NotFound, Forbidden) as refusal:
+                    if not resuming:
+                        self._refuse(ref, refusal)
+                        return None
+                    # Left or removed while the client was away: say so, resume the others.
+                    del rooms[room_id]
+                    self.send(protocol.encode(protocol.RoomRemoved(room=room_id)))
             for room_id, after_seq in rooms.items():
                 last_seqs[room_id] = await context.rooms.ask(
                     room_id, self._subscription(after_seq), timeout=_ASK_TIMEOUT
@@ -418,6 +420,10 @@ class ChatConnection:
             await self._context.presence.report(self.user_id, update)
         except ActorDead:
             self._conn.log.warning("presence.report_failed", status=status)
+
+    def _refuse(self, ref: str, error: Exception) -> None:
+        """Answer `ref` with the error frame for a refusal (see `error_reply`)."""
+        self.send(protocol.encode(error_reply(ref, error)))
 
     def _error(self, ref: str | None, code: ErrorCode, message: str) -> None:
         self.send(protocol.encode(protocol.ErrorReply(ref=ref, code=code, message=message)))

@@ -18,7 +18,7 @@ import attrs
 import structlog
 import trio
 
-from chorus import protocol
+from chorus import chat, protocol
 from chorus.cluster import Bus
 from chorus.gateway import text_frame
 from chorus.metrics import DELIVERIES, FRAMES_OUT_BROADCAST, MESSAGES_STORED, STORE_SECONDS
@@ -453,13 +453,11 @@ class RoomActor:
         if post.thread_id is None:
             return True
         try:
-            root = await self._store.get_message(post.thread_id)
+            root = await chat.room_message(self._store, self.room_id, post.thread_id)
         except StoreError as exc:
             _refuse(post, exc)
             return False
-        if root is None or root.room_id != self.room_id or root.target_id is not None:
-            _refuse(post, NotFound(f"no message {post.thread_id} in this room"))
-        elif root.thread_id is not None:
+        if root.thread_id is not None:
             _refuse(post, ValueError("replies cannot have replies: reply to the thread's root"))
         elif root.deleted_at is not None:
             _refuse(post, Gone(f"message {post.thread_id} was deleted"))
@@ -473,9 +471,7 @@ class RoomActor:
             _answer(change, self.room_id, NotJoined())
             return
         try:
-            target = await self._store.get_message(change.message_id)
-            if target is None or target.room_id != self.room_id or target.target_id is not None:
-                raise NotFound(f"no message {change.message_id} in this room")
+            await chat.room_message(self._store, self.room_id, change.message_id)
             result = await self._apply(change)
         except (StoreError, ValueError) as exc:
             _answer(change, self.room_id, exc)

@@ -16,14 +16,15 @@ from typing import TypeVar
 
 import attrs
 
+from chorus import chat
 from chorus.actors import Reply as ActorReply
 from chorus.actors.events import wire_message
 from chorus.actors.room import Change, ChangeKind, Post, RoomMessage
-from chorus.persistence import Appended, Message, Room, Store, now_ms
+from chorus.persistence import Appended, Room, now_ms
 from chorus.protocol import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
 from chorus.services import Services
 
-from ._errors import bad_request, not_found
+from ._errors import bad_request
 from ._input import integer, text
 from ._output import (
     ChangedView,
@@ -88,14 +89,6 @@ class ClientId:
 
 
 # -- checks and the room actor --------------------------------------------------------
-
-
-async def room_message(store: Store, room: Room, message_id: str) -> Message:
-    """A message (not another kind of event) of `room`, in its current state; else 404."""
-    message = await store.get_message(message_id)
-    if message is None or message.room_id != room.id or message.target_id is not None:
-        raise not_found(f"no message {message_id} in room {room.id}")
-    return message
 
 
 async def change(
@@ -217,7 +210,7 @@ async def get_message(call: Call[object], room_id: str, message_id: str) -> Repl
     """The message in its current state, its reaction counts and its thread's size."""
     store = call.services.store
     room = await member_room(call, room_id)
-    message = await room_message(store, room, message_id)
+    message = await chat.room_message(store, room.id, message_id)
     reactions = await store.reactions([message.id])
     return Reply(200, message_detail_view(message, reactions.get(message.id, {})))
 
@@ -298,6 +291,6 @@ async def message_history(call: Call[object], room_id: str, message_id: str) -> 
     """The texts the message had before each edit, oldest first."""
     store = call.services.store
     room = await member_room(call, room_id)
-    message = await room_message(store, room, message_id)
+    message = await chat.room_message(store, room.id, message_id)
     edits = await store.edit_history(message.id)
     return Reply(200, EditHistoryView(edits=[edit_view(edit) for edit in edits]))
