@@ -9,7 +9,12 @@ errors (`NotFound`, `Forbidden`, ...); each front end maps them once, to an
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chorus.persistence import Forbidden, Membership, Message, NotFound, Room, Store
+
+if TYPE_CHECKING:  # the room actor uses these rules: only the type, to avoid an import cycle
+    from chorus.actors.rooms import Rooms
 
 
 async def membership(store: Store, room_id: str, user_id: str) -> Membership:
@@ -42,6 +47,25 @@ async def room_message(store: Store, room_id: str, message_id: str) -> Message:
     if message is None or message.room_id != room_id or message.target_id is not None:
         raise NotFound(f"no message {message_id} in room {room_id}")
     return message
+
+
+async def mark_read(store: Store, rooms: Rooms, room_id: str, user_id: str, seq: int) -> int:
+    """Move the user's read marker in the room forward to `seq`; returns the stored marker.
+
+    The marker never moves back nor past the room's last seq. In a room that
+    shows read receipts, its subscribers on every node get a `receipt` event,
+    whether or not the reader has joined the room over the gateway (best
+    effort: an unreachable room actor shows nobody). Raises as `membership`
+    does for a user who is not a member, or another `StoreError`.
+    """
+    try:
+        stored = await store.advance_read_seq(room_id, user_id, seq)
+    except NotFound:
+        raise _refusal(room_id, await store.get_room(room_id)) from None
+    room = await store.get_room(room_id)
+    if room is not None and room.read_receipts:
+        await rooms.show_receipt(room_id, user_id, stored)
+    return stored
 
 
 def _refusal(room_id: str, room: Room | None) -> NotFound | Forbidden:

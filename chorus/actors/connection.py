@@ -32,7 +32,6 @@ from .room import (
     ChangeKind,
     Post,
     PresenceChanged,
-    Receipt,
     Subscribe,
     Typing,
     Unsubscribe,
@@ -363,28 +362,14 @@ class ChatConnection:
             self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
 
     async def _mark_read(self, ref: str, room: str, seq: int) -> None:
-        """Move the read marker; members of a room that shows receipts see it move."""
-        store = self._context.store
+        """Move the read marker, as `POST /rooms/{id}/read` does (see `chat.mark_read`)."""
+        context = self._context
         try:
-            stored = await store.advance_read_seq(room, self.user_id, seq)
-            details = await store.get_room(room)
-        except NotFound:
-            await self._not_a_member(ref, room)
-            return
-        except StoreError:
-            self._error(ref, ErrorCode.UNAVAILABLE, "cannot store the read marker now; retry")
+            stored = await chat.mark_read(context.store, context.rooms, room, self.user_id, seq)
+        except StoreError as refusal:
+            self._refuse(ref, refusal)
             return
         self.send(protocol.encode(protocol.Ack(ref=ref, room=room, seq=stored)))
-        if details is not None and details.read_receipts and room in self._joined:
-            with contextlib.suppress(ActorDead):
-                await self._context.rooms.send(room, Receipt(user_id=self.user_id, seq=stored))
-
-    async def _not_a_member(self, ref: str, room_id: str) -> None:
-        """Refuse a request about a room the user is not in, as HTTP does: 404 or 403."""
-        if await self._context.store.get_room(room_id) is None:
-            self._error(ref, ErrorCode.NOT_FOUND, f"no room {room_id}")
-        else:
-            self._error(ref, ErrorCode.FORBIDDEN, f"not a member of room {room_id}")
 
     def _within_rate(self, frame: protocol.ClientFrame) -> bool:
         """This connection's frame rate (local by nature: one socket is on one node)."""

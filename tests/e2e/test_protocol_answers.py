@@ -172,6 +172,31 @@ async def test_a_message_of_another_room_is_not_found_over_ws_and_http(
         assert await ada.api.history(here.id) == []
 
 
+async def test_a_read_marker_shows_a_receipt_alike_over_ws_and_http(node: RunningNode) -> None:
+    async with (
+        two_users(node) as (ada, bob),
+        signed_in(node, ada.api) as ada_ws,
+        signed_in(node, bob.api) as bob_ws,
+    ):
+        room = await ada.api.create_room("lobby")
+        await bob.api.join_room(room.id)
+        for n in range(2):
+            await ada.api.post(room.id, f"m{n}", f"c{n}")
+        assert isinstance(await answer(ada_ws, protocol.Join(ref="j", room=room.id)), protocol.Ack)
+        # Bob's connection has not joined the room: his marker is shown all the same.
+        marked = await answer(bob_ws, protocol.MarkRead(ref="m", room=room.id, seq=1))
+        assert marked == protocol.Ack(ref="m", room=room.id, seq=1)
+        await bob.api._call("POST", f"/rooms/{room.id}/read", {"seq": 2})
+        receipts: list[protocol.ServerFrame] = []
+        while len(receipts) < 2:
+            if isinstance(frame := await read(ada_ws), protocol.ReceiptEvent):
+                receipts.append(frame)
+        assert receipts == [
+            protocol.ReceiptEvent(room=room.id, user=bob.id, seq=1),
+            protocol.ReceiptEvent(room=room.id, user=bob.id, seq=2),
+        ]
+
+
 async def test_a_second_hello_is_refused_and_the_connection_stays_open(
     node: RunningNode,
 ) -> None:
