@@ -20,7 +20,7 @@ from chorus import chat, protocol
 from chorus.auth import AuthError, AuthService, Principal
 from chorus.gateway import Connection
 from chorus.metrics import CONNECTIONS, FRAMES_IN
-from chorus.persistence import Forbidden, NotFound, Store, StoreError, now_ms
+from chorus.persistence import Appended, Forbidden, Gone, NotFound, Store, StoreError, now_ms
 from chorus.protocol import CloseCode, ErrorCode
 from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
 
@@ -30,12 +30,16 @@ from .presence import ConnectionStatus, Presence
 from .room import (
     Change,
     ChangeKind,
+    ClientIdReused,
+    NotJoined,
     Post,
+    Posted,
     PresenceChanged,
+    RoomFailed,
     Subscribe,
+    Subscriber,
     Typing,
     Unsubscribe,
-    error_reply,
 )
 from .rooms import Rooms
 
@@ -58,6 +62,55 @@ class ChatLimits:
     all nodes, with a shared limiter): key `limit:send:<user_id>`."""
     strikes_before_close: int = 20
     """Rate-limited frames in a row before the connection is closed (4005)."""
+
+
+@attrs.frozen
+class GatewayResponder:
+    """Answers a write sent over the gateway with an `ack` or an `error` frame for `ref`.
+
+    A room `Responder` for posts (the ack carries the message) and for
+    changes (the ack carries the event's seq, null when a reaction changed nothing).
+    """
+
+    connection: Subscriber
+    ref: str
+    room: str
+
+    def accepted(self, result: Posted | Appended | None) -> None:
+        if isinstance(result, Posted):
+            message = result.message
+            ack = protocol.Ack(ref=self.ref, room=self.room, seq=message.seq, message=message)
+        else:
+            seq = None if result is None else result.message.seq
+            ack = protocol.Ack(ref=self.ref, room=self.room, seq=seq)
+        self.connection.send(protocol.encode(ack))
+
+    def refused(self, error: Exception) -> None:
+        self.connection.send(protocol.encode(error_reply(self.ref, error)))
+
+
+def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
+    """The gateway's `error` frame for a refusal (the HTTP API's mapping is `error_for`).
+
+    Any `StoreError` not named here (the store is unavailable...) is `unavailable`.
+    """
+    code, text = ErrorCode.UNAVAILABLE, "could not store it; retry"
+    match error:
+        case RoomFailed():
+            code, text = ErrorCode.INTERNAL, "the server failed on this request"
+        case NotJoined():
+            code, text = ErrorCode.NOT_JOINED, "you are not in this room"
+        case ClientIdReused():
+            code, text = ErrorCode.CLIENT_ID_REUSED, str(error)
+        case NotFound():
+            code, text = ErrorCode.NOT_FOUND, str(error)
+        case Forbidden():
+            code, text = ErrorCode.FORBIDDEN, str(error)
+        case Gone():
+            code, text = ErrorCode.GONE, str(error)
+        case ValueError():
+            code, text = ErrorCode.INVALID_VALUE, str(error)
+    return protocol.ErrorReply(ref=ref, code=code, message=text[: protocol.MAX_TEXT_CHARS])
 
 
 class Sessions:
@@ -325,8 +378,8 @@ class ChatConnection:
             client_id=client_id,
             created_at=now_ms(),
             thread_id=thread,
-            origin=self,
-            ref=ref,
+            responder=GatewayResponder(self, ref, room),
+            subscriber_id=self.id,
         )
         await self._to_room(ref, room, post)
 
@@ -346,13 +399,13 @@ class ChatConnection:
             client_id=client_id,
             created_at=now_ms(),
             body=body,
-            origin=self,
-            ref=ref,
+            responder=GatewayResponder(self, ref, room),
+            subscriber_id=self.id,
         )
         await self._to_room(ref, room, change)
 
     async def _to_room(self, ref: str, room: str, request: Post | Change) -> None:
-        """Hand a write to the room; it acknowledges (or refuses) through this connection."""
+        """Hand a write to the room; it answers through the request's `GatewayResponder`."""
         if room not in self._joined:
             self._error(ref, ErrorCode.NOT_JOINED, f"join room {room} before writing to it")
             return

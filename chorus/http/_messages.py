@@ -18,8 +18,15 @@ import attrs
 
 from chorus import chat
 from chorus.actors import Reply as ActorReply
-from chorus.actors.events import wire_message
-from chorus.actors.room import Change, ChangeKind, Post, RoomMessage
+from chorus.actors.room import (
+    Change,
+    ChangeKind,
+    Post,
+    Posted,
+    ReplyResponder,
+    Responder,
+    RoomMessage,
+)
 from chorus.persistence import Appended, Room, now_ms
 from chorus.protocol import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
 from chorus.services import Services
@@ -88,7 +95,7 @@ class ClientId:
     client_id: str = text(1, MAX_ID_CHARS, CLIENT_ID + " A retry changes nothing more.")
 
 
-# -- checks and the room actor --------------------------------------------------------
+# -- the room actor -------------------------------------------------------------------
 
 
 async def change(
@@ -107,7 +114,7 @@ async def change(
     """
     created_at = now_ms()
 
-    def make(reply: ActorReply[Appended | None]) -> Change:
+    def make(responder: Responder[Appended | None]) -> Change:
         return Change(
             kind=kind,
             actor_id=actor_id,
@@ -115,18 +122,24 @@ async def change(
             client_id=client_id,
             created_at=created_at,
             body=body,
-            reply=reply,
+            responder=responder,
         )
 
-    return await ask_room(services, room.id, make)
+    return await write(services, room.id, make)
 
 
-async def ask_room(
-    services: Services, room_id: str, make: Callable[[ActorReply[R]], RoomMessage]
-) -> R:
-    """Ask the room's actor; a `ValueError` it answers (a rule broken) becomes 400."""
+async def write(services: Services, room_id: str, make: Callable[[Responder[R]], RoomMessage]) -> R:
+    """Have the room's actor handle the write `make` builds around the request's responder.
+
+    Returns what the write was accepted with, or raises its refusal: a
+    `ValueError` (a rule broken) as 400, the others for `error_for` to map.
+    """
+
+    def ask(reply: ActorReply[R]) -> RoomMessage:
+        return make(ReplyResponder(reply))
+
     try:
-        return await services.rooms.ask(room_id, make, timeout=POST_TIMEOUT)
+        return await services.rooms.ask(room_id, ask, timeout=POST_TIMEOUT)
     except ValueError as exc:
         raise bad_request(ErrorCode.INVALID_VALUE, str(exc)) from None
 
@@ -184,18 +197,18 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
     room = await member_room(call, room_id)
     sender, post, created_at = call.user_id, call.input, now_ms()
 
-    def make(reply: ActorReply[Appended]) -> Post:
+    def make(responder: Responder[Posted]) -> Post:
         return Post(
             sender_id=sender,
             body=post.body,
             client_id=post.client_id,
             created_at=created_at,
             thread_id=post.thread,
-            reply=reply,
+            responder=responder,
         )
 
-    result = await ask_room(call.services, room.id, make)
-    posted = PostedView(message=wire_message(result.message), duplicate=result.duplicate)
+    result = await write(call.services, room.id, make)
+    posted = PostedView(message=result.message, duplicate=result.duplicate)
     return Reply(200 if result.duplicate else 201, posted)
 
 

@@ -8,21 +8,24 @@ import trio.testing
 
 from chorus import protocol
 from chorus.actors import Reply
+from chorus.actors.connection import GatewayResponder
 from chorus.actors.events import wire_message
-from chorus.actors.room import Post, RoomConfig, RoomMessage, Subscribe
-from chorus.persistence import Appended, NewMessage, RoomKind
+from chorus.actors.room import Post, Posted, ReplyResponder, RoomConfig, RoomMessage, Subscribe
+from chorus.persistence import NewMessage, RoomKind
 from tests.actors.world import World
 from tests.recorder import Recorder
 
 
 def post(world: World, client_id: str, origin: Recorder | None = None) -> Post:
+    """A post as the gateway sends it from `origin`; without one, nobody hears the answer."""
+    answers = origin if origin is not None else Recorder("nobody")
     return Post(
         sender_id=world.sender_id,
         body=f"body of {client_id}",
         client_id=client_id,
         created_at=1,
-        origin=origin,
-        ref=f"ref-{client_id}",
+        responder=GatewayResponder(answers, f"ref-{client_id}", world.room_id),
+        subscriber_id=None if origin is None else origin.id,
     )
 
 
@@ -107,8 +110,8 @@ async def test_an_idle_room_stops_and_forgets_its_name(world: World) -> None:
     # Store calls run in threads, which a mock clock would jump over: real (short) time.
     world.rooms.config = RoomConfig(idle_timeout=0.05)
 
-    def over_http(reply: Reply[Appended]) -> RoomMessage:
-        return attrs.evolve(post(world, "c"), reply=reply)
+    def over_http(reply: Reply[Posted]) -> RoomMessage:
+        return attrs.evolve(post(world, "c"), responder=ReplyResponder(reply))
 
     await world.rooms.ask(world.room_id, over_http, timeout=5)  # stored, no subscriber left
     actor = world.rooms.running(world.room_id)
