@@ -246,8 +246,7 @@ async def update_room(call: Call[RoomSettings], room_id: str) -> Reply:
 async def set_notify_level(call: Call[NotifySetting], room_id: str) -> Reply:
     """Which of the room's later messages notify the caller: `all`, `mentions` or `none`."""
     store = call.services.store
-    room = await existing_room(store, room_id)
-    await membership_of(store, room, call.user_id)
+    room = await member_room(call, room_id)
     membership = await store.set_notify_level(room.id, call.user_id, NotifyLevel(call.input.level))
     others = await direct_others(store, call.user_id, [room])
     return Reply(200, my_room_view(room, membership, others.get(room.id)))
