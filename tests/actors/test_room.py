@@ -10,7 +10,15 @@ from chorus import protocol
 from chorus.actors import Reply
 from chorus.actors.connection import GatewayResponder
 from chorus.actors.events import wire_message
-from chorus.actors.room import Post, Posted, ReplyResponder, RoomConfig, RoomMessage, Subscribe
+from chorus.actors.room import (
+    Change,
+    Post,
+    Posted,
+    ReplyResponder,
+    RoomConfig,
+    RoomMessage,
+    Subscribe,
+)
 from chorus.persistence import NewMessage, RoomKind
 from tests.actors.world import World
 from tests.recorder import Recorder
@@ -160,6 +168,30 @@ async def test_evicted_members_cannot_post_through_the_gateway(world: World) -> 
     error = next(f for f in kicked.frames if isinstance(f, protocol.ErrorReply))
     assert error.code == protocol.ErrorCode.NOT_JOINED
     assert await world.store.messages(world.room_id, limit=5) == []
+
+
+async def test_evicted_members_cannot_change_messages_through_the_gateway(world: World) -> None:
+    new = NewMessage(sender_id=world.sender_id, body="hi", client_id="c", created_at=1)
+    [stored] = await world.store.append_messages(world.room_id, [new])
+    kicked = Recorder("kicked", user_id=world.sender_id)
+    await subscribe(world, kicked)
+    notice = protocol.encode(protocol.RoomRemoved(room=world.room_id, by="u_owner"))
+    await world.rooms.evict(world.room_id, world.sender_id, notice)
+    react = Change(
+        kind="react",
+        actor_id=world.sender_id,
+        message_id=stored.message.id,
+        client_id="r",
+        created_at=2,
+        body="ok",
+        responder=GatewayResponder(kicked, "ref-r", world.room_id),
+        subscriber_id=kicked.id,
+    )
+    await world.rooms.send(world.room_id, react)
+    await kicked.wait_for(1, protocol.ErrorReply)
+    error = next(f for f in kicked.frames if isinstance(f, protocol.ErrorReply))
+    assert (error.ref, error.code) == ("ref-r", protocol.ErrorCode.NOT_JOINED)
+    assert await world.store.reactions([stored.message.id]) == {}
 
 
 class Faulty(Recorder):
