@@ -16,11 +16,11 @@ import attrs
 import structlog
 import trio
 
-from chorus import protocol
+from chorus import chat, protocol
 from chorus.auth import AuthError, AuthService, Principal
 from chorus.gateway import Connection
 from chorus.metrics import CONNECTIONS, FRAMES_IN
-from chorus.persistence import NotFound, Store, StoreError, now_ms
+from chorus.persistence import Appended, Forbidden, Gone, NotFound, Store, StoreError, now_ms
 from chorus.protocol import CloseCode, ErrorCode
 from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
 
@@ -30,10 +30,14 @@ from .presence import ConnectionStatus, Presence
 from .room import (
     Change,
     ChangeKind,
+    ClientIdReused,
+    NotJoined,
     Post,
+    Posted,
     PresenceChanged,
-    Receipt,
+    RoomFailed,
     Subscribe,
+    Subscriber,
     Typing,
     Unsubscribe,
 )
@@ -58,6 +62,55 @@ class ChatLimits:
     all nodes, with a shared limiter): key `limit:send:<user_id>`."""
     strikes_before_close: int = 20
     """Rate-limited frames in a row before the connection is closed (4005)."""
+
+
+@attrs.frozen
+class GatewayResponder:
+    """Answers a write sent over the gateway with an `ack` or an `error` frame for `ref`.
+
+    A room `Responder` for posts (the ack carries the message) and for
+    changes (the ack carries the event's seq, null when a reaction changed nothing).
+    """
+
+    connection: Subscriber
+    ref: str
+    room: str
+
+    def accepted(self, result: Posted | Appended | None) -> None:
+        if isinstance(result, Posted):
+            message = result.message
+            ack = protocol.Ack(ref=self.ref, room=self.room, seq=message.seq, message=message)
+        else:
+            seq = None if result is None else result.message.seq
+            ack = protocol.Ack(ref=self.ref, room=self.room, seq=seq)
+        self.connection.send(protocol.encode(ack))
+
+    def refused(self, error: Exception) -> None:
+        self.connection.send(protocol.encode(error_reply(self.ref, error)))
+
+
+def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
+    """The gateway's `error` frame for a refusal (the HTTP API's mapping is `error_for`).
+
+    Any `StoreError` not named here (the store is unavailable...) is `unavailable`.
+    """
+    code, text = ErrorCode.UNAVAILABLE, "could not store it; retry"
+    match error:
+        case RoomFailed():
+            code, text = ErrorCode.INTERNAL, "the server failed on this request"
+        case NotJoined():
+            code, text = ErrorCode.NOT_JOINED, "you are not in this room"
+        case ClientIdReused():
+            code, text = ErrorCode.CLIENT_ID_REUSED, str(error)
+        case NotFound():
+            code, text = ErrorCode.NOT_FOUND, str(error)
+        case Forbidden():
+            code, text = ErrorCode.FORBIDDEN, str(error)
+        case Gone():
+            code, text = ErrorCode.GONE, str(error)
+        case ValueError():
+            code, text = ErrorCode.INVALID_VALUE, str(error)
+    return protocol.ErrorReply(ref=ref, code=code, message=text[: protocol.MAX_TEXT_CHARS])
 
 
 class Sessions:
@@ -266,14 +319,15 @@ class ChatConnection:
         last_seqs: dict[str, int] = {}
         try:
             for room_id in list(rooms):
-                if await context.store.get_membership(room_id, self.user_id) is not None:
-                    continue
-                if not resuming:
-                    await self._not_a_member(ref, room_id)
-                    return None
-                # Left or removed while the client was away: say so, resume the others.
-                del rooms[room_id]
-                self.send(protocol.encode(protocol.RoomRemoved(room=room_id)))
+                try:
+                    await chat.membership(context.store, room_id, self.user_id)
+                except (NotFound, Forbidden) as refusal:
+                    if not resuming:
+                        self._refuse(ref, refusal)
+                        return None
+                    # Left or removed while the client was away: say so, resume the others.
+                    del rooms[room_id]
+                    self.send(protocol.encode(protocol.RoomRemoved(room=room_id)))
             for room_id, after_seq in rooms.items():
                 last_seqs[room_id] = await context.rooms.ask(
                     room_id, self._subscription(after_seq), timeout=_ASK_TIMEOUT
@@ -324,8 +378,8 @@ class ChatConnection:
             client_id=client_id,
             created_at=now_ms(),
             thread_id=thread,
-            origin=self,
-            ref=ref,
+            responder=GatewayResponder(self, ref, room),
+            subscriber_id=self.id,
         )
         await self._to_room(ref, room, post)
 
@@ -345,13 +399,13 @@ class ChatConnection:
             client_id=client_id,
             created_at=now_ms(),
             body=body,
-            origin=self,
-            ref=ref,
+            responder=GatewayResponder(self, ref, room),
+            subscriber_id=self.id,
         )
         await self._to_room(ref, room, change)
 
     async def _to_room(self, ref: str, room: str, request: Post | Change) -> None:
-        """Hand a write to the room; it acknowledges (or refuses) through this connection."""
+        """Hand a write to the room; it answers through the request's `GatewayResponder`."""
         if room not in self._joined:
             self._error(ref, ErrorCode.NOT_JOINED, f"join room {room} before writing to it")
             return
@@ -361,28 +415,14 @@ class ChatConnection:
             self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
 
     async def _mark_read(self, ref: str, room: str, seq: int) -> None:
-        """Move the read marker; members of a room that shows receipts see it move."""
-        store = self._context.store
+        """Move the read marker, as `POST /rooms/{id}/read` does (see `chat.mark_read`)."""
+        context = self._context
         try:
-            stored = await store.advance_read_seq(room, self.user_id, seq)
-            details = await store.get_room(room)
-        except NotFound:
-            await self._not_a_member(ref, room)
-            return
-        except StoreError:
-            self._error(ref, ErrorCode.UNAVAILABLE, "cannot store the read marker now; retry")
+            stored = await chat.mark_read(context.store, context.rooms, room, self.user_id, seq)
+        except StoreError as refusal:
+            self._refuse(ref, refusal)
             return
         self.send(protocol.encode(protocol.Ack(ref=ref, room=room, seq=stored)))
-        if details is not None and details.read_receipts and room in self._joined:
-            with contextlib.suppress(ActorDead):
-                await self._context.rooms.send(room, Receipt(user_id=self.user_id, seq=stored))
-
-    async def _not_a_member(self, ref: str, room_id: str) -> None:
-        """Refuse a request about a room the user is not in, as HTTP does: 404 or 403."""
-        if await self._context.store.get_room(room_id) is None:
-            self._error(ref, ErrorCode.NOT_FOUND, f"no room {room_id}")
-        else:
-            self._error(ref, ErrorCode.FORBIDDEN, f"not a member of room {room_id}")
 
     def _within_rate(self, frame: protocol.ClientFrame) -> bool:
         """This connection's frame rate (local by nature: one socket is on one node)."""
@@ -418,6 +458,10 @@ class ChatConnection:
             await self._context.presence.report(self.user_id, update)
         except ActorDead:
             self._conn.log.warning("presence.report_failed", status=status)
+
+    def _refuse(self, ref: str, error: Exception) -> None:
+        """Answer `ref` with the error frame for a refusal (see `error_reply`)."""
+        self.send(protocol.encode(error_reply(ref, error)))
 
     def _error(self, ref: str | None, code: ErrorCode, message: str) -> None:
         self.send(protocol.encode(protocol.ErrorReply(ref=ref, code=code, message=message)))

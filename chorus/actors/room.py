@@ -12,23 +12,21 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 import attrs
 import structlog
 import trio
 
-from chorus import protocol
+from chorus import chat, protocol
 from chorus.cluster import Bus
 from chorus.gateway import text_frame
 from chorus.metrics import DELIVERIES, FRAMES_OUT_BROADCAST, MESSAGES_STORED, STORE_SECONDS
 from chorus.persistence import (
     Appended,
-    Forbidden,
     Gone,
     Message,
     NewMessage,
-    NotFound,
     Notification,
     Store,
     StoreError,
@@ -40,6 +38,8 @@ from ._reply import Reply
 from .events import event_payload, mentions, wire_message
 
 _log = structlog.get_logger("chorus.room")
+R = TypeVar("R")
+R_contra = TypeVar("R_contra", contravariant=True)
 
 
 class Subscriber(Protocol):
@@ -91,13 +91,52 @@ class Unsubscribe:
     subscriber_id: str
 
 
+class Responder(Protocol[R_contra]):
+    """Answers one write to the room (a `Post` or a `Change`) for the front end that sent it.
+
+    The room calls one of the two, once (neither only if the room crashes: the
+    asker's `ask` then fails, the gateway's connection is closed to resume);
+    neither may wait. The gateway's (`connection.GatewayResponder`) sends an `ack` or `error` frame;
+    an `ask`er's (`ReplyResponder`, the HTTP API's) settles its reply.
+    """
+
+    def accepted(self, result: R_contra) -> None:
+        """Stored (or a retry of a stored write) and already queued to the subscribers."""
+
+    def refused(self, error: Exception) -> None:
+        """Nothing was stored: retrying with the same client id is safe.
+
+        `error` is a `StoreError` (`NotFound`, `Forbidden`, `Gone`...), a
+        `ValueError` (a rule broken), `NotJoined`, `ClientIdReused` or `RoomFailed`.
+        """
+
+
+@attrs.frozen
+class ReplyResponder(Generic[R]):
+    """Settles `reply` with the room's answer: how an `ask` (the HTTP API's) gets it."""
+
+    reply: Reply[R]
+
+    def accepted(self, result: R) -> None:
+        self.reply.send(result)
+
+    def refused(self, error: Exception) -> None:
+        self.reply.fail(error)
+
+
+@attrs.frozen(kw_only=True)
+class Posted:
+    """What a post is accepted with."""
+
+    message: protocol.Message
+    """The stored message (the original one when `duplicate`)."""
+    duplicate: bool
+    """The client id was already used in this room: nothing new was stored."""
+
+
 @attrs.frozen(kw_only=True)
 class Post:
-    """Store a message, broadcast it, then acknowledge it.
-
-    Gateway posts give `origin` and `ref` (the ack or error goes to that
-    connection); HTTP posts give `reply` instead.
-    """
+    """Store a message, broadcast it, then answer `responder`."""
 
     sender_id: str
     body: str
@@ -105,9 +144,10 @@ class Post:
     created_at: int
     thread_id: str | None = None
     """Post as a reply in the thread rooted at this message of the room."""
-    origin: Subscriber | None = None
-    ref: str | None = None
-    reply: Reply[Appended] | None = None
+    responder: Responder[Posted]
+    subscriber_id: str | None = None
+    """The gateway's connection posting: refused (`NotJoined`) unless it still is a
+    subscriber, so that a member evicted from the room cannot post any more."""
 
 
 ChangeKind = Literal["edit", "delete", "react", "unreact"]
@@ -117,11 +157,10 @@ ChangeKind = Literal["edit", "delete", "react", "unreact"]
 class Change:
     """Edit, delete or react to a message of the room: a sequenced event like a post.
 
-    Stored, broadcast, then acknowledged like a `Post` (gateway changes give
-    `origin` and `ref`, HTTP ones `reply`). `body` is the new text of an
-    edit, or the emoji of a reaction. The reply is the stored event, or None
-    when a reaction changed nothing. Refusals: `NotFound` (no such message in
-    this room), `Forbidden`, `Gone` (deleted), other `StoreError`s.
+    Stored, broadcast, then answered like a `Post`. `body` is the new text of
+    an edit, or the emoji of a reaction. It is accepted with the stored event,
+    or None when a reaction changed nothing. Refusals: `NotFound` (no such
+    message in this room), `Forbidden`, `Gone` (deleted), other `StoreError`s.
     """
 
     kind: ChangeKind
@@ -130,9 +169,9 @@ class Change:
     client_id: str
     created_at: int
     body: str = ""
-    origin: Subscriber | None = None
-    ref: str | None = None
-    reply: Reply[Appended | None] | None = None
+    responder: Responder[Appended | None]
+    subscriber_id: str | None = None
+    """As for a `Post`: the gateway's connection, which must still be a subscriber."""
 
 
 @attrs.frozen(kw_only=True)
@@ -395,16 +434,16 @@ class RoomActor:
         FRAMES_OUT_BROADCAST.inc(count)
         return count
 
-    def _may_post(self, post: Post) -> bool:
-        """Gateway posts must come from a subscriber (an evicted member is refused)."""
-        if post.origin is None or post.origin.id in self._subscribers:
+    def _may_write(self, request: Post | Change) -> bool:
+        """Gateway writes must come from a subscriber (an evicted member is refused)."""
+        if request.subscriber_id is None or request.subscriber_id in self._subscribers:
             return True
-        _refuse(post, NotJoined())
+        request.responder.refused(NotJoined())
         return False
 
     async def _store_posts(self, posts: list[Post]) -> None:
         """Store `posts` in one transaction, broadcast the new ones, then acknowledge each."""
-        posts = [post for post in posts if self._may_post(post)]
+        posts = [post for post in posts if self._may_write(post)]
         if any(post.thread_id is not None for post in posts):
             posts = [post for post in posts if await self._thread_ok(post)]
         if not posts:
@@ -415,7 +454,7 @@ class RoomActor:
             results = await self._store.append_messages(self.room_id, batch)
         except StoreError as exc:
             for post in posts:
-                _refuse(post, exc)
+                post.responder.refused(exc)
             return
         except Exception:
             # A bug in storing them (nothing was stored): refuse these posts rather than
@@ -423,7 +462,7 @@ class RoomActor:
             # taking the room (and every subscriber's connection to it) down again and again.
             _log.exception("room.append_failed", room=self.room_id, posts=len(posts))
             for post in posts:
-                _refuse(post, RoomFailed())
+                post.responder.refused(RoomFailed())
             return
         finally:
             STORE_SECONDS.labels("append_messages").observe(time.perf_counter() - started)
@@ -438,9 +477,9 @@ class RoomActor:
         DELIVERIES.inc(await self._accept(new))
         for post, result, wire in zip(posts, results, wires, strict=True):
             if wire.room != self.room_id:
-                _refuse(post, ClientIdReused(post.client_id))
+                post.responder.refused(ClientIdReused(post.client_id))
             else:
-                _acknowledge(post, result, wire)
+                post.responder.accepted(Posted(message=wire, duplicate=result.duplicate))
             if result.notified and self._notify is not None:
                 self._notify(result.notified, result.message)
         MESSAGES_STORED.inc(len(new))
@@ -453,39 +492,36 @@ class RoomActor:
         if post.thread_id is None:
             return True
         try:
-            root = await self._store.get_message(post.thread_id)
+            root = await chat.room_message(self._store, self.room_id, post.thread_id)
         except StoreError as exc:
-            _refuse(post, exc)
+            post.responder.refused(exc)
             return False
-        if root is None or root.room_id != self.room_id or root.target_id is not None:
-            _refuse(post, NotFound(f"no message {post.thread_id} in this room"))
-        elif root.thread_id is not None:
-            _refuse(post, ValueError("replies cannot have replies: reply to the thread's root"))
+        if root.thread_id is not None:
+            post.responder.refused(
+                ValueError("replies cannot have replies: reply to the thread's root")
+            )
         elif root.deleted_at is not None:
-            _refuse(post, Gone(f"message {post.thread_id} was deleted"))
+            post.responder.refused(Gone(f"message {post.thread_id} was deleted"))
         else:
             return True
         return False
 
     async def _change(self, change: Change) -> None:
         """Store an edit, delete or reaction as the room's next event, broadcast, acknowledge."""
-        if change.origin is not None and change.origin.id not in self._subscribers:
-            _answer(change, self.room_id, NotJoined())
+        if not self._may_write(change):
             return
         try:
-            target = await self._store.get_message(change.message_id)
-            if target is None or target.room_id != self.room_id or target.target_id is not None:
-                raise NotFound(f"no message {change.message_id} in this room")
+            await chat.room_message(self._store, self.room_id, change.message_id)
             result = await self._apply(change)
         except (StoreError, ValueError) as exc:
-            _answer(change, self.room_id, exc)
+            change.responder.refused(exc)
             return
         except Exception:  # a bug in storing it: refused, as for posts
             _log.exception("room.change_failed", room=self.room_id, kind=change.kind)
-            _answer(change, self.room_id, RoomFailed())
+            change.responder.refused(RoomFailed())
             return
         if result is not None and result.message.room_id != self.room_id:
-            _answer(change, self.room_id, ClientIdReused(change.client_id))
+            change.responder.refused(ClientIdReused(change.client_id))
             return
         if result is not None and not result.duplicate:
             event = result.message
@@ -493,7 +529,7 @@ class RoomActor:
             DELIVERIES.inc(await self._accept([(event.seq, payload)]))
             if self._bus is not None:
                 await self._publish(_stored_envelope([(event.seq, payload)]))
-        _answer(change, self.room_id, result)
+        change.responder.accepted(result)
 
     async def _apply(self, change: Change) -> Appended | None:
         store, at = self._store, change.created_at
@@ -594,14 +630,6 @@ def _forward_to(ref: ActorRef[RoomMessage]) -> Callable[[bytes], None]:
     return deliver
 
 
-def _acknowledge(post: Post, result: Appended, wire: protocol.Message) -> None:
-    if post.reply is not None:
-        post.reply.send(result)
-    if post.origin is not None and post.ref is not None:
-        ack = protocol.Ack(ref=post.ref, room=wire.room, seq=wire.seq, message=wire)
-        post.origin.send(protocol.encode(ack))
-
-
 def _new_message(post: Post) -> NewMessage:
     names, everyone = mentions(post.body)
     return NewMessage(
@@ -628,49 +656,3 @@ class ClientIdReused(Exception):
 
     def __init__(self, client_id: str) -> None:
         super().__init__(f"client_id {client_id!r} was already used in another room")
-
-
-def _refuse(post: Post, error: Exception) -> None:
-    """Tell the poster nothing was stored: retrying with the same client id is safe."""
-    if post.reply is not None:
-        post.reply.fail(error)
-    if post.origin is not None:
-        if isinstance(error, NotFound) and post.thread_id is None:
-            error = NotFound("the room no longer exists")
-        post.origin.send(protocol.encode(error_reply(post.ref, error)))
-
-
-def _answer(change: Change, room_id: str, result: Appended | Exception | None) -> None:
-    """Acknowledge a change with its event's seq, or refuse it."""
-    if isinstance(result, Exception):
-        if change.reply is not None:
-            change.reply.fail(result)
-        if change.origin is not None:
-            change.origin.send(protocol.encode(error_reply(change.ref, result)))
-        return
-    if change.reply is not None:
-        change.reply.send(result)
-    if change.origin is not None and change.ref is not None:
-        seq = None if result is None else result.message.seq
-        change.origin.send(protocol.encode(protocol.Ack(ref=change.ref, room=room_id, seq=seq)))
-
-
-def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
-    """The gateway's answer to a request the room (or the store) refused."""
-    code, text = protocol.ErrorCode.UNAVAILABLE, "could not store it; retry"
-    match error:
-        case RoomFailed():
-            code, text = protocol.ErrorCode.INTERNAL, "the server failed on this request"
-        case NotJoined():
-            code, text = protocol.ErrorCode.NOT_JOINED, "you are not in this room"
-        case ClientIdReused():
-            code, text = protocol.ErrorCode.CLIENT_ID_REUSED, str(error)
-        case NotFound():
-            code, text = protocol.ErrorCode.NOT_FOUND, str(error)
-        case Forbidden():
-            code, text = protocol.ErrorCode.FORBIDDEN, str(error)
-        case Gone():
-            code, text = protocol.ErrorCode.GONE, str(error)
-        case ValueError():
-            code, text = protocol.ErrorCode.INVALID_VALUE, str(error)
-    return protocol.ErrorReply(ref=ref, code=code, message=text[: protocol.MAX_TEXT_CHARS])

@@ -21,6 +21,7 @@ from .room import (
     Evict,
     Notify,
     PresenceChanged,
+    Receipt,
     RoomActor,
     RoomConfig,
     RoomMessage,
@@ -130,6 +131,15 @@ class Rooms:
             await self._bus.publish(
                 f"room:{room_id}", ephemeral_envelope(self._origin.encode(), event)
             )
+
+    async def show_receipt(self, room_id: str, user_id: str, seq: int) -> None:
+        """Show the room's subscribers, on every node, that `user_id` has read up to `seq`.
+
+        Through the room's actor (started if need be), which shares the event;
+        receipts are ephemeral, so if the actor cannot be reached nobody is shown.
+        """
+        with contextlib.suppress(ActorDead):
+            await self.send(room_id, Receipt(user_id=user_id, seq=seq))
 
     async def evict(self, room_id: str, user_id: str, notice: bytes) -> set[str]:
         """Stop sending `room_id`'s events to `user_id`'s subscribers here (membership ended).

@@ -8,12 +8,9 @@ when messages mention or reply to a user; the inbox lists and marks them.
 
 from __future__ import annotations
 
-import contextlib
-
 import attrs
 
-from chorus.actors import ActorDead
-from chorus.actors.room import Receipt
+from chorus import chat
 from chorus.persistence import now_ms
 from chorus.protocol import MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
 
@@ -27,7 +24,6 @@ from ._output import (
     UnreadView,
     notification_view,
 )
-from ._rooms import member_room
 from ._routing import API_PREFIX, Call, Reply, RouteTable
 
 table = RouteTable("inbox")
@@ -76,12 +72,10 @@ async def mark_room_read(call: Call[ReadUpTo], room_id: str) -> Reply:
     It never moves back nor past the room's last seq. In a room that shows
     read receipts, the room's subscribers get a `receipt` event.
     """
-    store = call.services.store
-    room = await member_room(call, room_id)
-    stored = await store.advance_read_seq(room.id, call.user_id, call.input.seq)
-    if room.read_receipts:
-        with contextlib.suppress(ActorDead):
-            await call.services.rooms.send(room.id, Receipt(user_id=call.user_id, seq=stored))
+    services = call.services
+    stored = await chat.mark_read(
+        services.store, services.rooms, room_id, call.user_id, call.input.seq
+    )
     return Reply(200, ReadView(read_seq=stored))
 
 

@@ -16,14 +16,22 @@ from typing import TypeVar
 
 import attrs
 
+from chorus import chat
 from chorus.actors import Reply as ActorReply
-from chorus.actors.events import wire_message
-from chorus.actors.room import Change, ChangeKind, Post, RoomMessage
-from chorus.persistence import Appended, Message, Room, Store, now_ms
+from chorus.actors.room import (
+    Change,
+    ChangeKind,
+    Post,
+    Posted,
+    ReplyResponder,
+    Responder,
+    RoomMessage,
+)
+from chorus.persistence import Appended, Room, now_ms
 from chorus.protocol import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
 from chorus.services import Services
 
-from ._errors import bad_request, not_found
+from ._errors import bad_request
 from ._input import integer, text
 from ._output import (
     ChangedView,
@@ -87,15 +95,7 @@ class ClientId:
     client_id: str = text(1, MAX_ID_CHARS, CLIENT_ID + " A retry changes nothing more.")
 
 
-# -- checks and the room actor --------------------------------------------------------
-
-
-async def room_message(store: Store, room: Room, message_id: str) -> Message:
-    """A message (not another kind of event) of `room`, in its current state; else 404."""
-    message = await store.get_message(message_id)
-    if message is None or message.room_id != room.id or message.target_id is not None:
-        raise not_found(f"no message {message_id} in room {room.id}")
-    return message
+# -- the room actor -------------------------------------------------------------------
 
 
 async def change(
@@ -114,7 +114,7 @@ async def change(
     """
     created_at = now_ms()
 
-    def make(reply: ActorReply[Appended | None]) -> Change:
+    def make(responder: Responder[Appended | None]) -> Change:
         return Change(
             kind=kind,
             actor_id=actor_id,
@@ -122,18 +122,24 @@ async def change(
             client_id=client_id,
             created_at=created_at,
             body=body,
-            reply=reply,
+            responder=responder,
         )
 
-    return await ask_room(services, room.id, make)
+    return await write(services, room.id, make)
 
 
-async def ask_room(
-    services: Services, room_id: str, make: Callable[[ActorReply[R]], RoomMessage]
-) -> R:
-    """Ask the room's actor; a `ValueError` it answers (a rule broken) becomes 400."""
+async def write(services: Services, room_id: str, make: Callable[[Responder[R]], RoomMessage]) -> R:
+    """Have the room's actor handle the write `make` builds around the request's responder.
+
+    Returns what the write was accepted with, or raises its refusal: a
+    `ValueError` (a rule broken) as 400, the others for `error_for` to map.
+    """
+
+    def ask(reply: ActorReply[R]) -> RoomMessage:
+        return make(ReplyResponder(reply))
+
     try:
-        return await services.rooms.ask(room_id, make, timeout=POST_TIMEOUT)
+        return await services.rooms.ask(room_id, ask, timeout=POST_TIMEOUT)
     except ValueError as exc:
         raise bad_request(ErrorCode.INVALID_VALUE, str(exc)) from None
 
@@ -191,18 +197,18 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
     room = await member_room(call, room_id)
     sender, post, created_at = call.user_id, call.input, now_ms()
 
-    def make(reply: ActorReply[Appended]) -> Post:
+    def make(responder: Responder[Posted]) -> Post:
         return Post(
             sender_id=sender,
             body=post.body,
             client_id=post.client_id,
             created_at=created_at,
             thread_id=post.thread,
-            reply=reply,
+            responder=responder,
         )
 
-    result = await ask_room(call.services, room.id, make)
-    posted = PostedView(message=wire_message(result.message), duplicate=result.duplicate)
+    result = await write(call.services, room.id, make)
+    posted = PostedView(message=result.message, duplicate=result.duplicate)
     return Reply(200 if result.duplicate else 201, posted)
 
 
@@ -217,7 +223,7 @@ async def get_message(call: Call[object], room_id: str, message_id: str) -> Repl
     """The message in its current state, its reaction counts and its thread's size."""
     store = call.services.store
     room = await member_room(call, room_id)
-    message = await room_message(store, room, message_id)
+    message = await chat.room_message(store, room.id, message_id)
     reactions = await store.reactions([message.id])
     return Reply(200, message_detail_view(message, reactions.get(message.id, {})))
 
@@ -298,6 +304,6 @@ async def message_history(call: Call[object], room_id: str, message_id: str) -> 
     """The texts the message had before each edit, oldest first."""
     store = call.services.store
     room = await member_room(call, room_id)
-    message = await room_message(store, room, message_id)
+    message = await chat.room_message(store, room.id, message_id)
     edits = await store.edit_history(message.id)
     return Reply(200, EditHistoryView(edits=[edit_view(edit) for edit in edits]))

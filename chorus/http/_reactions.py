@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import attrs
 
-from chorus import protocol
+from chorus import chat, protocol
 from chorus.actors.room import ChangeKind
 from chorus.protocol import ErrorCode
 
 from ._errors import bad_request
 from ._input import integer
-from ._messages import MESSAGE, ClientId, change, room_message
+from ._messages import MESSAGE, ClientId, change
 from ._output import ChangedView, ReactorsView, changed_view
 from ._rooms import member_room
 from ._routing import Call, Reply, RouteTable
@@ -113,6 +113,6 @@ async def list_reactors(
     """The ids of up to `limit` users who reacted `emoji` to the message, earliest first."""
     store = call.services.store
     room = await member_room(call, room_id)
-    message = await room_message(store, room, message_id)
+    message = await chat.room_message(store, room.id, message_id)
     users = await store.reactors(message.id, checked_emoji(emoji), call.input.limit)
     return Reply(200, ReactorsView(users=users))

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import attrs
 
+from chorus import chat
 from chorus.persistence import Membership, NotifyLevel, Role, Room, RoomKind, Store, User, now_ms
 from chorus.protocol import MAX_ID_CHARS, MAX_ROOM_NAME_CHARS, ErrorCode
 from chorus.services import Services
@@ -125,10 +126,8 @@ async def membership_of(store: Store, room: Room, user_id: str) -> Membership:
 
 
 async def member_room(call: Call[Any], room_id: str) -> Room:
-    """The room, when the caller is a member (else 404 or 403)."""
-    room = await existing_room(call.services.store, room_id)
-    await membership_of(call.services.store, room, call.user_id)
-    return room
+    """The room, when the caller is a member (else 404 or 403, as the gateway answers)."""
+    return await chat.member_room(call.services.store, room_id, call.user_id)
 
 
 async def direct_others(store: Store, user_id: str, rooms: Sequence[Room]) -> dict[str, list[User]]:
@@ -247,8 +246,7 @@ async def update_room(call: Call[RoomSettings], room_id: str) -> Reply:
 async def set_notify_level(call: Call[NotifySetting], room_id: str) -> Reply:
     """Which of the room's later messages notify the caller: `all`, `mentions` or `none`."""
     store = call.services.store
-    room = await existing_room(store, room_id)
-    await membership_of(store, room, call.user_id)
+    room = await member_room(call, room_id)
     membership = await store.set_notify_level(room.id, call.user_id, NotifyLevel(call.input.level))
     others = await direct_others(store, call.user_id, [room])
     return Reply(200, my_room_view(room, membership, others.get(room.id)))

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import attrs
 
+from chorus import chat
 from chorus.actors.events import wire_message
 
 from ._input import integer
-from ._messages import DEFAULT_HISTORY, HISTORY_LIMIT, MESSAGE, History, room_message
+from ._messages import DEFAULT_HISTORY, HISTORY_LIMIT, MESSAGE, History
 from ._output import ThreadsView, ThreadView, message_detail_view
 from ._rooms import member_room
 from ._routing import API_PREFIX, Call, Reply, RouteTable
@@ -40,7 +41,7 @@ async def get_thread(call: Call[History], room_id: str, message_id: str) -> Repl
     """
     store = call.services.store
     room = await member_room(call, room_id)
-    root = await room_message(store, room, message_id)
+    root = await chat.room_message(store, room.id, message_id)
     query = call.input
     replies = await store.thread_messages(
         root.id, before=query.before, after=query.after, limit=query.limit

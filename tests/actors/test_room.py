@@ -8,21 +8,32 @@ import trio.testing
 
 from chorus import protocol
 from chorus.actors import Reply
+from chorus.actors.connection import GatewayResponder
 from chorus.actors.events import wire_message
-from chorus.actors.room import Post, RoomConfig, RoomMessage, Subscribe
-from chorus.persistence import Appended, NewMessage, RoomKind
+from chorus.actors.room import (
+    Change,
+    Post,
+    Posted,
+    ReplyResponder,
+    RoomConfig,
+    RoomMessage,
+    Subscribe,
+)
+from chorus.persistence import NewMessage, RoomKind
 from tests.actors.world import World
 from tests.recorder import Recorder
 
 
 def post(world: World, client_id: str, origin: Recorder | None = None) -> Post:
+    """A post as the gateway sends it from `origin`; without one, nobody hears the answer."""
+    answers = origin if origin is not None else Recorder("nobody")
     return Post(
         sender_id=world.sender_id,
         body=f"body of {client_id}",
         client_id=client_id,
         created_at=1,
-        origin=origin,
-        ref=f"ref-{client_id}",
+        responder=GatewayResponder(answers, f"ref-{client_id}", world.room_id),
+        subscriber_id=None if origin is None else origin.id,
     )
 
 
@@ -107,8 +118,8 @@ async def test_an_idle_room_stops_and_forgets_its_name(world: World) -> None:
     # Store calls run in threads, which a mock clock would jump over: real (short) time.
     world.rooms.config = RoomConfig(idle_timeout=0.05)
 
-    def over_http(reply: Reply[Appended]) -> RoomMessage:
-        return attrs.evolve(post(world, "c"), reply=reply)
+    def over_http(reply: Reply[Posted]) -> RoomMessage:
+        return attrs.evolve(post(world, "c"), responder=ReplyResponder(reply))
 
     await world.rooms.ask(world.room_id, over_http, timeout=5)  # stored, no subscriber left
     actor = world.rooms.running(world.room_id)
@@ -157,6 +168,30 @@ async def test_evicted_members_cannot_post_through_the_gateway(world: World) -> 
     error = next(f for f in kicked.frames if isinstance(f, protocol.ErrorReply))
     assert error.code == protocol.ErrorCode.NOT_JOINED
     assert await world.store.messages(world.room_id, limit=5) == []
+
+
+async def test_evicted_members_cannot_change_messages_through_the_gateway(world: World) -> None:
+    new = NewMessage(sender_id=world.sender_id, body="hi", client_id="c", created_at=1)
+    [stored] = await world.store.append_messages(world.room_id, [new])
+    kicked = Recorder("kicked", user_id=world.sender_id)
+    await subscribe(world, kicked)
+    notice = protocol.encode(protocol.RoomRemoved(room=world.room_id, by="u_owner"))
+    await world.rooms.evict(world.room_id, world.sender_id, notice)
+    react = Change(
+        kind="react",
+        actor_id=world.sender_id,
+        message_id=stored.message.id,
+        client_id="r",
+        created_at=2,
+        body="ok",
+        responder=GatewayResponder(kicked, "ref-r", world.room_id),
+        subscriber_id=kicked.id,
+    )
+    await world.rooms.send(world.room_id, react)
+    await kicked.wait_for(1, protocol.ErrorReply)
+    error = next(f for f in kicked.frames if isinstance(f, protocol.ErrorReply))
+    assert (error.ref, error.code) == ("ref-r", protocol.ErrorCode.NOT_JOINED)
+    assert await world.store.reactions([stored.message.id]) == {}
 
 
 class Faulty(Recorder):

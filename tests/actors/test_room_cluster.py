@@ -18,6 +18,7 @@ import trio
 
 from chorus import protocol
 from chorus.actors import Registry, Reply
+from chorus.actors.connection import GatewayResponder
 from chorus.actors.room import Post, PresenceChanged, RoomConfig, RoomMessage, Subscribe, Typing
 from chorus.actors.rooms import Rooms
 from chorus.cluster import LocalBus
@@ -85,8 +86,8 @@ def post(cluster: Cluster, client_id: str, origin: Recorder) -> Post:
         body=client_id,
         client_id=client_id,
         created_at=1,
-        origin=origin,
-        ref=client_id,
+        responder=GatewayResponder(origin, client_id, cluster.room_id),
+        subscriber_id=origin.id,
     )
 
 

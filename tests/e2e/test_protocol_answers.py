@@ -140,6 +140,63 @@ async def test_a_reply_to_a_reply_is_invalid_over_ws_and_http(node: RunningNode)
         assert await http_code(posted) == (400, ErrorCode.INVALID_VALUE)
 
 
+async def test_a_message_of_another_room_is_not_found_over_ws_and_http(
+    node: RunningNode,
+) -> None:
+    async with chat_user(node) as ada, signed_in(node, ada.api) as ws:
+        here, there = await ada.api.create_room("here"), await ada.api.create_room("there")
+        elsewhere = (await ada.api.post(there.id, "elsewhere", "c-there")).id
+        assert isinstance(await answer(ws, protocol.Join(ref="j", room=here.id)), protocol.Ack)
+        frames: list[protocol.ClientFrame] = [
+            protocol.Edit(ref="e", room=here.id, message=elsewhere, client_id="c1", body="x"),
+            protocol.Delete(ref="d", room=here.id, message=elsewhere, client_id="c2"),
+            protocol.React(ref="r", room=here.id, message=elsewhere, client_id="c3", emoji="ok"),
+            protocol.Send(ref="s", room=here.id, client_id="c4", body="re", thread=elsewhere),
+        ]
+        for frame in frames:
+            assert code_of(await answer(ws, frame)) == ErrorCode.NOT_FOUND, frame
+        path = f"/rooms/{here.id}/messages/{elsewhere}"
+        reply = {"body": "re", "client_id": "c8", "thread": elsewhere}
+        calls = [
+            ada.api._call("PATCH", path, {"body": "x", "client_id": "c5"}),
+            ada.api._call("DELETE", path, params={"client_id": "c6"}),
+            ada.api._call("PUT", f"{path}/reactions/ok", params={"client_id": "c7"}),
+            ada.api._call("POST", f"/rooms/{here.id}/messages", reply),
+            ada.api.message(here.id, elsewhere),
+            ada.api.thread(here.id, elsewhere),
+            ada.api.reactors(here.id, elsewhere, "ok"),
+            ada.api.edit_history(here.id, elsewhere),
+        ]
+        for call in calls:
+            assert await http_code(call) == (404, ErrorCode.NOT_FOUND)
+        assert await ada.api.history(here.id) == []
+
+
+async def test_a_read_marker_shows_a_receipt_alike_over_ws_and_http(node: RunningNode) -> None:
+    async with (
+        two_users(node) as (ada, bob),
+        signed_in(node, ada.api) as ada_ws,
+        signed_in(node, bob.api) as bob_ws,
+    ):
+        room = await ada.api.create_room("lobby")
+        await bob.api.join_room(room.id)
+        for n in range(2):
+            await ada.api.post(room.id, f"m{n}", f"c{n}")
+        assert isinstance(await answer(ada_ws, protocol.Join(ref="j", room=room.id)), protocol.Ack)
+        # Bob's connection has not joined the room: his marker is shown all the same.
+        marked = await answer(bob_ws, protocol.MarkRead(ref="m", room=room.id, seq=1))
+        assert marked == protocol.Ack(ref="m", room=room.id, seq=1)
+        await bob.api._call("POST", f"/rooms/{room.id}/read", {"seq": 2})
+        receipts: list[protocol.ServerFrame] = []
+        while len(receipts) < 2:
+            if isinstance(frame := await read(ada_ws), protocol.ReceiptEvent):
+                receipts.append(frame)
+        assert receipts == [
+            protocol.ReceiptEvent(room=room.id, user=bob.id, seq=1),
+            protocol.ReceiptEvent(room=room.id, user=bob.id, seq=2),
+        ]
+
+
 async def test_a_second_hello_is_refused_and_the_connection_stays_open(
     node: RunningNode,
 ) -> None:

@@ -1,0 +1,75 @@
+"""The chat rules both front ends follow: the gateway's connections and the HTTP API.
+
+Each rule is written once here, so a WebSocket frame and an HTTP request
+about the same thing cannot get different answers. Refusals are the store's
+errors (`NotFound`, `Forbidden`, ...); each front end maps them once, to an
+`error` frame (`chorus.actors.connection.error_reply`) or to a status
+(`chorus.http._errors.error_for`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chorus.persistence import Forbidden, Membership, Message, NotFound, Room, Store
+
+if TYPE_CHECKING:  # the room actor uses these rules: only the type, to avoid an import cycle
+    from chorus.actors.rooms import Rooms
+
+
+async def membership(store: Store, room_id: str, user_id: str) -> Membership:
+    """The user's membership of the room.
+
+    Raises `NotFound` when there is no such room and `Forbidden` when the user
+    is not a member (404 and 403 over HTTP), or another `StoreError`.
+    """
+    found = await store.get_membership(room_id, user_id)
+    if found is None:
+        raise _refusal(room_id, await store.get_room(room_id))
+    return found
+
+
+async def member_room(store: Store, room_id: str, user_id: str) -> Room:
+    """The room, when the user is a member of it; else raises as `membership` does."""
+    room = await store.get_room(room_id)
+    if room is None or await store.get_membership(room_id, user_id) is None:
+        raise _refusal(room_id, room)
+    return room
+
+
+async def room_message(store: Store, room_id: str, message_id: str) -> Message:
+    """A message of the room (not another kind of event), in its current state.
+
+    Raises `NotFound` for an unknown id, a message of another room, or an
+    event that is not a message (an edit, a reaction...).
+    """
+    message = await store.get_message(message_id)
+    if message is None or message.room_id != room_id or message.target_id is not None:
+        raise NotFound(f"no message {message_id} in room {room_id}")
+    return message
+
+
+async def mark_read(store: Store, rooms: Rooms, room_id: str, user_id: str, seq: int) -> int:
+    """Move the user's read marker in the room forward to `seq`; returns the stored marker.
+
+    The marker never moves back nor past the room's last seq. In a room that
+    shows read receipts, its subscribers on every node get a `receipt` event,
+    whether or not the reader has joined the room over the gateway (best
+    effort: an unreachable room actor shows nobody). Raises as `membership`
+    does for a user who is not a member, or another `StoreError`.
+    """
+    try:
+        stored = await store.advance_read_seq(room_id, user_id, seq)
+    except NotFound:
+        raise _refusal(room_id, await store.get_room(room_id)) from None
+    room = await store.get_room(room_id)
+    if room is not None and room.read_receipts:
+        await rooms.show_receipt(room_id, user_id, stored)
+    return stored
+
+
+def _refusal(room_id: str, room: Room | None) -> NotFound | Forbidden:
+    """Why a user who is not a member is refused: the room is missing, or closed to them."""
+    if room is None:
+        return NotFound(f"no room {room_id}")
+    return Forbidden(f"not a member of room {room_id}")
