@@ -201,13 +201,15 @@ async def test_non_members_cannot_join_private_rooms_post_or_receive(
 
 
 async def test_logout_closes_that_sessions_sockets(running: RunningNode) -> None:
-    async with chat_user(running) as ada:
-        assert ada.api.session is not None
-        token = ada.api.session.access_token
+    # A bare session: an SDK client on it would (rightly) stop with session_revoked too.
+    async with HttpApi(running.http_url) as api:
+        await api.register("leaver", PASSWORD)
+        assert api.session is not None
+        token = api.session.access_token
         async with ws_connect(running.gateway_port) as ws:
             await ws.send_message(protocol.encode(protocol.Hello(token=token)).decode())
             await ws.get_message()
-            await ada.api.logout()
+            await api.logout()
             assert await closed_code(ws) == CloseCode.SESSION_REVOKED
 
 
