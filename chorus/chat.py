@@ -31,10 +31,17 @@ async def membership(store: Store, room_id: str, user_id: str) -> Membership:
 
 async def member_room(store: Store, room_id: str, user_id: str) -> Room:
     """The room, when the user is a member of it; else raises as `membership` does."""
-    room = await store.get_room(room_id)
-    if room is None or await store.get_membership(room_id, user_id) is None:
-        raise _refusal(room_id, room)
+    room, _ = await room_and_membership(store, room_id, user_id)
     return room
+
+
+async def room_and_membership(store: Store, room_id: str, user_id: str) -> tuple[Room, Membership]:
+    """The room and the user's membership of it (their role); raises as `membership` does."""
+    room = await store.get_room(room_id)
+    found = None if room is None else await store.get_membership(room_id, user_id)
+    if room is None or found is None:
+        raise _refusal(room_id, room)
+    return room, found
 
 
 async def room_message(store: Store, room_id: str, message_id: str) -> Message:

@@ -193,7 +193,7 @@ class PresenceChanged:
     """A member's presence changed (sent by their presence actor)."""
 
     user_id: str
-    status: Literal["online", "idle", "offline"]
+    status: protocol.PresenceStatus
 
 
 @attrs.frozen(kw_only=True)

@@ -26,6 +26,7 @@ from chorus.protocol import (
     IntSpec,
     StrSpec,
     describe_json_value,
+    shorten,
     spec_schema,
 )
 
@@ -201,7 +202,7 @@ def _build(cls: type[T], values: Mapping[str, object], where: str) -> T:
     if not plan.allowed.issuperset(values):
         name = next(name for name in values if name not in plan.allowed)
         kind = "field" if where == "body" else "query parameter"
-        raise bad_request(ErrorCode.EXTRA_FIELD, f"unknown {kind} {_shorten(name)!r}")
+        raise bad_request(ErrorCode.EXTRA_FIELD, f"unknown {kind} {shorten(name)!r}")
     for name in plan.required:
         if name not in values:
             raise bad_request(ErrorCode.MISSING_FIELD, f"{name}: required field is missing")
@@ -264,7 +265,3 @@ def query_parameters(cls: type[Any]) -> list[dict[str, Any]]:
 def _is_json(content_type: str) -> bool:
     mime = content_type.split(";", 1)[0].strip().lower()
     return mime == "application/json" or mime.endswith("+json")
-
-
-def _shorten(name: str, limit: int = 40) -> str:
-    return name if len(name) <= limit else name[: limit - 1] + "…"

@@ -117,14 +117,6 @@ async def existing_room(store: Store, room_id: str) -> Room:
     return room
 
 
-async def membership_of(store: Store, room: Room, user_id: str) -> Membership:
-    """The caller's membership; 403 when they are not a member."""
-    membership = await store.get_membership(room.id, user_id)
-    if membership is None:
-        raise forbidden(f"not a member of room {room.id}")
-    return membership
-
-
 async def member_room(call: Call[Any], room_id: str) -> Room:
     """The room, when the caller is a member (else 404 or 403, as the gateway answers)."""
     return await chat.member_room(call.services.store, room_id, call.user_id)
@@ -208,7 +200,7 @@ async def get_room(call: Call[object], room_id: str) -> Reply:
     store = call.services.store
     room = await existing_room(store, room_id)
     if room.kind is not RoomKind.PUBLIC:
-        await membership_of(store, room, call.user_id)
+        await chat.membership(store, room.id, call.user_id)
     memberships = await store.members(room.id)
     statuses = await call.services.presence.statuses([m.user_id for m in memberships])
     show_read = room.read_receipts and any(m.user_id == call.user_id for m in memberships)
@@ -227,8 +219,7 @@ async def get_room(call: Call[object], room_id: str) -> Reply:
 async def update_room(call: Call[RoomSettings], room_id: str) -> Reply:
     """Switches read receipts (whether members see each other's read markers): owner only."""
     store = call.services.store
-    room = await existing_room(store, room_id)
-    caller = await membership_of(store, room, call.user_id)
+    room, caller = await chat.room_and_membership(store, room_id, call.user_id)
     if caller.role is not Role.OWNER:
         raise forbidden("only the owner can change the room's settings")
     room = await store.set_read_receipts(room.id, call.input.read_receipts)
@@ -289,8 +280,7 @@ async def join_room(call: Call[object], room_id: str) -> Reply:
 async def invite_member(call: Call[Invite], room_id: str) -> Reply:
     """Adds a user to the room as a member: 201, or 200 if they already were one."""
     store = call.services.store
-    room = await existing_room(store, room_id)
-    caller = await membership_of(store, room, call.user_id)
+    room, caller = await chat.room_and_membership(store, room_id, call.user_id)
     if room.kind is RoomKind.DIRECT:
         raise forbidden("the users of a direct room are fixed")
     if caller.role not in MANAGERS:
@@ -324,8 +314,7 @@ async def remove_member(call: Call[object], room_id: str, user_id: str) -> Reply
     moderators; nobody may remove the owner. The caller must be a member.
     """
     store = call.services.store
-    room = await existing_room(store, room_id)
-    caller = await membership_of(store, room, call.user_id)
+    room, caller = await chat.room_and_membership(store, room_id, call.user_id)
     if room.kind is RoomKind.DIRECT:
         raise forbidden("nobody leaves a direct room")
     if user_id == call.user_id:
