@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from chorus.persistence import NewMessage, NotFound, open_sqlite_store
-from chorus.persistence._group_commit import GroupCommit
+from chorus.persistence.sqlite.group_commit import GroupCommit
 from tests.persistence.helpers import T0, make_room, make_user
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncpg
 
 from chorus.persistence import migrate_postgres, migrate_sqlite
-from chorus.persistence._asyncio_bridge import open_asyncio_bridge
 from chorus.persistence._rows import UNREAD_COUNTS
-from chorus.persistence._sqlite import UNREAD_COUNTS as SQLITE_UNREAD_COUNTS
+from chorus.persistence.postgres.bridge import open_asyncio_bridge
+from chorus.persistence.sqlite.store import UNREAD_COUNTS as SQLITE_UNREAD_COUNTS
 from tests.pgserver import PgServer
 
 

@@ -14,10 +14,9 @@ import attrs
 import outcome
 import trio
 
-from ._errors import Conflict, Forbidden, Gone, NotFound, StoreUnavailable
-from ._group_commit import GroupCommit
-from ._migrations import load_migrations
-from ._model import (
+from .._errors import Conflict, Forbidden, Gone, NotFound, StoreUnavailable
+from .._migrations import load_migrations
+from .._model import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
     Appended,
@@ -44,26 +43,26 @@ from ._model import (
     new_ids,
     now_ms,
 )
-from ._rows import EDIT as _EDIT
-from ._rows import ERASE_MESSAGE as _ERASE_MESSAGE
-from ._rows import MEMBERSHIP as _MEMBERSHIP
-from ._rows import MESSAGE as _MESSAGE
-from ._rows import MESSAGE_WIDTH as _MESSAGE_WIDTH
-from ._rows import NOTIFICATION as _NOTIFICATION
-from ._rows import ROOM as _ROOM
-from ._rows import ROOM_WIDTH as _ROOM_WIDTH
-from ._rows import SESSION as _SESSION
-from ._rows import UNREAD_COUNTS as _UNREAD_COUNTS
-from ._rows import USER as _USER
-from ._rows import check_limit as _check_limit
-from ._rows import edit as _edit
-from ._rows import membership as _membership
-from ._rows import message as _message
-from ._rows import notification as _notification
-from ._rows import room as _room
-from ._rows import session as _session
-from ._rows import user as _user
-from ._rules import (
+from .._rows import EDIT as _EDIT
+from .._rows import ERASE_MESSAGE as _ERASE_MESSAGE
+from .._rows import MEMBERSHIP as _MEMBERSHIP
+from .._rows import MESSAGE as _MESSAGE
+from .._rows import MESSAGE_WIDTH as _MESSAGE_WIDTH
+from .._rows import NOTIFICATION as _NOTIFICATION
+from .._rows import ROOM as _ROOM
+from .._rows import ROOM_WIDTH as _ROOM_WIDTH
+from .._rows import SESSION as _SESSION
+from .._rows import UNREAD_COUNTS as _UNREAD_COUNTS
+from .._rows import USER as _USER
+from .._rows import check_limit as _check_limit
+from .._rows import edit as _edit
+from .._rows import membership as _membership
+from .._rows import message as _message
+from .._rows import notification as _notification
+from .._rows import room as _room
+from .._rows import session as _session
+from .._rows import user as _user
+from .._rules import (
     Recipient,
     check_query,
     fan_out,
@@ -72,7 +71,8 @@ from ._rules import (
     needs_fan_out,
     valid_root,
 )
-from ._sqlite_schema import Synchronous, connect, migrate
+from .group_commit import GroupCommit
+from .schema import Synchronous, connect, migrate
 
 T = TypeVar("T")
 

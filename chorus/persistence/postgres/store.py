@@ -2,7 +2,7 @@
 
 Each public method builds an asyncio coroutine function `tx(conn)` holding
 the SQL of one transaction and hands it to `_run`, which crosses the bridge
-(`_asyncio_bridge`), takes a pooled connection, runs `tx` in a transaction
+(`bridge.py`), takes a pooled connection, runs `tx` in a transaction
 (or, for a single statement, in the statement's own) and translates driver
 errors into `StoreError`s.
 """
@@ -18,9 +18,8 @@ import asyncpg
 import attrs
 import trio
 
-from . import _rows as rows
-from ._asyncio_bridge import AsyncioBridge, open_asyncio_bridge
-from ._errors import (
+from .. import _rows as rows
+from .._errors import (
     Conflict,
     Forbidden,
     Gone,
@@ -29,8 +28,8 @@ from ._errors import (
     StoreError,
     StoreUnavailable,
 )
-from ._migrations import Migration, load_migrations
-from ._model import (
+from .._migrations import Migration, load_migrations
+from .._model import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
     Appended,
@@ -57,7 +56,7 @@ from ._model import (
     new_ids,
     now_ms,
 )
-from ._rules import (
+from .._rules import (
     Recipient,
     check_query,
     fan_out,
@@ -66,6 +65,7 @@ from ._rules import (
     valid_root,
     websearch_query,
 )
+from .bridge import AsyncioBridge, open_asyncio_bridge
 
 T = TypeVar("T")
 Conn = Any  # an asyncpg connection (asyncpg ships no type information)
@@ -144,7 +144,7 @@ class PostgresStore:
 
     Cancelling a call cancels its statement; the transaction is rolled back
     and the connection reset before it returns to the pool, and the call
-    raises `trio.Cancelled` only after that (see `_asyncio_bridge`).
+    raises `trio.Cancelled` only after that (see `bridge.py`).
     """
 
     def __init__(self, pool: Any, bridge: AsyncioBridge, url: str, acquire_timeout: float) -> None:
