@@ -63,7 +63,7 @@ async def test_a_write_that_raises_rolls_back_only_its_own_changes(tmp_path: Pat
 
             async def fail() -> None:
                 with pytest.raises(ValueError, match="rule broken"):
-                    await store._write(half_done)
+                    await store._submit(half_done)
 
             nursery.start_soon(fail)
         user = await store.get_user(ada.id)

@@ -1,0 +1,54 @@
+"""Running the neutral SQL of `_sql` on SQLite: its placeholders, lists and errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sqlite3
+from typing import Any, Final
+
+from .._sql import ForeignKeyViolation, Query, Rows, UniqueViolation
+
+# (pattern, replacement) applied in order; see `_sql` for the neutral forms.
+_REWRITES: Final = (
+    (re.compile(r"\$(\d+)"), r"?\1"),
+    # The writer holds the whole database (BEGIN IMMEDIATE): rows need no locks.
+    (re.compile(r" FOR NO KEY UPDATE(?: OF \w+)?"), ""),
+    # A list argument is passed as JSON (see `_arg`).
+    (re.compile(r"= ANY\(\?(\d+)\)"), r"IN (SELECT value FROM json_each(?\1))"),
+    # Usernames are stored lower-case and the column is NOCASE: its unique
+    # index answers the lookup that PostgreSQL's index on lower(username) does.
+    (re.compile(r"lower\(u\.username\)"), "u.username"),
+)
+
+_UNIQUE: Final = frozenset({sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY})
+
+
+@functools.lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    """The neutral statement `sql` in SQLite's dialect (computed once per text)."""
+    for pattern, replacement in _REWRITES:
+        sql = pattern.sub(replacement, sql)
+    return sql
+
+
+def execute(conn: sqlite3.Connection, query: Query) -> Rows:
+    """Run one query of a transaction; integrity errors become `_sql`'s violations."""
+    sql = translate(query.sql)
+    try:
+        if query.many:
+            conn.executemany(sql, [[_arg(value) for value in args] for args in query.args])
+            return []
+        return conn.execute(sql, [_arg(value) for value in query.args]).fetchall()
+    except sqlite3.IntegrityError as exc:
+        if exc.sqlite_errorcode in _UNIQUE:
+            raise UniqueViolation(str(exc)) from exc
+        if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+            raise ForeignKeyViolation(str(exc)) from exc
+        raise
+
+
+def _arg(value: Any) -> Any:
+    # One JSON text instead of one parameter per element: any length, one statement.
+    return json.dumps(value) if isinstance(value, list) else value
