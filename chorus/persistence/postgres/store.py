@@ -19,14 +19,7 @@ import trio
 from .._errors import StoreUnavailable
 from .._model import Appended, NewMessage
 from .._sql import MakeTx, UniqueViolation, run_async
-from ..roles.accounts import AccountsOnSql
-from ..roles.bots import BotRunsOnSql
-from ..roles.changes import MessageChangesOnSql
-from ..roles.events import EventLogOnSql
-from ..roles.inbox import InboxOnSql
-from ..roles.rooms import RoomsOnSql
-from ..roles.search import SearchOnSql
-from ..roles.secrets import SecretsOnSql
+from ..roles import StoreOnSql
 from .append import Append
 from .bridge import AsyncioBridge, open_asyncio_bridge
 from .dialect import Conn, execute
@@ -50,16 +43,7 @@ _ATTEMPTS: Final = 3
 
 
 @final
-class PostgresStore(
-    AccountsOnSql,
-    RoomsOnSql,
-    EventLogOnSql,
-    MessageChangesOnSql,
-    InboxOnSql,
-    SearchOnSql,
-    SecretsOnSql,
-    BotRunsOnSql,
-):
+class PostgresStore(StoreOnSql):
     """The `Store` on a PostgreSQL database; get one from `open_postgres_store`.
 
     Calls run concurrently on a pool of connections, each as one transaction

@@ -16,14 +16,7 @@ from .._errors import StoreUnavailable
 from .._migrations import load_migrations
 from .._model import Appended, NewMessage, now_ms
 from .._sql import MakeTx, run_sync
-from ..roles.accounts import AccountsOnSql
-from ..roles.bots import BotRunsOnSql
-from ..roles.changes import MessageChangesOnSql
-from ..roles.events import EventLogOnSql
-from ..roles.inbox import InboxOnSql
-from ..roles.rooms import RoomsOnSql
-from ..roles.search import SearchOnSql
-from ..roles.secrets import SecretsOnSql
+from ..roles import StoreOnSql
 from .append import append_messages
 from .dialect import execute
 from .group_commit import GroupCommit
@@ -58,16 +51,7 @@ _UNAVAILABLE: Final = frozenset(
 
 
 @final
-class SqliteStore(
-    AccountsOnSql,
-    RoomsOnSql,
-    EventLogOnSql,
-    MessageChangesOnSql,
-    InboxOnSql,
-    SearchOnSql,
-    SecretsOnSql,
-    BotRunsOnSql,
-):
+class SqliteStore(StoreOnSql):
     """The `Store` on one SQLite file; get one from `open_sqlite_store`.
 
     Calls never block the trio thread: they run in a worker thread, one
