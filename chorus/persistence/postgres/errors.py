@@ -31,8 +31,9 @@ def redact_url(url: str) -> str:
 def translate_errors(database: str) -> Iterator[None]:
     """Turn every driver and network error into a `StoreError` (or `ValueError`).
 
-    Constraint failures that methods expect are translated where they happen,
-    with a precise message. Failures of the database or the network become
+    Unique and foreign-key failures were already turned into violations
+    (`dialect.execute`), which transactions translate where they expect
+    them. Failures of the database or the network become
     `StoreUnavailable`; anything else a plain `StoreError`.
     """
     try:

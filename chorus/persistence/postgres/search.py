@@ -33,7 +33,7 @@ def websearch_query(query: str) -> str | None:
 TSVECTOR: Final = FullText(
     source="websearch_to_tsquery('simple', $2) q"
     " JOIN messages msg ON to_tsvector('simple'::regconfig, msg.body) @@ q",
-    match="",
+    match=None,
     snippet="ts_headline('simple', msg.body, q, $3)",
     snippet_args=(_HEADLINE,),
     query=websearch_query,

@@ -37,7 +37,7 @@ DEFAULT_COMMAND_TIMEOUT: Final = 15.0
 """Seconds one statement (or waiting for a pooled connection) may take before `StoreUnavailable`."""
 
 # A write that stores an event under a (sender, client id) that another
-# transaction stored in another room meanwhile runs again (see `_write`); more
+# transaction stored in another room meanwhile runs again (see `_retrying`); more
 # than this many collisions in a row is not a race.
 _ATTEMPTS: Final = 3
 

@@ -61,8 +61,8 @@ class FullText:
 
     source: str
     """FROM items that name each matching message `msg` (`$2` is the query)."""
-    match: str
-    """A WHERE condition on those items (`$2` is the query), or "" if `source` matches."""
+    match: str | None
+    """A condition on those items (`$2` is the query); None when `source` alone matches."""
     snippet: str
     """The expression of `SearchHit.snippet`."""
     snippet_args: tuple[object, ...] = ()
@@ -151,11 +151,12 @@ def search(
             params.append(value)
             where += f" AND msg.{column} {op} ${len(params)}"
     params += [limit, offset]
+    matching = "" if full_text.match is None else f"{full_text.match} AND "
     # The membership join is the permission check.
     sql = (
         f"SELECT {MESSAGE}, {full_text.snippet} FROM {full_text.source}"
         " JOIN memberships ms ON ms.room_id = msg.room_id AND ms.user_id = $1"
-        f" WHERE {full_text.match} msg.kind = 'message' AND msg.deleted_at IS NULL{where}"
+        f" WHERE {matching}msg.kind = 'message' AND msg.deleted_at IS NULL{where}"
         " ORDER BY msg.created_at DESC, msg.id DESC"
         f" LIMIT ${len(params) - 1} OFFSET ${len(params)}"
     )

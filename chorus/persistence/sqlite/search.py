@@ -56,7 +56,7 @@ def index_new_messages() -> Tx[None]:
 
 FTS5: Final = FullText(
     source="messages_fts JOIN messages msg ON msg.rowid = messages_fts.rowid",
-    match="messages_fts MATCH $2 AND",
+    match="messages_fts MATCH $2",
     snippet="snippet(messages_fts, 0, $3, $4, '', 24)",
     snippet_args=(HIGHLIGHT_START, HIGHLIGHT_END),
     query=fts5_query,
