@@ -9,12 +9,13 @@ these generators, once; an engine supplies only what truly differs: how to
 run a statement, its dialect, error translation, locking and its fast paths.
 
 SQL is written once, in PostgreSQL's syntax restricted to what SQLite also
-understands, plus three forms the SQLite engine rewrites (`sqlite/_dialect.py`):
+understands, with these forms, which the SQLite engine rewrites (`sqlite/dialect.py`):
 
 - `$1`, `$2`… numbered parameters;
 - `FOR NO KEY UPDATE` (optionally `OF alias`): row locks, which SQLite drops
   because its writer holds the whole database;
-- `= ANY($n)` with a list argument: membership in a list of values.
+- `= ANY($n)` with a list argument: membership in a list of values;
+- `lower(u.username)`: the case-insensitive key of a user.
 
 Counts of changed rows come from `RETURNING`, so statements need no rowcount.
 """
