@@ -29,10 +29,10 @@ from typing import Any, TypeAlias, TypeVar
 import attrs
 
 from ._errors import StoreError
+from ._rows import Row
 
 T = TypeVar("T")
 
-Row: TypeAlias = Sequence[Any]
 Rows: TypeAlias = Sequence[Row]
 
 
