@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
@@ -39,34 +40,9 @@ EDIT = "e.body, e.written_at, e.replaced_at, e.seq"
 use; `*_WIDTH` is the number of columns, for rows that join several lists."""
 
 
-# -- statements both backends run, with PostgreSQL's $n parameters -----------------
-
-UNREAD_COUNTS = """
-SELECT ms.room_id,
-    (SELECT count(*) FROM messages e
-     WHERE e.room_id = ms.room_id AND e.seq > ms.read_seq
-       AND e.kind = 'message' AND e.deleted_at IS NULL AND e.sender_id <> ms.user_id),
-    (SELECT count(*) FROM mentions x
-     WHERE x.user_id = ms.user_id AND x.room_id = ms.room_id AND x.seq > ms.read_seq)
-FROM memberships ms WHERE ms.user_id = $1
-"""
-"""`Store.unread_counts` for user $1: (room id, unread, mentions) per membership.
-
-The first subquery is a range scan of the messages (room_id, seq) unique
-index from read_seq (each later event is visited once to check its kind,
-sender and tombstone); the second a range scan of the mentions primary key
-(user_id, room_id, seq). Mention rows of deleted messages are removed, so
-they need no join.
-"""
-
-ERASE_MESSAGE = (
-    "DELETE FROM message_edits WHERE message_id = $1",
-    "UPDATE messages SET body = '' WHERE target_id = $1 AND kind = 'edit'",
-    "DELETE FROM reactions WHERE message_id = $1",
-    "DELETE FROM notifications WHERE message_id = $1",
-)
-"""What deleting message $1 erases besides its own row: the texts it had, and what
-pointed at it (its mention rows are keyed by seq, see the backends)."""
+def bare(columns: str) -> str:
+    """A column list above without its table aliases, for `RETURNING` (SQLite refuses them)."""
+    return re.sub(r"\b\w+\.", "", columns)
 
 
 # -- rows ------------------------------------------------------------------------

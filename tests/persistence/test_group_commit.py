@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from chorus.persistence import NewMessage, NotFound, open_sqlite_store
-from chorus.persistence._group_commit import GroupCommit
+from chorus.persistence.sqlite.group_commit import GroupCommit
 from tests.persistence.helpers import T0, make_room, make_user
 
 
@@ -63,7 +63,7 @@ async def test_a_write_that_raises_rolls_back_only_its_own_changes(tmp_path: Pat
 
             async def fail() -> None:
                 with pytest.raises(ValueError, match="rule broken"):
-                    await store._write(half_done)
+                    await store._submit(half_done)
 
             nursery.start_soon(fail)
         user = await store.get_user(ada.id)

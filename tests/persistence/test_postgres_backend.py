@@ -23,9 +23,9 @@ from chorus.persistence import (
     open_postgres_store,
     redact_url,
 )
-from chorus.persistence._asyncio_bridge import AsyncioBridge, open_asyncio_bridge
 from chorus.persistence._migrations import Migration, load_migrations
-from chorus.persistence._postgres import migrate, schema_version
+from chorus.persistence.postgres.bridge import AsyncioBridge, open_asyncio_bridge
+from chorus.persistence.postgres.schema import migrate, schema_version
 from tests.persistence.helpers import T0, make_room, make_user, texts
 from tests.pgserver import PgServer
 from tests.ports import free_port

@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncpg
 
 from chorus.persistence import migrate_postgres, migrate_sqlite
-from chorus.persistence._asyncio_bridge import open_asyncio_bridge
-from chorus.persistence._rows import UNREAD_COUNTS
-from chorus.persistence._sqlite import UNREAD_COUNTS as SQLITE_UNREAD_COUNTS
+from chorus.persistence.postgres.bridge import open_asyncio_bridge
+from chorus.persistence.roles.inbox import UNREAD_COUNTS
+from chorus.persistence.sqlite.dialect import translate
 from tests.pgserver import PgServer
 
 
@@ -33,7 +33,7 @@ async def sqlite_plan(tmp_path: Path, sql: str, *params: object) -> list[str]:
 async def test_sqlite_unread_counts_scan_index_ranges_from_the_read_marker(
     tmp_path: Path,
 ) -> None:
-    plan = await sqlite_plan(tmp_path, SQLITE_UNREAD_COUNTS, "u_x")
+    plan = await sqlite_plan(tmp_path, translate(UNREAD_COUNTS), "u_x")
     assert "SEARCH ms USING INDEX memberships_user (user_id=?)" in plan
     assert any(p.startswith("SEARCH e USING INDEX") and "(room_id=? AND seq>?)" in p for p in plan)
     assert "SEARCH x USING PRIMARY KEY (user_id=? AND room_id=? AND seq>?)" in plan

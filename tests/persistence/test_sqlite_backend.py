@@ -19,7 +19,7 @@ from chorus.persistence import (
     open_sqlite_store,
 )
 from chorus.persistence._migrations import Migration, load_migrations
-from chorus.persistence._sqlite_schema import connect, migrate, schema_version, split_statements
+from chorus.persistence.sqlite.schema import connect, migrate, schema_version, split_statements
 from tests.persistence.helpers import T0, texts
 
 LATEST = load_migrations("sqlite")[-1].version

@@ -294,3 +294,22 @@ async def test_get_message_finds_events_of_every_kind(store: Store) -> None:
     assert await store.get_message(edit.message.id) == edit.message
     assert (await current(store, hello)).body == "v2"
     assert await store.get_message("m_doesnotexist0000") is None
+
+
+async def test_a_client_id_is_checked_before_the_target_of_a_change(store: Store) -> None:
+    # A retry answers with the original event, even naming a target that is unknown.
+    ada, _, _, hello = await setup(store)
+    edited = await store.edit_message(hello.id, ada.id, "v1", "e1", T0 + 1)
+    reacted = await store.set_reaction(hello.id, ada.id, "👍", True, "r1", T0 + 2)
+    deleted = await store.delete_message(hello.id, ada.id, "d1", T0 + 3)
+    assert reacted is not None
+    retries = [
+        await store.edit_message("m_unknown", ada.id, "v", "e1", T0 + 4),
+        await store.set_reaction("m_unknown", ada.id, "👍", True, "r1", T0 + 4),
+        await store.delete_message("m_unknown", ada.id, "d1", T0 + 4),
+    ]
+    assert [(r.message.id, r.duplicate) for r in retries if r is not None] == [
+        (edited.message.id, True),
+        (reacted.message.id, True),
+        (deleted.message.id, True),
+    ]

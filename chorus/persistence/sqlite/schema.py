@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, TypeAlias
 
-from ._errors import SchemaTooNew, StoreError
-from ._migrations import Migration
+from .._errors import SchemaTooNew, StoreError
+from .._migrations import Migration
 
 Synchronous: TypeAlias = Literal["FULL", "NORMAL"]
 """SQLite's `synchronous` setting: when a commit waits for the disk.

@@ -1,0 +1,219 @@
+"""`PostgresStore`: the shared `Store` of a cluster, asyncpg behind the trio-asyncio bridge.
+
+Every call crosses the bridge (`bridge.py`), takes a pooled connection and
+runs one transaction of `roles/` there (`dialect.execute` runs its
+statements), or the append of `append.py`; `errors.py` translates what the
+driver raises into `StoreError`s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Final, TypeVar, final
+
+import asyncpg
+import trio
+
+from .._errors import StoreUnavailable
+from .._model import Appended, NewMessage
+from .._sql import MakeTx, UniqueViolation, run_async
+from ..roles import StoreOnSql
+from .append import Append
+from .bridge import AsyncioBridge, open_asyncio_bridge
+from .dialect import Conn, execute
+from .errors import redact_url, translate_errors
+from .schema import migrate_url
+from .search import TSVECTOR
+
+T = TypeVar("T")
+Work = Callable[[Conn], Awaitable[T]]
+"""What runs on one pooled connection (asyncio side)."""
+
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+"""Seconds to open one connection (TCP, TLS, login) before `StoreUnavailable`."""
+DEFAULT_COMMAND_TIMEOUT: Final = 15.0
+"""Seconds one statement (or waiting for a pooled connection) may take before `StoreUnavailable`."""
+
+# A write that stores an event under a (sender, client id) that another
+# transaction stored in another room meanwhile runs again (see `_retrying`); more
+# than this many collisions in a row is not a race.
+_ATTEMPTS: Final = 3
+
+
+@final
+class PostgresStore(StoreOnSql):
+    """The `Store` on a PostgreSQL database; get one from `open_postgres_store`.
+
+    Calls run concurrently on a pool of connections, each as one transaction
+    (READ COMMITTED, with row locks where rows are read then written). Any
+    number of stores, in any number of processes, may share one database:
+    appends lock their room's row, so seqs stay contiguous across nodes.
+
+    Errors: a database that cannot be reached, refuses connections, times out
+    or is shutting down raises `StoreUnavailable` within the connect and
+    command timeouts; the pool reconnects by itself once it is back. No
+    asyncpg or socket exception reaches callers. A connection lost during
+    COMMIT leaves the outcome unknown to the client: then `StoreUnavailable`
+    is raised although the write may have been stored. Retrying an append is
+    safe (client ids); other writes should be checked before being repeated.
+
+    Cancelling a call cancels its statement; the transaction is rolled back
+    and the connection reset before it returns to the pool, and the call
+    raises `trio.Cancelled` only after that (see `bridge.py`).
+    """
+
+    _full_text = TSVECTOR
+
+    def __init__(self, pool: Any, bridge: AsyncioBridge, url: str, acquire_timeout: float) -> None:
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+        self._bridge = bridge
+        self._closed = False
+        self.url: Final = redact_url(url)
+
+    def __repr__(self) -> str:
+        return f"<PostgresStore {self.url!r}{' closed' if self._closed else ''}>"
+
+    async def append_messages(self, room_id: str, batch: Sequence[NewMessage]) -> list[Appended]:
+        """See `Store.append_messages` (the fast path: `append.py`)."""
+        append = Append(room_id, batch)
+        # The plain hot path is one statement, so it needs no transaction block.
+        return await self._retrying(append, transaction=append.rich)
+
+    # -- running transactions --------------------------------------------------------
+
+    async def _read(self, tx: MakeTx[T]) -> T:
+        # No transaction block: under READ COMMITTED each statement sees a fresh
+        # snapshot either way, and BEGIN and COMMIT would cost two round trips.
+        return await self._run(_on(tx), transaction=False)
+
+    async def _write(self, tx: MakeTx[T], *, one_statement: bool = False) -> T:
+        return await self._retrying(_on(tx), transaction=not one_statement)
+
+    async def _retrying(self, work: Work[T], *, transaction: bool) -> T:
+        """Run `work`, starting again when it raced with the same client id stored elsewhere.
+
+        The lock of a room does not cover a client id sent to two rooms at
+        once: the unique (sender_id, client_id) constraint catches it, and
+        the next attempt finds the other one's event as the original.
+        """
+        for attempt in range(_ATTEMPTS):
+            try:
+                return await self._run(work, transaction=transaction)
+            except UniqueViolation as exc:
+                if exc.constraint != "messages_sender_client":
+                    raise
+                if attempt == _ATTEMPTS - 1:
+                    raise StoreUnavailable(
+                        f"{self.url}: client ids keep being stored concurrently elsewhere; retry"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    async def _run(self, work: Work[T], *, transaction: bool) -> T:
+        """Run `work` on a pooled connection, in a transaction if asked."""
+        if self._closed:
+            raise StoreUnavailable(f"{self.url}: the store is closed")
+        with translate_errors(self.url):
+            return await self._bridge.run(self._on_connection, work, transaction)
+
+    async def _on_connection(self, work: Work[T], transaction: bool) -> T:
+        # asyncio side. Pool.acquire waits at most the command timeout for a free
+        # (or newly connected) connection; release rolls back anything left open.
+        async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+            if not transaction:
+                return await work(conn)
+            async with conn.transaction():
+                return await work(conn)
+
+    async def aclose(self) -> None:
+        """Close the pool; calls in progress finish first, later calls raise `StoreUnavailable`.
+
+        Closing twice is harmless; `open_postgres_store` closes the store when
+        its block exits.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        with translate_errors(self.url):
+            await self._bridge.run(self._pool.close)
+
+
+@contextlib.asynccontextmanager
+async def open_postgres_store(
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+) -> AsyncIterator[PostgresStore]:
+    """Open the PostgreSQL database at `url` (`postgresql://user:pass@host:port/db`) as a `Store`.
+
+    Applies pending migrations first (safe while other nodes do the same).
+    Keeps a pool of `min_size` to `max_size` connections on one trio-asyncio
+    loop for the block's lifetime. Raises `StoreUnavailable` if the database
+    cannot be reached within `connect_timeout` seconds, `SchemaTooNew` if a
+    newer Chorus migrated it. Statements (and waits for a free connection)
+    longer than `command_timeout` seconds raise `StoreUnavailable`.
+    """
+    async with open_asyncio_bridge() as bridge:
+        with translate_errors(redact_url(url)):
+            await bridge.run(migrate_url, url, connect_timeout)
+            pool = await bridge.run(
+                _create_pool, url, min_size, max_size, connect_timeout, command_timeout
+            )
+        store = PostgresStore(pool, bridge, url, acquire_timeout=command_timeout)
+        try:
+            yield store
+        finally:
+            # Shielded so that a cancelled owner still closes its connections cleanly.
+            with trio.CancelScope(shield=True):
+                await store.aclose()
+
+
+async def migrate_postgres(
+    url: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> list[int]:
+    """Bring the PostgreSQL database at `url` to the newest schema.
+
+    Returns the versions applied, oldest first; empty when it was up to date,
+    so running it again is harmless. Raises like `open_postgres_store`.
+    """
+    async with open_asyncio_bridge() as bridge:
+        with translate_errors(redact_url(url)):
+            return await bridge.run(migrate_url, url, connect_timeout)
+
+
+# -- asyncio side ------------------------------------------------------------------
+
+
+async def _create_pool(
+    url: str, min_size: int, max_size: int, connect_timeout: float, command_timeout: float
+) -> Any:
+    return await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=connect_timeout,
+        command_timeout=command_timeout,
+        # Idle connections are closed after a while and reopened on demand.
+        max_inactive_connection_lifetime=300.0,
+        reset=_keep_session,
+    )
+
+
+async def _keep_session(conn: Conn) -> None:
+    """Reset nothing when a connection goes back to the pool (asyncpg's `reset` hook).
+
+    The store never changes session state (no SET, LISTEN, session locks or
+    cursors), and the pool still rolls back a transaction left open (after a
+    cancellation) before calling this. asyncpg's default reset costs one more
+    round trip per call.
+    """
+
+
+def _on(tx: MakeTx[T]) -> Work[T]:
+    """`tx` as work for a pooled connection."""
+    return lambda conn: run_async(tx(), functools.partial(execute, conn))

@@ -1,0 +1,35 @@
+"""The store's roles, one module each: its protocol, its transactions, its rules.
+
+Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
+`MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`), the engine-neutral
+transactions that implement it (generators over `_sql.Query`) and a mixin
+(`...OnSql`) that runs them through any engine's `_read` and `_write`.
+`chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
+the union of the mixins, which each engine's store subclasses.
+"""
+
+from .accounts import AccountsOnSql
+from .bots import BotRunsOnSql
+from .changes import MessageChangesOnSql
+from .events import EventLogOnSql
+from .inbox import InboxOnSql
+from .rooms import RoomsOnSql
+from .search import SearchOnSql
+from .secrets import SecretsOnSql
+
+
+class StoreOnSql(
+    AccountsOnSql,
+    RoomsOnSql,
+    EventLogOnSql,
+    MessageChangesOnSql,
+    InboxOnSql,
+    SearchOnSql,
+    SecretsOnSql,
+    BotRunsOnSql,
+):
+    """Every role's methods, over an engine's `_read` and `_write`.
+
+    An engine's store adds `append_messages` (its fast path), `_full_text`
+    (see `roles.search.FullText`) and the two runners.
+    """

@@ -1,0 +1,197 @@
+"""The event log: appending messages, reading a room's events and its threads.
+
+Every message, edit, delete and reaction is a row of its room's log (see
+`EventKind`); edits, deletes and reactions are written by `changes.py`. The
+append itself is each engine's fast path (`sqlite/append.py`,
+`postgres/append.py`); what a new message records for others is `fanout.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .._errors import NotFound
+from .._model import Appended, Message, NewMessage
+from .._rows import MESSAGE, check_limit, message
+from .._sql import Engine, Tx, fetch, fetch_one, fetch_value
+
+
+class EventLog(Protocol):
+    """Each room's log of events, and the threads within it."""
+
+    async def append_messages(self, room_id: str, batch: Sequence[NewMessage]) -> list[Appended]:
+        """Store a batch of messages in one transaction; one `Appended` per input, in order.
+
+        Each new message gets the room's next seq (contiguous: 1, 2, 3…).
+        A `client_id` the sender already used (in any room, for any event
+        kind, or earlier in this batch) stores nothing, consumes no seq and
+        notifies nobody: its `Appended` carries the original event, in its
+        current state, with `duplicate=True`.
+
+        Thread replies (`NewMessage.thread_id`): the root must be a MESSAGE
+        of this room that is neither a reply itself nor deleted, else
+        `ValueError` and nothing of the batch is stored (callers check it
+        with `get_message` first; a concurrent delete can still win). Each
+        reply adds one to the root's `reply_count`, sets its
+        `last_reply_at` to the reply's `created_at`, and makes the replier
+        and the root's sender follow the thread (`followed_threads`).
+
+        Mentions (`NewMessage.mentions`, `mentions_room`) are resolved among
+        the room's members at append time: unknown names and non-members are
+        ignored, and nobody mentions themself. Each mentioned member counts
+        it in `Unread.mentions`. Notifications (at most one per user and
+        message, never for the sender, never for members whose level is
+        `NotifyLevel.NONE`): MENTION for members mentioned by name, else
+        REPLY for the thread's followers who are members, else ROOM_MENTION
+        for every member when @room is mentioned. Each `Appended.notified`
+        holds the notifications its message created.
+
+        Raises `NotFound` if the room or a sender does not exist; then nothing
+        of the batch is stored.
+        """
+        ...
+
+    async def get_message(self, message_id: str) -> Message | None:
+        """The event with this id (of any kind, in its current state), or None."""
+        ...
+
+    async def thread_messages(
+        self,
+        root_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int,
+    ) -> list[Message]:
+        """Up to `limit` replies of the thread rooted at `root_id`, in ascending seq order.
+
+        The root itself is not included. `after` and `before` are room seqs
+        and page exactly as in `messages`. Deleted replies appear as
+        tombstones. Unknown roots have no replies; `ValueError` if `limit` < 0.
+        """
+        ...
+
+    async def followed_threads(self, user_id: str, limit: int) -> list[Message]:
+        """Up to `limit` roots of the threads the user follows, newest reply first.
+
+        A user follows the threads they replied in and the threads rooted at
+        their messages (from the first reply on). Only threads of rooms the
+        user is still a member of are listed.
+        """
+        ...
+
+    async def messages(
+        self,
+        room_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int,
+    ) -> list[Message]:
+        """Up to `limit` events of the room (all kinds, see `EventKind`), in ascending seq order.
+
+        - neither bound: the latest `limit` messages;
+        - `after`: the first `limit` with seq > after (catching up);
+        - `before`: the last `limit` with seq < before (scrolling back);
+        - both: the first `limit` with after < seq < before (filling a gap).
+
+        An unknown room has no messages. Raises `ValueError` if `limit` < 0.
+        """
+        ...
+
+    async def last_seq(self, room_id: str) -> int:
+        """The seq of the room's newest event, 0 if none; `NotFound` for an unknown room."""
+        ...
+
+
+class EventLogOnSql(Engine):
+    """`EventLog` for every engine but `append_messages`, which each engine writes."""
+
+    async def get_message(self, message_id: str) -> Message | None:
+        """See `EventLog.get_message`."""
+        return await self._read(lambda: find_message(message_id))
+
+    async def thread_messages(
+        self,
+        root_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int,
+    ) -> list[Message]:
+        """See `EventLog.thread_messages`."""
+        check_limit(limit)
+        return await self._read(lambda: page("msg.thread_id = $1", root_id, before, after, limit))
+
+    async def followed_threads(self, user_id: str, limit: int) -> list[Message]:
+        """See `EventLog.followed_threads`."""
+        check_limit(limit)
+        return await self._read(lambda: followed_threads(user_id, limit))
+
+    async def messages(
+        self,
+        room_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int,
+    ) -> list[Message]:
+        """See `EventLog.messages`."""
+        check_limit(limit)
+        return await self._read(lambda: page("msg.room_id = $1", room_id, before, after, limit))
+
+    async def last_seq(self, room_id: str) -> int:
+        """See `EventLog.last_seq`."""
+        return await self._read(lambda: last_seq(room_id))
+
+
+def find_message(message_id: str) -> Tx[Message | None]:
+    row = yield from fetch_one(f"SELECT {MESSAGE} FROM messages msg WHERE msg.id = $1", message_id)
+    return None if row is None else message(row)
+
+
+def page(
+    where: str, key: str, before: int | None, after: int | None, limit: int
+) -> Tx[list[Message]]:
+    """Events matching `where` (`$1` is `key`), paged as `EventLog.messages` pages."""
+    params: list[object] = [key]
+    if after is not None:
+        params.append(after)
+        where += f" AND msg.seq > ${len(params)}"
+    if before is not None:
+        params.append(before)
+        where += f" AND msg.seq < ${len(params)}"
+    # Without `after` the newest end is wanted: read backwards, then flip.
+    newest_first = after is None
+    order = "DESC" if newest_first else "ASC"
+    params.append(limit)
+    found = yield from fetch(
+        f"SELECT {MESSAGE} FROM messages msg WHERE {where}"
+        f" ORDER BY msg.seq {order} LIMIT ${len(params)}",
+        *params,
+    )
+    events = [message(row) for row in found]
+    if newest_first:
+        events.reverse()
+    return events
+
+
+def followed_threads(user_id: str, limit: int) -> Tx[list[Message]]:
+    found = yield from fetch(
+        f"SELECT {MESSAGE} FROM thread_follows f"
+        " JOIN messages msg ON msg.id = f.root_id"
+        " JOIN memberships ms ON ms.room_id = msg.room_id AND ms.user_id = f.user_id"
+        " WHERE f.user_id = $1"
+        " ORDER BY msg.last_reply_at DESC NULLS LAST, msg.id DESC LIMIT $2",
+        user_id,
+        limit,
+    )
+    return [message(row) for row in found]
+
+
+def last_seq(room_id: str) -> Tx[int]:
+    last = yield from fetch_value("SELECT last_seq FROM rooms WHERE id = $1", room_id)
+    if last is None:
+        raise NotFound(f"no room {room_id!r}")
+    return int(last)

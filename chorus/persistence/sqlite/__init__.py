@@ -1,0 +1,1 @@
+"""The embedded SQLite engine: one database file driven from a worker thread."""

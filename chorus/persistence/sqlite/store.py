@@ -1,0 +1,250 @@
+"""`SqliteStore`: the embedded `Store`, one SQLite file driven from a worker thread."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Final, TypeVar, final
+
+import outcome
+import trio
+
+from .._errors import StoreUnavailable
+from .._migrations import load_migrations
+from .._model import Appended, NewMessage, now_ms
+from .._sql import MakeTx, run_sync
+from ..roles import StoreOnSql
+from .append import append_messages
+from .dialect import execute
+from .group_commit import GroupCommit
+from .schema import Synchronous, connect, migrate
+from .search import FTS5
+
+T = TypeVar("T")
+
+DEFAULT_BUSY_TIMEOUT: Final = 5.0
+"""Seconds a write waits for another process's lock before `StoreUnavailable`."""
+COMMIT_WINDOW: Final = 0.003
+"""Seconds between the starts of two group commits while writes keep coming (see
+`GroupCommit`): under load a few milliseconds of latency buy several messages per
+sync; a lone write is never delayed."""
+
+# Failures of the database rather than of the caller's request: the caller
+# answers "unavailable, retry" (and acknowledges nothing).
+_UNAVAILABLE: Final = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+
+@final
+class SqliteStore(StoreOnSql):
+    """The `Store` on one SQLite file; get one from `open_sqlite_store`.
+
+    Calls never block the trio thread: they run in a worker thread, one
+    transaction at a time and in arrival order (a fair `CapacityLimiter(1)`;
+    SQLite has a single writer anyway). Writes are group-committed: those
+    waiting while a transaction runs share the next one, each in its own
+    savepoint, so many rooms storing batches cost one sync (`GroupCommit`).
+    Cancelling a read either stops it before it starts or lets it finish;
+    a write, once called, finishes: a transaction is never cut in half. A
+    write that finished while its caller was being cancelled stays written,
+    unacknowledged; an append retried with the same client ids then returns it.
+    """
+
+    _full_text = FTS5
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, commit_window: float = 0.0) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._limiter = trio.CapacityLimiter(1)
+        self._writes = GroupCommit(self._transaction_group, self._limiter, window=commit_window)
+        self.path: Final = path
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore {str(self.path)!r}{' closed' if self._conn is None else ''}>"
+
+    async def append_messages(self, room_id: str, batch: Sequence[NewMessage]) -> list[Appended]:
+        """See `Store.append_messages` (the fast path: `append.py`)."""
+        # A copy: the worker thread must not see the caller change the batch.
+        batch = list(batch)
+
+        def work(db: sqlite3.Connection) -> list[Appended]:
+            return append_messages(db, room_id, batch)
+
+        return await self._submit(work, gather=True)  # see COMMIT_WINDOW
+
+    # -- running transactions --------------------------------------------------------
+
+    async def _read(self, tx: MakeTx[T]) -> T:
+        with _translate_errors(self.path):
+            return await trio.to_thread.run_sync(
+                self._read_transaction, _on(tx), limiter=self._limiter
+            )
+
+    async def _write(self, tx: MakeTx[T], *, one_statement: bool = False) -> T:
+        # Every write runs in a group's transaction, one statement or not.
+        return await self._submit(_on(tx))
+
+    async def _submit(self, work: Callable[[sqlite3.Connection], T], *, gather: bool = False) -> T:
+        with _translate_errors(self.path):
+            return await self._writes.submit(work, gather=gather)
+
+    def _read_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        # Runs in the worker thread, holding the limiter: nothing else touches
+        # the connection meanwhile, including `aclose`. A deferred BEGIN: the
+        # reads of one call see one snapshot, and (WAL) never wait for another
+        # process that is writing.
+        conn = self._open_connection()
+        conn.execute("BEGIN")
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _transaction_group(
+        self, group: Sequence[Callable[[sqlite3.Connection], object]]
+    ) -> list[outcome.Outcome[object]]:
+        # One transaction, one savepoint per write. IMMEDIATE takes the write
+        # lock up front, so a write that read rows (e.g. rooms.last_seq)
+        # cannot find them changed by another process when it writes.
+        conn = self._open_connection()
+        conn.execute("BEGIN IMMEDIATE")
+        results: list[outcome.Outcome[object]] = []
+        try:
+            for work in group:
+                conn.execute("SAVEPOINT write")
+                try:
+                    result = work(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    results.append(outcome.Error(exc))
+                else:
+                    conn.execute("RELEASE write")
+                    results.append(outcome.Value(result))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
+
+    def _open_connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable(f"{self.path}: the store is closed")
+        return self._conn
+
+    async def aclose(self) -> None:
+        """Close the database once the call in progress (if any) has finished.
+
+        Calls made afterwards raise `StoreUnavailable`. Closing twice is
+        harmless; `open_sqlite_store` closes the store when its block exits.
+        """
+        await trio.to_thread.run_sync(self._close_in_thread, limiter=self._limiter)
+
+    def _close_in_thread(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        # Recommended by SQLite before closing a long-lived connection: refreshes
+        # the planner's statistics where the workload showed they are stale. It
+        # is housekeeping only, so its failure must not fail the close.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA optimize")
+        conn.close()
+
+
+@contextlib.asynccontextmanager
+async def open_sqlite_store(
+    path: Path,
+    *,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    synchronous: Synchronous = "FULL",
+    commit_window: float = COMMIT_WINDOW,
+) -> AsyncIterator[SqliteStore]:
+    """Open the SQLite database at `path` (created with its folder if missing) as a `Store`.
+
+    Applies pending migrations first. Raises `SchemaTooNew` if the database
+    was migrated by a newer Chorus, `StoreUnavailable` if it cannot be opened
+    or stays locked longer than `busy_timeout` seconds. The store is closed
+    when the block exits, after any call in progress has finished; later
+    calls raise `StoreUnavailable`. See `Synchronous` for `synchronous` and
+    `COMMIT_WINDOW` for `commit_window`.
+    """
+    with _translate_errors(path):
+        conn = await trio.to_thread.run_sync(_open_migrated, path, busy_timeout, synchronous)
+    store = SqliteStore(conn, path, commit_window=commit_window)
+    try:
+        yield store
+    finally:
+        # Shielded so that a cancelled owner still closes the file cleanly.
+        with trio.CancelScope(shield=True):
+            await store.aclose()
+
+
+async def migrate_sqlite(path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> list[int]:
+    """Bring the SQLite database at `path` (created if missing) to the newest schema.
+
+    Returns the versions applied, oldest first; empty when it was up to date,
+    so running it again is harmless. Raises like `open_sqlite_store`.
+    """
+
+    def run() -> list[int]:
+        conn = connect(path, busy_timeout=busy_timeout, synchronous="FULL")
+        try:
+            return migrate(conn, load_migrations("sqlite"), database=str(path), now=now_ms())
+        finally:
+            conn.close()
+
+    with _translate_errors(path):
+        return await trio.to_thread.run_sync(run)
+
+
+def _open_migrated(path: Path, busy_timeout: float, synchronous: Synchronous) -> sqlite3.Connection:
+    conn = connect(path, busy_timeout=busy_timeout, synchronous=synchronous)
+    try:
+        migrate(conn, load_migrations("sqlite"), database=str(path), now=now_ms())
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextlib.contextmanager
+def _translate_errors(path: Path) -> Iterator[None]:
+    """Turn sqlite3 errors that are the database's fault into `StoreError`s.
+
+    Constraint failures are translated where they happen (`dialect.execute`),
+    and transactions that expect them say what they mean; anything else (a
+    bug, such as an SQL typo) is left as it is.
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        # Errors raised by the sqlite3 module itself (not by SQLite) carry no code.
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _UNAVAILABLE:
+            raise StoreUnavailable(f"{path}: {exc} ({exc.sqlite_errorname})") from exc
+        raise
+
+
+def _on(tx: MakeTx[T]) -> Callable[[sqlite3.Connection], T]:
+    """`tx` as work for the worker thread: run on the store's connection."""
+    return lambda db: run_sync(tx(), functools.partial(execute, db))
