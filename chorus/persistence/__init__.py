@@ -43,7 +43,6 @@ from ._model import User as User
 from ._model import new_id as new_id
 from ._model import now_ms as now_ms
 from ._store import Store as Store
-from .postgres.errors import redact_url as redact_url
 from .postgres.store import PostgresStore as PostgresStore
 from .postgres.store import migrate_postgres as migrate_postgres
 from .postgres.store import open_postgres_store as open_postgres_store

@@ -21,7 +21,6 @@ from chorus.persistence import (
     StoreUnavailable,
     migrate_postgres,
     open_postgres_store,
-    redact_url,
 )
 from chorus.persistence._migrations import Migration, load_migrations
 from chorus.persistence.postgres.bridge import AsyncioBridge, open_asyncio_bridge
@@ -391,10 +390,3 @@ async def test_the_node_opens_postgres_for_a_postgres_url(database: tuple[str, s
     for scheme_url in (url, url.replace("postgresql://", "postgres://", 1)):
         async with open_node_store(Settings(database_url=scheme_url)) as store:
             assert isinstance(store, PostgresStore)
-
-
-def test_redact_url_hides_only_the_password() -> None:
-    assert redact_url("postgresql://chorus:s3cr@t@db:5432/chorus") == (
-        "postgresql://chorus:***@db:5432/chorus"
-    )
-    assert redact_url("postgresql://chorus@db/chorus") == "postgresql://chorus@db/chorus"

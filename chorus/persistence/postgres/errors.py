@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from typing import Final
 
@@ -17,14 +16,6 @@ from .._errors import StoreError, StoreUnavailable
 # (serialization failure, deadlock) and lock_not_available.
 _UNAVAILABLE_CLASSES: Final = frozenset({"08", "40", "53", "57", "58", "XX"})
 _UNAVAILABLE_CODES: Final = frozenset({"55P03", "55006"})
-
-# The URL may hold a password: it never appears in messages or logs.
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^/]*@")
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password (if any) replaced by `***`, for messages and logs."""
-    return _PASSWORD.sub(r"\1***@", url)
 
 
 @contextlib.contextmanager

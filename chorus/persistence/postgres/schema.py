@@ -7,10 +7,11 @@ from typing import Any, Final
 
 import asyncpg
 
+from chorus.logs import redact_url
+
 from .._errors import SchemaTooNew
 from .._migrations import Migration, load_migrations
 from .._model import now_ms
-from .errors import redact_url
 
 Conn = Any  # an asyncpg connection (asyncpg ships no type information)
 

@@ -16,6 +16,8 @@ from typing import Any, Final, TypeVar, final
 import asyncpg
 import trio
 
+from chorus.logs import redact_url
+
 from .._errors import StoreUnavailable
 from .._model import Appended, NewMessage
 from .._sql import MakeTx, UniqueViolation, run_async
@@ -23,7 +25,7 @@ from ..roles import StoreOnSql
 from .append import Append
 from .bridge import AsyncioBridge, open_asyncio_bridge
 from .dialect import Conn, execute
-from .errors import redact_url, translate_errors
+from .errors import translate_errors
 from .schema import migrate_url
 from .search import TSVECTOR
 
