@@ -10,6 +10,7 @@ import attrs
 
 from chorus import persistence
 from chorus.persistence import Conflict, Store, User, now_ms
+from chorus.text import name_problem
 
 from ._errors import InvalidCredentials, InvalidInput, InvalidToken, RefreshReused, UsernameTaken
 from ._passwords import Passwords
@@ -75,6 +76,8 @@ class AuthService:
         _check_username(username)
         _check_length("password", password, PASSWORD_CHARS)
         _check_length("display_name", display_name, DISPLAY_NAME_CHARS)
+        if (problem := name_problem(display_name)) is not None:
+            raise InvalidInput(f"display_name: {problem}")
         encoded = await self._passwords.hash(password)
         try:
             user = await self._store.create_user(username, display_name, encoded, self._clock())

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from chorus import protocol
+from chorus.text import printable
 
 Say = Callable[[str], None]
 NameOf = Callable[[str], Awaitable[str]]
@@ -72,7 +73,7 @@ class Transcript:
         thread = ""
         if message.thread is not None:
             thread = f" ↳#{self.handle(message.room, message.thread)}"
-        body = message.body if message.body else "(deleted)"
+        body = printable(message.body) if message.body else "(deleted)"
         edited = " (edited)" if message.edited_at is not None and message.body else ""
         name = await self._name_of(message.sender)
         self._say(f"{prefix}#{handle} {when} {name}{thread}: {body}{edited}")
@@ -83,7 +84,7 @@ class Transcript:
             case protocol.EditedEvent(room=room, seq=seq, message=target, editor=editor):
                 self._saw(room, seq)
                 name, shown = await self._name_of(editor), self._shown(target)
-                self._say(f"{prefix}* {name} edited {shown}: {event.body}")
+                self._say(f"{prefix}* {name} edited {shown}: {printable(event.body)}")
             case protocol.DeletedEvent(room=room, seq=seq, message=target, deleted_by=actor):
                 self._saw(room, seq)
                 name, shown = await self._name_of(actor), self._shown(target)
@@ -92,12 +93,13 @@ class Transcript:
                 self._saw(room, seq)
                 name, shown = await self._name_of(user), self._shown(target)
                 verb = "reacted" if event.present else "took back"
-                self._say(f"{prefix}* {name} {verb} {event.emoji} on {shown}")
+                self._say(f"{prefix}* {name} {verb} {printable(event.emoji)} on {shown}")
 
     async def notification(self, note: protocol.NotificationEvent, room_name: str) -> None:
         name = await self._name_of(note.sender)
         handle = self.handle(note.room, note.message, note.seq)
-        self._say(f"! {name} {WHY[note.kind]} in {room_name} #{handle}: {note.preview}")
+        preview = printable(note.preview)
+        self._say(f"! {name} {WHY[note.kind]} in {room_name} #{handle}: {preview}")
 
     def _saw(self, room_id: str, seq: int) -> None:
         self._newest[room_id] = max(self._newest.get(room_id, 0), seq)

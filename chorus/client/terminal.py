@@ -18,6 +18,7 @@ import httpx
 import trio
 
 from chorus import protocol
+from chorus.text import printable
 
 from ._console import Console, Keys
 from ._console import StdinKeys as StdinKeys
@@ -92,7 +93,9 @@ class Terminal(MessageCommands):
         self._transcript = Transcript(self.say, self._name)
 
     def say(self, text: str) -> None:
-        self._console.say(text)
+        """Print a line (or lines of our own); other people's text in it cannot drive
+        the terminal (escapes, bidi overrides become visible)."""
+        self._console.say(printable(text, one_line=False))
 
     def help(self) -> str:
         """The /help text: every command with its usage."""

@@ -22,6 +22,7 @@ from chorus import chat
 from chorus.persistence import Membership, NotifyLevel, Role, Room, RoomKind, Store, User, now_ms
 from chorus.protocol import MAX_ID_CHARS, MAX_ROOM_NAME_CHARS, ErrorCode
 from chorus.services import Services
+from chorus.text import name_problem
 
 from ._errors import bad_request, forbidden, not_found
 from ._input import choice, flag, integer, text, texts
@@ -148,6 +149,8 @@ async def direct_others(store: Store, user_id: str, rooms: Sequence[Room]) -> di
 async def create_room(call: Call[CreateRoom]) -> Reply:
     """Creates a public or private room owned by the caller."""
     kind = RoomKind(call.input.kind)
+    if (problem := name_problem(call.input.name)) is not None:
+        raise bad_request(ErrorCode.INVALID_VALUE, f"name: {problem}")
     room = await call.services.store.create_room(call.input.name, kind, call.user_id, now_ms())
     await call.services.memberships.added([call.user_id], room, seq=0, by=call.user_id)
     return Reply(201, room_view(room))

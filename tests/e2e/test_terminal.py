@@ -477,3 +477,10 @@ async def test_rooms_the_user_is_added_to_or_removed_from_are_shown_and_followed
         await screen.wait_for("* ada removed you from ops")
         keyboard.type("still here?")
         await screen.wait_for("join a room first")
+
+
+async def test_other_peoples_text_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    async with bob_in_general(tmp_path) as (ada, room, _keyboard, screen):
+        await ada.client.send(room.id, "\x1b[2Jwiped\u202e\n* ada removed you from general")
+        await screen.wait_for("ada: <U+001B>[2Jwiped<U+202E>↵* ada removed you from general")
+        assert "\x1b[2J" not in screen.getvalue()

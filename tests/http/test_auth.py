@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.http.conftest import PASSWORD, Account, Server, assert_error
 
 
@@ -40,6 +42,46 @@ async def test_register_reports_the_account_rules(server: Server) -> None:
         "/api/v1/auth/register", json={"username": "shorty", "password": "1234567"}
     )
     assert "password" in assert_error(short_password, 400, "invalid_value")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\x1b[31mred",
+        "two\nlines",
+        "cr\rhere",
+        "tab\there",
+        "\u202eevil",
+        "a\u2066b",
+        "\u200b\u200b",
+        " \u0301",
+    ],
+)
+async def test_display_names_that_could_drive_a_screen_or_look_empty_are_refused(
+    server: Server, name: str
+) -> None:
+    refused = await server.post(
+        "/api/v1/auth/register",
+        json={"username": "mallory", "password": PASSWORD, "display_name": name},
+    )
+    assert "display_name" in assert_error(refused, 400, "invalid_input")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Zoë",
+        "Ada 👩\u200d💻",
+        "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",
+        "שלום",
+    ],
+)
+async def test_display_names_in_any_script_and_emoji_sequences_are_kept(
+    server: Server, name: str
+) -> None:
+    named = await server.register("ada", display_name=name)
+    me = await server.get("/api/v1/users/me", named)
+    assert me.json()["display_name"] == name
 
 
 async def test_login_opens_a_new_session_and_refuses_bad_credentials(

@@ -19,6 +19,16 @@ async def add_moderator(server: Server, room: str, user: Account) -> None:
     await server.services.store.add_member(room, user.id, Role.MODERATOR, now_ms())
 
 
+async def test_room_names_that_could_drive_a_screen_are_refused(
+    server: Server, ada: Account
+) -> None:
+    for name in ("\x1b[2Jwiped", "line\nbreak", "\u202eflipped", "\u200b"):
+        refused = await server.post("/api/v1/rooms", ada, json={"name": name, "kind": "public"})
+        assert "name" in assert_error(refused, 400, "invalid_value")
+    ok = await server.post("/api/v1/rooms", ada, json={"name": "café ☕", "kind": "public"})
+    assert ok.status_code == 201
+
+
 async def test_create_room_makes_the_caller_owner(server: Server, ada: Account) -> None:
     response = await server.post("/api/v1/rooms", ada, json={"name": "general", "kind": "private"})
     assert response.status_code == 201

@@ -1,0 +1,58 @@
+"""Free text from users, shown to other users: what a name may hold, and how clients print it.
+
+A display name is shown next to every message, so it must not be able to
+move the cursor, recolour a terminal, reverse the text around it (bidi
+overrides) or look empty. Message bodies may hold anything but NUL (the
+protocol's rule), so clients neutralise them when printing instead.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Final
+
+BIDI_CONTROLS: Final = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""Characters that reorder the text around them (embeddings, overrides, isolates, marks)."""
+
+_LINE_BREAKS: Final = frozenset("\n\r\u0085\u2028\u2029")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a display name, or None when it can.
+
+    Refused: control characters (ASCII and C1: escapes, CR, LF, tab...), line
+    and paragraph separators, bidi controls, and names with nothing visible
+    (only spaces, zero-width and combining characters). Emoji sequences with
+    joiners, variation selectors and tags are fine.
+    """
+    for char in name:
+        category = unicodedata.category(char)
+        if category == "Cc" or category in ("Zl", "Zp"):
+            return f"no control characters or line breaks (found U+{ord(char):04X})"
+        if char in BIDI_CONTROLS:
+            return f"no bidi control characters (found U+{ord(char):04X})"
+    if all(unicodedata.category(char) in ("Zs", "Cf", "Mn", "Me") for char in name):
+        return "at least one visible character"
+    return None
+
+
+def printable(text: str, *, one_line: bool = True) -> str:
+    """`text` safe to print on a terminal: controls and bidi controls shown as `<U+XXXX>`.
+
+    With `one_line`, line breaks are shown as `↵`, so other people's text
+    cannot start a line that looks like the client's own; without it, `\\n`
+    is kept (for the client's own multi-line output).
+    """
+    if text.isprintable() and not (set(text) & BIDI_CONTROLS):
+        return text  # the common case, checked in C
+    out = []
+    for char in text:
+        if char in _LINE_BREAKS:
+            out.append("↵" if one_line or char != "\n" else char)
+        elif char in BIDI_CONTROLS or unicodedata.category(char) == "Cc":
+            out.append(f"<U+{ord(char):04X}>")
+        else:
+            out.append(char)
+    return "".join(out)
