@@ -51,13 +51,24 @@ async def test_metrics_are_prometheus_text_with_http_counters(server: Server, ad
 
 
 async def test_requests_with_made_up_methods_add_no_metric_series(server: Server) -> None:
-    def series() -> int:
-        return sum(len(family.samples) for family in REGISTRY.collect())
-
     await server.call("BREW", "/api/v1/users/me")  # the first may add the shared series
-    before = series()
+    before = _series()
     for n in range(5):
         response = await server.call(f"BREW{n}", "/api/v1/users/me")
         assert_error(response, 405, "method_not_allowed")
     # The method comes from the client: labelled as sent, each one was a new series.
-    assert series() == before
+    assert _series() == before
+
+
+async def test_requests_to_made_up_paths_add_no_metric_series(server: Server) -> None:
+    await server.get("/no-such-page")  # the first may add the shared series
+    before = _series()
+    for n in range(200):
+        assert_error(await server.get(f"/no-such-page-{n}"), 404, "not_found")
+    # The path comes from the client: labelled as sent, each one was a new series.
+    assert _series() == before
+
+
+def _series() -> int:
+    """How many samples the default registry exposes: one per label combination."""
+    return sum(len(family.samples) for family in REGISTRY.collect())
