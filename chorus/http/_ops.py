@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import prometheus_client
+import trio
 
 from chorus.persistence import NotFound, StoreUnavailable
 from chorus.protocol import SUBPROTOCOL
@@ -63,8 +64,14 @@ async def readyz(call: Call[object]) -> Reply:
     store=False,
 )
 async def metrics(call: Call[object]) -> Reply:
-    """Every metric of this process, for Prometheus to scrape."""
-    exposition = prometheus_client.generate_latest()
+    """Every metric of this process, for Prometheus to scrape.
+
+    Rendered in a worker thread: a large exposition takes long enough to
+    stall every task of the node (WebSocket pings included) if run on the
+    event loop. Collectors read shared state under their own locks or as
+    atomic snapshots (see `LiveActors.by_kind` in `chorus.actors`).
+    """
+    exposition = await trio.to_thread.run_sync(prometheus_client.generate_latest)
     return Reply(200, Raw(exposition, prometheus_client.CONTENT_TYPE_LATEST))
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
 from prometheus_client import REGISTRY
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from chorus.persistence import StoreUnavailable
 from tests.http.conftest import Account, Server, assert_error
@@ -72,3 +76,30 @@ async def test_requests_to_made_up_paths_add_no_metric_series(server: Server) ->
 def _series() -> int:
     """How many samples the default registry exposes: one per label combination."""
     return sum(len(family.samples) for family in REGISTRY.collect())
+
+
+class _ThreadRecorder(Collector):
+    """Notes the thread each scrape runs in; exposes nothing."""
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+
+    def describe(self) -> Iterator[Metric]:
+        """Nothing: otherwise registering would call `collect` (in the test's thread)."""
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        self.threads.append(threading.current_thread())
+        return iter(())
+
+
+async def test_metrics_render_off_the_event_loop(server: Server) -> None:
+    recorder = _ThreadRecorder()
+    REGISTRY.register(recorder)
+    try:
+        assert (await server.get("/metrics")).status_code == 200
+    finally:
+        REGISTRY.unregister(recorder)
+    # On the loop, a large scrape would stall every task of the node meanwhile.
+    assert recorder.threads
+    assert threading.main_thread() not in recorder.threads
