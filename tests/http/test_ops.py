@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from chorus.persistence import StoreUnavailable
+from tests.fixtures import open_test_node
 from tests.http.conftest import Account, Server, assert_error
 
 
@@ -71,6 +74,20 @@ async def test_requests_to_made_up_paths_add_no_metric_series(server: Server) ->
         assert_error(await server.get(f"/no-such-page-{n}"), 404, "not_found")
     # The path comes from the client: labelled as sent, each one was a new series.
     assert _series() == before
+
+
+async def test_metrics_token_when_set_is_required(tmp_path: Path) -> None:
+    async with open_test_node(tmp_path, role="api", metrics_token="s3cret") as (_, addresses):
+        assert addresses.http is not None
+        host, port = addresses.http
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
+            assert_error(await http.get("/metrics"), 401, "unauthenticated")
+            for wrong in ("Bearer s3cre", "Bearer s3cret2", "Basic s3cret"):
+                response = await http.get("/metrics", headers={"Authorization": wrong})
+                assert_error(response, 401, "invalid_token")
+            right = await http.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+            assert right.status_code == 200
+            assert "chorus_http_requests_total" in right.text
 
 
 def _series() -> int:
