@@ -152,6 +152,12 @@ class Settings:
     notification_webhook_secret: str = _setting(
         "", "key of the HMAC-SHA256 signature sent with each webhook request", secret=True
     )
+    metrics_token: str = _setting(
+        "",
+        "bearer token that GET /metrics requires; empty: /metrics is open to anyone who"
+        " reaches the HTTP port",
+        secret=True,
+    )
     shutdown_grace: float = _setting(
         10.0, "seconds to finish work after SIGINT/SIGTERM before cancelling", _positive
     )

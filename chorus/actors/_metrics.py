@@ -27,8 +27,15 @@ class LiveActors:
             refs.discard(ref)
 
     def by_kind(self) -> dict[str, list[ActorRef[Any]]]:
-        """A snapshot: kind -> live refs (kinds seen once stay listed, possibly empty)."""
-        return {kind: list(refs) for kind, refs in self._by_kind.items()}
+        """A snapshot: kind -> live refs (kinds seen once stay listed, possibly empty).
+
+        Safe to call from another thread (`/metrics` renders in one) while
+        the event loop adds and removes actors.
+        """
+        # `list()` of a dict's items or of a set copies it without releasing the
+        # GIL, so the loop cannot change it mid-copy; iterating it directly could
+        # raise "changed size during iteration".
+        return {kind: list(refs) for kind, refs in list(self._by_kind.items())}
 
 
 LIVE = LiveActors()

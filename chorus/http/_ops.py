@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
+
 import orjson
 import prometheus_client
+import trio
+from quart import request
 
 from chorus.persistence import NotFound, StoreUnavailable
 from chorus.protocol import SUBPROTOCOL
 
-from ._errors import unavailable
+from ._errors import unauthorized, unavailable
 from ._openapi import openapi_document
 from ._output import GatewayView, StatusView
 from ._routing import API_PREFIX, Call, Content, Raw, Reply, RouteTable
@@ -59,13 +63,40 @@ async def readyz(call: Call[object]) -> Reply:
     responses={
         200: Content(prometheus_client.CONTENT_TYPE_LATEST, "Prometheus text exposition format.")
     },
+    errors={401: "`metrics_token` is set and the request does not carry it."},
     auth=False,
     store=False,
 )
 async def metrics(call: Call[object]) -> Reply:
-    """Every metric of this process, for Prometheus to scrape."""
-    exposition = prometheus_client.generate_latest()
+    """Every metric of this process, for Prometheus to scrape.
+
+    When the `metrics_token` setting is set, only requests that carry
+    `Authorization: Bearer <metrics_token>` get them (others get 401); when
+    it is empty, anyone does.
+
+    Rendered in a worker thread: a large exposition takes long enough to
+    stall every task of the node (WebSocket pings included) if run on the
+    event loop. Collectors read shared state under their own locks or as
+    atomic snapshots (see `LiveActors.by_kind` in `chorus.actors`).
+    """
+    _require_metrics_token(call.services.settings.metrics_token)
+    exposition = await trio.to_thread.run_sync(prometheus_client.generate_latest)
     return Reply(200, Raw(exposition, prometheus_client.CONTENT_TYPE_LATEST))
+
+
+def _require_metrics_token(expected: str) -> None:
+    """Raises 401 unless `expected` is empty or the request carries it as its bearer token."""
+    if not expected:
+        return
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise unauthorized("unauthenticated", "send Authorization: Bearer <metrics_token>")
+    scheme, _, sent = header.partition(" ")
+    # Constant time: how long a refusal takes tells nothing about the token.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        sent.strip().encode(), expected.encode()
+    ):
+        raise unauthorized("invalid_token", "the metrics token is wrong")
 
 
 @table.route(
