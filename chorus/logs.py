@@ -6,6 +6,7 @@ import io
 import logging
 import re
 import sys
+import threading
 from typing import TextIO
 
 import structlog
@@ -19,6 +20,8 @@ _LEVELS = {
     "error": logging.ERROR,
 }
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^/]*@")
+# Text streams are not thread-safe, and worker threads (trio.to_thread) may log too.
+_WRITE_LOCK = threading.Lock()
 
 
 def redact_url(url: str) -> str:
@@ -34,11 +37,12 @@ def write_line(stream: TextIO, line: str) -> bool:
 
     Never raises `OSError` (ENOSPC, EIO, EPIPE...): the line is dropped and counted
     in `chorus_log_write_failures_total`, because a full log disk must not stop a
-    node (issue #12).
+    node (issue #12). Safe to call from several threads.
     """
     try:
-        stream.write(line + "\n")  # one write: concurrent lines do not interleave
-        stream.flush()
+        with _WRITE_LOCK:
+            stream.write(line + "\n")
+            stream.flush()
     except OSError:
         LOG_WRITE_FAILURES.inc()
         return False
