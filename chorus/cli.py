@@ -12,7 +12,7 @@ import trio
 
 from chorus import __version__
 from chorus.config import ConfigError, Settings, add_flags, load_settings
-from chorus.logs import configure_logging, redact_url, silence_logging
+from chorus.logs import configure_logging, redact_url, silence_logging, unbuffered, write_line
 from chorus.persistence import StoreError
 from chorus.supervisors import SupervisorError
 
@@ -36,6 +36,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings is None:
         return 2
+    # Unbuffered, so that a full or broken stdout/stderr loses only the lines written
+    # while it fails, instead of failing every later write and the exit (issue #12).
+    sys.stdout, sys.stderr = unbuffered(sys.stdout), unbuffered(sys.stderr)
     configure_logging(settings.log_format, settings.log_level)
     try:
         trio.run(_serve_and_announce, settings)
@@ -48,7 +51,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(f"chorus: cannot open the database: {cause}", file=sys.stderr)
             return 1
         raise
-    print("chorus: stopped", file=sys.stderr)
+    write_line(sys.stderr, "chorus: stopped")
     return 0
 
 
@@ -77,7 +80,7 @@ async def _serve_and_announce(settings: Settings) -> None:
             lines.append(f"  gateway    ws://{host}:{port}/  (subprotocol chorus.v1)")
         store = redact_url(settings.database_url) or settings.data_dir.resolve()
         lines += [f"  data       {store}", "Press Ctrl+C to stop."]
-        print("\n".join(lines), flush=True)
+        write_line(sys.stdout, "\n".join(lines))  # lost if stdout fails: the node serves on
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
+import threading
 from typing import TextIO
 
 import structlog
+
+from chorus.metrics import LOG_WRITE_FAILURES
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -16,6 +20,8 @@ _LEVELS = {
     "error": logging.ERROR,
 }
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^/]*@")
+# Text streams are not thread-safe, and worker threads (trio.to_thread) may log too.
+_WRITE_LOCK = threading.Lock()
 
 
 def redact_url(url: str) -> str:
@@ -26,12 +32,58 @@ def redact_url(url: str) -> str:
     return _PASSWORD.sub(r"\1***@", url)
 
 
+def write_line(stream: TextIO, line: str) -> bool:
+    """Write `line` and a newline to `stream` and flush it; False if that failed.
+
+    Never raises `OSError` (ENOSPC, EIO, EPIPE...): the line is dropped and counted
+    in `chorus_log_write_failures_total`, because a full log disk must not stop a
+    node (issue #12). Safe to call from several threads.
+    """
+    try:
+        with _WRITE_LOCK:
+            stream.write(line + "\n")
+            stream.flush()
+    except OSError:
+        LOG_WRITE_FAILURES.inc()
+        return False
+    return True
+
+
+def unbuffered(stream: TextIO) -> TextIO:
+    """`stream`'s file descriptor, each write passed straight to it.
+
+    A failed write then loses that text only. A buffered stream keeps the bytes it
+    could not write and fails again at every later flush, down to the one at exit
+    (status 120). A stream without a descriptor (a test's StringIO) is returned as is.
+    """
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return stream
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding=stream.encoding, errors=stream.errors, write_through=True)
+
+
+class _LineLogger:
+    """A structlog logger that writes each rendered event with `write_line`: it never raises."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        write_line(self._stream, message)
+
+    # structlog calls the method named after the level.
+    log = debug = info = warn = warning = err = error = exception = critical = fatal = msg
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     """Route every structlog logger to `stream` (stderr) at `level` and above.
 
     `fmt` is "console", "json", or "auto" (console when `stream` is a terminal).
     Each line carries a timestamp, the level, the event name and its bound
-    context (conn, room, user ids). Secrets are never passed to loggers.
+    context (conn, room, user ids). Secrets are never passed to loggers. A line
+    that cannot be written is dropped and counted, never raised (`write_line`).
     """
     stream = sys.stderr if stream is None else stream
     if fmt == "auto":
@@ -50,7 +102,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=lambda *_args: _LineLogger(stream),
         # Not cached: tests swap the configuration (structlog.testing.capture_logs).
         cache_logger_on_first_use=False,
     )

@@ -23,3 +23,7 @@ FRAMES_OUT = Counter(
 )
 FRAMES_OUT_DIRECT = FRAMES_OUT.labels("direct")
 FRAMES_OUT_BROADCAST = FRAMES_OUT.labels("broadcast")
+LOG_WRITE_FAILURES = Counter(
+    "chorus_log_write_failures",
+    "Log and console lines dropped because writing them failed (disk full, broken pipe...).",
+)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import orjson
+import pytest
 import trio
 
 from chorus.protocol import CloseCode
 from tests.gateway.test_gateway import read_close_code, upgraded
 from tests.httpraw import read_response, refuses_connections, request_awaiting_body
 from tests.polling import until
+from tests.ports import free_port
 
 CHORUS = [sys.executable, "-m", "chorus"]
 
@@ -75,6 +79,46 @@ async def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
             response = await read_response(held)
         assert response.startswith(b"HTTP/1.1 201 "), response
         with trio.fail_after(10):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def answers(process: trio.Process, url: str) -> bool:
+    assert process.returncode is None, f"the node exited with {process.returncode}"
+    try:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(url)).status_code == 200
+    except httpx.TransportError:  # not listening yet
+        return False
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+async def test_serve_survives_full_stdout_and_stderr(tmp_path: Path) -> None:
+    # Issue #12: every write to /dev/full fails with ENOSPC. The node used to stop at its
+    # banner (exit 1); it must start, answer, count the lost lines and stop with 0.
+    port = free_port()
+    argv = [*CHORUS, "serve", "--data-dir", str(tmp_path), "--http-port", str(port)]
+    argv += ["--gateway-port", "0", "--log-format", "json"]
+    # Buffered output, as deployed: a buffer keeps the bytes it failed to write.
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        process = await trio.lowlevel.open_process(argv, stdout=full, stderr=full, env=env)
+    finally:
+        os.close(full)  # the child has its own copies
+    try:
+        health = f"http://127.0.0.1:{port}/healthz"
+        await until(functools.partial(answers, process, health), timeout=30)
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        failures = re.search(r"^chorus_log_write_failures_total (\S+)$", metrics, re.MULTILINE)
+        assert failures is not None
+        assert float(failures.group(1)) > 0
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
             assert await process.wait() == 0
     finally:
         if process.returncode is None:
