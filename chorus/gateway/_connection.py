@@ -39,6 +39,9 @@ _log = structlog.get_logger("chorus.gateway")
 CLOSE_TIMEOUT = 5.0
 """Seconds we wait for the client's close frame after sending ours."""
 _RECV_BYTES = 65536
+READ_BUDGET = 16
+"""Messages handled in a row before the reader lets other tasks run: one read can hold
+thousands of small frames, and handling one need not wait for anything."""
 _NOT_ON_WIRE = frozenset({1005, 1006, 1015})
 
 
@@ -186,15 +189,23 @@ class Connection:
             )
 
     async def serve(self, handler: Handler) -> None:
-        """Read messages and pass complete text messages to `handler` until closed."""
+        """Read messages and pass complete text messages to `handler` until closed.
+
+        Fair to other connections: it lets other tasks run after at most
+        `READ_BUDGET` WebSocket messages, however many one read brought in.
+        """
         frames = self._frames
         if frames is None:
             raise RuntimeError("serve() needs a successful handshake()")
         parts: list[str] = []
         size = 0
+        handled = 0
         while True:
             # Frames first: some may have come in with the upgrade request.
             for event in frames.events():
+                handled += 1
+                if handled % READ_BUDGET == 0:
+                    await trio.lowlevel.checkpoint()
                 if isinstance(event, TextMessage):
                     size += len(event.data)
                     if size > MAX_FRAME_BYTES:
