@@ -225,6 +225,10 @@ class ChatConnection:
         self._strikes = 0
         await self._dispatch(frame, self._principal)
 
+    def on_ping(self) -> bool:
+        """A WebSocket-level ping takes a token too: floods of them end in 4005 as well."""
+        return self._within_rate(None)
+
     async def on_disconnect(self) -> None:
         CONNECTIONS.dec()
         if self._principal is None:

@@ -51,6 +51,9 @@ class Handler(Protocol):
     async def on_text(self, text: str) -> None:
         """One complete text message; the next is not read until this returns."""
 
+    def on_ping(self) -> bool:
+        """A WebSocket ping came in; True to answer it with a pong (it counts like a message)."""
+
     async def on_disconnect(self) -> None:
         """The connection is gone; called once, after the last `on_text`, with a short deadline."""
 
@@ -220,7 +223,8 @@ class Connection:
                 elif isinstance(event, BytesMessage):
                     self.close(CloseCode.UNSUPPORTED_DATA, "binary messages are not supported")
                 elif isinstance(event, Ping):
-                    self.outbox.offer(pong_frame(event.payload))
+                    if handler.on_ping():
+                        self.outbox.offer(pong_frame(event.payload))
                 elif isinstance(event, CloseConnection):
                     # Echo the client's code; for RFC 6455 violations wsproto
                     # reports the code we must send (1002, 1007, ...). Codes

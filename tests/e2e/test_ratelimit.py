@@ -15,6 +15,7 @@ from chorus import protocol
 from chorus.protocol import CloseCode, ErrorCode
 from chorus.ratelimit import LocalRateLimiter
 from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
+from tests.gateway.test_gateway import masked_frame, read_close_code, upgraded
 from tests.wsclient import ws_connect
 
 FOREVER = 1e-6
@@ -155,3 +156,12 @@ async def test_a_flood_of_pings_or_invalid_frames_is_refused_then_closed(
     limited = [ErrorCode.RATE_LIMITED] * 2
     assert answers == ["ready", *[answer] * (FRAME_BURST - 1), *limited]
     assert code == CloseCode.RATE_LIMITED
+
+
+async def test_a_flood_of_websocket_pings_is_closed_too(strict: RunningNode) -> None:
+    async with chat_user(strict) as ada, upgraded(strict.gateway_port) as raw:
+        assert ada.api.session is not None
+        hello = protocol.encode(protocol.Hello(token=ada.api.session.access_token))
+        pings = [masked_frame(0x9, b"%d" % n) for n in range(50)]
+        await raw.send_all(b"".join([masked_frame(0x1, hello), *pings]))
+        assert await read_close_code(raw) == CloseCode.RATE_LIMITED

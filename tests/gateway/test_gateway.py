@@ -35,6 +35,9 @@ class Echo:
         else:
             self.conn.send(text.encode())
 
+    def on_ping(self) -> bool:
+        return True
+
     async def on_disconnect(self) -> None:
         pass
 
@@ -178,6 +181,9 @@ class Ticks:
         self.seen.append(self.clock[0])  # never waits: like a ping or a refused frame
         if len(self.seen) == self.count:
             self.done.set()
+
+    def on_ping(self) -> bool:
+        return True
 
     async def on_disconnect(self) -> None:
         pass
