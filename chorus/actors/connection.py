@@ -55,7 +55,8 @@ class ChatLimits:
     auth_timeout: float = 10.0
     frames_per_second: float = 20.0
     frame_burst: float = 40.0
-    """Frames per second and burst of one connection (counted on this node)."""
+    """Frames per second and burst of one connection (counted on this node): every
+    frame, pings and undecodable ones included."""
     sends_per_second: float = 20.0
     send_burst: int = 50
     """Messages sent per second and burst of one user over all its connections (and
@@ -198,13 +199,19 @@ class ChatConnection:
     # -- Handler ------------------------------------------------------------------------
 
     async def on_text(self, text: str) -> None:
+        """Every frame, undecodable ones, pings and those before `hello` included, takes
+        a token from the connection's bucket first: a flood is refused and then closed
+        (4005) whatever it carries."""
         try:
             frame = protocol.decode_client_frame(text)
         except protocol.ProtocolError as exc:
             FRAMES_IN.labels("invalid").inc()
-            self._error(exc.ref, exc.code, exc.message)
+            if self._within_rate(exc.ref):
+                self._error(exc.ref, exc.code, exc.message)
             return
         FRAMES_IN.labels(type(frame).TYPE).inc()
+        if not self._within_rate(getattr(frame, "ref", None)):
+            return
         if self._principal is None:
             if isinstance(frame, protocol.Hello):
                 await self._hello(frame)
@@ -212,14 +219,15 @@ class ChatConnection:
                 self._error(getattr(frame, "ref", None), ErrorCode.UNAUTHENTICATED, "hello first")
                 self._conn.close(CloseCode.UNAUTHENTICATED, "send hello first")
             return
-        if not isinstance(frame, protocol.Ping):
-            if not self._within_rate(frame):
-                return
-            writes = (protocol.Send, protocol.Edit, protocol.Delete, protocol.React)
-            if isinstance(frame, writes) and not await self._within_send_rate(frame):
-                return
-            self._strikes = 0
+        writes = (protocol.Send, protocol.Edit, protocol.Delete, protocol.React)
+        if isinstance(frame, writes) and not await self._within_send_rate(frame):
+            return
+        self._strikes = 0
         await self._dispatch(frame, self._principal)
+
+    def on_ping(self) -> bool:
+        """A WebSocket-level ping takes a token too: floods of them end in 4005 as well."""
+        return self._within_rate(None)
 
     async def on_disconnect(self) -> None:
         CONNECTIONS.dec()
@@ -424,11 +432,12 @@ class ChatConnection:
             return
         self.send(protocol.encode(protocol.Ack(ref=ref, room=room, seq=stored)))
 
-    def _within_rate(self, frame: protocol.ClientFrame) -> bool:
-        """This connection's frame rate (local by nature: one socket is on one node)."""
+    def _within_rate(self, ref: str | None) -> bool:
+        """This connection's frame rate (local by nature: one socket is on one node);
+        a refusal answers `ref` with `rate_limited` or closes (see `_strike`)."""
         if self._bucket.take(trio.current_time()):
             return True
-        self._strike(getattr(frame, "ref", None), "slow down")
+        self._strike(ref, "slow down")
         return False
 
     async def _within_send_rate(

@@ -7,6 +7,7 @@ node's `Flusher` writes with one non-blocking send per connection per round.
 """
 
 from ._connection import CLOSE_TIMEOUT as CLOSE_TIMEOUT
+from ._connection import READ_BUDGET as READ_BUDGET
 from ._connection import Connection as Connection
 from ._connection import Handler as Handler
 from ._connection import NewHandler as NewHandler

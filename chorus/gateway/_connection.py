@@ -39,6 +39,9 @@ _log = structlog.get_logger("chorus.gateway")
 CLOSE_TIMEOUT = 5.0
 """Seconds we wait for the client's close frame after sending ours."""
 _RECV_BYTES = 65536
+READ_BUDGET = 16
+"""Messages handled in a row before the reader lets other tasks run: one read can hold
+thousands of small frames, and handling one need not wait for anything."""
 _NOT_ON_WIRE = frozenset({1005, 1006, 1015})
 
 
@@ -47,6 +50,9 @@ class Handler(Protocol):
 
     async def on_text(self, text: str) -> None:
         """One complete text message; the next is not read until this returns."""
+
+    def on_ping(self) -> bool:
+        """A WebSocket ping came in; True to answer it with a pong (it counts like a message)."""
 
     async def on_disconnect(self) -> None:
         """The connection is gone; called once, after the last `on_text`, with a short deadline."""
@@ -186,15 +192,23 @@ class Connection:
             )
 
     async def serve(self, handler: Handler) -> None:
-        """Read messages and pass complete text messages to `handler` until closed."""
+        """Read messages and pass complete text messages to `handler` until closed.
+
+        Fair to other connections: it lets other tasks run after at most
+        `READ_BUDGET` WebSocket messages, however many one read brought in.
+        """
         frames = self._frames
         if frames is None:
             raise RuntimeError("serve() needs a successful handshake()")
         parts: list[str] = []
         size = 0
+        handled = 0
         while True:
             # Frames first: some may have come in with the upgrade request.
             for event in frames.events():
+                handled += 1
+                if handled % READ_BUDGET == 0:
+                    await trio.lowlevel.checkpoint()
                 if isinstance(event, TextMessage):
                     size += len(event.data)
                     if size > MAX_FRAME_BYTES:
@@ -209,7 +223,8 @@ class Connection:
                 elif isinstance(event, BytesMessage):
                     self.close(CloseCode.UNSUPPORTED_DATA, "binary messages are not supported")
                 elif isinstance(event, Ping):
-                    self.outbox.offer(pong_frame(event.payload))
+                    if handler.on_ping():
+                        self.outbox.offer(pong_frame(event.payload))
                 elif isinstance(event, CloseConnection):
                     # Echo the client's code; for RFC 6455 violations wsproto
                     # reports the code we must send (1002, 1007, ...). Codes

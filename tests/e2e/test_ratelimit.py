@@ -8,12 +8,14 @@ from pathlib import Path
 
 import attrs
 import pytest
+import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from chorus import protocol
 from chorus.protocol import CloseCode, ErrorCode
 from chorus.ratelimit import LocalRateLimiter
 from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
+from tests.gateway.test_gateway import masked_frame, read_close_code, upgraded
 from tests.wsclient import ws_connect
 
 FOREVER = 1e-6
@@ -102,3 +104,64 @@ async def test_a_users_sends_share_one_budget_across_connections(running: Runnin
             "message b0",
             "message bob",
         ]
+
+
+FRAME_BURST = 5
+
+
+@pytest.fixture
+async def strict(tmp_path: Path) -> AsyncIterator[RunningNode]:
+    """A node whose connections may send `FRAME_BURST` frames, then nothing more."""
+    async with open_node(tmp_path) as running:
+        node = running.node
+        chat = node._chat
+        limits = attrs.evolve(
+            chat.limits,
+            frames_per_second=FOREVER,
+            frame_burst=FRAME_BURST,
+            strikes_before_close=3,
+        )
+        node._chat = attrs.evolve(chat, limits=limits)
+        yield running
+
+
+async def answers_until_closed(connection: Connection) -> tuple[list[str], int | None]:
+    """The types (error codes for errors) of the frames received, then the close code."""
+    answers: list[str] = []
+    with trio.fail_after(10):
+        try:
+            while True:
+                frame = await connection.next_reply()
+                answers.append(frame.code if isinstance(frame, protocol.ErrorReply) else frame.TYPE)
+        except ConnectionClosed as closed:
+            return answers, None if closed.reason is None else closed.reason.code
+
+
+@pytest.mark.parametrize(
+    ("flood", "answer"),
+    [('{"type":"ping","nonce":"n"}', "pong"), ("not json", ErrorCode.INVALID_JSON)],
+)
+async def test_a_flood_of_pings_or_invalid_frames_is_refused_then_closed(
+    strict: RunningNode, flood: str, answer: str
+) -> None:
+    async with chat_user(strict) as ada:
+        assert ada.api.session is not None
+        async with ws_connect(strict.gateway_port) as ws:
+            connection = Connection(ws)
+            await connection.send(protocol.Hello(token=ada.api.session.access_token))
+            for _ in range(50):
+                await ws.send_message(flood)
+            answers, code = await answers_until_closed(connection)
+    # hello takes one token of the burst, the frames after the burst are strikes.
+    limited = [ErrorCode.RATE_LIMITED] * 2
+    assert answers == ["ready", *[answer] * (FRAME_BURST - 1), *limited]
+    assert code == CloseCode.RATE_LIMITED
+
+
+async def test_a_flood_of_websocket_pings_is_closed_too(strict: RunningNode) -> None:
+    async with chat_user(strict) as ada, upgraded(strict.gateway_port) as raw:
+        assert ada.api.session is not None
+        hello = protocol.encode(protocol.Hello(token=ada.api.session.access_token))
+        pings = [masked_frame(0x9, b"%d" % n) for n in range(50)]
+        await raw.send_all(b"".join([masked_frame(0x1, hello), *pings]))
+        assert await read_close_code(raw) == CloseCode.RATE_LIMITED

@@ -12,7 +12,7 @@ import trio.testing
 from prometheus_client import REGISTRY
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from chorus.gateway import Connection, Gateway, GatewayConfig, text_frame
+from chorus.gateway import READ_BUDGET, Connection, Gateway, GatewayConfig, text_frame
 from chorus.protocol import CloseCode
 from chorus.supervisors import Supervisor
 from tests.wsclient import ws_connect
@@ -34,6 +34,9 @@ class Echo:
             self.conn.send(b"armed")
         else:
             self.conn.send(text.encode())
+
+    def on_ping(self) -> bool:
+        return True
 
     async def on_disconnect(self) -> None:
         pass
@@ -163,6 +166,53 @@ async def test_a_client_close_is_answered_and_the_connection_ends(server: Runnin
             await trio.testing.wait_all_tasks_blocked()
     assert ws.closed is not None
     assert ws.closed.code == CloseCode.NORMAL
+
+
+# -- fairness ----------------------------------------------------------------------------
+
+
+class Ticks:
+    """Records, for each message, how often another task had run by then (`clock[0]`)."""
+
+    def __init__(self, clock: list[int], seen: list[int], done: trio.Event, count: int) -> None:
+        self.clock, self.seen, self.done, self.count = clock, seen, done, count
+
+    async def on_text(self, text: str) -> None:
+        self.seen.append(self.clock[0])  # never waits: like a ping or a refused frame
+        if len(self.seen) == self.count:
+            self.done.set()
+
+    def on_ping(self) -> bool:
+        return True
+
+    async def on_disconnect(self) -> None:
+        pass
+
+
+async def test_a_flood_in_one_read_lets_other_tasks_run_every_read_budget(
+    nursery: trio.Nursery,
+) -> None:
+    count = 50 * READ_BUDGET
+    clock, seen, done = [0], list[int](), trio.Event()
+    gateway = Gateway(GatewayConfig(port=0), lambda conn: Ticks(clock, seen, done, count))
+    await nursery.start(gateway.supervisor().run)
+    assert gateway.address is not None
+
+    async def other_task() -> None:
+        while True:
+            clock[0] += 1
+            await trio.lowlevel.checkpoint()
+
+    async with upgraded(gateway.address[1]) as flooder:
+        nursery.start_soon(other_task)
+        await flooder.send_all(b"".join(masked_frame(0x1, b"p") for _ in range(count)))
+        with trio.fail_after(10):
+            await done.wait()
+    nursery.cancel_scope.cancel()
+    longest_run = max(seen.count(tick) for tick in set(seen))
+    # Trio runs each batch of ready tasks in random order, so the other task can run
+    # just before one yield of the reader and just after the next: two budgets at most.
+    assert longest_run <= 2 * READ_BUDGET
 
 
 # -- slow consumers and shutdown ---------------------------------------------------------
