@@ -48,3 +48,53 @@ async def test_the_server_closes_a_connection_the_client_asked_to_close(tmp_path
 def test_bound_addresses_are_parsed_for_ipv4_and_ipv6() -> None:
     assert bound_address("http://127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert bound_address("http://[::1]:9000") == ("::1", 9000)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "length", "status"),
+    [
+        ("POST", "/api/v1/rooms", 31, 401),
+        ("POST", "/api/v1/nowhere", 31, 404),
+        ("PUT", "/healthz", 31, 405),
+        ("POST", "/api/v1/auth/register", 70_000, 413),
+    ],
+)
+async def test_a_keep_alive_connection_answers_after_an_early_error(
+    tmp_path: Path, method: str, path: str, length: int, status: int
+) -> None:
+    # The error is sent before the body arrives; the next request on the connection
+    # must then be answered, or the connection closed: never left hanging.
+    async with open_test_node(tmp_path, role="api") as (_node, addresses):
+        assert addresses.http is not None
+        async with await trio.open_tcp_stream(*addresses.http) as stream:
+            head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            await stream.send_all(head.encode() + f"Content-Length: {length}\r\n\r\n".encode())
+            first = b""
+            with trio.fail_after(10):
+                while b"}}" not in first:
+                    chunk = await stream.receive_some(65536)
+                    assert chunk, first
+                    first += chunk
+            assert first.startswith(f"HTTP/1.1 {status} ".encode()), first
+            body = b"x" * length
+            try:
+                await stream.send_all(body + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            except trio.BrokenResourceError:
+                return  # closed after the error: a client opens a new connection
+            rest = await read_after(stream)
+    assert rest == b"" or rest.startswith(b"HTTP/1.1 200 "), rest
+
+
+async def read_after(stream: trio.SocketStream) -> bytes:
+    """What the server sends next: a whole answer, or nothing because it closed."""
+    data = b""
+    with trio.fail_after(10):
+        while not data.endswith(b'{"status":"ok"}'):
+            try:
+                chunk = await stream.receive_some(65536)
+            except trio.BrokenResourceError:
+                return data
+            if not chunk:
+                return data
+            data += chunk
+    return data
