@@ -161,6 +161,9 @@ class Settings:
     shutdown_grace: float = _setting(
         10.0, "seconds to finish work after SIGINT/SIGTERM before cancelling", _positive
     )
+    http_idle_timeout: float = _setting(
+        5.0, "seconds an HTTP keep-alive connection may stay idle before it is closed", _positive
+    )
 
     @property
     def gateway_urls(self) -> list[str]:

@@ -57,7 +57,12 @@ async def serve_http(
     it gives it that grace). Cancellation ends everything at once.
     """
     settings = services.settings
-    config = hypercorn_config(settings.http_host, settings.http_port, settings.shutdown_grace)
+    config = hypercorn_config(
+        settings.http_host,
+        settings.http_port,
+        settings.shutdown_grace,
+        settings.http_idle_timeout,
+    )
     app = closing_completes(cast(ASGIFramework, create_app(services)))
     stopping = trio.Event()
     run = functools.partial(serve, app, config, mode="asgi", shutdown_trigger=stopping.wait)
@@ -91,10 +96,11 @@ def closing_completes(app: ASGIFramework) -> ASGIFramework:
     return shielded_app
 
 
-def hypercorn_config(host: str, port: int, graceful_timeout: float) -> Config:
+def hypercorn_config(host: str, port: int, graceful_timeout: float, idle_timeout: float) -> Config:
     """Hypercorn's settings for the API: one plain-HTTP listener, no access log.
 
-    `graceful_timeout`: seconds requests in flight get to finish once stopping.
+    `graceful_timeout`: seconds requests in flight get to finish once stopping;
+    `idle_timeout`: seconds a keep-alive connection may wait for its next request.
     """
     config = Config()
     # An IPv6 literal needs brackets so that hypercorn splits host and port right.
@@ -103,6 +109,7 @@ def hypercorn_config(host: str, port: int, graceful_timeout: float) -> Config:
     config.logger_class = StructlogLogger
     config.include_server_header = False
     config.graceful_timeout = graceful_timeout
+    config.keep_alive_timeout = idle_timeout
     return config
 
 

@@ -98,3 +98,18 @@ async def read_after(stream: trio.SocketStream) -> bytes:
                 return data
             data += chunk
     return data
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
+    tmp_path: Path,
+) -> None:
+    async with open_test_node(tmp_path, role="api", http_idle_timeout=0.3) as (_node, addresses):
+        assert addresses.http is not None
+        async with await trio.open_tcp_stream(*addresses.http) as stream:
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            started = trio.current_time()
+            # The answer, then the end of the stream: the server closes, not the client.
+            response = await read_response(stream)
+            waited = trio.current_time() - started
+    assert response.startswith(b"HTTP/1.1 200 ")
+    assert waited >= 0.3
