@@ -18,6 +18,19 @@ BIDI_CONTROLS: Final = frozenset(
 
 _LINE_BREAKS: Final = frozenset("\n\r\u0085\u2028\u2029")
 
+_REFUSED_CLASS: Final = (
+    "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029"  # Cc, Zl, Zp
+    "\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"  # BIDI_CONTROLS
+)
+NAME_PATTERN: Final = f"^[^{_REFUSED_CLASS}]*$"
+"""The characters `name_problem` refuses, as a JSON Schema (ECMA-262) pattern.
+
+Its other rule, `VISIBLE_RULE`, is left to the description: stating it needs
+the Unicode categories Zs, Cf, Mn and Me, which few pattern engines know
+(`\\p{Mn}`) and which would take hundreds of ranges to spell out.
+"""
+VISIBLE_RULE: Final = "at least one visible character"
+
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a display name, or None when it can.
@@ -34,7 +47,7 @@ def name_problem(name: str) -> str | None:
         if char in BIDI_CONTROLS:
             return f"no bidi control characters (found U+{ord(char):04X})"
     if all(unicodedata.category(char) in ("Zs", "Cf", "Mn", "Me") for char in name):
-        return "at least one visible character"
+        return VISIBLE_RULE
     return None
 
 

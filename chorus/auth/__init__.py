@@ -10,6 +10,7 @@ from ._passwords import Passwords as Passwords
 from ._service import DISPLAY_NAME_CHARS as DISPLAY_NAME_CHARS
 from ._service import PASSWORD_CHARS as PASSWORD_CHARS
 from ._service import USERNAME_CHARS as USERNAME_CHARS
+from ._service import USERNAME_PATTERN as USERNAME_PATTERN
 from ._service import AuthService as AuthService
 from ._service import Principal as Principal
 from ._service import Tokens as Tokens

@@ -21,7 +21,9 @@ USERNAME_CHARS: Final[tuple[int, int]] = (3, 32)
 PASSWORD_CHARS: Final[tuple[int, int]] = (8, 1024)
 DISPLAY_NAME_CHARS: Final[tuple[int, int]] = (1, 64)
 """Shortest and longest display name, once trimmed."""
-_USERNAME = re.compile(r"[a-z0-9_.-]+")
+USERNAME_PATTERN: Final = "^[A-Za-z0-9_.-]*$"
+"""The characters of a username as given (JSON Schema); it is stored lowercased."""
+_USERNAME = re.compile(USERNAME_PATTERN)
 
 
 @attrs.frozen(kw_only=True)
@@ -71,13 +73,15 @@ class AuthService:
 
     async def register(self, username: str, password: str, display_name: str | None) -> Tokens:
         """Create an account and its first session; raises `InvalidInput`, `UsernameTaken`."""
+        # Checked before lowercasing: "\u212a".lower() is "k" (KELVIN SIGN), a look-alike.
+        _check_username(username)
         username = username.lower()
         display_name = username if display_name is None else display_name.strip()
-        _check_username(username)
         _check_length("password", password, PASSWORD_CHARS)
-        _check_length("display_name", display_name, DISPLAY_NAME_CHARS)
+        # The name rule first: a name of spaces only is "at least one visible character".
         if (problem := name_problem(display_name)) is not None:
             raise InvalidInput(f"display_name: {problem}")
+        _check_length("display_name", display_name, DISPLAY_NAME_CHARS)
         encoded = await self._passwords.hash(password)
         try:
             user = await self._store.create_user(username, display_name, encoded, self._clock())
@@ -167,7 +171,9 @@ class AuthService:
 def _check_username(username: str) -> None:
     low, high = USERNAME_CHARS
     if not (low <= len(username) <= high and _USERNAME.fullmatch(username)):
-        raise InvalidInput(f"username: {low} to {high} characters from a-z, 0-9, '_', '.', '-'")
+        raise InvalidInput(
+            f"username: {low} to {high} characters from a-z, A-Z, 0-9, '_', '.', '-'"
+        )
 
 
 def _check_length(field: str, value: str, bounds: tuple[int, int]) -> None:

@@ -14,7 +14,7 @@ from . import _auth, _inbox, _messages, _ops, _reactions, _rooms, _search, _thre
 from ._errors import error_for, internal_error
 from ._metrics import HTTP_REQUESTS, HTTP_SECONDS, OTHER_METHOD, STANDARD_METHODS, UNMATCHED
 from ._output import ErrorDetailView, ErrorView, to_json
-from ._routing import API_PREFIX, JSON, Route, view_function
+from ._routing import API_PREFIX, JSON, Route, SegmentConverter, view_function, with_reserved
 
 _log = structlog.get_logger("chorus.http")
 
@@ -26,16 +26,18 @@ BODY_TIMEOUT = 60
 
 def all_routes() -> tuple[Route, ...]:
     """Every route of the API, in the order the OpenAPI document lists them."""
-    return (
-        *_auth.table,
-        *_users.table,
-        *_rooms.table,
-        *_messages.table,
-        *_reactions.table,
-        *_threads.table,
-        *_inbox.table,
-        *_search.table,
-        *_ops.table,
+    return with_reserved(
+        (
+            *_auth.table,
+            *_users.table,
+            *_rooms.table,
+            *_messages.table,
+            *_reactions.table,
+            *_threads.table,
+            *_inbox.table,
+            *_search.table,
+            *_ops.table,
+        )
     )
 
 
@@ -52,6 +54,7 @@ def create_app(services: Services) -> QuartTrio:
     # No redirects for "/rooms/" or "//rooms": a redirect is not our error shape.
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
+    app.url_map.converters["segment"] = SegmentConverter
     routes = all_routes()
     for route in routes:
         app.add_url_rule(

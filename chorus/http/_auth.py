@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import attrs
 
-from chorus.auth import DISPLAY_NAME_CHARS, PASSWORD_CHARS, USERNAME_CHARS
+from chorus.auth import DISPLAY_NAME_CHARS, PASSWORD_CHARS, USERNAME_CHARS, USERNAME_PATTERN
+from chorus.text import NAME_PATTERN
 
 from ._input import text
 from ._output import TokensView, tokens_view
@@ -21,10 +22,20 @@ REFRESH_TOKEN = (1, 256)
 class Register:
     """A new account."""
 
-    username: str = text(*USERNAME_CHARS, "Case-insensitive; a-z, 0-9, '_', '.', '-'.")
+    username: str = text(
+        *USERNAME_CHARS,
+        "Case-insensitive (stored lowercased); a-z, A-Z, 0-9, '_', '.', '-'.",
+        pattern=USERNAME_PATTERN,
+    )
     password: str = text(*PASSWORD_CHARS, "The account's password.")
     display_name: str | None = text(
-        *DISPLAY_NAME_CHARS, "Shown to other users; defaults to the username.", default=None
+        *DISPLAY_NAME_CHARS,
+        "Shown to other users; defaults to the username. Trimmed. No control characters,"
+        " line breaks or bidi controls (the pattern), and at least one visible character:"
+        " a name of only spaces, zero-width or combining characters is refused with 400"
+        " `invalid_input` (JSON Schema cannot state that rule).",
+        default=None,
+        pattern=NAME_PATTERN,
     )
 
 

@@ -8,13 +8,14 @@ when messages mention or reply to a user; the inbox lists and marks them.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import attrs
 
 from chorus import chat
 from chorus.persistence import now_ms
-from chorus.protocol import MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
+from chorus.protocol import MAX_ID_CHARS, MAX_SAFE_INT
 
-from ._errors import bad_request
 from ._input import flag, integer, text, texts
 from ._output import (
     MarkedView,
@@ -51,6 +52,8 @@ class NotificationsPage:
 @attrs.frozen(kw_only=True)
 class MarkRead:
     """Which notifications to mark read: give `ids`, or `all: true`."""
+
+    EXACTLY_ONE_OF: ClassVar[tuple[str, ...]] = ("ids", "all")
 
     ids: tuple[str, ...] | None = texts(
         1, PAGE_LIMIT[1], (1, MAX_ID_CHARS), "Notification ids.", default=None
@@ -131,8 +134,7 @@ async def mark_notifications_read(call: Call[MarkRead]) -> Reply:
     Ids of other users' notifications, unknown ids and read ones are skipped:
     `marked` counts the notifications this call changed.
     """
-    ids = call.input.ids
-    if (ids is None) != call.input.all:
-        raise bad_request(ErrorCode.INVALID_VALUE, "give either ids or all: true")
-    marked = await call.services.store.mark_notifications_read(call.user_id, ids, now_ms())
+    marked = await call.services.store.mark_notifications_read(
+        call.user_id, call.input.ids, now_ms()
+    )
     return Reply(200, MarkedView(marked=marked))

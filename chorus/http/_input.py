@@ -6,7 +6,10 @@ reads and is checked the same over HTTP and the WebSocket. The same rule
 checks a JSON body or a query string and writes the JSON Schema, so a
 documented limit cannot differ from the enforced one. Checks run in the
 protocol codec's order, and the first failure is reported with the field's
-name: unknown fields, missing fields, types, limits. Nothing is coerced.
+name: unknown fields, missing fields, types, limits, then the class's
+`EXACTLY_ONE_OF` fields (published as a `oneOf`). Nothing is coerced but
+a JSON number with a zero fraction (`2.0`), which is the integer it equals,
+as JSON Schema reads it.
 """
 
 from __future__ import annotations
@@ -79,13 +82,28 @@ class FieldRule:
     rule: Rule
     description: str
     nullable: bool
+    pattern: str | None = None
+    """A JSON Schema pattern published in place of the rule's own (see `text`)."""
 
 
 def text(
-    min_length: int, max_length: int, description: str, *, default: Any = attrs.NOTHING
+    min_length: int,
+    max_length: int,
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+    pattern: str | None = None,
 ) -> Any:
-    """A string field; with a `default` it is optional (and may be null when the default is)."""
-    return _field(StrSpec(min_length, max_length), description, default)
+    """A string field; with a `default` it is optional (and may be null when the default is).
+
+    `pattern` publishes a rule on the characters that the domain checks
+    itself, with its own error (`chorus.text.NAME_PATTERN` for
+    `name_problem`, `chorus.auth.USERNAME_PATTERN`); it must refuse U+0000
+    too, and the schema fuzz test (tests/http/test_schema_fuzz.py) holds the
+    two together.
+    """
+    rule = StrSpec(min_length, max_length)
+    return _field(rule, description, default, pattern=pattern)
 
 
 def choice(*values: str, description: str, default: Any = attrs.NOTHING) -> Any:
@@ -116,9 +134,11 @@ def texts(
     return _field(rule, description, default, converter=attrs.converters.optional(tuple))
 
 
-def _field(rule: Rule, description: str, default: Any, converter: Any = None) -> Any:
+def _field(
+    rule: Rule, description: str, default: Any, converter: Any = None, pattern: str | None = None
+) -> Any:
     nullable = default is None
-    metadata = {_RULE: FieldRule(rule, description, nullable)}
+    metadata = {_RULE: FieldRule(rule, description, nullable, pattern)}
     return attrs.field(default=default, metadata=metadata, converter=converter)
 
 
@@ -132,6 +152,8 @@ class _Plan:
     fields: tuple[tuple[str, FieldRule], ...]
     allowed: frozenset[str]
     required: tuple[str, ...]
+    exactly_one_of: tuple[str, ...]
+    """Fields of which exactly one must be given (present, not null and not false)."""
 
 
 _PLANS: dict[type[Any], _Plan] = {}
@@ -147,7 +169,12 @@ def _plan(cls: type[Any]) -> _Plan:
 def _make_plan(cls: type[Any]) -> _Plan:
     fields = tuple((field.name, field.metadata[_RULE]) for field in attrs.fields(cls))
     required = tuple(field.name for field in attrs.fields(cls) if field.default is attrs.NOTHING)
-    return _Plan(fields=fields, allowed=frozenset(name for name, _ in fields), required=required)
+    return _Plan(
+        fields=fields,
+        allowed=frozenset(name for name, _ in fields),
+        required=required,
+        exactly_one_of=getattr(cls, "EXACTLY_ONE_OF", ()),
+    )
 
 
 def has_fields(cls: type[Any]) -> bool:
@@ -157,12 +184,13 @@ def has_fields(cls: type[Any]) -> bool:
 def decode_body(cls: type[T], raw: bytes, content_type: str | None) -> T:
     """The input `cls` from a request body; raises `ApiError` (400, or 415) naming the problem.
 
-    An empty body counts as `{}`. A body must be JSON: a Content-Type other
-    than `application/json` (or `*/*+json`) is refused with 415.
+    An empty body counts as `{}`. A body must be JSON: without a Content-Type,
+    or with one other than `application/json` (or `*/*+json`), it is refused
+    with 415.
     """
     if not raw.strip():
         return _build(cls, {}, "body")
-    if content_type and not _is_json(content_type):
+    if not content_type or not _is_json(content_type):
         raise ApiError(
             415, "unsupported_media_type", "send the body as JSON (Content-Type: application/json)"
         )
@@ -197,8 +225,9 @@ def decode_query(cls: type[T], args: MultiDict[str, str]) -> T:
     return _build(cls, values, "query")
 
 
-def _build(cls: type[T], values: Mapping[str, object], where: str) -> T:
+def _build(cls: type[T], given: Mapping[str, object], where: str) -> T:
     plan = _plan(cls)
+    values = dict(given)
     if not plan.allowed.issuperset(values):
         name = next(name for name in values if name not in plan.allowed)
         kind = "field" if where == "body" else "query parameter"
@@ -212,6 +241,8 @@ def _build(cls: type[T], values: Mapping[str, object], where: str) -> T:
         value = values[name]
         if value is None and field.nullable:
             continue
+        if isinstance(field.rule, IntSpec) and type(value) is float and value.is_integer():
+            values[name] = value = int(value)  # 2.0 is an integer to JSON Schema too
         if not field.rule.type_ok(value):
             expected = field.rule.expected + (" or null" if field.nullable else "")
             raise bad_request(
@@ -222,7 +253,14 @@ def _build(cls: type[T], values: Mapping[str, object], where: str) -> T:
         value = values.get(name)
         if value is not None and (reason := field.rule.violation(value)) is not None:
             raise bad_request(ErrorCode.INVALID_VALUE, f"{name}: {reason}")
+    if plan.exactly_one_of and sum(_given(values.get(name)) for name in plan.exactly_one_of) != 1:
+        names = " and ".join(plan.exactly_one_of)
+        raise bad_request(ErrorCode.INVALID_VALUE, f"give exactly one of {names}")
     return cls(**values)
+
+
+def _given(value: object) -> bool:
+    return value is not None and value is not False
 
 
 def body_schema(cls: type[Any]) -> dict[str, Any]:
@@ -231,12 +269,20 @@ def body_schema(cls: type[Any]) -> dict[str, Any]:
     properties = {}
     for name, field in plan.fields:
         schema = _schema(field.rule)
+        if field.pattern is not None:
+            schema["pattern"] = field.pattern
         if field.nullable:
             schema["type"] = [schema["type"], "null"]
         properties[name] = schema | {"description": field.description}
     schema = {"type": "object", "properties": properties, "additionalProperties": False}
     if plan.required:
         schema["required"] = list(plan.required)
+    if plan.exactly_one_of:
+        # A field counts as given unless absent, null or false (the `_given` of `_build`).
+        schema["oneOf"] = [
+            {"required": [name], "properties": {name: {"not": {"enum": [None, False]}}}}
+            for name in plan.exactly_one_of
+        ]
     if cls.__doc__:
         schema["description"] = cls.__doc__.strip()
     return schema
@@ -248,6 +294,8 @@ def query_parameters(cls: type[Any]) -> list[dict[str, Any]]:
     for field in attrs.fields(cls):
         rule: FieldRule = field.metadata[_RULE]
         schema = _schema(rule.rule)
+        if rule.pattern is not None:
+            schema["pattern"] = rule.pattern
         if field.default is not attrs.NOTHING and field.default is not None:
             schema["default"] = field.default
         parameters.append(

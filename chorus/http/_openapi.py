@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import chorus
-from chorus.protocol import MAX_ID_CHARS
+from chorus.protocol import MAX_ID_CHARS, spec_schema
 
 from ._errors import ERROR_CODES
 from ._input import body_schema, has_fields, query_parameters
@@ -80,12 +80,7 @@ def _operation(route: Route, schemas: SchemaSet) -> dict[str, Any]:
     if route.description:
         operation["description"] = route.description
     parameters = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS},
-        }
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(route, name)}
         for name in route.path_parameters
     ]
     if route.input_in_query:
@@ -108,6 +103,16 @@ def _operation(route: Route, schemas: SchemaSet) -> dict[str, Any]:
     responses["default"] = {"description": "A server bug (internal).", "content": error}
     operation["responses"] = responses
     return operation
+
+
+def _path_schema(route: Route, name: str) -> dict[str, Any]:
+    """An id (or the parameter's own rule), never a literal segment of a sibling route."""
+    spec = route.path_specs.get(name)
+    schema = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}
+    schema = schema if spec is None else spec_schema(spec)
+    if reserved := route.reserved.get(name):
+        schema["not"] = {"enum": list(reserved)}
+    return schema
 
 
 def _success(status: int, spec: type[Any] | Content | None, schemas: SchemaSet) -> dict[str, Any]:

@@ -23,6 +23,9 @@ from ._routing import Call, Reply, RouteTable
 table = RouteTable("reactions")
 
 REACTION = f"{MESSAGE}/reactions/{{emoji}}"
+EMOJI = protocol.field_spec(protocol.React, "emoji")
+"""The protocol's rule for a reaction, published as the `{emoji}` path parameter's schema."""
+assert isinstance(EMOJI, protocol.StrSpec)
 REACTORS_LIMIT = (1, 100)
 DEFAULT_REACTORS = 50
 _CHANGE_ERRORS = {
@@ -56,6 +59,7 @@ def checked_emoji(emoji: str) -> str:
     query=True,
     responses={200: ChangedView},
     errors=_CHANGE_ERRORS,
+    path_specs={"emoji": EMOJI},
 )
 async def add_reaction(call: Call[ClientId], room_id: str, message_id: str, emoji: str) -> Reply:
     """Adds the caller's reaction `emoji` (one per user per emoji): 200 with the event.
@@ -73,6 +77,7 @@ async def add_reaction(call: Call[ClientId], room_id: str, message_id: str, emoj
     input=ClientId,
     responses={200: ChangedView},
     errors=_CHANGE_ERRORS,
+    path_specs={"emoji": EMOJI},
 )
 async def remove_reaction(call: Call[ClientId], room_id: str, message_id: str, emoji: str) -> Reply:
     """Takes back the caller's reaction `emoji`: 200 with the event (null if there was none)."""
@@ -106,6 +111,7 @@ async def _react(
         403: "Not a member of the room.",
         404: "No such room, or no such message in it.",
     },
+    path_specs={"emoji": EMOJI},
 )
 async def list_reactors(
     call: Call[ReactorsPage], room_id: str, message_id: str, emoji: str

@@ -14,7 +14,7 @@ Permissions (the store checks integrity only, so every rule is here):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 
@@ -22,7 +22,7 @@ from chorus import chat
 from chorus.persistence import Membership, NotifyLevel, Role, Room, RoomKind, Store, User, now_ms
 from chorus.protocol import MAX_ID_CHARS, MAX_ROOM_NAME_CHARS, ErrorCode
 from chorus.services import Services
-from chorus.text import name_problem
+from chorus.text import NAME_PATTERN, name_problem
 
 from ._errors import bad_request, forbidden, not_found
 from ._input import choice, flag, integer, text, texts
@@ -54,7 +54,14 @@ MAX_GROUP_IDS = 1000
 class CreateRoom:
     """A new room; the caller becomes its owner."""
 
-    name: str = text(*ROOM_NAME, "The room's name.")
+    name: str = text(
+        *ROOM_NAME,
+        "The room's name. No control characters, line breaks or bidi controls (the"
+        " pattern), and at least one visible character: a name of only spaces, zero-width"
+        " or combining characters is refused with 400 `invalid_value` (JSON Schema cannot"
+        " state that rule).",
+        pattern=NAME_PATTERN,
+    )
     kind: Literal["public", "private"] = choice(
         "public", "private", description="Public rooms are listed and open to anyone."
     )
@@ -79,6 +86,8 @@ class Invite:
 class DirectWith:
     """The other user of a direct conversation (may be the caller), or the other users of a
     group conversation: give exactly one of `user_id` and `user_ids`."""
+
+    EXACTLY_ONE_OF: ClassVar[tuple[str, ...]] = ("user_id", "user_ids")
 
     user_id: str | None = text(1, MAX_ID_CHARS, "The other user.", default=None)
     user_ids: tuple[str, ...] | None = texts(
@@ -364,8 +373,6 @@ async def open_direct_room(call: Call[DirectWith]) -> Reply:
     Membership is fixed: nobody joins, is invited to or leaves a direct room.
     """
     store, given = call.services.store, call.input
-    if (given.user_id is None) == (given.user_ids is None):
-        raise bad_request(ErrorCode.INVALID_VALUE, "give exactly one of user_id and user_ids")
     if given.user_id is not None:
         if await store.get_user(given.user_id) is None:
             raise not_found(f"no user {given.user_id}")

@@ -14,9 +14,10 @@ from typing import Any, Concatenate, Final, Generic, TypeVar
 
 import attrs
 from quart import Response, request
+from werkzeug.routing import BaseConverter, Map, ValidationError
 
 from chorus.auth import Principal
-from chorus.protocol import MAX_ID_CHARS, MAX_TOKEN_CHARS, ErrorCode
+from chorus.protocol import MAX_ID_CHARS, MAX_TOKEN_CHARS, ErrorCode, StrSpec
 from chorus.services import Services
 
 from ._errors import ApiError, not_found, unauthorized
@@ -96,6 +97,11 @@ class Route:
     """Counted against the caller IP's attempts (`limit:auth:<ip>` in `Services.limiter`): 429."""
     input_in_query: bool
     """The input comes as query parameters (and no body is read), else as a JSON body."""
+    path_specs: Mapping[str, StrSpec] = attrs.field(factory=dict)
+    """Path parameters with a rule of their own (checked by the handler); others are ids."""
+    reserved: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """Per path parameter, the values it never takes: the literal segments of sibling routes
+    in its place (`/rooms/public` for `/rooms/{room_id}`). Set by `RouteTable.finish`."""
 
     @property
     def operation_id(self) -> str:
@@ -108,8 +114,20 @@ class Route:
 
     @property
     def rule(self) -> str:
-        """The Quart/werkzeug rule: `{room_id}` becomes `<room_id>`."""
-        return _PATH_PARAM.sub(r"<\1>", self.path)
+        """The Quart/werkzeug rule: `{room_id}` becomes `<segment:room_id>`.
+
+        The `segment` converter (`SegmentConverter`) refuses the parameter's
+        `reserved` values, so `PATCH /rooms/public` is a 405 (the path only
+        has GET) instead of an update of a room called "public", and the
+        `Allow` header lists exactly the methods of the matching path.
+        """
+
+        def converter(match: re.Match[str]) -> str:
+            name = match.group(1)
+            args = ", ".join(f'"{value}"' for value in self.reserved.get(name, ()))
+            return f"<segment({args}):{name}>" if args else f"<segment:{name}>"
+
+        return _PATH_PARAM.sub(converter, self.path)
 
     @property
     def path_parameters(self) -> list[str]:
@@ -139,12 +157,14 @@ class RouteTable:
         store: bool = True,
         limited: bool = False,
         query: bool | None = None,
+        path_specs: Mapping[str, StrSpec] | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; `errors` adds to the statuses every such route may answer.
 
         The input is read from the query string for GET and DELETE, else from
         a JSON body; `query` overrides that (e.g. a PUT whose input is a
-        query parameter and that takes no body).
+        query parameter and that takes no body). `path_specs` publishes the
+        rule of a path parameter that is not an id (the handler checks it).
 
         Added automatically: 400 (input is always checked, if only for unknown
         query parameters), 401 (with `auth`), 413 and 415 (with a body), 503
@@ -170,6 +190,7 @@ class RouteTable:
                     auth=auth,
                     limited=limited,
                     input_in_query=in_query,
+                    path_specs=dict(path_specs or {}),
                 )
             )
             return handler
@@ -194,6 +215,42 @@ def _standard_errors(
         yield 415, "The body is not JSON."
     if store:
         yield 503, "Storage (or the room's actor) is briefly unavailable; retry."
+
+
+def with_reserved(routes: Sequence[Route]) -> tuple[Route, ...]:
+    """`routes` with each path parameter's `reserved` values: the literal segments that
+    other routes have in its place after the same leading segments."""
+    split = [route.path.split("/") for route in routes]
+    done = []
+    for route, parts in zip(routes, split, strict=True):
+        reserved = {}
+        for index, part in enumerate(parts):
+            if (param := _PATH_PARAM.fullmatch(part)) is None:
+                continue
+            taken = {
+                other[index]
+                for other in split
+                if len(other) > index
+                and other[:index] == parts[:index]
+                and not _PATH_PARAM.fullmatch(other[index])
+            }
+            if taken:
+                reserved[param.group(1)] = tuple(sorted(taken))
+        done.append(attrs.evolve(route, reserved=reserved))
+    return tuple(done)
+
+
+class SegmentConverter(BaseConverter):
+    """One path segment, except the values given as arguments (they match no rule)."""
+
+    def __init__(self, url_map: Map, *reserved: str) -> None:
+        super().__init__(url_map)
+        self.reserved = frozenset(reserved)
+
+    def to_python(self, value: str) -> str:
+        if value in self.reserved:
+            raise ValidationError
+        return value
 
 
 # -- the view -------------------------------------------------------------------------

@@ -256,6 +256,12 @@ def field_specs(cls: type[Any]) -> tuple[tuple[attrs.Attribute[Any], Spec], ...]
     return tuple((field, field.metadata[SPEC]) for field in attrs.fields(cls))
 
 
+def field_spec(cls: type[Any], name: str) -> Spec:
+    """The `Spec` of the field `name` of the frame class `cls` (KeyError if it has none)."""
+    spec: Spec = attrs.fields_dict(cls)[name].metadata[SPEC]
+    return spec
+
+
 def flattened(cls: type[Any]) -> tuple[str, type[Any]] | None:
     """For a frame whose only field is marked `Flatten`: that field's name and class."""
     match field_specs(cls):
