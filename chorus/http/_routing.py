@@ -14,7 +14,7 @@ from typing import Any, Concatenate, Final, Generic, TypeVar
 
 import attrs
 from quart import Response, request
-from werkzeug.routing import BaseConverter, Map, ValidationError
+from werkzeug.routing import BaseConverter, Map
 
 from chorus.auth import Principal
 from chorus.protocol import MAX_ID_CHARS, MAX_TOKEN_CHARS, ErrorCode, StrSpec
@@ -241,16 +241,15 @@ def with_reserved(routes: Sequence[Route]) -> tuple[Route, ...]:
 
 
 class SegmentConverter(BaseConverter):
-    """One path segment, except the values given as arguments (they match no rule)."""
+    """One path segment, except the values given as arguments: for them the rule does not
+    match, so neither its handler nor its methods (405, `Allow`) apply."""
 
     def __init__(self, url_map: Map, *reserved: str) -> None:
         super().__init__(url_map)
-        self.reserved = frozenset(reserved)
-
-    def to_python(self, value: str) -> str:
-        if value in self.reserved:
-            raise ValidationError
-        return value
+        if reserved:
+            # In the regex, not in to_python: werkzeug collects a 405's methods by regex.
+            words = "|".join(re.escape(word) for word in reserved)
+            self.regex = f"(?!(?:{words})$)[^/]+"
 
 
 # -- the view -------------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
+import jsonschema_rs
 import pytest
 
 from chorus.services import Services
@@ -86,6 +87,20 @@ def assert_error(response: httpx.Response, status: int, code: str) -> str:
     message: str = body["error"]["message"]
     assert "Traceback" not in message
     return message
+
+
+async def published_rule(
+    server: Server, method: str, path: str, parameter: str | None = None
+) -> Callable[[object], bool]:
+    """Whether `/openapi.json` accepts a value as the operation's body (or path `parameter`)."""
+    document = (await server.get("/openapi.json")).json()
+    operation = document["paths"][path][method.lower()]
+    if parameter is None:
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    else:
+        schema = next(p["schema"] for p in operation["parameters"] if p["name"] == parameter)
+    validator = jsonschema_rs.validator_for(schema | {"components": document["components"]})
+    return validator.is_valid
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.http.conftest import PASSWORD, Account, Server, assert_error
+from chorus.text import VISIBLE_RULE
+from tests.http.conftest import PASSWORD, Account, Server, assert_error, published_rule
 
 
 async def test_register_answers_201_with_tokens_and_the_user(server: Server) -> None:
@@ -207,3 +208,34 @@ async def test_auth_attempts_are_counted_per_ip_in_the_shared_limiter(server: Se
     body = {"username": "nobody", "password": "wrong password"}
     assert_error(await server.post("/api/v1/auth/login", json=body), 429, "rate_limited")
     assert_error(await server.post("/api/v1/auth/register", json=body), 429, "rate_limited")
+
+
+async def test_the_published_username_rule_is_the_enforced_one(server: Server) -> None:
+    # KELVIN SIGN lowercases to "k": a look-alike the pattern of a-z... refused (issue 12).
+    accepts = await published_rule(server, "POST", "/api/v1/auth/register")
+    for username in ("\u212aelvin", "caf\u00e9", "tab\tname", "ada\n"):
+        body = {"username": username, "password": PASSWORD}
+        assert not accepts(body), username
+        refused = await server.post("/api/v1/auth/register", json=body)
+        assert "username" in assert_error(refused, 400, "invalid_input")
+    body = {"username": "Ada.Lovelace-1_", "password": PASSWORD}
+    assert accepts(body)
+    registered = await server.post("/api/v1/auth/register", json=body)
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["user"]["username"] == "ada.lovelace-1_"
+
+
+async def test_the_published_display_name_rule_is_the_enforced_one(server: Server) -> None:
+    accepts = await published_rule(server, "POST", "/api/v1/auth/register")
+    for name in ("a\x85b", "tab\there", "\u202eevil"):
+        body = {"username": "mallory", "password": PASSWORD, "display_name": name}
+        assert not accepts(body), name
+        refused = await server.post("/api/v1/auth/register", json=body)
+        assert "display_name" in assert_error(refused, 400, "invalid_input")
+    # Only spaces (trimmed away) is the documented refusal, like zero-width characters.
+    for name in ("   ", "\u3000", "\u200b"):
+        body = {"username": "mallory", "password": PASSWORD, "display_name": name}
+        assert accepts(body), name
+        refused = await server.post("/api/v1/auth/register", json=body)
+        message = assert_error(refused, 400, "invalid_input")
+        assert message == f"display_name: {VISIBLE_RULE}"

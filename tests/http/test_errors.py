@@ -56,6 +56,15 @@ async def test_a_body_that_is_not_json_gets_415(server: Server, ada: Account) ->
     assert_error(form, 415, "unsupported_media_type")
 
 
+async def test_a_body_without_a_content_type_gets_415(server: Server, ada: Account) -> None:
+    # docs/api.md said 415, but a JSON body without Content-Type was accepted (issue 12).
+    unlabelled = await create(server, ada, content=b'{"name": "a", "kind": "public"}')
+    assert "content-type" not in unlabelled.request.headers
+    assert_error(unlabelled, 415, "unsupported_media_type")
+    # No body at all needs no Content-Type.
+    assert (await server.post("/api/v1/auth/logout", ada)).status_code == 204
+
+
 async def test_bodies_over_64_kib_get_413(server: Server, ada: Account) -> None:
     body = b'{"name": "' + b"x" * MAX_BODY_BYTES + b'", "kind": "public"}'
     declared = await create(server, ada, content=body, headers={"Content-Type": "application/json"})

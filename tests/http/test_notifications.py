@@ -6,7 +6,7 @@ from typing import Any
 
 import trio
 
-from tests.http.conftest import Account, Server, assert_error
+from tests.http.conftest import Account, Server, assert_error, published_rule
 from tests.http.test_rich import post, shared_room, url
 
 
@@ -149,3 +149,28 @@ async def test_group_size_and_shape_are_checked(server: Server, ada: Account) ->
         assert_error(await server.post("/api/v1/dms", ada, json=body), 400, "invalid_value")
     unknown = await server.post("/api/v1/dms", ada, json={"user_ids": [users[0].id, "u_nobody"]})
     assert_error(unknown, 404, "not_found")
+
+
+async def test_the_published_mark_read_body_is_ids_or_all(server: Server, ada: Account) -> None:
+    # `{}`, `{"all": false}` and `ids` with `all: true` were schema-valid, and refused (issue 12).
+    accepts = await published_rule(server, "POST", "/api/v1/notifications/read")
+    refused_bodies: list[dict[str, object]] = [
+        {},
+        {"all": False},
+        {"ids": None},
+        {"ids": ["n_x"], "all": True},
+    ]
+    for body in refused_bodies:
+        assert not accepts(body), body
+        refused = await server.post("/api/v1/notifications/read", ada, json=body)
+        assert assert_error(refused, 400, "invalid_value") == "give exactly one of ids and all"
+    accepted_bodies: list[dict[str, object]] = [
+        {"all": True},
+        {"ids": ["n_x"]},
+        {"ids": ["n_x"], "all": False},
+        {"ids": None, "all": True},
+    ]
+    for body in accepted_bodies:
+        assert accepts(body), body
+        marked = await server.post("/api/v1/notifications/read", ada, json=body)
+        assert marked.status_code == 200, marked.text

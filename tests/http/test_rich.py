@@ -11,7 +11,7 @@ from chorus import protocol
 from chorus.actors import Reply
 from chorus.actors.room import Subscribe
 from chorus.persistence import Role, now_ms
-from tests.http.conftest import Account, Server, assert_error
+from tests.http.conftest import Account, Server, assert_error, published_rule
 from tests.recorder import Recorder
 
 THUMBS = "👍"
@@ -215,6 +215,43 @@ async def test_reactions_follow_the_emoji_rule_and_membership(
     assert_error(await server.call("PUT", target, ada), 400, "missing_field")
     await server.delete(url(room, message["id"]), ada, params={"client_id": "d1"})
     assert_error(await server.call("PUT", target, ada, params={"client_id": "r3"}), 410, "gone")
+
+
+async def test_the_published_emoji_rule_is_the_enforced_one(server: Server, ada: Account) -> None:
+    # The {emoji} parameter was published as any id: a spaced emoji was schema-valid (issue 12).
+    room = await server.create_room(ada)
+    message = await post(server, ada, room, "hi", "c1")
+    path = "/api/v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}"
+    for method in ("PUT", "DELETE", "GET"):
+        accepts = await published_rule(server, method, path, "emoji")
+        params = {} if method == "GET" else {"client_id": f"r-{method}"}
+        for emoji in ("thumbs up", "x\u3000", "tab\t", "new\nline"):
+            assert not accepts(emoji), (method, emoji)
+            target = reaction_url(room, message["id"], emoji)
+            refused = await server.call(method, target, ada, params=params)
+            assert "emoji" in assert_error(refused, 400, "invalid_value")
+        for index, emoji in enumerate((THUMBS, ":party:", "👩\u200d💻")):
+            assert accepts(emoji), (method, emoji)
+            target = reaction_url(room, message["id"], emoji)
+            params = {} if method == "GET" else {"client_id": f"r-{method}-{index}"}
+            answered = await server.call(method, target, ada, params=params)
+            assert answered.status_code == 200, answered.text
+
+
+async def test_an_integer_may_be_written_with_a_zero_fraction(
+    server: Server, ada: Account, bob: Account
+) -> None:
+    # JSON Schema counts 2.0 as an integer; the server refused it as a number (issue 12).
+    room = await shared_room(server, ada, bob)
+    await post(server, ada, room, "one", "c1")
+    await post(server, ada, room, "two", "c2")
+    read = await server.post(f"/api/v1/rooms/{room}/read", bob, json={"seq": 2.0})
+    assert read.status_code == 200, read.text
+    assert read.json()["read_seq"] == 2
+    fraction = await server.post(f"/api/v1/rooms/{room}/read", bob, json={"seq": 1.5})
+    assert "seq" in assert_error(fraction, 400, "wrong_type")
+    huge = await server.post(f"/api/v1/rooms/{room}/read", bob, json={"seq": 1e300})
+    assert "seq" in assert_error(huge, 400, "invalid_value")
 
 
 async def test_threads_count_replies_and_are_followed(

@@ -6,7 +6,8 @@ from typing import Any
 
 from chorus.bots import provision
 from chorus.persistence import Role, now_ms
-from tests.http.conftest import Account, Server, assert_error
+from chorus.text import VISIBLE_RULE
+from tests.http.conftest import Account, Server, assert_error, published_rule
 
 
 async def room_members(server: Server, user: Account, room: str) -> dict[str, Any]:
@@ -27,6 +28,65 @@ async def test_room_names_that_could_drive_a_screen_are_refused(
         assert "name" in assert_error(refused, 400, "invalid_value")
     ok = await server.post("/api/v1/rooms", ada, json={"name": "café ☕", "kind": "public"})
     assert ok.status_code == 201
+
+
+async def test_the_published_room_name_rule_is_the_enforced_one(
+    server: Server, ada: Account
+) -> None:
+    # Names with C1 controls, tabs or bidi controls were schema-valid (issue 12).
+    accepts = await published_rule(server, "POST", "/api/v1/rooms")
+    for name in ("a\x99b", "tab\there", "para\u2029graph", "x\u2067y", "\x85"):
+        body = {"name": name, "kind": "public"}
+        assert not accepts(body), name
+        refused = await server.post("/api/v1/rooms", ada, json=body)
+        assert "name" in assert_error(refused, 400, "invalid_value")
+    # The rule the pattern cannot state is the documented refusal, word for word.
+    for name in ("\u200b", " ", "\u0301\u20dd"):
+        body = {"name": name, "kind": "public"}
+        assert accepts(body), name
+        refused = await server.post("/api/v1/rooms", ada, json=body)
+        assert assert_error(refused, 400, "invalid_value") == f"name: {VISIBLE_RULE}"
+    body = {"name": "e\u0301 \U0001f469\u200d\U0001f4bb", "kind": "public"}
+    assert accepts(body)
+    assert (await server.post("/api/v1/rooms", ada, json=body)).status_code == 201
+
+
+async def test_the_published_dm_body_is_exactly_one_of_user_id_and_user_ids(
+    server: Server, ada: Account, bob: Account
+) -> None:
+    # `{}` and both fields at once were schema-valid, and refused (issue 12).
+    accepts = await published_rule(server, "POST", "/api/v1/dms")
+    refused_bodies: list[dict[str, object]] = [
+        {},
+        {"user_id": None, "user_ids": None},
+        {"user_id": bob.id, "user_ids": [bob.id]},
+    ]
+    for body in refused_bodies:
+        assert not accepts(body), body
+        refused = await server.post("/api/v1/dms", ada, json=body)
+        message = assert_error(refused, 400, "invalid_value")
+        assert message == "give exactly one of user_id and user_ids"
+    accepted_bodies: list[dict[str, object]] = [
+        {"user_id": bob.id, "user_ids": None},
+        {"user_id": None, "user_ids": [bob.id]},
+    ]
+    for body in accepted_bodies:
+        assert accepts(body), body
+        opened = await server.post("/api/v1/dms", ada, json=body)
+        assert opened.status_code in (200, 201), opened.text
+
+
+async def test_a_path_segment_of_a_sibling_route_is_not_an_id(server: Server, ada: Account) -> None:
+    # PATCH /rooms/public reached the {room_id} route, and OPTIONS advertised PATCH (issue 12).
+    for method in ("PATCH", "OPTIONS", "DELETE"):
+        refused = await server.call(method, "/api/v1/rooms/public", ada, json={})
+        assert_error(refused, 405, "method_not_allowed")
+        assert set(refused.headers["allow"].split(", ")) == {"GET", "HEAD"}
+    accepts = await published_rule(server, "PATCH", "/api/v1/rooms/{room_id}", "room_id")
+    assert not accepts("public")
+    assert accepts("r_anything")
+    listed = await server.get("/api/v1/rooms/public", ada)
+    assert listed.status_code == 200
 
 
 async def test_create_room_makes_the_caller_owner(server: Server, ada: Account) -> None:
