@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import chorus
-from chorus.protocol import MAX_ID_CHARS, spec_schema
+from chorus.protocol import MAX_ID_CHARS, StrSpec, spec_schema
 
 from ._errors import ERROR_CODES
 from ._input import body_schema, has_fields, query_parameters
@@ -22,6 +22,8 @@ from ._output import ErrorView, SchemaSet
 from ._routing import Content, Route
 
 SECURITY_SCHEME = "bearer"
+_ID = StrSpec(1, MAX_ID_CHARS)
+"""The rule of a path parameter that is an id (no NUL: see `view_function`)."""
 
 _DESCRIPTION = """\
 Chorus's HTTP API: accounts and sessions, users, rooms, members, message
@@ -107,9 +109,7 @@ def _operation(route: Route, schemas: SchemaSet) -> dict[str, Any]:
 
 def _path_schema(route: Route, name: str) -> dict[str, Any]:
     """An id (or the parameter's own rule), never a literal segment of a sibling route."""
-    spec = route.path_specs.get(name)
-    schema = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}
-    schema = schema if spec is None else spec_schema(spec)
+    schema = spec_schema(route.path_specs.get(name, _ID))
     if reserved := route.reserved.get(name):
         schema["not"] = {"enum": list(reserved)}
     return schema

@@ -262,8 +262,9 @@ def view_function(
 
     async def view(**params: str) -> Response:
         for value in params.values():
-            # No id is longer; a longer one names nothing (and is not worth a lookup).
-            if len(value) > MAX_ID_CHARS:
+            # No id is longer or holds NUL: such a value names nothing (and is not worth a
+            # lookup, which PostgreSQL would fail on: its text cannot hold NUL).
+            if len(value) > MAX_ID_CHARS or "\x00" in value:
                 raise not_found("no such resource")
         if route.limited:
             await _count_attempt(services)

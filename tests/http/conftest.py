@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from chorus.services import Services
 from tests.fixtures import open_test_node
+from tests.pgserver import PgServer, shared_pg_server
 
 PASSWORD = "correct horse battery staple"
 
@@ -103,13 +105,27 @@ async def published_rule(
     return validator.is_valid
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    async with open_test_node(tmp_path, role="api") as (node, addresses):
+@asynccontextmanager
+async def open_server(data_dir: Path, **overrides: Any) -> AsyncIterator[Server]:
+    """A node serving the HTTP API, with `overrides` of its settings."""
+    async with open_test_node(data_dir, role="api", **overrides) as (node, addresses):
         assert addresses.http is not None
         host, port = addresses.http
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
             yield Server(node.services, addresses.http, http)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    async with open_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """The private PostgreSQL shared with the other suites."""
+    with shared_pg_server() as server:
+        yield server
 
 
 @pytest.fixture

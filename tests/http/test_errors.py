@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from chorus.actors import ActorDead, AskTimeout
 from chorus.http import MAX_BODY_BYTES
 from chorus.persistence import StoreUnavailable
-from tests.http.conftest import Account, Server, assert_error
+from tests.http.conftest import Account, Server, assert_error, open_server, published_rule
+from tests.pgserver import PgServer
 
 
 async def create(server: Server, user: Account, **kwargs: Any) -> Any:
@@ -105,6 +107,26 @@ async def test_unknown_routes_and_methods_answer_json(server: Server, ada: Accou
 async def test_overlong_path_ids_name_nothing(server: Server, ada: Account) -> None:
     response = await server.get("/api/v1/rooms/" + "r" * 65, ada)
     assert_error(response, 404, "not_found")
+
+
+async def test_a_path_id_holding_nul_names_nothing_on_postgresql(
+    tmp_path: Path, pg_server: PgServer
+) -> None:
+    # PostgreSQL text cannot hold NUL: the lookup failed, and answered 500 (issue 12).
+    _, database_url = await pg_server.new_database()
+    async with open_server(tmp_path, database_url=database_url) as server:
+        ada = await server.register("ada")
+        room = await server.create_room(ada)
+        for path in (
+            "/api/v1/users/u_%00",
+            "/api/v1/users/by-name/ada%00",
+            f"/api/v1/rooms/{room}/messages/m_%00",
+            "/api/v1/rooms/r_%00/messages",
+        ):
+            assert_error(await server.get(path, ada), 404, "not_found")
+        accepts = await published_rule(server, "GET", "/api/v1/users/{user_id}", "user_id")
+        assert not accepts("u_\x00")
+        assert accepts("u_x")
 
 
 async def test_a_trailing_slash_is_not_redirected(server: Server, ada: Account) -> None:
