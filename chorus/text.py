@@ -31,6 +31,15 @@ the Unicode categories Zs, Cf, Mn and Me, which few pattern engines know
 """
 VISIBLE_RULE: Final = "at least one visible character"
 
+WHITESPACE_CLASS: Final = (
+    "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+"""The characters Python's `str.isspace` (and `str.strip`) counts as whitespace, as the body
+of a regex character class (ECMA-262's `\\s` differs: it has U+FEFF, not U+001C-U+001F)."""
+NOT_BLANK_PATTERN: Final = f"^[^\\u0000]*[^\\u0000{WHITESPACE_CLASS}][^\\u0000]*$"
+"""A JSON Schema pattern for text that `str.strip` leaves non-empty (and without NUL)."""
+
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a display name, or None when it can.

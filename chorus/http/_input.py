@@ -98,9 +98,9 @@ def text(
 
     `pattern` publishes a rule on the characters that the domain checks
     itself, with its own error (`chorus.text.NAME_PATTERN` for
-    `name_problem`, `chorus.auth.USERNAME_PATTERN`); it must refuse U+0000
-    too, and the schema fuzz test (tests/http/test_schema_fuzz.py) holds the
-    two together.
+    `name_problem`, `chorus.auth.USERNAME_PATTERN`, the search query's
+    `chorus.text.NOT_BLANK_PATTERN`); it must refuse U+0000 too, and the
+    schema fuzz test (tests/http/test_schema_fuzz.py) holds the two together.
     """
     rule = StrSpec(min_length, max_length)
     return _field(rule, description, default, pattern=pattern)

@@ -10,6 +10,7 @@ import attrs
 
 from chorus.actors.events import wire_message
 from chorus.protocol import MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
+from chorus.text import NOT_BLANK_PATTERN
 
 from ._errors import bad_request
 from ._input import integer, text
@@ -29,7 +30,9 @@ MAX_OFFSET = 10_000
 class SearchQuery:
     q: str = text(
         *QUERY_CHARS,
-        'Words and "quoted phrases" that must all occur (any letter case); -word excludes.',
+        'Words and "quoted phrases" that must all occur (any letter case); -word excludes.'
+        " Not only whitespace.",
+        pattern=NOT_BLANK_PATTERN,
     )
     room: str | None = text(1, MAX_ID_CHARS, "Only in this room.", default=None)
     sender: str | None = text(1, MAX_ID_CHARS, "Only messages of this user.", default=None)

@@ -94,7 +94,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> str:
 async def published_rule(
     server: Server, method: str, path: str, parameter: str | None = None
 ) -> Callable[[object], bool]:
-    """Whether `/openapi.json` accepts a value as the operation's body (or path `parameter`)."""
+    """Whether `/openapi.json` accepts a value as the operation's body (or `parameter`)."""
     document = (await server.get("/openapi.json")).json()
     operation = document["paths"][path][method.lower()]
     if parameter is None:

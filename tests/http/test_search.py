@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chorus.persistence import HIGHLIGHT_END, HIGHLIGHT_START
-from tests.http.conftest import Account, Server, assert_error
+from tests.http.conftest import Account, Server, assert_error, published_rule
 from tests.http.test_rich import post, shared_room, url
 
 
@@ -85,3 +85,15 @@ async def test_search_never_shows_rooms_the_caller_is_not_in(
     # Leaving a room takes its messages out of the caller's results.
     await server.delete(f"/api/v1/rooms/{public}/members/{bob.id}", bob)
     assert (await search(server, bob, q="launch"))["hits"] == []
+
+
+async def test_the_published_query_rule_is_the_enforced_one(server: Server, ada: Account) -> None:
+    # A query of spaces was schema-valid, and refused as empty (issue 12).
+    valid = await published_rule(server, "GET", "/api/v1/search", "q")
+    for q in (" ", "\u3000\t", "\x1c \x85"):
+        assert not valid(q), repr(q)
+        refused = await server.get("/api/v1/search", ada, params={"q": q})
+        assert assert_error(refused, 400, "invalid_value") == "q: the search query is empty"
+    for q in ("x", " word ", "\ufeff"):
+        assert valid(q), repr(q)
+        assert (await server.get("/api/v1/search", ada, params={"q": q})).status_code == 200
