@@ -94,7 +94,9 @@ class DirectWith:
         1,
         MAX_GROUP_IDS,
         (1, MAX_ID_CHARS),
-        "The other users (the caller is always in); at most `max_group_size` users in all.",
+        "The other users (the caller is always in). At most `max_group_size` users in all"
+        " (a setting, 10 by default), counted once each: a larger group is refused with 400"
+        " `invalid_value` (JSON Schema cannot count distinct items against a setting).",
         default=None,
     )
 

@@ -40,6 +40,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from chorus.config import Settings
 from chorus.http import all_routes
 from chorus.http._openapi import openapi_document
 from chorus.text import VISIBLE_RULE
@@ -65,9 +66,14 @@ CHECKS: list[CheckFunction] = [
 DOCUMENTED_REFUSALS = {
     "register": ("invalid_input", f"display_name: {VISIBLE_RULE}"),
     "create_room": ("invalid_value", f"name: {VISIBLE_RULE}"),
+    "open_direct_room": (
+        "invalid_value",
+        f"user_ids: a group has at most {Settings().max_group_size} users, you included",
+    ),
 }
 """The rules the schema states in a description only (JSON Schema cannot): per operation,
-the one 400 error (code and message) that a schema-valid request may get."""
+the one 400 error (code and message) that a schema-valid request may get. The node runs
+with the default settings."""
 
 CONFIG = schemathesis.Config.from_dict(
     {
