@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from chorus.http import API_PREFIX, all_routes, create_app
-from tests.http.conftest import Server
+from tests.http.conftest import Account, Server, assert_error
 
 IMPLICIT = {"HEAD", "OPTIONS"}
 PUBLIC = {
@@ -134,3 +134,15 @@ async def test_room_events_are_described_by_the_protocol_schemas(server: Server)
     assert [p["name"] for p in react["parameters"] if p["in"] == "query"] == ["client_id"]
     assert "410" in react["responses"]
     assert "415" not in react["responses"]
+
+
+async def test_allow_lists_exactly_the_methods_of_each_documented_path(
+    server: Server, ada: Account
+) -> None:
+    # /rooms/public answered Allow: GET, HEAD, PATCH: the PATCH of /rooms/{room_id} (issue 12).
+    for path, item in (await document(server))["paths"].items():
+        methods = {method.upper() for method in item}
+        methods |= {"HEAD"} if "GET" in methods else set()
+        response = await server.call("OPTIONS", re.sub(r"{[a-z_]+}", "x", path), ada)
+        assert_error(response, 405, "method_not_allowed")
+        assert set(response.headers["allow"].split(", ")) == methods, path
