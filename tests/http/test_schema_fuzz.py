@@ -3,16 +3,24 @@
 A real node (SQLite in a temporary folder, loopback ports) runs in a thread
 of its own, with a registered user, a room and a message of theirs, so that
 authenticated operations get past 401 and the room's and message's routes
-past 404. schemathesis (its pytest integration: one test per operation)
-loads the schema the node serves and sends each operation a bounded number of
-generated requests, deterministically (derandomized, fixed seed). Its checks
-fail the test on a 5xx, on a response the schema does not describe (status,
-content type, headers, body) and on a schema-valid request refused with 4xx
-for anything but a state the schema cannot know (401, 403, 404, 409, 410,
-429: a resource missing, gone, taken or not the caller's).
+past 404 (`logout` gets a session of its own each time). schemathesis (its
+pytest integration: one test per operation) fuzzes the OpenAPI document the
+app builds, which `test_the_fuzzed_schema_is_the_served_one` checks is the
+node's `/openapi.json`: `EXAMPLES` schema-valid requests per operation plus
+its boundary ("coverage") cases, derandomized with a fixed seed. It fails on
+a 5xx, on a response the schema does not describe (status, content type,
+headers, body) and on a schema-valid request refused with a 4xx other than
+a state the schema cannot know (401, 403, 404, 409, 410, 429), except the
+`DOCUMENTED_REFUSALS` (rules only a description can state), matched by code
+and message.
+
+The examples are fixed for a given code base and test selection; Hypothesis
+also draws constants from the imported project modules, so running more
+test modules can draw other (equally valid) examples. A failure is always a
+real disagreement.
 
 The test is synchronous (schemathesis sends with `requests`), so pytest-trio
-leaves it alone; the node's trio loop runs in the thread.
+leaves it alone; the node's trio loop runs in its thread.
 """
 
 from __future__ import annotations
