@@ -101,7 +101,7 @@ class Route:
     """Path parameters with a rule of their own (checked by the handler); others are ids."""
     reserved: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
     """Per path parameter, the values it never takes: the literal segments of sibling routes
-    in its place (`/rooms/public` for `/rooms/{room_id}`). Set by `RouteTable.finish`."""
+    in its place (`/rooms/public` for `/rooms/{room_id}`). Set by `with_reserved`."""
 
     @property
     def operation_id(self) -> str:
