@@ -27,3 +27,14 @@ LOG_WRITE_FAILURES = Counter(
     "chorus_log_write_failures",
     "Log and console lines dropped because writing them failed (disk full, broken pipe...).",
 )
+CLIENT_CONNECTIONS = Gauge(
+    "chorus_client_connections",
+    "Client connections admitted and still open, by listener (http, gateway).",
+    ["listener"],
+)
+CONNECTIONS_REFUSED = Counter(
+    "chorus_connections_refused",
+    "Client connections refused on accept, by listener and reason (per_address, total,"
+    " file_limit, out_of_descriptors).",
+    ["listener", "reason"],
+)

@@ -19,6 +19,7 @@ from chorus.actors.notifications import NOTIFICATIONS_TOPIC, Notifier
 from chorus.actors.presence import Presence
 from chorus.actors.room import RoomConfig
 from chorus.actors.rooms import Rooms
+from chorus.admission import Admission, ConnectionLimits, raise_open_file_limit
 from chorus.auth import AuthService, Passwords, TokenSigner, new_signing_key
 from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
 from chorus.config import Settings
@@ -108,7 +109,8 @@ class Node:
             limits=_chat_limits(settings),
             limiter=limiter,
         )
-        self.gateway = _gateway(settings, self._new_connection)
+        self.admission = Admission(_connection_limits(settings))
+        self.gateway = _gateway(settings, self._new_connection, self.admission)
         self.services = Services(
             settings=settings,
             store=store,
@@ -119,6 +121,7 @@ class Node:
             memberships=self.memberships,
             gateway=self.gateway,
             limiter=limiter,
+            admission=self.admission,
         )
         self.stopping = False
         self.stopped = trio.Event()
@@ -241,8 +244,19 @@ def _chat_limits(settings: Settings) -> ChatLimits:
     )
 
 
+def _connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_connections=settings.max_connections,
+        max_connections_per_address=settings.max_connections_per_address,
+        reserved_file_descriptors=settings.reserved_file_descriptors,
+        trusted_proxies=settings.trusted_proxies,
+    )
+
+
 def _gateway(
-    settings: Settings, new_connection: Callable[[Connection], ChatConnection]
+    settings: Settings,
+    new_connection: Callable[[Connection], ChatConnection],
+    admission: Admission,
 ) -> Gateway | None:
     """The WebSocket gateway, if the node's role includes it."""
     if settings.role not in ("all", "gateway"):
@@ -254,7 +268,7 @@ def _gateway(
         handshake_timeout=settings.auth_timeout,
         max_outbox_bytes=settings.max_outbox_bytes,
     )
-    return Gateway(config, new_connection)
+    return Gateway(config, new_connection, admission)
 
 
 @asynccontextmanager
@@ -314,7 +328,11 @@ def tune_gc_after_startup() -> None:
 async def serve(
     settings: Settings, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run a node until SIGINT or SIGTERM, then shut down gracefully (a second signal: now)."""
+    """Run a node until SIGINT or SIGTERM, then shut down gracefully (a second signal: now).
+
+    First raises the soft open-file limit to the hard one: every client costs a descriptor.
+    """
+    raise_open_file_limit()
     async with open_node_store(settings) as store, open_node_bus(settings) as bus:
         node = Node(settings, store, signing_key=await load_signing_key(store), bus=bus)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

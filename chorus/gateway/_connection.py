@@ -28,6 +28,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError
 
+from chorus.admission import TrustedProxies
 from chorus.metrics import FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
@@ -73,13 +74,18 @@ class Connection:
         self,
         conn_id: str,
         sock: socket.socket,
-        remote: str,
+        peer: tuple[str, int],
         flusher: Flusher,
         *,
         max_outbox_bytes: int,
+        proxies: TrustedProxies,
     ) -> None:
         self.id = conn_id
-        self.remote = remote
+        self.remote = f"{peer[0]}:{peer[1]}"
+        """The client: `host:port` of the TCP peer, or (behind a trusted proxy, once the
+        upgrade request is read) the address its `X-Forwarded-For` names."""
+        self._peer = peer
+        self._proxies = proxies
         self._sock = sock
         self._ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
         """The upgrade handshake; once it succeeds only its frame parser (`_frames`) is kept."""
@@ -99,7 +105,7 @@ class Connection:
         self._deadline_code = int(CloseCode.POLICY_VIOLATION)
         self._sliding: float | None = None
         self._waiting: trio.CancelScope | None = None
-        self.log = _log.bind(conn=conn_id, remote=remote)
+        self.log = _log.bind(conn=conn_id, remote=self.remote)
 
     # -- called by the chat logic -----------------------------------------------------
 
@@ -157,6 +163,10 @@ class Connection:
                 return self._admit(request, allowed_origins)
 
     def _admit(self, request: Request, allowed_origins: Sequence[str]) -> bool:
+        if self._proxies.trusts(self._peer[0]):
+            forwarded = _headers(request, b"x-forwarded-for")
+            self.remote = self._proxies.client_address(self._peer[0], forwarded)
+            self.log = _log.bind(conn=self.id, remote=self.remote, proxy=self._peer[0])
         if urlsplit(request.target).path != "/":
             self._reject(404, "the gateway listens on /")
             return False
@@ -270,10 +280,12 @@ class Connection:
 
 
 def _header(request: Request, name: bytes) -> str | None:
-    for key, value in request.extra_headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
+    return next(iter(_headers(request, name)), None)
+
+
+def _headers(request: Request, name: bytes) -> list[str]:
+    """Every value of header `name` (lowercase), in the order received."""
+    return [value.decode("latin-1") for key, value in request.extra_headers if key.lower() == name]
 
 
 def _origin_allowed(origin: str, allowed: Sequence[str]) -> bool:

@@ -10,13 +10,13 @@ import attrs
 import structlog
 import trio
 
+from chorus.admission import Admission, ConnectionLimits, Listener, Ticket, accept_clients
 from chorus.supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._connection import CLOSE_TIMEOUT, Connection, NewHandler
 from ._outbox import Flusher
 
 _log = structlog.get_logger("chorus.gateway")
-_ACCEPT_BURST = 64
 DISCONNECT_TIMEOUT = 2.0
 """Seconds a handler gets to clean up after its connection ends (even at shutdown)."""
 
@@ -41,11 +41,18 @@ class Gateway:
     connection's outbox depends on it; a listener crash only restarts the
     listener. Stopping the tree closes the listening socket first and tells
     every client to reconnect (1001) before connections are stopped.
+
+    Every socket is accepted through `admission` (the node's, shared with
+    the HTTP API; by default one of its own with default limits): refused
+    ones get an HTTP 503 before any handshake.
     """
 
-    def __init__(self, config: GatewayConfig, new_handler: NewHandler) -> None:
+    def __init__(
+        self, config: GatewayConfig, new_handler: NewHandler, admission: Admission | None = None
+    ) -> None:
         self.config = config
         self._new_handler = new_handler
+        self._admission = admission if admission is not None else Admission(ConnectionLimits())
         self._flusher = Flusher()
         # one_for_one of temporary children: a connection's end concerns no other.
         self._connections = Supervisor("connections")
@@ -75,32 +82,20 @@ class Gateway:
         _log.info("gateway.listening", host=self.address[0], port=self.address[1])
         try:
             task_status.started(self.address)
-            while True:
-                await trio.lowlevel.wait_readable(listener)
-                await self._accept_burst(listener)
+            await accept_clients(listener, Listener.GATEWAY, self._admission, self._start)
         finally:
             trio.lowlevel.notify_closing(listener)
             listener.close()
             for conn in list(self._live.values()):
                 conn.request_stop()
 
-    async def _accept_burst(self, listener: socket.socket) -> None:
-        for _ in range(_ACCEPT_BURST):
-            try:
-                client, address = listener.accept()
-            except BlockingIOError:
-                return
-            except OSError as exc:  # e.g. out of file descriptors: let others finish first
-                _log.error("gateway.accept_failed", error=str(exc))
-                await trio.sleep(0.1)
-                return
+    async def _start(self, client: socket.socket, peer: tuple[str, int], ticket: Ticket) -> None:
+        self._accepted += 1
+        conn_id = f"conn:{self._accepted}"
+        try:
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._accepted += 1
-            conn_id = f"conn:{self._accepted}"
-            start = functools.partial(
-                self._run_connection, conn_id, client, f"{address[0]}:{address[1]}"
-            )
+            start = functools.partial(self._run_connection, conn_id, client, peer, ticket)
             spec = ChildSpec(
                 id=conn_id,
                 start=start,
@@ -109,19 +104,30 @@ class Gateway:
                 kind="connection",  # one metrics series for all connections, not one each
             )
             await self._connections.start_child(spec)
+        except BaseException:
+            if conn_id not in self._live:  # it never started: nobody else closes it
+                client.close()
+                ticket.release()
+            raise
 
     async def _run_connection(
         self,
         conn_id: str,
         sock: socket.socket,
-        remote: str,
+        peer: tuple[str, int],
+        ticket: Ticket,
         *,
         task_status: trio.TaskStatus[Connection],
     ) -> None:
         config = self.config
         try:
             conn = Connection(
-                conn_id, sock, remote, self._flusher, max_outbox_bytes=config.max_outbox_bytes
+                conn_id,
+                sock,
+                peer,
+                self._flusher,
+                max_outbox_bytes=config.max_outbox_bytes,
+                proxies=self._admission.proxies,
             )
             self._live[conn_id] = conn
             task_status.started(conn)
@@ -136,6 +142,7 @@ class Gateway:
             self._live.pop(conn_id, None)
             trio.lowlevel.notify_closing(sock)
             sock.close()
+            ticket.release()
 
     async def _serve(self, conn: Connection) -> None:
         handler = self._new_handler(conn)

@@ -9,7 +9,6 @@ import pytest
 import trio
 
 from chorus.http import serve_http
-from chorus.http._serve import bound_address
 from tests.fixtures import open_test_node
 from tests.httpraw import read_response
 
@@ -43,11 +42,6 @@ async def test_the_server_closes_a_connection_the_client_asked_to_close(tmp_path
             response = await read_response(stream)
     assert response.startswith(b"HTTP/1.1 200 ")
     assert response.endswith(b'{"status":"ok"}')
-
-
-def test_bound_addresses_are_parsed_for_ipv4_and_ipv6() -> None:
-    assert bound_address("http://127.0.0.1:8080") == ("127.0.0.1", 8080)
-    assert bound_address("http://[::1]:9000") == ("::1", 9000)
 
 
 @pytest.mark.parametrize(
