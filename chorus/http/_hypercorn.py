@@ -47,7 +47,13 @@ class ClosingTCPServer(TCPServer):
     `aclose()`: the socket was never closed) or in arming the timer (the idle
     connection was never closed). Both are bounded, non-blocking work;
     shielded like hypercorn's own socket writes, they always complete.
-    Remove once hypercorn ships the fix (hypercorn #330;
+
+    And once the client has closed its end, the idle timer is stopped:
+    hypercorn's connection task waited for it, so a client that hung up an
+    idle keep-alive connection left the socket open (and its descriptor
+    spent) for the whole `keep_alive_timeout`.
+
+    Remove once hypercorn ships the fixes (hypercorn #330;
     docs/upstream/hypercorn-330.md).
     """
 
@@ -57,6 +63,13 @@ class ClosingTCPServer(TCPServer):
                 await super().protocol_send(event)
         else:
             await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        try:
+            await super()._read_data()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.idle_task.stop()
 
 
 class StructlogLogger(Logger):
