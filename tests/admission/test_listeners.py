@@ -64,7 +64,8 @@ async def test_an_address_at_its_cap_is_refused_while_other_addresses_are_served
         node,
         addresses,
     ):
-        assert addresses.http is not None and addresses.gateway is not None
+        assert addresses.http is not None
+        assert addresses.gateway is not None
         http, gateway = addresses.http[1], addresses.gateway[1]
         before = refusals("http", "per_address"), refusals("gateway", "per_address")
         # One cap over both listeners: two HTTP connections and one WebSocket fill it.
@@ -94,7 +95,8 @@ async def test_an_address_at_its_cap_is_refused_while_other_addresses_are_served
 
 async def test_the_node_total_is_capped_over_both_listeners(tmp_path: Path) -> None:
     async with open_test_node(tmp_path, max_connections=3, **PATIENT) as (node, addresses):
-        assert addresses.http is not None and addresses.gateway is not None
+        assert addresses.http is not None
+        assert addresses.gateway is not None
         http, gateway = addresses.http[1], addresses.gateway[1]
         before = refusals("http", "total"), refusals("gateway", "total")
         async with (

@@ -1,4 +1,4 @@
-"""`TrustedProxies`: X-Forwarded-For is believed from trusted peers only, and read from the right."""
+"""`TrustedProxies`: X-Forwarded-For is believed from trusted peers only, read from the right."""
 
 from __future__ import annotations
 
@@ -46,5 +46,5 @@ def test_entries_are_addresses_or_cidr_blocks() -> None:
         "::1/128",
         "192.168.1.0/24",
     ]
-    with pytest.raises(ValueError, match="'10.0.0.300' is not an IP address or CIDR block"):
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.300' is not an IP address or CIDR block"):
         parse_networks(["10.0.0.300"])
