@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import trio
 
 UPGRADE = (
@@ -33,10 +35,9 @@ async def answer(stream: trio.SocketStream, request: bytes, *, until: bytes = b"
     """
     data = b""
     with trio.fail_after(5):
-        try:
+        # Refused and closed already? What it sent is still readable.
+        with contextlib.suppress(trio.BrokenResourceError):
             await stream.send_all(request)
-        except trio.BrokenResourceError:
-            pass  # refused and closed already: what it sent is still readable
         while not (until and until in data):
             try:
                 chunk = await stream.receive_some(65536)
