@@ -69,7 +69,9 @@ async def serve_http(
     settings = services.settings
     config = hypercorn_config(settings.shutdown_grace, settings.http_idle_timeout)
     asgi = cast(ASGIFramework, create_app(services))
-    app = wrap_app(forwarded_client(asgi, services.admission.proxies), 0, "asgi")
+    app = wrap_app(
+        forwarded_client(asgi, services.admission.proxies), config.wsgi_max_body_size, "asgi"
+    )
     lifespan_state: LifespanState = {}
     lifespan = Lifespan(app, config, lifespan_state)
     with socket.create_server((settings.http_host, settings.http_port), backlog=BACKLOG) as sock:
@@ -83,10 +85,10 @@ async def serve_http(
             async with trio.open_nursery() as connections:
 
                 async def admitted(
-                    sock: socket.socket, _peer: tuple[str, int], ticket: Ticket
+                    client: socket.socket, _peer: tuple[str, int], ticket: Ticket
                 ) -> None:
                     connections.start_soon(
-                        _serve_connection, app, config, context, state, sock, ticket
+                        _serve_connection, app, config, context, state, client, ticket
                     )
 
                 try:
