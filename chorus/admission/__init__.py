@@ -8,6 +8,7 @@ when `X-Forwarded-For` names the client (docs/operations.md, "Connection limits"
 
 from ._accept import REFUSAL as REFUSAL
 from ._accept import accept_clients as accept_clients
+from ._accept import open_listener as open_listener
 from ._policy import Admission as Admission
 from ._policy import ConnectionLimits as ConnectionLimits
 from ._policy import Listener as Listener

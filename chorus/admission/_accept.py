@@ -52,6 +52,14 @@ Admitted = Callable[[socket.socket, tuple[str, int], Ticket], Awaitable[None]]
 """Takes over an admitted socket, its peer address and its ticket (even if it raises)."""
 
 
+def open_listener(host: str, port: int, backlog: int) -> socket.socket:
+    """A non-blocking listening TCP socket on `host:port` (an IPv6 literal listens on IPv6)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family, backlog=backlog)
+    listener.setblocking(False)
+    return listener
+
+
 async def accept_clients(
     listener: socket.socket, name: Listener, admission: Admission, admitted: Admitted
 ) -> None:

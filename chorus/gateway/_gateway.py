@@ -10,7 +10,14 @@ import attrs
 import structlog
 import trio
 
-from chorus.admission import Admission, ConnectionLimits, Listener, Ticket, accept_clients
+from chorus.admission import (
+    Admission,
+    ConnectionLimits,
+    Listener,
+    Ticket,
+    accept_clients,
+    open_listener,
+)
 from chorus.supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._connection import CLOSE_TIMEOUT, Connection, NewHandler
@@ -76,8 +83,7 @@ class Gateway:
 
     async def _listen(self, *, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
         config = self.config
-        listener = socket.create_server((config.host, config.port), backlog=config.backlog)
-        listener.setblocking(False)
+        listener = open_listener(config.host, config.port, config.backlog)
         self.address = listener.getsockname()[:2]
         _log.info("gateway.listening", host=self.address[0], port=self.address[1])
         try:

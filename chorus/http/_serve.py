@@ -19,7 +19,7 @@ from hypercorn.typing import (
 )
 from hypercorn.utils import wrap_app
 
-from chorus.admission import Listener, Ticket, accept_clients
+from chorus.admission import Listener, Ticket, accept_clients, open_listener
 from chorus.services import Services
 
 from ._app import create_app
@@ -74,8 +74,7 @@ async def serve_http(
     )
     lifespan_state: LifespanState = {}
     lifespan = Lifespan(app, config, lifespan_state)
-    with socket.create_server((settings.http_host, settings.http_port), backlog=BACKLOG) as sock:
-        sock.setblocking(False)
+    with open_listener(settings.http_host, settings.http_port, BACKLOG) as sock:
         async with trio.open_nursery() as lifespan_nursery:
             await lifespan_nursery.start(lifespan.handle_lifespan)
             await lifespan.wait_for_startup()

@@ -107,3 +107,14 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
             waited = trio.current_time() - started
     assert response.startswith(b"HTTP/1.1 200 ")
     assert waited >= 0.3
+
+
+async def test_the_api_listens_on_an_ipv6_address(tmp_path: Path) -> None:
+    async with open_test_node(tmp_path, role="api", http_host="::1") as (_node, addresses):
+        assert addresses.http is not None
+        host, port = addresses.http
+        assert host == "::1"
+        async with await trio.open_tcp_stream("::1", port) as stream:
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            response = await read_response(stream)
+    assert response.startswith(b"HTTP/1.1 200 ")
