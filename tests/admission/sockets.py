@@ -17,11 +17,12 @@ END_OF_HEAD = b"\r\n\r\n"
 
 
 async def connect_from(source: str, port: int) -> trio.SocketStream:
-    """A TCP connection to 127.0.0.1:`port` whose client end is bound to `source`."""
+    """A TCP connection to 127.0.0.1:`port` whose client end is bound to `source` (5 s at most)."""
     sock = trio.socket.socket()
     try:
         await sock.bind((source, 0))
-        await sock.connect(("127.0.0.1", port))
+        with trio.fail_after(5):  # a full backlog would leave it waiting
+            await sock.connect(("127.0.0.1", port))
     except BaseException:
         sock.close()
         raise
