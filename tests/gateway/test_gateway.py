@@ -145,7 +145,7 @@ async def test_readiness_is_503_while_the_node_says_it_is_not_ready(
     async def readiness() -> bool:
         return ready
 
-    gateway = Gateway(GatewayConfig(port=0), Echo, readiness)  # type: ignore[arg-type]
+    gateway = Gateway(GatewayConfig(port=0), Echo, readiness)
     await nursery.start(gateway.supervisor().run)
     assert gateway.address is not None
     port = gateway.address[1]
