@@ -148,8 +148,8 @@ class Settings:
     )
     auth_attempts_per_minute: int = _setting(
         30,
-        "register, login and refresh attempts per minute from one client IP address, in bursts"
-        " of as many (429 beyond; shared by nodes sharing redis_url)",
+        "register, login and failed refresh attempts per minute from one client IP address,"
+        " in bursts of as many (429 beyond; shared by nodes sharing redis_url)",
         _positive,
     )
     max_group_size: int = _setting(

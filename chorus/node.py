@@ -23,10 +23,11 @@ from chorus.admission import Admission, ConnectionLimits, raise_open_file_limit
 from chorus.auth import AuthService, Passwords, TokenSigner, new_signing_key
 from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
 from chorus.config import Settings
-from chorus.gateway import Connection, Gateway, GatewayConfig
+from chorus.gateway import Connection, Gateway, GatewayConfig, Readiness
 from chorus.http import HttpServer, serve_http
 from chorus.persistence import Store, now_ms, open_postgres_store, open_sqlite_store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
+from chorus.readiness import store_answers
 from chorus.services import Services
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 
@@ -109,8 +110,9 @@ class Node:
             limits=_chat_limits(settings),
             limiter=limiter,
         )
+        self._store = store
         self.admission = Admission(_connection_limits(settings))
-        self.gateway = _gateway(settings, self._new_connection, self.admission)
+        self.gateway = _gateway(settings, self._new_connection, self.ready, self.admission)
         self.services = Services(
             settings=settings,
             store=store,
@@ -159,6 +161,15 @@ class Node:
             grace = self.settings.shutdown_grace  # in-flight requests finish (serve_http)
             children.append(ChildSpec(id="http", start=self._serve_http, shutdown=grace))
         return Supervisor("node", children, strategy=Strategy.ONE_FOR_ONE)
+
+    async def ready(self) -> bool:
+        """Whether the node serves clients now: not stopping, and the store answers.
+
+        The gateway's `/readyz` asks this. The tree starts the gateway before
+        the HTTP API and subscribes to the bus before either, so once a probe
+        can reach the node at all, joins and resumes are served.
+        """
+        return not self.stopping and await store_answers(self._store)
 
     def _new_connection(self, conn: Connection) -> ChatConnection:
         return ChatConnection(conn, self._chat)
@@ -256,6 +267,7 @@ def _connection_limits(settings: Settings) -> ConnectionLimits:
 def _gateway(
     settings: Settings,
     new_connection: Callable[[Connection], ChatConnection],
+    ready: Readiness,
     admission: Admission,
 ) -> Gateway | None:
     """The WebSocket gateway, if the node's role includes it."""
@@ -268,7 +280,7 @@ def _gateway(
         handshake_timeout=settings.auth_timeout,
         max_outbox_bytes=settings.max_outbox_bytes,
     )
-    return Gateway(config, new_connection, admission)
+    return Gateway(config, new_connection, ready, admission=admission)
 
 
 @asynccontextmanager

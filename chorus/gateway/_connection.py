@@ -44,6 +44,20 @@ READ_BUDGET = 16
 """Messages handled in a row before the reader lets other tasks run: one read can hold
 thousands of small frames, and handling one need not wait for anything."""
 _NOT_ON_WIRE = frozenset({1005, 1006, 1015})
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+"""Plain `GET`s the gateway answers itself, so a load balancer can check the port it routes to."""
+
+
+def probe_path(head: bytes) -> str | None:
+    """The path of a complete `GET <probe path> HTTP/1.x` request head, else None."""
+    if b"\r\n\r\n" not in head:
+        return None
+    method, _, rest = head.partition(b"\r\n")[0].partition(b" ")
+    target, _, version = rest.partition(b" ")
+    path = urlsplit(target.decode("latin-1")).path
+    if method != b"GET" or not version.startswith(b"HTTP/1.") or path not in PROBE_PATHS:
+        return None
+    return path
 
 
 class Handler(Protocol):
@@ -90,6 +104,10 @@ class Connection:
         self._ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
         """The upgrade handshake; once it succeeds only its frame parser (`_frames`) is kept."""
         self._frames: WebSocketFrames | None = None
+        self._head = bytearray()
+        """The request's bytes until the handshake is decided (a probe is read from them)."""
+        self.probe: str | None = None
+        """Set by `handshake` when the request was a health probe (one of `PROBE_PATHS`)."""
         self.outbox = Outbox(
             sock,
             flusher,
@@ -147,20 +165,36 @@ class Connection:
     # -- the connection's own task ----------------------------------------------------
 
     async def handshake(self, *, allowed_origins: Sequence[str], timeout: float) -> bool:
-        """Answer the HTTP upgrade; True if the WebSocket is open."""
+        """Answer the HTTP upgrade; True if the WebSocket is open.
+
+        False with `probe` set when the request was a plain `GET` of one of
+        `PROBE_PATHS`: the caller answers it with `respond`.
+        """
         self._move_deadline(trio.current_time() + timeout)
         while True:
             data = await self._receive()
             if not data:
                 return False
+            self._head += data
             try:
                 self._ws.receive_data(data)
                 request = next((e for e in self._ws.events() if isinstance(e, Request)), None)
             except RemoteProtocolError:
-                self._reject(400, "malformed WebSocket upgrade request")
+                self.probe = probe_path(bytes(self._head))
+                if self.probe is None:
+                    self._reject(400, "malformed WebSocket upgrade request")
                 return False
             if request is not None:
+                del self._head
                 return self._admit(request, allowed_origins)
+
+    def respond(self, status: int, reason: str, body: bytes) -> None:
+        """Answer a probe with a JSON body and close (the outbox finishes with it)."""
+        self.outbox.finish(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"cache-control: no-store\r\nconnection: close\r\n\r\n%s"
+            % (status, reason.encode(), len(body), body)
+        )
 
     def _admit(self, request: Request, allowed_origins: Sequence[str]) -> bool:
         if self._proxies.trusts(self._peer[0]):

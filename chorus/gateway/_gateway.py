@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 import structlog
@@ -26,6 +26,16 @@ from ._outbox import Flusher
 _log = structlog.get_logger("chorus.gateway")
 DISCONNECT_TIMEOUT = 2.0
 """Seconds a handler gets to clean up after its connection ends (even at shutdown)."""
+PROBE_TIMEOUT = 2.0
+"""Seconds `GET /readyz` waits for the node's readiness check before answering 503."""
+
+Readiness = Callable[[], Awaitable[bool]]
+"""Whether the node can serve its clients now (store reachable, not stopping)."""
+
+
+async def always_ready() -> bool:
+    """The readiness of a gateway that depends on nothing else."""
+    return True
 
 
 @attrs.frozen(kw_only=True)
@@ -55,10 +65,16 @@ class Gateway:
     """
 
     def __init__(
-        self, config: GatewayConfig, new_handler: NewHandler, admission: Admission | None = None
+        self,
+        config: GatewayConfig,
+        new_handler: NewHandler,
+        ready: Readiness = always_ready,
+        *,
+        admission: Admission | None = None,
     ) -> None:
         self.config = config
         self._new_handler = new_handler
+        self._ready = ready
         self._admission = admission if admission is not None else Admission(ConnectionLimits())
         self._flusher = Flusher()
         # one_for_one of temporary children: a connection's end concerns no other.
@@ -142,6 +158,8 @@ class Gateway:
             )
             if opened:
                 await self._serve(conn)
+            elif conn.probe is not None:
+                await self._answer_probe(conn, conn.probe)
             with trio.move_on_after(CLOSE_TIMEOUT):
                 await conn.outbox.drained()
         finally:
@@ -149,6 +167,24 @@ class Gateway:
             trio.lowlevel.notify_closing(sock)
             sock.close()
             ticket.release()
+
+    async def _answer_probe(self, conn: Connection, path: str) -> None:
+        """`/healthz`: 200 while the gateway accepts; `/readyz`: 200 once `ready` says so, else 503.
+
+        Both answer on the port clients connect to, so a load balancer checks
+        exactly what it routes to (and a gateway-only node, without the HTTP
+        API, has probes too).
+        """
+        if path == "/healthz":
+            conn.respond(200, "OK", b'{"status":"ok"}')
+            return
+        ready = False
+        with trio.move_on_after(PROBE_TIMEOUT):
+            ready = await self._ready()
+        if ready:
+            conn.respond(200, "OK", b'{"status":"ready"}')
+        else:
+            conn.respond(503, "Service Unavailable", b'{"status":"unavailable"}')
 
     async def _serve(self, conn: Connection) -> None:
         handler = self._new_handler(conn)

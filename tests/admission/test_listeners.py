@@ -168,7 +168,7 @@ async def test_a_websocket_behind_a_trusted_proxy_is_logged_as_the_forwarded_cli
     nursery: trio.Nursery,
 ) -> None:
     admission = Admission(ConnectionLimits(trusted_proxies=("127.0.0.2",)))
-    gateway = Gateway(GatewayConfig(port=0), Echo, admission)
+    gateway = Gateway(GatewayConfig(port=0), Echo, admission=admission)
     await nursery.start(gateway.supervisor().run)
     assert gateway.address is not None
     port = gateway.address[1]
