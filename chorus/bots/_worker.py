@@ -379,11 +379,10 @@ class Bot:
         for event in events:
             if event.get("type") != "message":
                 continue
-            message = event["message"]
             stats.delivered += 1
             stats.caught_up += 1
-            self.check_order(order, message["seq"])
-            body = message["body"].encode()
+            self.check_order(order, event["seq"])
+            body = event["body"].encode()
             self.measure(body, 0, len(body))
         for frame in buffered:
             self.on_message(frame, 0, len(frame))
@@ -629,7 +628,8 @@ class Worker:
             bot.lost_at = None
 
     async def history(self, gateway: int, token: str, room: str, after: int) -> list[Any]:
-        """The room's events after seq `after`, over HTTP (every page), as JSON objects.
+        """The room's events after seq `after`, over HTTP (every page), as JSON objects
+        (a message is the message object with `"type": "message"`, see docs/api.md).
 
         Asks the API paired with the bot's gateway first, then the others; raises
         the last `httpx.HTTPError` if none answers.
@@ -657,8 +657,7 @@ class Worker:
             events += page
             if len(page) < _PAGE:
                 return events
-            last = page[-1]
-            after = last["message"]["seq"] if last.get("type") == "message" else last["seq"]
+            after = page[-1]["seq"]
 
     async def run(self, go: GoSignal) -> None:
         self.emit({"kind": "up", "worker": self.plan.worker})
