@@ -57,6 +57,8 @@ _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 2.0
 """After a lost connection or a failed connect (not churn), a bot waits a uniform
 random time in [0, min(cap, base * 2**attempt)] (full jitter), then tries the next gateway."""
+_RETRYABLE = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
+"""Error codes after which a send is tried again (as the SDK does)."""
 _PAGE = 100
 """Events per HTTP page when catching up after `too_far` (the API's maximum)."""
 _CATCH_UP_TIMEOUT = 10.0
@@ -269,12 +271,7 @@ class Bot:
                 if buf.startswith(b'{"type":"presence"', start):
                     self.worker.stats.presence_received += 1
             elif kind == 0x65:  # e: "error"
-                at = buf.find(_CODE, start, end) + len(_CODE)
-                code = bytes(buf[at : buf.find(b'"', at, end)]).decode()
-                self.worker.stats.errors[f"error_{code}"] += 1
-                if code == ErrorCode.INVALID_TOKEN and self.refused is None:
-                    self.refused = code
-                    self.worker.stats.auth_failures[code] += 1
+                self.on_error(orjson.loads(bytes(buf[start:end])))
             elif buf.startswith(b'{"type":"ready"', start):
                 self.on_ready(buf, start, end)
         elif opcode == OP_CLOSE:
@@ -282,11 +279,36 @@ class Bot:
             self.worker.stats.errors[f"close_{close}"] += 1
             self.ready = False
             self.close_received = True
-            # Answer it (RFC 6455 §5.5.1), so that the server closes the socket now
-            # instead of waiting for the answer first.
+            # Answer it (RFC 6455 §5.5.1), then end the connection without waiting for
+            # the server's end of the socket: a draining node may keep it open for a while.
             self.send_raw(client_frame(bytes(buf[start : min(end, start + 2)]), OP_CLOSE))
+            self.closed.set()
         elif opcode == OP_PING:
             self.send_raw(client_frame(bytes(buf[start:end]), OP_PONG))
+
+    def on_error(self, frame: dict[str, Any]) -> None:
+        """An error reply: a refused token ends the bot; a refused resume or join drops
+        the connection (the bot reconnects elsewhere and resumes); a send the server
+        could not take now is sent again after a pause (same client_id: stored once)."""
+        stats = self.worker.stats
+        code, ref = frame["code"], frame["ref"] or ""
+        stats.errors[f"error_{code}"] += 1
+        if code == ErrorCode.INVALID_TOKEN and self.refused is None:
+            self.refused = code
+            stats.auth_failures[code] += 1
+        elif ref[:1] in ("r", "j") and self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+        elif ref[:1] == "s" and code in _RETRYABLE:
+            self.worker.nursery.start_soon(self.send_again, int(ref[1:]), self.connection)
+
+    async def send_again(self, number: int, connection: int) -> None:
+        """Re-send an unacknowledged message after a jittered pause (if still connected)."""
+        await trio.sleep(random.uniform(0, _BACKOFF_CAP))
+        frame = self.unacked.get(number)
+        if frame is not None and self.connection == connection and self.ready:
+            self.worker.stats.resent += 1
+            self.send_raw(frame)
 
     def on_message(self, buf: bytes | bytearray, start: int, end: int) -> None:
         stats = self.worker.stats
@@ -351,12 +373,19 @@ class Bot:
             order.buffer = []
         self.catching += 1
         self.worker.nursery.start_soon(
-            self.catch_up, frame["room"], order, frame["after_seq"], self.connection
+            self.catch_up,
+            frame["room"],
+            order,
+            frame["after_seq"],
+            frame["last_seq"],
+            self.connection,
         )
 
-    async def catch_up(self, room: str, order: RoomOrder, after: int, connection: int) -> None:
-        """Fetch the room's messages after `after` over HTTP, account them, then the live
-        messages that came meanwhile: each seq once, in order.
+    async def catch_up(
+        self, room: str, order: RoomOrder, after: int, last: int, connection: int
+    ) -> None:
+        """Fetch the room's messages `after < seq <= last` over HTTP, account them, then
+        the live messages (from `last + 1`) that came meanwhile: each seq once, in order.
 
         If no API answers, the connection is dropped: the bot reconnects and resumes
         from its last seq (so it gets `too_far` again and retries).
@@ -364,7 +393,9 @@ class Bot:
         stats = self.worker.stats
         try:
             with trio.fail_after(_CATCH_UP_TIMEOUT):
-                events = await self.worker.history(self.gateway, self.account.token, room, after)
+                events = await self.worker.history(
+                    self.gateway, self.account.token, room, after, last
+                )
         except (httpx.HTTPError, trio.TooSlowError) as exc:
             stats.errors[f"catch_up_failed_{type(exc).__name__}"] += 1
             if self.connection == connection and self.sock is not None:
@@ -437,6 +468,11 @@ class Bot:
         if not self.rooms:
             self.worker.on_bot_ready(self)
         elif any(order.last >= 0 for order in self.rooms.values()):
+            for order in self.rooms.values():
+                if order.joined_at < 0 and order.first >= 0:
+                    # Messages came before a join's ack that the last connection never got:
+                    # the room was joined before the first of them, which it is owed from.
+                    order.joined_at = order.first - 1
             rooms = {room.decode(): max(order.last, 0) for room, order in self.rooms.items()}
             self.send_json({"type": "resume", "ref": self.ref("r"), "rooms": rooms})
         else:
@@ -627,8 +663,10 @@ class Worker:
             self.stats.outages.append((bot.lost_at - self.start, now - bot.lost_at))
             bot.lost_at = None
 
-    async def history(self, gateway: int, token: str, room: str, after: int) -> list[Any]:
-        """The room's events after seq `after`, over HTTP (every page), as JSON objects
+    async def history(
+        self, gateway: int, token: str, room: str, after: int, last: int
+    ) -> list[Any]:
+        """The room's events `after < seq <= last`, over HTTP (paged), as JSON objects
         (a message is the message object with `"type": "message"`, see docs/api.md).
 
         Asks the API paired with the bot's gateway first, then the others; raises
@@ -639,13 +677,13 @@ class Worker:
         for turn in range(len(apis)):
             api = apis[(gateway + turn) % len(apis)]
             try:
-                return await self._pages(api, token, room, after)
+                return await self._pages(api, token, room, after, last)
             except httpx.HTTPError as exc:
                 failure = exc
         assert failure is not None  # apis is never empty here
         raise failure
 
-    async def _pages(self, api: str, token: str, room: str, after: int) -> list[Any]:
+    async def _pages(self, api: str, token: str, room: str, after: int, last: int) -> list[Any]:
         events: list[Any] = []
         url = f"{api.rstrip('/')}/api/v1/rooms/{room}/messages"
         headers = {"authorization": f"Bearer {token}"}
@@ -654,8 +692,8 @@ class Worker:
             response = await self.http.get(url, params=params, headers=headers)
             response.raise_for_status()
             page = orjson.loads(response.content)["events"]
-            events += page
-            if len(page) < _PAGE:
+            events += [event for event in page if event["seq"] <= last]
+            if len(page) < _PAGE or page[-1]["seq"] >= last:
                 return events
             after = page[-1]["seq"]
 
@@ -743,12 +781,21 @@ class Worker:
             number += 1
 
     async def drain(self, send_until: float) -> None:
-        """Wait for acks of what was sent and for deliveries to go quiet (bounded)."""
+        """Wait for acks of what was sent, every bot back in its rooms and caught up, and
+        deliveries to go quiet (bounded by the drain time)."""
         deadline = send_until + self.plan.drain
         await _sleep_until(send_until)
         delivered = -1
+        wanted = len(self.bots)
         while time.monotonic() < deadline:
-            if self.stats.acked >= self.stats.sent and self.stats.delivered == delivered:
+            stats = self.stats
+            refused = sum(1 for bot in self.bots if bot.refused is not None)
+            if (
+                stats.acked >= stats.sent
+                and stats.delivered == delivered
+                and stats.connected + refused >= wanted
+                and not any(bot.catching for bot in self.bots)
+            ):
                 return
             delivered = self.stats.delivered
             await trio.sleep(0.5)
@@ -762,11 +809,14 @@ class Worker:
                     bot.send_raw(ping)
 
     async def churn(self, until: float) -> None:
-        """Drop a random connected bot now and then; it reconnects and resumes at once."""
+        """Drop a random connected bot (not one catching up) now and then; it reconnects
+        and resumes at once."""
         interval = 1.0 / self.plan.reconnect_rate
         while time.monotonic() + interval < until:
             await trio.sleep(interval)
-            ready = [bot for bot in self.bots if bot.ready and bot.sock is not None]
+            ready = [
+                bot for bot in self.bots if bot.ready and bot.sock is not None and not bot.catching
+            ]
             if ready:
                 bot = random.choice(ready)
                 bot.churn = True
