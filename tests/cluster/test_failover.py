@@ -69,7 +69,7 @@ async def test_the_swarm_loses_nothing_when_a_node_is_killed_and_another_drained
             passive=0.5,
             workers=0,
             reconnect_rate=2.0,
-            drain=10.0,
+            drain=15.0,
         )
         clock = {"t": 0.0}
 
