@@ -10,8 +10,10 @@ import attrs
 import pytest
 import trio
 
+from chorus import protocol
 from chorus.client import ConnectionLost, Event, HttpApi, RealtimeClient, Reconnected
 from tests.e2e.node import PASSWORD, chat_user, connected_user, open_node
+from tests.polling import until
 from tests.ports import free_port
 from tests.redisserver import RedisServer, running_redis
 
@@ -30,6 +32,8 @@ class Switch:
     target: int
     port: int = 0
     alive: bool = True
+    refuse: bool = False
+    """When dead: close new connections at once instead of holding them."""
     held: int = 0
     """Connections accepted after `kill()` (a client trying the dead gateway)."""
     _scopes: list[trio.CancelScope] = attrs.field(factory=list)
@@ -49,6 +53,8 @@ class Switch:
         async with client:
             if not self.alive:
                 self.held += 1
+                if self.refuse:
+                    return
                 await trio.sleep_forever()
             backend = await trio.open_tcp_stream("127.0.0.1", self.target)
             async with backend, trio.open_nursery() as nursery:
@@ -168,3 +174,57 @@ async def test_after_too_far_the_client_catches_up_then_goes_on_live_once_in_ord
 
 async def first_room(api: HttpApi) -> str:
     return (await api.create_room("general", "public")).id
+
+
+async def test_a_failed_catch_up_reconnects_and_is_done_again(tmp_path: Path) -> None:
+    ports = {"http_port": free_port(), "gateway_port": free_port()}
+    received: list[protocol.Message] = []
+    states: list[Event] = []
+    back = trio.Event()
+
+    async def collect(client: RealtimeClient) -> None:
+        async for event in client.events:
+            if isinstance(event, protocol.MessageEvent):
+                received.append(event.message)
+            elif isinstance(event, ConnectionLost | Reconnected):
+                states.append(event)
+                if event == Reconnected(caught_up=10):
+                    back.set()
+
+    async with trio.open_nursery() as outer:
+        http = Switch(ports["http_port"], refuse=True)  # bob's HTTP goes through it
+        await outer.start(http.serve)
+        api = HttpApi(f"http://127.0.0.1:{http.port}")
+        client = RealtimeClient(
+            api, gateway_url=f"ws://127.0.0.1:{ports['gateway_port']}/", max_backoff=0.2
+        )
+        async with open_node(tmp_path, resume_limit=3, **ports):
+            await api.register("bob", PASSWORD)
+            room = await first_room(api)
+            await outer.start(client.run)
+            outer.start_soon(collect, client)
+            await client.join(room)
+            seen = await client.send(room, "seen live")
+        async with (
+            open_node(tmp_path, role="api", **ports) as api_only,
+            HttpApi(api_only.http_url) as ada,
+        ):
+            await ada.register("ada", PASSWORD)
+            await ada.join_room(room)
+            missed = [await ada.post(room, f"missed {n}", f"missed-{n}") for n in range(10)]
+        http.kill()  # bob's catch-up over HTTP will fail
+        async with open_node(tmp_path, resume_limit=3, **ports):
+            # Each connection asks for the user's rooms, then (after too_far) for the
+            # room's events: a second refused HTTP connection is a failed catch-up.
+            await until(lambda: _true(http.held >= 3), timeout=20)
+            assert Reconnected(caught_up=10) not in states
+            http.alive = True
+            with trio.fail_after(20):
+                await back.wait()
+        outer.cancel_scope.cancel()
+    await api.aclose()
+    assert [m.id for m in received] == [seen.id, *(m.id for m in missed)]
+
+
+async def _true(value: bool) -> bool:
+    return value
