@@ -50,7 +50,6 @@ _ROOM = b'"room":"'
 _SEQ = b'"seq":'
 _BODY = b'"body":"'
 _REF = b'"ref":"'
-_CODE = b'"code":"'
 _HEARTBEAT = b'"heartbeat_interval_ms":'
 _SEND_ACK = b'"message":{'
 _BACKOFF_BASE = 0.1
