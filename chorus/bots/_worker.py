@@ -808,13 +808,15 @@ class Worker:
                     bot.send_raw(ping)
 
     async def churn(self, until: float) -> None:
-        """Drop a random connected bot (not one catching up) now and then; it reconnects
-        and resumes at once."""
+        """Drop a random bot that is in its rooms (not one still resuming or catching up)
+        now and then; it reconnects and resumes at once."""
         interval = 1.0 / self.plan.reconnect_rate
         while time.monotonic() + interval < until:
             await trio.sleep(interval)
             ready = [
-                bot for bot in self.bots if bot.ready and bot.sock is not None and not bot.catching
+                bot
+                for bot in self.bots
+                if bot.counted and bot.sock is not None and not bot.catching
             ]
             if ready:
                 bot = random.choice(ready)
