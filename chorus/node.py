@@ -220,8 +220,14 @@ class Node:
             self.stopped.set()
 
     def request_stop(self) -> None:
-        """Graceful stop: the tree shuts down in reverse order and `run` returns."""
+        """Graceful stop: the tree shuts down in reverse order and `run` returns.
+
+        At once, the gateway refuses new WebSockets and reports not ready, so
+        clients and load balancers go elsewhere while the node drains.
+        """
         self.stopping = True
+        if self.gateway is not None:
+            self.gateway.drain()
         self.tree.request_stop()
 
 

@@ -164,11 +164,14 @@ class Connection:
 
     # -- the connection's own task ----------------------------------------------------
 
-    async def handshake(self, *, allowed_origins: Sequence[str], timeout: float) -> bool:
+    async def handshake(
+        self, *, allowed_origins: Sequence[str], timeout: float, draining: trio.Event | None = None
+    ) -> bool:
         """Answer the HTTP upgrade; True if the WebSocket is open.
 
         False with `probe` set when the request was a plain `GET` of one of
-        `PROBE_PATHS`: the caller answers it with `respond`.
+        `PROBE_PATHS`: the caller answers it with `respond`. Once `draining`
+        is set, upgrades are refused with 503 (the client tries another gateway).
         """
         self._move_deadline(trio.current_time() + timeout)
         while True:
@@ -186,6 +189,9 @@ class Connection:
                 return False
             if request is not None:
                 del self._head
+                if draining is not None and draining.is_set():
+                    self._reject(503, "this node is shutting down: connect to another gateway")
+                    return False
                 return self._admit(request, allowed_origins)
 
     def respond(self, status: int, reason: str, body: bytes) -> None:

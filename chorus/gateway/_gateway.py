@@ -81,6 +81,7 @@ class Gateway:
         self._connections = Supervisor("connections")
         self._live: dict[str, Connection] = {}
         self._accepted = 0
+        self._draining = trio.Event()
         self.address: tuple[str, int] | None = None
         """The bound (host, port) once listening (port 0 picks a free one)."""
 
@@ -91,6 +92,15 @@ class Gateway:
             ChildSpec(id="listener", start=self._listen),
         ]
         return Supervisor("gateway", children, strategy=Strategy.REST_FOR_ONE)
+
+    def drain(self) -> None:
+        """Refuse new WebSockets (503) from now on; open ones are served until the gateway stops.
+
+        A stopping node calls it first, so that while its HTTP API finishes
+        its requests no client settles on it only to be told 1001 moments
+        later: clients go to another gateway at once.
+        """
+        self._draining.set()
 
     @property
     def connections(self) -> list[Connection]:
@@ -154,7 +164,9 @@ class Gateway:
             self._live[conn_id] = conn
             task_status.started(conn)
             opened = await conn.handshake(
-                allowed_origins=config.allowed_origins, timeout=config.handshake_timeout
+                allowed_origins=config.allowed_origins,
+                timeout=config.handshake_timeout,
+                draining=self._draining,
             )
             if opened:
                 await self._serve(conn)

@@ -20,12 +20,19 @@ from chorus.persistence import Membership, Room
 from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, open_node
 from tests.e2e.test_chat import next_frame, shared_room
 from tests.e2e.test_rich import webhook_receiver
-from tests.gateway.test_gateway import probe
+from tests.gateway.test_gateway import (
+    masked_frame,
+    probe,
+    raw_socket,
+    read_until_closed,
+    upgrade_request,
+)
 from tests.httpraw import read_response, refuses_connections, request_awaiting_body
 from tests.polling import until
 from tests.ports import free_port
 from tests.wsclient import ws_connect
 
+UPGRADE = upgrade_request(b"/", b"Sec-WebSocket-Protocol: chorus.v1\r\n")
 CRASHES = 10
 """More than any restart budget in the node (3 in 5 s each)."""
 
@@ -175,7 +182,7 @@ async def test_a_request_in_flight_when_the_node_stops_still_gets_its_response(
     assert response.startswith(b"HTTP/1.1 201 "), response
 
 
-async def test_the_gateway_reports_not_ready_as_soon_as_the_node_is_stopping(
+async def test_a_stopping_node_reports_not_ready_and_refuses_new_websockets_at_once(
     tmp_path: Path,
 ) -> None:
     # The HTTP API stops first and waits for a held request: meanwhile the
@@ -186,14 +193,29 @@ async def test_the_gateway_reports_not_ready_as_soon_as_the_node_is_stopping(
         assert (await probe(gateway, "/readyz")).startswith(b"HTTP/1.1 200 ")
         body = orjson.dumps({"username": "latecomer", "password": PASSWORD})
         port = running.addresses.http[1]
-        async with await request_awaiting_body(port, "/api/v1/auth/register", len(body)) as held:
+        async with (
+            await request_awaiting_body(port, "/api/v1/auth/register", len(body)) as held,
+            raw_socket(gateway) as connected,  # a WebSocket opened before the stop
+        ):
+            await connected.send_all(
+                upgrade_request(b"/", b"Sec-WebSocket-Protocol: chorus.v1\r\n")
+            )
+            assert (await connected.receive_some(4096)).startswith(b"HTTP/1.1 101 ")
             running.node.request_stop()
             answer = await probe(gateway, "/readyz")
+            async with raw_socket(gateway) as late:
+                await late.send_all(UPGRADE)
+                refused = await read_until_closed(late)
+            # The open one is still served (1001 comes when the gateway stops).
+            await connected.send_all(masked_frame(0x9, b"still there?"))
+            pong = await connected.receive_some(4096)
             await held.send_all(body)
             await read_response(held)
         with trio.fail_after(10):
             await running.node.stopped.wait()
     assert answer.startswith(b"HTTP/1.1 503 "), answer
+    assert refused.startswith(b"HTTP/1.1 503 "), refused
+    assert pong.startswith(b"\x8a"), pong  # a pong frame
 
 
 async def test_a_gateway_only_node_has_readiness_on_its_gateway_port(tmp_path: Path) -> None:
