@@ -210,3 +210,33 @@ async def test_housekeeping_finds_unattached_and_unfinished_files(store: Store) 
     assert await store.unattached_files(T0 + 50, 10) == []
     assert await store.remove_file(old.id)
     assert await store.get_file(old.id) is None
+
+
+async def test_every_read_of_a_message_carries_its_attachments(store: Store) -> None:
+    ada = await make_user(store, "ada")
+    room = await make_room(store, ada)
+    file = await ready(store, ada)
+    [appended] = await store.append_messages(room.id, [with_files(ada, "c1", file.id)])
+    attached = appended.message.attachments
+    assert [f.id for f in attached] == [file.id]
+    found = await store.get_message(appended.message.id)
+    assert found is not None
+    assert found.attachments == attached
+    [listed] = await store.messages(room.id, limit=10)
+    assert listed.attachments == attached
+    [hit] = await store.search(ada.id, "look", limit=10)
+    assert hit.message.attachments == attached
+    [again] = await store.append_messages(room.id, [with_files(ada, "c1", file.id)])
+    assert again.duplicate
+    assert again.message.attachments == attached
+
+
+async def test_a_deleted_message_shows_no_attachments(store: Store) -> None:
+    ada = await make_user(store, "ada")
+    room = await make_room(store, ada)
+    file = await ready(store, ada)
+    [appended] = await store.append_messages(room.id, [with_files(ada, "c1", file.id)])
+    await store.delete_message(appended.message.id, ada.id, "d1", T0 + 1)
+    found = await store.get_message(appended.message.id)
+    assert found is not None
+    assert found.attachments == ()

@@ -24,7 +24,7 @@ from .._model import (
 )
 from .._sql import Tx, execute, execute_many, fetch
 from .events import find_message
-from .files import attach_files
+from .files import attach_files, with_attachments
 
 # The members a new message may mention or notify: all with $2 (@room), else
 # those named in $3 or among the thread followers in $4.
@@ -130,6 +130,9 @@ def fan_out_batch(
     root_senders: dict[str, str] = {}
     for index, new in enumerate(batch):
         appended = fanned[index]
+        if appended.duplicate and new.attachments:  # the original, with its attachments
+            [original] = yield from with_attachments([appended.message])
+            fanned[index] = attrs.evolve(appended, message=original)
         if appended.duplicate or not needs_fan_out(new):
             continue
         msg = appended.message
