@@ -8,6 +8,7 @@ at worst, a stray dot-file that no key can name. Reads for delivery go through
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -54,10 +55,11 @@ class LocalStorage:
     def _put(self, key: str, source: Path, target: Path) -> None:
         with source.open("rb") as reader:  # FileNotFoundError for the caller's bug
             temporary = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
-            renamed = False
+            created = renamed = False
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with temporary.open("xb") as writer:
+                    created = True
                     shutil.copyfileobj(reader, writer, CHUNK_SIZE)
                     writer.flush()
                     os.fsync(writer.fileno())
@@ -66,7 +68,12 @@ class LocalStorage:
                 _fsync_directory(target.parent)
             except OSError as error:
                 # Not durable is not stored: the caller keeps its source and retries.
-                (target if renamed else temporary).unlink(missing_ok=True)
+                # A dot-file left by a failing unlink is named by no key.
+                with contextlib.suppress(OSError):
+                    if renamed:
+                        target.unlink(missing_ok=True)
+                    elif created:
+                        temporary.unlink(missing_ok=True)
                 raise StorageUnavailable(
                     f"local storage in {self._root}: cannot store {key!r}: {error}"
                 ) from error
