@@ -162,6 +162,8 @@ class S3Storage:
         return True
 
     async def size(self, key: str) -> int:
+        # S3 answers 403, not 404, for a missing key to a caller without
+        # s3:ListBucket: that is a `StorageUnavailable` naming AccessDenied.
         name = self.object_key(key)
 
         def head() -> int:
