@@ -47,7 +47,9 @@ def content_disposition(
 
     `disposition` forces `attachment` (a download link); asking for `inline`
     on a type that is not a safe image still gives `attachment`. The result
-    is pure printable ASCII whatever the name.
+    is pure printable ASCII whatever the name; its length grows with the
+    name's (up to 9 bytes a character), so names are bounded upstream (the
+    stored display name).
     """
     kind = disposition_for(content_type)
     if disposition == "attachment":

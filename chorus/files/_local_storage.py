@@ -83,6 +83,8 @@ class LocalStorage:
         await self._run(lambda: self._wrap(key, lambda: path.unlink(missing_ok=True)))
 
     async def delete_prefix(self, prefix: str) -> None:
+        # The prefix's directory goes too; `delete` leaves its (empty) directory,
+        # which a concurrent `put` of a sibling may be about to use.
         directory = self._path(prefix)
 
         def remove() -> None:

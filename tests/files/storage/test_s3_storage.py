@@ -97,10 +97,10 @@ async def test_a_presigned_url_is_a_valid_signature_that_expires_after_the_ttl(
 @pytest.mark.parametrize(
     ("original", "tampered"),
     [
-        ("files%2Ff1%2F320", "files%2Ff2%2F320"),  # not in the URL: path changed below
-        ("X-Amz-Expires=120", "X-Amz-Expires=99999"),
-        ("inline", "attachment"),
-        ("image%2Fpng", "text%2Fhtml"),
+        ("/files/f1/320?", "/files/f2/320?"),  # another object
+        ("X-Amz-Expires=120", "X-Amz-Expires=99999"),  # a longer life
+        ("=inline", "=attachment"),  # another disposition
+        ("image%2Fpng", "text%2Fhtml"),  # another type
     ],
 )
 async def test_a_tampered_presigned_url_is_refused(
@@ -111,8 +111,7 @@ async def test_a_tampered_presigned_url_is_refused(
     )
     now = datetime.now(UTC)
     check_presigned_get(url, secret_access_key=S3_SECRET_ACCESS_KEY, now=now)
-    changed = url.replace("/files/f1/320", "/files/f2/320") if "%2F" in original else url
-    changed = changed.replace(original, tampered)
+    changed = url.replace(original, tampered)
     assert changed != url
     with pytest.raises(PresignRefused, match="SignatureDoesNotMatch"):
         check_presigned_get(changed, secret_access_key=S3_SECRET_ACCESS_KEY, now=now)
