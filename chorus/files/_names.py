@@ -30,8 +30,8 @@ _MAX_EXTENSION: Final = 16
 
 _SEPARATORS: Final = re.compile(r"[/\\]")
 _TRIM: Final = " ."
-# A cut inside a grapheme must not leave a joiner or a combining mark dangling at the end.
-_DANGLING: Final = ("Mn", "Me", "Cf")
+# A cut inside an emoji sequence must not leave a joiner (format character) dangling.
+_DANGLING: Final = "Cf"
 
 
 def _visible(char: str) -> str:
@@ -52,7 +52,7 @@ def _cut(name: str, max_length: int) -> str:
         stem, dot, extension = name, "", ""
     room = max_length - len(dot) - len(extension)
     stem = stem[:room]
-    while stem and unicodedata.category(stem[-1]) in _DANGLING:
+    while stem and unicodedata.category(stem[-1]) == _DANGLING:
         stem = stem[:-1]
     return stem.rstrip(_TRIM) + dot + extension
 
