@@ -18,18 +18,35 @@ from tests.files.samples import (
     write,
 )
 
-LIMITS = {"max_pixels": 40_000_000, "max_frames": 100}
+MAX_PIXELS = 40_000_000
+MAX_FRAMES = 100
 METADATA_KEYS = {"exif", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "Author"}
 
 
-def process(source: Path, out_dir: Path, content_type: str, **limits: int) -> ProcessedImage:
+def process(
+    source: Path,
+    out_dir: Path,
+    content_type: str,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    max_frames: int = MAX_FRAMES,
+) -> ProcessedImage:
     out_dir.mkdir(exist_ok=True)
-    return process_image(source, out_dir, content_type=content_type, **{**LIMITS, **limits})
+    return process_image(
+        source, out_dir, content_type=content_type, max_pixels=max_pixels, max_frames=max_frames
+    )
 
 
-def rejected(source: Path, out_dir: Path, content_type: str, **limits: int) -> Rejection:
+def rejected(
+    source: Path,
+    out_dir: Path,
+    content_type: str,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    max_frames: int = MAX_FRAMES,
+) -> Rejection:
     with pytest.raises(ImageRejected) as caught:
-        process(source, out_dir, content_type, **limits)
+        process(source, out_dir, content_type, max_pixels=max_pixels, max_frames=max_frames)
     return caught.value.reason
 
 
