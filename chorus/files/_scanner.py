@@ -96,7 +96,9 @@ class ClamdScanner:
     `chunk_size` pieces: memory stays bounded whatever its size.
     """
 
-    def __init__(self, address: str, *, timeout: float = 60.0, chunk_size: int = CHUNK_SIZE):
+    def __init__(
+        self, address: str, *, timeout: float = 60.0, chunk_size: int = CHUNK_SIZE
+    ) -> None:
         parts = urlsplit(address)
         if parts.scheme == "tcp" and parts.hostname and parts.port:
             self._host: str | None = parts.hostname
