@@ -12,6 +12,7 @@ Every scan is counted in `chorus_file_scans_total{outcome}` and timed in
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -75,6 +76,17 @@ class NoScanner:
 
     async def ping(self) -> None:
         return None
+
+
+class _HungUp(Exception):
+    """clamd closed the connection while we were sending."""
+
+
+async def _send(stream: trio.SocketStream, data: bytes) -> None:
+    try:
+        await stream.send_all(data)
+    except (trio.BrokenResourceError, OSError) as error:
+        raise _HungUp from error
 
 
 def _parse_reply(reply: bytes) -> ScanResult:
@@ -143,13 +155,13 @@ class ClamdScanner:
         """Send what `read` gives as one INSTREAM command; clamd's reply."""
         stream = await self._connect()
         async with stream:
-            try:
-                await stream.send_all(b"zINSTREAM\0")
+            # clamd hangs up mid-stream when it refuses it (size limit): its reply says why.
+            # A failing `read` is not caught: the file's own errors are not the scanner's.
+            with contextlib.suppress(_HungUp):
+                await _send(stream, b"zINSTREAM\0")
                 while chunk := await read(self._chunk_size):
-                    await stream.send_all(struct.pack(">I", len(chunk)) + chunk)
-                await stream.send_all(_END_OF_STREAM)
-            except (trio.BrokenResourceError, OSError):
-                pass  # clamd hung up mid-stream (size limit): its reply, if any, says why
+                    await _send(stream, struct.pack(">I", len(chunk)) + chunk)
+                await _send(stream, _END_OF_STREAM)
             return await self._reply(stream)
 
     async def scan(self, path: Path) -> ScanResult:
@@ -184,10 +196,8 @@ class ClamdScanner:
             with trio.fail_after(self._timeout):
                 stream = await self._connect()
                 async with stream:
-                    try:
-                        await stream.send_all(b"zPING\0")
-                    except (trio.BrokenResourceError, OSError) as error:
-                        raise ScannerUnavailable(f"clamd at {self.address}: {error}") from None
+                    with contextlib.suppress(_HungUp):
+                        await _send(stream, b"zPING\0")
                     reply = await self._reply(stream)
         except trio.TooSlowError:
             raise ScannerUnavailable(f"clamd at {self.address} timed out") from None
