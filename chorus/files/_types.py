@@ -75,7 +75,7 @@ _TEXT_DECLARATIONS: Final = frozenset(
 )  # fmt: skip
 # WHATWG MIME Sniffing, "rules for identifying an unknown MIME type": a browser that
 # sniffs treats text starting (after whitespace) with one of these tags, then a space
-# or `>`, as HTML; and with `<!--` or `<?xml` as markup too.
+# or `>`, as HTML, and `<!--` too. Other `<?` and `<!` starts are XML (SVG's doctype).
 _HTML_TAGS: Final = tuple(
     f"<{tag}".encode()
     for tag in ("!doctype html", "html", "head", "script", "iframe", "h1", "div", "font",
@@ -123,7 +123,7 @@ def _markup(head: bytes) -> str | None:
         start.startswith(tag) and start[len(tag) : len(tag) + 1] in _TAG_ENDS for tag in _HTML_TAGS
     ):
         return HTML
-    if start.startswith(b"<?xml"):
+    if start.startswith((b"<?", b"<!")):  # a declaration, doctype or CDATA: XML of some kind
         return XML
     return None
 

@@ -82,10 +82,18 @@ def test_text_a_browser_would_sniff_as_html_is_refused(tmp_path: Path, markup: b
     assert verdict.content_type == "text/html"
 
 
-def test_xml_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path / "feed.xml", b'<?xml version="1.0"?><rss></rss>')
-    assert check_type(path, "").content_type == "application/xml"
-    assert not check_type(path, "").accepted
+@pytest.mark.parametrize(
+    "xml",
+    [
+        b'<?xml version="1.0"?><rss></rss>',
+        # An SVG whose `<svg` comes after the sniffed head is still not plain text.
+        b'<!DOCTYPE svg [<!ENTITY pad "' + b"x" * 9000 + b'">]><svg><script/></svg>',
+    ],
+)
+def test_xml_is_refused(tmp_path: Path, xml: bytes) -> None:
+    verdict = check_type(write(tmp_path / "feed.xml", xml), "")
+    assert verdict.content_type == "application/xml"
+    assert verdict.rejection is Rejection.TYPE_NOT_ALLOWED
 
 
 @pytest.mark.parametrize(
