@@ -162,8 +162,9 @@ def process_image(
     Blocking. `content_type` is the *sniffed* type, one of `INLINE_SAFE`
     (`ValueError` otherwise: a caller's mistake). Writes `image.<ext>` and
     `thumb-<bound>.<ext>` files into the existing folder `out_dir`. Raises
-    `ImageRejected` (`image_too_large`, `too_many_frames`, `image_invalid`);
-    `OSError` only when `source` cannot be read or `out_dir` written.
+    `ImageRejected` (`image_too_large`, `too_many_frames`, `image_invalid`: a read
+    error while decoding counts as invalid); `OSError` when `source` cannot be
+    opened or `out_dir` written.
     """
     pillow_format = _FORMATS.get(normalize(content_type))
     if pillow_format is None:
