@@ -5,7 +5,8 @@ Files are stored under generated ids; the name a client sent is only shown
 
 - is one path component: no `/`, no `\\`, never `.` or `..`, never empty;
 - holds no control characters, NUL, line breaks, bidi controls or zero-width
-  spaces (the rules of `chorus.text`), nor lone surrogates;
+  spaces (the rules of `chorus.text`), nor lone surrogates, and at least one
+  visible character;
 - is NFC-normalised, with runs of whitespace collapsed to one space and no
   leading or trailing spaces or dots;
 - is at most `MAX_LENGTH` characters, keeping a short extension when cut.
@@ -17,7 +18,7 @@ import re
 import unicodedata
 from typing import Final
 
-from chorus.text import BIDI_CONTROLS, ZERO_WIDTH_SPACES, is_control
+from chorus.text import BIDI_CONTROLS, ZERO_WIDTH_SPACES, is_control, name_problem
 
 MAX_LENGTH: Final = 255
 """Longest display name, in characters (what most file systems allow, in bytes, per name)."""
@@ -62,11 +63,12 @@ def display_name(raw: str, *, max_length: int = MAX_LENGTH) -> str:
 
     Only the last path component is kept (both separators count, so a Windows
     path gives its file name too). Never raises; returns `FALLBACK` when
-    nothing visible is left.
+    nothing visible is left (`chorus.text.name_problem`'s rule).
     """
     name = _SEPARATORS.split(unicodedata.normalize("NFC", raw))[-1]
     name = "".join(_visible(char) for char in name)
     name = " ".join(name.split()).strip(_TRIM)
     if len(name) > max_length:
         name = _cut(name, max_length).strip(_TRIM)
-    return name or FALLBACK
+    # Left: nothing, or only invisible characters (soft hyphens, marks): `chorus.text` says.
+    return name if name and name_problem(name) is None else FALLBACK
