@@ -14,10 +14,9 @@ import re
 from typing import Literal
 from urllib.parse import quote
 
-Disposition = Literal["inline", "attachment"]
+from ._types import inline_safe
 
-INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-"""Content types shown in the browser; every other type is downloaded."""
+Disposition = Literal["inline", "attachment"]
 
 SANDBOX_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 """The Content-Security-Policy of a delivered file: no script, no plugin, no fetch."""
@@ -30,14 +29,9 @@ _UNSAFE_IN_FALLBACK = re.compile(r'[^\x20-\x7e]|["\\%]')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def media_type(content_type: str) -> str:
-    """The lower-cased `type/subtype` of a Content-Type value, parameters dropped."""
-    return content_type.split(";", 1)[0].strip().lower()
-
-
 def disposition_for(content_type: str) -> Disposition:
-    """`inline` for the safe raster image types, `attachment` for everything else."""
-    return "inline" if media_type(content_type) in INLINE_TYPES else "attachment"
+    """`inline` for the safe raster image types (`INLINE_SAFE`), `attachment` for the rest."""
+    return "inline" if inline_safe(content_type) else "attachment"
 
 
 def content_disposition(

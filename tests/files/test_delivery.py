@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from werkzeug.http import parse_options_header
 
 from chorus.files import (
-    INLINE_TYPES,
+    INLINE_SAFE,
     SANDBOX_POLICY,
     content_disposition,
     delivery_headers,
@@ -49,7 +49,7 @@ def test_a_download_link_forces_attachment_and_inline_cannot_be_forced() -> None
     assert content_disposition("a.html", "text/html", disposition="inline").startswith(
         "attachment; "
     )
-    assert {"image/jpeg", "image/png", "image/gif", "image/webp"} == INLINE_TYPES
+    assert {"image/jpeg", "image/png", "image/gif", "image/webp"} == INLINE_SAFE
 
 
 @pytest.mark.parametrize(
