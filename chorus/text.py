@@ -16,7 +16,19 @@ BIDI_CONTROLS: Final = frozenset(
 )
 """Characters that reorder the text around them (embeddings, overrides, isolates, marks)."""
 
+ZERO_WIDTH_SPACES: Final = frozenset("\u180e\u200b\u2060\ufeff")
+"""Invisible characters that join or separate nothing a reader can see.
+
+(Mongolian vowel separator, zero-width space, word joiner, BOM.) The zero-width
+joiner and non-joiner are not here: emoji sequences and several scripts need them.
+"""
+
 _LINE_BREAKS: Final = frozenset("\n\r\u0085\u2028\u2029")
+
+
+def is_control(char: str) -> bool:
+    """True for control characters (ASCII and C1) and line and paragraph separators."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
 
 
 def name_problem(name: str) -> str | None:
@@ -28,8 +40,7 @@ def name_problem(name: str) -> str | None:
     joiners, variation selectors and tags are fine.
     """
     for char in name:
-        category = unicodedata.category(char)
-        if category == "Cc" or category in ("Zl", "Zp"):
+        if is_control(char):
             return f"no control characters or line breaks (found U+{ord(char):04X})"
         if char in BIDI_CONTROLS:
             return f"no bidi control characters (found U+{ord(char):04X})"
