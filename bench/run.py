@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,7 +55,21 @@ class Scenario:
     full: tuple[str, ...]
     quick: tuple[str, ...]
     kind: str = "swarm"
-    """`swarm`, `idle` (connections and RSS per connection) or `store` (store_append.py)."""
+    """`swarm`, `idle` (connections and RSS per connection), `store` (store_append.py) or
+    `failover` (three nodes on PostgreSQL and Redis, one killed, one drained)."""
+    faults: tuple[Faults, Faults] | None = None
+    """For `failover`: when the faults happen, in the full and in the quick run."""
+
+
+@attrs.frozen
+class Faults:
+    """The failover scenario's faults, in seconds after the swarm's bots are all connected
+    (its sending starts then): node 1 SIGKILLed at `kill_at` and restarted on its old
+    ports `restart_after` later; node 2 sent SIGTERM at `drain_at` (drained, not restarted)."""
+
+    kill_at: float
+    restart_after: float
+    drain_at: float
 
 
 def _flags(**values: object) -> tuple[str, ...]:
@@ -103,6 +118,28 @@ SCENARIOS = {
             "1,000 bots in rooms of 100, 500 sends/s; every bot drops and resumes at 10 s",
             _flags(bots=1000, rooms=10, room_size=100, rate=500, storm_at=10, drain=15, **FULL),
             _flags(bots=40, rooms=2, room_size=20, rate=40, storm_at=0.5, **QUICK),
+        ),
+        Scenario(
+            "failover",
+            "3 nodes on PostgreSQL + Redis, 600 bots in rooms of 50 over the 3 gateways, "
+            "600 sends/s, 3 reconnects/s; node 1 SIGKILLed at 10 s and restarted 4 s later, "
+            "node 2 drained (SIGTERM) at 20 s",
+            _flags(
+                bots=600,
+                rooms=12,
+                room_size=50,
+                rate=600,
+                reconnects=3,
+                duration=30,
+                ramp_up=5,
+                size=100,
+                workers=1,
+                drain=20,
+            ),
+            _flags(bots=60, rooms=3, room_size=20, rate=30, reconnects=1, duration=8, ramp_up=1)
+            + _flags(size=64, workers=1, drain=15),
+            kind="failover",
+            faults=(Faults(10, 4, 20), Faults(2, 2, 5)),
         ),
         Scenario(
             "idle",
@@ -210,11 +247,16 @@ class Server:
 
 @contextmanager
 def running_server(work: Path, pin: list[str], chorus: str) -> Iterator[Server]:
-    """Start a default node on free ports; stop it with SIGINT (then SIGKILL) at the end."""
+    """Start a default node on free ports; stop it with SIGINT (then SIGKILL) at the end.
+
+    Its connection caps are lifted: every bot connects from 127.0.0.1, and the
+    idle scenario holds 20,000 connections (the open-file headroom still applies).
+    """
     data_dir = work / "data"
     log = work / "server.log"
     command = [*pin, chorus, "serve", "--data-dir", str(data_dir)]
     command += ["--http-port", "0", "--gateway-port", "0"]
+    command += ["--max-connections", "1000000", "--max-connections-per-address", "1000000"]
     with log.open("w") as output:
         process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, cwd=work, start_new_session=True
@@ -253,12 +295,22 @@ def _option(args: tuple[str, ...], name: str) -> float:
 
 
 def run_swarm(
-    args: tuple[str, ...], server: Server, work: Path, pin: list[str]
+    args: tuple[str, ...],
+    server: Server,
+    work: Path,
+    pin: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    gateway: bool = True,
 ) -> tuple[str, dict[str, Any]]:
-    """Run `chorus bots` against `server`; return its command line and its JSON report."""
+    """Run `chorus bots` against `server` (its gateway unless `gateway` is false: then
+    `args` name them), with `env` added to the environment; return its command line
+    and its JSON report."""
     report_file = work / "swarm.json"
     command = [*pin, chorus_executable(), "bots", "--data-dir", str(server.data_dir)]
-    command += ["--gateway", server.gateway, "--server-pid", str(server.pid)]
+    if gateway:
+        command += ["--gateway", server.gateway]
+    command += ["--server-pid", str(server.pid)]
     command += ["--json-file", str(report_file), *args]
     # Provisioning (about 2 s per 1,000 bots on SQLite), the run itself, and slack.
     bots = _option(args, "--bots")
@@ -268,7 +320,12 @@ def run_swarm(
     with (work / "swarm.log").open("w") as output:
         try:
             subprocess.run(
-                command, stdout=output, stderr=subprocess.STDOUT, timeout=deadline, check=False
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=deadline,
+                check=False,
+                env=os.environ | (env or {}),
             )
         except subprocess.TimeoutExpired:
             raise ScenarioFailed(f"`chorus bots` did not finish within {deadline:.0f} s") from None
@@ -321,6 +378,10 @@ def run_scenario(
         try:
             if scenario.kind == "store":
                 result |= run_store(args, pins[0])
+            elif scenario.kind == "failover":
+                assert scenario.faults is not None
+                faults = scenario.faults[1] if quick else scenario.faults[0]
+                result |= run_failover(args, faults, work, pins)
             else:
                 runner = run_idle if scenario.kind == "idle" else run_plain
                 result |= runner(args, work, pins)
@@ -402,10 +463,15 @@ def run_idle(
         if held and before is not None and peak_mib is not None
         else None
     )
-    accept_failures = server.log.read_text(errors="replace").count("gateway.accept_failed")
+    log = server.log.read_text(errors="replace")
+    # Connection limits hit (logged once per episode) or accept() failing otherwise.
+    accept_failures = log.count("admission.limit_reached") + log.count("admission.accept_failed")
     failures = problems(report)
     if failures:
-        failures.append(f"server accept failures: {accept_failures}, open-file limit {limit}")
+        failures.append(
+            f"server connection limits hit or accept failures: {accept_failures},"
+            f" open-file limit {limit}"
+        )
     summary = swarm_summary(report) | {
         "connections_wanted": wanted,
         "open_files_limit": limit,
@@ -416,6 +482,205 @@ def run_idle(
         "server_accept_failures": accept_failures,
     }
     return _outcome(server, command, summary, report, failures)
+
+
+@contextmanager
+def postgres_and_redis(work: Path) -> Iterator[tuple[str, str]]:
+    """A private PostgreSQL and Redis on free loopback ports (as the tests start them):
+    (database URL, Redis URL); both stopped and removed after."""
+    sys.path.insert(0, str(BENCH.parent))  # the repository: tests/ holds the helpers
+    from tests.pgserver import PgServer
+    from tests.ports import free_port
+
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        raise ScenarioFailed("failover needs redis-server (Debian package redis-server)")
+    try:
+        pg = PgServer(durable=True)
+        pg.init()
+        pg.start()
+    except RuntimeError as exc:
+        raise ScenarioFailed(f"failover needs PostgreSQL: {exc}") from None
+    redis_port = free_port()
+    argv = [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--dir", str(work)]
+    redis = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        pg.psql("CREATE DATABASE chorus")
+        yield pg.database_url("chorus"), f"redis://127.0.0.1:{redis_port}/0"
+    finally:
+        redis.terminate()
+        redis.wait()
+        pg.stop()
+        pg.remove()
+
+
+@attrs.define
+class ClusterNode:
+    """One `chorus serve` of the failover scenario, on fixed ports (kept over a restart)."""
+
+    data_dir: Path
+    http_port: int
+    gateway_port: int
+    env: dict[str, str]
+    pin: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def log(self) -> Path:
+        """The output of the latest start (one file per start)."""
+        return self.data_dir / f"server-{self.starts}.log"
+
+    @property
+    def command(self) -> list[str]:
+        ports = ["--http-port", str(self.http_port), "--gateway-port", str(self.gateway_port)]
+        return [*self.pin, chorus_executable(), "serve", "--data-dir", str(self.data_dir), *ports]
+
+    def start(self) -> None:
+        self.starts += 1
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=os.environ | self.env,
+                start_new_session=True,
+            )
+        _wait_for_gateway(self.process, self.log)
+
+    def signal(self, number: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(number)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(SERVER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def established(ports: set[int]) -> int:
+    """Established TCP connections whose local port is one of `ports` (Linux /proc)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) in ports:
+                count += 1
+    return count
+
+
+def inject_faults(nodes: list[ClusterNode], bots: int, faults: Faults) -> dict[str, Any]:
+    """In a thread: wait until the swarm's bots are connected, then kill, restart, drain.
+
+    Returns the moments (seconds after the bots were all connected) it acted at.
+    """
+    ports = {node.gateway_port for node in nodes}
+    deadline = time.monotonic() + 120
+    while established(ports) < bots and time.monotonic() < deadline:
+        time.sleep(0.05)
+    begin = time.monotonic()
+    victim, drained = nodes[1], nodes[2]
+    moments: dict[str, Any] = {"connected": established(ports) >= bots}
+    time.sleep(faults.kill_at)
+    victim.signal(signal.SIGKILL)
+    assert victim.process is not None
+    victim.process.wait()
+    moments["killed_at_s"] = round(time.monotonic() - begin, 2)
+    time.sleep(max(0.0, begin + faults.kill_at + faults.restart_after - time.monotonic()))
+    victim.start()
+    moments["restarted_at_s"] = round(time.monotonic() - begin, 2)
+    time.sleep(max(0.0, begin + faults.drain_at - time.monotonic()))
+    drained.signal(signal.SIGTERM)
+    moments["drain_started_at_s"] = round(time.monotonic() - begin, 2)
+    assert drained.process is not None
+    drained.process.wait(SERVER_STOP_SECONDS + 30)
+    moments["drained_at_s"] = round(time.monotonic() - begin, 2)
+    moments["drained_exit_status"] = drained.process.returncode
+    return moments
+
+
+def run_failover(
+    args: tuple[str, ...], faults: Faults, work: Path, pins: tuple[list[str], list[str]]
+) -> dict[str, Any]:
+    """Three nodes on one PostgreSQL and Redis under the swarm; one killed, one drained.
+
+    The bots are spread over the three gateways (and their HTTP APIs, for
+    catch-ups after `too_far`). Faults are timed from the moment every bot is
+    connected (`established` connections on the gateway ports).
+    """
+    chorus = chorus_executable()
+    with postgres_and_redis(work) as (database_url, redis_url):
+        env = {"CHORUS_DATABASE_URL": database_url, "CHORUS_REDIS_URL": redis_url}
+        migrate = subprocess.run(
+            [chorus, "migrate", "--data-dir", str(work / "node0")],
+            env=os.environ | env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if migrate.returncode != 0:
+            raise ScenarioFailed(f"chorus migrate failed:\n{migrate.stderr[-2000:]}")
+        sys.path.insert(0, str(BENCH.parent))
+        from tests.ports import free_port
+
+        nodes = []
+        for n in range(3):
+            (work / f"node{n}").mkdir(exist_ok=True)
+            nodes.append(ClusterNode(work / f"node{n}", free_port(), free_port(), env, pins[0]))
+        try:
+            for node in nodes:
+                node.start()
+            assert nodes[0].process is not None
+            server = Server(
+                nodes[0].process.pid,
+                f"ws://127.0.0.1:{nodes[0].gateway_port}/",
+                nodes[0].data_dir,
+                nodes[0].log,
+                shlex.join(nodes[0].command),
+            )
+            cluster = ()
+            for node in nodes:
+                cluster += ("--gateway", f"ws://127.0.0.1:{node.gateway_port}/")
+                cluster += ("--api", f"http://127.0.0.1:{node.http_port}")
+            moments: dict[str, Any] = {}
+            bots = int(_option(args, "--bots"))
+            injector = threading.Thread(
+                target=lambda: moments.update(inject_faults(nodes, bots, faults)), daemon=True
+            )
+            injector.start()
+            command, report = run_swarm(
+                (*cluster, *args), server, work, pins[1], env=env, gateway=False
+            )
+            injector.join(SERVER_STOP_SECONDS + 30)
+        finally:
+            for node in nodes:
+                node.stop()
+    summary = swarm_summary(report) | {
+        "faults": attrs.asdict(faults) | moments,
+        "recovery": report["recovery"],
+        "catch_up": report["catch_up"],
+    }
+    found = problems(report)
+    recovery = report["recovery"]
+    if recovery["not_back"]:
+        found.append(f"{recovery['not_back']} bots were not back after losing their connection")
+    if "killed_at_s" not in moments or moments.get("drained_exit_status") is None:
+        found.append(f"the faults were not all injected: {moments}")
+    return _outcome(server, command, summary, report, found)
 
 
 def run_store(args: tuple[str, ...], pin: list[str]) -> dict[str, Any]:
@@ -461,6 +726,13 @@ def _notes(result: dict[str, Any]) -> str:
         notes.append(
             f"storm: {storm['resumed']}/{storm['dropped']} resumed, "
             f"99 % in {storm['seconds_to_99_percent']} s"
+        )
+    if "recovery" in summary:
+        recovery, caught = summary["recovery"], summary["catch_up"]
+        notes.append(
+            f"{recovery['outages']} connections lost: 99 % back in "
+            f"{recovery['seconds_to_99_percent']} s, all in {recovery['seconds_to_all']} s; "
+            f"{caught['too_far']} too_far, {caught['messages']} messages caught up"
         )
     signals = summary.get("signals") or {}
     if signals.get("typing_sent") or signals.get("presence_sent"):

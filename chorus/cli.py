@@ -212,7 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="URL",
         help="gateway URL; repeat for several nodes (default: from --gateway-host and "
-        "--gateway-port of the server settings below)",
+        "--gateway-port of the server settings below). Each bot starts on one (round "
+        "robin) and, after a failed connect or a lost connection, tries the next one "
+        "after a jittered exponential backoff (at most 2 s)",
+    )
+    bots.add_argument(
+        "--api",
+        action="append",
+        metavar="URL",
+        help="HTTP API base URL (http://host:port) a bot catches a room up from after "
+        "`too_far`; repeat for several nodes, in the order of --gateway (default: from "
+        "--http-host and --http-port of the server settings below)",
     )
     bots.add_argument("--bots", type=int, default=1000, help="simulated users [1000]")
     bots.add_argument("--rooms", type=int, default=10, help="rooms [10]")

@@ -18,6 +18,8 @@ from typing import Any, cast
 import attrs
 import httpx
 
+from chorus.admission import parse_networks
+
 ENV_PREFIX = "CHORUS_"
 CONFIG_ENV = "CHORUS_CONFIG"
 """Environment variable naming a TOML file (the `--config` flag wins over it)."""
@@ -49,6 +51,16 @@ def _web_url(_inst: object, attribute: attrs.Attribute[str], value: str) -> None
         raise ValueError(f"'{attribute.name}' is not a valid URL: {exc}") from None
     if value and (url.scheme not in ("http", "https") or not url.host):
         raise ValueError(f"'{attribute.name}' must be an http:// or https:// URL with a host")
+
+
+def _networks(
+    _inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    """IP addresses or CIDR blocks (checked at start)."""
+    try:
+        parse_networks(value)
+    except ValueError as exc:
+        raise ValueError(f"'{attribute.name}': {exc}") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -136,8 +148,8 @@ class Settings:
     )
     auth_attempts_per_minute: int = _setting(
         30,
-        "register, login and refresh attempts per minute from one client IP address, in bursts"
-        " of as many (429 beyond; shared by nodes sharing redis_url)",
+        "register, login and failed refresh attempts per minute from one client IP address,"
+        " in bursts of as many (429 beyond; shared by nodes sharing redis_url)",
         _positive,
     )
     max_group_size: int = _setting(
@@ -163,6 +175,30 @@ class Settings:
     )
     http_idle_timeout: float = _setting(
         5.0, "seconds an HTTP keep-alive connection may stay idle before it is closed", _positive
+    )
+    max_connections: int = _setting(
+        10_000,
+        "client connections one node holds, HTTP and WebSocket together; beyond, new ones"
+        " are answered 503 and closed",
+        _positive,
+    )
+    max_connections_per_address: int = _setting(
+        1_000,
+        "client connections one IP address (IPv6: one /64) may hold on one node, HTTP and"
+        " WebSocket together (trusted_proxies are exempt); beyond, 503",
+        _positive,
+    )
+    reserved_file_descriptors: int = _setting(
+        128,
+        "open files kept for the store, Redis and logs: new connections are refused (503)"
+        " once client sockets reach the open-file limit minus this many",
+        _not_negative,
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        (),
+        "reverse proxies (IP addresses or CIDR blocks, comma-separated) whose X-Forwarded-For"
+        " names the client; they are exempt from max_connections_per_address. Empty: none",
+        _networks,
     )
 
     @property

@@ -27,3 +27,29 @@ LOG_WRITE_FAILURES = Counter(
     "chorus_log_write_failures",
     "Log and console lines dropped because writing them failed (disk full, broken pipe...).",
 )
+CLIENT_CONNECTIONS = Gauge(
+    "chorus_client_connections",
+    "Client connections admitted and still open, by listener (http, gateway).",
+    ["listener"],
+)
+CONNECTIONS_REFUSED = Counter(
+    "chorus_connections_refused",
+    "Client connections refused on accept, by listener and reason (per_address, total,"
+    " file_limit, out_of_descriptors).",
+    ["listener", "reason"],
+)
+FILE_REJECTIONS = Counter(
+    "chorus_file_rejections",
+    "Uploaded files refused by a content check, by reason (chorus.files.Rejection values).",
+    ["reason"],
+)
+FILE_SCANS = Counter(
+    "chorus_file_scans",
+    "Virus scans by outcome: clean, infected, or error (scanner down, timed out or failing).",
+    ["outcome"],
+)
+FILE_SCAN_SECONDS = Histogram(
+    "chorus_file_scan_seconds",
+    "Virus scan duration (whole INSTREAM exchange, failures included).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)

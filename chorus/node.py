@@ -19,13 +19,15 @@ from chorus.actors.notifications import NOTIFICATIONS_TOPIC, Notifier
 from chorus.actors.presence import Presence
 from chorus.actors.room import RoomConfig
 from chorus.actors.rooms import Rooms
+from chorus.admission import Admission, ConnectionLimits, raise_open_file_limit
 from chorus.auth import AuthService, Passwords, TokenSigner, new_signing_key
 from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
 from chorus.config import Settings
-from chorus.gateway import Connection, Gateway, GatewayConfig
+from chorus.gateway import Connection, Gateway, GatewayConfig, Readiness
 from chorus.http import HttpServer, serve_http
 from chorus.persistence import Store, now_ms, open_postgres_store, open_sqlite_store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
+from chorus.readiness import store_answers
 from chorus.services import Services
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 
@@ -108,7 +110,9 @@ class Node:
             limits=_chat_limits(settings),
             limiter=limiter,
         )
-        self.gateway = _gateway(settings, self._new_connection)
+        self._store = store
+        self.admission = Admission(_connection_limits(settings))
+        self.gateway = _gateway(settings, self._new_connection, self.ready, self.admission)
         self.services = Services(
             settings=settings,
             store=store,
@@ -119,6 +123,7 @@ class Node:
             memberships=self.memberships,
             gateway=self.gateway,
             limiter=limiter,
+            admission=self.admission,
         )
         self.stopping = False
         self.stopped = trio.Event()
@@ -156,6 +161,15 @@ class Node:
             grace = self.settings.shutdown_grace  # in-flight requests finish (serve_http)
             children.append(ChildSpec(id="http", start=self._serve_http, shutdown=grace))
         return Supervisor("node", children, strategy=Strategy.ONE_FOR_ONE)
+
+    async def ready(self) -> bool:
+        """Whether the node serves clients now: not stopping, and the store answers.
+
+        The gateway's `/readyz` asks this. The tree starts the gateway before
+        the HTTP API and subscribes to the bus before either, so once a probe
+        can reach the node at all, joins and resumes are served.
+        """
+        return not self.stopping and await store_answers(self._store)
 
     def _new_connection(self, conn: Connection) -> ChatConnection:
         return ChatConnection(conn, self._chat)
@@ -206,8 +220,14 @@ class Node:
             self.stopped.set()
 
     def request_stop(self) -> None:
-        """Graceful stop: the tree shuts down in reverse order and `run` returns."""
+        """Graceful stop: the tree shuts down in reverse order and `run` returns.
+
+        At once, the gateway refuses new WebSockets and reports not ready, so
+        clients and load balancers go elsewhere while the node drains.
+        """
         self.stopping = True
+        if self.gateway is not None:
+            self.gateway.drain()
         self.tree.request_stop()
 
 
@@ -241,8 +261,20 @@ def _chat_limits(settings: Settings) -> ChatLimits:
     )
 
 
+def _connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_connections=settings.max_connections,
+        max_connections_per_address=settings.max_connections_per_address,
+        reserved_file_descriptors=settings.reserved_file_descriptors,
+        trusted_proxies=settings.trusted_proxies,
+    )
+
+
 def _gateway(
-    settings: Settings, new_connection: Callable[[Connection], ChatConnection]
+    settings: Settings,
+    new_connection: Callable[[Connection], ChatConnection],
+    ready: Readiness,
+    admission: Admission,
 ) -> Gateway | None:
     """The WebSocket gateway, if the node's role includes it."""
     if settings.role not in ("all", "gateway"):
@@ -254,7 +286,7 @@ def _gateway(
         handshake_timeout=settings.auth_timeout,
         max_outbox_bytes=settings.max_outbox_bytes,
     )
-    return Gateway(config, new_connection)
+    return Gateway(config, new_connection, ready, admission=admission)
 
 
 @asynccontextmanager
@@ -314,7 +346,11 @@ def tune_gc_after_startup() -> None:
 async def serve(
     settings: Settings, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run a node until SIGINT or SIGTERM, then shut down gracefully (a second signal: now)."""
+    """Run a node until SIGINT or SIGTERM, then shut down gracefully (a second signal: now).
+
+    First raises the soft open-file limit to the hard one: every client costs a descriptor.
+    """
+    raise_open_file_limit()
     async with open_node_store(settings) as store, open_node_bus(settings) as bus:
         node = Node(settings, store, signing_key=await load_signing_key(store), bus=bus)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -8,6 +8,7 @@ from chorus.actors.connection import Sessions
 from chorus.actors.memberships import Memberships
 from chorus.actors.presence import Presence
 from chorus.actors.rooms import Rooms
+from chorus.admission import Admission
 from chorus.auth import AuthService
 from chorus.config import Settings
 from chorus.gateway import Gateway
@@ -25,6 +26,8 @@ class Services:
     sessions: Sessions
     memberships: Memberships
     """Tells users' open connections, on every node, about rooms they joined or left."""
+    admission: Admission
+    """Admits (or refuses) every client connection of both listeners (`chorus.admission`)."""
     gateway: Gateway | None = None
     """This node's gateway, if it runs one (its bound port is what clients need)."""
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)

@@ -16,6 +16,13 @@ BIDI_CONTROLS: Final = frozenset(
 )
 """Characters that reorder the text around them (embeddings, overrides, isolates, marks)."""
 
+ZERO_WIDTH_SPACES: Final = frozenset("\u180e\u200b\u2060\ufeff")
+"""Invisible characters that join or separate nothing a reader can see.
+
+(Mongolian vowel separator, zero-width space, word joiner, BOM.) The zero-width
+joiner and non-joiner are not here: emoji sequences and several scripts need them.
+"""
+
 _LINE_BREAKS: Final = frozenset("\n\r\u0085\u2028\u2029")
 
 _REFUSED_CLASS: Final = (
@@ -41,6 +48,11 @@ NOT_BLANK_PATTERN: Final = f"^[^\\u0000]*[^\\u0000{WHITESPACE_CLASS}][^\\u0000]*
 """A JSON Schema pattern for text that `str.strip` leaves non-empty (and without NUL)."""
 
 
+def is_control(char: str) -> bool:
+    """True for control characters (ASCII and C1) and line and paragraph separators."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a display name, or None when it can.
 
@@ -50,8 +62,7 @@ def name_problem(name: str) -> str | None:
     joiners, variation selectors and tags are fine.
     """
     for char in name:
-        category = unicodedata.category(char)
-        if category == "Cc" or category in ("Zl", "Zp"):
+        if is_control(char):
             return f"no control characters or line breaks (found U+{ord(char):04X})"
         if char in BIDI_CONTROLS:
             return f"no bidi control characters (found U+{ord(char):04X})"

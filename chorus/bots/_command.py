@@ -60,9 +60,10 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if args.storm_at is not None and not 0 <= args.storm_at < args.duration:
         raise CommandFailed("--storm-at must fall within --duration", 2)
     gateways = tuple(args.gateway) if args.gateway else (settings_gateway(settings),)
+    apis = tuple(args.api) if args.api else settings_api(settings)
     provisioned = _provision(args, settings, console)
     try:
-        return _swarm(args, console, gateways, provisioned)
+        return _swarm(args, console, gateways, apis, provisioned)
     finally:
         if args.keep:
             console.print(
@@ -102,7 +103,11 @@ def _provision(args: argparse.Namespace, settings: Settings, console: Console) -
 
 
 def _swarm(
-    args: argparse.Namespace, console: Console, gateways: tuple[str, ...], provisioned: Provisioned
+    args: argparse.Namespace,
+    console: Console,
+    gateways: tuple[str, ...],
+    apis: tuple[str, ...],
+    provisioned: Provisioned,
 ) -> int:
     """Run the swarm, show and write the report; 1 if the run failed."""
     senders = max(1, round(sum(1 for b in provisioned.bots if b.rooms) * (1 - args.passive)))
@@ -117,6 +122,7 @@ def _swarm(
         console.print("no local server found on the gateway's port: --server-pid samples one")
     options = SwarmOptions(
         gateways=gateways,
+        apis=apis,
         rate=args.rate,
         size=args.size,
         duration=args.duration,
@@ -160,13 +166,21 @@ def settings_gateway(settings: Settings) -> str:
     """
     if settings.gateway_port == 0:
         raise CommandFailed("the gateway port is 0 (chosen at start): give --gateway URL", 2)
-    host = settings.gateway_host
-    # A node listening on every interface is reachable on loopback.
+    return f"ws://{_reachable(settings.gateway_host)}:{settings.gateway_port}/"
+
+
+def settings_api(settings: Settings) -> tuple[str, ...]:
+    """The HTTP API base URL of the node these settings describe (none if its port is 0)."""
+    if settings.http_port == 0:
+        return ()
+    return (f"http://{_reachable(settings.http_host)}:{settings.http_port}",)
+
+
+def _reachable(host: str) -> str:
+    """`host` as seen from this machine: a node listening on every interface is on loopback."""
     if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"ws://{host}:{settings.gateway_port}/"
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def _remove(settings: Settings, run_id: str, console: Console) -> None:

@@ -28,6 +28,8 @@ JSON_KEYS = (
     "errors",
     "signals",
     "storm",
+    "catch_up",
+    "recovery",
     "swarm",
     "server",
     "timeline",
@@ -119,6 +121,23 @@ def final_table(report: dict[str, Any]) -> Table:
                 "storm: seconds to 50 % / 99 % / all resumed",
                 f"{storm['seconds_to_50_percent']} / {storm['seconds_to_99_percent']} / "
                 f"{storm['seconds_to_all']}",
+            )
+        )
+    catch_up = report["catch_up"]
+    if catch_up["too_far"]:
+        rows.append(
+            (
+                "too_far / rooms caught up / messages",
+                f"{catch_up['too_far']} / {catch_up['rooms']} / {catch_up['messages']}",
+            )
+        )
+    recovery = report["recovery"]
+    if recovery["outages"]:
+        rows.append(
+            (
+                "connections lost: seconds to 99 % / all back",
+                f"{recovery['outages']}: {recovery['seconds_to_99_percent']} / "
+                f"{recovery['seconds_to_all']}",
             )
         )
     server = report["server"]

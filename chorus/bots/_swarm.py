@@ -30,6 +30,8 @@ class SwarmOptions:
     """What `chorus bots` was asked to do (see its --help)."""
 
     gateways: tuple[str, ...] = ("ws://127.0.0.1:8081/",)
+    apis: tuple[str, ...] = ()
+    """HTTP API base URLs to catch up from after `too_far` (paired with `gateways`)."""
     rate: float = 1000.0
     size: int = 100
     duration: float = 30.0
@@ -65,6 +67,7 @@ def plan_workers(options: SwarmOptions, provisioned: Provisioned) -> list[Worker
                 worker=worker,
                 run_id=provisioned.run_id,
                 gateways=options.gateways,
+                apis=options.apis,
                 bots=mine,
                 senders=senders,
                 rate=options.rate * share,
@@ -275,6 +278,9 @@ _SUMMED = (
     "presence_received",
     "cpu_user",
     "cpu_system",
+    "too_far",
+    "catch_ups",
+    "caught_up",
 )
 """The counters of the workers' final reports that add up over the swarm."""
 _SIGNALS = ("typing_sent", "presence_sent", "typing_received", "presence_received")
@@ -326,6 +332,12 @@ def _merge(
             "presence_received_per_s": round(totals["presence_received"] / options.duration, 1),
         },
         "storm": _storm(options, finals),
+        "catch_up": {
+            "too_far": totals["too_far"],
+            "rooms": totals["catch_ups"],
+            "messages": totals["caught_up"],
+        },
+        "recovery": _recovery(finals),
         "swarm": _swarm_usage(options, finals, totals),
         "server": server,
         "timeline": _series(timeline),
@@ -539,6 +551,35 @@ def _storm(options: SwarmOptions, finals: dict[int, dict[str, Any]]) -> dict[str
         "dropped": dropped,
         "resumed": len(delays),
         "seconds_to_50_percent": until(0.5),
+        "seconds_to_99_percent": until(0.99),
+        "seconds_to_all": until(1.0),
+    }
+
+
+def _recovery(finals: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """How fast bots that lost their connection (not churn, not the storm) were back.
+
+    Back means in all its rooms again (resumed) with any catch-up after
+    `too_far` done; delays run from the moment the bot saw its connection end.
+    """
+    outages = sorted((lost, delay) for final in finals.values() for lost, delay in final["outages"])
+    delays = sorted(delay for _, delay in outages)
+    not_back = sum(final["still_out"] for final in finals.values())
+    total = len(delays) + not_back
+
+    def until(share: float) -> float | None:
+        """Seconds until `share` of the outages were over; None if never (or none)."""
+        needed = math.ceil(share * total)
+        return round(delays[needed - 1], 3) if 0 < needed <= len(delays) else None
+
+    return {
+        "outages": total,
+        "not_back": not_back,
+        "first_lost_at_s": round(outages[0][0], 3) if outages else None,
+        # Seconds from the start of the run (the go signal) to the last bot back.
+        "last_back_at_s": round(max(lost + delay for lost, delay in outages), 3)
+        if outages
+        else None,
         "seconds_to_99_percent": until(0.99),
         "seconds_to_all": until(1.0),
     }

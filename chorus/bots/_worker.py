@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
+import httpx
 import orjson
 import trio
 
@@ -49,9 +50,17 @@ _ROOM = b'"room":"'
 _SEQ = b'"seq":'
 _BODY = b'"body":"'
 _REF = b'"ref":"'
-_CODE = b'"code":"'
 _HEARTBEAT = b'"heartbeat_interval_ms":'
 _SEND_ACK = b'"message":{'
+_BACKOFF_BASE = 0.1
+_BACKOFF_CAP = 2.0
+"""After a lost connection or a failed connect (not churn), a bot waits a uniform
+random time in [0, min(cap, base * 2**attempt)] (full jitter), then tries the next gateway."""
+_RETRYABLE = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
+"""Error codes after which a send is tried again (as the SDK does)."""
+_PAGE = 100
+"""Events per HTTP page when catching up after `too_far` (the API's maximum)."""
+_CATCH_UP_TIMEOUT = 10.0
 
 
 class GoSignal:
@@ -68,6 +77,9 @@ class WorkerPlan:
     run_id: str
     gateways: tuple[str, ...]
     bots: tuple[BotAccount, ...]
+    apis: tuple[str, ...] = ()
+    """HTTP API base URLs (`http://host:port`) to catch up from after `too_far`, the
+    n-th serving the same node as the n-th gateway where they pair up; none: no catch-up."""
     senders: frozenset[int]
     """Global indexes of the bots that send (the others only read)."""
     rate: float
@@ -93,7 +105,7 @@ class WorkerPlan:
 class RoomOrder:
     """Per-receiver, per-room order check: every seq once, in order."""
 
-    __slots__ = ("first", "joined_at", "last", "missing")
+    __slots__ = ("buffer", "first", "joined_at", "last", "missing")
 
     def __init__(self) -> None:
         self.last = -1
@@ -101,6 +113,9 @@ class RoomOrder:
         self.joined_at = -1
         """The room's seq when this receiver first joined (-1: never); it is owed the later ones."""
         self.missing: set[int] | None = None
+        self.buffer: list[bytes] | None = None
+        """While the room is caught up over HTTP (after `too_far`): its live messages,
+        accounted once the catch-up is in."""
 
 
 class Stats:
@@ -122,6 +137,14 @@ class Stats:
         self.storm_dropped = 0
         self.storm_resumed: list[float] = []
         """Seconds from the storm until each dropped bot was back in all its rooms."""
+        self.too_far = 0
+        self.catch_ups = 0
+        """Rooms caught up over HTTP after `too_far`."""
+        self.caught_up = 0
+        """Messages those catch-ups fetched (each also counted as delivered)."""
+        self.outages: list[tuple[float, float]] = []
+        """Per lost connection (not churn, not the storm) of a bot that had been in its
+        rooms: (seconds from the start to the loss, seconds until it was back)."""
         self.errors: Counter[str] = Counter()
         self.auth_failures: Counter[str] = Counter()
         """Bots whose token the server refused, by error code (each bot counted once)."""
@@ -166,6 +189,18 @@ class Bot:
         self.refused: str | None = None
         """The error code the server refused this bot's `hello` with, if it did."""
         self.measures = account.index % worker.plan.latency_every == 0
+        self.gateway = account.index % len(worker.plan.gateways)
+        """Index of the gateway (and API) this bot uses; the next one after a failure."""
+        self.attempt = 0
+        """Failed connections since this bot was last in its rooms (for the backoff)."""
+        self.was_in = False
+        """Whether this bot has been in all its rooms (connected) at least once."""
+        self.lost_at: float | None = None
+        """When the connection of this outage was lost (None: not in an outage)."""
+        self.connection = 0
+        """Counts connections: a catch-up that outlives its connection is dropped."""
+        self.catching = 0
+        """Catch-ups running on this connection."""
 
     # -- sending --------------------------------------------------------------------------
 
@@ -230,17 +265,12 @@ class Bot:
                 if buf.startswith(b'{"type":"typing"', start):
                     self.worker.stats.typing_received += 1
                 elif buf.startswith(b'{"type":"too_far"', start):
-                    self.worker.stats.errors["too_far"] += 1
+                    self.on_too_far(orjson.loads(bytes(buf[start:end])))
             elif kind == 0x70:  # p: "presence", "pong"...
                 if buf.startswith(b'{"type":"presence"', start):
                     self.worker.stats.presence_received += 1
             elif kind == 0x65:  # e: "error"
-                at = buf.find(_CODE, start, end) + len(_CODE)
-                code = bytes(buf[at : buf.find(b'"', at, end)]).decode()
-                self.worker.stats.errors[f"error_{code}"] += 1
-                if code == ErrorCode.INVALID_TOKEN and self.refused is None:
-                    self.refused = code
-                    self.worker.stats.auth_failures[code] += 1
+                self.on_error(orjson.loads(bytes(buf[start:end])))
             elif buf.startswith(b'{"type":"ready"', start):
                 self.on_ready(buf, start, end)
         elif opcode == OP_CLOSE:
@@ -248,25 +278,60 @@ class Bot:
             self.worker.stats.errors[f"close_{close}"] += 1
             self.ready = False
             self.close_received = True
-            # Answer it (RFC 6455 §5.5.1), so that the server closes the socket now
-            # instead of waiting for the answer first.
+            # Answer it (RFC 6455 §5.5.1), then end the connection without waiting for
+            # the server's end of the socket: a draining node may keep it open for a while.
             self.send_raw(client_frame(bytes(buf[start : min(end, start + 2)]), OP_CLOSE))
+            self.closed.set()
         elif opcode == OP_PING:
             self.send_raw(client_frame(bytes(buf[start:end]), OP_PONG))
 
-    def on_message(self, buf: bytearray, start: int, end: int) -> None:
+    def on_error(self, frame: dict[str, Any]) -> None:
+        """An error reply: a refused token ends the bot; a refused resume or join drops
+        the connection (the bot reconnects elsewhere and resumes); a send the server
+        could not take now is sent again after a pause (same client_id: stored once)."""
         stats = self.worker.stats
-        stats.delivered += 1
+        code, ref = frame["code"], frame["ref"] or ""
+        stats.errors[f"error_{code}"] += 1
+        if code == ErrorCode.INVALID_TOKEN and self.refused is None:
+            self.refused = code
+            stats.auth_failures[code] += 1
+        elif ref[:1] in ("r", "j") and self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+        elif ref[:1] == "s" and code in _RETRYABLE:
+            self.worker.nursery.start_soon(self.send_again, int(ref[1:]), self.connection)
+
+    async def send_again(self, number: int, connection: int) -> None:
+        """Re-send an unacknowledged message after a jittered pause (if still connected)."""
+        await trio.sleep(random.uniform(0, _BACKOFF_CAP))
+        frame = self.unacked.get(number)
+        if frame is not None and self.connection == connection and self.ready:
+            self.worker.stats.resent += 1
+            self.send_raw(frame)
+
+    def on_message(self, buf: bytes | bytearray, start: int, end: int) -> None:
+        stats = self.worker.stats
         at = buf.find(_ROOM, start, end) + len(_ROOM)
         room_end = buf.find(b'"', at, end)
         room = bytes(buf[at:room_end])
-        at = buf.find(_SEQ, room_end, end) + len(_SEQ)
-        seq_end = buf.find(b",", at, end)
-        seq = int(buf[at:seq_end])
         order = self.rooms.get(room)
         if order is None:
+            stats.delivered += 1
             stats.errors["unexpected_room"] += 1
             return
+        if order.buffer is not None:
+            order.buffer.append(bytes(buf[start:end]))
+            return
+        stats.delivered += 1
+        at = buf.find(_SEQ, room_end, end) + len(_SEQ)
+        seq_end = buf.find(b",", at, end)
+        self.check_order(order, int(buf[at:seq_end]))
+        at = buf.find(_BODY, seq_end, end) + len(_BODY)
+        self.measure(buf, at, end)
+
+    def check_order(self, order: RoomOrder, seq: int) -> None:
+        """Check one delivered seq of a room: in order, once (else counted as such)."""
+        stats = self.worker.stats
         last = order.last
         if last < 0:
             order.first = order.last = seq
@@ -282,14 +347,77 @@ class Bot:
             stats.reordered += 1
         else:
             stats.duplicated += 1
-        # Latency only for this worker's own messages: the body starts with its tag.
-        at = buf.find(_BODY, seq_end, end) + len(_BODY)
+
+    def measure(self, body: bytes | bytearray, at: int, end: int) -> None:
+        """Latency, for this worker's own messages only: the body (at `at`) starts with its tag."""
         tag = self.worker.tag
-        if self.measures and buf.startswith(tag, at):
+        if self.measures and body.startswith(tag, at):
             at += len(tag)
-            scheduled = int(buf[at : buf.find(b":", at, end)])
+            scheduled = int(body[at : body.find(b":", at, end)])
             micros = (time.monotonic_ns() - scheduled) // 1000
-            stats.histogram.record_value(micros if micros > 0 else 1)
+            self.worker.stats.histogram.record_value(micros if micros > 0 else 1)
+
+    def on_too_far(self, frame: dict[str, Any]) -> None:
+        """Catch the room up over HTTP (in a task); its live messages wait meanwhile."""
+        stats = self.worker.stats
+        stats.too_far += 1
+        order = self.rooms.get(frame["room"].encode())
+        if order is None:
+            stats.errors["unexpected_room"] += 1
+            return
+        if not self.worker.plan.apis:
+            stats.errors["too_far_without_api"] += 1
+            return
+        if order.buffer is None:
+            order.buffer = []
+        self.catching += 1
+        self.worker.nursery.start_soon(
+            self.catch_up,
+            frame["room"],
+            order,
+            frame["after_seq"],
+            frame["last_seq"],
+            self.connection,
+        )
+
+    async def catch_up(
+        self, room: str, order: RoomOrder, after: int, last: int, connection: int
+    ) -> None:
+        """Fetch the room's messages `after < seq <= last` over HTTP, account them, then
+        the live messages (from `last + 1`) that came meanwhile: each seq once, in order.
+
+        If no API answers, the connection is dropped: the bot reconnects and resumes
+        from its last seq (so it gets `too_far` again and retries).
+        """
+        stats = self.worker.stats
+        try:
+            with trio.fail_after(_CATCH_UP_TIMEOUT):
+                events = await self.worker.history(
+                    self.gateway, self.account.token, room, after, last
+                )
+        except (httpx.HTTPError, trio.TooSlowError) as exc:
+            stats.errors[f"catch_up_failed_{type(exc).__name__}"] += 1
+            if self.connection == connection and self.sock is not None:
+                with contextlib.suppress(OSError):
+                    self.sock.shutdown(socket.SHUT_RDWR)
+            return
+        if self.connection != connection:
+            return  # the next connection resumes from the last seq accounted
+        buffered, order.buffer = order.buffer or [], None
+        self.catching -= 1
+        stats.catch_ups += 1
+        for event in events:
+            if event.get("type") != "message":
+                continue
+            stats.delivered += 1
+            stats.caught_up += 1
+            self.check_order(order, event["seq"])
+            body = event["body"].encode()
+            self.measure(body, 0, len(body))
+        for frame in buffered:
+            self.on_message(frame, 0, len(frame))
+        if self.catching == 0 and self.joined == len(self.rooms) and self.ready:
+            self.worker.on_bot_back(self)
 
     def on_ack(self, buf: bytearray, start: int, end: int) -> None:
         at = buf.find(_REF, start, end) + len(_REF)
@@ -339,6 +467,11 @@ class Bot:
         if not self.rooms:
             self.worker.on_bot_ready(self)
         elif any(order.last >= 0 for order in self.rooms.values()):
+            for order in self.rooms.values():
+                if order.joined_at < 0 and order.first >= 0:
+                    # Messages came before a join's ack that the last connection never got:
+                    # the room was joined before the first of them, which it is owed from.
+                    order.joined_at = order.first - 1
             rooms = {room.decode(): max(order.last, 0) for room, order in self.rooms.items()}
             self.send_json({"type": "resume", "ref": self.ref("r"), "rooms": rooms})
         else:
@@ -347,16 +480,27 @@ class Bot:
 
     # -- the connection -------------------------------------------------------------------
 
-    async def run(self, gateway: str, stop: trio.Event) -> None:
-        """Connect, and reconnect (resuming) after churn or a server close, until `stop`."""
+    async def run(self, stop: trio.Event) -> None:
+        """Connect, and reconnect (resuming) after churn or a failure, until `stop`.
+
+        After churn or the storm the bot reconnects at once to the same gateway;
+        after a failed connect or a lost connection it waits a full-jitter backoff
+        and tries the next gateway of the list (failover).
+        """
+        gateways = self.worker.plan.gateways
         while not stop.is_set():
-            await self.connect_once(gateway)
+            await self.connect_once(gateways[self.gateway])
             if self.refused is not None:
                 return  # the same token would be refused again: retrying only loads the server
             if stop.is_set():
                 return
             if not self.churn:
-                await trio.sleep(0.5 + random.random() * 0.5)
+                if self.was_in and self.lost_at is None:
+                    self.lost_at = time.monotonic()
+                self.gateway = (self.gateway + 1) % len(gateways)
+                self.attempt += 1
+                ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**self.attempt)
+                await trio.sleep(random.uniform(0, ceiling))
             self.churn = False
             self.reconnected = True
             self.worker.stats.reconnects += 1
@@ -378,6 +522,10 @@ class Bot:
         self.ready = False
         self.joined = 0
         self.close_received = False
+        self.connection += 1
+        self.catching = 0
+        for order in self.rooms.values():
+            order.buffer = None  # live messages of a catch-up cut short come again on resume
         try:
             try:
                 sock.connect((host, port))
@@ -464,6 +612,9 @@ class Worker:
         self.epoll = select.epoll()
         self.watched: dict[int, tuple[Bot, socket.socket]] = {}
         self.storm_moment = 0.0
+        self.start = 0.0
+        self.http: httpx.AsyncClient
+        """For catch-ups after `too_far` (rare: not on the hot path)."""
 
     def watch(self, sock: socket.socket, bot: Bot) -> None:
         self.watched[sock.fileno()] = (bot, sock)
@@ -495,17 +646,63 @@ class Worker:
         if bot.in_storm:
             bot.in_storm = False
             self.stats.storm_resumed.append(time.monotonic() - self.storm_moment)
+        bot.was_in = True
+        bot.attempt = 0
         if bot.unacked:
             self.stats.resent += bot.reconnected * len(bot.unacked)
             for frame in list(bot.unacked.values()):
                 bot.send_raw(frame)
+        if bot.catching == 0:
+            self.on_bot_back(bot)
+
+    def on_bot_back(self, bot: Bot) -> None:
+        """The bot is in its rooms and caught up: an outage it was in is over."""
+        if bot.lost_at is not None:
+            now = time.monotonic()
+            self.stats.outages.append((bot.lost_at - self.start, now - bot.lost_at))
+            bot.lost_at = None
+
+    async def history(
+        self, gateway: int, token: str, room: str, after: int, last: int
+    ) -> list[Any]:
+        """The room's events `after < seq <= last`, over HTTP (paged), as JSON objects
+        (a message is the message object with `"type": "message"`, see docs/api.md).
+
+        Asks the API paired with the bot's gateway first, then the others; raises
+        the last `httpx.HTTPError` if none answers.
+        """
+        apis = self.plan.apis
+        failure: httpx.HTTPError | None = None
+        for turn in range(len(apis)):
+            api = apis[(gateway + turn) % len(apis)]
+            try:
+                return await self._pages(api, token, room, after, last)
+            except httpx.HTTPError as exc:
+                failure = exc
+        assert failure is not None  # apis is never empty here
+        raise failure
+
+    async def _pages(self, api: str, token: str, room: str, after: int, last: int) -> list[Any]:
+        events: list[Any] = []
+        url = f"{api.rstrip('/')}/api/v1/rooms/{room}/messages"
+        headers = {"authorization": f"Bearer {token}"}
+        while True:
+            params = {"after": after, "limit": _PAGE}
+            response = await self.http.get(url, params=params, headers=headers)
+            response.raise_for_status()
+            page = orjson.loads(response.content)["events"]
+            events += [event for event in page if event["seq"] <= last]
+            if len(page) < _PAGE or page[-1]["seq"] >= last:
+                return events
+            after = page[-1]["seq"]
 
     async def run(self, go: GoSignal) -> None:
         self.emit({"kind": "up", "worker": self.plan.worker})
         while go.value == 0.0:  # noqa: ASYNC110 - set by another process
             await trio.sleep(0.01)
         plan = self.plan
-        start = go.value
+        start = self.start = go.value
+        self.http = httpx.AsyncClient(timeout=_CATCH_UP_TIMEOUT)
         await _sleep_until(start)
         send_from = start + plan.ramp_up
         send_until = send_from + plan.duration
@@ -530,14 +727,13 @@ class Worker:
             stop.set()
             self.emit(self.final(start))
             nursery.cancel_scope.cancel()
+        await self.http.aclose()
 
     async def ramp(self, start: float, stop: trio.Event) -> None:
         count = len(self.bots)
-        gateways = self.plan.gateways
         for number, bot in enumerate(self.bots):
             await _sleep_until(start + self.plan.ramp_up * number / max(count, 1))
-            gateway = gateways[bot.account.index % len(gateways)]
-            self.nursery.start_soon(bot.run, gateway, stop)
+            self.nursery.start_soon(bot.run, stop)
 
     async def schedule(self, send_from: float, send_until: float) -> None:
         """Open loop: the k-th message is due at `send_from + k / rate`, whatever happened."""
@@ -584,12 +780,21 @@ class Worker:
             number += 1
 
     async def drain(self, send_until: float) -> None:
-        """Wait for acks of what was sent and for deliveries to go quiet (bounded)."""
+        """Wait for acks of what was sent, every bot back in its rooms and caught up, and
+        deliveries to go quiet (bounded by the drain time)."""
         deadline = send_until + self.plan.drain
         await _sleep_until(send_until)
         delivered = -1
+        wanted = len(self.bots)
         while time.monotonic() < deadline:
-            if self.stats.acked >= self.stats.sent and self.stats.delivered == delivered:
+            stats = self.stats
+            refused = sum(1 for bot in self.bots if bot.refused is not None)
+            if (
+                stats.acked >= stats.sent
+                and stats.delivered == delivered
+                and stats.connected + refused >= wanted
+                and not any(bot.catching for bot in self.bots)
+            ):
                 return
             delivered = self.stats.delivered
             await trio.sleep(0.5)
@@ -603,11 +808,16 @@ class Worker:
                     bot.send_raw(ping)
 
     async def churn(self, until: float) -> None:
-        """Drop a random connected bot now and then; it reconnects and resumes at once."""
+        """Drop a random bot that is in its rooms (not one still resuming or catching up)
+        now and then; it reconnects and resumes at once."""
         interval = 1.0 / self.plan.reconnect_rate
         while time.monotonic() + interval < until:
             await trio.sleep(interval)
-            ready = [bot for bot in self.bots if bot.ready and bot.sock is not None]
+            ready = [
+                bot
+                for bot in self.bots
+                if bot.counted and bot.sock is not None and not bot.catching
+            ]
             if ready:
                 bot = random.choice(ready)
                 bot.churn = True
@@ -709,6 +919,11 @@ class Worker:
             "presence_received": stats.presence_received,
             "storm_dropped": stats.storm_dropped,
             "storm_resumed": stats.storm_resumed,
+            "too_far": stats.too_far,
+            "catch_ups": stats.catch_ups,
+            "caught_up": stats.caught_up,
+            "outages": stats.outages,
+            "still_out": sum(1 for bot in self.bots if bot.lost_at is not None),
             "error_kinds": dict(stats.errors),
             "auth_failures": dict(stats.auth_failures),
             "rooms_last": rooms_last,

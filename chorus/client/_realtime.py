@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import random
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -81,7 +82,18 @@ Event = (
 """What `RealtimeClient.events` yields; room events arrive once each, in seq order per room;
 a presence event only when that user's status changed."""
 
-_CONNECTION_ERRORS = (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError)
+
+class _CatchUpFailed(Exception):
+    """The HTTP catch-up after `too_far` failed: reconnect and resume from what was delivered."""
+
+
+_CONNECTION_ERRORS = (
+    OSError,
+    HandshakeError,
+    ConnectionClosed,
+    trio.BrokenResourceError,
+    _CatchUpFailed,
+)
 _RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL}
 _INTERNAL_ATTEMPTS = 3
 """A send the server keeps failing on (a server bug) is given up after this many tries."""
@@ -117,12 +129,15 @@ class RealtimeClient:
     """One user's live connection to the gateway.
 
     `run()` connects, authenticates and keeps the connection alive: after a
-    drop it reconnects with jittered exponential backoff, resumes every joined
+    drop (or a gateway not ready within `connect_timeout`) it reconnects with
+    jittered exponential backoff to the next of the server's gateways
+    (`HttpApi.gateway_urls`, unless `gateway_url` names one), resumes every joined
     room from the last seq it delivered, and re-sends unacknowledged messages
     with their original client ids (the server answers a retry with the
-    original message, so nothing is duplicated). `events` yields each message
-    exactly once, in seq order per room, and reports an outage with
-    `ConnectionLost` then `Reconnected`.
+    original message, so nothing is duplicated). A room more than the server's
+    `resume_limit` behind (`too_far`) is caught up over HTTP before anything
+    later is yielded. `events` yields each message exactly once, in seq order
+    per room, and reports an outage with `ConnectionLost` then `Reconnected`.
 
     With `follow_rooms` (the default) it also subscribes by itself to every
     room the user is added to while connected (`room_added`: a direct room
@@ -145,8 +160,10 @@ class RealtimeClient:
         max_backoff: float = 5.0,
         rng: random.Random | None = None,
         follow_rooms: bool = True,
+        connect_timeout: float = 10.0,
     ) -> None:
         self._api = api
+        self._connect_timeout = connect_timeout
         self._follow_rooms = follow_rooms
         self._gateway_url = gateway_url
         self._max_backoff = max_backoff
@@ -180,25 +197,33 @@ class RealtimeClient:
         Raises `ApiError` when the session has ended for good (logged out or
         revoked, and refreshing fails).
         """
-        # The server may list several gateways: after a failure, try the next one.
+        # The server may list several gateways: after any failure, the next one is tried
+        # first (a dead node's clients fail over at once instead of waiting for it).
         urls = [self._gateway_url] if self._gateway_url else await self._api.gateway_urls()
         turn = 0
         attempt = 0
         signalled = False
         while True:
             failure: BaseException | None = None
+            # A gateway that accepts but never answers (a node starting or stopping)
+            # counts as failed after connect_timeout.
+            opening = trio.CancelScope(deadline=trio.current_time() + self._connect_timeout)
             try:
-                async with _open_ws(urls[turn % len(urls)]) as ws:
-                    await self._session(ws)
-                    attempt = 0
-                    if not signalled:
-                        signalled = True
-                        task_status.started()
-                    await self._read(ws)
+                with opening:
+                    async with _open_ws(urls[turn % len(urls)]) as ws:
+                        await self._session(ws)
+                        opening.deadline = math.inf
+                        attempt = 0
+                        if not signalled:
+                            signalled = True
+                            task_status.started()
+                        await self._read(ws)
             except* _CONNECTION_ERRORS as group:
                 failure = _first_leaf(group)
             finally:
                 self._disconnect()
+            if opening.cancelled_caught:
+                failure = TimeoutError(f"not ready within {self._connect_timeout:g} s")
             code = _close_code(failure)
             _log.info("client.disconnected", error=str(failure), code=code)
             if signalled and not self._down:
@@ -469,9 +494,22 @@ class RealtimeClient:
             await trio.sleep(self._backoff(attempt))
 
     async def _catch_up(self, room: str, after_seq: int) -> None:
-        """Fetch over HTTP what a resume could not replay, in order."""
+        """Fetch over HTTP what a resume could not replay, in order, before any later frame.
+
+        Live events that follow are then deduplicated by seq (`_deliver`), so each
+        arrives once. If the API cannot be reached (or answers 5xx) the connection
+        is dropped with `_CatchUpFailed`: the next resume starts from the last seq
+        delivered, so nothing is skipped.
+        """
         while True:
-            page = await self._api.events(room, after=after_seq, limit=100)
+            try:
+                page = await self._api.events(room, after=after_seq, limit=100)
+            except httpx.HTTPError as exc:
+                raise _CatchUpFailed(str(exc)) from exc
+            except ApiError as exc:
+                if exc.status < 500:
+                    raise
+                raise _CatchUpFailed(str(exc)) from exc
             for event in page:
                 seq = event.message.seq if isinstance(event, protocol.MessageEvent) else event.seq
                 await self._deliver(room, seq, event)

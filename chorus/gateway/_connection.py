@@ -28,6 +28,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError
 
+from chorus.admission import TrustedProxies
 from chorus.metrics import FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
@@ -43,6 +44,20 @@ READ_BUDGET = 16
 """Messages handled in a row before the reader lets other tasks run: one read can hold
 thousands of small frames, and handling one need not wait for anything."""
 _NOT_ON_WIRE = frozenset({1005, 1006, 1015})
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+"""Plain `GET`s the gateway answers itself, so a load balancer can check the port it routes to."""
+
+
+def probe_path(head: bytes) -> str | None:
+    """The path of a complete `GET <probe path> HTTP/1.x` request head, else None."""
+    if b"\r\n\r\n" not in head:
+        return None
+    method, _, rest = head.partition(b"\r\n")[0].partition(b" ")
+    target, _, version = rest.partition(b" ")
+    path = urlsplit(target.decode("latin-1")).path
+    if method != b"GET" or not version.startswith(b"HTTP/1.") or path not in PROBE_PATHS:
+        return None
+    return path
 
 
 class Handler(Protocol):
@@ -73,17 +88,26 @@ class Connection:
         self,
         conn_id: str,
         sock: socket.socket,
-        remote: str,
+        peer: tuple[str, int],
         flusher: Flusher,
         *,
         max_outbox_bytes: int,
+        proxies: TrustedProxies,
     ) -> None:
         self.id = conn_id
-        self.remote = remote
+        self.remote = f"{peer[0]}:{peer[1]}"
+        """The client: `host:port` of the TCP peer, or (behind a trusted proxy, once the
+        upgrade request is read) the address its `X-Forwarded-For` names."""
+        self._peer = peer
+        self._proxies = proxies
         self._sock = sock
         self._ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
         """The upgrade handshake; once it succeeds only its frame parser (`_frames`) is kept."""
         self._frames: WebSocketFrames | None = None
+        self._head = bytearray()
+        """The request's bytes until the handshake is decided (a probe is read from them)."""
+        self.probe: str | None = None
+        """Set by `handshake` when the request was a health probe (one of `PROBE_PATHS`)."""
         self.outbox = Outbox(
             sock,
             flusher,
@@ -99,7 +123,7 @@ class Connection:
         self._deadline_code = int(CloseCode.POLICY_VIOLATION)
         self._sliding: float | None = None
         self._waiting: trio.CancelScope | None = None
-        self.log = _log.bind(conn=conn_id, remote=remote)
+        self.log = _log.bind(conn=conn_id, remote=self.remote)
 
     # -- called by the chat logic -----------------------------------------------------
 
@@ -140,23 +164,49 @@ class Connection:
 
     # -- the connection's own task ----------------------------------------------------
 
-    async def handshake(self, *, allowed_origins: Sequence[str], timeout: float) -> bool:
-        """Answer the HTTP upgrade; True if the WebSocket is open."""
+    async def handshake(
+        self, *, allowed_origins: Sequence[str], timeout: float, draining: trio.Event | None = None
+    ) -> bool:
+        """Answer the HTTP upgrade; True if the WebSocket is open.
+
+        False with `probe` set when the request was a plain `GET` of one of
+        `PROBE_PATHS`: the caller answers it with `respond`. Once `draining`
+        is set, upgrades are refused with 503 (the client tries another gateway).
+        """
         self._move_deadline(trio.current_time() + timeout)
         while True:
             data = await self._receive()
             if not data:
                 return False
+            self._head += data
             try:
                 self._ws.receive_data(data)
                 request = next((e for e in self._ws.events() if isinstance(e, Request)), None)
             except RemoteProtocolError:
-                self._reject(400, "malformed WebSocket upgrade request")
+                self.probe = probe_path(bytes(self._head))
+                if self.probe is None:
+                    self._reject(400, "malformed WebSocket upgrade request")
                 return False
             if request is not None:
+                del self._head
+                if draining is not None and draining.is_set():
+                    self._reject(503, "this node is shutting down: connect to another gateway")
+                    return False
                 return self._admit(request, allowed_origins)
 
+    def respond(self, status: int, reason: str, body: bytes) -> None:
+        """Answer a probe with a JSON body and close (the outbox finishes with it)."""
+        self.outbox.finish(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"cache-control: no-store\r\nconnection: close\r\n\r\n%s"
+            % (status, reason.encode(), len(body), body)
+        )
+
     def _admit(self, request: Request, allowed_origins: Sequence[str]) -> bool:
+        if self._proxies.trusts(self._peer[0]):
+            forwarded = _headers(request, b"x-forwarded-for")
+            self.remote = self._proxies.client_address(self._peer[0], forwarded)
+            self.log = _log.bind(conn=self.id, remote=self.remote, proxy=self._peer[0])
         if urlsplit(request.target).path != "/":
             self._reject(404, "the gateway listens on /")
             return False
@@ -270,10 +320,12 @@ class Connection:
 
 
 def _header(request: Request, name: bytes) -> str | None:
-    for key, value in request.extra_headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
+    return next(iter(_headers(request, name)), None)
+
+
+def _headers(request: Request, name: bytes) -> list[str]:
+    """Every value of header `name` (lowercase), in the order received."""
+    return [value.decode("latin-1") for key, value in request.extra_headers if key.lower() == name]
 
 
 def _origin_allowed(origin: str, allowed: Sequence[str]) -> bool:

@@ -4,21 +4,38 @@ from __future__ import annotations
 
 import functools
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 import structlog
 import trio
 
+from chorus.admission import (
+    Admission,
+    ConnectionLimits,
+    Listener,
+    Ticket,
+    accept_clients,
+    open_listener,
+)
 from chorus.supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._connection import CLOSE_TIMEOUT, Connection, NewHandler
 from ._outbox import Flusher
 
 _log = structlog.get_logger("chorus.gateway")
-_ACCEPT_BURST = 64
 DISCONNECT_TIMEOUT = 2.0
 """Seconds a handler gets to clean up after its connection ends (even at shutdown)."""
+PROBE_TIMEOUT = 2.0
+"""Seconds `GET /readyz` waits for the node's readiness check before answering 503."""
+
+Readiness = Callable[[], Awaitable[bool]]
+"""Whether the node can serve its clients now (store reachable, not stopping)."""
+
+
+async def always_ready() -> bool:
+    """The readiness of a gateway that depends on nothing else."""
+    return True
 
 
 @attrs.frozen(kw_only=True)
@@ -41,16 +58,30 @@ class Gateway:
     connection's outbox depends on it; a listener crash only restarts the
     listener. Stopping the tree closes the listening socket first and tells
     every client to reconnect (1001) before connections are stopped.
+
+    Every socket is accepted through `admission` (the node's, shared with
+    the HTTP API; by default one of its own with default limits): refused
+    ones get an HTTP 503 before any handshake.
     """
 
-    def __init__(self, config: GatewayConfig, new_handler: NewHandler) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        new_handler: NewHandler,
+        ready: Readiness = always_ready,
+        *,
+        admission: Admission | None = None,
+    ) -> None:
         self.config = config
         self._new_handler = new_handler
+        self._ready = ready
+        self._admission = admission if admission is not None else Admission(ConnectionLimits())
         self._flusher = Flusher()
         # one_for_one of temporary children: a connection's end concerns no other.
         self._connections = Supervisor("connections")
         self._live: dict[str, Connection] = {}
         self._accepted = 0
+        self._draining = trio.Event()
         self.address: tuple[str, int] | None = None
         """The bound (host, port) once listening (port 0 picks a free one)."""
 
@@ -62,6 +93,15 @@ class Gateway:
         ]
         return Supervisor("gateway", children, strategy=Strategy.REST_FOR_ONE)
 
+    def drain(self) -> None:
+        """Refuse new WebSockets (503) from now on; open ones are served until the gateway stops.
+
+        A stopping node calls it first, so that while its HTTP API finishes
+        its requests no client settles on it only to be told 1001 moments
+        later: clients go to another gateway at once.
+        """
+        self._draining.set()
+
     @property
     def connections(self) -> list[Connection]:
         """Live connections (handshake done or not)."""
@@ -69,38 +109,25 @@ class Gateway:
 
     async def _listen(self, *, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
         config = self.config
-        listener = socket.create_server((config.host, config.port), backlog=config.backlog)
-        listener.setblocking(False)
+        listener = open_listener(config.host, config.port, config.backlog)
         self.address = listener.getsockname()[:2]
         _log.info("gateway.listening", host=self.address[0], port=self.address[1])
         try:
             task_status.started(self.address)
-            while True:
-                await trio.lowlevel.wait_readable(listener)
-                await self._accept_burst(listener)
+            await accept_clients(listener, Listener.GATEWAY, self._admission, self._start)
         finally:
             trio.lowlevel.notify_closing(listener)
             listener.close()
             for conn in list(self._live.values()):
                 conn.request_stop()
 
-    async def _accept_burst(self, listener: socket.socket) -> None:
-        for _ in range(_ACCEPT_BURST):
-            try:
-                client, address = listener.accept()
-            except BlockingIOError:
-                return
-            except OSError as exc:  # e.g. out of file descriptors: let others finish first
-                _log.error("gateway.accept_failed", error=str(exc))
-                await trio.sleep(0.1)
-                return
+    async def _start(self, client: socket.socket, peer: tuple[str, int], ticket: Ticket) -> None:
+        self._accepted += 1
+        conn_id = f"conn:{self._accepted}"
+        try:
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._accepted += 1
-            conn_id = f"conn:{self._accepted}"
-            start = functools.partial(
-                self._run_connection, conn_id, client, f"{address[0]}:{address[1]}"
-            )
+            start = functools.partial(self._run_connection, conn_id, client, peer, ticket)
             spec = ChildSpec(
                 id=conn_id,
                 start=start,
@@ -109,33 +136,67 @@ class Gateway:
                 kind="connection",  # one metrics series for all connections, not one each
             )
             await self._connections.start_child(spec)
+        except BaseException:
+            if conn_id not in self._live:  # it never started: nobody else closes it
+                client.close()
+                ticket.release()
+            raise
 
     async def _run_connection(
         self,
         conn_id: str,
         sock: socket.socket,
-        remote: str,
+        peer: tuple[str, int],
+        ticket: Ticket,
         *,
         task_status: trio.TaskStatus[Connection],
     ) -> None:
         config = self.config
         try:
             conn = Connection(
-                conn_id, sock, remote, self._flusher, max_outbox_bytes=config.max_outbox_bytes
+                conn_id,
+                sock,
+                peer,
+                self._flusher,
+                max_outbox_bytes=config.max_outbox_bytes,
+                proxies=self._admission.proxies,
             )
             self._live[conn_id] = conn
             task_status.started(conn)
             opened = await conn.handshake(
-                allowed_origins=config.allowed_origins, timeout=config.handshake_timeout
+                allowed_origins=config.allowed_origins,
+                timeout=config.handshake_timeout,
+                draining=self._draining,
             )
             if opened:
                 await self._serve(conn)
+            elif conn.probe is not None:
+                await self._answer_probe(conn, conn.probe)
             with trio.move_on_after(CLOSE_TIMEOUT):
                 await conn.outbox.drained()
         finally:
             self._live.pop(conn_id, None)
             trio.lowlevel.notify_closing(sock)
             sock.close()
+            ticket.release()
+
+    async def _answer_probe(self, conn: Connection, path: str) -> None:
+        """`/healthz`: 200 while the gateway accepts; `/readyz`: 200 once `ready` says so, else 503.
+
+        Both answer on the port clients connect to, so a load balancer checks
+        exactly what it routes to (and a gateway-only node, without the HTTP
+        API, has probes too).
+        """
+        if path == "/healthz":
+            conn.respond(200, "OK", b'{"status":"ok"}')
+            return
+        ready = False
+        with trio.move_on_after(PROBE_TIMEOUT):
+            ready = await self._ready()
+        if ready:
+            conn.respond(200, "OK", b'{"status":"ready"}')
+        else:
+            conn.respond(503, "Service Unavailable", b'{"status":"unavailable"}')
 
     async def _serve(self, conn: Connection) -> None:
         handler = self._new_handler(conn)

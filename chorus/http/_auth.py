@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import attrs
 
-from chorus.auth import DISPLAY_NAME_CHARS, PASSWORD_CHARS, USERNAME_CHARS, USERNAME_PATTERN
+from chorus.auth import (
+    DISPLAY_NAME_CHARS,
+    PASSWORD_CHARS,
+    USERNAME_CHARS,
+    USERNAME_PATTERN,
+    AuthError,
+)
 from chorus.text import NAME_PATTERN
 
 from ._input import text
 from ._output import TokensView, tokens_view
-from ._routing import API_PREFIX, Call, Reply, RouteTable
+from ._routing import API_PREFIX, Call, Reply, RouteTable, count_attempt
 
 table = RouteTable("auth")
 
@@ -95,18 +101,26 @@ async def login(call: Call[Login]) -> Reply:
     responses={200: TokensView},
     errors={
         401: "Unknown, expired or revoked token (invalid_token), or a token used before "
-        "(refresh_reused: the whole session is revoked)."
+        "(refresh_reused: the whole session is revoked).",
+        429: "Too many failed refresh attempts from this address; wait `Retry-After` seconds.",
     },
     auth=False,
-    limited=True,
 )
 async def refresh(call: Call[Refresh]) -> Reply:
     """Exchanges a refresh token for a new access and refresh token.
 
     The presented token stops working. Presenting it again revokes the
     session (a stolen copy cannot outlive the legitimate client's next refresh).
+    Only failed attempts count against the client address: a valid refresh
+    token is a 256-bit secret, so refreshes that succeed are no guessing, and
+    the many users behind one NAT or proxy all refreshing after an outage
+    (a reconnect storm) are never refused for sharing an address.
     """
-    tokens = await call.services.auth.refresh(call.input.refresh_token)
+    try:
+        tokens = await call.services.auth.refresh(call.input.refresh_token)
+    except AuthError:
+        await count_attempt(call.services)  # 429 instead, past the address's budget
+        raise
     return Reply(200, tokens_view(tokens))
 
 

@@ -100,7 +100,7 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ErrorCodeDoc(
         code="rate_limited",
         status=429,
-        meaning="Too many register, login or refresh attempts from this address "
+        meaning="Too many register, login or failed refresh attempts from this address "
         "(auth_attempts_per_minute, 30 by default); wait Retry-After seconds.",
     ),
     ErrorCodeDoc(code="internal", status=500, meaning="A server bug; it has been logged."),

@@ -9,8 +9,8 @@ import prometheus_client
 import trio
 from quart import request
 
-from chorus.persistence import NotFound, StoreUnavailable
 from chorus.protocol import SUBPROTOCOL
+from chorus.readiness import store_answers
 
 from ._errors import unauthorized, unavailable
 from ._openapi import openapi_document
@@ -18,9 +18,6 @@ from ._output import GatewayView, StatusView
 from ._routing import API_PREFIX, Call, Content, Raw, Reply, RouteTable
 
 table = RouteTable("operations")
-
-READINESS_PROBE_ROOM = "r_none"
-"""A room id that never exists: asking its last seq exercises the store and nothing else."""
 
 
 @table.route(
@@ -47,12 +44,8 @@ async def healthz(call: Call[object]) -> Reply:
 @table.route("GET", "/readyz", summary="Readiness", responses={200: StatusView}, auth=False)
 async def readyz(call: Call[object]) -> Reply:
     """200 when the store answers queries, else 503 (take the node out of rotation)."""
-    try:
-        await call.services.store.last_seq(READINESS_PROBE_ROOM)
-    except NotFound:
-        pass  # the store answered
-    except StoreUnavailable:
-        raise unavailable("the store does not answer") from None
+    if not await store_answers(call.services.store):
+        raise unavailable("the store does not answer")
     return Reply(200, StatusView(status="ready"))
 
 

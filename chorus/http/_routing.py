@@ -267,7 +267,7 @@ def view_function(
             if len(value) > MAX_ID_CHARS or "\x00" in value:
                 raise not_found("no such resource")
         if route.limited:
-            await _count_attempt(services)
+            await count_attempt(services)
         principal = await _authenticate(services) if route.auth else None
         if route.input_in_query:
             data = decode_query(route.input, request.args)
@@ -295,7 +295,8 @@ def render(reply: Reply) -> Response:
             return Response(to_json(body), status=reply.status, content_type=JSON)
 
 
-async def _count_attempt(services: Services) -> None:
+async def count_attempt(services: Services) -> None:
+    """Count one attempt against the client address (`limit:auth:<ip>`); 429 past the budget."""
     key = f"limit:auth:{request.remote_addr or 'unknown'}"
     rate = services.auth_rate
     if not await services.limiter.allow(key, rate=rate, burst=services.auth_burst):

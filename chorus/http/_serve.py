@@ -1,30 +1,34 @@
-"""`serve_http`: the API on hypercorn's trio worker, logging through structlog."""
+"""`serve_http`: the API on hypercorn's trio connection server, behind the node's admission."""
 
 from __future__ import annotations
 
-import functools
-import logging
-from typing import Any, cast
+import socket
+from typing import cast
 
 import attrs
 import structlog
 import trio
 from hypercorn.config import Config
-from hypercorn.logging import Logger
-from hypercorn.trio import serve
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import (
+    AppWrapper,
     ASGIFramework,
-    ASGIReceiveCallable,
-    ASGISendCallable,
-    ASGISendEvent,
-    Scope,
+    ConnectionState,
+    LifespanState,
 )
+from hypercorn.utils import wrap_app
 
+from chorus.admission import Listener, Ticket, accept_clients, open_listener
 from chorus.services import Services
 
 from ._app import create_app
+from ._forwarded import forwarded_client
+from ._hypercorn import ClosingTCPServer, hypercorn_config
 
 _log = structlog.get_logger("chorus.http")
+BACKLOG = 1024
+"""Connections the kernel queues before the API accepts them."""
 
 
 @attrs.define(eq=False)
@@ -33,7 +37,7 @@ class HttpServer:
 
     address: tuple[str, int]
     """The bound `(host, port)`."""
-    _stopping: trio.Event
+    _stopping: trio.Event = attrs.field(factory=trio.Event)
 
     def request_stop(self) -> None:
         """Stop accepting and let requests in flight finish; `serve_http` then returns.
@@ -41,6 +45,9 @@ class HttpServer:
         Requests still running after `settings.shutdown_grace` seconds are cancelled.
         """
         self._stopping.set()
+
+    async def wait_stop_requested(self) -> None:
+        await self._stopping.wait()
 
 
 async def serve_http(
@@ -50,110 +57,72 @@ async def serve_http(
 ) -> None:
     """Serve the API on `settings.http_host:http_port` (port 0: a free port).
 
-    Signals readiness, once the socket listens, with an `HttpServer`. Its
-    `request_stop()` closes the listening socket and idle keep-alive
-    connections at once, lets requests in flight finish for up to
-    `settings.shutdown_grace` seconds, then returns (so a supervisor stopping
-    it gives it that grace). Cancellation ends everything at once.
+    Signals readiness, once the socket listens, with an `HttpServer`. Every
+    connection is accepted through `services.admission` (refused ones get a
+    503 at once), then served by hypercorn's per-connection server as
+    hypercorn's own `serve` would. `request_stop()` closes the listening
+    socket and idle keep-alive connections at once, lets requests in flight
+    finish for up to `settings.shutdown_grace` seconds, then returns (so a
+    supervisor stopping it gives it that grace). Cancellation ends
+    everything at once.
     """
     settings = services.settings
-    config = hypercorn_config(
-        settings.http_host,
-        settings.http_port,
-        settings.shutdown_grace,
-        settings.http_idle_timeout,
+    config = hypercorn_config(settings.shutdown_grace, settings.http_idle_timeout)
+    asgi = cast(ASGIFramework, create_app(services))
+    app = wrap_app(
+        forwarded_client(asgi, services.admission.proxies), config.wsgi_max_body_size, "asgi"
     )
-    app = closing_completes(cast(ASGIFramework, create_app(services)))
-    stopping = trio.Event()
-    run = functools.partial(serve, app, config, mode="asgi", shutdown_trigger=stopping.wait)
-    async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(run)
-        server = HttpServer(bound_address(binds[0]), stopping)
-        _log.info("http.listening", host=server.address[0], port=server.address[1])
-        task_status.started(server)
+    lifespan_state: LifespanState = {}
+    lifespan = Lifespan(app, config, lifespan_state)
+    with open_listener(settings.http_host, settings.http_port, BACKLOG) as sock:
+        async with trio.open_nursery() as lifespan_nursery:
+            await lifespan_nursery.start(lifespan.handle_lifespan)
+            await lifespan.wait_for_startup()
+            server = HttpServer(sock.getsockname()[:2])
+            context = WorkerContext(None)
+            state = ConnectionState(lifespan_state.copy())
+            async with trio.open_nursery() as connections:
+
+                async def admitted(
+                    client: socket.socket, _peer: tuple[str, int], ticket: Ticket
+                ) -> None:
+                    connections.start_soon(
+                        _serve_connection, app, config, context, state, client, ticket
+                    )
+
+                try:
+                    async with trio.open_nursery() as accepting:
+                        accepting.start_soon(
+                            accept_clients, sock, Listener.HTTP, services.admission, admitted
+                        )
+                        _log.info("http.listening", host=server.address[0], port=server.address[1])
+                        task_status.started(server)
+                        await server.wait_stop_requested()
+                        accepting.cancel_scope.cancel()
+                finally:
+                    trio.lowlevel.notify_closing(sock)
+                    sock.close()
+                    # Idle keep-alive connections close now; requests in flight get the grace.
+                    await context.terminated.set()
+                    connections.cancel_scope.deadline = (
+                        trio.current_time() + config.graceful_timeout
+                    )
+            await lifespan.wait_for_shutdown()
+            lifespan_nursery.cancel_scope.cancel()
 
 
-def closing_completes(app: ASGIFramework) -> ASGIFramework:
-    """`app` with each of its `send` calls shielded from the app's own cancellation.
-
-    quart-trio cancels a request's tasks once it sees `http.disconnect`, which
-    hypercorn hands it from inside the app's last `send`, just before closing
-    the socket; the cancellation then lands in that close, and the connection
-    stayed open until the client closed it (or a stopping server's grace
-    ended). Hypercorn shields its own socket writes, so no write becomes any
-    harder to cancel.
-    """
-
-    async def shielded_app(
-        scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        async def shielded_send(message: ASGISendEvent) -> None:
-            with trio.CancelScope(shield=True):
-                await send(message)
-
-        await app(scope, receive, shielded_send)
-
-    return shielded_app
-
-
-def hypercorn_config(host: str, port: int, graceful_timeout: float, idle_timeout: float) -> Config:
-    """Hypercorn's settings for the API: one plain-HTTP listener, no access log.
-
-    `graceful_timeout`: seconds requests in flight get to finish once stopping;
-    `idle_timeout`: seconds a keep-alive connection may wait for its next request.
-    """
-    config = Config()
-    # An IPv6 literal needs brackets so that hypercorn splits host and port right.
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.accesslog = None  # per-route metrics and debug lines replace it
-    config.logger_class = StructlogLogger
-    config.include_server_header = False
-    config.graceful_timeout = graceful_timeout
-    config.keep_alive_timeout = idle_timeout
-    return config
-
-
-def bound_address(bind: str) -> tuple[str, int]:
-    """`("127.0.0.1", 8080)` from hypercorn's `"http://127.0.0.1:8080"` (or `"http://[::1]:8080"`)."""
-    _scheme, _, rest = bind.partition("://")
-    host, _, port = rest.rpartition(":")
-    return host.removeprefix("[").removesuffix("]"), int(port)
-
-
-class StructlogLogger(Logger):
-    """Hypercorn's logger interface, written to structlog (its own handlers stay unused).
-
-    Hypercorn's start-up lines go out at debug level; its errors (an
-    exception escaping the app, a protocol failure) at error level.
-    """
-
-    def __init__(self, config: Config) -> None:
-        # Deliberately not calling super(): it would install stdlib handlers.
-        self.access_log_format = config.access_log_format
-        self.access_logger = None
-        self.error_logger = None
-
-    async def access(self, request: Any, response: Any, request_time: float) -> None:
-        return
-
-    async def critical(self, message: str, *args: Any, **kwargs: Any) -> None:
-        await self.log(logging.CRITICAL, message, *args, **kwargs)
-
-    async def error(self, message: str, *args: Any, **kwargs: Any) -> None:
-        await self.log(logging.ERROR, message, *args, **kwargs)
-
-    async def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
-        await self.log(logging.WARNING, message, *args, **kwargs)
-
-    async def info(self, message: str, *args: Any, **kwargs: Any) -> None:
-        await self.log(logging.DEBUG, message, *args, **kwargs)
-
-    async def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
-        await self.log(logging.DEBUG, message, *args, **kwargs)
-
-    async def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
-        await self.log(logging.ERROR, message, *args, exc_info=True, **kwargs)
-
-    async def log(self, level: int, message: str, *args: Any, **kwargs: Any) -> None:
-        text = message % args if args else message
-        _log.log(level, "http.server", detail=text, **kwargs)
+async def _serve_connection(
+    app: AppWrapper,
+    config: Config,
+    context: WorkerContext,
+    state: ConnectionState,
+    sock: socket.socket,
+    ticket: Ticket,
+) -> None:
+    """Serve one admitted connection with hypercorn; its socket closes and its ticket is freed."""
+    try:
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        await ClosingTCPServer(app, config, context, state, stream).run()  # type: ignore[arg-type]
+    finally:
+        sock.close()
+        ticket.release()

@@ -16,14 +16,19 @@ from ._errors import NotFound as NotFound
 from ._errors import SchemaTooNew as SchemaTooNew
 from ._errors import StoreError as StoreError
 from ._errors import StoreUnavailable as StoreUnavailable
+from ._model import FILE_MOVES as FILE_MOVES
 from ._model import HIGHLIGHT_END as HIGHLIGHT_END
 from ._model import HIGHLIGHT_START as HIGHLIGHT_START
 from ._model import Appended as Appended
 from ._model import Edit as Edit
 from ._model import EventKind as EventKind
+from ._model import FileChecks as FileChecks
+from ._model import FileState as FileState
+from ._model import FileVariant as FileVariant
 from ._model import IdPrefix as IdPrefix
 from ._model import Membership as Membership
 from ._model import Message as Message
+from ._model import NewFile as NewFile
 from ._model import NewMessage as NewMessage
 from ._model import Notification as Notification
 from ._model import NotificationKind as NotificationKind
@@ -38,6 +43,7 @@ from ._model import Room as Room
 from ._model import RoomKind as RoomKind
 from ._model import SearchHit as SearchHit
 from ._model import Session as Session
+from ._model import StoredFile as StoredFile
 from ._model import Unread as Unread
 from ._model import User as User
 from ._model import new_id as new_id

@@ -2,7 +2,7 @@
 
 IDs are strings: a type prefix, an underscore and 16 url-safe random
 characters (`u_…` users, `r_…` rooms, `m_…` messages and other room events,
-`s_…` sessions, `n_…` notifications).
+`s_…` sessions, `n_…` notifications, `f_…` files).
 Timestamps are integer milliseconds since the Unix epoch (UTC).
 """
 
@@ -15,8 +15,8 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-IdPrefix: TypeAlias = Literal["u", "r", "m", "s", "n"]
-"""The type prefix of an id: user, room, message (any room event), session, notification."""
+IdPrefix: TypeAlias = Literal["u", "r", "m", "s", "n", "f"]
+"""The type prefix of an id: user, room, message (any room event), session, notification, file."""
 
 
 # The 64 url-safe characters in ASCII order, so that ids sort by creation time.
@@ -204,6 +204,8 @@ class Message:
     deleted_by: str | None = None
     reply_count: int = 0
     last_reply_at: int | None = None
+    attachments: tuple[StoredFile, ...] = ()
+    """For MESSAGE: the files attached to it, in order (filled where the store says so)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -220,6 +222,8 @@ class NewMessage:
     """Lower-case usernames the body mentions, as parsed by the caller."""
     mentions_room: bool = False
     """True when the body mentions @room."""
+    attachments: tuple[str, ...] = ()
+    """Ids of the sender's READY files to attach, in order (see `Store.append_messages`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -347,3 +351,99 @@ class RefreshInvalid:
 
 RefreshOutcome: TypeAlias = RefreshRotated | RefreshReused | RefreshInvalid
 """What `Store.rotate_refresh` did; match on the class."""
+
+
+class FileState(enum.Enum):
+    """Where an uploaded file is in the pipeline; only READY files are ever delivered.
+
+    PENDING (stored, not yet checked) → SCANNING (type checked, being scanned
+    and processed: quarantined) → READY or REJECTED; PENDING may also go
+    straight to REJECTED (a bad type). READY and REJECTED are final.
+    """
+
+    PENDING = "pending"
+    SCANNING = "scanning"
+    READY = "ready"
+    REJECTED = "rejected"
+
+
+FILE_MOVES: frozenset[tuple[FileState, FileState]] = frozenset(
+    {
+        (FileState.PENDING, FileState.SCANNING),
+        (FileState.PENDING, FileState.REJECTED),
+        (FileState.SCANNING, FileState.READY),
+        (FileState.SCANNING, FileState.REJECTED),
+    }
+)
+"""The transitions a file may make (`Store.move_file` refuses any other)."""
+
+
+@attrs.frozen(kw_only=True)
+class FileVariant:
+    """A rendition of an image file made by the pipeline (a thumbnail), stored beside it."""
+
+    name: str
+    """Its name in storage keys and URLs, e.g. "320" for the thumbnail that fits 320 px."""
+    width: int
+    height: int
+    size: int
+    content_type: str
+
+
+@attrs.frozen(kw_only=True)
+class NewFile:
+    """An upload whose bytes have arrived (spooled by `node`); the store assigns its id."""
+
+    owner_id: str
+    name: str
+    """The display name (already sanitised): metadata only, never part of a storage key."""
+    declared_type: str
+    """The Content-Type the client declared."""
+    size: int
+    sha256: str
+    node: str
+    """The node whose spool holds the bytes until the pipeline has stored them."""
+    created_at: int
+
+
+@attrs.frozen(kw_only=True)
+class FileChecks:
+    """What the pipeline found out about a file that passed: recorded as it becomes READY."""
+
+    content_type: str
+    """Sniffed from the bytes (and matching what was declared)."""
+    scan: Literal["clean", "unscanned"]
+    """"unscanned" when the node has no scanner (`scanner = none`)."""
+    width: int | None = None
+    height: int | None = None
+    variants: tuple[FileVariant, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class StoredFile:
+    """An uploaded file's row: its metadata, its state, and the message it is attached to."""
+
+    id: str
+    owner_id: str
+    name: str
+    declared_type: str
+    content_type: str | None
+    """Sniffed from the bytes; None until the type check has run."""
+    size: int
+    sha256: str
+    state: FileState
+    reason: str | None
+    """Why it was rejected (a stable code such as "infected"); None otherwise."""
+    scan: Literal["clean", "unscanned"] | None
+    width: int | None
+    height: int | None
+    variants: tuple[FileVariant, ...]
+    node: str
+    room_id: str | None
+    """Set, with `message_id` and `position`, once a message attaches it (only once)."""
+    message_id: str | None
+    position: int | None
+    """Its place among the message's attachments, from 0."""
+    created_at: int
+    updated_at: int
+    deleted_at: int | None

@@ -8,13 +8,16 @@ from .roles.accounts import Accounts
 from .roles.bots import BotRuns
 from .roles.changes import MessageChanges
 from .roles.events import EventLog
+from .roles.files import Files
 from .roles.inbox import Inbox
 from .roles.rooms import Rooms
 from .roles.search import Search
 from .roles.secrets import Secrets
 
 
-class Store(Accounts, Rooms, EventLog, MessageChanges, Inbox, Search, Secrets, BotRuns, Protocol):
+class Store(
+    Accounts, Rooms, EventLog, MessageChanges, Inbox, Search, Secrets, BotRuns, Files, Protocol
+):
     """Users, sessions, rooms, memberships and messages.
 
     Rules every backend keeps (the contract suite in `tests/persistence/`

@@ -16,6 +16,7 @@ SCENARIOS = (
     "dm",
     "presence",
     "reconnect-storm",
+    "failover",
     "idle",
     "store",
 )
@@ -51,6 +52,14 @@ def test_every_scenario_runs_quick_and_loses_nothing(tmp_path: Path) -> None:
     storm = records["reconnect-storm"]["summary"]["storm"]
     assert storm["resumed"] == storm["dropped"] > 0
     assert storm["seconds_to_99_percent"] is not None
+    failover = records["failover"]["summary"]
+    assert failover["faults"]["killed_at_s"] is not None
+    assert failover["faults"]["drained_exit_status"] == 0
+    recovery = failover["recovery"]
+    assert recovery["outages"] > 0
+    assert recovery["not_back"] == 0
+    assert recovery["seconds_to_99_percent"] is not None
+    assert recovery["seconds_to_all"] is not None
     signals = records["presence"]["summary"]["signals"]
     assert signals["typing_received"] > 0
     assert signals["presence_received"] > 0

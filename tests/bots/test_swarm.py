@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from chorus.bots._swarm import find_server_pid
 from chorus.cli import main
 from chorus.persistence import open_sqlite_store
 from tests.e2e.node import open_node
+from tests.ports import free_port
 
 
 async def swarm(
@@ -24,13 +26,17 @@ async def swarm(
     reconnects: float = 0.0,
     bots: int = 40,
     storm_at: float | None = None,
+    dead_gateway: bool = False,
 ) -> dict[str, Any]:
     async with open_node(tmp_path / "node") as running:
         provisioned = await provision_node(
             running.node.settings, bots=bots, rooms=4, room_size=10, access_ttl=600
         )
+        # A gateway where nothing listens, first: half the bots start on it.
+        dead = (f"ws://127.0.0.1:{free_port()}/",) if dead_gateway else ()
         options = SwarmOptions(
-            gateways=(running.gateway_url,),
+            gateways=(*dead, running.gateway_url),
+            apis=(running.http_url,),
             rate=40.0,
             size=64,
             duration=2.0,
@@ -89,13 +95,25 @@ async def test_a_reconnect_storm_brings_every_bot_back_and_loses_nothing(tmp_pat
     assert report["connections"]["held"] == 40
 
 
+async def test_bots_fail_over_to_the_next_gateway(tmp_path: Path) -> None:
+    report = await swarm(tmp_path, workers=0, dead_gateway=True)
+    assert_delivered_exactly_once(report)
+    assert report["connections"]["held"] == 40
+    assert report["errors"]["connect_failed"] >= 20  # each bot of the dead gateway once
+    assert report["recovery"]["outages"] == 0  # never connected before: not an outage
+
+
 async def test_html_report_is_self_contained(tmp_path: Path) -> None:
     report = await swarm(tmp_path, workers=0, bots=20)
     page = html_report(report)
     assert page.startswith("<!doctype html>")
     assert page.count("<svg") >= 2
     assert "<script" not in page
-    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    # No link out: the only URLs are the SVG namespace and the options shown as text.
+    options = html.escape(json.dumps(report["options"]))
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
+        options, ""
+    )
 
 
 def test_provision_only_writes_bots_into_the_store(

@@ -82,11 +82,14 @@ async def _read_until(stream: trio.abc.ReceiveStream, patterns: list[str]) -> li
             seen += chunk.decode()
 
 
-async def start_node(name: str, data_dir: Path, env: dict[str, str]) -> NodeProcess:
-    """Start `chorus serve` on free ports and wait (bounded) until it prints its addresses."""
-    argv = [*CHORUS, "serve", "--data-dir", str(data_dir), "--http-port", "0"]
-    argv += ["--gateway-port", "0", "--log-format", "json"]
-    log = (data_dir / "stderr.log").open("wb")
+async def start_node(
+    name: str, data_dir: Path, env: dict[str, str], *, http_port: int = 0, gateway_port: int = 0
+) -> NodeProcess:
+    """Start `chorus serve` (on free ports unless given: a restart takes its old ones)
+    and wait (bounded) until it prints its addresses."""
+    argv = [*CHORUS, "serve", "--data-dir", str(data_dir), "--http-port", str(http_port)]
+    argv += ["--gateway-port", str(gateway_port), "--log-format", "json"]
+    log = (data_dir / "stderr.log").open("ab")
     try:
         process = await trio.lowlevel.open_process(
             argv, stdout=subprocess.PIPE, stderr=log, env={**os.environ, **env}
@@ -108,10 +111,16 @@ async def start_node(name: str, data_dir: Path, env: dict[str, str]) -> NodeProc
 
 @asynccontextmanager
 async def running_nodes(
-    base: Path, count: int, *, database_url: str, redis_url: str
+    base: Path,
+    count: int,
+    *,
+    database_url: str,
+    redis_url: str,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[list[NodeProcess]]:
-    """`count` nodes on one database and one Redis; stopped after."""
-    env = {"CHORUS_DATABASE_URL": database_url, "CHORUS_REDIS_URL": redis_url}
+    """`count` nodes on one database and one Redis (and any other settings in `env`);
+    stopped after."""
+    env = {"CHORUS_DATABASE_URL": database_url, "CHORUS_REDIS_URL": redis_url, **(env or {})}
     dirs = [base / f"node{n}" for n in range(count)]
     for folder in dirs:
         folder.mkdir(parents=True)

@@ -108,11 +108,17 @@ class Cluster:
 
 @asynccontextmanager
 async def cluster(
-    tmp_path: Path, pg_server: PgServer, redis: RedisServer, *, per_node: int = 1
+    tmp_path: Path,
+    pg_server: PgServer,
+    redis: RedisServer,
+    *,
+    per_node: int = 1,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Cluster]:
     _, database_url = await pg_server.new_database()
+    urls = {"database_url": database_url, "redis_url": redis.url}
     async with (
-        running_nodes(tmp_path, NODES, database_url=database_url, redis_url=redis.url) as nodes,
+        running_nodes(tmp_path, NODES, **urls, env=env) as nodes,
         trio.open_nursery() as nursery,
         AsyncExitStack() as stack,
     ):
@@ -352,7 +358,13 @@ async def test_logout_on_one_node_closes_the_sessions_sockets_on_another(
 async def test_a_users_send_limit_holds_across_nodes(
     tmp_path: Path, pg_server: PgServer, redis: RedisServer
 ) -> None:
-    async with cluster(tmp_path, pg_server, redis) as chat, AsyncExitStack() as stack:
+    # A budget that barely refills: on a loaded machine the 68 sends may take
+    # seconds, and at the default 20/s the refill alone could let them all pass.
+    slow_refill = {"CHORUS_SENDS_PER_SECOND": "0.1"}
+    async with (
+        cluster(tmp_path, pg_server, redis, env=slow_refill) as chat,
+        AsyncExitStack() as stack,
+    ):
         user = chat.users[0]
         assert user.api.session is not None
         token = user.api.session.access_token

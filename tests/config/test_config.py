@@ -96,6 +96,17 @@ def test_values_are_converted_to_their_types(tmp_path: Path) -> None:
             (),
             "'notification_webhook_url' must be an http:// or https:// URL",
         ),
+        # Else a typo would silently trust nobody (or, worse, be read some other way).
+        (
+            {"CHORUS_TRUSTED_PROXIES": "10.0.0.0/8, 10.0.0.300"},
+            (),
+            r"CHORUS_TRUSTED_PROXIES in environment\): 'trusted_proxies': '10\.0\.0\.300' is not",
+        ),
+        (
+            {},
+            ("--max-connections-per-address", "0"),
+            "'max_connections_per_address' must be > 0",
+        ),
     ],
 )
 def test_bad_values_name_the_setting_and_its_source(

@@ -20,10 +20,19 @@ from chorus.persistence import Membership, Room
 from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, open_node
 from tests.e2e.test_chat import next_frame, shared_room
 from tests.e2e.test_rich import webhook_receiver
+from tests.gateway.test_gateway import (
+    masked_frame,
+    probe,
+    raw_socket,
+    read_until_closed,
+    upgrade_request,
+)
 from tests.httpraw import read_response, refuses_connections, request_awaiting_body
 from tests.polling import until
+from tests.ports import free_port
 from tests.wsclient import ws_connect
 
+UPGRADE = upgrade_request(b"/", b"Sec-WebSocket-Protocol: chorus.v1\r\n")
 CRASHES = 10
 """More than any restart budget in the node (3 in 5 s each)."""
 
@@ -171,3 +180,85 @@ async def test_a_request_in_flight_when_the_node_stops_still_gets_its_response(
         with trio.fail_after(10):
             await running.node.stopped.wait()
     assert response.startswith(b"HTTP/1.1 201 "), response
+
+
+async def test_a_stopping_node_reports_not_ready_and_refuses_new_websockets_at_once(
+    tmp_path: Path,
+) -> None:
+    # The HTTP API stops first and waits for a held request: meanwhile the
+    # gateway still accepts, so a load balancer must learn from its probe.
+    async with open_node(tmp_path, shutdown_grace=60) as running:
+        assert running.addresses.http is not None
+        gateway = running.gateway_port
+        assert (await probe(gateway, "/readyz")).startswith(b"HTTP/1.1 200 ")
+        body = orjson.dumps({"username": "latecomer", "password": PASSWORD})
+        port = running.addresses.http[1]
+        async with (
+            await request_awaiting_body(port, "/api/v1/auth/register", len(body)) as held,
+            raw_socket(gateway) as connected,  # a WebSocket opened before the stop
+        ):
+            await connected.send_all(
+                upgrade_request(b"/", b"Sec-WebSocket-Protocol: chorus.v1\r\n")
+            )
+            assert (await connected.receive_some(4096)).startswith(b"HTTP/1.1 101 ")
+            running.node.request_stop()
+            answer = await probe(gateway, "/readyz")
+            async with raw_socket(gateway) as late:
+                await late.send_all(UPGRADE)
+                refused = await read_until_closed(late)
+            # The open one is still served (1001 comes when the gateway stops).
+            await connected.send_all(masked_frame(0x9, b"still there?"))
+            pong = await connected.receive_some(4096)
+            await held.send_all(body)
+            await read_response(held)
+        with trio.fail_after(10):
+            await running.node.stopped.wait()
+    assert answer.startswith(b"HTTP/1.1 503 "), answer
+    assert refused.startswith(b"HTTP/1.1 503 "), refused
+    assert pong.startswith(b"\x8a"), pong  # a pong frame
+
+
+async def test_a_gateway_only_node_has_readiness_on_its_gateway_port(tmp_path: Path) -> None:
+    async with open_node(tmp_path, role="gateway") as running:
+        assert running.addresses.http is None
+        ready = await probe(running.gateway_port, "/readyz")
+    assert ready.startswith(b"HTTP/1.1 200 ")
+    assert ready.endswith(b'{"status":"ready"}')
+
+
+async def test_a_restarted_node_serves_resumes_as_soon_as_its_gateway_reports_ready(
+    tmp_path: Path,
+) -> None:
+    ports = {"http_port": free_port(), "gateway_port": free_port()}
+    async with open_node(tmp_path, **ports) as running, chat_user(running, "ada") as ada:
+        room = await ada.api.create_room("general", "public")
+        for n in range(3):
+            await ada.api.post(room.id, f"before the restart {n}", f"c{n}")
+        assert ada.api.session is not None
+        token = ada.api.session.access_token
+
+    async def answers_ready() -> bool:
+        try:
+            return (await probe(ports["gateway_port"], "/readyz")).startswith(b"HTTP/1.1 200 ")
+        except OSError:
+            return False  # not listening yet
+
+    stop = trio.Event()
+
+    async def restarted_node() -> None:
+        async with open_node(tmp_path, **ports):
+            await stop.wait()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(restarted_node)
+        await until(answers_ready)  # probing while the node starts: the first "ready" counts
+        async with ws_connect(ports["gateway_port"]) as ws:
+            await ws.send_message(protocol.encode(protocol.Hello(token=token)).decode())
+            assert isinstance(await next_frame(ws), protocol.Ready)
+            resume = protocol.Resume(ref="r1", rooms={room.id: 0})
+            await ws.send_message(protocol.encode(resume).decode())
+            frames = [await next_frame(ws) for _ in range(4)]
+        stop.set()
+    replayed = [frame.message.body for frame in frames if isinstance(frame, protocol.MessageEvent)]
+    assert replayed == [f"before the restart {n}" for n in range(3)]
+    assert isinstance(frames[3], protocol.Replayed)

@@ -117,6 +117,49 @@ async def test_garbage_instead_of_an_upgrade_gets_400(server: Running) -> None:
     assert answer.startswith(b"HTTP/1.1 400")
 
 
+async def probe(port: int, path: str) -> bytes:
+    """The gateway's whole answer to a plain `GET path` (it closes after answering)."""
+    async with raw_socket(port) as stream:
+        await stream.send_all(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path.encode())
+        return await read_until_closed(stream)
+
+
+async def test_health_and_readiness_probes_are_answered_on_the_gateway_port(
+    server: Running,
+) -> None:
+    health = await probe(server.port, "/healthz")
+    assert health.startswith(b"HTTP/1.1 200 ")
+    assert health.endswith(b'{"status":"ok"}')
+    ready = await probe(server.port, "/readyz")
+    assert ready.startswith(b"HTTP/1.1 200 ")
+    assert ready.endswith(b'{"status":"ready"}')
+    assert b"content-type: application/json" in ready
+    assert (await probe(server.port, "/elsewhere")).startswith(b"HTTP/1.1 400 ")
+
+
+async def test_readiness_is_503_while_the_node_says_it_is_not_ready(
+    nursery: trio.Nursery,
+) -> None:
+    ready = True
+
+    async def readiness() -> bool:
+        return ready
+
+    gateway = Gateway(GatewayConfig(port=0), Echo, readiness)
+    await nursery.start(gateway.supervisor().run)
+    assert gateway.address is not None
+    port = gateway.address[1]
+    assert (await probe(port, "/readyz")).startswith(b"HTTP/1.1 200 ")
+    ready = False
+    unready = await probe(port, "/readyz")
+    assert unready.startswith(b"HTTP/1.1 503 ")
+    assert unready.endswith(b'{"status":"unavailable"}')
+    assert (await probe(port, "/healthz")).startswith(b"HTTP/1.1 200 ")  # still alive
+    async with ws_connect(port) as ws:  # and still serving WebSockets
+        await ws.send_message("hi")
+        assert await ws.get_message() == "hi"
+
+
 # -- framing rules -----------------------------------------------------------------------
 
 
@@ -311,7 +354,11 @@ class raw_socket:  # noqa: N801 - used like a function: `async with raw_socket(p
         sock = trio.socket.socket()
         if self.rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
-        await sock.connect(("127.0.0.1", self.port))
+        try:
+            await sock.connect(("127.0.0.1", self.port))
+        except BaseException:
+            sock.close()
+            raise
         self.stream = trio.SocketStream(sock)
         return self.stream
 

@@ -239,3 +239,33 @@ async def test_the_published_display_name_rule_is_the_enforced_one(server: Serve
         refused = await server.post("/api/v1/auth/register", json=body)
         message = assert_error(refused, 400, "invalid_input")
         assert message == f"display_name: {VISIBLE_RULE}"
+
+
+async def test_successful_refreshes_from_one_address_are_never_limited(server: Server) -> None:
+    # Many users behind one NAT refreshing after an outage: more than a whole budget.
+    sessions = []
+    for n in range(3):
+        response = await server.post(
+            "/api/v1/auth/register", json={"username": f"user{n}", "password": "long password 1"}
+        )
+        sessions.append(response.json()["refresh_token"])
+    services = server.services
+    key = "limit:auth:127.0.0.1"
+    while await services.limiter.allow(key, rate=services.auth_rate, burst=services.auth_burst):
+        pass  # the address's budget is spent
+    for _ in range(3):
+        for n, token in enumerate(sessions):
+            response = await server.post("/api/v1/auth/refresh", json={"refresh_token": token})
+            assert response.status_code == 200
+            sessions[n] = response.json()["refresh_token"]
+
+
+async def test_failed_refreshes_count_against_the_address(server: Server) -> None:
+    body = {"refresh_token": "not a token of any session"}
+    statuses = [
+        (await server.post("/api/v1/auth/refresh", json=body)).status_code for _ in range(30)
+    ]
+    assert statuses == [401] * 30
+    limited = await server.post("/api/v1/auth/refresh", json=body)
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["retry-after"]) >= 1

@@ -9,7 +9,6 @@ import pytest
 import trio
 
 from chorus.http import serve_http
-from chorus.http._serve import bound_address
 from tests.fixtures import open_test_node
 from tests.httpraw import read_response
 
@@ -43,11 +42,6 @@ async def test_the_server_closes_a_connection_the_client_asked_to_close(tmp_path
             response = await read_response(stream)
     assert response.startswith(b"HTTP/1.1 200 ")
     assert response.endswith(b'{"status":"ok"}')
-
-
-def test_bound_addresses_are_parsed_for_ipv4_and_ipv6() -> None:
-    assert bound_address("http://127.0.0.1:8080") == ("127.0.0.1", 8080)
-    assert bound_address("http://[::1]:9000") == ("::1", 9000)
 
 
 @pytest.mark.parametrize(
@@ -113,3 +107,14 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
             waited = trio.current_time() - started
     assert response.startswith(b"HTTP/1.1 200 ")
     assert waited >= 0.3
+
+
+async def test_the_api_listens_on_an_ipv6_address(tmp_path: Path) -> None:
+    async with open_test_node(tmp_path, role="api", http_host="::1") as (_node, addresses):
+        assert addresses.http is not None
+        host, port = addresses.http
+        assert host == "::1"
+        async with await trio.open_tcp_stream("::1", port) as stream:
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            response = await read_response(stream)
+    assert response.startswith(b"HTTP/1.1 200 ")

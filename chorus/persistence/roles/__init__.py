@@ -1,7 +1,7 @@
 """The store's roles, one module each: its protocol, its transactions, its rules.
 
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
-`MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`), the engine-neutral
+`MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`), the engine-neutral
 transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -12,6 +12,7 @@ from .accounts import AccountsOnSql
 from .bots import BotRunsOnSql
 from .changes import MessageChangesOnSql
 from .events import EventLogOnSql
+from .files import FilesOnSql
 from .inbox import InboxOnSql
 from .rooms import RoomsOnSql
 from .search import SearchOnSql
@@ -27,6 +28,7 @@ class StoreOnSql(
     SearchOnSql,
     SecretsOnSql,
     BotRunsOnSql,
+    FilesOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 

@@ -16,6 +16,7 @@ from .._model import Appended, Edit, EventKind, Message, Role, new_id
 from .._rows import EDIT, MESSAGE, check_limit, edit, message
 from .._sql import Engine, ForeignKeyViolation, Tx, execute, fetch, fetch_one, fetch_value
 from .events import find_message
+from .files import delete_files_of_message
 from .rooms import find_membership
 
 # What deleting message $1 erases besides its own row: the texts it had, and
@@ -61,7 +62,8 @@ class MessageChanges(Protocol):
         the bodies of its earlier EDIT events are emptied; its reactions,
         mentions and notifications are removed and it leaves the search
         index. A deleted reply no longer counts in its root's `reply_count`;
-        a deleted root keeps its replies but gets no new ones.
+        a deleted root keeps its replies but gets no new ones. Its attached
+        files are marked deleted (see `Files.delete_file`).
         The event has `kind=DELETE`, `target_id`, an empty body,
         `sender_id=actor_id`. Idempotent by (actor, client id) as above.
         """
@@ -213,6 +215,7 @@ def delete_message(message_id: str, actor_id: str, client_id: str, now: int) -> 
         yield from execute(
             "UPDATE messages SET reply_count = reply_count - 1 WHERE id = $1", target.thread_id
         )
+    yield from delete_files_of_message(message_id, now)
     return Appended(message=event, duplicate=False)
 
 

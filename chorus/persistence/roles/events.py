@@ -15,6 +15,7 @@ from .._errors import NotFound
 from .._model import Appended, Message, NewMessage
 from .._rows import MESSAGE, check_limit, message
 from .._sql import Engine, Tx, fetch, fetch_one, fetch_value
+from .files import with_attachments
 
 
 class EventLog(Protocol):
@@ -147,8 +148,12 @@ class EventLogOnSql(Engine):
 
 
 def find_message(message_id: str) -> Tx[Message | None]:
+    """The event with its attachments (see `files.with_attachments`), or None."""
     row = yield from fetch_one(f"SELECT {MESSAGE} FROM messages msg WHERE msg.id = $1", message_id)
-    return None if row is None else message(row)
+    if row is None:
+        return None
+    [found] = yield from with_attachments([message(row)])
+    return found
 
 
 def page(
@@ -174,7 +179,7 @@ def page(
     events = [message(row) for row in found]
     if newest_first:
         events.reverse()
-    return events
+    return (yield from with_attachments(events))
 
 
 def followed_threads(user_id: str, limit: int) -> Tx[list[Message]]:
@@ -187,7 +192,7 @@ def followed_threads(user_id: str, limit: int) -> Tx[list[Message]]:
         user_id,
         limit,
     )
-    return [message(row) for row in found]
+    return (yield from with_attachments([message(row) for row in found]))
 
 
 def last_seq(room_id: str) -> Tx[int]:

@@ -24,6 +24,7 @@ from .._model import (
 )
 from .._sql import Tx, execute, execute_many, fetch
 from .events import find_message
+from .files import attach_files, with_attachments
 
 # The members a new message may mention or notify: all with $2 (@room), else
 # those named in $3 or among the thread followers in $4.
@@ -55,6 +56,11 @@ class Fanout:
 
 def needs_fan_out(new: NewMessage) -> bool:
     """True when appending `new` does more than insert its row (the slow path)."""
+    return _notifies(new) or bool(new.attachments)
+
+
+def _notifies(new: NewMessage) -> bool:
+    """True when `new` may mention or notify someone (a reply, or a mention)."""
     return new.thread_id is not None or bool(new.mentions) or new.mentions_room
 
 
@@ -111,21 +117,33 @@ def valid_root(root: Message | None, root_id: str, room_id: str) -> Message:
 def fan_out_batch(
     room_id: str, batch: Sequence[NewMessage], results: Sequence[Appended]
 ) -> Tx[list[Appended]]:
-    """Check the thread roots of a just stored batch and fan out its rich messages.
+    """Check the thread roots of a just stored batch, attach its files, fan out the rest.
 
     Runs in the append's transaction (under the room's lock on PostgreSQL),
     after its rows were inserted; `results` holds one `Appended` per message
-    of `batch`. Returns them, each fanned-out one carrying its notifications.
-    A bad thread root raises `ValueError`, which rolls the batch back.
+    of `batch`. Returns them, each fanned-out one carrying its attachments and
+    notifications. A bad thread root raises `ValueError`, a file that cannot
+    be attached `Forbidden` (see `files.attach_files`); either rolls the batch back.
     """
     fanned = list(results)
     fresh_ids = {a.message.id for a in results if not a.duplicate}
     root_senders: dict[str, str] = {}
     for index, new in enumerate(batch):
         appended = fanned[index]
+        if appended.duplicate and new.attachments:  # the original, with its attachments
+            [original] = yield from with_attachments([appended.message])
+            fanned[index] = attrs.evolve(appended, message=original)
         if appended.duplicate or not needs_fan_out(new):
             continue
         msg = appended.message
+        if new.attachments:
+            files = yield from attach_files(
+                room_id, msg.id, msg.sender_id, new.attachments, msg.created_at
+            )
+            msg = attrs.evolve(msg, attachments=files)
+            fanned[index] = appended = attrs.evolve(appended, message=msg)
+            if not _notifies(new):
+                continue
         followers: list[str] = []
         if msg.thread_id is not None:
             root_id = msg.thread_id

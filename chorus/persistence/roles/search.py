@@ -16,6 +16,7 @@ import attrs
 from .._model import SearchHit
 from .._rows import MESSAGE, MESSAGE_WIDTH, check_limit, message
 from .._sql import Engine, MakeTx, Tx, fetch
+from .files import with_attachments
 
 
 class Search(Protocol):
@@ -163,7 +164,11 @@ def search(
 
     def hits() -> Tx[list[SearchHit]]:
         found = yield from fetch(sql, *params)
-        return [SearchHit(message=message(row), snippet=row[MESSAGE_WIDTH]) for row in found]
+        events = yield from with_attachments([message(row) for row in found])
+        return [
+            SearchHit(message=event, snippet=row[MESSAGE_WIDTH])
+            for event, row in zip(events, found, strict=True)
+        ]
 
     return hits
 

@@ -39,6 +39,7 @@ def append_messages(
         original = stored.get((new.sender_id, new.client_id))
         if original is not None:
             results.append(Appended(message=original, duplicate=True))
+            rich = rich or bool(new.attachments)  # the original's attachments are loaded then
             continue
         seq += 1
         fresh_message = Message(
