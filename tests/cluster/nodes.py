@@ -150,6 +150,17 @@ async def running_nodes(
                     await node.stop()
 
 
+async def pump(source: trio.SocketStream, sink: trio.SocketStream, scope: trio.CancelScope) -> None:
+    """Copy `source` to `sink` until either side ends, then cancel `scope` (both directions)."""
+    try:
+        while data := await source.receive_some(65536):
+            await sink.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    finally:
+        scope.cancel()
+
+
 class FailoverProxy:
     """A loopback TCP forwarder: each connection goes to the first backend that accepts.
 
@@ -178,21 +189,9 @@ class FailoverProxy:
                     continue  # that node is down: try the next one
                 self.connections.append(port)
                 async with backend, trio.open_nursery() as nursery:
-                    nursery.start_soon(self._pump, client, backend, nursery.cancel_scope)
-                    nursery.start_soon(self._pump, backend, client, nursery.cancel_scope)
+                    nursery.start_soon(pump, client, backend, nursery.cancel_scope)
+                    nursery.start_soon(pump, backend, client, nursery.cancel_scope)
                 return
-
-    @staticmethod
-    async def _pump(
-        source: trio.SocketStream, sink: trio.SocketStream, scope: trio.CancelScope
-    ) -> None:
-        try:
-            while data := await source.receive_some(65536):
-                await sink.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            scope.cancel()
 
 
 @attrs.define(eq=False)

@@ -12,6 +12,7 @@ import trio
 
 from chorus import protocol
 from chorus.client import ConnectionLost, Event, HttpApi, RealtimeClient, Reconnected
+from tests.cluster.nodes import pump
 from tests.e2e.node import PASSWORD, chat_user, connected_user, open_node
 from tests.polling import until
 from tests.ports import free_port
@@ -59,20 +60,8 @@ class Switch:
             backend = await trio.open_tcp_stream("127.0.0.1", self.target)
             async with backend, trio.open_nursery() as nursery:
                 self._scopes.append(nursery.cancel_scope)
-                nursery.start_soon(_pump, client, backend, nursery.cancel_scope)
-                nursery.start_soon(_pump, backend, client, nursery.cancel_scope)
-
-
-async def _pump(
-    source: trio.SocketStream, sink: trio.SocketStream, scope: trio.CancelScope
-) -> None:
-    try:
-        while data := await source.receive_some(65536):
-            await sink.send_all(data)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
-    finally:
-        scope.cancel()
+                nursery.start_soon(pump, client, backend, nursery.cancel_scope)
+                nursery.start_soon(pump, backend, client, nursery.cancel_scope)
 
 
 async def next_state(events: trio.MemoryReceiveChannel[Event], timeout: float) -> Event:

@@ -277,35 +277,36 @@ def delete_file(file_id: str, now: int) -> Tx[StoredFile]:
     return _found((yield from find_file(file_id)), file_id)
 
 
+def _files_where(condition: str, *args: object) -> Tx[list[StoredFile]]:
+    """The files matching `condition` (its `$n` are `args`), in the order it ends with."""
+    rows = yield from fetch(f"SELECT {FILE} FROM files f WHERE {condition}", *args)
+    return [stored_file(row) for row in rows]
+
+
 def unfinished_files(node: str) -> Tx[list[StoredFile]]:
-    rows = yield from fetch(
-        f"SELECT {FILE} FROM files f WHERE f.node = $1 AND f.state IN ($2, $3)"
-        " AND f.deleted_at IS NULL ORDER BY f.id",
+    return _files_where(
+        "f.node = $1 AND f.state IN ($2, $3) AND f.deleted_at IS NULL ORDER BY f.id",
         node,
         FileState.PENDING.value,
         FileState.SCANNING.value,
     )
-    return [stored_file(row) for row in rows]
 
 
 def unattached_files(created_before: int, limit: int) -> Tx[list[StoredFile]]:
-    rows = yield from fetch(
-        f"SELECT {FILE} FROM files f WHERE f.message_id IS NULL AND f.created_at < $1"
-        " AND f.deleted_at IS NULL ORDER BY f.created_at LIMIT $2",
+    return _files_where(
+        "f.message_id IS NULL AND f.created_at < $1 AND f.deleted_at IS NULL"
+        " ORDER BY f.created_at LIMIT $2",
         created_before,
         limit,
     )
-    return [stored_file(row) for row in rows]
 
 
 def deleted_files(deleted_before: int, limit: int) -> Tx[list[StoredFile]]:
-    rows = yield from fetch(
-        f"SELECT {FILE} FROM files f WHERE f.deleted_at IS NOT NULL AND f.deleted_at < $1"
-        " ORDER BY f.deleted_at LIMIT $2",
+    return _files_where(
+        "f.deleted_at IS NOT NULL AND f.deleted_at < $1 ORDER BY f.deleted_at LIMIT $2",
         deleted_before,
         limit,
     )
-    return [stored_file(row) for row in rows]
 
 
 def remove_file(file_id: str) -> Tx[bool]:
