@@ -236,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     bots.add_argument(
         "--rate", type=float, default=1000.0, help="messages per second, all senders [1000]"
     )
+    bots.add_argument(
+        "--order",
+        choices=("interleaved", "grouped"),
+        default="interleaved",
+        help="who sends next: interleaved (consecutive sends go to different rooms, like real"
+        " traffic) or grouped (senders in bot order: each room's members in a row, bursts"
+        " that flatter the server's batching) [interleaved]",
+    )
     bots.add_argument("--size", type=int, default=100, help="message body bytes [100]")
     bots.add_argument("--duration", type=float, default=30.0, help="seconds of sending [30]")
     bots.add_argument("--ramp-up", type=float, default=5.0, help="seconds to connect [5]")

@@ -135,6 +135,7 @@ def _swarm(
         drain=args.drain,
         storm_at=args.storm_at,
         latency_every=args.sample_every,
+        order=args.order,
         server_pid=server_pid,
     )
     with Live(Text("starting workers..."), console=console, refresh_per_second=4) as live:

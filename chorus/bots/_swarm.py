@@ -19,7 +19,7 @@ import attrs
 
 from ._histogram import encode_histogram, merge_encoded, new_histogram, summary_ms
 from ._provision import Provisioned
-from ._worker import GoSignal, WorkerPlan, run_worker, worker_process
+from ._worker import GoSignal, SendOrder, WorkerPlan, run_worker, worker_process
 
 SAFE_RATE_PER_BOT = 15.0
 """Sends per second per bot kept under the server's default limit (20 frames/s)."""
@@ -47,6 +47,7 @@ class SwarmOptions:
     """Seconds into sending when every bot drops its connection at once (None: no storm)."""
     latency_every: int = 1
     """Latency is measured by every n-th bot (a sample that keeps the swarm cheap)."""
+    order: SendOrder = "interleaved"
     server_pid: int | None = None
 
 
@@ -80,6 +81,7 @@ def plan_workers(options: SwarmOptions, provisioned: Provisioned) -> list[Worker
                 presence_rate=options.presence_rate / count,
                 storm_at=options.storm_at,
                 latency_every=max(1, options.latency_every),
+                order=options.order,
             )
         )
     return plans

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import random
 import resource
 import select
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -69,6 +70,14 @@ class GoSignal:
     value: float = 0.0
 
 
+T = TypeVar("T")
+
+SendOrder = Literal["interleaved", "grouped"]
+"""Who sends next: `interleaved` goes round the rooms, so consecutive sends hit different
+rooms (as real traffic does); `grouped` goes through the senders in bot order, so a room's
+members send one after another (bursts per room, which flatter the server's batching)."""
+
+
 @attrs.frozen(kw_only=True)
 class WorkerPlan:
     """Everything one worker needs; pickled to a spawned process."""
@@ -100,6 +109,7 @@ class WorkerPlan:
     tick: float = 1.0
     latency_every: int = 1
     """Only bots whose index is a multiple of this measure latency (a sample)."""
+    order: SendOrder = "interleaved"
 
 
 class RoomOrder:
@@ -737,7 +747,11 @@ class Worker:
 
     async def schedule(self, send_from: float, send_until: float) -> None:
         """Open loop: the k-th message is due at `send_from + k / rate`, whatever happened."""
-        senders = [bot for bot in self.bots if bot.sender and bot.rooms]
+        senders = sending_order(
+            [bot for bot in self.bots if bot.sender and bot.rooms],
+            self.plan.order,
+            lambda bot: bot.account.rooms[0],
+        )
         if not senders or self.plan.rate <= 0:
             await _sleep_until(send_until)
             return
@@ -937,6 +951,21 @@ class Worker:
             "max_rss_kib": usage.ru_maxrss,
             "involuntary_switches": usage.ru_nivcsw,
         }
+
+
+def sending_order(senders: Sequence[T], order: SendOrder, room_of: Callable[[T], str]) -> list[T]:
+    """`senders` in the order the schedule takes turns (see `SendOrder`).
+
+    Interleaved: one sender of each room (by `room_of`, its first room) in
+    turn, rooms in the order their first sender comes.
+    """
+    if order == "grouped":
+        return list(senders)
+    by_room: dict[str, list[T]] = {}
+    for sender in senders:
+        by_room.setdefault(room_of(sender), []).append(sender)
+    turns = itertools.zip_longest(*by_room.values())
+    return [sender for turn in turns for sender in turn if sender is not None]
 
 
 async def _sleep_until(moment: float) -> None:
