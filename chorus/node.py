@@ -16,6 +16,7 @@ import trio
 
 from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
+from chorus.actors.files import FilePipeline, PipelineLimits
 from chorus.actors.memberships import MEMBERSHIPS_TOPIC, Memberships
 from chorus.actors.notifications import NOTIFICATIONS_TOPIC, Notifier
 from chorus.actors.presence import Presence
@@ -31,7 +32,7 @@ from chorus.http import HttpServer, serve_http
 from chorus.persistence import Store, now_ms, open_postgres_store, open_sqlite_store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.readiness import store_answers
-from chorus.services import FileServices, Services
+from chorus.services import FileServices, Services, UploadSlots
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 
 _log = structlog.get_logger("chorus.node")
@@ -123,6 +124,14 @@ class Node:
         self._store = store
         self.admission = Admission(_connection_limits(settings))
         self.gateway = _gateway(settings, self._new_connection, self.ready, self.admission)
+        files = file_services(settings, file_url_key)
+        self.pipeline = FilePipeline(
+            store,
+            files,
+            PipelineLimits(
+                max_pixels=settings.image_max_pixels, max_frames=settings.image_max_frames
+            ),
+        )
         self.services = Services(
             settings=settings,
             store=store,
@@ -134,7 +143,8 @@ class Node:
             gateway=self.gateway,
             limiter=limiter,
             admission=self.admission,
-            files=file_services(settings, file_url_key),
+            files=files,
+            pipeline=self.pipeline,
         )
         self.stopping = False
         self.stopped = trio.Event()
@@ -169,6 +179,8 @@ class Node:
             children.append(ChildSpec(id="presence-heartbeat", start=heartbeat))
         children.append(supervisor_child(Supervisor("chat", chat, strategy=Strategy.REST_FOR_ONE)))
         if self.settings.role in ("all", "api"):
+            # Uploads arrive over HTTP: the pipeline checks those spooled on this node.
+            children.append(ChildSpec(id="files", start=self.pipeline.run))
             grace = self.settings.shutdown_grace  # in-flight requests finish (serve_http)
             children.append(ChildSpec(id="http", start=self._serve_http, shutdown=grace))
         return Supervisor("node", children, strategy=Strategy.ONE_FOR_ONE)
@@ -397,6 +409,7 @@ def file_services(settings: Settings, url_key: bytes) -> FileServices:
         storage=storage,
         scanner=scanner,
         url_signer=UrlSigner(url_key),
+        uploads=UploadSlots(settings.files_concurrent_uploads),
         s3=s3,
         cdn=cdn,
     )
