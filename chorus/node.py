@@ -16,7 +16,7 @@ import trio
 
 from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
-from chorus.actors.files import FilePipeline, PipelineLimits
+from chorus.actors.files import FILES_TOPIC, FileNotices, FilePipeline, PipelineLimits
 from chorus.actors.memberships import MEMBERSHIPS_TOPIC, Memberships
 from chorus.actors.notifications import NOTIFICATIONS_TOPIC, Notifier
 from chorus.actors.presence import Presence
@@ -64,8 +64,9 @@ class Node:
     """Builds a node's services on an open store (and bus), and its supervision tree.
 
     The tree (one_for_one): the notifier, the presence heartbeat (with Redis),
-    "chat" (rest_for_one: rooms, presence, the gateway) and the HTTP API; the
-    gateway and the API only where the node's `role` includes them. A crash
+    "chat" (rest_for_one: rooms, presence, the gateway), the file pipeline and
+    the HTTP API; the gateway, and the pipeline with the API, only where the
+    node's `role` includes them. A crash
     restarts what depends on what crashed, and nothing else. Stopping it stops the HTTP
     server (requests in flight get `shutdown_grace` seconds to finish), then
     the gateway (clients are told to reconnect with 1001), then presence and
@@ -125,12 +126,14 @@ class Node:
         self.admission = Admission(_connection_limits(settings))
         self.gateway = _gateway(settings, self._new_connection, self.ready, self.admission)
         files = file_services(settings, file_url_key)
+        self.file_notices = FileNotices(self.sessions.of_user, bus)
         self.pipeline = FilePipeline(
             store,
             files,
             PipelineLimits(
                 max_pixels=settings.image_max_pixels, max_frames=settings.image_max_frames
             ),
+            on_done=self.file_notices.checked,
         )
         self.services = Services(
             settings=settings,
@@ -228,6 +231,9 @@ class Node:
                 )
                 subscriptions.append(
                     await bus.subscribe(MEMBERSHIPS_TOPIC, self.memberships.delivered_elsewhere)
+                )
+                subscriptions.append(
+                    await bus.subscribe(FILES_TOPIC, self.file_notices.delivered_elsewhere)
                 )
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)

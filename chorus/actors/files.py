@@ -17,22 +17,26 @@ exponential backoff. When a node starts, the pipeline queues again every
 file its spool still holds (`Store.unfinished_files(node)`); a file whose
 spool bytes are gone is REJECTED `interrupted`.
 
-Each final state is passed to `on_done`, if given. Logs name
+Each final state is passed to `on_done`: `FileNotices.checked` tells the
+uploader's connections on every node with a `file` frame. Logs name
 files by id and reason only: never their contents, names or URLs.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import attrs
 import structlog
 import trio
 
+from chorus import protocol
+from chorus.cluster import Bus
 from chorus.files import (
     INLINE_SAFE,
     ImageRejected,
@@ -284,3 +288,85 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+FILES_TOPIC = "files"
+"""Bus topic every node listens to: `<origin node> <user id> <file frame JSON>`."""
+
+
+class Uploader(Protocol):
+    """What a connection offers (a `ChatConnection` fits)."""
+
+    def send(self, payload: bytes) -> bool: ...
+
+
+def file_info(file: StoredFile) -> protocol.FileInfo:
+    """A file's wire form (the same JSON as the HTTP API's file view)."""
+    return protocol.FileInfo(
+        id=file.id,
+        name=file.name,
+        size=file.size,
+        content_type=file.content_type or file.declared_type,
+        state=file.state.value,
+        reason=file.reason,
+        scan=file.scan,
+        width=file.width,
+        height=file.height,
+        thumbnails=tuple(
+            protocol.Thumbnail(
+                name=v.name,
+                width=v.width,
+                height=v.height,
+                size=v.size,
+                content_type=v.content_type,
+            )
+            for v in file.variants
+        ),
+        created_at=file.created_at,
+    )
+
+
+class FileNotices:
+    """Tells every connection of a file's uploader, on every node, that it was checked.
+
+    `checked` (the pipeline's `on_done`) sends a `file` frame to the owner's
+    connections here and publishes it for the other nodes, which send it to
+    theirs (`delivered_elsewhere`); a node ignores its own publication, so
+    each connection gets the frame once. Best effort, like memberships: the
+    bus may lose a publication, and `GET /api/v1/files/{id}` has the truth.
+    """
+
+    def __init__(self, connections_of: Callable[[str], Sequence[Uploader]], bus: Bus | None):
+        self._connections_of = connections_of
+        self._bus = bus
+        self._origin = secrets.token_hex(6).encode()
+
+    async def checked(self, file: StoredFile) -> None:
+        """`file` became READY or REJECTED: tell its owner's connections everywhere."""
+        payload = protocol.encode(protocol.FileUpdate(file=file_info(file)))
+        self._tell(file.owner_id, payload)
+        if self._bus is None:
+            return
+        envelope = b" ".join((self._origin, file.owner_id.encode(), payload))
+        try:
+            await self._bus.publish(FILES_TOPIC, envelope)
+        except Exception as exc:  # best effort: the store has the file's state
+            _log.warning("files.notice_not_published", error=str(exc))
+
+    def delivered_elsewhere(self, envelope: bytes) -> None:
+        """A bus envelope from `FILES_TOPIC`: send it to this node's connections of the user."""
+        origin, _, rest = envelope.partition(b" ")
+        if origin == self._origin:
+            return  # told here already
+        user_id, _, payload = rest.partition(b" ")
+        try:
+            frame = protocol.decode_server_frame(payload)
+        except protocol.ProtocolError as exc:  # not from a Chorus node of ours
+            _log.warning("files.notice_dropped", reason="malformed", error=str(exc))
+            return
+        if isinstance(frame, protocol.FileUpdate):
+            self._tell(user_id.decode(errors="replace"), payload)
+
+    def _tell(self, user_id: str, payload: bytes) -> None:
+        for connection in self._connections_of(user_id):
+            connection.send(payload)
