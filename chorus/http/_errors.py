@@ -104,6 +104,11 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         meaning="An upload would take your files past files_quota_bytes.",
     ),
     ErrorCodeDoc(
+        code="range_not_satisfiable",
+        status=416,
+        meaning="A file's Range is outside it; Content-Range gives its size.",
+    ),
+    ErrorCodeDoc(
         code="unsupported_media_type",
         status=415,
         meaning="A request body was sent with a Content-Type other than JSON (an upload:"

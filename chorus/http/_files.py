@@ -16,22 +16,36 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 import trio
 from quart import request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_range_header
 
-from chorus.files import display_name
+from chorus.actors.files import variant_key
+from chorus.files import (
+    LocalStorage,
+    ObjectNotFound,
+    UrlRefused,
+    delivery_headers,
+    display_name,
+    disposition_for,
+)
 from chorus.metrics import FILE_UPLOAD_BYTES, FILE_UPLOADS
-from chorus.persistence import NewFile, StoredFile, now_ms
+from chorus.persistence import FileState, NewFile, StoredFile, now_ms
 
 from ._body import StreamedBody
 from ._errors import ApiError, not_found
-from ._input import text
-from ._output import FileView, file_view
-from ._routing import API_PREFIX, Call, Content, Reply, RouteTable
+from ._input import choice, text
+from ._output import FileUrlView, FileView, file_view
+from ._routing import API_PREFIX, Call, Content, Reply, RouteTable, Streamed
 
 table = RouteTable("files")
 
@@ -41,6 +55,9 @@ MAX_NAME_CHARS = 1024
 CHUNK_TIMEOUT = 60
 """Seconds an upload may send nothing before it is refused (408)."""
 PART_SUFFIX = ".part"
+ORIGINAL = "original"
+THUMBNAILS = ("320", "1280")
+"""The thumbnails' variant names (`chorus.files.process_image`'s default bounds)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -164,7 +181,7 @@ async def _spool(part: Path, max_bytes: int) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-async def visible_file(call: Call[object], file_id: str) -> StoredFile:
+async def visible_file(call: Call[Any], file_id: str) -> StoredFile:
     """The file, if the caller may see it (its owner before attachment, then the room's
     members) and it is not deleted; else 404."""
     file = await call.services.store.get_file(file_id)
@@ -212,3 +229,142 @@ async def delete_file(call: Call[object], file_id: str) -> Reply:
         raise ApiError(403, "forbidden", "only its owner may delete a file")
     await call.services.store.delete_file(file_id, now_ms())
     return Reply(204)
+
+
+# -- delivery ---------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class UrlQuery:
+    variant: str = choice(
+        ORIGINAL,
+        *THUMBNAILS,
+        description="original, or a thumbnail of an image (320, 1280: the bound in pixels).",
+        default=ORIGINAL,
+    )
+
+
+@table.route(
+    "GET",
+    f"{FILES}/{{file_id}}/url",
+    summary="Get a download URL for a file",
+    input=UrlQuery,
+    responses={200: FileUrlView},
+    errors={
+        404: "No such file, deleted, not visible to the caller, not ready yet (rejected,"
+        " or still being checked), or no such thumbnail.",
+    },
+)
+async def get_file_url(call: Call[UrlQuery], file_id: str) -> Reply:
+    """A URL that fetches the file for `file_url_ttl` seconds, with no token.
+
+    Only for a `ready` file. Images are shown inline; every other type is a
+    download (`Content-Disposition: attachment`). Served by the nodes
+    themselves (signed URLs; deleting the file stops them at once), by S3
+    (presigned) or by a CDN (CloudFront signed), as the server is configured.
+    """
+    file = await visible_file(call, file_id)
+    variant = call.input.variant
+    content_type = _variant_type(file, variant)
+    if file.state is not FileState.READY or content_type is None:
+        raise not_found("the file is not ready, or has no such thumbnail")
+    services = call.services
+    files, ttl = services.files, services.settings.file_url_ttl
+    expires_at = int(time.time()) + ttl
+    key = variant_key(file.id, variant)
+    if files.cdn is not None and files.s3 is not None:
+        expiry = datetime.fromtimestamp(expires_at, UTC)
+        url = files.cdn.signed_url(files.s3.object_key(key), expires_at=expiry)
+    elif files.s3 is not None:
+        url = await files.s3.presigned_get(
+            key, ttl=ttl, display_name=file.name, content_type=content_type
+        )
+    else:
+        disposition = disposition_for(content_type)
+        query = files.url_signer.sign(
+            file.id, variant, disposition=disposition, expires_at=expires_at
+        )
+        url = f"{request.host_url}files/{file.id}/{variant}?{urlencode(query)}"
+    return Reply(200, FileUrlView(url=url, expires_at=expires_at * 1000))
+
+
+def _variant_type(file: StoredFile, variant: str) -> str | None:
+    """The stored type of a file's `variant`; None if it has no such variant."""
+    if variant == ORIGINAL:
+        return file.content_type
+    return next((v.content_type for v in file.variants if v.name == variant), None)
+
+
+@attrs.frozen(kw_only=True)
+class SignedQuery:
+    exp: str = text(1, 20, "Expiry of the URL (Unix seconds), as signed.")
+    disp: str = choice("inline", "attachment", description="Content-Disposition, as signed.")
+    sig: str = text(1, 128, "The URL's signature.")
+
+
+@table.route(
+    "GET",
+    "/files/{file_id}/{variant}",
+    summary="Fetch a file by its signed URL",
+    input=SignedQuery,
+    responses={
+        200: Content("application/octet-stream", "The file's bytes, with its own type."),
+        206: Content("application/octet-stream", "The requested range of the file's bytes."),
+    },
+    errors={
+        403: "The URL's signature is wrong (changed or forged) or it has expired.",
+        404: "No such file or variant, or the file was deleted or is not served here.",
+        416: "The Range is outside the file (see Content-Range).",
+    },
+    auth=False,
+)
+async def fetch_file(call: Call[SignedQuery], file_id: str, variant: str) -> Reply:
+    """The URLs that `GET /api/v1/files/{file_id}/url` issues with local storage.
+
+    The signature and expiry are checked first, then the file: a deleted
+    file is never served, whatever URL was issued. `Range: bytes=a-b` gets
+    206 (one range); the response is sent with the type checked at upload,
+    `X-Content-Type-Options: nosniff` and a sandboxing Content-Security-Policy.
+    """
+    files = call.services.files
+    query = attrs.asdict(call.input)
+    try:
+        disposition = files.url_signer.verify(file_id, variant, query, now=time.time())
+    except UrlRefused as refused:
+        raise ApiError(403, "forbidden", str(refused)) from None
+    file = await call.services.store.get_file(file_id)
+    storage = files.storage
+    if file is None or file.deleted_at is not None or file.state is not FileState.READY:
+        raise not_found("no such file")
+    content_type = _variant_type(file, variant)
+    if content_type is None or not isinstance(storage, LocalStorage):
+        raise not_found("no such file")
+    key = variant_key(file_id, variant)
+    try:
+        size = await storage.size(key)
+    except ObjectNotFound:
+        raise not_found("no such file") from None
+    headers = delivery_headers(file.name, content_type, disposition=disposition)
+    headers |= {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
+    start, stop, status = 0, size, 200
+    wanted = parse_range_header(request.headers.get("Range"))
+    if wanted is not None:
+        bounds = wanted.range_for_length(size) if len(wanted.ranges) == 1 else None
+        if bounds is None and len(wanted.ranges) == 1:
+            raise ApiError(
+                416,
+                "range_not_satisfiable",
+                "the range is outside the file",
+                {"Content-Range": f"bytes */{size}"},
+            )
+        if bounds is not None:
+            (start, stop), status = bounds, 206
+            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    headers["Content-Length"] = str(stop - start)
+    return Reply(status, Streamed(_read(storage, key, start, stop), headers))
+
+
+async def _read(storage: LocalStorage, key: str, start: int, stop: int) -> AsyncIterator[bytes]:
+    async with storage.open_range(key, start, stop) as reader:
+        async for chunk in reader:
+            yield chunk

@@ -96,6 +96,14 @@ class MyRoomView(RoomView):
     others: list[UserView] | None
 
 
+@attrs.frozen(kw_only=True)
+class FileUrlView:
+    """A URL that fetches a file (or a thumbnail) without a token, until it expires."""
+
+    url: str
+    expires_at: int = described("When the URL stops working (ms since the epoch).")
+
+
 FileStateName = Literal["pending", "scanning", "ready", "rejected"]
 ScanName = Literal["clean", "unscanned"]
 

@@ -9,7 +9,7 @@ one the route declares: the declaration is what `/openapi.json` publishes.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, Final, Generic, TypeVar
 
 import attrs
@@ -40,8 +40,17 @@ class Raw:
 
 
 @attrs.frozen
+class Streamed:
+    """A body sent as `chunks` come (never whole in memory), with its own headers."""
+
+    chunks: AsyncIterable[bytes]
+    headers: Mapping[str, str]
+
+
+@attrs.frozen
 class Reply:
-    """A handler's answer: `status` and a view (attrs instance), a JSON dict, `Raw`, or None."""
+    """A handler's answer: `status` and a view (attrs instance), a JSON dict, `Raw`,
+    `Streamed`, or None."""
 
     status: int
     body: object = None
@@ -298,6 +307,8 @@ def render(reply: Reply) -> Response:
             return Response(b"", status=reply.status)
         case Raw(data=data, media_type=media_type):
             return Response(data, status=reply.status, content_type=media_type)
+        case Streamed(chunks=chunks, headers=headers):
+            return Response(chunks, status=reply.status, headers=dict(headers))
         case body:
             return Response(to_json(body), status=reply.status, content_type=JSON)
 
