@@ -150,7 +150,11 @@ class FilePipeline:
     async def _process(self, file_id: str) -> None:
         file = await self._store.get_file(file_id)
         spool = spool_path(self._files.spool_dir, file_id)
-        if file is None or file.state in (FileState.READY, FileState.REJECTED):
+        if (
+            file is None
+            or file.deleted_at is not None  # deleted while waiting: never checked nor stored
+            or file.state in (FileState.READY, FileState.REJECTED)
+        ):
             await trio.to_thread.run_sync(_remove, spool)
             return
         work = spool.with_name(file_id + WORK_SUFFIX)

@@ -136,7 +136,8 @@ async def upload_file(call: Call[UploadName]) -> Reply:
         await trio.Path(part).rename(files.spool_dir / stored.id)
     finally:
         files.uploads.give_back(call.user_id)
-        await trio.Path(part).unlink(missing_ok=True)
+        with trio.CancelScope(shield=True):  # a dropped client must not leave a .part file
+            await trio.Path(part).unlink(missing_ok=True)
     services.pipeline.submit(stored.id)
     FILE_UPLOADS.labels("accepted").inc()
     FILE_UPLOAD_BYTES.inc(size)
