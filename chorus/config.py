@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
@@ -61,6 +62,23 @@ def _networks(
         parse_networks(value)
     except ValueError as exc:
         raise ValueError(f"'{attribute.name}': {exc}") from None
+
+
+def _clamd_address(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+    """Empty, tcp://host:port or unix:///path (the forms `chorus.files.ClamdScanner` takes)."""
+    if not value:
+        return
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    tcp = parts.scheme == "tcp" and parts.hostname and port
+    unix = parts.scheme == "unix" and parts.path and not parts.netloc
+    if not (tcp or unix):
+        raise ValueError(
+            f"'{attribute.name}' must be tcp://host:port or unix:///path, not {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -200,6 +218,72 @@ class Settings:
         " names the client; they are exempt from max_connections_per_address. Empty: none",
         _networks,
     )
+
+    files_max_bytes: int = _setting(
+        100 * 1024 * 1024, "largest file one upload may carry, in bytes (413 beyond)", _positive
+    )
+    files_quota_bytes: int = _setting(
+        1024 * 1024 * 1024,
+        "bytes of files one user may keep, over all nodes (413 quota_exceeded beyond)",
+        _positive,
+    )
+    files_concurrent_uploads: int = _setting(
+        4, "uploads one user may stream to one node at once (429 beyond)", _positive
+    )
+    scanner: str = _setting(
+        "none",
+        "virus scanner of uploaded files: clamd (clamd_address), or none (files are"
+        " marked unscanned and a warning is logged at start-up)",
+        attrs.validators.in_(("none", "clamd")),
+    )
+    clamd_address: str = _setting(
+        "", "where clamd listens: tcp://host:port or unix:///path/to/socket", _clamd_address
+    )
+    storage: str = _setting(
+        "local",
+        "where accepted files are kept: local (data_dir/files) or s3 (s3_bucket)",
+        attrs.validators.in_(("local", "s3")),
+    )
+    s3_bucket: str = _setting("", "S3 bucket of the files (storage = s3)")
+    s3_prefix: str = _setting("", "key prefix of the files in the S3 bucket (e.g. chorus/)")
+    s3_region: str = _setting("", "region of the S3 bucket; empty: boto3's default")
+    s3_endpoint_url: str = _setting(
+        "", "URL of an S3-compatible store (MinIO, Ceph, ...); empty: AWS", _web_url
+    )
+    cdn_domain: str = _setting(
+        "", "CloudFront domain serving the S3 bucket; file URLs are then CloudFront signed URLs"
+    )
+    cdn_key_id: str = _setting("", "id of the CloudFront public key that checks file URLs")
+    cdn_private_key_file: str = _setting(
+        "", "PEM file of the RSA private key that signs CloudFront file URLs"
+    )
+    file_url_ttl: int = _setting(
+        300,
+        "lifetime of a file download URL in seconds (the revocation delay of S3/CDN URLs)",
+        _positive,
+    )
+    image_max_pixels: int = _setting(
+        50_000_000, "most pixels (width x height) an uploaded image may declare", _positive
+    )
+    image_max_frames: int = _setting(
+        200, "most frames an uploaded animated image may have", _positive
+    )
+
+    def __attrs_post_init__(self) -> None:
+        """Settings that only make sense together (attrs validators see one field each)."""
+        if self.scanner == "clamd" and not self.clamd_address:
+            raise ValueError("'clamd_address' is required when scanner = clamd")
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("'s3_bucket' is required when storage = s3")
+        cdn = (self.cdn_domain, self.cdn_key_id, self.cdn_private_key_file)
+        if any(cdn) and not all(cdn):
+            raise ValueError(
+                "'cdn_domain', cdn_key_id and cdn_private_key_file go together: set all or none"
+            )
+        if self.cdn_domain and self.storage != "s3":
+            raise ValueError("'cdn_domain' needs storage = s3 (CloudFront serves the bucket)")
+        if self.cdn_domain and any(char in self.cdn_domain for char in "/?#@ :"):
+            raise ValueError(f"'cdn_domain' is a host name, not {self.cdn_domain!r}")
 
     @property
     def gateway_urls(self) -> list[str]:

@@ -43,6 +43,25 @@ FILE_REJECTIONS = Counter(
     "Uploaded files refused by a content check, by reason (chorus.files.Rejection values).",
     ["reason"],
 )
+FILE_UPLOADS = Counter(
+    "chorus_file_uploads",
+    "Upload requests by outcome: accepted (spooled, pipeline queued) or the refusal's code"
+    " (file_too_large, quota_exceeded, too_many_uploads, ...).",
+    ["outcome"],
+)
+FILE_UPLOAD_BYTES = Counter(
+    "chorus_file_upload_bytes", "Bytes of accepted uploads written to the spool."
+)
+FILE_PIPELINE_QUEUE = Gauge(
+    "chorus_file_pipeline_queue",
+    "Files waiting for or going through the checks on this node (spooled, not yet"
+    " ready or rejected).",
+)
+FILE_OUTCOMES = Counter(
+    "chorus_file_outcomes",
+    "Files that left the pipeline, by final state (ready, rejected).",
+    ["state"],
+)
 FILE_SCANS = Counter(
     "chorus_file_scans",
     "Virus scans by outcome: clean, infected, or error (scanner down, timed out or failing).",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import gc
+import secrets
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import attrs
 import structlog
@@ -14,6 +16,7 @@ import trio
 
 from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
+from chorus.actors.files import FILES_TOPIC, FileNotices, FilePipeline, PipelineLimits
 from chorus.actors.memberships import MEMBERSHIPS_TOPIC, Memberships
 from chorus.actors.notifications import NOTIFICATIONS_TOPIC, Notifier
 from chorus.actors.presence import Presence
@@ -23,12 +26,13 @@ from chorus.admission import Admission, ConnectionLimits, raise_open_file_limit
 from chorus.auth import AuthService, Passwords, TokenSigner, new_signing_key
 from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
 from chorus.config import Settings
+from chorus.files import ClamdScanner, LocalStorage, NoScanner, Scanner, Storage, UrlSigner
 from chorus.gateway import Connection, Gateway, GatewayConfig, Readiness
 from chorus.http import HttpServer, serve_http
 from chorus.persistence import Store, now_ms, open_postgres_store, open_sqlite_store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.readiness import store_answers
-from chorus.services import Services
+from chorus.services import FileServices, Services, UploadSlots
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 
 _log = structlog.get_logger("chorus.node")
@@ -36,6 +40,12 @@ _log = structlog.get_logger("chorus.node")
 DATABASE_FILE = "chorus.db"
 SIGNING_KEY_SECRET = "token-signing-key"
 """Name of the token signing key among the store's shared secrets."""
+FILE_URL_KEY_SECRET = "file-url-key"
+"""Name of the key that signs the nodes' own file download URLs, among the shared secrets."""
+NODE_NAME_FILE = "node-id"
+"""File in `data_dir` holding the node's stable name (its upload spool is found again by it)."""
+SPOOL_DIR = "spool"
+FILES_DIR = "files"
 
 
 @attrs.frozen(kw_only=True)
@@ -54,8 +64,9 @@ class Node:
     """Builds a node's services on an open store (and bus), and its supervision tree.
 
     The tree (one_for_one): the notifier, the presence heartbeat (with Redis),
-    "chat" (rest_for_one: rooms, presence, the gateway) and the HTTP API; the
-    gateway and the API only where the node's `role` includes them. A crash
+    "chat" (rest_for_one: rooms, presence, the gateway), the file pipeline and
+    the HTTP API; the gateway, and the pipeline with the API, only where the
+    node's `role` includes them. A crash
     restarts what depends on what crashed, and nothing else. Stopping it stops the HTTP
     server (requests in flight get `shutdown_grace` seconds to finish), then
     the gateway (clients are told to reconnect with 1001), then presence and
@@ -70,6 +81,7 @@ class Node:
         store: Store,
         *,
         signing_key: bytes,
+        file_url_key: bytes,
         bus: Bus | None = None,
         passwords: Passwords | None = None,
     ) -> None:
@@ -113,6 +125,16 @@ class Node:
         self._store = store
         self.admission = Admission(_connection_limits(settings))
         self.gateway = _gateway(settings, self._new_connection, self.ready, self.admission)
+        files = file_services(settings, file_url_key)
+        self.file_notices = FileNotices(self.sessions.of_user, bus)
+        self.pipeline = FilePipeline(
+            store,
+            files,
+            PipelineLimits(
+                max_pixels=settings.image_max_pixels, max_frames=settings.image_max_frames
+            ),
+            on_done=self.file_notices.checked,
+        )
         self.services = Services(
             settings=settings,
             store=store,
@@ -124,6 +146,8 @@ class Node:
             gateway=self.gateway,
             limiter=limiter,
             admission=self.admission,
+            files=files,
+            pipeline=self.pipeline,
         )
         self.stopping = False
         self.stopped = trio.Event()
@@ -158,6 +182,8 @@ class Node:
             children.append(ChildSpec(id="presence-heartbeat", start=heartbeat))
         children.append(supervisor_child(Supervisor("chat", chat, strategy=Strategy.REST_FOR_ONE)))
         if self.settings.role in ("all", "api"):
+            # Uploads arrive over HTTP: the pipeline checks those spooled on this node.
+            children.append(ChildSpec(id="files", start=self.pipeline.run))
             grace = self.settings.shutdown_grace  # in-flight requests finish (serve_http)
             children.append(ChildSpec(id="http", start=self._serve_http, shutdown=grace))
         return Supervisor("node", children, strategy=Strategy.ONE_FOR_ONE)
@@ -205,6 +231,9 @@ class Node:
                 )
                 subscriptions.append(
                     await bus.subscribe(MEMBERSHIPS_TOPIC, self.memberships.delivered_elsewhere)
+                )
+                subscriptions.append(
+                    await bus.subscribe(FILES_TOPIC, self.file_notices.delivered_elsewhere)
                 )
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)
@@ -326,6 +355,72 @@ async def load_signing_key(store: Store) -> bytes:
     return await store.shared_secret(SIGNING_KEY_SECRET, new_signing_key(), now_ms())
 
 
+async def load_file_url_key(store: Store) -> bytes:
+    """The deployment's file URL key, like `load_signing_key`: every node verifies every URL."""
+    return await store.shared_secret(FILE_URL_KEY_SECRET, secrets.token_bytes(32), now_ms())
+
+
+def load_node_name(data_dir: Path) -> str:
+    """This node's stable name, made up once and kept in `data_dir/node-id`.
+
+    Files being checked are recorded with the name of the node whose spool
+    holds them, so a restarted node resumes its own (`Store.unfinished_files`).
+    Nodes must not share a data directory (each has its own spool).
+    """
+    path = data_dir / NODE_NAME_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    name = "node-" + secrets.token_hex(8)
+    try:
+        with path.open("x") as file:  # two processes racing: the first one's name stays
+            file.write(name + "\n")
+    except FileExistsError:
+        return path.read_text().strip()
+    return name
+
+
+def file_services(settings: Settings, url_key: bytes) -> FileServices:
+    """Storage, scanner and URL signers as the settings select them (blocking: start-up only).
+
+    The S3 and CloudFront modules (boto3) are imported only when selected.
+    Raises `ValueError` or `OSError` for a CDN key that does not load.
+    """
+    spool = settings.data_dir / SPOOL_DIR
+    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    scanner: Scanner = (
+        ClamdScanner(settings.clamd_address) if settings.scanner == "clamd" else NoScanner()
+    )
+    storage: Storage
+    s3 = cdn = None
+    if settings.storage == "local":
+        storage = LocalStorage(settings.data_dir / FILES_DIR)
+    else:
+        from chorus.files import CdnUrlSigner, S3Storage
+
+        storage = s3 = S3Storage(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            region=settings.s3_region or None,
+            endpoint_url=settings.s3_endpoint_url or None,
+        )
+        if settings.cdn_domain:
+            pem = Path(settings.cdn_private_key_file).read_bytes()
+            cdn = CdnUrlSigner(settings.cdn_domain, settings.cdn_key_id, pem)
+    return FileServices(
+        node_name=load_node_name(settings.data_dir),
+        spool_dir=spool,
+        storage=storage,
+        scanner=scanner,
+        url_signer=UrlSigner(url_key),
+        uploads=UploadSlots(settings.files_concurrent_uploads),
+        s3=s3,
+        cdn=cdn,
+    )
+
+
 def is_postgres_url(url: str) -> bool:
     """True when `url` selects the PostgreSQL store (else SQLite is used)."""
     return url.startswith(("postgresql://", "postgres://"))
@@ -352,7 +447,19 @@ async def serve(
     """
     raise_open_file_limit()
     async with open_node_store(settings) as store, open_node_bus(settings) as bus:
-        node = Node(settings, store, signing_key=await load_signing_key(store), bus=bus)
+        if settings.scanner == "none":
+            _log.warning(
+                "node.files_not_scanned",
+                message="files are not virus-scanned; their metadata says unscanned"
+                " (set scanner = clamd, see docs/operations.md)",
+            )
+        node = Node(
+            settings,
+            store,
+            signing_key=await load_signing_key(store),
+            file_url_key=await load_file_url_key(store),
+            bus=bus,
+        )
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_stop_on_signals, signals, node, nursery.cancel_scope)

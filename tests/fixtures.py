@@ -11,7 +11,14 @@ import trio
 
 from chorus.auth import Passwords
 from chorus.config import Settings
-from chorus.node import Addresses, Node, load_signing_key, open_node_bus, open_node_store
+from chorus.node import (
+    Addresses,
+    Node,
+    load_file_url_key,
+    load_signing_key,
+    open_node_bus,
+    open_node_store,
+)
 
 
 def cheap_passwords() -> Passwords:
@@ -43,6 +50,7 @@ async def open_test_node(data_dir: Path, **overrides: Any) -> AsyncIterator[tupl
             settings,
             store,
             signing_key=await load_signing_key(store),
+            file_url_key=await load_file_url_key(store),
             bus=bus,
             passwords=cheap_passwords(),
         )

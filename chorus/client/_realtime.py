@@ -75,6 +75,7 @@ Event = (
     | protocol.TooFar
     | protocol.RoomAdded
     | protocol.RoomRemoved
+    | protocol.FileUpdate
     | RoomFound
     | ConnectionLost
     | Reconnected
@@ -465,6 +466,7 @@ class RealtimeClient:
                 | protocol.ReceiptEvent()
                 | protocol.NotificationEvent()
                 | protocol.Notice()
+                | protocol.FileUpdate()
             ):
                 await self._send_events.send(frame)
             case _:

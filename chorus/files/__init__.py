@@ -8,9 +8,13 @@ Files that pass are kept in a `Storage` (`LocalStorage`, `S3Storage`) and
 delivered through signed, expiring URLs (`UrlSigner` for the node itself, S3
 presigned URLs, `CdnUrlSigner` for CloudFront) with the headers of
 `delivery_headers`.
+
+`S3Storage` and `CdnUrlSigner` are loaded on first use: a node that keeps its
+files on local disk never imports boto3 (tests/files/test_wiring.py).
 """
 
-from ._cloudfront import CdnUrlSigner as CdnUrlSigner
+from typing import TYPE_CHECKING, Any
+
 from ._delivery import SANDBOX_POLICY as SANDBOX_POLICY
 from ._delivery import Disposition as Disposition
 from ._delivery import content_disposition as content_disposition
@@ -24,7 +28,6 @@ from ._local_storage import LocalStorage as LocalStorage
 from ._local_storage import RangeReader as RangeReader
 from ._names import display_name as display_name
 from ._reasons import Rejection as Rejection
-from ._s3_storage import S3Storage as S3Storage
 from ._scanner import ClamdScanner as ClamdScanner
 from ._scanner import NoScanner as NoScanner
 from ._scanner import Scanner as Scanner
@@ -47,3 +50,18 @@ from ._types import TypeVerdict as TypeVerdict
 from ._types import check_type as check_type
 from ._types import inline_safe as inline_safe
 from ._types import sniff as sniff
+
+if TYPE_CHECKING:
+    from ._cloudfront import CdnUrlSigner as CdnUrlSigner
+    from ._s3_storage import S3Storage as S3Storage
+
+_LAZY = {"S3Storage": "._s3_storage", "CdnUrlSigner": "._cloudfront"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the S3 and CloudFront modules (boto3, botocore) only when asked for."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,3 +23,7 @@ class Rejection(StrEnum):
     """An animated image has more frames than allowed."""
     IMAGE_INVALID = "image_invalid"
     """The image cannot be decoded: corrupt, truncated, or not the format it claims."""
+    INFECTED = "infected"
+    """The virus scanner found something in the file."""
+    INTERRUPTED = "interrupted"
+    """The upload's bytes were lost before they were checked (its spool file is gone)."""

@@ -10,7 +10,19 @@ from quart_trio import QuartTrio
 
 from chorus.services import Services
 
-from . import _auth, _inbox, _messages, _ops, _reactions, _rooms, _search, _threads, _users
+from . import (
+    _auth,
+    _files,
+    _inbox,
+    _messages,
+    _ops,
+    _reactions,
+    _rooms,
+    _search,
+    _threads,
+    _users,
+)
+from ._body import StreamedRequest
 from ._errors import error_for, internal_error
 from ._metrics import HTTP_REQUESTS, HTTP_SECONDS, OTHER_METHOD, STANDARD_METHODS, UNMATCHED
 from ._output import ErrorDetailView, ErrorView, to_json
@@ -36,6 +48,7 @@ def all_routes() -> tuple[Route, ...]:
             *_threads.table,
             *_inbox.table,
             *_search.table,
+            *_files.table,
             *_ops.table,
         )
     )
@@ -49,6 +62,7 @@ def create_app(services: Services) -> QuartTrio:
     domain rule, or a bug (500, logged with its traceback).
     """
     app = QuartTrio(__name__, static_folder=None, template_folder=None)
+    app.request_class = StreamedRequest
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = BODY_TIMEOUT
     # No redirects for "/rooms/" or "//rooms": a redirect is not our error shape.

@@ -93,15 +93,37 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ),
     ErrorCodeDoc(code="too_large", status=413, meaning="The request body is over 64 KiB."),
     ErrorCodeDoc(
+        code="file_too_large",
+        status=413,
+        meaning="An upload is over files_max_bytes (refused from its Content-Length, or as it"
+        " streams).",
+    ),
+    ErrorCodeDoc(
+        code="quota_exceeded",
+        status=413,
+        meaning="An upload would take your files past files_quota_bytes.",
+    ),
+    ErrorCodeDoc(
+        code="range_not_satisfiable",
+        status=416,
+        meaning="A file's Range is outside it; Content-Range gives its size.",
+    ),
+    ErrorCodeDoc(
         code="unsupported_media_type",
         status=415,
-        meaning="A request body was sent with a Content-Type other than JSON.",
+        meaning="A request body was sent with a Content-Type other than JSON (an upload:"
+        " without a Content-Type).",
     ),
     ErrorCodeDoc(
         code="rate_limited",
         status=429,
         meaning="Too many register, login or failed refresh attempts from this address "
         "(auth_attempts_per_minute, 30 by default); wait Retry-After seconds.",
+    ),
+    ErrorCodeDoc(
+        code="too_many_uploads",
+        status=429,
+        meaning="You already have files_concurrent_uploads uploads in progress on this node.",
     ),
     ErrorCodeDoc(code="internal", status=500, meaning="A server bug; it has been logged."),
     ErrorCodeDoc(

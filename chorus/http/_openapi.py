@@ -89,7 +89,13 @@ def _operation(route: Route, schemas: SchemaSet) -> dict[str, Any]:
         parameters += query_parameters(route.input)
     if parameters:
         operation["parameters"] = parameters
-    if not route.input_in_query and has_fields(route.input):
+    if route.raw_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "description": route.raw_body.description,
+            "content": {route.raw_body.media_type: {"schema": {}}},
+        }
+    elif not route.input_in_query and has_fields(route.input):
         name = route.input.__name__
         schemas.components[name] = body_schema(route.input)
         operation["requestBody"] = {

@@ -97,6 +97,55 @@ class MyRoomView(RoomView):
 
 
 @attrs.frozen(kw_only=True)
+class FileUrlView:
+    """A URL that fetches a file (or a thumbnail) without a token, until it expires."""
+
+    url: str
+    expires_at: int = described("When the URL stops working (ms since the epoch).")
+
+
+FileStateName = Literal["pending", "scanning", "ready", "rejected"]
+ScanName = Literal["clean", "unscanned"]
+
+
+@attrs.frozen(kw_only=True)
+class ThumbnailView:
+    """A smaller rendition of an image, fetched as the URL variant `name`."""
+
+    name: str = described('The variant to ask a URL for: "320" or "1280" (its bound in px).')
+    width: int
+    height: int
+    size: int
+    content_type: str
+
+
+@attrs.frozen(kw_only=True)
+class FileView:
+    """An uploaded file: delivered (`GET .../url`) only once `state` is `ready`.
+
+    `content_type` is the type sniffed from the bytes once checked (the
+    declared one before); `reason` says why a `rejected` file was refused;
+    `scan` is `clean`, or `unscanned` on a server that does not virus-scan
+    (null until checked).
+    """
+
+    id: str
+    name: str = described("Display name (sanitised); never part of a storage path.")
+    size: int = described("Bytes uploaded.")
+    content_type: str
+    state: FileStateName
+    reason: str | None = described(
+        "Why it was rejected: infected, type_not_allowed, type_mismatch, empty,"
+        " image_too_large, too_many_frames, image_invalid, interrupted; null otherwise."
+    )
+    scan: ScanName | None
+    width: int | None = described("Pixels, for images (after EXIF orientation).")
+    height: int | None
+    thumbnails: list[ThumbnailView]
+    created_at: int
+
+
+@attrs.frozen(kw_only=True)
 class MemberView:
     """A member of a room, with their presence as this node sees it."""
 
@@ -523,3 +572,28 @@ class SchemaSet:
         if attrs.has(hint):
             return self.ref(hint)
         raise TypeError(f"no JSON Schema for {hint!r}")
+
+
+def file_view(file: persistence.StoredFile) -> FileView:
+    return FileView(
+        id=file.id,
+        name=file.name,
+        size=file.size,
+        content_type=file.content_type or file.declared_type,
+        state=file.state.value,
+        reason=file.reason,
+        scan=file.scan,
+        width=file.width,
+        height=file.height,
+        thumbnails=[
+            ThumbnailView(
+                name=v.name,
+                width=v.width,
+                height=v.height,
+                size=v.size,
+                content_type=v.content_type,
+            )
+            for v in file.variants
+        ],
+        created_at=file.created_at,
+    )

@@ -9,7 +9,7 @@ one the route declares: the declaration is what `/openapi.json` publishes.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, Final, Generic, TypeVar
 
 import attrs
@@ -40,8 +40,17 @@ class Raw:
 
 
 @attrs.frozen
+class Streamed:
+    """A body sent as `chunks` come (never whole in memory), with its own headers."""
+
+    chunks: AsyncIterable[bytes]
+    headers: Mapping[str, str]
+
+
+@attrs.frozen
 class Reply:
-    """A handler's answer: `status` and a view (attrs instance), a JSON dict, `Raw`, or None."""
+    """A handler's answer: `status` and a view (attrs instance), a JSON dict, `Raw`,
+    `Streamed`, or None."""
 
     status: int
     body: object = None
@@ -97,6 +106,8 @@ class Route:
     """Counted against the caller IP's attempts (`limit:auth:<ip>` in `Services.limiter`): 429."""
     input_in_query: bool
     """The input comes as query parameters (and no body is read), else as a JSON body."""
+    raw_body: Content | None = None
+    """A body that is not JSON, read by the handler itself (`request.body`): an upload."""
     path_specs: Mapping[str, StrSpec] = attrs.field(factory=dict)
     """Path parameters with a rule of their own (checked by the handler); others are ids."""
     reserved: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
@@ -158,6 +169,7 @@ class RouteTable:
         limited: bool = False,
         query: bool | None = None,
         path_specs: Mapping[str, StrSpec] | None = None,
+        raw_body: Content | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; `errors` adds to the statuses every such route may answer.
 
@@ -165,12 +177,15 @@ class RouteTable:
         a JSON body; `query` overrides that (e.g. a PUT whose input is a
         query parameter and that takes no body). `path_specs` publishes the
         rule of a path parameter that is not an id (the handler checks it).
+        `raw_body` declares a body of any bytes that the handler streams
+        itself (its input is then in the query).
 
         Added automatically: 400 (input is always checked, if only for unknown
         query parameters), 401 (with `auth`), 413 and 415 (with a body), 503
         (with `store`: it reads or writes the store).
         """
         in_query = method in ("GET", "DELETE") if query is None else query
+        in_query = in_query or raw_body is not None
         declared = dict(_standard_errors(in_query, input, auth=auth, store=store))
         if limited:
             declared[429] = "Too many attempts from this address; wait `Retry-After` seconds."
@@ -191,6 +206,7 @@ class RouteTable:
                     limited=limited,
                     input_in_query=in_query,
                     path_specs=dict(path_specs or {}),
+                    raw_body=raw_body,
                 )
             )
             return handler
@@ -291,6 +307,8 @@ def render(reply: Reply) -> Response:
             return Response(b"", status=reply.status)
         case Raw(data=data, media_type=media_type):
             return Response(data, status=reply.status, content_type=media_type)
+        case Streamed(chunks=chunks, headers=headers):
+            return Response(chunks, status=reply.status, headers=dict(headers))
         case body:
             return Response(to_json(body), status=reply.status, content_type=JSON)
 

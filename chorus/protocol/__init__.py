@@ -31,6 +31,8 @@ from ._frames import DeletedEvent as DeletedEvent
 from ._frames import Edit as Edit
 from ._frames import EditedEvent as EditedEvent
 from ._frames import ErrorReply as ErrorReply
+from ._frames import FileInfo as FileInfo
+from ._frames import FileUpdate as FileUpdate
 from ._frames import Frame as Frame
 from ._frames import Hello as Hello
 from ._frames import Join as Join
@@ -54,6 +56,7 @@ from ._frames import RoomRemoved as RoomRemoved
 from ._frames import Send as Send
 from ._frames import ServerFrame as ServerFrame
 from ._frames import SetPresence as SetPresence
+from ._frames import Thumbnail as Thumbnail
 from ._frames import TooFar as TooFar
 from ._frames import Typing as Typing
 from ._frames import TypingEvent as TypingEvent

@@ -26,6 +26,7 @@ from ._fields import (
     ChoiceSpec,
     ConstraintViolation,
     IntSpec,
+    ListSpec,
     MapSpec,
     NullableSpec,
     ObjectSpec,
@@ -246,6 +247,18 @@ def _structurer(spec: Spec, path: str, expected: str) -> _Structure:
                 return decode(value)
 
             return structure_object
+        case ListSpec(cls=cls):
+            decode_item = _object_decoder(cls, f"{path}[]", tagged=False)
+
+            def structure_list(value: Any) -> Any:
+                if type(value) is not list:
+                    raise _wrong_type(path, expected, value)
+                for item in value:
+                    if type(item) is not dict:
+                        raise _wrong_type(f"{path}[]", "an object", item)
+                return tuple(decode_item(item) for item in value)
+
+            return structure_list
         case MapSpec(value=value_spec):
 
             def structure_map(value: Any) -> Any:
@@ -322,6 +335,10 @@ def _dict_items(cls: type[Any], var: str, level: int) -> list[str]:
         match spec:
             case ObjectSpec(cls=nested):
                 value = "{" + ", ".join(_dict_items(nested, access, level + 1)) + "}"
+            case ListSpec(cls=nested):
+                bound = f"item{level}"
+                body = ", ".join(_dict_items(nested, bound, level + 1))
+                value = f"[{{{body}}} for {bound} in {access}]"
             case NullableSpec(inner=ObjectSpec(cls=nested)):
                 bound = f"nested{level}"
                 body = ", ".join(_dict_items(nested, bound, level + 1))

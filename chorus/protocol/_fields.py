@@ -2,7 +2,8 @@
 
 A frame field states its limits once, in its annotation, with a marker:
 `Annotated[str, Text(1, 64)]`, `Annotated[int, Range()]`,
-`Annotated[dict[K, V], Entries(1, 1000)]`; `Literal[...]` and `StrEnum`
+`Annotated[dict[K, V], Entries(1, 1000)]`,
+`Annotated[tuple[C, ...], Items(0, 4)]` (an array of attrs objects); `Literal[...]` and `StrEnum`
 fields allow their values; `bool` fields hold true or false; attrs classes
 nest (`Annotated[C, Flatten()]` writes a nested object's fields into the frame
 itself). `constrain` (an attrs field transformer) compiles every annotation
@@ -54,6 +55,14 @@ class Entries:
 
     min_entries: int
     max_entries: int
+
+
+@attrs.frozen
+class Items:
+    """Marks a `tuple[C, ...]` field of attrs objects: it holds min_items..max_items of them."""
+
+    min_items: int
+    max_items: int
 
 
 @attrs.frozen
@@ -209,6 +218,24 @@ class ObjectSpec:
 
 
 @attrs.frozen
+class ListSpec:
+    """A JSON array (a tuple in Python) of `min..max_items` instances of the attrs class `cls`."""
+
+    cls: type[Any]
+    min_items: int
+    max_items: int
+    expected: ClassVar[str] = "an array"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, tuple) and all(isinstance(item, self.cls) for item in value)
+
+    def violation(self, value: Any) -> str | None:
+        if not self.min_items <= len(value) <= self.max_items:
+            return f"must have between {self.min_items} and {self.max_items} items"
+        return None
+
+
+@attrs.frozen
 class NullableSpec:
     """Null, or a value that follows `inner`."""
 
@@ -225,7 +252,7 @@ class NullableSpec:
         return None if value is None else self.inner.violation(value)
 
 
-Spec = StrSpec | IntSpec | BoolSpec | ChoiceSpec | MapSpec | ObjectSpec | NullableSpec
+Spec = StrSpec | IntSpec | BoolSpec | ChoiceSpec | MapSpec | ObjectSpec | ListSpec | NullableSpec
 """The compiled rules of one field. `type_ok(value)` says whether the value has the
 field's type; `violation(value)`, for a value of that type, names the broken limit
 in words ("must be 1 to 64 characters long") or returns None."""
@@ -275,7 +302,7 @@ def spec_for(hint: Any, *, where: str) -> Spec:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
         inner = spec_for(args[0] if args[1] is type(None) else args[1], where=where)
-        if isinstance(inner, NullableSpec | MapSpec):
+        if isinstance(inner, NullableSpec | MapSpec | ListSpec):
             raise TypeError(f"{where}: unsupported nullable type {hint!r}")
         return NullableSpec(inner)
     if hint is bool:
@@ -300,6 +327,10 @@ def spec_for(hint: Any, *, where: str) -> Spec:
                 key, value = (spec_for(arg, where=where) for arg in typing.get_args(base))
                 if isinstance(key, StrSpec) and isinstance(value, IntSpec):
                     return MapSpec(key, value, low, high)
+            case Items(min_items=low, max_items=high) if typing.get_origin(base) is tuple:
+                item, ellipsis = typing.get_args(base)
+                if ellipsis is Ellipsis and attrs.has(item):
+                    return ListSpec(item, low, high)
             case Flatten() if attrs.has(base):
                 return ObjectSpec(base, flatten=True)
     raise TypeError(f"{where}: {hint!r} declares no protocol limits (use Text, Range, Entries)")

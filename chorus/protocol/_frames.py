@@ -12,15 +12,19 @@ from typing import Annotated, ClassVar, Literal, TypeAlias
 import attrs
 
 from ._errors import ErrorCode
-from ._fields import Entries, Flatten, Range, Text, constrain
+from ._fields import Entries, Flatten, Items, Range, Text, constrain
 from ._limits import (
     MAX_BODY_CHARS,
     MAX_CLIENT_CHARS,
+    MAX_CONTENT_TYPE_CHARS,
+    MAX_FILE_NAME_CHARS,
+    MAX_ID_CHARS,
     MAX_NONCE_CHARS,
     MAX_PREVIEW_CHARS,
     MAX_RESUME_ROOMS,
     MAX_ROOM_NAME_CHARS,
     MAX_TEXT_CHARS,
+    MAX_THUMBNAILS,
     MAX_TOKEN_CHARS,
     MAX_URL_CHARS,
 )
@@ -429,6 +433,54 @@ class RoomRemoved:
     """Who ended the membership: you, when you left; null in answer to a `resume`."""
 
 
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class Thumbnail:
+    """A smaller rendition of an image file; ask a URL for the variant `name`."""
+
+    name: Annotated[str, Text(1, MAX_ID_CHARS)]
+    """The variant: "320" or "1280" (the bound, in pixels, it fits in)."""
+    width: Count
+    height: Count
+    size: Count
+    content_type: Annotated[str, Text(1, MAX_CONTENT_TYPE_CHARS)]
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class FileInfo:
+    """An uploaded file, as `GET /api/v1/files/{id}` shows it (the `file` of a `file` frame).
+
+    `state` is pending, scanning, ready (deliverable) or rejected (`reason`
+    says why: infected, type_not_allowed, ...). `content_type` is the type
+    sniffed from the bytes once checked; `scan` is clean, or unscanned on a
+    server that does not virus-scan; `width`, `height` and `thumbnails` are
+    for images.
+    """
+
+    id: Annotated[str, Text(1, MAX_ID_CHARS)]
+    name: Annotated[str, Text(1, MAX_FILE_NAME_CHARS)]
+    size: Count
+    content_type: Annotated[str, Text(1, MAX_CONTENT_TYPE_CHARS)]
+    state: Literal["pending", "scanning", "ready", "rejected"]
+    reason: Annotated[str, Text(1, MAX_ID_CHARS)] | None
+    scan: Literal["clean", "unscanned"] | None
+    width: Count | None
+    height: Count | None
+    thumbnails: Annotated[tuple[Thumbnail, ...], Items(0, MAX_THUMBNAILS)]
+    created_at: EpochMs
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class FileUpdate:
+    """A file you uploaded is `ready` (it can be fetched and attached) or `rejected`.
+
+    Sent live to every connection of yours, on every node, when the server
+    has checked the file; not replayed (`GET /api/v1/files/{id}` has its state).
+    """
+
+    TYPE: ClassVar[str] = "file"
+    file: FileInfo
+
+
 ClientFrame: TypeAlias = (
     Hello
     | Ping
@@ -462,6 +514,7 @@ ServerFrame: TypeAlias = (
     | Notice
     | RoomAdded
     | RoomRemoved
+    | FileUpdate
 )
 """Any frame the server sends."""
 Frame: TypeAlias = ClientFrame | ServerFrame

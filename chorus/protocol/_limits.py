@@ -31,5 +31,11 @@ MAX_RESUME_ROOMS: Final = 1000
 """Most rooms in one `resume` frame."""
 MAX_TEXT_CHARS: Final = 1024
 """Longest human-readable text from the server (`error` and `notice` messages)."""
+MAX_FILE_NAME_CHARS: Final = 255
+"""Longest file display name (as sanitised by the server)."""
+MAX_CONTENT_TYPE_CHARS: Final = 255
+"""Longest media type of a file."""
+MAX_THUMBNAILS: Final = 4
+"""Most thumbnails a file lists."""
 MAX_URL_CHARS: Final = 2048
 """Longest URL (`notice.reconnect_url`)."""

@@ -14,6 +14,7 @@ from ._fields import (
     BoolSpec,
     ChoiceSpec,
     IntSpec,
+    ListSpec,
     MapSpec,
     NullableSpec,
     ObjectSpec,
@@ -22,7 +23,7 @@ from ._fields import (
     field_specs,
     flattened,
 )
-from ._frames import ClientFrame, Message, ServerFrame
+from ._frames import ClientFrame, FileInfo, Message, ServerFrame, Thumbnail
 from ._limits import MAX_DEPTH, MAX_FRAME_BYTES
 from ._version import SUBPROTOCOL
 
@@ -47,7 +48,8 @@ def _document() -> dict[str, Any]:
         classes = typing.get_args(union)
         defs[name] = {"oneOf": [{"$ref": f"#/$defs/{cls.__name__}"} for cls in classes]}
         defs |= {cls.__name__: _object(cls, tag=cls.TYPE) for cls in classes}
-    defs[Message.__name__] = _object(Message, tag=None)
+    for nested in (Message, FileInfo, Thumbnail):  # objects that frames hold
+        defs[nested.__name__] = _object(nested, tag=None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"Chorus wire protocol ({SUBPROTOCOL})",
@@ -110,5 +112,12 @@ def spec_schema(spec: Spec) -> dict[str, Any]:
             }
         case ObjectSpec(cls=cls):
             return {"$ref": f"#/$defs/{cls.__name__}"}
+        case ListSpec(cls=cls, min_items=low, max_items=high):
+            return {
+                "type": "array",
+                "items": {"$ref": f"#/$defs/{cls.__name__}"},
+                "minItems": low,
+                "maxItems": high,
+            }
         case NullableSpec(inner=inner):
             return {"anyOf": [spec_schema(inner), {"type": "null"}]}

@@ -206,6 +206,7 @@ class Chatter:
     """Its own messages, in the order their sends were acknowledged."""
     presence: list[protocol.PresenceEvent] = attrs.field(factory=list)
     memberships: list[protocol.RoomAdded | protocol.RoomRemoved] = attrs.field(factory=list)
+    files: list[protocol.FileInfo] = attrs.field(factory=list)
     changed: trio.Event = attrs.field(factory=trio.Event)
 
     async def collect(self) -> None:
@@ -216,6 +217,8 @@ class Chatter:
                 self.presence.append(event)
             elif isinstance(event, protocol.RoomAdded | protocol.RoomRemoved):
                 self.memberships.append(event)
+            elif isinstance(event, protocol.FileUpdate):
+                self.files.append(event.file)
             self.changed.set()
             self.changed = trio.Event()
 

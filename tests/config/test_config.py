@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import attrs
@@ -154,3 +155,47 @@ def test_every_setting_is_documented_in_operations_md() -> None:
 
 def test_the_commit_window_default_is_the_stores() -> None:
     assert Settings().commit_window == COMMIT_WINDOW
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CHORUS_SCANNER": "clamd"}, "'clamd_address' is required when scanner = clamd"),
+        ({"CHORUS_SCANNER": "sophos"}, "'scanner' must be in"),
+        ({"CHORUS_CLAMD_ADDRESS": "localhost:3310"}, "must be tcp://host:port or unix:///path"),
+        ({"CHORUS_CLAMD_ADDRESS": "tcp://localhost"}, "must be tcp://host:port or unix:///path"),
+        ({"CHORUS_STORAGE": "s3"}, "'s3_bucket' is required when storage = s3"),
+        ({"CHORUS_STORAGE": "gcs"}, "'storage' must be in"),
+        ({"CHORUS_CDN_DOMAIN": "cdn.example"}, "set all or none"),
+        ({"CHORUS_FILES_MAX_BYTES": "0"}, "'files_max_bytes' must be > 0"),
+        ({"CHORUS_FILE_URL_TTL": "-5"}, "'file_url_ttl' must be > 0"),
+    ],
+)
+def test_file_settings_are_checked_with_clear_errors(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(environ=environ)
+
+
+def test_a_cdn_needs_s3_storage() -> None:
+    with pytest.raises(ValueError, match="needs storage = s3"):
+        Settings(cdn_domain="d.example", cdn_key_id="K1", cdn_private_key_file="k.pem")
+    settings = Settings(
+        storage="s3",
+        s3_bucket="b",
+        cdn_domain="d.example",
+        cdn_key_id="K1",
+        cdn_private_key_file="k.pem",
+    )
+    assert settings.cdn_domain == "d.example"
+
+
+def test_good_file_settings_load() -> None:
+    environ = {
+        "CHORUS_SCANNER": "clamd",
+        "CHORUS_CLAMD_ADDRESS": "unix:///run/clamav/clamd.ctl",
+        "CHORUS_STORAGE": "s3",
+        "CHORUS_S3_BUCKET": "chorus-files",
+    }
+    settings = load_settings(environ=environ)
+    assert (settings.scanner, settings.storage) == ("clamd", "s3")
+    assert load_settings(environ={"CHORUS_CLAMD_ADDRESS": "tcp://127.0.0.1:3310"}).scanner == "none"

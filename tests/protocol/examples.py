@@ -28,6 +28,8 @@ from chorus.protocol import (
     EditedEvent,
     ErrorCode,
     ErrorReply,
+    FileInfo,
+    FileUpdate,
     Frame,
     Hello,
     Join,
@@ -51,6 +53,7 @@ from chorus.protocol import (
     Send,
     ServerFrame,
     SetPresence,
+    Thumbnail,
     TooFar,
     Typing,
     TypingEvent,
@@ -59,6 +62,7 @@ from chorus.protocol._fields import (
     BoolSpec,
     ChoiceSpec,
     IntSpec,
+    ListSpec,
     MapSpec,
     NullableSpec,
     ObjectSpec,
@@ -247,6 +251,41 @@ SERVER_EXAMPLES: list[ServerFrame] = [
     RoomAdded(room="r_dm", name="", kind="direct", seq=0, by="u_bob"),
     RoomAdded(room="r", name="n" * MAX_ROOM_NAME_CHARS, kind="public", seq=MAX_SAFE_INT, by="u"),
     RoomRemoved(room="r_ops", by="u_ada"),
+    FileUpdate(
+        file=FileInfo(
+            id="f_map",
+            name="map.png",
+            size=48213,
+            content_type="image/png",
+            state="ready",
+            reason=None,
+            scan="clean",
+            width=2000,
+            height=1000,
+            thumbnails=(
+                Thumbnail(name="320", width=320, height=160, size=9120, content_type="image/png"),
+                Thumbnail(
+                    name="1280", width=1280, height=640, size=30411, content_type="image/png"
+                ),
+            ),
+            created_at=1764547200000,
+        )
+    ),
+    FileUpdate(
+        file=FileInfo(
+            id="f_eicar",
+            name="invoice.pdf",
+            size=68,
+            content_type="application/pdf",
+            state="rejected",
+            reason="infected",
+            scan=None,
+            width=None,
+            height=None,
+            thumbnails=(),
+            created_at=1764547200000,
+        )
+    ),
 ]
 
 ALL_EXAMPLES: list[Frame] = [*CLIENT_EXAMPLES, *SERVER_EXAMPLES]
@@ -285,6 +324,8 @@ def _values(spec: Spec) -> st.SearchStrategy[Any]:
             return st.dictionaries(_values(key), _values(value), min_size=low, max_size=low + 4)
         case ObjectSpec(cls=cls):
             return instances(cls)
+        case ListSpec(cls=cls, min_items=low, max_items=high):
+            return st.lists(instances(cls), min_size=low, max_size=high).map(tuple)
         case NullableSpec(inner=inner):
             return st.none() | _values(inner)
 

@@ -82,6 +82,12 @@ def _keyword(key: str, arg: Any, value: Any, schema: dict[str, Any], root: dict[
             return not isinstance(value, dict) or len(value) >= arg
         case "maxProperties":
             return not isinstance(value, dict) or len(value) <= arg
+        case "items":
+            return not isinstance(value, list) or all(is_valid(item, arg, root) for item in value)
+        case "minItems":
+            return not isinstance(value, list) or len(value) >= arg
+        case "maxItems":
+            return not isinstance(value, list) or len(value) <= arg
     raise AssertionError(f"schema_check does not know the keyword {key!r}")
 
 

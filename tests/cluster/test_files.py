@@ -1,0 +1,52 @@
+"""The `file` frame reaches the uploader's sockets on other `chorus serve` processes, once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cluster.nodes import chatter, running_nodes
+from tests.pgserver import PgServer
+from tests.redisserver import RedisServer, running_redis
+
+DELIVERY_TIMEOUT = 30.0
+
+
+@pytest.fixture
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path / "redis") as server:
+        yield server
+
+
+async def test_a_file_checked_on_one_node_is_told_to_the_uploader_on_both(
+    tmp_path: Path, pg_server: PgServer, redis: RedisServer
+) -> None:
+    _, database_url = await pg_server.new_database()
+    async with (
+        running_nodes(tmp_path, 2, database_url=database_url, redis_url=redis.url) as nodes,
+        chatter("ada", nodes[1].http_port, nodes[1].gateway_port) as there,
+    ):
+        session = there.api.session
+        assert session is not None
+        auth = {"Authorization": f"Bearer {session.access_token}"}
+        async with (
+            chatter("bob", nodes[0].http_port, nodes[0].gateway_port) as bystander,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{nodes[0].http_port}") as http,
+        ):
+            response = await http.post(
+                "/api/v1/files",
+                params={"name": "notes.txt"},
+                content=b"uploaded to node 0\n",
+                headers=auth | {"Content-Type": "text/plain"},
+            )
+            assert response.status_code == 202, response.text
+            file_id = response.json()["id"]
+            await there.wait_until(lambda: bool(there.files), DELIVERY_TIMEOUT)
+            assert [(f.id, f.state) for f in there.files] == [(file_id, "ready")]
+            # Another user's connections are told nothing.
+            follow_up = await http.get(f"/api/v1/files/{file_id}", headers=auth)
+            assert follow_up.json()["state"] == "ready"
+            assert bystander.files == []
