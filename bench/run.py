@@ -44,6 +44,8 @@ BENCH = Path(__file__).resolve().parent
 SERVER_START_SECONDS = 30.0
 SERVER_STOP_SECONDS = 20.0
 IDLE_CONNECTIONS = 20_000
+LIFTED_CAPS = ["--max-connections", "1000000", "--max-connections-per-address", "1000000"]
+"""Every bot connects from 127.0.0.1: a node's per-address and total caps are lifted."""
 
 
 @attrs.frozen
@@ -55,10 +57,15 @@ class Scenario:
     full: tuple[str, ...]
     quick: tuple[str, ...]
     kind: str = "swarm"
-    """`swarm`, `idle` (connections and RSS per connection), `store` (store_append.py) or
+    """`swarm`, `idle` (connections and RSS per connection), `store` (store_append.py),
+    `cluster` (`nodes` nodes on PostgreSQL, with Redis unless `redis` is false) or
     `failover` (three nodes on PostgreSQL and Redis, one killed, one drained)."""
     faults: tuple[Faults, Faults] | None = None
     """For `failover`: when the faults happen, in the full and in the quick run."""
+    nodes: int = 1
+    """For `cluster`: how many `chorus serve` share the database (and Redis)."""
+    redis: bool = True
+    """For `cluster`: whether the nodes use a Redis bus (more than one node needs it)."""
 
 
 @attrs.frozen
@@ -81,6 +88,23 @@ def _flags(**values: object) -> tuple[str, ...]:
 
 FULL = {"duration": 20, "ramp_up": 5, "size": 100, "workers": 1}
 QUICK = {"duration": 1.5, "ramp_up": 0.5, "size": 64, "workers": 1, "drain": 3}
+
+
+def _cluster(name: str, nodes: int, *, redis: bool = True) -> Scenario:
+    """Issue 15's scale-out workload: 600 bots in 12 rooms of 50, 600 sends/s (30,000
+    deliveries/s), on `nodes` nodes sharing one PostgreSQL (and one Redis)."""
+    where = "PostgreSQL + Redis" if redis else "PostgreSQL, no Redis"
+    spread = ", bots spread over the gateways" if nodes > 1 else ""
+    return Scenario(
+        name,
+        f"{nodes} node{'s' if nodes > 1 else ''} on {where}{spread}: 600 bots in 12 rooms of 50,"
+        " 600 sends/s (30,000 deliveries/s)",
+        _flags(bots=600, rooms=12, room_size=50, rate=600, passive=0, **FULL),
+        _flags(bots=30, rooms=3, room_size=10, rate=15, passive=0, **QUICK),
+        kind="cluster",
+        nodes=nodes,
+        redis=redis,
+    )
 
 
 def _fanout(size: int, rate: int, passive: float) -> Scenario:
@@ -141,6 +165,9 @@ SCENARIOS = {
             kind="failover",
             faults=(Faults(10, 4, 20), Faults(2, 2, 5)),
         ),
+        _cluster("pg-1", 1, redis=False),
+        _cluster("cluster-1", 1),
+        _cluster("cluster-3", 3),
         Scenario(
             "idle",
             f"{IDLE_CONNECTIONS:,} idle authenticated connections (no rooms)",
@@ -256,7 +283,7 @@ def running_server(work: Path, pin: list[str], chorus: str) -> Iterator[Server]:
     log = work / "server.log"
     command = [*pin, chorus, "serve", "--data-dir", str(data_dir)]
     command += ["--http-port", "0", "--gateway-port", "0"]
-    command += ["--max-connections", "1000000", "--max-connections-per-address", "1000000"]
+    command += LIFTED_CAPS
     with log.open("w") as output:
         process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, cwd=work, start_new_session=True
@@ -382,6 +409,8 @@ def run_scenario(
                 assert scenario.faults is not None
                 faults = scenario.faults[1] if quick else scenario.faults[0]
                 result |= run_failover(args, faults, work, pins)
+            elif scenario.kind == "cluster":
+                result |= run_cluster(args, scenario.nodes, scenario.redis, work, pins)
             else:
                 runner = run_idle if scenario.kind == "idle" else run_plain
                 result |= runner(args, work, pins)
@@ -484,44 +513,89 @@ def run_idle(
     return _outcome(server, command, summary, report, failures)
 
 
+@attrs.frozen
+class Backends:
+    """The shared PostgreSQL (and Redis) of a multi-node scenario."""
+
+    env: dict[str, str]
+    """`CHORUS_DATABASE_URL` (and `CHORUS_REDIS_URL`) for the nodes and the swarm."""
+    postgres_pid: int | None
+    """The postmaster: its CPU time and its backends' is PostgreSQL's."""
+    redis_pid: int | None
+
+
 @contextmanager
-def postgres_and_redis(work: Path) -> Iterator[tuple[str, str]]:
-    """A private PostgreSQL and Redis on free loopback ports (as the tests start them):
-    (database URL, Redis URL); both stopped and removed after."""
+def postgres_and_redis(work: Path, *, redis: bool = True) -> Iterator[Backends]:
+    """A private PostgreSQL and (unless `redis` is false) Redis on free loopback ports, as the
+    tests start them, with the `chorus` database migrated; both stopped and removed after."""
     sys.path.insert(0, str(BENCH.parent))  # the repository: tests/ holds the helpers
     from tests.pgserver import PgServer
     from tests.ports import free_port
 
     redis_server = shutil.which("redis-server")
-    if redis_server is None:
-        raise ScenarioFailed("failover needs redis-server (Debian package redis-server)")
+    if redis and redis_server is None:
+        raise ScenarioFailed("this scenario needs redis-server (Debian package redis-server)")
     try:
         pg = PgServer(durable=True)
         pg.init()
         pg.start()
     except RuntimeError as exc:
-        raise ScenarioFailed(f"failover needs PostgreSQL: {exc}") from None
-    redis_port = free_port()
-    argv = [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
-    argv += ["--appendonly", "no", "--dir", str(work)]
-    redis = subprocess.Popen(
-        argv,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        raise ScenarioFailed(f"this scenario needs PostgreSQL: {exc}") from None
+    process = None
+    if redis and redis_server is not None:
+        redis_port = free_port()
+        argv = [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""]
+        argv += ["--appendonly", "no", "--dir", str(work)]
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         pg.psql("CREATE DATABASE chorus")
-        yield pg.database_url("chorus"), f"redis://127.0.0.1:{redis_port}/0"
+        env = {"CHORUS_DATABASE_URL": pg.database_url("chorus")}
+        if process is not None:
+            env["CHORUS_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        migrate = subprocess.run(
+            [chorus_executable(), "migrate", "--data-dir", str(work / "migrate")],
+            env=os.environ | env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if migrate.returncode != 0:
+            raise ScenarioFailed(f"chorus migrate failed:\n{migrate.stderr[-2000:]}")
+        postmaster = pg.data_dir / "postmaster.pid"
+        postgres_pid = int(postmaster.read_text().split()[0]) if postmaster.exists() else None
+        yield Backends(env, postgres_pid, process.pid if process is not None else None)
     finally:
-        redis.terminate()
-        redis.wait()
+        if process is not None:
+            process.terminate()
+            process.wait()
         pg.stop()
         pg.remove()
 
 
+def tree_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds of `pid`, its reaped children and its live children (Linux /proc)."""
+    if pid is None:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def spent(process: int, *, reaped: bool) -> int:
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0
+        return sum(int(fields[i]) for i in ((11, 12, 13, 14) if reaped else (11, 12)))
+
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    total = spent(pid, reaped=True) + sum(spent(int(c), reaped=False) for c in children)
+    return total / ticks
+
+
 @attrs.define
 class ClusterNode:
-    """One `chorus serve` of the failover scenario, on fixed ports (kept over a restart)."""
+    """One `chorus serve` of a multi-node scenario, on fixed ports (kept over a restart)."""
 
     data_dir: Path
     http_port: int
@@ -539,7 +613,8 @@ class ClusterNode:
     @property
     def command(self) -> list[str]:
         ports = ["--http-port", str(self.http_port), "--gateway-port", str(self.gateway_port)]
-        return [*self.pin, chorus_executable(), "serve", "--data-dir", str(self.data_dir), *ports]
+        serve = [chorus_executable(), "serve", "--data-dir", str(self.data_dir), *ports]
+        return [*self.pin, *serve, *LIFTED_CAPS]
 
     def start(self) -> None:
         self.starts += 1
@@ -613,6 +688,87 @@ def inject_faults(nodes: list[ClusterNode], bots: int, faults: Faults) -> dict[s
     return moments
 
 
+@contextmanager
+def running_cluster(
+    work: Path, count: int, backends: Backends, pin: list[str]
+) -> Iterator[list[ClusterNode]]:
+    """`count` nodes on `backends`, each on its own free ports, started in turn; all
+    stopped (SIGINT, then SIGKILL) at the end."""
+    sys.path.insert(0, str(BENCH.parent))
+    from tests.ports import free_port
+
+    nodes = []
+    for n in range(count):
+        (work / f"node{n}").mkdir(exist_ok=True)
+        nodes.append(ClusterNode(work / f"node{n}", free_port(), free_port(), backends.env, pin))
+    try:
+        for node in nodes:
+            node.start()
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def first_node(nodes: list[ClusterNode]) -> Server:
+    """The first node as a `Server`: the swarm provisions through its data directory and
+    samples its CPU."""
+    node = nodes[0]
+    assert node.process is not None
+    gateway = f"ws://127.0.0.1:{node.gateway_port}/"
+    return Server(node.process.pid, gateway, node.data_dir, node.log, shlex.join(node.command))
+
+
+def spread_over(nodes: list[ClusterNode]) -> tuple[str, ...]:
+    """`chorus bots` flags that spread the bots over every node's gateway and HTTP API."""
+    flags: tuple[str, ...] = ()
+    for node in nodes:
+        flags += ("--gateway", f"ws://127.0.0.1:{node.gateway_port}/")
+        flags += ("--api", f"http://127.0.0.1:{node.http_port}")
+    return flags
+
+
+def run_cluster(
+    args: tuple[str, ...], count: int, redis: bool, work: Path, pins: tuple[list[str], list[str]]
+) -> dict[str, Any]:
+    """`count` nodes on one PostgreSQL (and one Redis) under the swarm, bots spread over them.
+
+    The swarm samples the first node's CPU over the sending window
+    (`server_cpu_us_per_delivery`); the runner adds the CPU seconds every node,
+    PostgreSQL and Redis spent during the whole swarm run, and scales the
+    first node's figure by all nodes' CPU over its own
+    (`cluster_cpu_us_per_delivery`: the nodes' CPU per delivery, the basis of
+    issue 15's "cross-node overhead").
+    """
+    with (
+        postgres_and_redis(work, redis=redis) as backends,
+        running_cluster(work, count, backends, pins[0]) as nodes,
+    ):
+        server = first_node(nodes)
+        pids = [node.process.pid for node in nodes if node.process is not None]
+        others = (backends.postgres_pid, backends.redis_pid)
+        before = [tree_cpu_seconds(pid) or 0.0 for pid in (*pids, *others)]
+        command, report = run_swarm(
+            (*spread_over(nodes), *args), server, work, pins[1], env=backends.env, gateway=False
+        )
+        after = [tree_cpu_seconds(pid) or 0.0 for pid in (*pids, *others)]
+    spent = [round(b - a, 2) for a, b in zip(before, after, strict=True)]
+    nodes_cpu, (postgres_cpu, redis_cpu) = spent[:count], spent[count:]
+    summary = swarm_summary(report)
+    first = summary["server_cpu_us_per_delivery"]
+    summary |= {
+        "nodes": count,
+        "redis": redis,
+        "nodes_cpu_seconds": nodes_cpu,
+        "postgres_cpu_seconds": postgres_cpu,
+        "redis_cpu_seconds": redis_cpu if redis else None,
+        "cluster_cpu_us_per_delivery": round(first * sum(nodes_cpu) / nodes_cpu[0], 3)
+        if first is not None and nodes_cpu[0] > 0
+        else None,
+    }
+    return _outcome(server, command, summary, report, problems(report))
+
+
 def run_failover(
     args: tuple[str, ...], faults: Faults, work: Path, pins: tuple[list[str], list[str]]
 ) -> dict[str, Any]:
@@ -622,53 +778,21 @@ def run_failover(
     catch-ups after `too_far`). Faults are timed from the moment every bot is
     connected (`established` connections on the gateway ports).
     """
-    chorus = chorus_executable()
-    with postgres_and_redis(work) as (database_url, redis_url):
-        env = {"CHORUS_DATABASE_URL": database_url, "CHORUS_REDIS_URL": redis_url}
-        migrate = subprocess.run(
-            [chorus, "migrate", "--data-dir", str(work / "node0")],
-            env=os.environ | env,
-            capture_output=True,
-            text=True,
-            check=False,
+    with (
+        postgres_and_redis(work) as backends,
+        running_cluster(work, 3, backends, pins[0]) as nodes,
+    ):
+        server = first_node(nodes)
+        moments: dict[str, Any] = {}
+        bots = int(_option(args, "--bots"))
+        injector = threading.Thread(
+            target=lambda: moments.update(inject_faults(nodes, bots, faults)), daemon=True
         )
-        if migrate.returncode != 0:
-            raise ScenarioFailed(f"chorus migrate failed:\n{migrate.stderr[-2000:]}")
-        sys.path.insert(0, str(BENCH.parent))
-        from tests.ports import free_port
-
-        nodes = []
-        for n in range(3):
-            (work / f"node{n}").mkdir(exist_ok=True)
-            nodes.append(ClusterNode(work / f"node{n}", free_port(), free_port(), env, pins[0]))
-        try:
-            for node in nodes:
-                node.start()
-            assert nodes[0].process is not None
-            server = Server(
-                nodes[0].process.pid,
-                f"ws://127.0.0.1:{nodes[0].gateway_port}/",
-                nodes[0].data_dir,
-                nodes[0].log,
-                shlex.join(nodes[0].command),
-            )
-            cluster = ()
-            for node in nodes:
-                cluster += ("--gateway", f"ws://127.0.0.1:{node.gateway_port}/")
-                cluster += ("--api", f"http://127.0.0.1:{node.http_port}")
-            moments: dict[str, Any] = {}
-            bots = int(_option(args, "--bots"))
-            injector = threading.Thread(
-                target=lambda: moments.update(inject_faults(nodes, bots, faults)), daemon=True
-            )
-            injector.start()
-            command, report = run_swarm(
-                (*cluster, *args), server, work, pins[1], env=env, gateway=False
-            )
-            injector.join(SERVER_STOP_SECONDS + 30)
-        finally:
-            for node in nodes:
-                node.stop()
+        injector.start()
+        command, report = run_swarm(
+            (*spread_over(nodes), *args), server, work, pins[1], env=backends.env, gateway=False
+        )
+        injector.join(SERVER_STOP_SECONDS + 30)
     summary = swarm_summary(report) | {
         "faults": attrs.asdict(faults) | moments,
         "recovery": report["recovery"],
@@ -720,6 +844,12 @@ def _notes(result: dict[str, Any]) -> str:
             f"held {summary['connections_held']:,}/{summary['connections_wanted']:,}, "
             f"{summary['server_rss_per_connection_kib']} KiB/conn, "
             f"{summary['connect_rate_per_s']:,.0f} connects/s"
+        )
+    if "nodes_cpu_seconds" in summary:
+        notes.append(
+            f"CPU s: nodes {summary['nodes_cpu_seconds']}, PostgreSQL "
+            f"{summary['postgres_cpu_seconds']}, Redis {summary['redis_cpu_seconds'] or '-'}; "
+            f"nodes µs/deliv. {_ms(summary['cluster_cpu_us_per_delivery'])}"
         )
     if "storm" in summary:
         storm = summary["storm"]

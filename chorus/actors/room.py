@@ -262,7 +262,9 @@ class RoomActor:
         subscription = None
         if self._bus is not None:
             # Subscribe before reading the last seq, so nothing falls in between.
-            subscription = await self._bus.subscribe(self._topic, _forward_to(inbox.ref))
+            subscription = await self._bus.subscribe(
+                self._topic, _forward_to(inbox.ref, lambda: self._delivered)
+            )
         try:
             self._delivered = await self._store.last_seq(self.room_id)
             await self._loop(inbox)
@@ -602,7 +604,8 @@ _STORED, _EPHEMERAL = b"M", b"E"
 
 
 def _stored_envelope(events: list[tuple[int, bytes]]) -> bytes:
-    """A bus payload for a stored batch: `M`, then a line `<seq> <event JSON>` per event."""
+    """A bus payload for a stored batch: `M`, then a line `<seq> <event JSON>` per event,
+    in increasing seq order (`_delivered_already` reads only the last line)."""
     return _STORED + b"\n".join(b"%d %s" % (seq, payload) for seq, payload in events)
 
 
@@ -619,15 +622,38 @@ def ephemeral_envelope(origin: bytes, event: bytes) -> bytes:
     return _EPHEMERAL + origin + b" " + event
 
 
-def _forward_to(ref: ActorRef[RoomMessage]) -> Callable[[bytes], None]:
-    """A bus callback that hands payloads to the room's actor without waiting."""
+def _forward_to(
+    ref: ActorRef[RoomMessage], delivered: Callable[[], int]
+) -> Callable[[bytes], None]:
+    """A bus callback that hands payloads to the room's actor without waiting.
+
+    Stored batches whose events are all at or below `delivered()` (the actor's
+    delivered seq) are dropped here, before they are decoded or queued: above
+    all the node's own publications, which the bus brings back to it. Queued,
+    each would also end the actor's batch of posts early (see `_loop`).
+    """
 
     def deliver(payload: bytes) -> None:
+        if _delivered_already(payload, delivered()):
+            return
         # A full or stopped mailbox drops it: the gap is filled from the store later.
         with contextlib.suppress(ActorDead):
             ref.try_send(Published(payload=payload))
 
     return deliver
+
+
+def _delivered_already(payload: bytes, delivered: int) -> bool:
+    """Whether `payload` is a stored batch with no event after seq `delivered`.
+
+    Reads only the seq of its last line (events are in increasing seq order);
+    anything else (an ephemeral event, a malformed payload) is not.
+    """
+    if payload[:1] != _STORED:
+        return False
+    start = payload.rfind(b"\n") + 1 or 1
+    end = payload.find(b" ", start)
+    return end > start and payload[start:end].isdigit() and int(payload[start:end]) <= delivered
 
 
 def _new_message(post: Post) -> NewMessage:

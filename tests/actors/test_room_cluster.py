@@ -17,7 +17,8 @@ import pytest
 import trio
 
 from chorus import protocol
-from chorus.actors import Registry, Reply
+from chorus.actors import ActorRef, Inbox, Registry, Reply
+from chorus.actors import room as room_module
 from chorus.actors.connection import GatewayResponder
 from chorus.actors.room import Post, PresenceChanged, RoomConfig, RoomMessage, Subscribe, Typing
 from chorus.actors.rooms import Rooms
@@ -166,3 +167,25 @@ async def test_typing_and_presence_reach_other_nodes_once(cluster: Cluster) -> N
         kinds = [type(frame).__name__ for frame in reader.frames]
         assert kinds == ["TypingEvent", "PresenceEvent", "MessageEvent"]
     assert not any(isinstance(f, protocol.TypingEvent) for f in typist.frames)
+
+
+def test_a_stored_batch_already_delivered_is_dropped_before_the_room_sees_it() -> None:
+    """The bus brings a node its own publications back: the room actor's bus callback
+    drops stored batches at or below its delivered seq instead of queueing them
+    (issue 15: each one queued cost a decode and cut the actor's batch of posts short)."""
+    send, receive = trio.open_memory_channel[RoomMessage](10)
+    ref = ActorRef(send, name="room", kind="room")
+    inbox = Inbox(receive, ref)
+    delivered = 5
+    deliver = room_module._forward_to(ref, lambda: delivered)
+    older = room_module._stored_envelope([(4, b"{}"), (5, b"{}")])
+    newer = room_module._stored_envelope([(5, b"{}"), (6, b"{}")])
+    typing = room_module.ephemeral_envelope(b"node-1", b"{}")
+    deliver(older)
+    assert inbox.drain(10) == []
+    deliver(newer)
+    deliver(typing)
+    assert [message.payload for message in inbox.drain(10)] == [newer, typing]  # type: ignore[union-attr]
+    delivered = 6
+    deliver(newer)
+    assert inbox.drain(10) == []

@@ -17,6 +17,9 @@ SCENARIOS = (
     "presence",
     "reconnect-storm",
     "failover",
+    "pg-1",
+    "cluster-1",
+    "cluster-3",
     "idle",
     "store",
 )
@@ -60,6 +63,11 @@ def test_every_scenario_runs_quick_and_loses_nothing(tmp_path: Path) -> None:
     assert recovery["not_back"] == 0
     assert recovery["seconds_to_99_percent"] is not None
     assert recovery["seconds_to_all"] is not None
+    for name, nodes in (("pg-1", 1), ("cluster-1", 1), ("cluster-3", 3)):
+        cluster = records[name]["summary"]
+        assert len(cluster["nodes_cpu_seconds"]) == nodes, name
+        assert cluster["postgres_cpu_seconds"] > 0, name
+        assert (cluster["redis_cpu_seconds"] is None) == (name == "pg-1"), name
     signals = records["presence"]["summary"]["signals"]
     assert signals["typing_received"] > 0
     assert signals["presence_received"] > 0
