@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from chorus.persistence import (
     FILE_MOVES,
     FileChecks,
+    FileNotReady,
     FileState,
     FileVariant,
     Forbidden,
@@ -165,17 +168,17 @@ async def test_a_file_is_attached_once_only_by_its_uploader_only_when_ready(stor
     pending = await upload(store, ada)
     deleted = await ready(store, ada)
     await store.delete_file(deleted.id, T0)
-    for sender, client_id, file_id in [
-        (bob, "b1", mine.id),  # not the uploader
-        (ada, "a1", pending.id),  # not ready
-        (ada, "a2", deleted.id),  # deleted
-        (ada, "a3", "f_nothing"),  # unknown
+    for sender, client_id, file_id, refusal, why in [
+        (bob, "b1", mine.id, Forbidden, "it is not a file you uploaded"),
+        (ada, "a1", pending.id, FileNotReady, "is not ready yet (pending)"),
+        (ada, "a2", deleted.id, Forbidden, "it was deleted"),
+        (ada, "a3", "f_nothing", Forbidden, "it is not a file you uploaded"),
     ]:
-        with pytest.raises(Forbidden):
+        with pytest.raises(refusal, match=re.escape(f"file {file_id!r} ") + ".*" + re.escape(why)):
             await store.append_messages(room.id, [with_files(sender, client_id, file_id)])
     assert await store.last_seq(room.id) == 0  # each refused append stored nothing
     await store.append_messages(room.id, [with_files(ada, "a4", mine.id)])
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden, match=r"it is attached to a message already$"):
         await store.append_messages(room.id, [with_files(ada, "a5", mine.id)])
     # A retry of the same send is the original, attachments and all, not a second attach.
     [again] = await store.append_messages(room.id, [with_files(ada, "a4", mine.id)])
