@@ -15,6 +15,7 @@ as JSON Schema reads it.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final, TypeVar
@@ -313,7 +314,7 @@ def body_schema(cls: type[Any]) -> dict[str, Any]:
             for name in plan.nonempty_one_of
         ]
     if cls.__doc__:
-        schema["description"] = cls.__doc__.strip()
+        schema["description"] = inspect.cleandoc(cls.__doc__)
     return schema
 
 

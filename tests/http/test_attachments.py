@@ -169,6 +169,12 @@ async def test_a_websocket_send_delivers_the_files_to_every_member(chat: Chat) -
         assert sent.attachments[0].width == 640
         assert await bob_ws.message(sent.id) == sent
         assert await ada_ws.message(sent.id) == sent
+        # A retried send (same client_id) answers the original, attachments and all.
+        retried = await ada_ws.request(
+            attrs.evolve(send("s1", room, str(image["id"]), str(notes["id"])), ref="s1-again")
+        )
+        assert isinstance(retried, protocol.Ack), retried
+        assert retried.message == sent
 
     # Now every member sees the files and fetches their bytes; others still do not.
     seen = await server.get(f"{FILES}/{notes['id']}", bob)
