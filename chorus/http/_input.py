@@ -8,9 +8,9 @@ documented limit cannot differ from the enforced one. Checks run in the
 protocol codec's order, and the first failure is reported with the field's
 name: unknown fields, missing fields, types, limits, then the class's
 `EXACTLY_ONE_OF` fields (published as a `oneOf`) and `NONEMPTY_ONE_OF`
-fields (one must be non-empty, as in the protocol; published as an `anyOf`). Nothing is coerced but
-a JSON number with a zero fraction (`2.0`), which is the integer it equals,
-as JSON Schema reads it.
+fields (one must be non-empty, as in the protocol; published as an
+`anyOf`). Nothing is coerced but a JSON number with a zero fraction
+(`2.0`), which is the integer it equals, as JSON Schema reads it.
 """
 
 from __future__ import annotations
