@@ -191,10 +191,12 @@ async def list_messages(call: Call[History], room_id: str) -> Reply:
     input=NewPost,
     responses={201: PostedView, 200: PostedView},
     errors={
-        400: "Invalid body, or `thread` is itself a reply.",
-        403: "Not a member of the room.",
+        400: "Invalid body (e.g. no body and no attachments), or `thread` is itself a reply.",
+        403: "Not a member of the room, or a file in `attachments` cannot be attached (not"
+        " yours, rejected, deleted, or attached already).",
         404: "No such room, or no such `thread` root message in it.",
-        409: "The client_id was already used in another room (client_id_reused).",
+        409: "The client_id was already used in another room (client_id_reused), or a file in"
+        " `attachments` is still being checked (file_not_ready).",
         410: "The `thread` root was deleted (gone).",
     },
 )
@@ -205,7 +207,8 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
     original message and `duplicate: true`; nothing new is stored. On 503 the
     message may or may not be stored: retry with the same `client_id`. With
     `thread`, the message is a reply in the thread rooted at that message of
-    the room (a top-level message, not deleted).
+    the room (a top-level message, not deleted). With `attachments`, the
+    caller's ready files go with it, and the room's members may see them.
     """
     room = await member_room(call, room_id)
     sender, post, created_at = call.user_id, call.input, now_ms()
