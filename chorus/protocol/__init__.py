@@ -60,10 +60,13 @@ from ._frames import Thumbnail as Thumbnail
 from ._frames import TooFar as TooFar
 from ._frames import Typing as Typing
 from ._frames import TypingEvent as TypingEvent
+from ._limits import MAX_ATTACHMENTS as MAX_ATTACHMENTS
 from ._limits import MAX_BODY_CHARS as MAX_BODY_CHARS
 from ._limits import MAX_CLIENT_CHARS as MAX_CLIENT_CHARS
+from ._limits import MAX_CONTENT_TYPE_CHARS as MAX_CONTENT_TYPE_CHARS
 from ._limits import MAX_DEPTH as MAX_DEPTH
 from ._limits import MAX_EMOJI_CHARS as MAX_EMOJI_CHARS
+from ._limits import MAX_FILE_NAME_CHARS as MAX_FILE_NAME_CHARS
 from ._limits import MAX_FRAME_BYTES as MAX_FRAME_BYTES
 from ._limits import MAX_ID_CHARS as MAX_ID_CHARS
 from ._limits import MAX_NONCE_CHARS as MAX_NONCE_CHARS
@@ -72,6 +75,7 @@ from ._limits import MAX_RESUME_ROOMS as MAX_RESUME_ROOMS
 from ._limits import MAX_ROOM_NAME_CHARS as MAX_ROOM_NAME_CHARS
 from ._limits import MAX_SAFE_INT as MAX_SAFE_INT
 from ._limits import MAX_TEXT_CHARS as MAX_TEXT_CHARS
+from ._limits import MAX_THUMBNAILS as MAX_THUMBNAILS
 from ._limits import MAX_TOKEN_CHARS as MAX_TOKEN_CHARS
 from ._limits import MAX_URL_CHARS as MAX_URL_CHARS
 from ._schema import json_schema_document as json_schema_document
@@ -81,6 +85,7 @@ from ._types import Count as Count
 from ._types import Emoji as Emoji
 from ._types import EpochMs as EpochMs
 from ._types import EventSeq as EventSeq
+from ._types import FileId as FileId
 from ._types import MessageId as MessageId
 from ._types import Millis as Millis
 from ._types import NotificationId as NotificationId

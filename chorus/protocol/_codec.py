@@ -31,6 +31,7 @@ from ._fields import (
     NullableSpec,
     ObjectSpec,
     Spec,
+    StrListSpec,
     StrSpec,
     field_specs,
     flattened,
@@ -259,6 +260,17 @@ def _structurer(spec: Spec, path: str, expected: str) -> _Structure:
                 return tuple(decode_item(item) for item in value)
 
             return structure_list
+        case StrListSpec():
+
+            def structure_strings(value: Any) -> Any:
+                if type(value) is not list:
+                    raise _wrong_type(path, expected, value)
+                for item in value:
+                    if type(item) is not str:
+                        raise _wrong_type(f"{path}[]", "a string", item)
+                return tuple(value)
+
+            return structure_strings
         case MapSpec(value=value_spec):
 
             def structure_map(value: Any) -> Any:

@@ -46,6 +46,8 @@ class ErrorCode(enum.StrEnum):
     """The `client_id` was already used by this user in another room; nothing was stored."""
     GONE = "gone"
     """The message was deleted: it cannot be edited, deleted again, reacted or replied to."""
+    FILE_NOT_READY = "file_not_ready"
+    """A file to attach is still being checked; send again once its `file` frame says ready."""
     NOT_JOINED = "not_joined"
     """The frame names a room this connection has not joined."""
     RATE_LIMITED = "rate_limited"

@@ -3,13 +3,19 @@
 A frame field states its limits once, in its annotation, with a marker:
 `Annotated[str, Text(1, 64)]`, `Annotated[int, Range()]`,
 `Annotated[dict[K, V], Entries(1, 1000)]`,
-`Annotated[tuple[C, ...], Items(0, 4)]` (an array of attrs objects); `Literal[...]` and `StrEnum`
+`Annotated[tuple[C, ...], Items(0, 4)]` (an array of attrs objects, or of
+`Annotated[str, Text(...)]` strings, optionally without repeats); `Literal[...]` and `StrEnum`
 fields allow their values; `bool` fields hold true or false; attrs classes
 nest (`Annotated[C, Flatten()]` writes a nested object's fields into the frame
 itself). `constrain` (an attrs field transformer) compiles every annotation
 into a `Spec`, stores it in the field's metadata under `SPEC` and installs a
 validator built from it. The codec and the JSON Schema read the same `Spec`,
 so a limit cannot differ between the three.
+
+One rule spans fields: a class may name, in `NONEMPTY_ONE_OF`, fields of
+which at least one must be non-empty (`send`: a body, or attachments); its
+`__attrs_post_init__` calls `check_nonempty_one_of`, and the JSON Schema
+states the same rule (`nonempty_one_of`).
 """
 
 from __future__ import annotations
@@ -59,10 +65,15 @@ class Entries:
 
 @attrs.frozen
 class Items:
-    """Marks a `tuple[C, ...]` field of attrs objects: it holds min_items..max_items of them."""
+    """Marks a `tuple[C, ...]` field: it holds min_items..max_items items.
+
+    `C` is an attrs class, or `Annotated[str, Text(...)]`; with `unique`, no
+    string may appear twice.
+    """
 
     min_items: int
     max_items: int
+    unique: bool = False
 
 
 @attrs.frozen
@@ -236,6 +247,34 @@ class ListSpec:
 
 
 @attrs.frozen
+class StrListSpec:
+    """A JSON array (a tuple in Python) of `min..max_items` strings following `item`.
+
+    With `unique`, no string appears twice.
+    """
+
+    item: StrSpec
+    min_items: int
+    max_items: int
+    unique: bool = False
+    expected: ClassVar[str] = "an array"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, tuple) and all(isinstance(item, str) for item in value)
+
+    def violation(self, value: Any) -> str | None:
+        if not self.min_items <= len(value) <= self.max_items:
+            return f"must have between {self.min_items} and {self.max_items} items"
+        for item in value:
+            if (reason := self.item.violation(item)) is not None:
+                return f"item {shorten(item)!r} {reason}"
+        if self.unique and len(set(value)) != len(value):
+            repeated = next(item for index, item in enumerate(value) if item in value[:index])
+            return f"must not repeat an item ({shorten(repeated)!r} is there twice)"
+        return None
+
+
+@attrs.frozen
 class NullableSpec:
     """Null, or a value that follows `inner`."""
 
@@ -252,7 +291,17 @@ class NullableSpec:
         return None if value is None else self.inner.violation(value)
 
 
-Spec = StrSpec | IntSpec | BoolSpec | ChoiceSpec | MapSpec | ObjectSpec | ListSpec | NullableSpec
+Spec = (
+    StrSpec
+    | IntSpec
+    | BoolSpec
+    | ChoiceSpec
+    | MapSpec
+    | ObjectSpec
+    | ListSpec
+    | StrListSpec
+    | NullableSpec
+)
 """The compiled rules of one field. `type_ok(value)` says whether the value has the
 field's type; `violation(value)`, for a value of that type, names the broken limit
 in words ("must be 1 to 64 characters long") or returns None."""
@@ -302,7 +351,7 @@ def spec_for(hint: Any, *, where: str) -> Spec:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
         inner = spec_for(args[0] if args[1] is type(None) else args[1], where=where)
-        if isinstance(inner, NullableSpec | MapSpec | ListSpec):
+        if isinstance(inner, NullableSpec | MapSpec | ListSpec | StrListSpec):
             raise TypeError(f"{where}: unsupported nullable type {hint!r}")
         return NullableSpec(inner)
     if hint is bool:
@@ -327,13 +376,33 @@ def spec_for(hint: Any, *, where: str) -> Spec:
                 key, value = (spec_for(arg, where=where) for arg in typing.get_args(base))
                 if isinstance(key, StrSpec) and isinstance(value, IntSpec):
                     return MapSpec(key, value, low, high)
-            case Items(min_items=low, max_items=high) if typing.get_origin(base) is tuple:
+            case Items(min_items=low, max_items=high, unique=unique) if (
+                typing.get_origin(base) is tuple
+            ):
                 item, ellipsis = typing.get_args(base)
-                if ellipsis is Ellipsis and attrs.has(item):
+                if ellipsis is Ellipsis and attrs.has(item) and not unique:
                     return ListSpec(item, low, high)
+                if ellipsis is Ellipsis and typing.get_origin(item) is Annotated:
+                    item_spec = spec_for(item, where=where)
+                    if isinstance(item_spec, StrSpec):
+                        return StrListSpec(item_spec, low, high, unique)
             case Flatten() if attrs.has(base):
                 return ObjectSpec(base, flatten=True)
     raise TypeError(f"{where}: {hint!r} declares no protocol limits (use Text, Range, Entries)")
+
+
+NONEMPTY_ONE_OF_RULE = "must not be empty when {others} {verb} empty"
+
+
+def check_nonempty_one_of(instance: Any) -> None:
+    """Raise ConstraintViolation, naming the first field, unless one of
+    `type(instance).NONEMPTY_ONE_OF` is non-empty."""
+    names: tuple[str, ...] = type(instance).NONEMPTY_ONE_OF
+    if not any(getattr(instance, name) for name in names):
+        others = names[1:]
+        verb = "is" if len(others) == 1 else "are"
+        rule = NONEMPTY_ONE_OF_RULE.format(others=" and ".join(others), verb=verb)
+        raise ConstraintViolation(names[0], rule)
 
 
 def _validator(spec: Spec) -> Callable[[object, attrs.Attribute[Any], Any], None]:

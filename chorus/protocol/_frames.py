@@ -12,8 +12,9 @@ from typing import Annotated, ClassVar, Literal, TypeAlias
 import attrs
 
 from ._errors import ErrorCode
-from ._fields import Entries, Flatten, Items, Range, Text, constrain
+from ._fields import Entries, Flatten, Items, Range, Text, check_nonempty_one_of, constrain
 from ._limits import (
+    MAX_ATTACHMENTS,
     MAX_BODY_CHARS,
     MAX_CLIENT_CHARS,
     MAX_CONTENT_TYPE_CHARS,
@@ -34,6 +35,7 @@ from ._types import (
     Emoji,
     EpochMs,
     EventSeq,
+    FileId,
     MessageId,
     Millis,
     NotificationId,
@@ -91,15 +93,22 @@ class Send:
     """Post `body` in `room`; acknowledged once stored, idempotent per `client_id`.
 
     With `thread`, the message is a reply in the thread rooted at that message
-    of the same room.
+    of the same room. `attachments` are ids of files you uploaded that are
+    `ready` and not attached yet, each at most once; `body` may be empty
+    only when there are attachments.
     """
 
     TYPE: ClassVar[str] = "send"
+    NONEMPTY_ONE_OF: ClassVar[tuple[str, ...]] = ("body", "attachments")
     ref: Ref
     room: RoomId
     client_id: ClientId
-    body: Annotated[str, Text(1, MAX_BODY_CHARS)]
+    body: Annotated[str, Text(0, MAX_BODY_CHARS)]
     thread: MessageId | None = None
+    attachments: Annotated[tuple[FileId, ...], Items(0, MAX_ATTACHMENTS, unique=True)] = ()
+
+    def __attrs_post_init__(self) -> None:
+        check_nonempty_one_of(self)
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -188,11 +197,51 @@ class Resume:
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
+class Thumbnail:
+    """A smaller rendition of an image file; ask a URL for the variant `name`."""
+
+    name: Annotated[str, Text(1, MAX_ID_CHARS)]
+    """The variant: "320" or "1280" (the bound, in pixels, it fits in)."""
+    width: Count
+    height: Count
+    size: Count
+    content_type: Annotated[str, Text(1, MAX_CONTENT_TYPE_CHARS)]
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class FileInfo:
+    """An uploaded file, as `GET /api/v1/files/{id}` shows it (the `file` of a `file`
+    frame, and each of a message's `attachments`).
+
+    `state` is pending, scanning, ready (deliverable) or rejected (`reason`
+    says why: infected, type_not_allowed, ...). `content_type` is the type
+    sniffed from the bytes once checked; `scan` is clean, or unscanned on a
+    server that does not virus-scan; `width`, `height` and `thumbnails` are
+    for images.
+    """
+
+    id: FileId
+    name: Annotated[str, Text(1, MAX_FILE_NAME_CHARS)]
+    size: Count
+    content_type: Annotated[str, Text(1, MAX_CONTENT_TYPE_CHARS)]
+    state: Literal["pending", "scanning", "ready", "rejected"]
+    reason: Annotated[str, Text(1, MAX_ID_CHARS)] | None
+    scan: Literal["clean", "unscanned"] | None
+    width: Count | None
+    height: Count | None
+    thumbnails: Annotated[tuple[Thumbnail, ...], Items(0, MAX_THUMBNAILS)]
+    created_at: EpochMs
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
 class Message:
     """A stored chat message (the `message` of an `ack`, and a `message` event's fields).
 
     `thread` is the id of the thread's root for a thread reply. `body` is
-    empty for a message deleted since (in replays and in acks of retried sends).
+    empty for a message deleted since (in replays and in acks of retried
+    sends), or for one posted with attachments only. `attachments` are its
+    files, in the order they were sent (none once the message is deleted);
+    `GET /api/v1/files/{id}/url` gives a URL of each.
     """
 
     id: MessageId
@@ -204,6 +253,7 @@ class Message:
     created_at: EpochMs
     edited_at: EpochMs | None
     thread: MessageId | None = None
+    attachments: Annotated[tuple[FileInfo, ...], Items(0, MAX_ATTACHMENTS)] = ()
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -431,42 +481,6 @@ class RoomRemoved:
     room: RoomId
     by: UserId | None = None
     """Who ended the membership: you, when you left; null in answer to a `resume`."""
-
-
-@attrs.frozen(kw_only=True, field_transformer=constrain)
-class Thumbnail:
-    """A smaller rendition of an image file; ask a URL for the variant `name`."""
-
-    name: Annotated[str, Text(1, MAX_ID_CHARS)]
-    """The variant: "320" or "1280" (the bound, in pixels, it fits in)."""
-    width: Count
-    height: Count
-    size: Count
-    content_type: Annotated[str, Text(1, MAX_CONTENT_TYPE_CHARS)]
-
-
-@attrs.frozen(kw_only=True, field_transformer=constrain)
-class FileInfo:
-    """An uploaded file, as `GET /api/v1/files/{id}` shows it (the `file` of a `file` frame).
-
-    `state` is pending, scanning, ready (deliverable) or rejected (`reason`
-    says why: infected, type_not_allowed, ...). `content_type` is the type
-    sniffed from the bytes once checked; `scan` is clean, or unscanned on a
-    server that does not virus-scan; `width`, `height` and `thumbnails` are
-    for images.
-    """
-
-    id: Annotated[str, Text(1, MAX_ID_CHARS)]
-    name: Annotated[str, Text(1, MAX_FILE_NAME_CHARS)]
-    size: Count
-    content_type: Annotated[str, Text(1, MAX_CONTENT_TYPE_CHARS)]
-    state: Literal["pending", "scanning", "ready", "rejected"]
-    reason: Annotated[str, Text(1, MAX_ID_CHARS)] | None
-    scan: Literal["clean", "unscanned"] | None
-    width: Count | None
-    height: Count | None
-    thumbnails: Annotated[tuple[Thumbnail, ...], Items(0, MAX_THUMBNAILS)]
-    created_at: EpochMs
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)

@@ -37,5 +37,7 @@ MAX_CONTENT_TYPE_CHARS: Final = 255
 """Longest media type of a file."""
 MAX_THUMBNAILS: Final = 4
 """Most thumbnails a file lists."""
+MAX_ATTACHMENTS: Final = 10
+"""Most files one message carries (`send.attachments`, `message.attachments`)."""
 MAX_URL_CHARS: Final = 2048
 """Longest URL (`notice.reconnect_url`)."""

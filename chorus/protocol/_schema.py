@@ -19,6 +19,7 @@ from ._fields import (
     NullableSpec,
     ObjectSpec,
     Spec,
+    StrListSpec,
     StrSpec,
     field_specs,
     flattened,
@@ -76,12 +77,38 @@ def _object(cls: type[Any], *, tag: str | None) -> dict[str, Any]:
     schema: dict[str, Any] = {"title": cls.__name__}
     if cls.__doc__:
         schema["description"] = inspect.cleandoc(cls.__doc__)
-    return schema | {
+    schema |= {
         "type": "object",
         "properties": properties,
         "required": required,
         "additionalProperties": False,
     }
+    if names := getattr(cls, "NONEMPTY_ONE_OF", ()):
+        schema["anyOf"] = nonempty_one_of(cls, names)
+    return schema
+
+
+def nonempty_one_of(cls: type[Any], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The `anyOf` branches stating that one of the fields `names` of `cls` is non-empty.
+
+    A field with a default must then be present (its default is empty).
+    """
+    branches = []
+    for field, spec in field_specs(cls):
+        if field.name not in names:
+            continue
+        match spec:
+            case StrSpec():
+                nonempty: dict[str, Any] = {"minLength": 1}
+            case ListSpec() | StrListSpec():
+                nonempty = {"minItems": 1}
+            case _:
+                raise TypeError(f"{cls.__name__}.{field.name}: cannot be required non-empty")
+        branch: dict[str, Any] = {"properties": {field.name: nonempty}}
+        if field.default is not attrs.NOTHING:
+            branch["required"] = [field.name]
+        branches.append(branch)
+    return branches
 
 
 NO_NUL = "^[^\\u0000]*$"
@@ -119,5 +146,13 @@ def spec_schema(spec: Spec) -> dict[str, Any]:
                 "minItems": low,
                 "maxItems": high,
             }
+        case StrListSpec(item=item, min_items=low, max_items=high, unique=unique):
+            schema = {
+                "type": "array",
+                "items": spec_schema(item),
+                "minItems": low,
+                "maxItems": high,
+            }
+            return (schema | {"uniqueItems": True}) if unique else schema
         case NullableSpec(inner=inner):
             return {"anyOf": [spec_schema(inner), {"type": "null"}]}

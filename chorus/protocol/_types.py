@@ -17,6 +17,8 @@ NotificationId: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
 ClientId: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
 """A client-chosen id of one request that stores an event (`send`, `edit`, `delete`,
 `react`); retrying with the same id never stores a duplicate."""
+FileId: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
+"""An uploaded file's id, as `POST /api/v1/files` answers it."""
 Seq: TypeAlias = Annotated[int, Range()]
 """A room's sequence number: 1, 2, 3... in store order; 0 means "nothing yet"."""
 EventSeq: TypeAlias = Annotated[int, Range(minimum=1)]

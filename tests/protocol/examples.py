@@ -9,15 +9,19 @@ import attrs
 from hypothesis import strategies as st
 
 from chorus.protocol import (
+    MAX_ATTACHMENTS,
     MAX_BODY_CHARS,
     MAX_CLIENT_CHARS,
+    MAX_CONTENT_TYPE_CHARS,
     MAX_EMOJI_CHARS,
+    MAX_FILE_NAME_CHARS,
     MAX_ID_CHARS,
     MAX_NONCE_CHARS,
     MAX_PREVIEW_CHARS,
     MAX_ROOM_NAME_CHARS,
     MAX_SAFE_INT,
     MAX_TEXT_CHARS,
+    MAX_THUMBNAILS,
     MAX_TOKEN_CHARS,
     MAX_URL_CHARS,
     Ack,
@@ -67,6 +71,7 @@ from chorus.protocol._fields import (
     NullableSpec,
     ObjectSpec,
     Spec,
+    StrListSpec,
     StrSpec,
     field_specs,
 )
@@ -121,6 +126,65 @@ REPLY = attrs.evolve(
     thread=MESSAGE.id,
 )
 """A thread reply to MESSAGE."""
+MAP = FileInfo(
+    id="f_map",
+    name="map.png",
+    size=48213,
+    content_type="image/png",
+    state="ready",
+    reason=None,
+    scan="clean",
+    width=2000,
+    height=1000,
+    thumbnails=(
+        Thumbnail(name="320", width=320, height=160, size=9120, content_type="image/png"),
+        Thumbnail(name="1280", width=1280, height=640, size=30411, content_type="image/png"),
+    ),
+    created_at=1764547200000,
+)
+NOTES = FileInfo(
+    id="f_notes",
+    name="notes.txt",
+    size=812,
+    content_type="text/plain",
+    state="ready",
+    reason=None,
+    scan="unscanned",
+    width=None,
+    height=None,
+    thumbnails=(),
+    created_at=1764547200000,
+)
+WITH_FILES = attrs.evolve(
+    MESSAGE, id="01JDQ7ZC3F", seq=44, body="", client_id="c-7f40", attachments=(MAP, NOTES)
+)
+"""A message posted with two attachments and no text."""
+LARGEST_FILE = FileInfo(
+    id="f" * MAX_ID_CHARS,
+    name="é" * MAX_FILE_NAME_CHARS,
+    size=MAX_SAFE_INT,
+    content_type="t" * MAX_CONTENT_TYPE_CHARS,
+    state="ready",
+    reason="r" * MAX_ID_CHARS,
+    scan="unscanned",
+    width=MAX_SAFE_INT,
+    height=MAX_SAFE_INT,
+    thumbnails=tuple(
+        Thumbnail(
+            name="n" * MAX_ID_CHARS,
+            width=MAX_SAFE_INT,
+            height=MAX_SAFE_INT,
+            size=MAX_SAFE_INT,
+            content_type="t" * MAX_CONTENT_TYPE_CHARS,
+        )
+        for _ in range(MAX_THUMBNAILS)
+    ),
+    created_at=MAX_SAFE_INT,
+)
+LARGEST_MESSAGE = attrs.evolve(
+    LONGEST_MESSAGE, body="🎉" * MAX_BODY_CHARS, attachments=(LARGEST_FILE,) * MAX_ATTACHMENTS
+)
+"""The largest message the server can send: its frames must fit MAX_FRAME_BYTES."""
 DELETED = attrs.evolve(MESSAGE, body="")
 """A deleted message as a replay shows it (its `deleted` event follows)."""
 AWKWARD_TEXT = 'quotes " and \\ backslash, \n newline, \u2028, emoji 🎉, 中文'
@@ -138,6 +202,15 @@ CLIENT_EXAMPLES: list[ClientFrame] = [
     Send(ref="r" * MAX_ID_CHARS, room="x", client_id="y", body="🎉" * MAX_BODY_CHARS),
     Send(ref="4", room="general", client_id="c-7f3b", body=AWKWARD_TEXT),
     Send(ref="7", room="general", client_id="c-7f3c", body="Agreed.", thread="01JDQ7Z5K8"),
+    Send(ref="16", room="general", client_id="c-7f40", body="", attachments=("f_map", "f_notes")),
+    Send(
+        ref="17",
+        room="x",
+        client_id="y",
+        body="files",
+        attachments=tuple(f"{i}" + "f" * (MAX_ID_CHARS - 1) for i in range(MAX_ATTACHMENTS)),
+        thread="t",
+    ),
     Edit(ref="8", room="general", message="01JDQ7Z5K8", client_id="c-7f3d", body="Hello!"),
     Edit(ref="9", room="x", message="m", client_id="c", body="é" * MAX_BODY_CHARS),
     Delete(ref="10", room="general", message="01JDQ7Z5K8", client_id="c-7f3e"),
@@ -161,6 +234,8 @@ SERVER_EXAMPLES: list[ServerFrame] = [
     Ack(ref="1", room="general", seq=42),
     Ack(ref="2", room="general"),
     Ack(ref="3", room="general", seq=42, message=MESSAGE),
+    Ack(ref="16", room="general", seq=44, message=WITH_FILES),
+    Ack(ref="r", room="r", seq=MAX_SAFE_INT, message=LARGEST_MESSAGE),
     Ack(ref="4"),
     ErrorReply(ref="3", code=ErrorCode.NOT_JOINED, message="send.room: join 'general' first"),
     ErrorReply(ref=None, code=ErrorCode.INVALID_JSON, message=""),
@@ -170,6 +245,8 @@ SERVER_EXAMPLES: list[ServerFrame] = [
     MessageEvent(message=attrs.evolve(MESSAGE, body=AWKWARD_TEXT, edited_at=1_764_100_060_000)),
     MessageEvent(message=REPLY),
     MessageEvent(message=DELETED),
+    MessageEvent(message=WITH_FILES),
+    MessageEvent(message=LARGEST_MESSAGE),
     EditedEvent(
         room="general",
         seq=44,
@@ -251,26 +328,7 @@ SERVER_EXAMPLES: list[ServerFrame] = [
     RoomAdded(room="r_dm", name="", kind="direct", seq=0, by="u_bob"),
     RoomAdded(room="r", name="n" * MAX_ROOM_NAME_CHARS, kind="public", seq=MAX_SAFE_INT, by="u"),
     RoomRemoved(room="r_ops", by="u_ada"),
-    FileUpdate(
-        file=FileInfo(
-            id="f_map",
-            name="map.png",
-            size=48213,
-            content_type="image/png",
-            state="ready",
-            reason=None,
-            scan="clean",
-            width=2000,
-            height=1000,
-            thumbnails=(
-                Thumbnail(name="320", width=320, height=160, size=9120, content_type="image/png"),
-                Thumbnail(
-                    name="1280", width=1280, height=640, size=30411, content_type="image/png"
-                ),
-            ),
-            created_at=1764547200000,
-        )
-    ),
+    FileUpdate(file=MAP),
     FileUpdate(
         file=FileInfo(
             id="f_eicar",
@@ -326,13 +384,18 @@ def _values(spec: Spec) -> st.SearchStrategy[Any]:
             return instances(cls)
         case ListSpec(cls=cls, min_items=low, max_items=high):
             return st.lists(instances(cls), min_size=low, max_size=high).map(tuple)
+        case StrListSpec(item=item, min_items=low, max_items=high, unique=unique):
+            return st.lists(_values(item), min_size=low, max_size=high, unique=unique).map(tuple)
         case NullableSpec(inner=inner):
             return st.none() | _values(inner)
 
 
 def instances(cls: type[Any]) -> st.SearchStrategy[Any]:
     """Valid instances of the frame (or Message) class `cls`."""
-    return st.builds(cls, **{field.name: _values(spec) for field, spec in field_specs(cls)})
+    fields = st.fixed_dictionaries({field.name: _values(spec) for field, spec in field_specs(cls)})
+    if names := getattr(cls, "NONEMPTY_ONE_OF", ()):  # a rule across fields
+        fields = fields.filter(lambda values: any(values[name] for name in names))
+    return fields.map(lambda values: cls(**values))
 
 
 client_frames = st.sampled_from(CLIENT_CLASSES).flatmap(instances)

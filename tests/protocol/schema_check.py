@@ -88,6 +88,12 @@ def _keyword(key: str, arg: Any, value: Any, schema: dict[str, Any], root: dict[
             return not isinstance(value, list) or len(value) >= arg
         case "maxItems":
             return not isinstance(value, list) or len(value) <= arg
+        case "uniqueItems":
+            return not (arg and isinstance(value, list)) or not any(
+                type(item) is type(earlier) and item == earlier
+                for index, item in enumerate(value)
+                for earlier in value[:index]
+            )
     raise AssertionError(f"schema_check does not know the keyword {key!r}")
 
 

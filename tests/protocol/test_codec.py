@@ -35,6 +35,7 @@ from tests.protocol.examples import (
     CLIENT_EXAMPLES,
     DECODING_CODES,
     DELETED,
+    LARGEST_MESSAGE,
     MESSAGE,
     SERVER_CLASSES,
     SERVER_EXAMPLES,
@@ -104,7 +105,7 @@ def test_message_event_is_flat() -> None:
     assert encode(MessageEvent(message=MESSAGE)) == (
         b'{"type":"message","id":"01JDQ7Z5K8","room":"general","seq":42,"sender":"u_ada",'
         b'"body":"Hello, world!","client_id":"c-7f3a","created_at":1764100000000,"edited_at":null,'
-        b'"thread":null}'
+        b'"thread":null,"attachments":[]}'
     )
 
 
@@ -194,7 +195,49 @@ ERROR_CASES = [
         "invalid_value",
         json(SEND | {"body": ""}),
         ErrorCode.INVALID_VALUE,
-        "send.body: must be 1 to 4000 characters long",
+        "send.body: must not be empty when attachments is empty",
+        "r1",
+    ),
+    case(
+        "empty_attachments",
+        json(SEND | {"body": "", "attachments": []}),
+        ErrorCode.INVALID_VALUE,
+        "send.body: must not be empty when attachments is empty",
+        "r1",
+    ),
+    case(
+        "body_too_long",
+        json(SEND | {"body": "b" * 4001, "attachments": ["f_1"]}),
+        ErrorCode.INVALID_VALUE,
+        "send.body: must be at most 4000 characters long",
+        "r1",
+    ),
+    case(
+        "repeated_attachment",
+        json(SEND | {"attachments": ["f_1", "f_2", "f_1"]}),
+        ErrorCode.INVALID_VALUE,
+        "send.attachments: must not repeat an item ('f_1' is there twice)",
+        "r1",
+    ),
+    case(
+        "too_many_attachments",
+        json(SEND | {"attachments": [f"f_{i}" for i in range(11)]}),
+        ErrorCode.INVALID_VALUE,
+        "send.attachments: must have between 0 and 10 items",
+        "r1",
+    ),
+    case(
+        "attachment_not_a_string",
+        json(SEND | {"attachments": ["f_1", {"id": "f_2"}]}),
+        ErrorCode.WRONG_TYPE,
+        "send.attachments[]: expected a string, got an object",
+        "r1",
+    ),
+    case(
+        "attachment_empty_id",
+        json(SEND | {"attachments": [""]}),
+        ErrorCode.INVALID_VALUE,
+        "send.attachments: item '' must be 1 to 64 characters long",
         "r1",
     ),
 ]
@@ -538,8 +581,12 @@ def test_longest_ref_is_propagated() -> None:
 
 
 def test_frames_cannot_be_built_with_broken_limits() -> None:
-    with pytest.raises(ValueError, match=r"^body: must be 1 to 4000 characters long$"):
+    with pytest.raises(ValueError, match=r"^body: must be at most 4000 characters long$"):
+        Send(ref="r", room="x", client_id="c", body="b" * 4001)
+    with pytest.raises(ValueError, match=r"^body: must not be empty when attachments is empty$"):
         Send(ref="r", room="x", client_id="c", body="")
+    with pytest.raises(ValueError, match=r"^attachments: must not repeat an item \('f' is"):
+        Send(ref="r", room="x", client_id="c", body="", attachments=("f", "g", "f"))
     with pytest.raises(ValueError, match="entry 'a' must be between"):
         Resume(ref="r", rooms={"a": -1})
 
@@ -558,3 +605,15 @@ def test_text_with_a_nul_character_is_refused() -> None:
         decode_client_frame(frame)
     assert refused.value.code == ErrorCode.INVALID_VALUE
     assert refused.value.ref == "r"
+
+
+def test_the_largest_message_fits_a_frame() -> None:
+    # Ten attachments with every field at its limit, and the longest body in
+    # 4-byte characters: a server frame never outgrows what clients accept.
+    for frame in (
+        MessageEvent(message=LARGEST_MESSAGE),
+        Ack(ref="r" * MAX_ID_CHARS, room="r", seq=MAX_SAFE_INT, message=LARGEST_MESSAGE),
+    ):
+        data = encode(frame)
+        assert len(data) <= MAX_FRAME_BYTES
+        assert decode_server_frame(data) == frame

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from chorus.protocol import (
+    MAX_ATTACHMENTS,
     MAX_BODY_CHARS,
     MAX_EMOJI_CHARS,
     MAX_ID_CHARS,
@@ -66,15 +67,24 @@ def test_each_frame_schema_matches_its_class(cls: type[Any]) -> None:
     ]
     for field in fields:
         if field.default is not attrs.NOTHING:
-            assert schema["properties"][field.name]["default"] == field.default
+            # As JSON: a tuple default is an array.
+            default = orjson.loads(orjson.dumps(field.default))
+            assert schema["properties"][field.name]["default"] == default
 
 
 def test_message_schema_has_no_type_tag() -> None:
     assert "type" not in DEFS["Message"]["properties"]
     assert DEFS["Message"]["required"] == [
-        field.name for field in attrs.fields(Message) if field.name != "thread"
+        field.name for field in attrs.fields(Message) if field.name not in ("thread", "attachments")
     ]
     assert DEFS["Message"]["properties"]["thread"]["default"] is None
+    assert DEFS["Message"]["properties"]["attachments"] == {
+        "type": "array",
+        "items": {"$ref": "#/$defs/FileInfo"},
+        "minItems": 0,
+        "maxItems": MAX_ATTACHMENTS,
+        "default": [],
+    }
 
 
 def test_limits_are_published() -> None:
@@ -84,9 +94,22 @@ def test_limits_are_published() -> None:
         "ref": identifier,
         "room": identifier,
         "client_id": identifier,
-        "body": {"type": "string", "minLength": 1, "maxLength": MAX_BODY_CHARS, "pattern": NO_NUL},
+        "body": {"type": "string", "minLength": 0, "maxLength": MAX_BODY_CHARS, "pattern": NO_NUL},
         "thread": {"anyOf": [identifier, {"type": "null"}], "default": None},
+        "attachments": {
+            "type": "array",
+            "items": identifier,
+            "minItems": 0,
+            "maxItems": MAX_ATTACHMENTS,
+            "uniqueItems": True,
+            "default": [],
+        },
     }
+    # A body, or attachments (which have a default, so must then be present).
+    assert DEFS["Send"]["anyOf"] == [
+        {"properties": {"body": {"minLength": 1}}},
+        {"properties": {"attachments": {"minItems": 1}}, "required": ["attachments"]},
+    ]
     assert DEFS["Message"]["properties"]["body"]["minLength"] == 0
     assert DEFS["React"]["properties"]["emoji"] == {
         "type": "string",
