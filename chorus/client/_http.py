@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -186,11 +187,18 @@ class HttpApi:
         data = await self._call("GET", f"/rooms/{room_id}/messages", params=params)
         return [_room_event(item) for item in data["events"]]
 
-    async def post(self, room_id: str, body: str, client_id: str) -> Message:
-        """Post over HTTP (same storage, order and idempotency as the gateway)."""
-        data = await self._call(
-            "POST", f"/rooms/{room_id}/messages", {"body": body, "client_id": client_id}
-        )
+    async def post(
+        self, room_id: str, body: str, client_id: str, *, attachments: Sequence[str] = ()
+    ) -> Message:
+        """Post over HTTP (same storage, order and idempotency as the gateway).
+
+        `attachments`: ids of your `ready` files, not attached yet (`body` may
+        then be "").
+        """
+        fields: dict[str, Any] = {"body": body, "client_id": client_id}
+        if attachments:
+            fields["attachments"] = list(attachments)
+        data = await self._call("POST", f"/rooms/{room_id}/messages", fields)
         return parse(Message, data["message"])
 
     async def thread(self, room_id: str, message_id: str, *, limit: int = 50) -> list[Message]:

@@ -7,7 +7,7 @@ import itertools
 import math
 import random
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -116,6 +116,7 @@ class _Pending:
     body: str
     client_id: str
     thread: str | None = None
+    attachments: tuple[str, ...] = ()
     attempts: int = 0
     done: trio.Event = attrs.field(factory=trio.Event)
     result: protocol.Message | ApiError | None = None
@@ -267,15 +268,23 @@ class RealtimeClient:
         *,
         client_id: str | None = None,
         thread: str | None = None,
+        attachments: Sequence[str] = (),
     ) -> protocol.Message:
         """Post `body` (as a reply in `thread`, a root message id); the stored message.
 
-        Waits through disconnects: the message is re-sent after each reconnect
-        with the same client id until acknowledged. Raises `ApiError` if the
-        server refuses it for good (e.g. not a member).
+        `attachments` are ids of your uploaded files, `ready` (see
+        `wait_for_file`) and not attached yet; `body` may be "" when there
+        are some. Waits through disconnects: the message is re-sent after
+        each reconnect with the same client id until acknowledged. Raises
+        `ApiError` if the server refuses it for good (e.g. not a member, or
+        `file_not_ready`).
         """
         pending = _Pending(
-            room=room_id, body=body, client_id=client_id or secrets.token_hex(8), thread=thread
+            room=room_id,
+            body=body,
+            client_id=client_id or secrets.token_hex(8),
+            thread=thread,
+            attachments=tuple(attachments),
         )
         self._outbox[pending.client_id] = pending
         if self._ws is not None:
@@ -619,6 +628,7 @@ class RealtimeClient:
             client_id=pending.client_id,
             body=pending.body,
             thread=pending.thread,
+            attachments=pending.attachments,
         )
         await self._write(ws, frame)
 

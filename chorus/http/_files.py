@@ -258,7 +258,8 @@ async def get_file_url(call: Call[UrlQuery], file_id: str) -> Reply:
 
     Only for a `ready` file. Images are shown inline; every other type is a
     download (`Content-Disposition: attachment`). Served by the nodes
-    themselves (signed URLs; deleting the file stops them at once), by S3
+    themselves (signed URLs under the `public_url` setting, else the host the
+    request came to; deleting the file stops them at once), by S3
     (presigned) or by a CDN (CloudFront signed), as the server is configured.
     """
     file = await visible_file(call, file_id)

@@ -17,6 +17,7 @@ from chorus.client import CHUNK_BYTES, ApiError, FileRejected, HttpApi
 from chorus.node import FILES_DIR
 from tests.e2e.node import PASSWORD, RunningNode, chat_user, open_node
 from tests.files.samples import executable, image_bytes
+from tests.ports import free_port
 
 MIB = 1024 * 1024
 
@@ -131,13 +132,15 @@ async def test_a_rejected_file_raises_with_its_reason(
         assert (e.value.file.id, e.value.file.state) == (file.id, "rejected")
 
 
-async def test_waiting_for_a_file_gives_up_at_its_deadline(
-    running: RunningNode, tmp_path: Path
-) -> None:
-    async with chat_user(running) as ada:
+async def test_waiting_for_a_file_gives_up_at_its_deadline(tmp_path: Path) -> None:
+    # Nothing listens where clamd should: files stay `scanning` (fail closed).
+    clamd_down = {"scanner": "clamd", "clamd_address": f"tcp://127.0.0.1:{free_port()}"}
+    async with open_node(tmp_path, **clamd_down) as running, chat_user(running) as ada:
         file = await ada.api.upload_file(io.BytesIO(b"x" * 10), name="a.txt")
-        with pytest.raises(TimeoutError, match=r"a\.txt is still pending after 0 s"):
-            await ada.api.wait_for_file(file.id, timeout=0)
+        with pytest.raises(TimeoutError, match=r"a\.txt is still (pending|scanning) after 0\.5 s"):
+            await ada.client.wait_for_file(file.id, timeout=0.5)
+        with pytest.raises(TimeoutError, match=r"a\.txt is still scanning after 0\.5 s"):
+            await ada.api.wait_for_file(file.id, timeout=0.5)
 
 
 async def test_a_download_is_the_processed_file(running: RunningNode, tmp_path: Path) -> None:
