@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import attrs
 import pytest
+import trio
 from PIL import Image
 
 from chorus import protocol
@@ -17,7 +20,10 @@ from chorus.client import CHUNK_BYTES, ApiError, FileRejected, HttpApi
 from chorus.node import FILES_DIR
 from tests.e2e.node import PASSWORD, RunningNode, chat_user, open_node
 from tests.files.samples import executable, image_bytes
+from tests.http.test_file_delivery import moto as moto  # a fixture: the files bucket on moto
+from tests.polling import until
 from tests.ports import free_port
+from tests.s3server import S3_REGION, MotoServer
 
 MIB = 1024 * 1024
 
@@ -162,6 +168,22 @@ async def test_a_download_is_the_processed_file(running: RunningNode, tmp_path: 
             assert image.size == (320, 160)
 
 
+async def test_a_download_from_s3_is_the_stored_object(tmp_path: Path, moto: MotoServer) -> None:
+    settings = {
+        "storage": "s3",
+        "s3_bucket": "files",
+        "s3_region": S3_REGION,
+        "s3_endpoint_url": moto.endpoint_url,
+    }
+    async with open_node(tmp_path / "node", **settings) as running, chat_user(running) as ada:
+        data = b"kept in a bucket\n" * 10_000
+        file = await ada.api.upload_file(io.BytesIO(data), name="bucket.txt")
+        await ada.client.wait_for_file(file.id)
+        assert (await ada.api.file_url(file.id)).startswith(moto.endpoint_url)
+        saved = await ada.api.download_file(file.id, tmp_path / "copy.txt")
+        assert saved.read_bytes() == data
+
+
 async def test_a_file_too_large_is_refused_with_its_code(tmp_path: Path) -> None:
     async with open_node(tmp_path, files_max_bytes=MIB) as running, chat_user(running) as ada:
         big = tmp_path / "big.bin"
@@ -173,6 +195,49 @@ async def test_a_file_too_large_is_refused_with_its_code(tmp_path: Path) -> None
         with pytest.raises(ApiError) as refused:
             await ada.api.upload_file(io.BufferedReader(Generated(2 * MIB)), name="endless.txt")
         assert (refused.value.status, refused.value.code) == (413, "file_too_large")
+
+
+class Held(io.RawIOBase):
+    """One chunk, then reads wait until `release` (an upload in progress, held open)."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self._first = True
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._first:
+            self._first = False
+            buffer[:10] = b"held open\n"
+            return 10
+        self.released.wait(30)
+        return 0
+
+
+async def test_one_upload_too_many_is_refused_with_its_code(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path, files_concurrent_uploads=1) as running,
+        chat_user(running) as ada,
+        trio.open_nursery() as nursery,
+    ):
+        held = Held()
+        nursery.start_soon(
+            functools.partial(ada.api.upload_file, io.BufferedReader(held), name="slow.txt")
+        )
+        try:
+            spool = running.node.services.files.spool_dir
+
+            async def streaming() -> bool:  # the held upload took the one slot
+                return any(path.suffix == ".part" for path in spool.iterdir())
+
+            await until(streaming)
+            with pytest.raises(ApiError) as refused:
+                await ada.api.upload_file(io.BytesIO(b"quick\n"), name="quick.txt")
+            assert (refused.value.status, refused.value.code) == (429, "too_many_uploads")
+        finally:
+            held.released.set()
 
 
 async def test_past_the_quota_an_upload_is_refused(tmp_path: Path) -> None:
