@@ -20,7 +20,16 @@ from chorus import chat, protocol
 from chorus.auth import AuthError, AuthService, Principal
 from chorus.gateway import Connection
 from chorus.metrics import CONNECTIONS, FRAMES_IN
-from chorus.persistence import Appended, Forbidden, Gone, NotFound, Store, StoreError, now_ms
+from chorus.persistence import (
+    Appended,
+    FileNotReady,
+    Forbidden,
+    Gone,
+    NotFound,
+    Store,
+    StoreError,
+    now_ms,
+)
 from chorus.protocol import CloseCode, ErrorCode
 from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
 
@@ -105,6 +114,8 @@ def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
             code, text = ErrorCode.CLIENT_ID_REUSED, str(error)
         case NotFound():
             code, text = ErrorCode.NOT_FOUND, str(error)
+        case FileNotReady():
+            code, text = ErrorCode.FILE_NOT_READY, str(error)
         case Forbidden():
             code, text = ErrorCode.FORBIDDEN, str(error)
         case Gone():
@@ -294,8 +305,8 @@ class ChatConnection:
                     with contextlib.suppress(ActorDead):
                         await running.send(Unsubscribe(subscriber_id=self.id))
                 self.send(protocol.encode(protocol.Ack(ref=ref, room=room)))
-            case protocol.Send(ref=ref, room=room, client_id=client_id, body=body, thread=thread):
-                await self._post(ref, room, client_id, body, thread, principal)
+            case protocol.Send():
+                await self._post(frame, principal)
             case protocol.Edit(ref=ref, room=room, message=message, client_id=cid, body=body):
                 await self._change(ref, room, "edit", message, cid, body)
             case protocol.Delete(ref=ref, room=room, message=message, client_id=cid):
@@ -371,25 +382,18 @@ class ChatConnection:
                 event = protocol.PresenceEvent(user=user_id, status=status)
                 self.send(protocol.encode(event))
 
-    async def _post(
-        self,
-        ref: str,
-        room: str,
-        client_id: str,
-        body: str,
-        thread: str | None,
-        principal: Principal,
-    ) -> None:
+    async def _post(self, send: protocol.Send, principal: Principal) -> None:
         post = Post(
             sender_id=principal.user_id,
-            body=body,
-            client_id=client_id,
+            body=send.body,
+            client_id=send.client_id,
             created_at=now_ms(),
-            thread_id=thread,
-            responder=GatewayResponder(self, ref, room),
+            thread_id=send.thread,
+            attachments=send.attachments,
+            responder=GatewayResponder(self, send.ref, send.room),
             subscriber_id=self.id,
         )
-        await self._to_room(ref, room, post)
+        await self._to_room(send.ref, send.room, post)
 
     async def _change(
         self,

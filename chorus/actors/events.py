@@ -1,8 +1,10 @@
-"""Stored room events in their protocol form, and the mentions a message makes.
+"""Stored room events (and files) in their protocol form, and the mentions a message makes.
 
 Every row of a room's log becomes one frame type: a message, an edit, a
 delete or a reaction. Rooms send these frames live, on resume and when they
-fill a gap; the HTTP history returns the same shapes.
+fill a gap; the HTTP history returns the same shapes. A stored file has one
+protocol form too (`file_info`): in `file` frames, in messages' attachments
+and in the HTTP file API.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 
 from chorus import protocol
-from chorus.persistence import EventKind, Message
+from chorus.persistence import EventKind, Message, StoredFile
 
 # A mention is `@name` not glued to a word or address before it (`ada@x` is not
 # one); names follow the username rule (auth: 3-32 of a-z 0-9 _ . -). A dot or
@@ -30,8 +32,38 @@ def mentions(body: str) -> tuple[frozenset[str], bool]:
     return frozenset(name for name in names if len(name) >= 3), everyone
 
 
+def file_info(file: StoredFile) -> protocol.FileInfo:
+    """A stored file's protocol form, wherever a file is shown (WebSocket and HTTP alike)."""
+    return protocol.FileInfo(
+        id=file.id,
+        name=file.name,
+        size=file.size,
+        content_type=file.content_type or file.declared_type,
+        state=file.state.value,
+        reason=file.reason,
+        scan=file.scan,
+        width=file.width,
+        height=file.height,
+        thumbnails=tuple(
+            protocol.Thumbnail(
+                name=v.name,
+                width=v.width,
+                height=v.height,
+                size=v.size,
+                content_type=v.content_type,
+            )
+            for v in file.variants
+        ),
+        created_at=file.created_at,
+    )
+
+
 def wire_message(message: Message) -> protocol.Message:
-    """The protocol form of a stored MESSAGE event (its current state)."""
+    """The protocol form of a stored MESSAGE event (its current state, with its attachments).
+
+    `message.attachments` must have been filled by the store (see
+    `persistence.Store`: reads and appends do it); a deleted message has none.
+    """
     return protocol.Message(
         id=message.id,
         room=message.room_id,
@@ -42,6 +74,7 @@ def wire_message(message: Message) -> protocol.Message:
         created_at=message.created_at,
         edited_at=message.edited_at,
         thread=message.thread_id,
+        attachments=tuple(file_info(file) for file in message.attachments),
     )
 
 

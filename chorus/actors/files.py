@@ -54,6 +54,8 @@ from chorus.metrics import FILE_OUTCOMES, FILE_PIPELINE_QUEUE, FILE_REJECTIONS
 from chorus.persistence import FileChecks, FileState, FileVariant, Store, StoredFile, now_ms
 from chorus.services import FileServices
 
+from .events import file_info
+
 _log = structlog.get_logger("chorus.files")
 
 T = TypeVar("T")
@@ -302,32 +304,6 @@ class Uploader(Protocol):
     """What a connection offers (a `ChatConnection` fits)."""
 
     def send(self, payload: bytes) -> bool: ...
-
-
-def file_info(file: StoredFile) -> protocol.FileInfo:
-    """A file's wire form (the same JSON as the HTTP API's file view)."""
-    return protocol.FileInfo(
-        id=file.id,
-        name=file.name,
-        size=file.size,
-        content_type=file.content_type or file.declared_type,
-        state=file.state.value,
-        reason=file.reason,
-        scan=file.scan,
-        width=file.width,
-        height=file.height,
-        thumbnails=tuple(
-            protocol.Thumbnail(
-                name=v.name,
-                width=v.width,
-                height=v.height,
-                size=v.size,
-                content_type=v.content_type,
-            )
-            for v in file.variants
-        ),
-        created_at=file.created_at,
-    )
 
 
 class FileNotices:

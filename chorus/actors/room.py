@@ -144,6 +144,8 @@ class Post:
     created_at: int
     thread_id: str | None = None
     """Post as a reply in the thread rooted at this message of the room."""
+    attachments: tuple[str, ...] = ()
+    """Ids of the sender's ready files to attach (see `NewMessage.attachments`)."""
     responder: Responder[Posted]
     subscriber_id: str | None = None
     """The gateway's connection posting: refused (`NotJoined`) unless it still is a
@@ -444,10 +446,29 @@ class RoomActor:
         return False
 
     async def _store_posts(self, posts: list[Post]) -> None:
-        """Store `posts` in one transaction, broadcast the new ones, then acknowledge each."""
+        """Store `posts`, broadcast the new ones, then acknowledge each, in their order.
+
+        Posts without attachments are stored together, in one transaction. A
+        post with attachments gets a transaction of its own (they are rare):
+        a file that cannot be attached refuses that post only, where it would
+        roll back all of a shared one. Runs of posts keep their order, so seqs
+        still follow the order the posts arrived in.
+        """
         posts = [post for post in posts if self._may_write(post)]
         if any(post.thread_id is not None for post in posts):
             posts = [post for post in posts if await self._thread_ok(post)]
+        run: list[Post] = []
+        for post in posts:
+            if post.attachments:
+                await self._store_batch(run)
+                await self._store_batch([post])
+                run = []
+            else:
+                run.append(post)
+        await self._store_batch(run)
+
+    async def _store_batch(self, posts: list[Post]) -> None:
+        """Store `posts` in one transaction, broadcast the new ones, then acknowledge each."""
         if not posts:
             return
         batch = [_new_message(post) for post in posts]
@@ -666,6 +687,7 @@ def _new_message(post: Post) -> NewMessage:
         thread_id=post.thread_id,
         mentions=names,
         mentions_room=everyone,
+        attachments=post.attachments,
     )
 
 

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from chorus.actors import ActorDead, AskTimeout
 from chorus.actors.room import ClientIdReused
 from chorus.auth import AuthError, InvalidInput, UsernameTaken
-from chorus.persistence import Conflict, Forbidden, Gone, NotFound, StoreUnavailable
+from chorus.persistence import Conflict, FileNotReady, Forbidden, Gone, NotFound, StoreUnavailable
 from chorus.protocol import MAX_TEXT_CHARS, ErrorCode
 from chorus.supervisors import SupervisorError
 
@@ -85,6 +85,12 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         meaning="The client_id was already used by you in another room; nothing was stored.",
     ),
     ErrorCodeDoc(code="conflict", status=409, meaning="The write conflicts with stored data."),
+    ErrorCodeDoc(
+        code="file_not_ready",
+        status=409,
+        meaning="A file in `attachments` is still being checked; nothing was stored. Post"
+        " again (same client_id) once the file is ready.",
+    ),
     ErrorCodeDoc(
         code="gone",
         status=410,
@@ -189,6 +195,8 @@ def error_for(exc: BaseException) -> ApiError | None:
             return unavailable("the room is busy or restarting; retry")
         case NotFound():
             return not_found(str(exc))
+        case FileNotReady():
+            return ApiError(409, ErrorCode.FILE_NOT_READY, str(exc))
         case Forbidden():
             return forbidden(str(exc))
         case Gone():

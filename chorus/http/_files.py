@@ -29,6 +29,8 @@ from quart import request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_range_header
 
+from chorus import protocol
+from chorus.actors.events import file_info
 from chorus.actors.files import variant_key
 from chorus.files import (
     LocalStorage,
@@ -43,7 +45,7 @@ from chorus.persistence import FileState, NewFile, StoredFile, now_ms
 
 from ._errors import ApiError, not_found
 from ._input import choice, text
-from ._output import FileUrlView, FileView, file_view
+from ._output import FileUrlView
 from ._routing import API_PREFIX, Call, Content, Reply, RouteTable, Streamed
 
 table = RouteTable("files")
@@ -84,7 +86,7 @@ def _refusal(status: int, code: str, message: str) -> ApiError:
         "The file's bytes; send its real type as Content-Type (it is checked against the"
         " bytes: a mismatch is rejected). application/octet-stream makes no claim.",
     ),
-    responses={202: FileView},
+    responses={202: protocol.FileInfo},
     errors={
         408: "The body stopped arriving for 60 seconds (request_timeout).",
         413: "The file is over files_max_bytes (file_too_large), or would take the"
@@ -140,7 +142,7 @@ async def upload_file(call: Call[UploadName]) -> Reply:
     services.pipeline.submit(stored.id)
     FILE_UPLOADS.labels("accepted").inc()
     FILE_UPLOAD_BYTES.inc(size)
-    return Reply(202, file_view(stored))
+    return Reply(202, file_info(stored))
 
 
 async def _check_quota(call: Call[UploadName], size: int) -> None:
@@ -199,12 +201,12 @@ async def visible_file(call: Call[Any], file_id: str) -> StoredFile:
     "GET",
     f"{FILES}/{{file_id}}",
     summary="See a file",
-    responses={200: FileView},
+    responses={200: protocol.FileInfo},
     errors={404: "No such file, deleted, or not visible to the caller."},
 )
 async def get_file(call: Call[object], file_id: str) -> Reply:
     """The file's metadata and state (its owner's, or, once attached, its room's members')."""
-    return Reply(200, file_view(await visible_file(call, file_id)))
+    return Reply(200, file_info(await visible_file(call, file_id)))
 
 
 @table.route(

@@ -7,7 +7,8 @@ checks a JSON body or a query string and writes the JSON Schema, so a
 documented limit cannot differ from the enforced one. Checks run in the
 protocol codec's order, and the first failure is reported with the field's
 name: unknown fields, missing fields, types, limits, then the class's
-`EXACTLY_ONE_OF` fields (published as a `oneOf`). Nothing is coerced but
+`EXACTLY_ONE_OF` fields (published as a `oneOf`) and `NONEMPTY_ONE_OF`
+fields (one must be non-empty, as in the protocol; published as an `anyOf`). Nothing is coerced but
 a JSON number with a zero fraction (`2.0`), which is the integer it equals,
 as JSON Schema reads it.
 """
@@ -29,6 +30,7 @@ from chorus.protocol import (
     IntSpec,
     StrSpec,
     describe_json_value,
+    nonempty_one_of_rule,
     shorten,
     spec_schema,
 )
@@ -43,11 +45,12 @@ _FLAGS: Final = {"true": True, "false": False}
 
 @attrs.frozen
 class Texts:
-    """An array of `min_items..max_items` strings, each following `item`."""
+    """An array of `min_items..max_items` strings following `item`; none twice if `unique`."""
 
     min_items: int
     max_items: int
     item: StrSpec
+    unique: bool = False
     expected: ClassVar[str] = "an array of strings"
 
     def type_ok(self, value: object) -> bool:
@@ -59,6 +62,8 @@ class Texts:
         for index, item in enumerate(value):
             if (reason := self.item.violation(item)) is not None:
                 return f"item {index} {reason}"
+            if self.unique and item in value[:index]:
+                return f"item {index} repeats {shorten(item)!r}"
         return None
 
 
@@ -68,12 +73,13 @@ Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts
 
 def _schema(rule: Rule) -> dict[str, Any]:
     if isinstance(rule, Texts):
-        return {
+        schema = {
             "type": "array",
             "items": spec_schema(rule.item),
             "minItems": rule.min_items,
             "maxItems": rule.max_items,
         }
+        return (schema | {"uniqueItems": True}) if rule.unique else schema
     return spec_schema(rule)
 
 
@@ -128,9 +134,13 @@ def texts(
     description: str,
     *,
     default: Any = attrs.NOTHING,
+    unique: bool = False,
 ) -> Any:
-    """An array of strings, each of `item` (min, max) characters, as a tuple; only for bodies."""
-    rule = Texts(min_items, max_items, StrSpec(*item))
+    """An array of strings, each of `item` (min, max) characters, as a tuple; only for bodies.
+
+    With `unique`, no string may appear twice.
+    """
+    rule = Texts(min_items, max_items, StrSpec(*item), unique)
     return _field(rule, description, default, converter=attrs.converters.optional(tuple))
 
 
@@ -154,6 +164,8 @@ class _Plan:
     required: tuple[str, ...]
     exactly_one_of: tuple[str, ...]
     """Fields of which exactly one must be given (present, not null and not false)."""
+    nonempty_one_of: tuple[str, ...]
+    """Fields of which one must be non-empty (a string or an array)."""
 
 
 _PLANS: dict[type[Any], _Plan] = {}
@@ -174,6 +186,7 @@ def _make_plan(cls: type[Any]) -> _Plan:
         allowed=frozenset(name for name, _ in fields),
         required=required,
         exactly_one_of=getattr(cls, "EXACTLY_ONE_OF", ()),
+        nonempty_one_of=getattr(cls, "NONEMPTY_ONE_OF", ()),
     )
 
 
@@ -256,6 +269,9 @@ def _build(cls: type[T], given: Mapping[str, object], where: str) -> T:
     if plan.exactly_one_of and sum(_given(values.get(name)) for name in plan.exactly_one_of) != 1:
         names = " and ".join(plan.exactly_one_of)
         raise bad_request(ErrorCode.INVALID_VALUE, f"give exactly one of {names}")
+    if plan.nonempty_one_of and not any(values.get(name) for name in plan.nonempty_one_of):
+        rule = nonempty_one_of_rule(plan.nonempty_one_of)
+        raise bad_request(ErrorCode.INVALID_VALUE, f"{plan.nonempty_one_of[0]}: {rule}")
     return cls(**values)
 
 
@@ -282,6 +298,19 @@ def body_schema(cls: type[Any]) -> dict[str, Any]:
         schema["oneOf"] = [
             {"required": [name], "properties": {name: {"not": {"enum": [None, False]}}}}
             for name in plan.exactly_one_of
+        ]
+    if plan.nonempty_one_of:
+        rules = dict(plan.fields)
+        schema["anyOf"] = [
+            {
+                "required": [name],
+                "properties": {
+                    name: {"minItems": 1}
+                    if isinstance(rules[name].rule, Texts)
+                    else {"minLength": 1}
+                },
+            }
+            for name in plan.nonempty_one_of
         ]
     if cls.__doc__:
         schema["description"] = cls.__doc__.strip()

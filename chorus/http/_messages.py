@@ -12,7 +12,7 @@ replayed by resume and by the history here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import attrs
 
@@ -28,11 +28,11 @@ from chorus.actors.room import (
     RoomMessage,
 )
 from chorus.persistence import Appended, Room, now_ms
-from chorus.protocol import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
+from chorus.protocol import MAX_ATTACHMENTS, MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
 from chorus.services import Services
 
 from ._errors import bad_request
-from ._input import integer, text
+from ._input import integer, text, texts
 from ._output import (
     ChangedView,
     EditHistoryView,
@@ -73,12 +73,25 @@ class History:
 
 @attrs.frozen(kw_only=True)
 class NewPost:
-    """A message to post; retrying with the same `client_id` never stores a duplicate."""
+    """A message to post; retrying with the same `client_id` never stores a duplicate.
 
-    body: str = text(1, MAX_BODY_CHARS, "The message text.")
+    `body` may be empty only when `attachments` is not.
+    """
+
+    NONEMPTY_ONE_OF: ClassVar[tuple[str, ...]] = ("body", "attachments")
+    body: str = text(0, MAX_BODY_CHARS, "The message text.")
     client_id: str = text(1, MAX_ID_CHARS, CLIENT_ID)
     thread: str | None = text(
         1, MAX_ID_CHARS, "Post as a reply in the thread rooted at this message.", default=None
+    )
+    attachments: tuple[str, ...] = texts(
+        0,
+        MAX_ATTACHMENTS,
+        (1, MAX_ID_CHARS),
+        "Ids of files the caller uploaded, ready and not attached yet, each once, in the"
+        " order to show them (see `send.attachments` in docs/protocol.md).",
+        default=(),
+        unique=True,
     )
 
 
@@ -204,6 +217,7 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
             client_id=post.client_id,
             created_at=created_at,
             thread_id=post.thread,
+            attachments=post.attachments,
             responder=responder,
         )
 

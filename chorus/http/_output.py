@@ -2,9 +2,9 @@
 
 Handlers build these views from store rows; `to_json` writes them and
 `SchemaSet` describes them for OpenAPI from the same class definitions, so
-the document cannot drift from the responses. Messages use the wire
-protocol's own `protocol.Message` (and its published schema), so a message
-looks the same over HTTP and over the WebSocket.
+the document cannot drift from the responses. Messages and files use the
+wire protocol's own `protocol.Message` and `protocol.FileInfo` (and their
+published schemas), so they look the same over HTTP and over the WebSocket.
 """
 
 from __future__ import annotations
@@ -102,47 +102,6 @@ class FileUrlView:
 
     url: str
     expires_at: int = described("When the URL stops working (ms since the epoch).")
-
-
-FileStateName = Literal["pending", "scanning", "ready", "rejected"]
-ScanName = Literal["clean", "unscanned"]
-
-
-@attrs.frozen(kw_only=True)
-class ThumbnailView:
-    """A smaller rendition of an image, fetched as the URL variant `name`."""
-
-    name: str = described('The variant to ask a URL for: "320" or "1280" (its bound in px).')
-    width: int
-    height: int
-    size: int
-    content_type: str
-
-
-@attrs.frozen(kw_only=True)
-class FileView:
-    """An uploaded file: delivered (`GET .../url`) only once `state` is `ready`.
-
-    `content_type` is the type sniffed from the bytes once checked (the
-    declared one before); `reason` says why a `rejected` file was refused;
-    `scan` is `clean`, or `unscanned` on a server that does not virus-scan
-    (null until checked).
-    """
-
-    id: str
-    name: str = described("Display name (sanitised); never part of a storage path.")
-    size: int = described("Bytes uploaded.")
-    content_type: str
-    state: FileStateName
-    reason: str | None = described(
-        "Why it was rejected: infected, type_not_allowed, type_mismatch, empty,"
-        " image_too_large, too_many_frames, image_invalid, interrupted; null otherwise."
-    )
-    scan: ScanName | None
-    width: int | None = described("Pixels, for images (after EXIF orientation).")
-    height: int | None
-    thumbnails: list[ThumbnailView]
-    created_at: int
 
 
 @attrs.frozen(kw_only=True)
@@ -487,7 +446,7 @@ def _plain(value: object) -> object:
         return orjson.Fragment(protocol.encode(value))
     if attrs.has(cls := type(value)):
         return {f.name: _plain(getattr(value, f.name)) for f in attrs.fields(cls)}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):  # protocol objects hold tuples
         return [_plain(item) for item in value]
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
@@ -497,12 +456,39 @@ def _plain(value: object) -> object:
 # -- JSON Schema ----------------------------------------------------------------------
 
 
-_PROTOCOL_TYPES = (protocol.Message, *_FRAMES)
-"""Types whose schema is the protocol's own (from its JSON Schema document)."""
+_PROTOCOL_TYPES = {
+    cls.__name__: cls for cls in (protocol.Message, protocol.FileInfo, protocol.Thumbnail, *_FRAMES)
+}
+"""Types whose schema is the protocol's own (from its JSON Schema document), by name."""
+_DEFS = "#/$defs/"
 
 
 def _protocol_schema(cls: type[Any]) -> dict[str, Any]:
     schema: dict[str, Any] = orjson.loads(protocol.json_schema_document())["$defs"][cls.__name__]
+    return schema
+
+
+def _protocol_refs(schema: object) -> set[str]:
+    """The names of the protocol definitions that `schema` refers to (`#/$defs/Name`)."""
+    match schema:
+        case {"$ref": str(ref)} if ref.startswith(_DEFS):
+            return {ref.removeprefix(_DEFS)}
+        case dict():
+            return set().union(*(_protocol_refs(value) for value in schema.values()))
+        case list():
+            return set().union(*(_protocol_refs(value) for value in schema))
+    return set()
+
+
+def _as_component(schema: object) -> Any:
+    """`schema` with its `#/$defs/Name` references made OpenAPI's `#/components/schemas/Name`."""
+    match schema:
+        case {"$ref": str(ref)} if ref.startswith(_DEFS):
+            return {"$ref": "#/components/schemas/" + ref.removeprefix(_DEFS)}
+        case dict():
+            return {key: _as_component(value) for key, value in schema.items()}
+        case list():
+            return [_as_component(value) for value in schema]
     return schema
 
 
@@ -525,8 +511,11 @@ class SchemaSet:
         """A `$ref` to the schema of `cls` (added, with every view it uses, if new)."""
         name = schema_name(cls)
         if name not in self.components:
-            if cls in _PROTOCOL_TYPES:
-                self.components[name] = _protocol_schema(cls)
+            if _PROTOCOL_TYPES.get(cls.__name__) is cls:
+                schema = _protocol_schema(cls)
+                self.components[name] = _as_component(schema)
+                for nested in _protocol_refs(schema):  # e.g. a message's FileInfo
+                    self.ref(_PROTOCOL_TYPES[nested])
             else:
                 self.components[name] = {}  # reserve the name first: views may nest
                 self.components[name] = self._object(cls)
@@ -572,28 +561,3 @@ class SchemaSet:
         if attrs.has(hint):
             return self.ref(hint)
         raise TypeError(f"no JSON Schema for {hint!r}")
-
-
-def file_view(file: persistence.StoredFile) -> FileView:
-    return FileView(
-        id=file.id,
-        name=file.name,
-        size=file.size,
-        content_type=file.content_type or file.declared_type,
-        state=file.state.value,
-        reason=file.reason,
-        scan=file.scan,
-        width=file.width,
-        height=file.height,
-        thumbnails=[
-            ThumbnailView(
-                name=v.name,
-                width=v.width,
-                height=v.height,
-                size=v.size,
-                content_type=v.content_type,
-            )
-            for v in file.variants
-        ],
-        created_at=file.created_at,
-    )

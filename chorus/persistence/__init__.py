@@ -10,6 +10,7 @@ raises only `StoreError`s (plus `ValueError` for caller mistakes); see
 """
 
 from ._errors import Conflict as Conflict
+from ._errors import FileNotReady as FileNotReady
 from ._errors import Forbidden as Forbidden
 from ._errors import Gone as Gone
 from ._errors import NotFound as NotFound

@@ -22,6 +22,13 @@ class Forbidden(StoreError):
     """
 
 
+class FileNotReady(Forbidden):
+    """A file to attach is still being checked (pending or scanning); nothing changed.
+
+    Unlike its parent's other refusals, retrying once the file is ready succeeds.
+    """
+
+
 class Gone(StoreError):
     """The message was deleted, so it cannot be edited, reacted to or deleted again.
 

@@ -23,6 +23,7 @@ from ._fields import ChoiceSpec as ChoiceSpec
 from ._fields import IntSpec as IntSpec
 from ._fields import StrSpec as StrSpec
 from ._fields import field_spec as field_spec
+from ._fields import nonempty_one_of_rule as nonempty_one_of_rule
 from ._fields import shorten as shorten
 from ._frames import Ack as Ack
 from ._frames import ClientFrame as ClientFrame

@@ -391,7 +391,11 @@ def spec_for(hint: Any, *, where: str) -> Spec:
     raise TypeError(f"{where}: {hint!r} declares no protocol limits (use Text, Range, Entries)")
 
 
-NONEMPTY_ONE_OF_RULE = "must not be empty when {others} {verb} empty"
+def nonempty_one_of_rule(names: tuple[str, ...]) -> str:
+    """The rule, said of the field `names[0]`, that one of the fields `names` is non-empty."""
+    others = names[1:]
+    verb = "is" if len(others) == 1 else "are"
+    return f"must not be empty when {' and '.join(others)} {verb} empty"
 
 
 def check_nonempty_one_of(instance: Any) -> None:
@@ -399,10 +403,7 @@ def check_nonempty_one_of(instance: Any) -> None:
     `type(instance).NONEMPTY_ONE_OF` is non-empty."""
     names: tuple[str, ...] = type(instance).NONEMPTY_ONE_OF
     if not any(getattr(instance, name) for name in names):
-        others = names[1:]
-        verb = "is" if len(others) == 1 else "are"
-        rule = NONEMPTY_ONE_OF_RULE.format(others=" and ".join(others), verb=verb)
-        raise ConstraintViolation(names[0], rule)
+        raise ConstraintViolation(names[0], nonempty_one_of_rule(names))
 
 
 def _validator(spec: Spec) -> Callable[[object, attrs.Attribute[Any], Any], None]:

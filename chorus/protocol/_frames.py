@@ -213,11 +213,15 @@ class FileInfo:
     """An uploaded file, as `GET /api/v1/files/{id}` shows it (the `file` of a `file`
     frame, and each of a message's `attachments`).
 
-    `state` is pending, scanning, ready (deliverable) or rejected (`reason`
-    says why: infected, type_not_allowed, ...). `content_type` is the type
-    sniffed from the bytes once checked; `scan` is clean, or unscanned on a
-    server that does not virus-scan; `width`, `height` and `thumbnails` are
-    for images.
+    `name` is the display name (sanitised; never part of a storage path),
+    `size` the bytes uploaded. `state` is pending, scanning, ready
+    (deliverable: `GET /api/v1/files/{id}/url`) or rejected (`reason` says
+    why: infected, type_not_allowed, type_mismatch, empty, image_too_large,
+    too_many_frames, image_invalid, interrupted; null otherwise).
+    `content_type` is the type sniffed from the bytes once checked (the
+    declared one before); `scan` is clean, or unscanned on a server that
+    does not virus-scan (null until checked); `width`, `height` (pixels,
+    after EXIF orientation) and `thumbnails` are for images.
     """
 
     id: FileId

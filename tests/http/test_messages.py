@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import trio
 
 from chorus import protocol
@@ -22,6 +23,7 @@ MESSAGE_FIELDS = {
     "created_at",
     "edited_at",
     "thread",
+    "attachments",
 }
 
 
@@ -81,7 +83,9 @@ async def test_posts_go_through_the_room_actor_to_its_subscribers(
     await server.services.rooms.ask(room, subscribe, timeout=5)
     posted = (await post(server, ada, room, "fan me out", "c1")).json()["message"]
     # The room broadcasts before it answers the poster: the frame is already there.
-    assert listener.messages() == [protocol.Message(**posted)]
+    event = protocol.decode_server_frame(orjson.dumps({"type": "message", **posted}))
+    assert isinstance(event, protocol.MessageEvent)
+    assert listener.messages() == [event.message]
 
 
 async def test_concurrent_posts_get_distinct_contiguous_seqs(server: Server, ada: Account) -> None:

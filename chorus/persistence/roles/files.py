@@ -13,7 +13,7 @@ from typing import Protocol
 import attrs
 import orjson
 
-from .._errors import Forbidden, NotFound
+from .._errors import FileNotReady, Forbidden, NotFound
 from .._model import (
     FILE_MOVES,
     FileChecks,
@@ -320,7 +320,8 @@ def attach_files(
     """Attach files to a message being appended, in the append's transaction.
 
     Each must belong to the sender, be READY, not deleted, and not attached
-    yet; otherwise `Forbidden`, which rolls the append back.
+    yet; otherwise `Forbidden` saying which file and why (`FileNotReady` when
+    it is still being checked), which rolls the append back.
     """
     attached = []
     for position, file_id in enumerate(file_ids):
@@ -337,12 +338,31 @@ def attach_files(
             FileState.READY.value,
         )
         if row is None:
-            raise Forbidden(
-                f"file {file_id!r} cannot be attached: only its uploader may attach it,"
-                " once, when it is ready"
-            )
+            file = yield from find_file(file_id)
+            raise attach_refusal(file_id, sender_id, file)
         attached.append(stored_file(row))
     return tuple(attached)
+
+
+def attach_refusal(file_id: str, sender_id: str, file: StoredFile | None) -> Forbidden:
+    """Why `sender_id` cannot attach the file `file_id` (whose row is `file`, if any).
+
+    Another user's file is refused like a missing one: a refusal never tells
+    whether someone else's file exists.
+    """
+    cannot = f"file {file_id!r} cannot be attached"
+    if file is None or file.owner_id != sender_id:
+        return Forbidden(f"{cannot}: it is not a file you uploaded")
+    if file.deleted_at is not None:
+        return Forbidden(f"{cannot}: it was deleted")
+    if file.message_id is not None:
+        return Forbidden(f"{cannot}: it is attached to a message already")
+    if file.state is FileState.REJECTED:
+        return Forbidden(f"{cannot}: it was rejected ({file.reason})")
+    return FileNotReady(
+        f"file {file_id!r} is not ready yet ({file.state.value}):"
+        " send again once its file frame says ready"
+    )
 
 
 def delete_files_of_message(message_id: str, now: int) -> Tx[None]:
