@@ -184,6 +184,40 @@ async def test_a_download_from_s3_is_the_stored_object(tmp_path: Path, moto: Mot
         assert saved.read_bytes() == data
 
 
+async def test_files_are_sent_as_attachments_and_the_room_can_fetch_them(
+    running: RunningNode, tmp_path: Path
+) -> None:
+    async with chat_user(running) as ada, chat_user(running) as bob:
+        room = await ada.api.create_room("general", "public")
+        await ada.client.join(room.id)
+        await bob.api.join_room(room.id)
+        await bob.client.join(room.id)
+        photo = await ada.api.upload_file(io.BytesIO(image_bytes((500, 400), "PNG")), name="a.png")
+        photo = await ada.client.wait_for_file(photo.id)
+        sent = await ada.client.send(room.id, "", attachments=[photo.id])
+        assert (sent.body, sent.attachments) == ("", (photo,))
+        await bob.wait_for_messages(1, room.id)
+        assert bob.messages(room.id)[0].attachments == (photo,)
+        # A member of the room may now fetch it, as its uploader could.
+        saved = await bob.api.download_file(photo.id, tmp_path / "seen-by-bob.png")
+        assert saved.read_bytes() == stored(running, photo.id)
+        notes = await ada.api.upload_file(io.BytesIO(b"agenda\n"), name="agenda.txt")
+        notes = await ada.api.wait_for_file(notes.id)
+        posted = await ada.api.post(room.id, "over HTTP", "c-1", attachments=[notes.id])
+        assert (posted.body, [f.name for f in posted.attachments]) == ("over HTTP", ["agenda.txt"])
+
+
+async def test_a_file_not_checked_yet_cannot_be_attached(tmp_path: Path) -> None:
+    clamd_down = {"scanner": "clamd", "clamd_address": f"tcp://127.0.0.1:{free_port()}"}
+    async with open_node(tmp_path, **clamd_down) as running, chat_user(running) as ada:
+        room = await ada.api.create_room("general", "public")
+        await ada.client.join(room.id)
+        file = await ada.api.upload_file(io.BytesIO(b"not yet\n"), name="wait.txt")
+        with pytest.raises(ApiError) as refused:
+            await ada.client.send(room.id, "too soon", attachments=[file.id])
+        assert refused.value.code == "file_not_ready"
+
+
 async def test_a_file_too_large_is_refused_with_its_code(tmp_path: Path) -> None:
     async with open_node(tmp_path, files_max_bytes=MIB) as running, chat_user(running) as ada:
         big = tmp_path / "big.bin"
