@@ -20,6 +20,9 @@ from ._models import Room
 from ._realtime import RealtimeClient
 from ._transcript import human_size
 
+CHECK_TIMEOUT = 120.0
+"""Seconds `/upload` waits for the server's check (a scanner that is down holds files)."""
+
 WHY_REJECTED = {
     "infected": "a virus scanner found malware in it",
     "type_not_allowed": "files of this type are not accepted",
@@ -71,10 +74,15 @@ class FileCommands:
             raise Unknown(f"! cannot read {path}: {exc.strerror or exc}") from None
         self.say(f"checking {file.name}…")
         try:
-            file = await self._client.wait_for_file(file.id)
+            file = await self._client.wait_for_file(file.id, timeout=CHECK_TIMEOUT)
         except FileRejected as refused:
             why = WHY_REJECTED.get(refused.reason, refused.reason)
             raise Unknown(f"! {file.name} was refused: {why} ({refused.reason})") from None
+        except TimeoutError:
+            raise Unknown(
+                f"! {file.name} is still being checked after {CHECK_TIMEOUT:g} s"
+                " (is the server's virus scanner down?); it was not posted"
+            ) from None
         await self._client.send(
             room.id, caption, client_id=secrets.token_hex(8), attachments=[file.id]
         )
@@ -112,7 +120,10 @@ class FileCommands:
         else:
             files = [what]
         for file_id in files:
-            saved = await self._api.download_file(file_id, Path(directory))
+            try:
+                saved = await self._api.download_file(file_id, Path(directory))
+            except OSError as exc:
+                raise Unknown(f"! cannot write in {directory}: {exc.strerror or exc}") from None
             self.say(f"saved {saved}")
 
 

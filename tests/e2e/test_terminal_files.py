@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from chorus import protocol
-from tests.e2e.node import ChatUser
-from tests.e2e.test_terminal import bob_in_general
+from chorus.client import _file_commands
+from tests.e2e.node import ChatUser, open_node
+from tests.e2e.test_terminal import NEW_ACCOUNT, bob_in_general, chatting
 from tests.files.samples import executable, image_bytes
+from tests.ports import free_port
 
 NOTES = b"1. ship it\n2. celebrate\n"
 
@@ -73,6 +77,27 @@ async def test_paths_that_cannot_be_uploaded_are_told_clearly(tmp_path: Path) ->
         keyboard.type("still here")
         await ada.wait_for_messages(1, room.id)
         assert only_message(ada, room.id).body == "still here"
+
+
+async def test_a_file_held_by_a_scanner_that_is_down_is_not_posted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_file_commands, "CHECK_TIMEOUT", 0.5)
+    notes = tmp_path_file(tmp_path, "notes.txt", NOTES)
+    clamd_down = {"scanner": "clamd", "clamd_address": f"tcp://127.0.0.1:{free_port()}"}
+    async with (
+        open_node(tmp_path / "node", **clamd_down) as running,
+        chatting(running, "bob", *NEW_ACCOUNT) as (keyboard, screen),
+    ):
+        keyboard.type("/create general")
+        await screen.wait_for("== general ==")
+        keyboard.type(f"/upload {notes}")
+        await screen.wait_for(
+            "! notes.txt is still being checked after 0.5 s (is the server's virus scanner"
+            " down?); it was not posted"
+        )
+        keyboard.type("/help")  # the chat goes on
+        await screen.wait_for("/upload PATH [CAPTION]")
 
 
 async def test_attachments_show_in_history_and_download(tmp_path: Path) -> None:
