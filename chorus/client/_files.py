@@ -35,7 +35,8 @@ MAX_POLL = 2.0
 Progress = Callable[[int, int | None], None]
 """Called with (bytes done, total bytes); the total is None when it cannot be known
 (an upload from a pipe, a download without Content-Length). The first call is
-(0, total), the last has all the bytes; the counts never go down."""
+(0, total), the last has all the bytes; the counts never go down, except when an
+upload is sent again from its start (once, after the session was refreshed)."""
 
 FileSource = str | os.PathLike[str] | BinaryIO
 """What can be uploaded: a path, or a file object opened in binary mode (read from its

@@ -274,6 +274,13 @@ async def test_one_upload_too_many_is_refused_with_its_code(tmp_path: Path) -> N
             held.released.set()
 
 
+async def test_an_upload_without_a_type_is_refused_with_its_code(running: RunningNode) -> None:
+    async with chat_user(running) as ada:
+        with pytest.raises(ApiError) as refused:
+            await ada.api.upload_file(io.BytesIO(b"typeless\n"), name="x", content_type="")
+        assert (refused.value.status, refused.value.code) == (415, "unsupported_media_type")
+
+
 async def test_past_the_quota_an_upload_is_refused(tmp_path: Path) -> None:
     async with open_node(tmp_path, files_quota_bytes=100) as running, chat_user(running) as ada:
         await ada.api.upload_file(io.BytesIO(b"a" * 60), name="one.txt")
