@@ -54,6 +54,13 @@ def _web_url(_inst: object, attribute: attrs.Attribute[str], value: str) -> None
         raise ValueError(f"'{attribute.name}' must be an http:// or https:// URL with a host")
 
 
+def _public_url(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+    """Empty, or an http(s) URL with a host and at most a path: no query, no fragment."""
+    _web_url(_inst, attribute, value)
+    if value and (httpx.URL(value).query or httpx.URL(value).fragment):
+        raise ValueError(f"'{attribute.name}' must have no query or fragment")
+
+
 def _networks(
     _inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
 ) -> None:
@@ -111,6 +118,12 @@ class Settings:
         (),
         "gateway URLs handed to clients by GET /api/v1/gateway, comma-separated"
         " (default: derived from this node's gateway)",
+    )
+    public_url: str = _setting(
+        "",
+        "the HTTP API's address as clients reach it (e.g. https://chat.example.com), used in"
+        " the file URLs the nodes serve; empty: the address each request came to",
+        _public_url,
     )
     allowed_origins: tuple[str, ...] = _setting(
         (), "browser origins allowed to open WebSockets (comma-separated; * allows any)"

@@ -9,8 +9,16 @@ async with HttpApi("http://127.0.0.1:8080") as api:
         await client.send(room_id, "hello")
         async for event in client.events:
             ...
+
+Files: `api.upload_file(path, progress=...)`, then `client.wait_for_file(id)` (or
+`api.wait_for_file(id)` without a connection), `api.download_file(id, dest)`.
 """
 
+from ._files import CHUNK_BYTES as CHUNK_BYTES
+from ._files import FileRejected as FileRejected
+from ._files import FileSource as FileSource
+from ._files import Progress as Progress
+from ._files import Variant as Variant
 from ._http import ApiError as ApiError
 from ._http import HttpApi as HttpApi
 from ._http import RoomEvent as RoomEvent

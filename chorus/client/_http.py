@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -9,8 +12,19 @@ import httpx
 import orjson
 
 from chorus import protocol
-from chorus.protocol import Message
+from chorus.protocol import FileInfo, Message
 
+from ._files import (
+    NO_CLAIM,
+    FileSource,
+    Progress,
+    Upload,
+    Variant,
+    download_path,
+    download_to,
+    open_upload,
+    wait_checked,
+)
 from ._models import (
     Edit,
     MessageDetail,
@@ -173,11 +187,18 @@ class HttpApi:
         data = await self._call("GET", f"/rooms/{room_id}/messages", params=params)
         return [_room_event(item) for item in data["events"]]
 
-    async def post(self, room_id: str, body: str, client_id: str) -> Message:
-        """Post over HTTP (same storage, order and idempotency as the gateway)."""
-        data = await self._call(
-            "POST", f"/rooms/{room_id}/messages", {"body": body, "client_id": client_id}
-        )
+    async def post(
+        self, room_id: str, body: str, client_id: str, *, attachments: Sequence[str] = ()
+    ) -> Message:
+        """Post over HTTP (same storage, order and idempotency as the gateway).
+
+        `attachments`: ids of your `ready` files, not attached yet (`body` may
+        then be "").
+        """
+        fields: dict[str, Any] = {"body": body, "client_id": client_id}
+        if attachments:
+            fields["attachments"] = list(attachments)
+        data = await self._call("POST", f"/rooms/{room_id}/messages", fields)
         return parse(Message, data["message"])
 
     async def thread(self, room_id: str, message_id: str, *, limit: int = 50) -> list[Message]:
@@ -227,6 +248,84 @@ class HttpApi:
     async def mark_notifications_read(self) -> None:
         await self._call("POST", "/notifications/read", {"all": True})
 
+    # -- files --------------------------------------------------------------------------
+
+    async def upload_file(
+        self,
+        source: FileSource,
+        *,
+        name: str | None = None,
+        content_type: str = NO_CLAIM,
+        progress: Progress | None = None,
+    ) -> FileInfo:
+        """Upload a file (a path or a binary file object), streamed; the file, `pending`.
+
+        The bytes are read and sent `CHUNK_BYTES` at a time, never held
+        whole; `progress(sent, total)` is called after each chunk. `name`
+        (default: the file's own) is only shown to people. `content_type`
+        is a claim the server checks against the bytes (the default claims
+        nothing). Wait for the server's check with `wait_for_file` (or
+        `RealtimeClient.wait_for_file`). Raises `ApiError`: 413
+        `file_too_large` or `quota_exceeded`, 429 `too_many_uploads`, 415;
+        and `OSError` when a path cannot be read.
+        """
+        async with open_upload(source, name) as upload:
+            response = await self._upload(upload, content_type, progress)
+            if response.status_code == 401 and self.session is not None and await upload.rewind():
+                await self.refresh()
+                response = await self._upload(upload, content_type, progress)
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return parse(FileInfo, response.json())
+
+    async def file(self, file_id: str) -> FileInfo:
+        """One of your files (or one attached in a room of yours): its state and metadata."""
+        return parse(FileInfo, await self._call("GET", f"/files/{file_id}"))
+
+    async def delete_file(self, file_id: str) -> None:
+        """Delete one of your files: it is never delivered again."""
+        await self._call("DELETE", f"/files/{file_id}")
+
+    async def wait_for_file(self, file_id: str, *, timeout: float = 120.0) -> FileInfo:
+        """The file once the server has checked it, polling its state (with backoff).
+
+        Returns it `ready`; raises `FileRejected` (with the `reason`) if it was
+        refused, `TimeoutError` if still unchecked after `timeout` seconds.
+        With a connection open, `RealtimeClient.wait_for_file` hears it sooner.
+        """
+        return await wait_checked(lambda: self.file(file_id), timeout=timeout)
+
+    async def file_url(self, file_id: str, variant: Variant = "original") -> str:
+        """A URL fetching the ready file (or a thumbnail) without a token, for a few minutes.
+
+        `ApiError` 404 if the file is not ready or has no such thumbnail.
+        """
+        data = await self._call("GET", f"/files/{file_id}/url", params={"variant": variant})
+        return str(data["url"])
+
+    async def download_file(
+        self,
+        file_id: str,
+        dest: str | os.PathLike[str] | None = None,
+        *,
+        variant: Variant = "original",
+        progress: Progress | None = None,
+    ) -> Path:
+        """Download a ready file (or a thumbnail) to `dest`, streamed; the path written.
+
+        `dest` is a file path, or a directory to write the file under its own
+        name (default: the current directory). `progress(received, total)` is
+        called after each chunk. The file appears complete or not at all.
+        """
+        target = await download_path(dest, await self.file(file_id))
+        url = await self.file_url(file_id, variant)
+        # The URL carries its own authorisation: no token goes to storage or a CDN.
+        async with self._http.stream("GET", url) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _api_error(response)
+            return await download_to(response, target, progress)
+
     async def gateway_urls(self) -> list[str]:
         data = await self._call("GET", "/gateway", auth=False)
         return list(data["urls"])
@@ -255,6 +354,25 @@ class HttpApi:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    async def _upload(
+        self, upload: Upload, content_type: str, progress: Progress | None
+    ) -> httpx.Response:
+        if self.session is None:
+            raise RuntimeError("log in first")
+        headers = {
+            "authorization": f"Bearer {self.session.access_token}",
+            "content-type": content_type,
+        }
+        if upload.size is not None:  # lets the server refuse a file too large at once
+            headers["content-length"] = str(upload.size)
+        else:
+            headers["transfer-encoding"] = "chunked"
+        request = self._http.build_request(
+            "POST", "/files", params={"name": upload.name}, headers=headers
+        )
+        request.stream = upload.body(progress)
+        return await self._http.send(request)
 
     async def _send(
         self,

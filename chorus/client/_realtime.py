@@ -7,7 +7,7 @@ import itertools
 import math
 import random
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -26,6 +26,7 @@ from trio_websocket import (
 from chorus import protocol
 from chorus.protocol import CloseCode, ErrorCode
 
+from ._files import wait_checked
 from ._http import ApiError, HttpApi, RoomEvent
 from ._models import Room
 
@@ -115,9 +116,18 @@ class _Pending:
     body: str
     client_id: str
     thread: str | None = None
+    attachments: tuple[str, ...] = ()
     attempts: int = 0
     done: trio.Event = attrs.field(factory=trio.Event)
     result: protocol.Message | ApiError | None = None
+
+
+@attrs.define(eq=False)
+class _FileWatch:
+    """Someone waits for a `file` frame about one file."""
+
+    told: trio.Event = attrs.field(factory=trio.Event)
+    file: protocol.FileInfo | None = None
 
 
 @attrs.define(eq=False)
@@ -189,6 +199,7 @@ class RealtimeClient:
         """Between `ConnectionLost` and `Reconnected`."""
         self._resume_ref: str | None = None
         self._caught_up = 0
+        self._file_watches: dict[str, list[_FileWatch]] = {}
 
     # -- public API ---------------------------------------------------------------------
 
@@ -257,15 +268,23 @@ class RealtimeClient:
         *,
         client_id: str | None = None,
         thread: str | None = None,
+        attachments: Sequence[str] = (),
     ) -> protocol.Message:
         """Post `body` (as a reply in `thread`, a root message id); the stored message.
 
-        Waits through disconnects: the message is re-sent after each reconnect
-        with the same client id until acknowledged. Raises `ApiError` if the
-        server refuses it for good (e.g. not a member).
+        `attachments` are ids of your uploaded files, `ready` (see
+        `wait_for_file`) and not attached yet; `body` may be "" when there
+        are some. Waits through disconnects: the message is re-sent after
+        each reconnect with the same client id until acknowledged. Raises
+        `ApiError` if the server refuses it for good (e.g. not a member, or
+        `file_not_ready`).
         """
         pending = _Pending(
-            room=room_id, body=body, client_id=client_id or secrets.token_hex(8), thread=thread
+            room=room_id,
+            body=body,
+            client_id=client_id or secrets.token_hex(8),
+            thread=thread,
+            attachments=tuple(attachments),
         )
         self._outbox[pending.client_id] = pending
         if self._ws is not None:
@@ -326,6 +345,32 @@ class RealtimeClient:
     async def set_presence(self, status: str) -> None:
         if self._ws is not None and status in ("online", "idle"):
             await self._write(self._ws, protocol.SetPresence(status=status))  # type: ignore[arg-type]
+
+    async def wait_for_file(self, file_id: str, *, timeout: float = 120.0) -> protocol.FileInfo:
+        """The uploaded file once the server has checked it, told by its `file` frame.
+
+        Returns it `ready`; raises `FileRejected` (with the `reason`) if it was
+        refused, `TimeoutError` if still unchecked after `timeout` seconds.
+        The state is also fetched over HTTP now and then, with backoff: frames
+        are not replayed, so one sent while the connection was down (or
+        before this call) is never missed. The frame is still yielded on `events`.
+        """
+        watch = _FileWatch()
+        # Watching before the first fetch: a frame sent in between is not lost.
+        self._file_watches.setdefault(file_id, []).append(watch)
+
+        async def told(pause: float) -> protocol.FileInfo | None:
+            with trio.move_on_after(pause):
+                await watch.told.wait()
+            return watch.file
+
+        try:
+            return await wait_checked(lambda: self._api.file(file_id), timeout=timeout, told=told)
+        finally:
+            watches = self._file_watches.get(file_id, [])
+            watches.remove(watch)
+            if not watches:
+                self._file_watches.pop(file_id, None)
 
     @property
     def unacknowledged(self) -> int:
@@ -461,12 +506,16 @@ class RealtimeClient:
                 if self._presence.get(user) != status:
                     self._presence[user] = status
                     await self._send_events.send(frame)
+            case protocol.FileUpdate(file=file):
+                for watch in self._file_watches.get(file.id, []):
+                    watch.file = file
+                    watch.told.set()
+                await self._send_events.send(frame)
             case (
                 protocol.TypingEvent()
                 | protocol.ReceiptEvent()
                 | protocol.NotificationEvent()
                 | protocol.Notice()
-                | protocol.FileUpdate()
             ):
                 await self._send_events.send(frame)
             case _:
@@ -579,6 +628,7 @@ class RealtimeClient:
             client_id=pending.client_id,
             body=pending.body,
             thread=pending.thread,
+            attachments=pending.attachments,
         )
         await self._write(ws, frame)
 

@@ -16,6 +16,26 @@ WHY = {"mention": "mentioned you", "room_mention": "mentioned @room", "reply": "
 """How each notification kind reads after the sender's name."""
 
 
+def human_size(size: int) -> str:
+    """`size` bytes for people: 512 B, 1.5 KiB, 12 MiB, 3.2 GiB."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+
+
+def attachment_line(file: protocol.FileInfo) -> str:
+    """How an attached file shows: `[file] cat.png, 1.5 MiB, image/png, 640x480 (id)`."""
+    details = [human_size(file.size), printable(file.content_type)]
+    if file.width is not None and file.height is not None:
+        details.append(f"{file.width}x{file.height}")
+    return f"[file] {printable(file.name)}, {', '.join(details)} ({file.id})"
+
+
 class Transcript:
     """Prints room events and numbers the messages `#1`, `#2`, … for the session.
 
@@ -76,7 +96,11 @@ class Transcript:
         body = printable(message.body) if message.body else "(deleted)"
         edited = " (edited)" if message.edited_at is not None and message.body else ""
         name = await self._name_of(message.sender)
-        self._say(f"{prefix}#{handle} {when} {name}{thread}: {body}{edited}")
+        if message.attachments and not message.body:
+            body = ""  # a file without a caption: its own line says it all
+        self._say(f"{prefix}#{handle} {when} {name}{thread}: {body}{edited}".rstrip())
+        for file in message.attachments:
+            self._say(f"{prefix}    {attachment_line(file)}")
 
     async def event(self, event: protocol.ServerFrame, prefix: str = "") -> None:
         """A room event other than a message: an edit, delete or reaction."""

@@ -22,6 +22,7 @@ from chorus.text import printable
 
 from ._console import Console, Keys
 from ._console import StdinKeys as StdinKeys
+from ._file_commands import FileCommands
 from ._http import ApiError, HttpApi
 from ._message_commands import Command, MessageCommands, NotInRoom, Unknown, UsageError
 from ._models import Room, User
@@ -53,7 +54,7 @@ class TypingThrottle:
         self._last.pop(room_id, None)
 
 
-class Terminal(MessageCommands):
+class Terminal(MessageCommands, FileCommands):
     """The chat session: one user, one current room, the gateway connection."""
 
     def __init__(self, api: HttpApi, client: RealtimeClient, console: Console) -> None:
@@ -88,6 +89,7 @@ class Terminal(MessageCommands):
             ),
             "/leave": Command("/leave", "leave the current room", self._leave),
             **self.message_commands(),
+            **self.file_commands(),
             "/help": Command("/help", "this list", self._help),
         }
         self._transcript = Transcript(self.say, self._name)

@@ -22,7 +22,7 @@ from . import (
     _threads,
     _users,
 )
-from ._body import StreamedRequest
+from ._body import streamed_request
 from ._errors import error_for, internal_error
 from ._metrics import HTTP_REQUESTS, HTTP_SECONDS, OTHER_METHOD, STANDARD_METHODS, UNMATCHED
 from ._output import ErrorDetailView, ErrorView, to_json
@@ -62,7 +62,9 @@ def create_app(services: Services) -> QuartTrio:
     domain rule, or a bug (500, logged with its traceback).
     """
     app = QuartTrio(__name__, static_folder=None, template_folder=None)
-    app.request_class = StreamedRequest
+    # Uploads are streamed past the app's body limit, up to the files' own.
+    uploads = {("POST", _files.FILES): services.settings.files_max_bytes}
+    app.request_class = streamed_request(uploads)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = BODY_TIMEOUT
     # No redirects for "/rooms/" or "//rooms": a redirect is not our error shape.

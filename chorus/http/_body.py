@@ -1,28 +1,34 @@
-"""Request bodies that one route may read past the app's 64 KiB limit, as a stream."""
+"""Request bodies that some routes may stream past the app's 64 KiB limit."""
 
 from __future__ import annotations
 
-from quart_trio.wrappers.request import TrioBody, TrioRequest
-from werkzeug.exceptions import RequestEntityTooLarge
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-
-class StreamedBody(TrioBody):
-    """A request body whose size limit an upload route sets before reading it."""
-
-    def set_limit(self, limit: int) -> None:
-        """Allow up to `limit` bytes buffered (not read yet) instead of the app's limit.
-
-        Quart refuses a body at construction by its Content-Length against
-        `MAX_CONTENT_LENGTH` (64 KiB), and later checks only what is buffered,
-        never the total: the reader counts the total itself. Past `limit`
-        buffered bytes Quart stops buffering and the next read raises 413.
-        """
-        self._max_content_length = limit
-        if isinstance(self._must_raise, RequestEntityTooLarge):
-            self._must_raise = None
+from quart_trio.wrappers.request import TrioRequest
 
 
 class StreamedRequest(TrioRequest):
-    """The app's request class: its body is a `StreamedBody`."""
+    """The app's request class: a route of `body_limits` gets its own body limit.
 
-    body_class = StreamedBody
+    Quart's body limit (`MAX_CONTENT_LENGTH`) bounds the bytes buffered, not
+    yet read. It must be right when the request is built, before the route
+    runs: past it Quart drops what arrives (a Content-Length over it drops
+    the body from the start) and ends the body early (an upload was stored
+    cut short, with no error). So the upload route's limit is chosen here,
+    by method and path, not by the route once it runs.
+    """
+
+    body_limits: ClassVar[Mapping[tuple[str, str], int]] = {}
+    """(method, path) -> most bytes of its body buffered at once."""
+
+    def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
+        limit = self.body_limits.get((method, path))
+        if limit is not None:
+            kwargs["max_content_length"] = limit
+        super().__init__(method, scheme, path, *args, **kwargs)
+
+
+def streamed_request(body_limits: Mapping[tuple[str, str], int]) -> type[StreamedRequest]:
+    """A request class giving the routes of `body_limits` their own body limits."""
+    return type("StreamedRequest", (StreamedRequest,), {"body_limits": dict(body_limits)})

@@ -43,7 +43,6 @@ from chorus.files import (
 from chorus.metrics import FILE_UPLOAD_BYTES, FILE_UPLOADS
 from chorus.persistence import FileState, NewFile, StoredFile, now_ms
 
-from ._body import StreamedBody
 from ._errors import ApiError, not_found
 from ._input import choice, text
 from ._output import FileUrlView
@@ -158,9 +157,7 @@ async def _spool(part: Path, max_bytes: int) -> tuple[int, str]:
     413 as soon as more than `max_bytes` arrived (the caller deletes `part`);
     408 when nothing arrives for `CHUNK_TIMEOUT` seconds.
     """
-    body = request.body
-    assert isinstance(body, StreamedBody), "the app's request_class streams bodies"
-    body.set_limit(max_bytes)
+    body = request.body  # its buffer is bounded by max_bytes too (`StreamedRequest`)
     digest = hashlib.sha256()
     size = 0
     too_large = f"files are limited to {max_bytes} bytes"
@@ -263,7 +260,8 @@ async def get_file_url(call: Call[UrlQuery], file_id: str) -> Reply:
 
     Only for a `ready` file. Images are shown inline; every other type is a
     download (`Content-Disposition: attachment`). Served by the nodes
-    themselves (signed URLs; deleting the file stops them at once), by S3
+    themselves (signed URLs under the `public_url` setting, else the host the
+    request came to; deleting the file stops them at once), by S3
     (presigned) or by a CDN (CloudFront signed), as the server is configured.
     """
     file = await visible_file(call, file_id)
@@ -287,8 +285,15 @@ async def get_file_url(call: Call[UrlQuery], file_id: str) -> Reply:
         query = files.url_signer.sign(
             file.id, variant, disposition=disposition, expires_at=expires_at
         )
-        url = f"{request.host_url}files/{file.id}/{variant}?{urlencode(query)}"
+        url = f"{_public_base(services.settings.public_url)}files/{file.id}/{variant}"
+        url += f"?{urlencode(query)}"
     return Reply(200, FileUrlView(url=url, expires_at=expires_at * 1000))
+
+
+def _public_base(public_url: str) -> str:
+    """Where clients reach the nodes, ending in "/": `public_url`, else the address the
+    request came to (behind a proxy that one is internal: set `public_url` there)."""
+    return public_url.rstrip("/") + "/" if public_url else request.host_url
 
 
 def _variant_type(file: StoredFile, variant: str) -> str | None:

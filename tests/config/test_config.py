@@ -169,6 +169,11 @@ def test_the_commit_window_default_is_the_stores() -> None:
         ({"CHORUS_CDN_DOMAIN": "cdn.example"}, "set all or none"),
         ({"CHORUS_FILES_MAX_BYTES": "0"}, "'files_max_bytes' must be > 0"),
         ({"CHORUS_FILE_URL_TTL": "-5"}, "'file_url_ttl' must be > 0"),
+        # Else every file URL would be broken, found only when someone clicks one.
+        ({"CHORUS_PUBLIC_URL": "chat.example.com"}, "'public_url' must be an http:// or https://"),
+        ({"CHORUS_PUBLIC_URL": "https://[::1"}, "'public_url' is not a valid URL"),
+        ({"CHORUS_PUBLIC_URL": "https://chat.example/?a=b"}, "'public_url' must have no query"),
+        ({"CHORUS_PUBLIC_URL": "https://chat.example/#x"}, "'public_url' must have no query"),
     ],
 )
 def test_file_settings_are_checked_with_clear_errors(environ: dict[str, str], message: str) -> None:
@@ -198,4 +203,5 @@ def test_good_file_settings_load() -> None:
     }
     settings = load_settings(environ=environ)
     assert (settings.scanner, settings.storage) == ("clamd", "s3")
+    assert load_settings(environ={"CHORUS_PUBLIC_URL": "https://chat.example/chorus/"}).public_url
     assert load_settings(environ={"CHORUS_CLAMD_ADDRESS": "tcp://127.0.0.1:3310"}).scanner == "none"
