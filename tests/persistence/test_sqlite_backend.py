@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+import attrs
 import pytest
 
 from chorus.persistence import (
@@ -80,7 +81,8 @@ async def test_reopening_keeps_accounts_sessions_rooms_and_history(tmp_path: Pat
     async with open_sqlite_store(path) as store:
         assert await store.get_credentials("ada") == (ada, "hash")
         assert await store.get_user(bob.id) == bob
-        assert await store.rotate_refresh("t1", "t2", T0 + 1) == RefreshRotated(session=session)
+        rotated = await store.rotate_refresh("t1", "t2", T0 + 1)
+        assert rotated == RefreshRotated(session=attrs.evolve(session, last_seen_at=T0 + 1))
         assert {r.id for r, _ in await store.rooms_of(bob.id)} == {room.id, dm.id}
         assert await store.direct_room(bob.id, ada.id, T0) == (dm, False)
         membership = await store.get_membership(room.id, bob.id)
