@@ -206,3 +206,18 @@ async def test_a_session_ends_at_its_absolute_age_however_often_refreshed(
         await auth.authenticate(tokens.access_token)
     with pytest.raises(InvalidToken):
         await auth.refresh(tokens.refresh_token)
+
+
+def test_challenge_and_access_tokens_are_never_taken_for_each_other() -> None:
+    signer = TokenSigner(KEY, access_ttl=900)
+    challenge_token, challenge_id = signer.issue_challenge("u_x", 0, 300)
+    assert signer.verify_challenge(challenge_token, 299) == ("u_x", challenge_id)
+    with pytest.raises(InvalidToken):
+        signer.verify(challenge_token, 10)  # so neither HTTP nor the gateway's hello take it
+    with pytest.raises(InvalidToken):
+        signer.verify_challenge(signer.issue("u_x", "s_x", 0), 10)
+    with pytest.raises(InvalidToken, match="expired"):
+        signer.verify_challenge(challenge_token, 300)
+    other = TokenSigner(new_two_factor_key(), access_ttl=900)
+    with pytest.raises(InvalidToken):
+        other.verify_challenge(challenge_token, 10)  # signed with another key

@@ -237,3 +237,25 @@ async def test_rowids_reused_after_a_room_is_removed_are_indexed(tmp_path: Path)
         await store.append_messages(new.id, texts(ada, "n2", "n3"))
         found = await store.search(ada.id, "body", limit=10)
         assert sorted(hit.message.client_id for hit in found) == ["n1", "n2", "n3"]
+
+
+async def test_migration_6_keeps_the_deadline_of_sessions_opened_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "chorus.db"
+    before = [m for m in load_migrations("sqlite") if m.version < 6]
+    with closing(connect(path, busy_timeout=1, synchronous="FULL")) as conn:
+        migrate(conn, before, database="chorus.db", now=T0)
+        conn.execute(
+            "INSERT INTO users (id, username, display_name, created_at) VALUES (?, ?, ?, ?)",
+            ("u_ada", "ada", "Ada", T0),
+        )
+        conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            ("s_old", "u_ada", T0, T0 + 1000),
+        )
+    assert 6 in await migrate_sqlite(path)
+    async with open_sqlite_store(path) as store:
+        session = await store.get_session("s_old")
+        assert session is not None
+        assert (session.expires_at, session.max_expires_at) == (T0 + 1000, T0 + 1000)
+        assert (session.last_seen_at, session.user_agent, session.address) == (T0, "", "")
+        assert session.is_live(T0 + 999)
