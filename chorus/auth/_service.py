@@ -76,6 +76,10 @@ class AuthService:
     the gateway can close that session's sockets. A session ends after
     `refresh_ttl` seconds without a refresh, and `session_max_age` seconds
     after it opened whatever happens.
+
+    Two-factor authentication (`two_factor`) counts code attempts in
+    `limiter` (the node's shared one; a per-process one if None) and seals
+    TOTP secrets with `two_factor_key` (if None, a key kept in the store).
     """
 
     def __init__(
