@@ -71,6 +71,18 @@ def _networks(
         raise ValueError(f"'{attribute.name}': {exc}") from None
 
 
+def _hex_key(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+    """Empty, or 32 bytes written as 64 hexadecimal digits."""
+    if not value:
+        return
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError(f"'{attribute.name}' must be 64 hexadecimal digits (32 bytes)")
+
+
 def _clamd_address(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
     """Empty, tcp://host:port or unix:///path (the forms `chorus.files.ClamdScanner` takes)."""
     if not value:
@@ -142,7 +154,32 @@ class Settings:
     auth_timeout: float = _setting(10.0, "seconds a new connection has to send hello", _positive)
     access_token_ttl: int = _setting(900, "lifetime of access tokens in seconds", _positive)
     refresh_token_ttl: int = _setting(
-        30 * 24 * 3600, "lifetime of a session's refresh token in seconds", _positive
+        30 * 24 * 3600,
+        "lifetime of a refresh token in seconds: a session not refreshed for this long ends"
+        " (idle expiry)",
+        _positive,
+    )
+    session_max_age: int = _setting(
+        90 * 24 * 3600,
+        "seconds after its login that a session ends whatever its refreshes (absolute expiry)",
+        _positive,
+    )
+    two_factor_key: str = _setting(
+        "",
+        "64 hex digits (32 bytes) that encrypt TOTP secrets and key recovery-code hashes;"
+        " the same on every node. Empty: a key generated once and kept in the database"
+        " (see docs/decisions.md)",
+        _hex_key,
+        secret=True,
+    )
+    two_factor_attempts_per_minute: int = _setting(
+        5,
+        "two-factor codes one user (and one login challenge) may try per minute, in bursts"
+        " of as many (429 beyond; shared by nodes sharing redis_url)",
+        _positive,
+    )
+    two_factor_challenge_ttl: int = _setting(
+        300, "seconds the second login step may take after the password", _positive
     )
     max_outbox_bytes: int = _setting(
         1 << 20, "bytes queued for a slow client before it is disconnected (4004)", _positive

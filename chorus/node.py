@@ -111,7 +111,12 @@ class Node:
             TokenSigner(signing_key, access_ttl=settings.access_token_ttl),
             passwords if passwords is not None else Passwords(),
             refresh_ttl=settings.refresh_token_ttl,
+            session_max_age=settings.session_max_age,
             on_revoked=self._revoke_everywhere,
+            limiter=limiter,
+            two_factor_key=bytes.fromhex(settings.two_factor_key) or None,
+            two_factor_attempts_per_minute=settings.two_factor_attempts_per_minute,
+            challenge_ttl=settings.two_factor_challenge_ttl,
         )
         self._chat = ChatContext(
             auth=auth,

@@ -1,19 +1,31 @@
-"""Accounts, sessions and tokens: argon2id passwords, JWT access tokens, rotating refresh."""
+"""Accounts, sessions and tokens: argon2id passwords, JWT access tokens, rotating refresh,
+TOTP two-factor authentication."""
 
 from ._errors import AuthError as AuthError
+from ._errors import InvalidCode as InvalidCode
 from ._errors import InvalidCredentials as InvalidCredentials
 from ._errors import InvalidInput as InvalidInput
 from ._errors import InvalidToken as InvalidToken
 from ._errors import RefreshReused as RefreshReused
+from ._errors import TooManyAttempts as TooManyAttempts
 from ._errors import UsernameTaken as UsernameTaken
+from ._errors import WrongPassword as WrongPassword
 from ._passwords import Passwords as Passwords
 from ._service import DISPLAY_NAME_CHARS as DISPLAY_NAME_CHARS
+from ._service import MAX_USER_AGENT as MAX_USER_AGENT
 from ._service import PASSWORD_CHARS as PASSWORD_CHARS
 from ._service import USERNAME_CHARS as USERNAME_CHARS
 from ._service import USERNAME_PATTERN as USERNAME_PATTERN
 from ._service import AuthService as AuthService
+from ._service import Challenge as Challenge
+from ._service import Device as Device
 from ._service import Principal as Principal
 from ._service import Tokens as Tokens
 from ._tokens import AccessClaims as AccessClaims
 from ._tokens import TokenSigner as TokenSigner
 from ._tokens import new_signing_key as new_signing_key
+from ._totp import TOTP_DIGITS as TOTP_DIGITS
+from ._totp import code_at as code_at
+from ._totp import time_step as time_step
+from ._twofactor import Enrolment as Enrolment
+from ._twofactor import TwoFactor as TwoFactor

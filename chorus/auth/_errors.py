@@ -35,3 +35,25 @@ class InvalidInput(AuthError):
     """A username, display name or password breaks the documented rules."""
 
     code = "invalid_input"
+
+
+class InvalidCode(AuthError):
+    """A two-factor code is wrong, already used, or 2FA is not enabled."""
+
+    code = "invalid_code"
+
+
+class WrongPassword(AuthError):
+    """A signed-in user confirming an action gave the wrong password."""
+
+    code = "wrong_password"
+
+
+class TooManyAttempts(AuthError):
+    """Too many two-factor attempts for the user or the challenge; retry after `retry_after`."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -9,18 +9,22 @@ from typing import Final
 import attrs
 
 from chorus import persistence
-from chorus.persistence import Conflict, Store, User, now_ms
+from chorus.persistence import Conflict, NotFound, Session, Store, User, now_ms
+from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.text import name_problem
 
 from ._errors import InvalidCredentials, InvalidInput, InvalidToken, RefreshReused, UsernameTaken
 from ._passwords import Passwords
 from ._tokens import TokenSigner, hash_refresh_token, new_refresh_token
+from ._twofactor import TwoFactor
 
 USERNAME_CHARS: Final[tuple[int, int]] = (3, 32)
 """Shortest and longest username, in characters from a-z, 0-9, '_', '.', '-'."""
 PASSWORD_CHARS: Final[tuple[int, int]] = (8, 1024)
 DISPLAY_NAME_CHARS: Final[tuple[int, int]] = (1, 64)
 """Shortest and longest display name, once trimmed."""
+MAX_USER_AGENT: Final = 256
+"""Characters of a client's `User-Agent` kept with its session."""
 USERNAME_PATTERN: Final = "^[A-Za-z0-9_.-]*$"
 """The characters of a username as given (JSON Schema); it is stored lowercased."""
 _USERNAME = re.compile(USERNAME_PATTERN)
@@ -32,6 +36,24 @@ class Principal:
 
     user_id: str
     session_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Device:
+    """The client opening a session, as its owner will see it in the session list."""
+
+    user_agent: str = ""
+    address: str = ""
+    """The client address (behind trusted proxies, the forwarded one)."""
+
+
+@attrs.frozen(kw_only=True)
+class Challenge:
+    """The password was right but the account has 2FA: the second step's token."""
+
+    challenge_token: str
+    expires_in: int
+    """Seconds the second step may take."""
 
 
 @attrs.frozen(kw_only=True)
@@ -49,8 +71,15 @@ class Tokens:
 class AuthService:
     """Registers users, opens sessions, rotates refresh tokens, checks access tokens.
 
-    `on_revoked(session_id)` is called whenever a session ends (logout, or a
-    reused refresh token), so the gateway can close that session's sockets.
+    `on_revoked(session_id)` is called whenever a session ends (logout, a
+    reused refresh token, a revocation by its owner, a password change), so
+    the gateway can close that session's sockets. A session ends after
+    `refresh_ttl` seconds without a refresh, and `session_max_age` seconds
+    after it opened whatever happens.
+
+    Two-factor authentication (`two_factor`) counts code attempts in
+    `limiter` (the node's shared one; a per-process one if None) and seals
+    TOTP secrets with `two_factor_key` (if None, a key kept in the store).
     """
 
     def __init__(
@@ -60,18 +89,39 @@ class AuthService:
         passwords: Passwords,
         *,
         refresh_ttl: int,
+        session_max_age: int | None = None,
         on_revoked: Callable[[str], Awaitable[None]] | None = None,
         clock: Callable[[], int] = now_ms,
+        limiter: RateLimiter | None = None,
+        two_factor_key: bytes | None = None,
+        two_factor_attempts_per_minute: int = 5,
+        challenge_ttl: int = 300,
+        issuer: str = "Chorus",
     ) -> None:
         self._store = store
         self._signer = signer
         self._passwords = passwords
         self._refresh_ttl_ms = refresh_ttl * 1000
+        max_age = refresh_ttl if session_max_age is None else session_max_age
+        self._max_age_ms = max_age * 1000
         self._on_revoked = on_revoked
         self._clock = clock
         self._decoy_hash: str | None = None
+        self._challenge_ttl = challenge_ttl
+        self.two_factor = TwoFactor(
+            store,
+            passwords,
+            LocalRateLimiter() if limiter is None else limiter,
+            key=two_factor_key,
+            attempts_per_minute=two_factor_attempts_per_minute,
+            issuer=issuer,
+            clock=clock,
+        )
+        """TOTP enrolment and codes; `login` and `complete_login` use it."""
 
-    async def register(self, username: str, password: str, display_name: str | None) -> Tokens:
+    async def register(
+        self, username: str, password: str, display_name: str | None, device: Device | None = None
+    ) -> Tokens:
         """Create an account and its first session; raises `InvalidInput`, `UsernameTaken`."""
         # Checked before lowercasing: "\u212a".lower() is "k" (KELVIN SIGN), a look-alike.
         _check_username(username)
@@ -87,10 +137,16 @@ class AuthService:
             user = await self._store.create_user(username, display_name, encoded, self._clock())
         except Conflict:
             raise UsernameTaken(f"username {username!r} is taken") from None
-        return await self.open_session(user)
+        return await self.open_session(user, device)
 
-    async def login(self, username: str, password: str) -> Tokens:
-        """A new session for valid credentials; raises `InvalidCredentials` otherwise."""
+    async def login(
+        self, username: str, password: str, device: Device | None = None
+    ) -> Tokens | Challenge:
+        """A new session for valid credentials; raises `InvalidCredentials` otherwise.
+
+        For an account with 2FA enabled the answer is a `Challenge` instead,
+        and no session exists until `complete_login` accepts a code.
+        """
         found = await self._store.get_credentials(username.lower())
         if found is None:
             # Spend the time a real check takes, so timing does not reveal usernames.
@@ -99,7 +155,30 @@ class AuthService:
         user, encoded = found
         if not await self._passwords.verify(encoded, password):
             raise InvalidCredentials("wrong username or password")
-        return await self.open_session(user)
+        if await self.two_factor.required(user.id):
+            token, _ = self._signer.issue_challenge(
+                user.id, self._clock() // 1000, self._challenge_ttl
+            )
+            return Challenge(challenge_token=token, expires_in=self._challenge_ttl)
+        return await self.open_session(user, device)
+
+    async def complete_login(
+        self, challenge_token: str, code: str, device: Device | None = None
+    ) -> Tokens:
+        """The second login step: a session for a live challenge and a valid code.
+
+        `code` is a TOTP code or an unused recovery code (which is then spent).
+        Raises `InvalidToken` for a forged or expired challenge, `InvalidCode`,
+        or `TooManyAttempts` (see `TwoFactor.check`).
+        """
+        user_id, challenge_id = self._signer.verify_challenge(
+            challenge_token, self._clock() // 1000
+        )
+        await self.two_factor.check(user_id, code, challenge_id=challenge_id)
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise InvalidToken("the account no longer exists")
+        return await self.open_session(user, device)
 
     async def refresh(self, refresh_token: str) -> Tokens:
         """Rotate a refresh token: the presented one dies, a new pair is returned.
@@ -108,8 +187,12 @@ class AuthService:
         token, `InvalidToken` for an unknown, expired or revoked one.
         """
         new_token = new_refresh_token()
+        now = self._clock()
         outcome = await self._store.rotate_refresh(
-            hash_refresh_token(refresh_token), hash_refresh_token(new_token), self._clock()
+            hash_refresh_token(refresh_token),
+            hash_refresh_token(new_token),
+            now,
+            now + self._refresh_ttl_ms,
         )
         if isinstance(outcome, persistence.RefreshReused):
             await self._revoked(outcome.session.id)
@@ -139,16 +222,23 @@ class AuthService:
         if self._on_revoked is not None:
             await self._on_revoked(session_id)
 
-    async def open_session(self, user: User) -> Tokens:
+    async def open_session(self, user: User, device: Device | None = None) -> Tokens:
         """A new session of `user` with its tokens, no password asked.
 
         For accounts the caller vouches for (registration, login, provisioned
         bots): the session is made exactly as a login makes it.
         """
         now = self._clock()
+        device = Device() if device is None else device
         refresh_token = new_refresh_token()
         session = await self._store.create_session(
-            user.id, hash_refresh_token(refresh_token), now, now + self._refresh_ttl_ms
+            user.id,
+            hash_refresh_token(refresh_token),
+            now,
+            now + min(self._refresh_ttl_ms, self._max_age_ms),
+            max_expires_at=now + self._max_age_ms,
+            user_agent=device.user_agent[:MAX_USER_AGENT],
+            address=device.address,
         )
         return self._tokens(user, session.id, refresh_token)
 
@@ -161,6 +251,49 @@ class AuthService:
             session_id=session_id,
             user=user,
         )
+
+    # -- session management (issue #14) ----------------------------------------------------
+
+    async def sessions(self, user_id: str) -> list[Session]:
+        """The user's live sessions, oldest first."""
+        return await self._store.list_sessions(user_id, self._clock())
+
+    async def revoke(self, principal: Principal, session_id: str) -> None:
+        """End one of the caller's own sessions (their current one too, like logout).
+
+        Raises `NotFound` if the session is not the caller's or has ended.
+        """
+        found = await self._store.get_session(session_id)
+        if found is None or found.user_id != principal.user_id or not found.is_live(self._clock()):
+            raise NotFound(f"no live session {session_id!r} of yours")
+        await self.logout(session_id)
+
+    async def revoke_others(self, principal: Principal) -> int:
+        """End every live session of the caller but the current one; how many ended."""
+        ended = await self._store.revoke_sessions(
+            principal.user_id, self._clock(), keep=principal.session_id
+        )
+        for session_id in ended:
+            await self._revoked(session_id)
+        return len(ended)
+
+    async def change_password(self, principal: Principal, old: str, new: str) -> int:
+        """Replace the caller's password (the old one must match) and end their other
+        sessions; how many ended. Raises `WrongPassword`, `InvalidInput`."""
+        _check_length("new_password", new, PASSWORD_CHARS)
+        user = await self._store.get_user(principal.user_id)
+        if user is None:
+            raise InvalidToken("the account no longer exists")
+        await self.two_factor.check_password(user, old)
+        await self._store.set_password(user.id, await self._passwords.hash(new), self._clock())
+        return await self.revoke_others(principal)
+
+    async def user(self, user_id: str) -> User:
+        """The caller's account; raises `InvalidToken` if it no longer exists."""
+        found = await self._store.get_user(user_id)
+        if found is None:
+            raise InvalidToken("the account no longer exists")
+        return found
 
     async def _decoy(self) -> str:
         if self._decoy_hash is None:

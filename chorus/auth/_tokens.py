@@ -12,6 +12,7 @@ from ._errors import InvalidToken
 
 _ALGORITHM = "HS256"
 _KEY_BYTES = 32
+_CHALLENGE = "2fa-challenge"
 
 
 @attrs.frozen(kw_only=True)
@@ -50,11 +51,44 @@ class TokenSigner:
         except jwt.PyJWTError:
             raise InvalidToken("invalid access token") from None
         user_id, session_id, expires_at = claims.get("sub"), claims.get("sid"), claims.get("exp")
-        if not (isinstance(user_id, str) and isinstance(session_id, str)):
+        # A typed token (a login challenge) is never an access token.
+        if not (isinstance(user_id, str) and isinstance(session_id, str)) or "typ" in claims:
             raise InvalidToken("invalid access token")
         if not isinstance(expires_at, int) or expires_at <= now:
             raise InvalidToken("access token expired")
         return AccessClaims(user_id=user_id, session_id=session_id, expires_at=expires_at)
+
+    def issue_challenge(self, user_id: str, now: int, ttl: int) -> tuple[str, str]:
+        """A login challenge token for `user_id`, valid `ttl` seconds, and its id.
+
+        It proves the password was right and nothing else: it is refused as
+        an access token, and only `verify_challenge` accepts it.
+        """
+        challenge_id = secrets.token_urlsafe(16)
+        claims = {"sub": user_id, "jti": challenge_id, "typ": _CHALLENGE, "iat": now}
+        claims["exp"] = now + ttl
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM), challenge_id
+
+    def verify_challenge(self, token: str, now: int) -> tuple[str, str]:
+        """The user id and challenge id of a challenge token; raises `InvalidToken` if it is
+        forged, malformed, expired at `now`, or not a challenge."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                options={"require": ["sub", "jti", "typ", "exp"], "verify_exp": False},
+            )
+        except jwt.PyJWTError:
+            raise InvalidToken("invalid challenge token") from None
+        user_id, challenge_id, expires_at = claims["sub"], claims["jti"], claims["exp"]
+        if claims["typ"] != _CHALLENGE or not isinstance(user_id, str):
+            raise InvalidToken("invalid challenge token")
+        if not isinstance(challenge_id, str) or not isinstance(expires_at, int):
+            raise InvalidToken("invalid challenge token")
+        if expires_at <= now:
+            raise InvalidToken("the challenge expired: log in again")
+        return user_id, challenge_id
 
 
 def new_refresh_token() -> str:

@@ -128,7 +128,12 @@ async def provision(
             rooms_of[index].append(room.id)
     # Sessions made by the node's own AuthService are indistinguishable from real ones.
     auth = AuthService(
-        store, signer, Passwords(), refresh_ttl=settings.refresh_token_ttl, clock=lambda: now
+        store,
+        signer,
+        Passwords(),
+        refresh_ttl=settings.refresh_token_ttl,
+        session_max_age=settings.session_max_age,
+        clock=lambda: now,
     )
     accounts = []
     for index, user in enumerate(users):

@@ -22,8 +22,12 @@ from ._files import Variant as Variant
 from ._http import ApiError as ApiError
 from ._http import HttpApi as HttpApi
 from ._http import RoomEvent as RoomEvent
+from ._http import TwoFactorRequired as TwoFactorRequired
 from ._models import Room as Room
 from ._models import Session as Session
+from ._models import SessionInfo as SessionInfo
+from ._models import TwoFactorEnrolment as TwoFactorEnrolment
+from ._models import TwoFactorState as TwoFactorState
 from ._models import User as User
 from ._realtime import ConnectionLost as ConnectionLost
 from ._realtime import Event as Event

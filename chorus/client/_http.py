@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+import chorus
 from chorus import protocol
 from chorus.protocol import FileInfo, Message
 
@@ -32,6 +33,9 @@ from ._models import (
     Room,
     SearchHit,
     Session,
+    SessionInfo,
+    TwoFactorEnrolment,
+    TwoFactorState,
     Unread,
     User,
     parse,
@@ -48,6 +52,19 @@ class ApiError(Exception):
         self.message = message
 
 
+USER_AGENT = f"chorus-sdk/{chorus.__version__}"
+
+
+class TwoFactorRequired(Exception):
+    """The password was right but the account has 2FA: call `HttpApi.complete_login`
+    with `challenge_token` and a code within `expires_in` seconds."""
+
+    def __init__(self, challenge_token: str, expires_in: int) -> None:
+        super().__init__("a two-factor code is required")
+        self.challenge_token = challenge_token
+        self.expires_in = expires_in
+
+
 class HttpApi:
     """A client of one Chorus server's `/api/v1`.
 
@@ -55,9 +72,16 @@ class HttpApi:
     token has expired the session is refreshed once and the call repeated.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, user_agent: str = USER_AGENT
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.base_url + "/api/v1", timeout=timeout)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/api/v1",
+            timeout=timeout,
+            # What the owner sees for this client's sessions (GET /auth/sessions).
+            headers={"User-Agent": user_agent},
+        )
         self.session: Session | None = None
 
     async def aclose(self) -> None:
@@ -85,9 +109,24 @@ class HttpApi:
             body["display_name"] = display_name
         return self._keep(await self._call("POST", "/auth/register", body, auth=False))
 
-    async def login(self, username: str, password: str) -> Session:
+    async def login(self, username: str, password: str, code: str | None = None) -> Session:
+        """Open a session; raises `TwoFactorRequired` if the account has 2FA and no `code`
+        (a TOTP or recovery code) was given, `ApiError` for wrong credentials or code."""
         body = {"username": username, "password": password}
-        return self._keep(await self._call("POST", "/auth/login", body, auth=False))
+        response = await self._send("POST", "/auth/login", body, None, auth=False)
+        if response.status_code >= 400:
+            raise _api_error(response)
+        data = response.json()
+        if response.status_code != 202:
+            return self._keep(data)
+        if code is None:
+            raise TwoFactorRequired(data["challenge_token"], data["expires_in"])
+        return await self.complete_login(data["challenge_token"], code)
+
+    async def complete_login(self, challenge_token: str, code: str) -> Session:
+        """The second login step: a TOTP code or a recovery code for a `TwoFactorRequired`."""
+        body = {"challenge_token": challenge_token, "code": code}
+        return self._keep(await self._call("POST", "/auth/login/2fa", body, auth=False))
 
     async def refresh(self) -> Session:
         """Rotate the refresh token (raises `ApiError` if the session has ended)."""
@@ -99,6 +138,47 @@ class HttpApi:
     async def logout(self) -> None:
         await self._call("POST", "/auth/logout")
         self.session = None
+
+    # -- two-factor authentication and sessions -----------------------------------------
+
+    async def two_factor(self) -> TwoFactorState:
+        return parse(TwoFactorState, await self._call("GET", "/auth/2fa"))
+
+    async def enrol_two_factor(self, password: str) -> TwoFactorEnrolment:
+        """A new TOTP secret; 2FA is on only once `confirm_two_factor` gets a code of it."""
+        data = await self._call("POST", "/auth/2fa/enrol", {"password": password})
+        return parse(TwoFactorEnrolment, data)
+
+    async def confirm_two_factor(
+        self, code: str, *, revoke_other_sessions: bool = False
+    ) -> tuple[list[str], int]:
+        """Turn 2FA on; the recovery codes (shown once) and how many other sessions ended."""
+        body = {"code": code, "revoke_other_sessions": revoke_other_sessions}
+        data = await self._call("POST", "/auth/2fa/confirm", body)
+        return [str(c) for c in data["recovery_codes"]], int(data["revoked_sessions"])
+
+    async def disable_two_factor(self, password: str, code: str) -> None:
+        await self._call("POST", "/auth/2fa/disable", {"password": password, "code": code})
+
+    async def sessions(self) -> list[SessionInfo]:
+        """The caller's live sessions, oldest first (`current` marks this client's)."""
+        data = await self._call("GET", "/auth/sessions")
+        return [parse(SessionInfo, item) for item in data["sessions"]]
+
+    async def revoke_session(self, session_id: str) -> None:
+        """End one of the caller's sessions (this client's own too: then it is logged out)."""
+        await self._call("DELETE", f"/auth/sessions/{quote(session_id, safe='')}")
+        if self.session is not None and self.session.session_id == session_id:
+            self.session = None
+
+    async def revoke_other_sessions(self) -> int:
+        """End every other session of the caller; how many ended."""
+        return int((await self._call("POST", "/auth/sessions/revoke-others"))["revoked_sessions"])
+
+    async def change_password(self, old_password: str, new_password: str) -> int:
+        """Change the password; every other session ends (how many are returned)."""
+        body = {"old_password": old_password, "new_password": new_password}
+        return int((await self._call("POST", "/auth/password", body))["revoked_sessions"])
 
     async def me(self) -> User:
         return parse(User, await self._call("GET", "/users/me"))

@@ -63,6 +63,38 @@ class Session:
 
 
 @attrs.frozen(kw_only=True)
+class SessionInfo:
+    """One live session of the caller, as `HttpApi.sessions` lists it."""
+
+    id: str
+    current: bool
+    """The session this client is using."""
+    user_agent: str
+    address: str
+    created_at: int
+    last_seen_at: int
+    expires_at: int
+    max_expires_at: int
+
+
+@attrs.frozen(kw_only=True)
+class TwoFactorState:
+    """Whether the caller has 2FA on, an enrolment pending, and recovery codes left."""
+
+    enabled: bool
+    pending: bool
+    recovery_codes_left: int
+
+
+@attrs.frozen(kw_only=True)
+class TwoFactorEnrolment:
+    """A pending TOTP secret (shown once): put it in an authenticator app, then confirm."""
+
+    secret: str
+    otpauth_uri: str
+
+
+@attrs.frozen(kw_only=True)
 class Unread:
     """Unread messages and mentions of the caller in one room."""
 

@@ -20,12 +20,13 @@ import trio
 from chorus import protocol
 from chorus.text import printable
 
+from ._account_commands import AccountCommands
 from ._console import Console, Keys
 from ._console import StdinKeys as StdinKeys
 from ._file_commands import FileCommands
-from ._http import ApiError, HttpApi
+from ._http import ApiError, HttpApi, TwoFactorRequired
 from ._message_commands import Command, MessageCommands, NotInRoom, Unknown, UsageError
-from ._models import Room, User
+from ._models import Room, SessionInfo, User
 from ._realtime import ConnectionLost, RealtimeClient, Reconnected, RoomFound
 from ._transcript import Transcript
 
@@ -54,7 +55,7 @@ class TypingThrottle:
         self._last.pop(room_id, None)
 
 
-class Terminal(MessageCommands, FileCommands):
+class Terminal(MessageCommands, FileCommands, AccountCommands):
     """The chat session: one user, one current room, the gateway connection."""
 
     def __init__(self, api: HttpApi, client: RealtimeClient, console: Console) -> None:
@@ -65,6 +66,7 @@ class Terminal(MessageCommands, FileCommands):
         self._names: dict[str, str] = {}
         self._rooms: dict[str, Room] = {}
         self._typing = TypingThrottle()
+        self._listed_sessions: list[SessionInfo] = []
         self._commands: dict[str, Command] = {
             "/rooms": Command("/rooms", "your rooms and the public directory", self._list_rooms),
             "/join": Command(
@@ -90,6 +92,7 @@ class Terminal(MessageCommands, FileCommands):
             "/leave": Command("/leave", "leave the current room", self._leave),
             **self.message_commands(),
             **self.file_commands(),
+            **self.account_commands(),
             "/help": Command("/help", "this list", self._help),
         }
         self._transcript = Transcript(self.say, self._name)
@@ -392,6 +395,8 @@ async def _log_in(api: HttpApi, username: str, console: Console) -> bool:
     try:
         await api.login(username, password)
         return True
+    except TwoFactorRequired as needed:
+        return await _second_step(api, needed, console)
     except ApiError as exc:
         if exc.code != "invalid_credentials":
             raise
@@ -415,6 +420,24 @@ async def _log_in(api: HttpApi, username: str, console: Console) -> bool:
                     raise
                 console.say(exc.message)
         password = await console.ask_secret("new password: ")
+
+
+SECOND_STEP_TRIES = 3
+
+
+async def _second_step(api: HttpApi, needed: TwoFactorRequired, console: Console) -> bool:
+    """Ask for a two-factor code until one is accepted (a few tries); False if none was."""
+    for _ in range(SECOND_STEP_TRIES):
+        code = await console.ask("two-factor code (or a recovery code): ")
+        try:
+            await api.complete_login(needed.challenge_token, code)
+            return True
+        except ApiError as exc:
+            if exc.code != "invalid_code":
+                raise
+            console.say("wrong or already used code")
+    console.say("not logged in")
+    return False
 
 
 async def run_chat(server: str, username: str | None, keys: Keys, out: TextIO) -> int:

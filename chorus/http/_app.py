@@ -19,7 +19,9 @@ from . import (
     _reactions,
     _rooms,
     _search,
+    _sessions,
     _threads,
+    _twofactor,
     _users,
 )
 from ._body import streamed_request
@@ -41,6 +43,8 @@ def all_routes() -> tuple[Route, ...]:
     return with_reserved(
         (
             *_auth.table,
+            *_twofactor.table,
+            *_sessions.table,
             *_users.table,
             *_rooms.table,
             *_messages.table,

@@ -10,12 +10,14 @@ from chorus.auth import (
     USERNAME_CHARS,
     USERNAME_PATTERN,
     AuthError,
+    Tokens,
 )
 from chorus.text import NAME_PATTERN
 
 from ._input import text
-from ._output import TokensView, tokens_view
+from ._output import ChallengeView, TokensView, tokens_view
 from ._routing import API_PREFIX, Call, Reply, RouteTable, count_attempt
+from ._sessions import current_device
 
 table = RouteTable("auth")
 
@@ -73,24 +75,37 @@ class Refresh:
 async def register(call: Call[Register]) -> Reply:
     """Creates the account and signs it in."""
     body = call.input
-    tokens = await call.services.auth.register(body.username, body.password, body.display_name)
+    tokens = await call.services.auth.register(
+        body.username, body.password, body.display_name, current_device()
+    )
     return Reply(201, tokens_view(tokens))
 
 
 @table.route(
     "POST",
     f"{API_PREFIX}/auth/login",
-    summary="Open a session",
+    summary="Open a session (or start a two-factor login)",
     input=Login,
-    responses={200: TokensView},
+    responses={200: TokensView, 202: ChallengeView},
     errors={401: "Unknown username or wrong password (invalid_credentials)."},
     auth=False,
     limited=True,
 )
 async def login(call: Call[Login]) -> Reply:
-    """Opens a new session for valid credentials."""
-    tokens = await call.services.auth.login(call.input.username, call.input.password)
-    return Reply(200, tokens_view(tokens))
+    """Opens a new session for valid credentials.
+
+    For an account with two-factor authentication the answer is 202 with a
+    challenge token instead, and no session exists yet: send the token with
+    a code to `POST /api/v1/auth/login/2fa` within `expires_in` seconds.
+    """
+    outcome = await call.services.auth.login(
+        call.input.username, call.input.password, current_device()
+    )
+    if isinstance(outcome, Tokens):
+        return Reply(200, tokens_view(outcome))
+    return Reply(
+        202, ChallengeView(challenge_token=outcome.challenge_token, expires_in=outcome.expires_in)
+    )
 
 
 @table.route(

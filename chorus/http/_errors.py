@@ -15,8 +15,22 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from chorus.actors import ActorDead, AskTimeout
 from chorus.actors.room import ClientIdReused
-from chorus.auth import AuthError, InvalidInput, UsernameTaken
-from chorus.persistence import Conflict, FileNotReady, Forbidden, Gone, NotFound, StoreUnavailable
+from chorus.auth import (
+    AuthError,
+    InvalidCode,
+    InvalidInput,
+    TooManyAttempts,
+    UsernameTaken,
+    WrongPassword,
+)
+from chorus.persistence import (
+    Conflict,
+    FileNotReady,
+    Forbidden,
+    Gone,
+    NotFound,
+    StoreUnavailable,
+)
 from chorus.protocol import MAX_TEXT_CHARS, ErrorCode
 from chorus.supervisors import SupervisorError
 
@@ -53,6 +67,12 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         status=400,
         meaning="A username, password or display name breaks the account rules.",
     ),
+    ErrorCodeDoc(
+        code="invalid_code",
+        status=400,
+        meaning="A two-factor code is wrong, already used (a TOTP code is accepted once, and"
+        " none of an earlier time step after it; a recovery code once), or 2FA is off.",
+    ),
     ErrorCodeDoc(code="bad_request", status=400, meaning="The HTTP request itself is malformed."),
     ErrorCodeDoc(code="unauthenticated", status=401, meaning="No bearer token was sent."),
     ErrorCodeDoc(
@@ -69,6 +89,11 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         meaning="An already-used refresh token was presented; its session is now revoked.",
     ),
     ErrorCodeDoc(code="forbidden", status=403, meaning="The caller may not do this."),
+    ErrorCodeDoc(
+        code="wrong_password",
+        status=403,
+        meaning="The password given to confirm an account change (2FA, password) is wrong.",
+    ),
     ErrorCodeDoc(
         code="not_found", status=404, meaning="No such route, room, user, member or message."
     ),
@@ -124,7 +149,8 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         code="rate_limited",
         status=429,
         meaning="Too many register, login or failed refresh attempts from this address "
-        "(auth_attempts_per_minute, 30 by default); wait Retry-After seconds.",
+        "(auth_attempts_per_minute, 30 by default), or two-factor codes for this user or "
+        "login challenge (two_factor_attempts_per_minute, 5); wait Retry-After seconds.",
     ),
     ErrorCodeDoc(
         code="too_many_uploads",
@@ -183,8 +209,13 @@ def error_for(exc: BaseException) -> ApiError | None:
     match exc:
         case ApiError():
             return exc
-        case InvalidInput():
+        case InvalidInput() | InvalidCode():
             return ApiError(400, exc.code, str(exc))
+        case WrongPassword():
+            return ApiError(403, exc.code, str(exc))
+        case TooManyAttempts():
+            retry_after = str(max(1, round(exc.retry_after)))
+            return ApiError(429, ErrorCode.RATE_LIMITED, str(exc), {"Retry-After": retry_after})
         case UsernameTaken():
             return ApiError(409, exc.code, str(exc))
         case AuthError():

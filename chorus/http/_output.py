@@ -70,6 +70,76 @@ class TokensView:
 
 
 @attrs.frozen(kw_only=True)
+class ChallengeView:
+    """The password was right and the account has 2FA: no session yet (issue #14)."""
+
+    challenge_token: str = described(
+        "Send with a code to /auth/login/2fa; it proves the password, nothing else."
+    )
+    expires_in: int = described("Seconds left for the second step (two_factor_challenge_ttl).")
+
+
+@attrs.frozen(kw_only=True)
+class EnrolmentView:
+    """A pending TOTP enrolment; shown once, never again."""
+
+    secret: str = described("The base32 TOTP secret, to type into an authenticator app.")
+    otpauth_uri: str = described("The same as an `otpauth://totp/` URI, to show as a QR code.")
+
+
+@attrs.frozen(kw_only=True)
+class RecoveryCodesView:
+    """2FA is now on: the one-time recovery codes, shown once (only their hashes are kept).
+
+    Each code works once in place of a TOTP code, at /auth/login/2fa or to disable 2FA.
+    """
+
+    recovery_codes: list[str]
+    revoked_sessions: int = described("How many other sessions were ended in the same call.")
+
+
+@attrs.frozen(kw_only=True)
+class TwoFactorView:
+    """The caller's 2FA state."""
+
+    enabled: bool
+    pending: bool = described("An enrolment awaits its first code (/auth/2fa/confirm).")
+    recovery_codes_left: int = described("Unused recovery codes (0 while 2FA is off).")
+
+
+@attrs.frozen(kw_only=True)
+class SessionView:
+    """One live session of the caller."""
+
+    id: str
+    current: bool = described("The session of the access token making this request.")
+    user_agent: str = described("The `User-Agent` that logged in (cut to 256 characters).")
+    address: str = described(
+        "The client address that logged in (behind trusted_proxies, the forwarded one)."
+    )
+    created_at: int
+    last_seen_at: int = described("The last login or token refresh of the session.")
+    expires_at: int = described(
+        "When it ends unless refreshed before (idle expiry), never past its absolute expiry."
+    )
+    max_expires_at: int = described("When it ends whatever happens (session_max_age).")
+
+
+@attrs.frozen(kw_only=True)
+class SessionsView:
+    """The caller's live sessions, oldest first."""
+
+    sessions: list[SessionView]
+
+
+@attrs.frozen(kw_only=True)
+class RevokedView:
+    """How many sessions a call ended."""
+
+    revoked_sessions: int
+
+
+@attrs.frozen(kw_only=True)
 class RoomView:
     """A room; `last_seq` is the seq of its newest message (0 while it has none)."""
 
@@ -329,6 +399,19 @@ def user_view(user: persistence.User) -> UserView:
         username=user.username,
         display_name=user.display_name,
         created_at=user.created_at,
+    )
+
+
+def session_view(session: persistence.Session, current_id: str) -> SessionView:
+    return SessionView(
+        id=session.id,
+        current=session.id == current_id,
+        user_agent=session.user_agent,
+        address=session.address,
+        created_at=session.created_at,
+        last_seen_at=session.last_seen_at,
+        expires_at=session.expires_at,
+        max_expires_at=session.max_expires_at,
     )
 
 

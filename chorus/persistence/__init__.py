@@ -53,6 +53,7 @@ from ._store import Store as Store
 from .postgres.store import PostgresStore as PostgresStore
 from .postgres.store import migrate_postgres as migrate_postgres
 from .postgres.store import open_postgres_store as open_postgres_store
+from .roles.twofactor import TotpState as TotpState
 from .sqlite.schema import Synchronous as Synchronous
 from .sqlite.store import COMMIT_WINDOW as COMMIT_WINDOW
 from .sqlite.store import DEFAULT_BUSY_TIMEOUT as DEFAULT_BUSY_TIMEOUT

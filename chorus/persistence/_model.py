@@ -315,13 +315,28 @@ HIGHLIGHT_END = "\u27e7"
 
 @attrs.frozen(kw_only=True)
 class Session:
-    """A login session; it is live while `revoked_at` is None and `now < expires_at`."""
+    """A login session; it is live while `revoked_at` is None and `now < expires_at`.
+
+    `expires_at` is the idle deadline (each refresh pushes it forward), never
+    past `max_expires_at`, the absolute one fixed when the session opened.
+    """
 
     id: str
     user_id: str
     created_at: int
     expires_at: int
     revoked_at: int | None
+    max_expires_at: int = attrs.field(
+        default=attrs.Factory(lambda self: self.expires_at, takes_self=True)
+    )
+    last_seen_at: int = attrs.field(
+        default=attrs.Factory(lambda self: self.created_at, takes_self=True)
+    )
+    """The last login or refresh of the session."""
+    user_agent: str = ""
+    """The `User-Agent` of the client that opened the session (cut short by the caller)."""
+    address: str = ""
+    """The client address that opened the session (behind trusted proxies, the forwarded one)."""
 
     def is_live(self, now: int) -> bool:
         """True when the session is neither revoked nor expired at `now`."""

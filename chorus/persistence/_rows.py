@@ -24,7 +24,10 @@ from ._model import (
 Row: TypeAlias = Sequence[Any]
 
 USER = "u.id, u.username, u.display_name, u.created_at"
-SESSION = "s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at"
+SESSION = (
+    "s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at,"
+    " s.max_expires_at, s.last_seen_at, s.user_agent, s.address"
+)
 ROOM = "r.id, r.name, r.kind, r.created_by, r.created_at, r.last_seq, r.read_receipts"
 ROOM_WIDTH = 7
 MEMBERSHIP = "m.room_id, m.user_id, m.role, m.joined_at, m.read_seq, m.notify"
@@ -54,7 +57,15 @@ def user(row: Row) -> User:
 
 def session(row: Row) -> Session:
     return Session(
-        id=row[0], user_id=row[1], created_at=row[2], expires_at=row[3], revoked_at=row[4]
+        id=row[0],
+        user_id=row[1],
+        created_at=row[2],
+        expires_at=row[3],
+        revoked_at=row[4],
+        max_expires_at=row[5],
+        last_seen_at=row[6],
+        user_agent=row[7],
+        address=row[8],
     )
 
 

@@ -13,10 +13,23 @@ from .roles.inbox import Inbox
 from .roles.rooms import Rooms
 from .roles.search import Search
 from .roles.secrets import Secrets
+from .roles.sessions import SessionList
+from .roles.twofactor import TwoFactor
 
 
 class Store(
-    Accounts, Rooms, EventLog, MessageChanges, Inbox, Search, Secrets, BotRuns, Files, Protocol
+    Accounts,
+    Rooms,
+    EventLog,
+    MessageChanges,
+    Inbox,
+    Search,
+    Secrets,
+    BotRuns,
+    Files,
+    SessionList,
+    TwoFactor,
+    Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.
 

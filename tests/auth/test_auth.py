@@ -16,6 +16,7 @@ from chorus.auth import (
     InvalidToken,
     Passwords,
     RefreshReused,
+    Tokens,
     TokenSigner,
     UsernameTaken,
     new_signing_key,
@@ -75,6 +76,7 @@ async def test_register_then_login_then_authenticate(auth: AuthService) -> None:
     assert registered.user.username == "ada"
     assert registered.user.display_name == "ada"
     logged_in = await auth.login("ADA", "long enough password")
+    assert isinstance(logged_in, Tokens)  # no 2FA: the session at once
     assert logged_in.session_id != registered.session_id
     principal = await auth.authenticate(logged_in.access_token)
     assert (principal.user_id, principal.session_id) == (

@@ -12,6 +12,7 @@ IMPLICIT = {"HEAD", "OPTIONS"}
 PUBLIC = {
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/login/2fa"),
     ("post", "/api/v1/auth/refresh"),
     ("get", "/api/v1/gateway"),
     ("get", "/healthz"),

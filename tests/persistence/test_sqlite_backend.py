@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+import attrs
 import pytest
 
 from chorus.persistence import (
@@ -80,7 +81,8 @@ async def test_reopening_keeps_accounts_sessions_rooms_and_history(tmp_path: Pat
     async with open_sqlite_store(path) as store:
         assert await store.get_credentials("ada") == (ada, "hash")
         assert await store.get_user(bob.id) == bob
-        assert await store.rotate_refresh("t1", "t2", T0 + 1) == RefreshRotated(session=session)
+        rotated = await store.rotate_refresh("t1", "t2", T0 + 1)
+        assert rotated == RefreshRotated(session=attrs.evolve(session, last_seen_at=T0 + 1))
         assert {r.id for r, _ in await store.rooms_of(bob.id)} == {room.id, dm.id}
         assert await store.direct_room(bob.id, ada.id, T0) == (dm, False)
         membership = await store.get_membership(room.id, bob.id)
@@ -235,3 +237,25 @@ async def test_rowids_reused_after_a_room_is_removed_are_indexed(tmp_path: Path)
         await store.append_messages(new.id, texts(ada, "n2", "n3"))
         found = await store.search(ada.id, "body", limit=10)
         assert sorted(hit.message.client_id for hit in found) == ["n1", "n2", "n3"]
+
+
+async def test_migration_6_keeps_the_deadline_of_sessions_opened_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "chorus.db"
+    before = [m for m in load_migrations("sqlite") if m.version < 6]
+    with closing(connect(path, busy_timeout=1, synchronous="FULL")) as conn:
+        migrate(conn, before, database="chorus.db", now=T0)
+        conn.execute(
+            "INSERT INTO users (id, username, display_name, created_at) VALUES (?, ?, ?, ?)",
+            ("u_ada", "ada", "Ada", T0),
+        )
+        conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            ("s_old", "u_ada", T0, T0 + 1000),
+        )
+    assert 6 in await migrate_sqlite(path)
+    async with open_sqlite_store(path) as store:
+        session = await store.get_session("s_old")
+        assert session is not None
+        assert (session.expires_at, session.max_expires_at) == (T0 + 1000, T0 + 1000)
+        assert (session.last_seen_at, session.user_agent, session.address) == (T0, "", "")
+        assert session.is_live(T0 + 999)

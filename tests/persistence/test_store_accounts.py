@@ -107,9 +107,11 @@ async def test_revoke_session_is_true_once(store: Store) -> None:
 async def test_rotation_makes_the_new_token_the_current_one(store: Store) -> None:
     user = await make_user(store, "ada")
     session = await store.create_session(user.id, "t1", T0, T0 + HOUR)
-    assert await store.rotate_refresh("t1", "t2", T0 + 1) == RefreshRotated(session=session)
-    assert await store.rotate_refresh("t2", "t3", T0 + 2) == RefreshRotated(session=session)
-    assert await store.get_session(session.id) == session
+    seen = attrs.evolve(session, last_seen_at=T0 + 1)
+    assert await store.rotate_refresh("t1", "t2", T0 + 1) == RefreshRotated(session=seen)
+    seen = attrs.evolve(session, last_seen_at=T0 + 2)
+    assert await store.rotate_refresh("t2", "t3", T0 + 2) == RefreshRotated(session=seen)
+    assert await store.get_session(session.id) == seen
 
 
 async def test_reusing_a_used_token_revokes_the_session_so_even_the_newest_token_fails(
@@ -121,7 +123,8 @@ async def test_reusing_a_used_token_revokes_the_session_so_even_the_newest_token
 
     outcome = await store.rotate_refresh("t1", "stolen-next", T0 + 2)
 
-    assert outcome == RefreshReused(session=attrs.evolve(session, revoked_at=T0 + 2))
+    reused = attrs.evolve(session, revoked_at=T0 + 2, last_seen_at=T0 + 1)
+    assert outcome == RefreshReused(session=reused)
     assert await store.rotate_refresh("t2", "t3", T0 + 3) == RefreshInvalid(reason="revoked")
     assert await store.rotate_refresh("stolen-next", "t4", T0 + 3) == RefreshInvalid(
         reason="unknown"
@@ -160,4 +163,5 @@ async def test_rotation_to_an_already_stored_hash_is_a_conflict_and_changes_noth
     with pytest.raises(Conflict):
         await store.rotate_refresh("t1", "other", T0 + 1)
     # The failed rotation did not mark "t1" used.
-    assert await store.rotate_refresh("t1", "t2", T0 + 2) == RefreshRotated(session=session)
+    rotated = await store.rotate_refresh("t1", "t2", T0 + 2)
+    assert rotated == RefreshRotated(session=attrs.evolve(session, last_seen_at=T0 + 2))

@@ -1,7 +1,8 @@
 """The store's roles, one module each: its protocol, its transactions, its rules.
 
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
-`MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`), the engine-neutral
+`MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
+`SessionList`, `TwoFactor`), the engine-neutral
 transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -17,6 +18,8 @@ from .inbox import InboxOnSql
 from .rooms import RoomsOnSql
 from .search import SearchOnSql
 from .secrets import SecretsOnSql
+from .sessions import SessionListOnSql
+from .twofactor import TwoFactorOnSql
 
 
 class StoreOnSql(
@@ -29,6 +32,8 @@ class StoreOnSql(
     SecretsOnSql,
     BotRunsOnSql,
     FilesOnSql,
+    SessionListOnSql,
+    TwoFactorOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 

@@ -61,12 +61,23 @@ class Accounts(Protocol):
         ...
 
     async def create_session(
-        self, user_id: str, refresh_hash: str, now: int, expires_at: int
+        self,
+        user_id: str,
+        refresh_hash: str,
+        now: int,
+        expires_at: int,
+        *,
+        max_expires_at: int | None = None,
+        user_agent: str = "",
+        address: str = "",
     ) -> Session:
         """Open a session whose current refresh token has hash `refresh_hash`.
 
-        Raises `NotFound` if the user does not exist, `Conflict` if the hash
-        is already stored.
+        `expires_at` is its idle deadline, `max_expires_at` (default:
+        `expires_at`) the absolute one that no refresh moves; `user_agent`
+        and `address` describe the client for the session list. Raises
+        `NotFound` if the user does not exist, `Conflict` if the hash is
+        already stored.
         """
         ...
 
@@ -74,11 +85,16 @@ class Accounts(Protocol):
         """The session with this id (live or not), or None."""
         ...
 
-    async def rotate_refresh(self, presented_hash: str, new_hash: str, now: int) -> RefreshOutcome:
+    async def rotate_refresh(
+        self, presented_hash: str, new_hash: str, now: int, expires_at: int | None = None
+    ) -> RefreshOutcome:
         """Exchange a refresh token for a new one, atomically.
 
         - `RefreshRotated`: the presented token was the current one of a live
           session; it is now used and `new_hash` is the session's current token.
+          The session was seen at `now`, and its idle deadline becomes
+          `expires_at` (None: unchanged), never past its `max_expires_at`;
+          the outcome carries the session so updated.
         - `RefreshReused`: the presented token had already been used (a stolen
           copy, or a client replaying it); the session is now revoked, so every
           token of it, even the newest, is refused from now on.
@@ -92,6 +108,10 @@ class Accounts(Protocol):
 
     async def revoke_session(self, session_id: str, now: int) -> bool:
         """Revoke a session; False if it does not exist or was already revoked."""
+        ...
+
+    async def set_password(self, user_id: str, password_hash: str, now: int) -> bool:
+        """Replace the user's password hash; False if the user has no password."""
         ...
 
 
@@ -126,11 +146,26 @@ class AccountsOnSql(Engine):
         return await self._read(lambda: get_credentials(username.lower()))
 
     async def create_session(
-        self, user_id: str, refresh_hash: str, now: int, expires_at: int
+        self,
+        user_id: str,
+        refresh_hash: str,
+        now: int,
+        expires_at: int,
+        *,
+        max_expires_at: int | None = None,
+        user_agent: str = "",
+        address: str = "",
     ) -> Session:
         """See `Accounts.create_session`."""
         new = Session(
-            id=new_id("s"), user_id=user_id, created_at=now, expires_at=expires_at, revoked_at=None
+            id=new_id("s"),
+            user_id=user_id,
+            created_at=now,
+            expires_at=expires_at,
+            revoked_at=None,
+            max_expires_at=expires_at if max_expires_at is None else max_expires_at,
+            user_agent=user_agent,
+            address=address,
         )
         return await self._write(lambda: create_session(new, refresh_hash))
 
@@ -138,13 +173,21 @@ class AccountsOnSql(Engine):
         """See `Accounts.get_session`."""
         return await self._read(lambda: get_session(session_id))
 
-    async def rotate_refresh(self, presented_hash: str, new_hash: str, now: int) -> RefreshOutcome:
+    async def rotate_refresh(
+        self, presented_hash: str, new_hash: str, now: int, expires_at: int | None = None
+    ) -> RefreshOutcome:
         """See `Accounts.rotate_refresh`."""
-        return await self._write(lambda: rotate_refresh(presented_hash, new_hash, now))
+        return await self._write(lambda: rotate_refresh(presented_hash, new_hash, now, expires_at))
 
     async def revoke_session(self, session_id: str, now: int) -> bool:
         """See `Accounts.revoke_session`."""
         return await self._write(lambda: revoke_session(session_id, now), one_statement=True)
+
+    async def set_password(self, user_id: str, password_hash: str, now: int) -> bool:
+        """See `Accounts.set_password`."""
+        return await self._write(
+            lambda: set_password(user_id, password_hash, now), one_statement=True
+        )
 
 
 # Usernames are stored lower-case: PostgreSQL's unique index is on lower(username),
@@ -192,11 +235,16 @@ def get_credentials(username: str) -> Tx[tuple[User, str] | None]:
 def create_session(new: Session, refresh_hash: str) -> Tx[Session]:
     try:
         yield from execute(
-            "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, max_expires_at,"
+            " last_seen_at, user_agent, address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             new.id,
             new.user_id,
             new.created_at,
             new.expires_at,
+            new.max_expires_at,
+            new.last_seen_at,
+            new.user_agent,
+            new.address,
         )
     except ForeignKeyViolation as exc:
         raise NotFound(f"no user {new.user_id!r}") from exc
@@ -209,7 +257,9 @@ def get_session(session_id: str) -> Tx[Session | None]:
     return None if row is None else session(row)
 
 
-def rotate_refresh(presented_hash: str, new_hash: str, now: int) -> Tx[RefreshOutcome]:
+def rotate_refresh(
+    presented_hash: str, new_hash: str, now: int, expires_at: int | None
+) -> Tx[RefreshOutcome]:
     # Locking both rows makes two concurrent rotations of one token take
     # turns: the second sees the token used, as a replay would.
     row = yield from fetch_one(
@@ -231,7 +281,14 @@ def rotate_refresh(presented_hash: str, new_hash: str, now: int) -> Tx[RefreshOu
         "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2", now, presented_hash
     )
     yield from _insert_refresh_token(new_hash, found.id, now)
-    return RefreshRotated(session=found)
+    deadline = found.expires_at if expires_at is None else min(expires_at, found.max_expires_at)
+    yield from execute(
+        "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3",
+        now,
+        deadline,
+        found.id,
+    )
+    return RefreshRotated(session=attrs.evolve(found, last_seen_at=now, expires_at=deadline))
 
 
 def revoke_session(session_id: str, now: int) -> Tx[bool]:
@@ -239,6 +296,16 @@ def revoke_session(session_id: str, now: int) -> Tx[bool]:
         "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING 1",
         now,
         session_id,
+    )
+    return row is not None
+
+
+def set_password(user_id: str, password_hash: str, now: int) -> Tx[bool]:
+    row = yield from fetch_one(
+        "UPDATE credentials SET password_hash = $1, updated_at = $2 WHERE user_id = $3 RETURNING 1",
+        password_hash,
+        now,
+        user_id,
     )
     return row is not None
 
