@@ -23,7 +23,15 @@ from chorus.actors.presence import Presence
 from chorus.actors.room import RoomConfig
 from chorus.actors.rooms import Rooms
 from chorus.admission import Admission, ConnectionLimits, raise_open_file_limit
-from chorus.auth import AuthService, Passwords, TokenSigner, new_signing_key
+from chorus.auth import (
+    AuthService,
+    ExternalSignIn,
+    JwksCache,
+    Passwords,
+    ProviderTokens,
+    TokenSigner,
+    new_signing_key,
+)
 from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
 from chorus.config import Settings
 from chorus.files import ClamdScanner, LocalStorage, NoScanner, Scanner, Storage, UrlSigner
@@ -113,8 +121,10 @@ class Node:
             refresh_ttl=settings.refresh_token_ttl,
             on_revoked=self._revoke_everywhere,
         )
+        external = _external_sign_in(settings, store, auth)
         self._chat = ChatContext(
             auth=auth,
+            external=external,
             store=store,
             rooms=rooms,
             presence=presence,
@@ -139,6 +149,7 @@ class Node:
             settings=settings,
             store=store,
             auth=auth,
+            external=external,
             rooms=rooms,
             presence=presence,
             sessions=self.sessions,
@@ -483,3 +494,14 @@ async def _stop_on_signals(
         _log.info("node.stopping", signal=signal.Signals(signum).name)
         node.request_stop()
         everything.deadline = trio.current_time() + node.settings.shutdown_grace
+
+
+def _external_sign_in(settings: Settings, store: Store, auth: AuthService) -> ExternalSignIn | None:
+    """Sign-in with provider tokens, when `identity_providers` lists any."""
+    providers = settings.identity_providers
+    if not providers:
+        return None
+    keys = JwksCache(
+        min_refresh_interval=settings.jwks_min_refresh_interval, ttl=settings.jwks_cache_ttl
+    )
+    return ExternalSignIn(store, auth, ProviderTokens(providers, keys), providers, clock=now_ms)

@@ -17,7 +17,7 @@ import structlog
 import trio
 
 from chorus import chat, protocol
-from chorus.auth import AuthError, AuthService, Principal
+from chorus.auth import AuthError, AuthService, ExternalSignIn, Principal, ProviderUnavailable
 from chorus.gateway import Connection
 from chorus.metrics import CONNECTIONS, FRAMES_IN
 from chorus.persistence import Appended, Forbidden, Gone, NotFound, Store, StoreError, now_ms
@@ -163,6 +163,8 @@ class ChatContext:
     limits: ChatLimits
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Limits shared by a user's connections (in Redis when nodes share it)."""
+    external: ExternalSignIn | None = None
+    """Sign-in with tokens of identity providers in `hello`; None without any."""
 
 
 class ChatConnection:
@@ -246,12 +248,12 @@ class ChatConnection:
 
     async def _hello(self, hello: protocol.Hello) -> None:
         try:
-            principal = await self._context.auth.authenticate(hello.token)
+            principal = await self._authenticate(hello.token)
         except AuthError as exc:
             self._error(None, ErrorCode.INVALID_TOKEN, str(exc))
             self._conn.close(CloseCode.AUTH_FAILED, "authentication failed")
             return
-        except StoreError:
+        except (StoreError, ProviderUnavailable):
             self._error(None, ErrorCode.UNAVAILABLE, "cannot check the token now; retry")
             self._conn.close(CloseCode.GOING_AWAY, "authentication unavailable")
             return
@@ -271,6 +273,19 @@ class ChatConnection:
         )
         self.send(protocol.encode(ready))
         await self._report_presence("online")
+
+    async def _authenticate(self, token: str) -> Principal:
+        """A Chorus access token, or a token of a configured identity provider.
+
+        The latter signs in as the HTTP exchange does: a new session, whose id
+        `ready` carries (its refresh token is not handed out: reconnect with
+        a new provider token, or exchange one over HTTP for refreshable tokens).
+        """
+        external = self._context.external
+        if external is not None and external.recognises(token):
+            tokens = await external.sign_in(token)
+            return Principal(user_id=tokens.user.id, session_id=tokens.session_id)
+        return await self._context.auth.authenticate(token)
 
     async def _dispatch(self, frame: protocol.ClientFrame, principal: Principal) -> None:
         match frame:

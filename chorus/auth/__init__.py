@@ -1,4 +1,5 @@
-"""Accounts, sessions and tokens: argon2id passwords, JWT access tokens, rotating refresh."""
+"""Accounts, sessions and tokens: argon2id passwords, JWT access tokens, rotating refresh,
+and sign-in with tokens of external identity providers (Clerk, OIDC)."""
 
 from ._errors import AuthError as AuthError
 from ._errors import InvalidCredentials as InvalidCredentials
@@ -6,6 +7,11 @@ from ._errors import InvalidInput as InvalidInput
 from ._errors import InvalidToken as InvalidToken
 from ._errors import RefreshReused as RefreshReused
 from ._errors import UsernameTaken as UsernameTaken
+from ._jwks import JwksCache as JwksCache
+from ._jwks import ProviderUnavailable as ProviderUnavailable
+from ._oidc import ExternalClaims as ExternalClaims
+from ._oidc import ExternalSignIn as ExternalSignIn
+from ._oidc import ProviderTokens as ProviderTokens
 from ._passwords import Passwords as Passwords
 from ._service import DISPLAY_NAME_CHARS as DISPLAY_NAME_CHARS
 from ._service import PASSWORD_CHARS as PASSWORD_CHARS

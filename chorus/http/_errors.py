@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from chorus.actors import ActorDead, AskTimeout
 from chorus.actors.room import ClientIdReused
-from chorus.auth import AuthError, InvalidInput, UsernameTaken
+from chorus.auth import AuthError, InvalidInput, ProviderUnavailable, UsernameTaken
 from chorus.persistence import Conflict, Forbidden, Gone, NotFound, StoreUnavailable
 from chorus.protocol import MAX_TEXT_CHARS, ErrorCode
 from chorus.supervisors import SupervisorError
@@ -58,7 +58,8 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ErrorCodeDoc(
         code="invalid_token",
         status=401,
-        meaning="The access or refresh token is malformed, expired or its session ended.",
+        meaning="The access, refresh or identity provider token is malformed, forged, expired"
+        " or not for this server, or its session ended.",
     ),
     ErrorCodeDoc(
         code="invalid_credentials", status=401, meaning="Unknown username or wrong password."
@@ -129,8 +130,8 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ErrorCodeDoc(
         code="unavailable",
         status=503,
-        meaning="Storage or the room is briefly unavailable; retry (posts with the same "
-        "client_id are safe to retry).",
+        meaning="Storage, the room or an identity provider's keys are briefly unavailable;"
+        " retry (posts with the same client_id are safe to retry).",
     ),
 )
 
@@ -185,6 +186,8 @@ def error_for(exc: BaseException) -> ApiError | None:
             return unauthorized(exc.code, str(exc))
         case StoreUnavailable():
             return unavailable("storage is unavailable; retry")
+        case ProviderUnavailable():
+            return unavailable("the identity provider's keys cannot be fetched now; retry")
         case ActorDead() | AskTimeout() | SupervisorError():
             return unavailable("the room is busy or restarting; retry")
         case NotFound():

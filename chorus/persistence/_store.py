@@ -9,6 +9,7 @@ from .roles.bots import BotRuns
 from .roles.changes import MessageChanges
 from .roles.events import EventLog
 from .roles.files import Files
+from .roles.identities import Identities
 from .roles.inbox import Inbox
 from .roles.rooms import Rooms
 from .roles.search import Search
@@ -16,7 +17,17 @@ from .roles.secrets import Secrets
 
 
 class Store(
-    Accounts, Rooms, EventLog, MessageChanges, Inbox, Search, Secrets, BotRuns, Files, Protocol
+    Accounts,
+    Rooms,
+    EventLog,
+    MessageChanges,
+    Inbox,
+    Search,
+    Secrets,
+    BotRuns,
+    Files,
+    Identities,
+    Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.
 

@@ -1,7 +1,8 @@
 """The store's roles, one module each: its protocol, its transactions, its rules.
 
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
-`MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`), the engine-neutral
+`MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
+`Identities`), the engine-neutral
 transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -13,6 +14,7 @@ from .bots import BotRunsOnSql
 from .changes import MessageChangesOnSql
 from .events import EventLogOnSql
 from .files import FilesOnSql
+from .identities import IdentitiesOnSql
 from .inbox import InboxOnSql
 from .rooms import RoomsOnSql
 from .search import SearchOnSql
@@ -29,6 +31,7 @@ class StoreOnSql(
     SecretsOnSql,
     BotRunsOnSql,
     FilesOnSql,
+    IdentitiesOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 
