@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import jwt
@@ -96,11 +97,16 @@ class JwksCache:
                 await self._refresh(provider)
             except ProviderUnavailable:
                 if stale is not None:
-                    # The provider is down but published this key within `ttl` ago: keep
-                    # signing users in rather than fail everyone until it is back.
+                    # The provider is down but did publish this key: keep signing users
+                    # in with it rather than fail everyone until the provider is back.
                     return stale
                 raise
-        found = self._keys.get((issuer, kid))
+            found = self._keys.get((issuer, kid))
+            if found is not None:
+                self._keys.move_to_end((issuer, kid))
+            # Evicted after the lookup, so the key asked for is never the one dropped.
+            while len(self._keys) > self._max_keys:
+                self._keys.popitem(last=False)
         if found is None:
             raise InvalidToken("unknown key id")
         return found
@@ -122,8 +128,6 @@ class JwksCache:
             del self._keys[cached]
         for kid, key in keys.items():
             self._keys[(issuer, kid)] = key
-        while len(self._keys) > self._max_keys:
-            self._keys.popitem(last=False)
         self._fetched_at[issuer] = self._clock()
         _log.info("auth.jwks_fetched", issuer=issuer, kids=sorted(keys))
 
@@ -132,16 +136,21 @@ async def _fetch(url: str) -> object:
     """The JSON document at `url`; raises `ProviderUnavailable` for any failure."""
     try:
         async with (
+            _deadline(FETCH_TIMEOUT),
             httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=False) as client,
             client.stream("GET", url, headers={"Accept": "application/json"}) as response,
         ):
             if response.status_code != 200:
                 raise ProviderUnavailable(f"{url} answered {response.status_code}")
-            body = bytearray()
+            body, size = bytearray(), 0
+            # Read to the end (bounded by the deadline), keeping only the first bytes:
+            # leaving httpx's byte iterator early leaks it to the garbage collector.
             async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_JWKS_BYTES:
-                    raise ProviderUnavailable(f"{url} sent more than {MAX_JWKS_BYTES} bytes")
+                size += len(chunk)
+                if size <= MAX_JWKS_BYTES:
+                    body += chunk
+            if size > MAX_JWKS_BYTES:
+                raise ProviderUnavailable(f"{url} sent more than {MAX_JWKS_BYTES} bytes")
         return json.loads(body)
     except (httpx.HTTPError, ValueError) as exc:
         _log.warning("auth.jwks_unavailable", url=url, error=str(exc))
@@ -149,6 +158,16 @@ async def _fetch(url: str) -> object:
     except ProviderUnavailable as exc:
         _log.warning("auth.jwks_unavailable", url=url, error=str(exc))
         raise
+
+
+@contextlib.asynccontextmanager
+async def _deadline(seconds: float) -> AsyncIterator[None]:
+    """httpx's timeouts bound each read; this bounds the whole fetch."""
+    try:
+        with trio.fail_after(seconds):
+            yield
+    except trio.TooSlowError:
+        raise ProviderUnavailable(f"no answer within {seconds} s") from None
 
 
 def _parse(document: object, provider: IdentityProvider) -> dict[str, jwt.PyJWK]:
@@ -170,7 +189,7 @@ def _parse(document: object, provider: IdentityProvider) -> dict[str, jwt.PyJWK]
             continue
         try:
             key = jwt.PyJWK(entry)
-        except (jwt.PyJWKError, ValueError, TypeError):
+        except (jwt.PyJWTError, ValueError, TypeError):
             continue
         if key.algorithm_name not in provider.algorithms:
             continue

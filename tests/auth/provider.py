@@ -65,6 +65,8 @@ class Provider:
 
     url: str
     keys: list[SigningKey]
+    extra_jwks: list[dict[str, Any]] = attrs.field(factory=list)
+    """Raw entries served after the keys' own (odd keys a provider might publish)."""
     requests: list[str] = attrs.field(factory=list)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
 
@@ -124,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         with self.provider.lock:
             self.provider.requests.append(self.path)
-            keys = [key.jwk() for key in self.provider.keys]
+            keys = [key.jwk() for key in self.provider.keys] + self.provider.extra_jwks
         if self.path != JWKS_PATH:
             self.send_error(404)
             return
