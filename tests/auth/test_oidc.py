@@ -248,6 +248,20 @@ async def test_a_provider_that_cannot_be_reached_is_503_not_401(tmp_path: Path) 
         assert await node.services.store.get_external_user(provider.issuer, "sub-1") is None
 
 
+async def test_a_provider_that_cannot_be_reached_in_hello_is_unavailable(tmp_path: Path) -> None:
+    with open_provider(new_key("k1")) as provider:
+        config = provider.config()
+    async with open_oidc_node(tmp_path, config) as node, ws_connect(node.gateway_port) as ws:
+        await ws.send_message(protocol.encode(protocol.Hello(token=provider.token("s"))).decode())
+        error = protocol.decode_server_frame(await ws.get_message())
+        assert isinstance(error, protocol.ErrorReply)
+        assert error.code == ErrorCode.UNAVAILABLE
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.get_message()
+        assert closed.value.reason is not None
+        assert closed.value.reason.code == CloseCode.GOING_AWAY
+
+
 async def test_without_providers_the_exchange_refuses_every_token(
     tmp_path: Path, provider_a: Provider
 ) -> None:
