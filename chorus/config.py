@@ -245,8 +245,9 @@ class Settings:
     )
     auth_attempts_per_minute: int = _setting(
         30,
-        "register, login and failed refresh attempts per minute from one client IP address,"
-        " in bursts of as many (429 beyond; shared by nodes sharing redis_url)",
+        "register, login, provider sign-in (HTTP exchange or hello) and failed refresh"
+        " attempts per minute from one client IP address, in bursts of as many (429 beyond;"
+        " shared by nodes sharing redis_url)",
         _positive,
     )
     max_group_size: int = _setting(

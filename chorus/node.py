@@ -298,6 +298,7 @@ def _chat_limits(settings: Settings) -> ChatLimits:
         frame_burst=settings.frame_burst,
         sends_per_second=settings.sends_per_second,
         send_burst=settings.send_burst,
+        auth_attempts_per_minute=settings.auth_attempts_per_minute,
     )
 
 

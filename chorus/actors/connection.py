@@ -63,6 +63,9 @@ class ChatLimits:
     all nodes, with a shared limiter): key `limit:send:<user_id>`."""
     strikes_before_close: int = 20
     """Rate-limited frames in a row before the connection is closed (4005)."""
+    auth_attempts_per_minute: int = 30
+    """`hello` frames with a provider token per minute from one client address, counted
+    with the HTTP API's register, login and exchange attempts (`limit:auth:<ip>`)."""
 
 
 @attrs.frozen
@@ -247,6 +250,10 @@ class ChatConnection:
     # -- frames -------------------------------------------------------------------------
 
     async def _hello(self, hello: protocol.Hello) -> None:
+        if not await self._sign_in_allowed(hello.token):
+            self._error(None, ErrorCode.RATE_LIMITED, "too many sign-ins from this address")
+            self._conn.close(CloseCode.RATE_LIMITED, "too many sign-in attempts")
+            return
         try:
             principal = await self._authenticate(hello.token)
         except AuthError as exc:
@@ -273,6 +280,17 @@ class ChatConnection:
         )
         self.send(protocol.encode(ready))
         await self._report_presence("online")
+
+    async def _sign_in_allowed(self, token: str) -> bool:
+        """A provider token may create a user and opens a session: it is counted against
+        the client address like a login (`limit:auth:<ip>`); Chorus tokens are not."""
+        external = self._context.external
+        if external is None or not external.recognises(token):
+            return True
+        per_minute = self._context.limits.auth_attempts_per_minute
+        return await self._context.limiter.allow(
+            f"limit:auth:{self._conn.address}", rate=per_minute / 60, burst=per_minute
+        )
 
     async def _authenticate(self, token: str) -> Principal:
         """A Chorus access token, or a token of a configured identity provider.

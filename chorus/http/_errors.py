@@ -118,8 +118,8 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ErrorCodeDoc(
         code="rate_limited",
         status=429,
-        meaning="Too many register, login or failed refresh attempts from this address "
-        "(auth_attempts_per_minute, 30 by default); wait Retry-After seconds.",
+        meaning="Too many register, login, exchange or failed refresh attempts from this"
+        " address (auth_attempts_per_minute, 30 by default); wait Retry-After seconds.",
     ),
     ErrorCodeDoc(
         code="too_many_uploads",

@@ -200,6 +200,32 @@ async def test_hello_with_a_chorus_token_still_works(node: Node, provider_a: Pro
     assert ready.session_id == tokens["session_id"]
 
 
+async def test_provider_sign_ins_count_against_the_address_over_http_and_hello(
+    tmp_path: Path, provider_a: Provider
+) -> None:
+    async with open_oidc_node(tmp_path, provider_a.config(), auth_attempts_per_minute=3) as node:
+        token = provider_a.token("user_ada")
+        assert (await node.exchange(token)).status_code == 200
+        assert isinstance(await node.hello(token), protocol.Ready)
+        assert (await node.exchange(token)).status_code == 200
+        # The address's three attempts are spent: both ways in are refused now.
+        assert (await node.exchange(token)).status_code == 429
+        async with ws_connect(node.gateway_port) as ws:
+            await ws.send_message(protocol.encode(protocol.Hello(token=token)).decode())
+            error = protocol.decode_server_frame(await ws.get_message())
+            assert isinstance(error, protocol.ErrorReply)
+            assert error.code == ErrorCode.RATE_LIMITED
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.get_message()
+            assert closed.value.reason is not None
+            assert closed.value.reason.code == CloseCode.RATE_LIMITED
+        # Chorus tokens are not sign-ins: they still get in.
+        user = await node.services.store.get_external_user(provider_a.issuer, "user_ada")
+        assert user is not None
+        session = await node.services.auth.open_session(user)
+        assert isinstance(await node.hello(session.access_token), protocol.Ready)
+
+
 async def test_a_rotated_key_is_fetched_and_a_removed_one_refused(
     node: Node, provider_a: Provider
 ) -> None:
