@@ -9,6 +9,7 @@ derived from the field names (`http_port` <-> `http_port = 8080`,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -98,6 +99,84 @@ def _clamd_address(_inst: object, attribute: attrs.Attribute[str], value: str) -
         raise ValueError(
             f"'{attribute.name}' must be tcp://host:port or unix:///path, not {value!r}"
         )
+
+
+_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+
+def _string_tuple(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ValueError(f"expected a string or a list of strings, got {value!r}")
+
+
+def _https_url(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+    """An https URL, or http on a loopback host (a test or a local provider)."""
+    url = httpx.URL(value)
+    local = url.host in ("localhost", "127.0.0.1", "::1")
+    if not (url.host and (url.scheme == "https" or (url.scheme == "http" and local))):
+        raise ValueError(f"{attribute.name} must be an https:// URL, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class IdentityProvider:
+    """One trusted issuer of sign-in tokens (Clerk, or any OIDC provider).
+
+    A token is accepted only if its `iss` is exactly `issuer`, it is signed
+    with one of `algorithms` by a key of `jwks_url`, and its `aud` is one
+    of `audiences` and/or its `azp` one of `authorized_parties` (at least one
+    of the two lists is required: without them, any token the provider
+    issued for any application would sign in here).
+    """
+
+    issuer: str = attrs.field(validator=_https_url)
+    jwks_url: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    """Where the provider publishes its keys; empty: `<issuer>/.well-known/jwks.json`."""
+    audiences: tuple[str, ...] = attrs.field(default=(), converter=_string_tuple)
+    authorized_parties: tuple[str, ...] = attrs.field(default=(), converter=_string_tuple)
+    algorithms: tuple[str, ...] = attrs.field(default=_ALGORITHMS, converter=_string_tuple)
+    link_by_email: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    """A first sign-in whose verified e-mail is that of an identity already linked through
+    another provider that also allows it signs in as that identity's user."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.jwks_url:
+            _https_url(self, attrs.fields(IdentityProvider).jwks_url, self.jwks_url)
+        if not (self.audiences or self.authorized_parties):
+            raise ValueError(f"{self.issuer}: give audiences or authorized_parties (or both)")
+        if not self.algorithms or not set(self.algorithms) <= set(_ALGORITHMS):
+            raise ValueError(f"{self.issuer}: algorithms must be among {', '.join(_ALGORITHMS)}")
+
+    @property
+    def keys_url(self) -> str:
+        """`jwks_url`, or the default location next to the issuer (Clerk's, Auth0's)."""
+        return self.jwks_url or self.issuer.rstrip("/") + "/.well-known/jwks.json"
+
+
+def _identity_providers(value: object) -> tuple[IdentityProvider, ...]:
+    """A list of tables (TOML) or a JSON array of objects (environment, flag)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected a JSON array of objects: {exc}") from None
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError("expected a list of tables (objects) with at least an issuer")
+    known = {field.name for field in attrs.fields(IdentityProvider)}
+    providers = []
+    for item in value:
+        if unknown := set(item) - known:
+            raise ValueError(f"unknown identity provider keys: {', '.join(sorted(unknown))}")
+        try:
+            providers.append(IdentityProvider(**item))
+        except (TypeError, httpx.InvalidURL) as exc:
+            raise ValueError(f"identity provider {item.get('issuer')!r}: {exc}") from None
+    issuers = [provider.issuer for provider in providers]
+    if len(set(issuers)) != len(issuers):
+        raise ValueError("each issuer may be configured once")
+    return tuple(providers)
 
 
 @attrs.frozen(kw_only=True)
@@ -216,8 +295,9 @@ class Settings:
     )
     auth_attempts_per_minute: int = _setting(
         30,
-        "register, login and failed refresh attempts per minute from one client IP address,"
-        " in bursts of as many (429 beyond; shared by nodes sharing redis_url)",
+        "register, login, provider sign-in (HTTP exchange or hello) and failed refresh"
+        " attempts per minute from one client IP address, in bursts of as many (429 beyond;"
+        " shared by nodes sharing redis_url)",
         _positive,
     )
     max_group_size: int = _setting(
@@ -318,6 +398,23 @@ class Settings:
     image_max_frames: int = _setting(
         200, "most frames an uploaded animated image may have", _positive
     )
+    identity_providers: tuple[IdentityProvider, ...] = _setting(
+        (),
+        "issuers whose tokens sign users in (Clerk, OIDC): TOML [[identity_providers]]"
+        " tables, or a JSON array of objects in the environment or flag (see"
+        " docs/operations.md); empty: password accounts only",
+    )
+    jwks_min_refresh_interval: float = _setting(
+        30.0,
+        "seconds between two fetches of one provider's keys caused by tokens with an"
+        " unknown key id (a flood of made-up key ids fetches at most this often)",
+        _not_negative,
+    )
+    jwks_cache_ttl: float = _setting(
+        3600.0,
+        "seconds a provider's fetched keys are used before they are fetched again",
+        _positive,
+    )
 
     def __attrs_post_init__(self) -> None:
         """Settings that only make sense together (attrs validators see one field each)."""
@@ -377,6 +474,8 @@ def _kind(field: attrs.Attribute[Any]) -> str:
 def _from_text(field: attrs.Attribute[Any], raw: str) -> Any:
     """Convert an environment variable or flag string to the field's type."""
     kind = _kind(field)
+    if kind == "tuple[IdentityProvider, ...]":
+        return _identity_providers(raw)  # its errors say more than "expected ..."
     try:
         return _PARSERS[kind](raw)
     except ValueError:
@@ -391,6 +490,8 @@ def _from_toml(field: attrs.Attribute[Any], value: object) -> Any:
             return _parse_tuple(value)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return tuple(value)
+    elif kind == "tuple[IdentityProvider, ...]":
+        return _identity_providers(value)
     elif kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     elif kind == "Path" and isinstance(value, str):
@@ -413,7 +514,7 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
         flag = "--" + field.name.replace("_", "-")
         env = ENV_PREFIX + field.name.upper()
         default = field.default
-        shown = ",".join(default) if isinstance(default, tuple) else default
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         parser.add_argument(
             flag,
             dest=f"setting_{field.name}",

@@ -23,7 +23,15 @@ from chorus.actors.presence import Presence
 from chorus.actors.room import RoomConfig
 from chorus.actors.rooms import Rooms
 from chorus.admission import Admission, ConnectionLimits, raise_open_file_limit
-from chorus.auth import AuthService, Passwords, TokenSigner, new_signing_key
+from chorus.auth import (
+    AuthService,
+    ExternalSignIn,
+    JwksCache,
+    Passwords,
+    ProviderTokens,
+    TokenSigner,
+    new_signing_key,
+)
 from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
 from chorus.config import Settings
 from chorus.files import ClamdScanner, LocalStorage, NoScanner, Scanner, Storage, UrlSigner
@@ -118,8 +126,10 @@ class Node:
             two_factor_attempts_per_minute=settings.two_factor_attempts_per_minute,
             challenge_ttl=settings.two_factor_challenge_ttl,
         )
+        external = _external_sign_in(settings, store, auth)
         self._chat = ChatContext(
             auth=auth,
+            external=external,
             store=store,
             rooms=rooms,
             presence=presence,
@@ -144,6 +154,7 @@ class Node:
             settings=settings,
             store=store,
             auth=auth,
+            external=external,
             rooms=rooms,
             presence=presence,
             sessions=self.sessions,
@@ -292,6 +303,7 @@ def _chat_limits(settings: Settings) -> ChatLimits:
         frame_burst=settings.frame_burst,
         sends_per_second=settings.sends_per_second,
         send_burst=settings.send_burst,
+        auth_attempts_per_minute=settings.auth_attempts_per_minute,
     )
 
 
@@ -488,3 +500,14 @@ async def _stop_on_signals(
         _log.info("node.stopping", signal=signal.Signals(signum).name)
         node.request_stop()
         everything.deadline = trio.current_time() + node.settings.shutdown_grace
+
+
+def _external_sign_in(settings: Settings, store: Store, auth: AuthService) -> ExternalSignIn | None:
+    """Sign-in with provider tokens, when `identity_providers` lists any."""
+    providers = settings.identity_providers
+    if not providers:
+        return None
+    keys = JwksCache(
+        min_refresh_interval=settings.jwks_min_refresh_interval, ttl=settings.jwks_cache_ttl
+    )
+    return ExternalSignIn(store, auth, ProviderTokens(providers, keys), providers, clock=now_ms)

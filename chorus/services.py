@@ -12,7 +12,7 @@ from chorus.actors.memberships import Memberships
 from chorus.actors.presence import Presence
 from chorus.actors.rooms import Rooms
 from chorus.admission import Admission
-from chorus.auth import AuthService
+from chorus.auth import AuthService, ExternalSignIn
 from chorus.config import Settings
 from chorus.files import Scanner, Storage, UrlSigner
 from chorus.gateway import Gateway
@@ -73,6 +73,8 @@ class Services:
     settings: Settings
     store: Store
     auth: AuthService
+    external: ExternalSignIn | None = None
+    """Sign-in with tokens of identity providers (`identity_providers`); None without any."""
     rooms: Rooms
     presence: Presence
     sessions: Sessions

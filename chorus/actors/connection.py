@@ -17,7 +17,7 @@ import structlog
 import trio
 
 from chorus import chat, protocol
-from chorus.auth import AuthError, AuthService, Principal
+from chorus.auth import AuthError, AuthService, ExternalSignIn, Principal, ProviderUnavailable
 from chorus.gateway import Connection
 from chorus.metrics import CONNECTIONS, FRAMES_IN
 from chorus.persistence import (
@@ -72,6 +72,9 @@ class ChatLimits:
     all nodes, with a shared limiter): key `limit:send:<user_id>`."""
     strikes_before_close: int = 20
     """Rate-limited frames in a row before the connection is closed (4005)."""
+    auth_attempts_per_minute: int = 30
+    """`hello` frames with a provider token per minute from one client address, counted
+    with the HTTP API's register, login and exchange attempts (`limit:auth:<ip>`)."""
 
 
 @attrs.frozen
@@ -174,6 +177,8 @@ class ChatContext:
     limits: ChatLimits
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Limits shared by a user's connections (in Redis when nodes share it)."""
+    external: ExternalSignIn | None = None
+    """Sign-in with tokens of identity providers in `hello`; None without any."""
 
 
 class ChatConnection:
@@ -256,13 +261,17 @@ class ChatConnection:
     # -- frames -------------------------------------------------------------------------
 
     async def _hello(self, hello: protocol.Hello) -> None:
+        if not await self._sign_in_allowed(hello.token):
+            self._error(None, ErrorCode.RATE_LIMITED, "too many sign-ins from this address")
+            self._conn.close(CloseCode.RATE_LIMITED, "too many sign-in attempts")
+            return
         try:
-            principal = await self._context.auth.authenticate(hello.token)
+            principal = await self._authenticate(hello.token)
         except AuthError as exc:
             self._error(None, ErrorCode.INVALID_TOKEN, str(exc))
             self._conn.close(CloseCode.AUTH_FAILED, "authentication failed")
             return
-        except StoreError:
+        except (StoreError, ProviderUnavailable):
             self._error(None, ErrorCode.UNAVAILABLE, "cannot check the token now; retry")
             self._conn.close(CloseCode.GOING_AWAY, "authentication unavailable")
             return
@@ -282,6 +291,30 @@ class ChatConnection:
         )
         self.send(protocol.encode(ready))
         await self._report_presence("online")
+
+    async def _sign_in_allowed(self, token: str) -> bool:
+        """A provider token may create a user and opens a session: it is counted against
+        the client address like a login (`limit:auth:<ip>`); Chorus tokens are not."""
+        external = self._context.external
+        if external is None or not external.recognises(token):
+            return True
+        per_minute = self._context.limits.auth_attempts_per_minute
+        return await self._context.limiter.allow(
+            f"limit:auth:{self._conn.address}", rate=per_minute / 60, burst=per_minute
+        )
+
+    async def _authenticate(self, token: str) -> Principal:
+        """A Chorus access token, or a token of a configured identity provider.
+
+        The latter signs in as the HTTP exchange does: a new session, whose id
+        `ready` carries (its refresh token is not handed out: reconnect with
+        a new provider token, or exchange one over HTTP for refreshable tokens).
+        """
+        external = self._context.external
+        if external is not None and external.recognises(token):
+            tokens = await external.sign_in(token)
+            return Principal(user_id=tokens.user.id, session_id=tokens.session_id)
+        return await self._context.auth.authenticate(token)
 
     async def _dispatch(self, frame: protocol.ClientFrame, principal: Principal) -> None:
         match frame:

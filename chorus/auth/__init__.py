@@ -1,5 +1,6 @@
 """Accounts, sessions and tokens: argon2id passwords, JWT access tokens, rotating refresh,
-TOTP two-factor authentication."""
+TOTP two-factor authentication, and sign-in with tokens of external identity
+providers (Clerk, OIDC)."""
 
 from ._errors import AuthError as AuthError
 from ._errors import InvalidCode as InvalidCode
@@ -10,6 +11,11 @@ from ._errors import RefreshReused as RefreshReused
 from ._errors import TooManyAttempts as TooManyAttempts
 from ._errors import UsernameTaken as UsernameTaken
 from ._errors import WrongPassword as WrongPassword
+from ._jwks import JwksCache as JwksCache
+from ._jwks import ProviderUnavailable as ProviderUnavailable
+from ._oidc import ExternalClaims as ExternalClaims
+from ._oidc import ExternalSignIn as ExternalSignIn
+from ._oidc import ProviderTokens as ProviderTokens
 from ._passwords import Passwords as Passwords
 from ._service import DISPLAY_NAME_CHARS as DISPLAY_NAME_CHARS
 from ._service import MAX_USER_AGENT as MAX_USER_AGENT

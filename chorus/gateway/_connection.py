@@ -98,6 +98,9 @@ class Connection:
         self.remote = f"{peer[0]}:{peer[1]}"
         """The client: `host:port` of the TCP peer, or (behind a trusted proxy, once the
         upgrade request is read) the address its `X-Forwarded-For` names."""
+        self.address = peer[0]
+        """The client's IP address alone (what per-address limits are keyed on): the TCP
+        peer's, or behind a trusted proxy the one its `X-Forwarded-For` names."""
         self._peer = peer
         self._proxies = proxies
         self._sock = sock
@@ -206,6 +209,7 @@ class Connection:
         if self._proxies.trusts(self._peer[0]):
             forwarded = _headers(request, b"x-forwarded-for")
             self.remote = self._proxies.client_address(self._peer[0], forwarded)
+            self.address = self.remote
             self.log = _log.bind(conn=self.id, remote=self.remote, proxy=self._peer[0])
         if urlsplit(request.target).path != "/":
             self._reject(404, "the gateway listens on /")

@@ -1,4 +1,4 @@
-"""`/api/v1/auth/*`: register, login, refresh (rotation) and logout."""
+"""`/api/v1/auth/*`: register, login, exchange of a provider token, refresh (rotation), logout."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from chorus.auth import (
     USERNAME_CHARS,
     USERNAME_PATTERN,
     AuthError,
+    InvalidToken,
     Tokens,
 )
+from chorus.protocol import MAX_TOKEN_CHARS
 from chorus.text import NAME_PATTERN
 
 from ._input import text
@@ -53,6 +55,13 @@ class Login:
 
     username: str = text(1, USERNAME_CHARS[1], "Case-insensitive.")
     password: str = text(1, PASSWORD_CHARS[1], "The account's password.")
+
+
+@attrs.frozen(kw_only=True)
+class Exchange:
+    """A token of a configured identity provider (a Clerk session token, an OIDC token)."""
+
+    token: str = text(1, MAX_TOKEN_CHARS, "The provider's JWT, as the provider issued it.")
 
 
 @attrs.frozen(kw_only=True)
@@ -106,6 +115,36 @@ async def login(call: Call[Login]) -> Reply:
     return Reply(
         202, ChallengeView(challenge_token=outcome.challenge_token, expires_in=outcome.expires_in)
     )
+
+
+@table.route(
+    "POST",
+    f"{API_PREFIX}/auth/exchange",
+    summary="Sign in with an identity provider's token",
+    input=Exchange,
+    responses={200: TokensView},
+    errors={
+        401: "The token is not a valid, current token of a configured identity provider for"
+        " this server (invalid_token).",
+        503: "The provider's keys cannot be fetched now (unavailable); retry.",
+    },
+    auth=False,
+    limited=True,
+)
+async def exchange(call: Call[Exchange]) -> Reply:
+    """Opens a session for the user of a Clerk or OpenID Connect token.
+
+    The token must come from an issuer in `identity_providers`, be signed by a key
+    of that issuer's JWKS (RS256, ES256 or EdDSA), be current, and be for this
+    server (`aud` and/or `azp`). The first sign-in of a subject creates its user;
+    later ones find it. The session is a Chorus session like a login's: refresh,
+    logout and revocation work the same, whatever the provider does later.
+    """
+    external = call.services.external
+    if external is None:
+        raise InvalidToken("no identity provider is configured")
+    tokens = await external.sign_in(call.input.token)
+    return Reply(200, tokens_view(tokens))
 
 
 @table.route(

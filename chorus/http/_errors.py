@@ -19,6 +19,7 @@ from chorus.auth import (
     AuthError,
     InvalidCode,
     InvalidInput,
+    ProviderUnavailable,
     TooManyAttempts,
     UsernameTaken,
     WrongPassword,
@@ -78,7 +79,8 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ErrorCodeDoc(
         code="invalid_token",
         status=401,
-        meaning="The access or refresh token is malformed, expired or its session ended.",
+        meaning="The access, refresh or identity provider token is malformed, forged, expired"
+        " or not for this server, or its session ended.",
     ),
     ErrorCodeDoc(
         code="invalid_credentials", status=401, meaning="Unknown username or wrong password."
@@ -148,9 +150,10 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ErrorCodeDoc(
         code="rate_limited",
         status=429,
-        meaning="Too many register, login or failed refresh attempts from this address "
-        "(auth_attempts_per_minute, 30 by default), or two-factor codes for this user or "
-        "login challenge (two_factor_attempts_per_minute, 5); wait Retry-After seconds.",
+        meaning="Too many register, login, exchange or failed refresh attempts from this"
+        " address (auth_attempts_per_minute, 30 by default), or two-factor codes for this"
+        " user or login challenge (two_factor_attempts_per_minute, 5); wait Retry-After"
+        " seconds.",
     ),
     ErrorCodeDoc(
         code="too_many_uploads",
@@ -161,8 +164,8 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ErrorCodeDoc(
         code="unavailable",
         status=503,
-        meaning="Storage or the room is briefly unavailable; retry (posts with the same "
-        "client_id are safe to retry).",
+        meaning="Storage, the room or an identity provider's keys are briefly unavailable;"
+        " retry (posts with the same client_id are safe to retry).",
     ),
 )
 
@@ -222,6 +225,8 @@ def error_for(exc: BaseException) -> ApiError | None:
             return unauthorized(exc.code, str(exc))
         case StoreUnavailable():
             return unavailable("storage is unavailable; retry")
+        case ProviderUnavailable():
+            return unavailable("the identity provider's keys cannot be fetched now; retry")
         case ActorDead() | AskTimeout() | SupervisorError():
             return unavailable("the room is busy or restarting; retry")
         case NotFound():

@@ -23,6 +23,7 @@ from chorus.admission import Listener, Ticket, accept_clients, open_listener
 from chorus.services import Services
 
 from ._app import create_app
+from ._cors import with_cors
 from ._forwarded import forwarded_client
 from ._hypercorn import ClosingTCPServer, hypercorn_config
 
@@ -68,7 +69,7 @@ async def serve_http(
     """
     settings = services.settings
     config = hypercorn_config(settings.shutdown_grace, settings.http_idle_timeout)
-    asgi = cast(ASGIFramework, create_app(services))
+    asgi = with_cors(cast(ASGIFramework, create_app(services)), settings.allowed_origins)
     app = wrap_app(
         forwarded_client(asgi, services.admission.proxies), config.wsgi_max_body_size, "asgi"
     )

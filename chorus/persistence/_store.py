@@ -9,6 +9,7 @@ from .roles.bots import BotRuns
 from .roles.changes import MessageChanges
 from .roles.events import EventLog
 from .roles.files import Files
+from .roles.identities import Identities
 from .roles.inbox import Inbox
 from .roles.rooms import Rooms
 from .roles.search import Search
@@ -29,6 +30,7 @@ class Store(
     Files,
     SessionList,
     TwoFactor,
+    Identities,
     Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.

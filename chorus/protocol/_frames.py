@@ -57,7 +57,9 @@ class Hello:
 
     TYPE: ClassVar[str] = "hello"
     token: Annotated[str, Text(0, MAX_TOKEN_CHARS)]
-    """An empty token is refused like any invalid one (`invalid_token`, close 4000)."""
+    """A Chorus access token, or a token of a configured identity provider (which opens a
+    new session, as `POST /api/v1/auth/exchange` does). An empty token is refused like any
+    invalid one (`invalid_token`, close 4000)."""
     client: Annotated[str, Text(0, MAX_CLIENT_CHARS)] | None = None
     """Free-form client name and version, for the server's logs."""
 

@@ -14,6 +14,7 @@ PUBLIC = {
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/login/2fa"),
     ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/exchange"),  # the provider token in the body is the credential
     ("get", "/api/v1/gateway"),
     ("get", "/healthz"),
     ("get", "/readyz"),

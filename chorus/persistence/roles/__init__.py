@@ -2,7 +2,7 @@
 
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
 `MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
-`SessionList`, `TwoFactor`), the engine-neutral
+`SessionList`, `TwoFactor`, `Identities`), the engine-neutral
 transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -14,6 +14,7 @@ from .bots import BotRunsOnSql
 from .changes import MessageChangesOnSql
 from .events import EventLogOnSql
 from .files import FilesOnSql
+from .identities import IdentitiesOnSql
 from .inbox import InboxOnSql
 from .rooms import RoomsOnSql
 from .search import SearchOnSql
@@ -34,6 +35,7 @@ class StoreOnSql(
     FilesOnSql,
     SessionListOnSql,
     TwoFactorOnSql,
+    IdentitiesOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 
