@@ -32,7 +32,14 @@ from chorus.auth import (
     TokenSigner,
     new_signing_key,
 )
-from chorus.cluster import Bus, RedisBus, RedisDirectory, RedisRateLimiter, open_redis_bus
+from chorus.cluster import (
+    Bus,
+    ReconciledRateLimiter,
+    RedisBus,
+    RedisDirectory,
+    RedisRateLimiter,
+    open_redis_bus,
+)
 from chorus.config import Settings
 from chorus.files import ClamdScanner, LocalStorage, NoScanner, Scanner, Storage, UrlSigner
 from chorus.gateway import Connection, Gateway, GatewayConfig, Readiness
@@ -114,6 +121,7 @@ class Node:
         self._directory = _presence_directory(bus, rooms.origin)
         presence = Presence(presence_supervisor, registry, store, rooms, directory=self._directory)
         limiter = _rate_limiter(bus)
+        self._send_limiter = _send_limiter(bus)
         auth = AuthService(
             store,
             TokenSigner(signing_key, access_ttl=settings.access_token_ttl),
@@ -136,6 +144,7 @@ class Node:
             sessions=self.sessions,
             limits=_chat_limits(settings),
             limiter=limiter,
+            send_limiter=self._send_limiter,
         )
         self._store = store
         self.admission = Admission(_connection_limits(settings))
@@ -196,6 +205,8 @@ class Node:
         if self._directory is not None:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
             children.append(ChildSpec(id="presence-heartbeat", start=heartbeat))
+        if isinstance(self._send_limiter, ReconciledRateLimiter):
+            children.append(ChildSpec(id="send-limits", start=self._send_limiter.run))
         children.append(supervisor_child(Supervisor("chat", chat, strategy=Strategy.REST_FOR_ONE)))
         if self.settings.role in ("all", "api"):
             # Uploads arrive over HTTP: the pipeline checks those spooled on this node.
@@ -293,6 +304,12 @@ def _presence_directory(bus: Bus | None, node_id: str) -> RedisDirectory | None:
 def _rate_limiter(bus: Bus | None) -> RateLimiter:
     """Limits shared by every node through Redis, or this node's own."""
     return RedisRateLimiter(bus.client) if isinstance(bus, RedisBus) else LocalRateLimiter()
+
+
+def _send_limiter(bus: Bus | None) -> RateLimiter:
+    """The per-user write limit: decided locally, shared through Redis without a round trip
+    per message (`ReconciledRateLimiter`), or this node's own."""
+    return ReconciledRateLimiter(bus.client) if isinstance(bus, RedisBus) else LocalRateLimiter()
 
 
 def _chat_limits(settings: Settings) -> ChatLimits:

@@ -12,7 +12,7 @@ import pytest
 
 import chorus
 
-DATABASE_ENGINES = {"asyncpg", "trio_asyncio", "chorus.persistence"}
+DATABASE_ENGINES = {"asyncpg", "chorus.persistence"}
 
 
 def modules_loaded_by(module: str) -> set[str]:

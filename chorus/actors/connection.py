@@ -176,7 +176,11 @@ class ChatContext:
     sessions: Sessions
     limits: ChatLimits
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
-    """Limits shared by a user's connections (in Redis when nodes share it)."""
+    """Limits shared by the nodes, checked exactly (in Redis when nodes share it):
+    provider sign-ins in `hello`, per address."""
+    send_limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
+    """The per-user write limit, shared by a user's connections (across nodes through
+    Redis, without a round trip per message: `ReconciledRateLimiter`)."""
     external: ExternalSignIn | None = None
     """Sign-in with tokens of identity providers in `hello`; None without any."""
 
@@ -483,7 +487,7 @@ class ChatConnection:
         """The user's rate of writes (messages, edits, deletes, reactions) over all its
         connections (and nodes)."""
         limits = self._context.limits
-        allowed = await self._context.limiter.allow(
+        allowed = await self._context.send_limiter.allow(
             f"limit:send:{self.user_id}", rate=limits.sends_per_second, burst=limits.send_burst
         )
         if not allowed:

@@ -199,7 +199,7 @@ def _in_store(work: Callable[[], Awaitable[T]]) -> T:
         return trio.run(work)
     except Exception as exc:
         cause: BaseException = exc
-        # The PostgreSQL bridge may wrap the error in single-exception groups.
+        # Nurseries on the way may wrap the error in single-exception groups.
         while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
             cause = cause.exceptions[0]
         if isinstance(cause, Conflict):

@@ -7,6 +7,7 @@ from ._bus import Subscription as Subscription
 from ._presence import LocalDirectory as LocalDirectory
 from ._presence import PresenceDirectory as PresenceDirectory
 from ._presence import RedisDirectory as RedisDirectory
+from ._ratelimit import ReconciledRateLimiter as ReconciledRateLimiter
 from ._ratelimit import RedisRateLimiter as RedisRateLimiter
 from ._redis import RedisBus as RedisBus
 from ._redis import open_redis_bus as open_redis_bus

@@ -93,3 +93,118 @@ class RedisRateLimiter:
             self.degraded = False
             _log.info("ratelimit.redis_recovered")
         return bool(allowed)
+
+
+# KEYS[1]: the key. ARGV[1]: the emission interval in microseconds, ARGV[2]: the
+# burst, ARGV[3]: how many events a node allowed since it last reported. Records
+# them all (they happened) and returns the microseconds until the key allows one
+# more event (0: it allows one now).
+REPORT_SCRIPT: Final = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then
+  tat = now
+end
+tat = tat + tonumber(ARGV[3]) * interval
+local ttl_ms = math.max(1, math.ceil((tat - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', ttl_ms)
+return math.max(0, math.floor(tat + interval - burst * interval - now))
+"""
+REPORT_INTERVAL: Final = 0.1
+"""Seconds between two reports of a node's counts to Redis (while there are any)."""
+
+
+class ReconciledRateLimiter:
+    """A `RateLimiter` that decides in this process at once and shares its counts through Redis.
+
+    For limits on a hot path (every message a user sends), where a Redis round
+    trip per event would cost more than the event: `allow` answers from a
+    local token bucket (no I/O), and `run` reports what was allowed to Redis,
+    in one pipeline, as the same GCRA cells as `RedisRateLimiter`: at once
+    after a quiet spell, then at most every `interval` seconds. When Redis
+    says a key is over its limit across the nodes, this node refuses that key
+    until Redis's bucket allows it again.
+
+    Guarantee: one node alone enforces the limit exactly; a key used on `n`
+    nodes at once gets at most `(n - 1) * (burst + rate * interval)` events
+    more than the shared limit (each node's own bucket, until its next
+    report) before every node refuses it. Redis away: the limit holds per
+    node (logged once per outage), as with `RedisRateLimiter`.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        interval: float = REPORT_INTERVAL,
+        timeout: float = REDIS_TIMEOUT,
+        local: LocalRateLimiter | None = None,
+    ) -> None:
+        self._script = client.register_script(REPORT_SCRIPT)
+        self._client = client
+        self._interval = interval
+        self._timeout = timeout
+        self._local = local if local is not None else LocalRateLimiter()
+        self._counts: dict[tuple[str, float, int], int] = {}
+        self._counted = trio.Event()
+        self._refused_until: dict[str, float] = {}
+        self.degraded = False
+        """True while reports fail (limits then hold per node)."""
+        self.reports = 0
+        """Reports made so far, failed ones included."""
+
+    async def allow(self, key: str, *, rate: float, burst: int) -> bool:
+        now = trio.current_time()
+        until = self._refused_until.get(key)
+        if until is not None:
+            if now < until:
+                return False
+            del self._refused_until[key]
+        if not self._local.take(key, rate=rate, burst=burst):
+            return False
+        limit = (key, rate, burst)
+        self._counts[limit] = self._counts.get(limit, 0) + 1
+        self._counted.set()
+        return True
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Report the counts until cancelled: at once after a quiet spell, then at most
+        once every `interval` seconds while events keep coming."""
+        task_status.started()
+        while True:
+            await self._counted.wait()
+            counts, self._counts = self._counts, {}
+            self._counted = trio.Event()
+            await self._report(counts)
+            self.reports += 1
+            await trio.sleep(self._interval)
+
+    async def _report(self, counts: dict[tuple[str, float, int], int]) -> None:
+        try:
+            with trio.fail_after(self._timeout):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    waits = [
+                        self._script(
+                            keys=[key],
+                            args=[max(1, round(1_000_000 / rate)), burst, count],
+                            client=pipe,
+                        )
+                        for (key, rate, burst), count in counts.items()
+                    ]
+                waited = [await wait for wait in waits]
+        except Exception as exc:  # Redis away or slow: the local limits hold meanwhile
+            if not self.degraded:
+                self.degraded = True
+                _log.warning("ratelimit.redis_unavailable", error=repr(exc), fallback="local")
+            return
+        if self.degraded:
+            self.degraded = False
+            _log.info("ratelimit.redis_recovered")
+        now = trio.current_time()
+        self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
+        for (key, _, _), wait_us in zip(counts, waited, strict=True):
+            if wait_us > 0:
+                self._refused_until[key] = now + wait_us / 1_000_000

@@ -34,6 +34,7 @@ from tests.cluster.nodes import (
 from tests.e2e.node import PASSWORD
 from tests.gateway.test_gateway import closed_code
 from tests.pgserver import PgServer
+from tests.polling import until
 from tests.redisserver import RedisServer, running_redis
 from tests.wsclient import ws_connect
 
@@ -358,9 +359,9 @@ async def test_logout_on_one_node_closes_the_sessions_sockets_on_another(
 async def test_a_users_send_limit_holds_across_nodes(
     tmp_path: Path, pg_server: PgServer, redis: RedisServer
 ) -> None:
-    # A budget that barely refills: on a loaded machine the 68 sends may take
-    # seconds, and at the default 20/s the refill alone could let them all pass.
-    slow_refill = {"CHORUS_SENDS_PER_SECOND": "0.1"}
+    # A budget that barely refills: on a loaded machine the sends may take seconds,
+    # and at the default 20/s the refill alone could let them all pass.
+    slow_refill = {"CHORUS_SENDS_PER_SECOND": "0.1", "CHORUS_SEND_BURST": "20"}
     async with (
         cluster(tmp_path, pg_server, redis, env=slow_refill) as chat,
         AsyncExitStack() as stack,
@@ -368,34 +369,40 @@ async def test_a_users_send_limit_holds_across_nodes(
         user = chat.users[0]
         assert user.api.session is not None
         token = user.api.session.access_token
-        sockets = [await open_session_socket(stack, node, token) for node in chat.nodes[1:]]
-        for ws in sockets:
+        first, second = [await open_session_socket(stack, node, token) for node in chat.nodes[1:]]
+
+        async def post(ws: WebSocketConnection, n: int) -> protocol.Ack | protocol.ErrorReply:
+            send = protocol.Send(ref=f"s{n}", room=chat.room, client_id=f"{id(ws)}-{n}", body="x")
+            await ws.send_message(protocol.encode(send).decode())
+            with trio.fail_after(DELIVERY_TIMEOUT):
+                while True:
+                    frame = protocol.decode_server_frame(await ws.get_message())
+                    if (
+                        isinstance(frame, protocol.Ack | protocol.ErrorReply)
+                        and frame.ref == f"s{n}"
+                    ):
+                        return frame
+
+        for ws in (first, second):
             join = protocol.Join(ref="j", room=chat.room)
             await ws.send_message(protocol.encode(join).decode())
-        # 34 sends on each of two nodes: with the join, within each connection's own frame
-        # limit (burst 40), and within the user's budget (burst 50) if each node had its own;
-        # shared, at most 68 - 50 = 18 are refused, under the 20 strikes that close a socket.
-        limited = 0
-        for ws in sockets:
-            for n in range(34):
-                send = protocol.Send(
-                    ref=f"s{n}", room=chat.room, client_id=f"{id(ws)}-{n}", body="x"
-                )
-                await ws.send_message(protocol.encode(send).decode())
+        # The user's whole burst (20) on the first node: within that node's own bucket.
+        for n in range(20):
+            assert isinstance(await post(first, n), protocol.Ack)
+        # Once the first node has reported them all (it reports every 100 ms while
+        # sends keep coming), Redis's bucket is full for 20 x 10 s.
+        key = f"limit:send:{user.api.user.id}"
+        async with coredis.Redis.from_url(redis.url) as client:
 
-        async def count_refusals(ws: WebSocketConnection) -> None:
-            nonlocal limited
-            replies = 0
-            with trio.fail_after(DELIVERY_TIMEOUT):
-                while replies < 35:  # the join's ack and one reply per send
-                    frame = protocol.decode_server_frame(await ws.get_message())
-                    if isinstance(frame, protocol.Ack | protocol.ErrorReply):
-                        replies += 1
-                        if isinstance(frame, protocol.ErrorReply):
-                            assert frame.code == protocol.ErrorCode.RATE_LIMITED
-                            limited += 1
+            async def all_reported() -> bool:
+                return await client.pttl(key) >= 190_000
 
-        async with trio.open_nursery() as nursery:
-            for ws in sockets:
-                nursery.start_soon(count_refusals, ws)
-        assert limited > 0  # the user's one budget was shared by both nodes
+            await until(all_reported, timeout=DELIVERY_TIMEOUT)
+        # The second node's own bucket is full, but the node reports its first send
+        # to Redis at once and learns that the user is over the shared limit: of 19
+        # sends (under the 20 strikes that close a socket) one or two pass, the rest
+        # are refused, although the second node's own bucket would let all 19 pass.
+        replies = [await post(second, n) for n in range(19)]
+        refused = [reply for reply in replies if isinstance(reply, protocol.ErrorReply)]
+        assert all(reply.code == protocol.ErrorCode.RATE_LIMITED for reply in refused)
+        assert len(refused) >= 15, replies

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 import structlog
 import trio
 
-from chorus.cluster import RedisRateLimiter, open_redis_bus
+from chorus.cluster import ReconciledRateLimiter, RedisRateLimiter, open_redis_bus
+from chorus.cluster._redis import cluster_nodes
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from tests.redisserver import RedisServer, running_redis
 
@@ -150,3 +152,113 @@ async def test_limits_work_on_a_redis_cluster(tmp_path: Path) -> None:
         assert await _allowed(b, "limit:send:u1", 2, rate=FOREVER, burst=3) == 1
         assert not a.degraded
         assert not b.degraded
+
+
+# -- ReconciledRateLimiter: local decisions, counts shared through Redis ------------------
+
+
+@asynccontextmanager
+async def _reconciled(url: str, **options: Any) -> AsyncIterator[ReconciledRateLimiter]:
+    """A `ReconciledRateLimiter` on its own Redis client, reporting until the block ends.
+
+    A cluster URL gets a bus's cluster client; a server URL a plain client (a
+    bus without subscriptions does not close after Redis restarted: coredis).
+    """
+    async with AsyncExitStack() as stack:
+        if cluster_nodes(url) is None:
+            client = await stack.enter_async_context(await _client(url))
+        else:
+            client = (await stack.enter_async_context(open_redis_bus(url))).client
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        limiter = ReconciledRateLimiter(client, **options)
+        await nursery.start(limiter.run)
+        yield limiter
+        nursery.cancel_scope.cancel()
+
+
+async def _reported(limiter: ReconciledRateLimiter, reports: int) -> None:
+    async def done() -> bool:
+        return limiter.reports >= reports
+
+    await _until(done)
+
+
+async def test_reconciled_limits_decide_locally_and_share_through_redis(
+    redis: RedisServer,
+) -> None:
+    async with _reconciled(redis.url) as a, _reconciled(redis.url) as b:
+        assert await _allowed(a, "limit:send:u1", 4, rate=FOREVER, burst=3) == 3  # exact alone
+        await _reported(a, 1)
+        assert await redis_tat_set(redis, "limit:send:u1")
+        # b has its own full bucket, so its first event passes; once b has reported,
+        # Redis's shared bucket (3 events already) makes b refuse although its own
+        # bucket still has 2 tokens.
+        assert await b.allow("limit:send:u1", rate=FOREVER, burst=3)
+        await _reported(b, 1)
+        assert not await b.allow("limit:send:u1", rate=FOREVER, burst=3)
+        # Another key is untouched.
+        assert await _allowed(b, "limit:send:u2", 3, rate=FOREVER, burst=3) == 3
+        assert not a.degraded
+        assert not b.degraded
+
+
+async def test_a_refusal_learnt_from_redis_ends_when_the_shared_bucket_refills(
+    redis: RedisServer,
+) -> None:
+    async with _reconciled(redis.url) as a, _reconciled(redis.url) as b:
+        # At 2/s one token takes 500 ms (see test_a_burst_then_refill_at_the_rate).
+        assert await _allowed(a, "k", 2, rate=2, burst=2) == 2
+        await _reported(a, 1)
+        assert await b.allow("k", rate=2, burst=2)
+        await _reported(b, 1)
+        started = trio.current_time()
+        assert not await b.allow("k", rate=2, burst=2)
+        await _until(lambda: b.allow("k", rate=2, burst=2), poll=0.01)
+        assert trio.current_time() - started >= 0.2  # refused until Redis's bucket refilled
+
+
+async def test_reconciled_limits_hold_per_node_while_redis_is_down(redis: RedisServer) -> None:
+    async with _reconciled(redis.url, interval=0.01) as limiter:
+        await redis.stop()
+        with structlog.testing.capture_logs() as logs:
+            assert await _allowed(limiter, "k", 5, rate=FOREVER, burst=3) == 3  # never waits
+            await _until(_is(lambda: limiter.degraded))
+            assert await _allowed(limiter, "j", 3, rate=FOREVER, burst=3) == 3
+            await _reported(limiter, limiter.reports + 1)
+        assert [log["event"] for log in logs] == ["ratelimit.redis_unavailable"]
+        await redis.start()
+        with structlog.testing.capture_logs() as logs:
+
+            async def recovered() -> bool:
+                await limiter.allow("other", rate=FOREVER, burst=10**6)
+                return not limiter.degraded
+
+            await _until(recovered, poll=0.01)
+        assert [log["event"] for log in logs] == ["ratelimit.redis_recovered"]
+
+
+async def test_reconciled_limits_work_on_a_redis_cluster(tmp_path: Path) -> None:
+    async with (
+        running_redis(tmp_path, cluster=True) as server,
+        _reconciled(server.cluster_url) as a,
+        _reconciled(server.cluster_url) as b,
+    ):
+        for user in ("u1", "u2", "u3"):  # keys in different slots, one pipeline
+            assert await _allowed(a, f"limit:send:{user}", 2, rate=FOREVER, burst=2) == 2
+        await _reported(a, 1)
+        assert await b.allow("limit:send:u2", rate=FOREVER, burst=2)
+        await _reported(b, 1)
+        assert not await b.allow("limit:send:u2", rate=FOREVER, burst=2)
+        assert not a.degraded
+
+
+def _is(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def checked() -> bool:
+        return check()
+
+    return checked
+
+
+async def redis_tat_set(redis: RedisServer, key: str) -> bool:
+    async with await _client(redis.url) as client:
+        return bool(await client.exists([key]))

@@ -30,7 +30,7 @@ async def running(tmp_path: Path) -> AsyncIterator[RunningNode]:
         node = running.node
         chat = node._chat
         limits = attrs.evolve(chat.limits, strikes_before_close=3)
-        node._chat = attrs.evolve(chat, limits=limits, limiter=LocalRateLimiter())
+        node._chat = attrs.evolve(chat, limits=limits, send_limiter=LocalRateLimiter())
         yield running
 
 

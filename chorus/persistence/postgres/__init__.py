@@ -1,1 +1,1 @@
-"""The PostgreSQL engine: asyncpg behind a trio-asyncio bridge, shared by many nodes."""
+"""The PostgreSQL engine: asyncpg on an asyncio thread bridged to trio; shared by many nodes."""

@@ -1,4 +1,4 @@
-"""`PostgresStore`: the shared `Store` of a cluster, asyncpg behind the trio-asyncio bridge.
+"""`PostgresStore`: the shared `Store` of a cluster, asyncpg behind the asyncio bridge.
 
 Every call crosses the bridge (`bridge.py`), takes a pooled connection and
 runs one transaction of `roles/` there (`dialect.execute` runs its
@@ -154,11 +154,12 @@ async def open_postgres_store(
     """Open the PostgreSQL database at `url` (`postgresql://user:pass@host:port/db`) as a `Store`.
 
     Applies pending migrations first (safe while other nodes do the same).
-    Keeps a pool of `min_size` to `max_size` connections on one trio-asyncio
-    loop for the block's lifetime. Raises `StoreUnavailable` if the database
-    cannot be reached within `connect_timeout` seconds, `SchemaTooNew` if a
-    newer Chorus migrated it. Statements (and waits for a free connection)
-    longer than `command_timeout` seconds raise `StoreUnavailable`.
+    Keeps a pool of `min_size` to `max_size` connections on one asyncio
+    loop (in a thread of its own) for the block's lifetime. Raises
+    `StoreUnavailable` if the database cannot be reached within
+    `connect_timeout` seconds, `SchemaTooNew` if a newer Chorus migrated it.
+    Statements (and waits for a free connection) longer than
+    `command_timeout` seconds raise `StoreUnavailable`.
     """
     async with open_asyncio_bridge() as bridge:
         with translate_errors(redact_url(url)):
