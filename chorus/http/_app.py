@@ -22,7 +22,7 @@ from . import (
     _threads,
     _users,
 )
-from ._body import StreamedRequest
+from ._body import StreamedHttpConnection, StreamedRequest
 from ._errors import error_for, internal_error
 from ._metrics import HTTP_REQUESTS, HTTP_SECONDS, OTHER_METHOD, STANDARD_METHODS, UNMATCHED
 from ._output import ErrorDetailView, ErrorView, to_json
@@ -63,6 +63,7 @@ def create_app(services: Services) -> QuartTrio:
     """
     app = QuartTrio(__name__, static_folder=None, template_folder=None)
     app.request_class = StreamedRequest
+    app.asgi_http_class = StreamedHttpConnection  # backpressure on request bodies
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = BODY_TIMEOUT
     # No redirects for "/rooms/" or "//rooms": a redirect is not our error shape.

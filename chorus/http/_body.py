@@ -1,28 +1,97 @@
-"""Request bodies that one route may read past the app's 64 KiB limit, as a stream."""
+"""Request bodies that one route may read past the app's 64 KiB limit, as a stream.
+
+Quart's ASGI receiver appends every chunk hypercorn hands it to the request
+body at once, with no backpressure: a route that reads slower than the
+client sends (an upload written to disk) let the body buffer grow to the
+whole upload. And a body refused at construction (Content-Length over the
+app's 64 KiB) drops what arrives until the route lifts the limit, so the
+first chunks of an upload were lost (`test_a_large_upload_is_stored_whole`).
+Here the receiver waits instead: it takes the next chunk from hypercorn only
+when the body has room, so hypercorn's bounded queue fills, it stops reading
+the socket, and TCP slows the client down.
+"""
 
 from __future__ import annotations
 
+import trio
+from hypercorn.typing import ASGIReceiveCallable
+from quart.wrappers import Request
+from quart_trio.asgi import TrioASGIHTTPConnection
 from quart_trio.wrappers.request import TrioBody, TrioRequest
 from werkzeug.exceptions import RequestEntityTooLarge
 
+STREAM_BUFFER_BYTES = 1024 * 1024
+"""Most bytes a streamed body holds unread (plus one chunk, at most 64 KiB, from hypercorn)."""
+
 
 class StreamedBody(TrioBody):
-    """A request body whose size limit an upload route sets before reading it."""
+    """A request body that is either read whole (the app's limit) or streamed by its route.
+
+    Until the route calls `set_limit`, it behaves as Quart's body, except that
+    a body already refused (413) takes nothing more in: the receiver waits,
+    so nothing is dropped and nothing piles up. After `set_limit` it holds at
+    most `STREAM_BUFFER_BYTES` unread.
+    """
+
+    def __init__(self, expected_content_length: int | None, max_content_length: int | None):
+        super().__init__(expected_content_length, max_content_length)
+        self._streamed = False
+        self._room = trio.lowlevel.ParkingLot()
 
     def set_limit(self, limit: int) -> None:
-        """Allow up to `limit` bytes buffered (not read yet) instead of the app's limit.
+        """Stream this body: up to `limit` bytes in all (the reader counts them), held
+        `STREAM_BUFFER_BYTES` at a time.
 
-        Quart refuses a body at construction by its Content-Length against
-        `MAX_CONTENT_LENGTH` (64 KiB), and later checks only what is buffered,
-        never the total: the reader counts the total itself. Past `limit`
-        buffered bytes Quart stops buffering and the next read raises 413.
+        Lifts the 413 that Quart decided at construction from Content-Length
+        against `MAX_CONTENT_LENGTH` (64 KiB): the route has checked the
+        length against `limit` itself.
         """
         self._max_content_length = limit
+        self._streamed = True
         if isinstance(self._must_raise, RequestEntityTooLarge):
             self._must_raise = None
+        self._room.unpark_all()
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await super().__anext__()
+        finally:
+            self._room.unpark_all()
+
+    def has_room(self) -> bool:
+        """Whether the receiver may take the next chunk in now."""
+        if self._must_raise is not None:
+            return False  # refused: a chunk would be dropped (or lifted by set_limit later)
+        return not self._streamed or len(self._data) < STREAM_BUFFER_BYTES
+
+    async def wait_for_room(self) -> None:
+        """Return once `has_room()`; while the route has not read enough, wait."""
+        while not self.has_room():
+            await self._room.park()
 
 
 class StreamedRequest(TrioRequest):
     """The app's request class: its body is a `StreamedBody`."""
 
     body_class = StreamedBody
+
+
+class StreamedHttpConnection(TrioASGIHTTPConnection):
+    """Quart-trio's HTTP connection whose receiver waits for room in the body."""
+
+    async def handle_messages(  # type: ignore[override]
+        self, nursery: trio.Nursery, request: Request, receive: ASGIReceiveCallable
+    ) -> None:
+        body = request.body
+        while True:
+            if isinstance(body, StreamedBody):
+                await body.wait_for_room()
+            message = await receive()
+            if message["type"] == "http.request":
+                body.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    body.set_complete()
+            elif message["type"] == "http.disconnect":
+                break
+        # As quart-trio's: the client is gone, so is the request's handling.
+        nursery.cancel_scope.cancel()

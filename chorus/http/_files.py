@@ -168,7 +168,7 @@ async def _spool(part: Path, max_bytes: int) -> tuple[int, str]:
             with trio.move_on_after(CHUNK_TIMEOUT) as waited:
                 try:
                     chunk = await anext(chunks, None)
-                except RequestEntityTooLarge:  # more than the limit buffered, unread
+                except RequestEntityTooLarge:  # more than a limit under 1 MiB buffered, unread
                     raise _refusal(413, "file_too_large", too_large) from None
             if waited.cancelled_caught:
                 raise ApiError(408, "request_timeout", "the upload stopped arriving")
