@@ -82,3 +82,8 @@ FILE_HOUSEKEEPING_FILES = Counter(
 FILE_HOUSEKEEPING_BYTES = Counter(
     "chorus_file_housekeeping_bytes", "Bytes housekeeping freed in the file storage and the spool."
 )
+FILE_PIPELINE_RETRIES = Counter(
+    "chorus_file_pipeline_retries",
+    "Pipeline steps retried because a service was unavailable: scan, storage or store.",
+    ["service"],
+)
