@@ -36,6 +36,7 @@ class StreamedBody(TrioBody):
     def __init__(self, expected_content_length: int | None, max_content_length: int | None):
         super().__init__(expected_content_length, max_content_length)
         self._streamed = False
+        self._ended = False
         self._dropping = False
         self._room = trio.lowlevel.ParkingLot()
 
@@ -51,7 +52,18 @@ class StreamedBody(TrioBody):
         self._streamed = True
         if isinstance(self._must_raise, RequestEntityTooLarge):
             self._must_raise = None
+            if not self._ended:
+                # Quart marked the body complete when it passed 64 KiB (so that an
+                # awaiting reader wakes up to the 413): it is not, the reader would
+                # stop at the first moment it caught up with the client
+                # (`test_a_chunked_upload_is_not_cut_where_the_reader_caught_up`).
+                self._complete.clear()
         self._room.unpark_all()
+
+    def end(self) -> None:
+        """The client sent the body's last chunk."""
+        self._ended = True
+        self.set_complete()
 
     async def __anext__(self) -> bytes:
         try:
@@ -142,7 +154,10 @@ class StreamedHttpConnection(TrioASGIHTTPConnection):
             if message["type"] == "http.request":
                 body.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    body.set_complete()
+                    if isinstance(body, StreamedBody):
+                        body.end()
+                    else:
+                        body.set_complete()
             elif message["type"] == "http.disconnect":
                 self._disconnected = True
                 break
