@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,7 +61,8 @@ class Scenario:
     kind: str = "swarm"
     """`swarm`, `idle` (connections and RSS per connection), `store` (store_append.py),
     `cluster` (`nodes` nodes on PostgreSQL, with Redis unless `redis` is false) or
-    `failover` (three nodes on PostgreSQL and Redis, one killed, one drained)."""
+    `failover` (three nodes on PostgreSQL and Redis, one killed, one drained) or
+    `upload` (files_upload.py against one node)."""
     faults: tuple[Faults, Faults] | None = None
     """For `failover`: when the faults happen, in the full and in the quick run."""
     nodes: int = 1
@@ -192,6 +195,14 @@ SCENARIOS = {
             kind="idle",
         ),
         Scenario(
+            "upload",
+            "upload MB/s and server peak RSS: a 100 MB file, 50 concurrent 1 MB images,"
+            " a 500 MB file (median of 3 runs, a fresh node each)",
+            ("--big", "100000000", "--images", "50", "--bigger", "500000000", "--repeat", "3"),
+            ("--big", "5000000", "--images", "5", "--repeat", "1"),
+            kind="upload",
+        ),
+        Scenario(
             "store",
             "messages stored per second in one busy room, batches of 1, 10 and 100",
             ("--seconds", "3", "--rooms", "1"),
@@ -273,7 +284,9 @@ class Server:
 
 
 @contextmanager
-def running_server(work: Path, pin: list[str], chorus: str) -> Iterator[Server]:
+def running_server(
+    work: Path, pin: list[str], chorus: str, extra: tuple[str, ...] = ()
+) -> Iterator[Server]:
     """Start a default node on free ports; stop it with SIGINT (then SIGKILL) at the end.
 
     Its connection caps are lifted: every bot connects from 127.0.0.1, and the
@@ -283,7 +296,7 @@ def running_server(work: Path, pin: list[str], chorus: str) -> Iterator[Server]:
     log = work / "server.log"
     command = [*pin, chorus, "serve", "--data-dir", str(data_dir)]
     command += ["--http-port", "0", "--gateway-port", "0"]
-    command += LIFTED_CAPS
+    command += [*LIFTED_CAPS, *extra]
     with log.open("w") as output:
         process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, cwd=work, start_new_session=True
@@ -405,6 +418,8 @@ def run_scenario(
         try:
             if scenario.kind == "store":
                 result |= run_store(args, pins[0])
+            elif scenario.kind == "upload":
+                result |= run_upload(args, work, pins)
             elif scenario.kind == "failover":
                 assert scenario.faults is not None
                 faults = scenario.faults[1] if quick else scenario.faults[0]
@@ -807,6 +822,79 @@ def run_failover(
     return _outcome(server, command, summary, report, found)
 
 
+UPLOAD_SERVER_FLAGS = (
+    # 600 MB files, 10 GB per user, 64 uploads at once: the limits stay out of the way.
+    *("--files-max-bytes", "600000000", "--files-quota-bytes", "10000000000"),
+    *("--files-concurrent-uploads", "64"),
+)
+
+
+def run_upload(
+    args: tuple[str, ...], work: Path, pins: tuple[list[str], list[str]]
+) -> dict[str, Any]:
+    """Upload throughput and server RSS, `--repeat` times on a fresh node each; medians."""
+    import trio
+    from files_upload import measure
+
+    big, images = int(_option(args, "--big")), int(_option(args, "--images"))
+    bigger = int(_option(args, "--bigger")) if "--bigger" in args else None
+    if pins[1]:  # this process is the client: keep it off the server's core
+        os.sched_setaffinity(0, {int(pins[1][-1])})
+    runs, failures = [], []
+    for number in range(int(_option(args, "--repeat"))):
+        folder = work / f"run-{number}"
+        folder.mkdir()
+        with running_server(folder, pins[0], chorus_executable(), UPLOAD_SERVER_FLAGS) as server:
+            base = _http_url(server.log)
+            runs.append(
+                trio.run(
+                    functools.partial(
+                        measure,
+                        base,
+                        server.pid,
+                        big=big,
+                        images=images,
+                        image_size=1_000_000,
+                        bigger=bigger,
+                    )
+                )
+            )
+        log = server.log.read_text(errors="replace").splitlines()
+        # The warning that files are not scanned is expected: the default node has no clamd.
+        failures += [
+            line
+            for line in log
+            if any(mark in line for mark in _SERIOUS) and "node.files_not_scanned" not in line
+        ]
+    median: dict[str, Any] = {}
+    for index, first in enumerate(runs[0]["phases"]):
+        rows = [run["phases"][index] for run in runs]
+        median[first["phase"]] = {
+            "bytes": first["bytes"],
+            "mb_per_s": statistics.median(row["mb_per_s"] for row in rows),
+            "server_peak_rss_mib": statistics.median(row["server_peak_rss_mib"] for row in rows),
+        }
+    return {
+        "ok": not failures,
+        "failure": "\n".join(failures[:5]) or None,
+        "command": f"{server.command} ; bench/files_upload.py {shlex.join(args)}",
+        "summary": {
+            "median": median,
+            "server_idle_rss_mib": statistics.median(r["server_idle_rss_mib"] for r in runs),
+            "server_vmhwm_mib": statistics.median(r["server_vmhwm_mib"] for r in runs),
+        },
+        "runs": runs,
+    }
+
+
+def _http_url(log: Path) -> str:
+    """The node's HTTP address from its start-up banner (`HTTP API   http://...`)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.strip().startswith("HTTP API"):
+            return line.split()[2].removesuffix("/api/v1")
+    raise ScenarioFailed("the server printed no HTTP API address")
+
+
 def run_store(args: tuple[str, ...], pin: list[str]) -> dict[str, Any]:
     """`bench/store_append.py`: the store's own append rate, pinned like the server."""
     command = [*pin, sys.executable, str(BENCH / "store_append.py"), *args, "--json"]
@@ -835,6 +923,11 @@ def _notes(result: dict[str, Any]) -> str:
     summary = result.get("summary") or {}
     if result["failure"]:
         return f"[red]{result['failure'].splitlines()[0]}[/]"
+    if result["scenario"] == "upload":
+        return "; ".join(
+            f"{name}: {row['mb_per_s']} MB/s, peak RSS {row['server_peak_rss_mib']} MiB"
+            for name, row in summary["median"].items()
+        )
     if result["scenario"] == "store":
         rates = summary["messages_per_s"]
         return "stored/s by batch: " + ", ".join(f"{k}: {v:,.0f}" for k, v in rates.items())

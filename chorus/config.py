@@ -392,6 +392,23 @@ class Settings:
         "lifetime of a file download URL in seconds (the revocation delay of S3/CDN URLs)",
         _positive,
     )
+    files_unattached_ttl: int = _setting(
+        24 * 3600,
+        "seconds after its upload a file never attached to a message is deleted (housekeeping)",
+        _positive,
+    )
+    files_retention: int = _setting(
+        7 * 24 * 3600,
+        "seconds a deleted file's bytes are kept before housekeeping removes them"
+        " (0: at the next sweep)",
+        _not_negative,
+    )
+    files_housekeeping_interval: float = _setting(
+        600.0,
+        "mean seconds between two housekeeping sweeps of a node (each wait is jittered by"
+        " up to a fifth either way, so nodes do not sweep together)",
+        _positive,
+    )
     image_max_pixels: int = _setting(
         50_000_000, "most pixels (width x height) an uploaded image may declare", _positive
     )

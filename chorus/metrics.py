@@ -72,3 +72,18 @@ FILE_SCAN_SECONDS = Histogram(
     "Virus scan duration (whole INSTREAM exchange, failures included).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
+FILE_HOUSEKEEPING_FILES = Counter(
+    "chorus_file_housekeeping_files",
+    "Files removed by housekeeping, by kind: unattached (uploads never attached, deleted),"
+    " deleted (deleted files' bytes and rows purged after the retention), spool (leftovers"
+    " of a crash in the node's spool).",
+    ["kind"],
+)
+FILE_HOUSEKEEPING_BYTES = Counter(
+    "chorus_file_housekeeping_bytes", "Bytes housekeeping freed in the file storage and the spool."
+)
+FILE_PIPELINE_RETRIES = Counter(
+    "chorus_file_pipeline_retries",
+    "Pipeline steps retried because a service was unavailable: scan, storage or store.",
+    ["service"],
+)

@@ -17,6 +17,7 @@ import trio
 from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
 from chorus.actors.files import FILES_TOPIC, FileNotices, FilePipeline, PipelineLimits
+from chorus.actors.housekeeping import Housekeeper, HousekeepingLimits
 from chorus.actors.memberships import MEMBERSHIPS_TOPIC, Memberships
 from chorus.actors.notifications import NOTIFICATIONS_TOPIC, Notifier
 from chorus.actors.presence import Presence
@@ -79,9 +80,9 @@ class Node:
     """Builds a node's services on an open store (and bus), and its supervision tree.
 
     The tree (one_for_one): the notifier, the presence heartbeat (with Redis),
-    "chat" (rest_for_one: rooms, presence, the gateway), the file pipeline and
-    the HTTP API; the gateway, and the pipeline with the API, only where the
-    node's `role` includes them. A crash
+    "chat" (rest_for_one: rooms, presence, the gateway), file housekeeping,
+    the file pipeline and the HTTP API; the gateway, and the file actors with
+    the API, only where the node's `role` includes them. A crash
     restarts what depends on what crashed, and nothing else. Stopping it stops the HTTP
     server (requests in flight get `shutdown_grace` seconds to finish), then
     the gateway (clients are told to reconnect with 1001), then presence and
@@ -159,6 +160,15 @@ class Node:
             ),
             on_done=self.file_notices.checked,
         )
+        self.housekeeper = Housekeeper(
+            store,
+            files,
+            HousekeepingLimits(
+                interval=settings.files_housekeeping_interval,
+                unattached_ttl=settings.files_unattached_ttl,
+                retention=settings.files_retention,
+            ),
+        )
         self.services = Services(
             settings=settings,
             store=store,
@@ -210,6 +220,9 @@ class Node:
         children.append(supervisor_child(Supervisor("chat", chat, strategy=Strategy.REST_FOR_ONE)))
         if self.settings.role in ("all", "api"):
             # Uploads arrive over HTTP: the pipeline checks those spooled on this node.
+            # Housekeeping comes first: at start it clears the spool of what a crash
+            # left, which must happen before uploads stream in again.
+            children.append(ChildSpec(id="housekeeping", start=self.housekeeper.run))
             children.append(ChildSpec(id="files", start=self.pipeline.run))
             grace = self.settings.shutdown_grace  # in-flight requests finish (serve_http)
             children.append(ChildSpec(id="http", start=self._serve_http, shutdown=grace))

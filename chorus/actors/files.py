@@ -13,7 +13,8 @@ reason (`chorus.files.Rejection`). Only then is its spool file deleted.
 
 Fail closed: while the scanner or the storage cannot be reached the file
 stays SCANNING (never delivered) and the step is retried with a capped
-exponential backoff. When a node starts, the pipeline queues again every
+exponential backoff. While the store is unavailable the whole file is
+retried the same way, its spooled bytes kept. When a node starts, the pipeline queues again every
 file its spool still holds (`Store.unfinished_files(node)`); a file whose
 spool bytes are gone is REJECTED `interrupted`.
 
@@ -50,8 +51,21 @@ from chorus.files import (
     content_disposition,
     process_image,
 )
-from chorus.metrics import FILE_OUTCOMES, FILE_PIPELINE_QUEUE, FILE_REJECTIONS
-from chorus.persistence import FileChecks, FileState, FileVariant, Store, StoredFile, now_ms
+from chorus.metrics import (
+    FILE_OUTCOMES,
+    FILE_PIPELINE_QUEUE,
+    FILE_PIPELINE_RETRIES,
+    FILE_REJECTIONS,
+)
+from chorus.persistence import (
+    FileChecks,
+    FileState,
+    FileVariant,
+    Store,
+    StoredFile,
+    StoreUnavailable,
+    now_ms,
+)
 from chorus.services import FileServices
 
 from .events import file_info
@@ -140,14 +154,34 @@ class FilePipeline:
     async def _work(self) -> None:
         async for file_id in self._receive:
             try:
-                await self._process(file_id)
+                await self._retrying_store(file_id)
             except Exception as exc:
-                # The store failed, or a bug: the file stays unfinished, to be taken up
+                # A bug (or a refused move): the file stays unfinished, to be taken up
                 # again when the node restarts; the other files go on.
                 _log.error("files.pipeline_failed", file_id=file_id, exc_info=exc)
             finally:
                 self._queued.discard(file_id)
                 FILE_PIPELINE_QUEUE.set(len(self._queued))
+
+    async def _retrying_store(self, file_id: str) -> None:
+        """`_process(file_id)`, again while the store is unavailable (capped backoff).
+
+        Each attempt starts from the file's row: the steps already done are
+        redone or skipped (moves never go back, storage puts replace), and the
+        spooled bytes stay until the file is finished.
+        """
+        delay = self._limits.retry_first
+        while True:
+            try:
+                await self._process(file_id)
+                return
+            except StoreUnavailable as exc:
+                FILE_PIPELINE_RETRIES.labels("store").inc()
+                _log.warning(
+                    "files.store_unavailable", file_id=file_id, retry_in=delay, error=str(exc)
+                )
+            await trio.sleep(delay)
+            delay = min(delay * 2, self._limits.retry_max)
 
     async def _process(self, file_id: str) -> None:
         file = await self._store.get_file(file_id)
@@ -160,14 +194,19 @@ class FilePipeline:
             await trio.to_thread.run_sync(_remove, spool)
             return
         work = spool.with_name(file_id + WORK_SUFFIX)
+        keep_spool = False
         try:
             if not await trio.Path(spool).is_file():
                 await self._finish(file, FileState.REJECTED, reason=Rejection.INTERRUPTED)
                 return
             await self._check(file, spool, work)
+        except StoreUnavailable:
+            keep_spool = True  # the next attempt needs the bytes
+            raise
         finally:
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(_remove, spool)
+                if not keep_spool:
+                    await trio.to_thread.run_sync(_remove, spool)
                 await trio.to_thread.run_sync(_remove, work)
 
     async def _check(self, file: StoredFile, spool: Path, work: Path) -> None:
@@ -263,6 +302,7 @@ class FilePipeline:
             try:
                 return await step()
             except (ScannerUnavailable, StorageUnavailable) as exc:
+                FILE_PIPELINE_RETRIES.labels(what).inc()
                 _log.warning(
                     f"files.{what}_unavailable", file_id=file.id, retry_in=delay, error=str(exc)
                 )

@@ -24,7 +24,7 @@ from . import (
     _twofactor,
     _users,
 )
-from ._body import streamed_request
+from ._body import StreamedHttpConnection, StreamedRequest
 from ._errors import error_for, internal_error
 from ._metrics import HTTP_REQUESTS, HTTP_SECONDS, OTHER_METHOD, STANDARD_METHODS, UNMATCHED
 from ._output import ErrorDetailView, ErrorView, to_json
@@ -66,9 +66,8 @@ def create_app(services: Services) -> QuartTrio:
     domain rule, or a bug (500, logged with its traceback).
     """
     app = QuartTrio(__name__, static_folder=None, template_folder=None)
-    # Uploads are streamed past the app's body limit, up to the files' own.
-    uploads = {("POST", _files.FILES): services.settings.files_max_bytes}
-    app.request_class = streamed_request(uploads)
+    app.request_class = StreamedRequest
+    app.asgi_http_class = StreamedHttpConnection  # backpressure on request bodies
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = BODY_TIMEOUT
     # No redirects for "/rooms/" or "//rooms": a redirect is not our error shape.

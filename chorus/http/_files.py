@@ -43,6 +43,7 @@ from chorus.files import (
 from chorus.metrics import FILE_UPLOAD_BYTES, FILE_UPLOADS
 from chorus.persistence import FileState, NewFile, StoredFile, now_ms
 
+from ._body import StreamedBody
 from ._errors import ApiError, not_found
 from ._input import choice, text
 from ._output import FileUrlView
@@ -157,7 +158,9 @@ async def _spool(part: Path, max_bytes: int) -> tuple[int, str]:
     413 as soon as more than `max_bytes` arrived (the caller deletes `part`);
     408 when nothing arrives for `CHUNK_TIMEOUT` seconds.
     """
-    body = request.body  # its buffer is bounded by max_bytes too (`StreamedRequest`)
+    body = request.body
+    assert isinstance(body, StreamedBody), "the app's request_class streams bodies"
+    body.set_limit(max_bytes)
     digest = hashlib.sha256()
     size = 0
     too_large = f"files are limited to {max_bytes} bytes"
@@ -167,7 +170,7 @@ async def _spool(part: Path, max_bytes: int) -> tuple[int, str]:
             with trio.move_on_after(CHUNK_TIMEOUT) as waited:
                 try:
                     chunk = await anext(chunks, None)
-                except RequestEntityTooLarge:  # more than the limit buffered, unread
+                except RequestEntityTooLarge:  # more than a limit under 1 MiB buffered, unread
                     raise _refusal(413, "file_too_large", too_large) from None
             if waited.cancelled_caught:
                 raise ApiError(408, "request_timeout", "the upload stopped arriving")

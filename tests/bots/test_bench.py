@@ -21,6 +21,7 @@ SCENARIOS = (
     "cluster-1",
     "cluster-3",
     "idle",
+    "upload",
     "store",
 )
 RECORD_KEYS = {"scenario", "quick", "date", "machine", "ok", "failure", "command", "summary"}
@@ -47,6 +48,11 @@ def test_every_scenario_runs_quick_and_loses_nothing(tmp_path: Path) -> None:
         summary = record["summary"]
         if name == "store":
             assert set(summary["messages_per_s"]) == {"1", "10", "100"}
+            continue
+        if name == "upload":
+            assert set(summary["median"]) == {"big", "images"}
+            assert all(row["mb_per_s"] > 0 for row in summary["median"].values())
+            assert all(row["server_peak_rss_mib"] > 0 for row in summary["median"].values())
             continue
         assert summary["correctness"] == {"lost": 0, "duplicated": 0, "reordered": 0}, name
         assert summary["connections_held"] == record["swarm"]["bots"], name

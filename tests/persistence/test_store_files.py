@@ -243,3 +243,31 @@ async def test_a_deleted_message_shows_no_attachments(store: Store) -> None:
     found = await store.get_message(appended.message.id)
     assert found is not None
     assert found.attachments == ()
+
+
+async def test_an_unattached_file_expires_once_with_a_recorded_transition(store: Store) -> None:
+    ada = await make_user(store, "ada")
+    room = await make_room(store, ada)
+    old = await ready(store, ada)
+    attached = await ready(store, ada)
+    await store.append_messages(room.id, [with_files(ada, "c1", attached.id)])
+    expired = await store.expire_unattached(old.id, T0 + 60)
+    assert expired is not None
+    assert (expired.id, expired.deleted_at) == (old.id, T0 + 60)
+    # Again, or from a second node: nothing changes, the first deletion stays.
+    assert await store.expire_unattached(old.id, T0 + 70) is None
+    stored = await store.get_file(old.id)
+    assert stored is not None
+    assert stored.deleted_at == T0 + 60
+    assert await store.file_transitions(old.id) == [
+        (T0, "pending", None),
+        (T0 + 1, "scanning", None),
+        (T0 + 2, "ready", None),
+        (T0 + 60, "deleted", "unattached"),
+    ]
+    # Attached meanwhile (after the sweep's query): kept.
+    assert await store.expire_unattached(attached.id, T0 + 60) is None
+    kept = await store.get_file(attached.id)
+    assert kept is not None
+    assert kept.deleted_at is None
+    assert await store.expire_unattached("f_nothing", T0) is None

@@ -63,6 +63,11 @@ class Files(Protocol):
         """
         ...
 
+    async def file_transitions(self, file_id: str) -> list[tuple[int, str, str | None]]:
+        """The file's recorded transitions, oldest first: (at, state, reason); the states
+        are `FileState` values and `deleted`."""
+        ...
+
     async def bytes_stored(self, owner_id: str) -> int:
         """What counts against the owner's quota: sizes of their files not deleted nor rejected."""
         ...
@@ -81,6 +86,15 @@ class Files(Protocol):
 
     async def unattached_files(self, created_before: int, limit: int) -> list[StoredFile]:
         """Files never attached to a message, uploaded before `created_before`, not deleted."""
+        ...
+
+    async def expire_unattached(self, file_id: str, now: int) -> StoredFile | None:
+        """Mark a file never attached deleted, recording a `deleted` transition (`unattached`).
+
+        None, and nothing changed, if the file is unknown, attached meanwhile or
+        already deleted: housekeeping on two nodes expires each file once, and a
+        file attached between the sweep's query and this call is kept.
+        """
         ...
 
     async def deleted_files(self, deleted_before: int, limit: int) -> list[StoredFile]:
@@ -119,6 +133,10 @@ class FilesOnSql(Engine):
             raise ValueError("a file is rejected only with a reason")
         return await self._write(lambda: move_file(file_id, state, now, reason, checks))
 
+    async def file_transitions(self, file_id: str) -> list[tuple[int, str, str | None]]:
+        """See `Files.file_transitions`."""
+        return await self._read(lambda: file_transitions(file_id))
+
     async def bytes_stored(self, owner_id: str) -> int:
         """See `Files.bytes_stored`."""
         return await self._read(lambda: bytes_stored(owner_id))
@@ -134,6 +152,10 @@ class FilesOnSql(Engine):
     async def unattached_files(self, created_before: int, limit: int) -> list[StoredFile]:
         """See `Files.unattached_files`."""
         return await self._read(lambda: unattached_files(created_before, limit))
+
+    async def expire_unattached(self, file_id: str, now: int) -> StoredFile | None:
+        """See `Files.expire_unattached`."""
+        return await self._write(lambda: expire_unattached(file_id, now))
 
     async def deleted_files(self, deleted_before: int, limit: int) -> list[StoredFile]:
         """See `Files.deleted_files`."""
@@ -258,6 +280,13 @@ def move_file(
     return _found((yield from find_file(file_id)), file_id)
 
 
+def file_transitions(file_id: str) -> Tx[list[tuple[int, str, str | None]]]:
+    rows = yield from fetch(
+        "SELECT at, state, reason FROM file_transitions WHERE file_id = $1 ORDER BY at", file_id
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
 def bytes_stored(owner_id: str) -> Tx[int]:
     total = yield from fetch_value(
         "SELECT COALESCE(SUM(size), 0) FROM files"
@@ -299,6 +328,32 @@ def unattached_files(created_before: int, limit: int) -> Tx[list[StoredFile]]:
         created_before,
         limit,
     )
+
+
+DELETED = "deleted"
+"""The `file_transitions` state of a file's deletion (not a `FileState`: the row keeps its
+state, `deleted_at` says it is gone)."""
+UNATTACHED = "unattached"
+"""Reason of the deletion of an upload never attached within `files_unattached_ttl`."""
+
+
+def expire_unattached(file_id: str, now: int) -> Tx[StoredFile | None]:
+    row = yield from fetch_one(
+        "UPDATE files SET deleted_at = $2, updated_at = $2"
+        f" WHERE id = $1 AND message_id IS NULL AND deleted_at IS NULL RETURNING {bare(FILE)}",
+        file_id,
+        now,
+    )
+    if row is None:
+        return None
+    yield from execute(
+        "INSERT INTO file_transitions (file_id, at, state, reason) VALUES ($1, $2, $3, $4)",
+        file_id,
+        now,
+        DELETED,
+        UNATTACHED,
+    )
+    return stored_file(row)
 
 
 def deleted_files(deleted_before: int, limit: int) -> Tx[list[StoredFile]]:
