@@ -1,8 +1,8 @@
 """Upload throughput and server memory (issue #13 Performance): the client side of `upload`.
 
 Against a running node: one user uploads a big text file (streamed from a
-generator, never whole in memory here), then `images` copies of a ~1 MB PNG
-at once, then (optionally) a second, bigger file. For each phase: MB/s
+generator, never whole in memory here), then (optionally) a bigger one, then
+`images` copies of a ~1 MB PNG at once. For each phase: MB/s
 (bytes sent / seconds until the last 202) and the server's peak VmRSS,
 sampled every 20 ms from /proc while the phase runs (VmHWM only ever
 grows, so it cannot tell phases apart; it is reported at the end).
@@ -127,10 +127,11 @@ async def measure(
                             )
                         )
 
+            # The two files first: RSS the image checks took is not given back at once.
             phases.append(await phase(rss, "big", big, one_big))
-            phases.append(await phase(rss, "images", images * len(png), many_images))
             if bigger is not None:
                 phases.append(await phase(rss, "bigger", bigger, lambda: one_big(bigger)))
+            phases.append(await phase(rss, "images", images * len(png), many_images))
             nursery.cancel_scope.cancel()
     return {
         "server_idle_rss_mib": round((idle_kib or 0) / 1024, 1),

@@ -140,7 +140,8 @@ async def test_a_chunked_upload_is_not_cut_where_the_reader_caught_up(server: Se
 
     async def spooled() -> bool:
         parts = [p for p in spool_of(server) if p.suffix == ".part"]
-        return bool(parts) and parts[0].stat().st_size >= len(first)
+        # Half: the spool file's write buffer may still hold the end of `first`.
+        return bool(parts) and parts[0].stat().st_size >= len(first) // 2
 
     async def body() -> AsyncIterator[bytes]:
         yield first
