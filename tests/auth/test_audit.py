@@ -24,7 +24,7 @@ from chorus.auth import (
     time_step,
 )
 from chorus.persistence import AuditEvent, AuditQuery, Store, open_sqlite_store
-from tests.auth.test_auth import CHEAP, KEY, Clock, Revocations
+from tests.auth.test_auth import CHEAP, KEY, Clock
 from tests.polling import until
 
 PASSWORD = "correct horse battery"
@@ -40,26 +40,11 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         yield opened
 
 
-@pytest.fixture
-def auth(store: Store) -> AuthService:
-    return AuthService(
-        store,
-        TokenSigner(KEY, access_ttl=900),
-        CHEAP,
-        refresh_ttl=3600,
-        on_revoked=Revocations(),
-        clock=Clock(),
-        audit_retention_days=30,
-    )
-
-
 async def everything(store: Store) -> list[AuditEvent]:
     return (await store.list_audit(AuditQuery(limit=1000)))[::-1]
 
 
-async def test_every_flow_is_recorded_and_no_secret_is_stored(
-    auth: AuthService, store: Store
-) -> None:
+async def test_every_flow_is_recorded_and_no_secret_is_stored(store: Store) -> None:
     clock = Clock()
     auth = AuthService(
         store, TokenSigner(KEY, access_ttl=900), CHEAP, refresh_ttl=3600, clock=clock
