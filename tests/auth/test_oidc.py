@@ -553,3 +553,11 @@ async def test_provider_sign_ins_and_refusals_are_audited_without_the_token(
     stored = json.dumps([event_json(e) for e in events])
     assert token not in stored
     assert expired not in stored
+    # A sign-in in the WebSocket `hello` is recorded with the connection's address.
+    assert isinstance(await node.hello(token), protocol.Ready)
+    latest = (await node.services.store.list_audit(AuditQuery(limit=1)))[0]
+    assert (latest.action, latest.actor_id, latest.address) == (
+        "login",
+        first.actor_id,
+        "127.0.0.1",
+    )
