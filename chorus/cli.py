@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import trio
 
 from chorus import __version__
+from chorus.admin_cli import add_admin_commands
 from chorus.config import ConfigError, Settings, add_flags, load_settings
 from chorus.logs import configure_logging, redact_url, silence_logging, unbuffered, write_line
 from chorus.persistence import StoreError
@@ -305,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     bots.set_defaults(handler=_cmd_bots)
+
+    add_admin_commands(commands)
 
     protocol = commands.add_parser("protocol", help="inspect the wire protocol")
     protocol_commands = protocol.add_subparsers(title="protocol commands", metavar="COMMAND")

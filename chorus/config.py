@@ -260,6 +260,18 @@ class Settings:
     two_factor_challenge_ttl: int = _setting(
         300, "seconds the second login step may take after the password", _positive
     )
+    audit_retention_days: int = _setting(
+        365, "days audit log events are kept; older ones are deleted hourly", _positive
+    )
+    session_cache_ttl: float = _setting(
+        5.0,
+        "seconds a live session stays in the session cache (in-process, or in Redis when"
+        " redis_url is set); a revocation removes it at once",
+        _positive,
+    )
+    session_cache_entries: int = _setting(
+        10_000, "sessions the in-process session cache holds at most", _positive
+    )
     max_outbox_bytes: int = _setting(
         1 << 20, "bytes queued for a slow client before it is disconnected (4004)", _positive
     )

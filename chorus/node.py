@@ -28,8 +28,11 @@ from chorus.auth import (
     AuthService,
     ExternalSignIn,
     JwksCache,
+    LocalSessionCache,
     Passwords,
     ProviderTokens,
+    RedisSessionCache,
+    SessionCache,
     TokenSigner,
     new_signing_key,
 )
@@ -134,7 +137,10 @@ class Node:
             two_factor_key=bytes.fromhex(settings.two_factor_key) or None,
             two_factor_attempts_per_minute=settings.two_factor_attempts_per_minute,
             challenge_ttl=settings.two_factor_challenge_ttl,
+            audit_retention_days=settings.audit_retention_days,
+            session_cache=_session_cache(settings, bus),
         )
+        self._audit = auth.audit
         external = _external_sign_in(settings, store, auth)
         self._chat = ChatContext(
             auth=auth,
@@ -211,6 +217,9 @@ class Node:
         children = [
             ChildSpec(id="notifier", start=self.notifier.run),
             ChildSpec(id="memberships", start=self.memberships.run),
+            # Retention: every node prunes; deletes are idempotent, so that is only
+            # redundant work, in small batches.
+            ChildSpec(id="audit-retention", start=self._audit.run),
         ]
         if self._directory is not None:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
@@ -323,6 +332,19 @@ def _send_limiter(bus: Bus | None) -> RateLimiter:
     """The per-user write limit: decided locally, shared through Redis without a round trip
     per message (`ReconciledRateLimiter`), or this node's own."""
     return ReconciledRateLimiter(bus.client) if isinstance(bus, RedisBus) else LocalRateLimiter()
+
+
+def _session_cache(settings: Settings, bus: Bus | None) -> SessionCache:
+    """Sessions cached in the Redis all nodes share, or in this process for a lone node.
+
+    Not both: another node's revocation reaches this process only later (on
+    the bus), and a revoked session must be refused everywhere at once.
+    """
+    if isinstance(bus, RedisBus):
+        return RedisSessionCache(bus.client, ttl=settings.session_cache_ttl)
+    return LocalSessionCache(
+        max_entries=settings.session_cache_entries, ttl=settings.session_cache_ttl
+    )
 
 
 def _chat_limits(settings: Settings) -> ChatLimits:

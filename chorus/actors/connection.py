@@ -17,7 +17,14 @@ import structlog
 import trio
 
 from chorus import chat, protocol
-from chorus.auth import AuthError, AuthService, ExternalSignIn, Principal, ProviderUnavailable
+from chorus.auth import (
+    AuthError,
+    AuthService,
+    ExternalSignIn,
+    Principal,
+    ProviderUnavailable,
+    client_address,
+)
 from chorus.gateway import Connection
 from chorus.metrics import CONNECTIONS, FRAMES_IN
 from chorus.persistence import (
@@ -269,6 +276,7 @@ class ChatConnection:
             self._error(None, ErrorCode.RATE_LIMITED, "too many sign-ins from this address")
             self._conn.close(CloseCode.RATE_LIMITED, "too many sign-in attempts")
             return
+        client_address.set(self._conn.address)  # for the audit log (this connection's task)
         try:
             principal = await self._authenticate(hello.token)
         except AuthError as exc:

@@ -2,6 +2,10 @@
 TOTP two-factor authentication, and sign-in with tokens of external identity
 providers (Clerk, OIDC)."""
 
+from ._audit import AuditAction as AuditAction
+from ._audit import AuditLog as AuditLog
+from ._audit import client_address as client_address
+from ._audit import event_json as event_json
 from ._errors import AuthError as AuthError
 from ._errors import InvalidCode as InvalidCode
 from ._errors import InvalidCredentials as InvalidCredentials
@@ -27,6 +31,10 @@ from ._service import Challenge as Challenge
 from ._service import Device as Device
 from ._service import Principal as Principal
 from ._service import Tokens as Tokens
+from ._sessioncache import CachedSession as CachedSession
+from ._sessioncache import LocalSessionCache as LocalSessionCache
+from ._sessioncache import RedisSessionCache as RedisSessionCache
+from ._sessioncache import SessionCache as SessionCache
 from ._tokens import AccessClaims as AccessClaims
 from ._tokens import TokenSigner as TokenSigner
 from ._tokens import new_signing_key as new_signing_key

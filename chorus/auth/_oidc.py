@@ -15,6 +15,7 @@ from chorus.config import IdentityProvider
 from chorus.persistence import Conflict, Store, User
 from chorus.text import name_problem
 
+from ._audit import AuditAction
 from ._errors import InvalidToken
 from ._jwks import JwksCache
 from ._service import DISPLAY_NAME_CHARS, USERNAME_CHARS, AuthService, Tokens
@@ -126,7 +127,8 @@ class ExternalSignIn:
     with `link_by_email`, and then only through a verified e-mail of an
     identity of a provider that allows it too. Each sign-in opens a session
     exactly as a password login does, so refresh, logout and revocation
-    work the same.
+    work the same. Sign-ins, refused tokens and users created are audited
+    (the issuer and subject, never the token).
     """
 
     def __init__(
@@ -150,28 +152,51 @@ class ExternalSignIn:
 
     async def sign_in(self, token: str) -> Tokens:
         """A new session of the token's user; raises `InvalidToken` or `ProviderUnavailable`."""
-        claims = await self._tokens.verify(token)
-        user = await self._user_of(claims)
-        return await self._auth.open_session(user)
+        try:
+            claims = await self._tokens.verify(token)
+        except InvalidToken as exc:
+            provider = self._tokens.provider_of(token)
+            await self._auth.audit.record(
+                AuditAction.LOGIN_FAILED,
+                None,
+                "" if provider is None else provider.issuer,
+                details={"method": "provider", "reason": str(exc)},
+            )
+            raise
+        user, created = await self._user_of(claims)
+        issuer = claims.provider.issuer
+        if created:
+            await self._auth.audit.record(
+                AuditAction.ACCOUNT_CREATED,
+                user.id,
+                user.id,
+                details={"issuer": issuer, "subject": claims.subject},
+            )
+        return await self._auth.open_session(
+            user, method="provider", details={"issuer": issuer, "subject": claims.subject}
+        )
 
-    async def _user_of(self, claims: ExternalClaims) -> User:
+    async def _user_of(self, claims: ExternalClaims) -> tuple[User, bool]:
+        """The subject's user, and whether this sign-in created it."""
         issuer, subject = claims.provider.issuer, claims.subject
         email = claims.email if claims.provider.link_by_email else None
         username = claims.username
         for _ in range(_USERNAME_TRIES):
             # Looked up again on each turn: a concurrent first sign-in may have won.
             if (found := await self._store.get_external_user(issuer, subject)) is not None:
-                return found
+                return found, False
             try:
                 if email is not None and (
                     linked := await self._store.find_user_by_external_email(email, self._linking)
                 ):
-                    return await self._store.link_external_identity(
+                    linked = await self._store.link_external_identity(
                         issuer, subject, linked.id, email, self._clock()
                     )
-                return await self._store.create_external_user(
+                    return linked, False
+                created = await self._store.create_external_user(
                     issuer, subject, username, claims.display_name, email, self._clock()
                 )
+                return created, True
             except Conflict:
                 username = _with_suffix(claims.username)
         raise Conflict("could not find a free username for this identity; retry")

@@ -13,8 +13,10 @@ from chorus.persistence import Conflict, NotFound, Session, Store, User, now_ms
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.text import name_problem
 
+from ._audit import AuditAction, AuditLog
 from ._errors import InvalidCredentials, InvalidInput, InvalidToken, RefreshReused, UsernameTaken
 from ._passwords import Passwords
+from ._sessioncache import CachedSession, LocalSessionCache, SessionCache
 from ._tokens import TokenSigner, hash_refresh_token, new_refresh_token
 from ._twofactor import TwoFactor
 
@@ -80,6 +82,11 @@ class AuthService:
     Two-factor authentication (`two_factor`) counts code attempts in
     `limiter` (the node's shared one; a per-process one if None) and seals
     TOTP secrets with `two_factor_key` (if None, a key kept in the store).
+
+    Security events go to `audit` (logins and failures, 2FA changes, session
+    revocations, refresh token reuse, password changes). Session checks look
+    in `session_cache` first (by default a small in-process one); every
+    revocation invalidates it before the revoking call returns.
     """
 
     def __init__(
@@ -97,6 +104,8 @@ class AuthService:
         two_factor_attempts_per_minute: int = 5,
         challenge_ttl: int = 300,
         issuer: str = "Chorus",
+        audit_retention_days: int = 365,
+        session_cache: SessionCache | None = None,
     ) -> None:
         self._store = store
         self._signer = signer
@@ -108,6 +117,13 @@ class AuthService:
         self._clock = clock
         self._decoy_hash: str | None = None
         self._challenge_ttl = challenge_ttl
+        self.audit = AuditLog(store, clock=clock, retention_days=audit_retention_days)
+        """The audit log, for every service that records security events."""
+        self._cache: SessionCache = (
+            LocalSessionCache(max_entries=10_000, ttl=5.0)
+            if session_cache is None
+            else session_cache
+        )
         self.two_factor = TwoFactor(
             store,
             passwords,
@@ -116,6 +132,7 @@ class AuthService:
             attempts_per_minute=two_factor_attempts_per_minute,
             issuer=issuer,
             clock=clock,
+            audit=self.audit,
         )
         """TOTP enrolment and codes; `login` and `complete_login` use it."""
 
@@ -137,7 +154,8 @@ class AuthService:
             user = await self._store.create_user(username, display_name, encoded, self._clock())
         except Conflict:
             raise UsernameTaken(f"username {username!r} is taken") from None
-        return await self.open_session(user, device)
+        await self.audit.record(AuditAction.ACCOUNT_CREATED, user.id, user.id)
+        return await self.open_session(user, device, method="password")
 
     async def login(
         self, username: str, password: str, device: Device | None = None
@@ -151,16 +169,33 @@ class AuthService:
         if found is None:
             # Spend the time a real check takes, so timing does not reveal usernames.
             await self._passwords.verify(await self._decoy(), password)
+            await self._login_failed(username, None, "unknown_username", device)
             raise InvalidCredentials("wrong username or password")
         user, encoded = found
         if not await self._passwords.verify(encoded, password):
+            await self._login_failed(username, user.id, "wrong_password", device)
             raise InvalidCredentials("wrong username or password")
         if await self.two_factor.required(user.id):
             token, _ = self._signer.issue_challenge(
                 user.id, self._clock() // 1000, self._challenge_ttl
             )
+            await self.audit.record(
+                AuditAction.LOGIN_CHALLENGED, user.id, user.id, address=_address(device)
+            )
             return Challenge(challenge_token=token, expires_in=self._challenge_ttl)
-        return await self.open_session(user, device)
+        return await self.open_session(user, device, method="password")
+
+    async def _login_failed(
+        self, username: str, user_id: str | None, reason: str, device: Device | None
+    ) -> None:
+        # The name tried, cut to a username's length: never the password.
+        await self.audit.record(
+            AuditAction.LOGIN_FAILED,
+            None,
+            username[: USERNAME_CHARS[1]],
+            address=_address(device),
+            details={"reason": reason, "user_id": user_id},
+        )
 
     async def complete_login(
         self, challenge_token: str, code: str, device: Device | None = None
@@ -174,11 +209,13 @@ class AuthService:
         user_id, challenge_id = self._signer.verify_challenge(
             challenge_token, self._clock() // 1000
         )
-        await self.two_factor.check(user_id, code, challenge_id=challenge_id)
+        await self.two_factor.check(
+            user_id, code, challenge_id=challenge_id, address=_address(device)
+        )
         user = await self._store.get_user(user_id)
         if user is None:
             raise InvalidToken("the account no longer exists")
-        return await self.open_session(user, device)
+        return await self.open_session(user, device, method="password+2fa")
 
     async def refresh(self, refresh_token: str) -> Tokens:
         """Rotate a refresh token: the presented one dies, a new pair is returned.
@@ -196,6 +233,9 @@ class AuthService:
         )
         if isinstance(outcome, persistence.RefreshReused):
             await self._revoked(outcome.session.id)
+            await self.audit.record(
+                AuditAction.REFRESH_REUSED, outcome.session.user_id, outcome.session.id
+            )
             raise RefreshReused("refresh token already used: the session has been revoked")
         if not isinstance(outcome, persistence.RefreshRotated):
             raise InvalidToken(f"refresh token {outcome.reason}")
@@ -204,29 +244,58 @@ class AuthService:
             raise InvalidToken("the account no longer exists")
         return self._tokens(user, outcome.session.id, new_token)
 
-    async def logout(self, session_id: str) -> None:
-        """End the session: its tokens stop working and its sockets are closed."""
+    async def logout(
+        self, session_id: str, *, actor_id: str | None = None, reason: str = "logout"
+    ) -> None:
+        """End the session: its tokens stop working and its sockets are closed.
+
+        Recorded in the audit log as a revocation by `actor_id` for `reason`.
+        """
         await self._store.revoke_session(session_id, self._clock())
         await self._revoked(session_id)
+        await self.audit.record(
+            AuditAction.SESSION_REVOKED, actor_id, session_id, details={"reason": reason}
+        )
 
     async def authenticate(self, access_token: str) -> Principal:
-        """Check an access token and that its session is still live; raises `InvalidToken`."""
+        """Check an access token and that its session is still live; raises `InvalidToken`.
+
+        The session is looked up in the session cache first, then the store.
+        """
         now = self._clock()
         claims = self._signer.verify(access_token, now // 1000)
-        session = await self._store.get_session(claims.session_id)
-        if session is None or not session.is_live(now) or session.user_id != claims.user_id:
+        cached = await self._cache.get(claims.session_id)
+        if cached is None or now >= cached.expires_at:
+            generation = self._cache.generation()
+            session = await self._store.get_session(claims.session_id)
+            if session is None or not session.is_live(now):
+                raise InvalidToken("the session has ended")
+            cached = CachedSession(session.user_id, session.expires_at)
+            await self._cache.put(session.id, cached, generation)
+        if cached.user_id != claims.user_id:
             raise InvalidToken("the session has ended")
         return Principal(user_id=claims.user_id, session_id=claims.session_id)
 
     async def _revoked(self, session_id: str) -> None:
+        """The session has ended in the store: forget it in the cache, close its sockets."""
+        await self._cache.invalidate(session_id)
         if self._on_revoked is not None:
             await self._on_revoked(session_id)
 
-    async def open_session(self, user: User, device: Device | None = None) -> Tokens:
+    async def open_session(
+        self,
+        user: User,
+        device: Device | None = None,
+        *,
+        method: str | None = None,
+        details: dict[str, object] | None = None,
+    ) -> Tokens:
         """A new session of `user` with its tokens, no password asked.
 
         For accounts the caller vouches for (registration, login, provisioned
-        bots): the session is made exactly as a login makes it.
+        bots): the session is made exactly as a login makes it. With a
+        `method` (how the user proved who they are), the login is audited,
+        with `details` added.
         """
         now = self._clock()
         device = Device() if device is None else device
@@ -240,6 +309,14 @@ class AuthService:
             user_agent=device.user_agent[:MAX_USER_AGENT],
             address=device.address,
         )
+        if method is not None:
+            await self.audit.record(
+                AuditAction.LOGIN,
+                user.id,
+                session.id,
+                address=device.address or None,
+                details={"method": method, **(details or {})},
+            )
         return self._tokens(user, session.id, refresh_token)
 
     def _tokens(self, user: User, session_id: str, refresh_token: str) -> Tokens:
@@ -266,15 +343,21 @@ class AuthService:
         found = await self._store.get_session(session_id)
         if found is None or found.user_id != principal.user_id or not found.is_live(self._clock()):
             raise NotFound(f"no live session {session_id!r} of yours")
-        await self.logout(session_id)
+        await self.logout(session_id, actor_id=principal.user_id, reason="revoked")
 
-    async def revoke_others(self, principal: Principal) -> int:
+    async def revoke_others(self, principal: Principal, *, reason: str = "others_revoked") -> int:
         """End every live session of the caller but the current one; how many ended."""
         ended = await self._store.revoke_sessions(
             principal.user_id, self._clock(), keep=principal.session_id
         )
         for session_id in ended:
             await self._revoked(session_id)
+            await self.audit.record(
+                AuditAction.SESSION_REVOKED,
+                principal.user_id,
+                session_id,
+                details={"reason": reason},
+            )
         return len(ended)
 
     async def change_password(self, principal: Principal, old: str, new: str) -> int:
@@ -286,7 +369,8 @@ class AuthService:
             raise InvalidToken("the account no longer exists")
         await self.two_factor.check_password(user, old)
         await self._store.set_password(user.id, await self._passwords.hash(new), self._clock())
-        return await self.revoke_others(principal)
+        await self.audit.record(AuditAction.PASSWORD_CHANGED, user.id, user.id)
+        return await self.revoke_others(principal, reason="password_changed")
 
     async def user(self, user_id: str) -> User:
         """The caller's account; raises `InvalidToken` if it no longer exists."""
@@ -313,3 +397,8 @@ def _check_length(field: str, value: str, bounds: tuple[int, int]) -> None:
     low, high = bounds
     if not low <= len(value) <= high:
         raise InvalidInput(f"{field}: {low} to {high} characters")
+
+
+def _address(device: Device | None) -> str | None:
+    """The device's address, or None: the current client's (`client_address`)."""
+    return device.address if device is not None and device.address else None

@@ -187,5 +187,5 @@ async def refresh(call: Call[Refresh]) -> Reply:
 async def logout(call: Call[object]) -> Reply:
     """Revokes the caller's session: its tokens stop working and its WebSockets close (4002)."""
     assert call.principal is not None
-    await call.services.auth.logout(call.principal.session_id)
+    await call.services.auth.logout(call.principal.session_id, actor_id=call.principal.user_id)
     return Reply(204)

@@ -16,7 +16,7 @@ import attrs
 from quart import Response, request
 from werkzeug.routing import BaseConverter, Map
 
-from chorus.auth import Principal
+from chorus.auth import Principal, client_address
 from chorus.protocol import MAX_ID_CHARS, MAX_TOKEN_CHARS, ErrorCode, StrSpec
 from chorus.services import Services
 
@@ -282,6 +282,9 @@ def view_function(
             # lookup, which PostgreSQL would fail on: its text cannot hold NUL).
             if len(value) > MAX_ID_CHARS or "\x00" in value:
                 raise not_found("no such resource")
+        # The audit log records the client address from here (behind trusted proxies
+        # `remote_addr` is already the forwarded one).
+        client_address.set(request.remote_addr or "")
         if route.limited:
             await count_attempt(services)
         principal = await _authenticate(services) if route.auth else None

@@ -154,7 +154,11 @@ async def confirm_two_factor(call: Call[Confirm]) -> Reply:
     assert call.principal is not None
     auth = call.services.auth
     codes = await auth.two_factor.confirm(call.user_id, call.input.code)
-    revoked = await auth.revoke_others(call.principal) if call.input.revoke_other_sessions else 0
+    revoked = (
+        await auth.revoke_others(call.principal, reason="2fa_enabled")
+        if call.input.revoke_other_sessions
+        else 0
+    )
     return Reply(200, RecoveryCodesView(recovery_codes=codes, revoked_sessions=revoked))
 
 

@@ -53,6 +53,9 @@ from ._store import Store as Store
 from .postgres.store import PostgresStore as PostgresStore
 from .postgres.store import migrate_postgres as migrate_postgres
 from .postgres.store import open_postgres_store as open_postgres_store
+from .roles.audit import MAX_AUDIT_PAGE as MAX_AUDIT_PAGE
+from .roles.audit import AuditEvent as AuditEvent
+from .roles.audit import AuditQuery as AuditQuery
 from .roles.twofactor import TotpState as TotpState
 from .sqlite.schema import Synchronous as Synchronous
 from .sqlite.store import COMMIT_WINDOW as COMMIT_WINDOW

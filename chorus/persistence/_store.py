@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .roles.accounts import Accounts
+from .roles.audit import AuditLog
 from .roles.bots import BotRuns
 from .roles.changes import MessageChanges
 from .roles.events import EventLog
@@ -31,6 +32,7 @@ class Store(
     SessionList,
     TwoFactor,
     Identities,
+    AuditLog,
     Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.

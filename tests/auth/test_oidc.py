@@ -526,3 +526,38 @@ def test_the_matrix_tokens_are_what_they_claim() -> None:
         )
         assert claims["azp"] == APP_ORIGIN
         assert tampered(token, sub="y").rsplit(".", 1)[1] == token.rsplit(".", 1)[1]
+
+
+async def test_provider_sign_ins_and_refusals_are_audited_without_the_token(
+    node: Node, provider_a: Provider
+) -> None:
+    from chorus.auth import event_json
+    from chorus.persistence import AuditQuery
+
+    token = provider_a.token("user_ada", preferred_username="ada")
+    expired = provider_a.token("user_ada", exp=int(time.time()) - 3600)
+    assert (await node.exchange(token)).status_code == 200
+    assert (await node.exchange(token)).status_code == 200
+    assert (await node.exchange(expired)).status_code == 401
+    events = (await node.services.store.list_audit(AuditQuery()))[::-1]
+    assert [e.action for e in events] == ["account.created", "login", "login", "login.failed"]
+    created, first, _, refused = events
+    assert created.details == {"issuer": provider_a.issuer, "subject": "user_ada"}
+    assert first.details == {
+        "method": "provider",
+        "issuer": provider_a.issuer,
+        "subject": "user_ada",
+    }
+    assert first.address == "127.0.0.1"
+    assert (refused.actor_id, refused.target) == (None, provider_a.issuer)
+    stored = json.dumps([event_json(e) for e in events])
+    assert token not in stored
+    assert expired not in stored
+    # A sign-in in the WebSocket `hello` is recorded with the connection's address.
+    assert isinstance(await node.hello(token), protocol.Ready)
+    latest = (await node.services.store.list_audit(AuditQuery(limit=1)))[0]
+    assert (latest.action, latest.actor_id, latest.address) == (
+        "login",
+        first.actor_id,
+        "127.0.0.1",
+    )

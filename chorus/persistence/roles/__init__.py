@@ -2,7 +2,7 @@
 
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
 `MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
-`SessionList`, `TwoFactor`, `Identities`), the engine-neutral
+`SessionList`, `TwoFactor`, `Identities`, `AuditLog`), the engine-neutral
 transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -10,6 +10,7 @@ the union of the mixins, which each engine's store subclasses.
 """
 
 from .accounts import AccountsOnSql
+from .audit import AuditLogOnSql
 from .bots import BotRunsOnSql
 from .changes import MessageChangesOnSql
 from .events import EventLogOnSql
@@ -36,6 +37,7 @@ class StoreOnSql(
     SessionListOnSql,
     TwoFactorOnSql,
     IdentitiesOnSql,
+    AuditLogOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 

@@ -1,0 +1,143 @@
+"""Session caches: bounded and short-lived in-process, shared in Redis, never a revoked session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import coredis
+import pytest
+
+from chorus.auth import (
+    AuthService,
+    CachedSession,
+    InvalidToken,
+    LocalSessionCache,
+    RedisSessionCache,
+    SessionCache,
+    Tokens,
+    TokenSigner,
+)
+from chorus.persistence import Store, open_sqlite_store
+from tests.auth.test_auth import CHEAP, KEY, Clock
+from tests.redisserver import RedisServer, running_redis
+
+PASSWORD = "long enough password"
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with open_sqlite_store(tmp_path / "chorus.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path / "redis") as server:
+        yield server
+
+
+def service(store: Store, cache: SessionCache) -> AuthService:
+    return AuthService(
+        store,
+        TokenSigner(KEY, access_ttl=900),
+        CHEAP,
+        refresh_ttl=3600,
+        clock=Clock(),
+        session_cache=cache,
+    )
+
+
+async def test_the_local_cache_is_bounded_least_recently_used_first() -> None:
+    cache = LocalSessionCache(max_entries=3, ttl=60)
+    for n in range(3):
+        await cache.put(f"s{n}", CachedSession(f"u{n}", 10), cache.generation())
+    assert await cache.get("s0") is not None  # s0 used: s1 is now the oldest
+    for n in range(3, 100):
+        await cache.put(f"s{n}", CachedSession(f"u{n}", 10), cache.generation())
+        assert len(cache) <= 3
+    assert await cache.get("s1") is None
+    assert [await cache.get(f"s{n}") for n in (97, 98, 99)] == [
+        CachedSession("u97", 10),
+        CachedSession("u98", 10),
+        CachedSession("u99", 10),
+    ]
+
+
+async def test_local_entries_expire_and_a_stale_read_is_not_cached_after_an_invalidation() -> None:
+    clock = Monotonic()
+    cache = LocalSessionCache(max_entries=10, ttl=5, clock=clock)
+    await cache.put("s1", CachedSession("u1", 10), cache.generation())
+    clock.now += 4.9
+    assert await cache.get("s1") == CachedSession("u1", 10)
+    clock.now += 0.1
+    assert await cache.get("s1") is None
+    # A lookup read the store, then the session was revoked, then the lookup fills.
+    generation = cache.generation()
+    await cache.invalidate("s1")
+    await cache.put("s1", CachedSession("u1", 10), generation)
+    assert await cache.get("s1") is None
+
+
+async def test_the_cache_answers_and_a_revocation_through_the_service_ends_it_at_once(
+    store: Store,
+) -> None:
+    clock = Monotonic()
+    auth = service(store, LocalSessionCache(max_entries=10, ttl=5, clock=clock))
+    ada = await auth.register("ada", PASSWORD, None)
+    other = await auth.login("ada", PASSWORD)
+    assert isinstance(other, Tokens)
+    await auth.authenticate(ada.access_token)
+    # Ended behind the service's back (as a bypassing writer would): the cache still answers
+    # for the rest of its TTL, which shows it is consulted before the store...
+    await store.revoke_session(ada.session_id, Clock().now)
+    assert (await auth.authenticate(ada.access_token)).session_id == ada.session_id
+    clock.now += 5
+    with pytest.raises(InvalidToken):
+        await auth.authenticate(ada.access_token)
+    # ...while a revocation through the service is refused at once.
+    await auth.authenticate(other.access_token)
+    await auth.logout(other.session_id)
+    with pytest.raises(InvalidToken):
+        await auth.authenticate(other.access_token)
+
+
+async def test_redis_entries_are_shared_and_a_tombstone_keeps_out_stale_fills(
+    redis: RedisServer,
+) -> None:
+    async with coredis.Redis.from_url(redis.url, decode_responses=False) as client:
+        here = RedisSessionCache(client, ttl=60)
+        there = RedisSessionCache(client, ttl=60)
+        await here.put("s1", CachedSession("u1", 10), here.generation())
+        assert await there.get("s1") == CachedSession("u1", 10)
+        generation = there.generation()  # "there" reads the store before the revocation...
+        await here.invalidate("s1")
+        await there.put("s1", CachedSession("u1", 10), generation)  # ...and fills after it
+        assert await there.get("s1") is None
+        assert await here.get("s1") is None
+
+
+async def test_with_redis_down_the_store_answers_and_a_revoked_session_is_refused(
+    store: Store, redis: RedisServer
+) -> None:
+    async with coredis.Redis.from_url(redis.url, decode_responses=False) as client:
+        auth = service(store, RedisSessionCache(client, ttl=600))
+        ada = await auth.register("ada", PASSWORD, None)
+        second = await auth.login("ada", PASSWORD)
+        assert isinstance(second, Tokens)
+        tokens = [ada.access_token, second.access_token]
+        for token in tokens:
+            await auth.authenticate(token)  # both cached in Redis
+        await redis.stop()
+        await auth.logout(ada.session_id)  # the tombstone cannot be written
+        with pytest.raises(InvalidToken):
+            await auth.authenticate(tokens[0])
+        assert (await auth.authenticate(tokens[1])).user_id == ada.user.id
