@@ -96,7 +96,7 @@ async def test_postgres_appends_find_duplicates_by_index_after_the_table_grew(
 ) -> None:
     """PL/pgSQL caches a generic plan per connection: the duplicate lookup planned on an
     empty table must still use the unique index once the table is large (it read the
-    whole table on every append before migration 8)."""
+    whole table on every append before migration 10)."""
     _, url = await pg_server.new_database()
     await migrate_postgres(url)
 
