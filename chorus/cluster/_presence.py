@@ -82,14 +82,18 @@ class RedisDirectory:
         self.ttl = ttl
 
     async def report(self, user_id: str, status: PresenceStatus) -> PresenceStatus:
+        """Record this node's status for the user and read back their best status: the
+        write and the read share one pipeline (a second checks other nodes' heartbeats)."""
         presence, mine = f"chorus:presence:{user_id}", f"chorus:node:{self.node_id}:users"
-        if status == "offline":
-            await self._client.hdel(presence, [self.node_id])
-            await self._client.srem(mine, [user_id])
-        else:
-            await self._client.hset(presence, {self.node_id: status})
-            await self._client.sadd(mine, [user_id])
-        return await self.status(user_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            if status == "offline":
+                pipe.hdel(presence, [self.node_id])
+                pipe.srem(mine, [user_id])
+            else:
+                pipe.hset(presence, {self.node_id: status})
+                pipe.sadd(mine, [user_id])
+            read = pipe.hgetall(presence)
+        return (await self._best([user_id], [await read]))[user_id]
 
     async def status(self, user_id: str) -> PresenceStatus:
         """The best status reported for the user by a node that is alive."""
@@ -106,10 +110,13 @@ class RedisDirectory:
             return {}
         async with self._client.pipeline(transaction=False) as pipe:
             pending = [pipe.hgetall(f"chorus:presence:{user_id}") for user_id in user_ids]
-        reports = [
-            {_text(node): _text(status) for node, status in (await result).items()}
-            for result in pending
-        ]
+        return await self._best(user_ids, [await result for result in pending])
+
+    async def _best(
+        self, user_ids: Sequence[str], raw: Sequence[dict[Any, Any]]
+    ) -> dict[str, PresenceStatus]:
+        """Each user's best status among the reports (`raw`, HGETALL's) of live nodes."""
+        reports = [{_text(node): _text(status) for node, status in r.items()} for r in raw]
         others = sorted({node for report in reports for node in report} - {self.node_id})
         alive = {self.node_id}
         if others:

@@ -27,11 +27,12 @@ REDIS_TIMEOUT: Final = 0.2
 RETRY_INTERVAL: Final = 1.0
 """After a failure, seconds during which checks go straight to the local limiter."""
 
-# KEYS[1]: the key. ARGV[1]: the emission interval (1 / rate) in microseconds,
-# ARGV[2]: the burst. Returns 1 (allowed) or 0 (over the limit).
-# Microseconds since the epoch (~1.8e15) are exact in Lua's doubles (< 2^53);
-# string.format('%d') writes them without the exponent tostring() would use.
-GCRA_SCRIPT: Final = """
+# Both scripts: KEYS[1]: the key. ARGV[1]: the emission interval (1 / rate) in
+# microseconds, ARGV[2]: the burst. They start by reading Redis's clock and the
+# key's TAT (now if absent or past). Microseconds since the epoch (~1.8e15) are
+# exact in Lua's doubles (< 2^53); string.format('%d') writes them without the
+# exponent tostring() would use.
+_READ_TAT: Final = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local interval = tonumber(ARGV[1])
@@ -40,6 +41,12 @@ local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then
   tat = now
 end
+"""
+
+# Counts one event if it fits: returns 1 (allowed) or 0 (over the limit).
+GCRA_SCRIPT: Final = (
+    _READ_TAT
+    + """
 local new_tat = tat + interval
 if new_tat - burst * interval > now then
   return 0
@@ -48,6 +55,7 @@ local ttl_ms = math.max(1, math.ceil((new_tat - now) / 1000))
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl_ms)
 return 1
 """
+)
 
 
 class RedisRateLimiter:
@@ -95,24 +103,18 @@ class RedisRateLimiter:
         return bool(allowed)
 
 
-# KEYS[1]: the key. ARGV[1]: the emission interval in microseconds, ARGV[2]: the
-# burst, ARGV[3]: how many events a node allowed since it last reported. Records
-# them all (they happened) and returns the microseconds until the key allows one
-# more event (0: it allows one now).
-REPORT_SCRIPT: Final = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then
-  tat = now
-end
+# ARGV[3]: how many events a node allowed since it last reported. Records them
+# all (they happened) and returns the microseconds until the key allows one more
+# event (0: it allows one now).
+REPORT_SCRIPT: Final = (
+    _READ_TAT
+    + """
 tat = tat + tonumber(ARGV[3]) * interval
 local ttl_ms = math.max(1, math.ceil((tat - now) / 1000))
 redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', ttl_ms)
 return math.max(0, math.floor(tat + interval - burst * interval - now))
 """
+)
 REPORT_INTERVAL: Final = 0.1
 """Seconds between two reports of a node's counts to Redis (while there are any)."""
 

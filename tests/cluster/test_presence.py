@@ -37,6 +37,33 @@ async def test_a_user_online_on_any_live_node_is_online(
         nursery.cancel_scope.cancel()
 
 
+async def test_presence_works_on_a_redis_cluster(tmp_path: Path) -> None:
+    """Reports write and read keys of several slots in one pipeline."""
+    async with (
+        running_redis(tmp_path / "cluster", cluster=True) as cluster,
+        open_redis_bus(cluster.cluster_url) as bus_a,
+        open_redis_bus(cluster.cluster_url) as bus_b,
+        trio.open_nursery() as nursery,
+    ):
+        a, b = RedisDirectory(bus_a.client, "a"), RedisDirectory(bus_b.client, "b")
+
+        async def nothing(_users: list[str]) -> None:
+            pass
+
+        await nursery.start(a.run, nothing)
+        await nursery.start(b.run, nothing)
+        assert await a.report("u1", "idle") == "idle"
+        assert await b.report("u1", "online") == "online"
+        assert await a.report("u2", "online") == "online"
+        assert await b.statuses(["u1", "u2", "u3"]) == {
+            "u1": "online",
+            "u2": "online",
+            "u3": "offline",
+        }
+        assert await b.report("u1", "offline") == "idle"  # still idle on a
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_dead_nodes_users_are_reaped_and_reannounced(
     redis: RedisServer, nursery: trio.Nursery
 ) -> None:

@@ -89,3 +89,51 @@ async def test_postgres_unread_counts_and_search_use_their_indexes(pg_server: Pg
         "hello",
     )
     assert "messages_search" in search
+
+
+async def test_postgres_appends_find_duplicates_by_index_after_the_table_grew(
+    pg_server: PgServer,
+) -> None:
+    """PL/pgSQL caches a generic plan per connection: the duplicate lookup planned on an
+    empty table must still use the unique index once the table is large (it read the
+    whole table on every append before migration 10)."""
+    _, url = await pg_server.new_database()
+    await migrate_postgres(url)
+
+    async def seq_scans_of_appends_after_growth() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                "INSERT INTO users (id, username, display_name, created_at)"
+                " VALUES ('u_1', 'ada', 'Ada', 0);"
+                "INSERT INTO rooms (id, name, kind, created_by, created_at)"
+                " VALUES ('r_1', 'general', 'public', 'u_1', 0)"
+            )
+            sent = 0
+
+            async def append(count: int) -> None:
+                nonlocal sent
+                ids = [f"m_{sent + i}" for i in range(count)]
+                sent += count
+                await conn.fetch(
+                    "SELECT * FROM chorus_append_messages($1, $2, $3, $4, $5, $6, $7)",
+                    "r_1", ids, ["u_1"] * count, ["x"] * count, ids, [0] * count, [None] * count,
+                )  # fmt: skip
+
+            for _ in range(10):  # past the custom plans: the generic plan is cached now
+                await append(1)
+            for _ in range(50):
+                await append(100)
+            async with conn.transaction():
+                for _ in range(20):
+                    await append(5)
+                return int(
+                    await conn.fetchval(
+                        "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'messages'"
+                    )
+                )
+        finally:
+            await conn.close()
+
+    async with open_asyncio_bridge() as bridge:
+        assert await bridge.run(seq_scans_of_appends_after_growth) == 0
