@@ -109,6 +109,15 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_admin(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    from chorus.admin_cli import run_admin_command
+
+    return run_admin_command(args, settings)
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
     import httpx
 
@@ -179,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_flags(migrate)
     migrate.set_defaults(handler=_cmd_migrate)
+
+    admin = commands.add_parser(
+        "admin",
+        help="server roles, users and rooms on the node's store",
+        description="Work on the node's store (same settings as `chorus serve`): make the "
+        "first admin with `chorus admin grant-role USERNAME admin`.",
+    )
+    add_flags(admin)
+    from chorus.admin_cli import add_admin_commands
+
+    add_admin_commands(admin)
+    admin.set_defaults(handler=_cmd_admin)
 
     chat = commands.add_parser(
         "chat",

@@ -445,6 +445,16 @@ class RoomActor:
         request.responder.refused(NotJoined())
         return False
 
+    async def _may_send(self, post: Post) -> bool:
+        """Whether the sender may post now (mutes, locks, bans and blocks: `chat.check_may_send`);
+        refuses the post otherwise. Read for each post, so a change applies at once."""
+        try:
+            await chat.check_may_send(self._store, self.room_id, post.sender_id)
+        except StoreError as exc:
+            post.responder.refused(exc)
+            return False
+        return True
+
     async def _store_posts(self, posts: list[Post]) -> None:
         """Store `posts`, broadcast the new ones, then acknowledge each, in their order.
 
@@ -455,6 +465,7 @@ class RoomActor:
         still follow the order the posts arrived in.
         """
         posts = [post for post in posts if self._may_write(post)]
+        posts = [post for post in posts if await self._may_send(post)]
         if any(post.thread_id is not None for post in posts):
             posts = [post for post in posts if await self._thread_ok(post)]
         run: list[Post] = []
@@ -534,6 +545,8 @@ class RoomActor:
         if not self._may_write(change):
             return
         try:
+            if change.kind != "delete":  # a muted sender may still delete their own message
+                await chat.check_may_send(self._store, self.room_id, change.actor_id)
             await chat.room_message(self._store, self.room_id, change.message_id)
             result = await self._apply(change)
         except (StoreError, ValueError) as exc:

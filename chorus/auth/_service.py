@@ -277,6 +277,14 @@ class AuthService:
             await self._revoked(session_id)
         return len(ended)
 
+    async def revoke_all(self, user_id: str) -> int:
+        """End every live session of the user (an admin's action), closing their sockets on
+        every node; how many ended."""
+        ended = await self._store.revoke_sessions(user_id, self._clock(), keep=None)
+        for session_id in ended:
+            await self._revoked(session_id)
+        return len(ended)
+
     async def change_password(self, principal: Principal, old: str, new: str) -> int:
         """Replace the caller's password (the old one must match) and end their other
         sessions; how many ended. Raises `WrongPassword`, `InvalidInput`."""

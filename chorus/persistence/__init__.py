@@ -53,6 +53,9 @@ from ._store import Store as Store
 from .postgres.store import PostgresStore as PostgresStore
 from .postgres.store import migrate_postgres as migrate_postgres
 from .postgres.store import open_postgres_store as open_postgres_store
+from .roles.moderation import SERVER_ROLES as SERVER_ROLES
+from .roles.moderation import Ban as Ban
+from .roles.moderation import Standing as Standing
 from .roles.twofactor import TotpState as TotpState
 from .sqlite.schema import Synchronous as Synchronous
 from .sqlite.store import COMMIT_WINDOW as COMMIT_WINDOW

@@ -2,7 +2,7 @@
 
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
 `MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
-`SessionList`, `TwoFactor`, `Identities`), the engine-neutral
+`SessionList`, `TwoFactor`, `Identities`, `Moderation`), the engine-neutral
 transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -16,6 +16,7 @@ from .events import EventLogOnSql
 from .files import FilesOnSql
 from .identities import IdentitiesOnSql
 from .inbox import InboxOnSql
+from .moderation import ModerationOnSql
 from .rooms import RoomsOnSql
 from .search import SearchOnSql
 from .secrets import SecretsOnSql
@@ -36,6 +37,7 @@ class StoreOnSql(
     SessionListOnSql,
     TwoFactorOnSql,
     IdentitiesOnSql,
+    ModerationOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 

@@ -1,0 +1,118 @@
+"""`chorus admin ...`: server roles, users and rooms, straight on the node's store.
+
+Works like `chorus migrate`: the same settings (`--data-dir`,
+`--database-url`...) name the store, and no node needs to run. This is how
+an operator makes the first admin (`chorus admin grant-role alice admin`):
+nobody becomes one by registering first. Each command calls one store
+action, the same ones the admin API calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from chorus.config import Settings
+from chorus.persistence import SERVER_ROLES, NotFound, Store, StoreError
+
+Command = Callable[[Store, argparse.Namespace], Awaitable[str]]
+
+
+async def _user_id(store: Store, username: str) -> str:
+    user = await store.get_user_by_username(username)
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user.id
+
+
+async def grant_role(store: Store, args: argparse.Namespace) -> str:
+    await store.set_server_role(await _user_id(store, args.username), args.role)
+    return f"{args.username} is now {args.role}"
+
+
+async def revoke_role(store: Store, args: argparse.Namespace) -> str:
+    await store.set_server_role(await _user_id(store, args.username), "member")
+    return f"{args.username} is now member"
+
+
+async def list_admins(store: Store, _args: argparse.Namespace) -> str:
+    lines = [f"{u.username}\tadmin" for u in await store.users_with_role("admin")]
+    lines += [f"{u.username}\tmoderator" for u in await store.users_with_role("moderator")]
+    return "\n".join(lines) if lines else "no admins or moderators"
+
+
+async def list_users(store: Store, args: argparse.Namespace) -> str:
+    found = await store.list_users(args.limit, args.after, args.role)
+    return "\n".join(f"{u.id}\t{u.username}\t{role}" for u, role in found) or "no users"
+
+
+async def reset_two_factor(store: Store, args: argparse.Namespace) -> str:
+    was_on = await store.disable_totp(await _user_id(store, args.username))
+    return f"{args.username}: two-factor authentication " + ("turned off" if was_on else "was off")
+
+
+async def list_rooms(store: Store, args: argparse.Namespace) -> str:
+    found = await store.all_rooms(args.limit, args.after)
+    return "\n".join(f"{r.id}\t{r.kind.value}\t{r.name}" for r in found) or "no rooms"
+
+
+async def transfer_room(store: Store, args: argparse.Namespace) -> str:
+    previous = await store.transfer_ownership(args.room_id, await _user_id(store, args.username))
+    return f"room {args.room_id} now belongs to {args.username} (was {previous})"
+
+
+def run_admin_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one `chorus admin` command; 0 on success, 1 with a message on stderr otherwise."""
+    from chorus.node import open_node_store
+
+    command: Command = args.admin_command
+
+    async def main() -> str:
+        async with open_node_store(settings) as store:
+            return await command(store, args)
+
+    try:
+        print(trio.run(main))
+    except (StoreError, ValueError) as exc:
+        print(f"chorus admin: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_admin_commands(admin: argparse.ArgumentParser) -> None:
+    """The subcommands of `chorus admin` (its settings flags are added by the caller)."""
+    commands = admin.add_subparsers(title="admin commands", metavar="COMMAND", required=True)
+    grant = commands.add_parser("grant-role", help="give a user a server role")
+    grant.add_argument("username")
+    grant.add_argument("role", choices=SERVER_ROLES)
+    grant.set_defaults(admin_command=grant_role)
+    revoke = commands.add_parser("revoke-role", help="make a user a plain member again")
+    revoke.add_argument("username")
+    revoke.set_defaults(admin_command=revoke_role)
+    admins = commands.add_parser("list-admins", help="list server admins and moderators")
+    admins.set_defaults(admin_command=list_admins)
+
+    users = commands.add_parser("users", help="users of the server")
+    user_commands = users.add_subparsers(title="users commands", metavar="COMMAND", required=True)
+    listing = user_commands.add_parser("list", help="list users by username")
+    listing.add_argument("--role", choices=SERVER_ROLES)
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--after", help="list users after this username")
+    listing.set_defaults(admin_command=list_users)
+    reset = user_commands.add_parser("reset-2fa", help="turn a user's two-factor off")
+    reset.add_argument("username")
+    reset.set_defaults(admin_command=reset_two_factor)
+
+    rooms = commands.add_parser("rooms", help="rooms of the server")
+    room_commands = rooms.add_subparsers(title="rooms commands", metavar="COMMAND", required=True)
+    room_list = room_commands.add_parser("list", help="list public and private rooms")
+    room_list.add_argument("--limit", type=int, default=100)
+    room_list.add_argument("--after", help="list rooms after this room id")
+    room_list.set_defaults(admin_command=list_rooms)
+    transfer = room_commands.add_parser("transfer", help="give a room to one of its members")
+    transfer.add_argument("room_id")
+    transfer.add_argument("username")
+    transfer.set_defaults(admin_command=transfer_room)
