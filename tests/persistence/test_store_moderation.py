@@ -23,7 +23,7 @@ async def test_server_roles_default_to_member_and_can_be_granted_and_listed(
     ]
     assert [u.username for u, _ in await store.list_users(10, after="ada")] == ["bob"]
     assert [u.username for u, _ in await store.list_users(10, role="moderator")] == ["ada"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a server role"):
         await store.set_server_role(ada.id, "owner")
     with pytest.raises(NotFound):
         await store.set_server_role("u_missing", "admin")
@@ -70,7 +70,7 @@ async def test_room_roles_change_but_ownership_only_moves_by_transfer(store: Sto
     room = await make_room(store, ada)
     await store.add_member(room.id, bob.id, Role.MEMBER, T0)
     assert (await store.set_member_role(room.id, bob.id, Role.MODERATOR)).role is Role.MODERATOR
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="transfer_ownership"):
         await store.set_member_role(room.id, bob.id, Role.OWNER)
     with pytest.raises(Conflict):
         await store.set_member_role(room.id, ada.id, Role.MEMBER)
@@ -96,7 +96,7 @@ async def test_blocks_mark_the_blocked_user_in_shared_direct_rooms_only(store: S
     assert (await store.standing(dm.id, bob.id, T0)).blocked
     assert not (await store.standing(dm.id, ada.id, T0)).blocked
     assert not (await store.standing(public.id, bob.id, T0)).blocked
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="themselves"):
         await store.block(ada.id, ada.id, T0)
     assert await store.unblock(ada.id, bob.id) is True
     assert not await store.blocks_between([ada.id, bob.id])
