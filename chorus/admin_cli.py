@@ -82,28 +82,36 @@ def run_admin_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_admin_commands(admin: argparse.ArgumentParser) -> None:
-    """The subcommands of `chorus admin` (its settings flags are added by the caller)."""
+def add_admin_commands(
+    admin: argparse.ArgumentParser, add_flags: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """The subcommands of `chorus admin`; `add_flags` gives each the settings flags (after
+    the command: `chorus admin grant-role alice admin --data-dir /var/chorus`)."""
     commands = admin.add_subparsers(title="admin commands", metavar="COMMAND", required=True)
     grant = commands.add_parser("grant-role", help="give a user a server role")
     grant.add_argument("username")
     grant.add_argument("role", choices=SERVER_ROLES)
+    add_flags(grant)
     grant.set_defaults(admin_command=grant_role)
     revoke = commands.add_parser("revoke-role", help="make a user a plain member again")
     revoke.add_argument("username")
+    add_flags(revoke)
     revoke.set_defaults(admin_command=revoke_role)
     admins = commands.add_parser("list-admins", help="list server admins and moderators")
+    add_flags(admins)
     admins.set_defaults(admin_command=list_admins)
 
     users = commands.add_parser("users", help="users of the server")
     user_commands = users.add_subparsers(title="users commands", metavar="COMMAND", required=True)
     listing = user_commands.add_parser("list", help="list users by username")
-    listing.add_argument("--role", choices=SERVER_ROLES)
+    listing.add_argument("--with-role", dest="role", choices=SERVER_ROLES)
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--after", help="list users after this username")
+    add_flags(listing)
     listing.set_defaults(admin_command=list_users)
     reset = user_commands.add_parser("reset-2fa", help="turn a user's two-factor off")
     reset.add_argument("username")
+    add_flags(reset)
     reset.set_defaults(admin_command=reset_two_factor)
 
     rooms = commands.add_parser("rooms", help="rooms of the server")
@@ -111,8 +119,10 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     room_list = room_commands.add_parser("list", help="list public and private rooms")
     room_list.add_argument("--limit", type=int, default=100)
     room_list.add_argument("--after", help="list rooms after this room id")
+    add_flags(room_list)
     room_list.set_defaults(admin_command=list_rooms)
     transfer = room_commands.add_parser("transfer", help="give a room to one of its members")
     transfer.add_argument("room_id")
     transfer.add_argument("username")
+    add_flags(transfer)
     transfer.set_defaults(admin_command=transfer_room)

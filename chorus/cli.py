@@ -195,10 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Work on the node's store (same settings as `chorus serve`): make the "
         "first admin with `chorus admin grant-role USERNAME admin`.",
     )
-    add_flags(admin)
     from chorus.admin_cli import add_admin_commands
 
-    add_admin_commands(admin)
+    add_admin_commands(admin, add_flags)
     admin.set_defaults(handler=_cmd_admin)
 
     chat = commands.add_parser(
