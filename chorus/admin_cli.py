@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from chorus.config import Settings
-from chorus.persistence import SERVER_ROLES, NotFound, Store, StoreError
+from chorus.persistence import SERVER_ROLES, NotFound, Store, StoreError, now_ms
 
 Command = Callable[[Store, argparse.Namespace], Awaitable[str]]
 
@@ -52,6 +52,19 @@ async def list_users(store: Store, args: argparse.Namespace) -> str:
 async def reset_two_factor(store: Store, args: argparse.Namespace) -> str:
     was_on = await store.disable_totp(await _user_id(store, args.username))
     return f"{args.username}: two-factor authentication " + ("turned off" if was_on else "was off")
+
+
+async def deactivate(store: Store, args: argparse.Namespace) -> str:
+    user_id = await _user_id(store, args.username)
+    now = now_ms()
+    await store.set_deactivated(user_id, now)
+    ended = await store.revoke_sessions(user_id, now, keep=None)
+    return f"{args.username} deactivated; {len(ended)} sessions ended"
+
+
+async def reactivate(store: Store, args: argparse.Namespace) -> str:
+    await store.set_deactivated(await _user_id(store, args.username), None)
+    return f"{args.username} reactivated"
 
 
 async def list_rooms(store: Store, args: argparse.Namespace) -> str:
@@ -109,6 +122,19 @@ def add_admin_commands(
     listing.add_argument("--after", help="list users after this username")
     add_flags(listing)
     listing.set_defaults(admin_command=list_users)
+    off = user_commands.add_parser(
+        "deactivate",
+        help="stop a user signing in and end their sessions (their tokens stop working; "
+        "sockets already open stay open until they reconnect: the admin API closes them "
+        "at once)",
+    )
+    off.add_argument("username")
+    add_flags(off)
+    off.set_defaults(admin_command=deactivate)
+    on = user_commands.add_parser("reactivate", help="let a deactivated user sign in again")
+    on.add_argument("username")
+    add_flags(on)
+    on.set_defaults(admin_command=reactivate)
     reset = user_commands.add_parser("reset-2fa", help="turn a user's two-factor off")
     reset.add_argument("username")
     add_flags(reset)

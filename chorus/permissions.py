@@ -199,6 +199,8 @@ ROUTE_ACTIONS: Mapping[str, Entry] = {
     "admin_set_role": Action.ADMIN,
     "admin_revoke_sessions": Action.ADMIN,
     "admin_reset_two_factor": Action.ADMIN,
+    "admin_deactivate": Action.ADMIN,
+    "admin_reactivate": Action.ADMIN,
     "admin_list_rooms": Action.ADMIN,
     "admin_transfer_room": Action.ADMIN,
 }

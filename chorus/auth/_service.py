@@ -202,6 +202,8 @@ class AuthService:
         user = await self._store.get_user(outcome.session.user_id)
         if user is None:
             raise InvalidToken("the account no longer exists")
+        if await self._store.deactivated_at(user.id) is not None:
+            raise InvalidToken("this account is deactivated")
         return self._tokens(user, outcome.session.id, new_token)
 
     async def logout(self, session_id: str) -> None:
@@ -226,8 +228,11 @@ class AuthService:
         """A new session of `user` with its tokens, no password asked.
 
         For accounts the caller vouches for (registration, login, provisioned
-        bots): the session is made exactly as a login makes it.
+        bots): the session is made exactly as a login makes it. A deactivated
+        account gets none (`InvalidCredentials`), whichever way it signs in.
         """
+        if await self._store.deactivated_at(user.id) is not None:
+            raise InvalidCredentials("this account is deactivated")
         now = self._clock()
         device = Device() if device is None else device
         refresh_token = new_refresh_token()
@@ -276,6 +281,16 @@ class AuthService:
         for session_id in ended:
             await self._revoked(session_id)
         return len(ended)
+
+    async def deactivate(self, user_id: str) -> int:
+        """Deactivate the account (no new session, whichever way it signs in) and end its
+        sessions, closing its sockets on every node; how many sessions ended."""
+        await self._store.set_deactivated(user_id, self._clock())
+        return await self.revoke_all(user_id)
+
+    async def reactivate(self, user_id: str) -> None:
+        """Let a deactivated account sign in again."""
+        await self._store.set_deactivated(user_id, None)
 
     async def revoke_all(self, user_id: str) -> int:
         """End every live session of the user (an admin's action), closing their sockets on

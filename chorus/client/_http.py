@@ -285,6 +285,14 @@ class HttpApi:
         data = await self._call("POST", f"/admin/users/{user_id}/revoke-sessions")
         return int(data["revoked_sessions"])
 
+    async def admin_deactivate(self, user_id: str) -> int:
+        """Stop the user signing in and end their sessions; how many ended."""
+        data = await self._call("POST", f"/admin/users/{user_id}/deactivate")
+        return int(data["revoked_sessions"])
+
+    async def admin_reactivate(self, user_id: str) -> None:
+        await self._call("POST", f"/admin/users/{user_id}/reactivate")
+
     async def admin_reset_two_factor(self, user_id: str) -> None:
         await self._call("POST", f"/admin/users/{user_id}/reset-2fa")
 

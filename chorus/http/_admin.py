@@ -161,6 +161,35 @@ async def admin_revoke_sessions(call: Call[object], user_id: str) -> Reply:
 
 @table.route(
     "POST",
+    f"{API_PREFIX}/admin/users/{{user_id}}/deactivate",
+    summary="Deactivate a user",
+    responses={200: RevokedView},
+    errors={**_ADMIN, 404: "No such user."},
+)
+async def admin_deactivate(call: Call[object], user_id: str) -> Reply:
+    """The account can no longer sign in (password, provider token, refresh); its sessions
+    end and its open sockets close, on every node."""
+    await require_admin(call.services, call.user_id)
+    revoked = await call.services.auth.deactivate(user_id)
+    return Reply(200, RevokedView(revoked_sessions=revoked))
+
+
+@table.route(
+    "POST",
+    f"{API_PREFIX}/admin/users/{{user_id}}/reactivate",
+    summary="Reactivate a user",
+    responses={204: None},
+    errors={**_ADMIN, 404: "No such user."},
+)
+async def admin_reactivate(call: Call[object], user_id: str) -> Reply:
+    """The account may sign in again."""
+    await require_admin(call.services, call.user_id)
+    await call.services.auth.reactivate(user_id)
+    return Reply(204)
+
+
+@table.route(
+    "POST",
     f"{API_PREFIX}/admin/users/{{user_id}}/reset-2fa",
     summary="Turn a user's two-factor authentication off",
     responses={204: None},

@@ -12,7 +12,7 @@ import trio
 from chorus.cli import main
 from chorus.config import Settings
 from chorus.node import open_node_store
-from chorus.persistence import Role, RoomKind, Store
+from chorus.persistence import Role, RoomKind, Store, now_ms
 
 NOW = 1_700_000_000_000
 T = TypeVar("T")
@@ -86,3 +86,29 @@ def test_rooms_are_listed_and_transferred_and_2fa_reset(
     code, out = admin(capsys, tmp_path, "users", "reset-2fa", "bob")
     assert code == 0
     assert out == "bob: two-factor authentication turned off\n"
+
+
+def test_a_deactivated_user_gets_no_session_until_reactivated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def setup(store: Store) -> str:
+        ada = await store.create_user("ada", "Ada", "hash", NOW)
+        now = now_ms()  # the command ends sessions live at the real time
+        await store.create_session(ada.id, "refresh-hash", now, now + 3_600_000)
+        return ada.id
+
+    ada_id = on_store(tmp_path, setup)
+    assert admin(capsys, tmp_path, "users", "deactivate", "ada") == (
+        0,
+        "ada deactivated; 1 sessions ended\n",
+    )
+
+    async def state(store: Store) -> tuple[int | None, int]:
+        live = await store.list_sessions(ada_id, now_ms())
+        return await store.deactivated_at(ada_id), len(live)
+
+    at, live = on_store(tmp_path, state)
+    assert at is not None
+    assert live == 0
+    assert admin(capsys, tmp_path, "users", "reactivate", "ada") == (0, "ada reactivated\n")
+    assert on_store(tmp_path, state) == (None, 0)

@@ -77,6 +77,16 @@ class Moderation(Protocol):
         """Every user with this server role, by username."""
         ...
 
+    async def set_deactivated(self, user_id: str, at: int | None) -> None:
+        """Deactivate the account at `at` (ms), or reactivate it (None). `NotFound` for an
+        unknown user. Ending its sessions is the caller's job (`revoke_sessions`)."""
+        ...
+
+    async def deactivated_at(self, user_id: str) -> int | None:
+        """When the account was deactivated, None while it is active. `NotFound` for an
+        unknown user."""
+        ...
+
     async def list_users(
         self, limit: int, after: str | None = None, role: str | None = None
     ) -> list[tuple[User, str]]:
@@ -180,6 +190,19 @@ class ModerationOnSql(Engine):
         """See `Moderation.users_with_role`."""
         return await self._read(lambda: users_with_role(role))
 
+    async def set_deactivated(self, user_id: str, at: int | None) -> None:
+        """See `Moderation.set_deactivated`."""
+        await self._write(lambda: set_deactivated(user_id, at), one_statement=True)
+
+    async def deactivated_at(self, user_id: str) -> int | None:
+        """See `Moderation.deactivated_at`."""
+        rows = await self._read(
+            lambda: fetch("SELECT deactivated_at FROM users WHERE id = $1", user_id)
+        )
+        if not rows:
+            raise NotFound(f"no user {user_id!r}")
+        return None if rows[0][0] is None else int(rows[0][0])
+
     async def list_users(
         self, limit: int, after: str | None = None, role: str | None = None
     ) -> list[tuple[User, str]]:
@@ -281,6 +304,14 @@ def find_standing(room_id: str, user_id: str, now: int) -> Tx[Standing]:
 def set_server_role(user_id: str, role: str) -> Tx[None]:
     found = yield from fetch_one(
         "UPDATE users SET role = $2 WHERE id = $1 RETURNING 1", user_id, role
+    )
+    if found is None:
+        raise NotFound(f"no user {user_id!r}")
+
+
+def set_deactivated(user_id: str, at: int | None) -> Tx[None]:
+    found = yield from fetch_one(
+        "UPDATE users SET deactivated_at = $2 WHERE id = $1 RETURNING 1", user_id, at
     )
     if found is None:
         raise NotFound(f"no user {user_id!r}")

@@ -4,6 +4,8 @@
 ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
     CHECK (role IN ('admin', 'moderator', 'member'));
 CREATE INDEX users_role ON users (role) WHERE role <> 'member';
+-- A deactivated account (by an admin) gets no new session; NULL: active.
+ALTER TABLE users ADD COLUMN deactivated_at INTEGER;
 -- Muted members read but do not post; NULL: not muted; 0: until unmuted; else
 -- the time (ms) the mute ends.
 ALTER TABLE memberships ADD COLUMN muted_until INTEGER;
