@@ -190,6 +190,24 @@ class HttpApi:
         """The user with this username (any letter case); `ApiError` 404 if there is none."""
         return parse(User, await self._call("GET", f"/users/by-name/{quote(username, safe='')}"))
 
+    async def set_display_name(self, display_name: str) -> User:
+        """Change your display name; your account as it now is."""
+        return parse(User, await self._call("PATCH", "/users/me", {"display_name": display_name}))
+
+    async def set_avatar(self, file_id: str) -> FileInfo:
+        """Make one of your ready image files your avatar (shown to everyone signed in)."""
+        data = await self._call("PUT", "/users/me/avatar", {"file_id": file_id})
+        return parse(FileInfo, data["avatar"])
+
+    async def remove_avatar(self) -> None:
+        await self._call("DELETE", "/users/me/avatar")
+
+    async def profile(self, user_id: str) -> tuple[User, FileInfo | None]:
+        """A user and their avatar (None without one)."""
+        data = await self._call("GET", f"/users/{user_id}/profile")
+        avatar = None if data["avatar"] is None else parse(FileInfo, data["avatar"])
+        return parse(User, data["user"]), avatar
+
     # -- rooms ----------------------------------------------------------------------------
 
     async def create_room(self, name: str, kind: str = "public") -> Room:

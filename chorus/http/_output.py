@@ -682,3 +682,11 @@ class UserListView:
 
     users: list[ServerRoleView]
     next_after: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ProfileView:
+    """A user and their avatar (null without one): one of their image files."""
+
+    user: UserView
+    avatar: protocol.FileInfo | None

@@ -77,6 +77,23 @@ class Moderation(Protocol):
         """Every user with this server role, by username."""
         ...
 
+    async def set_display_name(self, user_id: str, display_name: str) -> User:
+        """Change the user's display name; the updated user. `NotFound` for an unknown user."""
+        ...
+
+    async def set_avatar(self, user_id: str, file_id: str | None) -> None:
+        """Make the file the user's avatar (None: none). Whether the file fits (the user's,
+        a ready image) is the caller's check; `NotFound` for an unknown user or file."""
+        ...
+
+    async def avatar_of(self, user_id: str) -> str | None:
+        """The id of the user's avatar file, or None."""
+        ...
+
+    async def is_avatar(self, file_id: str) -> bool:
+        """Whether the file is some user's avatar."""
+        ...
+
     async def set_deactivated(self, user_id: str, at: int | None) -> None:
         """Deactivate the account at `at` (ms), or reactivate it (None). `NotFound` for an
         unknown user. Ending its sessions is the caller's job (`revoke_sessions`)."""
@@ -189,6 +206,30 @@ class ModerationOnSql(Engine):
     async def users_with_role(self, role: str) -> list[User]:
         """See `Moderation.users_with_role`."""
         return await self._read(lambda: users_with_role(role))
+
+    async def set_display_name(self, user_id: str, display_name: str) -> User:
+        """See `Moderation.set_display_name`."""
+        return await self._write(
+            lambda: set_display_name(user_id, display_name), one_statement=True
+        )
+
+    async def set_avatar(self, user_id: str, file_id: str | None) -> None:
+        """See `Moderation.set_avatar`."""
+        await self._write(lambda: set_avatar(user_id, file_id), one_statement=True)
+
+    async def avatar_of(self, user_id: str) -> str | None:
+        """See `Moderation.avatar_of`."""
+        found = await self._read(
+            lambda: fetch_value("SELECT avatar_file_id FROM users WHERE id = $1", user_id)
+        )
+        return None if found is None else str(found)
+
+    async def is_avatar(self, file_id: str) -> bool:
+        """See `Moderation.is_avatar`."""
+        found = await self._read(
+            lambda: fetch_value("SELECT 1 FROM users WHERE avatar_file_id = $1", file_id)
+        )
+        return found is not None
 
     async def set_deactivated(self, user_id: str, at: int | None) -> None:
         """See `Moderation.set_deactivated`."""
@@ -305,6 +346,28 @@ def set_server_role(user_id: str, role: str) -> Tx[None]:
     found = yield from fetch_one(
         "UPDATE users SET role = $2 WHERE id = $1 RETURNING 1", user_id, role
     )
+    if found is None:
+        raise NotFound(f"no user {user_id!r}")
+
+
+def set_display_name(user_id: str, display_name: str) -> Tx[User]:
+    row = yield from fetch_one(
+        f"UPDATE users SET display_name = $2 WHERE id = $1 RETURNING {bare(USER)}",
+        user_id,
+        display_name,
+    )
+    if row is None:
+        raise NotFound(f"no user {user_id!r}")
+    return user(row)
+
+
+def set_avatar(user_id: str, file_id: str | None) -> Tx[None]:
+    try:
+        found = yield from fetch_one(
+            "UPDATE users SET avatar_file_id = $2 WHERE id = $1 RETURNING 1", user_id, file_id
+        )
+    except ForeignKeyViolation as exc:
+        raise NotFound(f"no file {file_id!r}") from exc
     if found is None:
         raise NotFound(f"no user {user_id!r}")
 

@@ -6,6 +6,9 @@ ALTER TABLE users ADD COLUMN role TEXT COLLATE "C" NOT NULL DEFAULT 'member'
 CREATE INDEX users_role ON users (role) WHERE role <> 'member';
 -- A deactivated account (by an admin) gets no new session; NULL: active.
 ALTER TABLE users ADD COLUMN deactivated_at BIGINT;
+-- The user's avatar: one of their image files (any signed-in user may see it).
+ALTER TABLE users ADD COLUMN avatar_file_id TEXT COLLATE "C" REFERENCES files (id) ON DELETE SET NULL;
+CREATE INDEX users_avatar ON users (avatar_file_id) WHERE avatar_file_id IS NOT NULL;
 -- Muted members read but do not post; NULL: not muted; 0: until unmuted; else
 -- the time (ms) the mute ends.
 ALTER TABLE memberships ADD COLUMN muted_until BIGINT;
