@@ -45,7 +45,7 @@ async def _room(running: RunningNode, users: dict[Who, User]) -> tuple[str, dict
     owner = users[Who.OWNER]
     room = await store.create_room("frames", RoomKind.PRIVATE, owner.id, now_ms())
     roles = {Who.MODERATOR: Role.MODERATOR}
-    posted = {}
+    posted: dict[Who, str] = {}
     for who, user in users.items():
         if who is not Who.OUTSIDER:
             await store.add_member(room.id, user.id, roles.get(who, Role.MEMBER), now_ms())
