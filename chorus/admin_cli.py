@@ -62,6 +62,11 @@ async def deactivate(store: Store, args: argparse.Namespace) -> str:
     return f"{args.username} deactivated; {len(ended)} sessions ended"
 
 
+async def revoke_sessions(store: Store, args: argparse.Namespace) -> str:
+    ended = await store.revoke_sessions(await _user_id(store, args.username), now_ms(), keep=None)
+    return f"{args.username}: {len(ended)} sessions ended"
+
+
 async def reactivate(store: Store, args: argparse.Namespace) -> str:
     await store.set_deactivated(await _user_id(store, args.username), None)
     return f"{args.username} reactivated"
@@ -135,6 +140,14 @@ def add_admin_commands(
     on.add_argument("username")
     add_flags(on)
     on.set_defaults(admin_command=reactivate)
+    revoke_all = user_commands.add_parser(
+        "revoke-sessions",
+        help="end every session of a user (their tokens stop working; sockets already open "
+        "stay open until they reconnect: the admin API closes them at once)",
+    )
+    revoke_all.add_argument("username")
+    add_flags(revoke_all)
+    revoke_all.set_defaults(admin_command=revoke_sessions)
     reset = user_commands.add_parser("reset-2fa", help="turn a user's two-factor off")
     reset.add_argument("username")
     add_flags(reset)

@@ -112,3 +112,25 @@ def test_a_deactivated_user_gets_no_session_until_reactivated(
     assert live == 0
     assert admin(capsys, tmp_path, "users", "reactivate", "ada") == (0, "ada reactivated\n")
     assert on_store(tmp_path, state) == (None, 0)
+
+
+def test_revoke_sessions_ends_every_live_session_of_the_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def setup(store: Store) -> str:
+        ada = await store.create_user("ada", "Ada", "hash", NOW)
+        now = now_ms()
+        for n in range(2):
+            await store.create_session(ada.id, f"refresh-{n}", now, now + 3_600_000)
+        return ada.id
+
+    ada_id = on_store(tmp_path, setup)
+    assert admin(capsys, tmp_path, "users", "revoke-sessions", "ada") == (
+        0,
+        "ada: 2 sessions ended\n",
+    )
+
+    async def live(store: Store) -> int:
+        return len(await store.list_sessions(ada_id, now_ms()))
+
+    assert on_store(tmp_path, live) == 0
