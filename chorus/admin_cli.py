@@ -77,6 +77,11 @@ async def list_rooms(store: Store, args: argparse.Namespace) -> str:
     return "\n".join(f"{r.id}\t{r.kind.value}\t{r.name}" for r in found) or "no rooms"
 
 
+async def delete_room(store: Store, args: argparse.Namespace) -> str:
+    members = await store.delete_room(args.room_id, now_ms())
+    return f"room {args.room_id} deleted ({len(members)} members)"
+
+
 async def transfer_room(store: Store, args: argparse.Namespace) -> str:
     previous = await store.transfer_ownership(args.room_id, await _user_id(store, args.username))
     return f"room {args.room_id} now belongs to {args.username} (was {previous})"
@@ -160,6 +165,14 @@ def add_admin_commands(
     room_list.add_argument("--after", help="list rooms after this room id")
     add_flags(room_list)
     room_list.set_defaults(admin_command=list_rooms)
+    drop = room_commands.add_parser(
+        "delete",
+        help="delete a room and everything in it (members' open sockets learn it at their "
+        "next resume; the admin API tells them at once)",
+    )
+    drop.add_argument("room_id")
+    add_flags(drop)
+    drop.set_defaults(admin_command=delete_room)
     transfer = room_commands.add_parser("transfer", help="give a room to one of its members")
     transfer.add_argument("room_id")
     transfer.add_argument("username")

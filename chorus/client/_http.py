@@ -320,6 +320,10 @@ class HttpApi:
         page: dict[str, Any] = await self._call("GET", "/admin/rooms", params=params)
         return page
 
+    async def admin_delete_room(self, room_id: str) -> None:
+        """Delete a room and everything in it."""
+        await self._call("DELETE", f"/admin/rooms/{room_id}")
+
     async def admin_transfer_room(self, room_id: str, user_id: str) -> None:
         await self._call("PUT", f"/admin/rooms/{room_id}/owner", {"user_id": user_id})
 

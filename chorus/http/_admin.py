@@ -13,11 +13,11 @@ from typing import Literal
 import attrs
 
 from chorus.permissions import Action, Who, allowed, standing
-from chorus.persistence import NotFound, Store
-from chorus.protocol import MAX_ID_CHARS
+from chorus.persistence import NotFound, Store, now_ms
+from chorus.protocol import MAX_ID_CHARS, ErrorCode
 from chorus.services import Services
 
-from ._errors import forbidden, not_found
+from ._errors import bad_request, forbidden, not_found
 from ._input import choice, integer, text
 from ._output import (
     RevokedView,
@@ -67,6 +67,16 @@ async def reset_two_factor(store: Store, user_id: str) -> bool:
     if await store.get_user(user_id) is None:
         raise NotFound(f"no user {user_id}")
     return await store.disable_totp(user_id)
+
+
+async def delete_room(services: Services, room_id: str, by: str) -> None:
+    """Delete a room; its members' sockets get `room_removed` on every node."""
+    try:
+        members = await services.store.delete_room(room_id, now_ms())
+    except ValueError as exc:
+        raise bad_request(ErrorCode.INVALID_VALUE, str(exc)) from None
+    for user_id in members:
+        await services.memberships.removed(user_id, room_id, by=by)
 
 
 async def transfer_room_as_admin(store: Store, room_id: str, user_id: str) -> str:
@@ -220,6 +230,21 @@ async def admin_list_rooms(call: Call[RoomPage]) -> Reply:
     return Reply(
         200, RoomPageView(rooms=[room_view(r) for r in rooms[:limit]], next_after=next_after)
     )
+
+
+@table.route(
+    "DELETE",
+    f"{API_PREFIX}/admin/rooms/{{room_id}}",
+    summary="Delete a room",
+    responses={204: None},
+    errors={**_ADMIN, 400: "A direct room (`invalid_value`).", 404: "No such room."},
+)
+async def admin_delete_room(call: Call[object], room_id: str) -> Reply:
+    """The room and everything in it go; its files are deleted; its members' open sockets
+    get `room_removed`, on every node."""
+    await require_admin(call.services, call.user_id)
+    await delete_room(call.services, room_id, call.user_id)
+    return Reply(204)
 
 
 @table.route(

@@ -104,3 +104,16 @@ async def test_admins_list_rooms_and_transfer_them(
         "PUT", f"/api/v1/admin/rooms/{room}/owner", ada, json={"user_id": ada.id}
     )
     assert_error(not_member, 404, "not_found")
+
+
+async def test_admins_delete_rooms_but_not_direct_ones(
+    server: Server, ada: Account, bob: Account
+) -> None:
+    await make_admin(server, ada)
+    room = await server.create_room(bob, "gone")
+    deleted = await server.delete(f"/api/v1/admin/rooms/{room}", ada)
+    assert deleted.status_code == 204
+    assert_error(await server.get(f"/api/v1/rooms/{room}", bob), 404, "not_found")
+    assert_error(await server.delete(f"/api/v1/admin/rooms/{room}", ada), 404, "not_found")
+    dm = (await server.post("/api/v1/dms", bob, json={"user_id": ada.id})).json()["id"]
+    assert_error(await server.delete(f"/api/v1/admin/rooms/{dm}", ada), 400, "invalid_value")

@@ -6,7 +6,7 @@ import pytest
 
 from chorus.permissions import Who
 from chorus.persistence import Conflict, NotFound, Role, RoomKind, Store
-from tests.persistence.helpers import T0, make_room, make_user
+from tests.persistence.helpers import T0, make_room, make_user, texts
 
 
 async def test_server_roles_default_to_member_and_can_be_granted_and_listed(
@@ -108,3 +108,25 @@ async def test_all_rooms_lists_public_and_private_rooms_not_direct_ones(store: S
     private = await make_room(store, ada, "b", RoomKind.PRIVATE)
     await store.direct_room(ada.id, bob.id, T0)
     assert {r.id for r in await store.all_rooms(10)} == {public.id, private.id}
+
+
+async def test_delete_room_takes_everything_in_it_and_names_its_members(store: Store) -> None:
+    ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    (first,) = await store.append_messages(room.id, texts(ada, "c1"))
+    await store.append_messages(room.id, texts(bob, "c2"))
+    await store.set_reaction(first.message.id, bob.id, "👍", True, "r1", T0)
+    await store.edit_message(first.message.id, ada.id, "edited", "e1", T0)
+    eve = await make_user(store, "eve")
+    await store.ban(room.id, eve.id, ada.id, "", T0)
+    assert await store.delete_room(room.id, T0) == [ada.id, bob.id]
+    assert await store.get_room(room.id) is None
+    assert await store.members(room.id) == []
+    assert await store.get_message(first.message.id) is None
+    assert await store.rooms_of(bob.id) == []
+    with pytest.raises(NotFound):
+        await store.delete_room(room.id, T0)
+    dm, _ = await store.direct_room(ada.id, bob.id, T0)
+    with pytest.raises(ValueError, match="direct"):
+        await store.delete_room(dm.id, T0)

@@ -116,6 +116,13 @@ class Moderation(Protocol):
         `after`."""
         ...
 
+    async def delete_room(self, room_id: str, now: int) -> list[str]:
+        """Delete a public or private room and everything in it (messages, memberships,
+        mentions, notifications, bans); its attached files are marked deleted at `now`.
+        Returns the ids of its members. `NotFound` for an unknown room; `ValueError` for a
+        direct room (its users are fixed, and so is it)."""
+        ...
+
     async def ban(self, room_id: str, user_id: str, by: str, reason: str, now: int) -> bool:
         """Ban the user from the room, ending their membership; True if they were a member.
 
@@ -255,6 +262,10 @@ class ModerationOnSql(Engine):
         """See `Moderation.all_rooms`."""
         check_limit(limit)
         return await self._read(lambda: all_rooms(limit, after or ""))
+
+    async def delete_room(self, room_id: str, now: int) -> list[str]:
+        """See `Moderation.delete_room`."""
+        return await self._write(lambda: delete_room(room_id, now))
 
     async def ban(self, room_id: str, user_id: str, by: str, reason: str, now: int) -> bool:
         """See `Moderation.ban`."""
@@ -413,6 +424,27 @@ def all_rooms(limit: int, after: str) -> Tx[list[Room]]:
         limit,
     )
     return [room(row) for row in rows]
+
+
+def delete_room(room_id: str, now: int) -> Tx[list[str]]:
+    kind = yield from fetch_value("SELECT kind FROM rooms WHERE id = $1", room_id)
+    if kind is None:
+        raise NotFound(f"no room {room_id!r}")
+    if kind == "direct":
+        raise ValueError("direct rooms are not deleted")
+    rows = yield from fetch(
+        "SELECT user_id FROM memberships WHERE room_id = $1 ORDER BY joined_at, user_id", room_id
+    )
+    # files.room_id has no foreign key: its files go the way deleted files go (housekeeping
+    # removes their bytes); the cascades from rooms take the rest.
+    yield from execute(
+        "UPDATE files SET deleted_at = $2, updated_at = $2"
+        " WHERE room_id = $1 AND deleted_at IS NULL",
+        room_id,
+        now,
+    )
+    yield from execute("DELETE FROM rooms WHERE id = $1", room_id)
+    return [str(row[0]) for row in rows]
 
 
 def ban(room_id: str, user_id: str, by: str, reason: str, now: int) -> Tx[bool]:
