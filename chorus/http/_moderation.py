@@ -31,9 +31,8 @@ MAX_MUTE_MINUTES = 60 * 24 * 366
 async def authorize(services: Services, room_id: str, user_id: str, action: Action) -> Standing:
     """The caller's standing in the room, when the permission table allows them `action`.
 
-    Raises 404 for an unknown room, and 403 otherwise, except that a room the
-    caller cannot even see (`VIEW`) answers as `chat.membership` does: 403 for
-    a non-member of an existing room.
+    Raises 404 for an unknown room and 403 when the table says no (as
+    `chat.membership` answers a non-member: the room's existence is not hidden).
     """
     store = services.store
     if await store.get_room(room_id) is None:

@@ -236,7 +236,8 @@ async def get_room(call: Call[object], room_id: str) -> Reply:
     },
 )
 async def update_room(call: Call[RoomSettings], room_id: str) -> Reply:
-    """Switches read receipts (whether members see each other's read markers): owner only."""
+    """Switches read receipts (whether members see each other's read markers): the
+    `settings` action (the owner, server admins)."""
     store = call.services.store
     await authorize(call.services, room_id, call.user_id, Action.SETTINGS)
     room = await store.set_read_receipts(room_id, call.input.read_receipts)
