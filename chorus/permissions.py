@@ -85,8 +85,9 @@ _STAFF = frozenset({Who.SERVER_MODERATOR, Who.ADMIN})
 
 TABLE: Mapping[Action, frozenset[Who]] = {
     Action.VIEW: _READERS | _STAFF,
-    # VIEW, LEAVE and SEND also need a membership: staff read and write in the rooms they
-    # are members of (with their server standing); they moderate any room.
+    # Reading messages, LEAVE and SEND also need a membership: staff read and write in the
+    # rooms they are members of (with their server standing); they see any room's details
+    # and moderate any room.
     Action.JOIN: _EVERYONE - {Who.BANNED},
     Action.LEAVE: _READERS | _STAFF,
     Action.SEND: _WRITERS | _STAFF,
