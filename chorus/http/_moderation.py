@@ -107,7 +107,10 @@ async def mute_member(
 ) -> None:
     """Mute a member for `minutes` (None: until unmuted): their next send is refused."""
     actor = await authorize(services, room_id, actor_id, Action.MUTE)
-    require_outranks(actor.who, await target_standing(services, room_id, user_id), "mute")
+    target = await target_standing(services, room_id, user_id)
+    if target is Who.OWNER:
+        raise forbidden("the owner is never muted in their own room")
+    require_outranks(actor.who, target, "mute")
     until = 0 if minutes is None else now_ms() + minutes * 60_000
     await services.store.set_muted(room_id, user_id, until)
 

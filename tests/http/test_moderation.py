@@ -52,5 +52,7 @@ async def test_a_server_moderator_moderates_a_private_room_without_joining_it(
     assert banned.status_code == 204
     invite = await server.post(f"{P}/{room}/members", ada, json={"user_id": bob.id})
     assert "banned" in assert_error(invite, 403, "forbidden")
+    owner = await server.call("PUT", f"{P}/{room}/mutes/{ada.id}", staff, json={})
+    assert "never muted" in assert_error(owner, 403, "forbidden")
     settings = await server.call("PATCH", f"{P}/{room}", staff, json={"read_receipts": False})
     assert_error(settings, 403, "forbidden")  # owner-only, admins aside
