@@ -1,4 +1,11 @@
-"""`chorus admin ...`: operator commands run on the node's store (no server needed)."""
+"""`chorus admin ...`: server roles, users and rooms, straight on the node's store.
+
+Works like `chorus migrate`: the same settings (`--data-dir`,
+`--database-url`...) name the store, and no node needs to run. This is how
+an operator makes the first admin (`chorus admin grant-role alice admin`):
+nobody becomes one by registering first. Each command calls one store
+action, the same ones the admin API calls.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +13,197 @@ import argparse
 import datetime
 import json
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import trio
 
-from chorus.config import ConfigError, Settings, add_flags, load_settings
-from chorus.persistence import MAX_AUDIT_PAGE, AuditQuery, StoreError
+from chorus.config import Settings
+from chorus.persistence import (
+    MAX_AUDIT_PAGE,
+    SERVER_ROLES,
+    AuditQuery,
+    NotFound,
+    Store,
+    StoreError,
+    now_ms,
+)
+
+Command = Callable[[Store, argparse.Namespace], Awaitable[str]]
 
 
-def add_admin_commands(commands: Any) -> Any:
-    """Add the `admin` group to `commands` (a subparsers object); its own subparsers,
-    where further admin commands are added."""
-    admin = commands.add_parser(
-        "admin",
-        help="operator commands on the node's store",
-        description="Operator commands that read or change the node's store directly "
-        "(the same --data-dir or --database-url as `chorus serve`).",
+async def _user_id(store: Store, username: str) -> str:
+    user = await store.get_user_by_username(username)
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user.id
+
+
+async def grant_role(store: Store, args: argparse.Namespace) -> str:
+    await store.set_server_role(await _user_id(store, args.username), args.role)
+    return f"{args.username} is now {args.role}"
+
+
+async def revoke_role(store: Store, args: argparse.Namespace) -> str:
+    await store.set_server_role(await _user_id(store, args.username), "member")
+    return f"{args.username} is now member"
+
+
+async def list_admins(store: Store, _args: argparse.Namespace) -> str:
+    lines = [f"{u.username}\tadmin" for u in await store.users_with_role("admin")]
+    lines += [f"{u.username}\tmoderator" for u in await store.users_with_role("moderator")]
+    return "\n".join(lines) if lines else "no admins or moderators"
+
+
+async def list_users(store: Store, args: argparse.Namespace) -> str:
+    found = await store.list_users(args.limit, args.after, args.role)
+    return "\n".join(f"{u.id}\t{u.username}\t{role}" for u, role in found) or "no users"
+
+
+async def reset_two_factor(store: Store, args: argparse.Namespace) -> str:
+    was_on = await store.disable_totp(await _user_id(store, args.username))
+    return f"{args.username}: two-factor authentication " + ("turned off" if was_on else "was off")
+
+
+async def deactivate(store: Store, args: argparse.Namespace) -> str:
+    user_id = await _user_id(store, args.username)
+    now = now_ms()
+    await store.set_deactivated(user_id, now)
+    ended = await store.revoke_sessions(user_id, now, keep=None)
+    return f"{args.username} deactivated; {len(ended)} sessions ended"
+
+
+async def revoke_sessions(store: Store, args: argparse.Namespace) -> str:
+    ended = await store.revoke_sessions(await _user_id(store, args.username), now_ms(), keep=None)
+    return f"{args.username}: {len(ended)} sessions ended"
+
+
+async def reactivate(store: Store, args: argparse.Namespace) -> str:
+    await store.set_deactivated(await _user_id(store, args.username), None)
+    return f"{args.username} reactivated"
+
+
+async def list_rooms(store: Store, args: argparse.Namespace) -> str:
+    found = await store.all_rooms(args.limit, args.after)
+    return "\n".join(f"{r.id}\t{r.kind.value}\t{r.name}" for r in found) or "no rooms"
+
+
+async def delete_room(store: Store, args: argparse.Namespace) -> str:
+    members = await store.delete_room(args.room_id, now_ms())
+    return f"room {args.room_id} deleted ({len(members)} members)"
+
+
+async def transfer_room(store: Store, args: argparse.Namespace) -> str:
+    previous = await store.transfer_ownership(args.room_id, await _user_id(store, args.username))
+    return f"room {args.room_id} now belongs to {args.username} (was {previous})"
+
+
+async def audit_events(store: Store, args: argparse.Namespace) -> str:
+    """The audit log's events (filters of `args`), newest first, one JSON object per line."""
+    from chorus.auth import event_json
+
+    actor_id = args.actor
+    if actor_id is not None:
+        # A username if there is one by that name, else taken as a user id (the user
+        # may be gone; their events stay).
+        user = await store.get_user_by_username(actor_id.lower())
+        actor_id = user.id if user is not None else actor_id
+    events = await store.list_audit(
+        AuditQuery(actor_id=actor_id, action=args.action, since=args.since, limit=args.limit)
     )
-    admin_commands = admin.add_subparsers(title="admin commands", metavar="COMMAND")
-    audit = admin_commands.add_parser(
+    return "\n".join(json.dumps(event_json(event), separators=(",", ":")) for event in events)
+
+
+def _instant(text: str) -> int:
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def _limit(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_AUDIT_PAGE:
+        raise argparse.ArgumentTypeError(f"1 to {MAX_AUDIT_PAGE}")
+    return value
+
+
+def run_admin_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one `chorus admin` command; 0 on success, 1 with a message on stderr otherwise."""
+    from chorus.node import open_node_store
+
+    command: Command = args.admin_command
+
+    async def main() -> str:
+        async with open_node_store(settings) as store:
+            return await command(store, args)
+
+    try:
+        output = trio.run(main)
+        if output:
+            print(output)
+    except (StoreError, ValueError) as exc:
+        print(f"chorus admin: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_admin_commands(
+    admin: argparse.ArgumentParser, add_flags: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """The subcommands of `chorus admin`; `add_flags` gives each the settings flags (after
+    the command: `chorus admin grant-role alice admin --data-dir /var/chorus`)."""
+    commands = admin.add_subparsers(title="admin commands", metavar="COMMAND", required=True)
+    grant = commands.add_parser("grant-role", help="give a user a server role")
+    grant.add_argument("username")
+    grant.add_argument("role", choices=SERVER_ROLES)
+    add_flags(grant)
+    grant.set_defaults(admin_command=grant_role)
+    revoke = commands.add_parser("revoke-role", help="make a user a plain member again")
+    revoke.add_argument("username")
+    add_flags(revoke)
+    revoke.set_defaults(admin_command=revoke_role)
+    admins = commands.add_parser("list-admins", help="list server admins and moderators")
+    add_flags(admins)
+    admins.set_defaults(admin_command=list_admins)
+
+    users = commands.add_parser("users", help="users of the server")
+    user_commands = users.add_subparsers(title="users commands", metavar="COMMAND", required=True)
+    listing = user_commands.add_parser("list", help="list users by username")
+    listing.add_argument("--with-role", dest="role", choices=SERVER_ROLES)
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--after", help="list users after this username")
+    add_flags(listing)
+    listing.set_defaults(admin_command=list_users)
+    off = user_commands.add_parser(
+        "deactivate",
+        help="stop a user signing in and end their sessions (their tokens stop working; "
+        "sockets already open stay open until they reconnect: the admin API closes them "
+        "at once)",
+    )
+    off.add_argument("username")
+    add_flags(off)
+    off.set_defaults(admin_command=deactivate)
+    on = user_commands.add_parser("reactivate", help="let a deactivated user sign in again")
+    on.add_argument("username")
+    add_flags(on)
+    on.set_defaults(admin_command=reactivate)
+    revoke_all = user_commands.add_parser(
+        "revoke-sessions",
+        help="end every session of a user (their tokens stop working; sockets already open "
+        "stay open until they reconnect: the admin API closes them at once)",
+    )
+    revoke_all.add_argument("username")
+    add_flags(revoke_all)
+    revoke_all.set_defaults(admin_command=revoke_sessions)
+    reset = user_commands.add_parser("reset-2fa", help="turn a user's two-factor off")
+    reset.add_argument("username")
+    add_flags(reset)
+    reset.set_defaults(admin_command=reset_two_factor)
+
+    audit = commands.add_parser(
         "audit",
         help="print audit log events, newest first, one JSON object per line",
         description="Print the audit log's events (logins and failures, 2FA changes, "
@@ -45,62 +224,26 @@ def add_admin_commands(commands: Any) -> Any:
         default=100,
         help=f"most events printed, 1 to {MAX_AUDIT_PAGE} [100]",
     )
-    add_flags(audit.add_argument_group("server settings", "Where the node's store is."))
-    audit.set_defaults(handler=_cmd_audit)
-    admin.set_defaults(handler=lambda _args: _usage(admin))
-    return admin_commands
+    add_flags(audit)
+    audit.set_defaults(admin_command=audit_events)
 
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
-def _instant(text: str) -> int:
-    try:
-        parsed = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return int(parsed.timestamp() * 1000)
-
-
-def _limit(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= MAX_AUDIT_PAGE:
-        raise argparse.ArgumentTypeError(f"1 to {MAX_AUDIT_PAGE}")
-    return value
-
-
-def _cmd_audit(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args)
-    except ConfigError as exc:
-        print(f"chorus: {exc}", file=sys.stderr)
-        return 2
-    try:
-        lines = trio.run(_audit_lines, settings, args)
-    except StoreError as exc:
-        print(f"chorus: {exc}", file=sys.stderr)
-        return 1
-    for line in lines:
-        sys.stdout.write(line + "\n")
-    return 0
-
-
-async def _audit_lines(settings: Settings, args: argparse.Namespace) -> list[str]:
-    from chorus.auth import event_json
-    from chorus.node import open_node_store
-
-    async with open_node_store(settings) as store:
-        actor_id = args.actor
-        if actor_id is not None:
-            # A username if there is one by that name, else taken as a user id (the
-            # user may be gone; their events stay).
-            user = await store.get_user_by_username(actor_id.lower())
-            actor_id = user.id if user is not None else actor_id
-        events = await store.list_audit(
-            AuditQuery(actor_id=actor_id, action=args.action, since=args.since, limit=args.limit)
-        )
-    return [json.dumps(event_json(event), separators=(",", ":")) for event in events]
+    rooms = commands.add_parser("rooms", help="rooms of the server")
+    room_commands = rooms.add_subparsers(title="rooms commands", metavar="COMMAND", required=True)
+    room_list = room_commands.add_parser("list", help="list public and private rooms")
+    room_list.add_argument("--limit", type=int, default=100)
+    room_list.add_argument("--after", help="list rooms after this room id")
+    add_flags(room_list)
+    room_list.set_defaults(admin_command=list_rooms)
+    drop = room_commands.add_parser(
+        "delete",
+        help="delete a room and everything in it (members' open sockets learn it at their "
+        "next resume; the admin API tells them at once)",
+    )
+    drop.add_argument("room_id")
+    add_flags(drop)
+    drop.set_defaults(admin_command=delete_room)
+    transfer = room_commands.add_parser("transfer", help="give a room to one of its members")
+    transfer.add_argument("room_id")
+    transfer.add_argument("username")
+    add_flags(transfer)
+    transfer.set_defaults(admin_command=transfer_room)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chorus.persistence import Forbidden, Membership, Message, NotFound, Room, Store
+from chorus.permissions import Action, allowed
+from chorus.persistence import Forbidden, Membership, Message, NotFound, Room, Store, now_ms
 
 if TYPE_CHECKING:  # the room actor uses these rules: only the type, to avoid an import cycle
     from chorus.actors.rooms import Rooms
@@ -73,6 +74,24 @@ async def mark_read(store: Store, rooms: Rooms, room_id: str, user_id: str, seq:
     if room is not None and room.read_receipts:
         await rooms.show_receipt(room_id, user_id, stored)
     return stored
+
+
+async def check_may_send(store: Store, room_id: str, user_id: str) -> None:
+    """Raise `Forbidden` unless the user may post (edit, react) in the room now.
+
+    Read at every write, so a mute, a lock, a ban or a block takes effect at
+    once on every node: the permission table's `SEND` (and `SEND_LOCKED` in a
+    locked room); a user blocked by another member of a direct room may not
+    post in it. Raises `NotFound` for an unknown room.
+    """
+    found = await store.standing(room_id, user_id, now_ms())
+    who = found.who
+    if not allowed(Action.SEND, who):
+        raise Forbidden(f"a {who.value} may not post in room {room_id}")
+    if found.locked and not allowed(Action.SEND_LOCKED, who):
+        raise Forbidden(f"room {room_id} is locked: only its moderators post")
+    if found.blocked:
+        raise Forbidden(f"a member of room {room_id} blocks you")
 
 
 def _refusal(room_id: str, room: Room | None) -> NotFound | Forbidden:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 import trio
 
 from chorus import __version__
-from chorus.admin_cli import add_admin_commands
 from chorus.config import ConfigError, Settings, add_flags, load_settings
 from chorus.logs import configure_logging, redact_url, silence_logging, unbuffered, write_line
 from chorus.persistence import StoreError
@@ -110,6 +109,15 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_admin(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 2
+    from chorus.admin_cli import run_admin_command
+
+    return run_admin_command(args, settings)
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
     import httpx
 
@@ -180,6 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_flags(migrate)
     migrate.set_defaults(handler=_cmd_migrate)
+
+    admin = commands.add_parser(
+        "admin",
+        help="server roles, users and rooms on the node's store",
+        description="Work on the node's store (same settings as `chorus serve`): make the "
+        "first admin with `chorus admin grant-role USERNAME admin`.",
+    )
+    from chorus.admin_cli import add_admin_commands
+
+    add_admin_commands(admin, add_flags)
+    admin.set_defaults(handler=_cmd_admin)
 
     chat = commands.add_parser(
         "chat",
@@ -306,8 +325,6 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     bots.set_defaults(handler=_cmd_bots)
-
-    add_admin_commands(commands)
 
     protocol = commands.add_parser("protocol", help="inspect the wire protocol")
     protocol_commands = protocol.add_subparsers(title="protocol commands", metavar="COMMAND")

@@ -445,6 +445,26 @@ class RoomActor:
         request.responder.refused(NotJoined())
         return False
 
+    async def _may_send(self, posts: list[Post]) -> list[Post]:
+        """The posts whose senders may post now (mutes, locks, bans and blocks:
+        `chat.check_may_send`); the others are refused. Read at every batch, once per
+        sender, so a change applies from the next batch on."""
+        refusals: dict[str, StoreError | None] = {}
+        for sender in dict.fromkeys(post.sender_id for post in posts):
+            try:
+                await chat.check_may_send(self._store, self.room_id, sender)
+                refusals[sender] = None
+            except StoreError as exc:
+                refusals[sender] = exc
+        kept = []
+        for post in posts:
+            refusal = refusals[post.sender_id]
+            if refusal is None:
+                kept.append(post)
+            else:
+                post.responder.refused(refusal)
+        return kept
+
     async def _store_posts(self, posts: list[Post]) -> None:
         """Store `posts`, broadcast the new ones, then acknowledge each, in their order.
 
@@ -455,6 +475,7 @@ class RoomActor:
         still follow the order the posts arrived in.
         """
         posts = [post for post in posts if self._may_write(post)]
+        posts = await self._may_send(posts)
         if any(post.thread_id is not None for post in posts):
             posts = [post for post in posts if await self._thread_ok(post)]
         run: list[Post] = []
@@ -534,6 +555,8 @@ class RoomActor:
         if not self._may_write(change):
             return
         try:
+            if change.kind != "delete":  # a muted sender may still delete their own message
+                await chat.check_may_send(self._store, self.room_id, change.actor_id)
             await chat.room_message(self._store, self.room_id, change.message_id)
             result = await self._apply(change)
         except (StoreError, ValueError) as exc:

@@ -151,7 +151,8 @@ class ExternalSignIn:
         return self._tokens.provider_of(token) is not None
 
     async def sign_in(self, token: str) -> Tokens:
-        """A new session of the token's user; raises `InvalidToken` or `ProviderUnavailable`."""
+        """A new session of the token's user; raises `InvalidToken` or `ProviderUnavailable`,
+        and `InvalidCredentials` for a deactivated account (see `AuthService.open_session`)."""
         try:
             claims = await self._tokens.verify(token)
         except InvalidToken as exc:

@@ -242,6 +242,8 @@ class AuthService:
         user = await self._store.get_user(outcome.session.user_id)
         if user is None:
             raise InvalidToken("the account no longer exists")
+        if await self._store.deactivated_at(user.id) is not None:
+            raise InvalidToken("this account is deactivated")
         return self._tokens(user, outcome.session.id, new_token)
 
     async def logout(
@@ -295,8 +297,11 @@ class AuthService:
         For accounts the caller vouches for (registration, login, provisioned
         bots): the session is made exactly as a login makes it. With a
         `method` (how the user proved who they are), the login is audited,
-        with `details` added.
+        with `details` added. A deactivated account gets none (`InvalidCredentials`),
+        whichever way it signs in.
         """
+        if await self._store.deactivated_at(user.id) is not None:
+            raise InvalidCredentials("this account is deactivated")
         now = self._clock()
         device = Device() if device is None else device
         refresh_token = new_refresh_token()
@@ -358,6 +363,24 @@ class AuthService:
                 session_id,
                 details={"reason": reason},
             )
+        return len(ended)
+
+    async def deactivate(self, user_id: str) -> int:
+        """Deactivate the account (no new session, whichever way it signs in) and end its
+        sessions, closing its sockets on every node; how many sessions ended."""
+        await self._store.set_deactivated(user_id, self._clock())
+        return await self.revoke_all(user_id)
+
+    async def reactivate(self, user_id: str) -> None:
+        """Let a deactivated account sign in again."""
+        await self._store.set_deactivated(user_id, None)
+
+    async def revoke_all(self, user_id: str) -> int:
+        """End every live session of the user (an admin's action), closing their sockets on
+        every node; how many ended."""
+        ended = await self._store.revoke_sessions(user_id, self._clock(), keep=None)
+        for session_id in ended:
+            await self._revoked(session_id)
         return len(ended)
 
     async def change_password(self, principal: Principal, old: str, new: str) -> int:

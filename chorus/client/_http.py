@@ -190,6 +190,24 @@ class HttpApi:
         """The user with this username (any letter case); `ApiError` 404 if there is none."""
         return parse(User, await self._call("GET", f"/users/by-name/{quote(username, safe='')}"))
 
+    async def set_display_name(self, display_name: str) -> User:
+        """Change your display name; your account as it now is."""
+        return parse(User, await self._call("PATCH", "/users/me", {"display_name": display_name}))
+
+    async def set_avatar(self, file_id: str) -> FileInfo:
+        """Make one of your ready image files your avatar (shown to everyone signed in)."""
+        data = await self._call("PUT", "/users/me/avatar", {"file_id": file_id})
+        return parse(FileInfo, data["avatar"])
+
+    async def remove_avatar(self) -> None:
+        await self._call("DELETE", "/users/me/avatar")
+
+    async def profile(self, user_id: str) -> tuple[User, FileInfo | None]:
+        """A user and their avatar (None without one)."""
+        data = await self._call("GET", f"/users/{user_id}/profile")
+        avatar = None if data["avatar"] is None else parse(FileInfo, data["avatar"])
+        return parse(User, data["user"]), avatar
+
     # -- rooms ----------------------------------------------------------------------------
 
     async def create_room(self, name: str, kind: str = "public") -> Room:
@@ -219,6 +237,95 @@ class HttpApi:
 
     async def remove_member(self, room_id: str, user_id: str) -> None:
         await self._call("DELETE", f"/rooms/{room_id}/members/{user_id}")
+
+    # -- moderation (who may: docs/permissions.md) -----------------------------------
+
+    async def ban(self, room_id: str, user_id: str, reason: str = "") -> None:
+        """Ban a user from the room: their membership ends, they cannot come back."""
+        await self._call("POST", f"/rooms/{room_id}/bans", {"user_id": user_id, "reason": reason})
+
+    async def unban(self, room_id: str, user_id: str) -> None:
+        await self._call("DELETE", f"/rooms/{room_id}/bans/{user_id}")
+
+    async def bans(self, room_id: str) -> list[dict[str, Any]]:
+        """The room's bans: `user_id`, `banned_by`, `reason`, `banned_at`."""
+        bans: list[dict[str, Any]] = (await self._call("GET", f"/rooms/{room_id}/bans"))["bans"]
+        return bans
+
+    async def mute(self, room_id: str, user_id: str, minutes: int | None = None) -> None:
+        """Make a member read-only in the room, for `minutes` or until unmuted."""
+        body = {} if minutes is None else {"minutes": minutes}
+        await self._call("PUT", f"/rooms/{room_id}/mutes/{user_id}", body)
+
+    async def unmute(self, room_id: str, user_id: str) -> None:
+        await self._call("DELETE", f"/rooms/{room_id}/mutes/{user_id}")
+
+    async def lock(self, room_id: str, locked: bool = True) -> None:
+        """Lock (only moderators post) or unlock the room."""
+        await self._call("PUT", f"/rooms/{room_id}/lock", {"locked": locked})
+
+    async def set_role(self, room_id: str, user_id: str, role: str) -> None:
+        """Make a member a `moderator`, or a moderator a `member`."""
+        await self._call("PUT", f"/rooms/{room_id}/members/{user_id}/role", {"role": role})
+
+    async def transfer(self, room_id: str, user_id: str) -> None:
+        """Give the room to another member (you become a moderator)."""
+        await self._call("PUT", f"/rooms/{room_id}/owner", {"user_id": user_id})
+
+    async def block(self, user_id: str) -> None:
+        """Refuse direct messages from the user."""
+        await self._call("PUT", f"/users/me/blocks/{user_id}")
+
+    async def unblock(self, user_id: str) -> None:
+        await self._call("DELETE", f"/users/me/blocks/{user_id}")
+
+    async def blocked(self) -> list[str]:
+        user_ids: list[str] = (await self._call("GET", "/users/me/blocks"))["user_ids"]
+        return user_ids
+
+    # -- the admin API (server admins only) ----------------------------------------
+
+    async def admin_users(
+        self, *, role: str | None = None, after: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        """A page of users with their server roles: `users` and `next_after`."""
+        params: dict[str, Any] = {"limit": limit}
+        params |= {k: v for k, v in (("role", role), ("after", after)) if v is not None}
+        page: dict[str, Any] = await self._call("GET", "/admin/users", params=params)
+        return page
+
+    async def admin_set_role(self, user_id: str, role: str) -> None:
+        """Set a user's server role: `admin`, `moderator` or `member`."""
+        await self._call("PUT", f"/admin/users/{user_id}/role", {"role": role})
+
+    async def admin_revoke_sessions(self, user_id: str) -> int:
+        """End every session of the user; how many ended."""
+        data = await self._call("POST", f"/admin/users/{user_id}/revoke-sessions")
+        return int(data["revoked_sessions"])
+
+    async def admin_deactivate(self, user_id: str) -> int:
+        """Stop the user signing in and end their sessions; how many ended."""
+        data = await self._call("POST", f"/admin/users/{user_id}/deactivate")
+        return int(data["revoked_sessions"])
+
+    async def admin_reactivate(self, user_id: str) -> None:
+        await self._call("POST", f"/admin/users/{user_id}/reactivate")
+
+    async def admin_reset_two_factor(self, user_id: str) -> None:
+        await self._call("POST", f"/admin/users/{user_id}/reset-2fa")
+
+    async def admin_rooms(self, *, after: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """A page of public and private rooms: `rooms` and `next_after`."""
+        params: dict[str, Any] = {"limit": limit} | ({} if after is None else {"after": after})
+        page: dict[str, Any] = await self._call("GET", "/admin/rooms", params=params)
+        return page
+
+    async def admin_delete_room(self, room_id: str) -> None:
+        """Delete a room and everything in it."""
+        await self._call("DELETE", f"/admin/rooms/{room_id}")
+
+    async def admin_transfer_room(self, room_id: str, user_id: str) -> None:
+        await self._call("PUT", f"/admin/rooms/{room_id}/owner", {"user_id": user_id})
 
     async def direct_room(self, user_id: str) -> Room:
         return parse(Room, await self._call("POST", "/dms", {"user_id": user_id}))

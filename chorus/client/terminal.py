@@ -27,6 +27,7 @@ from ._file_commands import FileCommands
 from ._http import ApiError, HttpApi, TwoFactorRequired
 from ._message_commands import Command, MessageCommands, NotInRoom, Unknown, UsageError
 from ._models import Room, SessionInfo, User
+from ._moderation_commands import ModerationCommands
 from ._realtime import ConnectionLost, RealtimeClient, Reconnected, RoomFound
 from ._transcript import Transcript
 
@@ -55,7 +56,7 @@ class TypingThrottle:
         self._last.pop(room_id, None)
 
 
-class Terminal(MessageCommands, FileCommands, AccountCommands):
+class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommands):
     """The chat session: one user, one current room, the gateway connection."""
 
     def __init__(self, api: HttpApi, client: RealtimeClient, console: Console) -> None:
@@ -93,6 +94,7 @@ class Terminal(MessageCommands, FileCommands, AccountCommands):
             **self.message_commands(),
             **self.file_commands(),
             **self.account_commands(),
+            **self.moderation_commands(),
             "/help": Command("/help", "this list", self._help),
         }
         self._transcript = Transcript(self.say, self._name)

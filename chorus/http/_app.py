@@ -11,10 +11,12 @@ from quart_trio import QuartTrio
 from chorus.services import Services
 
 from . import (
+    _admin,
     _auth,
     _files,
     _inbox,
     _messages,
+    _moderation,
     _ops,
     _reactions,
     _rooms,
@@ -47,6 +49,7 @@ def all_routes() -> tuple[Route, ...]:
             *_sessions.table,
             *_users.table,
             *_rooms.table,
+            *_moderation.table,
             *_messages.table,
             *_reactions.table,
             *_threads.table,
@@ -54,6 +57,7 @@ def all_routes() -> tuple[Route, ...]:
             *_search.table,
             *_files.table,
             *_ops.table,
+            *_admin.table,
         )
     )
 

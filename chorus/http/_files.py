@@ -186,10 +186,12 @@ async def _spool(part: Path, max_bytes: int) -> tuple[int, str]:
 
 async def visible_file(call: Call[Any], file_id: str) -> StoredFile:
     """The file, if the caller may see it (its owner before attachment, then the room's
-    members) and it is not deleted; else 404."""
+    members; anyone signed in while it is a user's avatar) and it is not deleted; else 404."""
     file = await call.services.store.get_file(file_id)
     if file is None or file.deleted_at is not None:
         raise not_found("no such file")
+    if await call.services.store.is_avatar(file_id):
+        return file
     if file.room_id is None:
         if file.owner_id != call.user_id:
             raise not_found("no such file")

@@ -644,3 +644,49 @@ class SchemaSet:
         if attrs.has(hint):
             return self.ref(hint)
         raise TypeError(f"no JSON Schema for {hint!r}")
+
+
+@attrs.frozen(kw_only=True)
+class BanView:
+    """A ban from a room."""
+
+    user_id: str
+    banned_by: str
+    reason: str
+    banned_at: int
+
+
+@attrs.frozen(kw_only=True)
+class BanListView:
+    bans: list[BanView]
+
+
+@attrs.frozen(kw_only=True)
+class BlockListView:
+    """Ids of the users the caller blocks, oldest block first."""
+
+    user_ids: list[str]
+
+
+@attrs.frozen(kw_only=True)
+class ServerRoleView:
+    """A user and their server role."""
+
+    user: UserView
+    role: Literal["admin", "moderator", "member"]
+
+
+@attrs.frozen(kw_only=True)
+class UserListView:
+    """A page of users with their server roles; `next_after` continues it (null: the last)."""
+
+    users: list[ServerRoleView]
+    next_after: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ProfileView:
+    """A user and their avatar (null without one): one of their image files."""
+
+    user: UserView
+    avatar: protocol.FileInfo | None

@@ -1,14 +1,15 @@
 """`/api/v1/rooms` and `/api/v1/dms`: rooms, the public directory, members and roles.
 
-Permissions (the store checks integrity only, so every rule is here):
-- a room's details are visible to its members, and to anyone for a public room;
-  members' read markers only to members, and only while the room shows receipts
-  (which only its owner switches);
-- anyone may join a public room; private rooms are joined by invitation
-  from their owner or a moderator; direct rooms only through `/dms`;
-- a member may leave (except the owner, and except direct rooms); the owner
-  and moderators may remove members, only the owner may remove moderators,
-  nobody removes the owner.
+Who may do what is `chorus.permissions`' table (asked through
+`_moderation.authorize`); what stays here is about a room's kind:
+- a public room's details are visible to anyone; others' to those who may
+  `view` it; members' read markers only to members, and only while the room
+  shows receipts (which only those who may change its `settings` switch);
+- anyone not banned may join a public room; private rooms are joined by
+  invitation (`invite`), never while banned; direct rooms only through `/dms`,
+  never with a user who blocks the caller;
+- a member may leave (except the owner, and except direct rooms); removing
+  another member is a `kick` (see `_moderation.kick_member`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from chorus import chat
+from chorus.permissions import Action
 from chorus.persistence import Membership, NotifyLevel, Role, Room, RoomKind, Store, User, now_ms
 from chorus.protocol import MAX_ID_CHARS, MAX_ROOM_NAME_CHARS, ErrorCode
 from chorus.services import Services
@@ -26,6 +28,7 @@ from chorus.text import NAME_PATTERN, name_problem
 
 from ._errors import bad_request, forbidden, not_found
 from ._input import choice, flag, integer, text, texts
+from ._moderation import authorize, kick_member
 from ._output import (
     MemberView,
     MyRoomsView,
@@ -45,7 +48,6 @@ table = RouteTable("rooms")
 ROOM_NAME = (1, MAX_ROOM_NAME_CHARS)
 PAGE_LIMIT = (1, 100)
 DEFAULT_PAGE = 50
-MANAGERS = frozenset({Role.OWNER, Role.MODERATOR})
 MAX_GROUP_IDS = 1000
 """Most ids a group request may list (the real bound is the `max_group_size` setting)."""
 
@@ -214,7 +216,7 @@ async def get_room(call: Call[object], room_id: str) -> Reply:
     store = call.services.store
     room = await existing_room(store, room_id)
     if room.kind is not RoomKind.PUBLIC:
-        await chat.membership(store, room.id, call.user_id)
+        await authorize(call.services, room.id, call.user_id, Action.VIEW)
     memberships = await store.members(room.id)
     statuses = await call.services.presence.statuses([m.user_id for m in memberships])
     show_read = room.read_receipts and any(m.user_id == call.user_id for m in memberships)
@@ -228,15 +230,17 @@ async def get_room(call: Call[object], room_id: str) -> Reply:
     summary="Change a room's settings",
     input=RoomSettings,
     responses={200: RoomView},
-    errors={403: "The caller is not the room's owner.", 404: "No such room."},
+    errors={
+        403: "The caller may not change its settings (the owner and admins may).",
+        404: "No such room.",
+    },
 )
 async def update_room(call: Call[RoomSettings], room_id: str) -> Reply:
-    """Switches read receipts (whether members see each other's read markers): owner only."""
+    """Switches read receipts (whether members see each other's read markers): the
+    `settings` action (the owner, server admins)."""
     store = call.services.store
-    room, caller = await chat.room_and_membership(store, room_id, call.user_id)
-    if caller.role is not Role.OWNER:
-        raise forbidden("only the owner can change the room's settings")
-    room = await store.set_read_receipts(room.id, call.input.read_receipts)
+    await authorize(call.services, room_id, call.user_id, Action.SETTINGS)
+    room = await store.set_read_receipts(room_id, call.input.read_receipts)
     return Reply(200, room_view(room))
 
 
@@ -262,7 +266,7 @@ async def set_notify_level(call: Call[NotifySetting], room_id: str) -> Reply:
     f"{API_PREFIX}/rooms/{{room_id}}/join",
     summary="Join a public room",
     responses={200: MyRoomView},
-    errors={403: "The room is not public.", 404: "No such room."},
+    errors={403: "The room is not public, or the caller is banned from it.", 404: "No such room."},
 )
 async def join_room(call: Call[object], room_id: str) -> Reply:
     """Makes the caller a member of a public room (idempotent: members get their membership)."""
@@ -272,6 +276,7 @@ async def join_room(call: Call[object], room_id: str) -> Reply:
     if membership is None:
         if room.kind is not RoomKind.PUBLIC:
             raise forbidden("only public rooms can be joined; ask a moderator for an invitation")
+        await authorize(call.services, room.id, call.user_id, Action.JOIN)
         membership = await store.add_member(room.id, call.user_id, Role.MEMBER, now_ms())
         # `room` was read before the membership was written: its last_seq is safe to resume from.
         await call.services.memberships.added(
@@ -287,24 +292,25 @@ async def join_room(call: Call[object], room_id: str) -> Reply:
     input=Invite,
     responses={200: MemberView, 201: MemberView},
     errors={
-        403: "The caller is not the room's owner or a moderator, or the room is direct.",
+        403: "The caller may not invite, the room is direct, or the user is banned from it.",
         404: "No such room or user.",
     },
 )
 async def invite_member(call: Call[Invite], room_id: str) -> Reply:
     """Adds a user to the room as a member: 201, or 200 if they already were one."""
     store = call.services.store
-    room, caller = await chat.room_and_membership(store, room_id, call.user_id)
+    await authorize(call.services, room_id, call.user_id, Action.INVITE)
+    room = await existing_room(store, room_id)
     if room.kind is RoomKind.DIRECT:
         raise forbidden("the users of a direct room are fixed")
-    if caller.role not in MANAGERS:
-        raise forbidden("only the owner and moderators can invite")
     user_id = call.input.user_id
     existing = await store.get_membership(room.id, user_id)
     if existing is not None:
         return Reply(200, await _member(call.services, room, existing))
     if await store.get_user(user_id) is None:
         raise not_found(f"no user {user_id}")
+    if (await store.standing(room.id, user_id, now_ms())).banned:
+        raise forbidden(f"{user_id} is banned from room {room.id}: unban them first")
     membership = await store.add_member(room.id, user_id, Role.MEMBER, now_ms())
     await call.services.memberships.added([user_id], room, seq=room.last_seq, by=call.user_id)
     return Reply(201, await _member(call.services, room, membership))
@@ -321,37 +327,26 @@ async def invite_member(call: Call[Invite], room_id: str) -> Reply:
     },
 )
 async def remove_member(call: Call[object], room_id: str, user_id: str) -> Reply:
-    """Ends a membership: the caller's own (leaving) or another member's (removing).
+    """Ends a membership: the caller's own (leaving) or another member's (a kick).
 
-    Members may leave, except the owner and the users of a direct room. The
-    owner and moderators may remove members; only the owner may remove
-    moderators; nobody may remove the owner. The caller must be a member.
+    Members may leave, except the owner and the users of a direct room.
+    Removing another member is a `kick`: allowed by the permission table to
+    room moderators, the owner and server staff, on members they outrank;
+    nobody removes the owner. An invitation is revoked the same way.
     """
+    if user_id != call.user_id:
+        await kick_member(call.services, room_id, call.user_id, user_id)
+        return Reply(204)
     store = call.services.store
     room, caller = await chat.room_and_membership(store, room_id, call.user_id)
     if room.kind is RoomKind.DIRECT:
         raise forbidden("nobody leaves a direct room")
-    if user_id == call.user_id:
-        if caller.role is Role.OWNER:
-            raise forbidden("the owner cannot leave the room")
-    else:
-        target = await store.get_membership(room.id, user_id)
-        if target is None:
-            raise not_found(f"{user_id} is not a member of room {room.id}")
-        _check_may_remove(caller.role, target.role)
+    if caller.role is Role.OWNER:
+        raise forbidden("the owner cannot leave the room")
     if not await store.remove_member(room.id, user_id):
         raise not_found(f"{user_id} is not a member of room {room.id}")
     await call.services.memberships.removed(user_id, room.id, by=call.user_id)
     return Reply(204)
-
-
-def _check_may_remove(caller: Role, target: Role) -> None:
-    if target is Role.OWNER:
-        raise forbidden("the owner cannot be removed")
-    if caller is Role.MEMBER:
-        raise forbidden("only the owner and moderators can remove members")
-    if target is Role.MODERATOR and caller is not Role.OWNER:
-        raise forbidden("only the owner can remove a moderator")
 
 
 @table.route(
@@ -363,6 +358,7 @@ def _check_may_remove(caller: Role, target: Role) -> None:
     errors={
         400: "Invalid body: neither or both of user_id and user_ids, no other user, or more"
         " users than max_group_size.",
+        403: "One of the users blocks another.",
         404: "No such user.",
     },
 )
@@ -378,6 +374,8 @@ async def open_direct_room(call: Call[DirectWith]) -> Reply:
     if given.user_id is not None:
         if await store.get_user(given.user_id) is None:
             raise not_found(f"no user {given.user_id}")
+        if await store.blocks_between([call.user_id, given.user_id]):
+            raise forbidden("one of you blocks the other")
         room, created = await store.direct_room(call.user_id, given.user_id, now_ms())
         return await _opened(call, room, created)
     assert given.user_ids is not None
@@ -389,6 +387,8 @@ async def open_direct_room(call: Call[DirectWith]) -> Reply:
         raise bad_request(
             ErrorCode.INVALID_VALUE, f"user_ids: a group has at most {limit} users, you included"
         )
+    if await store.blocks_between([call.user_id, *others]):
+        raise forbidden("one of these users blocks another")
     if len(others) == 1:
         room, created = await store.direct_room(call.user_id, others[0], now_ms())
     else:

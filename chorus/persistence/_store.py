@@ -12,6 +12,7 @@ from .roles.events import EventLog
 from .roles.files import Files
 from .roles.identities import Identities
 from .roles.inbox import Inbox
+from .roles.moderation import Moderation
 from .roles.rooms import Rooms
 from .roles.search import Search
 from .roles.secrets import Secrets
@@ -33,6 +34,7 @@ class Store(
     TwoFactor,
     Identities,
     AuditLog,
+    Moderation,
     Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.
@@ -52,8 +54,9 @@ class Store(
     - The store checks integrity, not permissions: callers check that a
       user may read, post in or manage a room. The exceptions, checked in
       the transaction and raising `Forbidden`: who may edit, delete or
-      react to a message, and `search`, which only ever finds messages of
-      rooms the user is a member of.
+      react to a message (asking `chorus.permissions`, like every caller),
+      and `search`, which only ever finds messages of rooms the user is a
+      member of.
 
     Room events: every message, edit, delete and reaction is a row of its
     room's log (`Message`, see `EventKind`) and takes the room's next seq,

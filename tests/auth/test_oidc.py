@@ -193,6 +193,21 @@ async def test_hello_with_a_provider_token_signs_in(node: Node, provider_a: Prov
     assert again.user_id == user.id
 
 
+async def test_a_deactivated_user_cannot_sign_in_with_a_provider_token_over_http_or_hello(
+    node: Node, provider_a: Provider
+) -> None:
+    tokens = (await node.exchange(provider_a.token("user_ada"))).json()
+    ended = await node.services.auth.deactivate(tokens["user"]["id"])
+    assert ended == 1
+    refused = await node.exchange(provider_a.token("user_ada"))
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "invalid_credentials"
+    answer = await node.hello(provider_a.token("user_ada"))
+    assert isinstance(answer, protocol.ErrorReply), answer
+    await node.services.auth.reactivate(tokens["user"]["id"])
+    assert (await node.exchange(provider_a.token("user_ada"))).status_code == 200
+
+
 async def test_hello_with_a_chorus_token_still_works(node: Node, provider_a: Provider) -> None:
     tokens = (await node.exchange(provider_a.token("user_ada"))).json()
     ready = await node.hello(tokens["access_token"])

@@ -1,17 +1,143 @@
-"""`chorus admin audit`: the audit log of the node's store, one JSON object per line."""
+"""`chorus admin`: server roles, users, rooms and the audit log on the node's store, with no
+node running."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import trio
 
 from chorus.auth import AuditLog
 from chorus.cli import main
-from chorus.node import DATABASE_FILE
-from chorus.persistence import open_sqlite_store
+from chorus.config import Settings
+from chorus.node import DATABASE_FILE, open_node_store
+from chorus.persistence import Role, RoomKind, Store, now_ms, open_sqlite_store
+
+NOW = 1_700_000_000_000
+T = TypeVar("T")
+
+
+def on_store(data_dir: Path, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run `work` on the store the settings of `data_dir` select (as the commands do)."""
+
+    async def run() -> T:
+        async with open_node_store(Settings(data_dir=data_dir)) as store:
+            return await work(store)
+
+    return trio.run(run)
+
+
+def admin(capsys: pytest.CaptureFixture[str], data_dir: Path, *argv: str) -> tuple[int, str]:
+    code = main(["admin", *argv, "--data-dir", str(data_dir)])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_an_operator_makes_the_first_admin_and_takes_the_role_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def users(store: Store) -> str:
+        await store.create_user("ada", "Ada", "hash", NOW)
+        return (await store.create_user("bob", "Bob", "hash", NOW)).id
+
+    on_store(tmp_path, users)
+    assert admin(capsys, tmp_path, "list-admins") == (0, "no admins or moderators\n")
+    assert admin(capsys, tmp_path, "grant-role", "ada", "admin") == (0, "ada is now admin\n")
+    assert admin(capsys, tmp_path, "grant-role", "bob", "moderator")[0] == 0
+    assert admin(capsys, tmp_path, "list-admins") == (0, "ada\tadmin\nbob\tmoderator\n")
+
+    async def role_of_ada(store: Store) -> str:
+        ada = await store.get_user_by_username("ada")
+        assert ada is not None
+        return await store.server_role(ada.id)
+
+    assert on_store(tmp_path, role_of_ada) == "admin"
+    code, out = admin(capsys, tmp_path, "users", "list", "--with-role", "moderator")
+    assert code == 0
+    assert out.endswith("\tbob\tmoderator\n")
+    assert admin(capsys, tmp_path, "revoke-role", "ada") == (0, "ada is now member\n")
+    assert on_store(tmp_path, role_of_ada) == "member"
+    code, out = admin(capsys, tmp_path, "grant-role", "nobody", "admin")
+    assert (code, out) == (1, "chorus admin: no user named 'nobody'\n")
+
+
+def test_rooms_are_listed_and_transferred_and_2fa_reset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def setup(store: Store) -> str:
+        ada = await store.create_user("ada", "Ada", "hash", NOW)
+        bob = await store.create_user("bob", "Bob", "hash", NOW)
+        room = await store.create_room("ops", RoomKind.PRIVATE, ada.id, NOW)
+        await store.add_member(room.id, bob.id, Role.MEMBER, NOW)
+        await store.begin_totp(bob.id, b"0" * 20, NOW)
+        return room.id
+
+    room_id = on_store(tmp_path, setup)
+    assert admin(capsys, tmp_path, "rooms", "list") == (0, f"{room_id}\tprivate\tops\n")
+    code, out = admin(capsys, tmp_path, "rooms", "transfer", room_id, "bob")
+    assert code == 0
+    assert out.startswith(f"room {room_id} now belongs to bob")
+
+    async def roles(store: Store) -> dict[str, Role]:
+        return {m.user_id: m.role for m in await store.members(room_id)}
+
+    assert sorted(r.value for r in on_store(tmp_path, roles).values()) == ["moderator", "owner"]
+    code, out = admin(capsys, tmp_path, "users", "reset-2fa", "bob")
+    assert code == 0
+    assert out == "bob: two-factor authentication turned off\n"
+
+
+def test_a_deactivated_user_gets_no_session_until_reactivated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def setup(store: Store) -> str:
+        ada = await store.create_user("ada", "Ada", "hash", NOW)
+        now = now_ms()  # the command ends sessions live at the real time
+        await store.create_session(ada.id, "refresh-hash", now, now + 3_600_000)
+        return ada.id
+
+    ada_id = on_store(tmp_path, setup)
+    assert admin(capsys, tmp_path, "users", "deactivate", "ada") == (
+        0,
+        "ada deactivated; 1 sessions ended\n",
+    )
+
+    async def state(store: Store) -> tuple[int | None, int]:
+        live = await store.list_sessions(ada_id, now_ms())
+        return await store.deactivated_at(ada_id), len(live)
+
+    at, live = on_store(tmp_path, state)
+    assert at is not None
+    assert live == 0
+    assert admin(capsys, tmp_path, "users", "reactivate", "ada") == (0, "ada reactivated\n")
+    assert on_store(tmp_path, state) == (None, 0)
+
+
+def test_revoke_sessions_ends_every_live_session_of_the_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def setup(store: Store) -> str:
+        ada = await store.create_user("ada", "Ada", "hash", NOW)
+        now = now_ms()
+        for n in range(2):
+            await store.create_session(ada.id, f"refresh-{n}", now, now + 3_600_000)
+        return ada.id
+
+    ada_id = on_store(tmp_path, setup)
+    assert admin(capsys, tmp_path, "users", "revoke-sessions", "ada") == (
+        0,
+        "ada: 2 sessions ended\n",
+    )
+
+    async def live(store: Store) -> int:
+        return len(await store.list_sessions(ada_id, now_ms()))
+
+    assert on_store(tmp_path, live) == 0
+
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 

@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from chorus import protocol
-from chorus.client import Room
+from chorus.client import ApiError, Room
 from chorus.client.terminal import run_chat
 from tests.cli.test_serve import CHORUS
 from tests.e2e.node import (
@@ -264,6 +264,12 @@ async def test_every_command_given_a_wrong_argument_shows_its_usage(tmp_path: Pa
             "/rooms all": "usage: /rooms",
             "/read 3": "usage: /read",
             "/help me": "usage: /help",
+            "/kick": "usage: /kick NAME",
+            "/ban": "usage: /ban NAME [REASON]",
+            "/mute ada soon": "usage: /mute NAME [MINUTES]",
+            "/role ada owner": "usage: /role NAME moderator|member",
+            "/lock now": "usage: /lock",
+            "/block": "usage: /block NAME",
         }
         for line, usage in wrong.items():
             keyboard.type(line)
@@ -484,3 +490,57 @@ async def test_other_peoples_text_cannot_drive_the_terminal(tmp_path: Path) -> N
         await ada.client.send(room.id, "\x1b[2Jwiped\u202e\n* ada removed you from general")
         await screen.wait_for("ada: <U+001B>[2Jwiped<U+202E>↵* ada removed you from general")
         assert "\x1b[2J" not in screen.getvalue()
+
+
+async def test_moderation_commands_act_on_the_current_room(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path) as running,
+        chat_user(running, "ada") as ada,
+        chatting(running, "bob", *NEW_ACCOUNT) as (keyboard, screen),
+    ):
+        keyboard.type("/create ops")
+        await screen.wait_for("== ops ==")
+        (room,) = [r for r in await ada.api.public_rooms() if r.name == "ops"]
+        await ada.api.join_room(room.id)
+        await ada.client.join(room.id)
+        keyboard.type("/mute ada 5")
+        await screen.wait_for(" for 5 min")
+        with pytest.raises(ApiError) as muted:
+            await ada.client.send(room.id, "can I?")
+        assert muted.value.code == protocol.ErrorCode.FORBIDDEN
+        keyboard.type("/unmute ada")
+        await screen.wait_for("unmuted ")
+        keyboard.type("/lock")
+        await screen.wait_for("only moderators post")
+        with pytest.raises(ApiError) as locked:
+            await ada.client.send(room.id, "locked?")
+        assert locked.value.code == protocol.ErrorCode.FORBIDDEN
+        keyboard.type("/role ada moderator")
+        await screen.wait_for("is now moderator of")
+        await ada.client.send(room.id, "moderators post in a locked room")
+        keyboard.type("/role ada member")
+        await screen.wait_for("is now member of")
+        keyboard.type("/unlock")
+        await screen.wait_for("unlocked ")
+        keyboard.type("/kick ada")
+        await screen.wait_for("removed ")
+        await ada.wait_for(lambda f: isinstance(f, protocol.RoomRemoved))
+        await ada.api.join_room(room.id)
+        keyboard.type("/ban ada flooding")
+        await screen.wait_for("banned ")
+        with pytest.raises(ApiError) as banned:
+            await ada.api.join_room(room.id)
+        assert banned.value.status == 403
+        keyboard.type("/unban ada")
+        await screen.wait_for("unbanned ")
+        await ada.api.join_room(room.id)
+        keyboard.type("/block ada")
+        await screen.wait_for("no direct messages from them")
+        bob = await ada.api.user_by_name("bob")
+        with pytest.raises(ApiError) as blocked:
+            await ada.api.direct_room(bob.id)
+        assert blocked.value.status == 403
+        keyboard.type("/help")
+        await screen.wait_for("anything else is sent to the current room")
+        for usage in ("/kick NAME", "/ban NAME [REASON]", "/mute NAME [MINUTES]", "/lock"):
+            assert usage in screen.getvalue()

@@ -2,8 +2,8 @@
 
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
 `MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
-`SessionList`, `TwoFactor`, `Identities`, `AuditLog`), the engine-neutral
-transactions that implement it (generators over `_sql.Query`) and a mixin
+`SessionList`, `TwoFactor`, `Identities`, `AuditLog`, `Moderation`), the
+engine-neutral transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
 the union of the mixins, which each engine's store subclasses.
@@ -17,6 +17,7 @@ from .events import EventLogOnSql
 from .files import FilesOnSql
 from .identities import IdentitiesOnSql
 from .inbox import InboxOnSql
+from .moderation import ModerationOnSql
 from .rooms import RoomsOnSql
 from .search import SearchOnSql
 from .secrets import SecretsOnSql
@@ -38,6 +39,7 @@ class StoreOnSql(
     TwoFactorOnSql,
     IdentitiesOnSql,
     AuditLogOnSql,
+    ModerationOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 

@@ -2,8 +2,10 @@
 
 The rules of who may change what live here, once: only its sender may edit a
 message; its sender or a moderator may delete it; members may react; a
-deleted message is `Gone`. Each change takes its room's next seq under the
-room's lock and is idempotent by (sender, client id).
+deleted message is `Gone`. Who moderates is `chorus.permissions`'
+`DELETE_ANY` (room moderators and owners, server moderators and admins).
+Each change takes its room's next seq under the room's lock and is
+idempotent by (sender, client id).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from chorus.permissions import Action, Who, allowed, standing
+
 from .._errors import Forbidden, Gone, NotFound
-from .._model import Appended, Edit, EventKind, Message, Role, new_id
+from .._model import Appended, Edit, EventKind, Message, new_id
 from .._rows import EDIT, MESSAGE, check_limit, edit, message
 from .._sql import Engine, ForeignKeyViolation, Tx, execute, fetch, fetch_one, fetch_value
 from .events import find_message
@@ -190,12 +194,14 @@ def delete_message(message_id: str, actor_id: str, client_id: str, now: int) -> 
         return original
     target = yield from _lock_target(message_id)
     if target.sender_id != actor_id:
-        role = yield from fetch_value(
-            "SELECT role FROM memberships WHERE room_id = $1 AND user_id = $2",
+        row = yield from fetch_one(
+            "SELECT u.role, m.role FROM users u LEFT JOIN memberships m"
+            " ON m.room_id = $1 AND m.user_id = u.id WHERE u.id = $2",
             target.room_id,
             actor_id,
         )
-        if role is None or Role(role) is Role.MEMBER:
+        who = Who.OUTSIDER if row is None else standing(row[0], row[1])
+        if not allowed(Action.DELETE_ANY, who):
             raise Forbidden(f"only its sender or a moderator may delete message {message_id!r}")
     if target.deleted_at is not None:
         raise Gone(f"message {message_id!r} was already deleted")

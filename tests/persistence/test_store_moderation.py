@@ -1,0 +1,132 @@
+"""Store contract: server roles, bans, mutes, locks, room roles, ownership and blocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from chorus.permissions import Who
+from chorus.persistence import Conflict, NotFound, Role, RoomKind, Store
+from tests.persistence.helpers import T0, make_room, make_user, texts
+
+
+async def test_server_roles_default_to_member_and_can_be_granted_and_listed(
+    store: Store,
+) -> None:
+    ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
+    assert await store.server_role(ada.id) == "member"
+    await store.set_server_role(bob.id, "admin")
+    await store.set_server_role(ada.id, "moderator")
+    assert [u.id for u in await store.users_with_role("admin")] == [bob.id]
+    assert [(u.username, r) for u, r in await store.list_users(10)] == [
+        ("ada", "moderator"),
+        ("bob", "admin"),
+    ]
+    assert [u.username for u, _ in await store.list_users(10, after="ada")] == ["bob"]
+    assert [u.username for u, _ in await store.list_users(10, role="moderator")] == ["ada"]
+    with pytest.raises(ValueError, match="not a server role"):
+        await store.set_server_role(ada.id, "owner")
+    with pytest.raises(NotFound):
+        await store.set_server_role("u_missing", "admin")
+
+
+async def test_standing_reads_roles_mutes_with_expiry_bans_and_locks(store: Store) -> None:
+    ada, bob, carol = [await make_user(store, n) for n in ("ada", "bob", "carol")]
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    assert (await store.standing(room.id, ada.id, T0)).who is Who.OWNER
+    assert (await store.standing(room.id, bob.id, T0)).who is Who.MEMBER
+    assert (await store.standing(room.id, carol.id, T0)).who is Who.OUTSIDER
+    await store.set_muted(room.id, bob.id, T0 + 1000)
+    assert (await store.standing(room.id, bob.id, T0)).who is Who.MUTED
+    assert (await store.standing(room.id, bob.id, T0 + 1000)).who is Who.MEMBER  # expired
+    await store.set_muted(room.id, bob.id, 0)
+    assert (await store.standing(room.id, bob.id, T0 + 10**9)).who is Who.MUTED
+    await store.set_muted(room.id, bob.id, None)
+    assert (await store.standing(room.id, bob.id, T0)).who is Who.MEMBER
+    await store.set_locked(room.id, True)
+    assert (await store.standing(room.id, bob.id, T0)).locked
+    with pytest.raises(NotFound):
+        await store.standing("r_missing", bob.id, T0)
+
+
+async def test_a_ban_ends_the_membership_and_outlives_it_until_lifted(store: Store) -> None:
+    ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    assert await store.ban(room.id, bob.id, ada.id, "spam", T0) is True
+    assert await store.get_membership(room.id, bob.id) is None
+    assert (await store.standing(room.id, bob.id, T0)).who is Who.BANNED
+    assert await store.ban(room.id, bob.id, ada.id, "again", T0) is False  # updates the reason
+    assert [(b.user_id, b.reason) for b in await store.bans(room.id)] == [(bob.id, "again")]
+    with pytest.raises(Conflict):
+        await store.ban(room.id, ada.id, bob.id, "", T0)
+    assert await store.unban(room.id, bob.id) is True
+    assert await store.unban(room.id, bob.id) is False
+    assert (await store.standing(room.id, bob.id, T0)).who is Who.OUTSIDER
+
+
+async def test_room_roles_change_but_ownership_only_moves_by_transfer(store: Store) -> None:
+    ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    assert (await store.set_member_role(room.id, bob.id, Role.MODERATOR)).role is Role.MODERATOR
+    with pytest.raises(ValueError, match="transfer_ownership"):
+        await store.set_member_role(room.id, bob.id, Role.OWNER)
+    with pytest.raises(Conflict):
+        await store.set_member_role(room.id, ada.id, Role.MEMBER)
+    await store.set_muted(room.id, bob.id, 0)
+    assert await store.transfer_ownership(room.id, bob.id) == ada.id
+    roles = {m.user_id: m.role for m in await store.members(room.id)}
+    assert roles == {ada.id: Role.MODERATOR, bob.id: Role.OWNER}
+    assert (await store.standing(room.id, bob.id, T0)).who is Who.OWNER  # never a muted owner
+    assert await store.muted_until(room.id, bob.id) is None
+    with pytest.raises(NotFound):
+        await store.transfer_ownership(room.id, "u_missing")
+
+
+async def test_blocks_mark_the_blocked_user_in_shared_direct_rooms_only(store: Store) -> None:
+    ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
+    dm, _ = await store.direct_room(ada.id, bob.id, T0)
+    public = await store.create_room("lobby", RoomKind.PUBLIC, ada.id, T0)
+    await store.add_member(public.id, bob.id, Role.MEMBER, T0)
+    await store.block(ada.id, bob.id, T0)
+    await store.block(ada.id, bob.id, T0)  # idempotent
+    assert await store.blocked(ada.id) == [bob.id]
+    assert await store.blocks_between([bob.id, ada.id])
+    assert (await store.standing(dm.id, bob.id, T0)).blocked
+    assert not (await store.standing(dm.id, ada.id, T0)).blocked
+    assert not (await store.standing(public.id, bob.id, T0)).blocked
+    with pytest.raises(ValueError, match="themselves"):
+        await store.block(ada.id, ada.id, T0)
+    assert await store.unblock(ada.id, bob.id) is True
+    assert not await store.blocks_between([ada.id, bob.id])
+
+
+async def test_all_rooms_lists_public_and_private_rooms_not_direct_ones(store: Store) -> None:
+    ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
+    public = await make_room(store, ada, "a")
+    private = await make_room(store, ada, "b", RoomKind.PRIVATE)
+    await store.direct_room(ada.id, bob.id, T0)
+    assert {r.id for r in await store.all_rooms(10)} == {public.id, private.id}
+
+
+async def test_delete_room_takes_everything_in_it_and_names_its_members(store: Store) -> None:
+    ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    (first,) = await store.append_messages(room.id, texts(ada, "c1"))
+    await store.append_messages(room.id, texts(bob, "c2"))
+    await store.set_reaction(first.message.id, bob.id, "👍", True, "r1", T0)
+    await store.edit_message(first.message.id, ada.id, "edited", "e1", T0)
+    eve = await make_user(store, "eve")
+    await store.ban(room.id, eve.id, ada.id, "", T0)
+    assert await store.delete_room(room.id, T0) == [ada.id, bob.id]
+    assert await store.get_room(room.id) is None
+    assert await store.members(room.id) == []
+    assert await store.get_message(first.message.id) is None
+    assert await store.rooms_of(bob.id) == []
+    with pytest.raises(NotFound):
+        await store.delete_room(room.id, T0)
+    dm, _ = await store.direct_room(ada.id, bob.id, T0)
+    with pytest.raises(ValueError, match="direct"):
+        await store.delete_room(dm.id, T0)
