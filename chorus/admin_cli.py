@@ -4,7 +4,9 @@ Works like `chorus migrate`: the same settings (`--data-dir`,
 `--database-url`...) name the store, and no node needs to run. This is how
 an operator makes the first admin (`chorus admin grant-role alice admin`):
 nobody becomes one by registering first. Each command calls one store
-action, the same ones the admin API calls.
+action, the same ones the admin API calls, and records it in the audit log
+as the API does, with no actor (nobody signed in) and `{"via": "cli"}` in
+its details.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -28,6 +31,11 @@ from chorus.persistence import (
     now_ms,
 )
 
+if TYPE_CHECKING:
+    # chorus.auth (argon2, JWT...) is imported by the commands that use it, not by every
+    # `chorus` command (they all build this parser).
+    from chorus.auth import AuditAction
+
 Command = Callable[[Store, argparse.Namespace], Awaitable[str]]
 
 
@@ -38,13 +46,36 @@ async def _user_id(store: Store, username: str) -> str:
     return user.id
 
 
+async def _record(store: Store, action: AuditAction, target: str, **details: object) -> None:
+    """Audit a command's action: no actor, no client address, `via: cli`."""
+    from chorus.auth import AuditLog
+
+    audit = AuditLog(store, clock=now_ms)
+    await audit.record(action, None, target, address="", details={**details, "via": "cli"})
+
+
+async def _ended(store: Store, sessions: list[str], reason: str) -> None:
+    from chorus.auth import AuditAction
+
+    for session_id in sessions:
+        await _record(store, AuditAction.SESSION_REVOKED, session_id, reason=reason)
+
+
 async def grant_role(store: Store, args: argparse.Namespace) -> str:
-    await store.set_server_role(await _user_id(store, args.username), args.role)
+    from chorus.auth import AuditAction
+
+    user_id = await _user_id(store, args.username)
+    await store.set_server_role(user_id, args.role)
+    await _record(store, AuditAction.SERVER_ROLE_GRANTED, user_id, role=args.role)
     return f"{args.username} is now {args.role}"
 
 
 async def revoke_role(store: Store, args: argparse.Namespace) -> str:
-    await store.set_server_role(await _user_id(store, args.username), "member")
+    from chorus.auth import AuditAction
+
+    user_id = await _user_id(store, args.username)
+    await store.set_server_role(user_id, "member")
+    await _record(store, AuditAction.SERVER_ROLE_GRANTED, user_id, role="member")
     return f"{args.username} is now member"
 
 
@@ -60,25 +91,38 @@ async def list_users(store: Store, args: argparse.Namespace) -> str:
 
 
 async def reset_two_factor(store: Store, args: argparse.Namespace) -> str:
-    was_on = await store.disable_totp(await _user_id(store, args.username))
+    from chorus.auth import AuditAction
+
+    user_id = await _user_id(store, args.username)
+    was_on = await store.disable_totp(user_id)
+    await _record(store, AuditAction.TWO_FACTOR_RESET, user_id, was_enabled=was_on)
     return f"{args.username}: two-factor authentication " + ("turned off" if was_on else "was off")
 
 
 async def deactivate(store: Store, args: argparse.Namespace) -> str:
+    from chorus.auth import AuditAction
+
     user_id = await _user_id(store, args.username)
     now = now_ms()
     await store.set_deactivated(user_id, now)
+    await _record(store, AuditAction.USER_DEACTIVATED, user_id)
     ended = await store.revoke_sessions(user_id, now, keep=None)
+    await _ended(store, ended, "deactivated")
     return f"{args.username} deactivated; {len(ended)} sessions ended"
 
 
 async def revoke_sessions(store: Store, args: argparse.Namespace) -> str:
     ended = await store.revoke_sessions(await _user_id(store, args.username), now_ms(), keep=None)
+    await _ended(store, ended, "revoked_by_admin")
     return f"{args.username}: {len(ended)} sessions ended"
 
 
 async def reactivate(store: Store, args: argparse.Namespace) -> str:
-    await store.set_deactivated(await _user_id(store, args.username), None)
+    from chorus.auth import AuditAction
+
+    user_id = await _user_id(store, args.username)
+    await store.set_deactivated(user_id, None)
+    await _record(store, AuditAction.USER_REACTIVATED, user_id)
     return f"{args.username} reactivated"
 
 
@@ -88,27 +132,31 @@ async def list_rooms(store: Store, args: argparse.Namespace) -> str:
 
 
 async def delete_room(store: Store, args: argparse.Namespace) -> str:
+    from chorus.auth import AuditAction
+
     members = await store.delete_room(args.room_id, now_ms())
+    await _record(store, AuditAction.ROOM_DELETED, args.room_id, members=len(members))
     return f"room {args.room_id} deleted ({len(members)} members)"
 
 
 async def transfer_room(store: Store, args: argparse.Namespace) -> str:
-    previous = await store.transfer_ownership(args.room_id, await _user_id(store, args.username))
+    from chorus.auth import AuditAction
+
+    owner = await _user_id(store, args.username)
+    previous = await store.transfer_ownership(args.room_id, owner)
+    await _record(
+        store, AuditAction.ROOM_OWNERSHIP_TRANSFERRED, args.room_id, to=owner, **{"from": previous}
+    )
     return f"room {args.room_id} now belongs to {args.username} (was {previous})"
 
 
 async def audit_events(store: Store, args: argparse.Namespace) -> str:
     """The audit log's events (filters of `args`), newest first, one JSON object per line."""
-    from chorus.auth import event_json
+    from chorus.auth import actor_id, event_json
 
-    actor_id = args.actor
-    if actor_id is not None:
-        # A username if there is one by that name, else taken as a user id (the user
-        # may be gone; their events stay).
-        user = await store.get_user_by_username(actor_id.lower())
-        actor_id = user.id if user is not None else actor_id
+    actor = None if args.actor is None else await actor_id(store, args.actor)
     events = await store.list_audit(
-        AuditQuery(actor_id=actor_id, action=args.action, since=args.since, limit=args.limit)
+        AuditQuery(actor_id=actor, action=args.action, since=args.since, limit=args.limit)
     )
     return "\n".join(json.dumps(event_json(event), separators=(",", ":")) for event in events)
 
@@ -207,7 +255,8 @@ def add_admin_commands(
         "audit",
         help="print audit log events, newest first, one JSON object per line",
         description="Print the audit log's events (logins and failures, 2FA changes, "
-        "session revocations, refresh token reuse, provider sign-ins, password changes), "
+        "session revocations, refresh token reuse, provider sign-ins, password changes, "
+        "server roles, moderation and admin actions), "
         "newest first, one JSON object per line. See docs/operations.md.",
     )
     audit.add_argument("--actor", metavar="USER", help="only events by this username or user id")

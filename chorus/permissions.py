@@ -209,6 +209,7 @@ ROUTE_ACTIONS: Mapping[str, Entry] = {
     "admin_list_rooms": Action.ADMIN,
     "admin_transfer_room": Action.ADMIN,
     "admin_delete_room": Action.ADMIN,
+    "admin_audit": Action.ADMIN,
 }
 """Each HTTP route (by operation id) and the action it asks the table about. `remove_member`
 is `LEAVE` when callers remove themselves; `delete_message` is allowed to the sender too;

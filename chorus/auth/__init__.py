@@ -2,8 +2,10 @@
 TOTP two-factor authentication, and sign-in with tokens of external identity
 providers (Clerk, OIDC)."""
 
+from ._audit import AUDIT_REASON_CHARS as AUDIT_REASON_CHARS
 from ._audit import AuditAction as AuditAction
 from ._audit import AuditLog as AuditLog
+from ._audit import actor_id as actor_id
 from ._audit import client_address as client_address
 from ._audit import event_json as event_json
 from ._errors import AuthError as AuthError

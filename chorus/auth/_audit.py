@@ -31,6 +31,9 @@ PRUNE_BATCH: Final = 1000
 """Events deleted per statement by the retention task (short transactions)."""
 PRUNE_INTERVAL: Final = 3600.0
 """Seconds between two retention passes."""
+AUDIT_REASON_CHARS: Final = 100
+"""A moderator's reason is cut to this in `details` (the ban itself keeps all of it): even
+escaped as JSON, it stays well within `MAX_DETAILS_BYTES`."""
 _DAY_MS: Final = 86_400_000
 
 
@@ -50,6 +53,22 @@ class AuditAction(enum.StrEnum):
     TWO_FACTOR_RECOVERY_CODE_USED = "2fa.recovery_code_used"
     SESSION_REVOKED = "session.revoked"
     REFRESH_REUSED = "session.refresh_reused"
+    # Server roles and the admin API (target: the user or room acted on).
+    SERVER_ROLE_GRANTED = "role.granted"
+    USER_DEACTIVATED = "user.deactivated"
+    USER_REACTIVATED = "user.reactivated"
+    TWO_FACTOR_RESET = "2fa.reset_by_admin"
+    ROOM_DELETED = "room.deleted"
+    # Room moderation (target: the user acted on, or the room; `room_id` in details).
+    ROOM_ROLE_CHANGED = "room.role_changed"
+    ROOM_BANNED = "room.banned"
+    ROOM_UNBANNED = "room.unbanned"
+    ROOM_KICKED = "room.kicked"
+    ROOM_MUTED = "room.muted"
+    ROOM_UNMUTED = "room.unmuted"
+    ROOM_LOCKED = "room.locked"
+    ROOM_UNLOCKED = "room.unlocked"
+    ROOM_OWNERSHIP_TRANSFERRED = "room.ownership_transferred"
 
 
 class AuditLog:
@@ -135,6 +154,13 @@ class AuditLog:
                 if deleted:
                     _log.info("audit.pruned", events=deleted)
             await trio.sleep(interval)
+
+
+async def actor_id(store: Store, name_or_id: str) -> str:
+    """The user id an audit filter means: a username if a user has that name, else taken as
+    a user id (the user may be gone; their events stay)."""
+    user = await store.get_user_by_username(name_or_id.lower())
+    return name_or_id if user is None else user.id
 
 
 def event_json(event: AuditEvent) -> dict[str, Any]:

@@ -84,7 +84,7 @@ class AuthService:
     TOTP secrets with `two_factor_key` (if None, a key kept in the store).
 
     Security events go to `audit` (logins and failures, 2FA changes, session
-    revocations, refresh token reuse, password changes). Session checks look
+    revocations, refresh token reuse, password changes, deactivations). Session checks look
     in `session_cache` first (by default a small in-process one); every
     revocation invalidates it before the revoking call returns.
     """
@@ -365,22 +365,32 @@ class AuthService:
             )
         return len(ended)
 
-    async def deactivate(self, user_id: str) -> int:
+    async def deactivate(self, user_id: str, *, actor_id: str | None) -> int:
         """Deactivate the account (no new session, whichever way it signs in) and end its
-        sessions, closing its sockets on every node; how many sessions ended."""
+        sessions, closing its sockets on every node; how many sessions ended.
+
+        Audited as `user.deactivated` by `actor_id`, then each session's revocation.
+        """
         await self._store.set_deactivated(user_id, self._clock())
-        return await self.revoke_all(user_id)
+        await self.audit.record(AuditAction.USER_DEACTIVATED, actor_id, user_id)
+        return await self.revoke_all(user_id, actor_id=actor_id, reason="deactivated")
 
-    async def reactivate(self, user_id: str) -> None:
-        """Let a deactivated account sign in again."""
+    async def reactivate(self, user_id: str, *, actor_id: str | None) -> None:
+        """Let a deactivated account sign in again (audited as `user.reactivated`)."""
         await self._store.set_deactivated(user_id, None)
+        await self.audit.record(AuditAction.USER_REACTIVATED, actor_id, user_id)
 
-    async def revoke_all(self, user_id: str) -> int:
+    async def revoke_all(
+        self, user_id: str, *, actor_id: str | None, reason: str = "revoked_by_admin"
+    ) -> int:
         """End every live session of the user (an admin's action), closing their sockets on
-        every node; how many ended."""
+        every node; how many ended. Each is audited as revoked by `actor_id` for `reason`."""
         ended = await self._store.revoke_sessions(user_id, self._clock(), keep=None)
         for session_id in ended:
             await self._revoked(session_id)
+            await self.audit.record(
+                AuditAction.SESSION_REVOKED, actor_id, session_id, details={"reason": reason}
+            )
         return len(ended)
 
     async def change_password(self, principal: Principal, old: str, new: str) -> int:

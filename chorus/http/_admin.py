@@ -1,9 +1,9 @@
 """`/api/v1/admin/*`: the whole server's users, rooms and server roles (server admins only).
 
 Every route asks the permission table for `Action.ADMIN` first (403 for
-anyone else); each action is one function, shared with `chorus admin` where
-it works on the store alone, so an audit record can be added to each in one
-line.
+anyone else); each action is one function, which records it in the audit
+log (`chorus admin` records its own, with a null actor). The audit log
+itself is read here too (`GET /api/v1/admin/audit`).
 """
 
 from __future__ import annotations
@@ -12,18 +12,22 @@ from typing import Literal
 
 import attrs
 
+from chorus.auth import AuditAction, actor_id
 from chorus.permissions import Action, Who, allowed, standing
-from chorus.persistence import NotFound, Store, now_ms
-from chorus.protocol import MAX_ID_CHARS, ErrorCode
+from chorus.persistence import MAX_AUDIT_PAGE, AuditQuery, NotFound, now_ms
+from chorus.protocol import MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
 from chorus.services import Services
 
 from ._errors import bad_request, forbidden, not_found
 from ._input import choice, integer, text
+from ._moderation import record_transfer
 from ._output import (
+    AuditPageView,
     RevokedView,
     RoomPageView,
     ServerRoleView,
     UserListView,
+    audit_event_view,
     room_view,
     user_view,
 )
@@ -33,6 +37,8 @@ table = RouteTable("admin")
 
 PAGE_LIMIT = (1, 100)
 DEFAULT_PAGE = 50
+DEFAULT_AUDIT_PAGE = 100
+MAX_ACTION_CHARS = 64
 
 
 async def require_admin(services: Services, user_id: str) -> None:
@@ -49,39 +55,53 @@ async def require_admin(services: Services, user_id: str) -> None:
 # -- the actions (one function each; `chorus admin` calls the store-only ones) ------------
 
 
-async def grant_server_role(store: Store, user_id: str, role: str) -> None:
+async def grant_server_role(services: Services, actor_id: str, user_id: str, role: str) -> None:
     """Give the user a server role (`member` takes any away)."""
-    await store.set_server_role(user_id, role)
+    await services.store.set_server_role(user_id, role)
+    await services.auth.audit.record(
+        AuditAction.SERVER_ROLE_GRANTED, actor_id, user_id, details={"role": role}
+    )
 
 
-async def revoke_user_sessions(services: Services, user_id: str) -> int:
+async def revoke_user_sessions(services: Services, actor_id: str, user_id: str) -> int:
     """End every session of the user, closing their sockets on every node."""
     if await services.store.get_user(user_id) is None:
         raise not_found(f"no user {user_id}")
-    return await services.auth.revoke_all(user_id)
+    return await services.auth.revoke_all(user_id, actor_id=actor_id)
 
 
-async def reset_two_factor(store: Store, user_id: str) -> bool:
+async def reset_two_factor(services: Services, actor_id: str, user_id: str) -> bool:
     """Turn the user's two-factor authentication off (they lost their device); False when
-    it was off."""
-    if await store.get_user(user_id) is None:
+    it was off (audited either way)."""
+    if await services.store.get_user(user_id) is None:
         raise NotFound(f"no user {user_id}")
-    return await store.disable_totp(user_id)
+    was_on = await services.store.disable_totp(user_id)
+    await services.auth.audit.record(
+        AuditAction.TWO_FACTOR_RESET, actor_id, user_id, details={"was_enabled": was_on}
+    )
+    return was_on
 
 
-async def delete_room(services: Services, room_id: str, by: str) -> None:
+async def delete_room(services: Services, actor_id: str, room_id: str) -> None:
     """Delete a room; its members' sockets get `room_removed` on every node."""
     try:
         members = await services.store.delete_room(room_id, now_ms())
     except ValueError as exc:
         raise bad_request(ErrorCode.INVALID_VALUE, str(exc)) from None
+    await services.auth.audit.record(
+        AuditAction.ROOM_DELETED, actor_id, room_id, details={"members": len(members)}
+    )
     for user_id in members:
-        await services.memberships.removed(user_id, room_id, by=by)
+        await services.memberships.removed(user_id, room_id, by=actor_id)
 
 
-async def transfer_room_as_admin(store: Store, room_id: str, user_id: str) -> str:
+async def transfer_room_as_admin(
+    services: Services, actor_id: str, room_id: str, user_id: str
+) -> str:
     """Give the room to one of its members; the previous owner's id."""
-    return await store.transfer_ownership(room_id, user_id)
+    previous = await services.store.transfer_ownership(room_id, user_id)
+    await record_transfer(services, room_id, actor_id, previous, user_id)
+    return previous
 
 
 # -- routes ---------------------------------------------------------------------------
@@ -118,6 +138,21 @@ class NewOwner:
     user_id: str = text(1, MAX_ID_CHARS, "The member who becomes the owner.")
 
 
+@attrs.frozen(kw_only=True)
+class AuditPage:
+    actor: str | None = text(
+        1, MAX_ID_CHARS, "Only events by this user (a username, else a user id).", default=None
+    )
+    action: str | None = text(
+        1, MAX_ACTION_CHARS, "Only this action (e.g. `login.failed`).", default=None
+    )
+    since: int | None = integer(0, MAX_SAFE_INT, "Only events at or after this time.", default=None)
+    before: int | None = integer(
+        1, MAX_SAFE_INT, "The `next_before` of the previous page.", default=None
+    )
+    limit: int = integer(1, MAX_AUDIT_PAGE, "Most events on the page.", default=DEFAULT_AUDIT_PAGE)
+
+
 _ADMIN = {403: "The caller is not a server admin."}
 
 
@@ -151,7 +186,7 @@ async def admin_set_role(call: Call[ServerRoleInput], user_id: str) -> Reply:
     """Grants `admin` or `moderator`, or takes them away (`member`). Takes effect at the
     caller's next request or frame, on every node."""
     await require_admin(call.services, call.user_id)
-    await grant_server_role(call.services.store, user_id, call.input.role)
+    await grant_server_role(call.services, call.user_id, user_id, call.input.role)
     return Reply(204)
 
 
@@ -165,7 +200,7 @@ async def admin_set_role(call: Call[ServerRoleInput], user_id: str) -> Reply:
 async def admin_revoke_sessions(call: Call[object], user_id: str) -> Reply:
     """Their tokens stop working and their open sockets close, on every node."""
     await require_admin(call.services, call.user_id)
-    revoked = await revoke_user_sessions(call.services, user_id)
+    revoked = await revoke_user_sessions(call.services, call.user_id, user_id)
     return Reply(200, RevokedView(revoked_sessions=revoked))
 
 
@@ -180,7 +215,7 @@ async def admin_deactivate(call: Call[object], user_id: str) -> Reply:
     """The account can no longer sign in (password, provider token, refresh); its sessions
     end and its open sockets close, on every node."""
     await require_admin(call.services, call.user_id)
-    revoked = await call.services.auth.deactivate(user_id)
+    revoked = await call.services.auth.deactivate(user_id, actor_id=call.user_id)
     return Reply(200, RevokedView(revoked_sessions=revoked))
 
 
@@ -194,7 +229,7 @@ async def admin_deactivate(call: Call[object], user_id: str) -> Reply:
 async def admin_reactivate(call: Call[object], user_id: str) -> Reply:
     """The account may sign in again."""
     await require_admin(call.services, call.user_id)
-    await call.services.auth.reactivate(user_id)
+    await call.services.auth.reactivate(user_id, actor_id=call.user_id)
     return Reply(204)
 
 
@@ -209,7 +244,7 @@ async def admin_reset_two_factor(call: Call[object], user_id: str) -> Reply:
     """For a user who lost their authenticator: they sign in with their password alone
     until they enrol again."""
     await require_admin(call.services, call.user_id)
-    await reset_two_factor(call.services.store, user_id)
+    await reset_two_factor(call.services, call.user_id, user_id)
     return Reply(204)
 
 
@@ -243,7 +278,7 @@ async def admin_delete_room(call: Call[object], room_id: str) -> Reply:
     """The room and everything in it go; its files are deleted; its members' open sockets
     get `room_removed`, on every node."""
     await require_admin(call.services, call.user_id)
-    await delete_room(call.services, room_id, call.user_id)
+    await delete_room(call.services, call.user_id, room_id)
     return Reply(204)
 
 
@@ -258,5 +293,40 @@ async def admin_delete_room(call: Call[object], room_id: str) -> Reply:
 async def admin_transfer_room(call: Call[NewOwner], room_id: str) -> Reply:
     """The member becomes the owner; the previous owner a moderator."""
     await require_admin(call.services, call.user_id)
-    await transfer_room_as_admin(call.services.store, room_id, call.input.user_id)
+    await transfer_room_as_admin(call.services, call.user_id, room_id, call.input.user_id)
     return Reply(204)
+
+
+@table.route(
+    "GET",
+    f"{API_PREFIX}/admin/audit",
+    summary="Read the audit log",
+    input=AuditPage,
+    responses={200: AuditPageView},
+    errors=_ADMIN,
+)
+async def admin_audit(call: Call[AuditPage]) -> Reply:
+    """Security-relevant events (sign-ins, 2FA, sessions, roles, moderation, admin actions),
+    newest first, a page at a time (follow `next_before`); every filter given must hold."""
+    await require_admin(call.services, call.user_id)
+    query = call.input
+    actor = None if query.actor is None else await actor_id(call.services.store, query.actor)
+    audit = call.services.auth.audit
+    selected = AuditQuery(
+        actor_id=actor,
+        action=query.action,
+        since=query.since,
+        before_id=query.before,
+        limit=query.limit,
+    )
+    page = await audit.events(selected)
+    next_before = None
+    # A full page has a next one only if an older event matches: one row tells (a page of
+    # `limit + 1` could not, at the store's largest page).
+    if len(page) == query.limit and await audit.events(
+        attrs.evolve(selected, before_id=page[-1].id, limit=1)
+    ):
+        next_before = page[-1].id
+    return Reply(
+        200, AuditPageView(events=[audit_event_view(e) for e in page], next_before=next_before)
+    )

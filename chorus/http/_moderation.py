@@ -1,17 +1,20 @@
 """Room moderation: bans, mutes, locks, room roles and ownership; users' blocks.
 
 Every decision about who may is `chorus.permissions` (`authorize` below);
-each action is one function, so that an audit record can be added to each
-in one line. A change reaches the open sockets at once, on every node: a
-ban removes the user through `Memberships.removed` (their sockets get
-`room_removed` and the room's actor drops them); a mute, a lock and a role
-are read by the room's actor at every post, so the next send is refused.
+each action is one function, which records it in the audit log (actor,
+target user or room, `room_id` and small facts in details). A change
+reaches the open sockets at once, on every node: a ban removes the user
+through `Memberships.removed` (their sockets get `room_removed` and the
+room's actor drops them); a mute, a lock and a role are read by the room's
+actor at every post, so the next send is refused. Blocks are not audited:
+they are a user's private choice and change only what reaches them.
 """
 
 from __future__ import annotations
 
 import attrs
 
+from chorus.auth import AUDIT_REASON_CHARS, AuditAction
 from chorus.permissions import Action, Who, allowed, outranks
 from chorus.persistence import Role, Room, RoomKind, Standing, now_ms
 from chorus.protocol import MAX_ID_CHARS, ErrorCode
@@ -76,6 +79,12 @@ async def ban_user(
     await not_direct(services, room_id)
     require_outranks(actor.who, await target_standing(services, room_id, user_id), "ban")
     was_member = await services.store.ban(room_id, user_id, actor_id, reason, now_ms())
+    await services.auth.audit.record(
+        AuditAction.ROOM_BANNED,
+        actor_id,
+        user_id,
+        details={"room_id": room_id, "reason": reason[:AUDIT_REASON_CHARS]},
+    )
     if was_member:
         await services.memberships.removed(user_id, room_id, by=actor_id)
 
@@ -85,6 +94,9 @@ async def unban_user(services: Services, room_id: str, actor_id: str, user_id: s
     await authorize(services, room_id, actor_id, Action.BAN)
     if not await services.store.unban(room_id, user_id):
         raise not_found(f"{user_id} is not banned from room {room_id}")
+    await services.auth.audit.record(
+        AuditAction.ROOM_UNBANNED, actor_id, user_id, details={"room_id": room_id}
+    )
 
 
 async def kick_member(services: Services, room_id: str, actor_id: str, user_id: str) -> None:
@@ -99,6 +111,9 @@ async def kick_member(services: Services, room_id: str, actor_id: str, user_id: 
     require_outranks(actor.who, await target_standing(services, room_id, user_id), "remove")
     if not await services.store.remove_member(room_id, user_id):
         raise not_found(f"{user_id} is not a member of room {room_id}")
+    await services.auth.audit.record(
+        AuditAction.ROOM_KICKED, actor_id, user_id, details={"room_id": room_id}
+    )
     await services.memberships.removed(user_id, room_id, by=actor_id)
 
 
@@ -113,18 +128,29 @@ async def mute_member(
     require_outranks(actor.who, target, "mute")
     until = 0 if minutes is None else now_ms() + minutes * 60_000
     await services.store.set_muted(room_id, user_id, until)
+    await services.auth.audit.record(
+        AuditAction.ROOM_MUTED,
+        actor_id,
+        user_id,
+        details={"room_id": room_id, "until": until or None},
+    )
 
 
 async def unmute_member(services: Services, room_id: str, actor_id: str, user_id: str) -> None:
     """Let a muted member post again."""
     await authorize(services, room_id, actor_id, Action.MUTE)
     await services.store.set_muted(room_id, user_id, None)
+    await services.auth.audit.record(
+        AuditAction.ROOM_UNMUTED, actor_id, user_id, details={"room_id": room_id}
+    )
 
 
 async def lock_room(services: Services, room_id: str, actor_id: str, locked: bool) -> None:
     """Lock (only moderators post) or unlock the room."""
     await authorize(services, room_id, actor_id, Action.LOCK)
     await services.store.set_locked(room_id, locked)
+    action = AuditAction.ROOM_LOCKED if locked else AuditAction.ROOM_UNLOCKED
+    await services.auth.audit.record(action, actor_id, room_id)
 
 
 async def set_room_role(
@@ -134,6 +160,12 @@ async def set_room_role(
     await authorize(services, room_id, actor_id, Action.SET_ROLE)
     await not_direct(services, room_id)
     membership = await services.store.set_member_role(room_id, user_id, role)
+    await services.auth.audit.record(
+        AuditAction.ROOM_ROLE_CHANGED,
+        actor_id,
+        user_id,
+        details={"room_id": room_id, "role": role.value},
+    )
     status = await services.presence.statuses([user_id])
     return member_view(membership, status[user_id], show_read=False)
 
@@ -142,7 +174,21 @@ async def transfer_room(services: Services, room_id: str, actor_id: str, user_id
     """Give the room to another member at once; the previous owner becomes a moderator."""
     await authorize(services, room_id, actor_id, Action.TRANSFER)
     await not_direct(services, room_id)
-    return await services.store.transfer_ownership(room_id, user_id)
+    previous = await services.store.transfer_ownership(room_id, user_id)
+    await record_transfer(services, room_id, actor_id, previous, user_id)
+    return previous
+
+
+async def record_transfer(
+    services: Services, room_id: str, actor_id: str, previous: str, owner: str
+) -> None:
+    """Audit a change of owner (by a room's owner or an admin): the room is the target."""
+    await services.auth.audit.record(
+        AuditAction.ROOM_OWNERSHIP_TRANSFERRED,
+        actor_id,
+        room_id,
+        details={"from": previous, "to": owner},
+    )
 
 
 # -- routes ---------------------------------------------------------------------------

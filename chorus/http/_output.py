@@ -630,6 +630,8 @@ class SchemaSet:
             return {"type": "boolean"}
         if hint is int:
             return {"type": "integer"}
+        if hint is Any:
+            return {}  # any JSON value
         if origin is Literal:
             return {"type": "string", "enum": list(args)}
         if origin is list:
@@ -682,6 +684,40 @@ class UserListView:
 
     users: list[ServerRoleView]
     next_after: str | None
+
+
+@attrs.frozen(kw_only=True)
+class AuditEventView:
+    """One audit log event (the fields `chorus admin audit` prints, with `at` in ms);
+    `details` holds small, non-secret facts whose keys depend on `action`."""
+
+    id: int = described("Grows with each event: `before` pages by it.")
+    at: int
+    action: str = described("What happened (docs/operations.md, Audit log, lists them).")
+    actor_id: str | None = described("The user who acted; null for none (a failed login, the CLI).")
+    target: str = described("The user, session or room acted on, a username tried, or ''.")
+    address: str = described("The client's address, or ''.")
+    details: dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class AuditPageView:
+    """A page of audit log events, newest first."""
+
+    events: list[AuditEventView]
+    next_before: int | None = described("Pass as `before` for the next page; null on the last.")
+
+
+def audit_event_view(event: persistence.AuditEvent) -> AuditEventView:
+    return AuditEventView(
+        id=event.id,
+        at=event.at,
+        action=event.action,
+        actor_id=event.actor_id,
+        target=event.target,
+        address=event.address,
+        details=event.details,
+    )
 
 
 @attrs.frozen(kw_only=True)

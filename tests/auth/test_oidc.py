@@ -197,14 +197,14 @@ async def test_a_deactivated_user_cannot_sign_in_with_a_provider_token_over_http
     node: Node, provider_a: Provider
 ) -> None:
     tokens = (await node.exchange(provider_a.token("user_ada"))).json()
-    ended = await node.services.auth.deactivate(tokens["user"]["id"])
+    ended = await node.services.auth.deactivate(tokens["user"]["id"], actor_id=None)
     assert ended == 1
     refused = await node.exchange(provider_a.token("user_ada"))
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "invalid_credentials"
     answer = await node.hello(provider_a.token("user_ada"))
     assert isinstance(answer, protocol.ErrorReply), answer
-    await node.services.auth.reactivate(tokens["user"]["id"])
+    await node.services.auth.reactivate(tokens["user"]["id"], actor_id=None)
     assert (await node.exchange(provider_a.token("user_ada"))).status_code == 200
 
 

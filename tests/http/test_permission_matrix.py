@@ -130,6 +130,7 @@ def _calls() -> dict[str, Request]:
         "admin_transfer_room": lambda s, c: s.call(
             "PUT", f"/api/v1/admin/rooms/{c.room}/owner", c.caller, json={"user_id": c.target.id}
         ),
+        "admin_audit": lambda s, c: s.get("/api/v1/admin/audit", c.caller),
     }
 
 
