@@ -15,7 +15,15 @@ from chorus.auth import AuditLog
 from chorus.cli import main
 from chorus.config import Settings
 from chorus.node import DATABASE_FILE, open_node_store
-from chorus.persistence import Role, RoomKind, Store, now_ms, open_sqlite_store
+from chorus.persistence import (
+    AuditEvent,
+    AuditQuery,
+    Role,
+    RoomKind,
+    Store,
+    now_ms,
+    open_sqlite_store,
+)
 
 NOW = 1_700_000_000_000
 T = TypeVar("T")
@@ -183,3 +191,56 @@ def test_audit_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtu
             main(["admin", "audit", "--data-dir", str(tmp_path), *bad])
         assert exited.value.code == 2
     assert "ISO 8601" in capsys.readouterr().err
+
+
+def test_every_changing_command_leaves_its_event_with_no_actor_and_via_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def setup(store: Store) -> tuple[str, str, str, list[str]]:
+        ada = await store.create_user("ada", "Ada", "hash", NOW)
+        bob = await store.create_user("bob", "Bob", "hash", NOW)
+        room = await store.create_room("ops", RoomKind.PRIVATE, ada.id, NOW)
+        await store.add_member(room.id, bob.id, Role.MEMBER, NOW)
+        now = now_ms()
+        sessions = [
+            (await store.create_session(bob.id, f"r{n}", now, now + 3_600_000)).id for n in range(2)
+        ]
+        await store.create_session(ada.id, "ra", now, now + 3_600_000)
+        return ada.id, bob.id, room.id, sessions
+
+    ada_id, bob_id, room_id, bob_sessions = on_store(tmp_path, setup)
+    commands = [
+        ("grant-role", "ada", "admin"),
+        ("revoke-role", "ada"),
+        ("users", "reset-2fa", "bob"),
+        ("users", "revoke-sessions", "bob"),
+        ("users", "deactivate", "ada"),
+        ("users", "reactivate", "ada"),
+        ("rooms", "transfer", room_id, "bob"),
+        ("rooms", "delete", room_id),
+    ]
+    for argv in commands:
+        assert admin(capsys, tmp_path, *argv)[0] == 0, argv
+
+    async def events(store: Store) -> list[AuditEvent]:
+        return (await store.list_audit(AuditQuery()))[::-1]
+
+    found = on_store(tmp_path, events)
+    assert {(e.actor_id, e.address) for e in found} == {(None, "")}
+    ada_sessions = [e.target for e in found if e.details.get("reason") == "deactivated"]
+    ended_first, ended_then = sorted(bob_sessions, key=[e.target for e in found].index)
+    assert [(e.action, e.target, e.details) for e in found] == [
+        ("role.granted", ada_id, {"role": "admin", "via": "cli"}),
+        ("role.granted", ada_id, {"role": "member", "via": "cli"}),
+        ("2fa.reset_by_admin", bob_id, {"was_enabled": False, "via": "cli"}),
+        ("session.revoked", ended_first, {"reason": "revoked_by_admin", "via": "cli"}),
+        ("session.revoked", ended_then, {"reason": "revoked_by_admin", "via": "cli"}),
+        ("user.deactivated", ada_id, {"via": "cli"}),
+        ("session.revoked", ada_sessions[0], {"reason": "deactivated", "via": "cli"}),
+        ("user.reactivated", ada_id, {"via": "cli"}),
+        ("room.ownership_transferred", room_id, {"from": ada_id, "to": bob_id, "via": "cli"}),
+        ("room.deleted", room_id, {"members": 2, "via": "cli"}),
+    ]
+    # A command that fails records nothing.
+    assert admin(capsys, tmp_path, "grant-role", "nobody", "admin")[0] == 1
+    assert len(on_store(tmp_path, events)) == len(found)
