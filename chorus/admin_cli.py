@@ -152,9 +152,9 @@ async def transfer_room(store: Store, args: argparse.Namespace) -> str:
 
 async def audit_events(store: Store, args: argparse.Namespace) -> str:
     """The audit log's events (filters of `args`), newest first, one JSON object per line."""
-    from chorus.auth import actor_id, event_json
+    from chorus.auth import event_json, resolve_actor
 
-    actor = None if args.actor is None else await actor_id(store, args.actor)
+    actor = None if args.actor is None else await resolve_actor(store, args.actor)
     events = await store.list_audit(
         AuditQuery(actor_id=actor, action=args.action, since=args.since, limit=args.limit)
     )

@@ -5,9 +5,9 @@ providers (Clerk, OIDC)."""
 from ._audit import AUDIT_REASON_CHARS as AUDIT_REASON_CHARS
 from ._audit import AuditAction as AuditAction
 from ._audit import AuditLog as AuditLog
-from ._audit import actor_id as actor_id
 from ._audit import client_address as client_address
 from ._audit import event_json as event_json
+from ._audit import resolve_actor as resolve_actor
 from ._errors import AuthError as AuthError
 from ._errors import InvalidCode as InvalidCode
 from ._errors import InvalidCredentials as InvalidCredentials

@@ -156,7 +156,7 @@ class AuditLog:
             await trio.sleep(interval)
 
 
-async def actor_id(store: Store, name_or_id: str) -> str:
+async def resolve_actor(store: Store, name_or_id: str) -> str:
     """The user id an audit filter means: a username if a user has that name, else taken as
     a user id (the user may be gone; their events stay)."""
     user = await store.get_user_by_username(name_or_id.lower())

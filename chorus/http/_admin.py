@@ -12,7 +12,7 @@ from typing import Literal
 
 import attrs
 
-from chorus.auth import AuditAction, actor_id
+from chorus.auth import AuditAction, resolve_actor
 from chorus.permissions import Action, Who, allowed, standing
 from chorus.persistence import MAX_AUDIT_PAGE, AuditQuery, NotFound, now_ms
 from chorus.protocol import MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
@@ -52,7 +52,7 @@ async def require_admin(services: Services, user_id: str) -> None:
         raise forbidden("server admins only")
 
 
-# -- the actions (one function each; `chorus admin` calls the store-only ones) ------------
+# -- the actions (one function each, each audited) -------------------------------------
 
 
 async def grant_server_role(services: Services, actor_id: str, user_id: str, role: str) -> None:
@@ -310,7 +310,7 @@ async def admin_audit(call: Call[AuditPage]) -> Reply:
     newest first, a page at a time (follow `next_before`); every filter given must hold."""
     await require_admin(call.services, call.user_id)
     query = call.input
-    actor = None if query.actor is None else await actor_id(call.services.store, query.actor)
+    actor = None if query.actor is None else await resolve_actor(call.services.store, query.actor)
     audit = call.services.auth.audit
     selected = AuditQuery(
         actor_id=actor,
