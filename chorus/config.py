@@ -321,6 +321,13 @@ class Settings:
     shutdown_grace: float = _setting(
         10.0, "seconds to finish work after SIGINT/SIGTERM before cancelling", _positive
     )
+    drain_reconnect_window: float = _setting(
+        2.0,
+        "on SIGINT/SIGTERM, WebSocket clients are closed with 4007 and each told to"
+        " reconnect after a random delay in [0, this many seconds), so the other nodes"
+        " are not hit by all of them at once",
+        _not_negative,
+    )
     http_idle_timeout: float = _setting(
         5.0, "seconds an HTTP keep-alive connection may stay idle before it is closed", _positive
     )

@@ -84,7 +84,8 @@ class Node:
     node's `role` includes them. A crash
     restarts what depends on what crashed, and nothing else. Stopping it stops the HTTP
     server (requests in flight get `shutdown_grace` seconds to finish), then
-    the gateway (clients are told to reconnect with 1001), then presence and
+    the gateway (clients still connected are told to reconnect with 1001; a
+    graceful stop has sent them away with 4007 already), then presence and
     rooms, whose actors finish what is queued, then the notifier. The store
     and the bus are not in the tree: they are open before it starts and close
     after it stops (see `serve` and docs/decisions.md).
@@ -278,8 +279,10 @@ class Node:
     def request_stop(self) -> None:
         """Graceful stop: the tree shuts down in reverse order and `run` returns.
 
-        At once, the gateway refuses new WebSockets and reports not ready, so
-        clients and load balancers go elsewhere while the node drains.
+        At once, the gateway refuses new WebSockets, reports not ready and
+        closes its WebSockets with 4007 and a jittered delay hint (`Gateway.drain`),
+        so clients and load balancers go elsewhere while the node finishes its
+        stores and HTTP requests.
         """
         self.stopping = True
         if self.gateway is not None:
@@ -348,6 +351,7 @@ def _gateway(
         allowed_origins=settings.allowed_origins,
         handshake_timeout=settings.auth_timeout,
         max_outbox_bytes=settings.max_outbox_bytes,
+        reconnect_window=settings.drain_reconnect_window,
     )
     return Gateway(config, new_connection, ready, admission=admission)
 

@@ -27,7 +27,7 @@ import httpx
 import orjson
 import trio
 
-from chorus.protocol import SUBPROTOCOL, ErrorCode
+from chorus.protocol import SUBPROTOCOL, CloseCode, ErrorCode, reconnect_delay
 
 from ._histogram import encode_histogram, new_histogram
 from ._limits import raise_open_files_limit
@@ -180,6 +180,8 @@ class Bot:
         self.joined = 0
         self.close_received = False
         """The server sent a close frame on this connection: its end of the socket is due."""
+        self.retry_after: float | None = None
+        """The delay a draining node's 4007 close asked for (instead of the backoff)."""
         self.rooms: dict[bytes, RoomOrder] = {room.encode(): RoomOrder() for room in account.rooms}
         self.unacked: dict[int, bytes] = {}
         """Sends not acknowledged yet, by number: resent after a reconnect (same client_id,
@@ -286,6 +288,9 @@ class Bot:
         elif opcode == OP_CLOSE:
             close = (buf[start] << 8 | buf[start + 1]) if end - start >= 2 else 1005
             self.worker.stats.errors[f"close_{close}"] += 1
+            if close == CloseCode.RECONNECT:
+                reason = bytes(buf[start + 2 : end]).decode(errors="replace")
+                self.retry_after = reconnect_delay(reason) or 0.0
             self.ready = False
             self.close_received = True
             # Answer it (RFC 6455 §5.5.1), then end the connection without waiting for
@@ -495,7 +500,8 @@ class Bot:
 
         After churn or the storm the bot reconnects at once to the same gateway;
         after a failed connect or a lost connection it waits a full-jitter backoff
-        and tries the next gateway of the list (failover).
+        (after a draining node's 4007 close: the delay its reason names) and tries
+        the next gateway of the list (failover).
         """
         gateways = self.worker.plan.gateways
         while not stop.is_set():
@@ -508,9 +514,12 @@ class Bot:
                 if self.was_in and self.lost_at is None:
                     self.lost_at = time.monotonic()
                 self.gateway = (self.gateway + 1) % len(gateways)
-                self.attempt += 1
-                ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**self.attempt)
-                await trio.sleep(random.uniform(0, ceiling))
+                if self.retry_after is not None:  # a draining node said when (4007)
+                    await trio.sleep(self.retry_after)
+                else:
+                    self.attempt += 1
+                    ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**self.attempt)
+                    await trio.sleep(random.uniform(0, ceiling))
             self.churn = False
             self.reconnected = True
             self.worker.stats.reconnects += 1
@@ -532,6 +541,7 @@ class Bot:
         self.ready = False
         self.joined = 0
         self.close_received = False
+        self.retry_after = None
         self.connection += 1
         self.catching = 0
         for order in self.rooms.values():

@@ -149,6 +149,15 @@ class Connection:
         """Supervisor shutdown: tell the client to reconnect (1001 going away)."""
         self.close(CloseCode.GOING_AWAY, "server shutting down")
 
+    def request_reconnect(self, reason: str) -> None:
+        """Drain: close an open WebSocket with 4007 `RECONNECT` and `reason` (its delay hint).
+
+        A connection still in its handshake is left alone: a draining gateway
+        refuses its upgrade (503) anyway.
+        """
+        if self._frames is not None:
+            self.close(CloseCode.RECONNECT, reason)
+
     def set_deadline(self, seconds: float, code: int, *, sliding: bool) -> None:
         """Close with `code` if no message arrives within `seconds`.
 
