@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import trio
 
@@ -109,6 +111,61 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from chorus.backup import BackupError, backup
+
+    settings = _embedded_settings(args, "backup")
+    if settings is None:
+        return 2
+    try:
+        summary = backup(settings.data_dir, args.dest, _progress)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"chorus backup: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {settings.data_dir} to {args.dest}: {summary.files} files")
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from chorus.backup import BackupError, restore
+
+    settings = _embedded_settings(args, "restore")
+    if settings is None:
+        return 2
+    try:
+        summary = restore(args.source, settings.data_dir, _progress, force=args.force)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"chorus restore: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.source} into {settings.data_dir}: {summary.files} files")
+    return 0
+
+
+def _embedded_settings(args: argparse.Namespace, command: str) -> Settings | None:
+    """The settings, if they select the embedded store (SQLite and local files)."""
+    from chorus.node import is_postgres_url
+
+    settings = _settings(args)
+    if settings is not None and is_postgres_url(settings.database_url):
+        print(
+            f"chorus {command}: the database is PostgreSQL: use pg_dump or point-in-time "
+            "recovery (docs/operations.md, Backups)",
+            file=sys.stderr,
+        )
+        return None
+    if settings is not None and settings.storage != "local":
+        print(
+            f"chorus {command}: note: files are in {settings.storage}, not in the data dir: "
+            "only the database is copied (docs/operations.md, Backups)",
+            file=sys.stderr,
+        )
+    return settings
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
     import httpx
 
@@ -179,6 +236,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_flags(migrate)
     migrate.set_defaults(handler=_cmd_migrate)
+
+    backup = commands.add_parser(
+        "backup",
+        help="copy the embedded database and local files into a new directory",
+        description="Copy the node's SQLite database (online backup API: consistent while "
+        "the node serves) and its local files into DEST, with progress on stderr. For "
+        "PostgreSQL and S3 see docs/operations.md (Backups).",
+    )
+    backup.add_argument("dest", type=Path, metavar="DEST", help="a new or empty directory")
+    add_flags(backup)
+    backup.set_defaults(handler=_cmd_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="restore a `chorus backup` into a data directory",
+        description="Copy the backup in SRC into --data-dir. Refuses a data dir that a "
+        "running `chorus serve` uses, and a non-empty one unless --force is given.",
+    )
+    restore.add_argument("source", type=Path, metavar="SRC", help="a `chorus backup` directory")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the database, files and node name of a non-empty data dir",
+    )
+    add_flags(restore)
+    restore.set_defaults(handler=_cmd_restore)
 
     chat = commands.add_parser(
         "chat",

@@ -32,6 +32,10 @@ from chorus.auth import (
     TokenSigner,
     new_signing_key,
 )
+from chorus.backup import DATABASE_FILE as DATABASE_FILE
+from chorus.backup import FILES_DIR as FILES_DIR
+from chorus.backup import NODE_NAME_FILE as NODE_NAME_FILE
+from chorus.backup import serving_lock
 from chorus.cluster import (
     Bus,
     ReconciledRateLimiter,
@@ -52,15 +56,11 @@ from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 
 _log = structlog.get_logger("chorus.node")
 
-DATABASE_FILE = "chorus.db"
 SIGNING_KEY_SECRET = "token-signing-key"
 """Name of the token signing key among the store's shared secrets."""
 FILE_URL_KEY_SECRET = "file-url-key"
 """Name of the key that signs the nodes' own file download URLs, among the shared secrets."""
-NODE_NAME_FILE = "node-id"
-"""File in `data_dir` holding the node's stable name (its upload spool is found again by it)."""
 SPOOL_DIR = "spool"
-FILES_DIR = "files"
 
 
 @attrs.frozen(kw_only=True)
@@ -484,6 +484,11 @@ async def serve(
     First raises the soft open-file limit to the hard one: every client costs a descriptor.
     """
     raise_open_file_limit()
+    with serving_lock(settings.data_dir):  # `chorus restore` refuses a data dir in use
+        await _serve(settings, task_status)
+
+
+async def _serve(settings: Settings, task_status: trio.TaskStatus[Addresses]) -> None:
     async with open_node_store(settings) as store, open_node_bus(settings) as bus:
         if settings.scanner == "none":
             _log.warning(
