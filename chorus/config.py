@@ -191,6 +191,12 @@ class Settings:
         "PostgreSQL URL shared by all nodes (postgresql://user:password@host:port/db);"
         " empty: embedded SQLite in data_dir",
     )
+    database_pool_size: int = _setting(
+        10,
+        "most PostgreSQL connections one node holds (its pool's size); every node's, added"
+        " up, must stay under the server's max_connections (see docs/operations.md)",
+        _positive,
+    )
     redis_url: str = _setting(
         "",
         "Redis shared by all nodes for the cross-node bus (redis://host:port/db), or a Redis"

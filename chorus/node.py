@@ -364,7 +364,9 @@ async def open_node_store(settings: Settings) -> AsyncIterator[Store]:
     `postgres://`; otherwise the node uses SQLite in its data directory.
     """
     if is_postgres_url(settings.database_url):
-        async with open_postgres_store(settings.database_url) as pg_store:
+        async with open_postgres_store(
+            settings.database_url, max_size=settings.database_pool_size
+        ) as pg_store:
             yield pg_store
         return
     # Owner-only: the database holds password hashes and the signing key.
