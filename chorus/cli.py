@@ -74,12 +74,13 @@ async def _serve_and_announce(settings: Settings) -> None:
     async with trio.open_nursery() as nursery:
         addresses = await nursery.start(serve, settings)
         lines = [f"chorus {__version__} is serving (role: {settings.role})"]
+        secure = "s" if settings.tls_cert_file else ""
         if addresses.http is not None:
             host, port = addresses.http
-            lines.append(f"  HTTP API   http://{host}:{port}/api/v1  (docs: /openapi.json)")
+            lines.append(f"  HTTP API   http{secure}://{host}:{port}/api/v1  (docs: /openapi.json)")
         if addresses.gateway is not None:
             host, port = addresses.gateway
-            lines.append(f"  gateway    ws://{host}:{port}/  (subprotocol chorus.v1)")
+            lines.append(f"  gateway    ws{secure}://{host}:{port}/  (subprotocol chorus.v1)")
         store = redact_url(settings.database_url) or settings.data_dir.resolve()
         lines += [f"  data       {store}", "Press Ctrl+C to stop."]
         write_line(sys.stdout, "\n".join(lines))  # lost if stdout fails: the node serves on

@@ -53,6 +53,7 @@ from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.readiness import store_answers
 from chorus.services import FileServices, Services, UploadSlots
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
+from chorus.tls import ServerTls, server_tls
 
 _log = structlog.get_logger("chorus.node")
 
@@ -149,7 +150,10 @@ class Node:
         )
         self._store = store
         self.admission = Admission(_connection_limits(settings))
-        self.gateway = _gateway(settings, self._new_connection, self.ready, self.admission)
+        self.tls = server_tls(settings.tls_cert_file, settings.tls_key_file)
+        self.gateway = _gateway(
+            settings, self._new_connection, self.ready, self.admission, self.tls
+        )
         files = file_services(settings, file_url_key)
         self.file_notices = FileNotices(self.sessions.of_user, bus)
         self.pipeline = FilePipeline(
@@ -174,6 +178,7 @@ class Node:
             admission=self.admission,
             files=files,
             pipeline=self.pipeline,
+            tls=self.tls,
         )
         self.stopping = False
         self.stopped = trio.Event()
@@ -341,6 +346,7 @@ def _gateway(
     new_connection: Callable[[Connection], ChatConnection],
     ready: Readiness,
     admission: Admission,
+    tls: ServerTls | None,
 ) -> Gateway | None:
     """The WebSocket gateway, if the node's role includes it."""
     if settings.role not in ("all", "gateway"):
@@ -352,6 +358,7 @@ def _gateway(
         handshake_timeout=settings.auth_timeout,
         max_outbox_bytes=settings.max_outbox_bytes,
         reconnect_window=settings.drain_reconnect_window,
+        tls=tls.context if tls is not None else None,
     )
     return Gateway(config, new_connection, ready, admission=admission)
 
@@ -505,9 +512,13 @@ async def _serve(settings: Settings, task_status: trio.TaskStatus[Addresses]) ->
             file_url_key=await load_file_url_key(store),
             bus=bus,
         )
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with (
+            trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+            trio.open_signal_receiver(signal.SIGHUP) as hangups,
+        ):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_stop_on_signals, signals, node, nursery.cancel_scope)
+                nursery.start_soon(_reload_on_hangups, hangups, node.tls)
                 addresses: Addresses = await nursery.start(node.run)
                 tune_gc_after_startup()
                 _log.info("node.ready", http=addresses.http, gateway=addresses.gateway)
@@ -528,6 +539,15 @@ async def _stop_on_signals(
         _log.info("node.stopping", signal=signal.Signals(signum).name)
         node.request_stop()
         everything.deadline = trio.current_time() + node.settings.shutdown_grace
+
+
+async def _reload_on_hangups(hangups: AsyncIterator[int], tls: ServerTls | None) -> None:
+    """SIGHUP: read the TLS certificate and key again (open connections stay as they are)."""
+    async for _ in hangups:
+        if tls is None:
+            _log.info("node.hangup_ignored", reason="no TLS to reload")
+        else:
+            tls.reload()
 
 
 def _external_sign_in(settings: Settings, store: Store, auth: AuthService) -> ExternalSignIn | None:

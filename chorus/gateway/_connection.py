@@ -8,6 +8,7 @@ per-connection byte order holds and no send ever waits.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Callable, Sequence
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -307,9 +308,11 @@ class Connection:
         while True:
             with trio.CancelScope(deadline=self._deadline) as self._waiting:
                 try:
-                    await trio.lowlevel.wait_readable(self._sock)
+                    # TLS may hold decrypted bytes the socket no longer signals.
+                    if not (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+                        await trio.lowlevel.wait_readable(self._sock)
                     return self._sock.recv(_RECV_BYTES)
-                except BlockingIOError:
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     continue
                 except OSError:
                     return b""

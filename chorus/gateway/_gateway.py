@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import random
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
@@ -52,6 +53,8 @@ class GatewayConfig:
     backlog: int = 1024
     reconnect_window: float = 0.0
     """On `drain`, each client is told to reconnect after a random delay in [0, this) s."""
+    tls: ssl.SSLContext | None = None
+    """Serve `wss://` (and the probes over TLS) with this context; None: plain."""
 
 
 class Gateway:
@@ -168,6 +171,11 @@ class Gateway:
     ) -> None:
         config = self.config
         try:
+            if config.tls is not None:
+                # The wrapped socket owns the descriptor from here on (closed below).
+                sock = config.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                if not await _tls_handshake(sock, config.handshake_timeout):
+                    return
             conn = Connection(
                 conn_id,
                 sock,
@@ -222,3 +230,20 @@ class Gateway:
         finally:
             with trio.move_on_after(DISCONNECT_TIMEOUT, shield=True):
                 await handler.on_disconnect()
+
+
+async def _tls_handshake(tls: ssl.SSLSocket, timeout: float) -> bool:
+    """Do the TLS handshake of a non-blocking socket; False if it failed or timed out."""
+    with trio.move_on_after(timeout):
+        while True:
+            try:
+                tls.do_handshake()
+                return True
+            except ssl.SSLWantReadError:
+                await trio.lowlevel.wait_readable(tls)
+            except ssl.SSLWantWriteError:
+                await trio.lowlevel.wait_writable(tls)
+            except OSError as exc:  # ssl.SSLError included: not a TLS client, bad version...
+                _log.debug("gateway.tls_handshake_failed", error=str(exc))
+                return False
+    return False

@@ -1,0 +1,104 @@
+"""`chorus serve` terminating TLS itself: https with HSTS, wss, reload on SIGHUP (issue #16)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from chorus.client import ConnectionLost, HttpApi, RealtimeClient
+from tests.cli.test_serve import read_until
+from tests.cluster.nodes import PASSWORD
+from tests.polling import until
+from tests.redisserver import TlsFiles, tls_files
+
+CHORUS = [sys.executable, "-m", "chorus"]
+
+
+async def presents(port: int, ca: Path) -> bool:
+    """Whether a TLS handshake with the port succeeds trusting only `ca`."""
+    context = ssl.create_default_context(cafile=str(ca))
+    stream = await trio.open_ssl_over_tcp_stream("127.0.0.1", port, ssl_context=context)
+    try:
+        await stream.do_handshake()
+    except (OSError, trio.BrokenResourceError):  # ssl.SSLError is an OSError
+        return False
+    finally:
+        await trio.aclose_forcefully(stream)
+    return True
+
+
+def install(files: TlsFiles, cert: Path, key: Path) -> None:
+    shutil.copy(files.cert, cert)
+    shutil.copy(files.key, key)
+
+
+async def test_serve_speaks_tls_with_hsts_and_reloads_its_certificate_on_sighup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tls_files(tmp_path / "first"), tls_files(tmp_path / "second")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    install(first, cert, key)
+    argv = [*CHORUS, "serve", "--data-dir", str(tmp_path / "data"), "--http-port", "0"]
+    argv += ["--gateway-port", "0", "--log-format", "json"]
+    argv += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    process = await trio.lowlevel.open_process(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    # The SDK trusts the system's CAs, or the file SSL_CERT_FILE names (httpx and ssl).
+    monkeypatch.setenv("SSL_CERT_FILE", str(first.ca))
+    events: list[object] = []
+    try:
+        assert process.stdout is not None
+        banner = await read_until(process.stdout, r"gateway +wss://127\.0\.0\.1:(\d+)/")
+        http = re.search(r"HTTP API +https://127\.0\.0\.1:(\d+)/", banner.string)
+        assert http is not None, banner.string  # the banner's line before the gateway's
+        http_port = int(http.group(1))
+        gateway_port = int(banner.group(1))
+        async with (
+            HttpApi(f"https://127.0.0.1:{http_port}") as api,
+            trio.open_nursery() as nursery,
+        ):
+            await api.register("ada", PASSWORD)
+            room = (await api.create_room("general")).id
+            client = RealtimeClient(api, gateway_url=f"wss://127.0.0.1:{gateway_port}/")
+            with trio.fail_after(30):
+                await nursery.start(client.run)
+
+            async def collect() -> None:
+                async for event in client.events:
+                    events.append(event)
+
+            nursery.start_soon(collect)
+            await client.join(room)
+            before = await client.send(room, "before the reload")
+            async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=first.ca)) as h:
+                health = await h.get(f"https://127.0.0.1:{http_port}/healthz")
+
+            install(second, cert, key)
+            process.send_signal(signal.SIGHUP)
+            await until(lambda: presents(gateway_port, second.ca), timeout=15)
+            assert await presents(http_port, second.ca)
+            assert not await presents(http_port, first.ca)
+            # The WebSocket opened before the reload is still the same connection.
+            after = await client.send(room, "after the reload")
+            nursery.cancel_scope.cancel()
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert health.status_code == 200
+    assert health.headers["strict-transport-security"] == "max-age=31536000"
+    assert after.seq == before.seq + 1
+    assert not [event for event in events if isinstance(event, ConnectionLost)]
