@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import attrs
 import trio
-import trustme
 
 from tests.ports import free_port
+from tests.tlsfiles import TlsFiles
 
 
 class RedisServer:
@@ -134,29 +133,6 @@ class RedisServer:
                     await stream.send_all(self._hello() + b"PING\r\n")
                     if b"+PONG" in await stream.receive_some(64):
                         return
-
-
-@attrs.frozen
-class TlsFiles:
-    """A server certificate chain, its key, and the CA that signed it (PEM files)."""
-
-    cert: Path
-    key: Path
-    ca: Path
-
-
-def tls_files(directory: Path) -> TlsFiles:
-    """A fresh `trustme` CA and a certificate for 127.0.0.1 and localhost, as files."""
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", "localhost")
-    directory.mkdir(parents=True, exist_ok=True)
-    files = TlsFiles(directory / "cert.pem", directory / "key.pem", directory / "ca.pem")
-    leaf.cert_chain_pems[0].write_to_path(str(files.cert))
-    for pem in leaf.cert_chain_pems[1:]:
-        pem.write_to_path(str(files.cert), append=True)
-    leaf.private_key_pem.write_to_path(str(files.key))
-    ca.cert_pem.write_to_path(str(files.ca))
-    return files
 
 
 @asynccontextmanager

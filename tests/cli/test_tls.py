@@ -18,7 +18,7 @@ from chorus.client import ConnectionLost, HttpApi, RealtimeClient
 from tests.cli.test_serve import read_until
 from tests.cluster.nodes import PASSWORD
 from tests.polling import until
-from tests.redisserver import TlsFiles, tls_files
+from tests.tlsfiles import TlsFiles, tls_files
 
 CHORUS = [sys.executable, "-m", "chorus"]
 

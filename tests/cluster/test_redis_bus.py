@@ -11,7 +11,8 @@ import trio
 
 from chorus.cluster import open_redis_bus
 from chorus.cluster._redis import _cluster_connection_options, cluster_nodes
-from tests.redisserver import RedisServer, running_redis, tls_files
+from tests.redisserver import RedisServer, running_redis
+from tests.tlsfiles import tls_files
 
 
 @pytest.fixture
