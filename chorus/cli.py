@@ -178,6 +178,9 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     else:
         log = open(args.log_file, "a", encoding="utf-8")  # noqa: SIM115 (open until exit)
         configure_logging("json", "info", log)
+    if args.ca_file is not None:
+        # Both httpx and Python's ssl (the WebSocket) trust the CA file this names.
+        os.environ["SSL_CERT_FILE"] = args.ca_file
     keys = StdinKeys(sys.stdin.fileno())
     try:
         return trio.run(run_chat, args.server, args.user, keys, sys.stdout)
@@ -277,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", help="username (asked for if omitted)")
     chat.add_argument(
         "--log-file", metavar="FILE", help="append the client's log lines here (default: none)"
+    )
+    chat.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="PEM file of the CA to trust for an https:// server (and its wss:// gateway) "
+        "instead of the system's CAs",
     )
     chat.set_defaults(handler=_cmd_chat)
 

@@ -110,5 +110,6 @@ class Services:
         settings = self.settings
         if not settings.public_gateway_urls and self.gateway and self.gateway.address:
             host, port = self.gateway.address
-            return [f"ws://{host}:{port}/"]
+            scheme = "wss" if self.tls is not None else "ws"
+            return [f"{scheme}://{host}:{port}/"]
         return settings.gateway_urls
