@@ -172,10 +172,9 @@ class Gateway:
         config = self.config
         try:
             if config.tls is not None:
-                # The wrapped socket owns the descriptor from here on (closed below).
+                # The wrapped socket owns the descriptor from here on (closed below); its
+                # handshake comes after `started`, so the listener never waits for it.
                 sock = config.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                if not await _tls_handshake(sock, config.handshake_timeout):
-                    return
             conn = Connection(
                 conn_id,
                 sock,
@@ -186,6 +185,10 @@ class Gateway:
             )
             self._live[conn_id] = conn
             task_status.started(conn)
+            if isinstance(sock, ssl.SSLSocket) and not await _tls_handshake(
+                sock, config.handshake_timeout
+            ):
+                return
             opened = await conn.handshake(
                 allowed_origins=config.allowed_origins,
                 timeout=config.handshake_timeout,

@@ -41,6 +41,14 @@ async def presents(port: int, ca: Path) -> bool:
     return True
 
 
+async def test_a_failed_tls_handshake_leaves_the_gateway_listening(tmp_path: Path) -> None:
+    tls, stranger = tls_files(tmp_path / "tls"), tls_files(tmp_path / "stranger")
+    async with tls_node(tmp_path, tls.cert, tls.key) as (_process, _http_port, gateway_port):
+        for _ in range(3):  # each one refused by the client: the connection must still be taken
+            assert not await presents(gateway_port, stranger.ca)
+        assert await presents(gateway_port, tls.ca)
+
+
 def install(files: TlsFiles, cert: Path, key: Path) -> None:
     shutil.copy(files.cert, cert)
     shutil.copy(files.key, key)
@@ -54,9 +62,8 @@ async def tls_node(
     argv = [*CHORUS, "serve", "--data-dir", str(tmp_path / "data"), "--http-port", "0"]
     argv += ["--gateway-port", "0", "--log-format", "json"]
     argv += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
-    process = await trio.lowlevel.open_process(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
+    with (tmp_path / "stderr.log").open("wb") as log:
+        process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=log)
     try:
         assert process.stdout is not None
         banner = await read_until(process.stdout, r"gateway +wss://127\.0\.0\.1:(\d+)/")
