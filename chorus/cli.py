@@ -202,6 +202,10 @@ def _cmd_protocol_schema(args: argparse.Namespace) -> int:
 def _cmd_bots(args: argparse.Namespace) -> int:
     from chorus.bots import run_bots_command
 
+    if args.ca_file is not None:
+        # wss:// and https:// (catch-ups) in this process and its workers trust this CA.
+        os.environ["SSL_CERT_FILE"] = args.ca_file
+
     return run_bots_command(args)
 
 
@@ -304,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--gateway",
         action="append",
         metavar="URL",
-        help="gateway URL; repeat for several nodes (default: from --gateway-host and "
+        help="gateway URL (ws:// or wss://); repeat for several nodes (default: from "
+        "--gateway-host and "
         "--gateway-port of the server settings below). Each bot starts on one (round "
         "robin) and, after a failed connect or a lost connection, tries the next one "
         "after a jittered exponential backoff (at most 2 s)",
@@ -316,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTP API base URL (http://host:port) a bot catches a room up from after "
         "`too_far`; repeat for several nodes, in the order of --gateway (default: from "
         "--http-host and --http-port of the server settings below)",
+    )
+    bots.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="PEM file of the CA to trust for wss:// gateways and https:// APIs "
+        "instead of the system's CAs",
     )
     bots.add_argument("--bots", type=int, default=1000, help="simulated users [1000]")
     bots.add_argument("--rooms", type=int, default=10, help="rooms [10]")

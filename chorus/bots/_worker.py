@@ -16,6 +16,7 @@ import random
 import resource
 import select
 import socket
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -57,6 +58,8 @@ _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 2.0
 """After a lost connection or a failed connect (not churn), a bot waits a uniform
 random time in [0, min(cap, base * 2**attempt)] (full jitter), then tries the next gateway."""
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+"""A non-blocking send or receive that must wait (TLS adds its own two cases)."""
 _RETRYABLE = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
 """Error codes after which a send is tried again (as the SDK does)."""
 _PAGE = 100
@@ -232,7 +235,7 @@ class Bot:
             return
         try:
             written = sock.send(data)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             written = 0
         except OSError:
             if not self.churn:  # a socket being dropped on purpose may refuse a last send
@@ -250,7 +253,7 @@ class Bot:
                 await trio.lowlevel.wait_writable(sock)
                 try:
                     written = sock.send(self.pending)
-                except BlockingIOError:
+                except _WOULD_BLOCK:
                     continue
                 except OSError:
                     break
@@ -528,7 +531,8 @@ class Bot:
         worker = self.worker
         stats = worker.stats
         url = urlsplit(gateway)
-        host, port = url.hostname or "127.0.0.1", url.port or 80
+        host = url.hostname or "127.0.0.1"
+        port = url.port or (443 if url.scheme == "wss" else 80)
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         except OSError as exc:  # e.g. EMFILE: this process is out of file descriptors
@@ -554,12 +558,20 @@ class Bot:
                 error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if error:
                     raise OSError(error, "connect failed") from None
+            if url.scheme == "wss":
+                sock = worker.tls_context().wrap_socket(
+                    sock, server_hostname=host, do_handshake_on_connect=False
+                )
+                await _tls_handshake(sock)
             request, accept = handshake_request(host, port, url.path or "/", SUBPROTOCOL)
             sock.send(request)
             head = bytearray()
             while b"\r\n\r\n" not in head:
                 await trio.lowlevel.wait_readable(sock)
-                chunk = sock.recv(65536)
+                try:
+                    chunk = sock.recv(65536)
+                except _WOULD_BLOCK:
+                    continue
                 if not chunk:
                     raise OSError("closed during the handshake")
                 head += chunk
@@ -591,6 +603,8 @@ class Bot:
         self.closed = trio.Event()
         self.failure = None
         self.worker.watch(sock, self)
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            self.read_ready(sock)  # decrypted already: the socket will not signal it
         try:
             await self.closed.wait()
         finally:
@@ -611,7 +625,7 @@ class Bot:
                         self.worker.stats.errors["eof"] += 1
                     break
                 reader.feed(count)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             return
         except (OSError, WireError) as exc:
             self.failure = exc
@@ -635,6 +649,13 @@ class Worker:
         self.start = 0.0
         self.http: httpx.AsyncClient
         """For catch-ups after `too_far` (rare: not on the hot path)."""
+        self._tls: ssl.SSLContext | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The client context of `wss://` gateways (system CAs, or `SSL_CERT_FILE`), made once."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
 
     def watch(self, sock: socket.socket, bot: Bot) -> None:
         self.watched[sock.fileno()] = (bot, sock)
@@ -976,6 +997,18 @@ def sending_order(senders: Sequence[T], order: SendOrder, room_of: Callable[[T],
         by_room.setdefault(room_of(sender), []).append(sender)
     turns = itertools.zip_longest(*by_room.values())
     return [sender for turn in turns for sender in turn if sender is not None]
+
+
+async def _tls_handshake(sock: ssl.SSLSocket) -> None:
+    """The client side of a TLS handshake on a non-blocking socket (`wss://` gateways)."""
+    while True:
+        try:
+            sock.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            await trio.lowlevel.wait_readable(sock)
+        except ssl.SSLWantWriteError:
+            await trio.lowlevel.wait_writable(sock)
 
 
 async def _sleep_until(moment: float) -> None:

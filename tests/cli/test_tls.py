@@ -18,7 +18,9 @@ import httpx
 import pytest
 import trio
 
+from chorus.bots import SwarmOptions, failures, provision_node, run_swarm
 from chorus.client import ConnectionLost, HttpApi, RealtimeClient
+from chorus.config import Settings
 from tests.cli.test_serve import read_until
 from tests.cluster.nodes import PASSWORD
 from tests.e2e.test_terminal import NEW_ACCOUNT, Output
@@ -152,3 +154,24 @@ async def test_chorus_chat_trusts_the_ca_file_it_is_given(tmp_path: Path) -> Non
     assert trusted.returncode == 0
     assert refused.returncode == 1
     assert b"cannot reach" in refused.stderr  # the certificate is not trusted without it
+
+
+async def test_the_bot_swarm_runs_over_wss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tls = tls_files(tmp_path / "tls")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca))  # what `chorus bots --ca-file` sets
+    async with tls_node(tmp_path, tls.cert, tls.key) as (_process, http_port, gateway_port):
+        settings = Settings(data_dir=tmp_path / "data")
+        provisioned = await provision_node(settings, bots=10, rooms=1, room_size=10)
+        options = SwarmOptions(
+            gateways=(f"wss://127.0.0.1:{gateway_port}/",),
+            apis=(f"https://127.0.0.1:{http_port}",),
+            rate=20.0,
+            duration=2.0,
+            ramp_up=0.5,
+            workers=0,
+        )
+        with trio.fail_after(60):
+            report = await trio.to_thread.run_sync(run_swarm, options, provisioned)
+    assert failures(report) == []
+    assert report["connections"]["held"] == 10
+    assert report["messages"]["acked"] == report["messages"]["sent"] > 0
