@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import trio
 
@@ -72,12 +74,13 @@ async def _serve_and_announce(settings: Settings) -> None:
     async with trio.open_nursery() as nursery:
         addresses = await nursery.start(serve, settings)
         lines = [f"chorus {__version__} is serving (role: {settings.role})"]
+        secure = "s" if settings.tls_cert_file else ""
         if addresses.http is not None:
             host, port = addresses.http
-            lines.append(f"  HTTP API   http://{host}:{port}/api/v1  (docs: /openapi.json)")
+            lines.append(f"  HTTP API   http{secure}://{host}:{port}/api/v1  (docs: /openapi.json)")
         if addresses.gateway is not None:
             host, port = addresses.gateway
-            lines.append(f"  gateway    ws://{host}:{port}/  (subprotocol chorus.v1)")
+            lines.append(f"  gateway    ws{secure}://{host}:{port}/  (subprotocol chorus.v1)")
         store = redact_url(settings.database_url) or settings.data_dir.resolve()
         lines += [f"  data       {store}", "Press Ctrl+C to stop."]
         write_line(sys.stdout, "\n".join(lines))  # lost if stdout fails: the node serves on
@@ -118,6 +121,61 @@ def _cmd_admin(args: argparse.Namespace) -> int:
     return run_admin_command(args, settings)
 
 
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from chorus.backup import BackupError, backup
+
+    settings = _embedded_settings(args, "backup")
+    if settings is None:
+        return 2
+    try:
+        summary = backup(settings.data_dir, args.dest, _progress)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"chorus backup: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {settings.data_dir} to {args.dest}: {summary.files} files")
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from chorus.backup import BackupError, restore
+
+    settings = _embedded_settings(args, "restore")
+    if settings is None:
+        return 2
+    try:
+        summary = restore(args.source, settings.data_dir, _progress, force=args.force)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"chorus restore: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.source} into {settings.data_dir}: {summary.files} files")
+    return 0
+
+
+def _embedded_settings(args: argparse.Namespace, command: str) -> Settings | None:
+    """The settings, if they select the embedded store (SQLite and local files)."""
+    from chorus.node import is_postgres_url
+
+    settings = _settings(args)
+    if settings is not None and is_postgres_url(settings.database_url):
+        print(
+            f"chorus {command}: the database is PostgreSQL: use pg_dump or point-in-time "
+            "recovery (docs/operations.md, Backups)",
+            file=sys.stderr,
+        )
+        return None
+    if settings is not None and settings.storage != "local":
+        print(
+            f"chorus {command}: note: files are in {settings.storage}, not in the data dir: "
+            "only the database is copied (docs/operations.md, Backups)",
+            file=sys.stderr,
+        )
+    return settings
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
     import httpx
 
@@ -129,6 +187,9 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     else:
         log = open(args.log_file, "a", encoding="utf-8")  # noqa: SIM115 (open until exit)
         configure_logging("json", "info", log)
+    if args.ca_file is not None:
+        # Both httpx and Python's ssl (the WebSocket) trust the CA file this names.
+        os.environ["SSL_CERT_FILE"] = args.ca_file
     keys = StdinKeys(sys.stdin.fileno())
     try:
         return trio.run(run_chat, args.server, args.user, keys, sys.stdout)
@@ -149,6 +210,10 @@ def _cmd_protocol_schema(args: argparse.Namespace) -> int:
 
 def _cmd_bots(args: argparse.Namespace) -> int:
     from chorus.bots import run_bots_command
+
+    if args.ca_file is not None:
+        # wss:// and https:// (catch-ups) in this process and its workers trust this CA.
+        os.environ["SSL_CERT_FILE"] = args.ca_file
 
     return run_bots_command(args)
 
@@ -200,6 +265,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(admin, add_flags)
     admin.set_defaults(handler=_cmd_admin)
 
+    backup = commands.add_parser(
+        "backup",
+        help="copy the embedded database and local files into a new directory",
+        description="Copy the node's SQLite database (online backup API: consistent while "
+        "the node serves) and its local files into DEST, with progress on stderr. For "
+        "PostgreSQL and S3 see docs/operations.md (Backups).",
+    )
+    backup.add_argument("dest", type=Path, metavar="DEST", help="a new or empty directory")
+    add_flags(backup)
+    backup.set_defaults(handler=_cmd_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="restore a `chorus backup` into a data directory",
+        description="Copy the backup in SRC into --data-dir. Refuses a data dir that a "
+        "running `chorus serve` uses, and a non-empty one unless --force is given.",
+    )
+    restore.add_argument("source", type=Path, metavar="SRC", help="a `chorus backup` directory")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the database, files and node name of a non-empty data dir",
+    )
+    add_flags(restore)
+    restore.set_defaults(handler=_cmd_restore)
+
     chat = commands.add_parser(
         "chat",
         help="chat in the terminal",
@@ -213,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", help="username (asked for if omitted)")
     chat.add_argument(
         "--log-file", metavar="FILE", help="append the client's log lines here (default: none)"
+    )
+    chat.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="PEM file of the CA to trust for an https:// server (and its wss:// gateway) "
+        "instead of the system's CAs",
     )
     chat.set_defaults(handler=_cmd_chat)
 
@@ -231,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--gateway",
         action="append",
         metavar="URL",
-        help="gateway URL; repeat for several nodes (default: from --gateway-host and "
+        help="gateway URL (ws:// or wss://); repeat for several nodes (default: from "
+        "--gateway-host and "
         "--gateway-port of the server settings below). Each bot starts on one (round "
         "robin) and, after a failed connect or a lost connection, tries the next one "
         "after a jittered exponential backoff (at most 2 s)",
@@ -243,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTP API base URL (http://host:port) a bot catches a room up from after "
         "`too_far`; repeat for several nodes, in the order of --gateway (default: from "
         "--http-host and --http-port of the server settings below)",
+    )
+    bots.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="PEM file of the CA to trust for wss:// gateways and https:// APIs "
+        "instead of the system's CAs",
     )
     bots.add_argument("--bots", type=int, default=1000, help="simulated users [1000]")
     bots.add_argument("--rooms", type=int, default=10, help="rooms [10]")

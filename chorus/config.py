@@ -191,6 +191,12 @@ class Settings:
         "PostgreSQL URL shared by all nodes (postgresql://user:password@host:port/db);"
         " empty: embedded SQLite in data_dir",
     )
+    database_pool_size: int = _setting(
+        10,
+        "most PostgreSQL connections one node holds (its pool's size); every node's, added"
+        " up, must stay under the server's max_connections (see docs/operations.md)",
+        _positive,
+    )
     redis_url: str = _setting(
         "",
         "Redis shared by all nodes for the cross-node bus (redis://host:port/db), or a Redis"
@@ -333,6 +339,19 @@ class Settings:
     shutdown_grace: float = _setting(
         10.0, "seconds to finish work after SIGINT/SIGTERM before cancelling", _positive
     )
+    tls_cert_file: str = _setting(
+        "",
+        "PEM certificate chain: with tls_key_file, the HTTP API (https, with HSTS) and the"
+        " gateway (wss) serve TLS; both files are read again on SIGHUP",
+    )
+    tls_key_file: str = _setting("", "PEM private key of tls_cert_file")
+    drain_reconnect_window: float = _setting(
+        2.0,
+        "on SIGINT/SIGTERM, WebSocket clients are closed with 4007 and each told to"
+        " reconnect after a random delay in [0, this many seconds), so the other nodes"
+        " are not hit by all of them at once",
+        _not_negative,
+    )
     http_idle_timeout: float = _setting(
         5.0, "seconds an HTTP keep-alive connection may stay idle before it is closed", _positive
     )
@@ -456,6 +475,8 @@ class Settings:
             raise ValueError(
                 "'cdn_domain', cdn_key_id and cdn_private_key_file go together: set all or none"
             )
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("'tls_cert_file' and tls_key_file go together: set both or none")
         if self.cdn_domain and self.storage != "s3":
             raise ValueError("'cdn_domain' needs storage = s3 (CloudFront serves the bucket)")
         if self.cdn_domain and any(char in self.cdn_domain for char in "/?#@ :"):
@@ -466,7 +487,8 @@ class Settings:
         """Where clients connect: `public_gateway_urls`, or derived from the listen address."""
         if self.public_gateway_urls:
             return list(self.public_gateway_urls)
-        return [f"ws://{self.gateway_host}:{self.gateway_port}/"]
+        scheme = "wss" if self.tls_cert_file else "ws"
+        return [f"{scheme}://{self.gateway_host}:{self.gateway_port}/"]
 
 
 def _parse_tuple(raw: str) -> tuple[str, ...]:

@@ -36,6 +36,10 @@ from chorus.auth import (
     TokenSigner,
     new_signing_key,
 )
+from chorus.backup import DATABASE_FILE as DATABASE_FILE
+from chorus.backup import FILES_DIR as FILES_DIR
+from chorus.backup import NODE_NAME_FILE as NODE_NAME_FILE
+from chorus.backup import serving_lock
 from chorus.cluster import (
     Bus,
     ReconciledRateLimiter,
@@ -53,18 +57,15 @@ from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.readiness import store_answers
 from chorus.services import FileServices, Services, UploadSlots
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
+from chorus.tls import ServerTls, server_tls
 
 _log = structlog.get_logger("chorus.node")
 
-DATABASE_FILE = "chorus.db"
 SIGNING_KEY_SECRET = "token-signing-key"
 """Name of the token signing key among the store's shared secrets."""
 FILE_URL_KEY_SECRET = "file-url-key"
 """Name of the key that signs the nodes' own file download URLs, among the shared secrets."""
-NODE_NAME_FILE = "node-id"
-"""File in `data_dir` holding the node's stable name (its upload spool is found again by it)."""
 SPOOL_DIR = "spool"
-FILES_DIR = "files"
 
 
 @attrs.frozen(kw_only=True)
@@ -88,7 +89,8 @@ class Node:
     the API, only where the node's `role` includes them. A crash
     restarts what depends on what crashed, and nothing else. Stopping it stops the HTTP
     server (requests in flight get `shutdown_grace` seconds to finish), then
-    the gateway (clients are told to reconnect with 1001), then presence and
+    the gateway (clients still connected are told to reconnect with 1001; a
+    graceful stop has sent them away with 4007 already), then presence and
     rooms, whose actors finish what is queued, then the notifier. The store
     and the bus are not in the tree: they are open before it starts and close
     after it stops (see `serve` and docs/decisions.md).
@@ -155,7 +157,10 @@ class Node:
         )
         self._store = store
         self.admission = Admission(_connection_limits(settings))
-        self.gateway = _gateway(settings, self._new_connection, self.ready, self.admission)
+        self.tls = server_tls(settings.tls_cert_file, settings.tls_key_file)
+        self.gateway = _gateway(
+            settings, self._new_connection, self.ready, self.admission, self.tls
+        )
         files = file_services(settings, file_url_key)
         self.file_notices = FileNotices(self.sessions.of_user, bus)
         self.pipeline = FilePipeline(
@@ -189,6 +194,7 @@ class Node:
             admission=self.admission,
             files=files,
             pipeline=self.pipeline,
+            tls=self.tls,
         )
         self.stopping = False
         self.stopped = trio.Event()
@@ -300,8 +306,10 @@ class Node:
     def request_stop(self) -> None:
         """Graceful stop: the tree shuts down in reverse order and `run` returns.
 
-        At once, the gateway refuses new WebSockets and reports not ready, so
-        clients and load balancers go elsewhere while the node drains.
+        At once, the gateway refuses new WebSockets, reports not ready and
+        closes its WebSockets with 4007 and a jittered delay hint (`Gateway.drain`),
+        so clients and load balancers go elsewhere while the node finishes its
+        stores and HTTP requests.
         """
         self.stopping = True
         if self.gateway is not None:
@@ -373,6 +381,7 @@ def _gateway(
     new_connection: Callable[[Connection], ChatConnection],
     ready: Readiness,
     admission: Admission,
+    tls: ServerTls | None,
 ) -> Gateway | None:
     """The WebSocket gateway, if the node's role includes it."""
     if settings.role not in ("all", "gateway"):
@@ -383,6 +392,8 @@ def _gateway(
         allowed_origins=settings.allowed_origins,
         handshake_timeout=settings.auth_timeout,
         max_outbox_bytes=settings.max_outbox_bytes,
+        reconnect_window=settings.drain_reconnect_window,
+        tls=tls.context if tls is not None else None,
     )
     return Gateway(config, new_connection, ready, admission=admission)
 
@@ -395,7 +406,9 @@ async def open_node_store(settings: Settings) -> AsyncIterator[Store]:
     `postgres://`; otherwise the node uses SQLite in its data directory.
     """
     if is_postgres_url(settings.database_url):
-        async with open_postgres_store(settings.database_url) as pg_store:
+        async with open_postgres_store(
+            settings.database_url, max_size=settings.database_pool_size
+        ) as pg_store:
             yield pg_store
         return
     # Owner-only: the database holds password hashes and the signing key.
@@ -515,6 +528,11 @@ async def serve(
     First raises the soft open-file limit to the hard one: every client costs a descriptor.
     """
     raise_open_file_limit()
+    with serving_lock(settings.data_dir):  # `chorus restore` refuses a data dir in use
+        await _serve(settings, task_status)
+
+
+async def _serve(settings: Settings, task_status: trio.TaskStatus[Addresses]) -> None:
     async with open_node_store(settings) as store, open_node_bus(settings) as bus:
         if settings.scanner == "none":
             _log.warning(
@@ -529,9 +547,13 @@ async def serve(
             file_url_key=await load_file_url_key(store),
             bus=bus,
         )
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with (
+            trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+            trio.open_signal_receiver(signal.SIGHUP) as hangups,
+        ):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_stop_on_signals, signals, node, nursery.cancel_scope)
+                nursery.start_soon(_reload_on_hangups, hangups, node.tls)
                 addresses: Addresses = await nursery.start(node.run)
                 tune_gc_after_startup()
                 _log.info("node.ready", http=addresses.http, gateway=addresses.gateway)
@@ -552,6 +574,15 @@ async def _stop_on_signals(
         _log.info("node.stopping", signal=signal.Signals(signum).name)
         node.request_stop()
         everything.deadline = trio.current_time() + node.settings.shutdown_grace
+
+
+async def _reload_on_hangups(hangups: AsyncIterator[int], tls: ServerTls | None) -> None:
+    """SIGHUP: read the TLS certificate and key again (open connections stay as they are)."""
+    async for _ in hangups:
+        if tls is None:
+            _log.info("node.hangup_ignored", reason="no TLS to reload")
+        else:
+            tls.reload()
 
 
 def _external_sign_in(settings: Settings, store: Store, auth: AuthService) -> ExternalSignIn | None:

@@ -18,6 +18,7 @@ from chorus.files import Scanner, Storage, UrlSigner
 from chorus.gateway import Gateway
 from chorus.persistence import Store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
+from chorus.tls import ServerTls
 
 if TYPE_CHECKING:
     from chorus.actors.files import FilePipeline
@@ -88,6 +89,8 @@ class Services:
     """Storage, scanner and URL signing of uploaded files."""
     pipeline: FilePipeline
     """Checks uploaded files on this node (`submit` a spooled file's id)."""
+    tls: ServerTls | None = None
+    """The listeners' TLS (`tls_cert_file`), or None: plain HTTP."""
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Rate limits (in Redis when nodes share it): e.g. auth attempts per client IP address."""
 
@@ -107,5 +110,6 @@ class Services:
         settings = self.settings
         if not settings.public_gateway_urls and self.gateway and self.gateway.address:
             host, port = self.gateway.address
-            return [f"ws://{host}:{port}/"]
+            scheme = "wss" if self.tls is not None else "ws"
+            return [f"{scheme}://{host}:{port}/"]
         return settings.gateway_urls

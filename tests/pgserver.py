@@ -25,6 +25,7 @@ from pathlib import Path
 import trio
 
 from tests.ports import free_port
+from tests.tlsfiles import TlsFiles
 
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) were not found under "
@@ -54,8 +55,9 @@ class PgServer:
     whose parents are private to root), so the `postgres` user can reach it.
     """
 
-    def __init__(self, *, durable: bool = False) -> None:
-        """`durable=True` keeps fsync and synchronous commits on (for benchmarks)."""
+    def __init__(self, *, durable: bool = False, tls: TlsFiles | None = None) -> None:
+        """`durable=True` keeps fsync and synchronous commits on (for benchmarks); with
+        `tls`, the server also accepts TLS (`ssl = on`) with that certificate."""
         self.bin_dir = find_bin_dir()
         self.durable = durable
         self.base = Path(tempfile.mkdtemp(prefix="chorus-pg-"))
@@ -77,6 +79,7 @@ class PgServer:
             self._owner = (entry.pw_uid, entry.pw_gid)
             self._as_user = ["runuser", "-u", "postgres", "--"]
         self.running = False
+        self.tls = tls
 
     @property
     def url(self) -> str:
@@ -131,6 +134,8 @@ class PgServer:
             f"-c unix_socket_directories={self.socket_dir}",
             "-c max_connections=200",
         ]
+        if self.tls is not None:
+            settings += ["-c ssl=on", *self._install_tls(self.tls)]
         if not self.durable:
             # Tests only (see the module docstring): commits do not wait for the disk.
             settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
@@ -150,6 +155,17 @@ class PgServer:
         )
         self.running = True
         self._wait_ready(deadline=time.monotonic() + 60)
+
+    def _install_tls(self, tls: TlsFiles) -> list[str]:
+        """Copy the certificate and key where the server may read them (the key 0600)."""
+        cert, key = self.data_dir / "server.crt", self.data_dir / "server.key"
+        shutil.copy(tls.cert, cert)
+        shutil.copy(tls.key, key)
+        key.chmod(0o600)
+        if self._owner is not None:
+            for path in (cert, key):
+                os.chown(path, *self._owner)
+        return [f"-c ssl_cert_file={cert}", f"-c ssl_key_file={key}"]
 
     def _wait_ready(self, deadline: float) -> None:
         pg_isready = self.bin_dir / "pg_isready"

@@ -11,16 +11,26 @@ from pathlib import Path
 import trio
 
 from tests.ports import free_port
+from tests.tlsfiles import TlsFiles
 
 
 class RedisServer:
     """One redis-server process; `stop()` and `start()` again keep the same port.
 
     With `cluster=True` it is a one-node Redis Cluster owning every slot (the
-    sharded pub/sub path), reachable at `cluster_url`.
+    sharded pub/sub path), reachable at `cluster_url`. With `tls` (certificate,
+    key and CA files) it also listens with TLS on `tls_port` (`tls_url`,
+    `tls_cluster_url`); with `password` it requires it (AUTH).
     """
 
-    def __init__(self, directory: Path, *, cluster: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        cluster: bool = False,
+        tls: TlsFiles | None = None,
+        password: str | None = None,
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -32,6 +42,9 @@ class RedisServer:
         self.port = free_port()
         self._cluster = cluster
         self._cluster_port = free_port()
+        self._tls = tls
+        self.tls_port = free_port()
+        self._password = password
         self._process: trio.Process | None = None
 
     @property
@@ -42,6 +55,24 @@ class RedisServer:
     def cluster_url(self) -> str:
         return f"redis-cluster://127.0.0.1:{self.port}"
 
+    @property
+    def tls_url(self) -> str:
+        assert self._tls is not None
+        return f"rediss://{self._auth}127.0.0.1:{self.tls_port}/0?ssl_ca_certs={self._tls.ca}"
+
+    @property
+    def tls_cluster_url(self) -> str:
+        assert self._tls is not None
+        return f"rediss-cluster://{self._auth}127.0.0.1:{self.tls_port}?ssl_ca_certs={self._tls.ca}"
+
+    @property
+    def _auth(self) -> str:
+        return f":{self._password}@" if self._password else ""
+
+    def _hello(self) -> bytes:
+        """What the harness sends first on its own (plain) connections."""
+        return f"AUTH {self._password}\r\n".encode() if self._password else b""
+
     async def start(self) -> None:
         self._directory.mkdir(parents=True, exist_ok=True)
         argv = [self._binary, "--port", str(self.port), "--bind", "127.0.0.1"]
@@ -50,6 +81,14 @@ class RedisServer:
             argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
             # Redis defaults the cluster bus to port + 10000, past 65535 for high ports.
             argv += ["--cluster-port", str(self._cluster_port)]
+        if self._tls is not None:
+            argv += ["--tls-port", str(self.tls_port), "--tls-cert-file", str(self._tls.cert)]
+            argv += ["--tls-key-file", str(self._tls.key), "--tls-ca-cert-file", str(self._tls.ca)]
+            argv += ["--tls-auth-clients", "no"]
+            if self._cluster:  # the cluster announces its TLS port to clients
+                argv += ["--tls-cluster", "yes"]
+        if self._password:
+            argv += ["--requirepass", self._password]
         argv += ["--logfile", str(self._directory / "redis.log")]
         self._process = await trio.lowlevel.open_process(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -61,7 +100,7 @@ class RedisServer:
     async def _own_every_slot(self) -> None:
         stream = await trio.open_tcp_stream("127.0.0.1", self.port)
         async with stream:
-            await stream.send_all(b"CLUSTER ADDSLOTSRANGE 0 16383\r\n")
+            await stream.send_all(self._hello() + b"CLUSTER ADDSLOTSRANGE 0 16383\r\n")
             await stream.receive_some(256)  # +OK, or an error once the slots are ours
             with trio.fail_after(10):
                 while True:
@@ -91,14 +130,20 @@ class RedisServer:
                     await trio.sleep(0.02)  # the process is still starting: poll, bounded
                     continue
                 async with stream:
-                    await stream.send_all(b"PING\r\n")
-                    if (await stream.receive_some(64)).startswith(b"+PONG"):
+                    await stream.send_all(self._hello() + b"PING\r\n")
+                    if b"+PONG" in await stream.receive_some(64):
                         return
 
 
 @asynccontextmanager
-async def running_redis(directory: Path, *, cluster: bool = False) -> AsyncIterator[RedisServer]:
-    server = RedisServer(directory, cluster=cluster)
+async def running_redis(
+    directory: Path,
+    *,
+    cluster: bool = False,
+    tls: TlsFiles | None = None,
+    password: str | None = None,
+) -> AsyncIterator[RedisServer]:
+    server = RedisServer(directory, cluster=cluster, tls=tls, password=password)
     await server.start()
     try:
         yield server

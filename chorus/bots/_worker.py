@@ -16,6 +16,7 @@ import random
 import resource
 import select
 import socket
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ import httpx
 import orjson
 import trio
 
-from chorus.protocol import SUBPROTOCOL, ErrorCode
+from chorus.protocol import SUBPROTOCOL, CloseCode, ErrorCode, reconnect_delay
 
 from ._histogram import encode_histogram, new_histogram
 from ._limits import raise_open_files_limit
@@ -57,6 +58,8 @@ _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 2.0
 """After a lost connection or a failed connect (not churn), a bot waits a uniform
 random time in [0, min(cap, base * 2**attempt)] (full jitter), then tries the next gateway."""
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+"""A non-blocking send or receive that must wait (TLS adds its own two cases)."""
 _RETRYABLE = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
 """Error codes after which a send is tried again (as the SDK does)."""
 _PAGE = 100
@@ -180,6 +183,8 @@ class Bot:
         self.joined = 0
         self.close_received = False
         """The server sent a close frame on this connection: its end of the socket is due."""
+        self.retry_after: float | None = None
+        """The delay a draining node's 4007 close asked for (instead of the backoff)."""
         self.rooms: dict[bytes, RoomOrder] = {room.encode(): RoomOrder() for room in account.rooms}
         self.unacked: dict[int, bytes] = {}
         """Sends not acknowledged yet, by number: resent after a reconnect (same client_id,
@@ -230,7 +235,7 @@ class Bot:
             return
         try:
             written = sock.send(data)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             written = 0
         except OSError:
             if not self.churn:  # a socket being dropped on purpose may refuse a last send
@@ -248,7 +253,7 @@ class Bot:
                 await trio.lowlevel.wait_writable(sock)
                 try:
                     written = sock.send(self.pending)
-                except BlockingIOError:
+                except _WOULD_BLOCK:
                     continue
                 except OSError:
                     break
@@ -286,6 +291,9 @@ class Bot:
         elif opcode == OP_CLOSE:
             close = (buf[start] << 8 | buf[start + 1]) if end - start >= 2 else 1005
             self.worker.stats.errors[f"close_{close}"] += 1
+            if close == CloseCode.RECONNECT:
+                reason = bytes(buf[start + 2 : end]).decode(errors="replace")
+                self.retry_after = reconnect_delay(reason) or 0.0
             self.ready = False
             self.close_received = True
             # Answer it (RFC 6455 §5.5.1), then end the connection without waiting for
@@ -495,7 +503,8 @@ class Bot:
 
         After churn or the storm the bot reconnects at once to the same gateway;
         after a failed connect or a lost connection it waits a full-jitter backoff
-        and tries the next gateway of the list (failover).
+        (after a draining node's 4007 close: the delay its reason names) and tries
+        the next gateway of the list (failover).
         """
         gateways = self.worker.plan.gateways
         while not stop.is_set():
@@ -508,9 +517,12 @@ class Bot:
                 if self.was_in and self.lost_at is None:
                     self.lost_at = time.monotonic()
                 self.gateway = (self.gateway + 1) % len(gateways)
-                self.attempt += 1
-                ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**self.attempt)
-                await trio.sleep(random.uniform(0, ceiling))
+                if self.retry_after is not None:  # a draining node said when (4007)
+                    await trio.sleep(self.retry_after)
+                else:
+                    self.attempt += 1
+                    ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**self.attempt)
+                    await trio.sleep(random.uniform(0, ceiling))
             self.churn = False
             self.reconnected = True
             self.worker.stats.reconnects += 1
@@ -519,7 +531,8 @@ class Bot:
         worker = self.worker
         stats = worker.stats
         url = urlsplit(gateway)
-        host, port = url.hostname or "127.0.0.1", url.port or 80
+        host = url.hostname or "127.0.0.1"
+        port = url.port or (443 if url.scheme == "wss" else 80)
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         except OSError as exc:  # e.g. EMFILE: this process is out of file descriptors
@@ -532,6 +545,7 @@ class Bot:
         self.ready = False
         self.joined = 0
         self.close_received = False
+        self.retry_after = None
         self.connection += 1
         self.catching = 0
         for order in self.rooms.values():
@@ -544,12 +558,20 @@ class Bot:
                 error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if error:
                     raise OSError(error, "connect failed") from None
+            if url.scheme == "wss":
+                sock = worker.tls_context().wrap_socket(
+                    sock, server_hostname=host, do_handshake_on_connect=False
+                )
+                await _tls_handshake(sock)
             request, accept = handshake_request(host, port, url.path or "/", SUBPROTOCOL)
             sock.send(request)
             head = bytearray()
             while b"\r\n\r\n" not in head:
                 await trio.lowlevel.wait_readable(sock)
-                chunk = sock.recv(65536)
+                try:
+                    chunk = sock.recv(65536)
+                except _WOULD_BLOCK:
+                    continue
                 if not chunk:
                     raise OSError("closed during the handshake")
                 head += chunk
@@ -581,6 +603,8 @@ class Bot:
         self.closed = trio.Event()
         self.failure = None
         self.worker.watch(sock, self)
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            self.read_ready(sock)  # decrypted already: the socket will not signal it
         try:
             await self.closed.wait()
         finally:
@@ -601,7 +625,7 @@ class Bot:
                         self.worker.stats.errors["eof"] += 1
                     break
                 reader.feed(count)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             return
         except (OSError, WireError) as exc:
             self.failure = exc
@@ -625,6 +649,13 @@ class Worker:
         self.start = 0.0
         self.http: httpx.AsyncClient
         """For catch-ups after `too_far` (rare: not on the hot path)."""
+        self._tls: ssl.SSLContext | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The client context of `wss://` gateways (system CAs, or `SSL_CERT_FILE`), made once."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
 
     def watch(self, sock: socket.socket, bot: Bot) -> None:
         self.watched[sock.fileno()] = (bot, sock)
@@ -966,6 +997,18 @@ def sending_order(senders: Sequence[T], order: SendOrder, room_of: Callable[[T],
         by_room.setdefault(room_of(sender), []).append(sender)
     turns = itertools.zip_longest(*by_room.values())
     return [sender for turn in turns for sender in turn if sender is not None]
+
+
+async def _tls_handshake(sock: ssl.SSLSocket) -> None:
+    """The client side of a TLS handshake on a non-blocking socket (`wss://` gateways)."""
+    while True:
+        try:
+            sock.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            await trio.lowlevel.wait_readable(sock)
+        except ssl.SSLWantWriteError:
+            await trio.lowlevel.wait_writable(sock)
 
 
 async def _sleep_until(moment: float) -> None:

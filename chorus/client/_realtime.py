@@ -141,7 +141,8 @@ class RealtimeClient:
 
     `run()` connects, authenticates and keeps the connection alive: after a
     drop (or a gateway not ready within `connect_timeout`) it reconnects with
-    jittered exponential backoff to the next of the server's gateways
+    jittered exponential backoff (after a 4007 close from a draining node: after the
+    delay its reason names) to the next of the server's gateways
     (`HttpApi.gateway_urls`, unless `gateway_url` names one), resumes every joined
     room from the last seq it delivered, and re-sends unacknowledged messages
     with their original client ids (the server answers a retry with the
@@ -237,6 +238,7 @@ class RealtimeClient:
             if opening.cancelled_caught:
                 failure = TimeoutError(f"not ready within {self._connect_timeout:g} s")
             code = _close_code(failure)
+            hint = _reconnect_hint(failure)
             _log.info("client.disconnected", error=str(failure), code=code)
             if signalled and not self._down:
                 self._down = True
@@ -245,8 +247,14 @@ class RealtimeClient:
                 raise ApiError(401, "session_revoked", "the session has ended")
             if code == CloseCode.AUTH_FAILED:
                 await self._api.refresh()  # raises ApiError if the session is over
-            attempt += 1
             turn += 1
+            if hint is not None:
+                # A draining node spreads its clients over a window: come back when told
+                # (to the next gateway), not at once with all the others.
+                attempt = 0
+                await trio.sleep(hint)
+                continue
+            attempt += 1
             await trio.sleep(self._backoff(attempt))
 
     async def join(self, room_id: str) -> int:
@@ -678,6 +686,15 @@ def _close_code(exc: BaseException | None) -> int | None:
     if isinstance(exc, ConnectionClosed) and exc.reason is not None:
         return exc.reason.code
     return None
+
+
+def _reconnect_hint(exc: BaseException | None) -> float | None:
+    """The delay a 4007 `RECONNECT` close asks for (a draining node), else None."""
+    if not isinstance(exc, ConnectionClosed) or exc.reason is None:
+        return None
+    if exc.reason.code != CloseCode.RECONNECT:
+        return None
+    return protocol.reconnect_delay(exc.reason.reason or "") or 0.0
 
 
 def _close_reason(code: int, reason: str) -> CloseReason:

@@ -8,10 +8,11 @@ actors repair from the store (gap detection and periodic resync).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import coredis
 import structlog
@@ -141,16 +142,21 @@ class _RedisSubscription:
 async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
     """A `RedisBus` until the block ends.
 
-    `url` is `redis://host:port/db` for one server, or a Redis Cluster:
-    `redis-cluster://host:port[,host:port...]` (or several comma-separated
-    `redis://` URLs), naming some of its nodes.
+    `url` is `redis://host:port/db` for one server (`rediss://` for TLS, with
+    `?ssl_ca_certs=/path/ca.pem` to trust a private CA; a password as
+    `redis://:password@host`), or a Redis Cluster:
+    `redis-cluster://[user:password@]host:port[,host:port...][?query]`
+    (`rediss-cluster://` for TLS; or several comma-separated `redis://`
+    URLs), naming some of its nodes.
     """
     nodes = cluster_nodes(url)
     if nodes is None:
         client: Any = coredis.Redis.from_url(url, decode_responses=False)
         subscriber = client.pubsub
     else:
-        client = coredis.RedisCluster(startup_nodes=nodes, decode_responses=False)
+        client = coredis.RedisCluster(
+            startup_nodes=nodes, decode_responses=False, **_cluster_connection_options(url)
+        )
         subscriber = client.sharded_pubsub
     async with client, subscriber(ignore_subscribe_messages=True) as pubsub:
         bus = RedisBus(client, pubsub, sharded=nodes is not None)
@@ -162,12 +168,46 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
             nursery.cancel_scope.cancel()
 
 
+_CLUSTER_SCHEMES = frozenset({"redis-cluster", "rediss-cluster"})
+"""Cluster URL schemes (rediss: TLS)."""
+
+
 def cluster_nodes(url: str) -> list[Node] | None:
-    """The startup nodes named by a Redis Cluster URL; None for a single server."""
-    if not url.startswith("redis-cluster://") and "," not in url:
+    """The startup nodes named by a Redis Cluster URL; None for a single server.
+
+    A cluster URL is `redis-cluster://` (or `rediss-cluster://` for TLS),
+    optional `user:password@`, comma-separated `host:port`s, then an optional
+    `?query` (e.g. `ssl_ca_certs=/path/ca.pem`); several comma-separated
+    `redis://` URLs name a cluster too.
+    """
+    scheme = url.partition("://")[0]
+    if scheme not in _CLUSTER_SCHEMES and "," not in url:
         return None
+    hosts = url.partition("?")[0]
     nodes: list[Node] = []
-    for part in url.split(","):
-        location = urlsplit(part.strip().replace("redis-cluster://", "redis://", 1))
-        nodes.append(Node(host=location.hostname or "127.0.0.1", port=location.port or 6379))
+    for part in hosts.split(","):
+        location = part.strip().rpartition("://")[2].rpartition("@")[2].partition("/")[0]
+        parsed = urlsplit("//" + location)
+        nodes.append(Node(host=parsed.hostname or "127.0.0.1", port=parsed.port or 6379))
     return nodes
+
+
+def _cluster_connection_options(url: str) -> dict[str, Any]:
+    """Credentials and TLS of a cluster URL, for every connection to its nodes.
+
+    `rediss-cluster://` turns TLS on, verified against the system's CAs or
+    the `ssl_ca_certs` file the query names; the `user:password@` of the
+    URL's first node authenticates.
+    """
+    scheme, _, rest = url.partition("://")
+    hosts, _, query = rest.partition("?")
+    first = urlsplit("//" + hosts.partition(",")[0])
+    options: dict[str, Any] = {}
+    if first.username:
+        options["username"] = unquote(first.username)
+    if first.password:
+        options["password"] = unquote(first.password)
+    if scheme in ("rediss-cluster", "rediss"):
+        ca_file = parse_qs(query).get("ssl_ca_certs", [None])[0]
+        options["ssl_context"] = ssl.create_default_context(cafile=ca_file)
+    return options

@@ -8,6 +8,7 @@ per-connection byte order holds and no send ever waits.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Callable, Sequence
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -148,6 +149,15 @@ class Connection:
     def request_stop(self) -> None:
         """Supervisor shutdown: tell the client to reconnect (1001 going away)."""
         self.close(CloseCode.GOING_AWAY, "server shutting down")
+
+    def request_reconnect(self, reason: str) -> None:
+        """Drain: close an open WebSocket with 4007 `RECONNECT` and `reason` (its delay hint).
+
+        A connection still in its handshake is left alone: a draining gateway
+        refuses its upgrade (503) anyway.
+        """
+        if self._frames is not None:
+            self.close(CloseCode.RECONNECT, reason)
 
     def set_deadline(self, seconds: float, code: int, *, sliding: bool) -> None:
         """Close with `code` if no message arrives within `seconds`.
@@ -298,9 +308,11 @@ class Connection:
         while True:
             with trio.CancelScope(deadline=self._deadline) as self._waiting:
                 try:
-                    await trio.lowlevel.wait_readable(self._sock)
+                    # TLS may hold decrypted bytes the socket no longer signals.
+                    if not (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+                        await trio.lowlevel.wait_readable(self._sock)
                     return self._sock.recv(_RECV_BYTES)
-                except BlockingIOError:
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     continue
                 except OSError:
                     return b""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import random
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
@@ -18,6 +20,7 @@ from chorus.admission import (
     accept_clients,
     open_listener,
 )
+from chorus.protocol import reconnect_reason
 from chorus.supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._connection import CLOSE_TIMEOUT, Connection, NewHandler
@@ -48,6 +51,10 @@ class GatewayConfig:
     handshake_timeout: float = 10.0
     max_outbox_bytes: int = 1 << 20
     backlog: int = 1024
+    reconnect_window: float = 0.0
+    """On `drain`, each client is told to reconnect after a random delay in [0, this) s."""
+    tls: ssl.SSLContext | None = None
+    """Serve `wss://` (and the probes over TLS) with this context; None: plain."""
 
 
 class Gateway:
@@ -57,7 +64,8 @@ class Gateway:
     listener): a flusher crash restarts everything after it, because every
     connection's outbox depends on it; a listener crash only restarts the
     listener. Stopping the tree closes the listening socket first and tells
-    every client to reconnect (1001) before connections are stopped.
+    every client still connected to reconnect (1001) before connections are
+    stopped; a node drains it first (`drain`: 4007 with a delay hint).
 
     Every socket is accepted through `admission` (the node's, shared with
     the HTTP API; by default one of its own with default limits): refused
@@ -94,13 +102,23 @@ class Gateway:
         return Supervisor("gateway", children, strategy=Strategy.REST_FOR_ONE)
 
     def drain(self) -> None:
-        """Refuse new WebSockets (503) from now on; open ones are served until the gateway stops.
+        """Refuse new WebSockets (503) from now on and send every open one elsewhere.
 
-        A stopping node calls it first, so that while its HTTP API finishes
-        its requests no client settles on it only to be told 1001 moments
-        later: clients go to another gateway at once.
+        A stopping node calls it first. Each open WebSocket is closed at once
+        with 4007 `RECONNECT` and a delay hint (`reconnect_reason`): a random
+        delay in [0, `reconnect_window`) seconds, so the clients of a drained
+        node come back to the others spread over that window instead of all at
+        once. Clients that were sending resend what was not acknowledged (same
+        client ids); the stores already under way finish, as the node's actors
+        stop only after the connections.
         """
         self._draining.set()
+        for conn in list(self._live.values()):
+            self._send_elsewhere(conn)
+
+    def _send_elsewhere(self, conn: Connection) -> None:
+        delay_ms = int(random.uniform(0, self.config.reconnect_window) * 1000)
+        conn.request_reconnect(reconnect_reason(delay_ms))
 
     @property
     def connections(self) -> list[Connection]:
@@ -153,6 +171,10 @@ class Gateway:
     ) -> None:
         config = self.config
         try:
+            if config.tls is not None:
+                # The wrapped socket owns the descriptor from here on (closed below); its
+                # handshake comes after `started`, so the listener never waits for it.
+                sock = config.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
             conn = Connection(
                 conn_id,
                 sock,
@@ -163,12 +185,18 @@ class Gateway:
             )
             self._live[conn_id] = conn
             task_status.started(conn)
+            if isinstance(sock, ssl.SSLSocket) and not await _tls_handshake(
+                sock, config.handshake_timeout
+            ):
+                return
             opened = await conn.handshake(
                 allowed_origins=config.allowed_origins,
                 timeout=config.handshake_timeout,
                 draining=self._draining,
             )
             if opened:
+                if self._draining.is_set():  # upgraded just before `drain` looked
+                    self._send_elsewhere(conn)
                 await self._serve(conn)
             elif conn.probe is not None:
                 await self._answer_probe(conn, conn.probe)
@@ -205,3 +233,20 @@ class Gateway:
         finally:
             with trio.move_on_after(DISCONNECT_TIMEOUT, shield=True):
                 await handler.on_disconnect()
+
+
+async def _tls_handshake(tls: ssl.SSLSocket, timeout: float) -> bool:
+    """Do the TLS handshake of a non-blocking socket; False if it failed or timed out."""
+    with trio.move_on_after(timeout):
+        while True:
+            try:
+                tls.do_handshake()
+                return True
+            except ssl.SSLWantReadError:
+                await trio.lowlevel.wait_readable(tls)
+            except ssl.SSLWantWriteError:
+                await trio.lowlevel.wait_writable(tls)
+            except OSError as exc:  # ssl.SSLError included: not a TLS client, bad version...
+                _log.debug("gateway.tls_handshake_failed", error=str(exc))
+                return False
+    return False

@@ -9,6 +9,7 @@ full gets a task of its own, which waits for writability (DESIGN.md §8).
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -125,8 +126,8 @@ class Outbox:
         """One non-blocking send of everything pending; True if nothing is left."""
         try:
             sent = self._sock.send(self._buffer)
-        except BlockingIOError:
-            return False
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return False  # TLS: the same bytes go again later (the buffer only grows)
         except OSError:
             self.discard()
             self._on_broken()

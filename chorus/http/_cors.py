@@ -15,6 +15,8 @@ from hypercorn.typing import (
     Scope,
 )
 
+from chorus.tls import HSTS
+
 from ._errors import forbidden
 from ._output import ErrorDetailView, ErrorView, to_json
 
@@ -154,3 +156,22 @@ async def _answer(
 
 def _error_body(code: str, message: str) -> bytes:
     return to_json(ErrorView(error=ErrorDetailView(code=code, message=message)))
+
+
+def with_hsts(app: ASGIFramework) -> ASGIFramework:
+    """`app`, with `Strict-Transport-Security` on every answer (the node serves TLS)."""
+
+    async def hsts(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_hsts(event: ASGISendEvent) -> None:
+            if event["type"] == "http.response.start":
+                headers = [*event.get("headers", ()), (b"strict-transport-security", HSTS)]
+                event = cast(ASGISendEvent, {**event, "headers": headers})
+            await send(event)
+
+        await app(scope, receive, send_with_hsts)
+
+    return cast(ASGIFramework, hsts)

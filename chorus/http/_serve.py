@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import cast
 
 import attrs
@@ -23,7 +24,7 @@ from chorus.admission import Listener, Ticket, accept_clients, open_listener
 from chorus.services import Services
 
 from ._app import create_app
-from ._cors import with_cors
+from ._cors import with_cors, with_hsts
 from ._forwarded import forwarded_client
 from ._hypercorn import ClosingTCPServer, hypercorn_config
 
@@ -70,9 +71,12 @@ async def serve_http(
     settings = services.settings
     config = hypercorn_config(settings.shutdown_grace, settings.http_idle_timeout)
     asgi = with_cors(cast(ASGIFramework, create_app(services)), settings.allowed_origins)
+    if services.tls is not None:
+        asgi = with_hsts(asgi)
     app = wrap_app(
         forwarded_client(asgi, services.admission.proxies), config.wsgi_max_body_size, "asgi"
     )
+    tls = services.tls.context if services.tls is not None else None
     lifespan_state: LifespanState = {}
     lifespan = Lifespan(app, config, lifespan_state)
     with open_listener(settings.http_host, settings.http_port, BACKLOG) as sock:
@@ -88,7 +92,7 @@ async def serve_http(
                     client: socket.socket, _peer: tuple[str, int], ticket: Ticket
                 ) -> None:
                     connections.start_soon(
-                        _serve_connection, app, config, context, state, client, ticket
+                        _serve_connection, app, config, context, state, client, ticket, tls
                     )
 
                 try:
@@ -119,10 +123,18 @@ async def _serve_connection(
     state: ConnectionState,
     sock: socket.socket,
     ticket: Ticket,
+    tls: ssl.SSLContext | None,
 ) -> None:
-    """Serve one admitted connection with hypercorn; its socket closes and its ticket is freed."""
+    """Serve one admitted connection with hypercorn; its socket closes and its ticket is freed.
+
+    With `tls`, the connection is wrapped in TLS first (hypercorn does the
+    handshake, bounded by its `ssl_handshake_timeout`).
+    """
     try:
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
         stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        if tls is not None:
+            stream = trio.SSLStream(stream, tls, server_side=True, https_compatible=True)
         await ClosingTCPServer(app, config, context, state, stream).run()  # type: ignore[arg-type]
     finally:
         sock.close()

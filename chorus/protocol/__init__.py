@@ -15,9 +15,13 @@ from ._codec import decode_client_frame as decode_client_frame
 from ._codec import decode_server_frame as decode_server_frame
 from ._codec import describe_json_value as describe_json_value
 from ._codec import encode as encode
+from ._errors import MAX_RECONNECT_DELAY_MS as MAX_RECONNECT_DELAY_MS
+from ._errors import RECONNECT_HINT as RECONNECT_HINT
 from ._errors import CloseCode as CloseCode
 from ._errors import ErrorCode as ErrorCode
 from ._errors import ProtocolError as ProtocolError
+from ._errors import reconnect_delay as reconnect_delay
+from ._errors import reconnect_reason as reconnect_reason
 from ._fields import BoolSpec as BoolSpec
 from ._fields import ChoiceSpec as ChoiceSpec
 from ._fields import IntSpec as IntSpec

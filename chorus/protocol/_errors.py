@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 
 
 class ErrorCode(enum.StrEnum):
@@ -93,7 +94,31 @@ class CloseCode(enum.IntEnum):
     UNAUTHENTICATED = 4006
     """A frame other than `hello` arrived before authentication."""
     RECONNECT = 4007
-    """This node is draining: reconnect (to `reconnect_url` if a notice gave one) and resume."""
+    """This node is draining: reconnect after the delay in the close reason, and resume."""
+
+
+RECONNECT_HINT = "retry_after_ms="
+"""Starts the delay hint in the reason of a 4007 `RECONNECT` close (see `reconnect_reason`)."""
+MAX_RECONNECT_DELAY_MS = 60_000
+"""The longest delay (milliseconds) a client honours from a hint, whatever the reason says."""
+_HINT = re.compile(re.escape(RECONNECT_HINT) + r"(\d{1,9})")
+
+
+def reconnect_reason(delay_ms: int) -> str:
+    """The close reason of a 4007 `RECONNECT`: `draining; retry_after_ms=<delay_ms>`."""
+    return f"draining; {RECONNECT_HINT}{delay_ms}"
+
+
+def reconnect_delay(reason: str) -> float | None:
+    """Seconds to wait before reconnecting that a 4007 close reason asks for, else None.
+
+    Capped at `MAX_RECONNECT_DELAY_MS`, so a broken or hostile server cannot park
+    its clients for long.
+    """
+    found = _HINT.search(reason)
+    if found is None:
+        return None
+    return min(int(found.group(1)), MAX_RECONNECT_DELAY_MS) / 1000
 
 
 class ProtocolError(Exception):

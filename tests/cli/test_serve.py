@@ -15,8 +15,8 @@ import orjson
 import pytest
 import trio
 
-from chorus.protocol import CloseCode
-from tests.gateway.test_gateway import read_close_code, upgraded
+from chorus.protocol import CloseCode, reconnect_delay
+from tests.gateway.test_gateway import read_close, upgraded
 from tests.httpraw import read_response, refuses_connections, request_awaiting_body
 from tests.polling import until
 from tests.ports import free_port
@@ -48,9 +48,19 @@ async def test_serve_announces_its_addresses_and_stops_gracefully_on_sigterm(
         found = await read_until(process.stdout, r"gateway +ws://127\.0\.0\.1:(\d+)/")
         async with upgraded(int(found.group(1))) as client:
             process.send_signal(signal.SIGTERM)
-            assert await read_close_code(client) == CloseCode.GOING_AWAY
+            stopped_at = trio.current_time()
+            close = await read_close(client)
+        # Drained at once: 4007 with a delay hint in [0, drain_reconnect_window = 2 s).
+        assert close is not None
+        code, reason = close
+        assert code == CloseCode.RECONNECT
+        assert re.fullmatch(r"draining; retry_after_ms=\d+", reason), reason
+        delay = reconnect_delay(reason)
+        assert delay is not None
+        assert 0 <= delay < 2
         with trio.fail_after(30):
             assert await process.wait() == 0
+        assert trio.current_time() - stopped_at < 10  # within the default shutdown_grace
         assert (data_dir / "chorus.db").exists()
         # The data dir holds password hashes and the signing key: owner-only.
         assert data_dir.stat().st_mode & 0o077 == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import pytest
 import trio
 
 from chorus.cluster import open_redis_bus
-from chorus.cluster._redis import cluster_nodes
+from chorus.cluster._redis import _cluster_connection_options, cluster_nodes
 from tests.redisserver import RedisServer, running_redis
+from tests.tlsfiles import tls_files
 
 
 @pytest.fixture
@@ -123,3 +125,31 @@ def test_cluster_urls_name_their_startup_nodes() -> None:
         {"host": "a", "port": 7000},
         {"host": "b", "port": 7001},
     ]
+
+
+@pytest.mark.parametrize("cluster", [False, True], ids=["server", "cluster"])
+async def test_the_bus_speaks_tls_with_a_password(tmp_path: Path, cluster: bool) -> None:
+    tls = tls_files(tmp_path / "tls")
+    async with running_redis(
+        tmp_path / "redis", cluster=cluster, tls=tls, password="s3cret"
+    ) as redis:
+        url = redis.tls_cluster_url if cluster else redis.tls_url
+        assert url.startswith("rediss")
+        async with open_redis_bus(url) as node_a, open_redis_bus(url) as node_b:
+            received = Inbox()
+            await node_b.subscribe("room:1", received)
+            await node_a.publish("room:1", b"over tls")
+            await received.wait_for(1)
+    assert received.payloads == [b"over tls"]
+
+
+def test_cluster_urls_carry_credentials_and_tls_to_each_node(tmp_path: Path) -> None:
+    tls = tls_files(tmp_path)
+    url = "rediss-cluster://app:p%40ss@10.0.0.1:7000,10.0.0.2:7001?ssl_ca_certs=/etc/ca.pem"
+    assert cluster_nodes(url) == [
+        {"host": "10.0.0.1", "port": 7000},
+        {"host": "10.0.0.2", "port": 7001},
+    ]
+    options = _cluster_connection_options(url.replace("/etc/ca.pem", str(tls.ca)))
+    assert (options["username"], options["password"]) == ("app", "p@ss")
+    assert options["ssl_context"].verify_mode == ssl.CERT_REQUIRED

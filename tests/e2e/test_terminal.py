@@ -382,7 +382,7 @@ async def test_chorus_chat_through_pipes_shows_the_outage_without_log_lines(
             answers = [*NEW_ACCOUNT, "/create general", ""]
             await process.stdin.send_all("\n".join(answers).encode())
             await output.wait_for("== general ==")
-        # Stopped gracefully: the connection is closed with 1001 going away.
+        # Stopped gracefully: the connection is closed with 4007 (drained).
         await output.wait_for("* connection lost, reconnecting…")
         async with open_node(tmp_path, **ports):
             await output.wait_for("* reconnected, caught up 0 messages")

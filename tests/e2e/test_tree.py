@@ -21,9 +21,9 @@ from tests.e2e.node import PASSWORD, ChatUser, RunningNode, chat_user, open_node
 from tests.e2e.test_chat import next_frame, shared_room
 from tests.e2e.test_rich import webhook_receiver
 from tests.gateway.test_gateway import (
-    masked_frame,
     probe,
     raw_socket,
+    read_close,
     read_until_closed,
     upgrade_request,
 )
@@ -206,16 +206,17 @@ async def test_a_stopping_node_reports_not_ready_and_refuses_new_websockets_at_o
             async with raw_socket(gateway) as late:
                 await late.send_all(UPGRADE)
                 refused = await read_until_closed(late)
-            # The open one is still served (1001 comes when the gateway stops).
-            await connected.send_all(masked_frame(0x9, b"still there?"))
-            pong = await connected.receive_some(4096)
+            # The open one is sent elsewhere at once (4007 with a delay hint).
+            close = await read_close(connected)
             await held.send_all(body)
             await read_response(held)
         with trio.fail_after(10):
             await running.node.stopped.wait()
     assert answer.startswith(b"HTTP/1.1 503 "), answer
     assert refused.startswith(b"HTTP/1.1 503 "), refused
-    assert pong.startswith(b"\x8a"), pong  # a pong frame
+    assert close is not None
+    assert close[0] == protocol.CloseCode.RECONNECT
+    assert close[1].startswith("draining; retry_after_ms="), close
 
 
 async def test_a_gateway_only_node_has_readiness_on_its_gateway_port(tmp_path: Path) -> None:

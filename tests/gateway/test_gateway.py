@@ -406,6 +406,12 @@ def split_frame(buffer: bytes) -> tuple[int, bytes, bytes] | None:
 
 async def read_close_code(stream: trio.SocketStream) -> int | None:
     """Read frames until the server's close frame; its code (None if the TCP just ended)."""
+    close = await read_close(stream)
+    return None if close is None else close[0]
+
+
+async def read_close(stream: trio.SocketStream) -> tuple[int, str] | None:
+    """Read frames until the server's close frame; its code and reason (None: the TCP ended)."""
     buffer = b""
     with trio.fail_after(30):
         while True:
@@ -413,7 +419,7 @@ async def read_close_code(stream: trio.SocketStream) -> int | None:
                 opcode, payload, buffer = frame
                 if opcode == 0x8:
                     code: int = struct.unpack("!H", payload[:2])[0]
-                    return code
+                    return code, payload[2:].decode()
             chunk = await stream.receive_some(1 << 20)
             if not chunk:
                 return None
