@@ -348,6 +348,7 @@ def _gateway(
         allowed_origins=settings.allowed_origins,
         handshake_timeout=settings.auth_timeout,
         max_outbox_bytes=settings.max_outbox_bytes,
+        metrics_token=settings.metrics_token,
     )
     return Gateway(config, new_connection, ready, admission=admission)
 
