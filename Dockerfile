@@ -30,9 +30,10 @@ WORKDIR /var/lib/chorus
 VOLUME ["/var/lib/chorus"]
 EXPOSE 8080 8081
 # /healthz on the HTTP port (role all or api) or on the gateway port (role gateway):
-# whichever answers. Python, not curl: the slim image has no curl.
+# whichever answers (ports from CHORUS_HTTP_PORT / CHORUS_GATEWAY_PORT). Python, not
+# curl: the slim image has no curl.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request as u\nfor p in (8080, 8081):\n    try:\n        u.urlopen(f'http://127.0.0.1:{p}/healthz', timeout=2); sys.exit(0)\n    except Exception:\n        pass\nsys.exit(1)"]
+    CMD ["python", "-c", "import os, sys, urllib.request as u\nfor key, port in ((\"CHORUS_HTTP_PORT\", \"8080\"), (\"CHORUS_GATEWAY_PORT\", \"8081\")):\n    try:\n        u.urlopen(\"http://127.0.0.1:%s/healthz\" % os.environ.get(key, port), timeout=2)\n        sys.exit(0)\n    except OSError:\n        pass\nsys.exit(1)"]
 # Exec form: `chorus` is PID 1 and gets SIGTERM itself (graceful drain, shutdown_grace).
 ENTRYPOINT ["chorus"]
 CMD ["serve"]

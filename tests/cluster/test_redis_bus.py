@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import trio
+from prometheus_client import REGISTRY
 
 from chorus.cluster import open_redis_bus
 from chorus.cluster._redis import cluster_nodes
+from tests.polling import until
 from tests.redisserver import RedisServer, running_redis
 
 
@@ -76,6 +78,29 @@ async def test_the_bus_comes_back_after_redis_restarts(redis: RedisServer) -> No
         assert b"after" in received.payloads[1:]
         # "lost" is published only if Redis was back within the publish timeout.
         assert set(received.payloads[1:]) <= {b"after", b"lost"}
+
+
+def _dropped() -> float:
+    return REGISTRY.get_sample_value("chorus_bus_dropped_total") or 0.0
+
+
+async def test_publications_that_redis_cannot_take_are_counted_as_dropped(
+    redis: RedisServer,
+) -> None:
+    # chorus_bus_dropped_total feeds the bus-disconnected alert (ops/prometheus).
+    async with open_redis_bus(redis.url) as bus:
+        before = _dropped()
+        await redis.stop()
+        try:
+            await bus.publish("room:1", b"nowhere to go")
+
+            async def counted() -> bool:
+                return _dropped() > before
+
+            await until(counted, timeout=15)
+            assert bus.dropped >= 1
+        finally:
+            await redis.start()
 
 
 async def test_on_a_redis_cluster_the_bus_uses_sharded_pubsub(tmp_path: Path) -> None:
