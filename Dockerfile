@@ -12,7 +12,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY chorus ./chorus
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# With the sentry extra: setting CHORUS_SENTRY_DSN is then enough (docs/operations.md).
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[sentry]'
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,7 +23,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CHORUS_DATA_DIR=/var/lib/chorus \
     CHORUS_LOG_FORMAT=json
 COPY --from=builder /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels chorus \
+RUN pip install --no-cache-dir --no-index --find-links=/wheels 'chorus[sentry]' \
     && rm -rf /wheels \
     && useradd --system --uid 10001 --home-dir /var/lib/chorus --create-home chorus
 USER 10001:10001
