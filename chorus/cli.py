@@ -14,6 +14,12 @@ import trio
 
 from chorus import __version__
 from chorus.config import ConfigError, Settings, add_flags, load_settings
+from chorus.errortracking import (
+    ErrorTrackingUnavailable,
+    report_unhandled,
+    start_error_tracking,
+    stop_error_tracking,
+)
 from chorus.logs import configure_logging, redact_url, silence_logging, unbuffered, write_line
 from chorus.persistence import StoreError
 from chorus.supervisors import SupervisorError
@@ -41,7 +47,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # Unbuffered, so that a full or broken stdout/stderr loses only the lines written
     # while it fails, instead of failing every later write and the exit (issue #12).
     sys.stdout, sys.stderr = unbuffered(sys.stdout), unbuffered(sys.stderr)
-    configure_logging(settings.log_format, settings.log_level)
+    report = None
+    if settings.sentry_dsn:
+        try:
+            report = start_error_tracking(settings.sentry_dsn)
+        except ErrorTrackingUnavailable as exc:
+            print(f"chorus: {exc}", file=sys.stderr)
+            return 2
+    configure_logging(settings.log_format, settings.log_level, report=report)
     try:
         trio.run(_serve_and_announce, settings)
     except Exception as exc:
@@ -52,7 +65,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if isinstance(cause, StoreError):
             print(f"chorus: cannot open the database: {cause}", file=sys.stderr)
             return 1
+        if report is not None:
+            report_unhandled(exc)
         raise
+    finally:
+        if report is not None:
+            stop_error_tracking()
     write_line(sys.stderr, "chorus: stopped")
     return 0
 

@@ -336,6 +336,12 @@ class Settings:
         " reaches the HTTP port",
         secret=True,
     )
+    sentry_dsn: str = _setting(
+        "",
+        "Sentry DSN: errors the node logs (crashes, HTTP 500s) are reported there; needs"
+        " the sentry extra (sentry-sdk). Empty: no error tracking",
+        secret=True,
+    )
     shutdown_grace: float = _setting(
         10.0, "seconds to finish work after SIGINT/SIGTERM before cancelling", _positive
     )

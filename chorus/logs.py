@@ -77,13 +77,20 @@ class _LineLogger:
     log = debug = info = warn = warning = err = error = exception = critical = fatal = msg
 
 
-def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+def configure_logging(
+    fmt: str = "auto",
+    level: str = "info",
+    stream: TextIO | None = None,
+    *,
+    report: structlog.typing.Processor | None = None,
+) -> None:
     """Route every structlog logger to `stream` (stderr) at `level` and above.
 
     `fmt` is "console", "json", or "auto" (console when `stream` is a terminal).
     Each line carries a timestamp, the level, the event name and its bound
     context (conn, room, user ids). Secrets are never passed to loggers. A line
     that cannot be written is dropped and counted, never raised (`write_line`).
+    `report` sees each event first (error tracking: `chorus.errortracking`).
     """
     stream = sys.stderr if stream is None else stream
     if fmt == "auto":
@@ -95,6 +102,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     )
     structlog.configure(
         processors=[
+            *([report] if report is not None else []),
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

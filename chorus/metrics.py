@@ -14,6 +14,27 @@ STORE_SECONDS = Histogram(
     ["operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+DELIVERY_SECONDS = Histogram(
+    "chorus_delivery_seconds",
+    "Time from a room starting to store a batch of posts to their events being queued to"
+    " this node's subscribers (the store call plus the local fan-out).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+CONNECTION_CLOSES = Counter(
+    "chorus_connection_closes",
+    "WebSocket closes this server started, by close code (4004 slow consumer, 4005 rate"
+    " limited, 1001 going away, ...: chorus.protocol.CloseCode).",
+    ["code"],
+)
+RATE_LIMITED = Counter(
+    "chorus_rate_limited",
+    "WebSocket frames refused by a rate limit (answered rate_limited or closed with 4005;"
+    " HTTP refusals are chorus_http_requests with status 429).",
+)
+BUS_DROPPED = Counter(
+    "chorus_bus_dropped",
+    "Bus publications dropped: Redis away or failing (a batch failed), or the queue full.",
+)
 CONNECTIONS = Gauge("chorus_connections", "Open WebSocket connections (authenticated or not).")
 FRAMES_IN = Counter("chorus_frames_in", "Client frames received, by type.", ["type"])
 FRAMES_OUT = Counter(

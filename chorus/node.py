@@ -394,6 +394,7 @@ def _gateway(
         max_outbox_bytes=settings.max_outbox_bytes,
         reconnect_window=settings.drain_reconnect_window,
         tls=tls.context if tls is not None else None,
+        metrics_token=settings.metrics_token,
     )
     return Gateway(config, new_connection, ready, admission=admission)
 

@@ -26,7 +26,7 @@ from chorus.auth import (
     client_address,
 )
 from chorus.gateway import Connection
-from chorus.metrics import CONNECTIONS, FRAMES_IN
+from chorus.metrics import CONNECTIONS, FRAMES_IN, RATE_LIMITED
 from chorus.persistence import (
     Appended,
     FileNotReady,
@@ -504,6 +504,7 @@ class ChatConnection:
 
     def _strike(self, ref: str | None, message: str) -> None:
         """Refuse a frame over a limit; too many in a row close the connection (4005)."""
+        RATE_LIMITED.inc()
         self._strikes += 1
         if self._strikes >= self._context.limits.strikes_before_close:
             self._conn.close(CloseCode.RATE_LIMITED, "too many frames")

@@ -21,7 +21,13 @@ import trio
 from chorus import chat, protocol
 from chorus.cluster import Bus
 from chorus.gateway import text_frame
-from chorus.metrics import DELIVERIES, FRAMES_OUT_BROADCAST, MESSAGES_STORED, STORE_SECONDS
+from chorus.metrics import (
+    DELIVERIES,
+    DELIVERY_SECONDS,
+    FRAMES_OUT_BROADCAST,
+    MESSAGES_STORED,
+    STORE_SECONDS,
+)
 from chorus.persistence import (
     Appended,
     Gone,
@@ -519,6 +525,7 @@ class RoomActor:
         # Deliver before acknowledging: a sender never sees its ack before others can see
         # the message.
         DELIVERIES.inc(await self._accept(new))
+        DELIVERY_SECONDS.observe(time.perf_counter() - started)
         for post, result, wire in zip(posts, results, wires, strict=True):
             if wire.room != self.room_id:
                 post.responder.refused(ClientIdReused(post.client_id))

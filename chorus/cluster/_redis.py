@@ -20,6 +20,7 @@ import trio
 from coredis.typing import Node
 
 from chorus.logs import redact_url
+from chorus.metrics import BUS_DROPPED
 
 from ._bus import Deliver, Subscription
 
@@ -67,6 +68,7 @@ class RedisBus:
             self._outgoing.send_nowait((topic, payload))
         except trio.WouldBlock:
             self.dropped += 1
+            BUS_DROPPED.inc()
 
     async def _publisher(self) -> None:
         """Publish what is queued, in order, everything queued meanwhile in one pipeline.
@@ -87,6 +89,7 @@ class RedisBus:
                     await self._publish_batch(batch)
             except Exception as exc:  # Redis away: log, drop, go on (readers repair)
                 self.dropped += len(batch)
+                BUS_DROPPED.inc(len(batch))
                 _log.warning(
                     "bus.publish_failed", topic=batch[0][0], count=len(batch), error=str(exc)
                 )

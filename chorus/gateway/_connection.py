@@ -30,7 +30,7 @@ from wsproto.events import (
 from wsproto.utilities import RemoteProtocolError
 
 from chorus.admission import TrustedProxies
-from chorus.metrics import FRAMES_OUT_DIRECT
+from chorus.metrics import CONNECTION_CLOSES, FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
 from ._outbox import Flusher, Outbox
@@ -45,8 +45,9 @@ READ_BUDGET = 16
 """Messages handled in a row before the reader lets other tasks run: one read can hold
 thousands of small frames, and handling one need not wait for anything."""
 _NOT_ON_WIRE = frozenset({1005, 1006, 1015})
-PROBE_PATHS = frozenset({"/healthz", "/readyz"})
-"""Plain `GET`s the gateway answers itself, so a load balancer can check the port it routes to."""
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Plain `GET`s the gateway answers itself, so a load balancer can check the port it routes to
+(and Prometheus can scrape a gateway-only node, which has no HTTP API)."""
 
 
 def probe_path(head: bytes) -> str | None:
@@ -112,6 +113,8 @@ class Connection:
         """The request's bytes until the handshake is decided (a probe is read from them)."""
         self.probe: str | None = None
         """Set by `handshake` when the request was a health probe (one of `PROBE_PATHS`)."""
+        self.probe_authorization: str | None = None
+        """The probe's `Authorization` header, if it had one (`/metrics` may require it)."""
         self.outbox = Outbox(
             sock,
             flusher,
@@ -141,6 +144,7 @@ class Connection:
         if self.close_code is not None:
             return
         self.close_code = code
+        CONNECTION_CLOSES.labels(str(code)).inc()
         self.log.info("connection.closing", code=code, reason=reason)
         self.outbox.finish(close_frame(code, reason))
         self._sliding = None
@@ -197,6 +201,7 @@ class Connection:
                 request = next((e for e in self._ws.events() if isinstance(e, Request)), None)
             except RemoteProtocolError:
                 self.probe = probe_path(bytes(self._head))
+                self.probe_authorization = _head_header(bytes(self._head), b"authorization")
                 if self.probe is None:
                     self._reject(400, "malformed WebSocket upgrade request")
                 return False
@@ -207,12 +212,14 @@ class Connection:
                     return False
                 return self._admit(request, allowed_origins)
 
-    def respond(self, status: int, reason: str, body: bytes) -> None:
-        """Answer a probe with a JSON body and close (the outbox finishes with it)."""
+    def respond(
+        self, status: int, reason: str, body: bytes, content_type: str = "application/json"
+    ) -> None:
+        """Answer a probe with `body` and close (the outbox finishes with it)."""
         self.outbox.finish(
-            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
             b"cache-control: no-store\r\nconnection: close\r\n\r\n%s"
-            % (status, reason.encode(), len(body), body)
+            % (status, reason.encode(), content_type.encode(), len(body), body)
         )
 
     def _admit(self, request: Request, allowed_origins: Sequence[str]) -> bool:
@@ -333,6 +340,15 @@ class Connection:
         if self.close_code is None:
             self.close_code = int(CloseCode.GOING_AWAY)
         self._move_deadline(trio.current_time())
+
+
+def _head_header(head: bytes, name: bytes) -> str | None:
+    """The first `name` header (lower case) of a raw request head, else None."""
+    for line in head.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        key, sep, value = line.partition(b":")
+        if sep and key.strip().lower() == name:
+            return value.strip().decode("latin-1")
+    return None
 
 
 def _header(request: Request, name: bytes) -> str | None:

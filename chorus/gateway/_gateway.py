@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import hmac
 import random
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
+import prometheus_client
 import structlog
 import trio
 
@@ -55,6 +57,8 @@ class GatewayConfig:
     """On `drain`, each client is told to reconnect after a random delay in [0, this) s."""
     tls: ssl.SSLContext | None = None
     """Serve `wss://` (and the probes over TLS) with this context; None: plain."""
+    metrics_token: str = ""
+    """Bearer token `GET /metrics` requires (the node's `metrics_token`); empty: none."""
 
 
 class Gateway:
@@ -218,6 +222,9 @@ class Gateway:
         if path == "/healthz":
             conn.respond(200, "OK", b'{"status":"ok"}')
             return
+        if path == "/metrics":
+            await self._answer_metrics(conn)
+            return
         ready = False
         with trio.move_on_after(PROBE_TIMEOUT):
             ready = await self._ready()
@@ -225,6 +232,24 @@ class Gateway:
             conn.respond(200, "OK", b'{"status":"ready"}')
         else:
             conn.respond(503, "Service Unavailable", b'{"status":"unavailable"}')
+
+    async def _answer_metrics(self, conn: Connection) -> None:
+        """`/metrics` as the HTTP API serves it (same token rule), for gateway-only nodes.
+
+        Rendered in a worker thread, like the HTTP API's: a large exposition
+        would otherwise stall every connection of the gateway.
+        """
+        token = self.config.metrics_token
+        if token:
+            scheme, _, sent = (conn.probe_authorization or "").partition(" ")
+            # Constant time: how long a refusal takes tells nothing about the token.
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                sent.strip().encode(), token.encode()
+            ):
+                conn.respond(401, "Unauthorized", b'{"status":"unauthorized"}')
+                return
+        exposition = await trio.to_thread.run_sync(prometheus_client.generate_latest)
+        conn.respond(200, "OK", exposition, prometheus_client.CONTENT_TYPE_LATEST)
 
     async def _serve(self, conn: Connection) -> None:
         handler = self._new_handler(conn)

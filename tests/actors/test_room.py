@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 import trio
 import trio.testing
+from prometheus_client import REGISTRY
 
 from chorus import protocol
 from chorus.actors import Reply
@@ -58,6 +59,20 @@ async def test_posts_are_stored_in_order_broadcast_once_and_acknowledged(world: 
     assert [(a.ref, a.seq) for a in acks] == [(f"ref-c{n}", n + 1) for n in range(5)]
     stored = await world.store.messages(world.room_id, limit=10)
     assert [wire_message(m) for m in stored] == reader.messages()
+
+
+def _deliveries_timed() -> float:
+    return REGISTRY.get_sample_value("chorus_delivery_seconds_count") or 0.0
+
+
+async def test_each_stored_batch_times_its_delivery(world: World) -> None:
+    # chorus_delivery_seconds feeds the p99 delivery latency alert (ops/prometheus).
+    reader = Recorder("reader")
+    await subscribe(world, reader)
+    before = _deliveries_timed()
+    await world.rooms.send(world.room_id, post(world, "timed"))
+    await reader.wait_for(1, protocol.MessageEvent)
+    assert _deliveries_timed() == before + 1
 
 
 async def test_a_retried_client_id_is_acknowledged_with_the_original_and_not_broadcast(

@@ -6,11 +6,18 @@ import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import coredis
 import pytest
 import trio
+from prometheus_client import REGISTRY
 
 from chorus.cluster import open_redis_bus
-from chorus.cluster._redis import _cluster_connection_options, cluster_nodes
+from chorus.cluster._redis import (
+    PUBLISH_QUEUE,
+    RedisBus,
+    _cluster_connection_options,
+    cluster_nodes,
+)
 from tests.redisserver import RedisServer, running_redis
 from tests.tlsfiles import tls_files
 
@@ -78,6 +85,24 @@ async def test_the_bus_comes_back_after_redis_restarts(redis: RedisServer) -> No
         assert b"after" in received.payloads[1:]
         # "lost" is published only if Redis was back within the publish timeout.
         assert set(received.payloads[1:]) <= {b"after", b"lost"}
+
+
+def _dropped() -> float:
+    return REGISTRY.get_sample_value("chorus_bus_dropped_total") or 0.0
+
+
+async def test_publications_past_the_full_queue_are_counted_as_dropped(
+    redis: RedisServer,
+) -> None:
+    # chorus_bus_dropped_total feeds the bus-disconnected alert (ops/prometheus). A bus
+    # whose publisher is not running stands for one whose Redis is away: its queue fills.
+    client = coredis.Redis.from_url(redis.url, decode_responses=False)
+    bus = RedisBus(client, client.pubsub())
+    before = _dropped()
+    for n in range(PUBLISH_QUEUE + 3):
+        await bus.publish("room:1", b"%d" % n)
+    assert bus.dropped == 3
+    assert _dropped() == before + 3
 
 
 async def test_on_a_redis_cluster_the_bus_uses_sharded_pubsub(tmp_path: Path) -> None:

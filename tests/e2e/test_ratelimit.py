@@ -9,6 +9,7 @@ from pathlib import Path
 import attrs
 import pytest
 import trio
+from prometheus_client import REGISTRY
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from chorus import protocol
@@ -144,6 +145,7 @@ async def answers_until_closed(connection: Connection) -> tuple[list[str], int |
 async def test_a_flood_of_pings_or_invalid_frames_is_refused_then_closed(
     strict: RunningNode, flood: str, answer: str
 ) -> None:
+    refused = REGISTRY.get_sample_value("chorus_rate_limited_total") or 0.0
     async with chat_user(strict) as ada:
         assert ada.api.session is not None
         async with ws_connect(strict.gateway_port) as ws:
@@ -156,6 +158,8 @@ async def test_a_flood_of_pings_or_invalid_frames_is_refused_then_closed(
     limited = [ErrorCode.RATE_LIMITED] * 2
     assert answers == ["ready", *[answer] * (FRAME_BURST - 1), *limited]
     assert code == CloseCode.RATE_LIMITED
+    # Every refused frame is counted, the closing one too (the rate-limit storm alert).
+    assert REGISTRY.get_sample_value("chorus_rate_limited_total") == refused + len(limited) + 1
 
 
 async def test_a_flood_of_websocket_pings_is_closed_too(strict: RunningNode) -> None:

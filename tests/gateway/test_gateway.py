@@ -265,6 +265,7 @@ async def test_a_client_that_stops_reading_is_closed_without_slowing_others(
     nursery: trio.Nursery,
 ) -> None:
     server = await start_gateway(nursery, max_outbox_bytes=256 * 1024)
+    closes = _closes(CloseCode.SLOW_CONSUMER)
     async with upgraded(server.port, rcvbuf=4096) as slow:
         await slow.send_all(masked_frame(0x1, b"flood 400"))  # 6.4 MB, far over the bound
         async with ws_connect(server.port) as fast:
@@ -273,6 +274,12 @@ async def test_a_client_that_stops_reading_is_closed_without_slowing_others(
                 assert await fast.get_message() == "still quick"
         # The slow client finds 4004 after the backlog it was sent before the bound.
         assert await read_close_code(slow) == CloseCode.SLOW_CONSUMER
+    # Counted for the slow-consumer alert (ops/prometheus).
+    assert _closes(CloseCode.SLOW_CONSUMER) == closes + 1
+
+
+def _closes(code: int) -> float:
+    return REGISTRY.get_sample_value("chorus_connection_closes_total", {"code": str(code)}) or 0.0
 
 
 async def test_stopping_the_gateway_tells_clients_to_go_away(nursery: trio.Nursery) -> None:
