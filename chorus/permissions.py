@@ -58,7 +58,8 @@ class Action(enum.Enum):
     DELETE_ANY = "delete_any"
     """Delete anyone's message (a sender may always delete their own)."""
     INVITE = "invite"
-    """Add a user to a (private) room; revoke an invitation by removing them."""
+    """Invite a user to a private room, list and revoke pending invitations, or add a user
+    directly."""
     KICK = "kick"
     """Remove a member of a lower standing (see `outranks`)."""
     BAN = "ban"
@@ -160,6 +161,12 @@ ROUTE_ACTIONS: Mapping[str, Entry] = {
     "set_notify_level": Action.LEAVE,
     "join_room": Action.JOIN,
     "invite_member": Action.INVITE,
+    "create_invite": Action.INVITE,
+    "list_invites": Action.INVITE,
+    "revoke_invite": Action.INVITE,
+    "list_my_invites": SIGNED_IN,
+    "accept_invite": SIGNED_IN,
+    "decline_invite": SIGNED_IN,
     "remove_member": Action.KICK,
     "ban": Action.BAN,
     "list_bans": Action.BAN,

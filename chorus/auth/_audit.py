@@ -69,6 +69,9 @@ class AuditAction(enum.StrEnum):
     ROOM_LOCKED = "room.locked"
     ROOM_UNLOCKED = "room.unlocked"
     ROOM_OWNERSHIP_TRANSFERRED = "room.ownership_transferred"
+    ROOM_INVITED = "room.invited"
+    ROOM_INVITE_REVOKED = "room.invite_revoked"
+    ROOM_INVITE_ACCEPTED = "room.invite_accepted"
 
 
 class AuditLog:

@@ -664,6 +664,39 @@ class BanListView:
 
 
 @attrs.frozen(kw_only=True)
+class InviteView:
+    """A pending invitation to a room."""
+
+    room_id: str
+    user_id: str = described("The invited user.")
+    invited_by: str
+    created_at: int
+
+
+@attrs.frozen(kw_only=True)
+class InviteListView:
+    """A room's pending invitations, oldest first."""
+
+    invites: list[InviteView]
+
+
+@attrs.frozen(kw_only=True)
+class MyInviteView:
+    """A pending invitation of the caller, with the room it is to."""
+
+    room: RoomView
+    invited_by: str
+    created_at: int
+
+
+@attrs.frozen(kw_only=True)
+class MyInviteListView:
+    """The caller's pending invitations, oldest first."""
+
+    invites: list[MyInviteView]
+
+
+@attrs.frozen(kw_only=True)
 class BlockListView:
     """Ids of the users the caller blocks, oldest block first."""
 

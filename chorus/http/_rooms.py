@@ -6,8 +6,9 @@ Who may do what is `chorus.permissions`' table (asked through
   `view` it; members' read markers only to members, and only while the room
   shows receipts (which only those who may change its `settings` switch);
 - anyone not banned may join a public room; private rooms are joined by
-  invitation (`invite`), never while banned; direct rooms only through `/dms`,
-  never with a user who blocks the caller;
+  invitation (`invite`, see `_invites`) or by being added directly, never
+  while banned; direct rooms only through `/dms`, never with a user who
+  blocks the caller;
 - a member may leave (except the owner, and except direct rooms); removing
   another member is a `kick` (see `_moderation.kick_member`).
 """
@@ -288,7 +289,7 @@ async def join_room(call: Call[object], room_id: str) -> Reply:
 @table.route(
     "POST",
     f"{API_PREFIX}/rooms/{{room_id}}/members",
-    summary="Invite a user",
+    summary="Add a user to a room directly",
     input=Invite,
     responses={200: MemberView, 201: MemberView},
     errors={
@@ -297,7 +298,8 @@ async def join_room(call: Call[object], room_id: str) -> Reply:
     },
 )
 async def invite_member(call: Call[Invite], room_id: str) -> Reply:
-    """Adds a user to the room as a member: 201, or 200 if they already were one."""
+    """Adds a user to the room as a member at once, without an invitation (kept for
+    compatibility; see `POST /rooms/{room}/invites`): 201, or 200 if they already were one."""
     store = call.services.store
     await authorize(call.services, room_id, call.user_id, Action.INVITE)
     room = await existing_room(store, room_id)
@@ -332,7 +334,8 @@ async def remove_member(call: Call[object], room_id: str, user_id: str) -> Reply
     Members may leave, except the owner and the users of a direct room.
     Removing another member is a `kick`: allowed by the permission table to
     room moderators, the owner and server staff, on members they outrank;
-    nobody removes the owner. An invitation is revoked the same way.
+    nobody removes the owner. A member added directly is removed the same way; a pending
+    invitation is revoked with `DELETE /rooms/{room}/invites/{user}`.
     """
     if user_id != call.user_id:
         await kick_member(call.services, room_id, call.user_id, user_id)

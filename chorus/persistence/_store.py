@@ -12,6 +12,7 @@ from .roles.events import EventLog
 from .roles.files import Files
 from .roles.identities import Identities
 from .roles.inbox import Inbox
+from .roles.invites import Invites
 from .roles.moderation import Moderation
 from .roles.rooms import Rooms
 from .roles.search import Search
@@ -35,6 +36,7 @@ class Store(
     Identities,
     AuditLog,
     Moderation,
+    Invites,
     Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.

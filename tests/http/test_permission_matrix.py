@@ -62,6 +62,11 @@ def _calls() -> dict[str, Request]:
         "invite_member": lambda s, c: s.post(
             f"{P}/{c.room}/members", c.caller, json={"user_id": c.target.id}
         ),
+        "create_invite": lambda s, c: s.post(
+            f"{P}/{c.room}/invites", c.caller, json={"user_id": c.target.id}
+        ),
+        "list_invites": lambda s, c: s.get(f"{P}/{c.room}/invites", c.caller),
+        "revoke_invite": lambda s, c: s.delete(f"{P}/{c.room}/invites/{c.target.id}", c.caller),
         "remove_member": lambda s, c: s.delete(f"{P}/{c.room}/members/{c.target.id}", c.caller),
         "ban": lambda s, c: s.post(f"{P}/{c.room}/bans", c.caller, json={"user_id": c.target.id}),
         "list_bans": lambda s, c: s.get(f"{P}/{c.room}/bans", c.caller),

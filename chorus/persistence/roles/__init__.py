@@ -2,7 +2,8 @@
 
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
 `MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
-`SessionList`, `TwoFactor`, `Identities`, `AuditLog`, `Moderation`), the
+`SessionList`, `TwoFactor`, `Identities`, `AuditLog`, `Moderation`,
+`Invites`), the
 engine-neutral transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -17,6 +18,7 @@ from .events import EventLogOnSql
 from .files import FilesOnSql
 from .identities import IdentitiesOnSql
 from .inbox import InboxOnSql
+from .invites import InvitesOnSql
 from .moderation import ModerationOnSql
 from .rooms import RoomsOnSql
 from .search import SearchOnSql
@@ -40,6 +42,7 @@ class StoreOnSql(
     IdentitiesOnSql,
     AuditLogOnSql,
     ModerationOnSql,
+    InvitesOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 

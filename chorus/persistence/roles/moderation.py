@@ -18,6 +18,7 @@ from .._errors import Conflict, NotFound
 from .._model import Membership, Role, Room, User
 from .._rows import MEMBERSHIP, ROOM, USER, bare, check_limit, membership, room, user
 from .._sql import Engine, ForeignKeyViolation, Tx, execute, fetch, fetch_one, fetch_value
+from .invites import drop_invite
 from .rooms import find_membership, require_user
 
 SERVER_ROLES = ("admin", "moderator", "member")
@@ -124,7 +125,8 @@ class Moderation(Protocol):
         ...
 
     async def ban(self, room_id: str, user_id: str, by: str, reason: str, now: int) -> bool:
-        """Ban the user from the room, ending their membership; True if they were a member.
+        """Ban the user from the room, ending their membership and deleting their pending
+        invitation; True if they were a member.
 
         Banning again updates the reason. `Conflict` for the room's owner (transfer the
         ownership first); `NotFound` for an unknown room or user.
@@ -467,6 +469,7 @@ def ban(room_id: str, user_id: str, by: str, reason: str, now: int) -> Tx[bool]:
         )
     except ForeignKeyViolation as exc:
         raise NotFound(f"no room {room_id!r} or user {user_id!r}") from exc
+    yield from drop_invite(room_id, user_id)
     if target is None:
         return False
     yield from execute(

@@ -1,0 +1,12 @@
+-- Chorus schema version 11 for SQLite: pending invitations to private rooms
+-- (issue #14). An invitation is a row until accepted (it becomes a
+-- membership, in the same transaction), declined or revoked (the row goes):
+-- a missing row is what refuses a later accept.
+CREATE TABLE room_invites (
+    room_id    TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    invited_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX room_invites_user ON room_invites (user_id, created_at);
