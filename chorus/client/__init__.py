@@ -23,6 +23,7 @@ from ._http import ApiError as ApiError
 from ._http import HttpApi as HttpApi
 from ._http import RoomEvent as RoomEvent
 from ._http import TwoFactorRequired as TwoFactorRequired
+from ._models import Invitation as Invitation
 from ._models import Room as Room
 from ._models import Session as Session
 from ._models import SessionInfo as SessionInfo

@@ -28,6 +28,7 @@ from ._files import (
 )
 from ._models import (
     Edit,
+    Invitation,
     MessageDetail,
     Notification,
     Room,
@@ -233,7 +234,45 @@ class HttpApi:
         await self._call("POST", f"/rooms/{room_id}/join")
 
     async def invite(self, room_id: str, user_id: str) -> None:
+        """Add the user to the room directly (no invitation to accept): see `create_invite`."""
         await self._call("POST", f"/rooms/{room_id}/members", {"user_id": user_id})
+
+    # -- invitations to private rooms ----------------------------------------------------
+
+    async def create_invite(self, room_id: str, user_id: str) -> dict[str, Any]:
+        """Invite the user to a private room: pending until they accept. The invitation:
+        `room_id`, `user_id`, `invited_by`, `created_at`."""
+        made: dict[str, Any] = await self._call(
+            "POST", f"/rooms/{room_id}/invites", {"user_id": user_id}
+        )
+        return made
+
+    async def room_invites(self, room_id: str) -> list[dict[str, Any]]:
+        """The room's pending invitations (as `create_invite` returns them), oldest first."""
+        found: list[dict[str, Any]] = (await self._call("GET", f"/rooms/{room_id}/invites"))[
+            "invites"
+        ]
+        return found
+
+    async def revoke_invite(self, room_id: str, user_id: str) -> None:
+        await self._call("DELETE", f"/rooms/{room_id}/invites/{user_id}")
+
+    async def my_invites(self) -> list[Invitation]:
+        """The caller's pending invitations, oldest first."""
+        data = await self._call("GET", "/me/invites")
+        return [
+            Invitation(
+                room=parse(Room, i["room"]), invited_by=i["invited_by"], created_at=i["created_at"]
+            )
+            for i in data["invites"]
+        ]
+
+    async def accept_invite(self, room_id: str) -> Room:
+        """Become a member of the room the caller is invited to."""
+        return parse(Room, await self._call("POST", f"/me/invites/{room_id}/accept"))
+
+    async def decline_invite(self, room_id: str) -> None:
+        await self._call("POST", f"/me/invites/{room_id}/decline")
 
     async def remove_member(self, room_id: str, user_id: str) -> None:
         await self._call("DELETE", f"/rooms/{room_id}/members/{user_id}")

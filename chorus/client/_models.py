@@ -52,6 +52,15 @@ class Room:
 
 
 @attrs.frozen(kw_only=True)
+class Invitation:
+    """One of the caller's pending invitations (`HttpApi.my_invites`)."""
+
+    room: Room
+    invited_by: str
+    created_at: int
+
+
+@attrs.frozen(kw_only=True)
 class Session:
     """A logged-in session: what register, login and refresh return."""
 

@@ -88,8 +88,15 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
             ),
             "/who": Command("/who", "members of the current room, who is online", self._who),
             "/invite": Command(
-                "/invite NAME", "add someone to the current room (owners, moderators)", self._invite
+                "/invite NAME",
+                "invite someone to the current private room (owners, moderators)",
+                self._invite,
             ),
+            "/invites": Command("/invites", "your pending invitations", self._invites),
+            "/accept": Command(
+                "/accept ROOM", "accept an invitation and enter the room", self._accept
+            ),
+            "/decline": Command("/decline ROOM", "decline an invitation", self._decline),
             "/leave": Command("/leave", "leave the current room", self._leave),
             **self.message_commands(),
             **self.file_commands(),
@@ -278,8 +285,42 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
         user = await self._user(argument)
         if user is None:
             raise Unknown(f"nobody is called {argument!r}")
-        await self._api.invite(room.id, user.id)
-        self.say(f"added {user.display_name}")
+        if room.kind != "private":
+            raise Unknown(f"{room.label()} is not private: anyone may /join it")
+        await self._api.create_invite(room.id, user.id)
+        self.say(f"invited {user.display_name} (they /accept {room.name})")
+
+    async def _invites(self, argument: str) -> None:
+        if argument:
+            raise UsageError
+        found = await self._api.my_invites()
+        if not found:
+            self.say("no pending invitations")
+            return
+        for invitation in found:
+            by = await self._name(invitation.invited_by)
+            self.say(f"  {invitation.room.label()}  (from {by}; /accept or /decline it)")
+
+    async def _invitation(self, argument: str) -> Room:
+        """The room of one of the caller's pending invitations, by id or name."""
+        if not argument or " " in argument:
+            raise UsageError
+        for invitation in await self._api.my_invites():
+            room = invitation.room
+            if argument == room.id or argument.casefold() == room.name.casefold():
+                return room
+        raise Unknown(f"no pending invitation to {argument!r}; /invites lists them")
+
+    async def _accept(self, argument: str) -> None:
+        room = await self._api.accept_invite((await self._invitation(argument)).id)
+        self._rooms[room.id] = room
+        await self._client.join(room.id)
+        await self._switch(room)
+
+    async def _decline(self, argument: str) -> None:
+        room = await self._invitation(argument)
+        await self._api.decline_invite(room.id)
+        self.say(f"declined the invitation to {room.label()}")
 
     async def _leave(self, argument: str) -> None:
         room = self._current(argument)

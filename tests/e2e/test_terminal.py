@@ -261,6 +261,9 @@ async def test_every_command_given_a_wrong_argument_shows_its_usage(tmp_path: Pa
             "/join": "usage: /join NAME",
             "/dm": "usage: /dm NAME[,NAME...]",
             "/invite": "usage: /invite NAME",
+            "/invites all": "usage: /invites",
+            "/accept": "usage: /accept ROOM",
+            "/decline a b": "usage: /decline ROOM",
             "/rooms all": "usage: /rooms",
             "/read 3": "usage: /read",
             "/help me": "usage: /help",
@@ -483,6 +486,38 @@ async def test_rooms_the_user_is_added_to_or_removed_from_are_shown_and_followed
         await screen.wait_for("* ada removed you from ops")
         keyboard.type("still here?")
         await screen.wait_for("join a room first")
+
+
+async def test_invitations_are_listed_accepted_declined_and_made_from_the_terminal(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path) as running,
+        chat_user(running, "ada") as ada,
+        chatting(running, "bob", *NEW_ACCOUNT) as (keyboard, screen),
+    ):
+        bob = await ada.api.user_by_name("bob")
+        ops = await ada.api.create_room("ops", "private")
+        lab = await ada.api.create_room("lab", "private")
+        await ada.api.create_invite(ops.id, bob.id)
+        await ada.api.create_invite(lab.id, bob.id)
+        keyboard.type("/invites")
+        await screen.wait_for("  lab  (from ada; /accept or /decline it)")
+        keyboard.type("/accept ops")
+        await screen.wait_for("== ops ==")
+        await ada.client.join(ops.id)
+        await ada.client.send(ops.id, "welcome")
+        await screen.wait_for("ada: welcome")
+        keyboard.type("/decline lab")
+        await screen.wait_for("declined the invitation to lab")
+        assert await ada.api.room_invites(lab.id) == []
+        keyboard.type("/accept lab")
+        await screen.wait_for("no pending invitation to 'lab'")
+        keyboard.type("/create den private")
+        await screen.wait_for("== den ==")
+        keyboard.type("/invite ada")
+        await screen.wait_for("invited ada (they /accept den)")
+        assert [i.room.name for i in await ada.api.my_invites()] == ["den"]
 
 
 async def test_other_peoples_text_cannot_drive_the_terminal(tmp_path: Path) -> None:
