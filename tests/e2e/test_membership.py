@@ -236,3 +236,27 @@ async def run_in(
     """Run `client` inside `scope`: cancelling the scope disconnects it (nothing else)."""
     with scope:
         await client.run(task_status=task_status)
+
+
+async def test_an_accepted_invitation_reaches_the_invitees_sockets_on_the_other_node(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    async with (
+        two_nodes(tmp_path, redis) as (node_a, node_b),
+        chat_user(node_a) as ada,
+        chat_user(node_b) as bob,
+    ):
+        private = await ada.api.create_room("ops", "private")
+        await ada.client.join(private.id)
+        before = await ada.client.send(private.id, "before bob accepted")
+        await ada.api.create_invite(private.id, bob.id)
+        assert [i.room.id for i in await bob.api.my_invites()] == [private.id]
+        joined = await bob.api.accept_invite(private.id)
+        assert joined.id == private.id
+        sent = await ada.client.send(private.id, "welcome")
+        await bob.wait_for_messages(1)
+        assert [m.id for m in bob.messages(private.id)] == [sent.id]
+        (added,) = frames_of(bob, protocol.RoomAdded, private.id)
+        assert added == protocol.RoomAdded(
+            room=private.id, name="ops", kind="private", seq=before.seq, by=bob.id
+        )
