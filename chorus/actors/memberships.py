@@ -2,10 +2,11 @@
 
 A membership is written over HTTP (a room created, a direct room opened, an
 invitation, a join, a leave, a removal), but the user's sockets may be on any
-node. `Memberships.added` and `Memberships.removed` tell this node's
-connections of the user at once and publish the change on the bus for the
-others. A connection passes `room_added` on to its client (which decides
-whether to subscribe); on `room_removed` the connection stops accepting
+node. `Memberships.added` and `Memberships.removed` (and `invited`, for a
+pending invitation) tell this node's connections of the user at once and
+publish the change on the bus for the others. A connection passes
+`room_added` (and `room_invited`) on to its client (which decides whether
+to subscribe); on `room_removed` the connection stops accepting
 frames about the room and the room's actor drops its subscriptions, sending
 `room_removed` as the last frame of the room.
 
@@ -53,11 +54,12 @@ class Member(Protocol):
 
 
 ConnectionsOf = Callable[[str], Sequence[Member]]
-Change = protocol.RoomAdded | protocol.RoomRemoved
+Change = protocol.RoomAdded | protocol.RoomRemoved | protocol.RoomInvited
 
 
 class Memberships:
-    """Delivers `room_added` and `room_removed` to users' connections here and elsewhere.
+    """Delivers `room_added`, `room_removed` and `room_invited` to users' connections here
+    and elsewhere.
 
     `connections_of(user_id)` gives the user's connections on this node. Each
     change reaches each connection once: the node that made it applies it
@@ -80,6 +82,10 @@ class Memberships:
             room=room.id, name=room.name, kind=room.kind.value, seq=seq, by=by
         )
         await self._publish(list(user_ids), frame)
+
+    async def invited(self, user_id: str, room: Room, *, by: str) -> None:
+        """`by` invited `user_id` to `room` (a pending invitation, not a membership yet)."""
+        await self._publish([user_id], protocol.RoomInvited(room=room.id, name=room.name, by=by))
 
     async def removed(self, user_id: str, room_id: str, *, by: str) -> None:
         """`user_id` is no longer a member of `room_id` (they left, or `by` removed them)."""

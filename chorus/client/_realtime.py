@@ -76,6 +76,7 @@ Event = (
     | protocol.TooFar
     | protocol.RoomAdded
     | protocol.RoomRemoved
+    | protocol.RoomInvited
     | protocol.FileUpdate
     | RoomFound
     | ConnectionLost
@@ -524,6 +525,7 @@ class RealtimeClient:
                 | protocol.ReceiptEvent()
                 | protocol.NotificationEvent()
                 | protocol.Notice()
+                | protocol.RoomInvited()
             ):
                 await self._send_events.send(frame)
             case _:

@@ -196,6 +196,9 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
                     self.say(f"* while you were away you were added to {found.label()}")
                 case protocol.RoomRemoved():
                     await self._forget_room(event)
+                case protocol.RoomInvited(name=name, by=by):
+                    who = await self._name(by)
+                    self.say(f"* {who} invited you to {name}: /accept {name} or /decline {name}")
                 case _:
                     pass
 

@@ -11,8 +11,9 @@ not invited. `POST /rooms/{room}/members` stays as "add directly".
 
 Invitations, revocations and accepts are audited (`room.invited`,
 `room.invite_revoked`, `room.invite_accepted`; target: the invitee; the
-room in `details`). The invitee is not told live: they see their
-invitations with `GET /me/invites` (see docs/api.md).
+room in `details`). A new invitation is told live to the invitee's
+connections on every node (`room_invited`, through `Memberships`); after a
+reconnect, `GET /me/invites` lists them.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ async def create_invite(call: Call[NewInvite], room_id: str) -> Reply:
         await services.auth.audit.record(
             AuditAction.ROOM_INVITED, call.user_id, user_id, details={"room_id": room.id}
         )
+        await services.memberships.invited(user_id, room, by=call.user_id)
     return Reply(201 if created else 200, _view(invitation))
 
 

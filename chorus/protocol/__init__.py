@@ -57,6 +57,7 @@ from ._frames import ReceiptEvent as ReceiptEvent
 from ._frames import Replayed as Replayed
 from ._frames import Resume as Resume
 from ._frames import RoomAdded as RoomAdded
+from ._frames import RoomInvited as RoomInvited
 from ._frames import RoomRemoved as RoomRemoved
 from ._frames import Send as Send
 from ._frames import ServerFrame as ServerFrame

@@ -490,6 +490,23 @@ class RoomRemoved:
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
+class RoomInvited:
+    """You were invited to the private room `room`: accept or decline the invitation over
+    HTTP (`POST /api/v1/me/invites/{room}/accept`). Not a membership yet.
+
+    Sent live to every connection of yours, on every node; not replayed (after a
+    reconnect, `GET /api/v1/me/invites` lists your pending invitations).
+    """
+
+    TYPE: ClassVar[str] = "room_invited"
+    room: RoomId
+    name: Annotated[str, Text(0, MAX_ROOM_NAME_CHARS)]
+    """The room's name."""
+    by: UserId
+    """Who invited you."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
 class FileUpdate:
     """A file you uploaded is `ready` (it can be fetched and attached) or `rejected`.
 
@@ -534,6 +551,7 @@ ServerFrame: TypeAlias = (
     | Notice
     | RoomAdded
     | RoomRemoved
+    | RoomInvited
     | FileUpdate
 )
 """Any frame the server sends."""

@@ -238,7 +238,7 @@ async def run_in(
         await client.run(task_status=task_status)
 
 
-async def test_an_accepted_invitation_reaches_the_invitees_sockets_on_the_other_node(
+async def test_an_invitation_and_its_accept_reach_the_invitees_sockets_on_the_other_node(
     tmp_path: Path, redis: RedisServer
 ) -> None:
     async with (
@@ -250,6 +250,8 @@ async def test_an_accepted_invitation_reaches_the_invitees_sockets_on_the_other_
         await ada.client.join(private.id)
         before = await ada.client.send(private.id, "before bob accepted")
         await ada.api.create_invite(private.id, bob.id)
+        invited = await bob.wait_for(lambda f: isinstance(f, protocol.RoomInvited))
+        assert invited == protocol.RoomInvited(room=private.id, name="ops", by=ada.id)
         assert [i.room.id for i in await bob.api.my_invites()] == [private.id]
         joined = await bob.api.accept_invite(private.id)
         assert joined.id == private.id

@@ -501,6 +501,7 @@ async def test_invitations_are_listed_accepted_declined_and_made_from_the_termin
         lab = await ada.api.create_room("lab", "private")
         await ada.api.create_invite(ops.id, bob.id)
         await ada.api.create_invite(lab.id, bob.id)
+        await screen.wait_for("* ada invited you to lab: /accept lab or /decline lab")
         keyboard.type("/invites")
         await screen.wait_for("  lab  (from ada; /accept or /decline it)")
         keyboard.type("/accept ops")

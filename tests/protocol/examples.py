@@ -53,6 +53,7 @@ from chorus.protocol import (
     Replayed,
     Resume,
     RoomAdded,
+    RoomInvited,
     RoomRemoved,
     Send,
     ServerFrame,
@@ -328,6 +329,7 @@ SERVER_EXAMPLES: list[ServerFrame] = [
     RoomAdded(room="r_dm", name="", kind="direct", seq=0, by="u_bob"),
     RoomAdded(room="r", name="n" * MAX_ROOM_NAME_CHARS, kind="public", seq=MAX_SAFE_INT, by="u"),
     RoomRemoved(room="r_ops", by="u_ada"),
+    RoomInvited(room="r_ops", name="ops", by="u_ada"),
     FileUpdate(file=MAP),
     FileUpdate(
         file=FileInfo(
