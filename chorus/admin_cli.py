@@ -16,7 +16,7 @@ import datetime
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -203,61 +203,70 @@ def add_admin_commands(
 ) -> None:
     """The subcommands of `chorus admin`; `add_flags` gives each the settings flags (after
     the command: `chorus admin grant-role alice admin --data-dir /var/chorus`)."""
+
+    def command(
+        group: Any, name: str, run: Command, help: str, *positionals: str
+    ) -> argparse.ArgumentParser:
+        """One command of `group` running `run`, with its positional arguments and the
+        settings flags (options are added by the caller)."""
+        parser: argparse.ArgumentParser = group.add_parser(name, help=help)
+        for positional in positionals:
+            parser.add_argument(positional)
+        add_flags(parser)
+        parser.set_defaults(admin_command=run)
+        return parser
+
     commands = admin.add_subparsers(title="admin commands", metavar="COMMAND", required=True)
     grant = commands.add_parser("grant-role", help="give a user a server role")
     grant.add_argument("username")
     grant.add_argument("role", choices=SERVER_ROLES)
     add_flags(grant)
     grant.set_defaults(admin_command=grant_role)
-    revoke = commands.add_parser("revoke-role", help="make a user a plain member again")
-    revoke.add_argument("username")
-    add_flags(revoke)
-    revoke.set_defaults(admin_command=revoke_role)
-    admins = commands.add_parser("list-admins", help="list server admins and moderators")
-    add_flags(admins)
-    admins.set_defaults(admin_command=list_admins)
+    command(commands, "revoke-role", revoke_role, "make a user a plain member again", "username")
+    command(commands, "list-admins", list_admins, "list server admins and moderators")
 
     users = commands.add_parser("users", help="users of the server")
     user_commands = users.add_subparsers(title="users commands", metavar="COMMAND", required=True)
-    listing = user_commands.add_parser("list", help="list users by username")
+    listing = command(user_commands, "list", list_users, "list users by username")
     listing.add_argument("--with-role", dest="role", choices=SERVER_ROLES)
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--after", help="list users after this username")
-    add_flags(listing)
-    listing.set_defaults(admin_command=list_users)
-    off = user_commands.add_parser(
+    until_reconnect = (
+        "sockets already open stay open until they reconnect: the admin API closes them at once"
+    )
+    command(
+        user_commands,
         "deactivate",
-        help="stop a user signing in and end their sessions (their tokens stop working; "
-        "sockets already open stay open until they reconnect: the admin API closes them "
-        "at once)",
+        deactivate,
+        "stop a user signing in and end their sessions (their tokens stop working; "
+        f"{until_reconnect})",
+        "username",
     )
-    off.add_argument("username")
-    add_flags(off)
-    off.set_defaults(admin_command=deactivate)
-    on = user_commands.add_parser("reactivate", help="let a deactivated user sign in again")
-    on.add_argument("username")
-    add_flags(on)
-    on.set_defaults(admin_command=reactivate)
-    revoke_all = user_commands.add_parser(
+    command(
+        user_commands, "reactivate", reactivate, "let a deactivated user sign in again", "username"
+    )
+    command(
+        user_commands,
         "revoke-sessions",
-        help="end every session of a user (their tokens stop working; sockets already open "
-        "stay open until they reconnect: the admin API closes them at once)",
+        revoke_sessions,
+        f"end every session of a user (their tokens stop working; {until_reconnect})",
+        "username",
     )
-    revoke_all.add_argument("username")
-    add_flags(revoke_all)
-    revoke_all.set_defaults(admin_command=revoke_sessions)
-    reset = user_commands.add_parser("reset-2fa", help="turn a user's two-factor off")
-    reset.add_argument("username")
-    add_flags(reset)
-    reset.set_defaults(admin_command=reset_two_factor)
+    command(
+        user_commands, "reset-2fa", reset_two_factor, "turn a user's two-factor off", "username"
+    )
 
-    audit = commands.add_parser(
+    audit = command(
+        commands,
         "audit",
-        help="print audit log events, newest first, one JSON object per line",
-        description="Print the audit log's events (logins and failures, 2FA changes, "
+        audit_events,
+        "print audit log events, newest first, one JSON object per line",
+    )
+    audit.description = (
+        "Print the audit log's events (logins and failures, 2FA changes, "
         "session revocations, refresh token reuse, provider sign-ins, password changes, "
         "server roles, moderation and admin actions), "
-        "newest first, one JSON object per line. See docs/operations.md.",
+        "newest first, one JSON object per line. See docs/operations.md."
     )
     audit.add_argument("--actor", metavar="USER", help="only events by this username or user id")
     audit.add_argument("--action", metavar="ACTION", help="only this action (e.g. login.failed)")
@@ -273,26 +282,25 @@ def add_admin_commands(
         default=100,
         help=f"most events printed, 1 to {MAX_AUDIT_PAGE} [100]",
     )
-    add_flags(audit)
-    audit.set_defaults(admin_command=audit_events)
 
     rooms = commands.add_parser("rooms", help="rooms of the server")
     room_commands = rooms.add_subparsers(title="rooms commands", metavar="COMMAND", required=True)
-    room_list = room_commands.add_parser("list", help="list public and private rooms")
+    room_list = command(room_commands, "list", list_rooms, "list public and private rooms")
     room_list.add_argument("--limit", type=int, default=100)
     room_list.add_argument("--after", help="list rooms after this room id")
-    add_flags(room_list)
-    room_list.set_defaults(admin_command=list_rooms)
-    drop = room_commands.add_parser(
+    command(
+        room_commands,
         "delete",
-        help="delete a room and everything in it (members' open sockets learn it at their "
+        delete_room,
+        "delete a room and everything in it (members' open sockets learn it at their "
         "next resume; the admin API tells them at once)",
+        "room_id",
     )
-    drop.add_argument("room_id")
-    add_flags(drop)
-    drop.set_defaults(admin_command=delete_room)
-    transfer = room_commands.add_parser("transfer", help="give a room to one of its members")
-    transfer.add_argument("room_id")
-    transfer.add_argument("username")
-    add_flags(transfer)
-    transfer.set_defaults(admin_command=transfer_room)
+    command(
+        room_commands,
+        "transfer",
+        transfer_room,
+        "give a room to one of its members",
+        "room_id",
+        "username",
+    )
