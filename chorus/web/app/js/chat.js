@@ -192,6 +192,9 @@ export class ChatScreen {
       this.failed.delete(message.client_id);
       this.stored = this.stored.filter((entry) => entry.client_id !== message.client_id);
       this.roomEvent({ ...message, type: 'message' });
+      // It may have come as a `message` event first: its pending copy goes either way.
+      if (message.room === this.current) this.renderTimeline();
+      if (this.panel?.kind === 'thread') this.renderPanel();
     });
     c.on('send_failed', ({ client_id, error }) => {
       const entry = this.stored.find((stored) => stored.client_id === client_id) ?? this._lastSent.get(client_id);
@@ -508,7 +511,7 @@ export class ChatScreen {
     }
     const pending = [...this.stored, ...this.client.pendingMessages()].filter((entry, index, all) => all.findIndex((e) => e.client_id === entry.client_id) === index);
     for (const entry of pending) {
-      if (entry.room !== roomId || entry.thread !== null || timeline.messages.has(entry.client_id)) continue;
+      if (entry.room !== roomId || entry.thread !== null || timeline.clientIds.has(entry.client_id)) continue;
       rows.push([`pending:${entry.client_id}`, 'pending', () => this.pendingView(entry, null)]);
     }
     for (const [clientId, { entry, reason }] of this.failed) {
@@ -1004,7 +1007,7 @@ export class ChatScreen {
       const timeline = this.timelineOf(roomId);
       const root = timeline.messages.get(/** @type {string} */ (panel.root));
       const replies = timeline.list(panel.root);
-      const pending = this.client.pendingMessages().filter((entry) => entry.thread === panel.root && !timeline.messages.has(entry.client_id));
+      const pending = this.client.pendingMessages().filter((entry) => entry.thread === panel.root && !timeline.clientIds.has(entry.client_id));
       const field = h('input', { id: 'thread-input', 'aria-label': 'Reply in thread', maxlength: 4000, placeholder: 'Reply' });
       mount(
         this.panelBox,

@@ -27,6 +27,8 @@ export class Timeline {
     this.latestSeq = 0;
     /** Reply counts of thread roots, from replies seen. @type {Map<string, number>} */
     this.replies = new Map();
+    /** The client ids of the messages, to tell a pending send that is stored already. @type {Set<string>} */
+    this.clientIds = new Set();
   }
 
   /**
@@ -44,6 +46,7 @@ export class Timeline {
       if (this.messages.has(message.id)) return false;
       const { type: _type, ...fields } = /** @type {any} */ (message);
       this.messages.set(message.id, { ...fields, reactions: new Map(), deleted: false });
+      this.clientIds.add(message.client_id);
       if (message.thread !== null) this.replies.set(message.thread, (this.replies.get(message.thread) ?? 0) + 1);
       return true;
     }
