@@ -85,3 +85,22 @@ def sign_up(page: Page, node_url: str, username: str) -> None:
     page.get_by_label("New here: create an account").check()
     page.get_by_role("button", name="Create account").click()
     page.get_by_role("navigation", name="Rooms").wait_for()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed browser test leaves a screenshot of every open page in `ARTIFACTS`."""
+    report = yield
+    if call.when == "call" and report.failed:
+        for index, page in enumerate(_open_pages(item)):
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=ARTIFACTS / f"failed-{item.name}-{index}.png")
+    return report
+
+
+def _open_pages(item: pytest.Item) -> list[Page]:
+    browser = getattr(item, "funcargs", {}).get("browser")
+    if browser is None:
+        pair = getattr(item, "funcargs", {}).get("pair", ())
+        return [person.page for person in pair]
+    return [page for context in browser.contexts for page in context.pages]

@@ -54,3 +54,145 @@ def pair(browser: Browser, node_url: str) -> Iterator[tuple[Person, Person]]:
     finally:
         ada.context.close()
         bob.context.close()
+
+
+def messages_of(person: Person) -> list[str]:
+    """The bodies of the messages shown in the open room, top to bottom."""
+    return person.page.locator("#messages article.msg:not(.pending) .body").all_inner_texts()
+
+
+def test_two_people_chat_in_a_room_and_in_a_direct_conversation_with_typing_and_presence(
+    pair: tuple[Person, Person],
+) -> None:
+    ada, bob = pair
+    ada.page.fill("#new-room", "general")
+    ada.page.click("#create-room button")
+    expect(ada.page.locator("#room-title")).to_have_text("general")
+
+    bob.page.get_by_role("button", name="Browse public rooms").click()
+    bob.page.get_by_role("button", name="Join general").click()
+    expect(bob.page.locator("#room-title")).to_have_text("general")
+
+    # Presence: bob's member list shows ada, online.
+    expect(bob.page.locator("#people .person").filter(has_text=ada.username)).to_contain_text(
+        "online"
+    )
+    ada.say("hello bob")
+    expect(bob.message("hello bob")).to_have_count(1)
+    # Typing shows in the other window before the message comes.
+    bob.page.get_by_label("Message", exact=True).press_sequentially("hi ada")
+    expect(ada.page.locator("#typing")).to_have_text(f"{bob.username} is typing…")
+    bob.page.get_by_label("Message", exact=True).press("Enter")
+    expect(ada.message("hi ada")).to_have_count(1)
+    expect(ada.page.locator("#typing")).to_have_text("")  # a message ends the indicator
+    expect(ada.page.locator("#people .person").filter(has_text=bob.username)).to_contain_text(
+        "online"
+    )
+    # Optimistic sends settle as sent, once each, in the same order on both sides.
+    expect(ada.page.locator("#messages .msg.pending")).to_have_count(0)
+    assert messages_of(ada) == messages_of(bob) == ["hello bob", "hi ada"]
+
+    ada.page.get_by_label("Message a person").fill(bob.username)
+    ada.page.get_by_role("button", name="Open").click()
+    expect(ada.page.locator("#room-title")).to_have_text(bob.username)
+    ada.say("a word in private")
+    bob.room(ada.username)  # the conversation appeared in bob's list (room_added)
+    expect(bob.message("a word in private")).to_have_count(1)
+    bob.say("private reply")
+    expect(ada.message("private reply")).to_have_count(1)
+
+
+def test_an_edit_a_reaction_and_a_thread_reply_reach_the_other_window(
+    pair: tuple[Person, Person],
+) -> None:
+    ada, bob = pair
+    ada.room("general")
+    bob.room("general")
+    ada.say("first draft")
+    mine = ada.message("first draft")
+    expect(bob.message("first draft")).to_have_count(1)
+
+    mine.get_by_role("button", name="Edit").click()
+    ada.page.get_by_label("Edit message").fill("final text")
+    ada.page.get_by_label("Edit message").press("Enter")
+    expect(bob.message("final text")).to_contain_text("(edited)")
+
+    bob.message("final text").get_by_role("button", name="React 👍").click()
+    expect(ada.message("final text").locator(".reaction")).to_have_text("👍 1")
+
+    bob.message("final text").get_by_role("button", name="Reply in thread").click()
+    bob.page.get_by_label("Reply in thread").fill("a reply in the thread")
+    bob.page.get_by_label("Reply in thread").press("Enter")
+    expect(ada.message("final text").get_by_role("button", name="1 reply")).to_have_count(1)
+    ada.message("final text").get_by_role("button", name="1 reply").click()
+    expect(ada.page.locator("#thread-replies")).to_contain_text("a reply in the thread")
+    ada.page.get_by_role("button", name="Close panel").click()
+    bob.page.get_by_role("button", name="Close panel").click()
+
+
+def test_messages_written_offline_survive_a_reload_and_arrive_once_in_order(
+    pair: tuple[Person, Person],
+) -> None:
+    ada, bob = pair
+    ada.room("general")
+    bob.room("general")
+    bob.context.set_offline(True)
+    expect(bob.page.locator("#status")).to_contain_text("Offline")
+    texts = [f"offline {n} {secrets.token_hex(2)}" for n in range(3)]
+    for text in texts:
+        bob.say(text)
+    expect(bob.page.locator("#messages .msg.pending")).to_have_count(3)
+    bob.page.reload()  # offline: the service worker opens the app, IndexedDB keeps the sends
+    expect(bob.page.locator("#messages .msg.pending")).to_have_count(3)
+    for text in texts:
+        expect(ada.message(text)).to_have_count(0)
+    bob.context.set_offline(False)
+    for text in texts:
+        expect(ada.message(text)).to_have_count(1)
+        expect(bob.message(text)).to_have_count(1)
+    expect(bob.page.locator("#messages .msg.pending")).to_have_count(0)
+    expect(bob.page.locator("#status")).to_be_hidden()
+    assert messages_of(ada)[-3:] == texts
+    assert messages_of(bob)[-3:] == texts
+    assert messages_of(ada) == messages_of(bob)
+
+
+def test_the_page_has_a_strict_csp_and_breaks_none_of_it(
+    pair: tuple[Person, Person], node_url: str
+) -> None:
+    ada, bob = pair
+    response = ada.page.request.get(f"{node_url}/")
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    violations = [text for text in ada.console + bob.console if "Content Security Policy" in text]
+    assert violations == []
+
+
+def test_the_main_screen_on_a_phone(
+    browser: Browser, node_url: str, pair: tuple[Person, Person]
+) -> None:
+    ada, _bob = pair
+    ada.room("general")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    ada.page.screenshot(path=ARTIFACTS / "web-client.png")
+
+    phone = open_person(browser, node_url, "cy", viewport={"width": 360, "height": 740})
+    try:
+        page = phone.page
+        expect(page.locator("#sidebar")).to_be_hidden()
+        page.get_by_role("button", name="Rooms").click()
+        page.get_by_role("button", name="Browse public rooms").click()
+        page.get_by_role("button", name="Join general").click()
+        expect(page.locator("#room-title")).to_have_text("general")
+        expect(page.get_by_label("Message", exact=True)).to_be_in_viewport()
+        phone.say("hello from a phone")
+        expect(ada.message("hello from a phone")).to_have_count(1)
+        # Nothing wider than the screen: no sideways scrolling.
+        width = page.evaluate("document.scrollingElement.scrollWidth")
+        assert width <= 360
+        page.screenshot(path=ARTIFACTS / "web-client-phone.png")
+    finally:
+        phone.context.close()

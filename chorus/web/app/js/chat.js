@@ -82,6 +82,8 @@ export class ChatScreen {
     /** Sends of this page not acknowledged yet, for showing a refusal. @type {Map<string, OutboxEntry>} */
     this._lastSent = new Map();
     this._loadingOlder = false;
+    /** The open thread's composer. @type {HTMLElement | null} */
+    this._threadForm = null;
     this._build();
     this._listen();
   }
@@ -242,6 +244,8 @@ export class ChatScreen {
     if (summary !== undefined) summary.last_seq = Math.max(summary.last_seq ?? 0, event.seq);
     if (event.type === 'message') {
       void this.user(event.sender);
+      const members = this.members.get(room);
+      if (members !== undefined && !members.some((member) => member.user_id === event.sender)) void this.loadMembers(room);
       this.typing.get(room)?.delete(event.sender);
       const seen = room === this.current && document.visibilityState === 'visible';
       if (summary !== undefined && event.sender !== this.me.id && !seen && event.seq > (summary.read_seq ?? 0)) {
@@ -288,7 +292,7 @@ export class ChatScreen {
       const rooms = await this.api.roomsWithUnread();
       const before = new Set(this.rooms.keys());
       this.rooms = new Map(rooms.map((room) => [room.id, room]));
-      saveCache({ user: this.me, rooms });
+      this.saveRooms();
       this.renderRooms();
       for (const room of rooms) {
         if (!before.has(room.id) || !this.client.rooms.has(room.id)) void this.subscribe(room.id);
@@ -297,6 +301,12 @@ export class ChatScreen {
     } catch (error) {
       this.sideError(error);
     }
+  }
+
+  /** Keep the room list for the next visit (opened offline, it resumes from these seqs). */
+  saveRooms() {
+    const rooms = [...this.rooms.values()].map((room) => ({ ...room, last_seq: Math.max(room.last_seq ?? 0, this.timelines.get(room.id)?.latestSeq ?? 0) }));
+    saveCache({ user: this.me, rooms });
   }
 
   /** @param {string} roomId */
@@ -808,13 +818,8 @@ export class ChatScreen {
   async post(roomId, body, thread, attachments = []) {
     const clientId = crypto.randomUUID();
     const sending = this.client.send(roomId, body, { clientId, thread, attachments });
+    // Shown as pending once the outbox has stored it (`outboxChanged`): then a reload keeps it.
     this._lastSent.set(clientId, { client_id: clientId, room: roomId, body, thread, attachments, created_at: Date.now() });
-    // The entry is in the outbox before `send` awaits anything else: show it now.
-    queueMicrotask(() => {
-      this.renderTimeline();
-      if (this.panel?.kind === 'thread') this.renderPanel();
-      this.scrollToEnd();
-    });
     try {
       await sending;
     } catch {
@@ -822,6 +827,12 @@ export class ChatScreen {
     } finally {
       this._lastSent.delete(clientId);
     }
+  }
+
+  /** The outbox stored or dropped a message: redraw the pending ones. */
+  outboxChanged() {
+    this.renderTimeline();
+    if (this.panel?.kind === 'thread') this.renderPanel();
   }
 
   /** @param {OutboxEntry} entry */
@@ -934,6 +945,8 @@ export class ChatScreen {
 
   /** @param {unknown} error */
   sideError(error) {
+    // Offline (or before the session is restored) the status line says it all.
+    if (!navigator.onLine || this.api.session === null) return;
     const box = this.root.querySelector('#side-error');
     if (box !== null) box.textContent = describe(error);
   }
@@ -997,6 +1010,7 @@ export class ChatScreen {
     const panel = this.panel;
     this.panelBox.hidden = panel === null;
     this.shell.classList.toggle('panel-open', panel !== null);
+    if (panel === null || panel.kind !== 'thread') this._threadForm = null;
     if (panel === null) {
       this.panelBox.replaceChildren();
       return;
@@ -1008,16 +1022,14 @@ export class ChatScreen {
       const root = timeline.messages.get(/** @type {string} */ (panel.root));
       const replies = timeline.list(panel.root);
       const pending = this.client.pendingMessages().filter((entry) => entry.thread === panel.root && !timeline.clientIds.has(entry.client_id));
-      const field = h('input', { id: 'thread-input', 'aria-label': 'Reply in thread', maxlength: 4000, placeholder: 'Reply' });
-      mount(
-        this.panelBox,
-        h('header', null, h('h2', { id: 'panel-title', tabindex: -1 }, 'Thread'), close),
-        root === undefined ? null : this.messageView(root, 0, true),
-        h('div', { class: 'thread-replies', id: 'thread-replies', role: 'log', 'aria-label': 'Replies' }, replies.map((reply) => this.messageView(reply, 0, true)), pending.map((entry) => this.pendingView(entry, null))),
-        h(
+      // The composer is built once per thread: redrawing the replies keeps what is typed.
+      if (this._threadForm?.dataset.root !== panel.root) {
+        const field = h('input', { id: 'thread-input', 'aria-label': 'Reply in thread', maxlength: 4000, placeholder: 'Reply' });
+        this._threadForm = h(
           'form',
           {
             class: 'composer thread-composer',
+            'data-root': panel.root,
             onsubmit: (/** @type {Event} */ event) => {
               event.preventDefault();
               const body = /** @type {HTMLInputElement} */ (field).value.trim();
@@ -1028,7 +1040,20 @@ export class ChatScreen {
           },
           field,
           h('button', { type: 'submit' }, 'Reply'),
-        ),
+        );
+        mount(
+          this.panelBox,
+          h('header', null, h('h2', { id: 'panel-title', tabindex: -1 }, 'Thread'), close),
+          h('div', { id: 'thread-root' }),
+          h('div', { class: 'thread-replies', id: 'thread-replies', role: 'log', 'aria-label': 'Replies' }),
+          this._threadForm,
+        );
+      }
+      mount(/** @type {HTMLElement} */ (this.panelBox.querySelector('#thread-root')), root === undefined ? null : this.messageView(root, 0, true));
+      mount(
+        /** @type {HTMLElement} */ (this.panelBox.querySelector('#thread-replies')),
+        replies.map((reply) => this.messageView(reply, 0, true)),
+        pending.map((entry) => this.pendingView(entry, null)),
       );
       return;
     }

@@ -35,7 +35,26 @@ window.addEventListener('online', () => {
 window.addEventListener('offline', () => {
   connection.online = false;
   renderStatus();
+  // A socket can outlive the network (the browser keeps it until a timeout): drop it
+  // now, so what is written from here waits in the outbox and the client reconnects.
+  for (const socket of sockets) socket.close(1000, "offline");
 });
+
+/** The open WebSockets of the page, to drop when the browser goes offline. @type {Set<WebSocket>} */
+const sockets = new Set();
+
+/** The browser's WebSocket, keeping track of its instances. */
+class TrackedWebSocket extends WebSocket {
+  /**
+   * @param {string} url
+   * @param {string[]} protocols
+   */
+  constructor(url, protocols) {
+    super(url, protocols);
+    sockets.add(this);
+    this.addEventListener('close', () => sockets.delete(this));
+  }
+}
 
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/sw.js').catch((error) => console.warn('chorus: no offline support:', error));
@@ -62,7 +81,7 @@ async function main() {
     user = (await signIn(root, api)).user;
   }
   const outbox = await IndexedDbOutbox.open(user.id);
-  const client = new RealtimeClient(api, { outbox, clientName: 'chorus-web/1' });
+  const client = new RealtimeClient(api, { outbox, clientName: 'chorus-web/1', WebSocket: TrackedWebSocket });
   const screen = new ChatScreen(root, api, client, user, rooms, async () => {
     await client.close();
     await api.logout().catch(() => {});
@@ -71,6 +90,7 @@ async function main() {
     location.reload();
   });
   screen.stored = await outbox.list();
+  outbox.onchange = () => screen.outboxChanged();
   client.on('ready', () => {
     connection.connected = true;
     renderStatus();
@@ -90,6 +110,12 @@ async function main() {
     saveCache(null);
     location.reload();
   });
+  // Subscribe to the rooms known from the last visit before connecting: the resume
+  // goes out before the outbox is re-sent, so its messages find their rooms joined.
+  for (const room of rooms) {
+    client.resumeRoom(room.id, room.last_seq ?? 0).catch((error) => console.warn('chorus: cannot resume', room.id, error));
+  }
+  window.addEventListener('pagehide', () => screen.saveRooms());
   connection.started = true;
   renderStatus();
   const last = screen.lastRoom();

@@ -23,6 +23,8 @@ export class IndexedDbOutbox {
   constructor(db) {
     this._db = db;
     this._order = Date.now() * 1000;
+    /** Called after each change is committed (the page shows what is stored). @type {() => void} */
+    this.onchange = () => {};
   }
 
   /**
@@ -66,6 +68,8 @@ export class IndexedDbOutbox {
       transaction.onerror = () => reject(transaction.error);
       transaction.onabort = () => reject(transaction.error);
     });
+    // After the caller's continuation (the SDK lists the entry once `put` returns).
+    setTimeout(() => this.onchange(), 0);
   }
 
   close() {
