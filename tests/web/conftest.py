@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -84,11 +84,13 @@ def sign_up(page: Page, node_url: str, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("New here: create an account").check()
     page.get_by_role("button", name="Create account").click()
-    page.get_by_role("navigation", name="Rooms").wait_for()
+    page.get_by_role("button", name="Sign out").wait_for()
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A failed browser test leaves a screenshot of every open page in `ARTIFACTS`."""
     report = yield
     if call.when == "call" and report.failed:

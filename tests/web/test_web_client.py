@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import attrs
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
+from tests.files.samples import image_bytes
 from tests.web.conftest import ARTIFACTS, sign_up
 
 expect.set_options(timeout=15_000)
@@ -30,7 +32,7 @@ class Person:
         self.page.get_by_label("Message", exact=True).fill(text)
         self.page.get_by_label("Message", exact=True).press("Enter")
 
-    def message(self, text: str) -> object:
+    def message(self, text: str) -> Locator:
         return self.page.locator("#messages article.msg").filter(has_text=text)
 
 
@@ -50,6 +52,12 @@ def pair(browser: Browser, node_url: str) -> Iterator[tuple[Person, Person]]:
     ada = open_person(browser, node_url, "ada")
     bob = open_person(browser, node_url, "bob")
     try:
+        ada.page.get_by_label("New room").fill("general")
+        ada.page.get_by_role("button", name="Create").click()
+        expect(ada.page.locator("#room-title")).to_have_text("general")
+        bob.page.get_by_role("button", name="Browse public rooms").click()
+        bob.page.get_by_role("button", name="Join general").click()
+        expect(bob.page.locator("#room-title")).to_have_text("general")
         yield ada, bob
     finally:
         ada.context.close()
@@ -65,13 +73,8 @@ def test_two_people_chat_in_a_room_and_in_a_direct_conversation_with_typing_and_
     pair: tuple[Person, Person],
 ) -> None:
     ada, bob = pair
-    ada.page.fill("#new-room", "general")
-    ada.page.click("#create-room button")
-    expect(ada.page.locator("#room-title")).to_have_text("general")
-
-    bob.page.get_by_role("button", name="Browse public rooms").click()
-    bob.page.get_by_role("button", name="Join general").click()
-    expect(bob.page.locator("#room-title")).to_have_text("general")
+    ada.room("general")
+    bob.room("general")
 
     # Presence: bob's member list shows ada, online.
     expect(bob.page.locator("#people .person").filter(has_text=ada.username)).to_contain_text(
@@ -126,6 +129,9 @@ def test_an_edit_a_reaction_and_a_thread_reply_reach_the_other_window(
     expect(ada.message("final text").get_by_role("button", name="1 reply")).to_have_count(1)
     ada.message("final text").get_by_role("button", name="1 reply").click()
     expect(ada.page.locator("#thread-replies")).to_contain_text("a reply in the thread")
+    # The README's picture: a conversation with an edit, a reaction and an open thread.
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    ada.page.screenshot(path=ARTIFACTS / "web-client.png")
     ada.page.get_by_role("button", name="Close panel").click()
     bob.page.get_by_role("button", name="Close panel").click()
 
@@ -157,28 +163,11 @@ def test_messages_written_offline_survive_a_reload_and_arrive_once_in_order(
     assert messages_of(ada) == messages_of(bob)
 
 
-def test_the_page_has_a_strict_csp_and_breaks_none_of_it(
-    pair: tuple[Person, Person], node_url: str
-) -> None:
-    ada, bob = pair
-    response = ada.page.request.get(f"{node_url}/")
-    policy = response.headers["content-security-policy"]
-    assert "default-src 'self'" in policy
-    assert "frame-ancestors 'none'" in policy
-    assert "unsafe-inline" not in policy
-    assert response.headers["x-content-type-options"] == "nosniff"
-    violations = [text for text in ada.console + bob.console if "Content Security Policy" in text]
-    assert violations == []
-
-
 def test_the_main_screen_on_a_phone(
     browser: Browser, node_url: str, pair: tuple[Person, Person]
 ) -> None:
     ada, _bob = pair
     ada.room("general")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    ada.page.screenshot(path=ARTIFACTS / "web-client.png")
-
     phone = open_person(browser, node_url, "cy", viewport={"width": 360, "height": 740})
     try:
         page = phone.page
@@ -196,3 +185,52 @@ def test_the_main_screen_on_a_phone(
         page.screenshot(path=ARTIFACTS / "web-client-phone.png")
     finally:
         phone.context.close()
+
+
+def test_an_image_is_posted_with_a_preview_found_by_search_and_a_mention_reaches_the_inbox(
+    pair: tuple[Person, Person], tmp_path: Path
+) -> None:
+    ada, bob = pair
+    ada.room("general")
+    bob.room("general")
+    picture = tmp_path / "sunset.png"
+    picture.write_bytes(image_bytes((640, 480), "PNG"))
+    ada.page.locator("#file-input").set_input_files(picture)
+    expect(ada.page.get_by_role("img", name="Preview of sunset.png")).to_be_visible()
+    ada.say(f"@{bob.username} look at this zebra")
+    posted = bob.message("look at this zebra")
+    image = posted.get_by_role("img", name="sunset.png")
+    expect(image).to_be_visible()  # the 320-pixel thumbnail, through a signed URL
+    assert image.evaluate("img => img.naturalWidth") == 320
+
+    expect(bob.page.locator("#inbox-badge")).to_have_text("1")
+    bob.page.get_by_role("button", name="Inbox").click()
+    expect(bob.page.locator("#panel")).to_contain_text("Mentioned you in general")
+    expect(bob.page.locator("#inbox-badge")).to_be_hidden()
+
+    bob.page.get_by_label("Search messages").fill("zebra")
+    bob.page.get_by_label("Search messages").press("Enter")
+    expect(bob.page.locator("#panel mark")).to_have_text("zebra")
+    bob.page.get_by_role("button", name="Close panel").click()
+
+
+# Last: the console of every test before it is checked for CSP violations.
+def test_the_page_has_a_strict_csp_and_breaks_none_of_it(
+    pair: tuple[Person, Person], node_url: str
+) -> None:
+    ada, bob = pair
+    response = ada.page.request.get(f"{node_url}/")
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    violations = [text for text in ada.console + bob.console if "Content Security Policy" in text]
+    assert violations == []
+    # The policy is enforced, and a violation would have been seen: an inline script is refused.
+    with ada.page.expect_console_message(lambda line: "Content Security Policy" in line.text):
+        ada.page.evaluate(
+            "() => { const s = document.createElement('script');"
+            " s.textContent = 'window.injected = true'; document.body.append(s); }"
+        )
+    assert ada.page.evaluate("() => window.injected") is None
