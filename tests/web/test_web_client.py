@@ -200,8 +200,8 @@ def test_an_image_is_posted_with_a_preview_found_by_search_and_a_mention_reaches
     ada.say(f"@{bob.username} look at this zebra")
     posted = bob.message("look at this zebra")
     image = posted.get_by_role("img", name="sunset.png")
-    expect(image).to_be_visible()  # the 320-pixel thumbnail, through a signed URL
-    assert image.evaluate("img => img.naturalWidth") == 320
+    # The 320-pixel thumbnail, loaded through a signed URL.
+    expect(image).to_have_js_property("naturalWidth", 320)
 
     expect(bob.page.locator("#inbox-badge")).to_have_text("1")
     bob.page.get_by_role("button", name="Inbox").click()
