@@ -267,7 +267,7 @@ export class HttpApi {
   }
 
   /**
-   * Public rooms, by name; page with `after` (the last room's id).
+   * Public rooms in id order; the next page is `after` the last room's id.
    * @param {{limit?: number, after?: string}} [options]
    * @returns {Promise<Room[]>}
    */

@@ -233,16 +233,21 @@ export class RealtimeClient extends Emitter {
   }
 
   /**
-   * Subscribe to a room from `seq` (events after it are emitted first): to continue a
-   * room whose events the application already has (e.g. kept across a page reload).
+   * Follow a room from `seq`: the events after it are emitted first, then live ones.
+   * For a room whose events the application already has (e.g. kept across a page
+   * reload); call it before `connect()` to have it resumed with the first connection.
+   * Resolves once the server has answered (at once when not connected).
    * @param {string} roomId
    * @param {number} seq
    * @returns {Promise<void>}
    */
   async resumeRoom(roomId, seq) {
-    this.rooms.set(roomId, Math.max(seq, this.rooms.get(roomId) ?? 0));
+    const known = this.rooms.get(roomId);
+    if (known !== undefined && known >= seq) return; // followed already, further along
+    this.rooms.set(roomId, seq);
     this._memberOf?.add(roomId);
-    await this._request((ref) => ({ type: 'resume', ref, rooms: { [roomId]: this.rooms.get(roomId) ?? seq } }));
+    if (this._ws === null) return; // resumed with the others when the connection opens
+    await this._request((ref) => ({ type: 'resume', ref, rooms: { [roomId]: seq } }));
   }
 
   /**
@@ -493,13 +498,27 @@ export class RealtimeClient extends Emitter {
           ws.close();
         });
       };
-      ws.onclose = (event) => {
+      let finished = false;
+      /**
+       * @param {number | null} closeCode
+       * @param {string} reason
+       */
+      const finish = (closeCode, reason) => {
+        if (finished) return;
+        finished = true;
         clearTimeout(opening);
         clearInterval(heartbeat);
         if (this._ws === ws) this._disconnected();
         // The close after a refused `hello` is told by the `error` before it.
-        const code = (refusal !== null && REFUSAL_CLOSES[refusal]) || event.code || null;
-        resolve({ code, reason: event.reason || refusal || 'connection closed', ready });
+        const code = (refusal !== null && REFUSAL_CLOSES[refusal]) || closeCode;
+        resolve({ code, reason: reason || refusal || 'connection closed', ready });
+      };
+      ws.onclose = (event) => finish(event.code || null, event.reason);
+      // Node 20's WebSocket reports a refused connection with `error` only, never
+      // `close`; browsers send both (the first one settles).
+      ws.onerror = () => {
+        finish(null, 'connection failed');
+        if (ws.readyState === ws.OPEN) ws.close();
       };
     });
   }
@@ -525,6 +544,10 @@ export class RealtimeClient extends Emitter {
     } else if (this._down) {
       this._backUp();
     }
+    // A message may only be sent in a joined room: one left in a persistent outbox by
+    // an earlier page has its room joined first (frames are handled in order).
+    const unjoined = new Set([...this._pending.values()].map((p) => p.entry.room).filter((room) => !this.rooms.has(room)));
+    for (const room of unjoined) this.join(room).catch(() => {}); // refused: its sends fail too
     for (const pending of this._pending.values()) this._transmit(ws, pending);
     const queued = this._queued.splice(0);
     for (const request of queued) this._sendRequest(ws, request);
