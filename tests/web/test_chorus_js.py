@@ -111,7 +111,7 @@ async def test_the_quick_start_of_the_docs_runs(tmp_path: Path) -> None:
     finally:
         await node.stop()
     assert status == 0, output
-    assert "ada: Hello from chorus-js!" in output, output
+    assert "Ada: Hello from chorus-js! (seq 1)" in output, output
 
 
 async def test_the_jsdoc_types_check() -> None:
