@@ -213,8 +213,7 @@ export class RealtimeClient extends Emitter {
    * messages stay in the outbox (a persistent outbox sends them next time).
    */
   async close() {
-    this._abort.abort(new ClientClosed());
-    this._ws?.close(1000, 'client closed');
+    this._abort.abort(new ClientClosed()); // the open connection closes itself (1000)
     this._shutDown(new ClientClosed());
     await this._running;
   }
@@ -508,12 +507,19 @@ export class RealtimeClient extends Emitter {
         finished = true;
         clearTimeout(opening);
         clearInterval(heartbeat);
+        this._abort.signal.removeEventListener('abort', onAbort);
         if (this._ws === ws) this._disconnected();
         // The close after a refused `hello` is told by the `error` before it.
         const code = (refusal !== null && REFUSAL_CLOSES[refusal]) || closeCode;
         resolve({ code, reason: reason || refusal || 'connection closed', ready });
       };
       ws.onclose = (event) => finish(event.code || null, event.reason);
+      // Closed while connecting: done at once, whatever the socket reports later.
+      const onAbort = () => {
+        finish(1000, 'client closed');
+        ws.close(1000, 'client closed');
+      };
+      this._abort.signal.addEventListener('abort', onAbort);
       // Node 20's WebSocket reports a refused connection with `error` only, never
       // `close`; browsers send both (the first one settles).
       ws.onerror = () => {
@@ -531,7 +537,7 @@ export class RealtimeClient extends Emitter {
   async _session(ws, ready) {
     this.ready = ready;
     const found = this._followRooms ? await this._roomsFound(ready) : [];
-    if (ws.readyState !== ws.OPEN) return;
+    if (ws.readyState !== ws.OPEN || this._abort.signal.aborted) return;
     this._ws = ws;
     this.emit('ready', ready);
     if (this.rooms.size > 0) {
