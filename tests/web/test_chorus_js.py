@@ -51,7 +51,7 @@ async def run(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, 
     return done.returncode, done.stdout.decode(errors="replace")
 
 
-def test_files() -> list[str]:
+def suite_files() -> list[str]:
     files = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.glob("test/*.test.js"))
     assert files, f"no tests in {PACKAGE / 'test'}"
     return files
@@ -65,19 +65,21 @@ async def serve(tmp_path: Path, name: str, env: dict[str, str]) -> NodeProcess:
 
 async def test_the_sdk_suite_passes_against_real_servers(tmp_path: Path) -> None:
     main = await serve(tmp_path, "main", ENV)
-    limited = await serve(tmp_path, "limited", LIMITED_ENV)
     try:
-        status, output = await run(
-            [node_binary(), "--experimental-websocket", "--test", *test_files()],
-            cwd=PACKAGE,
-            env={
-                "CHORUS_URL": f"http://127.0.0.1:{main.http_port}",
-                "CHORUS_LIMITED_URL": f"http://127.0.0.1:{limited.http_port}",
-            },
-        )
+        limited = await serve(tmp_path, "limited", LIMITED_ENV)
+        try:
+            status, output = await run(
+                [node_binary(), "--experimental-websocket", "--test", *suite_files()],
+                cwd=PACKAGE,
+                env={
+                    "CHORUS_URL": f"http://127.0.0.1:{main.http_port}",
+                    "CHORUS_LIMITED_URL": f"http://127.0.0.1:{limited.http_port}",
+                },
+            )
+        finally:
+            await limited.stop()
     finally:
         await main.stop()
-        await limited.stop()
     print(output)  # shown by pytest on failure (-rA shows it always)
     assert status == 0, f"node --test failed:\n{output}\n--- server log ---\n{main.log()[-4000:]}"
     assert re.search(r"^# fail 0$", output, re.MULTILINE), output
@@ -123,5 +125,7 @@ async def test_the_jsdoc_types_check() -> None:
             f"TypeScript is not installed: run `npm ci --prefix {PACKAGE}` (scripts/test does)"
         )
     # --no: the package's own TypeScript (the locked devDependency), never a download.
-    status, output = await run([npx, "--no", "--", "tsc", "-p", "jsconfig.json"], cwd=PACKAGE, env={})
+    status, output = await run(
+        [npx, "--no", "--", "tsc", "-p", "jsconfig.json"], cwd=PACKAGE, env={}
+    )
     assert status == 0, f"tsc --checkJs found errors:\n{output}"
