@@ -267,7 +267,7 @@ export class HttpApi {
   }
 
   /**
-   * Public rooms, by name; page with `after` (the last room's id).
+   * Public rooms in id order; the next page is `after` the last room's id.
    * @param {{limit?: number, after?: string}} [options]
    * @returns {Promise<Room[]>}
    */
@@ -675,9 +675,15 @@ export class HttpApi {
  *   mode it carries the cookie-mode header and the cookie
  */
 
-/** A fresh client id (for `send` and `post`): 128 random bits. */
+/**
+ * A fresh client id (for `send` and `post`): 128 random bits in hex.
+ * (`crypto.randomUUID` would be shorter to write, but browsers only have it on
+ * https and localhost pages; `getRandomValues` is everywhere.)
+ * @returns {string}
+ */
 export function newClientId() {
-  return globalThis.crypto.randomUUID();
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
 /**

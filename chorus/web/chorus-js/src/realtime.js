@@ -213,8 +213,7 @@ export class RealtimeClient extends Emitter {
    * messages stay in the outbox (a persistent outbox sends them next time).
    */
   async close() {
-    this._abort.abort(new ClientClosed());
-    this._ws?.close(1000, 'client closed');
+    this._abort.abort(new ClientClosed()); // the open connection closes itself (1000)
     this._shutDown(new ClientClosed());
     await this._running;
   }
@@ -233,16 +232,21 @@ export class RealtimeClient extends Emitter {
   }
 
   /**
-   * Subscribe to a room from `seq` (events after it are emitted first): to continue a
-   * room whose events the application already has (e.g. kept across a page reload).
+   * Follow a room from `seq`: the events after it are emitted first, then live ones.
+   * For a room whose events the application already has (e.g. kept across a page
+   * reload); call it before `connect()` to have it resumed with the first connection.
+   * Resolves once the server has answered (at once when not connected).
    * @param {string} roomId
    * @param {number} seq
    * @returns {Promise<void>}
    */
   async resumeRoom(roomId, seq) {
-    this.rooms.set(roomId, Math.max(seq, this.rooms.get(roomId) ?? 0));
+    const known = this.rooms.get(roomId);
+    if (known !== undefined && known >= seq) return; // followed already, further along
+    this.rooms.set(roomId, seq);
     this._memberOf?.add(roomId);
-    await this._request((ref) => ({ type: 'resume', ref, rooms: { [roomId]: this.rooms.get(roomId) ?? seq } }));
+    if (this._ws === null) return; // resumed with the others when the connection opens
+    await this._request((ref) => ({ type: 'resume', ref, rooms: { [roomId]: seq } }));
   }
 
   /**
@@ -493,13 +497,34 @@ export class RealtimeClient extends Emitter {
           ws.close();
         });
       };
-      ws.onclose = (event) => {
+      let finished = false;
+      /**
+       * @param {number | null} closeCode
+       * @param {string} reason
+       */
+      const finish = (closeCode, reason) => {
+        if (finished) return;
+        finished = true;
         clearTimeout(opening);
         clearInterval(heartbeat);
+        this._abort.signal.removeEventListener('abort', onAbort);
         if (this._ws === ws) this._disconnected();
         // The close after a refused `hello` is told by the `error` before it.
-        const code = (refusal !== null && REFUSAL_CLOSES[refusal]) || event.code || null;
-        resolve({ code, reason: event.reason || refusal || 'connection closed', ready });
+        const code = (refusal !== null && REFUSAL_CLOSES[refusal]) || closeCode;
+        resolve({ code, reason: reason || refusal || 'connection closed', ready });
+      };
+      ws.onclose = (event) => finish(event.code || null, event.reason);
+      // Closed while connecting: done at once, whatever the socket reports later.
+      const onAbort = () => {
+        finish(1000, 'client closed');
+        ws.close(1000, 'client closed');
+      };
+      this._abort.signal.addEventListener('abort', onAbort);
+      // Node 20's WebSocket reports a refused connection with `error` only, never
+      // `close`; browsers send both (the first one settles).
+      ws.onerror = () => {
+        finish(null, 'connection failed');
+        if (ws.readyState === ws.OPEN) ws.close();
       };
     });
   }
@@ -512,7 +537,7 @@ export class RealtimeClient extends Emitter {
   async _session(ws, ready) {
     this.ready = ready;
     const found = this._followRooms ? await this._roomsFound(ready) : [];
-    if (ws.readyState !== ws.OPEN) return;
+    if (ws.readyState !== ws.OPEN || this._abort.signal.aborted) return;
     this._ws = ws;
     this.emit('ready', ready);
     if (this.rooms.size > 0) {
@@ -525,6 +550,10 @@ export class RealtimeClient extends Emitter {
     } else if (this._down) {
       this._backUp();
     }
+    // A message may only be sent in a joined room: one left in a persistent outbox by
+    // an earlier page has its room joined first (frames are handled in order).
+    const unjoined = new Set([...this._pending.values()].map((p) => p.entry.room).filter((room) => !this.rooms.has(room)));
+    for (const room of unjoined) this.join(room).catch(() => {}); // refused: its sends fail too
     for (const pending of this._pending.values()) this._transmit(ws, pending);
     const queued = this._queued.splice(0);
     for (const request of queued) this._sendRequest(ws, request);
