@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.files.samples import image_bytes
-from tests.web.conftest import ARTIFACTS, sign_up
+from tests.web.conftest import ARTIFACTS, PASSWORD, sign_up
 
 expect.set_options(timeout=15_000)
 
@@ -152,7 +153,10 @@ def test_messages_written_offline_survive_a_reload_and_arrive_once_in_order(
     expect(bob.page.locator("#messages .msg.pending")).to_have_count(3)
     for text in texts:
         expect(ada.message(text)).to_have_count(0)
+    # Meanwhile ada writes too: bob's page gets it after the reconnect, without a gap.
+    ada.say("while you were away")
     bob.context.set_offline(False)
+    expect(bob.message("while you were away")).to_have_count(1)
     for text in texts:
         expect(ada.message(text)).to_have_count(1)
         expect(bob.message(text)).to_have_count(1)
@@ -212,6 +216,53 @@ def test_an_image_is_posted_with_a_preview_found_by_search_and_a_mention_reaches
     bob.page.get_by_label("Search messages").press("Enter")
     expect(bob.page.locator("#panel mark")).to_have_text("zebra")
     bob.page.get_by_role("button", name="Close panel").click()
+
+
+def test_unread_and_mention_badges_and_a_delete(pair: tuple[Person, Person]) -> None:
+    ada, bob = pair
+    bob.room(ada.username)  # the direct conversation: general is not open
+    ada.room("general")
+    ada.say("nothing special")
+    ada.say(f"@{bob.username} this one is for you")
+    general = bob.page.locator("#room-list").get_by_role("button", name="general")
+    expect(general.locator(".badge.unread")).to_have_text("2")
+    expect(general.locator(".badge.mention")).to_have_text("@1")
+    expect(general).to_have_attribute("aria-label", "general, 2 unread, 1 mentions")
+    general.click()
+    expect(general.locator(".badge")).to_have_count(0)  # read: the marker moved
+    expect(bob.page.locator("#messages .divider")).to_have_text("New")
+
+    ada.page.once("dialog", lambda dialog: dialog.accept())
+    ada.message("nothing special").get_by_role("button", name="Delete").click()
+    expect(bob.page.locator("#messages .tomb")).to_have_count(1)
+    expect(bob.message("nothing special")).to_have_count(0)
+
+
+def test_history_scrolls_back_page_by_page(pair: tuple[Person, Person], node_url: str) -> None:
+    _ada, bob = pair
+    with httpx.Client(base_url=f"{node_url}/api/v1") as api:
+        signed_up = api.post(
+            "/auth/register", json={"username": f"dan{secrets.token_hex(3)}", "password": PASSWORD}
+        )
+        auth = {"Authorization": f"Bearer {signed_up.json()['access_token']}"}
+        room = api.post("/rooms", json={"name": "busy", "kind": "public"}, headers=auth).json()
+        for n in range(1, 61):
+            posted = api.post(
+                f"/rooms/{room['id']}/messages",
+                json={"body": f"old message {n}", "client_id": f"busy-{n}"},
+                headers=auth,
+            )
+            assert posted.status_code == 201, posted.text
+    bob.page.get_by_role("button", name="Browse public rooms").click()
+    bob.page.get_by_role("button", name="Join busy").click()
+    expect(bob.page.locator("#room-title")).to_have_text("busy")
+    expect(bob.page.locator("#messages .msg")).to_have_count(50)  # the latest page
+    assert messages_of(bob)[0] == "old message 11"
+    bob.page.get_by_role("button", name="Load older messages").click()
+    expect(bob.page.locator("#messages .msg")).to_have_count(60)
+    bodies = messages_of(bob)
+    assert bodies == [f"old message {n}" for n in range(1, 61)]
+    expect(bob.page.get_by_role("button", name="Load older messages")).to_be_hidden()
 
 
 # Last: the console of every test before it is checked for CSP violations.
