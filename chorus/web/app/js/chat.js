@@ -84,13 +84,6 @@ export class ChatScreen {
     this._loadingOlder = false;
     /** The open thread's composer. @type {HTMLElement | null} */
     this._threadForm = null;
-    this._build();
-    this._listen();
-  }
-
-  // -- layout ------------------------------------------------------------------------
-
-  _build() {
     this.roomList = h('ul', { class: 'room-list', id: 'room-list' });
     this.roomTitle = h('h2', { id: 'room-title' }, 'No room open');
     this.people = h('ul', { class: 'people', id: 'people', 'aria-label': 'Members' });
@@ -111,7 +104,7 @@ export class ChatScreen {
     this.input.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey) {
         event.preventDefault();
-        this.composer.requestSubmit();
+        /** @type {HTMLFormElement} */ (this.composer).requestSubmit();
       }
     });
     this.input.addEventListener('input', () => this.sendTyping());
@@ -176,7 +169,9 @@ export class ChatScreen {
     this.root.removeAttribute('aria-busy');
     this.renderRooms();
     this.renderRoom();
+    this._listen();
   }
+
 
   toggleMenu() {
     const open = this.shell.classList.toggle('menu-open');

@@ -5,7 +5,8 @@
  */
 
 /**
- * @typedef {string | number | Node | null | undefined | false | Child[]} Child
+ * @typedef {string | number | Node | null | undefined | false | ChildList} Child
+ * @typedef {Array<Child>} ChildList
  */
 
 /**

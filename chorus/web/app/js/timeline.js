@@ -33,24 +33,22 @@ export class Timeline {
 
   /**
    * Apply one room event; true if it changed anything.
-   * @param {RoomEvent | (Message & {type?: string})} event
+   * @param {RoomEvent} event
    * @returns {boolean}
    */
   apply(event) {
     if (this._applied.has(event.seq)) return false;
     this._applied.add(event.seq);
     this.latestSeq = Math.max(this.latestSeq, event.seq);
-    const type = event.type ?? 'message';
-    if (type === 'message') {
-      const message = /** @type {Message} */ (event);
+    if (event.type === 'message') {
+      const { type: _type, ...message } = event;
       if (this.messages.has(message.id)) return false;
-      const { type: _type, ...fields } = /** @type {any} */ (message);
-      this.messages.set(message.id, { ...fields, reactions: new Map(), deleted: false });
+      this.messages.set(message.id, { ...message, reactions: new Map(), deleted: false });
       this.clientIds.add(message.client_id);
       if (message.thread !== null) this.replies.set(message.thread, (this.replies.get(message.thread) ?? 0) + 1);
       return true;
     }
-    const target = this.messages.get(/** @type {any} */ (event).message);
+    const target = this.messages.get(event.message);
     if (target === undefined) return false; // older than what is loaded: fetched in its current state
     if (event.type === 'edited') {
       target.body = event.body;
