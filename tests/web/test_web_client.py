@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import httpx
+import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
@@ -65,6 +67,13 @@ def pair(browser: Browser, node_url: str) -> Iterator[tuple[Person, Person]]:
         bob.context.close()
 
 
+def in_general(pair: tuple[Person, Person]) -> tuple[Person, Person]:
+    """Both people, with the room "general" open."""
+    for person in pair:
+        person.room("general")
+    return pair
+
+
 def messages_of(person: Person) -> list[str]:
     """The bodies of the messages shown in the open room, top to bottom."""
     return person.page.locator("#messages article.msg:not(.pending) .body").all_inner_texts()
@@ -73,9 +82,7 @@ def messages_of(person: Person) -> list[str]:
 def test_two_people_chat_in_a_room_and_in_a_direct_conversation_with_typing_and_presence(
     pair: tuple[Person, Person],
 ) -> None:
-    ada, bob = pair
-    ada.room("general")
-    bob.room("general")
+    ada, bob = in_general(pair)
 
     # Presence: bob's member list shows ada, online.
     expect(bob.page.locator("#people .person").filter(has_text=ada.username)).to_contain_text(
@@ -109,9 +116,7 @@ def test_two_people_chat_in_a_room_and_in_a_direct_conversation_with_typing_and_
 def test_an_edit_a_reaction_and_a_thread_reply_reach_the_other_window(
     pair: tuple[Person, Person],
 ) -> None:
-    ada, bob = pair
-    ada.room("general")
-    bob.room("general")
+    ada, bob = in_general(pair)
     ada.say("first draft")
     mine = ada.message("first draft")
     expect(bob.message("first draft")).to_have_count(1)
@@ -140,9 +145,7 @@ def test_an_edit_a_reaction_and_a_thread_reply_reach_the_other_window(
 def test_messages_written_offline_survive_a_reload_and_arrive_once_in_order(
     pair: tuple[Person, Person],
 ) -> None:
-    ada, bob = pair
-    ada.room("general")
-    bob.room("general")
+    ada, bob = in_general(pair)
     bob.context.set_offline(True)
     expect(bob.page.locator("#status")).to_contain_text("Offline")
     texts = [f"offline {n} {secrets.token_hex(2)}" for n in range(3)]
@@ -194,9 +197,7 @@ def test_the_main_screen_on_a_phone(
 def test_an_image_is_posted_with_a_preview_found_by_search_and_a_mention_reaches_the_inbox(
     pair: tuple[Person, Person], tmp_path: Path
 ) -> None:
-    ada, bob = pair
-    ada.room("general")
-    bob.room("general")
+    ada, bob = in_general(pair)
     picture = tmp_path / "sunset.png"
     picture.write_bytes(image_bytes((640, 480), "PNG"))
     ada.page.locator("#file-input").set_input_files(picture)
@@ -263,6 +264,35 @@ def test_history_scrolls_back_page_by_page(pair: tuple[Person, Person], node_url
     bodies = messages_of(bob)
     assert bodies == [f"old message {n}" for n in range(1, 61)]
     expect(bob.page.get_by_role("button", name="Load older messages")).to_be_hidden()
+
+
+def test_signing_in_with_the_two_factor_step(browser: Browser, node_url: str) -> None:
+    username = f"eve{secrets.token_hex(3)}"
+    with httpx.Client(base_url=f"{node_url}/api/v1") as api:
+        signed_up = api.post("/auth/register", json={"username": username, "password": PASSWORD})
+        auth = {"Authorization": f"Bearer {signed_up.json()['access_token']}"}
+        secret = api.post("/auth/2fa/enrol", json={"password": PASSWORD}, headers=auth).json()
+        totp = pyotp.TOTP(secret["secret"])
+        confirmed = api.post("/auth/2fa/confirm", json={"code": totp.now()}, headers=auth)
+        assert confirmed.status_code == 200, confirmed.text
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{node_url}/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        code = page.get_by_label("Two-factor code (or a recovery code)")
+        expect(code).to_be_focused()
+        code.fill("000000")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_have_text("That code is not right.")
+        # A code is accepted once, and not one of an earlier step: the next step's.
+        code.fill(totp.at(time.time() + 30))
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#me")).to_have_text(username)
+    finally:
+        context.close()
 
 
 # Last: the console of every test before it is checked for CSP violations.

@@ -128,6 +128,9 @@ export class ChatScreen {
       this.composer,
     );
     this.panelBox = h('aside', { class: 'panel', id: 'panel', hidden: true, 'aria-labelledby': 'panel-title' });
+    this.panelBox.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') this.closePanel();
+    });
     this.inboxBadge = h('span', { class: 'badge', id: 'inbox-badge', hidden: true });
     this.search = h('input', { type: 'search', id: 'search', placeholder: 'Search messages', 'aria-label': 'Search messages' });
     const sidebar = h(
@@ -886,6 +889,16 @@ export class ChatScreen {
 
   // -- rooms and people --------------------------------------------------------------
 
+  /**
+   * Open a room the user has just become a member of: listed, followed, shown.
+   * @param {string} roomId
+   */
+  async enter(roomId) {
+    await this.refreshRooms();
+    await this.subscribe(roomId);
+    await this.open(roomId);
+  }
+
   /** @param {Event} event */
   async createRoom(event) {
     event.preventDefault();
@@ -894,9 +907,7 @@ export class ChatScreen {
     try {
       const room = await this.api.createRoom(field.value.trim(), /** @type {'public' | 'private'} */ (kind));
       field.value = '';
-      await this.refreshRooms();
-      await this.subscribe(room.id);
-      await this.open(room.id);
+      await this.enter(room.id);
     } catch (error) {
       this.sideError(error);
     }
@@ -909,9 +920,7 @@ export class ChatScreen {
     try {
       const room = await this.api.directRoomByName(field.value.trim());
       field.value = '';
-      await this.refreshRooms();
-      await this.subscribe(room.id);
-      await this.open(room.id);
+      await this.enter(room.id);
     } catch (error) {
       this.sideError(error);
     }
@@ -929,10 +938,8 @@ export class ChatScreen {
   async joinPublic(roomId) {
     try {
       await this.api.joinRoom(roomId);
-      await this.refreshRooms();
-      await this.subscribe(roomId);
       this.closePanel();
-      await this.open(roomId);
+      await this.enter(roomId);
     } catch (error) {
       this.sideError(error);
     }
@@ -958,6 +965,7 @@ export class ChatScreen {
   closePanel() {
     this.panel = null;
     this.renderPanel();
+    this.input.focus(); // back where the keyboard user was writing
   }
 
   /**

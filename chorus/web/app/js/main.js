@@ -106,6 +106,11 @@ async function main() {
     renderStatus();
     void screen.refreshRooms();
   });
+  document.addEventListener('visibilitychange', () => {
+    // Away from the tab: "idle" for the others; back: online, and what is shown is read.
+    client.setPresence(document.visibilityState === 'visible' ? 'online' : 'idle');
+    screen.markReadIfSeen();
+  });
   client.on('session_ended', () => {
     saveCache(null);
     location.reload();
