@@ -171,12 +171,13 @@ test('a persistent outbox is sent by the next client (a reload), exactly once', 
   const line = new Line();
   line.hold(); // the page was offline: these were never sent
   const offline = new RealtimeClient(alice, { outbox, WebSocket: line.WebSocket, maxBackoffMs: 300 });
-  void offline.connect();
+  const connecting = offline.connect().catch((/** @type {unknown} */ error) => error);
   const lostSends = ['written', 'offline'].map((body) =>
     offline.send(room.id, body).catch((/** @type {unknown} */ error) => error),
   );
   await until(() => kept.size === 2, 'the outbox to keep both');
   await offline.close();
+  assert.ok((await connecting) instanceof ClientClosed, 'connect() gave up with the client');
   for (const outcome of await Promise.all(lostSends)) assert.ok(outcome instanceof ClientClosed);
   assert.equal(kept.size, 2);
 
