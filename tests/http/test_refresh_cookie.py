@@ -50,27 +50,24 @@ async def post(
     return response
 
 
-async def cookie_login(server: Server, username: str = "ada") -> tuple[dict[str, object], str]:
-    response = await post(
-        server,
-        "/api/v1/auth/login",
-        headers=COOKIE_MODE,
-        json={"username": username, "password": PASSWORD},
-    )
+async def cookie_login(server: Server, **headers: str) -> httpx.Response:
+    """Ada's login in cookie mode (with extra `headers`), answered 200."""
+    body = {"username": "ada", "password": PASSWORD}
+    response = await post(server, "/api/v1/auth/login", headers=COOKIE_MODE | headers, json=body)
     assert response.status_code == 200, response.text
+    return response
+
+
+async def cookie_session(server: Server) -> tuple[dict[str, object], str]:
+    """Ada's new cookie-mode session: the token response and the cookie's value."""
+    response = await cookie_login(server)
     return response.json(), refresh_cookie(response)["value"]
 
 
 async def test_login_in_cookie_mode_puts_the_refresh_token_in_an_httponly_cookie(
     server: Server, ada: Account
 ) -> None:
-    response = await post(
-        server,
-        "/api/v1/auth/login",
-        headers=COOKIE_MODE,
-        json={"username": "ada", "password": PASSWORD},
-    )
-    assert response.status_code == 200, response.text
+    response = await cookie_login(server)
     body = response.json()
     assert body["refresh_token"] is None
     assert body["access_token"]
@@ -88,13 +85,7 @@ async def test_login_in_cookie_mode_puts_the_refresh_token_in_an_httponly_cookie
 
 
 async def test_the_cookie_is_secure_for_any_host_but_loopback(server: Server, ada: Account) -> None:
-    response = await post(
-        server,
-        "/api/v1/auth/login",
-        headers=COOKIE_MODE | {"Host": "chat.example.com"},
-        json={"username": "ada", "password": PASSWORD},
-    )
-    assert response.status_code == 200, response.text
+    response = await cookie_login(server, Host="chat.example.com")
     assert refresh_cookie(response)["secure"] == "yes"
 
 
@@ -114,7 +105,7 @@ async def test_json_mode_is_unchanged_and_sets_no_cookie(server: Server, ada: Ac
 async def test_a_cookie_refresh_rotates_and_a_reused_cookie_revokes_the_session(
     server: Server, ada: Account
 ) -> None:
-    session, first = await cookie_login(server)
+    session, first = await cookie_session(server)
     rotated = await post(server, REFRESH, cookie=first, headers=COOKIE_MODE)
     assert rotated.status_code == 200, rotated.text
     assert rotated.json()["refresh_token"] is None
@@ -137,7 +128,7 @@ async def test_a_cookie_refresh_rotates_and_a_reused_cookie_revokes_the_session(
 async def test_the_cookie_alone_never_refreshes(server: Server, ada: Account) -> None:
     # A forged cross-site request carries the cookie (were SameSite ignored) but cannot
     # set the header: without it the body is required, and the cookie is not looked at.
-    _, cookie = await cookie_login(server)
+    _, cookie = await cookie_session(server)
     forged = await post(server, REFRESH, cookie=cookie)
     assert "refresh_token" in assert_error(forged, 400, "missing_field")
     still = await post(server, REFRESH, cookie=cookie, headers=COOKIE_MODE)
@@ -150,7 +141,7 @@ async def test_cookie_mode_refuses_a_missing_cookie_and_a_body_token(
     missing = await post(server, REFRESH, headers=COOKIE_MODE)
     assert "chorus_refresh" in assert_error(missing, 401, "invalid_token")
     assert "www-authenticate" in missing.headers
-    _, cookie = await cookie_login(server)
+    _, cookie = await cookie_session(server)
     both = await post(
         server, REFRESH, cookie=cookie, headers=COOKIE_MODE, json={"refresh_token": cookie}
     )
@@ -160,7 +151,7 @@ async def test_cookie_mode_refuses_a_missing_cookie_and_a_body_token(
 async def test_logout_in_cookie_mode_clears_the_cookie_and_ends_the_session(
     server: Server, ada: Account
 ) -> None:
-    session, cookie = await cookie_login(server)
+    session, cookie = await cookie_session(server)
     auth = {"Authorization": f"Bearer {session['access_token']}"}
     logout = await post(server, "/api/v1/auth/logout", headers=COOKIE_MODE | auth)
     assert logout.status_code == 204, logout.text
@@ -175,24 +166,16 @@ async def test_logout_in_cookie_mode_clears_the_cookie_and_ends_the_session(
 async def test_register_and_the_two_factor_step_have_cookie_mode(
     server: Server, ada: Account
 ) -> None:
-    registered = await post(
-        server,
-        "/api/v1/auth/register",
-        headers=COOKIE_MODE,
-        json={"username": "grace", "password": PASSWORD},
-    )
+    grace = {"username": "grace", "password": PASSWORD}
+    registered = await post(server, "/api/v1/auth/register", headers=COOKIE_MODE, json=grace)
     assert registered.status_code == 201, registered.text
     assert registered.json()["refresh_token"] is None
     assert refresh_cookie(registered)["value"]
     enabled = await enable(server, ada)
     token = await challenge(server)
     code = code_at(enabled.secret, time_step(now_ms()) + 1)  # the enabling step's code is used
-    second = await post(
-        server,
-        "/api/v1/auth/login/2fa",
-        headers=COOKIE_MODE,
-        json={"challenge_token": token, "code": code},
-    )
+    step = {"challenge_token": token, "code": code}
+    second = await post(server, "/api/v1/auth/login/2fa", headers=COOKIE_MODE, json=step)
     assert second.status_code == 200, second.text
     assert second.json()["refresh_token"] is None
     rotated = await post(

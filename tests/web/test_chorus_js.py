@@ -26,6 +26,10 @@ ENV = {
     # Small enough for the rate-limit test to hit it (the SDK retries refused sends).
     "CHORUS_SEND_BURST": "5",
     "CHORUS_SENDS_PER_SECOND": "5",
+    # Small enough for a resume to be too far (caught up over HTTP) and for pings to
+    # be seen within a test.
+    "CHORUS_RESUME_LIMIT": "6",
+    "CHORUS_HEARTBEAT_INTERVAL": "2",
 }
 LIMITED_ENV = ENV | {"CHORUS_AUTH_ATTEMPTS_PER_MINUTE": "20"}
 SUITE_TIMEOUT = 300

@@ -191,21 +191,25 @@ export class RealtimeClient extends Emitter {
     if (this._WebSocket === undefined) {
       throw new Error('no WebSocket here: pass options.WebSocket (Node 20: --experimental-websocket)');
     }
-    for (const entry of await this.outbox.list()) {
-      this._pending.set(entry.client_id, { entry, attempts: 0, waiters: [] });
-    }
     /** @type {Promise<void>} */
     const first = new Promise((resolve, reject) => {
       this._firstReady = resolve;
       this._firstFailure = reject;
     });
-    this._running = this._run().catch((error) => {
+    this._running = this._start().catch((error) => {
       if (this._abort.signal.aborted) return;
-      this._firstFailure?.(error);
       this.emit('session_ended', { type: 'session_ended', error });
       this._shutDown(error);
     });
     return first;
+  }
+
+  /** Load the outbox (a persistent one holds what an earlier page could not send), then run. */
+  async _start() {
+    for (const entry of await this.outbox.list()) {
+      this._pending.set(entry.client_id, { entry, attempts: 0, waiters: [] });
+    }
+    await this._run();
   }
 
   /**
@@ -616,6 +620,9 @@ export class RealtimeClient extends Emitter {
 
   /** @param {Error} error */
   _shutDown(error) {
+    this._firstFailure?.(error); // a `connect()` still waiting for its first connection
+    this._firstReady = undefined;
+    this._firstFailure = undefined;
     for (const request of [...this._queued, ...this._inFlight.values()]) request.reject(error);
     this._queued = [];
     this._inFlight.clear();

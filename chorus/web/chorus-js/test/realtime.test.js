@@ -171,12 +171,13 @@ test('a persistent outbox is sent by the next client (a reload), exactly once', 
   const line = new Line();
   line.hold(); // the page was offline: these were never sent
   const offline = new RealtimeClient(alice, { outbox, WebSocket: line.WebSocket, maxBackoffMs: 300 });
-  void offline.connect();
+  const connecting = offline.connect().catch((/** @type {unknown} */ error) => error);
   const lostSends = ['written', 'offline'].map((body) =>
     offline.send(room.id, body).catch((/** @type {unknown} */ error) => error),
   );
   await until(() => kept.size === 2, 'the outbox to keep both');
   await offline.close();
+  assert.ok((await connecting) instanceof ClientClosed, 'connect() gave up with the client');
   for (const outcome of await Promise.all(lostSends)) assert.ok(outcome instanceof ClientClosed);
   assert.equal(kept.size, 2);
 
@@ -235,4 +236,37 @@ test('a dead gateway is failed over to the next one the server lists', async (t)
   assert.equal(tried[0], DEAD_GATEWAY);
   assert.notEqual(tried.at(-1), DEAD_GATEWAY);
   assert.equal(client.connected, true);
+});
+
+test('a room too far behind for a resume is caught up over HTTP, in order, once', async (t) => {
+  const bobLine = new Line();
+  const { room, a, b } = await twoInARoom(t, { bobLine });
+  const limit = /** @type {import('../src/types.js').ReadyFrame} */ (b.ready).resume_limit;
+  const received = collectMessages(b);
+  const lost = nextEvent(b, 'connection_lost');
+  bobLine.hold();
+  bobLine.cut();
+  await lost;
+  const bodies = Array.from({ length: limit + 3 }, (_, n) => `missed ${n}`);
+  for (const body of bodies) await a.send(room.id, body);
+  const tooFar = nextEvent(b, 'too_far');
+  bobLine.release();
+  assert.equal((await tooFar).room, room.id);
+  await until(() => received.length === bodies.length, 'the catch-up');
+  assert.deepEqual(bodiesInOrder(received), bodies);
+  await a.send(room.id, 'live again');
+  await until(() => received.length === bodies.length + 1, 'the next live message');
+  assert.deepEqual(bodiesInOrder(received).at(-1), 'live again');
+});
+
+test('heartbeats keep an idle connection open', async (t) => {
+  const line = new Line();
+  const alice = await newUser('alice');
+  const a = await connected(t, alice, { WebSocket: line.WebSocket });
+  const interval = /** @type {import('../src/types.js').ReadyFrame} */ (a.ready).heartbeat_interval_ms;
+  // The server closes a connection silent for about two intervals: three pings later
+  // it is the same connection.
+  await until(() => line.sent.filter((frame) => frame.type === 'ping').length >= 3, 'three pings', 5 * interval);
+  assert.equal(line.sockets.length, 1);
+  assert.equal(a.connected, true);
 });
