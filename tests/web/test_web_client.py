@@ -95,6 +95,8 @@ def test_two_people_chat_in_a_room_and_in_a_direct_conversation_with_typing_and_
     expect(ada.page.locator("#typing")).to_have_text(f"{bob.username} is typing…")
     bob.page.get_by_label("Message", exact=True).press("Enter")
     expect(ada.message("hi ada")).to_have_count(1)
+    # Read receipts: bob's page read ada's message, and ada sees it.
+    expect(ada.message("hello bob").locator(".seen")).to_have_text(f"Seen by {bob.username}")
     expect(ada.page.locator("#typing")).to_have_text("")  # a message ends the indicator
     expect(ada.page.locator("#people .person").filter(has_text=bob.username)).to_contain_text(
         "online"

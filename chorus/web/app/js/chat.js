@@ -63,6 +63,8 @@ export class ChatScreen {
     this.users = new Map([[me.id, me]]);
     /** @type {Map<string, {user_id: string}[]>} */
     this.members = new Map();
+    /** Read markers of the others (receipts), by room then user. @type {Map<string, Map<string, number>>} */
+    this.receipts = new Map();
     /** @type {Panel | null} */
     this.panel = null;
     this.unreadNotifications = 0;
@@ -231,6 +233,7 @@ export class ChatScreen {
       this.renderRoom();
     });
     c.on('file', ({ file }) => this._files.get(file.id)?.(file));
+    c.on('receipt', ({ room, user, seq }) => this.receipt(room, user, seq));
   }
 
   /** @param {any} event */
@@ -299,6 +302,29 @@ export class ChatScreen {
     } catch (error) {
       this.sideError(error);
     }
+  }
+
+  /**
+   * The names of the others whose read marker (read receipt) is at `seq` or past it.
+   * @param {string} roomId
+   * @param {number} seq
+   * @returns {string}
+   */
+  seenBy(roomId, seq) {
+    const markers = this.receipts.get(roomId) ?? new Map();
+    return [...markers].filter(([user, read]) => user !== this.me.id && read >= seq).map(([user]) => this.nameOf(user)).join(', ');
+  }
+
+  /**
+   * @param {string} roomId
+   * @param {string} user
+   * @param {number} seq
+   */
+  receipt(roomId, user, seq) {
+    const markers = this.receipts.get(roomId) ?? new Map();
+    markers.set(user, Math.max(seq, markers.get(user) ?? 0));
+    this.receipts.set(roomId, markers);
+    if (roomId === this.current) this.renderTimeline();
   }
 
   /** Keep the room list for the next visit (opened offline, it resumes from these seqs). */
@@ -402,6 +428,7 @@ export class ChatScreen {
       const room = await this.api.getRoom(roomId);
       this.members.set(roomId, room.members);
       for (const member of room.members) {
+        if (member.read_seq !== null) this.receipt(roomId, member.user_id, member.read_seq);
         if (!this.presence.has(member.user_id)) this.presence.set(member.user_id, member.status);
         void this.user(member.user_id);
       }
@@ -508,14 +535,17 @@ export class ChatScreen {
     /** @type {[string, string, () => HTMLElement][]} */
     const rows = [];
     let divided = false;
-    for (const message of timeline.list()) {
+    const messages = timeline.list();
+    const lastOwn = messages.findLast((message) => message.sender === this.me.id && !message.deleted);
+    for (const message of messages) {
       if (!divided && this.readAtOpen > 0 && message.seq > this.readAtOpen && message.sender !== this.me.id) {
         divided = true;
         rows.push(['divider', 'divider', () => h('div', { class: 'divider', role: 'separator' }, 'New')]);
       }
       const replies = timeline.replies.get(message.id) ?? 0;
-      const stamp = JSON.stringify([message.body, message.edited_at, message.deleted, [...message.reactions].map(([e, u]) => [e, [...u]]), replies, this.editing === message.id, this.nameOf(message.sender)]);
-      rows.push([message.id, stamp, () => this.messageView(message, replies)]);
+      const seen = message === lastOwn ? this.seenBy(roomId, message.seq) : '';
+      const stamp = JSON.stringify([message.body, message.edited_at, message.deleted, [...message.reactions].map(([e, u]) => [e, [...u]]), replies, this.editing === message.id, this.nameOf(message.sender), seen]);
+      rows.push([message.id, stamp, () => this.messageView(message, replies, false, seen)]);
     }
     const pending = [...this.stored, ...this.client.pendingMessages()].filter((entry, index, all) => all.findIndex((e) => e.client_id === entry.client_id) === index);
     for (const entry of pending) {
@@ -590,9 +620,10 @@ export class ChatScreen {
    * @param {Shown} message
    * @param {number} replies
    * @param {boolean} [inThread]
+   * @param {string} [seen] who has read it (their names), shown under it
    * @returns {HTMLElement}
    */
-  messageView(message, replies, inThread = false) {
+  messageView(message, replies, inThread = false, seen = '') {
     const own = message.sender === this.me.id;
     const room = message.room;
     const actions = message.deleted
@@ -627,6 +658,7 @@ export class ChatScreen {
       body,
       this.attachmentsView(message),
       this.reactionsView(message),
+      seen ? h('p', { class: 'seen' }, `Seen by ${seen}`) : null,
       h('div', { class: 'actions' }, actions),
     );
   }
