@@ -78,7 +78,8 @@ async def serve_http(
         return content_security_policy(services.gateway_urls, images)
 
     api = cast(ASGIFramework, create_app(services))
-    asgi = with_cors(with_web_app(api, load_files(), policy), settings.allowed_origins)
+    files = await trio.to_thread.run_sync(load_files)  # read once, off the event loop
+    asgi = with_cors(with_web_app(api, files, policy), settings.allowed_origins)
     if services.tls is not None:
         asgi = with_hsts(asgi)
     app = wrap_app(
