@@ -268,6 +268,18 @@ def test_history_scrolls_back_page_by_page(pair: tuple[Person, Person], node_url
     expect(bob.page.get_by_role("button", name="Load older messages")).to_be_hidden()
 
 
+def test_a_refused_send_is_shown_failed_with_retry(pair: tuple[Person, Person]) -> None:
+    ada, bob = in_general(pair)
+    ada.say("bad \u0000 byte")  # the server refuses NUL: a final refusal, not a retry
+    failed = ada.page.locator("#messages .msg.failed")
+    expect(failed).to_contain_text("not sent: send.body: must not contain the NUL character")
+    failed.get_by_role("button", name="Retry").click()  # sent again, refused again
+    expect(failed).to_have_count(1)
+    failed.get_by_role("button", name="Discard").click()
+    expect(failed).to_have_count(0)
+    expect(bob.page.locator("#messages")).not_to_contain_text("bad")
+
+
 def test_signing_in_with_the_two_factor_step(browser: Browser, node_url: str) -> None:
     username = f"eve{secrets.token_hex(3)}"
     with httpx.Client(base_url=f"{node_url}/api/v1") as api:
