@@ -280,6 +280,26 @@ def test_a_refused_send_is_shown_failed_with_retry(pair: tuple[Person, Person]) 
     expect(bob.page.locator("#messages")).not_to_contain_text("bad")
 
 
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll('button, input, textarea, select')]
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+    && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map((el) => el.outerHTML)"""
+
+
+def test_every_control_is_named_and_the_keyboard_reaches_the_panels(
+    pair: tuple[Person, Person],
+) -> None:
+    ada, _bob = in_general(pair)
+    page = ada.page
+    page.get_by_label("Search messages").fill("hello")
+    page.get_by_label("Search messages").press("Enter")
+    expect(page.locator("#panel-title")).to_be_focused()  # the panel takes the focus
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+    page.keyboard.press("Escape")
+    expect(page.locator("#panel")).to_be_hidden()
+    expect(page.get_by_label("Message", exact=True)).to_be_focused()  # back to writing
+
+
 def test_signing_in_with_the_two_factor_step(browser: Browser, node_url: str) -> None:
     username = f"eve{secrets.token_hex(3)}"
     with httpx.Client(base_url=f"{node_url}/api/v1") as api:
