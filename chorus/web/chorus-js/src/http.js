@@ -549,14 +549,16 @@ export class HttpApi {
 
   /** @returns {Promise<Session>} */
   async _refreshOnce() {
+    /** @type {RequestOptions} */
+    const options = { auth: false, tokens: true };
     if (this.tokenMode === 'json') {
       if (this.session?.refresh_token == null) throw new Error('log in first');
-      const body = { refresh_token: this.session.refresh_token };
-      return this._keep(await this._call('POST', '/auth/refresh', { body, auth: false }));
+      options.body = { refresh_token: this.session.refresh_token };
     }
     try {
-      return this._keep(await this._call('POST', '/auth/refresh', { auth: false, tokens: true }));
+      return this._keep(await this._call('POST', '/auth/refresh', options));
     } catch (error) {
+      // The session is over (expired, revoked, or its token reused): sign in again.
       if (error instanceof ChorusError && error.status === 401) this._setSession(null);
       throw error;
     }
