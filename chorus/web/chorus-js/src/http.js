@@ -30,7 +30,8 @@ import { ChorusError, TwoFactorRequired } from './errors.js';
 
 /**
  * @typedef {object} HttpApiOptions
- * @property {TokenMode} [tokenMode] default: `'cookie'` in a browser page, else `'json'`
+ * @property {TokenMode} [tokenMode] default: `'cookie'` in a browser page calling its own
+ *   origin, else `'json'`
  * @property {typeof fetch} [fetch] default: the global `fetch`
  * @property {number} [rateLimitRetries] times a 429 or 503 is retried after its
  *   `Retry-After` (default 2); then the `ChorusError` (with `retryAfter`) is thrown
@@ -61,7 +62,7 @@ export class HttpApi {
   constructor(baseUrl = '', options = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     /** @type {TokenMode} */
-    this.tokenMode = options.tokenMode ?? (isBrowserPage() ? 'cookie' : 'json');
+    this.tokenMode = options.tokenMode ?? defaultTokenMode(this.baseUrl);
     this._fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this._rateLimitRetries = options.rateLimitRetries ?? 2;
     this._maxRetryAfterMs = options.maxRetryAfterMs ?? 10_000;
@@ -549,14 +550,16 @@ export class HttpApi {
 
   /** @returns {Promise<Session>} */
   async _refreshOnce() {
+    /** @type {RequestOptions} */
+    const options = { auth: false, tokens: true };
     if (this.tokenMode === 'json') {
       if (this.session?.refresh_token == null) throw new Error('log in first');
-      const body = { refresh_token: this.session.refresh_token };
-      return this._keep(await this._call('POST', '/auth/refresh', { body, auth: false }));
+      options.body = { refresh_token: this.session.refresh_token };
     }
     try {
-      return this._keep(await this._call('POST', '/auth/refresh', { auth: false, tokens: true }));
+      return this._keep(await this._call('POST', '/auth/refresh', options));
     } catch (error) {
+      // The session is over (expired, revoked, or its token reused): sign in again.
       if (error instanceof ChorusError && error.status === 401) this._setSession(null);
       throw error;
     }
@@ -696,9 +699,17 @@ export function messageOf(event) {
   return message;
 }
 
-/** @returns {boolean} */
-function isBrowserPage() {
-  return typeof globalThis.document !== 'undefined' && typeof globalThis.location !== 'undefined';
+/**
+ * Cookie mode for a browser page calling its own origin (the only place the cookie can
+ * work: see docs/security.md), JSON mode anywhere else.
+ * @param {string} baseUrl
+ * @returns {TokenMode}
+ */
+function defaultTokenMode(baseUrl) {
+  if (typeof globalThis.document === 'undefined' || typeof globalThis.location === 'undefined') {
+    return 'json';
+  }
+  return new URL(baseUrl || '/', globalThis.location.href).origin === globalThis.location.origin ? 'cookie' : 'json';
 }
 
 /**

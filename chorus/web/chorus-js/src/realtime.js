@@ -163,6 +163,8 @@ export class RealtimeClient extends Emitter {
     /** @type {Promise<void> | null} */
     this._running = null;
     this._everReady = false;
+    /** Why the client stopped for good (closed, or the session ended). @type {Error | null} */
+    this._stopped = null;
     /** @type {(() => void) | undefined} */
     this._firstReady = undefined;
     /** @type {((error: Error) => void) | undefined} */
@@ -282,7 +284,7 @@ export class RealtimeClient extends Emitter {
     const pending = { entry, attempts: 0, waiters: [] };
     /** @type {Promise<Message>} */
     const result = new Promise((resolve, reject) => pending.waiters.push({ resolve, reject }));
-    if (this._abort.signal.aborted) throw new ClientClosed();
+    if (this._stopped !== null) throw this._stopped;
     // Stored before it is sent: whatever happens next (a reconnect, a reload with a
     // persistent outbox), it is sent again until acknowledged.
     await this.outbox.put(entry);
@@ -620,6 +622,7 @@ export class RealtimeClient extends Emitter {
 
   /** @param {Error} error */
   _shutDown(error) {
+    this._stopped ??= error; // later calls are refused with it
     this._firstFailure?.(error); // a `connect()` still waiting for its first connection
     this._firstReady = undefined;
     this._firstFailure = undefined;
@@ -830,8 +833,8 @@ export class RealtimeClient extends Emitter {
    */
   _request(make) {
     return new Promise((resolve, reject) => {
-      if (this._abort.signal.aborted) {
-        reject(new ClientClosed());
+      if (this._stopped !== null) {
+        reject(this._stopped);
         return;
       }
       /** @type {Request} */

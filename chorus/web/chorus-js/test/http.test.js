@@ -90,3 +90,19 @@ test('public rooms are listed for anyone to join', async () => {
   assert.ok(listed.some((r) => r.id === room.id));
   assert.ok(!listed.some((r) => r.id === hidden.id));
 });
+
+test('an uploaded file, once checked, goes with a message', async () => {
+  const alice = await newUser('alice');
+  const room = await alice.createRoom(uniqueName('files'));
+  const bytes = new TextEncoder().encode('minutes of the meeting\n'.repeat(20));
+  const uploaded = await alice.uploadFile(new Blob([bytes]), { name: 'notes.txt', contentType: 'text/plain' });
+  assert.equal(uploaded.name, 'notes.txt');
+  assert.equal(uploaded.size, bytes.length);
+  await until(async () => (await alice.file(uploaded.id)).state === 'ready', 'the file check');
+  const message = await alice.post(room.id, '', { attachments: [uploaded.id] });
+  assert.deepEqual(message.attachments.map((f) => f.id), [uploaded.id]);
+  const url = await alice.fileUrl(uploaded.id);
+  const fetched = await fetch(url); // absolute, and needs no token
+  assert.equal(fetched.status, 200);
+  assert.equal(await fetched.text(), 'minutes of the meeting\n'.repeat(20));
+});

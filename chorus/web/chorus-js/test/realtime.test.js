@@ -270,3 +270,19 @@ test('heartbeats keep an idle connection open', async (t) => {
   assert.equal(line.sockets.length, 1);
   assert.equal(a.connected, true);
 });
+
+test('a revoked session ends the client: session_ended, no reconnecting', async (t) => {
+  const alice = await newUser('alice');
+  const other = new HttpApi(SERVER_URL);
+  await other.login(alice.user.username, PASSWORD);
+  const a = await connected(t, alice);
+  const ended = nextEvent(a, 'session_ended');
+  await other.revokeSession(/** @type {import('../src/types.js').Session} */ (alice.session).session_id);
+  const { error } = await ended;
+  assert.ok(error instanceof ChorusError);
+  assert.equal(error.code, 'session_revoked');
+  assert.equal(a.connected, false);
+  await assert.rejects(a.send('r_any', 'too late'), ChorusError);
+  await assert.rejects(alice.refresh(), (e) => e instanceof ChorusError && e.status === 401);
+  assert.equal(alice.session, null);
+});
