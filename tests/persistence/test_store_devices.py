@@ -101,8 +101,8 @@ async def test_upload_is_idempotent_and_bounded(store: Store) -> None:
     await store.upload_keys(ada.id, "LAPTOP", _keys("A1"), None, max_unclaimed=2)
     again = await store.upload_keys(ada.id, "LAPTOP", _keys("A1"), None, max_unclaimed=2)
     assert again.one_time_keys == 1
+    changed = [OneTimeKey(key_id="A1", key="other", signature="sig-A1")]
     with pytest.raises(ValueError, match="uploaded before"):
-        changed = [OneTimeKey(key_id="A1", key="other", signature="sig-A1")]
         await store.upload_keys(ada.id, "LAPTOP", changed, None, max_unclaimed=2)
     with pytest.raises(ValueError, match="at most 2"):
         await store.upload_keys(ada.id, "LAPTOP", _keys("A2", "A3"), None, max_unclaimed=2)
