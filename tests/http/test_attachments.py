@@ -90,10 +90,13 @@ class Chat:
     gateway_port: int
 
     @asynccontextmanager
-    async def connect(self, user: Account, *rooms: str) -> AsyncIterator[Socket]:
-        """`user` connected (hello, ready) and joined to `rooms`."""
+    async def connect(
+        self, user: Account, *rooms: str, device_id: str | None = None
+    ) -> AsyncIterator[Socket]:
+        """`user` connected (hello, with `device_id` if given; ready) and joined to `rooms`."""
         async with ws_connect(self.gateway_port) as ws, trio.open_nursery() as nursery:
-            await ws.send_message(protocol.encode(protocol.Hello(token=user.access_token)).decode())
+            hello = protocol.Hello(token=user.access_token, device_id=device_id)
+            await ws.send_message(protocol.encode(hello).decode())
             socket = Socket(ws)
             nursery.start_soon(socket.read)
             await socket.wait_for(lambda f: isinstance(f, protocol.Ready))
