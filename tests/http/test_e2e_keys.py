@@ -278,4 +278,6 @@ async def test_hello_with_another_sessions_device_is_refused(chat: Chat) -> None
             assert answer.code is protocol.ErrorCode.FORBIDDEN
             with pytest.raises(ConnectionClosed) as closed:
                 await ws.get_message()
-        assert closed.value.reason.code == protocol.CloseCode.AUTH_FAILED
+        reason = closed.value.reason
+        assert reason is not None
+        assert reason.code == protocol.CloseCode.AUTH_FAILED
