@@ -167,7 +167,8 @@ async def test_a_message_expires_after_its_ttl(tmp_path: Path) -> None:
         queue = f"/api/v1/devices/{phone.device_id}/to-device"
 
         async def expired() -> bool:
-            return (await server.get(queue, phone.user)).json()["messages"] == []
+            pending: list[object] = (await server.get(queue, phone.user)).json()["messages"]
+            return pending == []
 
         await until(expired)
         async with chat.connect(phone.user, device_id="PHONE") as socket:
