@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from chorus import protocol
+from chorus.actors.housekeeping import Housekeeper, HousekeepingLimits
+from chorus.persistence import now_ms
 from tests.http.conftest import Server, assert_error
 from tests.http.test_attachments import Chat, Socket, chat_node
 from tests.http.test_e2e_keys import ClientDevice, register
@@ -191,3 +193,16 @@ async def test_a_full_queue_refuses_more(server: Server) -> None:
     body = {"sender_device": "LAPTOP", "messages": [message]}
     response = await server.post("/api/v1/to-device", laptop.user, json=body)
     assert_error(response, 429, "queue_full")
+
+
+async def test_housekeeping_deletes_expired_messages(server: Server) -> None:
+    laptop, phone = await pair(server)
+    await send(server, laptop, phone, "m1")
+    keeper = Housekeeper(
+        server.services.store,
+        server.services.files,
+        HousekeepingLimits(interval=60, unattached_ttl=3600, retention=3600),
+    )
+    assert (await keeper.sweep(now_ms())).to_device_expired == 0
+    ttl_ms = int(server.services.settings.to_device_ttl * 1000)
+    assert (await keeper.sweep(now_ms() + ttl_ms + 1)).to_device_expired == 1
