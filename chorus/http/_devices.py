@@ -28,6 +28,11 @@ ALGORITHMS: Final = (protocol.OLM, protocol.MEGOLM)
 DEVICE_ID: Final = StrSpec(1, MAX_ID_CHARS, spaceless=True)
 """A device id in a path: 1-64 characters, no whitespace or controls."""
 _MAX_DISPLAY_NAME: Final = 64
+OWN_DEVICE_ERRORS: Final = {
+    403: "The device belongs to another of your sessions.",
+    404: "You have no such live device.",
+}
+"""What a route on one of the caller's devices (`own_device`) may answer."""
 
 
 # -- input -----------------------------------------------------------------------------
@@ -373,9 +378,8 @@ async def query_keys(call: Call[KeyQuery]) -> Reply:
     errors={
         400: "A key is not a 32-byte key, a key id was used for another key, more than"
         f" {e2e.MAX_UNCLAIMED_KEYS} unclaimed keys, or `bad_signature`.",
-        403: "The device belongs to another of your sessions.",
-        404: "You have no such live device.",
-    },
+    }
+    | OWN_DEVICE_ERRORS,
     path_specs={"device_id": DEVICE_ID},
 )
 async def upload_keys(call: Call[KeyUpload], device_id: str) -> Reply:
@@ -404,10 +408,7 @@ async def upload_keys(call: Call[KeyUpload], device_id: str) -> Reply:
     f"{API_PREFIX}/devices/{{device_id}}/keys",
     summary="Your device's key counts",
     responses={200: KeyCountsView},
-    errors={
-        403: "The device belongs to another of your sessions.",
-        404: "You have no such live device.",
-    },
+    errors=OWN_DEVICE_ERRORS,
     path_specs={"device_id": DEVICE_ID},
 )
 async def key_counts(call: Call[object], device_id: str) -> Reply:

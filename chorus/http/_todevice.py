@@ -17,7 +17,7 @@ from chorus import e2e, protocol
 from chorus.persistence import NewToDevice, QueueFull, now_ms
 from chorus.protocol import MAX_CIPHERTEXT_CHARS, MAX_ID_CHARS, MAX_KEY_CHARS
 
-from ._devices import DEVICE_ID, DeviceRefView, check_pattern, own_device
+from ._devices import DEVICE_ID, OWN_DEVICE_ERRORS, DeviceRefView, check_pattern, own_device
 from ._errors import ApiError
 from ._input import choice, integer, nested, nested_list, text, texts
 from ._routing import API_PREFIX, Call, Reply, RouteTable
@@ -184,10 +184,7 @@ async def send_to_device(call: Call[ToDeviceBatch]) -> Reply:
     summary="Your device's queued messages",
     input=PendingQuery,
     responses={200: ToDeviceListView},
-    errors={
-        403: "The device belongs to another of your sessions.",
-        404: "You have no such live device.",
-    },
+    errors=OWN_DEVICE_ERRORS,
     path_specs={"device_id": DEVICE_ID},
 )
 async def list_to_device(call: Call[PendingQuery], device_id: str) -> Reply:
@@ -219,10 +216,7 @@ async def list_to_device(call: Call[PendingQuery], device_id: str) -> Reply:
     summary="Acknowledge your device's messages",
     input=ToDeviceAckInput,
     responses={200: ToDeviceAckedView},
-    errors={
-        403: "The device belongs to another of your sessions.",
-        404: "You have no such live device.",
-    },
+    errors=OWN_DEVICE_ERRORS,
     path_specs={"device_id": DEVICE_ID},
 )
 async def ack_to_device(call: Call[ToDeviceAckInput], device_id: str) -> Reply:

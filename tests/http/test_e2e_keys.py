@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from trio_websocket import ConnectionClosed
 
 from chorus import protocol
-from tests.http.conftest import PASSWORD, Account, Server, assert_error
+from tests.http.conftest import PASSWORD, Account, Server, account_of, assert_error
 from tests.http.test_attachments import Chat, chat_node
 from tests.wsclient import ws_connect
 
@@ -117,13 +117,7 @@ async def second_session(server: Server, user: Account) -> Account:
         "/api/v1/auth/login", json={"username": user.username, "password": PASSWORD}
     )
     assert response.status_code == 200, response.text
-    data = response.json()
-    return attrs.evolve(
-        user,
-        access_token=data["access_token"],
-        refresh_token=data["refresh_token"],
-        session_id=data["session_id"],
-    )
+    return account_of(response.json())
 
 
 async def test_a_signed_device_is_in_the_directory(
