@@ -245,6 +245,17 @@ async def own_device(call: Call[Any], device_id: str) -> Device:
     return device
 
 
+async def within_rate(call: Call[Any], kind: str) -> None:
+    """429 when the caller makes `kind` requests faster than `e2e.REQUESTS_PER_SECOND`."""
+    allowed = await call.services.limiter.allow(
+        f"limit:{kind}:{call.user_id}", rate=e2e.REQUESTS_PER_SECOND, burst=e2e.REQUEST_BURST
+    )
+    if not allowed:
+        raise ApiError(
+            429, protocol.ErrorCode.RATE_LIMITED, f"too many {kind} requests", {"Retry-After": "1"}
+        )
+
+
 def _checked_key(device: Device, key: SignedKey, *, fallback: bool) -> OneTimeKey:
     check_pattern(f"key {key.key_id}", key.key, key=True)
     check_pattern(f"key {key.key_id}: signature", key.signature)
@@ -427,11 +438,13 @@ async def key_counts(call: Call[object], device_id: str) -> Reply:
     summary="Claim one key of each device",
     input=KeyClaim,
     responses={200: ClaimView},
+    errors={429: f"More than {e2e.REQUESTS_PER_SECOND:g} claims a second (rate_limited)."},
 )
 async def claim_keys(call: Call[KeyClaim]) -> Reply:
     """Takes one one-time key per device, atomically (never the same key twice, on any node);
     a device out of one-time keys gives its fallback key. A device left with fewer than
     10 one-time keys is told so on its connections (`one_time_keys_low`)."""
+    await within_rate(call, "claim")
     wanted = [(ref.user_id, ref.device_id) for ref in call.input.devices]
     claimed = await call.services.store.claim_keys(wanted, now_ms())
     keys: list[ClaimedKeyView] = []

@@ -275,3 +275,16 @@ async def test_hello_with_another_sessions_device_is_refused(chat: Chat) -> None
         reason = closed.value.reason
         assert reason is not None
         assert reason.code == protocol.CloseCode.AUTH_FAILED
+
+
+async def test_claims_are_rate_limited_per_user(server: Server, ada: Account, bob: Account) -> None:
+    laptop = ClientDevice(ada, "LAPTOP")
+    await register(server, laptop)
+    body = {"devices": [{"user_id": ada.id, "device_id": "LAPTOP"}]}
+    answers = [await server.post("/api/v1/keys/claim", bob, json=body) for _ in range(80)]
+    assert [a.status_code for a in answers[:50]] == [200] * 50  # the burst
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.headers["Retry-After"] == "1"
+    assert_error(refused, 429, "rate_limited")
+    # Another user's budget is their own.
+    assert (await server.post("/api/v1/keys/claim", ada, json=body)).status_code == 200
