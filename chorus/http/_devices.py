@@ -16,6 +16,7 @@ import attrs
 from chorus import e2e, protocol
 from chorus.persistence import ClaimedKey, Conflict, Device, KeyCounts, OneTimeKey, now_ms
 from chorus.protocol import MAX_ID_CHARS, MAX_KEY_CHARS, StrSpec
+from chorus.text import NAME_PATTERN, name_problem
 
 from ._errors import ApiError, bad_request, forbidden, not_found
 from ._input import nested, nested_list, text, texts
@@ -52,7 +53,14 @@ class IdentityKeys:
 class NewDevice:
     """A device of this session, signed by itself (see docs/e2e.md, "Signatures")."""
 
-    display_name: str = text(0, _MAX_DISPLAY_NAME, "Shown to the user's peers.", default="")
+    display_name: str = text(
+        0,
+        _MAX_DISPLAY_NAME,
+        "Shown to the user's peers: empty, or a name with a visible character (no control,"
+        " line break or bidi character).",
+        default="",
+        pattern=NAME_PATTERN,
+    )
     algorithms: tuple[str, ...] = texts(
         2,
         2,
@@ -304,6 +312,8 @@ async def register_device(call: Call[NewDevice], device_id: str) -> Reply:
     }
     if not e2e.verify(given.keys.ed25519, given.signature, signed):
         raise bad_signature("the device keys")
+    if given.display_name and (problem := name_problem(given.display_name)) is not None:
+        raise bad_request(protocol.ErrorCode.INVALID_VALUE, f"display_name: {problem}")
     assert call.principal is not None
     device = Device(
         user_id=call.user_id,

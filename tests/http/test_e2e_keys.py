@@ -163,6 +163,9 @@ async def test_a_forged_or_malformed_device_is_refused(server: Server, ada: Acco
         "PUT", "/api/v1/devices/LAP%20TOP", ada, json=laptop.registration()
     )
     assert_error(response, 400, "invalid_value")
+    spoofing = laptop.registration("\u202egnp.exe")
+    response = await server.call("PUT", "/api/v1/devices/LAPTOP", ada, json=spoofing)
+    assert "bidi" in assert_error(response, 400, "invalid_value")
     assert (await server.get("/api/v1/devices", ada)).json() == {"devices": []}
 
 
