@@ -1,6 +1,7 @@
-"""To-device messages across `chorus serve` processes (PostgreSQL and Redis): a device
+"""End-to-end encryption across `chorus serve` processes (PostgreSQL and Redis): a device
 connected to one node gets what a device on the other node sent, once per connection,
-and again after a reconnect (to either node) until it acknowledges it."""
+and again after a reconnect (to either node) until it acknowledges it; one-time keys
+claimed through both nodes at once are each handed out once."""
 
 from __future__ import annotations
 
