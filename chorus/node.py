@@ -55,6 +55,7 @@ from chorus.http import HttpServer, serve_http
 from chorus.persistence import Store, now_ms, open_postgres_store, open_sqlite_store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.readiness import store_answers
+from chorus.runtime import SETTINGS_TOPIC, LiveSettings
 from chorus.services import FileServices, Services, UploadSlots
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 from chorus.tls import ServerTls, server_tls
@@ -109,6 +110,9 @@ class Node:
         self.settings = settings
         self._bus = bus
         self.sessions = Sessions()
+        self.live = LiveSettings(
+            settings, store, bus, reload_interval=settings.settings_reload_interval
+        )
         self.notifier = _notifier(settings, self.sessions, bus)
         # one_for_one of temporary actors, one per room or online user: independent,
         # never restarted, so their crashes never spend these budgets (Rooms, Presence).
@@ -139,7 +143,7 @@ class Node:
             two_factor_key=bytes.fromhex(settings.two_factor_key) or None,
             two_factor_attempts_per_minute=settings.two_factor_attempts_per_minute,
             challenge_ttl=settings.two_factor_challenge_ttl,
-            audit_retention_days=settings.audit_retention_days,
+            audit_retention_days=lambda: self.live.current.audit_retention_days,
             session_cache=_session_cache(settings, bus),
         )
         self._audit = auth.audit
@@ -152,6 +156,7 @@ class Node:
             presence=presence,
             sessions=self.sessions,
             limits=_chat_limits(settings),
+            live=self.live,
             limiter=limiter,
             send_limiter=self._send_limiter,
         )
@@ -195,6 +200,7 @@ class Node:
             files=files,
             pipeline=self.pipeline,
             tls=self.tls,
+            live=self.live,
         )
         self.stopping = False
         self.stopped = trio.Event()
@@ -226,6 +232,7 @@ class Node:
             # Retention: every node prunes; deletes are idempotent, so that is only
             # redundant work, in small batches.
             ChildSpec(id="audit-retention", start=self._audit.run),
+            ChildSpec(id="runtime-settings", start=self.live.run),
         ]
         if self._directory is not None:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
@@ -276,6 +283,8 @@ class Node:
         """Run the tree; readiness value: the bound addresses. Returns after `request_stop`."""
         subscriptions = []
         try:
+            # Before anything serves: the stored values, not the defaults, apply from the start.
+            await self.live.reload()
             if self._bus is not None:
                 bus = self._bus
                 subscriptions.append(
@@ -289,6 +298,9 @@ class Node:
                 )
                 subscriptions.append(
                     await bus.subscribe(FILES_TOPIC, self.file_notices.delivered_elsewhere)
+                )
+                subscriptions.append(
+                    await bus.subscribe(SETTINGS_TOPIC, self.live.changed_elsewhere)
                 )
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)
@@ -361,8 +373,6 @@ def _chat_limits(settings: Settings) -> ChatLimits:
         auth_timeout=settings.auth_timeout,
         frames_per_second=settings.frames_per_second,
         frame_burst=settings.frame_burst,
-        sends_per_second=settings.sends_per_second,
-        send_burst=settings.send_burst,
         auth_attempts_per_minute=settings.auth_attempts_per_minute,
     )
 

@@ -104,7 +104,7 @@ class AuthService:
         two_factor_attempts_per_minute: int = 5,
         challenge_ttl: int = 300,
         issuer: str = "Chorus",
-        audit_retention_days: int = 365,
+        audit_retention_days: int | Callable[[], int] = 365,
         session_cache: SessionCache | None = None,
     ) -> None:
         self._store = store

@@ -23,6 +23,7 @@ from . import (
     _rooms,
     _search,
     _sessions,
+    _settings,
     _threads,
     _twofactor,
     _users,
@@ -60,6 +61,7 @@ def all_routes() -> tuple[Route, ...]:
             *_files.table,
             *_ops.table,
             *_admin.table,
+            *_settings.table,
         )
     )
 

@@ -68,11 +68,31 @@ class Texts:
         return None
 
 
-Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts
-"""What a field allows: the protocol's field rules, plus arrays of strings (HTTP only)."""
+@attrs.frozen
+class Number:
+    """A finite JSON number (integer or not) in `minimum..maximum`; a bool is not one."""
+
+    minimum: float
+    maximum: float
+    expected: ClassVar[str] = "a number"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    def violation(self, value: Any) -> str | None:
+        if self.minimum <= value <= self.maximum:  # NaN and infinities are not JSON
+            return None
+        return f"must be between {self.minimum:g} and {self.maximum:g}"
+
+
+Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts | Number
+"""What a field allows: the protocol's field rules, plus arrays of strings and numbers that
+need not be integers (HTTP only)."""
 
 
 def _schema(rule: Rule) -> dict[str, Any]:
+    if isinstance(rule, Number):
+        return {"type": "number", "minimum": rule.minimum, "maximum": rule.maximum}
     if isinstance(rule, Texts):
         schema = {
             "type": "array",
@@ -118,14 +138,37 @@ def choice(*values: str, description: str, default: Any = attrs.NOTHING) -> Any:
     return _field(ChoiceSpec(values), description, default)
 
 
-def integer(minimum: int, maximum: int, description: str, *, default: Any = attrs.NOTHING) -> Any:
+def integer(
+    minimum: int,
+    maximum: int,
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+    nullable: bool = False,
+) -> Any:
     """An integer field (in a query string: decimal digits only)."""
-    return _field(IntSpec(minimum, maximum), description, default)
+    return _field(IntSpec(minimum, maximum), description, default, nullable=nullable)
 
 
-def flag(description: str, *, default: Any = attrs.NOTHING) -> Any:
-    """A boolean field."""
-    return _field(BoolSpec(), description, default)
+def number(
+    minimum: float,
+    maximum: float,
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+    nullable: bool = False,
+) -> Any:
+    """A number field, integer or not; only for bodies."""
+    return _field(Number(minimum, maximum), description, default, nullable=nullable)
+
+
+def flag(description: str, *, default: Any = attrs.NOTHING, nullable: bool = False) -> Any:
+    """A boolean field.
+
+    `nullable` (for this and `integer`, `number`) lets the field be null with
+    another default: an absent field then differs from a null one.
+    """
+    return _field(BoolSpec(), description, default, nullable=nullable)
 
 
 def texts(
@@ -146,9 +189,15 @@ def texts(
 
 
 def _field(
-    rule: Rule, description: str, default: Any, converter: Any = None, pattern: str | None = None
+    rule: Rule,
+    description: str,
+    default: Any,
+    converter: Any = None,
+    pattern: str | None = None,
+    *,
+    nullable: bool = False,
 ) -> Any:
-    nullable = default is None
+    nullable = nullable or default is None
     metadata = {_RULE: FieldRule(rule, description, nullable, pattern)}
     return attrs.field(default=default, metadata=metadata, converter=converter)
 

@@ -720,6 +720,35 @@ class UserListView:
 
 
 @attrs.frozen(kw_only=True)
+class SettingView:
+    """One run-time server setting (see docs/operations.md, Run-time settings): `value` is
+    what every node applies now, `default` the node's configured value (file, environment,
+    flags); `minimum` and `maximum` bound a number (null for a boolean)."""
+
+    name: str
+    value: Any
+    default: Any
+    source: Literal["config", "store"] = described(
+        "`store`: an admin's value overrides the default; `config`: the default applies."
+    )
+    kind: Literal["bool", "int", "float"] = described("The value's type.")
+    minimum: Any
+    maximum: Any
+    description: str
+    updated_at: int | None = described("When an admin stored the value; null for `config`.")
+    updated_by: str | None = described(
+        "The admin who stored it; null for `config` and for `chorus admin settings`."
+    )
+
+
+@attrs.frozen(kw_only=True)
+class SettingsView:
+    """Every run-time server setting, in a fixed order."""
+
+    settings: list[SettingView]
+
+
+@attrs.frozen(kw_only=True)
 class AuditEventView:
     """One audit log event (the fields `chorus admin audit` prints, with `at` in ms);
     `details` holds small, non-secret facts whose keys depend on `action`."""

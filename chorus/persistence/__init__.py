@@ -60,6 +60,7 @@ from .roles.invites import Invitation as Invitation
 from .roles.moderation import SERVER_ROLES as SERVER_ROLES
 from .roles.moderation import Ban as Ban
 from .roles.moderation import Standing as Standing
+from .roles.settings import StoredSetting as StoredSetting
 from .roles.twofactor import TotpState as TotpState
 from .sqlite.schema import Synchronous as Synchronous
 from .sqlite.store import COMMIT_WINDOW as COMMIT_WINDOW

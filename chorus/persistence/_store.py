@@ -18,6 +18,7 @@ from .roles.rooms import Rooms
 from .roles.search import Search
 from .roles.secrets import Secrets
 from .roles.sessions import SessionList
+from .roles.settings import ServerSettings
 from .roles.twofactor import TwoFactor
 
 
@@ -37,6 +38,7 @@ class Store(
     AuditLog,
     Moderation,
     Invites,
+    ServerSettings,
     Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.

@@ -3,7 +3,7 @@
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
 `MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
 `SessionList`, `TwoFactor`, `Identities`, `AuditLog`, `Moderation`,
-`Invites`), the
+`Invites`, `ServerSettings`), the
 engine-neutral transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -24,6 +24,7 @@ from .rooms import RoomsOnSql
 from .search import SearchOnSql
 from .secrets import SecretsOnSql
 from .sessions import SessionListOnSql
+from .settings import ServerSettingsOnSql
 from .twofactor import TwoFactorOnSql
 
 
@@ -43,6 +44,7 @@ class StoreOnSql(
     AuditLogOnSql,
     ModerationOnSql,
     InvitesOnSql,
+    ServerSettingsOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 
