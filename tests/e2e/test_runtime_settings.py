@@ -1,0 +1,74 @@
+"""Run-time settings reach WebSockets that are already open (the gateway end to end)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chorus import protocol
+from chorus.protocol import ErrorCode
+from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
+from tests.e2e.test_ratelimit import joined
+
+
+async def change_settings(running: RunningNode, admin: ChatUser, body: dict[str, Any]) -> None:
+    assert admin.api.session is not None
+    await running.node.services.store.set_server_role(admin.id, "admin")
+    async with httpx.AsyncClient(base_url=running.http_url) as http:
+        response = await http.patch(
+            "/api/v1/admin/settings",
+            json=body,
+            headers={"Authorization": f"Bearer {admin.api.session.access_token}"},
+        )
+    assert response.status_code == 200, response.text
+
+
+async def test_an_open_socket_gets_the_new_message_limit_at_once(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path) as running,
+        chat_user(running) as ada,
+        chat_user(running) as root,
+    ):
+        room = (await ada.api.create_room("general", "public")).id
+        async with joined(running, ada, room) as socket:
+            long = protocol.Send(ref="s1", room=room, client_id="s1", body="x" * 11)
+            await socket.send(long)
+            first = await socket.reply_to("s1")
+            assert isinstance(first, protocol.Ack)
+            await change_settings(running, root, {"max_message_chars": 10})
+            await socket.send(protocol.Send(ref="s2", room=room, client_id="s2", body="x" * 11))
+            refused = await socket.reply_to("s2")
+            assert isinstance(refused, protocol.ErrorReply)
+            assert refused.code == ErrorCode.INVALID_VALUE
+            assert "max_message_chars" in refused.message
+            assert first.message is not None
+            edit = protocol.Edit(
+                ref="e1", room=room, message=first.message.id, client_id="e1", body="y" * 11
+            )
+            await socket.send(edit)
+            refused = await socket.reply_to("e1")
+            assert isinstance(refused, protocol.ErrorReply)
+            assert refused.code == ErrorCode.INVALID_VALUE
+            await socket.send(protocol.Send(ref="s3", room=room, client_id="s3", body="x" * 10))
+            assert isinstance(await socket.reply_to("s3"), protocol.Ack)
+        assert [m.body for m in await ada.api.history(room)] == ["x" * 11, "x" * 10]
+
+
+async def test_an_open_socket_gets_the_new_send_rate_at_once(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path) as running,
+        chat_user(running) as ada,
+        chat_user(running) as root,
+    ):
+        room = (await ada.api.create_room("general", "public")).id
+        async with joined(running, ada, room) as socket:
+            assert isinstance(await socket.post(room, "a0"), protocol.Ack)
+            # A new limit counts from a full bucket of its own burst (one message here),
+            # which refills at 1 message per 100 s: the next one is over it.
+            await change_settings(running, root, {"sends_per_second": 0.01, "send_burst": 1})
+            assert isinstance(await socket.post(room, "a1"), protocol.Ack)
+            refused = await socket.post(room, "a2")
+            assert isinstance(refused, protocol.ErrorReply)
+            assert refused.code == ErrorCode.RATE_LIMITED
