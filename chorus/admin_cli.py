@@ -166,9 +166,7 @@ async def show_settings(store: Store, args: argparse.Namespace) -> str:
     configuration gives the defaults: run it with the nodes')."""
     from chorus.runtime import LiveSettings
 
-    live = LiveSettings(
-        args.settings, store, reload_interval=args.settings.settings_reload_interval
-    )
+    live = LiveSettings(args.settings, store, reload_interval=args.settings.store_poll_interval)
     await live.reload()
     return "\n".join(
         f"{s.name}\t{json.dumps(s.value)}\t{s.source}\tdefault {json.dumps(s.default)}"
@@ -181,7 +179,7 @@ async def set_setting(store: Store, args: argparse.Namespace) -> str:
 
     value = parse(args.name, args.value)
     await _store_setting(store, args.name, value)
-    interval = args.settings.settings_reload_interval
+    interval = args.settings.store_poll_interval
     return f"{args.name} = {json.dumps(value)} (running nodes apply it within {interval:g} s)"
 
 
@@ -272,15 +270,16 @@ def add_admin_commands(
     listing.add_argument("--with-role", dest="role", choices=SERVER_ROLES)
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--after", help="list users after this username")
-    until_reconnect = (
-        "sockets already open stay open until they reconnect: the admin API closes them at once"
+    sockets_closed = (
+        "running nodes close their open sockets within store_poll_interval seconds; the"
+        " admin API closes them at once"
     )
     command(
         user_commands,
         "deactivate",
         deactivate,
         "stop a user signing in and end their sessions (their tokens stop working; "
-        f"{until_reconnect})",
+        f"{sockets_closed})",
         "username",
     )
     command(
@@ -290,7 +289,7 @@ def add_admin_commands(
         user_commands,
         "revoke-sessions",
         revoke_sessions,
-        f"end every session of a user (their tokens stop working; {until_reconnect})",
+        f"end every session of a user (their tokens stop working; {sockets_closed})",
         "username",
     )
     command(
@@ -328,7 +327,7 @@ def add_admin_commands(
     settings.description = (
         "Server settings that may change while nodes run (see docs/operations.md, Run-time"
         " settings). A stored value overrides the configured default on every node; running"
-        " nodes read the settings again every settings_reload_interval seconds."
+        " nodes read the settings again every store_poll_interval seconds."
     )
     setting_commands = settings.add_subparsers(
         title="settings commands", metavar="COMMAND", required=True

@@ -332,11 +332,11 @@ class Settings:
         _positive,
         attrs.validators.le(MAX_BODY_CHARS),
     )
-    settings_reload_interval: float = _setting(
+    store_poll_interval: float = _setting(
         5.0,
-        "seconds between two reads of the run-time settings from the store (a change made"
-        " by the admin API reaches every node at once over the bus; this picks up"
-        " `chorus admin settings` and changes whose bus message was lost)",
+        "seconds between two reads of what `chorus admin` may have changed in the store:"
+        " run-time settings, and sessions of open sockets it revoked (closed then). A change"
+        " made through the admin API reaches every node at once over the bus",
         _positive,
     )
     max_group_size: int = _setting(

@@ -52,7 +52,13 @@ from chorus.config import Settings
 from chorus.files import ClamdScanner, LocalStorage, NoScanner, Scanner, Storage, UrlSigner
 from chorus.gateway import Connection, Gateway, GatewayConfig, Readiness
 from chorus.http import HttpServer, serve_http
-from chorus.persistence import Store, now_ms, open_postgres_store, open_sqlite_store
+from chorus.persistence import (
+    Store,
+    StoreError,
+    now_ms,
+    open_postgres_store,
+    open_sqlite_store,
+)
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.readiness import store_answers
 from chorus.runtime import SETTINGS_TOPIC, LiveSettings
@@ -110,9 +116,7 @@ class Node:
         self.settings = settings
         self._bus = bus
         self.sessions = Sessions()
-        self.live = LiveSettings(
-            settings, store, bus, reload_interval=settings.settings_reload_interval
-        )
+        self.live = LiveSettings(settings, store, bus, reload_interval=settings.store_poll_interval)
         self.notifier = _notifier(settings, self.sessions, bus)
         # one_for_one of temporary actors, one per room or online user: independent,
         # never restarted, so their crashes never spend these budgets (Rooms, Presence).
@@ -233,6 +237,7 @@ class Node:
             # redundant work, in small batches.
             ChildSpec(id="audit-retention", start=self._audit.run),
             ChildSpec(id="runtime-settings", start=self.live.run),
+            ChildSpec(id="revocation-sweep", start=self._sweep_revoked),
         ]
         if self._directory is not None:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
@@ -273,6 +278,20 @@ class Node:
                 await self._bus.publish(REVOCATIONS_TOPIC, session_id.encode())
             except Exception as exc:  # the bus is best effort; tokens are dead regardless
                 _log.warning("node.revocation_not_published", error=str(exc))
+
+    async def _sweep_revoked(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Every `store_poll_interval` seconds, close the sockets (and drop the cached
+        sessions) of sessions `chorus admin` revoked in the store: no bus told this node."""
+        task_status.started()
+        auth = self.services.auth
+        while True:
+            await trio.sleep(self.settings.store_poll_interval)
+            try:
+                await auth.forget_revoked(self.sessions.session_ids())
+            except StoreError as exc:  # the store is away: the next pass catches up
+                _log.warning("node.revocation_sweep_failed", error=str(exc))
 
     def _revoked_elsewhere(self, payload: bytes) -> None:
         self.sessions.revoke(payload.decode(errors="replace"))

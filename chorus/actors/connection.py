@@ -152,6 +152,10 @@ class Sessions:
         """The user's authenticated connections on this node (any session)."""
         return list(self._by_user.get(user_id, ()))
 
+    def session_ids(self) -> list[str]:
+        """The sessions with connections open on this node."""
+        return list(self._by_session)
+
     def connections(self, session_id: str) -> list[ChatConnection]:
         """The session's open connections on this node."""
         return list(self._by_session.get(session_id, ()))

@@ -10,7 +10,7 @@ A change made through a node applies on that node before the call returns,
 and the node announces it on the bus (`SETTINGS_TOPIC`): every other node
 reads the settings again at once. The bus may lose a message, and the CLI
 writes the store with no node involved, so each node also reads them every
-`settings_reload_interval` seconds.
+`store_poll_interval` seconds.
 """
 
 from __future__ import annotations

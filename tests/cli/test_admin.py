@@ -10,8 +10,10 @@ from typing import TypeVar
 
 import pytest
 import trio
+from trio_websocket import ConnectionClosed
 
-from chorus.auth import AuditLog
+from chorus import protocol
+from chorus.auth import AuditLog, InvalidToken
 from chorus.cli import main
 from chorus.config import Settings
 from chorus.node import DATABASE_FILE, open_node_store
@@ -24,8 +26,10 @@ from chorus.persistence import (
     now_ms,
     open_sqlite_store,
 )
+from chorus.protocol import CloseCode
 from tests.fixtures import open_test_node
 from tests.polling import until
+from tests.wsclient import ws_connect
 
 NOW = 1_700_000_000_000
 T = TypeVar("T")
@@ -292,7 +296,7 @@ def test_settings_are_shown_set_checked_reset_and_audited(
 async def test_a_running_lone_node_applies_a_cli_setting_within_its_reload_interval(
     tmp_path: Path,
 ) -> None:
-    async with open_test_node(tmp_path, settings_reload_interval=0.1) as (node, _):
+    async with open_test_node(tmp_path, store_poll_interval=0.1) as (node, _):
         assert node.live.current.registration_open is True
         argv = ["admin", "settings", "set", "registration_open", "false"]
         code = await trio.to_thread.run_sync(main, [*argv, "--data-dir", str(tmp_path)])
@@ -302,3 +306,28 @@ async def test_a_running_lone_node_applies_a_cli_setting_within_its_reload_inter
             return node.live.current.registration_open is False
 
         await until(applied, timeout=5)
+
+
+@pytest.mark.parametrize(
+    "command", [("users", "revoke-sessions", "ada"), ("users", "deactivate", "ada")]
+)
+async def test_a_running_lone_node_closes_the_sockets_of_sessions_the_cli_ended(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    async with open_test_node(tmp_path, store_poll_interval=0.1) as (node, addresses):
+        assert addresses.gateway is not None
+        tokens = await node.services.auth.register("ada", "long enough password", None)
+        async with ws_connect(addresses.gateway[1]) as ws:
+            await ws.send_message(
+                protocol.encode(protocol.Hello(token=tokens.access_token)).decode()
+            )
+            ready = protocol.decode_server_frame(await ws.get_message())
+            assert isinstance(ready, protocol.Ready)
+            argv = ["admin", *command, "--data-dir", str(tmp_path)]
+            assert await trio.to_thread.run_sync(main, argv) == 0
+            with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+                await ws.get_message()
+            assert closed.value.reason is not None
+            assert closed.value.reason.code == CloseCode.SESSION_REVOKED
+        with pytest.raises(InvalidToken):
+            await node.services.auth.authenticate(tokens.access_token)

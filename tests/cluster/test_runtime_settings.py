@@ -1,6 +1,6 @@
 """Run-time settings across nodes (PostgreSQL + Redis, real `chorus serve` processes): a
 change through one node's admin API applies on the others at once (the bus), and one made
-with `chorus admin settings` reaches running nodes within `settings_reload_interval`."""
+with `chorus admin settings` reaches running nodes within `store_poll_interval`."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def test_a_change_on_one_node_applies_on_the_other_at_once(
 ) -> None:
     _, database_url = await pg_server.new_database()
     # Far longer than the test: only the bus can bring the change to node B in time.
-    env = {"CHORUS_SETTINGS_RELOAD_INTERVAL": "600"}
+    env = {"CHORUS_STORE_POLL_INTERVAL": "600"}
     async with (
         running_nodes(tmp_path, 2, database_url=database_url, redis_url=redis.url, env=env) as (
             a,
@@ -92,7 +92,7 @@ async def test_the_cli_reaches_running_nodes_within_the_reload_interval(
     tmp_path: Path, pg_server: PgServer, redis: RedisServer
 ) -> None:
     _, database_url = await pg_server.new_database()
-    env = {"CHORUS_SETTINGS_RELOAD_INTERVAL": "0.2"}
+    env = {"CHORUS_STORE_POLL_INTERVAL": "0.2"}
     async with (
         running_nodes(tmp_path, 2, database_url=database_url, redis_url=redis.url, env=env) as (
             a,
