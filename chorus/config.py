@@ -21,7 +21,7 @@ import attrs
 import httpx
 
 from chorus.admission import parse_networks
-from chorus.protocol import MAX_BODY_CHARS
+from chorus.protocol import MAX_BODY_CHARS, MAX_TEXT_CHARS
 
 ENV_PREFIX = "CHORUS_"
 CONFIG_ENV = "CHORUS_CONFIG"
@@ -331,6 +331,12 @@ class Settings:
         " the protocol's limit; a run-time setting)",
         _positive,
         attrs.validators.le(MAX_BODY_CHARS),
+    )
+    server_notice: str = _setting(
+        "",
+        f"a notice (message of the day, at most {MAX_TEXT_CHARS} characters) each client gets"
+        " as an info notice frame right after ready; empty: none (a run-time setting)",
+        attrs.validators.max_len(MAX_TEXT_CHARS),
     )
     store_poll_interval: float = _setting(
         5.0,

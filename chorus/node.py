@@ -14,6 +14,7 @@ import attrs
 import structlog
 import trio
 
+from chorus import protocol
 from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
 from chorus.actors.files import FILES_TOPIC, FileNotices, FilePipeline, PipelineLimits
@@ -61,7 +62,7 @@ from chorus.persistence import (
 )
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.readiness import store_answers
-from chorus.runtime import SETTINGS_TOPIC, LiveSettings
+from chorus.runtime import SETTINGS_TOPIC, LiveSettings, RuntimeValues
 from chorus.services import FileServices, Services, UploadSlots
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 from chorus.tls import ServerTls, server_tls
@@ -116,7 +117,13 @@ class Node:
         self.settings = settings
         self._bus = bus
         self.sessions = Sessions()
-        self.live = LiveSettings(settings, store, bus, reload_interval=settings.store_poll_interval)
+        self.live = LiveSettings(
+            settings,
+            store,
+            bus,
+            reload_interval=settings.store_poll_interval,
+            on_change=self._settings_changed,
+        )
         self.notifier = _notifier(settings, self.sessions, bus)
         # one_for_one of temporary actors, one per room or online user: independent,
         # never restarted, so their crashes never spend these budgets (Rooms, Presence).
@@ -278,6 +285,11 @@ class Node:
                 await self._bus.publish(REVOCATIONS_TOPIC, session_id.encode())
             except Exception as exc:  # the bus is best effort; tokens are dead regardless
                 _log.warning("node.revocation_not_published", error=str(exc))
+
+    def _settings_changed(self, before: RuntimeValues, after: RuntimeValues) -> None:
+        """Open sockets get a new server notice at once (new ones get it after `ready`)."""
+        if after.server_notice and after.server_notice != before.server_notice:
+            self.sessions.tell_everyone(protocol.Notice(code="info", message=after.server_notice))
 
     async def _sweep_revoked(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -152,6 +152,13 @@ class Sessions:
         """The user's authenticated connections on this node (any session)."""
         return list(self._by_user.get(user_id, ()))
 
+    def tell_everyone(self, frame: protocol.ServerFrame) -> None:
+        """Send `frame` to every authenticated connection on this node (never waits)."""
+        payload = protocol.encode(frame)
+        for connections in self._by_session.values():
+            for connection in connections:
+                connection.send(payload)
+
     def session_ids(self) -> list[str]:
         """The sessions with connections open on this node."""
         return list(self._by_session)
@@ -307,6 +314,8 @@ class ChatConnection:
             resume_limit=self._context.rooms.config.resume_limit,
         )
         self.send(protocol.encode(ready))
+        if notice := self._context.live.current.server_notice:
+            self.send(protocol.encode(protocol.Notice(code="info", message=notice)))
         await self._report_presence("online")
 
     async def _sign_in_allowed(self, token: str) -> bool:

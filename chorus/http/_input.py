@@ -120,8 +120,10 @@ def text(
     *,
     default: Any = attrs.NOTHING,
     pattern: str | None = None,
+    nullable: bool = False,
 ) -> Any:
-    """A string field; with a `default` it is optional (and may be null when the default is).
+    """A string field; with a `default` it is optional (and may be null when the default is,
+    or with `nullable`: see `flag`).
 
     `pattern` publishes a rule on the characters that the domain checks
     itself, with its own error (`chorus.text.NAME_PATTERN` for
@@ -130,7 +132,7 @@ def text(
     schema fuzz test (tests/http/test_schema_fuzz.py) holds the two together.
     """
     rule = StrSpec(min_length, max_length)
-    return _field(rule, description, default, pattern=pattern)
+    return _field(rule, description, default, pattern=pattern, nullable=nullable)
 
 
 def choice(*values: str, description: str, default: Any = attrs.NOTHING) -> Any:

@@ -723,7 +723,8 @@ class UserListView:
 class SettingView:
     """One run-time server setting (see docs/operations.md, Run-time settings): `value` is
     what every node applies now, `default` the node's configured value (file, environment,
-    flags); `minimum` and `maximum` bound a number (null for a boolean)."""
+    flags); `minimum` and `maximum` bound a number, or a string's length (null for a
+    boolean)."""
 
     name: str
     value: Any
@@ -731,7 +732,7 @@ class SettingView:
     source: Literal["config", "store"] = described(
         "`store`: an admin's value overrides the default; `config`: the default applies."
     )
-    kind: Literal["bool", "int", "float"] = described("The value's type.")
+    kind: Literal["bool", "int", "float", "str"] = described("The value's type.")
     minimum: Any
     maximum: Any
     description: str

@@ -22,7 +22,7 @@ from chorus.services import Services
 
 from ._admin import require_admin
 from ._errors import bad_request
-from ._input import flag, integer, number
+from ._input import flag, integer, number, text
 from ._output import SettingsView, SettingView
 from ._routing import API_PREFIX, Call, Reply, RouteTable
 
@@ -49,6 +49,8 @@ def _patch_field(declared: Declaration) -> Any:
             return integer(int(low), int(high), description, default=UNCHANGED, nullable=True)
         case "float" if low is not None and high is not None:
             return number(low, high, description, default=UNCHANGED, nullable=True)
+        case "str" if low is not None and high is not None:
+            return text(int(low), int(high), description, default=UNCHANGED, nullable=True)
     raise AssertionError(f"no HTTP field for setting {declared.name} ({declared.kind})")
 
 

@@ -18,7 +18,7 @@ from typing import Any, Final, cast
 import attrs
 
 from chorus.config import Settings
-from chorus.protocol import MAX_BODY_CHARS
+from chorus.protocol import MAX_BODY_CHARS, MAX_TEXT_CHARS
 
 _BOUNDS: Final = "chorus.runtime.bounds"
 
@@ -55,6 +55,8 @@ class RuntimeValues:
     """Largest upload, in bytes."""
     audit_retention_days: int = _runtime(1, 36_500)
     """Days audit events are kept (applied at the next hourly pass of every node)."""
+    server_notice: str = _runtime(0, MAX_TEXT_CHARS)
+    """Sent as an `info` notice after `ready`, and to every open socket when it changes."""
 
     def body_problem(self, body: str) -> str | None:
         """Why a message body is refused by `max_message_chars`, or None."""
@@ -123,6 +125,8 @@ def check(name: str, value: object) -> bool | int | float | str:
         case "str", str():
             if bounds.maximum is not None and len(value) > bounds.maximum:
                 raise ValueError(f"{name}: at most {bounds.maximum:g} characters")
+            if "\x00" in value:  # PostgreSQL text cannot hold it
+                raise ValueError(f"{name}: must not contain U+0000")
             return value
         case _:
             raise ValueError(f"{name}: expected {_EXPECTED[found.kind]}, got {value!r:.64}")

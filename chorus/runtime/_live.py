@@ -16,7 +16,7 @@ writes the store with no node involved, so each node also reads them every
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -97,9 +97,18 @@ class LiveSettings:
     """The node's run-time settings: `current` is what applies now (read it at each use)."""
 
     def __init__(
-        self, settings: Settings, store: Store, bus: Bus | None = None, *, reload_interval: float
+        self,
+        settings: Settings,
+        store: Store,
+        bus: Bus | None = None,
+        *,
+        reload_interval: float,
+        on_change: Callable[[RuntimeValues, RuntimeValues], None] | None = None,
     ) -> None:
+        """`on_change(before, after)` is called (and must not block) each time the values
+        in use change on this node, whoever changed them."""
         self.defaults = RuntimeValues.configured(settings)
+        self._on_change = on_change
         self.current = self.defaults
         self._stored: dict[str, StoredSetting] = {}
         self._store = store
@@ -137,9 +146,11 @@ class LiveSettings:
                 continue
             stored[row.name] = row
         current = attrs.evolve(self.defaults, **values)
-        if current != self.current:
+        before, self.current, self._stored = self.current, current, stored
+        if current != before:
             _log.info("settings.applied", overridden=sorted(stored))
-        self.current, self._stored = current, stored
+            if self._on_change is not None:
+                self._on_change(before, current)
 
     async def change(
         self, updates: Mapping[str, Value | None], by: str | None, now: int

@@ -263,9 +263,12 @@ def test_settings_are_shown_set_checked_reset_and_audited(
         "max_message_chars = 500 (running nodes apply it within 5 s)\n",
     )
     assert admin(capsys, tmp_path, "settings", "set", "registration_open", "FALSE")[0] == 0
+    notice = ("server_notice", "Maintenance at 22:00 UTC")
+    assert admin(capsys, tmp_path, "settings", "set", *notice)[0] == 0
     code, shown = admin(capsys, tmp_path, "settings", "show")
     assert "max_message_chars\t500\tstore\tdefault 4000\n" in shown
     assert "registration_open\tfalse\tstore\tdefault true\n" in shown
+    assert 'server_notice\t"Maintenance at 22:00 UTC"\tstore\tdefault ""\n' in shown
     refusals = [
         (("max_message_chars", "5000"), "max_message_chars: must be from 1 to 4000"),
         (("max_message_chars", "many"), "max_message_chars: expected an integer, got 'many'"),
@@ -289,6 +292,7 @@ def test_settings_are_shown_set_checked_reset_and_audited(
     assert [(e.actor_id, e.target, e.details) for e in on_store(tmp_path, events)] == [
         (None, "max_message_chars", {"from": None, "to": 500, "via": "cli"}),
         (None, "registration_open", {"from": None, "to": False, "via": "cli"}),
+        (None, "server_notice", {"from": None, "to": "Maintenance at 22:00 UTC", "via": "cli"}),
         (None, "max_message_chars", {"from": 500, "to": None, "via": "cli"}),
     ]
 

@@ -10,7 +10,8 @@ import httpx
 from chorus import protocol
 from chorus.protocol import ErrorCode
 from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
-from tests.e2e.test_ratelimit import joined
+from tests.e2e.test_ratelimit import Connection, joined
+from tests.wsclient import ws_connect
 
 
 async def change_settings(running: RunningNode, admin: ChatUser, body: dict[str, Any]) -> None:
@@ -23,6 +24,13 @@ async def change_settings(running: RunningNode, admin: ChatUser, body: dict[str,
             headers={"Authorization": f"Bearer {admin.api.session.access_token}"},
         )
     assert response.status_code == 200, response.text
+
+
+async def first_not_presence(connection: Connection) -> protocol.ServerFrame:
+    """The next frame that is not a presence event (they come as users connect)."""
+    while isinstance(frame := await connection.next_reply(), protocol.PresenceEvent):
+        pass
+    return frame
 
 
 async def test_an_open_socket_gets_the_new_message_limit_at_once(tmp_path: Path) -> None:
@@ -72,3 +80,27 @@ async def test_an_open_socket_gets_the_new_send_rate_at_once(tmp_path: Path) -> 
             refused = await socket.post(room, "a2")
             assert isinstance(refused, protocol.ErrorReply)
             assert refused.code == ErrorCode.RATE_LIMITED
+
+
+async def test_the_server_notice_follows_ready_and_reaches_open_sockets_when_it_changes(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path) as running,
+        chat_user(running) as ada,
+        chat_user(running) as root,
+    ):
+        room = (await ada.api.create_room("general", "public")).id
+        async with joined(running, ada, room) as before:
+            await change_settings(running, root, {"server_notice": "Maintenance at 22:00 UTC"})
+            notice = await first_not_presence(before)
+            assert notice == protocol.Notice(code="info", message="Maintenance at 22:00 UTC")
+            assert ada.api.session is not None
+            async with ws_connect(running.gateway_port) as ws:
+                after = Connection(ws)
+                await after.send(protocol.Hello(token=ada.api.session.access_token))
+                assert isinstance(await after.next_reply(), protocol.Ready)
+                assert await first_not_presence(after) == notice
+            await change_settings(running, root, {"server_notice": None})
+            await before.send(protocol.Ping(nonce="n"))
+            assert isinstance(await first_not_presence(before), protocol.Pong)  # none for ""

@@ -65,6 +65,8 @@ async def test_bad_values_are_refused_naming_the_setting_and_nothing_is_stored(
         ({"sends_per_second": 0}, "invalid_value", "sends_per_second"),
         ({"sends_per_second": True}, "wrong_type", "sends_per_second"),
         ({"heartbeat_interval": 5}, "extra_field", "heartbeat_interval"),
+        ({"server_notice": "x" * 1025}, "invalid_value", "server_notice"),
+        ({"server_notice": 5}, "wrong_type", "server_notice"),
         # A valid value does not go in with an invalid one.
         ({"send_burst": 10, "files_max_bytes": -1}, "invalid_value", "files_max_bytes"),
     ]
