@@ -322,8 +322,8 @@ class Settings:
     registration_open: bool = _setting(
         True,
         "whether anyone may create an account with a password (POST /api/v1/auth/register);"
-        " false: only admins' existing users sign in (a run-time setting, see"
-        " docs/operations.md)",
+        " false: sign-up is refused, existing accounts and identity-provider sign-ins are"
+        " unaffected (a run-time setting, see docs/operations.md)",
     )
     max_message_chars: int = _setting(
         MAX_BODY_CHARS,

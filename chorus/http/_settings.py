@@ -126,10 +126,10 @@ async def admin_settings(call: Call[object]) -> Reply:
 )
 async def admin_update_settings(call: Call[Any]) -> Reply:
     """Sets the settings given (null: back to the configured default). All values are
-    checked before any is stored. The change applies on this node before the answer and
-    on every other node at once (at the latest within `store_poll_interval`
-    seconds), on open WebSockets too; it survives restarts. Each change is audited
-    (`setting.changed`)."""
+    checked, then stored together (all or none). The change applies on this node before
+    the answer and on every other node at once (at the latest within
+    `store_poll_interval` seconds), on open WebSockets too; it survives restarts. Each
+    change is audited (`setting.changed`)."""
     await require_admin(call.services, call.user_id)
     given = {
         name: value for name, value in attrs.asdict(call.input).items() if value is not UNCHANGED

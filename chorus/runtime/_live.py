@@ -74,12 +74,13 @@ def check_updates(updates: Mapping[str, object]) -> dict[str, Value | None]:
 async def store_updates(
     store: Store, updates: Mapping[str, Value | None], by: str | None, now: int
 ) -> list[SettingChange]:
-    """Store checked `updates` (None deletes: back to the default), one setting at a time;
-    the changes, for the caller to audit (a setting set to its stored value is none)."""
+    """Store checked `updates` (None deletes: back to the default), all or none; the
+    changes, for the caller to audit (a setting set to its stored value is none)."""
+    texts = {name: None if value is None else to_json(value) for name, value in updates.items()}
+    previous_texts = await store.put_server_settings(texts, by, now)
     changes = []
     for name, value in updates.items():
-        stored = None if value is None else to_json(value)
-        previous = await store.put_server_setting(name, stored, by, now)
+        stored, previous = texts[name], previous_texts[name]
         if previous != stored:
             old = None if previous is None else _loaded(name, previous)
             changes.append(SettingChange(name=name, old=old, new=value))

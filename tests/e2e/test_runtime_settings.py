@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from chorus import protocol
 from chorus.protocol import ErrorCode
 from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
@@ -15,15 +13,11 @@ from tests.wsclient import ws_connect
 
 
 async def change_settings(running: RunningNode, admin: ChatUser, body: dict[str, Any]) -> None:
-    assert admin.api.session is not None
+    """As a server admin, through the SDK."""
     await running.node.services.store.set_server_role(admin.id, "admin")
-    async with httpx.AsyncClient(base_url=running.http_url) as http:
-        response = await http.patch(
-            "/api/v1/admin/settings",
-            json=body,
-            headers={"Authorization": f"Bearer {admin.api.session.access_token}"},
-        )
-    assert response.status_code == 200, response.text
+    changed = await admin.api.admin_update_settings(**body)
+    for name, value in body.items():
+        assert changed[name]["source"] == ("config" if value is None else "store")
 
 
 async def first_not_presence(connection: Connection) -> protocol.ServerFrame:

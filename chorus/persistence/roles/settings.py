@@ -7,6 +7,7 @@ and checks again what it reads back: a row may predate a tighter bound).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import attrs
@@ -31,11 +32,12 @@ class ServerSettings(Protocol):
         """Every overridden setting, by name."""
         ...
 
-    async def put_server_setting(
-        self, name: str, value: str | None, by: str | None, now: int
-    ) -> str | None:
-        """Store `value` (JSON text) for `name`, or delete its row when None (back to the
-        default); returns the previous JSON text (None: it was not overridden)."""
+    async def put_server_settings(
+        self, values: Mapping[str, str | None], by: str | None, now: int
+    ) -> dict[str, str | None]:
+        """Store each value (JSON text) under its name, or delete the name's row when None
+        (back to the default), all in one transaction; returns each name's previous JSON
+        text (None: it was not overridden)."""
         ...
 
 
@@ -46,11 +48,11 @@ class ServerSettingsOnSql(Engine):
         """See `ServerSettings.server_settings`."""
         return await self._read(server_settings)
 
-    async def put_server_setting(
-        self, name: str, value: str | None, by: str | None, now: int
-    ) -> str | None:
-        """See `ServerSettings.put_server_setting`."""
-        return await self._write(lambda: put_server_setting(name, value, by, now))
+    async def put_server_settings(
+        self, values: Mapping[str, str | None], by: str | None, now: int
+    ) -> dict[str, str | None]:
+        """See `ServerSettings.put_server_settings`."""
+        return await self._write(lambda: put_server_settings(values, by, now))
 
 
 def server_settings() -> Tx[list[StoredSetting]]:
@@ -61,6 +63,15 @@ def server_settings() -> Tx[list[StoredSetting]]:
         StoredSetting(name=row[0], value=row[1], updated_at=row[2], updated_by=row[3])
         for row in rows
     ]
+
+
+def put_server_settings(
+    values: Mapping[str, str | None], by: str | None, now: int
+) -> Tx[dict[str, str | None]]:
+    previous = {}
+    for name, value in values.items():
+        previous[name] = yield from put_server_setting(name, value, by, now)
+    return previous
 
 
 def put_server_setting(name: str, value: str | None, by: str | None, now: int) -> Tx[str | None]:
