@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -43,12 +44,13 @@ async def make_admin(database_url: str, user_id: str) -> None:
         await store.set_server_role(user_id, "admin")
 
 
-async def test_a_change_on_one_node_applies_on_the_other_at_once(
-    tmp_path: Path, pg_server: PgServer, redis: RedisServer
-) -> None:
+@asynccontextmanager
+async def two_nodes(
+    tmp_path: Path, pg_server: PgServer, redis: RedisServer, poll_interval: float
+) -> AsyncIterator[tuple[str, httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two nodes on a new database and `redis`: the database URL and a client of each."""
     _, database_url = await pg_server.new_database()
-    # Far longer than the test: only the bus can bring the change to node B in time.
-    env = {"CHORUS_STORE_POLL_INTERVAL": "600"}
+    env = {"CHORUS_STORE_POLL_INTERVAL": str(poll_interval)}
     async with (
         running_nodes(tmp_path, 2, database_url=database_url, redis_url=redis.url, env=env) as (
             a,
@@ -57,6 +59,14 @@ async def test_a_change_on_one_node_applies_on_the_other_at_once(
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{a.http_port}") as on_a,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{b.http_port}") as on_b,
     ):
+        yield database_url, on_a, on_b
+
+
+async def test_a_change_on_one_node_applies_on_the_other_at_once(
+    tmp_path: Path, pg_server: PgServer, redis: RedisServer
+) -> None:
+    # Far longer than the test: only the bus can bring the change to node B in time.
+    async with two_nodes(tmp_path, pg_server, redis, 600) as (database_url, on_a, on_b):
         root = (await register(on_a, "root")).json()
         await make_admin(database_url, root["user"]["id"])
         room = await on_b.post(
@@ -91,16 +101,7 @@ async def test_a_change_on_one_node_applies_on_the_other_at_once(
 async def test_the_cli_reaches_running_nodes_within_the_reload_interval(
     tmp_path: Path, pg_server: PgServer, redis: RedisServer
 ) -> None:
-    _, database_url = await pg_server.new_database()
-    env = {"CHORUS_STORE_POLL_INTERVAL": "0.2"}
-    async with (
-        running_nodes(tmp_path, 2, database_url=database_url, redis_url=redis.url, env=env) as (
-            a,
-            b,
-        ),
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{a.http_port}") as on_a,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{b.http_port}") as on_b,
-    ):
+    async with two_nodes(tmp_path, pg_server, redis, 0.2) as (database_url, on_a, on_b):
         assert (await register(on_a, "ada")).status_code == 201
         closed = await trio.run_process(
             [*CHORUS, "admin", "settings", "set", "registration_open", "false"],
