@@ -91,7 +91,9 @@ REVOCATIONS_TOPIC = "sessions:revoked"
 class Node:
     """Builds a node's services on an open store (and bus), and its supervision tree.
 
-    The tree (one_for_one): the notifier, the presence heartbeat (with Redis),
+    The tree (one_for_one): the notifier, memberships, the audit retention,
+    the run-time settings' reload and the revocation sweep (both poll the
+    store every `store_poll_interval`), the presence heartbeat (with Redis),
     "chat" (rest_for_one: rooms, presence, the gateway), file housekeeping,
     the file pipeline and the HTTP API; the gateway, and the file actors with
     the API, only where the node's `role` includes them. A crash
@@ -237,6 +239,8 @@ class Node:
         # rooms queue for it while stopping still goes out. Memberships only
         # drains a queue of changes from other nodes and looks connections and
         # rooms up for each, like the notifier.
+        # The settings reload and the revocation sweep only read the store and
+        # act on what they find; a crash of either loses nothing.
         children = [
             ChildSpec(id="notifier", start=self.notifier.run),
             ChildSpec(id="memberships", start=self.memberships.run),
