@@ -63,7 +63,11 @@ class TokensView:
     access_token: str = described(
         "Send as `Authorization: Bearer <access_token>`; also the gateway `hello` token."
     )
-    refresh_token: str = described("Single use: exchange it at /auth/refresh for a new pair.")
+    refresh_token: str | None = described(
+        "Single use: exchange it at /auth/refresh for a new pair. Null in cookie mode"
+        " (header `X-Chorus-Refresh-Cookie: 1`): the token is in the HttpOnly"
+        " `chorus_refresh` cookie instead (docs/security.md)."
+    )
     expires_in: int = described("Seconds until `access_token` expires.")
     session_id: str
     user: UserView
