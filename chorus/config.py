@@ -21,6 +21,7 @@ import attrs
 import httpx
 
 from chorus.admission import parse_networks
+from chorus.protocol import MAX_BODY_CHARS, MAX_TEXT_CHARS
 
 ENV_PREFIX = "CHORUS_"
 CONFIG_ENV = "CHORUS_CONFIG"
@@ -316,6 +317,32 @@ class Settings:
         "register, login, provider sign-in (HTTP exchange or hello) and failed refresh"
         " attempts per minute from one client IP address, in bursts of as many (429 beyond;"
         " shared by nodes sharing redis_url)",
+        _positive,
+    )
+    registration_open: bool = _setting(
+        True,
+        "whether anyone may create an account with a password (POST /api/v1/auth/register);"
+        " false: sign-up is refused, existing accounts and identity-provider sign-ins are"
+        " unaffected (a run-time setting, see docs/operations.md)",
+    )
+    max_message_chars: int = _setting(
+        MAX_BODY_CHARS,
+        f"longest message body, in characters, sent or edited (at most {MAX_BODY_CHARS},"
+        " the protocol's limit; a run-time setting)",
+        _positive,
+        attrs.validators.le(MAX_BODY_CHARS),
+    )
+    server_notice: str = _setting(
+        "",
+        f"a notice (message of the day, at most {MAX_TEXT_CHARS} characters) each client gets"
+        " as an info notice frame right after ready; empty: none (a run-time setting)",
+        attrs.validators.max_len(MAX_TEXT_CHARS),
+    )
+    store_poll_interval: float = _setting(
+        5.0,
+        "seconds between two reads of what `chorus admin` may have changed in the store:"
+        " run-time settings, and sessions of open sockets it revoked (closed then). A change"
+        " made through the admin API reaches every node at once over the bus",
         _positive,
     )
     max_group_size: int = _setting(

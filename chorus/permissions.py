@@ -75,7 +75,7 @@ class Action(enum.Enum):
     TRANSFER = "transfer"
     """Give the room's ownership to another member."""
     ADMIN = "admin"
-    """The admin API: users, rooms and server roles of the whole server."""
+    """The admin API: users, rooms, server roles and run-time settings of the whole server."""
 
 
 _EVERYONE = frozenset(Who)
@@ -230,6 +230,8 @@ ROUTE_ACTIONS: Mapping[str, Entry] = {
     "admin_transfer_room": Action.ADMIN,
     "admin_delete_room": Action.ADMIN,
     "admin_audit": Action.ADMIN,
+    "admin_settings": Action.ADMIN,
+    "admin_update_settings": Action.ADMIN,
 }
 """Each HTTP route (by operation id) and the action it asks the table about. `remove_member`
 is `LEAVE` when callers remove themselves; `delete_message` is allowed to the sender too;

@@ -19,6 +19,7 @@ from chorus.files import Scanner, Storage, UrlSigner
 from chorus.gateway import Gateway
 from chorus.persistence import Store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
+from chorus.runtime import LiveSettings
 from chorus.tls import ServerTls
 
 if TYPE_CHECKING:
@@ -94,6 +95,8 @@ class Services:
     """Checks uploaded files on this node (`submit` a spooled file's id)."""
     tls: ServerTls | None = None
     """The listeners' TLS (`tls_cert_file`), or None: plain HTTP."""
+    live: LiveSettings
+    """The run-time settings that apply now (`live.current`): read them at each use."""
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Rate limits (in Redis when nodes share it): e.g. auth attempts per client IP address."""
 

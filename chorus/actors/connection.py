@@ -39,6 +39,7 @@ from chorus.persistence import (
 )
 from chorus.protocol import CloseCode, ErrorCode
 from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
+from chorus.runtime import LiveSettings
 
 from ._errors import ActorDead, AskTimeout
 from ._reply import Reply
@@ -73,11 +74,8 @@ class ChatLimits:
     frames_per_second: float = 20.0
     frame_burst: float = 40.0
     """Frames per second and burst of one connection (counted on this node): every
-    frame, pings and undecodable ones included."""
-    sends_per_second: float = 20.0
-    send_burst: int = 50
-    """Messages sent per second and burst of one user over all its connections (and
-    all nodes, with a shared limiter): key `limit:send:<user_id>`."""
+    frame, pings and undecodable ones included. (The per-user write limit and the longest
+    message are run-time settings: `ChatContext.live`.)"""
     strikes_before_close: int = 20
     """Rate-limited frames in a row before the connection is closed (4005)."""
     auth_attempts_per_minute: int = 30
@@ -157,6 +155,17 @@ class Sessions:
         """The user's authenticated connections on this node (any session)."""
         return list(self._by_user.get(user_id, ()))
 
+    def tell_everyone(self, frame: protocol.ServerFrame) -> None:
+        """Send `frame` to every authenticated connection on this node (never waits)."""
+        payload = protocol.encode(frame)
+        for connections in self._by_session.values():
+            for connection in connections:
+                connection.send(payload)
+
+    def session_ids(self) -> list[str]:
+        """The sessions with connections open on this node."""
+        return list(self._by_session)
+
     def connections(self, session_id: str) -> list[ChatConnection]:
         """The session's open connections on this node."""
         return list(self._by_session.get(session_id, ()))
@@ -185,6 +194,9 @@ class ChatContext:
     presence: Presence
     sessions: Sessions
     limits: ChatLimits
+    live: LiveSettings
+    """Run-time settings read at each frame: `sends_per_second`, `send_burst` (key
+    `limit:send:<user_id>`) and `max_message_chars`."""
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Limits shared by the nodes, checked exactly (in Redis when nodes share it):
     provider sign-ins in `hello`, per address."""
@@ -345,6 +357,8 @@ class ChatConnection:
             one_time_key_count=key_count,
         )
         self.send(protocol.encode(ready))
+        if notice := self._context.live.current.server_notice:
+            self.send(protocol.encode(protocol.Notice(code="info", message=notice)))
         await self._report_presence("online")
         await self.deliver_to_device()
 
@@ -488,6 +502,9 @@ class ChatConnection:
                 self.send(protocol.encode(event))
 
     async def _post(self, send: protocol.Send, principal: Principal) -> None:
+        if (problem := self._context.live.current.body_problem(send.body)) is not None:
+            self._error(send.ref, ErrorCode.INVALID_VALUE, problem)
+            return
         post = Post(
             sender_id=principal.user_id,
             body=send.body,
@@ -511,6 +528,9 @@ class ChatConnection:
         body: str = "",
         encrypted: protocol.MegolmEnvelope | None = None,
     ) -> None:
+        if kind == "edit" and (problem := self._context.live.current.body_problem(body)):
+            self._error(ref, ErrorCode.INVALID_VALUE, problem)
+            return
         change = Change(
             kind=kind,
             actor_id=self.user_id,
@@ -574,9 +594,9 @@ class ChatConnection:
     ) -> bool:
         """The user's rate of writes (messages, edits, deletes, reactions) over all its
         connections (and nodes)."""
-        limits = self._context.limits
+        live = self._context.live.current
         allowed = await self._context.send_limiter.allow(
-            f"limit:send:{self.user_id}", rate=limits.sends_per_second, burst=limits.send_burst
+            f"limit:send:{self.user_id}", rate=live.sends_per_second, burst=live.send_burst
         )
         if not allowed:
             self._strike(frame.ref, "too many messages from this user; slow down")

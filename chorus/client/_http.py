@@ -366,6 +366,17 @@ class HttpApi:
     async def admin_transfer_room(self, room_id: str, user_id: str) -> None:
         await self._call("PUT", f"/admin/rooms/{room_id}/owner", {"user_id": user_id})
 
+    async def admin_settings(self) -> dict[str, dict[str, Any]]:
+        """The run-time server settings by name: `value`, `default`, `source`, bounds..."""
+        data = await self._call("GET", "/admin/settings")
+        return {setting["name"]: setting for setting in data["settings"]}
+
+    async def admin_update_settings(self, **changes: Any) -> dict[str, dict[str, Any]]:
+        """Change run-time server settings (None: back to the configured default); the
+        settings after the change, by name."""
+        data = await self._call("PATCH", "/admin/settings", changes)
+        return {setting["name"]: setting for setting in data["settings"]}
+
     async def direct_room(self, user_id: str) -> Room:
         return parse(Room, await self._call("POST", "/dms", {"user_id": user_id}))
 

@@ -462,6 +462,9 @@ async def _log_in(api: HttpApi, username: str, console: Console) -> bool:
                 if exc.code == "username_taken":
                     console.say(f"{username!r} exists: the password was wrong")
                     return False
+                if exc.code == "registration_closed":
+                    console.say("sign-up is closed on this server: ask an admin for an account")
+                    return False
                 if exc.status != 400 or "password" not in exc.message:
                     raise
                 console.say(exc.message)

@@ -24,6 +24,7 @@ from . import (
     _rooms,
     _search,
     _sessions,
+    _settings,
     _threads,
     _todevice,
     _twofactor,
@@ -64,6 +65,7 @@ def all_routes() -> tuple[Route, ...]:
             *_files.table,
             *_ops.table,
             *_admin.table,
+            *_settings.table,
         )
     )
 

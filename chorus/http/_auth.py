@@ -13,11 +13,13 @@ from chorus.auth import (
     InvalidToken,
     Tokens,
 )
-from chorus.protocol import MAX_TOKEN_CHARS
+from chorus.protocol import MAX_TOKEN_CHARS, ErrorCode
 from chorus.text import NAME_PATTERN
 
+from ._errors import ApiError, bad_request, unauthorized
 from ._input import text
-from ._output import ChallengeView, TokensView, tokens_view
+from ._output import ChallengeView, TokensView
+from ._refresh_cookie import clearing_headers, cookie_mode, cookie_token, tokens_reply
 from ._routing import API_PREFIX, Call, Reply, RouteTable, count_attempt
 from ._sessions import current_device
 
@@ -66,9 +68,15 @@ class Exchange:
 
 @attrs.frozen(kw_only=True)
 class Refresh:
-    """A refresh token to exchange (it can be used once)."""
+    """A refresh token to exchange (it can be used once); none in cookie mode."""
 
-    refresh_token: str = text(*REFRESH_TOKEN, "The current refresh token of the session.")
+    refresh_token: str | None = text(
+        *REFRESH_TOKEN,
+        "The current refresh token of the session. Required, except in cookie mode"
+        " (header `X-Chorus-Refresh-Cookie: 1`), where the `chorus_refresh` cookie"
+        " carries it and this field must be absent.",
+        default=None,
+    )
 
 
 @table.route(
@@ -77,17 +85,23 @@ class Refresh:
     summary="Create an account and its first session",
     input=Register,
     responses={201: TokensView},
-    errors={409: "The username is taken (username_taken)."},
+    errors={
+        403: "Sign-up is closed: the run-time setting `registration_open` is false"
+        " (registration_closed).",
+        409: "The username is taken (username_taken).",
+    },
     auth=False,
     limited=True,
 )
 async def register(call: Call[Register]) -> Reply:
-    """Creates the account and signs it in."""
+    """Creates the account and signs it in (while `registration_open`)."""
+    if not call.services.live.current.registration_open:
+        raise ApiError(403, "registration_closed", "sign-up is closed on this server")
     body = call.input
     tokens = await call.services.auth.register(
         body.username, body.password, body.display_name, current_device()
     )
-    return Reply(201, tokens_view(tokens))
+    return tokens_reply(201, tokens, call.services.settings)
 
 
 @table.route(
@@ -111,7 +125,7 @@ async def login(call: Call[Login]) -> Reply:
         call.input.username, call.input.password, current_device()
     )
     if isinstance(outcome, Tokens):
-        return Reply(200, tokens_view(outcome))
+        return tokens_reply(200, outcome, call.services.settings)
     return Reply(
         202, ChallengeView(challenge_token=outcome.challenge_token, expires_in=outcome.expires_in)
     )
@@ -144,7 +158,7 @@ async def exchange(call: Call[Exchange]) -> Reply:
     if external is None:
         raise InvalidToken("no identity provider is configured")
     tokens = await external.sign_in(call.input.token)
-    return Reply(200, tokens_view(tokens))
+    return tokens_reply(200, tokens, call.services.settings)
 
 
 @table.route(
@@ -171,11 +185,28 @@ async def refresh(call: Call[Refresh]) -> Reply:
     (a reconnect storm) are never refused for sharing an address.
     """
     try:
-        tokens = await call.services.auth.refresh(call.input.refresh_token)
-    except AuthError:
+        tokens = await call.services.auth.refresh(_presented_token(call.input))
+    except AuthError as exc:
         await count_attempt(call.services)  # 429 instead, past the address's budget
-        raise
-    return Reply(200, tokens_view(tokens))
+        # A cookie that failed once never works again: the browser drops it.
+        error = unauthorized(exc.code, str(exc))
+        error.headers.update(clearing_headers())
+        raise error from None
+    return tokens_reply(200, tokens, call.services.settings)
+
+
+def _presented_token(body: Refresh) -> str:
+    """The refresh token of the request: the cookie's in cookie mode, else the body's."""
+    if cookie_mode():
+        if body.refresh_token is not None:
+            raise bad_request(
+                ErrorCode.INVALID_VALUE,
+                "refresh_token: leave it out in cookie mode (the cookie carries it)",
+            )
+        return cookie_token()
+    if body.refresh_token is None:
+        raise bad_request(ErrorCode.MISSING_FIELD, "refresh_token: required field is missing")
+    return body.refresh_token
 
 
 @table.route(
@@ -185,7 +216,11 @@ async def refresh(call: Call[Refresh]) -> Reply:
     responses={204: None},
 )
 async def logout(call: Call[object]) -> Reply:
-    """Revokes the caller's session: its tokens stop working and its WebSockets close (4002)."""
+    """Revokes the caller's session: its tokens stop working and its WebSockets close (4002).
+
+    In cookie mode (header `X-Chorus-Refresh-Cookie: 1`) the answer also clears the
+    `chorus_refresh` cookie.
+    """
     assert call.principal is not None
     await call.services.auth.logout(call.principal.session_id, actor_id=call.principal.user_id)
-    return Reply(204)
+    return Reply(204, headers=clearing_headers())

@@ -24,7 +24,11 @@ ALLOW_METHODS: Final = "GET, HEAD, POST, PUT, PATCH, DELETE"
 ALLOW_HEADERS: Final = frozenset(
     {"authorization", "content-type", "range", "if-none-match", "if-match", "idempotency-key"}
 )
-"""Request headers a preflight may ask for (beyond the CORS-safelisted ones)."""
+"""Request headers a preflight may ask for (beyond the CORS-safelisted ones).
+
+`X-Chorus-Refresh-Cookie` must never be one: its being impossible to send
+cross-origin is what protects the refresh cookie from forged requests
+(`_refresh_cookie`)."""
 EXPOSE_HEADERS: Final = (
     "Retry-After, WWW-Authenticate, Location, Content-Range, Content-Disposition, ETag, Allow"
 )

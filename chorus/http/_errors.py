@@ -103,6 +103,11 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
     ),
     ErrorCodeDoc(code="forbidden", status=403, meaning="The caller may not do this."),
     ErrorCodeDoc(
+        code="registration_closed",
+        status=403,
+        meaning="Sign-up is closed: an admin set `registration_open` to false.",
+    ),
+    ErrorCodeDoc(
         code="wrong_password",
         status=403,
         meaning="The password given to confirm an account change (2FA, password) is wrong.",

@@ -112,11 +112,11 @@ async def upload_file(call: Call[UploadName]) -> Reply:
     `ready` file can be fetched (`GET /files/{file_id}/url`) or attached.
     """
     services = call.services
-    settings, files = services.settings, services.files
+    files = services.files
     content_type = request.mimetype
     if not content_type:
         raise _refusal(415, "unsupported_media_type", "send the file's type as Content-Type")
-    max_bytes = settings.files_max_bytes
+    max_bytes = services.live.current.files_max_bytes
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise _refusal(413, "file_too_large", f"files are limited to {max_bytes} bytes")

@@ -74,6 +74,23 @@ class Texts:
 
 
 @attrs.frozen
+class Number:
+    """A finite JSON number (integer or not) in `minimum..maximum`; a bool is not one."""
+
+    minimum: float
+    maximum: float
+    expected: ClassVar[str] = "a number"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    def violation(self, value: Any) -> str | None:
+        if self.minimum <= value <= self.maximum:  # NaN and infinities are not JSON
+            return None
+        return f"must be between {self.minimum:g} and {self.maximum:g}"
+
+
+@attrs.frozen
 class Nested:
     """An object following the input class `cls` (decoded by the same rules, recursively)."""
 
@@ -105,12 +122,14 @@ class NestedList:
         return None
 
 
-Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts | Nested | NestedList
-"""What a field allows: the protocol's field rules, plus arrays of strings and nested
-objects (HTTP only)."""
+Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts | Number | Nested | NestedList
+"""What a field allows: the protocol's field rules, plus arrays of strings, numbers that
+need not be integers and nested objects (HTTP only)."""
 
 
 def _schema(rule: Rule) -> dict[str, Any]:
+    if isinstance(rule, Number):
+        return {"type": "number", "minimum": rule.minimum, "maximum": rule.maximum}
     if isinstance(rule, Nested):
         return body_schema(rule.cls)
     if isinstance(rule, NestedList):
@@ -149,8 +168,10 @@ def text(
     default: Any = attrs.NOTHING,
     pattern: str | None = None,
     spaceless: bool = False,
+    nullable: bool = False,
 ) -> Any:
-    """A string field; with a `default` it is optional (and may be null when the default is).
+    """A string field; with a `default` it is optional (and may be null when the default is,
+    or with `nullable`: see `flag`).
 
     `spaceless` refuses whitespace and control characters (the protocol's rule for ids
     chosen by clients, such as device ids), published as its pattern.
@@ -162,7 +183,7 @@ def text(
     schema fuzz test (tests/http/test_schema_fuzz.py) holds the two together.
     """
     rule = StrSpec(min_length, max_length, spaceless)
-    return _field(rule, description, default, pattern=pattern)
+    return _field(rule, description, default, pattern=pattern, nullable=nullable)
 
 
 def choice(*values: str, description: str, default: Any = attrs.NOTHING) -> Any:
@@ -170,14 +191,37 @@ def choice(*values: str, description: str, default: Any = attrs.NOTHING) -> Any:
     return _field(ChoiceSpec(values), description, default)
 
 
-def integer(minimum: int, maximum: int, description: str, *, default: Any = attrs.NOTHING) -> Any:
+def integer(
+    minimum: int,
+    maximum: int,
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+    nullable: bool = False,
+) -> Any:
     """An integer field (in a query string: decimal digits only)."""
-    return _field(IntSpec(minimum, maximum), description, default)
+    return _field(IntSpec(minimum, maximum), description, default, nullable=nullable)
 
 
-def flag(description: str, *, default: Any = attrs.NOTHING) -> Any:
-    """A boolean field."""
-    return _field(BoolSpec(), description, default)
+def number(
+    minimum: float,
+    maximum: float,
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+    nullable: bool = False,
+) -> Any:
+    """A number field, integer or not; only for bodies."""
+    return _field(Number(minimum, maximum), description, default, nullable=nullable)
+
+
+def flag(description: str, *, default: Any = attrs.NOTHING, nullable: bool = False) -> Any:
+    """A boolean field.
+
+    `nullable` (for this and `integer`, `number`) lets the field be null with
+    another default: an absent field then differs from a null one.
+    """
+    return _field(BoolSpec(), description, default, nullable=nullable)
 
 
 def texts(
@@ -217,9 +261,15 @@ def nested_list(
 
 
 def _field(
-    rule: Rule, description: str, default: Any, converter: Any = None, pattern: str | None = None
+    rule: Rule,
+    description: str,
+    default: Any,
+    converter: Any = None,
+    pattern: str | None = None,
+    *,
+    nullable: bool = False,
 ) -> Any:
-    nullable = default is None
+    nullable = nullable or default is None
     metadata = {_RULE: FieldRule(rule, description, nullable, pattern)}
     return attrs.field(default=default, metadata=metadata, converter=converter)
 

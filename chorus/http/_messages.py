@@ -206,6 +206,13 @@ async def write(services: Services, room_id: str, make: Callable[[Responder[R]],
         raise bad_request(ErrorCode.INVALID_VALUE, str(exc)) from None
 
 
+def check_body(services: Services, body: str) -> None:
+    """400 for a body over the run-time `max_message_chars` (the input class checks only
+    the protocol's `MAX_BODY_CHARS`)."""
+    if (problem := services.live.current.body_problem(body)) is not None:
+        raise bad_request(ErrorCode.INVALID_VALUE, problem)
+
+
 # -- routes ---------------------------------------------------------------------------
 
 
@@ -241,9 +248,10 @@ async def list_messages(call: Call[History], room_id: str) -> Reply:
     input=NewPost,
     responses={201: PostedView, 200: PostedView},
     errors={
-        400: "Invalid body (e.g. no body and no attachments), `thread` is itself a reply,"
-        " plaintext in an end-to-end encrypted room (encryption_required), or `encrypted` in"
-        " a room that is not (invalid_value: `encrypted: this room is not encrypted`).",
+        400: "Invalid body (e.g. no body and no attachments, or a body over the server's"
+        " `max_message_chars`), `thread` is itself a reply, plaintext in an end-to-end"
+        " encrypted room (encryption_required), or `encrypted` in a room that is not"
+        " (invalid_value: `encrypted: this room is not encrypted`).",
         403: "Not a member of the room, or a file in `attachments` cannot be attached (not"
         " yours, rejected, deleted, or attached already).",
         404: "No such room, or no such `thread` root message in it.",
@@ -262,6 +270,7 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
     the room (a top-level message, not deleted). With `attachments`, the
     caller's ready files go with it, and the room's members may see them.
     """
+    check_body(call.services, call.input.body)
     room = await member_room(call, room_id)
     sender, post, created_at = call.user_id, call.input, now_ms()
     envelope = megolm(post.encrypted)
@@ -322,6 +331,7 @@ async def edit_message(call: Call[NewBody], room_id: str, message_id: str) -> Re
     like a message; the earlier text goes to the edit history. A retry with
     the same `client_id` answers the original event with `duplicate: true`.
     """
+    check_body(call.services, call.input.body)
     room = await member_room(call, room_id)
     result = await change(
         call.services,

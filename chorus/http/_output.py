@@ -63,7 +63,11 @@ class TokensView:
     access_token: str = described(
         "Send as `Authorization: Bearer <access_token>`; also the gateway `hello` token."
     )
-    refresh_token: str = described("Single use: exchange it at /auth/refresh for a new pair.")
+    refresh_token: str | None = described(
+        "Single use: exchange it at /auth/refresh for a new pair. Null in cookie mode"
+        " (header `X-Chorus-Refresh-Cookie: 1`): the token is in the HttpOnly"
+        " `chorus_refresh` cookie instead (docs/security.md)."
+    )
     expires_in: int = described("Seconds until `access_token` expires.")
     session_id: str
     user: UserView
@@ -732,6 +736,36 @@ class UserListView:
 
     users: list[ServerRoleView]
     next_after: str | None
+
+
+@attrs.frozen(kw_only=True)
+class SettingView:
+    """One run-time server setting (see docs/operations.md, Run-time settings): `value` is
+    what every node applies now, `default` the node's configured value (file, environment,
+    flags); `minimum` and `maximum` bound a number, or a string's length (null for a
+    boolean)."""
+
+    name: str
+    value: Any
+    default: Any
+    source: Literal["config", "store"] = described(
+        "`store`: an admin's value overrides the default; `config`: the default applies."
+    )
+    kind: Literal["bool", "int", "float", "str"] = described("The value's type.")
+    minimum: Any
+    maximum: Any
+    description: str
+    updated_at: int | None = described("When an admin stored the value; null for `config`.")
+    updated_by: str | None = described(
+        "The admin who stored it; null for `config` and for `chorus admin settings`."
+    )
+
+
+@attrs.frozen(kw_only=True)
+class SettingsView:
+    """Every run-time server setting, in a fixed order."""
+
+    settings: list[SettingView]
 
 
 @attrs.frozen(kw_only=True)

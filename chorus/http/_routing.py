@@ -54,6 +54,8 @@ class Reply:
 
     status: int
     body: object = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    """Extra response headers (e.g. `Set-Cookie`)."""
 
 
 @attrs.frozen
@@ -305,15 +307,16 @@ def view_function(
 
 
 def render(reply: Reply) -> Response:
+    extra = dict(reply.headers)
     match reply.body:
         case None:
-            return Response(b"", status=reply.status)
+            return Response(b"", status=reply.status, headers=extra)
         case Raw(data=data, media_type=media_type):
-            return Response(data, status=reply.status, content_type=media_type)
+            return Response(data, status=reply.status, content_type=media_type, headers=extra)
         case Streamed(chunks=chunks, headers=headers):
-            return Response(chunks, status=reply.status, headers=dict(headers))
+            return Response(chunks, status=reply.status, headers=dict(headers) | extra)
         case body:
-            return Response(to_json(body), status=reply.status, content_type=JSON)
+            return Response(to_json(body), status=reply.status, content_type=JSON, headers=extra)
 
 
 async def count_attempt(services: Services) -> None:

@@ -12,8 +12,8 @@ from ._output import (
     RecoveryCodesView,
     TokensView,
     TwoFactorView,
-    tokens_view,
 )
+from ._refresh_cookie import tokens_reply
 from ._routing import API_PREFIX, Call, Reply, RouteTable
 from ._sessions import current_device
 
@@ -89,7 +89,7 @@ async def login_second_step(call: Call[SecondStep]) -> Reply:
     tokens = await call.services.auth.complete_login(
         body.challenge_token, body.code, current_device()
     )
-    return Reply(200, tokens_view(tokens))
+    return tokens_reply(200, tokens, call.services.settings)
 
 
 @table.route(

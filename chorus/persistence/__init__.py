@@ -64,6 +64,7 @@ from .roles.invites import Invitation as Invitation
 from .roles.moderation import SERVER_ROLES as SERVER_ROLES
 from .roles.moderation import Ban as Ban
 from .roles.moderation import Standing as Standing
+from .roles.settings import StoredSetting as StoredSetting
 from .roles.todevice import NewToDevice as NewToDevice
 from .roles.todevice import Queued as Queued
 from .roles.todevice import QueueFull as QueueFull

@@ -19,6 +19,7 @@ from .roles.rooms import Rooms
 from .roles.search import Search
 from .roles.secrets import Secrets
 from .roles.sessions import SessionList
+from .roles.settings import ServerSettings
 from .roles.todevice import ToDevice
 from .roles.twofactor import TwoFactor
 
@@ -41,6 +42,7 @@ class Store(
     Invites,
     Devices,
     ToDevice,
+    ServerSettings,
     Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.

@@ -175,6 +175,18 @@ async def test_an_account_is_created_only_when_asked_with_a_confirmed_valid_pass
         assert "create it?" not in screen
 
 
+async def test_a_closed_sign_up_is_told_not_thrown(tmp_path: Path) -> None:
+    async with open_node(tmp_path, registration_open=False) as running:
+        keyboard, screen = Keyboard(), Screen()
+        for answer in [PASSWORD, "y", PASSWORD, "/quit"]:
+            keyboard.type(answer)
+        status = await run_chat(running.http_url, "bob", keyboard, screen)
+        assert (status, screen.getvalue().splitlines()[-1]) == (
+            1,
+            "sign-up is closed on this server: ask an admin for an account",
+        )
+
+
 async def test_threads_edits_reactions_and_mentions_from_the_terminal(tmp_path: Path) -> None:
     async with bob_in_general(tmp_path) as (ada, room, keyboard, screen):
         await ada.client.send(room.id, "lunch @bob?")

@@ -73,6 +73,8 @@ CHECKS: list[CheckFunction] = [
 
 DOCUMENTED_REFUSALS = {
     "register": ("invalid_input", f"display_name: {VISIBLE_RULE}"),
+    # Optional in the schema for cookie mode, where a header (not in the body) says so.
+    "refresh": ("missing_field", "refresh_token: required field is missing"),
     "create_room": ("invalid_value", f"name: {VISIBLE_RULE}"),
     "open_direct_room": (
         "invalid_value",

@@ -3,7 +3,7 @@
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
 `MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
 `SessionList`, `TwoFactor`, `Identities`, `AuditLog`, `Moderation`,
-`Invites`, `Devices`, `ToDevice`), the
+`Invites`, `ServerSettings`, `Devices`, `ToDevice`), the
 engine-neutral transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -25,6 +25,7 @@ from .rooms import RoomsOnSql
 from .search import SearchOnSql
 from .secrets import SecretsOnSql
 from .sessions import SessionListOnSql
+from .settings import ServerSettingsOnSql
 from .todevice import ToDeviceOnSql
 from .twofactor import TwoFactorOnSql
 
@@ -47,6 +48,7 @@ class StoreOnSql(
     InvitesOnSql,
     DevicesOnSql,
     ToDeviceOnSql,
+    ServerSettingsOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 
