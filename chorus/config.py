@@ -321,6 +321,12 @@ class Settings:
     max_group_size: int = _setting(
         10, "most users in a group direct conversation, its creator included", _positive
     )
+    to_device_ttl: float = _setting(
+        7 * 24 * 3600.0,
+        "seconds a to-device message (end-to-end encryption) waits for its device before it"
+        " expires unread",
+        _positive,
+    )
     notification_webhook_url: str = _setting(
         "",
         "URL that gets a signed POST for every notification (mentions, thread replies) so"

@@ -68,11 +68,53 @@ class Texts:
         return None
 
 
-Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts
-"""What a field allows: the protocol's field rules, plus arrays of strings (HTTP only)."""
+@attrs.frozen
+class Nested:
+    """An object following the input class `cls` (decoded by the same rules, recursively)."""
+
+    cls: type[Any]
+    expected: ClassVar[str] = "an object"
+
+    def type_ok(self, value: object) -> bool:
+        return type(value) is dict
+
+    def violation(self, value: Any) -> str | None:
+        return None
+
+
+@attrs.frozen
+class NestedList:
+    """An array of `min_items..max_items` objects, each following the input class `cls`."""
+
+    cls: type[Any]
+    min_items: int
+    max_items: int
+    expected: ClassVar[str] = "an array of objects"
+
+    def type_ok(self, value: object) -> bool:
+        return type(value) is list and all(type(item) is dict for item in value)
+
+    def violation(self, value: Any) -> str | None:
+        if not self.min_items <= len(value) <= self.max_items:
+            return f"must hold {self.min_items} to {self.max_items} items"
+        return None
+
+
+Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts | Nested | NestedList
+"""What a field allows: the protocol's field rules, plus arrays of strings and nested
+objects (HTTP only)."""
 
 
 def _schema(rule: Rule) -> dict[str, Any]:
+    if isinstance(rule, Nested):
+        return body_schema(rule.cls)
+    if isinstance(rule, NestedList):
+        return {
+            "type": "array",
+            "items": body_schema(rule.cls),
+            "minItems": rule.min_items,
+            "maxItems": rule.max_items,
+        }
     if isinstance(rule, Texts):
         schema = {
             "type": "array",
@@ -142,6 +184,24 @@ def texts(
     With `unique`, no string may appear twice.
     """
     rule = Texts(min_items, max_items, StrSpec(*item), unique)
+    return _field(rule, description, default, converter=attrs.converters.optional(tuple))
+
+
+def nested(cls: type[Any], description: str, *, default: Any = attrs.NOTHING) -> Any:
+    """An object field decoded as the input class `cls`; only for bodies."""
+    return _field(Nested(cls), description, default)
+
+
+def nested_list(
+    cls: type[Any],
+    min_items: int,
+    max_items: int,
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+) -> Any:
+    """An array of objects, each decoded as the input class `cls`, as a tuple; only for bodies."""
+    rule = NestedList(cls, min_items, max_items)
     return _field(rule, description, default, converter=attrs.converters.optional(tuple))
 
 
@@ -239,16 +299,17 @@ def decode_query(cls: type[T], args: MultiDict[str, str]) -> T:
     return _build(cls, values, "query")
 
 
-def _build(cls: type[T], given: Mapping[str, object], where: str) -> T:
+def _build(cls: type[T], given: Mapping[str, object], where: str, path: str = "") -> T:
+    """`cls` from `given`; `path` names a nested object in errors (`keys.` for `keys`)."""
     plan = _plan(cls)
     values = dict(given)
     if not plan.allowed.issuperset(values):
         name = next(name for name in values if name not in plan.allowed)
         kind = "field" if where == "body" else "query parameter"
-        raise bad_request(ErrorCode.EXTRA_FIELD, f"unknown {kind} {shorten(name)!r}")
+        raise bad_request(ErrorCode.EXTRA_FIELD, f"unknown {kind} {shorten(path + name)!r}")
     for name in plan.required:
         if name not in values:
-            raise bad_request(ErrorCode.MISSING_FIELD, f"{name}: required field is missing")
+            raise bad_request(ErrorCode.MISSING_FIELD, f"{path}{name}: required field is missing")
     for name, field in plan.fields:
         if name not in values:
             continue
@@ -261,18 +322,27 @@ def _build(cls: type[T], given: Mapping[str, object], where: str) -> T:
             expected = field.rule.expected + (" or null" if field.nullable else "")
             raise bad_request(
                 ErrorCode.WRONG_TYPE,
-                f"{name}: expected {expected}, got {describe_json_value(value)}",
+                f"{path}{name}: expected {expected}, got {describe_json_value(value)}",
             )
     for name, field in plan.fields:
         value = values.get(name)
         if value is not None and (reason := field.rule.violation(value)) is not None:
-            raise bad_request(ErrorCode.INVALID_VALUE, f"{name}: {reason}")
+            raise bad_request(ErrorCode.INVALID_VALUE, f"{path}{name}: {reason}")
     if plan.exactly_one_of and sum(_given(values.get(name)) for name in plan.exactly_one_of) != 1:
         names = " and ".join(plan.exactly_one_of)
         raise bad_request(ErrorCode.INVALID_VALUE, f"give exactly one of {names}")
     if plan.nonempty_one_of and not any(values.get(name) for name in plan.nonempty_one_of):
         rule = nonempty_one_of_rule(plan.nonempty_one_of)
-        raise bad_request(ErrorCode.INVALID_VALUE, f"{plan.nonempty_one_of[0]}: {rule}")
+        raise bad_request(ErrorCode.INVALID_VALUE, f"{path}{plan.nonempty_one_of[0]}: {rule}")
+    for name, field in plan.fields:
+        value = values.get(name)
+        if value is not None and isinstance(field.rule, Nested):
+            values[name] = _build(field.rule.cls, value, where, f"{path}{name}.")
+        elif value is not None and isinstance(field.rule, NestedList):
+            values[name] = [
+                _build(field.rule.cls, item, where, f"{path}{name}[{index}].")
+                for index, item in enumerate(value)
+            ]
     return cls(**values)
 
 

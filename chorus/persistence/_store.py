@@ -8,6 +8,7 @@ from .roles.accounts import Accounts
 from .roles.audit import AuditLog
 from .roles.bots import BotRuns
 from .roles.changes import MessageChanges
+from .roles.devices import Devices
 from .roles.events import EventLog
 from .roles.files import Files
 from .roles.identities import Identities
@@ -18,6 +19,7 @@ from .roles.rooms import Rooms
 from .roles.search import Search
 from .roles.secrets import Secrets
 from .roles.sessions import SessionList
+from .roles.todevice import ToDevice
 from .roles.twofactor import TwoFactor
 
 
@@ -37,6 +39,8 @@ class Store(
     AuditLog,
     Moderation,
     Invites,
+    Devices,
+    ToDevice,
     Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.

@@ -302,8 +302,8 @@ async def test_refusals_are_precise_and_refuse_only_their_post(chat: Chat) -> No
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"body": ""}, "body: must not be empty when attachments is empty"),
-        ({"body": "", "attachments": []}, "body: must not be empty when attachments is empty"),
+        ({"body": ""}, "body: must not be empty when attachments and encrypted are empty"),
+        ({"body": "", "attachments": []}, "body: must not be empty when attachments and encrypted are empty"),
         ({"attachments": [f"f_{n}" for n in range(11)]}, "attachments: must hold 0 to 10 items"),
         ({"attachments": ["f_1", "f_2", "f_1"]}, "attachments: item 2 repeats 'f_1'"),
     ],
@@ -322,7 +322,7 @@ async def test_malformed_attachments_are_refused_over_http(
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"body": ""}, "send.body: must not be empty when attachments is empty"),
+        ({"body": ""}, "send.body: must not be empty when attachments and encrypted are empty"),
         (
             {"attachments": [f"f_{n}" for n in range(11)]},
             "send.attachments: must have between 0 and 10 items",
