@@ -303,7 +303,10 @@ async def test_refusals_are_precise_and_refuse_only_their_post(chat: Chat) -> No
     ("body", "message"),
     [
         ({"body": ""}, "body: must not be empty when attachments and encrypted are empty"),
-        ({"body": "", "attachments": []}, "body: must not be empty when attachments and encrypted are empty"),
+        (
+            {"body": "", "attachments": []},
+            "body: must not be empty when attachments and encrypted are empty",
+        ),
         ({"attachments": [f"f_{n}" for n in range(11)]}, "attachments: must hold 0 to 10 items"),
         ({"attachments": ["f_1", "f_2", "f_1"]}, "attachments: item 2 repeats 'f_1'"),
     ],

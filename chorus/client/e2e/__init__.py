@@ -5,6 +5,10 @@ seals it in a passphrase-protected file, and `E2EClient` drives both over a
 `HttpApi` and a `RealtimeClient`.
 """
 
+from ._client import DeviceStatus as DeviceStatus
+from ._client import E2EClient as E2EClient
+from ._client import E2EProblem as E2EProblem
+from ._client import Secured as Secured
 from ._devices import Device as Device
 from ._devices import Trust as Trust
 from ._keystore import KeyStore as KeyStore

@@ -1,0 +1,164 @@
+"""Encrypted DMs between SDK instances on a real node: the SDK does it all transparently.
+
+Every test runs real `E2EClient`s (vodozemac) against a real node; the
+server's lies (an injected device, a tampered or replayed ciphertext) are
+made by changing what it stores, never by mocking it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from chorus import protocol
+from chorus.client import Event, HttpApi, RealtimeClient
+from chorus.client.e2e import E2EClient, Secured, Trust
+from chorus.client.e2e._client import ONE_TIME_KEYS
+from tests.e2e.node import open_node
+from tests.e2e.secure import PASSPHRASE, PASSWORD, SecureUser, secure_user
+from tests.polling import until
+
+
+def _opened(kind: type[protocol.EditedEvent | protocol.ReactionEvent]) -> Callable[[Event], bool]:
+    """Finds an opened event of this kind."""
+    return lambda e: isinstance(e, Secured) and isinstance(e.event, kind) and e.problem is None
+
+
+async def test_two_sdk_instances_exchange_messages_edits_reactions_and_thread_replies(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys") as bob,
+    ):
+        dm = await ada.api.direct_room(bob.id, encrypted=True)
+        assert dm.encrypted
+        await ada.client.join(dm.id)  # bob's client follows the room by itself
+        sent = await ada.client.send(dm.id, "hello bob")
+        assert sent.body == ""
+        assert sent.encrypted is not None
+        got = await bob.wait_for_text(dm.id, "hello bob")
+        assert got.trust is Trust.UNVERIFIED
+        assert got.sender_device == ada.e2e.device_id
+        await bob.client.send(dm.id, "hi ada", thread=sent.id)
+        reply = await ada.wait_for_text(dm.id, "hi ada")
+        assert isinstance(reply.event, protocol.MessageEvent)
+        assert reply.event.message.thread == sent.id
+        await ada.client.edit(dm.id, sent.id, "hello bob, edited")
+        edited = await bob.wait_for(_opened(protocol.EditedEvent))
+        assert isinstance(edited, Secured)
+        assert isinstance(edited.event, protocol.EditedEvent)
+        assert (edited.event.message, edited.event.body) == (sent.id, "hello bob, edited")
+        await bob.client.react(dm.id, sent.id, "👍")
+        reacted = await ada.wait_for(_opened(protocol.ReactionEvent))
+        assert isinstance(reacted, Secured)
+        assert isinstance(reacted.event, protocol.ReactionEvent)
+        assert (reacted.event.message, reacted.event.emoji, reacted.event.user) == (
+            sent.id,
+            "👍",
+            bob.id,
+        )
+        # What the server hands out is ciphertext; the SDK opens history the same way.
+        history = await bob.api.events(dm.id)
+        assert all(e.message.body == "" for e in history if isinstance(e, protocol.MessageEvent))
+        opened = [await bob.e2e.open_event(e) for e in history]
+        texts = [
+            o.event.message.body
+            for o in opened
+            if isinstance(o, Secured) and isinstance(o.event, protocol.MessageEvent)
+        ]
+        assert texts[:2] == ["hello bob, edited", "hi ada"]  # a message shows its latest edit
+
+
+async def test_verification_codes_match_and_mark_the_peer_verified(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys") as bob,
+    ):
+        [seen_by_ada] = await ada.e2e.devices(bob.id)
+        [seen_by_bob] = await bob.e2e.devices(ada.id)
+        assert seen_by_ada.code == seen_by_bob.code  # what the two people compare
+        assert seen_by_ada.trust is Trust.UNVERIFIED
+        await ada.e2e.mark_verified(seen_by_ada.device)
+        dm = await bob.api.direct_room(ada.id, encrypted=True)
+        await bob.client.join(dm.id)
+        await bob.client.send(dm.id, "it is me")
+        assert (await ada.wait_for_text(dm.id, "it is me")).trust is Trust.VERIFIED
+        [again] = await ada.e2e.devices(bob.id)
+        assert again.trust is Trust.VERIFIED  # kept in the key file
+
+
+async def test_a_device_added_mid_conversation_reads_what_follows_not_what_came_before(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys", "bob") as bob,
+    ):
+        dm = await ada.api.direct_room(bob.id, encrypted=True)
+        await ada.client.join(dm.id)
+        before = await ada.client.send(dm.id, "before the laptop")
+        await bob.wait_for_text(dm.id, "before the laptop")
+        async with secure_user(
+            node.http_url, node.gateway_url, tmp_path / "bob2.keys", "bob", existing=True
+        ) as laptop:
+            assert laptop.e2e.device_id != bob.e2e.device_id
+            await laptop.client.join(dm.id)
+            await ada.client.send(dm.id, "after the laptop")
+            for device in (bob, laptop):
+                await device.wait_for_text(dm.id, "after the laptop")
+            # The laptop cannot open what was sent before it existed (docs/e2e.md).
+            [old] = [
+                e
+                for e in await laptop.api.events(dm.id)
+                if isinstance(e, protocol.MessageEvent) and e.message.id == before.id
+            ]
+            refused = await laptop.e2e.open_event(old)
+            assert isinstance(refused, Secured)
+            assert refused.problem == "no_session"
+            # Bob's own messages reach his other device too.
+            await laptop.client.send(dm.id, "from the laptop")
+            for reader in (ada, bob):
+                await reader.wait_for_text(dm.id, "from the laptop")
+
+
+async def test_the_fallback_key_is_used_once_one_time_keys_are_exhausted(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+        HttpApi(node.http_url) as bob_api,
+        HttpApi(node.http_url) as carol_api,
+    ):
+        await bob_api.register("bob", PASSWORD)
+        await carol_api.register("carol", PASSWORD)
+        bob_e2e = await E2EClient.open(bob_api, tmp_path / "bob.keys", PASSPHRASE)
+        device = (bob_api.user.id, bob_e2e.device_id)
+        # Bob is offline: nobody tops his keys up while carol takes them all.
+        claimed = [await carol_api.claim_keys([device]) for _ in range(60)]
+        assert [c[0]["fallback"] for c in claimed].count(False) == 50
+        assert claimed[-1][0]["fallback"] is True
+        dm = await ada.api.direct_room(bob_api.user.id, encrypted=True)
+        await ada.client.join(dm.id)
+        await ada.client.send(dm.id, "via the fallback key")
+        client = RealtimeClient(bob_api, gateway_url=node.gateway_url, e2e=bob_e2e)
+        bob = SecureUser(bob_api, bob_e2e, client)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(client.run)
+            nursery.start_soon(bob.collect)
+            await client.join(dm.id)
+            [message] = await bob_api.events(dm.id)
+            opened = await bob_e2e.open_event(message)
+            assert isinstance(opened, Secured)
+            assert isinstance(opened.event, protocol.MessageEvent)
+            assert opened.event.message.body == "via the fallback key"
+
+            async def topped_up() -> bool:  # by the client, told how many are left
+                return (await bob_api.key_counts(bob_e2e.device_id))[0] >= ONE_TIME_KEYS
+
+            await until(topped_up, timeout=15)
+            nursery.cancel_scope.cancel()
