@@ -9,10 +9,12 @@ state are printed as they arrive; while you type a message, the room is told
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import sys
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
@@ -177,10 +179,14 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
     async def show_events(self) -> None:
         async for event in self._client.events:
             match event:
-                case protocol.MessageEvent() | Secured():
+                case (
+                    protocol.MessageEvent()
+                    | protocol.EditedEvent()
+                    | protocol.DeletedEvent()
+                    | protocol.ReactionEvent()
+                    | Secured()
+                ):
                     await self._show(event)
-                case protocol.EditedEvent() | protocol.DeletedEvent() | protocol.ReactionEvent():
-                    await self._transcript.event(event, self._prefix(event.room))
                 case E2EProblem(sender=sender, sender_device=device, reason=reason):
                     who = await self._name(sender)
                     self.say(f"⚠ refused an encrypted message from {who}'s {device} ({reason})")
@@ -283,11 +289,9 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
         room = self._current("")
         count = int(argument) if argument else 20
         for event in await self._api.events(room.id, limit=min(count, 100)):
-            opened = await self._e2e.open_event(event) if self._e2e is not None else event
-            if isinstance(opened, protocol.MessageEvent | Secured):
-                await self._show(opened, history=True)
-            else:
-                await self._transcript.event(opened)
+            await self._show(
+                await self._e2e.open_event(event) if self._e2e is not None else event, history=True
+            )
 
     async def _who(self, argument: str) -> None:
         room = self._current(argument)
@@ -417,8 +421,8 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
                 return await self._api.get_user(name)
         return None
 
-    async def _show(self, event: protocol.MessageEvent | Secured, *, history: bool = False) -> None:
-        """A message, or an event of an encrypted room marked with its sender's trust.
+    async def _show(self, event: RoomEvent | Secured, *, history: bool = False) -> None:
+        """A room event; one of an encrypted room is marked with its sender's trust.
 
         A live message already printed (by the history shown on entering) is skipped.
         """
@@ -430,6 +434,9 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
             if event.problem is not None:
                 self.say(f"{prefix}could not decrypt a message ({event.problem})")
                 return
+        elif _sealed(inner):  # encryption is off in this client (--no-e2e)
+            self.say(f"{prefix}🔒 an encrypted message (this client has encryption off)")
+            return
         if not isinstance(inner, protocol.MessageEvent):
             await self._transcript.event(inner, prefix)
         elif history or not self._transcript.printed(inner.message.id):
@@ -476,6 +483,13 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
         return self._names[user_id]
 
 
+def _sealed(event: RoomEvent) -> bool:
+    """Whether `event` carries ciphertext (shown unopened by a client without encryption)."""
+    if isinstance(event, protocol.MessageEvent):
+        return event.message.encrypted is not None
+    return isinstance(event, protocol.EditedEvent) and event.encrypted is not None
+
+
 def _label(room: Room) -> str:
     return f"{room.label()} ({room.kind}, {room.id})"
 
@@ -519,6 +533,13 @@ async def _log_in(api: HttpApi, username: str, console: Console) -> bool:
         password = await console.ask_secret("new password: ")
 
 
+def key_file_for(key_dir: Path, server: str, username: str) -> Path:
+    """Where `chorus chat` keeps a user's device keys for a server: one file per both."""
+    where = urlsplit(server).netloc or server
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{username.casefold()}@{where}")
+    return key_dir / f"{name}.keys"
+
+
 async def _open_keys(api: HttpApi, key_file: Path, console: Console) -> E2EClient:
     """This device's end-to-end keys, unsealed with a passphrase (chosen on first use)."""
     if await trio.Path(key_file).exists():
@@ -548,12 +569,12 @@ async def _second_step(api: HttpApi, needed: TwoFactorRequired, console: Console
 
 
 async def run_chat(
-    server: str, username: str | None, keys: Keys, out: TextIO, *, key_file: Path | None = None
+    server: str, username: str | None, keys: Keys, out: TextIO, *, key_dir: Path | None = None
 ) -> int:
     """The whole `chorus chat` session (asking for what is missing); the exit status.
 
-    With `key_file`, end-to-end encryption is on: the device's keys live in that
-    file, sealed with a passphrase asked after logging in.
+    With `key_dir`, end-to-end encryption is on: the device's keys live in a
+    file there (`key_file_for`), sealed with a passphrase asked after logging in.
     """
     console = Console(keys, out)
     async with HttpApi(server) as api:
@@ -567,9 +588,9 @@ async def run_chat(
             print(f"chorus chat: {exc.message}", file=sys.stderr)
             return 1
         e2e = None
-        if key_file is not None:
+        if key_dir is not None:
             try:
-                e2e = await _open_keys(api, key_file, console)
+                e2e = await _open_keys(api, key_file_for(key_dir, server, username), console)
             except EOFError:
                 return 1
             except KeyStoreError as exc:
