@@ -16,6 +16,7 @@ import trio
 
 from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
+from chorus.actors.devices import DEVICES_TOPIC, DeviceMail
 from chorus.actors.files import FILES_TOPIC, FileNotices, FilePipeline, PipelineLimits
 from chorus.actors.housekeeping import Housekeeper, HousekeepingLimits
 from chorus.actors.memberships import MEMBERSHIPS_TOPIC, Memberships
@@ -124,6 +125,7 @@ class Node:
             self.notifier.notify,
         )
         self.memberships = Memberships(self.sessions.of_user, rooms, bus)
+        self.device_mail = DeviceMail(self.sessions.of_user, bus)
         self._directory = _presence_directory(bus, rooms.origin)
         presence = Presence(presence_supervisor, registry, store, rooms, directory=self._directory)
         limiter = _rate_limiter(bus)
@@ -189,6 +191,7 @@ class Node:
             presence=presence,
             sessions=self.sessions,
             memberships=self.memberships,
+            device_mail=self.device_mail,
             gateway=self.gateway,
             limiter=limiter,
             admission=self.admission,
@@ -219,10 +222,11 @@ class Node:
         # the child that crashed. The notifier is first up and last down, so what
         # rooms queue for it while stopping still goes out. Memberships only
         # drains a queue of changes from other nodes and looks connections and
-        # rooms up for each, like the notifier.
+        # rooms up for each, like the notifier; device mail likewise for wake-ups.
         children = [
             ChildSpec(id="notifier", start=self.notifier.run),
             ChildSpec(id="memberships", start=self.memberships.run),
+            ChildSpec(id="device-mail", start=self.device_mail.run),
             # Retention: every node prunes; deletes are idempotent, so that is only
             # redundant work, in small batches.
             ChildSpec(id="audit-retention", start=self._audit.run),
@@ -289,6 +293,9 @@ class Node:
                 )
                 subscriptions.append(
                     await bus.subscribe(FILES_TOPIC, self.file_notices.delivered_elsewhere)
+                )
+                subscriptions.append(
+                    await bus.subscribe(DEVICES_TOPIC, self.device_mail.delivered_elsewhere)
                 )
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)

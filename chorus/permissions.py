@@ -194,6 +194,19 @@ ROUTE_ACTIONS: Mapping[str, Entry] = {
     "list_notifications": SIGNED_IN,
     "mark_notifications_read": SIGNED_IN,
     "search": SIGNED_IN,
+    # end-to-end encryption keys and to-device messages: public keys are readable by anyone
+    # signed in; a device's keys and queue only from the session that registered it
+    "register_device": SIGNED_IN,
+    "list_my_devices": SIGNED_IN,
+    "delete_device": SIGNED_IN,
+    "list_user_devices": SIGNED_IN,
+    "query_keys": SIGNED_IN,
+    "upload_keys": SIGNED_IN,
+    "key_counts": SIGNED_IN,
+    "claim_keys": SIGNED_IN,
+    "send_to_device": SIGNED_IN,
+    "list_to_device": SIGNED_IN,
+    "ack_to_device": SIGNED_IN,
     # files: their own rules (the uploader, or members of a room a file is attached in)
     "upload_file": SIGNED_IN,
     "get_file": SIGNED_IN,
@@ -235,6 +248,7 @@ FRAME_ACTIONS: Mapping[str, Entry] = {
     "react": Action.SEND,
     "delete": Action.DELETE_ANY,
     "mark_read": Action.LEAVE,
+    "to_device_ack": SIGNED_IN,
 }
 """Each WebSocket client frame type and the action it asks about (`delete`: or the sender)."""
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from chorus.actors.connection import Sessions
+from chorus.actors.devices import DeviceMail
 from chorus.actors.memberships import Memberships
 from chorus.actors.presence import Presence
 from chorus.actors.rooms import Rooms
@@ -80,6 +81,8 @@ class Services:
     presence: Presence
     sessions: Sessions
     memberships: Memberships
+    device_mail: DeviceMail
+    """Wakes devices' connections for to-device messages and key alerts, on every node."""
     """Tells users' open connections, on every node, about rooms they joined or left."""
     admission: Admission
     """Admits (or refuses) every client connection of both listeners (`chorus.admission`)."""

@@ -16,7 +16,7 @@ import attrs
 import structlog
 import trio
 
-from chorus import chat, protocol
+from chorus import chat, e2e, protocol
 from chorus.auth import (
     AuthError,
     AuthService,
@@ -201,6 +201,10 @@ class ChatConnection:
         self.id = conn.id
         self.send_frame = conn.send_frame  # rooms call the outbox directly: the hot path
         self.user_id = ""
+        self.device_id: str | None = None
+        """The end-to-end encryption device `hello` named (this session's), if any."""
+        self._to_device_sent: set[str] = set()
+        """Ids of the device's queued messages sent on this connection, not acknowledged yet."""
         self._principal: Principal | None = None
         self._joined: set[str] = set()
         self._bucket = TokenBucket(
@@ -222,6 +226,29 @@ class ChatConnection:
 
     def forget_room(self, room_id: str) -> None:
         self._joined.discard(room_id)
+
+    # -- DeviceConnection (see `devices`) -----------------------------------------------
+
+    async def deliver_to_device(self) -> None:
+        """Send the device's queued messages not sent on this connection yet, oldest first.
+
+        Each is sent once per connection; an unacknowledged one comes again on
+        the device's next connection. Concurrent calls never send one twice:
+        the check and the send happen without a checkpoint in between.
+        """
+        if self.device_id is None:
+            return
+        try:
+            pending = await self._context.store.pending_to_device(
+                self.user_id, self.device_id, now_ms(), e2e.MAX_QUEUED
+            )
+        except StoreError as exc:  # it stays queued: the next wake-up or connection gets it
+            self._conn.log.warning("to_device.fetch_failed", error=str(exc))
+            return
+        for message in pending:
+            if message.id not in self._to_device_sent:
+                self._to_device_sent.add(message.id)
+                self.send(protocol.encode(e2e.to_device_event(message)))
 
     # -- Handler ------------------------------------------------------------------------
 
@@ -287,7 +314,18 @@ class ChatConnection:
             self._error(None, ErrorCode.UNAVAILABLE, "cannot check the token now; retry")
             self._conn.close(CloseCode.GOING_AWAY, "authentication unavailable")
             return
+        try:
+            key_count = await self._device_keys(principal, hello.device_id)
+        except Forbidden as exc:
+            self._error(None, ErrorCode.FORBIDDEN, str(exc))
+            self._conn.close(CloseCode.AUTH_FAILED, "not this session's device")
+            return
+        except StoreError:
+            self._error(None, ErrorCode.UNAVAILABLE, "cannot check the device now; retry")
+            self._conn.close(CloseCode.GOING_AWAY, "device check unavailable")
+            return
         self._principal = principal
+        self.device_id = hello.device_id
         self.user_id = principal.user_id
         self._conn.log = self._conn.log.bind(user=principal.user_id)
         self._context.sessions.add(principal.session_id, self)
@@ -300,9 +338,26 @@ class ChatConnection:
             user_id=principal.user_id,
             heartbeat_interval_ms=int(limits.heartbeat_interval * 1000),
             resume_limit=self._context.rooms.config.resume_limit,
+            device_id=hello.device_id,
+            one_time_key_count=key_count,
         )
         self.send(protocol.encode(ready))
         await self._report_presence("online")
+        await self.deliver_to_device()
+
+    async def _device_keys(self, principal: Principal, device_id: str | None) -> int | None:
+        """The unclaimed one-time keys of the device `hello` named (None without one).
+
+        Raises `Forbidden` unless it is the live device of this very session:
+        another session (even of the same user) never gets its messages.
+        """
+        if device_id is None:
+            return None
+        store = self._context.store
+        device = await store.live_device(principal.user_id, device_id, now_ms())
+        if device is None or device.session_id != principal.session_id:
+            raise Forbidden(f"device {device_id!r} is not registered by this session")
+        return (await store.key_counts(principal.user_id, device_id)).one_time_keys
 
     async def _sign_in_allowed(self, token: str) -> bool:
         """A provider token may create a user and opens a session: it is counted against
@@ -369,6 +424,8 @@ class ChatConnection:
                         running.try_send(Typing(user_id=principal.user_id, subscriber_id=self.id))
             case protocol.SetPresence(status=status):
                 await self._report_presence(status)
+            case protocol.ToDeviceAck(ref=ref, ids=ids):
+                await self._ack_to_device(ref, ids)
 
     async def _subscribe(
         self, ref: str, rooms: dict[str, int | None], *, resuming: bool = False
@@ -470,6 +527,19 @@ class ChatConnection:
             await self._context.rooms.send(room, request)
         except ActorDead:
             self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
+
+    async def _ack_to_device(self, ref: str, ids: tuple[str, ...]) -> None:
+        """Delete the device's messages it processed (`to_device_ack`)."""
+        if self.device_id is None:
+            self._error(ref, ErrorCode.INVALID_VALUE, "hello named no device_id")
+            return
+        try:
+            await self._context.store.ack_to_device(self.user_id, self.device_id, ids)
+        except StoreError as refusal:
+            self._refuse(ref, refusal)
+            return
+        self._to_device_sent.difference_update(ids)
+        self.send(protocol.encode(protocol.Ack(ref=ref)))
 
     async def _mark_read(self, ref: str, room: str, seq: int) -> None:
         """Move the read marker, as `POST /rooms/{id}/read` does (see `chat.mark_read`)."""

@@ -10,3 +10,10 @@ from ._signing import canonical_json as canonical_json
 from ._signing import decode_base64 as decode_base64
 from ._signing import is_public_key as is_public_key
 from ._signing import verify as verify
+from ._wire import LOW_WATER as LOW_WATER
+from ._wire import MAX_QUEUED as MAX_QUEUED
+from ._wire import MAX_UNCLAIMED_KEYS as MAX_UNCLAIMED_KEYS
+from ._wire import megolm_content as megolm_content
+from ._wire import megolm_envelope as megolm_envelope
+from ._wire import olm_content as olm_content
+from ._wire import to_device_event as to_device_event

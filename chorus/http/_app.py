@@ -13,6 +13,7 @@ from chorus.services import Services
 from . import (
     _admin,
     _auth,
+    _devices,
     _files,
     _inbox,
     _invites,
@@ -24,6 +25,7 @@ from . import (
     _search,
     _sessions,
     _threads,
+    _todevice,
     _twofactor,
     _users,
 )
@@ -52,6 +54,8 @@ def all_routes() -> tuple[Route, ...]:
             *_rooms.table,
             *_moderation.table,
             *_invites.table,
+            *_devices.table,
+            *_todevice.table,
             *_messages.table,
             *_reactions.table,
             *_threads.table,

@@ -75,6 +75,17 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         " none of an earlier time step after it; a recovery code once), or 2FA is off.",
     ),
     ErrorCodeDoc(code="bad_request", status=400, meaning="The HTTP request itself is malformed."),
+    ErrorCodeDoc(
+        code="encryption_required",
+        status=400,
+        meaning="The room is end-to-end encrypted: post `encrypted` with an empty `body`;"
+        " reactions travel inside encrypted messages there (docs/e2e.md). Nothing was stored.",
+    ),
+    ErrorCodeDoc(
+        code="bad_signature",
+        status=400,
+        meaning="A device's signature of its keys (or of a one-time key) does not verify.",
+    ),
     ErrorCodeDoc(code="unauthenticated", status=401, meaning="No bearer token was sent."),
     ErrorCodeDoc(
         code="invalid_token",
@@ -112,6 +123,11 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         meaning="The client_id was already used by you in another room; nothing was stored.",
     ),
     ErrorCodeDoc(code="conflict", status=409, meaning="The write conflicts with stored data."),
+    ErrorCodeDoc(
+        code="device_exists",
+        status=409,
+        meaning="The device id is live in another session with other keys.",
+    ),
     ErrorCodeDoc(
         code="file_not_ready",
         status=409,
@@ -154,6 +170,11 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         " address (auth_attempts_per_minute, 30 by default), or two-factor codes for this"
         " user or login challenge (two_factor_attempts_per_minute, 5); wait Retry-After"
         " seconds.",
+    ),
+    ErrorCodeDoc(
+        code="queue_full",
+        status=429,
+        meaning="A recipient device has 1000 to-device messages waiting; nothing was stored.",
     ),
     ErrorCodeDoc(
         code="too_many_uploads",

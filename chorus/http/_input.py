@@ -336,9 +336,10 @@ def _build(cls: type[T], given: Mapping[str, object], where: str, path: str = ""
         raise bad_request(ErrorCode.INVALID_VALUE, f"{path}{plan.nonempty_one_of[0]}: {rule}")
     for name, field in plan.fields:
         value = values.get(name)
-        if value is not None and isinstance(field.rule, Nested):
+        # Type-checked above: an object, or an array of objects.
+        if isinstance(field.rule, Nested) and isinstance(value, dict):
             values[name] = _build(field.rule.cls, value, where, f"{path}{name}.")
-        elif value is not None and isinstance(field.rule, NestedList):
+        elif isinstance(field.rule, NestedList) and isinstance(value, list):
             values[name] = [
                 _build(field.rule.cls, item, where, f"{path}{name}[{index}].")
                 for index, item in enumerate(value)

@@ -150,6 +150,10 @@ class RoomView:
     created_at: int
     last_seq: int
     read_receipts: bool = described("Whether members see each other's read markers.")
+    encrypted: bool = described(
+        "End-to-end encrypted (direct rooms only; never turned off): messages carry Megolm"
+        " envelopes (docs/e2e.md)."
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -434,6 +438,7 @@ def _room_fields(room: persistence.Room) -> dict[str, Any]:
         "created_at": room.created_at,
         "last_seq": room.last_seq,
         "read_receipts": room.read_receipts,
+        "encrypted": room.encrypted,
     }
 
 
@@ -540,7 +545,16 @@ def _plain(value: object) -> object:
 
 
 _PROTOCOL_TYPES = {
-    cls.__name__: cls for cls in (protocol.Message, protocol.FileInfo, protocol.Thumbnail, *_FRAMES)
+    cls.__name__: cls
+    for cls in (
+        protocol.Message,
+        protocol.FileInfo,
+        protocol.Thumbnail,
+        protocol.MegolmEnvelope,
+        protocol.OlmEnvelope,
+        protocol.OlmCiphertext,
+        *_FRAMES,
+    )
 }
 """Types whose schema is the protocol's own (from its JSON Schema document), by name."""
 _DEFS = "#/$defs/"
