@@ -178,7 +178,10 @@ class CryptoMachine:
         self, keys: dict[str, vodozemac.Curve25519PublicKey], *, fallback: bool
     ) -> list[dict[str, Any]]:
         out = []
-        for key_id, key in keys.items():
+        for raw_id, key in keys.items():
+            # vodozemac numbers fallback keys apart from one-time keys: the ids would clash
+            # on the server, which keeps both kinds under one id space.
+            key_id = f"F{raw_id}" if fallback else raw_id
             obj = {
                 "user_id": self.user_id,
                 "device_id": self.device_id,

@@ -233,3 +233,10 @@ def test_sessions_survive_a_restart_from_state() -> None:
     assert bob.decrypt_room(ROOM, "u_alice", second, "m_2").content["body"] == "two"
     envelope = bob.encrypt_to_device(alice.own_device, {"type": "ping"})  # Olm session kept
     assert alice.decrypt_to_device("u_bob", "BPHONE", envelope) is not None
+
+
+def test_fallback_key_ids_never_clash_with_one_time_key_ids() -> None:
+    # vodozemac counts both from zero; the server keeps them under one id space.
+    machine = CryptoMachine.create("u_alice", "ALAPTOP")
+    one_time = {key["key_id"] for key in machine.new_one_time_keys(3)}
+    assert machine.new_fallback_key()["key_id"] not in one_time
