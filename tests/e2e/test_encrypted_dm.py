@@ -7,14 +7,18 @@ made by changing what it stores, never by mocking it.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import trio
 
 from chorus import protocol
+from chorus.backup import DATABASE_FILE
 from chorus.client import Event, HttpApi, RealtimeClient
-from chorus.client.e2e import E2EClient, Secured, Trust
+from chorus.client.e2e import CryptoMachine, E2EClient, Secured, Trust
 from chorus.client.e2e._client import ONE_TIME_KEYS
 from tests.e2e.node import open_node
 from tests.e2e.secure import PASSPHRASE, PASSWORD, SecureUser, secure_user
@@ -162,3 +166,77 @@ async def test_the_fallback_key_is_used_once_one_time_keys_are_exhausted(tmp_pat
 
             await until(topped_up, timeout=15)
             nursery.cancel_scope.cancel()
+
+
+def _sql(node_dir: Path, statement: str, *args: object) -> None:
+    """Change the node's database behind its back (as a compromised server would)."""
+    with closing(sqlite3.connect(node_dir / DATABASE_FILE, timeout=10)) as db, db:
+        db.execute(statement, args)
+
+
+async def test_a_device_the_server_injects_into_the_directory_is_flagged_unverified(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys", "bob") as bob,
+        HttpApi(node.http_url) as stolen,
+    ):
+        [real] = await ada.e2e.devices(bob.id)
+        await ada.e2e.mark_verified(real.device)
+        # The server makes up a device for bob, self-signed by keys it holds.
+        await stolen.login("bob", PASSWORD)
+        assert stolen.session is not None
+        evil = CryptoMachine.create(bob.id, "EVIL")
+        keys = evil.device_keys()
+        _sql(
+            tmp_path / "node",
+            "INSERT INTO devices VALUES (?, 'EVIL', ?, 'phone', ?, ?, ?, ?, 0)",
+            bob.id,
+            stolen.session.session_id,
+            json.dumps(keys["algorithms"]),
+            keys["keys"]["curve25519"],
+            keys["keys"]["ed25519"],
+            keys["signature"],
+        )
+        trust = {s.device.device_id: s.trust for s in await ada.e2e.devices(bob.id)}
+        assert trust == {bob.e2e.device_id: Trust.VERIFIED, "EVIL": Trust.UNVERIFIED}
+
+
+async def test_a_to_device_message_the_server_replays_is_ignored(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+        HttpApi(node.http_url) as bob_api,
+    ):
+        await bob_api.register("bob", PASSWORD)
+        bob_e2e = await E2EClient.open(bob_api, tmp_path / "bob.keys", PASSPHRASE)
+        [bob_device] = [s.device for s in await ada.e2e.devices(bob_api.user.id)]
+        [claimed] = await ada.api.claim_keys([bob_device.key])
+        ada.e2e.machine.start_session(bob_device, claimed)
+        envelope = ada.e2e.machine.encrypt_to_device(bob_device, {"type": "m.dummy"})
+        message = {"user_id": bob_api.user.id, "device_id": bob_device.device_id}
+        await ada.api.send_to_device(
+            ada.e2e.device_id, [{**message, "message_id": "once", "content": envelope}]
+        )
+        # The server queues the same ciphertext again, under a new id.
+        _sql(
+            tmp_path / "node",
+            "INSERT INTO to_device_messages SELECT 't_replayed', user_id, device_id, sender_id,"
+            " sender_device, 'again', content, sent_at + 1, expires_at FROM to_device_messages",
+        )
+        assert len(await bob_api.fetch_to_device(bob_device.device_id)) == 2
+        client = RealtimeClient(bob_api, gateway_url=node.gateway_url, e2e=bob_e2e)
+        bob = SecureUser(bob_api, bob_e2e, client)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(client.run)
+            nursery.start_soon(bob.collect)
+
+            async def all_processed() -> bool:  # both acknowledged
+                return not await bob_api.fetch_to_device(bob_device.device_id)
+
+            await until(all_processed, timeout=15)
+            nursery.cancel_scope.cancel()
+        assert bob_e2e.machine.has_session(ada.e2e.machine.own_device)  # the first was opened
+        assert bob.problems() == []  # the copy was ignored, not reported as tampered
