@@ -144,6 +144,10 @@ class E2EClient:
             self._encrypted[room_id] = bool(room.get("encrypted"))
         return self._encrypted[room_id]
 
+    def mark_encrypted(self, room_id: str) -> None:
+        """The server says the room is encrypted (a room never stops being so)."""
+        self._encrypted[room_id] = True
+
     async def encrypt(self, room_id: str, content: dict[str, Any]) -> protocol.MegolmEnvelope:
         """Encrypt `content` for every device of the room's members (this user's other
         devices too), sharing the room key first with devices that lack it."""
