@@ -9,6 +9,7 @@ errors (`NotFound`, `Forbidden`, ...); each front end maps them once, to an
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from chorus.permissions import Action, allowed
@@ -55,6 +56,16 @@ async def room_message(store: Store, room_id: str, message_id: str) -> Message:
     if message is None or message.room_id != room_id or message.target_id is not None:
         raise NotFound(f"no message {message_id} in room {room_id}")
     return message
+
+
+async def encrypted_rooms(store: Store, room_ids: Iterable[str]) -> set[str]:
+    """Which of these rooms are end-to-end encrypted (their bodies are envelopes)."""
+    found = set()
+    for room_id in room_ids:
+        room = await store.get_room(room_id)
+        if room is not None and room.encrypted:
+            found.add(room_id)
+    return found
 
 
 async def mark_read(store: Store, rooms: Rooms, room_id: str, user_id: str, seq: int) -> int:

@@ -47,6 +47,7 @@ from .room import (
     Change,
     ChangeKind,
     ClientIdReused,
+    EncryptionRequired,
     NotJoined,
     Post,
     Posted,
@@ -120,6 +121,8 @@ def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
             code, text = ErrorCode.INTERNAL, "the server failed on this request"
         case NotJoined():
             code, text = ErrorCode.NOT_JOINED, "you are not in this room"
+        case EncryptionRequired():
+            code, text = ErrorCode.ENCRYPTION_REQUIRED, str(error)
         case ClientIdReused():
             code, text = ErrorCode.CLIENT_ID_REUSED, str(error)
         case NotFound():
@@ -408,7 +411,7 @@ class ChatConnection:
             case protocol.Send():
                 await self._post(frame, principal)
             case protocol.Edit(ref=ref, room=room, message=message, client_id=cid, body=body):
-                await self._change(ref, room, "edit", message, cid, body)
+                await self._change(ref, room, "edit", message, cid, body, frame.encrypted)
             case protocol.Delete(ref=ref, room=room, message=message, client_id=cid):
                 await self._change(ref, room, "delete", message, cid)
             case protocol.React(ref=ref, room=room, message=message, client_id=cid, emoji=emoji):
@@ -492,6 +495,7 @@ class ChatConnection:
             created_at=now_ms(),
             thread_id=send.thread,
             attachments=send.attachments,
+            encrypted=send.encrypted,
             responder=GatewayResponder(self, send.ref, send.room),
             subscriber_id=self.id,
         )
@@ -505,6 +509,7 @@ class ChatConnection:
         message: str,
         client_id: str,
         body: str = "",
+        encrypted: protocol.MegolmEnvelope | None = None,
     ) -> None:
         change = Change(
             kind=kind,
@@ -513,6 +518,7 @@ class ChatConnection:
             client_id=client_id,
             created_at=now_ms(),
             body=body,
+            encrypted=encrypted,
             responder=GatewayResponder(self, ref, room),
             subscriber_id=self.id,
         )

@@ -5,9 +5,12 @@ signatures devices put on their keys; it never encrypts or decrypts
 (docs/e2e.md, docs/security.md).
 """
 
+from ._signing import BASE64_PATTERN as BASE64_PATTERN
 from ._signing import KEY_BYTES as KEY_BYTES
+from ._signing import KEY_PATTERN as KEY_PATTERN
 from ._signing import canonical_json as canonical_json
 from ._signing import decode_base64 as decode_base64
+from ._signing import is_base64 as is_base64
 from ._signing import is_public_key as is_public_key
 from ._signing import verify as verify
 from ._wire import LOW_WATER as LOW_WATER

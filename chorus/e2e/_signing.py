@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -20,6 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 KEY_BYTES: Final = 32
 """Curve25519 and Ed25519 public keys are 32 bytes (43 characters of unpadded base64)."""
 SIGNATURE_BYTES: Final = 64
+KEY_PATTERN: Final = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]$"
+"""A 32-byte key in unpadded standard base64, as vodozemac writes keys (43 characters)."""
+BASE64_PATTERN: Final = "^[A-Za-z0-9+/]+={0,2}$"
+"""Standard base64 (signatures, session ids, ciphertext), padded or not."""
+_KEY = re.compile(KEY_PATTERN.strip("^$"))
+_BASE64 = re.compile(BASE64_PATTERN.strip("^$"))
 
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:
@@ -37,9 +44,13 @@ def decode_base64(text: str) -> bytes | None:
 
 
 def is_public_key(text: str) -> bool:
-    """Whether `text` is a 32-byte key in base64 (its curve is not checked here)."""
-    raw = decode_base64(text)
-    return raw is not None and len(raw) == KEY_BYTES
+    """Whether `text` follows `KEY_PATTERN`: 32 bytes (the curve is not checked here)."""
+    return _KEY.fullmatch(text) is not None
+
+
+def is_base64(text: str) -> bool:
+    """Whether `text` follows `BASE64_PATTERN`."""
+    return _BASE64.fullmatch(text) is not None
 
 
 def verify(ed25519: str, signature: str, signed: Mapping[str, Any]) -> bool:

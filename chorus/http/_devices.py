@@ -37,8 +37,10 @@ _MAX_DISPLAY_NAME: Final = 64
 class IdentityKeys:
     """A device's public identity keys, each the unpadded base64 of 32 bytes."""
 
-    curve25519: str = text(1, MAX_KEY_CHARS, "The Olm identity key (Curve25519).")
-    ed25519: str = text(1, MAX_KEY_CHARS, "The signing key (Ed25519).")
+    curve25519: str = text(
+        1, MAX_KEY_CHARS, "The Olm identity key (Curve25519).", pattern=e2e.KEY_PATTERN
+    )
+    ed25519: str = text(1, MAX_KEY_CHARS, "The signing key (Ed25519).", pattern=e2e.KEY_PATTERN)
 
 
 @attrs.frozen(kw_only=True)
@@ -47,11 +49,19 @@ class NewDevice:
 
     display_name: str = text(0, _MAX_DISPLAY_NAME, "Shown to the user's peers.", default="")
     algorithms: tuple[str, ...] = texts(
-        2, 2, (1, 64), "Exactly the Olm and the Megolm algorithm names.", unique=True
+        2,
+        2,
+        (1, 64),
+        "Both the Olm and the Megolm algorithm, in the order signed.",
+        unique=True,
+        choices=ALGORITHMS,
     )
     keys: IdentityKeys = nested(IdentityKeys, "The device's public keys.")
     signature: str = text(
-        1, MAX_KEY_CHARS, "Ed25519 signature of {user_id, device_id, algorithms, keys}."
+        1,
+        MAX_KEY_CHARS,
+        "Ed25519 signature of {user_id, device_id, algorithms, keys}.",
+        pattern=e2e.BASE64_PATTERN,
     )
 
 
@@ -60,9 +70,14 @@ class SignedKey:
     """A Curve25519 key for a peer to start an Olm session, signed by the device."""
 
     key_id: str = text(1, MAX_ID_CHARS, "The device's id for this key.")
-    key: str = text(1, MAX_KEY_CHARS, "The public key (unpadded base64 of 32 bytes).")
+    key: str = text(
+        1, MAX_KEY_CHARS, "The public key (unpadded base64 of 32 bytes).", pattern=e2e.KEY_PATTERN
+    )
     signature: str = text(
-        1, MAX_KEY_CHARS, "Ed25519 signature of {user_id, device_id, key_id, key, fallback}."
+        1,
+        MAX_KEY_CHARS,
+        "Ed25519 signature of {user_id, device_id, key_id, key, fallback}.",
+        pattern=e2e.BASE64_PATTERN,
     )
 
 
@@ -198,6 +213,13 @@ def check_device_id(device_id: str) -> None:
         raise bad_request(protocol.ErrorCode.INVALID_VALUE, f"device_id: {reason}")
 
 
+def check_pattern(field: str, value: str, *, key: bool = False) -> None:
+    """400 unless `value` follows the published pattern of `field` (a key, or base64)."""
+    if not (e2e.is_public_key(value) if key else e2e.is_base64(value)):
+        rule = "the base64 of 32 bytes" if key else "base64"
+        raise bad_request(protocol.ErrorCode.INVALID_VALUE, f"{field}: must be {rule}")
+
+
 def bad_signature(what: str) -> ApiError:
     return ApiError(400, "bad_signature", f"the signature of {what} does not verify")
 
@@ -209,7 +231,6 @@ async def own_device(call: Call[Any], device_id: str) -> Device:
     user is refused too: a device's keys and queue belong to the session
     that holds its private keys.
     """
-    check_device_id(device_id)
     assert call.principal is not None
     device = await call.services.store.live_device(call.user_id, device_id, now_ms())
     if device is None:
@@ -220,8 +241,8 @@ async def own_device(call: Call[Any], device_id: str) -> Device:
 
 
 def _checked_key(device: Device, key: SignedKey, *, fallback: bool) -> OneTimeKey:
-    if not e2e.is_public_key(key.key):
-        raise bad_request(protocol.ErrorCode.INVALID_VALUE, f"key {key.key_id}: not a public key")
+    check_pattern(f"key {key.key_id}", key.key, key=True)
+    check_pattern(f"key {key.key_id}: signature", key.signature)
     signed = {
         "user_id": device.user_id,
         "device_id": device.device_id,
@@ -256,15 +277,9 @@ async def register_device(call: Call[NewDevice], device_id: str) -> Reply:
     id replaces it."""
     check_device_id(device_id)
     given = call.input
-    if sorted(given.algorithms) != sorted(ALGORITHMS):
-        raise bad_request(
-            protocol.ErrorCode.INVALID_VALUE, f"algorithms: must be {list(ALGORITHMS)}"
-        )
-    for name in ("curve25519", "ed25519"):
-        if not e2e.is_public_key(getattr(given.keys, name)):
-            raise bad_request(
-                protocol.ErrorCode.INVALID_VALUE, f"keys.{name}: not the base64 of 32 bytes"
-            )
+    check_pattern("keys.curve25519", given.keys.curve25519, key=True)
+    check_pattern("keys.ed25519", given.keys.ed25519, key=True)
+    check_pattern("signature", given.signature)
     signed = {
         "user_id": call.user_id,
         "device_id": device_id,

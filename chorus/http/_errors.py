@@ -14,7 +14,7 @@ import attrs
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from chorus.actors import ActorDead, AskTimeout
-from chorus.actors.room import ClientIdReused
+from chorus.actors.room import ClientIdReused, EncryptionRequired
 from chorus.auth import (
     AuthError,
     InvalidCode,
@@ -262,6 +262,8 @@ def error_for(exc: BaseException) -> ApiError | None:
             return ApiError(409, "conflict", str(exc))
         case ClientIdReused():
             return ApiError(409, ErrorCode.CLIENT_ID_REUSED, str(exc))
+        case EncryptionRequired():
+            return ApiError(400, ErrorCode.ENCRYPTION_REQUIRED, str(exc))
         case HTTPException():
             return _from_http_exception(exc)
     return None

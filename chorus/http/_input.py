@@ -52,6 +52,8 @@ class Texts:
     max_items: int
     item: StrSpec
     unique: bool = False
+    choices: tuple[str, ...] = ()
+    """When given, the only values an item may have."""
     expected: ClassVar[str] = "an array of strings"
 
     def type_ok(self, value: object) -> bool:
@@ -65,6 +67,9 @@ class Texts:
                 return f"item {index} {reason}"
             if self.unique and item in value[:index]:
                 return f"item {index} repeats {shorten(item)!r}"
+            if self.choices and item not in self.choices:
+                allowed = ", ".join(repr(choice) for choice in self.choices)
+                return f"item {index} must be one of {allowed}"
         return None
 
 
@@ -116,9 +121,10 @@ def _schema(rule: Rule) -> dict[str, Any]:
             "maxItems": rule.max_items,
         }
     if isinstance(rule, Texts):
+        items = {"enum": list(rule.choices)} if rule.choices else spec_schema(rule.item)
         schema = {
             "type": "array",
-            "items": spec_schema(rule.item),
+            "items": items,
             "minItems": rule.min_items,
             "maxItems": rule.max_items,
         }
@@ -142,8 +148,12 @@ def text(
     *,
     default: Any = attrs.NOTHING,
     pattern: str | None = None,
+    spaceless: bool = False,
 ) -> Any:
     """A string field; with a `default` it is optional (and may be null when the default is).
+
+    `spaceless` refuses whitespace and control characters (the protocol's rule for ids
+    chosen by clients, such as device ids), published as its pattern.
 
     `pattern` publishes a rule on the characters that the domain checks
     itself, with its own error (`chorus.text.NAME_PATTERN` for
@@ -151,7 +161,7 @@ def text(
     `chorus.text.NOT_BLANK_PATTERN`); it must refuse U+0000 too, and the
     schema fuzz test (tests/http/test_schema_fuzz.py) holds the two together.
     """
-    rule = StrSpec(min_length, max_length)
+    rule = StrSpec(min_length, max_length, spaceless)
     return _field(rule, description, default, pattern=pattern)
 
 
@@ -178,12 +188,13 @@ def texts(
     *,
     default: Any = attrs.NOTHING,
     unique: bool = False,
+    choices: tuple[str, ...] = (),
 ) -> Any:
     """An array of strings, each of `item` (min, max) characters, as a tuple; only for bodies.
 
-    With `unique`, no string may appear twice.
+    With `unique`, no string may appear twice; with `choices`, each is one of them.
     """
-    rule = Texts(min_items, max_items, StrSpec(*item), unique)
+    rule = Texts(min_items, max_items, StrSpec(*item), unique, choices)
     return _field(rule, description, default, converter=attrs.converters.optional(tuple))
 
 
@@ -376,17 +387,22 @@ def body_schema(cls: type[Any]) -> dict[str, Any]:
         schema["anyOf"] = [
             {
                 "required": [name],
-                "properties": {
-                    name: {"minItems": 1}
-                    if isinstance(rules[name].rule, Texts)
-                    else {"minLength": 1}
-                },
+                "properties": {name: _nonempty(rules[name].rule)},
             }
             for name in plan.nonempty_one_of
         ]
     if cls.__doc__:
         schema["description"] = inspect.cleandoc(cls.__doc__)
     return schema
+
+
+def _nonempty(rule: Rule) -> dict[str, Any]:
+    """What makes a value of `rule` non-empty, in JSON Schema."""
+    if isinstance(rule, Texts | NestedList):
+        return {"minItems": 1}
+    if isinstance(rule, Nested):
+        return {"type": "object"}  # present and not null
+    return {"minLength": 1}
 
 
 def query_parameters(cls: type[Any]) -> list[dict[str, Any]]:

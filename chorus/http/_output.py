@@ -477,18 +477,18 @@ def room_detail_view(room: persistence.Room, members: list[MemberView]) -> RoomD
     return RoomDetailView(**_room_fields(room), members=members)
 
 
-def room_event(event: persistence.Message) -> RoomEvent:
+def room_event(event: persistence.Message, *, encrypted: bool) -> RoomEvent:
     """The frame of a stored room event (`chorus.actors.events.event_frame`)."""
-    frame = event_frame(event)
+    frame = event_frame(event, encrypted=encrypted)
     assert isinstance(frame, _FRAMES), frame
     return frame
 
 
 def message_detail_view(
-    message: persistence.Message, reactions: dict[str, int]
+    message: persistence.Message, reactions: dict[str, int], *, encrypted: bool
 ) -> MessageDetailView:
     return MessageDetailView(
-        message=wire_message(message),
+        message=wire_message(message, encrypted=encrypted),
         reactions=reactions,
         reply_count=message.reply_count,
         last_reply_at=message.last_reply_at,
@@ -497,10 +497,11 @@ def message_detail_view(
     )
 
 
-def changed_view(result: persistence.Appended | None) -> ChangedView:
+def changed_view(result: persistence.Appended | None, *, encrypted: bool) -> ChangedView:
     if result is None:
         return ChangedView(event=None, duplicate=False)
-    return ChangedView(event=room_event(result.message), duplicate=result.duplicate)
+    event = room_event(result.message, encrypted=encrypted)
+    return ChangedView(event=event, duplicate=result.duplicate)
 
 
 def edit_view(edit: persistence.Edit) -> EditView:

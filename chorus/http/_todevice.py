@@ -17,7 +17,7 @@ from chorus import e2e, protocol
 from chorus.persistence import NewToDevice, QueueFull, now_ms
 from chorus.protocol import MAX_CIPHERTEXT_CHARS, MAX_ID_CHARS, MAX_KEY_CHARS
 
-from ._devices import DEVICE_ID, DeviceRefView, own_device
+from ._devices import DEVICE_ID, DeviceRefView, check_pattern, own_device
 from ._errors import ApiError
 from ._input import choice, integer, nested, nested_list, text, texts
 from ._routing import API_PREFIX, Call, Reply, RouteTable
@@ -33,7 +33,9 @@ class OlmCiphertextInput:
     """One Olm message."""
 
     type: int = integer(0, 1, "0: a pre-key message (starts a session); 1: a normal one.")
-    body: str = text(1, MAX_CIPHERTEXT_CHARS, "The ciphertext (base64).")
+    body: str = text(
+        1, MAX_CIPHERTEXT_CHARS, "The ciphertext (base64).", pattern=e2e.BASE64_PATTERN
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -41,7 +43,12 @@ class OlmEnvelopeInput:
     """Olm ciphertext for one device; the server relays it unread."""
 
     algorithm: str = choice(protocol.OLM, description="The Olm algorithm, nothing else.")
-    sender_key: str = text(1, MAX_KEY_CHARS, "The sending device's Curve25519 identity key.")
+    sender_key: str = text(
+        1,
+        MAX_KEY_CHARS,
+        "The sending device's Curve25519 identity key.",
+        pattern=e2e.BASE64_PATTERN,
+    )
     ciphertext: OlmCiphertextInput = nested(OlmCiphertextInput, "The Olm message.")
 
 
@@ -115,7 +122,9 @@ class ToDeviceAckedView:
     deleted: int
 
 
-def _envelope(given: OlmEnvelopeInput) -> protocol.OlmEnvelope:
+def _envelope(index: int, given: OlmEnvelopeInput) -> protocol.OlmEnvelope:
+    check_pattern(f"messages[{index}].content.sender_key", given.sender_key)
+    check_pattern(f"messages[{index}].content.ciphertext.body", given.ciphertext.body)
     return protocol.OlmEnvelope(
         algorithm=protocol.OLM,
         sender_key=given.sender_key,
@@ -148,9 +157,9 @@ async def send_to_device(call: Call[ToDeviceBatch]) -> Reply:
             user_id=m.user_id,
             device_id=m.device_id,
             message_id=m.message_id,
-            content=e2e.olm_content(_envelope(m.content)),
+            content=e2e.olm_content(_envelope(index, m.content)),
         )
-        for m in call.input.messages
+        for index, m in enumerate(call.input.messages)
     ]
     ttl_ms = int(call.services.settings.to_device_ttl * 1000)
     try:
