@@ -23,7 +23,7 @@ from chorus import protocol
 from .._http import HttpApi, RoomEvent
 from ._devices import Device, Trust
 from ._keystore import KeyStore
-from ._machine import CryptoMachine, DecryptionError
+from ._machine import CryptoMachine, Decrypted, DecryptionError
 from ._verification import VerificationCode
 
 _log = structlog.get_logger("chorus.client.e2e")
@@ -300,10 +300,18 @@ class E2EClient:
 
     async def _decrypt(
         self, room: str, sender: str, envelope: protocol.MegolmEnvelope, key: str
-    ) -> Any:
+    ) -> Decrypted:
+        """Decrypt; a device not in the list fetched so far makes the sender's list be
+        fetched again first (a new device of a peer), then it is judged."""
+        content = attrs.asdict(envelope)
         async with self._lock:
             try:
-                return self.machine.decrypt_room(room, sender, attrs.asdict(envelope), key)
+                opened = self.machine.decrypt_room(room, sender, content, key)
+                if opened.trust is Trust.UNKNOWN:
+                    listed = await self._api.query_devices([sender])
+                    self.machine.update_devices(sender, listed.get(sender, []))
+                    opened = self.machine.decrypt_room(room, sender, content, key)
+                return opened
             finally:
                 await self._save()
 
