@@ -34,9 +34,18 @@ async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
         yield server
 
 
-async def _monitor(port: int, into: bytearray, *, task_status: trio.TaskStatus[None]) -> None:
-    """Record every command Redis receives (its `MONITOR` feed) until cancelled."""
+async def _monitor(
+    port: int, into: bytearray, until: trio.CancelScope, *, task_status: trio.TaskStatus[None]
+) -> None:
+    """Record every command Redis receives (its `MONITOR` feed) until `until` is cancelled."""
     stream = await trio.open_tcp_stream("127.0.0.1", port)
+    with until:
+        await _record(stream, into, task_status)
+
+
+async def _record(
+    stream: trio.SocketStream, into: bytearray, task_status: trio.TaskStatus[None]
+) -> None:
     async with stream:
         await stream.send_all(b"MONITOR\r\n")
         into += await stream.receive_some(64)  # +OK: recording from here on
@@ -66,11 +75,16 @@ async def test_the_marker_of_an_encrypted_dm_is_nowhere_but_in_its_clients(
     traffic = bytearray()
     async with (
         running_nodes(
-            tmp_path / "nodes", 2, database_url=database_url, redis_url=redis.url
+            tmp_path / "nodes",
+            2,
+            database_url=database_url,
+            redis_url=redis.url,
+            env={"CHORUS_LOG_LEVEL": "debug"},  # log all there is: requests name the rooms
         ) as nodes,
         trio.open_nursery() as recording,
     ):
-        await recording.start(_monitor, redis.port, traffic)
+        monitoring = trio.CancelScope()
+        await recording.start(_monitor, redis.port, traffic, monitoring)
         urls = [
             (f"http://127.0.0.1:{n.http_port}", f"ws://127.0.0.1:{n.gateway_port}/") for n in nodes
         ]
@@ -114,7 +128,7 @@ async def test_the_marker_of_an_encrypted_dm_is_nowhere_but_in_its_clients(
             # And everything her WebSocket got (her room's message proves it was recording).
             await carol.wait_until(lambda: any(control in m.body for m in carol.received), 15)
             answers += [repr(message) for message in carol.received]
-        recording.cancel_scope.cancel()
+        monitoring.cancel()
         logs = "".join(node.log() for node in nodes)
         dump = await _pg_dump(pg_server, database)
     # Both clients read the marker...
