@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+import attrs
 import trio
 
 from chorus import protocol
@@ -20,6 +21,7 @@ from chorus.backup import DATABASE_FILE
 from chorus.client import Event, HttpApi, RealtimeClient
 from chorus.client.e2e import CryptoMachine, E2EClient, Secured, Trust
 from chorus.client.e2e._client import ONE_TIME_KEYS
+from chorus.client.e2e._wire import b64decode, b64encode
 from tests.e2e.node import open_node
 from tests.e2e.secure import PASSPHRASE, PASSWORD, SecureUser, secure_user
 from tests.polling import until
@@ -240,3 +242,35 @@ async def test_a_to_device_message_the_server_replays_is_ignored(tmp_path: Path)
             nursery.cancel_scope.cancel()
         assert bob_e2e.machine.has_session(ada.e2e.machine.own_device)  # the first was opened
         assert bob.problems() == []  # the copy was ignored, not reported as tampered
+
+
+async def test_a_ciphertext_the_server_alters_is_refused_and_reported(tmp_path: Path) -> None:
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+        HttpApi(node.http_url) as bob_api,
+    ):
+        await bob_api.register("bob", PASSWORD)
+        bob = await E2EClient.open(bob_api, tmp_path / "bob.keys", PASSPHRASE)
+        dm = await ada.api.direct_room(bob_api.user.id, encrypted=True)
+        await ada.client.join(dm.id)
+        await ada.client.send(dm.id, "genuine")
+        altered = await ada.client.send(dm.id, "to be altered")
+        assert altered.encrypted is not None
+        # The server flips one bit of the stored ciphertext (an envelope is its body).
+        raw = bytearray(b64decode(altered.encrypted.ciphertext))
+        raw[len(raw) // 2] ^= 0x01
+        envelope = attrs.evolve(altered.encrypted, ciphertext=b64encode(bytes(raw)))
+        stored = json.dumps(attrs.asdict(envelope))
+        _sql(tmp_path / "node", "UPDATE messages SET body = ? WHERE id = ?", stored, altered.id)
+        opened = [await bob.open_event(event) for event in await bob_api.events(dm.id)]
+        assert all(isinstance(o, Secured) for o in opened)
+        texts = [
+            o.event.message.body for o in opened if isinstance(o, Secured) and o.problem is None
+        ]
+        assert texts == ["genuine"]
+        [refused] = [o for o in opened if isinstance(o, Secured) and o.problem is not None]
+        assert refused.problem == "tampered"
+        assert refused.trust is None
+        assert isinstance(refused.event, protocol.MessageEvent)
+        assert refused.event.message.id == altered.id
