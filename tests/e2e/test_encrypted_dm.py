@@ -273,3 +273,23 @@ async def test_a_ciphertext_the_server_alters_is_refused_and_reported(tmp_path: 
         assert refused.trust is None
         assert isinstance(refused.event, protocol.MessageEvent)
         assert refused.event.message.id == altered.id
+
+
+async def test_one_time_keys_are_topped_up_when_the_server_says_they_run_low(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys") as bob,
+        HttpApi(node.http_url) as carol,
+    ):
+        await carol.register("carol", PASSWORD)
+        device = (bob.id, bob.e2e.device_id)
+        assert (await bob.api.key_counts(bob.e2e.device_id))[0] == ONE_TIME_KEYS
+        for _ in range(ONE_TIME_KEYS - 5):  # past the server's low-water mark (10)
+            await carol.claim_keys([device])
+
+        async def topped_up() -> bool:  # by bob's client, told by `one_time_keys_low`
+            return (await bob.api.key_counts(bob.e2e.device_id))[0] >= ONE_TIME_KEYS
+
+        await until(topped_up, timeout=15)
