@@ -323,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="chat in the terminal",
         description="Log in (or, if you say so, register) and chat; /help lists the "
         "commands. Without a terminal, the answers to the questions (password, and "
-        "for a new account: y, the password again) are the first input lines.",
+        "for a new account: y, the password again; then the passphrase of the "
+        "encryption keys unless --no-e2e) are the first input lines.",
     )
     chat.add_argument(
         "--server", default="http://127.0.0.1:8080", help="HTTP address of a Chorus node"

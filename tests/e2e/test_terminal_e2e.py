@@ -9,9 +9,11 @@ from pathlib import Path
 
 import trio
 
+from chorus.client import HttpApi
 from chorus.client.e2e import KeyStore, Trust
 from chorus.client.terminal import key_file_for, run_chat
-from tests.e2e.node import RunningNode, open_node
+from tests.cli.test_serve import CHORUS
+from tests.e2e.node import PASSWORD, RunningNode, open_node
 from tests.e2e.secure import SecureUser, secure_user
 from tests.e2e.test_terminal import NEW_ACCOUNT, Keyboard, Screen
 
@@ -87,3 +89,21 @@ async def test_an_encrypted_dm_shows_the_lock_and_the_senders_trust(tmp_path: Pa
         lines = screen.getvalue().splitlines()
         assert next(line for line in lines if "ada: hello bob" in line).startswith("🔒? ")
         assert next(line for line in lines if "ada: verified now" in line).startswith("🔒 ")
+
+
+async def test_the_chorus_chat_command_keeps_the_keys_in_its_keys_dir(tmp_path: Path) -> None:
+    async with open_node(tmp_path / "node") as running:
+        argv = [*CHORUS, "chat", "--server", running.http_url, "--user", "bob"]
+        argv += ["--keys-dir", str(tmp_path / "keys")]
+        answers = "\n".join([*NEW_ACCOUNT, PASSPHRASE, "/quit", ""]).encode()
+        with trio.fail_after(60):
+            done = await trio.run_process(argv, stdin=answers, capture_stdout=True, check=False)
+        assert done.returncode == 0, done.stdout.decode()
+        assert b"Hello bob!" in done.stdout
+        key_file = key_file_for(tmp_path / "keys", running.http_url, "bob")
+        state = await trio.to_thread.run_sync(KeyStore(key_file, PASSPHRASE).load)
+        assert state is not None
+        async with HttpApi(running.http_url) as api:
+            await api.login("bob", PASSWORD)
+            [device] = await api.my_devices()  # registered by that run, still listed
+        assert device["device_id"] == state["device_id"]
