@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,27 +14,21 @@ from chorus import protocol
 from chorus.client import Event, HttpApi, RealtimeClient
 from chorus.client.e2e import E2EClient, E2EProblem, Secured
 from chorus.client.e2e._client import event_room
+from tests.e2e.node import ChatUser
 
 PASSWORD = "correct horse battery staple"
 PASSPHRASE = "a key-file passphrase"
 
 
 @attrs.define
-class SecureUser:
-    api: HttpApi
-    e2e: E2EClient
-    client: RealtimeClient
-    received: list[Event] = attrs.field(factory=list)
-    changed: trio.Event = attrs.field(factory=trio.Event)
+class SecureUser(ChatUser):
+    """A `ChatUser` whose client has end-to-end encryption on."""
 
-    @property
-    def id(self) -> str:
-        return self.api.user.id
+    e2e: E2EClient = attrs.field(kw_only=True)
 
     def secured(self, room_id: str) -> list[Secured]:
-        return [
-            e for e in self.received if isinstance(e, Secured) and event_room(e.event) == room_id
-        ]
+        found = [e for e in self.received if isinstance(e, Secured)]
+        return [e for e in found if event_room(e.event) == room_id]
 
     def texts(self, room_id: str) -> list[str]:
         """The plaintext of every message opened in the room, in order."""
@@ -46,15 +40,6 @@ class SecureUser:
 
     def problems(self) -> list[E2EProblem]:
         return [e for e in self.received if isinstance(e, E2EProblem)]
-
-    async def wait_for(self, found: Callable[[Event], bool], *, timeout: float = 15) -> Event:
-        """The first received event for which `found` is true, waiting for it if needed."""
-        with trio.fail_after(timeout):
-            while True:
-                for event in self.received:
-                    if found(event):
-                        return event
-                await self.changed.wait()
 
     async def wait_for_text(self, room_id: str, text: str, *, timeout: float = 15) -> Secured:
         def opened(event: Event) -> bool:
@@ -68,12 +53,6 @@ class SecureUser:
         found = await self.wait_for(opened, timeout=timeout)
         assert isinstance(found, Secured)
         return found
-
-    async def collect(self) -> None:
-        async for event in self.client.events:
-            self.received.append(event)
-            self.changed.set()
-            self.changed = trio.Event()
 
 
 @asynccontextmanager
@@ -94,13 +73,20 @@ async def secure_user(
         else:
             await api.register(username or f"user{secrets.token_hex(4)}", PASSWORD)
         e2e = await E2EClient.open(api, key_file, PASSPHRASE)
-        client = RealtimeClient(api, gateway_url=gateway_url, max_backoff=1.0, e2e=e2e)
-        user = SecureUser(api, e2e, client)
-        async with trio.open_nursery() as nursery:
-            with trio.fail_after(30):
-                await nursery.start(client.run)
-            nursery.start_soon(user.collect)
-            try:
-                yield user
-            finally:
-                nursery.cancel_scope.cancel()
+        async with connected(api, e2e, gateway_url) as user:
+            yield user
+
+
+@asynccontextmanager
+async def connected(api: HttpApi, e2e: E2EClient, gateway_url: str) -> AsyncIterator[SecureUser]:
+    """Connect a signed-in user whose device is open, and collect its events."""
+    client = RealtimeClient(api, gateway_url=gateway_url, max_backoff=1.0, e2e=e2e)
+    user = SecureUser(api, client, [], e2e=e2e)
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(30):
+            await nursery.start(client.run)
+        nursery.start_soon(user.collect)
+        try:
+            yield user
+        finally:
+            nursery.cancel_scope.cancel()

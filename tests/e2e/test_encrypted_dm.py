@@ -9,27 +9,41 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import attrs
-import trio
 
 from chorus import protocol
 from chorus.backup import DATABASE_FILE
-from chorus.client import Event, HttpApi, RealtimeClient
+from chorus.client import Event, HttpApi
 from chorus.client.e2e import CryptoMachine, E2EClient, Secured, Trust
 from chorus.client.e2e._client import ONE_TIME_KEYS
 from chorus.client.e2e._wire import b64decode, b64encode
-from tests.e2e.node import open_node
-from tests.e2e.secure import PASSPHRASE, PASSWORD, SecureUser, secure_user
+from tests.e2e.node import RunningNode, open_node
+from tests.e2e.secure import PASSPHRASE, PASSWORD, SecureUser, connected, secure_user
 from tests.polling import until
 
 
 def _opened(kind: type[protocol.EditedEvent | protocol.ReactionEvent]) -> Callable[[Event], bool]:
     """Finds an opened event of this kind."""
     return lambda e: isinstance(e, Secured) and isinstance(e.event, kind) and e.problem is None
+
+
+@asynccontextmanager
+async def ada_and_offline_bob(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[RunningNode, SecureUser, HttpApi, E2EClient]]:
+    """A node, ada connected with encryption, and bob with a registered device, offline."""
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+        HttpApi(node.http_url) as bob_api,
+    ):
+        await bob_api.register("bob", PASSWORD)
+        bob_e2e = await E2EClient.open(bob_api, tmp_path / "bob.keys", PASSPHRASE)
+        yield node, ada, bob_api, bob_e2e
 
 
 async def test_two_sdk_instances_exchange_messages_edits_reactions_and_thread_replies(
@@ -135,28 +149,19 @@ async def test_a_device_added_mid_conversation_reads_what_follows_not_what_came_
 
 async def test_the_fallback_key_is_used_once_one_time_keys_are_exhausted(tmp_path: Path) -> None:
     async with (
-        open_node(tmp_path / "node") as node,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
-        HttpApi(node.http_url) as bob_api,
+        ada_and_offline_bob(tmp_path) as (node, ada, bob_api, bob_e2e),
         HttpApi(node.http_url) as carol_api,
     ):
-        await bob_api.register("bob", PASSWORD)
         await carol_api.register("carol", PASSWORD)
-        bob_e2e = await E2EClient.open(bob_api, tmp_path / "bob.keys", PASSPHRASE)
         device = (bob_api.user.id, bob_e2e.device_id)
         # Bob is offline: nobody tops his keys up while carol takes them all.
         claimed = [await carol_api.claim_keys([device]) for _ in range(60)]
-        assert [c[0]["fallback"] for c in claimed].count(False) == 50
+        assert [c[0]["fallback"] for c in claimed].count(False) == ONE_TIME_KEYS
         assert claimed[-1][0]["fallback"] is True
         dm = await ada.api.direct_room(bob_api.user.id, encrypted=True)
         await ada.client.join(dm.id)
         await ada.client.send(dm.id, "via the fallback key")
-        client = RealtimeClient(bob_api, gateway_url=node.gateway_url, e2e=bob_e2e)
-        bob = SecureUser(bob_api, bob_e2e, client)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(client.run)
-            nursery.start_soon(bob.collect)
-            await client.join(dm.id)
+        async with connected(bob_api, bob_e2e, node.gateway_url):
             [message] = await bob_api.events(dm.id)
             opened = await bob_e2e.open_event(message)
             assert isinstance(opened, Secured)
@@ -167,7 +172,6 @@ async def test_the_fallback_key_is_used_once_one_time_keys_are_exhausted(tmp_pat
                 return (await bob_api.key_counts(bob_e2e.device_id))[0] >= ONE_TIME_KEYS
 
             await until(topped_up, timeout=15)
-            nursery.cancel_scope.cancel()
 
 
 def _sql(node_dir: Path, statement: str, *args: object) -> None:
@@ -207,13 +211,7 @@ async def test_a_device_the_server_injects_into_the_directory_is_flagged_unverif
 
 
 async def test_a_to_device_message_the_server_replays_is_ignored(tmp_path: Path) -> None:
-    async with (
-        open_node(tmp_path / "node") as node,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
-        HttpApi(node.http_url) as bob_api,
-    ):
-        await bob_api.register("bob", PASSWORD)
-        bob_e2e = await E2EClient.open(bob_api, tmp_path / "bob.keys", PASSPHRASE)
+    async with ada_and_offline_bob(tmp_path) as (node, ada, bob_api, bob_e2e):
         [bob_device] = [s.device for s in await ada.e2e.devices(bob_api.user.id)]
         [claimed] = await ada.api.claim_keys([bob_device.key])
         ada.e2e.machine.start_session(bob_device, claimed)
@@ -229,29 +227,18 @@ async def test_a_to_device_message_the_server_replays_is_ignored(tmp_path: Path)
             " sender_device, 'again', content, sent_at + 1, expires_at FROM to_device_messages",
         )
         assert len(await bob_api.fetch_to_device(bob_device.device_id)) == 2
-        client = RealtimeClient(bob_api, gateway_url=node.gateway_url, e2e=bob_e2e)
-        bob = SecureUser(bob_api, bob_e2e, client)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(client.run)
-            nursery.start_soon(bob.collect)
+        async with connected(bob_api, bob_e2e, node.gateway_url) as bob:
 
             async def all_processed() -> bool:  # both acknowledged
                 return not await bob_api.fetch_to_device(bob_device.device_id)
 
             await until(all_processed, timeout=15)
-            nursery.cancel_scope.cancel()
         assert bob_e2e.machine.has_session(ada.e2e.machine.own_device)  # the first was opened
         assert bob.problems() == []  # the copy was ignored, not reported as tampered
 
 
 async def test_a_ciphertext_the_server_alters_is_refused_and_reported(tmp_path: Path) -> None:
-    async with (
-        open_node(tmp_path / "node") as node,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
-        HttpApi(node.http_url) as bob_api,
-    ):
-        await bob_api.register("bob", PASSWORD)
-        bob = await E2EClient.open(bob_api, tmp_path / "bob.keys", PASSPHRASE)
+    async with ada_and_offline_bob(tmp_path) as (_, ada, bob_api, bob):
         dm = await ada.api.direct_room(bob_api.user.id, encrypted=True)
         await ada.client.join(dm.id)
         await ada.client.send(dm.id, "genuine")
