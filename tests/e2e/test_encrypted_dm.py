@@ -32,6 +32,17 @@ def _opened(kind: type[protocol.EditedEvent | protocol.ReactionEvent]) -> Callab
 
 
 @asynccontextmanager
+async def ada_and_bob(tmp_path: Path) -> AsyncIterator[tuple[RunningNode, SecureUser, SecureUser]]:
+    """A node, and ada and bob connected with encryption on."""
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys", "bob") as bob,
+    ):
+        yield node, ada, bob
+
+
+@asynccontextmanager
 async def ada_and_offline_bob(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[RunningNode, SecureUser, HttpApi, E2EClient]]:
@@ -49,11 +60,7 @@ async def ada_and_offline_bob(
 async def test_two_sdk_instances_exchange_messages_edits_reactions_and_thread_replies(
     tmp_path: Path,
 ) -> None:
-    async with (
-        open_node(tmp_path / "node") as node,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys") as bob,
-    ):
+    async with ada_and_bob(tmp_path) as (_node, ada, bob):
         dm = await ada.api.direct_room(bob.id, encrypted=True)
         assert dm.encrypted
         await ada.client.join(dm.id)  # bob's client follows the room by itself
@@ -94,11 +101,7 @@ async def test_two_sdk_instances_exchange_messages_edits_reactions_and_thread_re
 
 
 async def test_verification_codes_match_and_mark_the_peer_verified(tmp_path: Path) -> None:
-    async with (
-        open_node(tmp_path / "node") as node,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys") as bob,
-    ):
+    async with ada_and_bob(tmp_path) as (_node, ada, bob):
         [seen_by_ada] = await ada.e2e.devices(bob.id)
         [seen_by_bob] = await bob.e2e.devices(ada.id)
         assert seen_by_ada.code == seen_by_bob.code  # what the two people compare
@@ -115,11 +118,7 @@ async def test_verification_codes_match_and_mark_the_peer_verified(tmp_path: Pat
 async def test_a_device_added_mid_conversation_reads_what_follows_not_what_came_before(
     tmp_path: Path,
 ) -> None:
-    async with (
-        open_node(tmp_path / "node") as node,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys", "bob") as bob,
-    ):
+    async with ada_and_bob(tmp_path) as (node, ada, bob):
         dm = await ada.api.direct_room(bob.id, encrypted=True)
         await ada.client.join(dm.id)
         before = await ada.client.send(dm.id, "before the laptop")
@@ -183,12 +182,7 @@ def _sql(node_dir: Path, statement: str, *args: object) -> None:
 async def test_a_device_the_server_injects_into_the_directory_is_flagged_unverified(
     tmp_path: Path,
 ) -> None:
-    async with (
-        open_node(tmp_path / "node") as node,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
-        secure_user(node.http_url, node.gateway_url, tmp_path / "bob.keys", "bob") as bob,
-        HttpApi(node.http_url) as stolen,
-    ):
+    async with ada_and_bob(tmp_path) as (node, ada, bob), HttpApi(node.http_url) as stolen:
         [real] = await ada.e2e.devices(bob.id)
         await ada.e2e.mark_verified(real.device)
         # The server makes up a device for bob, self-signed by keys it holds.
