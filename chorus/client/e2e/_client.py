@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import orjson
 import structlog
 import trio
 
 from chorus import protocol
 
-from .._http import HttpApi, RoomEvent
+from .._http import ApiError, HttpApi, RoomEvent
 from ._devices import Device, Trust
 from ._keystore import KeyStore
 from ._machine import CryptoMachine, Decrypted, DecryptionError
@@ -264,7 +265,11 @@ class E2EClient:
         except DecryptionError as exc:
             if exc.reason != "no_session":
                 return _refused(event, exc)
-            await self.sync_to_device()
+            try:
+                await self.sync_to_device()
+            except (ApiError, httpx.HTTPError) as unreachable:  # shown unopened, not fatal
+                _log.warning("e2e.key_fetch_failed", error=str(unreachable))
+                return _refused(event, exc)
             try:
                 opened = await self._decrypt(room, sender, envelope, key)
             except DecryptionError as again:
@@ -308,7 +313,11 @@ class E2EClient:
             try:
                 opened = self.machine.decrypt_room(room, sender, content, key)
                 if opened.trust is Trust.UNKNOWN:
-                    listed = await self._api.query_devices([sender])
+                    try:
+                        listed = await self._api.query_devices([sender])
+                    except (ApiError, httpx.HTTPError) as exc:  # stays flagged unknown
+                        _log.warning("e2e.device_list_failed", error=str(exc))
+                        return opened
                     self.machine.update_devices(sender, listed.get(sender, []))
                     opened = self.machine.decrypt_room(room, sender, content, key)
                 return opened
