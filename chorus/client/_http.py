@@ -367,8 +367,8 @@ class HttpApi:
         await self._call("PUT", f"/admin/rooms/{room_id}/owner", {"user_id": user_id})
 
     async def direct_room(self, user_id: str, *, encrypted: bool = False) -> Room:
-        """The direct room with `user_id`; `encrypted` turns end-to-end encryption on for
-        good (docs/e2e.md), and an encrypted room stays encrypted whatever is asked."""
+        """The direct room with `user_id`; with `encrypted`, their end-to-end encrypted
+        one (docs/e2e.md): another room than the plain one, encrypted for good."""
         body: dict[str, Any] = {"user_id": user_id}
         if encrypted:
             body["encrypted"] = True

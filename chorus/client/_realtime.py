@@ -311,17 +311,7 @@ class RealtimeClient:
             attachments=tuple(attachments),
             encrypted=encrypted,
         )
-        try:
-            return await self._post(pending)
-        except ApiError as exc:
-            # The room was encrypted since this client looked (the flag only ever turns
-            # on): nothing was stored, so encrypt it and send it again, once.
-            if exc.code != ErrorCode.ENCRYPTION_REQUIRED or self._e2e is None or encrypted:
-                raise
-            self._e2e.mark_encrypted(room_id)
-            return await self.send(
-                room_id, body, client_id=pending.client_id, thread=thread, attachments=attachments
-            )
+        return await self._post(pending)
 
     async def _post(self, pending: _Pending) -> protocol.Message:
         self._outbox[pending.client_id] = pending

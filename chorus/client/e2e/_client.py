@@ -140,14 +140,11 @@ class E2EClient:
     # -- sending ----------------------------------------------------------------------
 
     async def is_encrypted(self, room_id: str) -> bool:
+        """Whether the room is end-to-end encrypted (fixed when a room is made: cached)."""
         if room_id not in self._encrypted:
             room = await self._api.get_room(room_id)
             self._encrypted[room_id] = bool(room.get("encrypted"))
         return self._encrypted[room_id]
-
-    def mark_encrypted(self, room_id: str) -> None:
-        """The server says the room is encrypted (a room never stops being so)."""
-        self._encrypted[room_id] = True
 
     async def encrypt(self, room_id: str, content: dict[str, Any]) -> protocol.MegolmEnvelope:
         """Encrypt `content` for every device of the room's members (this user's other
