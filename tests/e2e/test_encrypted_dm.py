@@ -202,6 +202,11 @@ async def test_a_device_the_server_injects_into_the_directory_is_flagged_unverif
         )
         trust = {s.device.device_id: s.trust for s in await ada.e2e.devices(bob.id)}
         assert trust == {bob.e2e.device_id: Trust.VERIFIED, "EVIL": Trust.UNVERIFIED}
+        # It published no keys: messages still go, to bob's real device only.
+        dm = await ada.api.direct_room(bob.id, encrypted=True)
+        await ada.client.join(dm.id)
+        await ada.client.send(dm.id, "for bob's phone")
+        assert (await bob.wait_for_text(dm.id, "for bob's phone")).trust is Trust.UNVERIFIED
 
 
 async def test_a_to_device_message_the_server_replays_is_ignored(tmp_path: Path) -> None:

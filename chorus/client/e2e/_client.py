@@ -150,8 +150,11 @@ class E2EClient:
         """Encrypt `content` for every device of the room's members (this user's other
         devices too), sharing the room key first with devices that lack it."""
         async with self._lock:
-            devices = await self._room_devices(room_id)
-            await self._open_sessions(devices)
+            listed = await self._room_devices(room_id)
+            await self._open_sessions(listed)
+            # A device no key could be claimed for cannot be given the room key: it is
+            # left out (and gets a new session once it can be reached).
+            devices = [d for d in listed if self.machine.has_session(d)]
             shares = self.machine.room_key_shares(room_id, devices)
             await self._save()
             if shares:
@@ -236,8 +239,16 @@ class E2EClient:
     async def sync_to_device(self) -> int:
         """Fetch and process what is queued for this device over HTTP; how many."""
         items = await self._api.fetch_to_device(self.device_id)
-        messages = [protocol.decode_server_frame(_as_frame(item)) for item in items]
-        await self.receive_to_device([m for m in messages if isinstance(m, protocol.ToDeviceEvent)])
+        messages = []
+        for item in items:
+            try:
+                frame = protocol.decode_server_frame(_as_frame(item))
+            except protocol.ProtocolError as exc:  # acknowledged below all the same
+                _log.warning("e2e.bad_to_device", code=exc.code, message=exc.message)
+                continue
+            if isinstance(frame, protocol.ToDeviceEvent):
+                messages.append(frame)
+        await self.receive_to_device(messages)
         if items:
             await self._api.ack_to_device(self.device_id, [str(item["id"]) for item in items])
         return len(items)

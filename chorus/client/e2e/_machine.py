@@ -265,10 +265,13 @@ class CryptoMachine:
         }
         if not signature_valid(device.ed25519, obj) or not isinstance(obj["key"], str):
             raise DecryptionError("malformed", f"claimed key of {device.key} is not signed by it")
-        session = self._account.create_outbound_session(
-            vodozemac.Curve25519PublicKey.from_base64(device.curve25519),
-            vodozemac.Curve25519PublicKey.from_base64(obj["key"]),
-        )
+        try:
+            session = self._account.create_outbound_session(
+                vodozemac.Curve25519PublicKey.from_base64(device.curve25519),
+                vodozemac.Curve25519PublicKey.from_base64(obj["key"]),
+            )
+        except (vodozemac.KeyException, ValueError) as exc:
+            raise DecryptionError("malformed", f"a key of {device.key} is not a key") from exc
         self._sessions.setdefault(device.curve25519, []).insert(0, session)
         self.changed = True
 
