@@ -279,3 +279,50 @@ async def test_one_time_keys_are_topped_up_when_the_server_says_they_run_low(
             return (await bob.api.key_counts(bob.e2e.device_id))[0] >= ONE_TIME_KEYS
 
         await until(topped_up, timeout=15)
+
+
+async def test_an_encrypted_group_dm_reaches_every_member(tmp_path: Path) -> None:
+    async with (
+        ada_and_bob(tmp_path) as (node, ada, bob),
+        secure_user(node.http_url, node.gateway_url, tmp_path / "carol.keys") as carol,
+    ):
+        group = await ada.api.group_room([bob.id, carol.id], encrypted=True)
+        assert group.encrypted
+        await ada.client.join(group.id)
+        await ada.client.send(group.id, "hello both")
+        for reader in (bob, carol):
+            await reader.wait_for_text(group.id, "hello both")
+        await carol.client.send(group.id, "hi from carol")
+        for reader in (ada, bob):
+            await reader.wait_for_text(group.id, "hi from carol")
+
+
+async def test_a_device_signing_in_again_with_its_key_file_keeps_its_sessions(
+    tmp_path: Path,
+) -> None:
+    async with (
+        open_node(tmp_path / "node") as node,
+        secure_user(node.http_url, node.gateway_url, tmp_path / "ada.keys") as ada,
+    ):
+        keys = tmp_path / "bob.keys"
+        async with secure_user(node.http_url, node.gateway_url, keys, "bob") as bob:
+            dm = await ada.api.direct_room(bob.id, encrypted=True)
+            await ada.client.join(dm.id)
+            await ada.client.send(dm.id, "before the restart")
+            await bob.wait_for_text(dm.id, "before the restart")
+            device_id = bob.e2e.device_id
+        # Bob's program ends; later he signs in again (another session) with his key file.
+        async with secure_user(
+            node.http_url, node.gateway_url, keys, "bob", existing=True
+        ) as again:
+            assert again.e2e.device_id == device_id  # the same device, from the key file
+            await again.client.join(dm.id)
+            await ada.client.send(dm.id, "after the restart")
+            await again.wait_for_text(dm.id, "after the restart")
+            history = [await again.e2e.open_event(e) for e in await again.api.events(dm.id)]
+            texts = [
+                h.event.message.body
+                for h in history
+                if isinstance(h, Secured) and isinstance(h.event, protocol.MessageEvent)
+            ]
+            assert texts == ["before the restart", "after the restart"]
