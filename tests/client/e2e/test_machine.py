@@ -240,3 +240,13 @@ def test_fallback_key_ids_never_clash_with_one_time_key_ids() -> None:
     machine = CryptoMachine.create("u_alice", "ALAPTOP")
     one_time = {key["key_id"] for key in machine.new_one_time_keys(3)}
     assert machine.new_fallback_key()["key_id"] not in one_time
+
+
+def test_other_keys_under_a_verified_device_id_are_a_new_unverified_device() -> None:
+    alice, bob = _machines()
+    alice.mark_verified(bob.own_device)
+    swapped = CryptoMachine.create("u_bob", "BPHONE")  # the server swaps bob's keys
+    assert alice.update_devices("u_bob", [listing(swapped)]) == (swapped.own_device,)
+    [listed] = alice.devices_of("u_bob")
+    assert alice.trust(listed) is Trust.UNVERIFIED
+    assert alice.trust(bob.own_device) is Trust.UNKNOWN  # the old keys are no longer listed
