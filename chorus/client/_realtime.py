@@ -505,7 +505,7 @@ class RealtimeClient:
         """Publish one-time keys the device used up while this client was away."""
         assert self._e2e is not None
         try:
-            await self._e2e.replenish(*await self._api.key_counts(self._e2e.device_id))
+            await self._e2e.replenish()
         except (ApiError, httpx.HTTPError) as exc:  # the next `one_time_keys_low` retries
             _log.warning("client.key_upload_failed", error=str(exc))
 

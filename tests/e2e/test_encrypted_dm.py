@@ -276,7 +276,8 @@ async def test_one_time_keys_are_topped_up_when_the_server_says_they_run_low(
             await carol.claim_keys([device])
 
         async def topped_up() -> bool:  # by bob's client, told by `one_time_keys_low`
-            return (await bob.api.key_counts(bob.e2e.device_id))[0] >= ONE_TIME_KEYS
+            # Not left at 5: carol may still have claimed a few after the top-up began.
+            return (await bob.api.key_counts(bob.e2e.device_id))[0] >= ONE_TIME_KEYS - 10
 
         await until(topped_up, timeout=15)
 

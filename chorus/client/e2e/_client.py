@@ -113,8 +113,7 @@ class E2EClient:
         # A device belongs to the session that registers it: registering again (same
         # keys) binds it to this session.
         await api.put_device(machine.device_id, machine.device_keys(display_name))
-        count, fallback = await api.key_counts(machine.device_id)
-        await client.replenish(count, fallback)
+        await client.replenish()
         return client
 
     @property
@@ -123,9 +122,14 @@ class E2EClient:
 
     # -- keys -------------------------------------------------------------------------
 
-    async def replenish(self, count: int, fallback: bool) -> None:
-        """Publish one-time keys up to `ONE_TIME_KEYS` (and a fallback key if none is held)."""
+    async def replenish(self) -> None:
+        """Publish one-time keys up to `ONE_TIME_KEYS` (and a fallback key if none is held).
+
+        The count is read under the lock, so calls that overlap (a burst of
+        `one_time_keys_low`) upload once.
+        """
         async with self._lock:
+            count, fallback = await self._api.key_counts(self.device_id)
             for _ in range(ONE_TIME_KEYS // _BATCH + 2):  # bounded: the server caps the count
                 missing = ONE_TIME_KEYS - count
                 if missing <= 0 and fallback:
@@ -354,9 +358,8 @@ class E2EClient:
 
     async def _save(self) -> None:
         if self.machine.changed:
-            state = self.machine.to_state()
-            self.machine.changed = False
-            await trio.to_thread.run_sync(self._store.save, state)
+            await trio.to_thread.run_sync(self._store.save, self.machine.to_state())
+            self.machine.changed = False  # only once saved: a failed save is tried again
 
 
 def _ciphertext_of(event: RoomEvent) -> tuple[protocol.MegolmEnvelope | None, str, str]:

@@ -112,7 +112,7 @@ class CryptoMachine:
     _inbound: dict[str, _Inbound] = attrs.field(factory=dict)
     _seen_olm: dict[str, None] = attrs.field(factory=dict)
     _megolm_index: dict[str, str] = attrs.field(factory=dict)
-    """"session_id:index" -> the event that used that index."""
+    """`session_id:index` -> the event (message id) that first used that index."""
     changed: bool = False
 
     @classmethod
