@@ -535,9 +535,13 @@ class ChatConnection:
             self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
 
     async def _ack_to_device(self, ref: str, ids: tuple[str, ...]) -> None:
-        """Delete the device's messages it processed (`to_device_ack`)."""
+        """Delete the device's messages it processed (`to_device_ack`).
+
+        Like ids of other devices, ids sent on a connection without a device
+        delete nothing: acknowledging is idempotent and never refused.
+        """
         if self.device_id is None:
-            self._error(ref, ErrorCode.INVALID_VALUE, "hello named no device_id")
+            self.send(protocol.encode(protocol.Ack(ref=ref)))
             return
         try:
             await self._context.store.ack_to_device(self.user_id, self.device_id, ids)

@@ -30,6 +30,7 @@ from chorus.metrics import (
 )
 from chorus.persistence import (
     Appended,
+    Forbidden,
     Gone,
     Message,
     NewMessage,
@@ -510,6 +511,7 @@ class RoomActor:
         posts = await self._may_send(posts)
         if any(post.thread_id is not None for post in posts):
             posts = [post for post in posts if await self._thread_ok(post)]
+        posts = [post for post in posts if not post.attachments or await self._attachable(post)]
         run: list[Post] = []
         for post in posts:
             if post.attachments:
@@ -564,6 +566,26 @@ class RoomActor:
         MESSAGES_STORED.inc(len(new))
         if new and self._bus is not None:
             await self._publish(_stored_envelope(new))
+
+    async def _attachable(self, post: Post) -> bool:
+        """Files declared end-to-end encrypted go in encrypted rooms, and only they do there
+        (else the post is refused here); the store checks the rest (owner, state)."""
+        for file_id in post.attachments:
+            try:
+                file = await self._store.get_file(file_id)
+            except StoreError as exc:
+                post.responder.refused(exc)
+                return False
+            if file is None or file.encrypted == self._encrypted:
+                continue
+            why = (
+                "it is not end-to-end encrypted (upload it with encrypted=true)"
+                if self._encrypted
+                else "it is end-to-end encrypted and this room is not"
+            )
+            post.responder.refused(Forbidden(f"file {file_id!r} cannot be attached here: {why}"))
+            return False
+        return True
 
     async def _thread_ok(self, post: Post) -> bool:
         """A reply's root must be a live, top-level message of this room (else refused here,

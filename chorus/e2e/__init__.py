@@ -16,6 +16,8 @@ from ._signing import verify as verify
 from ._wire import LOW_WATER as LOW_WATER
 from ._wire import MAX_QUEUED as MAX_QUEUED
 from ._wire import MAX_UNCLAIMED_KEYS as MAX_UNCLAIMED_KEYS
+from ._wire import REQUEST_BURST as REQUEST_BURST
+from ._wire import REQUESTS_PER_SECOND as REQUESTS_PER_SECOND
 from ._wire import megolm_content as megolm_content
 from ._wire import megolm_envelope as megolm_envelope
 from ._wire import olm_content as olm_content

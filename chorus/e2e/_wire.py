@@ -16,6 +16,10 @@ MAX_UNCLAIMED_KEYS: Final = 200
 """Most unclaimed one-time keys one device keeps."""
 LOW_WATER: Final = 10
 """A claim that leaves a device fewer one-time keys than this alerts it."""
+REQUESTS_PER_SECOND: Final = 10.0
+REQUEST_BURST: Final = 50
+"""Key claims and to-device sends one user may make (each kind counted apart, over all
+nodes sharing Redis): claims drain other devices' keys, sends fill their queues."""
 
 
 def olm_content(envelope: protocol.OlmEnvelope) -> str:

@@ -16,6 +16,7 @@ import attrs
 from chorus import e2e, protocol
 from chorus.persistence import ClaimedKey, Conflict, Device, KeyCounts, OneTimeKey, now_ms
 from chorus.protocol import MAX_ID_CHARS, MAX_KEY_CHARS, StrSpec
+from chorus.text import NAME_PATTERN, name_problem
 
 from ._errors import ApiError, bad_request, forbidden, not_found
 from ._input import nested, nested_list, text, texts
@@ -28,6 +29,11 @@ ALGORITHMS: Final = (protocol.OLM, protocol.MEGOLM)
 DEVICE_ID: Final = StrSpec(1, MAX_ID_CHARS, spaceless=True)
 """A device id in a path: 1-64 characters, no whitespace or controls."""
 _MAX_DISPLAY_NAME: Final = 64
+OWN_DEVICE_ERRORS: Final = {
+    403: "The device belongs to another of your sessions.",
+    404: "You have no such live device.",
+}
+"""What a route on one of the caller's devices (`own_device`) may answer."""
 
 
 # -- input -----------------------------------------------------------------------------
@@ -47,7 +53,14 @@ class IdentityKeys:
 class NewDevice:
     """A device of this session, signed by itself (see docs/e2e.md, "Signatures")."""
 
-    display_name: str = text(0, _MAX_DISPLAY_NAME, "Shown to the user's peers.", default="")
+    display_name: str = text(
+        0,
+        _MAX_DISPLAY_NAME,
+        "Shown to the user's peers: empty, or a name with a visible character (no control,"
+        " line break or bidi character).",
+        default="",
+        pattern=NAME_PATTERN,
+    )
     algorithms: tuple[str, ...] = texts(
         2,
         2,
@@ -240,6 +253,17 @@ async def own_device(call: Call[Any], device_id: str) -> Device:
     return device
 
 
+async def within_rate(call: Call[Any], kind: str) -> None:
+    """429 when the caller makes `kind` requests faster than `e2e.REQUESTS_PER_SECOND`."""
+    allowed = await call.services.limiter.allow(
+        f"limit:{kind}:{call.user_id}", rate=e2e.REQUESTS_PER_SECOND, burst=e2e.REQUEST_BURST
+    )
+    if not allowed:
+        raise ApiError(
+            429, protocol.ErrorCode.RATE_LIMITED, f"too many {kind} requests", {"Retry-After": "1"}
+        )
+
+
 def _checked_key(device: Device, key: SignedKey, *, fallback: bool) -> OneTimeKey:
     check_pattern(f"key {key.key_id}", key.key, key=True)
     check_pattern(f"key {key.key_id}: signature", key.signature)
@@ -288,6 +312,8 @@ async def register_device(call: Call[NewDevice], device_id: str) -> Reply:
     }
     if not e2e.verify(given.keys.ed25519, given.signature, signed):
         raise bad_signature("the device keys")
+    if given.display_name and (problem := name_problem(given.display_name)) is not None:
+        raise bad_request(protocol.ErrorCode.INVALID_VALUE, f"display_name: {problem}")
     assert call.principal is not None
     device = Device(
         user_id=call.user_id,
@@ -373,9 +399,8 @@ async def query_keys(call: Call[KeyQuery]) -> Reply:
     errors={
         400: "A key is not a 32-byte key, a key id was used for another key, more than"
         f" {e2e.MAX_UNCLAIMED_KEYS} unclaimed keys, or `bad_signature`.",
-        403: "The device belongs to another of your sessions.",
-        404: "You have no such live device.",
-    },
+    }
+    | OWN_DEVICE_ERRORS,
     path_specs={"device_id": DEVICE_ID},
 )
 async def upload_keys(call: Call[KeyUpload], device_id: str) -> Reply:
@@ -404,10 +429,7 @@ async def upload_keys(call: Call[KeyUpload], device_id: str) -> Reply:
     f"{API_PREFIX}/devices/{{device_id}}/keys",
     summary="Your device's key counts",
     responses={200: KeyCountsView},
-    errors={
-        403: "The device belongs to another of your sessions.",
-        404: "You have no such live device.",
-    },
+    errors=OWN_DEVICE_ERRORS,
     path_specs={"device_id": DEVICE_ID},
 )
 async def key_counts(call: Call[object], device_id: str) -> Reply:
@@ -426,11 +448,13 @@ async def key_counts(call: Call[object], device_id: str) -> Reply:
     summary="Claim one key of each device",
     input=KeyClaim,
     responses={200: ClaimView},
+    errors={429: f"More than {e2e.REQUESTS_PER_SECOND:g} claims a second (rate_limited)."},
 )
 async def claim_keys(call: Call[KeyClaim]) -> Reply:
     """Takes one one-time key per device, atomically (never the same key twice, on any node);
     a device out of one-time keys gives its fallback key. A device left with fewer than
     10 one-time keys is told so on its connections (`one_time_keys_low`)."""
+    await within_rate(call, "claim")
     wanted = [(ref.user_id, ref.device_id) for ref in call.input.devices]
     claimed = await call.services.store.claim_keys(wanted, now_ms())
     keys: list[ClaimedKeyView] = []

@@ -168,8 +168,8 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         status=429,
         meaning="Too many register, login, exchange or failed refresh attempts from this"
         " address (auth_attempts_per_minute, 30 by default), or two-factor codes for this"
-        " user or login challenge (two_factor_attempts_per_minute, 5); wait Retry-After"
-        " seconds.",
+        " user or login challenge (two_factor_attempts_per_minute, 5), or key claims or"
+        " to-device sends of one user (10 a second each); wait Retry-After seconds.",
     ),
     ErrorCodeDoc(
         code="queue_full",

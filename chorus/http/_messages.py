@@ -241,7 +241,9 @@ async def list_messages(call: Call[History], room_id: str) -> Reply:
     input=NewPost,
     responses={201: PostedView, 200: PostedView},
     errors={
-        400: "Invalid body (e.g. no body and no attachments), or `thread` is itself a reply.",
+        400: "Invalid body (e.g. no body and no attachments), `thread` is itself a reply,"
+        " plaintext in an end-to-end encrypted room (encryption_required), or `encrypted` in"
+        " a room that is not (invalid_value: `encrypted: this room is not encrypted`).",
         403: "Not a member of the room, or a file in `attachments` cannot be attached (not"
         " yours, rejected, deleted, or attached already).",
         404: "No such room, or no such `thread` root message in it.",
@@ -305,6 +307,8 @@ async def get_message(call: Call[object], room_id: str, message_id: str) -> Repl
     input=NewBody,
     responses={200: ChangedView},
     errors={
+        400: "Invalid body, plaintext in an end-to-end encrypted room (encryption_required),"
+        " or `encrypted` in a room that is not (invalid_value).",
         403: "Not a member of the room, or not the message's sender.",
         404: "No such room, or no such message in it.",
         410: "The message was deleted (gone).",

@@ -17,7 +17,14 @@ from chorus import e2e, protocol
 from chorus.persistence import NewToDevice, QueueFull, now_ms
 from chorus.protocol import MAX_CIPHERTEXT_CHARS, MAX_ID_CHARS, MAX_KEY_CHARS
 
-from ._devices import DEVICE_ID, DeviceRefView, check_pattern, own_device
+from ._devices import (
+    DEVICE_ID,
+    OWN_DEVICE_ERRORS,
+    DeviceRefView,
+    check_pattern,
+    own_device,
+    within_rate,
+)
 from ._errors import ApiError
 from ._input import choice, integer, nested, nested_list, text, texts
 from ._routing import API_PREFIX, Call, Reply, RouteTable
@@ -145,12 +152,14 @@ def _envelope(index: int, given: OlmEnvelopeInput) -> protocol.OlmEnvelope:
         403: "`sender_device` belongs to another of your sessions.",
         404: "You have no such live device.",
         429: f"`queue_full`: a recipient device has {e2e.MAX_QUEUED} messages waiting;"
-        " nothing was stored.",
+        f" nothing was stored; or more than {e2e.REQUESTS_PER_SECOND:g} sends a second"
+        " (rate_limited).",
     },
 )
 async def send_to_device(call: Call[ToDeviceBatch]) -> Reply:
     """Queues each message for its recipient device (a retried `message_id` is stored
     once) and wakes the device's connections on every node."""
+    await within_rate(call, "to-device")
     sender = await own_device(call, call.input.sender_device)
     batch = [
         NewToDevice(
@@ -184,10 +193,7 @@ async def send_to_device(call: Call[ToDeviceBatch]) -> Reply:
     summary="Your device's queued messages",
     input=PendingQuery,
     responses={200: ToDeviceListView},
-    errors={
-        403: "The device belongs to another of your sessions.",
-        404: "You have no such live device.",
-    },
+    errors=OWN_DEVICE_ERRORS,
     path_specs={"device_id": DEVICE_ID},
 )
 async def list_to_device(call: Call[PendingQuery], device_id: str) -> Reply:
@@ -219,10 +225,7 @@ async def list_to_device(call: Call[PendingQuery], device_id: str) -> Reply:
     summary="Acknowledge your device's messages",
     input=ToDeviceAckInput,
     responses={200: ToDeviceAckedView},
-    errors={
-        403: "The device belongs to another of your sessions.",
-        404: "You have no such live device.",
-    },
+    errors=OWN_DEVICE_ERRORS,
     path_specs={"device_id": DEVICE_ID},
 )
 async def ack_to_device(call: Call[ToDeviceAckInput], device_id: str) -> Reply:

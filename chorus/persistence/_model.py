@@ -423,6 +423,8 @@ class NewFile:
     node: str
     """The node whose spool holds the bytes until the pipeline has stored them."""
     created_at: int
+    encrypted: bool = False
+    """Declared end-to-end encrypted by its uploader: opaque bytes (see `StoredFile`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -466,3 +468,6 @@ class StoredFile:
     created_at: int
     updated_at: int
     deleted_at: int | None
+    encrypted: bool = False
+    """Declared end-to-end encrypted: stored as it came, never type-checked, processed or
+    scanned (they would see ciphertext); attachable only in encrypted rooms."""

@@ -14,7 +14,7 @@ import pytest
 
 from chorus import protocol
 from tests.cluster.nodes import running_nodes
-from tests.http.conftest import PASSWORD, Account
+from tests.http.conftest import PASSWORD, account_of
 from tests.http.test_attachments import Socket, connect_socket
 from tests.http.test_e2e_keys import ClientDevice
 from tests.http.test_e2e_to_device import delivered, deliveries, olm
@@ -34,14 +34,7 @@ async def signed_up(http: httpx.AsyncClient, username: str, device_id: str) -> C
         "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
     )
     assert response.status_code == 201, response.text
-    data = response.json()
-    user = Account(
-        id=data["user"]["id"],
-        username=username,
-        access_token=data["access_token"],
-        refresh_token=data["refresh_token"],
-        session_id=data["session_id"],
-    )
+    user = account_of(response.json())
     device = ClientDevice(user, device_id)
     registered = await http.put(
         f"/api/v1/devices/{device_id}", json=device.registration(), headers=user.auth

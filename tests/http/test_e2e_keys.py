@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from trio_websocket import ConnectionClosed
 
 from chorus import protocol
-from tests.http.conftest import PASSWORD, Account, Server, assert_error
+from tests.http.conftest import PASSWORD, Account, Server, account_of, assert_error
 from tests.http.test_attachments import Chat, chat_node
 from tests.wsclient import ws_connect
 
@@ -117,13 +117,7 @@ async def second_session(server: Server, user: Account) -> Account:
         "/api/v1/auth/login", json={"username": user.username, "password": PASSWORD}
     )
     assert response.status_code == 200, response.text
-    data = response.json()
-    return attrs.evolve(
-        user,
-        access_token=data["access_token"],
-        refresh_token=data["refresh_token"],
-        session_id=data["session_id"],
-    )
+    return account_of(response.json())
 
 
 async def test_a_signed_device_is_in_the_directory(
@@ -169,6 +163,9 @@ async def test_a_forged_or_malformed_device_is_refused(server: Server, ada: Acco
         "PUT", "/api/v1/devices/LAP%20TOP", ada, json=laptop.registration()
     )
     assert_error(response, 400, "invalid_value")
+    spoofing = laptop.registration("\u202egnp.exe")
+    response = await server.call("PUT", "/api/v1/devices/LAPTOP", ada, json=spoofing)
+    assert "bidi" in assert_error(response, 400, "invalid_value")
     assert (await server.get("/api/v1/devices", ada)).json() == {"devices": []}
 
 
@@ -281,3 +278,16 @@ async def test_hello_with_another_sessions_device_is_refused(chat: Chat) -> None
         reason = closed.value.reason
         assert reason is not None
         assert reason.code == protocol.CloseCode.AUTH_FAILED
+
+
+async def test_claims_are_rate_limited_per_user(server: Server, ada: Account, bob: Account) -> None:
+    laptop = ClientDevice(ada, "LAPTOP")
+    await register(server, laptop)
+    body = {"devices": [{"user_id": ada.id, "device_id": "LAPTOP"}]}
+    answers = [await server.post("/api/v1/keys/claim", bob, json=body) for _ in range(80)]
+    assert [a.status_code for a in answers[:50]] == [200] * 50  # the burst
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.headers["Retry-After"] == "1"
+    assert_error(refused, 429, "rate_limited")
+    # Another user's budget is their own.
+    assert (await server.post("/api/v1/keys/claim", ada, json=body)).status_code == 200

@@ -17,7 +17,9 @@ import pytest
 
 from chorus import protocol
 from tests.http.conftest import Account, Server, assert_error
-from tests.http.test_attachments import Chat, chat_node
+from tests.http.test_attachments import PNG, Chat, chat_node
+from tests.http.test_file_delivery import fetch, url_of
+from tests.http.test_files import FILES, TEXT, final, upload
 from tests.http.test_rich import url
 
 
@@ -218,3 +220,41 @@ async def test_the_websocket_refuses_plaintext_and_relays_envelopes(chat: Chat) 
         assert ack.message is not None
         relayed = await reader.message(ack.message.id)
         assert (relayed.body, relayed.encrypted) == ("", sealed)
+
+
+async def test_encrypted_files_are_kept_as_they_came_and_go_only_in_encrypted_rooms(
+    server: Server, ada: Account, bob: Account
+) -> None:
+    sealed_room = (await encrypted_dm(server, ada, bob))["id"]
+    plain_room = (await server.post("/api/v1/dms", ada, json={"user_id": bob.id})).json()["id"]
+    # Image bytes declared encrypted are not recognised, re-encoded or thumbnailed.
+    uploaded = await server.post(
+        FILES,
+        ada,
+        params={"name": "attachment", "encrypted": "true"},
+        content=PNG,
+        headers={"Content-Type": "image/png"},
+    )
+    assert uploaded.status_code == 202, uploaded.text
+    sealed_file = await final(server, ada, uploaded.json()["id"])
+    assert sealed_file["state"] == "ready"
+    assert (sealed_file["content_type"], sealed_file["thumbnails"], sealed_file["width"]) == (
+        "application/octet-stream",
+        [],
+        None,
+    )
+    got = await fetch(await url_of(server, ada, sealed_file["id"]))
+    assert got.content == PNG
+    plain_file = await final(server, ada, (await upload(server, ada, TEXT)).json()["id"])
+    # Only encrypted files in encrypted rooms, and only there.
+    post = {"body": "", "client_id": "f1", "encrypted": envelope(), "attachments": []}
+    with_plain = post | {"attachments": [plain_file["id"]]}
+    refused = await server.post(url(sealed_room), ada, json=with_plain)
+    assert "not end-to-end encrypted" in assert_error(refused, 403, "forbidden")
+    in_plain = {"body": "look", "client_id": "f2", "attachments": [sealed_file["id"]]}
+    refused = await server.post(url(plain_room), ada, json=in_plain)
+    assert "this room is not" in assert_error(refused, 403, "forbidden")
+    with_sealed = post | {"client_id": "f3", "attachments": [sealed_file["id"]]}
+    posted = await server.post(url(sealed_room), ada, json=with_sealed)
+    assert posted.status_code == 201, posted.text
+    assert [f["id"] for f in posted.json()["message"]["attachments"]] == [sealed_file["id"]]

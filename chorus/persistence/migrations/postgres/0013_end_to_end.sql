@@ -53,3 +53,8 @@ CREATE TABLE to_device_messages (
 );
 CREATE INDEX to_device_queue ON to_device_messages (user_id, device_id, id);
 CREATE INDEX to_device_expiry ON to_device_messages (expires_at);
+
+-- A file its uploader declared end-to-end encrypted: opaque bytes, stored as they
+-- came (no type check, image processing or scan: they would see only ciphertext),
+-- attachable only in encrypted rooms (and the only kind attachable there).
+ALTER TABLE files ADD COLUMN encrypted BOOLEAN NOT NULL DEFAULT false;
