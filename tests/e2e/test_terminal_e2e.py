@@ -75,6 +75,8 @@ async def test_an_encrypted_dm_shows_the_lock_and_the_senders_trust(tmp_path: Pa
     async with ada_and_bob(tmp_path) as (ada, keyboard, screen):
         keyboard.type("/edm ada")
         await screen.wait_for("🔒 encrypted, 1 unverified device(s): /verify NAME")
+        keyboard.type("/upload README.md")  # said at once, nothing uploaded
+        await screen.wait_for("files cannot be sent to an encrypted room from this client yet")
         keyboard.type("psst, ada")
         [dm] = [room for room in await ada.api.my_rooms() if room.encrypted]
         assert (await ada.wait_for_text(dm.id, "psst, ada")).trust is Trust.UNVERIFIED
