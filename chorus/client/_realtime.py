@@ -300,7 +300,9 @@ class RealtimeClient:
         are some. Waits through disconnects: the message is re-sent after
         each reconnect with the same client id until acknowledged. Raises
         `ApiError` if the server refuses it for good (e.g. not a member, or
-        `file_not_ready`).
+        `file_not_ready`). In an encrypted room (with `e2e`) it is encrypted
+        first, which takes the HTTP API (device lists, keys): its errors are
+        raised before anything is queued.
         """
         encrypted = await self._encrypt(room_id, {"type": "m.text", "body": body})
         pending = _Pending(
