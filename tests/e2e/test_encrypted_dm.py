@@ -150,11 +150,16 @@ async def test_the_fallback_key_is_used_once_one_time_keys_are_exhausted(tmp_pat
     async with (
         ada_and_offline_bob(tmp_path) as (node, ada, bob_api, bob_e2e),
         HttpApi(node.http_url) as carol_api,
+        HttpApi(node.http_url) as dave_api,
     ):
         await carol_api.register("carol", PASSWORD)
+        await dave_api.register("dave", PASSWORD)
         device = (bob_api.user.id, bob_e2e.device_id)
-        # Bob is offline: nobody tops his keys up while carol takes them all.
-        claimed = [await carol_api.claim_keys([device]) for _ in range(60)]
+        # Bob is offline: nobody tops his keys up while carol and dave take them all
+        # (two of them: claims are rate limited per user).
+        claimed = []
+        for claimer in (carol_api, dave_api):
+            claimed += [await claimer.claim_keys([device]) for _ in range(30)]
         assert [c[0]["fallback"] for c in claimed].count(False) == ONE_TIME_KEYS
         assert claimed[-1][0]["fallback"] is True
         dm = await ada.api.direct_room(bob_api.user.id, encrypted=True)
