@@ -383,7 +383,7 @@ async def test_chorus_chat_through_pipes_shows_the_outage_without_log_lines(
         async with open_node(tmp_path, **ports) as first:
             chat = functools.partial(
                 trio.run_process,
-                [*CHORUS, "chat", "--server", first.http_url, "--user", "bob"],
+                [*CHORUS, "chat", "--server", first.http_url, "--user", "bob", "--no-e2e"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -434,7 +434,7 @@ async def test_on_a_terminal_keys_are_read_one_by_one_and_typing_is_told(tmp_pat
         async with trio.open_nursery() as nursery:
             chat = functools.partial(
                 trio.run_process,
-                [*CHORUS, "chat", "--server", running.http_url, "--user", "bob"],
+                [*CHORUS, "chat", "--server", running.http_url, "--user", "bob", "--no-e2e"],
                 stdin=terminal,
                 stdout=terminal,
                 stderr=terminal,
