@@ -9,10 +9,21 @@ errors (`NotFound`, `Forbidden`, ...); each front end maps them once, to an
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from chorus.permissions import Action, allowed
-from chorus.persistence import Forbidden, Membership, Message, NotFound, Room, Store, now_ms
+from chorus.persistence import (
+    Forbidden,
+    Membership,
+    Message,
+    NotFound,
+    Room,
+    Standing,
+    Store,
+    StoreError,
+    now_ms,
+)
 
 if TYPE_CHECKING:  # the room actor uses these rules: only the type, to avoid an import cycle
     from chorus.actors.rooms import Rooms
@@ -84,14 +95,35 @@ async def check_may_send(store: Store, room_id: str, user_id: str) -> None:
     locked room); a user blocked by another member of a direct room may not
     post in it. Raises `NotFound` for an unknown room.
     """
-    found = await store.standing(room_id, user_id, now_ms())
+    refusal = _send_refusal(room_id, await store.standing(room_id, user_id, now_ms()))
+    if refusal is not None:
+        raise refusal
+
+
+async def send_refusals(
+    store: Store, room_id: str, user_ids: Iterable[str]
+) -> dict[str, StoreError | None]:
+    """`check_may_send` for several users at once, in one read of the store: each user's
+    refusal (what `check_may_send` would raise), or None when they may post."""
+    users = list(dict.fromkeys(user_ids))
+    found = await store.standings(room_id, users, now_ms())
+    return {
+        user_id: NotFound(f"no room {room_id!r} or no user {user_id!r}")
+        if user_id not in found
+        else _send_refusal(room_id, found[user_id])
+        for user_id in users
+    }
+
+
+def _send_refusal(room_id: str, found: Standing) -> Forbidden | None:
     who = found.who
     if not allowed(Action.SEND, who):
-        raise Forbidden(f"a {who.value} may not post in room {room_id}")
+        return Forbidden(f"a {who.value} may not post in room {room_id}")
     if found.locked and not allowed(Action.SEND_LOCKED, who):
-        raise Forbidden(f"room {room_id} is locked: only its moderators post")
+        return Forbidden(f"room {room_id} is locked: only its moderators post")
     if found.blocked:
-        raise Forbidden(f"a member of room {room_id} blocks you")
+        return Forbidden(f"a member of room {room_id} blocks you")
+    return None
 
 
 def _refusal(room_id: str, room: Room | None) -> NotFound | Forbidden:

@@ -49,6 +49,24 @@ async def test_standing_reads_roles_mutes_with_expiry_bans_and_locks(store: Stor
         await store.standing("r_missing", bob.id, T0)
 
 
+async def test_standings_read_several_users_at_once_and_leave_out_unknown_ones(
+    store: Store,
+) -> None:
+    ada, bob, carol = [await make_user(store, n) for n in ("ada", "bob", "carol")]
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    await store.set_muted(room.id, bob.id, T0 + 1000)
+    found = await store.standings(room.id, [ada.id, bob.id, carol.id, "u_missing", bob.id], T0)
+    assert {user: standing.who for user, standing in found.items()} == {
+        ada.id: Who.OWNER,
+        bob.id: Who.MUTED,
+        carol.id: Who.OUTSIDER,
+    }
+    assert found[bob.id] == await store.standing(room.id, bob.id, T0)
+    assert await store.standings("r_missing", [ada.id, bob.id], T0) == {}
+    assert await store.standings(room.id, [], T0) == {}
+
+
 async def test_a_ban_ends_the_membership_and_outlives_it_until_lifted(store: Store) -> None:
     ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
     room = await make_room(store, ada)
