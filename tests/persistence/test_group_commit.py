@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -113,3 +114,28 @@ async def test_a_window_gathers_overlapping_writes_but_never_delays_a_lone_write
         ["c", "d"],
     ]
     assert done["c"] - start >= 0.010  # c and d waited for the window after a and b
+
+
+async def test_reads_of_one_round_share_one_hop_to_the_worker_thread(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        users = [await make_user(store, f"user{n}") for n in range(10)]
+        release = threading.Event()
+        found: dict[str, str | None] = {}
+
+        def held(_db: sqlite3.Connection) -> None:
+            release.wait(10)  # keeps the worker thread (and its limiter) busy
+
+        async def read(user_id: str) -> None:
+            user = await store.get_user(user_id)
+            found[user_id] = None if user is None else user.username
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store._submit, held)
+            await trio.testing.wait_all_tasks_blocked()
+            for user in users:
+                nursery.start_soon(read, user.id)
+            await trio.testing.wait_all_tasks_blocked()
+            # Ten reads wait, but as one group: one task waits for the worker thread.
+            assert store._limiter.statistics().tasks_waiting == 1
+            release.set()
+        assert found == {user.id: user.username for user in users}

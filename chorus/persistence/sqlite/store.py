@@ -27,10 +27,12 @@ T = TypeVar("T")
 
 DEFAULT_BUSY_TIMEOUT: Final = 5.0
 """Seconds a write waits for another process's lock before `StoreUnavailable`."""
-COMMIT_WINDOW: Final = 0.003
+COMMIT_WINDOW: Final = 0.0
 """Seconds between the starts of two group commits while writes keep coming (see
-`GroupCommit`): under load a few milliseconds of latency buy several messages per
-sync; a lone write is never delayed."""
+`GroupCommit`). Off by default: batches grow by themselves under load (the writes
+that arrive while a group is being committed share the next one), so a fixed wait
+would only add latency when the node is not busy; a few milliseconds buy fewer
+syncs and sends at the price of that latency (docs/benchmarks.md)."""
 
 # Failures of the database rather than of the caller's request: the caller
 # answers "unavailable, retry" (and acknowledges nothing).
@@ -59,8 +61,10 @@ class SqliteStore(StoreOnSql):
     SQLite has a single writer anyway). Writes are group-committed: those
     waiting while a transaction runs share the next one, each in its own
     savepoint, so many rooms storing batches cost one sync (`GroupCommit`).
-    Cancelling a read either stops it before it starts or lets it finish;
-    a write, once called, finishes: a transaction is never cut in half. A
+    Reads made in the same scheduling round share one hop to the worker
+    thread, each in its own transaction. A call, once made, finishes
+    (cancelling its caller does not cut it short): a transaction is never
+    cut in half. A
     write that finished while its caller was being cancelled stays written,
     unacknowledged; an append retried with the same client ids then returns it.
     """
@@ -71,6 +75,9 @@ class SqliteStore(StoreOnSql):
         self._conn: sqlite3.Connection | None = conn
         self._limiter = trio.CapacityLimiter(1)
         self._writes = GroupCommit(self._transaction_group, self._limiter, window=commit_window)
+        # Reads are grouped too (never delayed by a window): the reads submitted in one
+        # scheduling round share one worker-thread hop, each in its own transaction.
+        self._reads = GroupCommit(self._read_group, self._limiter)
         self.path: Final = path
 
     def __repr__(self) -> str:
@@ -90,9 +97,7 @@ class SqliteStore(StoreOnSql):
 
     async def _read(self, tx: MakeTx[T]) -> T:
         with _translate_errors(self.path):
-            return await trio.to_thread.run_sync(
-                self._read_transaction, _on(tx), limiter=self._limiter
-            )
+            return await self._reads.submit(_on(tx))
 
     async def _write(self, tx: MakeTx[T], *, one_statement: bool = False) -> T:
         # Every write runs in a group's transaction, one statement or not.
@@ -117,6 +122,12 @@ class SqliteStore(StoreOnSql):
                 conn.execute("ROLLBACK")
             raise
         return result
+
+    def _read_group(
+        self, group: Sequence[Callable[[sqlite3.Connection], object]]
+    ) -> list[outcome.Outcome[object]]:
+        # One hop for the reads of a round, one transaction each: they fail alone.
+        return [outcome.capture(self._read_transaction, work) for work in group]
 
     def _transaction_group(
         self, group: Sequence[Callable[[sqlite3.Connection], object]]
