@@ -7,8 +7,9 @@ import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Final, TypeVar, final
+from typing import Final, Generic, TypeVar, final
 
+import attrs
 import outcome
 import trio
 
@@ -61,8 +62,8 @@ class SqliteStore(StoreOnSql):
     SQLite has a single writer anyway). Writes are group-committed: those
     waiting while a transaction runs share the next one, each in its own
     savepoint, so many rooms storing batches cost one sync (`GroupCommit`).
-    Reads made in the same scheduling round share one hop to the worker
-    thread, each in its own transaction. A call, once made, finishes
+    Reads join the same groups, each in its own transaction, so the reads
+    and writes waiting for the worker thread share one hop. A call, once made, finishes
     (cancelling its caller does not cut it short): a transaction is never
     cut in half. A
     write that finished while its caller was being cancelled stays written,
@@ -74,10 +75,9 @@ class SqliteStore(StoreOnSql):
     def __init__(self, conn: sqlite3.Connection, path: Path, *, commit_window: float = 0.0) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._limiter = trio.CapacityLimiter(1)
-        self._writes = GroupCommit(self._transaction_group, self._limiter, window=commit_window)
-        # Reads are grouped too (never delayed by a window): the reads submitted in one
-        # scheduling round share one worker-thread hop, each in its own transaction.
-        self._reads = GroupCommit(self._read_group, self._limiter)
+        # Reads join the groups too (each in a transaction of its own), so that the
+        # reads and writes of busy rooms share worker-thread hops (`_run_group`).
+        self._calls = GroupCommit(self._run_group, self._limiter, window=commit_window)
         self.path: Final = path
 
     def __repr__(self) -> str:
@@ -97,7 +97,7 @@ class SqliteStore(StoreOnSql):
 
     async def _read(self, tx: MakeTx[T]) -> T:
         with _translate_errors(self.path):
-            return await self._reads.submit(_on(tx))
+            return await self._calls.submit(_Read(_on(tx)))
 
     async def _write(self, tx: MakeTx[T], *, one_statement: bool = False) -> T:
         # Every write runs in a group's transaction, one statement or not.
@@ -105,7 +105,7 @@ class SqliteStore(StoreOnSql):
 
     async def _submit(self, work: Callable[[sqlite3.Connection], T], *, gather: bool = False) -> T:
         with _translate_errors(self.path):
-            return await self._writes.submit(work, gather=gather)
+            return await self._calls.submit(work, gather=gather)
 
     def _read_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         # Runs in the worker thread, holding the limiter: nothing else touches
@@ -123,11 +123,28 @@ class SqliteStore(StoreOnSql):
             raise
         return result
 
-    def _read_group(
+    def _run_group(
         self, group: Sequence[Callable[[sqlite3.Connection], object]]
     ) -> list[outcome.Outcome[object]]:
-        # One hop for the reads of a round, one transaction each: they fail alone.
-        return [outcome.capture(self._read_transaction, work) for work in group]
+        # One worker-thread hop for a group: its reads first, each in its own
+        # transaction (they were made concurrently with the writes, so either order
+        # is one they could have had), then its writes in one transaction. A read
+        # fails alone; a failed write transaction fails only the writes.
+        results: list[outcome.Outcome[object] | None] = [None] * len(group)
+        writes = []
+        for index, work in enumerate(group):
+            if isinstance(work, _Read):
+                results[index] = outcome.capture(self._read_transaction, work.work)
+            else:
+                writes.append(index)
+        if writes:
+            try:
+                written = self._transaction_group([group[index] for index in writes])
+            except Exception as exc:
+                written = [outcome.Error(exc)] * len(writes)
+            for index, result in zip(writes, written, strict=True):
+                results[index] = result
+        return [result for result in results if result is not None]
 
     def _transaction_group(
         self, group: Sequence[Callable[[sqlite3.Connection], object]]
@@ -254,6 +271,16 @@ def _translate_errors(path: Path) -> Iterator[None]:
         if code is not None and code & 0xFF in _UNAVAILABLE:
             raise StoreUnavailable(f"{path}: {exc} ({exc.sqlite_errorname})") from exc
         raise
+
+
+@attrs.frozen
+class _Read(Generic[T]):
+    """A read submitted to the store's groups: run in its own transaction, not the group's."""
+
+    work: Callable[[sqlite3.Connection], T]
+
+    def __call__(self, db: sqlite3.Connection) -> T:
+        return self.work(db)
 
 
 def _on(tx: MakeTx[T]) -> Callable[[sqlite3.Connection], T]:
