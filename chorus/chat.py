@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from chorus.permissions import Action, allowed
 from chorus.persistence import (
+    Admit,
     Forbidden,
     Membership,
     Message,
@@ -102,17 +103,25 @@ async def check_may_send(store: Store, room_id: str, user_id: str) -> None:
 
 async def send_refusals(
     store: Store, room_id: str, user_ids: Iterable[str]
-) -> dict[str, StoreError | None]:
+) -> dict[str, Exception | None]:
     """`check_may_send` for several users at once, in one read of the store: each user's
     refusal (what `check_may_send` would raise), or None when they may post."""
     users = list(dict.fromkeys(user_ids))
     found = await store.standings(room_id, users, now_ms())
-    return {
-        user_id: NotFound(f"no room {room_id!r} or no user {user_id!r}")
-        if user_id not in found
-        else _send_refusal(room_id, found[user_id])
-        for user_id in users
-    }
+    admit = sender_admission(room_id)
+    return {user_id: admit(user_id, found.get(user_id)) for user_id in users}
+
+
+def sender_admission(room_id: str) -> Admit:
+    """`check_may_send`'s rule as a `Store.append_admitted` admission for the room: the
+    store reads the standings with the append, in one call."""
+
+    def admit(user_id: str, found: Standing | None) -> StoreError | None:
+        if found is None:
+            return NotFound(f"no room {room_id!r} or no user {user_id!r}")
+        return _send_refusal(room_id, found)
+
+    return admit
 
 
 def _send_refusal(room_id: str, found: Standing) -> Forbidden | None:

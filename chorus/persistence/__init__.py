@@ -56,6 +56,7 @@ from .postgres.store import open_postgres_store as open_postgres_store
 from .roles.audit import MAX_AUDIT_PAGE as MAX_AUDIT_PAGE
 from .roles.audit import AuditEvent as AuditEvent
 from .roles.audit import AuditQuery as AuditQuery
+from .roles.events import Admit as Admit
 from .roles.invites import Invitation as Invitation
 from .roles.moderation import SERVER_ROLES as SERVER_ROLES
 from .roles.moderation import Ban as Ban

@@ -18,6 +18,8 @@ from .._migrations import load_migrations
 from .._model import Appended, NewMessage, now_ms
 from .._sql import MakeTx, run_sync
 from ..roles import StoreOnSql
+from ..roles.events import Admit, admitted, with_refusals
+from ..roles.moderation import find_standings
 from .append import append_messages
 from .dialect import execute
 from .group_commit import GroupCommit
@@ -92,6 +94,21 @@ class SqliteStore(StoreOnSql):
             return append_messages(db, room_id, batch)
 
         return await self._submit(work, gather=True)  # see COMMIT_WINDOW
+
+    async def append_admitted(
+        self, room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
+    ) -> list[Appended | Exception]:
+        """See `Store.append_admitted`: the standings and the append are one write of the
+        group commit (one worker-thread hop, one savepoint)."""
+        batch = list(batch)
+        senders = list(dict.fromkeys(new.sender_id for new in batch))
+
+        def work(db: sqlite3.Connection) -> list[Appended | Exception]:
+            found = run_sync(find_standings(room_id, senders, now), functools.partial(execute, db))
+            kept, refusals = admitted(batch, found, admit)
+            return with_refusals(refusals, append_messages(db, room_id, kept) if kept else [])
+
+        return await self._submit(work, gather=True)
 
     # -- running transactions --------------------------------------------------------
 
