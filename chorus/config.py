@@ -289,9 +289,10 @@ class Settings:
     # tests/config checks it equals), written out: importing the store would
     # load every database engine with the settings (issue #11).
     commit_window: float = _setting(
-        0.003,
-        "SQLite: seconds between group commits while writes keep coming (a little latency"
-        " for far fewer syncs and sends under load; a lone write never waits); 0: off",
+        0.0,
+        "SQLite: seconds between group commits while writes keep coming (latency for"
+        " fewer syncs and sends under load; a lone write never waits); 0 (the default):"
+        " none, batches grow by themselves under load",
         _not_negative,
     )
     frames_per_second: float = _setting(

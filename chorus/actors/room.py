@@ -37,6 +37,7 @@ from chorus.persistence import (
     Notification,
     Store,
     StoreError,
+    now_ms,
 )
 
 from ._errors import ActorDead
@@ -480,15 +481,18 @@ class RoomActor:
 
     async def _may_send(self, posts: list[Post]) -> list[Post]:
         """The posts whose senders may post now (mutes, locks, bans and blocks:
-        `chat.check_may_send`); the others are refused. Read at every batch, once per
-        sender, so a change applies from the next batch on."""
-        refusals: dict[str, StoreError | None] = {}
-        for sender in dict.fromkeys(post.sender_id for post in posts):
-            try:
-                await chat.check_may_send(self._store, self.room_id, sender)
-                refusals[sender] = None
-            except StoreError as exc:
-                refusals[sender] = exc
+        `chat.send_refusals`, one read for all of them); the others are refused. For
+        batches with replies, whose threads are read after their senders are checked."""
+        if not posts:
+            return posts
+        try:
+            # One read for every sender of the batch: the room's batches of posts from
+            # many members would otherwise wait for one store round trip per sender.
+            refusals = await chat.send_refusals(
+                self._store, self.room_id, (post.sender_id for post in posts)
+            )
+        except StoreError as exc:
+            refusals = {post.sender_id: exc for post in posts}
         kept = []
         for post in posts:
             refusal = refusals[post.sender_id]
@@ -508,8 +512,11 @@ class RoomActor:
         still follow the order the posts arrived in.
         """
         posts = [post for post in posts if self._may_write(post) and self._sealed_as_needed(post)]
-        posts = await self._may_send(posts)
         if any(post.thread_id is not None for post in posts):
+            # Replies (rare): the senders are checked before their threads are read, so a
+            # refused sender learns nothing of the thread. Otherwise the store checks the
+            # senders with the append (`_store_batch`).
+            posts = await self._may_send(posts)
             posts = [post for post in posts if await self._thread_ok(post)]
         posts = [post for post in posts if not post.attachments or await self._attachable(post)]
         run: list[Post] = []
@@ -523,13 +530,19 @@ class RoomActor:
         await self._store_batch(run)
 
     async def _store_batch(self, posts: list[Post]) -> None:
-        """Store `posts` in one transaction, broadcast the new ones, then acknowledge each."""
+        """Store `posts` in one transaction, broadcast the new ones, then acknowledge each.
+
+        The store checks that their senders may post now (mutes, locks, bans and
+        blocks: `chat.sender_admission`) in the same call, read at every batch, so a
+        change applies from the next batch on; the others are refused.
+        """
         if not posts:
             return
         batch = [_new_message(post) for post in posts]
+        admit = chat.sender_admission(self.room_id)
         started = time.perf_counter()
         try:
-            results = await self._store.append_messages(self.room_id, batch)
+            outcomes = await self._store.append_admitted(self.room_id, batch, admit, now_ms())
         except StoreError as exc:
             for post in posts:
                 post.responder.refused(exc)
@@ -544,7 +557,16 @@ class RoomActor:
             return
         finally:
             STORE_SECONDS.labels("append_messages").observe(time.perf_counter() - started)
-        wires = [wire_message(r.message, encrypted=self._encrypted) for r in results]
+        results: list[Appended] = []
+        admitted: list[Post] = []
+        for post, result in zip(posts, outcomes, strict=True):
+            if isinstance(result, Exception):
+                post.responder.refused(result)
+            else:
+                admitted.append(post)
+                results.append(result)
+        posts = admitted
+        wires = [wire_message(result.message, encrypted=self._encrypted) for result in results]
         new = [
             (wire.seq, protocol.encode(protocol.MessageEvent(message=wire)))
             for wire, result in zip(wires, results, strict=True)

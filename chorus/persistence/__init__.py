@@ -60,6 +60,7 @@ from .roles.devices import ClaimedKey as ClaimedKey
 from .roles.devices import Device as Device
 from .roles.devices import KeyCounts as KeyCounts
 from .roles.devices import OneTimeKey as OneTimeKey
+from .roles.events import Admit as Admit
 from .roles.invites import Invitation as Invitation
 from .roles.moderation import SERVER_ROLES as SERVER_ROLES
 from .roles.moderation import Ban as Ban

@@ -52,6 +52,6 @@ class StoreOnSql(
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 
-    An engine's store adds `append_messages` (its fast path), `_full_text`
+    An engine's store adds `append_messages` (its fast path), `append_admitted`, `_full_text`
     (see `roles.search.FullText`) and the two runners.
     """
