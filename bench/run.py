@@ -93,6 +93,14 @@ FULL = {"duration": 20, "ramp_up": 5, "size": 100, "workers": 1}
 QUICK = {"duration": 1.5, "ramp_up": 0.5, "size": 64, "workers": 1, "drain": 3}
 
 
+_CLUSTER_WORKLOAD = (
+    _flags(bots=600, rooms=12, room_size=50, rate=600, passive=0, **FULL),
+    _flags(bots=30, rooms=3, room_size=10, rate=15, passive=0, **QUICK),
+)
+"""Issue 15's scale-out workload (full, quick): the same on SQLite (`sqlite-1`) and on the
+cluster scenarios, so CPU per delivery compares in one sitting."""
+
+
 def _cluster(name: str, nodes: int, *, redis: bool = True) -> Scenario:
     """Issue 15's scale-out workload: 600 bots in 12 rooms of 50, 600 sends/s (30,000
     deliveries/s), on `nodes` nodes sharing one PostgreSQL (and one Redis)."""
@@ -102,19 +110,19 @@ def _cluster(name: str, nodes: int, *, redis: bool = True) -> Scenario:
         name,
         f"{nodes} node{'s' if nodes > 1 else ''} on {where}{spread}: 600 bots in 12 rooms of 50,"
         " 600 sends/s (30,000 deliveries/s)",
-        _flags(bots=600, rooms=12, room_size=50, rate=600, passive=0, **FULL),
-        _flags(bots=30, rooms=3, room_size=10, rate=15, passive=0, **QUICK),
+        *_CLUSTER_WORKLOAD,
         kind="cluster",
         nodes=nodes,
         redis=redis,
     )
 
 
-def _fanout(size: int, rate: int, passive: float) -> Scenario:
+def _fanout(size: int, rate: int, passive: float, name: str = "") -> Scenario:
     quick_size = min(size, 20)
+    senders = "every member sends" if passive == 0 else f"{1 - passive:.0%} of them send"
     return Scenario(
-        f"fanout-{size}",
-        f"1,000 bots in rooms of {size}, {rate:,} sends/s in total (open loop)",
+        name or f"fanout-{size}",
+        f"1,000 bots in rooms of {size}, {senders}, {rate:,} sends/s in total (open loop)",
         _flags(bots=1000, rooms=1000 // size, room_size=size, rate=rate, passive=passive, **FULL),
         _flags(bots=40, rooms=40 // quick_size, room_size=quick_size, rate=40, passive=passive)
         + _flags(**QUICK),
@@ -128,6 +136,11 @@ SCENARIOS = {
         _fanout(10, 2000, 0.0),
         _fanout(100, 1000, 0.5),
         _fanout(1000, 100, 0.5),
+        # Issue 15 item 2: every member of a room of 100 sends (interleaved, the
+        # default order), at 100,000 deliveries/s (the p50 target) and at 200,000
+        # (the throughput target).
+        _fanout(100, 1000, 0.0, "fanout-100-all"),
+        _fanout(100, 2000, 0.0, "fanout-100-all-200k"),
         Scenario(
             "dm",
             "1,000 bots in 500 one-to-one rooms (rooms of 2), 1,000 sends/s",
@@ -167,6 +180,13 @@ SCENARIOS = {
             + _flags(size=64, workers=1, drain=15),
             kind="failover",
             faults=(Faults(10, 4, 20), Faults(2, 2, 5)),
+        ),
+        Scenario(
+            "sqlite-1",
+            "1 node on the embedded SQLite (the default): the cluster scenarios' workload,"
+            " 600 bots in 12 rooms of 50, 600 sends/s (30,000 deliveries/s)",
+            _CLUSTER_WORKLOAD[0],
+            _CLUSTER_WORKLOAD[1],
         ),
         _cluster("pg-1", 1, redis=False),
         _cluster("cluster-1", 1),

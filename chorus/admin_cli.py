@@ -161,6 +161,44 @@ async def audit_events(store: Store, args: argparse.Namespace) -> str:
     return "\n".join(json.dumps(event_json(event), separators=(",", ":")) for event in events)
 
 
+async def show_settings(store: Store, args: argparse.Namespace) -> str:
+    """Each run-time setting: its value, where it comes from, its default (this command's
+    configuration gives the defaults: run it with the nodes')."""
+    from chorus.runtime import LiveSettings
+
+    live = LiveSettings(args.settings, store, reload_interval=args.settings.store_poll_interval)
+    await live.reload()
+    return "\n".join(
+        f"{s.name}\t{json.dumps(s.value)}\t{s.source}\tdefault {json.dumps(s.default)}"
+        for s in live.states()
+    )
+
+
+async def set_setting(store: Store, args: argparse.Namespace) -> str:
+    from chorus.runtime import parse
+
+    value = parse(args.name, args.value)
+    await _store_setting(store, args.name, value)
+    interval = args.settings.store_poll_interval
+    return f"{args.name} = {json.dumps(value)} (running nodes apply it within {interval:g} s)"
+
+
+async def reset_setting(store: Store, args: argparse.Namespace) -> str:
+    from chorus.runtime import declaration
+
+    declaration(args.name)
+    await _store_setting(store, args.name, None)
+    return f"{args.name}: back to the configured default"
+
+
+async def _store_setting(store: Store, name: str, value: bool | int | float | str | None) -> None:
+    from chorus.auth import AuditAction
+    from chorus.runtime import store_updates
+
+    for change in await store_updates(store, {name: value}, None, now_ms()):
+        await _record(store, AuditAction.SETTING_CHANGED, name, **change.details())
+
+
 def _instant(text: str) -> int:
     try:
         parsed = datetime.datetime.fromisoformat(text)
@@ -183,6 +221,7 @@ def run_admin_command(args: argparse.Namespace, settings: Settings) -> int:
     from chorus.node import open_node_store
 
     command: Command = args.admin_command
+    args.settings = settings  # the commands that need more than the store read them here
 
     async def main() -> str:
         async with open_node_store(settings) as store:
@@ -231,15 +270,16 @@ def add_admin_commands(
     listing.add_argument("--with-role", dest="role", choices=SERVER_ROLES)
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--after", help="list users after this username")
-    until_reconnect = (
-        "sockets already open stay open until they reconnect: the admin API closes them at once"
+    sockets_closed = (
+        "running nodes close their open sockets within store_poll_interval seconds; the"
+        " admin API closes them at once"
     )
     command(
         user_commands,
         "deactivate",
         deactivate,
         "stop a user signing in and end their sessions (their tokens stop working; "
-        f"{until_reconnect})",
+        f"{sockets_closed})",
         "username",
     )
     command(
@@ -249,7 +289,7 @@ def add_admin_commands(
         user_commands,
         "revoke-sessions",
         revoke_sessions,
-        f"end every session of a user (their tokens stop working; {until_reconnect})",
+        f"end every session of a user (their tokens stop working; {sockets_closed})",
         "username",
     )
     command(
@@ -282,6 +322,24 @@ def add_admin_commands(
         default=100,
         help=f"most events printed, 1 to {MAX_AUDIT_PAGE} [100]",
     )
+
+    settings = commands.add_parser("settings", help="server settings changed at run time")
+    settings.description = (
+        "Server settings that may change while nodes run (see docs/operations.md, Run-time"
+        " settings). A stored value overrides the configured default on every node; running"
+        " nodes read the settings again every store_poll_interval seconds."
+    )
+    setting_commands = settings.add_subparsers(
+        title="settings commands", metavar="COMMAND", required=True
+    )
+    command(
+        setting_commands,
+        "show",
+        show_settings,
+        "print each setting: name, value (JSON), source (config or store), default",
+    )
+    command(setting_commands, "set", set_setting, "store a setting's value", "name", "value")
+    command(setting_commands, "reset", reset_setting, "back to the configured default", "name")
 
     rooms = commands.add_parser("rooms", help="rooms of the server")
     room_commands = rooms.add_subparsers(title="rooms commands", metavar="COMMAND", required=True)

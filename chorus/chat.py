@@ -9,10 +9,22 @@ errors (`NotFound`, `Forbidden`, ...); each front end maps them once, to an
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from chorus.permissions import Action, allowed
-from chorus.persistence import Forbidden, Membership, Message, NotFound, Room, Store, now_ms
+from chorus.persistence import (
+    Admit,
+    Forbidden,
+    Membership,
+    Message,
+    NotFound,
+    Room,
+    Standing,
+    Store,
+    StoreError,
+    now_ms,
+)
 
 if TYPE_CHECKING:  # the room actor uses these rules: only the type, to avoid an import cycle
     from chorus.actors.rooms import Rooms
@@ -57,6 +69,16 @@ async def room_message(store: Store, room_id: str, message_id: str) -> Message:
     return message
 
 
+async def encrypted_rooms(store: Store, room_ids: Iterable[str]) -> set[str]:
+    """Which of these rooms are end-to-end encrypted (their bodies are envelopes)."""
+    found = set()
+    for room_id in room_ids:
+        room = await store.get_room(room_id)
+        if room is not None and room.encrypted:
+            found.add(room_id)
+    return found
+
+
 async def mark_read(store: Store, rooms: Rooms, room_id: str, user_id: str, seq: int) -> int:
     """Move the user's read marker in the room forward to `seq`; returns the stored marker.
 
@@ -84,14 +106,43 @@ async def check_may_send(store: Store, room_id: str, user_id: str) -> None:
     locked room); a user blocked by another member of a direct room may not
     post in it. Raises `NotFound` for an unknown room.
     """
-    found = await store.standing(room_id, user_id, now_ms())
+    refusal = _send_refusal(room_id, await store.standing(room_id, user_id, now_ms()))
+    if refusal is not None:
+        raise refusal
+
+
+async def send_refusals(
+    store: Store, room_id: str, user_ids: Iterable[str]
+) -> dict[str, Exception | None]:
+    """`check_may_send` for several users at once, in one read of the store: each user's
+    refusal (what `check_may_send` would raise), or None when they may post."""
+    users = list(dict.fromkeys(user_ids))
+    found = await store.standings(room_id, users, now_ms())
+    admit = sender_admission(room_id)
+    return {user_id: admit(user_id, found.get(user_id)) for user_id in users}
+
+
+def sender_admission(room_id: str) -> Admit:
+    """`check_may_send`'s rule as a `Store.append_admitted` admission for the room: the
+    store reads the standings with the append, in one call."""
+
+    def admit(user_id: str, found: Standing | None) -> StoreError | None:
+        if found is None:
+            return NotFound(f"no room {room_id!r} or no user {user_id!r}")
+        return _send_refusal(room_id, found)
+
+    return admit
+
+
+def _send_refusal(room_id: str, found: Standing) -> Forbidden | None:
     who = found.who
     if not allowed(Action.SEND, who):
-        raise Forbidden(f"a {who.value} may not post in room {room_id}")
+        return Forbidden(f"a {who.value} may not post in room {room_id}")
     if found.locked and not allowed(Action.SEND_LOCKED, who):
-        raise Forbidden(f"room {room_id} is locked: only its moderators post")
+        return Forbidden(f"room {room_id} is locked: only its moderators post")
     if found.blocked:
-        raise Forbidden(f"a member of room {room_id} blocks you")
+        return Forbidden(f"a member of room {room_id} blocks you")
+    return None
 
 
 def _refusal(room_id: str, room: Room | None) -> NotFound | Forbidden:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sqlite3
@@ -195,6 +196,11 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _data_home() -> Path:
+    """Where user data goes (the XDG base directory specification's data home)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
     import httpx
 
@@ -210,8 +216,11 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         # Both httpx and Python's ssl (the WebSocket) trust the CA file this names.
         os.environ["SSL_CERT_FILE"] = args.ca_file
     keys = StdinKeys(sys.stdin.fileno())
+    key_dir = None if args.no_e2e else Path(args.keys_dir)
     try:
-        return trio.run(run_chat, args.server, args.user, keys, sys.stdout)
+        return trio.run(
+            functools.partial(run_chat, key_dir=key_dir), args.server, args.user, keys, sys.stdout
+        )
     except httpx.HTTPError as exc:
         print(f"chorus chat: cannot reach {args.server}: {exc}", file=sys.stderr)
         return 1
@@ -315,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="chat in the terminal",
         description="Log in (or, if you say so, register) and chat; /help lists the "
         "commands. Without a terminal, the answers to the questions (password, and "
-        "for a new account: y, the password again) are the first input lines.",
+        "for a new account: y, the password again; then the passphrase of the "
+        "encryption keys unless --no-e2e) are the first input lines.",
     )
     chat.add_argument(
         "--server", default="http://127.0.0.1:8080", help="HTTP address of a Chorus node"
@@ -329,6 +339,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="PEM file of the CA to trust for an https:// server (and its wss:// gateway) "
         "instead of the system's CAs",
+    )
+    chat.add_argument(
+        "--keys-dir",
+        metavar="DIR",
+        default=str(_data_home() / "chorus" / "keys"),
+        help="where this device's end-to-end encryption keys are kept, sealed with a "
+        "passphrase asked after logging in (default: %(default)s)",
+    )
+    chat.add_argument(
+        "--no-e2e",
+        action="store_true",
+        help="no end-to-end encryption: encrypted rooms show as unreadable, /edm is off",
     )
     chat.set_defaults(handler=_cmd_chat)
 

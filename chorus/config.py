@@ -21,6 +21,7 @@ import attrs
 import httpx
 
 from chorus.admission import parse_networks
+from chorus.protocol import MAX_BODY_CHARS, MAX_TEXT_CHARS
 
 ENV_PREFIX = "CHORUS_"
 CONFIG_ENV = "CHORUS_CONFIG"
@@ -288,9 +289,10 @@ class Settings:
     # tests/config checks it equals), written out: importing the store would
     # load every database engine with the settings (issue #11).
     commit_window: float = _setting(
-        0.003,
-        "SQLite: seconds between group commits while writes keep coming (a little latency"
-        " for far fewer syncs and sends under load; a lone write never waits); 0: off",
+        0.0,
+        "SQLite: seconds between group commits while writes keep coming (latency for"
+        " fewer syncs and sends under load; a lone write never waits); 0 (the default):"
+        " none, batches grow by themselves under load",
         _not_negative,
     )
     frames_per_second: float = _setting(
@@ -318,8 +320,40 @@ class Settings:
         " shared by nodes sharing redis_url)",
         _positive,
     )
+    registration_open: bool = _setting(
+        True,
+        "whether anyone may create an account with a password (POST /api/v1/auth/register);"
+        " false: sign-up is refused, existing accounts and identity-provider sign-ins are"
+        " unaffected (a run-time setting, see docs/operations.md)",
+    )
+    max_message_chars: int = _setting(
+        MAX_BODY_CHARS,
+        f"longest message body, in characters, sent or edited (at most {MAX_BODY_CHARS},"
+        " the protocol's limit; a run-time setting)",
+        _positive,
+        attrs.validators.le(MAX_BODY_CHARS),
+    )
+    server_notice: str = _setting(
+        "",
+        f"a notice (message of the day, at most {MAX_TEXT_CHARS} characters) each client gets"
+        " as an info notice frame right after ready; empty: none (a run-time setting)",
+        attrs.validators.max_len(MAX_TEXT_CHARS),
+    )
+    store_poll_interval: float = _setting(
+        5.0,
+        "seconds between two reads of what `chorus admin` may have changed in the store:"
+        " run-time settings, and sessions of open sockets it revoked (closed then). A change"
+        " made through the admin API reaches every node at once over the bus",
+        _positive,
+    )
     max_group_size: int = _setting(
         10, "most users in a group direct conversation, its creator included", _positive
+    )
+    to_device_ttl: float = _setting(
+        7 * 24 * 3600.0,
+        "seconds a to-device message (end-to-end encryption) waits for its device before it"
+        " expires unread",
+        _positive,
     )
     notification_webhook_url: str = _setting(
         "",

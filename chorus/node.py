@@ -14,8 +14,10 @@ import attrs
 import structlog
 import trio
 
+from chorus import protocol
 from chorus.actors import Registry
 from chorus.actors.connection import ChatConnection, ChatContext, ChatLimits, Sessions
+from chorus.actors.devices import DEVICES_TOPIC, DeviceMail
 from chorus.actors.files import FILES_TOPIC, FileNotices, FilePipeline, PipelineLimits
 from chorus.actors.housekeeping import Housekeeper, HousekeepingLimits
 from chorus.actors.memberships import MEMBERSHIPS_TOPIC, Memberships
@@ -52,9 +54,16 @@ from chorus.config import Settings
 from chorus.files import ClamdScanner, LocalStorage, NoScanner, Scanner, Storage, UrlSigner
 from chorus.gateway import Connection, Gateway, GatewayConfig, Readiness
 from chorus.http import HttpServer, page_origins, serve_http
-from chorus.persistence import Store, now_ms, open_postgres_store, open_sqlite_store
+from chorus.persistence import (
+    Store,
+    StoreError,
+    now_ms,
+    open_postgres_store,
+    open_sqlite_store,
+)
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from chorus.readiness import store_answers
+from chorus.runtime import SETTINGS_TOPIC, LiveSettings, RuntimeValues
 from chorus.services import FileServices, Services, UploadSlots
 from chorus.supervisors import ChildSpec, Strategy, Supervisor, supervisor_child
 from chorus.tls import ServerTls, server_tls
@@ -83,7 +92,9 @@ REVOCATIONS_TOPIC = "sessions:revoked"
 class Node:
     """Builds a node's services on an open store (and bus), and its supervision tree.
 
-    The tree (one_for_one): the notifier, the presence heartbeat (with Redis),
+    The tree (one_for_one): the notifier, memberships, the audit retention,
+    the run-time settings' reload and the revocation sweep (both poll the
+    store every `store_poll_interval`), the presence heartbeat (with Redis),
     "chat" (rest_for_one: rooms, presence, the gateway), file housekeeping,
     the file pipeline and the HTTP API; the gateway, and the file actors with
     the API, only where the node's `role` includes them. A crash
@@ -109,6 +120,13 @@ class Node:
         self.settings = settings
         self._bus = bus
         self.sessions = Sessions()
+        self.live = LiveSettings(
+            settings,
+            store,
+            bus,
+            reload_interval=settings.store_poll_interval,
+            on_change=self._settings_changed,
+        )
         self.notifier = _notifier(settings, self.sessions, bus)
         # one_for_one of temporary actors, one per room or online user: independent,
         # never restarted, so their crashes never spend these budgets (Rooms, Presence).
@@ -124,6 +142,7 @@ class Node:
             self.notifier.notify,
         )
         self.memberships = Memberships(self.sessions.of_user, rooms, bus)
+        self.device_mail = DeviceMail(self.sessions.of_user, bus)
         self._directory = _presence_directory(bus, rooms.origin)
         presence = Presence(presence_supervisor, registry, store, rooms, directory=self._directory)
         limiter = _rate_limiter(bus)
@@ -139,7 +158,7 @@ class Node:
             two_factor_key=bytes.fromhex(settings.two_factor_key) or None,
             two_factor_attempts_per_minute=settings.two_factor_attempts_per_minute,
             challenge_ttl=settings.two_factor_challenge_ttl,
-            audit_retention_days=settings.audit_retention_days,
+            audit_retention_days=lambda: self.live.current.audit_retention_days,
             session_cache=_session_cache(settings, bus),
         )
         self._audit = auth.audit
@@ -152,6 +171,7 @@ class Node:
             presence=presence,
             sessions=self.sessions,
             limits=_chat_limits(settings),
+            live=self.live,
             limiter=limiter,
             send_limiter=self._send_limiter,
         )
@@ -189,12 +209,14 @@ class Node:
             presence=presence,
             sessions=self.sessions,
             memberships=self.memberships,
+            device_mail=self.device_mail,
             gateway=self.gateway,
             limiter=limiter,
             admission=self.admission,
             files=files,
             pipeline=self.pipeline,
             tls=self.tls,
+            live=self.live,
         )
         self.stopping = False
         self.stopped = trio.Event()
@@ -219,13 +241,18 @@ class Node:
         # the child that crashed. The notifier is first up and last down, so what
         # rooms queue for it while stopping still goes out. Memberships only
         # drains a queue of changes from other nodes and looks connections and
-        # rooms up for each, like the notifier.
+        # rooms up for each, like the notifier; device mail likewise for wake-ups.
+        # The settings reload and the revocation sweep only read the store and
+        # act on what they find; a crash of either loses nothing.
         children = [
             ChildSpec(id="notifier", start=self.notifier.run),
             ChildSpec(id="memberships", start=self.memberships.run),
+            ChildSpec(id="device-mail", start=self.device_mail.run),
             # Retention: every node prunes; deletes are idempotent, so that is only
             # redundant work, in small batches.
             ChildSpec(id="audit-retention", start=self._audit.run),
+            ChildSpec(id="runtime-settings", start=self.live.run),
+            ChildSpec(id="revocation-sweep", start=self._sweep_revoked),
         ]
         if self._directory is not None:
             heartbeat = functools.partial(self._directory.run, presence.reannounce)
@@ -267,6 +294,25 @@ class Node:
             except Exception as exc:  # the bus is best effort; tokens are dead regardless
                 _log.warning("node.revocation_not_published", error=str(exc))
 
+    def _settings_changed(self, before: RuntimeValues, after: RuntimeValues) -> None:
+        """Open sockets get a new server notice at once (new ones get it after `ready`)."""
+        if after.server_notice and after.server_notice != before.server_notice:
+            self.sessions.tell_everyone(protocol.Notice(code="info", message=after.server_notice))
+
+    async def _sweep_revoked(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Every `store_poll_interval` seconds, close the sockets (and drop the cached
+        sessions) of sessions `chorus admin` revoked in the store: no bus told this node."""
+        task_status.started()
+        auth = self.services.auth
+        while True:
+            await trio.sleep(self.settings.store_poll_interval)
+            try:
+                await auth.forget_revoked(self.sessions.session_ids())
+            except StoreError as exc:  # the store is away: the next pass catches up
+                _log.warning("node.revocation_sweep_failed", error=str(exc))
+
     def _revoked_elsewhere(self, payload: bytes) -> None:
         self.sessions.revoke(payload.decode(errors="replace"))
 
@@ -276,6 +322,8 @@ class Node:
         """Run the tree; readiness value: the bound addresses. Returns after `request_stop`."""
         subscriptions = []
         try:
+            # Before anything serves: the stored values, not the defaults, apply from the start.
+            await self.live.reload()
             if self._bus is not None:
                 bus = self._bus
                 subscriptions.append(
@@ -289,6 +337,12 @@ class Node:
                 )
                 subscriptions.append(
                     await bus.subscribe(FILES_TOPIC, self.file_notices.delivered_elsewhere)
+                )
+                subscriptions.append(
+                    await bus.subscribe(DEVICES_TOPIC, self.device_mail.delivered_elsewhere)
+                )
+                subscriptions.append(
+                    await bus.subscribe(SETTINGS_TOPIC, self.live.changed_elsewhere)
                 )
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tree.run)
@@ -365,8 +419,6 @@ def _chat_limits(settings: Settings) -> ChatLimits:
         auth_timeout=settings.auth_timeout,
         frames_per_second=settings.frames_per_second,
         frame_burst=settings.frame_burst,
-        sends_per_second=settings.sends_per_second,
-        send_burst=settings.send_burst,
         auth_attempts_per_minute=settings.auth_attempts_per_minute,
     )
 

@@ -75,7 +75,7 @@ class Action(enum.Enum):
     TRANSFER = "transfer"
     """Give the room's ownership to another member."""
     ADMIN = "admin"
-    """The admin API: users, rooms and server roles of the whole server."""
+    """The admin API: users, rooms, server roles and run-time settings of the whole server."""
 
 
 _EVERYONE = frozenset(Who)
@@ -194,6 +194,19 @@ ROUTE_ACTIONS: Mapping[str, Entry] = {
     "list_notifications": SIGNED_IN,
     "mark_notifications_read": SIGNED_IN,
     "search": SIGNED_IN,
+    # end-to-end encryption keys and to-device messages: public keys are readable by anyone
+    # signed in; a device's keys and queue only from the session that registered it
+    "register_device": SIGNED_IN,
+    "list_my_devices": SIGNED_IN,
+    "delete_device": SIGNED_IN,
+    "list_user_devices": SIGNED_IN,
+    "query_keys": SIGNED_IN,
+    "upload_keys": SIGNED_IN,
+    "key_counts": SIGNED_IN,
+    "claim_keys": SIGNED_IN,
+    "send_to_device": SIGNED_IN,
+    "list_to_device": SIGNED_IN,
+    "ack_to_device": SIGNED_IN,
     # files: their own rules (the uploader, or members of a room a file is attached in)
     "upload_file": SIGNED_IN,
     "get_file": SIGNED_IN,
@@ -217,6 +230,8 @@ ROUTE_ACTIONS: Mapping[str, Entry] = {
     "admin_transfer_room": Action.ADMIN,
     "admin_delete_room": Action.ADMIN,
     "admin_audit": Action.ADMIN,
+    "admin_settings": Action.ADMIN,
+    "admin_update_settings": Action.ADMIN,
 }
 """Each HTTP route (by operation id) and the action it asks the table about. `remove_member`
 is `LEAVE` when callers remove themselves; `delete_message` is allowed to the sender too;
@@ -235,6 +250,7 @@ FRAME_ACTIONS: Mapping[str, Entry] = {
     "react": Action.SEND,
     "delete": Action.DELETE_ANY,
     "mark_read": Action.LEAVE,
+    "to_device_ack": SIGNED_IN,
 }
 """Each WebSocket client frame type and the action it asks about (`delete`: or the sender)."""
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from chorus.actors.connection import Sessions
+from chorus.actors.devices import DeviceMail
 from chorus.actors.memberships import Memberships
 from chorus.actors.presence import Presence
 from chorus.actors.rooms import Rooms
@@ -18,6 +19,7 @@ from chorus.files import Scanner, Storage, UrlSigner
 from chorus.gateway import Gateway
 from chorus.persistence import Store
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
+from chorus.runtime import LiveSettings
 from chorus.tls import ServerTls
 
 if TYPE_CHECKING:
@@ -80,6 +82,8 @@ class Services:
     presence: Presence
     sessions: Sessions
     memberships: Memberships
+    device_mail: DeviceMail
+    """Wakes devices' connections for to-device messages and key alerts, on every node."""
     """Tells users' open connections, on every node, about rooms they joined or left."""
     admission: Admission
     """Admits (or refuses) every client connection of both listeners (`chorus.admission`)."""
@@ -91,6 +95,8 @@ class Services:
     """Checks uploaded files on this node (`submit` a spooled file's id)."""
     tls: ServerTls | None = None
     """The listeners' TLS (`tls_cert_file`), or None: plain HTTP."""
+    live: LiveSettings
+    """The run-time settings that apply now (`live.current`): read them at each use."""
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Rate limits (in Redis when nodes share it): e.g. auth attempts per client IP address."""
 

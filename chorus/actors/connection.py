@@ -16,7 +16,7 @@ import attrs
 import structlog
 import trio
 
-from chorus import chat, protocol
+from chorus import chat, e2e, protocol
 from chorus.auth import (
     AuthError,
     AuthService,
@@ -39,6 +39,7 @@ from chorus.persistence import (
 )
 from chorus.protocol import CloseCode, ErrorCode
 from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
+from chorus.runtime import LiveSettings
 
 from ._errors import ActorDead, AskTimeout
 from ._reply import Reply
@@ -47,6 +48,7 @@ from .room import (
     Change,
     ChangeKind,
     ClientIdReused,
+    EncryptionRequired,
     NotJoined,
     Post,
     Posted,
@@ -72,11 +74,8 @@ class ChatLimits:
     frames_per_second: float = 20.0
     frame_burst: float = 40.0
     """Frames per second and burst of one connection (counted on this node): every
-    frame, pings and undecodable ones included."""
-    sends_per_second: float = 20.0
-    send_burst: int = 50
-    """Messages sent per second and burst of one user over all its connections (and
-    all nodes, with a shared limiter): key `limit:send:<user_id>`."""
+    frame, pings and undecodable ones included. (The per-user write limit and the longest
+    message are run-time settings: `ChatContext.live`.)"""
     strikes_before_close: int = 20
     """Rate-limited frames in a row before the connection is closed (4005)."""
     auth_attempts_per_minute: int = 30
@@ -120,6 +119,8 @@ def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
             code, text = ErrorCode.INTERNAL, "the server failed on this request"
         case NotJoined():
             code, text = ErrorCode.NOT_JOINED, "you are not in this room"
+        case EncryptionRequired():
+            code, text = ErrorCode.ENCRYPTION_REQUIRED, str(error)
         case ClientIdReused():
             code, text = ErrorCode.CLIENT_ID_REUSED, str(error)
         case NotFound():
@@ -154,6 +155,17 @@ class Sessions:
         """The user's authenticated connections on this node (any session)."""
         return list(self._by_user.get(user_id, ()))
 
+    def tell_everyone(self, frame: protocol.ServerFrame) -> None:
+        """Send `frame` to every authenticated connection on this node (never waits)."""
+        payload = protocol.encode(frame)
+        for connections in self._by_session.values():
+            for connection in connections:
+                connection.send(payload)
+
+    def session_ids(self) -> list[str]:
+        """The sessions with connections open on this node."""
+        return list(self._by_session)
+
     def connections(self, session_id: str) -> list[ChatConnection]:
         """The session's open connections on this node."""
         return list(self._by_session.get(session_id, ()))
@@ -182,6 +194,9 @@ class ChatContext:
     presence: Presence
     sessions: Sessions
     limits: ChatLimits
+    live: LiveSettings
+    """Run-time settings read at each frame: `sends_per_second`, `send_burst` (key
+    `limit:send:<user_id>`) and `max_message_chars`."""
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Limits shared by the nodes, checked exactly (in Redis when nodes share it):
     provider sign-ins in `hello`, per address."""
@@ -201,6 +216,10 @@ class ChatConnection:
         self.id = conn.id
         self.send_frame = conn.send_frame  # rooms call the outbox directly: the hot path
         self.user_id = ""
+        self.device_id: str | None = None
+        """The end-to-end encryption device `hello` named (this session's), if any."""
+        self._to_device_sent: set[str] = set()
+        """Ids of the device's queued messages sent on this connection, not acknowledged yet."""
         self._principal: Principal | None = None
         self._joined: set[str] = set()
         self._bucket = TokenBucket(
@@ -222,6 +241,29 @@ class ChatConnection:
 
     def forget_room(self, room_id: str) -> None:
         self._joined.discard(room_id)
+
+    # -- DeviceConnection (see `devices`) -----------------------------------------------
+
+    async def deliver_to_device(self) -> None:
+        """Send the device's queued messages not sent on this connection yet, oldest first.
+
+        Each is sent once per connection; an unacknowledged one comes again on
+        the device's next connection. Concurrent calls never send one twice:
+        the check and the send happen without a checkpoint in between.
+        """
+        if self.device_id is None:
+            return
+        try:
+            pending = await self._context.store.pending_to_device(
+                self.user_id, self.device_id, now_ms(), e2e.MAX_QUEUED
+            )
+        except StoreError as exc:  # it stays queued: the next wake-up or connection gets it
+            self._conn.log.warning("to_device.fetch_failed", error=str(exc))
+            return
+        for message in pending:
+            if message.id not in self._to_device_sent:
+                self._to_device_sent.add(message.id)
+                self.send(protocol.encode(e2e.to_device_event(message)))
 
     # -- Handler ------------------------------------------------------------------------
 
@@ -287,7 +329,18 @@ class ChatConnection:
             self._error(None, ErrorCode.UNAVAILABLE, "cannot check the token now; retry")
             self._conn.close(CloseCode.GOING_AWAY, "authentication unavailable")
             return
+        try:
+            key_count = await self._device_keys(principal, hello.device_id)
+        except Forbidden as exc:
+            self._error(None, ErrorCode.FORBIDDEN, str(exc))
+            self._conn.close(CloseCode.AUTH_FAILED, "not this session's device")
+            return
+        except StoreError:
+            self._error(None, ErrorCode.UNAVAILABLE, "cannot check the device now; retry")
+            self._conn.close(CloseCode.GOING_AWAY, "device check unavailable")
+            return
         self._principal = principal
+        self.device_id = hello.device_id
         self.user_id = principal.user_id
         self._conn.log = self._conn.log.bind(user=principal.user_id)
         self._context.sessions.add(principal.session_id, self)
@@ -300,9 +353,28 @@ class ChatConnection:
             user_id=principal.user_id,
             heartbeat_interval_ms=int(limits.heartbeat_interval * 1000),
             resume_limit=self._context.rooms.config.resume_limit,
+            device_id=hello.device_id,
+            one_time_key_count=key_count,
         )
         self.send(protocol.encode(ready))
+        if notice := self._context.live.current.server_notice:
+            self.send(protocol.encode(protocol.Notice(code="info", message=notice)))
         await self._report_presence("online")
+        await self.deliver_to_device()
+
+    async def _device_keys(self, principal: Principal, device_id: str | None) -> int | None:
+        """The unclaimed one-time keys of the device `hello` named (None without one).
+
+        Raises `Forbidden` unless it is the live device of this very session:
+        another session (even of the same user) never gets its messages.
+        """
+        if device_id is None:
+            return None
+        store = self._context.store
+        device = await store.live_device(principal.user_id, device_id, now_ms())
+        if device is None or device.session_id != principal.session_id:
+            raise Forbidden(f"device {device_id!r} is not registered by this session")
+        return (await store.key_counts(principal.user_id, device_id)).one_time_keys
 
     async def _sign_in_allowed(self, token: str) -> bool:
         """A provider token may create a user and opens a session: it is counted against
@@ -353,7 +425,7 @@ class ChatConnection:
             case protocol.Send():
                 await self._post(frame, principal)
             case protocol.Edit(ref=ref, room=room, message=message, client_id=cid, body=body):
-                await self._change(ref, room, "edit", message, cid, body)
+                await self._change(ref, room, "edit", message, cid, body, frame.encrypted)
             case protocol.Delete(ref=ref, room=room, message=message, client_id=cid):
                 await self._change(ref, room, "delete", message, cid)
             case protocol.React(ref=ref, room=room, message=message, client_id=cid, emoji=emoji):
@@ -369,6 +441,8 @@ class ChatConnection:
                         running.try_send(Typing(user_id=principal.user_id, subscriber_id=self.id))
             case protocol.SetPresence(status=status):
                 await self._report_presence(status)
+            case protocol.ToDeviceAck(ref=ref, ids=ids):
+                await self._ack_to_device(ref, ids)
 
     async def _subscribe(
         self, ref: str, rooms: dict[str, int | None], *, resuming: bool = False
@@ -428,6 +502,9 @@ class ChatConnection:
                 self.send(protocol.encode(event))
 
     async def _post(self, send: protocol.Send, principal: Principal) -> None:
+        if (problem := self._context.live.current.body_problem(send.body)) is not None:
+            self._error(send.ref, ErrorCode.INVALID_VALUE, problem)
+            return
         post = Post(
             sender_id=principal.user_id,
             body=send.body,
@@ -435,6 +512,7 @@ class ChatConnection:
             created_at=now_ms(),
             thread_id=send.thread,
             attachments=send.attachments,
+            encrypted=send.encrypted,
             responder=GatewayResponder(self, send.ref, send.room),
             subscriber_id=self.id,
         )
@@ -448,7 +526,11 @@ class ChatConnection:
         message: str,
         client_id: str,
         body: str = "",
+        encrypted: protocol.MegolmEnvelope | None = None,
     ) -> None:
+        if kind == "edit" and (problem := self._context.live.current.body_problem(body)):
+            self._error(ref, ErrorCode.INVALID_VALUE, problem)
+            return
         change = Change(
             kind=kind,
             actor_id=self.user_id,
@@ -456,6 +538,7 @@ class ChatConnection:
             client_id=client_id,
             created_at=now_ms(),
             body=body,
+            encrypted=encrypted,
             responder=GatewayResponder(self, ref, room),
             subscriber_id=self.id,
         )
@@ -470,6 +553,23 @@ class ChatConnection:
             await self._context.rooms.send(room, request)
         except ActorDead:
             self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
+
+    async def _ack_to_device(self, ref: str, ids: tuple[str, ...]) -> None:
+        """Delete the device's messages it processed (`to_device_ack`).
+
+        Like ids of other devices, ids sent on a connection without a device
+        delete nothing: acknowledging is idempotent and never refused.
+        """
+        if self.device_id is None:
+            self.send(protocol.encode(protocol.Ack(ref=ref)))
+            return
+        try:
+            await self._context.store.ack_to_device(self.user_id, self.device_id, ids)
+        except StoreError as refusal:
+            self._refuse(ref, refusal)
+            return
+        self._to_device_sent.difference_update(ids)
+        self.send(protocol.encode(protocol.Ack(ref=ref)))
 
     async def _mark_read(self, ref: str, room: str, seq: int) -> None:
         """Move the read marker, as `POST /rooms/{id}/read` does (see `chat.mark_read`)."""
@@ -494,9 +594,9 @@ class ChatConnection:
     ) -> bool:
         """The user's rate of writes (messages, edits, deletes, reactions) over all its
         connections (and nodes)."""
-        limits = self._context.limits
+        live = self._context.live.current
         allowed = await self._context.send_limiter.allow(
-            f"limit:send:{self.user_id}", rate=limits.sends_per_second, burst=limits.send_burst
+            f"limit:send:{self.user_id}", rate=live.sends_per_second, burst=live.send_burst
         )
         if not allowed:
             self._strike(frame.ref, "too many messages from this user; slow down")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from chorus import protocol
+from chorus import e2e, protocol
 from chorus.persistence import EventKind, Message, StoredFile
 
 # A mention is `@name` not glued to a word or address before it (`ada@x` is not
@@ -58,18 +58,21 @@ def file_info(file: StoredFile) -> protocol.FileInfo:
     )
 
 
-def wire_message(message: Message) -> protocol.Message:
+def wire_message(message: Message, *, encrypted: bool) -> protocol.Message:
     """The protocol form of a stored MESSAGE event (its current state, with its attachments).
 
     `message.attachments` must have been filled by the store (see
     `persistence.Store`: reads and appends do it); a deleted message has none.
+    `encrypted` says that its room is end-to-end encrypted: the stored body is
+    then the Megolm envelope, sent as `encrypted` with an empty `body`.
     """
     return protocol.Message(
         id=message.id,
         room=message.room_id,
         seq=message.seq,
         sender=message.sender_id,
-        body=message.body,
+        body="" if encrypted else message.body,
+        encrypted=e2e.megolm_envelope(message.body) if encrypted else None,
         client_id=message.client_id,
         created_at=message.created_at,
         edited_at=message.edited_at,
@@ -78,19 +81,20 @@ def wire_message(message: Message) -> protocol.Message:
     )
 
 
-def event_frame(event: Message) -> protocol.ServerFrame:
-    """The frame announcing a stored room event of any kind."""
+def event_frame(event: Message, *, encrypted: bool) -> protocol.ServerFrame:
+    """The frame announcing a stored room event of any kind (`encrypted`: its room is)."""
     target = event.target_id or ""
     match event.kind:
         case EventKind.MESSAGE:
-            return protocol.MessageEvent(message=wire_message(event))
+            return protocol.MessageEvent(message=wire_message(event, encrypted=encrypted))
         case EventKind.EDIT:
             return protocol.EditedEvent(
                 room=event.room_id,
                 seq=event.seq,
                 message=target,
                 editor=event.sender_id,
-                body=event.body,
+                body="" if encrypted else event.body,
+                encrypted=e2e.megolm_envelope(event.body) if encrypted else None,
                 edited_at=event.created_at,
                 client_id=event.client_id,
             )
@@ -116,6 +120,6 @@ def event_frame(event: Message) -> protocol.ServerFrame:
             )
 
 
-def event_payload(event: Message) -> bytes:
+def event_payload(event: Message, *, encrypted: bool) -> bytes:
     """`event_frame`, encoded."""
-    return protocol.encode(event_frame(event))
+    return protocol.encode(event_frame(event, encrypted=encrypted))

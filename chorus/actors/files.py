@@ -30,7 +30,7 @@ import secrets
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Final, Literal, Protocol, TypeVar
 
 import attrs
 import structlog
@@ -93,6 +93,10 @@ class PipelineLimits:
     """Seconds before the first retry of an unreachable scanner or storage."""
     retry_max: float = 60.0
     """The longest wait between two retries."""
+
+
+OPAQUE: Final = "application/octet-stream"
+"""The type an end-to-end encrypted file is stored and served with: bytes, nothing more."""
 
 
 def spool_path(spool_dir: Path, file_id: str) -> Path:
@@ -210,6 +214,9 @@ class FilePipeline:
                 await trio.to_thread.run_sync(_remove, work)
 
     async def _check(self, file: StoredFile, spool: Path, work: Path) -> None:
+        if file.encrypted:
+            await self._store_opaque(file, spool)
+            return
         verdict = await trio.to_thread.run_sync(check_type, spool, file.declared_type)
         if verdict.rejection is not None:
             await self._finish(file, FileState.REJECTED, reason=verdict.rejection)
@@ -229,6 +236,18 @@ class FilePipeline:
             await self._finish(file, FileState.REJECTED, reason=Rejection.INFECTED)
             return
         checks = await self._store_bytes(file, spool, verdict.content_type, image, result)
+        await self._finish(file, FileState.READY, checks=checks)
+
+    async def _store_opaque(self, file: StoredFile, spool: Path) -> None:
+        """An end-to-end encrypted file: its bytes as they came, as `application/octet-stream`.
+
+        No type check, image processing or scan: they would only see ciphertext,
+        and could protect nobody (docs/security.md). Its receivers decrypt it.
+        """
+        if file.state is FileState.PENDING:
+            file = await self._store.move_file(file.id, FileState.SCANNING, now_ms())
+        await self._put(file, "original", spool, OPAQUE)
+        checks = FileChecks(content_type=OPAQUE, scan="unscanned")
         await self._finish(file, FileState.READY, checks=checks)
 
     async def _process_image(self, spool: Path, work: Path, content_type: str) -> ProcessedImage:

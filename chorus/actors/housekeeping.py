@@ -22,6 +22,10 @@ finished are the pipeline's, which queues them again (and rejects those whose
 bytes are gone, `interrupted`); another node's files are never touched, the
 spool is per node (`StoredFile.node`).
 
+Each sweep also deletes the to-device messages (end-to-end encryption) that
+expired unread (`Store.purge_to_device`): they are never delivered anyway,
+and their ciphertext should not outlive its use.
+
 Idempotent: a second run, or another node's at the same time, finds less or
 nothing to do; a missing object is not an error. A failure (store or storage
 down) is logged and the work is found again at the next sweep; the actor
@@ -77,6 +81,8 @@ class Swept:
     """Deleted files whose bytes and row were removed."""
     bytes_freed: int = 0
     """Bytes removed from storage (measured before removal)."""
+    to_device_expired: int = 0
+    """To-device messages deleted because they expired unread."""
     failed: int = 0
     """Files (or queries) left for the next sweep because the store or the storage failed."""
 
@@ -130,10 +136,11 @@ class Housekeeper:
                     await self._purge(file, done)
                 if len(batch) < limits.batch or done.failed > failed:
                     break
+            done.to_device_expired = await self._store.purge_to_device(now)
         except Exception as exc:  # the store failed: all of it is found again next time
             done.failed += 1
             _log.error("files.housekeeping_failed", exc_info=exc)
-        if done.expired or done.purged or done.failed:
+        if done.expired or done.purged or done.failed or done.to_device_expired:
             _log.info("files.housekept", **attrs.asdict(done))
         return done
 

@@ -18,7 +18,7 @@ import attrs
 import structlog
 import trio
 
-from chorus import chat, protocol
+from chorus import chat, e2e, protocol
 from chorus.cluster import Bus
 from chorus.gateway import text_frame
 from chorus.metrics import (
@@ -30,12 +30,14 @@ from chorus.metrics import (
 )
 from chorus.persistence import (
     Appended,
+    Forbidden,
     Gone,
     Message,
     NewMessage,
     Notification,
     Store,
     StoreError,
+    now_ms,
 )
 
 from ._errors import ActorDead
@@ -152,6 +154,8 @@ class Post:
     """Post as a reply in the thread rooted at this message of the room."""
     attachments: tuple[str, ...] = ()
     """Ids of the sender's ready files to attach (see `NewMessage.attachments`)."""
+    encrypted: protocol.MegolmEnvelope | None = None
+    """The message, in an end-to-end encrypted room (where `body` must be empty)."""
     responder: Responder[Posted]
     subscriber_id: str | None = None
     """The gateway's connection posting: refused (`NotJoined`) unless it still is a
@@ -177,6 +181,8 @@ class Change:
     client_id: str
     created_at: int
     body: str = ""
+    encrypted: protocol.MegolmEnvelope | None = None
+    """The new text of an edit in an end-to-end encrypted room (where `body` must be empty)."""
     responder: Responder[Appended | None]
     subscriber_id: str | None = None
     """As for a `Post`: the gateway's connection, which must still be a subscriber."""
@@ -255,6 +261,8 @@ class RoomActor:
         self._typing_sent: dict[str, float] = {}
         self._delivered = 0
         """The room's seqs up to here have been queued to subscribers, in order, once."""
+        self._encrypted = False
+        """End-to-end encrypted: read once at start, since it never changes."""
 
     async def run(self, inbox: Inbox[RoomMessage]) -> None:
         try:
@@ -275,6 +283,8 @@ class RoomActor:
             )
         try:
             self._delivered = await self._store.last_seq(self.room_id)
+            room = await self._store.get_room(self.room_id)
+            self._encrypted = room is not None and room.encrypted
             await self._loop(inbox)
         finally:
             if subscription is not None:
@@ -387,7 +397,7 @@ class RoomActor:
             )
             return
         for event in missed:
-            subscriber.send(event_payload(event))
+            subscriber.send(event_payload(event, encrypted=self._encrypted))
         marker = protocol.Replayed(room=room, after_seq=after_seq, last_seq=last, count=len(missed))
         subscriber.send(protocol.encode(marker))
 
@@ -451,17 +461,38 @@ class RoomActor:
         request.responder.refused(NotJoined())
         return False
 
+    def _sealed_as_needed(self, request: Post | Change) -> bool:
+        """In an encrypted room only envelopes are stored, and only there (else refused).
+
+        A reaction names its emoji in the clear, so it is refused there too:
+        reactions travel inside encrypted messages (docs/e2e.md).
+        """
+        if isinstance(request, Change) and request.kind == "delete":
+            return True
+        sealed = request.encrypted is not None
+        plain = bool(request.body) or (isinstance(request, Change) and request.kind != "edit")
+        if self._encrypted and (plain or not sealed):
+            request.responder.refused(EncryptionRequired())
+        elif not self._encrypted and sealed:
+            request.responder.refused(ValueError("encrypted: this room is not encrypted"))
+        else:
+            return True
+        return False
+
     async def _may_send(self, posts: list[Post]) -> list[Post]:
         """The posts whose senders may post now (mutes, locks, bans and blocks:
-        `chat.check_may_send`); the others are refused. Read at every batch, once per
-        sender, so a change applies from the next batch on."""
-        refusals: dict[str, StoreError | None] = {}
-        for sender in dict.fromkeys(post.sender_id for post in posts):
-            try:
-                await chat.check_may_send(self._store, self.room_id, sender)
-                refusals[sender] = None
-            except StoreError as exc:
-                refusals[sender] = exc
+        `chat.send_refusals`, one read for all of them); the others are refused. For
+        batches with replies, whose threads are read after their senders are checked."""
+        if not posts:
+            return posts
+        try:
+            # One read for every sender of the batch: the room's batches of posts from
+            # many members would otherwise wait for one store round trip per sender.
+            refusals = await chat.send_refusals(
+                self._store, self.room_id, (post.sender_id for post in posts)
+            )
+        except StoreError as exc:
+            refusals = {post.sender_id: exc for post in posts}
         kept = []
         for post in posts:
             refusal = refusals[post.sender_id]
@@ -480,10 +511,14 @@ class RoomActor:
         roll back all of a shared one. Runs of posts keep their order, so seqs
         still follow the order the posts arrived in.
         """
-        posts = [post for post in posts if self._may_write(post)]
-        posts = await self._may_send(posts)
+        posts = [post for post in posts if self._may_write(post) and self._sealed_as_needed(post)]
         if any(post.thread_id is not None for post in posts):
+            # Replies (rare): the senders are checked before their threads are read, so a
+            # refused sender learns nothing of the thread. Otherwise the store checks the
+            # senders with the append (`_store_batch`).
+            posts = await self._may_send(posts)
             posts = [post for post in posts if await self._thread_ok(post)]
+        posts = [post for post in posts if not post.attachments or await self._attachable(post)]
         run: list[Post] = []
         for post in posts:
             if post.attachments:
@@ -495,13 +530,19 @@ class RoomActor:
         await self._store_batch(run)
 
     async def _store_batch(self, posts: list[Post]) -> None:
-        """Store `posts` in one transaction, broadcast the new ones, then acknowledge each."""
+        """Store `posts` in one transaction, broadcast the new ones, then acknowledge each.
+
+        The store checks that their senders may post now (mutes, locks, bans and
+        blocks: `chat.sender_admission`) in the same call, read at every batch, so a
+        change applies from the next batch on; the others are refused.
+        """
         if not posts:
             return
         batch = [_new_message(post) for post in posts]
+        admit = chat.sender_admission(self.room_id)
         started = time.perf_counter()
         try:
-            results = await self._store.append_messages(self.room_id, batch)
+            outcomes = await self._store.append_admitted(self.room_id, batch, admit, now_ms())
         except StoreError as exc:
             for post in posts:
                 post.responder.refused(exc)
@@ -516,7 +557,16 @@ class RoomActor:
             return
         finally:
             STORE_SECONDS.labels("append_messages").observe(time.perf_counter() - started)
-        wires = [wire_message(result.message) for result in results]
+        results: list[Appended] = []
+        admitted: list[Post] = []
+        for post, result in zip(posts, outcomes, strict=True):
+            if isinstance(result, Exception):
+                post.responder.refused(result)
+            else:
+                admitted.append(post)
+                results.append(result)
+        posts = admitted
+        wires = [wire_message(result.message, encrypted=self._encrypted) for result in results]
         new = [
             (wire.seq, protocol.encode(protocol.MessageEvent(message=wire)))
             for wire, result in zip(wires, results, strict=True)
@@ -532,10 +582,32 @@ class RoomActor:
             else:
                 post.responder.accepted(Posted(message=wire, duplicate=result.duplicate))
             if result.notified and self._notify is not None:
-                self._notify(result.notified, result.message)
+                # Notifications (and push webhooks) of an encrypted room carry no content.
+                shown = attrs.evolve(result.message, body="") if self._encrypted else result.message
+                self._notify(result.notified, shown)
         MESSAGES_STORED.inc(len(new))
         if new and self._bus is not None:
             await self._publish(_stored_envelope(new))
+
+    async def _attachable(self, post: Post) -> bool:
+        """Files declared end-to-end encrypted go in encrypted rooms, and only they do there
+        (else the post is refused here); the store checks the rest (owner, state)."""
+        for file_id in post.attachments:
+            try:
+                file = await self._store.get_file(file_id)
+            except StoreError as exc:
+                post.responder.refused(exc)
+                return False
+            if file is None or file.encrypted == self._encrypted:
+                continue
+            why = (
+                "it is not end-to-end encrypted (upload it with encrypted=true)"
+                if self._encrypted
+                else "it is end-to-end encrypted and this room is not"
+            )
+            post.responder.refused(Forbidden(f"file {file_id!r} cannot be attached here: {why}"))
+            return False
+        return True
 
     async def _thread_ok(self, post: Post) -> bool:
         """A reply's root must be a live, top-level message of this room (else refused here,
@@ -559,7 +631,7 @@ class RoomActor:
 
     async def _change(self, change: Change) -> None:
         """Store an edit, delete or reaction as the room's next event, broadcast, acknowledge."""
-        if not self._may_write(change):
+        if not (self._may_write(change) and self._sealed_as_needed(change)):
             return
         try:
             if change.kind != "delete":  # a muted sender may still delete their own message
@@ -578,7 +650,7 @@ class RoomActor:
             return
         if result is not None and not result.duplicate:
             event = result.message
-            payload = event_payload(event)
+            payload = event_payload(event, encrypted=self._encrypted)
             DELIVERIES.inc(await self._accept([(event.seq, payload)]))
             if self._bus is not None:
                 await self._publish(_stored_envelope([(event.seq, payload)]))
@@ -588,8 +660,13 @@ class RoomActor:
         store, at = self._store, change.created_at
         match change.kind:
             case "edit":
+                body = (
+                    change.body
+                    if change.encrypted is None
+                    else e2e.megolm_content(change.encrypted)
+                )
                 return await store.edit_message(
-                    change.message_id, change.actor_id, change.body, change.client_id, at
+                    change.message_id, change.actor_id, body, change.client_id, at
                 )
             case "delete":
                 return await store.delete_message(
@@ -635,7 +712,9 @@ class RoomActor:
                 if not page:
                     break
                 for event in page:
-                    deliveries += self._broadcast(text_frame(event_payload(event)))
+                    deliveries += self._broadcast(
+                        text_frame(event_payload(event, encrypted=self._encrypted))
+                    )
                     self._delivered = event.seq
         except StoreError as exc:
             # The gap stays; the next event or resync fills it.
@@ -708,10 +787,13 @@ def _delivered_already(payload: bytes, delivered: int) -> bool:
 
 
 def _new_message(post: Post) -> NewMessage:
-    names, everyone = mentions(post.body)
+    if post.encrypted is not None:  # opaque: mentions are inside the ciphertext
+        body, names, everyone = e2e.megolm_content(post.encrypted), frozenset[str](), False
+    else:
+        body, (names, everyone) = post.body, mentions(post.body)
     return NewMessage(
         sender_id=post.sender_id,
-        body=post.body,
+        body=body,
         client_id=post.client_id,
         created_at=post.created_at,
         thread_id=post.thread_id,
@@ -723,6 +805,16 @@ def _new_message(post: Post) -> NewMessage:
 
 class NotJoined(Exception):
     """A gateway request from a connection that is not subscribed to the room."""
+
+
+class EncryptionRequired(Exception):
+    """Plaintext (a body, a reaction) sent to an end-to-end encrypted room: nothing stored."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this room is end-to-end encrypted: send the message as `encrypted` with an empty"
+            " body (reactions go inside encrypted messages)"
+        )
 
 
 class RoomFailed(Exception):

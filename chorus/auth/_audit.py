@@ -72,6 +72,8 @@ class AuditAction(enum.StrEnum):
     ROOM_INVITED = "room.invited"
     ROOM_INVITE_REVOKED = "room.invite_revoked"
     ROOM_INVITE_ACCEPTED = "room.invite_accepted"
+    SETTING_CHANGED = "setting.changed"
+    """A run-time server setting was set or reset (details: `from`, `to`; null: default)."""
 
 
 class AuditLog:
@@ -86,11 +88,19 @@ class AuditLog:
     """
 
     def __init__(
-        self, store: Store, *, clock: Callable[[], int], retention_days: int = 365
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], int],
+        retention_days: int | Callable[[], int] = 365,
     ) -> None:
+        """`retention_days` is a number of days, or a function read at each pass (a
+        setting that may change while the node runs)."""
         self._store = store
         self._clock = clock
-        self._retention_ms = retention_days * _DAY_MS
+        self._retention_days = (
+            retention_days if callable(retention_days) else lambda: retention_days
+        )
 
     async def record(
         self,
@@ -128,7 +138,7 @@ class AuditLog:
 
         Idempotent: a second call right after deletes nothing.
         """
-        cutoff = self._clock() - self._retention_ms
+        cutoff = self._clock() - self._retention_days() * _DAY_MS
         deleted = 0
         while (batch := await self._store.prune_audit(cutoff, limit=PRUNE_BATCH)) > 0:
             deleted += batch

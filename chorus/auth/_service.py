@@ -30,6 +30,8 @@ MAX_USER_AGENT: Final = 256
 USERNAME_PATTERN: Final = "^[A-Za-z0-9_.-]*$"
 """The characters of a username as given (JSON Schema); it is stored lowercased."""
 _USERNAME = re.compile(USERNAME_PATTERN)
+_SWEEP_BATCH: Final = 500
+"""Session ids per store query of `forget_revoked`."""
 
 
 @attrs.frozen(kw_only=True)
@@ -104,7 +106,7 @@ class AuthService:
         two_factor_attempts_per_minute: int = 5,
         challenge_ttl: int = 300,
         issuer: str = "Chorus",
-        audit_retention_days: int = 365,
+        audit_retention_days: int | Callable[[], int] = 365,
         session_cache: SessionCache | None = None,
     ) -> None:
         self._store = store
@@ -277,6 +279,17 @@ class AuthService:
         if cached.user_id != claims.user_id:
             raise InvalidToken("the session has ended")
         return Principal(user_id=claims.user_id, session_id=claims.session_id)
+
+    async def forget_revoked(self, session_ids: list[str]) -> list[str]:
+        """Of `session_ids` (sessions with sockets open on this node), those revoked in the
+        store by someone no node heard from (`chorus admin`): each is dropped from the
+        session cache and its sockets are closed (`on_revoked`). Returns their ids."""
+        revoked = []
+        for start in range(0, len(session_ids), _SWEEP_BATCH):
+            revoked += await self._store.revoked_among(session_ids[start : start + _SWEEP_BATCH])
+        for session_id in revoked:
+            await self._revoked(session_id)
+        return revoked
 
     async def _revoked(self, session_id: str) -> None:
         """The session has ended in the store: forget it in the cache, close its sockets."""

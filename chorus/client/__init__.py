@@ -12,6 +12,9 @@ async with HttpApi("http://127.0.0.1:8080") as api:
 
 Files: `api.upload_file(path, progress=...)`, then `client.wait_for_file(id)` (or
 `api.wait_for_file(id)` without a connection), `api.download_file(id, dest)`.
+
+End-to-end encryption: `RealtimeClient(api, e2e=await E2EClient.open(api, key_file,
+passphrase))` (`chorus.client.e2e`, docs/e2e.md) encrypts and opens encrypted rooms.
 """
 
 from ._files import CHUNK_BYTES as CHUNK_BYTES

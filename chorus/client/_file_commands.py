@@ -63,6 +63,8 @@ class FileCommands:
     async def _upload(self, argument: str) -> None:
         path_text, caption = split_path(argument)
         room = self._current("")
+        if room.encrypted:  # the server takes only encrypted files there (docs/e2e.md)
+            raise Unknown("! files cannot be sent to an encrypted room from this client yet")
         path = await trio.Path(path_text).expanduser()
         if not await path.exists():
             raise Unknown(f"! no such file: {path}")

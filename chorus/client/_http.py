@@ -366,12 +366,31 @@ class HttpApi:
     async def admin_transfer_room(self, room_id: str, user_id: str) -> None:
         await self._call("PUT", f"/admin/rooms/{room_id}/owner", {"user_id": user_id})
 
-    async def direct_room(self, user_id: str) -> Room:
-        return parse(Room, await self._call("POST", "/dms", {"user_id": user_id}))
+    async def admin_settings(self) -> dict[str, dict[str, Any]]:
+        """The run-time server settings by name: `value`, `default`, `source`, bounds..."""
+        data = await self._call("GET", "/admin/settings")
+        return {setting["name"]: setting for setting in data["settings"]}
 
-    async def group_room(self, user_ids: list[str]) -> Room:
+    async def admin_update_settings(self, **changes: Any) -> dict[str, dict[str, Any]]:
+        """Change run-time server settings (None: back to the configured default); the
+        settings after the change, by name."""
+        data = await self._call("PATCH", "/admin/settings", changes)
+        return {setting["name"]: setting for setting in data["settings"]}
+
+    async def direct_room(self, user_id: str, *, encrypted: bool = False) -> Room:
+        """The direct room with `user_id`; with `encrypted`, their end-to-end encrypted
+        one (docs/e2e.md): another room than the plain one, encrypted for good."""
+        body: dict[str, Any] = {"user_id": user_id}
+        if encrypted:
+            body["encrypted"] = True
+        return parse(Room, await self._call("POST", "/dms", body))
+
+    async def group_room(self, user_ids: list[str], *, encrypted: bool = False) -> Room:
         """The direct conversation of the caller and these users (the same set: the same room)."""
-        return parse(Room, await self._call("POST", "/dms", {"user_ids": user_ids}))
+        body: dict[str, Any] = {"user_ids": user_ids}
+        if encrypted:
+            body["encrypted"] = True
+        return parse(Room, await self._call("POST", "/dms", body))
 
     async def unread(self) -> dict[str, Unread]:
         """Unread messages and mentions per room the caller is in."""
@@ -551,6 +570,63 @@ class HttpApi:
                 await response.aread()
                 raise _api_error(response)
             return await download_to(response, target, progress)
+
+    # -- end-to-end encryption keys (docs/e2e.md; chorus.client.e2e drives these) -------
+
+    async def put_device(self, device_id: str, keys: dict[str, Any]) -> dict[str, Any]:
+        """Register this session's device with its signed identity keys; the device object."""
+        data = await self._call("PUT", f"/devices/{quote(device_id, safe='')}", keys)
+        return dict(data["device"])
+
+    async def my_devices(self) -> list[dict[str, Any]]:
+        return list((await self._call("GET", "/devices"))["devices"])
+
+    async def delete_device(self, device_id: str) -> None:
+        await self._call("DELETE", f"/devices/{quote(device_id, safe='')}")
+
+    async def query_devices(self, user_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The key directory's devices of each user (unverified: the server could lie)."""
+        data = await self._call("POST", "/keys/query", {"user_ids": list(user_ids)})
+        return {user: list(devices) for user, devices in data["devices"].items()}
+
+    async def upload_keys(
+        self,
+        device_id: str,
+        one_time_keys: Sequence[dict[str, Any]],
+        fallback_key: dict[str, Any] | None = None,
+    ) -> tuple[int, bool]:
+        """Publish signed one-time keys (and a fallback key); the unclaimed count and
+        whether a fallback key is held."""
+        body: dict[str, Any] = {"one_time_keys": list(one_time_keys)}
+        if fallback_key is not None:
+            body["fallback_key"] = fallback_key
+        data = await self._call("POST", f"/devices/{quote(device_id, safe='')}/keys", body)
+        return int(data["one_time_key_count"]), bool(data["fallback_key"])
+
+    async def key_counts(self, device_id: str) -> tuple[int, bool]:
+        data = await self._call("GET", f"/devices/{quote(device_id, safe='')}/keys")
+        return int(data["one_time_key_count"]), bool(data["fallback_key"])
+
+    async def claim_keys(self, devices: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """One one-time (or fallback) key for each (user, device) that has one."""
+        body = {"devices": [{"user_id": u, "device_id": d} for u, d in devices]}
+        return list((await self._call("POST", "/keys/claim", body))["keys"])
+
+    async def send_to_device(
+        self, sender_device: str, messages: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Queue Olm envelopes for devices; the recipients that are not live devices."""
+        body = {"sender_device": sender_device, "messages": list(messages)}
+        return list((await self._call("POST", "/to-device", body))["undeliverable"])
+
+    async def fetch_to_device(self, device_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The device's queued to-device messages, oldest first (acknowledge them after)."""
+        path = f"/devices/{quote(device_id, safe='')}/to-device"
+        return list((await self._call("GET", path, params={"limit": limit}))["messages"])
+
+    async def ack_to_device(self, device_id: str, ids: Sequence[str]) -> int:
+        path = f"/devices/{quote(device_id, safe='')}/to-device/ack"
+        return int((await self._call("POST", path, {"ids": list(ids)}))["deleted"])
 
     async def gateway_urls(self) -> list[str]:
         data = await self._call("GET", "/gateway", auth=False)

@@ -43,6 +43,8 @@ class Room:
     others: list[User] | None = None
     read_seq: int | None = None
     """In the caller's room list: the caller's read marker."""
+    encrypted: bool = False
+    """End-to-end encrypted (docs/e2e.md): messages travel as ciphertext only."""
 
     def label(self) -> str:
         """What to call the room: its name, or a direct room's other members."""

@@ -29,6 +29,7 @@ from chorus.protocol import CloseCode, ErrorCode
 from ._files import wait_checked
 from ._http import ApiError, HttpApi, RoomEvent
 from ._models import Room
+from .e2e._client import ONE_TIME_KEYS, E2EClient, E2EProblem, Secured
 
 _log = structlog.get_logger("chorus.client")
 
@@ -81,9 +82,12 @@ Event = (
     | RoomFound
     | ConnectionLost
     | Reconnected
+    | Secured
+    | E2EProblem
 )
-"""What `RealtimeClient.events` yields; room events arrive once each, in seq order per room;
-a presence event only when that user's status changed."""
+"""What `RealtimeClient.events` yields; room events arrive once each, in seq order per room
+(those carrying ciphertext as `Secured`, with an `e2e` client); a presence event only when
+that user's status changed."""
 
 
 class _CatchUpFailed(Exception):
@@ -118,6 +122,7 @@ class _Pending:
     client_id: str
     thread: str | None = None
     attachments: tuple[str, ...] = ()
+    encrypted: protocol.MegolmEnvelope | None = None
     attempts: int = 0
     done: trio.Event = attrs.field(factory=trio.Event)
     result: protocol.Message | ApiError | None = None
@@ -163,6 +168,13 @@ class RealtimeClient:
     followed from the user's read marker (or from its latest seq when more
     than a resume's worth is unread) and yielded as `RoomFound`; a followed
     room left meanwhile is answered `room_removed` by the server.
+
+    With `e2e` (an `E2EClient` of the same session) encryption is transparent:
+    `hello` names its device, to-device messages are opened and acknowledged,
+    one-time keys are topped up when the server says they run low, `send`,
+    `edit` and `react` encrypt in encrypted rooms, and room events carrying
+    ciphertext are yielded opened, as `Secured` (refused to-device messages as
+    `E2EProblem`).
     """
 
     def __init__(
@@ -174,8 +186,10 @@ class RealtimeClient:
         rng: random.Random | None = None,
         follow_rooms: bool = True,
         connect_timeout: float = 10.0,
+        e2e: E2EClient | None = None,
     ) -> None:
         self._api = api
+        self._e2e = e2e
         self._connect_timeout = connect_timeout
         self._follow_rooms = follow_rooms
         self._gateway_url = gateway_url
@@ -286,15 +300,22 @@ class RealtimeClient:
         are some. Waits through disconnects: the message is re-sent after
         each reconnect with the same client id until acknowledged. Raises
         `ApiError` if the server refuses it for good (e.g. not a member, or
-        `file_not_ready`).
+        `file_not_ready`). In an encrypted room (with `e2e`) it is encrypted
+        first, which takes the HTTP API (device lists, keys): its errors are
+        raised before anything is queued.
         """
+        encrypted = await self._encrypt(room_id, {"type": "m.text", "body": body})
         pending = _Pending(
             room=room_id,
-            body=body,
+            body="" if encrypted else body,
             client_id=client_id or secrets.token_hex(8),
             thread=thread,
             attachments=tuple(attachments),
+            encrypted=encrypted,
         )
+        return await self._post(pending)
+
+    async def _post(self, pending: _Pending) -> protocol.Message:
         self._outbox[pending.client_id] = pending
         if self._ws is not None:
             await self._transmit(self._ws, pending)
@@ -307,9 +328,15 @@ class RealtimeClient:
     async def edit(self, room_id: str, message_id: str, body: str) -> int:
         """Replace the text of your message; the seq of the `edited` event."""
         client_id = secrets.token_hex(8)  # the same on every retry: applied once
+        encrypted = await self._encrypt(room_id, {"type": "m.text", "body": body})
         ack = await self._request(
             lambda ref: protocol.Edit(
-                ref=ref, room=room_id, message=message_id, client_id=client_id, body=body
+                ref=ref,
+                room=room_id,
+                message=message_id,
+                client_id=client_id,
+                body="" if encrypted else body,
+                encrypted=encrypted,
             )
         )
         return ack.seq or 0
@@ -327,7 +354,18 @@ class RealtimeClient:
     async def react(
         self, room_id: str, message_id: str, emoji: str, *, remove: bool = False
     ) -> int | None:
-        """Add (or `remove`) your reaction; the event's seq, None when nothing changed."""
+        """Add (or `remove`) your reaction; the event's seq, None when nothing changed.
+
+        In an encrypted room the reaction is an encrypted message (its seq is returned;
+        receivers yield it as a `ReactionEvent` inside `Secured`).
+        """
+        if self._e2e is not None and await self._e2e.is_encrypted(room_id):
+            content = {"type": "m.reaction", "message": message_id, "emoji": emoji}
+            encrypted = await self._e2e.encrypt(room_id, {**content, "present": not remove})
+            pending = _Pending(
+                room=room_id, body="", client_id=secrets.token_hex(8), encrypted=encrypted
+            )
+            return (await self._post(pending)).seq
         client_id = secrets.token_hex(8)
         ack = await self._request(
             lambda ref: protocol.React(
@@ -381,6 +419,14 @@ class RealtimeClient:
             if not watches:
                 self._file_watches.pop(file_id, None)
 
+    async def _encrypt(
+        self, room_id: str, content: dict[str, str]
+    ) -> protocol.MegolmEnvelope | None:
+        """`content` encrypted for the room if it is an encrypted room (and there is `e2e`)."""
+        if self._e2e is None or not await self._e2e.is_encrypted(room_id):
+            return None
+        return await self._e2e.encrypt(room_id, content)
+
     @property
     def unacknowledged(self) -> int:
         """Messages waiting in the offline outbox."""
@@ -393,7 +439,9 @@ class RealtimeClient:
         session = self._api.session
         if session is None:
             raise RuntimeError("log in (HttpApi.login) before connecting")
-        await self._write(ws, protocol.Hello(token=session.access_token, client="chorus-sdk"))
+        device = self._e2e.device_id if self._e2e is not None else None
+        hello = protocol.Hello(token=session.access_token, client="chorus-sdk", device_id=device)
+        await self._write(ws, hello)
         frame = protocol.decode_server_frame(await ws.get_message())
         if isinstance(frame, protocol.ErrorReply):
             raise ConnectionClosed(_close_reason(CloseCode.AUTH_FAILED, frame.message))
@@ -442,6 +490,10 @@ class RealtimeClient:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._heartbeat, ws, heartbeat)
+            if self._e2e is not None and self.ready is not None:
+                count = self.ready.one_time_key_count
+                if count is not None and count < ONE_TIME_KEYS:
+                    nursery.start_soon(self._top_up)
             while True:
                 text = await ws.get_message()
                 try:
@@ -450,6 +502,14 @@ class RealtimeClient:
                     _log.warning("client.bad_frame", code=exc.code, message=exc.message)
                     continue
                 await self._dispatch(frame)
+
+    async def _top_up(self) -> None:
+        """Publish one-time keys the device used up while this client was away."""
+        assert self._e2e is not None
+        try:
+            await self._e2e.replenish()
+        except (ApiError, httpx.HTTPError) as exc:  # the next `one_time_keys_low` retries
+            _log.warning("client.key_upload_failed", error=str(exc))
 
     async def _heartbeat(self, ws: WebSocketConnection, interval: float) -> None:
         while True:
@@ -515,6 +575,17 @@ class RealtimeClient:
                 if self._presence.get(user) != status:
                     self._presence[user] = status
                     await self._send_events.send(frame)
+            case protocol.ToDeviceEvent() if self._e2e is not None:
+                await self._e2e.receive_to_device([frame])
+                if self._ws is not None:  # acknowledged once processed (and saved)
+                    await self._write(
+                        self._ws, protocol.ToDeviceAck(ref=self._next_ref(), ids=(frame.id,))
+                    )
+                for problem in self._e2e.take_problems():
+                    await self._send_events.send(problem)
+            case protocol.OneTimeKeysLow() if self._e2e is not None:
+                assert self._nursery is not None
+                self._nursery.start_soon(self._top_up)
             case protocol.FileUpdate(file=file):
                 for watch in self._file_watches.get(file.id, []):
                     watch.file = file
@@ -539,6 +610,12 @@ class RealtimeClient:
         self._rooms[room] = seq
         if self._resume_ref is not None and isinstance(event, protocol.MessageEvent):
             self._caught_up += 1
+        if self._e2e is not None:
+            opened = await self._e2e.open_event(event)
+            for problem in self._e2e.take_problems():
+                await self._send_events.send(problem)
+            await self._send_events.send(opened)
+            return
         await self._send_events.send(event)
 
     async def _follow(self, room: str, seq: int) -> None:
@@ -639,6 +716,7 @@ class RealtimeClient:
             body=pending.body,
             thread=pending.thread,
             attachments=pending.attachments,
+            encrypted=pending.encrypted,
         )
         await self._write(ws, frame)
 

@@ -9,9 +9,12 @@ state are printed as they arrive; while you type a message, the room is told
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import sys
+from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
@@ -23,13 +26,15 @@ from chorus.text import printable
 from ._account_commands import AccountCommands
 from ._console import Console, Keys
 from ._console import StdinKeys as StdinKeys
+from ._e2e_commands import E2ECommands, lock
 from ._file_commands import FileCommands
-from ._http import ApiError, HttpApi, TwoFactorRequired
+from ._http import ApiError, HttpApi, RoomEvent, TwoFactorRequired
 from ._message_commands import Command, MessageCommands, NotInRoom, Unknown, UsageError
 from ._models import Room, SessionInfo, User
 from ._moderation_commands import ModerationCommands
 from ._realtime import ConnectionLost, RealtimeClient, Reconnected, RoomFound
 from ._transcript import Transcript
+from .e2e import E2EClient, E2EProblem, KeyStoreError, Secured, Trust
 
 TYPING_EVERY = 3.0
 """Seconds between two `typing` signals to one room while the person keeps typing
@@ -56,13 +61,20 @@ class TypingThrottle:
         self._last.pop(room_id, None)
 
 
-class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommands):
+class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommands, E2ECommands):
     """The chat session: one user, one current room, the gateway connection."""
 
-    def __init__(self, api: HttpApi, client: RealtimeClient, console: Console) -> None:
+    def __init__(
+        self,
+        api: HttpApi,
+        client: RealtimeClient,
+        console: Console,
+        e2e: E2EClient | None = None,
+    ) -> None:
         self._api = api
         self._client = client
         self._console = console
+        self._e2e = e2e
         self._room: Room | None = None
         self._names: dict[str, str] = {}
         self._rooms: dict[str, Room] = {}
@@ -102,6 +114,7 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
             **self.file_commands(),
             **self.account_commands(),
             **self.moderation_commands(),
+            **self.e2e_commands(),
             "/help": Command("/help", "this list", self._help),
         }
         self._transcript = Transcript(self.say, self._name)
@@ -166,10 +179,17 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
     async def show_events(self) -> None:
         async for event in self._client.events:
             match event:
-                case protocol.MessageEvent(message=message):
-                    await self._show_message(message)
-                case protocol.EditedEvent() | protocol.DeletedEvent() | protocol.ReactionEvent():
-                    await self._transcript.event(event, self._prefix(event.room))
+                case (
+                    protocol.MessageEvent()
+                    | protocol.EditedEvent()
+                    | protocol.DeletedEvent()
+                    | protocol.ReactionEvent()
+                    | Secured()
+                ):
+                    await self._show(event)
+                case E2EProblem(sender=sender, sender_device=device, reason=reason):
+                    who = await self._name(sender)
+                    self.say(f"⚠ refused an encrypted message from {who}'s {device} ({reason})")
                 case protocol.NotificationEvent(room=room):
                     await self._transcript.notification(event, self._room_name(room))
                 case protocol.TypingEvent(room=room, user=user) if self._is_current(room):
@@ -248,6 +268,10 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
         await self._switch(room)
 
     async def _dm(self, argument: str) -> None:
+        await self._open_direct(await self._users(argument))
+
+    async def _users(self, argument: str) -> list[User]:
+        """The users a comma-separated list of usernames names (at least one)."""
         names = [part.strip() for part in argument.split(",") if part.strip()]
         if not names:
             raise UsageError
@@ -257,7 +281,7 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
             if user is None:
                 raise Unknown(f"nobody is called {name!r}")
             users.append(user)
-        await self._open_direct(users)
+        return users
 
     async def _history(self, argument: str) -> None:
         if argument and not argument.isdigit():
@@ -265,10 +289,9 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
         room = self._current("")
         count = int(argument) if argument else 20
         for event in await self._api.events(room.id, limit=min(count, 100)):
-            if isinstance(event, protocol.MessageEvent):
-                await self._transcript.message(event.message)
-            else:
-                await self._transcript.event(event)
+            await self._show(
+                await self._e2e.open_event(event) if self._e2e is not None else event, history=True
+            )
 
     async def _who(self, argument: str) -> None:
         room = self._current(argument)
@@ -340,10 +363,14 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
 
     # -- helpers ------------------------------------------------------------------------
 
-    async def _open_direct(self, users: list[User]) -> None:
+    async def _open_direct(self, users: list[User], *, encrypted: bool = False) -> None:
         """Open (or find) the direct room of the caller and `users`, and enter it."""
         ids = [user.id for user in users]
-        room = await (self._api.direct_room(ids[0]) if len(ids) == 1 else self._api.group_room(ids))
+        room = await (
+            self._api.direct_room(ids[0], encrypted=encrypted)
+            if len(ids) == 1
+            else self._api.group_room(ids, encrypted=encrypted)
+        )
         others = [user for user in users if user.id != self._api.user.id]
         room = attrs.evolve(room, others=others)  # what its label and header show
         self._rooms[room.id] = room
@@ -353,8 +380,23 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
     async def _switch(self, room: Room) -> None:
         self._room = room
         direct = " (direct)" if room.kind == "direct" else ""
-        self.say(f"== {room.label()}{direct} ==")
+        self.say(f"== {room.label()}{direct}{await self._security(room)} ==")
         await self._history("20")
+
+    async def _security(self, room: Room) -> str:
+        """The header's lock: whether the room is encrypted and its devices verified."""
+        if not room.encrypted:
+            return ""
+        if self._e2e is None:
+            return " 🔒 encrypted: start chorus chat with encryption on to read it"
+        others = [u for u in (room.others or []) if u.id != self._api.user.id]
+        trusts = [s.trust for u in others for s in await self._e2e.devices(u.id)]
+        unverified = sum(t is not Trust.VERIFIED for t in trusts)
+        if not trusts:
+            return " 🔒 encrypted"
+        if unverified:
+            return f" 🔒 encrypted, {unverified} unverified device(s): /verify NAME"
+        return " 🔒 encrypted, all devices verified"
 
     async def _find_room(self, name: str) -> Room | None:
         """One of the caller's rooms, or a public one, by id or by the name /rooms shows."""
@@ -379,10 +421,26 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
                 return await self._api.get_user(name)
         return None
 
-    async def _show_message(self, message: protocol.Message) -> None:
-        if self._transcript.printed(message.id):
-            return  # the history printed on joining had it already
-        await self._transcript.message(message, self._prefix(message.room))
+    async def _show(self, event: RoomEvent | Secured, *, history: bool = False) -> None:
+        """A room event; one of an encrypted room is marked with its sender's trust.
+
+        A live message already printed (by the history shown on entering) is skipped.
+        """
+        inner: RoomEvent = event.event if isinstance(event, Secured) else event
+        room = inner.message.room if isinstance(inner, protocol.MessageEvent) else inner.room
+        prefix = "" if history else self._prefix(room)
+        if isinstance(event, Secured):
+            prefix += lock(event.trust)
+            if event.problem is not None:
+                self.say(f"{prefix}could not decrypt a message ({event.problem})")
+                return
+        elif _sealed(inner):  # encryption is off in this client (--no-e2e)
+            self.say(f"{prefix}🔒 an encrypted message (this client has encryption off)")
+            return
+        if not isinstance(inner, protocol.MessageEvent):
+            await self._transcript.event(inner, prefix)
+        elif history or not self._transcript.printed(inner.message.id):
+            await self._transcript.message(inner.message, prefix)
 
     def _prefix(self, room_id: str) -> str:
         """Events of rooms other than the current one are labelled with the room's name."""
@@ -425,6 +483,13 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
         return self._names[user_id]
 
 
+def _sealed(event: RoomEvent) -> bool:
+    """Whether `event` carries ciphertext (shown unopened by a client without encryption)."""
+    if isinstance(event, protocol.MessageEvent):
+        return event.message.encrypted is not None
+    return isinstance(event, protocol.EditedEvent) and event.encrypted is not None
+
+
 def _label(room: Room) -> str:
     return f"{room.label()} ({room.kind}, {room.id})"
 
@@ -462,10 +527,30 @@ async def _log_in(api: HttpApi, username: str, console: Console) -> bool:
                 if exc.code == "username_taken":
                     console.say(f"{username!r} exists: the password was wrong")
                     return False
+                if exc.code == "registration_closed":
+                    console.say("sign-up is closed on this server: ask an admin for an account")
+                    return False
                 if exc.status != 400 or "password" not in exc.message:
                     raise
                 console.say(exc.message)
         password = await console.ask_secret("new password: ")
+
+
+def key_file_for(key_dir: Path, server: str, username: str) -> Path:
+    """Where `chorus chat` keeps a user's device keys for a server: one file per both."""
+    where = urlsplit(server).netloc or server
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{username.casefold()}@{where}")
+    return key_dir / f"{name}.keys"
+
+
+async def _open_keys(api: HttpApi, key_file: Path, console: Console) -> E2EClient:
+    """This device's end-to-end keys, unsealed with a passphrase (chosen on first use)."""
+    if await trio.Path(key_file).exists():
+        passphrase = await console.ask_secret(f"passphrase of {key_file}: ")
+    else:
+        await trio.Path(key_file.parent).mkdir(parents=True, exist_ok=True)
+        passphrase = await console.ask_secret(f"new passphrase to protect {key_file}: ")
+    return await E2EClient.open(api, key_file, passphrase, display_name="chorus chat")
 
 
 SECOND_STEP_TRIES = 3
@@ -486,8 +571,14 @@ async def _second_step(api: HttpApi, needed: TwoFactorRequired, console: Console
     return False
 
 
-async def run_chat(server: str, username: str | None, keys: Keys, out: TextIO) -> int:
-    """The whole `chorus chat` session (asking for what is missing); the exit status."""
+async def run_chat(
+    server: str, username: str | None, keys: Keys, out: TextIO, *, key_dir: Path | None = None
+) -> int:
+    """The whole `chorus chat` session (asking for what is missing); the exit status.
+
+    With `key_dir`, end-to-end encryption is on: the device's keys live in a
+    file there (`key_file_for`), sealed with a passphrase asked after logging in.
+    """
     console = Console(keys, out)
     async with HttpApi(server) as api:
         try:
@@ -499,8 +590,17 @@ async def run_chat(server: str, username: str | None, keys: Keys, out: TextIO) -
         except ApiError as exc:
             print(f"chorus chat: {exc.message}", file=sys.stderr)
             return 1
-        client = RealtimeClient(api)
-        terminal = Terminal(api, client, console)
+        e2e = None
+        if key_dir is not None:
+            try:
+                e2e = await _open_keys(api, key_file_for(key_dir, server, username), console)
+            except EOFError:
+                return 1
+            except KeyStoreError as exc:
+                print(f"chorus chat: {exc}", file=sys.stderr)
+                return 1
+        client = RealtimeClient(api, e2e=e2e)
+        terminal = Terminal(api, client, console, e2e)
         with console.keystrokes():
             async with trio.open_nursery() as nursery:
                 await nursery.start(client.run)

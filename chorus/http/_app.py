@@ -13,6 +13,7 @@ from chorus.services import Services
 from . import (
     _admin,
     _auth,
+    _devices,
     _files,
     _inbox,
     _invites,
@@ -23,7 +24,9 @@ from . import (
     _rooms,
     _search,
     _sessions,
+    _settings,
     _threads,
+    _todevice,
     _twofactor,
     _users,
 )
@@ -52,6 +55,8 @@ def all_routes() -> tuple[Route, ...]:
             *_rooms.table,
             *_moderation.table,
             *_invites.table,
+            *_devices.table,
+            *_todevice.table,
             *_messages.table,
             *_reactions.table,
             *_threads.table,
@@ -60,6 +65,7 @@ def all_routes() -> tuple[Route, ...]:
             *_files.table,
             *_ops.table,
             *_admin.table,
+            *_settings.table,
         )
     )
 

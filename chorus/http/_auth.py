@@ -16,7 +16,7 @@ from chorus.auth import (
 from chorus.protocol import MAX_TOKEN_CHARS, ErrorCode
 from chorus.text import NAME_PATTERN
 
-from ._errors import bad_request, unauthorized
+from ._errors import ApiError, bad_request, unauthorized
 from ._input import text
 from ._output import ChallengeView, TokensView
 from ._refresh_cookie import clearing_headers, cookie_mode, cookie_token, tokens_reply
@@ -85,12 +85,18 @@ class Refresh:
     summary="Create an account and its first session",
     input=Register,
     responses={201: TokensView},
-    errors={409: "The username is taken (username_taken)."},
+    errors={
+        403: "Sign-up is closed: the run-time setting `registration_open` is false"
+        " (registration_closed).",
+        409: "The username is taken (username_taken).",
+    },
     auth=False,
     limited=True,
 )
 async def register(call: Call[Register]) -> Reply:
-    """Creates the account and signs it in."""
+    """Creates the account and signs it in (while `registration_open`)."""
+    if not call.services.live.current.registration_open:
+        raise ApiError(403, "registration_closed", "sign-up is closed on this server")
     body = call.input
     tokens = await call.services.auth.register(
         body.username, body.password, body.display_name, current_device()

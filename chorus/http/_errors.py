@@ -14,7 +14,7 @@ import attrs
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from chorus.actors import ActorDead, AskTimeout
-from chorus.actors.room import ClientIdReused
+from chorus.actors.room import ClientIdReused, EncryptionRequired
 from chorus.auth import (
     AuthError,
     InvalidCode,
@@ -75,6 +75,17 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         " none of an earlier time step after it; a recovery code once), or 2FA is off.",
     ),
     ErrorCodeDoc(code="bad_request", status=400, meaning="The HTTP request itself is malformed."),
+    ErrorCodeDoc(
+        code="encryption_required",
+        status=400,
+        meaning="The room is end-to-end encrypted: post `encrypted` with an empty `body`;"
+        " reactions travel inside encrypted messages there (docs/e2e.md). Nothing was stored.",
+    ),
+    ErrorCodeDoc(
+        code="bad_signature",
+        status=400,
+        meaning="A device's signature of its keys (or of a one-time key) does not verify.",
+    ),
     ErrorCodeDoc(code="unauthenticated", status=401, meaning="No bearer token was sent."),
     ErrorCodeDoc(
         code="invalid_token",
@@ -91,6 +102,11 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         meaning="An already-used refresh token was presented; its session is now revoked.",
     ),
     ErrorCodeDoc(code="forbidden", status=403, meaning="The caller may not do this."),
+    ErrorCodeDoc(
+        code="registration_closed",
+        status=403,
+        meaning="Sign-up is closed: an admin set `registration_open` to false.",
+    ),
     ErrorCodeDoc(
         code="wrong_password",
         status=403,
@@ -112,6 +128,11 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         meaning="The client_id was already used by you in another room; nothing was stored.",
     ),
     ErrorCodeDoc(code="conflict", status=409, meaning="The write conflicts with stored data."),
+    ErrorCodeDoc(
+        code="device_exists",
+        status=409,
+        meaning="The device id is live in another session with other keys.",
+    ),
     ErrorCodeDoc(
         code="file_not_ready",
         status=409,
@@ -152,8 +173,13 @@ ERROR_CODES: tuple[ErrorCodeDoc, ...] = (
         status=429,
         meaning="Too many register, login, exchange or failed refresh attempts from this"
         " address (auth_attempts_per_minute, 30 by default), or two-factor codes for this"
-        " user or login challenge (two_factor_attempts_per_minute, 5); wait Retry-After"
-        " seconds.",
+        " user or login challenge (two_factor_attempts_per_minute, 5), or key claims or"
+        " to-device sends of one user (10 a second each); wait Retry-After seconds.",
+    ),
+    ErrorCodeDoc(
+        code="queue_full",
+        status=429,
+        meaning="A recipient device has 1000 to-device messages waiting; nothing was stored.",
     ),
     ErrorCodeDoc(
         code="too_many_uploads",
@@ -241,6 +267,8 @@ def error_for(exc: BaseException) -> ApiError | None:
             return ApiError(409, "conflict", str(exc))
         case ClientIdReused():
             return ApiError(409, ErrorCode.CLIENT_ID_REUSED, str(exc))
+        case EncryptionRequired():
+            return ApiError(400, ErrorCode.ENCRYPTION_REQUIRED, str(exc))
         case HTTPException():
             return _from_http_exception(exc)
     return None

@@ -45,7 +45,7 @@ from chorus.persistence import FileState, NewFile, StoredFile, now_ms
 
 from ._body import StreamedBody
 from ._errors import ApiError, not_found
-from ._input import choice, text
+from ._input import choice, flag, text
 from ._output import FileUrlView
 from ._routing import API_PREFIX, Call, Content, Reply, RouteTable, Streamed
 
@@ -69,6 +69,12 @@ class UploadName:
         MAX_NAME_CHARS,
         "The file's name as the user sees it; sanitised (path, controls and bidi"
         " characters removed, at most 255 characters) and never used as a path.",
+    )
+    encrypted: bool = flag(
+        "The bytes are end-to-end encrypted by the client (docs/e2e.md): stored as they"
+        " come, without type check, image processing or virus scan, and attachable only in"
+        " encrypted rooms.",
+        default=False,
     )
 
 
@@ -106,11 +112,11 @@ async def upload_file(call: Call[UploadName]) -> Reply:
     `ready` file can be fetched (`GET /files/{file_id}/url`) or attached.
     """
     services = call.services
-    settings, files = services.settings, services.files
+    files = services.files
     content_type = request.mimetype
     if not content_type:
         raise _refusal(415, "unsupported_media_type", "send the file's type as Content-Type")
-    max_bytes = settings.files_max_bytes
+    max_bytes = services.live.current.files_max_bytes
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise _refusal(413, "file_too_large", f"files are limited to {max_bytes} bytes")
@@ -131,6 +137,7 @@ async def upload_file(call: Call[UploadName]) -> Reply:
             sha256=sha256,
             node=files.node_name,
             created_at=now_ms(),
+            encrypted=call.input.encrypted,
         )
         stored = await services.store.create_file(new)
         # Recorded first, renamed after: a crash in between leaves a record without

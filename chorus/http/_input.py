@@ -52,6 +52,8 @@ class Texts:
     max_items: int
     item: StrSpec
     unique: bool = False
+    choices: tuple[str, ...] = ()
+    """When given, the only values an item may have."""
     expected: ClassVar[str] = "an array of strings"
 
     def type_ok(self, value: object) -> bool:
@@ -65,18 +67,83 @@ class Texts:
                 return f"item {index} {reason}"
             if self.unique and item in value[:index]:
                 return f"item {index} repeats {shorten(item)!r}"
+            if self.choices and item not in self.choices:
+                allowed = ", ".join(repr(choice) for choice in self.choices)
+                return f"item {index} must be one of {allowed}"
         return None
 
 
-Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts
-"""What a field allows: the protocol's field rules, plus arrays of strings (HTTP only)."""
+@attrs.frozen
+class Number:
+    """A finite JSON number (integer or not) in `minimum..maximum`; a bool is not one."""
+
+    minimum: float
+    maximum: float
+    expected: ClassVar[str] = "a number"
+
+    def type_ok(self, value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    def violation(self, value: Any) -> str | None:
+        if self.minimum <= value <= self.maximum:  # NaN and infinities are not JSON
+            return None
+        return f"must be between {self.minimum:g} and {self.maximum:g}"
+
+
+@attrs.frozen
+class Nested:
+    """An object following the input class `cls` (decoded by the same rules, recursively)."""
+
+    cls: type[Any]
+    expected: ClassVar[str] = "an object"
+
+    def type_ok(self, value: object) -> bool:
+        return type(value) is dict
+
+    def violation(self, value: Any) -> str | None:
+        return None
+
+
+@attrs.frozen
+class NestedList:
+    """An array of `min_items..max_items` objects, each following the input class `cls`."""
+
+    cls: type[Any]
+    min_items: int
+    max_items: int
+    expected: ClassVar[str] = "an array of objects"
+
+    def type_ok(self, value: object) -> bool:
+        return type(value) is list and all(type(item) is dict for item in value)
+
+    def violation(self, value: Any) -> str | None:
+        if not self.min_items <= len(value) <= self.max_items:
+            return f"must hold {self.min_items} to {self.max_items} items"
+        return None
+
+
+Rule = StrSpec | ChoiceSpec | IntSpec | BoolSpec | Texts | Number | Nested | NestedList
+"""What a field allows: the protocol's field rules, plus arrays of strings, numbers that
+need not be integers and nested objects (HTTP only)."""
 
 
 def _schema(rule: Rule) -> dict[str, Any]:
+    if isinstance(rule, Number):
+        return {"type": "number", "minimum": rule.minimum, "maximum": rule.maximum}
+    if isinstance(rule, Nested):
+        return body_schema(rule.cls)
+    if isinstance(rule, NestedList):
+        return {
+            "type": "array",
+            "items": body_schema(rule.cls),
+            "minItems": rule.min_items,
+            "maxItems": rule.max_items,
+        }
     if isinstance(rule, Texts):
+        items = {"enum": list(rule.choices)} if rule.choices else spec_schema(rule.item)
         schema = {
             "type": "array",
-            "items": spec_schema(rule.item),
+            "items": items,
             "minItems": rule.min_items,
             "maxItems": rule.max_items,
         }
@@ -100,8 +167,14 @@ def text(
     *,
     default: Any = attrs.NOTHING,
     pattern: str | None = None,
+    spaceless: bool = False,
+    nullable: bool = False,
 ) -> Any:
-    """A string field; with a `default` it is optional (and may be null when the default is).
+    """A string field; with a `default` it is optional (and may be null when the default is,
+    or with `nullable`: see `flag`).
+
+    `spaceless` refuses whitespace and control characters (the protocol's rule for ids
+    chosen by clients, such as device ids), published as its pattern.
 
     `pattern` publishes a rule on the characters that the domain checks
     itself, with its own error (`chorus.text.NAME_PATTERN` for
@@ -109,8 +182,8 @@ def text(
     `chorus.text.NOT_BLANK_PATTERN`); it must refuse U+0000 too, and the
     schema fuzz test (tests/http/test_schema_fuzz.py) holds the two together.
     """
-    rule = StrSpec(min_length, max_length)
-    return _field(rule, description, default, pattern=pattern)
+    rule = StrSpec(min_length, max_length, spaceless)
+    return _field(rule, description, default, pattern=pattern, nullable=nullable)
 
 
 def choice(*values: str, description: str, default: Any = attrs.NOTHING) -> Any:
@@ -118,14 +191,37 @@ def choice(*values: str, description: str, default: Any = attrs.NOTHING) -> Any:
     return _field(ChoiceSpec(values), description, default)
 
 
-def integer(minimum: int, maximum: int, description: str, *, default: Any = attrs.NOTHING) -> Any:
+def integer(
+    minimum: int,
+    maximum: int,
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+    nullable: bool = False,
+) -> Any:
     """An integer field (in a query string: decimal digits only)."""
-    return _field(IntSpec(minimum, maximum), description, default)
+    return _field(IntSpec(minimum, maximum), description, default, nullable=nullable)
 
 
-def flag(description: str, *, default: Any = attrs.NOTHING) -> Any:
-    """A boolean field."""
-    return _field(BoolSpec(), description, default)
+def number(
+    minimum: float,
+    maximum: float,
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+    nullable: bool = False,
+) -> Any:
+    """A number field, integer or not; only for bodies."""
+    return _field(Number(minimum, maximum), description, default, nullable=nullable)
+
+
+def flag(description: str, *, default: Any = attrs.NOTHING, nullable: bool = False) -> Any:
+    """A boolean field.
+
+    `nullable` (for this and `integer`, `number`) lets the field be null with
+    another default: an absent field then differs from a null one.
+    """
+    return _field(BoolSpec(), description, default, nullable=nullable)
 
 
 def texts(
@@ -136,19 +232,44 @@ def texts(
     *,
     default: Any = attrs.NOTHING,
     unique: bool = False,
+    choices: tuple[str, ...] = (),
 ) -> Any:
     """An array of strings, each of `item` (min, max) characters, as a tuple; only for bodies.
 
-    With `unique`, no string may appear twice.
+    With `unique`, no string may appear twice; with `choices`, each is one of them.
     """
-    rule = Texts(min_items, max_items, StrSpec(*item), unique)
+    rule = Texts(min_items, max_items, StrSpec(*item), unique, choices)
+    return _field(rule, description, default, converter=attrs.converters.optional(tuple))
+
+
+def nested(cls: type[Any], description: str, *, default: Any = attrs.NOTHING) -> Any:
+    """An object field decoded as the input class `cls`; only for bodies."""
+    return _field(Nested(cls), description, default)
+
+
+def nested_list(
+    cls: type[Any],
+    min_items: int,
+    max_items: int,
+    description: str,
+    *,
+    default: Any = attrs.NOTHING,
+) -> Any:
+    """An array of objects, each decoded as the input class `cls`, as a tuple; only for bodies."""
+    rule = NestedList(cls, min_items, max_items)
     return _field(rule, description, default, converter=attrs.converters.optional(tuple))
 
 
 def _field(
-    rule: Rule, description: str, default: Any, converter: Any = None, pattern: str | None = None
+    rule: Rule,
+    description: str,
+    default: Any,
+    converter: Any = None,
+    pattern: str | None = None,
+    *,
+    nullable: bool = False,
 ) -> Any:
-    nullable = default is None
+    nullable = nullable or default is None
     metadata = {_RULE: FieldRule(rule, description, nullable, pattern)}
     return attrs.field(default=default, metadata=metadata, converter=converter)
 
@@ -239,16 +360,17 @@ def decode_query(cls: type[T], args: MultiDict[str, str]) -> T:
     return _build(cls, values, "query")
 
 
-def _build(cls: type[T], given: Mapping[str, object], where: str) -> T:
+def _build(cls: type[T], given: Mapping[str, object], where: str, path: str = "") -> T:
+    """`cls` from `given`; `path` names a nested object in errors (`keys.` for `keys`)."""
     plan = _plan(cls)
     values = dict(given)
     if not plan.allowed.issuperset(values):
         name = next(name for name in values if name not in plan.allowed)
         kind = "field" if where == "body" else "query parameter"
-        raise bad_request(ErrorCode.EXTRA_FIELD, f"unknown {kind} {shorten(name)!r}")
+        raise bad_request(ErrorCode.EXTRA_FIELD, f"unknown {kind} {shorten(path + name)!r}")
     for name in plan.required:
         if name not in values:
-            raise bad_request(ErrorCode.MISSING_FIELD, f"{name}: required field is missing")
+            raise bad_request(ErrorCode.MISSING_FIELD, f"{path}{name}: required field is missing")
     for name, field in plan.fields:
         if name not in values:
             continue
@@ -261,18 +383,28 @@ def _build(cls: type[T], given: Mapping[str, object], where: str) -> T:
             expected = field.rule.expected + (" or null" if field.nullable else "")
             raise bad_request(
                 ErrorCode.WRONG_TYPE,
-                f"{name}: expected {expected}, got {describe_json_value(value)}",
+                f"{path}{name}: expected {expected}, got {describe_json_value(value)}",
             )
     for name, field in plan.fields:
         value = values.get(name)
         if value is not None and (reason := field.rule.violation(value)) is not None:
-            raise bad_request(ErrorCode.INVALID_VALUE, f"{name}: {reason}")
+            raise bad_request(ErrorCode.INVALID_VALUE, f"{path}{name}: {reason}")
     if plan.exactly_one_of and sum(_given(values.get(name)) for name in plan.exactly_one_of) != 1:
         names = " and ".join(plan.exactly_one_of)
         raise bad_request(ErrorCode.INVALID_VALUE, f"give exactly one of {names}")
     if plan.nonempty_one_of and not any(values.get(name) for name in plan.nonempty_one_of):
         rule = nonempty_one_of_rule(plan.nonempty_one_of)
-        raise bad_request(ErrorCode.INVALID_VALUE, f"{plan.nonempty_one_of[0]}: {rule}")
+        raise bad_request(ErrorCode.INVALID_VALUE, f"{path}{plan.nonempty_one_of[0]}: {rule}")
+    for name, field in plan.fields:
+        value = values.get(name)
+        # Type-checked above: an object, or an array of objects.
+        if isinstance(field.rule, Nested) and isinstance(value, dict):
+            values[name] = _build(field.rule.cls, value, where, f"{path}{name}.")
+        elif isinstance(field.rule, NestedList) and isinstance(value, list):
+            values[name] = [
+                _build(field.rule.cls, item, where, f"{path}{name}[{index}].")
+                for index, item in enumerate(value)
+            ]
     return cls(**values)
 
 
@@ -305,17 +437,22 @@ def body_schema(cls: type[Any]) -> dict[str, Any]:
         schema["anyOf"] = [
             {
                 "required": [name],
-                "properties": {
-                    name: {"minItems": 1}
-                    if isinstance(rules[name].rule, Texts)
-                    else {"minLength": 1}
-                },
+                "properties": {name: _nonempty(rules[name].rule)},
             }
             for name in plan.nonempty_one_of
         ]
     if cls.__doc__:
         schema["description"] = inspect.cleandoc(cls.__doc__)
     return schema
+
+
+def _nonempty(rule: Rule) -> dict[str, Any]:
+    """What makes a value of `rule` non-empty, in JSON Schema."""
+    if isinstance(rule, Texts | NestedList):
+        return {"minItems": 1}
+    if isinstance(rule, Nested):
+        return {"type": "object"}  # present and not null
+    return {"minLength": 1}
 
 
 def query_parameters(cls: type[Any]) -> list[dict[str, Any]]:

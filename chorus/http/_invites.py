@@ -153,11 +153,18 @@ async def list_my_invites(call: Call[object]) -> Reply:
     f"{API_PREFIX}/me/invites/{{room_id}}/accept",
     summary="Accept an invitation",
     responses={200: MyRoomView},
-    errors={404: "No pending invitation to the room (never made, declined or revoked)."},
+    errors={
+        403: "The caller's account is deactivated.",
+        404: "No pending invitation to the room (never made, declined or revoked).",
+    },
 )
 async def accept_invite(call: Call[object], room_id: str) -> Reply:
     """Makes the caller a member of the room; their open connections get `room_added`."""
     services = call.services
+    # A session may outlive its account's deactivation briefly (the session cache, when
+    # `chorus admin` deactivated it): a membership is granted to active accounts only.
+    if await services.store.deactivated_at(call.user_id) is not None:
+        raise forbidden("this account is deactivated")
     room = await services.store.get_room(room_id)
     # `room` is read before the membership is written: its last_seq is safe to resume from.
     membership = None

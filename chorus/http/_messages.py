@@ -16,7 +16,7 @@ from typing import ClassVar, TypeVar
 
 import attrs
 
-from chorus import chat
+from chorus import chat, e2e, protocol
 from chorus.actors import Reply as ActorReply
 from chorus.actors.room import (
     Change,
@@ -28,11 +28,20 @@ from chorus.actors.room import (
     RoomMessage,
 )
 from chorus.persistence import Appended, Room, now_ms
-from chorus.protocol import MAX_ATTACHMENTS, MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SAFE_INT, ErrorCode
+from chorus.protocol import (
+    MAX_ATTACHMENTS,
+    MAX_BODY_CHARS,
+    MAX_CIPHERTEXT_CHARS,
+    MAX_ID_CHARS,
+    MAX_KEY_CHARS,
+    MAX_SAFE_INT,
+    ErrorCode,
+)
 from chorus.services import Services
 
+from ._devices import check_pattern
 from ._errors import bad_request
-from ._input import integer, text, texts
+from ._input import choice, integer, nested, text, texts
 from ._output import (
     ChangedView,
     EditHistoryView,
@@ -72,14 +81,45 @@ class History:
 
 
 @attrs.frozen(kw_only=True)
+class MegolmInput:
+    """A Megolm envelope (docs/e2e.md): the server stores and relays it unread."""
+
+    algorithm: str = choice(protocol.MEGOLM, description="The Megolm algorithm, nothing else.")
+    sender_key: str = text(
+        1, MAX_KEY_CHARS, "The sending device's Curve25519 key.", pattern=e2e.BASE64_PATTERN
+    )
+    device_id: str = text(1, MAX_ID_CHARS, "The sending device.", spaceless=True)
+    session_id: str = text(1, MAX_KEY_CHARS, "The Megolm session's id.", pattern=e2e.BASE64_PATTERN)
+    ciphertext: str = text(
+        1, MAX_CIPHERTEXT_CHARS, "The encrypted message.", pattern=e2e.BASE64_PATTERN
+    )
+
+
+def megolm(given: MegolmInput | None) -> protocol.MegolmEnvelope | None:
+    """The envelope in its protocol form, its base64 fields checked (400 otherwise)."""
+    if given is None:
+        return None
+    check_pattern("encrypted.sender_key", given.sender_key)
+    check_pattern("encrypted.session_id", given.session_id)
+    check_pattern("encrypted.ciphertext", given.ciphertext)
+    return protocol.MegolmEnvelope(
+        algorithm=protocol.MEGOLM,
+        sender_key=given.sender_key,
+        device_id=given.device_id,
+        session_id=given.session_id,
+        ciphertext=given.ciphertext,
+    )
+
+
+@attrs.frozen(kw_only=True)
 class NewPost:
     """A message to post; retrying with the same `client_id` never stores a duplicate.
 
     `body` may be empty only when `attachments` is not.
     """
 
-    NONEMPTY_ONE_OF: ClassVar[tuple[str, ...]] = ("body", "attachments")
-    body: str = text(0, MAX_BODY_CHARS, "The message text.")
+    NONEMPTY_ONE_OF: ClassVar[tuple[str, ...]] = ("body", "attachments", "encrypted")
+    body: str = text(0, MAX_BODY_CHARS, "The message text (empty in an encrypted room).")
     client_id: str = text(1, MAX_ID_CHARS, CLIENT_ID)
     thread: str | None = text(
         1, MAX_ID_CHARS, "Post as a reply in the thread rooted at this message.", default=None
@@ -93,14 +133,21 @@ class NewPost:
         default=(),
         unique=True,
     )
+    encrypted: MegolmInput | None = nested(
+        MegolmInput, "In an end-to-end encrypted room, the message itself.", default=None
+    )
 
 
 @attrs.frozen(kw_only=True)
 class NewBody:
     """The new text of a message; retrying with the same `client_id` edits once."""
 
-    body: str = text(1, MAX_BODY_CHARS, "The new message text.")
+    NONEMPTY_ONE_OF: ClassVar[tuple[str, ...]] = ("body", "encrypted")
+    body: str = text(0, MAX_BODY_CHARS, "The new message text (empty in an encrypted room).")
     client_id: str = text(1, MAX_ID_CHARS, CLIENT_ID)
+    encrypted: MegolmInput | None = nested(
+        MegolmInput, "In an end-to-end encrypted room, the new text.", default=None
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -120,6 +167,7 @@ async def change(
     message_id: str,
     client_id: str,
     body: str = "",
+    encrypted: protocol.MegolmEnvelope | None = None,
 ) -> Appended | None:
     """Have the room's actor store, broadcast and answer a `Change`.
 
@@ -135,6 +183,7 @@ async def change(
             client_id=client_id,
             created_at=created_at,
             body=body,
+            encrypted=encrypted,
             responder=responder,
         )
 
@@ -155,6 +204,13 @@ async def write(services: Services, room_id: str, make: Callable[[Responder[R]],
         return await services.rooms.ask(room_id, ask, timeout=POST_TIMEOUT)
     except ValueError as exc:
         raise bad_request(ErrorCode.INVALID_VALUE, str(exc)) from None
+
+
+def check_body(services: Services, body: str) -> None:
+    """400 for a body over the run-time `max_message_chars` (the input class checks only
+    the protocol's `MAX_BODY_CHARS`)."""
+    if (problem := services.live.current.body_problem(body)) is not None:
+        raise bad_request(ErrorCode.INVALID_VALUE, problem)
 
 
 # -- routes ---------------------------------------------------------------------------
@@ -181,7 +237,8 @@ async def list_messages(call: Call[History], room_id: str) -> Reply:
     found = await call.services.store.messages(
         room.id, before=query.before, after=query.after, limit=query.limit
     )
-    return Reply(200, EventPageView(events=[room_event(event) for event in found]))
+    events = [room_event(event, encrypted=room.encrypted) for event in found]
+    return Reply(200, EventPageView(events=events))
 
 
 @table.route(
@@ -191,7 +248,10 @@ async def list_messages(call: Call[History], room_id: str) -> Reply:
     input=NewPost,
     responses={201: PostedView, 200: PostedView},
     errors={
-        400: "Invalid body (e.g. no body and no attachments), or `thread` is itself a reply.",
+        400: "Invalid body (e.g. no body and no attachments, or a body over the server's"
+        " `max_message_chars`), `thread` is itself a reply, plaintext in an end-to-end"
+        " encrypted room (encryption_required), or `encrypted` in a room that is not"
+        " (invalid_value: `encrypted: this room is not encrypted`).",
         403: "Not a member of the room, or a file in `attachments` cannot be attached (not"
         " yours, rejected, deleted, or attached already).",
         404: "No such room, or no such `thread` root message in it.",
@@ -210,8 +270,10 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
     the room (a top-level message, not deleted). With `attachments`, the
     caller's ready files go with it, and the room's members may see them.
     """
+    check_body(call.services, call.input.body)
     room = await member_room(call, room_id)
     sender, post, created_at = call.user_id, call.input, now_ms()
+    envelope = megolm(post.encrypted)
 
     def make(responder: Responder[Posted]) -> Post:
         return Post(
@@ -221,6 +283,7 @@ async def post_message(call: Call[NewPost], room_id: str) -> Reply:
             created_at=created_at,
             thread_id=post.thread,
             attachments=post.attachments,
+            encrypted=envelope,
             responder=responder,
         )
 
@@ -242,7 +305,8 @@ async def get_message(call: Call[object], room_id: str, message_id: str) -> Repl
     room = await member_room(call, room_id)
     message = await chat.room_message(store, room.id, message_id)
     reactions = await store.reactions([message.id])
-    return Reply(200, message_detail_view(message, reactions.get(message.id, {})))
+    view = message_detail_view(message, reactions.get(message.id, {}), encrypted=room.encrypted)
+    return Reply(200, view)
 
 
 @table.route(
@@ -252,6 +316,8 @@ async def get_message(call: Call[object], room_id: str, message_id: str) -> Repl
     input=NewBody,
     responses={200: ChangedView},
     errors={
+        400: "Invalid body, plaintext in an end-to-end encrypted room (encryption_required),"
+        " or `encrypted` in a room that is not (invalid_value).",
         403: "Not a member of the room, or not the message's sender.",
         404: "No such room, or no such message in it.",
         410: "The message was deleted (gone).",
@@ -265,6 +331,7 @@ async def edit_message(call: Call[NewBody], room_id: str, message_id: str) -> Re
     like a message; the earlier text goes to the edit history. A retry with
     the same `client_id` answers the original event with `duplicate: true`.
     """
+    check_body(call.services, call.input.body)
     room = await member_room(call, room_id)
     result = await change(
         call.services,
@@ -274,8 +341,9 @@ async def edit_message(call: Call[NewBody], room_id: str, message_id: str) -> Re
         message_id=message_id,
         client_id=call.input.client_id,
         body=call.input.body,
+        encrypted=megolm(call.input.encrypted),
     )
-    return Reply(200, changed_view(result))
+    return Reply(200, changed_view(result, encrypted=room.encrypted))
 
 
 @table.route(
@@ -307,7 +375,7 @@ async def delete_message(call: Call[ClientId], room_id: str, message_id: str) ->
         message_id=message_id,
         client_id=call.input.client_id,
     )
-    return Reply(200, changed_view(result))
+    return Reply(200, changed_view(result, encrypted=room.encrypted))
 
 
 @table.route(

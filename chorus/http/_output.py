@@ -154,6 +154,10 @@ class RoomView:
     created_at: int
     last_seq: int
     read_receipts: bool = described("Whether members see each other's read markers.")
+    encrypted: bool = described(
+        "End-to-end encrypted (direct rooms only; never turned off): messages carry Megolm"
+        " envelopes (docs/e2e.md)."
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -438,6 +442,7 @@ def _room_fields(room: persistence.Room) -> dict[str, Any]:
         "created_at": room.created_at,
         "last_seq": room.last_seq,
         "read_receipts": room.read_receipts,
+        "encrypted": room.encrypted,
     }
 
 
@@ -476,18 +481,18 @@ def room_detail_view(room: persistence.Room, members: list[MemberView]) -> RoomD
     return RoomDetailView(**_room_fields(room), members=members)
 
 
-def room_event(event: persistence.Message) -> RoomEvent:
+def room_event(event: persistence.Message, *, encrypted: bool) -> RoomEvent:
     """The frame of a stored room event (`chorus.actors.events.event_frame`)."""
-    frame = event_frame(event)
+    frame = event_frame(event, encrypted=encrypted)
     assert isinstance(frame, _FRAMES), frame
     return frame
 
 
 def message_detail_view(
-    message: persistence.Message, reactions: dict[str, int]
+    message: persistence.Message, reactions: dict[str, int], *, encrypted: bool
 ) -> MessageDetailView:
     return MessageDetailView(
-        message=wire_message(message),
+        message=wire_message(message, encrypted=encrypted),
         reactions=reactions,
         reply_count=message.reply_count,
         last_reply_at=message.last_reply_at,
@@ -496,10 +501,11 @@ def message_detail_view(
     )
 
 
-def changed_view(result: persistence.Appended | None) -> ChangedView:
+def changed_view(result: persistence.Appended | None, *, encrypted: bool) -> ChangedView:
     if result is None:
         return ChangedView(event=None, duplicate=False)
-    return ChangedView(event=room_event(result.message), duplicate=result.duplicate)
+    event = room_event(result.message, encrypted=encrypted)
+    return ChangedView(event=event, duplicate=result.duplicate)
 
 
 def edit_view(edit: persistence.Edit) -> EditView:
@@ -544,7 +550,16 @@ def _plain(value: object) -> object:
 
 
 _PROTOCOL_TYPES = {
-    cls.__name__: cls for cls in (protocol.Message, protocol.FileInfo, protocol.Thumbnail, *_FRAMES)
+    cls.__name__: cls
+    for cls in (
+        protocol.Message,
+        protocol.FileInfo,
+        protocol.Thumbnail,
+        protocol.MegolmEnvelope,
+        protocol.OlmEnvelope,
+        protocol.OlmCiphertext,
+        *_FRAMES,
+    )
 }
 """Types whose schema is the protocol's own (from its JSON Schema document), by name."""
 _DEFS = "#/$defs/"
@@ -721,6 +736,36 @@ class UserListView:
 
     users: list[ServerRoleView]
     next_after: str | None
+
+
+@attrs.frozen(kw_only=True)
+class SettingView:
+    """One run-time server setting (see docs/operations.md, Run-time settings): `value` is
+    what every node applies now, `default` the node's configured value (file, environment,
+    flags); `minimum` and `maximum` bound a number, or a string's length (null for a
+    boolean)."""
+
+    name: str
+    value: Any
+    default: Any
+    source: Literal["config", "store"] = described(
+        "`store`: an admin's value overrides the default; `config`: the default applies."
+    )
+    kind: Literal["bool", "int", "float", "str"] = described("The value's type.")
+    minimum: Any
+    maximum: Any
+    description: str
+    updated_at: int | None = described("When an admin stored the value; null for `config`.")
+    updated_by: str | None = described(
+        "The admin who stored it; null for `config` and for `chorus admin settings`."
+    )
+
+
+@attrs.frozen(kw_only=True)
+class SettingsView:
+    """Every run-time server setting, in a fixed order."""
+
+    settings: list[SettingView]
 
 
 @attrs.frozen(kw_only=True)

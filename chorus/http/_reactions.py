@@ -97,7 +97,7 @@ async def _react(
         client_id=call.input.client_id,
         body=checked_emoji(emoji),
     )
-    return Reply(200, changed_view(result))
+    return Reply(200, changed_view(result, encrypted=room.encrypted))
 
 
 @table.route(

@@ -102,6 +102,11 @@ class DirectWith:
         " `invalid_value` (JSON Schema cannot count distinct items against a setting).",
         default=None,
     )
+    encrypted: bool = flag(
+        "The users' end-to-end encrypted room (another room than their plain one; the flag"
+        " never turns off): its messages are Megolm envelopes (docs/e2e.md).",
+        default=False,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -379,7 +384,9 @@ async def open_direct_room(call: Call[DirectWith]) -> Reply:
             raise not_found(f"no user {given.user_id}")
         if await store.blocks_between([call.user_id, given.user_id]):
             raise forbidden("one of you blocks the other")
-        room, created = await store.direct_room(call.user_id, given.user_id, now_ms())
+        room, created = await store.direct_room(
+            call.user_id, given.user_id, now_ms(), encrypted=given.encrypted
+        )
         return await _opened(call, room, created)
     assert given.user_ids is not None
     others = sorted(set(given.user_ids) - {call.user_id})
@@ -392,10 +399,11 @@ async def open_direct_room(call: Call[DirectWith]) -> Reply:
         )
     if await store.blocks_between([call.user_id, *others]):
         raise forbidden("one of these users blocks another")
+    sealed = given.encrypted
     if len(others) == 1:
-        room, created = await store.direct_room(call.user_id, others[0], now_ms())
+        room, created = await store.direct_room(call.user_id, others[0], now_ms(), encrypted=sealed)
     else:
-        room, created = await store.group_room(call.user_id, others, now_ms())
+        room, created = await store.group_room(call.user_id, others, now_ms(), encrypted=sealed)
     return await _opened(call, room, created)
 
 

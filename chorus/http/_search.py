@@ -81,7 +81,8 @@ async def search(call: Call[SearchQuery]) -> Reply:
     more = len(hits) > limit and query.offset + limit <= MAX_OFFSET
     page = SearchPageView(
         hits=[
-            SearchHitView(message=wire_message(hit.message), snippet=hit.snippet)
+            # Search never finds messages of encrypted rooms (the store leaves them out).
+            SearchHitView(message=wire_message(hit.message, encrypted=False), snippet=hit.snippet)
             for hit in hits[:limit]
         ],
         next_offset=query.offset + limit if more else None,

@@ -47,9 +47,10 @@ async def get_thread(call: Call[History], room_id: str, message_id: str) -> Repl
         root.id, before=query.before, after=query.after, limit=query.limit
     )
     reactions = await store.reactions([root.id])
+    sealed = room.encrypted
     view = ThreadView(
-        root=message_detail_view(root, reactions.get(root.id, {})),
-        messages=[wire_message(reply) for reply in replies],
+        root=message_detail_view(root, reactions.get(root.id, {}), encrypted=sealed),
+        messages=[wire_message(reply, encrypted=sealed) for reply in replies],
     )
     return Reply(200, view)
 
@@ -69,5 +70,9 @@ async def list_threads(call: Call[ThreadsPage]) -> Reply:
     store = call.services.store
     roots = await store.followed_threads(call.user_id, call.input.limit)
     reactions = await store.reactions([root.id for root in roots])
-    threads = [message_detail_view(root, reactions.get(root.id, {})) for root in roots]
+    sealed = await chat.encrypted_rooms(store, {root.room_id for root in roots})
+    threads = [
+        message_detail_view(root, reactions.get(root.id, {}), encrypted=root.room_id in sealed)
+        for root in roots
+    ]
     return Reply(200, ThreadsView(threads=threads))

@@ -2,7 +2,7 @@
 
 IDs are strings: a type prefix, an underscore and 16 url-safe random
 characters (`u_…` users, `r_…` rooms, `m_…` messages and other room events,
-`s_…` sessions, `n_…` notifications, `f_…` files).
+`s_…` sessions, `n_…` notifications, `f_…` files, `t_…` to-device messages).
 Timestamps are integer milliseconds since the Unix epoch (UTC).
 """
 
@@ -15,8 +15,9 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-IdPrefix: TypeAlias = Literal["u", "r", "m", "s", "n", "f"]
-"""The type prefix of an id: user, room, message (any room event), session, notification, file."""
+IdPrefix: TypeAlias = Literal["u", "r", "m", "s", "n", "f", "t"]
+"""The type prefix of an id: user, room, message (any room event), session, notification, file,
+to-device message."""
 
 
 # The 64 url-safe characters in ASCII order, so that ids sort by creation time.
@@ -159,6 +160,9 @@ class Room:
     last_seq: int
     read_receipts: bool = True
     """Whether members may see each other's read markers (callers enforce it)."""
+    encrypted: bool = False
+    """End-to-end encrypted (direct rooms only): set at creation, never changed. Its
+    messages' bodies are Megolm envelopes (JSON text) the server cannot read."""
 
 
 @attrs.frozen(kw_only=True)
@@ -419,6 +423,8 @@ class NewFile:
     node: str
     """The node whose spool holds the bytes until the pipeline has stored them."""
     created_at: int
+    encrypted: bool = False
+    """Declared end-to-end encrypted by its uploader: opaque bytes (see `StoredFile`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -462,3 +468,6 @@ class StoredFile:
     created_at: int
     updated_at: int
     deleted_at: int | None
+    encrypted: bool = False
+    """Declared end-to-end encrypted: stored as it came, never type-checked, processed or
+    scanned (they would see ciphertext); attachable only in encrypted rooms."""

@@ -28,8 +28,8 @@ SESSION = (
     "s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at,"
     " s.max_expires_at, s.last_seen_at, s.user_agent, s.address"
 )
-ROOM = "r.id, r.name, r.kind, r.created_by, r.created_at, r.last_seq, r.read_receipts"
-ROOM_WIDTH = 7
+ROOM = "r.id, r.name, r.kind, r.created_by, r.created_at, r.last_seq, r.read_receipts, r.encrypted"
+ROOM_WIDTH = 8
 MEMBERSHIP = "m.room_id, m.user_id, m.role, m.joined_at, m.read_seq, m.notify"
 MESSAGE = (
     "msg.id, msg.room_id, msg.seq, msg.sender_id, msg.body, msg.client_id,"
@@ -78,6 +78,7 @@ def room(row: Row) -> Room:
         created_at=row[4],
         last_seq=row[5],
         read_receipts=bool(row[6]),
+        encrypted=bool(row[7]),
     )
 
 

@@ -8,6 +8,7 @@ from .roles.accounts import Accounts
 from .roles.audit import AuditLog
 from .roles.bots import BotRuns
 from .roles.changes import MessageChanges
+from .roles.devices import Devices
 from .roles.events import EventLog
 from .roles.files import Files
 from .roles.identities import Identities
@@ -18,6 +19,8 @@ from .roles.rooms import Rooms
 from .roles.search import Search
 from .roles.secrets import Secrets
 from .roles.sessions import SessionList
+from .roles.settings import ServerSettings
+from .roles.todevice import ToDevice
 from .roles.twofactor import TwoFactor
 
 
@@ -37,6 +40,9 @@ class Store(
     AuditLog,
     Moderation,
     Invites,
+    Devices,
+    ToDevice,
+    ServerSettings,
     Protocol,
 ):
     """Users, sessions, rooms, memberships and messages.

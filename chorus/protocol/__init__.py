@@ -29,6 +29,8 @@ from ._fields import StrSpec as StrSpec
 from ._fields import field_spec as field_spec
 from ._fields import nonempty_one_of_rule as nonempty_one_of_rule
 from ._fields import shorten as shorten
+from ._frames import MEGOLM as MEGOLM
+from ._frames import OLM as OLM
 from ._frames import Ack as Ack
 from ._frames import ClientFrame as ClientFrame
 from ._frames import Delete as Delete
@@ -43,10 +45,14 @@ from ._frames import Hello as Hello
 from ._frames import Join as Join
 from ._frames import Leave as Leave
 from ._frames import MarkRead as MarkRead
+from ._frames import MegolmEnvelope as MegolmEnvelope
 from ._frames import Message as Message
 from ._frames import MessageEvent as MessageEvent
 from ._frames import Notice as Notice
 from ._frames import NotificationEvent as NotificationEvent
+from ._frames import OlmCiphertext as OlmCiphertext
+from ._frames import OlmEnvelope as OlmEnvelope
+from ._frames import OneTimeKeysLow as OneTimeKeysLow
 from ._frames import Ping as Ping
 from ._frames import Pong as Pong
 from ._frames import PresenceEvent as PresenceEvent
@@ -63,11 +69,14 @@ from ._frames import Send as Send
 from ._frames import ServerFrame as ServerFrame
 from ._frames import SetPresence as SetPresence
 from ._frames import Thumbnail as Thumbnail
+from ._frames import ToDeviceAck as ToDeviceAck
+from ._frames import ToDeviceEvent as ToDeviceEvent
 from ._frames import TooFar as TooFar
 from ._frames import Typing as Typing
 from ._frames import TypingEvent as TypingEvent
 from ._limits import MAX_ATTACHMENTS as MAX_ATTACHMENTS
 from ._limits import MAX_BODY_CHARS as MAX_BODY_CHARS
+from ._limits import MAX_CIPHERTEXT_CHARS as MAX_CIPHERTEXT_CHARS
 from ._limits import MAX_CLIENT_CHARS as MAX_CLIENT_CHARS
 from ._limits import MAX_CONTENT_TYPE_CHARS as MAX_CONTENT_TYPE_CHARS
 from ._limits import MAX_DEPTH as MAX_DEPTH
@@ -75,6 +84,7 @@ from ._limits import MAX_EMOJI_CHARS as MAX_EMOJI_CHARS
 from ._limits import MAX_FILE_NAME_CHARS as MAX_FILE_NAME_CHARS
 from ._limits import MAX_FRAME_BYTES as MAX_FRAME_BYTES
 from ._limits import MAX_ID_CHARS as MAX_ID_CHARS
+from ._limits import MAX_KEY_CHARS as MAX_KEY_CHARS
 from ._limits import MAX_NONCE_CHARS as MAX_NONCE_CHARS
 from ._limits import MAX_PREVIEW_CHARS as MAX_PREVIEW_CHARS
 from ._limits import MAX_RESUME_ROOMS as MAX_RESUME_ROOMS

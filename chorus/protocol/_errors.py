@@ -51,6 +51,9 @@ class ErrorCode(enum.StrEnum):
     """A file to attach is still being checked; send again once its `file` frame says ready."""
     NOT_JOINED = "not_joined"
     """The frame names a room this connection has not joined."""
+    ENCRYPTION_REQUIRED = "encryption_required"
+    """The room is end-to-end encrypted: send `encrypted` with an empty `body`; reactions
+    travel inside encrypted messages there (docs/e2e.md). Nothing was stored."""
     RATE_LIMITED = "rate_limited"
     """Too many frames; retry later. Repeated abuse closes the connection with 4005."""
     UNAVAILABLE = "unavailable"

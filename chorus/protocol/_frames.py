@@ -7,15 +7,17 @@ frames that `decode_*_frame` accepts. `TYPE` is a class's wire `type` tag.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, TypeAlias
+from typing import Annotated, ClassVar, Final, Literal, TypeAlias
 
 import attrs
 
 from ._errors import ErrorCode
 from ._fields import Entries, Flatten, Items, Range, Text, check_nonempty_one_of, constrain
 from ._limits import (
+    MAX_ACK_IDS,
     MAX_ATTACHMENTS,
     MAX_BODY_CHARS,
+    MAX_CIPHERTEXT_CHARS,
     MAX_CLIENT_CHARS,
     MAX_CONTENT_TYPE_CHARS,
     MAX_FILE_NAME_CHARS,
@@ -32,10 +34,12 @@ from ._limits import (
 from ._types import (
     ClientId,
     Count,
+    DeviceId,
     Emoji,
     EpochMs,
     EventSeq,
     FileId,
+    KeyText,
     MessageId,
     Millis,
     NotificationId,
@@ -47,6 +51,45 @@ from ._types import (
     SessionId,
     UserId,
 )
+
+# --- end-to-end encryption: the envelopes the server relays unread (docs/e2e.md) ----
+
+MEGOLM: Final = "m.megolm.v1.aes-sha2"
+OLM: Final = "m.olm.v1.curve25519-aes-sha2"
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class MegolmEnvelope:
+    """A message or an edit in an encrypted room, encrypted by the sending device's Megolm
+    session; the server stores and relays it, and cannot read `ciphertext`."""
+
+    algorithm: Literal["m.megolm.v1.aes-sha2"]
+    sender_key: KeyText
+    """The sending device's Curve25519 identity key."""
+    device_id: DeviceId
+    """The sending device."""
+    session_id: KeyText
+    """The Megolm session (whose key the device shared over to-device messages)."""
+    ciphertext: Annotated[str, Text(1, MAX_CIPHERTEXT_CHARS, spaceless=True)]
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class OlmCiphertext:
+    """One Olm message: `type` 0 is a pre-key message (it starts a session), 1 a normal one."""
+
+    type: Annotated[int, Range(maximum=1)]
+    body: Annotated[str, Text(1, MAX_CIPHERTEXT_CHARS, spaceless=True)]
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class OlmEnvelope:
+    """The content of a to-device message: Olm ciphertext for one device."""
+
+    algorithm: Literal["m.olm.v1.curve25519-aes-sha2"]
+    sender_key: KeyText
+    """The sending device's Curve25519 identity key."""
+    ciphertext: OlmCiphertext
+
 
 # --- client to server ---------------------------------------------------------
 
@@ -62,6 +105,9 @@ class Hello:
     invalid one (`invalid_token`, close 4000)."""
     client: Annotated[str, Text(0, MAX_CLIENT_CHARS)] | None = None
     """Free-form client name and version, for the server's logs."""
+    device_id: DeviceId | None = None
+    """This session's end-to-end encryption device: its to-device messages come to this
+    connection, and `ready` reports its one-time keys (docs/e2e.md)."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -97,17 +143,19 @@ class Send:
     With `thread`, the message is a reply in the thread rooted at that message
     of the same room. `attachments` are ids of files you uploaded that are
     `ready` and not attached yet, each at most once; `body` may be empty
-    only when there are attachments.
+    only when there are attachments. In an encrypted room `body` is empty
+    and `encrypted` holds the message (docs/e2e.md).
     """
 
     TYPE: ClassVar[str] = "send"
-    NONEMPTY_ONE_OF: ClassVar[tuple[str, ...]] = ("body", "attachments")
+    NONEMPTY_ONE_OF: ClassVar[tuple[str, ...]] = ("body", "attachments", "encrypted")
     ref: Ref
     room: RoomId
     client_id: ClientId
     body: Annotated[str, Text(0, MAX_BODY_CHARS)]
     thread: MessageId | None = None
     attachments: Annotated[tuple[FileId, ...], Items(0, MAX_ATTACHMENTS, unique=True)] = ()
+    encrypted: MegolmEnvelope | None = None
 
     def __attrs_post_init__(self) -> None:
         check_nonempty_one_of(self)
@@ -115,14 +163,22 @@ class Send:
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
 class Edit:
-    """Replace the text of your own `message` in `room`; the `ack` has the `edited` event's seq."""
+    """Replace the text of your own `message` in `room`; the `ack` has the `edited` event's seq.
+
+    In an encrypted room `body` is empty and `encrypted` holds the new text.
+    """
 
     TYPE: ClassVar[str] = "edit"
+    NONEMPTY_ONE_OF: ClassVar[tuple[str, ...]] = ("body", "encrypted")
     ref: Ref
     room: RoomId
     message: MessageId
     client_id: ClientId
-    body: Annotated[str, Text(1, MAX_BODY_CHARS)]
+    body: Annotated[str, Text(0, MAX_BODY_CHARS)]
+    encrypted: MegolmEnvelope | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_nonempty_one_of(self)
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -195,6 +251,18 @@ class Resume:
     rooms: Annotated[dict[RoomId, Seq], Entries(1, MAX_RESUME_ROOMS)]
 
 
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class ToDeviceAck:
+    """This connection's device processed these `to_device` messages: delete them.
+
+    Answered by an `ack`; ids that are not the device's (or already gone) are ignored.
+    """
+
+    TYPE: ClassVar[str] = "to_device_ack"
+    ref: Ref
+    ids: Annotated[tuple[MessageId, ...], Items(1, MAX_ACK_IDS, unique=True)]
+
+
 # --- server to client ---------------------------------------------------------
 
 
@@ -260,6 +328,8 @@ class Message:
     edited_at: EpochMs | None
     thread: MessageId | None = None
     attachments: Annotated[tuple[FileInfo, ...], Items(0, MAX_ATTACHMENTS)] = ()
+    encrypted: MegolmEnvelope | None = None
+    """In an encrypted room, the message itself (its latest edit); `body` is empty then."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -272,6 +342,10 @@ class Ready:
     heartbeat_interval_ms: Annotated[int, Range(minimum=1)]
     resume_limit: Count
     """The most events a `resume` replays per room before answering `too_far`."""
+    device_id: DeviceId | None = None
+    """The device `hello` named, if any."""
+    one_time_key_count: Count | None = None
+    """That device's unclaimed one-time keys (null without a device): upload more when low."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -334,6 +408,8 @@ class EditedEvent:
     body: Annotated[str, Text(0, MAX_BODY_CHARS)]
     edited_at: EpochMs
     client_id: ClientId
+    encrypted: MegolmEnvelope | None = None
+    """In an encrypted room, the new text (null once the message was deleted)."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=constrain)
@@ -518,6 +594,33 @@ class FileUpdate:
     file: FileInfo
 
 
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class ToDeviceEvent:
+    """A to-device message for this connection's device; it stays queued until a
+    `to_device_ack` names its `id` (so it may come again after a reconnect: skip ids
+    already processed)."""
+
+    TYPE: ClassVar[str] = "to_device"
+    id: MessageId
+    sender: UserId
+    sender_device: DeviceId
+    message_id: ClientId
+    """The sender's id for it (retries of one message share it)."""
+    content: OlmEnvelope
+    sent_at: EpochMs
+
+
+@attrs.frozen(kw_only=True, field_transformer=constrain)
+class OneTimeKeysLow:
+    """This connection's device has few unclaimed one-time keys left: upload more."""
+
+    TYPE: ClassVar[str] = "one_time_keys_low"
+    device_id: DeviceId
+    count: Count
+    fallback_key: bool
+    """Whether the device still has a fallback key (peers get it once the count is 0)."""
+
+
 ClientFrame: TypeAlias = (
     Hello
     | Ping
@@ -531,6 +634,7 @@ ClientFrame: TypeAlias = (
     | Typing
     | SetPresence
     | Resume
+    | ToDeviceAck
 )
 """Any frame a client sends."""
 ServerFrame: TypeAlias = (
@@ -553,6 +657,8 @@ ServerFrame: TypeAlias = (
     | RoomRemoved
     | RoomInvited
     | FileUpdate
+    | ToDeviceEvent
+    | OneTimeKeysLow
 )
 """Any frame the server sends."""
 Frame: TypeAlias = ClientFrame | ServerFrame

@@ -41,3 +41,10 @@ MAX_ATTACHMENTS: Final = 10
 """Most files one message carries (`send.attachments`, `message.attachments`)."""
 MAX_URL_CHARS: Final = 2048
 """Longest URL (`notice.reconnect_url`)."""
+MAX_KEY_CHARS: Final = 128
+"""Longest public key, signature or Megolm session id (base64) in end-to-end encryption."""
+MAX_CIPHERTEXT_CHARS: Final = 32_768
+"""Longest ciphertext (base64) of an encrypted message, edit or to-device message: room
+for a body of MAX_BODY_CHARS characters of 4 bytes each, encrypted, within a frame."""
+MAX_ACK_IDS: Final = 100
+"""Most to-device message ids one `to_device_ack` acknowledges."""

@@ -24,7 +24,16 @@ from ._fields import (
     field_specs,
     flattened,
 )
-from ._frames import ClientFrame, FileInfo, Message, ServerFrame, Thumbnail
+from ._frames import (
+    ClientFrame,
+    FileInfo,
+    MegolmEnvelope,
+    Message,
+    OlmCiphertext,
+    OlmEnvelope,
+    ServerFrame,
+    Thumbnail,
+)
 from ._limits import MAX_DEPTH, MAX_FRAME_BYTES
 from ._version import SUBPROTOCOL
 
@@ -49,7 +58,8 @@ def _document() -> dict[str, Any]:
         classes = typing.get_args(union)
         defs[name] = {"oneOf": [{"$ref": f"#/$defs/{cls.__name__}"} for cls in classes]}
         defs |= {cls.__name__: _object(cls, tag=cls.TYPE) for cls in classes}
-    for nested in (Message, FileInfo, Thumbnail):  # objects that frames hold
+    nested_objects = (Message, FileInfo, Thumbnail, MegolmEnvelope, OlmEnvelope, OlmCiphertext)
+    for nested in nested_objects:  # objects that frames hold
         defs[nested.__name__] = _object(nested, tag=None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -102,6 +112,8 @@ def nonempty_one_of(cls: type[Any], names: tuple[str, ...]) -> list[dict[str, An
                 nonempty: dict[str, Any] = {"minLength": 1}
             case ListSpec() | StrListSpec():
                 nonempty = {"minItems": 1}
+            case NullableSpec(inner=ObjectSpec()):
+                nonempty = {"type": "object"}  # present and not null
             case _:
                 raise TypeError(f"{cls.__name__}.{field.name}: cannot be required non-empty")
         branch: dict[str, Any] = {"properties": {field.name: nonempty}}

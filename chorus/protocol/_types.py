@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, TypeAlias
 
 from ._fields import Range, Text
-from ._limits import MAX_EMOJI_CHARS, MAX_ID_CHARS
+from ._limits import MAX_EMOJI_CHARS, MAX_ID_CHARS, MAX_KEY_CHARS
 
 Ref: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS)]
 """A client-chosen correlation id; the `ack` or `error` answering a request repeats it."""
@@ -35,3 +35,7 @@ Emoji: TypeAlias = Annotated[str, Text(1, MAX_EMOJI_CHARS, spaceless=True)]
 """A reaction: an emoji (sequence) or a `:shortcode:`, without whitespace or controls."""
 NotificationKind: TypeAlias = Literal["mention", "room_mention", "reply"]
 """Why a user is notified: mentioned by name, @room was mentioned, a reply in a followed thread."""
+DeviceId: TypeAlias = Annotated[str, Text(1, MAX_ID_CHARS, spaceless=True)]
+"""A device's id (end-to-end encryption), chosen by its client."""
+KeyText: TypeAlias = Annotated[str, Text(1, MAX_KEY_CHARS, spaceless=True)]
+"""A public key, signature or session id in unpadded base64 (end-to-end encryption)."""

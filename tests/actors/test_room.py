@@ -20,7 +20,7 @@ from chorus.actors.room import (
     RoomMessage,
     Subscribe,
 )
-from chorus.persistence import NewMessage, RoomKind
+from chorus.persistence import NewMessage, Role, RoomKind
 from tests.actors.world import World
 from tests.recorder import Recorder
 
@@ -58,7 +58,7 @@ async def test_posts_are_stored_in_order_broadcast_once_and_acknowledged(world: 
     acks = [f for f in poster.frames if isinstance(f, protocol.Ack)]
     assert [(a.ref, a.seq) for a in acks] == [(f"ref-c{n}", n + 1) for n in range(5)]
     stored = await world.store.messages(world.room_id, limit=10)
-    assert [wire_message(m) for m in stored] == reader.messages()
+    assert [wire_message(m, encrypted=False) for m in stored] == reader.messages()
 
 
 def _deliveries_timed() -> float:
@@ -242,3 +242,34 @@ async def test_a_client_id_reused_in_another_room_is_refused(world: World) -> No
     error = next(f for f in poster.frames if isinstance(f, protocol.ErrorReply))
     assert error.code == protocol.ErrorCode.CLIENT_ID_REUSED
     assert poster.messages() == []
+
+
+async def test_each_sender_of_a_batch_is_checked_and_refused_on_its_own(world: World) -> None:
+    muted = await world.store.create_user("muted", "Muted", "hash", 0)
+    await world.store.add_member(world.room_id, muted.id, Role.MEMBER, 0)
+    await world.store.set_muted(world.room_id, muted.id, 0)  # until lifted
+    poster = Recorder("poster")
+    await subscribe(world, poster)
+    senders = [world.sender_id, muted.id, "u_missing", world.sender_id]
+    posts = [
+        attrs.evolve(post(world, f"c{n}", origin=poster), sender_id=sender)
+        for n, sender in enumerate(senders)
+    ]
+    running = world.rooms.running(world.room_id)
+    assert running is not None
+    for each in posts:  # queued together: the room checks them as one batch
+        running.try_send(each)
+    await poster.wait_for(2, protocol.Ack)
+    await poster.wait_for(2, protocol.ErrorReply)
+    answers = {
+        f.ref: (f.seq if isinstance(f, protocol.Ack) else f.code)
+        for f in poster.frames
+        if isinstance(f, protocol.Ack | protocol.ErrorReply)
+    }
+    assert answers == {
+        "ref-c0": 1,
+        "ref-c1": protocol.ErrorCode.FORBIDDEN,
+        "ref-c2": protocol.ErrorCode.NOT_FOUND,
+        "ref-c3": 2,
+    }
+    assert [m.body for m in poster.messages()] == ["body of c0", "body of c3"]

@@ -173,3 +173,14 @@ async def test_the_retention_task_prunes_when_started(store: Store) -> None:
         await until(pruned, timeout=5)
         nursery.cancel_scope.cancel()
     assert [e.actor_id for e in await store.list_audit(AuditQuery())] == ["u2"]
+
+
+async def test_a_retention_given_as_a_function_is_read_at_each_pass(store: Store) -> None:
+    clock = Clock()
+    days = [30]
+    audit = AuditLog(store, clock=clock, retention_days=lambda: days[0])
+    await audit.record("login", "u1")
+    clock.now += 10 * DAY_MS
+    assert await audit.prune() == 0
+    days[0] = 5  # an admin shortened it (a run-time setting)
+    assert await audit.prune() == 1

@@ -10,8 +10,10 @@ from typing import TypeVar
 
 import pytest
 import trio
+from trio_websocket import ConnectionClosed
 
-from chorus.auth import AuditLog
+from chorus import protocol
+from chorus.auth import AuditLog, InvalidToken
 from chorus.cli import main
 from chorus.config import Settings
 from chorus.node import DATABASE_FILE, open_node_store
@@ -24,6 +26,10 @@ from chorus.persistence import (
     now_ms,
     open_sqlite_store,
 )
+from chorus.protocol import CloseCode
+from tests.fixtures import open_test_node
+from tests.polling import until
+from tests.wsclient import ws_connect
 
 NOW = 1_700_000_000_000
 T = TypeVar("T")
@@ -244,3 +250,88 @@ def test_every_changing_command_leaves_its_event_with_no_actor_and_via_cli(
     # A command that fails records nothing.
     assert admin(capsys, tmp_path, "grant-role", "nobody", "admin")[0] == 1
     assert len(on_store(tmp_path, events)) == len(found)
+
+
+def test_settings_are_shown_set_checked_reset_and_audited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, shown = admin(capsys, tmp_path, "settings", "show")
+    assert code == 0
+    assert "registration_open\ttrue\tconfig\tdefault true\n" in shown
+    assert admin(capsys, tmp_path, "settings", "set", "max_message_chars", "500") == (
+        0,
+        "max_message_chars = 500 (running nodes apply it within 5 s)\n",
+    )
+    assert admin(capsys, tmp_path, "settings", "set", "registration_open", "FALSE")[0] == 0
+    notice = ("server_notice", "Maintenance at 22:00 UTC")
+    assert admin(capsys, tmp_path, "settings", "set", *notice)[0] == 0
+    code, shown = admin(capsys, tmp_path, "settings", "show")
+    assert "max_message_chars\t500\tstore\tdefault 4000\n" in shown
+    assert "registration_open\tfalse\tstore\tdefault true\n" in shown
+    assert 'server_notice\t"Maintenance at 22:00 UTC"\tstore\tdefault ""\n' in shown
+    refusals = [
+        (("max_message_chars", "5000"), "max_message_chars: must be from 1 to 4000"),
+        (("max_message_chars", "many"), "max_message_chars: expected an integer, got 'many'"),
+        (("registration_open", "maybe"), "registration_open: expected true or false"),
+        (("frames_per_second", "1"), "unknown setting 'frames_per_second'"),
+    ]
+    for argv, message in refusals:
+        code, out = admin(capsys, tmp_path, "settings", "set", *argv)
+        assert code == 1
+        assert out.startswith(f"chorus admin: {message}"), out
+    assert admin(capsys, tmp_path, "settings", "reset", "max_message_chars") == (
+        0,
+        "max_message_chars: back to the configured default\n",
+    )
+    code, shown = admin(capsys, tmp_path, "settings", "show")
+    assert "max_message_chars\t4000\tconfig\tdefault 4000\n" in shown
+
+    async def events(store: Store) -> list[AuditEvent]:
+        return (await store.list_audit(AuditQuery(action="setting.changed")))[::-1]
+
+    assert [(e.actor_id, e.target, e.details) for e in on_store(tmp_path, events)] == [
+        (None, "max_message_chars", {"from": None, "to": 500, "via": "cli"}),
+        (None, "registration_open", {"from": None, "to": False, "via": "cli"}),
+        (None, "server_notice", {"from": None, "to": "Maintenance at 22:00 UTC", "via": "cli"}),
+        (None, "max_message_chars", {"from": 500, "to": None, "via": "cli"}),
+    ]
+
+
+async def test_a_running_lone_node_applies_a_cli_setting_within_its_reload_interval(
+    tmp_path: Path,
+) -> None:
+    async with open_test_node(tmp_path, store_poll_interval=0.1) as (node, _):
+        assert node.live.current.registration_open is True
+        argv = ["admin", "settings", "set", "registration_open", "false"]
+        code = await trio.to_thread.run_sync(main, [*argv, "--data-dir", str(tmp_path)])
+        assert code == 0
+
+        async def applied() -> bool:
+            return node.live.current.registration_open is False
+
+        await until(applied, timeout=5)
+
+
+@pytest.mark.parametrize(
+    "command", [("users", "revoke-sessions", "ada"), ("users", "deactivate", "ada")]
+)
+async def test_a_running_lone_node_closes_the_sockets_of_sessions_the_cli_ended(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    async with open_test_node(tmp_path, store_poll_interval=0.1) as (node, addresses):
+        assert addresses.gateway is not None
+        tokens = await node.services.auth.register("ada", "long enough password", None)
+        async with ws_connect(addresses.gateway[1]) as ws:
+            await ws.send_message(
+                protocol.encode(protocol.Hello(token=tokens.access_token)).decode()
+            )
+            ready = protocol.decode_server_frame(await ws.get_message())
+            assert isinstance(ready, protocol.Ready)
+            argv = ["admin", *command, "--data-dir", str(tmp_path)]
+            assert await trio.to_thread.run_sync(main, argv) == 0
+            with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+                await ws.get_message()
+            assert closed.value.reason is not None
+            assert closed.value.reason.code == CloseCode.SESSION_REVOKED
+        with pytest.raises(InvalidToken):
+            await node.services.auth.authenticate(tokens.access_token)

@@ -205,3 +205,26 @@ def test_good_file_settings_load() -> None:
     assert (settings.scanner, settings.storage) == ("clamd", "s3")
     assert load_settings(environ={"CHORUS_PUBLIC_URL": "https://chat.example/chorus/"}).public_url
     assert load_settings(environ={"CHORUS_CLAMD_ADDRESS": "tcp://127.0.0.1:3310"}).scanner == "none"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CHORUS_MAX_MESSAGE_CHARS": "4001"}, "'max_message_chars' must be <= 4000"),
+        ({"CHORUS_REGISTRATION_OPEN": "perhaps"}, "expected true or false, got 'perhaps'"),
+        ({"CHORUS_SERVER_NOTICE": "x" * 1025}, "'server_notice' must be <= 1024"),
+        ({"CHORUS_STORE_POLL_INTERVAL": "0"}, "'store_poll_interval' must be > 0"),
+    ],
+)
+def test_run_time_setting_defaults_are_checked_with_clear_errors(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(environ=environ)
+
+
+def test_run_time_setting_defaults_come_from_the_configuration() -> None:
+    settings = load_settings(
+        environ={"CHORUS_REGISTRATION_OPEN": "false", "CHORUS_SERVER_NOTICE": "hello"}
+    )
+    assert (settings.registration_open, settings.server_notice) == (False, "hello")

@@ -74,6 +74,7 @@ def _frame(kind: str, room: str, mine: str, owners: str) -> protocol.ClientFrame
         "react": protocol.React(ref="f", room=room, message=owners, client_id=cid, emoji="👍"),
         "mark_read": protocol.MarkRead(ref="f", room=room, seq=1),
         "typing": protocol.Typing(room=room),
+        "to_device_ack": protocol.ToDeviceAck(ref="f", ids=("t_none",)),
     }
     return frames[kind]
 

@@ -175,6 +175,18 @@ async def test_an_account_is_created_only_when_asked_with_a_confirmed_valid_pass
         assert "create it?" not in screen
 
 
+async def test_a_closed_sign_up_is_told_not_thrown(tmp_path: Path) -> None:
+    async with open_node(tmp_path, registration_open=False) as running:
+        keyboard, screen = Keyboard(), Screen()
+        for answer in [PASSWORD, "y", PASSWORD, "/quit"]:
+            keyboard.type(answer)
+        status = await run_chat(running.http_url, "bob", keyboard, screen)
+        assert (status, screen.getvalue().splitlines()[-1]) == (
+            1,
+            "sign-up is closed on this server: ask an admin for an account",
+        )
+
+
 async def test_threads_edits_reactions_and_mentions_from_the_terminal(tmp_path: Path) -> None:
     async with bob_in_general(tmp_path) as (ada, room, keyboard, screen):
         await ada.client.send(room.id, "lunch @bob?")
@@ -371,7 +383,7 @@ async def test_chorus_chat_through_pipes_shows_the_outage_without_log_lines(
         async with open_node(tmp_path, **ports) as first:
             chat = functools.partial(
                 trio.run_process,
-                [*CHORUS, "chat", "--server", first.http_url, "--user", "bob"],
+                [*CHORUS, "chat", "--server", first.http_url, "--user", "bob", "--no-e2e"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -422,7 +434,7 @@ async def test_on_a_terminal_keys_are_read_one_by_one_and_typing_is_told(tmp_pat
         async with trio.open_nursery() as nursery:
             chat = functools.partial(
                 trio.run_process,
-                [*CHORUS, "chat", "--server", running.http_url, "--user", "bob"],
+                [*CHORUS, "chat", "--server", running.http_url, "--user", "bob", "--no-e2e"],
                 stdin=terminal,
                 stdout=terminal,
                 stderr=terminal,

@@ -34,6 +34,17 @@ class Account:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
+def account_of(tokens: dict[str, Any]) -> Account:
+    """The account of a register or login answer (`user`, its tokens and session)."""
+    return Account(
+        id=tokens["user"]["id"],
+        username=tokens["user"]["username"],
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+        session_id=tokens["session_id"],
+    )
+
+
 @attrs.define
 class Server:
     services: Services
@@ -62,14 +73,7 @@ class Server:
         body = {"username": username, "password": PASSWORD} | extra
         response = await self.post("/api/v1/auth/register", json=body)
         assert response.status_code == 201, response.text
-        data = response.json()
-        return Account(
-            id=data["user"]["id"],
-            username=data["user"]["username"],
-            access_token=data["access_token"],
-            refresh_token=data["refresh_token"],
-            session_id=data["session_id"],
-        )
+        return account_of(response.json())
 
     async def create_room(self, owner: Account, name: str = "general", kind: str = "public") -> str:
         response = await self.post("/api/v1/rooms", owner, json={"name": name, "kind": kind})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,19 +89,29 @@ class Chat:
     server: Server
     gateway_port: int
 
-    @asynccontextmanager
-    async def connect(self, user: Account, *rooms: str) -> AsyncIterator[Socket]:
-        """`user` connected (hello, ready) and joined to `rooms`."""
-        async with ws_connect(self.gateway_port) as ws, trio.open_nursery() as nursery:
-            await ws.send_message(protocol.encode(protocol.Hello(token=user.access_token)).decode())
-            socket = Socket(ws)
-            nursery.start_soon(socket.read)
-            await socket.wait_for(lambda f: isinstance(f, protocol.Ready))
-            for room in rooms:
-                ack = await socket.request(protocol.Join(ref=f"join-{room}", room=room))
-                assert isinstance(ack, protocol.Ack), ack
-            yield socket
-            nursery.cancel_scope.cancel()
+    def connect(
+        self, user: Account, *rooms: str, device_id: str | None = None
+    ) -> AbstractAsyncContextManager[Socket]:
+        """`user` connected (hello, with `device_id` if given; ready) and joined to `rooms`."""
+        return connect_socket(self.gateway_port, user.access_token, *rooms, device_id=device_id)
+
+
+@asynccontextmanager
+async def connect_socket(
+    port: int, token: str, *rooms: str, device_id: str | None = None
+) -> AsyncIterator[Socket]:
+    """A socket to the gateway on `port`, signed in with `token` (ready) and joined to `rooms`."""
+    async with ws_connect(port) as ws, trio.open_nursery() as nursery:
+        hello = protocol.Hello(token=token, device_id=device_id)
+        await ws.send_message(protocol.encode(hello).decode())
+        socket = Socket(ws)
+        nursery.start_soon(socket.read)
+        await socket.wait_for(lambda f: isinstance(f, protocol.Ready))
+        for room in rooms:
+            ack = await socket.request(protocol.Join(ref=f"join-{room}", room=room))
+            assert isinstance(ack, protocol.Ack), ack
+        yield socket
+        nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager
@@ -302,8 +312,11 @@ async def test_refusals_are_precise_and_refuse_only_their_post(chat: Chat) -> No
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"body": ""}, "body: must not be empty when attachments is empty"),
-        ({"body": "", "attachments": []}, "body: must not be empty when attachments is empty"),
+        ({"body": ""}, "body: must not be empty when attachments and encrypted are empty"),
+        (
+            {"body": "", "attachments": []},
+            "body: must not be empty when attachments and encrypted are empty",
+        ),
         ({"attachments": [f"f_{n}" for n in range(11)]}, "attachments: must hold 0 to 10 items"),
         ({"attachments": ["f_1", "f_2", "f_1"]}, "attachments: item 2 repeats 'f_1'"),
     ],
@@ -322,7 +335,7 @@ async def test_malformed_attachments_are_refused_over_http(
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"body": ""}, "send.body: must not be empty when attachments is empty"),
+        ({"body": ""}, "send.body: must not be empty when attachments and encrypted are empty"),
         (
             {"attachments": [f"f_{n}" for n in range(11)]},
             "send.attachments: must have between 0 and 10 items",

@@ -97,3 +97,18 @@ async def test_who_may_invite_and_whom(server: Server, ada: Account, bob: Accoun
     assert_error(open_room, 403, "forbidden")
     unknown = await server.post(f"{P}/{room}/invites", ada, json={"user_id": "u_nobody"})
     assert_error(unknown, 404, "not_found")
+
+
+async def test_a_deactivated_user_cannot_accept_an_invitation_with_a_session_still_cached(
+    server: Server, ada: Account, bob: Account
+) -> None:
+    # `chorus admin users deactivate` writes the store directly: until the node's session
+    # cache forgets bob's session, his token still authenticates. The membership must not.
+    room = await server.create_room(ada, "ops", "private")
+    assert (await server.post(f"{P}/{room}/invites", ada, json={"user_id": bob.id})).is_success
+    assert (await server.get(ME, bob)).status_code == 200  # his session is now cached
+    await server.services.store.set_deactivated(bob.id, now_ms())
+    refused = await server.post(f"{ME}/{room}/accept", bob)
+    assert "deactivated" in assert_error(refused, 403, "forbidden")
+    assert [m.user_id for m in await server.services.store.members(room)] == [ada.id]
+    assert [i.user_id for i in await server.services.store.room_invites(room)] == [bob.id]

@@ -24,6 +24,7 @@ MESSAGE_FIELDS = {
     "edited_at",
     "thread",
     "attachments",
+    "encrypted",
 }
 
 

@@ -94,6 +94,7 @@ async def test_every_reference_resolves_and_bodies_are_closed(server: Server) ->
     assert set(register["responses"]) == {
         "201",
         "400",
+        "403",
         "409",
         "413",
         "415",

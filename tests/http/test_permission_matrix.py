@@ -136,6 +136,10 @@ def _calls() -> dict[str, Request]:
             "PUT", f"/api/v1/admin/rooms/{c.room}/owner", c.caller, json={"user_id": c.target.id}
         ),
         "admin_audit": lambda s, c: s.get("/api/v1/admin/audit", c.caller),
+        "admin_settings": lambda s, c: s.get("/api/v1/admin/settings", c.caller),
+        "admin_update_settings": lambda s, c: s.call(
+            "PATCH", "/api/v1/admin/settings", c.caller, json={"send_burst": 60}
+        ),
     }
 
 

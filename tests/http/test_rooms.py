@@ -101,6 +101,7 @@ async def test_create_room_makes_the_caller_owner(server: Server, ada: Account) 
         "created_at",
         "last_seq",
         "read_receipts",
+        "encrypted",
     }
     assert (room["name"], room["kind"], room["created_by"], room["last_seq"]) == (
         "general",

@@ -80,6 +80,11 @@ DOCUMENTED_REFUSALS = {
         "invalid_value",
         f"user_ids: a group has at most {Settings().max_group_size} users, you included",
     ),
+    # The fuzzed room is a plain one: an envelope there is refused (its flag is room state).
+    "post_message": ("invalid_value", "encrypted: this room is not encrypted"),
+    "edit_message": ("invalid_value", "encrypted: this room is not encrypted"),
+    # A signature is checked against the device's own key: only a device can make one.
+    "register_device": ("bad_signature", "the signature of the device keys does not verify"),
 }
 """The rules the schema states in a description only (JSON Schema cannot): per operation,
 the one 400 error (code and message) that a schema-valid request may get. The node runs

@@ -16,7 +16,7 @@ from chorus.persistence import now_ms
 from chorus.protocol import CloseCode
 from tests.fixtures import open_test_node
 from tests.gateway.test_gateway import closed_code
-from tests.http.conftest import PASSWORD, Account, Server, assert_error, open_server
+from tests.http.conftest import PASSWORD, Account, Server, account_of, assert_error, open_server
 from tests.wsclient import ws_connect
 
 
@@ -27,14 +27,7 @@ async def login(server: Server, user_agent: str, **headers: str) -> Account:
         headers={"User-Agent": user_agent} | headers,
     )
     assert response.status_code == 200, response.text
-    data = response.json()
-    return Account(
-        id=data["user"]["id"],
-        username="ada",
-        access_token=data["access_token"],
-        refresh_token=data["refresh_token"],
-        session_id=data["session_id"],
-    )
+    return account_of(response.json())
 
 
 async def test_my_sessions_are_listed_with_their_client_and_the_current_one_marked(

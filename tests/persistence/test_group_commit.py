@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import outcome
 import pytest
@@ -113,3 +115,35 @@ async def test_a_window_gathers_overlapping_writes_but_never_delays_a_lone_write
         ["c", "d"],
     ]
     assert done["c"] - start >= 0.010  # c and d waited for the window after a and b
+
+
+async def test_reads_waiting_for_the_worker_thread_share_one_hop(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        users = [await make_user(store, f"user{n}") for n in range(10)]
+        release = threading.Event()
+        found: dict[str, str | None] = {}
+        groups: list[int] = []
+        run_group = store._calls._run_group
+
+        def counted(group: Sequence[Callable[[sqlite3.Connection], object]]) -> list[Any]:
+            groups.append(len(group))
+            return run_group(group)
+
+        store._calls._run_group = counted
+
+        def held(_db: sqlite3.Connection) -> None:
+            release.wait(10)  # keeps the worker thread busy
+
+        async def read(user_id: str) -> None:
+            user = await store.get_user(user_id)
+            found[user_id] = None if user is None else user.username
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store._submit, held)
+            await trio.testing.wait_all_tasks_blocked()
+            for user in users:
+                nursery.start_soon(read, user.id)
+            await trio.testing.wait_all_tasks_blocked()
+            release.set()
+        assert groups == [1, 10]  # the write, then the ten reads in one hop
+        assert found == {user.id: user.username for user in users}

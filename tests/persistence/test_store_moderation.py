@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from chorus.permissions import Who
-from chorus.persistence import Conflict, NotFound, Role, RoomKind, Store
+from chorus.persistence import (
+    Appended,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Role,
+    RoomKind,
+    Standing,
+    Store,
+)
 from tests.persistence.helpers import T0, make_room, make_user, texts
 
 
@@ -47,6 +57,52 @@ async def test_standing_reads_roles_mutes_with_expiry_bans_and_locks(store: Stor
     assert (await store.standing(room.id, bob.id, T0)).locked
     with pytest.raises(NotFound):
         await store.standing("r_missing", bob.id, T0)
+
+
+async def test_standings_read_several_users_at_once_and_leave_out_unknown_ones(
+    store: Store,
+) -> None:
+    ada, bob, carol = [await make_user(store, n) for n in ("ada", "bob", "carol")]
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    await store.set_muted(room.id, bob.id, T0 + 1000)
+    found = await store.standings(room.id, [ada.id, bob.id, carol.id, "u_missing", bob.id], T0)
+    assert {user: standing.who for user, standing in found.items()} == {
+        ada.id: Who.OWNER,
+        bob.id: Who.MUTED,
+        carol.id: Who.OUTSIDER,
+    }
+    assert found[bob.id] == await store.standing(room.id, bob.id, T0)
+    assert await store.standings("r_missing", [ada.id, bob.id], T0) == {}
+    assert await store.standings(room.id, [], T0) == {}
+
+
+async def test_append_admitted_stores_only_what_the_admission_lets_through(
+    store: Store,
+) -> None:
+    ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    await store.set_muted(room.id, bob.id, T0 + 1000)
+    seen: dict[str, Who | None] = {}
+
+    def admit(user_id: str, found: Standing | None) -> Exception | None:
+        seen[user_id] = None if found is None else found.who
+        return Forbidden("muted") if found is None or found.who is Who.MUTED else None
+
+    batch = [*texts(ada, "a1"), *texts(bob, "b1"), *texts(ada, "a2")]
+    batch.append(attrs.evolve(texts(ada, "x")[0], sender_id="u_missing"))
+    results = await store.append_admitted(room.id, batch, admit, T0)
+    assert seen == {ada.id: Who.OWNER, bob.id: Who.MUTED, "u_missing": None}
+    assert [r.message.seq if isinstance(r, Appended) else type(r) for r in results] == [
+        1,
+        Forbidden,
+        2,
+        Forbidden,
+    ]
+    assert [m.client_id for m in await store.messages(room.id, limit=10)] == ["a1", "a2"]
+    later = await store.append_admitted(room.id, texts(bob, "b2"), admit, T0 + 1000)  # expired
+    assert [r.message.seq for r in later if isinstance(r, Appended)] == [3]
 
 
 async def test_a_ban_ends_the_membership_and_outlives_it_until_lifted(store: Store) -> None:

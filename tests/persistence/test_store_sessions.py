@@ -80,6 +80,20 @@ async def test_revoke_sessions_ends_every_live_one_but_the_kept_one(store: Store
     assert await store.revoke_sessions(ada.id, T0 + 22, keep=None) == []
 
 
+async def test_revoked_among_names_the_revoked_sessions_of_those_asked_about(
+    store: Store,
+) -> None:
+    ada = await make_user(store, "ada")
+    live = await store.create_session(ada.id, "a1", T0, T0 + HOUR)
+    ended = await store.create_session(ada.id, "a2", T0, T0 + HOUR)
+    also_ended = await store.create_session(ada.id, "a3", T0, T0 + HOUR)
+    await store.revoke_sessions(ada.id, T0 + 1, keep=live.id)
+    asked = [live.id, ended.id, "s_unknown0000000"]
+    assert await store.revoked_among(asked) == [ended.id]
+    assert await store.revoked_among([]) == []
+    assert await store.revoked_among([also_ended.id, ended.id]) == sorted([ended.id, also_ended.id])
+
+
 async def test_set_password_replaces_the_hash_of_users_with_one(store: Store) -> None:
     ada = await make_user(store, "ada")
     oidc = await make_user(store, "oidc", password_hash=None)

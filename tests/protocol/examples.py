@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 from chorus.protocol import (
     MAX_ATTACHMENTS,
     MAX_BODY_CHARS,
+    MAX_CIPHERTEXT_CHARS,
     MAX_CLIENT_CHARS,
     MAX_CONTENT_TYPE_CHARS,
     MAX_EMOJI_CHARS,
     MAX_FILE_NAME_CHARS,
     MAX_ID_CHARS,
+    MAX_KEY_CHARS,
     MAX_NONCE_CHARS,
     MAX_PREVIEW_CHARS,
     MAX_ROOM_NAME_CHARS,
@@ -24,6 +26,8 @@ from chorus.protocol import (
     MAX_THUMBNAILS,
     MAX_TOKEN_CHARS,
     MAX_URL_CHARS,
+    MEGOLM,
+    OLM,
     Ack,
     ClientFrame,
     Delete,
@@ -39,10 +43,14 @@ from chorus.protocol import (
     Join,
     Leave,
     MarkRead,
+    MegolmEnvelope,
     Message,
     MessageEvent,
     Notice,
     NotificationEvent,
+    OlmCiphertext,
+    OlmEnvelope,
+    OneTimeKeysLow,
     Ping,
     Pong,
     PresenceEvent,
@@ -59,6 +67,8 @@ from chorus.protocol import (
     ServerFrame,
     SetPresence,
     Thumbnail,
+    ToDeviceAck,
+    ToDeviceEvent,
     TooFar,
     Typing,
     TypingEvent,
@@ -186,6 +196,22 @@ LARGEST_MESSAGE = attrs.evolve(
     LONGEST_MESSAGE, body="🎉" * MAX_BODY_CHARS, attachments=(LARGEST_FILE,) * MAX_ATTACHMENTS
 )
 """The largest message the server can send: its frames must fit MAX_FRAME_BYTES."""
+ENVELOPE = MegolmEnvelope(
+    algorithm=MEGOLM, sender_key="Hk2f", device_id="LAPTOP", session_id="s9x", ciphertext="AwgA"
+)
+LARGEST_ENVELOPE = MegolmEnvelope(
+    algorithm=MEGOLM,
+    sender_key="k" * MAX_KEY_CHARS,
+    device_id="d" * MAX_ID_CHARS,
+    session_id="s" * MAX_KEY_CHARS,
+    ciphertext="c" * MAX_CIPHERTEXT_CHARS,
+)
+ENCRYPTED = attrs.evolve(MESSAGE, body="", encrypted=ENVELOPE)
+LARGEST_ENCRYPTED = attrs.evolve(LARGEST_MESSAGE, body="", encrypted=LARGEST_ENVELOPE)
+"""The largest message of an encrypted room: its frames must fit MAX_FRAME_BYTES too."""
+OLM_MESSAGE = OlmEnvelope(
+    algorithm=OLM, sender_key="Hk2f", ciphertext=OlmCiphertext(type=0, body="AwoGS")
+)
 DELETED = attrs.evolve(MESSAGE, body="")
 """A deleted message as a replay shows it (its `deleted` event follows)."""
 AWKWARD_TEXT = 'quotes " and \\ backslash, \n newline, \u2028, emoji 🎉, 中文'
@@ -225,11 +251,25 @@ CLIENT_EXAMPLES: list[ClientFrame] = [
     SetPresence(status="idle"),
     Resume(ref="5", rooms={"general": 41, "random": 0}),
     Resume(ref="6", rooms={f"room-{i}": i for i in range(1000)}),
+    Hello(token="t", device_id="LAPTOP"),
+    Send(ref="18", room="r_dm", client_id="c-7f41", body="", encrypted=ENVELOPE),
+    Send(ref="19", room="x", client_id="y", body="", encrypted=LARGEST_ENVELOPE, thread="t"),
+    Edit(ref="20", room="r_dm", message="m", client_id="c-7f42", body="", encrypted=ENVELOPE),
+    ToDeviceAck(ref="21", ids=("t_1", "t_2")),
+    ToDeviceAck(ref="22", ids=tuple(f"t_{i}" for i in range(100))),
 ]
 
 SERVER_EXAMPLES: list[ServerFrame] = [
     Ready(session_id="s_1", user_id="u_ada", heartbeat_interval_ms=25_000, resume_limit=500),
     Ready(session_id="s", user_id="u", heartbeat_interval_ms=1, resume_limit=0),
+    Ready(
+        session_id="s_1",
+        user_id="u_ada",
+        heartbeat_interval_ms=25_000,
+        resume_limit=500,
+        device_id="LAPTOP",
+        one_time_key_count=3,
+    ),
     Pong(nonce=None),
     Pong(nonce="17"),
     Ack(ref="1", room="general", seq=42),
@@ -248,6 +288,40 @@ SERVER_EXAMPLES: list[ServerFrame] = [
     MessageEvent(message=DELETED),
     MessageEvent(message=WITH_FILES),
     MessageEvent(message=LARGEST_MESSAGE),
+    MessageEvent(message=ENCRYPTED),
+    MessageEvent(message=LARGEST_ENCRYPTED),
+    Ack(ref="r", room="r", seq=MAX_SAFE_INT, message=LARGEST_ENCRYPTED),
+    EditedEvent(
+        room="r_dm",
+        seq=45,
+        message="01JDQ7Z5K8",
+        editor="u_ada",
+        body="",
+        edited_at=1_764_100_060_000,
+        client_id="c-7f42",
+        encrypted=ENVELOPE,
+    ),
+    ToDeviceEvent(
+        id="t_P7JdHhE0mnaYS_lQ",
+        sender="u_ada",
+        sender_device="LAPTOP",
+        message_id="c-91f2",
+        content=OLM_MESSAGE,
+        sent_at=1_764_100_000_000,
+    ),
+    ToDeviceEvent(
+        id="t" * MAX_ID_CHARS,
+        sender="u" * MAX_ID_CHARS,
+        sender_device="d" * MAX_ID_CHARS,
+        message_id="m" * MAX_ID_CHARS,
+        content=OlmEnvelope(
+            algorithm=OLM,
+            sender_key="k" * MAX_KEY_CHARS,
+            ciphertext=OlmCiphertext(type=1, body="b" * MAX_CIPHERTEXT_CHARS),
+        ),
+        sent_at=MAX_SAFE_INT,
+    ),
+    OneTimeKeysLow(device_id="LAPTOP", count=3, fallback_key=True),
     EditedEvent(
         room="general",
         seq=44,

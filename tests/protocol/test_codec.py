@@ -105,7 +105,7 @@ def test_message_event_is_flat() -> None:
     assert encode(MessageEvent(message=MESSAGE)) == (
         b'{"type":"message","id":"01JDQ7Z5K8","room":"general","seq":42,"sender":"u_ada",'
         b'"body":"Hello, world!","client_id":"c-7f3a","created_at":1764100000000,"edited_at":null,'
-        b'"thread":null,"attachments":[]}'
+        b'"thread":null,"attachments":[],"encrypted":null}'
     )
 
 
@@ -195,14 +195,14 @@ ERROR_CASES = [
         "invalid_value",
         json(SEND | {"body": ""}),
         ErrorCode.INVALID_VALUE,
-        "send.body: must not be empty when attachments is empty",
+        "send.body: must not be empty when attachments and encrypted are empty",
         "r1",
     ),
     case(
         "empty_attachments",
         json(SEND | {"body": "", "attachments": []}),
         ErrorCode.INVALID_VALUE,
-        "send.body: must not be empty when attachments is empty",
+        "send.body: must not be empty when attachments and encrypted are empty",
         "r1",
     ),
     case(
@@ -457,7 +457,9 @@ def test_only_a_stored_message_may_have_an_empty_body() -> None:
     )
     assert client_error(json(SEND | {"body": ""})).code is ErrorCode.INVALID_VALUE
     edit = {"type": "edit", "ref": "r1", "room": "g", "message": "m", "client_id": "c", "body": ""}
-    assert client_error(json(edit)).message == "edit.body: must be 1 to 4000 characters long"
+    assert (
+        client_error(json(edit)).message == "edit.body: must not be empty when encrypted is empty"
+    )
 
 
 @pytest.mark.parametrize(
@@ -583,7 +585,9 @@ def test_longest_ref_is_propagated() -> None:
 def test_frames_cannot_be_built_with_broken_limits() -> None:
     with pytest.raises(ValueError, match=r"^body: must be at most 4000 characters long$"):
         Send(ref="r", room="x", client_id="c", body="b" * 4001)
-    with pytest.raises(ValueError, match=r"^body: must not be empty when attachments is empty$"):
+    with pytest.raises(
+        ValueError, match=r"^body: must not be empty when attachments and encrypted are empty$"
+    ):
         Send(ref="r", room="x", client_id="c", body="")
     with pytest.raises(ValueError, match=r"^attachments: must not repeat an item \('f' is"):
         Send(ref="r", room="x", client_id="c", body="", attachments=("f", "g", "f"))

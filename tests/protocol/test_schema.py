@@ -75,7 +75,9 @@ def test_each_frame_schema_matches_its_class(cls: type[Any]) -> None:
 def test_message_schema_has_no_type_tag() -> None:
     assert "type" not in DEFS["Message"]["properties"]
     assert DEFS["Message"]["required"] == [
-        field.name for field in attrs.fields(Message) if field.name not in ("thread", "attachments")
+        field.name
+        for field in attrs.fields(Message)
+        if field.name not in ("thread", "attachments", "encrypted")
     ]
     assert DEFS["Message"]["properties"]["thread"]["default"] is None
     assert DEFS["Message"]["properties"]["attachments"] == {
@@ -104,11 +106,16 @@ def test_limits_are_published() -> None:
             "uniqueItems": True,
             "default": [],
         },
+        "encrypted": {
+            "anyOf": [{"$ref": "#/$defs/MegolmEnvelope"}, {"type": "null"}],
+            "default": None,
+        },
     }
-    # A body, or attachments (which have a default, so must then be present).
+    # A body, attachments or an envelope (which have defaults, so must then be present).
     assert DEFS["Send"]["anyOf"] == [
         {"properties": {"body": {"minLength": 1}}},
         {"properties": {"attachments": {"minItems": 1}}, "required": ["attachments"]},
+        {"properties": {"encrypted": {"type": "object"}}, "required": ["encrypted"]},
     ]
     assert DEFS["Message"]["properties"]["body"]["minLength"] == 0
     assert DEFS["React"]["properties"]["emoji"] == {

@@ -22,6 +22,7 @@ from .._errors import StoreUnavailable
 from .._model import Appended, NewMessage
 from .._sql import MakeTx, UniqueViolation, run_async
 from ..roles import StoreOnSql
+from ..roles.events import Admit, admitted, with_refusals
 from .append import Append
 from .bridge import AsyncioBridge, open_asyncio_bridge
 from .dialect import Conn, execute
@@ -83,6 +84,15 @@ class PostgresStore(StoreOnSql):
         append = Append(room_id, batch)
         # The plain hot path is one statement, so it needs no transaction block.
         return await self._retrying(append, transaction=append.rich)
+
+    async def append_admitted(
+        self, room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
+    ) -> list[Appended | Exception]:
+        """See `Store.append_admitted`: here the standings are read first, then the
+        admitted messages appended (the append keeps its one-statement fast path)."""
+        found = await self.standings(room_id, [new.sender_id for new in batch], now)
+        kept, refusals = admitted(batch, found, admit)
+        return with_refusals(refusals, await self.append_messages(room_id, kept) if kept else [])
 
     # -- running transactions --------------------------------------------------------
 

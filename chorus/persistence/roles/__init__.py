@@ -3,7 +3,7 @@
 Every module holds a small protocol (`Accounts`, `Rooms`, `EventLog`,
 `MessageChanges`, `Inbox`, `Search`, `Secrets`, `BotRuns`, `Files`,
 `SessionList`, `TwoFactor`, `Identities`, `AuditLog`, `Moderation`,
-`Invites`), the
+`Invites`, `ServerSettings`, `Devices`, `ToDevice`), the
 engine-neutral transactions that implement it (generators over `_sql.Query`) and a mixin
 (`...OnSql`) that runs them through any engine's `_read` and `_write`.
 `chorus.persistence.Store` is the union of the protocols, and `StoreOnSql`
@@ -14,6 +14,7 @@ from .accounts import AccountsOnSql
 from .audit import AuditLogOnSql
 from .bots import BotRunsOnSql
 from .changes import MessageChangesOnSql
+from .devices import DevicesOnSql
 from .events import EventLogOnSql
 from .files import FilesOnSql
 from .identities import IdentitiesOnSql
@@ -24,6 +25,8 @@ from .rooms import RoomsOnSql
 from .search import SearchOnSql
 from .secrets import SecretsOnSql
 from .sessions import SessionListOnSql
+from .settings import ServerSettingsOnSql
+from .todevice import ToDeviceOnSql
 from .twofactor import TwoFactorOnSql
 
 
@@ -43,9 +46,12 @@ class StoreOnSql(
     AuditLogOnSql,
     ModerationOnSql,
     InvitesOnSql,
+    DevicesOnSql,
+    ToDeviceOnSql,
+    ServerSettingsOnSql,
 ):
     """Every role's methods, over an engine's `_read` and `_write`.
 
-    An engine's store adds `append_messages` (its fast path), `_full_text`
+    An engine's store adds `append_messages` (its fast path), `append_admitted`, `_full_text`
     (see `roles.search.FullText`) and the two runners.
     """

@@ -8,7 +8,7 @@ append itself is each engine's fast path (`sqlite/append.py`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from .._errors import NotFound
@@ -16,6 +16,29 @@ from .._model import Appended, Message, NewMessage
 from .._rows import MESSAGE, check_limit, message
 from .._sql import Engine, Tx, fetch, fetch_one, fetch_value
 from .files import with_attachments
+from .moderation import Standing
+
+Admit = Callable[[str, Standing | None], Exception | None]
+"""Whether a user may post, from their standing in the room (None: no such user or room):
+the refusal, or None. Called inside the store's call (a worker thread for SQLite), so it
+only decides: no I/O, no waiting."""
+
+
+def admitted(
+    batch: Sequence[NewMessage], found: Mapping[str, Standing], admit: Admit
+) -> tuple[list[NewMessage], list[Exception | None]]:
+    """The messages of `batch` whose senders are admitted, and each message's refusal."""
+    verdicts = {sender: admit(sender, found.get(sender)) for sender in {m.sender_id for m in batch}}
+    refusals = [verdicts[new.sender_id] for new in batch]
+    return [new for new, no in zip(batch, refusals, strict=True) if no is None], refusals
+
+
+def with_refusals(
+    refusals: Sequence[Exception | None], appended: Sequence[Appended]
+) -> list[Appended | Exception]:
+    """One result per message: its refusal, else the next of `appended` (in order)."""
+    stored = iter(appended)
+    return [next(stored) if refusal is None else refusal for refusal in refusals]
 
 
 class EventLog(Protocol):
@@ -50,6 +73,18 @@ class EventLog(Protocol):
 
         Raises `NotFound` if the room or a sender does not exist; then nothing
         of the batch is stored.
+        """
+        ...
+
+    async def append_admitted(
+        self, room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
+    ) -> list[Appended | Exception]:
+        """`append_messages` for the messages whose senders `admit` lets post, deciding on
+        their standing in the room (`Moderation.standings` at `now`) read with the append,
+        in one call: a room actor's batch costs one round trip to the store, not two.
+
+        One result per input, in order: an `Appended`, or the refusal `admit` returned
+        (nothing of that message is stored). Raises as `append_messages` does.
         """
         ...
 

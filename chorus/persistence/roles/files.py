@@ -30,7 +30,7 @@ from .._sql import Engine, Tx, execute, fetch, fetch_one, fetch_value
 FILE = (
     "f.id, f.owner_id, f.name, f.declared_type, f.content_type, f.size, f.sha256, f.state,"
     " f.reason, f.scan, f.width, f.height, f.variants, f.node, f.room_id, f.message_id,"
-    " f.position, f.created_at, f.updated_at, f.deleted_at"
+    " f.position, f.created_at, f.updated_at, f.deleted_at, f.encrypted"
 )
 
 
@@ -189,6 +189,7 @@ def stored_file(row: Row) -> StoredFile:
         created_at=row[17],
         updated_at=row[18],
         deleted_at=row[19],
+        encrypted=bool(row[20]),
     )
 
 
@@ -210,7 +211,7 @@ def create_file(new: NewFile) -> Tx[StoredFile]:
         raise NotFound(f"no user {new.owner_id!r}")
     yield from execute(
         "INSERT INTO files (id, owner_id, name, declared_type, size, sha256, state, node,"
-        " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        " created_at, updated_at, encrypted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
         file_id,
         new.owner_id,
         new.name,
@@ -220,6 +221,7 @@ def create_file(new: NewFile) -> Tx[StoredFile]:
         FileState.PENDING.value,
         new.node,
         new.created_at,
+        new.encrypted,
     )
     yield from _record(file_id, FileState.PENDING, new.created_at, None)
     return _found((yield from find_file(file_id)), file_id)

@@ -8,7 +8,8 @@ the caller, through the permission table.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import attrs
 
@@ -63,6 +64,14 @@ class Moderation(Protocol):
     async def standing(self, room_id: str, user_id: str, now: int) -> Standing:
         """The user's standing in the room, in one read. `NotFound` for an unknown user or
         room."""
+        ...
+
+    async def standings(
+        self, room_id: str, user_ids: Sequence[str], now: int
+    ) -> dict[str, Standing]:
+        """The standing of each of the users in the room, in one read (a room actor checks
+        every sender of a batch at once). An unknown user, or every user of an unknown
+        room, is missing from the result."""
         ...
 
     async def server_role(self, user_id: str) -> str:
@@ -197,6 +206,13 @@ class ModerationOnSql(Engine):
         """See `Moderation.standing`."""
         return await self._read(lambda: find_standing(room_id, user_id, now))
 
+    async def standings(
+        self, room_id: str, user_ids: Sequence[str], now: int
+    ) -> dict[str, Standing]:
+        """See `Moderation.standings`."""
+        users = list(dict.fromkeys(user_ids))  # a copy: the read may run in another thread
+        return await self._read(lambda: find_standings(room_id, users, now))
+
     async def server_role(self, user_id: str) -> str:
         """See `Moderation.server_role`."""
         role = await self._read(
@@ -329,21 +345,35 @@ class ModerationOnSql(Engine):
         return await self._read(lambda: blocks_between(sorted(set(user_ids))))
 
 
+_STANDING = (
+    "SELECT u.role, r.locked, m.role, m.muted_until,"
+    " EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = r.id AND b.user_id = u.id),"
+    " EXISTS (SELECT 1 FROM user_blocks ub JOIN memberships bm"
+    " ON bm.room_id = r.id AND bm.user_id = ub.blocker_id"
+    " WHERE r.kind = 'direct' AND ub.blocked_id = u.id)"
+    " FROM users u JOIN rooms r ON r.id = $1"
+    " LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = u.id"
+    " WHERE u.id = $2"
+)
+
+
 def find_standing(room_id: str, user_id: str, now: int) -> Tx[Standing]:
-    row = yield from fetch_one(
-        "SELECT u.role, r.locked, m.role, m.muted_until,"
-        " EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = r.id AND b.user_id = u.id),"
-        " EXISTS (SELECT 1 FROM user_blocks ub JOIN memberships bm"
-        " ON bm.room_id = r.id AND bm.user_id = ub.blocker_id"
-        " WHERE r.kind = 'direct' AND ub.blocked_id = u.id)"
-        " FROM users u JOIN rooms r ON r.id = $1"
-        " LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = u.id"
-        " WHERE u.id = $2",
-        room_id,
-        user_id,
-    )
+    row = yield from fetch_one(_STANDING, room_id, user_id)
     if row is None:
         raise NotFound(f"no room {room_id!r} or no user {user_id!r}")
+    return _standing(row, now)
+
+
+def find_standings(room_id: str, user_ids: Sequence[str], now: int) -> Tx[dict[str, Standing]]:
+    found = {}
+    for user_id in user_ids:  # the same indexed lookup as `find_standing`, in one transaction
+        row = yield from fetch_one(_STANDING, room_id, user_id)
+        if row is not None:
+            found[user_id] = _standing(row, now)
+    return found
+
+
+def _standing(row: Sequence[Any], now: int) -> Standing:
     muted_until = row[3]
     return Standing(
         server_role=row[0],

@@ -66,8 +66,13 @@ class Rooms(Protocol):
         """Every membership of the room, oldest joined first (empty for an unknown room)."""
         ...
 
-    async def direct_room(self, a: str, b: str, now: int) -> tuple[Room, bool]:
+    async def direct_room(
+        self, a: str, b: str, now: int, *, encrypted: bool = False
+    ) -> tuple[Room, bool]:
         """The direct room between users `a` and `b`, and whether this call created it.
+
+        With `encrypted`, their end-to-end encrypted room: another room than the
+        plain one, with `Room.encrypted` set for good (the same for `group_room`).
 
         Symmetric (`(a, b)` and `(b, a)` give the same room) and safe under
         concurrency: two callers never create two rooms for the same pair.
@@ -78,7 +83,7 @@ class Rooms(Protocol):
         ...
 
     async def group_room(
-        self, creator_id: str, member_ids: Sequence[str], now: int
+        self, creator_id: str, member_ids: Sequence[str], now: int, *, encrypted: bool = False
     ) -> tuple[Room, bool]:
         """The group direct room of `creator_id` and `member_ids`, and whether this call made it.
 
@@ -150,20 +155,24 @@ class RoomsOnSql(Engine):
         """See `Rooms.members`."""
         return await self._read(lambda: members(room_id))
 
-    async def direct_room(self, a: str, b: str, now: int) -> tuple[Room, bool]:
+    async def direct_room(
+        self, a: str, b: str, now: int, *, encrypted: bool = False
+    ) -> tuple[Room, bool]:
         """See `Rooms.direct_room`."""
         # Not `group_key`: the key of a room of one user (a == b) has always been "a:a".
-        key = ":".join(sorted((a, b)))
-        return await self._write(lambda: direct_room(a, list(dict.fromkeys((a, b))), key, now))
+        key = _encrypted_key(":".join(sorted((a, b))), encrypted)
+        users = list(dict.fromkeys((a, b)))
+        return await self._write(lambda: direct_room(a, users, key, now, encrypted))
 
     async def group_room(
-        self, creator_id: str, member_ids: Sequence[str], now: int
+        self, creator_id: str, member_ids: Sequence[str], now: int, *, encrypted: bool = False
     ) -> tuple[Room, bool]:
         """See `Rooms.group_room`."""
         users = sorted({creator_id, *member_ids})
         if len(users) < 3:
             raise ValueError("a group room needs at least three users; use direct_room for two")
-        return await self._write(lambda: direct_room(creator_id, users, group_key(users), now))
+        key = _encrypted_key(group_key(users), encrypted)
+        return await self._write(lambda: direct_room(creator_id, users, key, now, encrypted))
 
     async def set_notify_level(self, room_id: str, user_id: str, level: NotifyLevel) -> Membership:
         """See `Rooms.set_notify_level`."""
@@ -184,6 +193,12 @@ def group_key(user_ids: Iterable[str]) -> str:
     same key; for two users it is the key `direct_room` uses.
     """
     return ":".join(sorted(set(user_ids)))
+
+
+def _encrypted_key(key: str, encrypted: bool) -> str:
+    """The `direct_key` of the encrypted room of the users of `key` ("e2e:" and `key`),
+    or `key` itself: the encrypted and the plain room of the same users are two rooms."""
+    return f"e2e:{key}" if encrypted else key
 
 
 def create_room(new: Room, bot_run: str | None) -> Tx[Room]:
@@ -276,7 +291,9 @@ def members(room_id: str) -> Tx[list[Membership]]:
     return [membership(row) for row in found]
 
 
-def direct_room(creator_id: str, users: list[str], key: str, now: int) -> Tx[tuple[Room, bool]]:
+def direct_room(
+    creator_id: str, users: list[str], key: str, now: int, encrypted: bool
+) -> Tx[tuple[Room, bool]]:
     """The direct room of exactly `users` (its `direct_key` is `key`), created if missing."""
     select = f"SELECT {ROOM} FROM rooms r WHERE r.direct_key = $1"
     row = yield from fetch_one(select, key)
@@ -291,6 +308,7 @@ def direct_room(creator_id: str, users: list[str], key: str, now: int) -> Tx[tup
         created_by=creator_id,
         created_at=now,
         last_seq=0,
+        encrypted=encrypted,
     )
     # On PostgreSQL ON CONFLICT waits for a concurrent creator of the same key
     # to finish; if it committed, its room is the one (read again: READ
@@ -338,8 +356,10 @@ def require_user(user_id: str) -> Tx[None]:
 def _insert_room(new: Room, *, direct_key: str | None, bot_run: str | None) -> Tx[bool]:
     """Insert the room; False when a room with its `direct_key` exists already."""
     inserted = yield from fetch_value(
-        "INSERT INTO rooms (id, name, kind, created_by, created_at, last_seq, direct_key, bot_run)"
-        " VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (direct_key) DO NOTHING RETURNING 1",
+        "INSERT INTO rooms"
+        " (id, name, kind, created_by, created_at, last_seq, direct_key, bot_run, encrypted)"
+        " VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)"
+        " ON CONFLICT (direct_key) DO NOTHING RETURNING 1",
         new.id,
         new.name,
         new.kind.value,
@@ -347,6 +367,7 @@ def _insert_room(new: Room, *, direct_key: str | None, bot_run: str | None) -> T
         new.created_at,
         direct_key,
         bot_run,
+        new.encrypted,
     )
     return inserted is not None
 

@@ -157,6 +157,8 @@ def search(
     sql = (
         f"SELECT {MESSAGE}, {full_text.snippet} FROM {full_text.source}"
         " JOIN memberships ms ON ms.room_id = msg.room_id AND ms.user_id = $1"
+        # End-to-end encrypted rooms hold ciphertext only: never searched (docs/e2e.md).
+        " JOIN rooms sr ON sr.id = msg.room_id AND NOT sr.encrypted"
         f" WHERE {matching}msg.kind = 'message' AND msg.deleted_at IS NULL{where}"
         " ORDER BY msg.created_at DESC, msg.id DESC"
         f" LIMIT ${len(params) - 1} OFFSET ${len(params)}"

@@ -1,4 +1,5 @@
-"""Session management: the live sessions of a user, and ending all but one of them."""
+"""Session management: the live sessions of a user, ending all but one of them, and which
+of some sessions were revoked (by a process no node heard from, such as `chorus admin`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ class SessionList(Protocol):
         """Revoke every live session of the user except `keep`; the ids revoked."""
         ...
 
+    async def revoked_among(self, session_ids: list[str]) -> list[str]:
+        """The sessions of `session_ids` that were revoked (unknown ids are left out)."""
+        ...
+
 
 class SessionListOnSql(Engine):
     """`SessionList` for every engine."""
@@ -31,6 +36,10 @@ class SessionListOnSql(Engine):
     async def revoke_sessions(self, user_id: str, now: int, *, keep: str | None) -> list[str]:
         """See `SessionList.revoke_sessions`."""
         return await self._write(lambda: revoke_sessions(user_id, now, keep), one_statement=True)
+
+    async def revoked_among(self, session_ids: list[str]) -> list[str]:
+        """See `SessionList.revoked_among`."""
+        return await self._read(lambda: revoked_among(session_ids))
 
 
 def list_sessions(user_id: str, now: int) -> Tx[list[Session]]:
@@ -54,5 +63,12 @@ def revoke_sessions(user_id: str, now: int, keep: str | None) -> Tx[list[str]]:
         now,
         user_id,
         keep or "",
+    )
+    return sorted(row[0] for row in rows)
+
+
+def revoked_among(session_ids: list[str]) -> Tx[list[str]]:
+    rows = yield from fetch(
+        "SELECT id FROM sessions WHERE id = ANY($1) AND revoked_at IS NOT NULL", session_ids
     )
     return sorted(row[0] for row in rows)

@@ -6,7 +6,9 @@ rows) become the limit. A `GroupCommit` runs every write that was waiting
 when the previous group finished as one transaction, each write in its own
 savepoint, so a write that fails leaves the others of its group untouched.
 Under no load a write runs at once, alone; under load groups grow by
-themselves, because writes queue while a group is being synced.
+themselves, because writes queue while a group is being synced. The SQLite
+store submits its reads to the same groups (each runs in a transaction of its
+own), so one worker-thread hop serves every call that waited for it.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Final, TypeVar, final
+from typing import Final, Generic, TypeVar, final
 
+import attrs
 import outcome
 import trio
 
@@ -17,6 +18,8 @@ from .._migrations import load_migrations
 from .._model import Appended, NewMessage, now_ms
 from .._sql import MakeTx, run_sync
 from ..roles import StoreOnSql
+from ..roles.events import Admit, admitted, with_refusals
+from ..roles.moderation import find_standings
 from .append import append_messages
 from .dialect import execute
 from .group_commit import GroupCommit
@@ -27,10 +30,12 @@ T = TypeVar("T")
 
 DEFAULT_BUSY_TIMEOUT: Final = 5.0
 """Seconds a write waits for another process's lock before `StoreUnavailable`."""
-COMMIT_WINDOW: Final = 0.003
+COMMIT_WINDOW: Final = 0.0
 """Seconds between the starts of two group commits while writes keep coming (see
-`GroupCommit`): under load a few milliseconds of latency buy several messages per
-sync; a lone write is never delayed."""
+`GroupCommit`). Off by default: batches grow by themselves under load (the writes
+that arrive while a group is being committed share the next one), so a fixed wait
+would only add latency when the node is not busy; a few milliseconds buy fewer
+syncs and sends at the price of that latency (docs/benchmarks.md)."""
 
 # Failures of the database rather than of the caller's request: the caller
 # answers "unavailable, retry" (and acknowledges nothing).
@@ -59,8 +64,10 @@ class SqliteStore(StoreOnSql):
     SQLite has a single writer anyway). Writes are group-committed: those
     waiting while a transaction runs share the next one, each in its own
     savepoint, so many rooms storing batches cost one sync (`GroupCommit`).
-    Cancelling a read either stops it before it starts or lets it finish;
-    a write, once called, finishes: a transaction is never cut in half. A
+    Reads join the same groups, each in its own transaction, so the reads
+    and writes waiting for the worker thread share one hop. A call, once made, finishes
+    (cancelling its caller does not cut it short): a transaction is never
+    cut in half. A
     write that finished while its caller was being cancelled stays written,
     unacknowledged; an append retried with the same client ids then returns it.
     """
@@ -70,7 +77,9 @@ class SqliteStore(StoreOnSql):
     def __init__(self, conn: sqlite3.Connection, path: Path, *, commit_window: float = 0.0) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._limiter = trio.CapacityLimiter(1)
-        self._writes = GroupCommit(self._transaction_group, self._limiter, window=commit_window)
+        # Reads join the groups too (each in a transaction of its own), so that the
+        # reads and writes of busy rooms share worker-thread hops (`_run_group`).
+        self._calls = GroupCommit(self._run_group, self._limiter, window=commit_window)
         self.path: Final = path
 
     def __repr__(self) -> str:
@@ -86,13 +95,26 @@ class SqliteStore(StoreOnSql):
 
         return await self._submit(work, gather=True)  # see COMMIT_WINDOW
 
+    async def append_admitted(
+        self, room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
+    ) -> list[Appended | Exception]:
+        """See `Store.append_admitted`: the standings and the append are one write of the
+        group commit (one worker-thread hop, one savepoint)."""
+        batch = list(batch)
+        senders = list(dict.fromkeys(new.sender_id for new in batch))
+
+        def work(db: sqlite3.Connection) -> list[Appended | Exception]:
+            found = run_sync(find_standings(room_id, senders, now), functools.partial(execute, db))
+            kept, refusals = admitted(batch, found, admit)
+            return with_refusals(refusals, append_messages(db, room_id, kept) if kept else [])
+
+        return await self._submit(work, gather=True)
+
     # -- running transactions --------------------------------------------------------
 
     async def _read(self, tx: MakeTx[T]) -> T:
         with _translate_errors(self.path):
-            return await trio.to_thread.run_sync(
-                self._read_transaction, _on(tx), limiter=self._limiter
-            )
+            return await self._calls.submit(_Read(_on(tx)))
 
     async def _write(self, tx: MakeTx[T], *, one_statement: bool = False) -> T:
         # Every write runs in a group's transaction, one statement or not.
@@ -100,7 +122,7 @@ class SqliteStore(StoreOnSql):
 
     async def _submit(self, work: Callable[[sqlite3.Connection], T], *, gather: bool = False) -> T:
         with _translate_errors(self.path):
-            return await self._writes.submit(work, gather=gather)
+            return await self._calls.submit(work, gather=gather)
 
     def _read_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         # Runs in the worker thread, holding the limiter: nothing else touches
@@ -117,6 +139,29 @@ class SqliteStore(StoreOnSql):
                 conn.execute("ROLLBACK")
             raise
         return result
+
+    def _run_group(
+        self, group: Sequence[Callable[[sqlite3.Connection], object]]
+    ) -> list[outcome.Outcome[object]]:
+        # One worker-thread hop for a group: its reads first, each in its own
+        # transaction (they were made concurrently with the writes, so either order
+        # is one they could have had), then its writes in one transaction. A read
+        # fails alone; a failed write transaction fails only the writes.
+        results: list[outcome.Outcome[object] | None] = [None] * len(group)
+        writes = []
+        for index, work in enumerate(group):
+            if isinstance(work, _Read):
+                results[index] = outcome.capture(self._read_transaction, work.work)
+            else:
+                writes.append(index)
+        if writes:
+            try:
+                written = self._transaction_group([group[index] for index in writes])
+            except Exception as exc:
+                written = [outcome.Error(exc)] * len(writes)
+            for index, result in zip(writes, written, strict=True):
+                results[index] = result
+        return [result for result in results if result is not None]
 
     def _transaction_group(
         self, group: Sequence[Callable[[sqlite3.Connection], object]]
@@ -243,6 +288,16 @@ def _translate_errors(path: Path) -> Iterator[None]:
         if code is not None and code & 0xFF in _UNAVAILABLE:
             raise StoreUnavailable(f"{path}: {exc} ({exc.sqlite_errorname})") from exc
         raise
+
+
+@attrs.frozen
+class _Read(Generic[T]):
+    """A read submitted to the store's groups: run in its own transaction, not the group's."""
+
+    work: Callable[[sqlite3.Connection], T]
+
+    def __call__(self, db: sqlite3.Connection) -> T:
+        return self.work(db)
 
 
 def _on(tx: MakeTx[T]) -> Callable[[sqlite3.Connection], T]:
