@@ -306,6 +306,25 @@ def test_every_control_is_named_and_the_keyboard_reaches_the_panels(
     expect(page.get_by_label("Message", exact=True)).to_be_focused()  # back to writing
 
 
+def test_an_encrypted_conversation_is_shown_read_only(
+    pair: tuple[Person, Person], node_url: str
+) -> None:
+    _ada, bob = pair
+    with httpx.Client(base_url=f"{node_url}/api/v1") as api:
+        username = f"fay{secrets.token_hex(3)}"
+        signed_up = api.post("/auth/register", json={"username": username, "password": PASSWORD})
+        auth = {"Authorization": f"Bearer {signed_up.json()['access_token']}"}
+        bob_id = api.get(f"/users/by-name/{bob.username}", headers=auth).json()["id"]
+        opened = api.post("/dms", json={"user_id": bob_id, "encrypted": True}, headers=auth)
+        assert opened.status_code == 201, opened.text
+    bob.room(username)  # room_added: listed
+    expect(bob.page.locator("#encrypted-note")).to_be_visible()
+    expect(bob.page.locator("#composer")).to_be_hidden()
+    bob.room("general")
+    expect(bob.page.locator("#encrypted-note")).to_be_hidden()
+    expect(bob.page.locator("#composer")).to_be_visible()
+
+
 def test_signing_in_with_the_two_factor_step(browser: Browser, node_url: str) -> None:
     username = f"eve{secrets.token_hex(3)}"
     with httpx.Client(base_url=f"{node_url}/api/v1") as api:

@@ -102,6 +102,7 @@ export class ChatScreen {
       this.markReadIfSeen();
     });
     this.typingLine = h('p', { class: 'typing', id: 'typing', 'aria-live': 'polite' });
+    this.encryptedNote = h('p', { class: 'encrypted-note', id: 'encrypted-note', hidden: true }, '🔒 This conversation is end-to-end encrypted: the web client cannot read or write it yet. Use an end-to-end capable client (chorus chat).');
     this.input = h('textarea', { id: 'composer-input', rows: 2, maxlength: 4000, placeholder: 'Write a message', 'aria-label': 'Message' });
     this.input.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey) {
@@ -127,6 +128,7 @@ export class ChatScreen {
       h('header', { class: 'room-head' }, this.roomTitle, this.people),
       this.timeline,
       this.typingLine,
+      this.encryptedNote,
       this.composer,
     );
     this.panelBox = h('aside', { class: 'panel', id: 'panel', hidden: true, 'aria-labelledby': 'panel-title' });
@@ -487,7 +489,10 @@ export class ChatScreen {
   renderRoom() {
     const room = this.current === null ? undefined : this.rooms.get(this.current);
     this.roomTitle.textContent = room === undefined ? 'No room open' : this.roomName(room);
-    this.composer.hidden = room === undefined;
+    // End-to-end encrypted rooms need a client holding the keys (docs/e2e.md): shown, not written.
+    const encrypted = room?.encrypted === true;
+    this.composer.hidden = room === undefined || encrypted;
+    this.encryptedNote.hidden = !encrypted;
     this.renderPeople();
     this.renderTimeline();
     this.renderTyping();
@@ -626,7 +631,7 @@ export class ChatScreen {
   messageView(message, replies, inThread = false, seen = '') {
     const own = message.sender === this.me.id;
     const room = message.room;
-    const actions = message.deleted
+    const actions = message.deleted || /** @type {any} */ (message).encrypted
       ? []
       : [
           ...QUICK_REACTIONS.slice(0, 2).map((emoji) =>
@@ -640,6 +645,8 @@ export class ChatScreen {
       ? h('p', { class: 'tomb' }, 'This message was deleted.')
       : this.editing === message.id && !inThread
         ? this.editForm(message)
+        : /** @type {any} */ (message).encrypted
+        ? h('p', { class: 'tomb' }, '🔒 Encrypted message')
         : message.body
           ? h('p', { class: 'body' }, message.body)
           : null;
