@@ -31,14 +31,21 @@ RECORD_KEYS = {"scenario", "quick", "date", "machine", "ok", "failure", "command
 
 
 def test_every_scenario_runs_quick_and_loses_nothing(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(RUN), "--quick", "--results-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    # Two halves at once (each scenario has its own ports and temporary directory):
+    # the scenarios mostly wait on servers starting, so this halves the test's time.
+    halves = (SCENARIOS[0::2], SCENARIOS[1::2])
+    runs = [
+        subprocess.Popen(
+            [sys.executable, str(RUN), "--quick", "--results-dir", str(tmp_path), *half],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for half in halves
+    ]
+    for run in runs:
+        output, _ = run.communicate(timeout=600)
+        assert run.returncode == 0, output
     records = {}
     for path in tmp_path.glob("*-quick.json"):
         record = json.loads(path.read_text())
