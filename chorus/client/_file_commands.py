@@ -90,16 +90,16 @@ class FileCommands:
                 progress=self._progress(path.name, then=checking),
                 timeout=CHECK_TIMEOUT,
             )
-        except OSError as exc:
-            raise Unknown(f"! cannot read {path}: {exc.strerror or exc}") from None
         except FileRejected as refused:
             why = WHY_REJECTED.get(refused.reason, refused.reason)
             raise Unknown(f"! {path.name} was refused: {why} ({refused.reason})") from None
-        except TimeoutError:
+        except TimeoutError:  # before OSError, which it is a kind of
             raise Unknown(
                 f"! {path.name} is still being checked after {CHECK_TIMEOUT:g} s"
                 " (is the server's virus scanner down?); it was not posted"
             ) from None
+        except OSError as exc:
+            raise Unknown(f"! cannot read {path}: {exc.strerror or exc}") from None
 
     def _progress(self, name: str, *, then: str | None = None) -> Progress:
         """Says how far an upload got: at the start, each further tenth, and when sent
