@@ -18,7 +18,6 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import boto3
 import httpx
 import pytest
 import trio
@@ -27,10 +26,11 @@ from chorus import protocol
 from chorus.client.e2e import Secured
 from tests.cluster.nodes import chatter, running_nodes
 from tests.e2e.secure import secure_user
+from tests.files.storage.conftest import s3_client
 from tests.http.test_file_delivery import moto as moto  # a fixture: the files bucket on moto
 from tests.pgserver import PgServer
 from tests.redisserver import RedisServer, running_redis
-from tests.s3server import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, MotoServer
+from tests.s3server import S3_REGION, MotoServer
 
 
 @pytest.fixture
@@ -73,13 +73,7 @@ def _stored_bytes(folder: Path) -> bytes:
 
 def _bucket_bytes(moto: MotoServer) -> bytes:
     """Every object of the files bucket."""
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto.endpoint_url,
-        region_name=S3_REGION,
-        aws_access_key_id=S3_ACCESS_KEY_ID,
-        aws_secret_access_key=S3_SECRET_ACCESS_KEY,
-    )
+    s3 = s3_client(moto)
     listed = s3.list_objects_v2(Bucket="files").get("Contents", [])
     return b"".join(s3.get_object(Bucket="files", Key=o["Key"])["Body"].read() for o in listed)
 

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import boto3
 import pytest
 
 from chorus import protocol
@@ -23,8 +22,9 @@ from chorus.client.e2e import EncryptedFile, FileTampered, Secured
 from chorus.node import FILES_DIR
 from tests.e2e.node import RunningNode, chat_user, open_node
 from tests.e2e.secure import SecureUser, secure_user
+from tests.files.storage.conftest import s3_client
 from tests.http.test_file_delivery import moto as moto  # a fixture: the files bucket on moto
-from tests.s3server import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, MotoServer
+from tests.s3server import S3_REGION, MotoServer
 
 OCTETS = "application/octet-stream"
 
@@ -155,13 +155,7 @@ async def test_files_in_s3_are_ciphertext_and_altered_objects_are_refused(
         "s3_region": S3_REGION,
         "s3_endpoint_url": moto.endpoint_url,
     }
-    bucket = boto3.client(
-        "s3",
-        endpoint_url=moto.endpoint_url,
-        region_name=S3_REGION,
-        aws_access_key_id=S3_ACCESS_KEY_ID,
-        aws_secret_access_key=S3_SECRET_ACCESS_KEY,
-    )
+    bucket = s3_client(moto)
     async with ada_and_bob(tmp_path, **settings) as (_, ada, bob):
         dm = await ada.api.direct_room(bob.id, encrypted=True)
         await ada.client.join(dm.id)

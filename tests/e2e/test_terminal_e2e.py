@@ -39,7 +39,9 @@ async def chatting_securely(
 
 
 @asynccontextmanager
-async def ada_and_bob(tmp_path: Path) -> AsyncIterator[tuple[SecureUser, Keyboard, Screen]]:
+async def ada_and_bob(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[RunningNode, SecureUser, Keyboard, Screen]]:
     """A node, ada on the SDK with encryption, bob newly registered in `chorus chat`."""
     async with (
         open_node(tmp_path / "node") as running,
@@ -49,13 +51,13 @@ async def ada_and_bob(tmp_path: Path) -> AsyncIterator[tuple[SecureUser, Keyboar
             screen,
         ),
     ):
-        yield ada, keyboard, screen
+        yield running, ada, keyboard, screen
 
 
 async def test_verify_shows_the_code_both_compare_and_marks_the_device_verified(
     tmp_path: Path,
 ) -> None:
-    async with ada_and_bob(tmp_path) as (ada, keyboard, screen):
+    async with ada_and_bob(tmp_path) as (_, ada, keyboard, screen):
         bob_id = (await ada.api.user_by_name("bob")).id
         [bob_device] = await ada.e2e.devices(bob_id)
         keyboard.type("/verify ada")
@@ -74,7 +76,7 @@ async def test_verify_shows_the_code_both_compare_and_marks_the_device_verified(
 
 
 async def test_an_encrypted_dm_shows_the_lock_and_the_senders_trust(tmp_path: Path) -> None:
-    async with ada_and_bob(tmp_path) as (ada, keyboard, screen):
+    async with ada_and_bob(tmp_path) as (_, ada, keyboard, screen):
         keyboard.type("/edm ada")
         await screen.wait_for("🔒 encrypted, 1 unverified device(s): /verify NAME")
         keyboard.type("psst, ada")
@@ -120,14 +122,7 @@ async def test_files_go_encrypted_both_ways_and_download_checks_and_decrypts(
     bob_file.write_bytes(b"from bob\n" * 100)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    async with (
-        open_node(tmp_path / "node") as running,
-        secure_user(running.http_url, running.gateway_url, tmp_path / "ada.keys", "ada") as ada,
-        chatting_securely(running, tmp_path / "keys", "bob", *NEW_ACCOUNT, PASSPHRASE) as (
-            keyboard,
-            screen,
-        ),
-    ):
+    async with ada_and_bob(tmp_path) as (running, ada, keyboard, screen):
         keyboard.type("/edm ada")
         await screen.wait_for("🔒 encrypted, 1 unverified device(s)")
         [dm] = [room for room in await ada.api.my_rooms() if room.encrypted]
