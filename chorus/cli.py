@@ -97,6 +97,7 @@ async def _serve_and_announce(settings: Settings) -> None:
         if addresses.http is not None:
             host, port = addresses.http
             lines.append(f"  HTTP API   http{secure}://{host}:{port}/api/v1  (docs: /openapi.json)")
+            lines.append(f"  web client http{secure}://{host}:{port}/  (open it in a browser)")
         if addresses.gateway is not None:
             host, port = addresses.gateway
             lines.append(f"  gateway    ws{secure}://{host}:{port}/  (subprotocol chorus.v1)")

@@ -53,7 +53,7 @@ from chorus.cluster import (
 from chorus.config import Settings
 from chorus.files import ClamdScanner, LocalStorage, NoScanner, Scanner, Storage, UrlSigner
 from chorus.gateway import Connection, Gateway, GatewayConfig, Readiness
-from chorus.http import HttpServer, serve_http
+from chorus.http import HttpServer, page_origins, serve_http
 from chorus.persistence import (
     Store,
     StoreError,
@@ -348,6 +348,10 @@ class Node:
                 await nursery.start(self.tree.run)
                 http: HttpServer | None = self.tree.which_child("http")
                 gateway = self.gateway.address if self.gateway is not None else None
+                if self.gateway is not None:
+                    # The web client's pages open WebSockets from the HTTP API's origin.
+                    http_address = http.address if http is not None else None
+                    self.gateway.trust_origins(page_origins(self.settings, http_address))
                 task_status.started(
                     Addresses(http=http.address if http is not None else None, gateway=gateway)
                 )

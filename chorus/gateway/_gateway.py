@@ -96,6 +96,7 @@ class Gateway:
         self._draining = trio.Event()
         self.address: tuple[str, int] | None = None
         """The bound (host, port) once listening (port 0 picks a free one)."""
+        self._page_origins: tuple[str, ...] = ()
 
     def supervisor(self) -> Supervisor:
         children = [
@@ -104,6 +105,14 @@ class Gateway:
             ChildSpec(id="listener", start=self._listen),
         ]
         return Supervisor("gateway", children, strategy=Strategy.REST_FOR_ONE)
+
+    def trust_origins(self, origins: Sequence[str]) -> None:
+        """Accept browsers from `origins` too (beyond `config.allowed_origins`), from now on.
+
+        The node passes the origins its own web client is served from, known once
+        its HTTP listener is bound.
+        """
+        self._page_origins = tuple(origins)
 
     def drain(self) -> None:
         """Refuse new WebSockets (503) from now on and send every open one elsewhere.
@@ -194,7 +203,7 @@ class Gateway:
             ):
                 return
             opened = await conn.handshake(
-                allowed_origins=config.allowed_origins,
+                allowed_origins=(*config.allowed_origins, *self._page_origins),
                 timeout=config.handshake_timeout,
                 draining=self._draining,
             )

@@ -3,7 +3,7 @@
 `create_app(services)` builds the application; `serve_http(services)` serves
 it until cancelled or stopped gracefully through the `HttpServer` it starts.
 Routes live under `/api/v1` (plus `/healthz`, `/readyz`, `/metrics` and
-`/openapi.json` at the root); docs/api.md is the reference and
+`/openapi.json` at the root, and the web client's files at `/`); docs/api.md is the reference and
 `/openapi.json` its machine-readable form, generated from the same route
 declarations the app runs.
 """
@@ -16,3 +16,4 @@ from ._routing import API_PREFIX as API_PREFIX
 from ._routing import Route as Route
 from ._serve import HttpServer as HttpServer
 from ._serve import serve_http as serve_http
+from ._webapp import page_origins as page_origins

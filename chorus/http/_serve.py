@@ -27,6 +27,7 @@ from ._app import create_app
 from ._cors import with_cors, with_hsts
 from ._forwarded import forwarded_client
 from ._hypercorn import ClosingTCPServer, hypercorn_config
+from ._webapp import content_security_policy, image_sources, load_files, with_web_app
 
 _log = structlog.get_logger("chorus.http")
 BACKLOG = 1024
@@ -57,7 +58,8 @@ async def serve_http(
     *,
     task_status: trio.TaskStatus[HttpServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the API on `settings.http_host:http_port` (port 0: a free port).
+    """Serve the API (and the web client at `/`) on `settings.http_host:http_port`
+    (port 0: a free port).
 
     Signals readiness, once the socket listens, with an `HttpServer`. Every
     connection is accepted through `services.admission` (refused ones get a
@@ -70,7 +72,14 @@ async def serve_http(
     """
     settings = services.settings
     config = hypercorn_config(settings.shutdown_grace, settings.http_idle_timeout)
-    asgi = with_cors(cast(ASGIFramework, create_app(services)), settings.allowed_origins)
+    images = image_sources(settings)
+
+    def policy() -> str:
+        return content_security_policy(services.gateway_urls, images)
+
+    api = cast(ASGIFramework, create_app(services))
+    files = await trio.to_thread.run_sync(load_files)  # read once, off the event loop
+    asgi = with_cors(with_web_app(api, files, policy), settings.allowed_origins)
     if services.tls is not None:
         asgi = with_hsts(asgi)
     app = wrap_app(

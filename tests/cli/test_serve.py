@@ -79,8 +79,11 @@ async def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
     )
     try:
         assert process.stdout is not None
-        found = await read_until(process.stdout, r"HTTP API +http://127\.0\.0\.1:(\d+)/")
+        found = await read_until(
+            process.stdout, r"HTTP API +http://127\.0\.0\.1:(\d+)/(?s:.)*gateway"
+        )
         port = int(found.group(1))
+        assert f"web client http://127.0.0.1:{port}/ " in found.string  # the same banner
         body = orjson.dumps({"username": "latecomer", "password": "correct horse battery"})
         async with await request_awaiting_body(port, "/api/v1/auth/register", len(body)) as held:
             process.send_signal(signal.SIGTERM)
