@@ -10,11 +10,14 @@ async with HttpApi("http://127.0.0.1:8080") as api:
         async for event in client.events:
             ...
 
-Files: `api.upload_file(path, progress=...)`, then `client.wait_for_file(id)` (or
-`api.wait_for_file(id)` without a connection), `api.download_file(id, dest)`.
+Files: `client.send_file(room_id, path, caption=...)` in one call, or in steps
+`api.upload_file(path, progress=...)`, then `client.wait_for_file(id)` (or
+`api.wait_for_file(id)` without a connection), `client.send(..., attachments=[id])`;
+`api.download_file(id, dest)`.
 
 End-to-end encryption: `RealtimeClient(api, e2e=await E2EClient.open(api, key_file,
-passphrase))` (`chorus.client.e2e`, docs/e2e.md) encrypts and opens encrypted rooms.
+passphrase))` (`chorus.client.e2e`, docs/e2e.md) encrypts and opens encrypted rooms,
+files included (`send_file` encrypts them; `e2e.download_file` checks and decrypts).
 """
 
 from ._files import CHUNK_BYTES as CHUNK_BYTES

@@ -2,7 +2,9 @@
 
 An upload is shown as it goes (a line per tenth sent), waits for the
 server's check and posts a message with the file; a refused file is
-explained, not posted.
+explained, not posted. In an encrypted room the file is encrypted before
+it leaves, and `/download` decrypts it (after checking it is the file its
+sender sent).
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from pathlib import Path
 
 import trio
 
+from chorus import protocol
+
+from ._e2e_commands import NO_KEYS
 from ._files import FileRejected, Progress
 from ._http import HttpApi
 from ._message_commands import Command, Unknown, UsageError
 from ._models import Room
 from ._realtime import RealtimeClient
 from ._transcript import human_size
+from .e2e import E2EClient, EncryptedFile, FileTampered, Secured
 
 CHECK_TIMEOUT = 120.0
 """Seconds `/upload` waits for the server's check (a scanner that is down holds files)."""
@@ -41,7 +47,10 @@ class FileCommands:
 
     _api: HttpApi
     _client: RealtimeClient
+    _e2e: E2EClient | None
     _room: Room | None
+    _sealed_files: dict[str, EncryptedFile]
+    """The encrypted files of the messages shown, by id: `/download FILE_ID` needs their keys."""
     say: Callable[[str], None]
     _target: Callable[..., tuple[str, str, str]]
     _current: Callable[[str], Room]
@@ -63,34 +72,38 @@ class FileCommands:
     async def _upload(self, argument: str) -> None:
         path_text, caption = split_path(argument)
         room = self._current("")
-        if room.encrypted:  # the server takes only encrypted files there (docs/e2e.md)
-            raise Unknown("! files cannot be sent to an encrypted room from this client yet")
+        if room.encrypted and self._e2e is None:  # it takes encrypted files only
+            raise Unknown(f"! {NO_KEYS}")
         path = await trio.Path(path_text).expanduser()
         if not await path.exists():
             raise Unknown(f"! no such file: {path}")
         if await path.is_dir():
             raise Unknown(f"! {path} is a directory: upload the files in it one by one")
+        # The server checks plain files once they are in; encrypted ones it cannot read.
+        checking = None if room.encrypted else f"checking {path.name}…"
         try:
-            file = await self._api.upload_file(Path(path), progress=self._progress(path.name))
-        except OSError as exc:
-            raise Unknown(f"! cannot read {path}: {exc.strerror or exc}") from None
-        self.say(f"checking {file.name}…")
-        try:
-            file = await self._client.wait_for_file(file.id, timeout=CHECK_TIMEOUT)
+            await self._client.send_file(
+                room.id,
+                Path(path),
+                caption=caption,
+                client_id=secrets.token_hex(8),
+                progress=self._progress(path.name, then=checking),
+                timeout=CHECK_TIMEOUT,
+            )
         except FileRejected as refused:
             why = WHY_REJECTED.get(refused.reason, refused.reason)
-            raise Unknown(f"! {file.name} was refused: {why} ({refused.reason})") from None
-        except TimeoutError:
+            raise Unknown(f"! {path.name} was refused: {why} ({refused.reason})") from None
+        except TimeoutError:  # before OSError, which it is a kind of
             raise Unknown(
-                f"! {file.name} is still being checked after {CHECK_TIMEOUT:g} s"
+                f"! {path.name} is still being checked after {CHECK_TIMEOUT:g} s"
                 " (is the server's virus scanner down?); it was not posted"
             ) from None
-        await self._client.send(
-            room.id, caption, client_id=secrets.token_hex(8), attachments=[file.id]
-        )
+        except OSError as exc:
+            raise Unknown(f"! cannot read {path}: {exc.strerror or exc}") from None
 
-    def _progress(self, name: str) -> Progress:
-        """Says how far an upload got: at the start, each further tenth, and when sent."""
+    def _progress(self, name: str, *, then: str | None = None) -> Progress:
+        """Says how far an upload got: at the start, each further tenth, and when sent
+        (followed by `then`)."""
         shown = -1
 
         def show(sent: int, total: int | None) -> None:
@@ -103,6 +116,8 @@ class FileCommands:
             if tenth > shown:
                 shown = tenth
                 self.say(f"uploading {name}… {tenth * 10}% of {human_size(total)}")
+                if tenth == 10 and then is not None:
+                    self.say(then)
 
         return show
 
@@ -113,20 +128,46 @@ class FileCommands:
         directory = await trio.Path(dest.strip() or ".").expanduser()
         if not await directory.is_dir():
             raise Unknown(f"! {directory} is not a directory")
+        files: list[str | EncryptedFile]
         if what.removeprefix("#").isdigit():
             room, message_id, _ = self._target(what)
             message = (await self._api.message(room, message_id)).message
-            files = [file.id for file in message.attachments]
-            if not files:
+            if not message.attachments:
                 raise Unknown(f"! message {what} has no files")
+            if message.encrypted is not None:
+                files = list(await self._sealed_files_of(what, message))
+            else:
+                files = [file.id for file in message.attachments]
         else:
-            files = [what]
-        for file_id in files:
+            files = [self._sealed_files.get(what, what)]
+        for file in files:
             try:
-                saved = await self._api.download_file(file_id, Path(directory))
+                if isinstance(file, EncryptedFile):
+                    assert self._e2e is not None  # it was opened with it
+                    saved = await self._e2e.download_file(file, Path(directory))
+                else:
+                    saved = await self._api.download_file(file, Path(directory))
+            except FileTampered:
+                assert isinstance(file, EncryptedFile)  # only those are checked
+                self.say(f"! {file.name} was altered on the server: not saved (tampered)")
+                continue
             except OSError as exc:
                 raise Unknown(f"! cannot write in {directory}: {exc.strerror or exc}") from None
             self.say(f"saved {saved}")
+
+    async def _sealed_files_of(
+        self, what: str, message: protocol.Message
+    ) -> tuple[EncryptedFile, ...]:
+        """The files of a message of an encrypted room, with their keys (from its ciphertext)."""
+        if self._e2e is None:
+            raise Unknown(f"! {NO_KEYS}")
+        opened = await self._e2e.open_event(protocol.MessageEvent(message=message))
+        if not isinstance(opened, Secured) or opened.problem is not None:
+            problem = opened.problem if isinstance(opened, Secured) else "malformed"
+            raise Unknown(f"! message {what} could not be decrypted ({problem})")
+        if not opened.files:
+            raise Unknown(f"! message {what} carries no key for its files")
+        return opened.files
 
 
 def split_path(argument: str) -> tuple[str, str]:

@@ -11,7 +11,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol
 
 import httpx
 import trio
@@ -56,14 +56,29 @@ class FileRejected(Exception):
         self.reason = file.reason or "rejected"
 
 
-class Upload:
-    """The bytes of one upload: their display name, size if known, and chunk stream."""
+class ChunkCipher(Protocol):
+    """Encrypts an upload as it is read (`chorus.client.e2e`): the server gets only what
+    `update` returns, declared end-to-end encrypted."""
 
-    def __init__(self, file: BinaryIO, name: str, size: int | None) -> None:
+    def restart(self) -> None:
+        """Back to the first byte: called before each attempt at sending the upload."""
+
+    def update(self, chunk: bytes) -> bytes:
+        """What to send for the file's next `chunk`: as many bytes (a stream cipher)."""
+
+
+class Upload:
+    """The bytes of one upload: their display name, size if known, and chunk stream
+    (encrypted by `cipher` when there is one)."""
+
+    def __init__(
+        self, file: BinaryIO, name: str, size: int | None, cipher: ChunkCipher | None = None
+    ) -> None:
         self._file = file
         self._start = _position(file)
         self.name = name
         self.size = size
+        self.cipher = cipher
 
     async def rewind(self) -> bool:
         """Back to the first byte, for a second attempt; False if the source cannot."""
@@ -73,9 +88,11 @@ class Upload:
         return True
 
     def body(self, progress: Progress | None) -> httpx.AsyncByteStream:
-        """The bytes as an httpx request body, read as sent; `progress` is told after
-        each chunk is sent."""
-        return _Body(_Chunks(self._file, self.size, progress))
+        """The bytes as an httpx request body, read as sent (from the start of the
+        cipher's stream); `progress` is told after each chunk is sent."""
+        if self.cipher is not None:
+            self.cipher.restart()
+        return _Body(_Chunks(self._file, self.size, progress, self.cipher))
 
 
 class _Chunks:
@@ -86,10 +103,17 @@ class _Chunks:
     abandoned generator is finalised late, with a ResourceWarning.
     """
 
-    def __init__(self, file: BinaryIO, size: int | None, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        file: BinaryIO,
+        size: int | None,
+        progress: Progress | None,
+        cipher: ChunkCipher | None,
+    ) -> None:
         self._file = file
         self._size = size
         self._progress = progress
+        self._cipher = cipher
         self._sent: int | None = None
         self._last = 0
 
@@ -101,11 +125,16 @@ class _Chunks:
         self._sent = 0 if self._sent is None else self._sent + self._last
         if self._progress is not None:
             self._progress(self._sent, self._size)
-        chunk = await trio.to_thread.run_sync(self._file.read, CHUNK_BYTES)
+        chunk = await trio.to_thread.run_sync(self._read)
         if not chunk:
             raise StopAsyncIteration
         self._last = len(chunk)
         return chunk
+
+    def _read(self) -> bytes:
+        """The next chunk to send, read (and encrypted) in a worker thread."""
+        chunk = self._file.read(CHUNK_BYTES)
+        return chunk if self._cipher is None else self._cipher.update(chunk)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -117,8 +146,11 @@ class _Body(httpx.AsyncByteStream):
 
 
 @asynccontextmanager
-async def open_upload(source: FileSource, name: str | None) -> AsyncIterator[Upload]:
-    """The upload of `source`, named `name` (default: the file's own name).
+async def open_upload(
+    source: FileSource, name: str | None, cipher: ChunkCipher | None = None
+) -> AsyncIterator[Upload]:
+    """The upload of `source`, named `name` (default: the file's own name), encrypted
+    by `cipher` if given.
 
     A path is opened here and closed at the end of the block; opening raises
     `FileNotFoundError`, `IsADirectoryError` or `PermissionError` as `open`
@@ -128,12 +160,12 @@ async def open_upload(source: FileSource, name: str | None) -> AsyncIterator[Upl
         path = Path(source)
         file: BinaryIO = await trio.to_thread.run_sync(path.open, "rb")
         try:
-            yield Upload(file, name or path.name, _size(file))
+            yield Upload(file, name or path.name, _size(file), cipher)
         finally:
             file.close()
     else:
         own_name = os.path.basename(str(getattr(source, "name", "")))
-        yield Upload(source, name or own_name or "file", _size(source))
+        yield Upload(source, name or own_name or "file", _size(source), cipher)
 
 
 def _position(file: BinaryIO) -> int | None:
@@ -215,11 +247,12 @@ async def download_to(response: httpx.Response, dest: Path, progress: Progress |
     return dest
 
 
-async def download_path(dest: str | os.PathLike[str] | None, file: protocol.FileInfo) -> Path:
-    """Where a download goes: `dest`, or the file's own name in `dest` when it is a
-    directory (the current one when None). The name is only ever a last path part."""
+async def download_path(dest: str | os.PathLike[str] | None, name: str, file_id: str) -> Path:
+    """Where a download goes: `dest`, or the file's `name` in `dest` when it is a
+    directory (the current one when None). The name is only ever a last path part
+    (the file's id when none is left)."""
     target = Path(dest) if dest is not None else Path()
     if await trio.Path(target).is_dir():
-        name = Path(file.name).name
-        return target / (name if name not in ("", ".", "..") else file.id)
+        name = Path(name).name
+        return target / (name if name not in ("", ".", "..") else file_id)
     return target

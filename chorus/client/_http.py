@@ -54,6 +54,8 @@ class ApiError(Exception):
 
 
 USER_AGENT = f"chorus-sdk/{chorus.__version__}"
+ENCRYPTED_NAME = "attachment"
+"""The name every end-to-end encrypted file is uploaded under (it reveals nothing)."""
 
 
 class TwoFactorRequired(Exception):
@@ -515,10 +517,21 @@ class HttpApi:
         and `OSError` when a path cannot be read.
         """
         async with open_upload(source, name) as upload:
+            return await self.send_upload(upload, content_type=content_type, progress=progress)
+
+    async def send_upload(
+        self, upload: Upload, *, content_type: str = NO_CLAIM, progress: Progress | None = None
+    ) -> FileInfo:
+        """Send an opened upload (see `upload_file`); the file, `pending`.
+
+        An upload with a cipher goes as it encrypts it, declared end-to-end
+        encrypted (`?encrypted=true`) under the name `ENCRYPTED_NAME`: its
+        real name travels in the message (`chorus.client.e2e`).
+        """
+        response = await self._upload(upload, content_type, progress)
+        if response.status_code == 401 and self.session is not None and await upload.rewind():
+            await self.refresh()
             response = await self._upload(upload, content_type, progress)
-            if response.status_code == 401 and self.session is not None and await upload.rewind():
-                await self.refresh()
-                response = await self._upload(upload, content_type, progress)
         if response.status_code >= 400:
             raise _api_error(response)
         return parse(FileInfo, response.json())
@@ -562,7 +575,8 @@ class HttpApi:
         name (default: the current directory). `progress(received, total)` is
         called after each chunk. The file appears complete or not at all.
         """
-        target = await download_path(dest, await self.file(file_id))
+        file = await self.file(file_id)
+        target = await download_path(dest, file.name, file.id)
         url = await self.file_url(file_id, variant)
         # The URL carries its own authorisation: no token goes to storage or a CDN.
         async with self._http.stream("GET", url) as response:
@@ -670,9 +684,10 @@ class HttpApi:
             headers["content-length"] = str(upload.size)
         else:
             headers["transfer-encoding"] = "chunked"
-        request = self._http.build_request(
-            "POST", "/files", params={"name": upload.name}, headers=headers
-        )
+        params = {"name": upload.name}
+        if upload.cipher is not None:  # a name would tell what the file is
+            params = {"name": ENCRYPTED_NAME, "encrypted": "true"}
+        request = self._http.build_request("POST", "/files", params=params, headers=headers)
         request.stream = upload.body(progress)
         return await self._http.send(request)
 

@@ -9,6 +9,7 @@ import random
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -26,9 +27,10 @@ from trio_websocket import (
 from chorus import protocol
 from chorus.protocol import CloseCode, ErrorCode
 
-from ._files import wait_checked
+from ._files import NO_CLAIM, FileSource, Progress, wait_checked
 from ._http import ApiError, HttpApi, RoomEvent
 from ._models import Room
+from .e2e._attachments import EncryptedFile
 from .e2e._client import ONE_TIME_KEYS, E2EClient, E2EProblem, Secured
 
 _log = structlog.get_logger("chorus.client")
@@ -291,29 +293,80 @@ class RealtimeClient:
         *,
         client_id: str | None = None,
         thread: str | None = None,
-        attachments: Sequence[str] = (),
+        attachments: Sequence[str | EncryptedFile] = (),
     ) -> protocol.Message:
         """Post `body` (as a reply in `thread`, a root message id); the stored message.
 
-        `attachments` are ids of your uploaded files, `ready` (see
-        `wait_for_file`) and not attached yet; `body` may be "" when there
-        are some. Waits through disconnects: the message is re-sent after
-        each reconnect with the same client id until acknowledged. Raises
-        `ApiError` if the server refuses it for good (e.g. not a member, or
-        `file_not_ready`). In an encrypted room (with `e2e`) it is encrypted
-        first, which takes the HTTP API (device lists, keys): its errors are
-        raised before anything is queued.
+        `attachments` are your uploaded files, `ready` (see `wait_for_file`)
+        and not attached yet: their ids in a plain room, the `EncryptedFile`s
+        of `E2EClient.upload_file` in an encrypted one (their keys travel in
+        the message); `body` may be "" when there are some. Waits through
+        disconnects: the message is re-sent after each reconnect with the
+        same client id until acknowledged. Raises `ApiError` if the server
+        refuses it for good (e.g. not a member, or `file_not_ready`). In an
+        encrypted room (with `e2e`) it is encrypted first, which takes the
+        HTTP API (device lists, keys): its errors are raised before anything
+        is queued. `ValueError` for attachments of the other kind of room.
         """
-        encrypted = await self._encrypt(room_id, {"type": "m.text", "body": body})
+        sealed = self._e2e is not None and await self._e2e.is_encrypted(room_id)
+        if any(isinstance(file, EncryptedFile) != sealed for file in attachments):
+            raise ValueError(
+                "attach the EncryptedFiles of E2EClient.upload_file in an encrypted room"
+                " (their keys travel in the message), file ids in a plain one"
+            )
+        content: dict[str, Any] = {"type": "m.text", "body": body}
+        if attachments and sealed:
+            content["files"] = [f.to_content() for f in attachments if isinstance(f, EncryptedFile)]
+        encrypted = await self._encrypt(room_id, content)
         pending = _Pending(
             room=room_id,
             body="" if encrypted else body,
             client_id=client_id or secrets.token_hex(8),
             thread=thread,
-            attachments=tuple(attachments),
+            attachments=tuple(f.id if isinstance(f, EncryptedFile) else f for f in attachments),
             encrypted=encrypted,
         )
         return await self._post(pending)
+
+    async def send_file(
+        self,
+        room_id: str,
+        source: FileSource,
+        *,
+        caption: str = "",
+        name: str | None = None,
+        content_type: str | None = None,
+        thread: str | None = None,
+        client_id: str | None = None,
+        progress: Progress | None = None,
+        timeout: float = 120.0,
+    ) -> protocol.Message:
+        """Upload a file, wait for the server's check, post it with `caption`; the message.
+
+        The same call for every room: in an encrypted one (with `e2e`) the
+        file is encrypted before it leaves (`E2EClient.upload_file`) and its
+        key, name and type travel in the message. `content_type` is a claim
+        the server checks in a plain room, what receivers are told in an
+        encrypted one. Raises `OSError` (reading `source`), `ApiError` (the
+        upload or the post), `FileRejected` or `TimeoutError` (the check:
+        nothing is posted then).
+        """
+        attachment: str | EncryptedFile
+        if self._e2e is not None and await self._e2e.is_encrypted(room_id):
+            attachment = await self._e2e.upload_file(
+                source, name=name, content_type=content_type, progress=progress
+            )
+            file_id = attachment.id
+        else:
+            claim = content_type or NO_CLAIM
+            uploaded = await self._api.upload_file(
+                source, name=name, content_type=claim, progress=progress
+            )
+            attachment = file_id = uploaded.id
+        await self.wait_for_file(file_id, timeout=timeout)
+        return await self.send(
+            room_id, caption, client_id=client_id, thread=thread, attachments=[attachment]
+        )
 
     async def _post(self, pending: _Pending) -> protocol.Message:
         self._outbox[pending.client_id] = pending
@@ -326,9 +379,19 @@ class RealtimeClient:
         return pending.result
 
     async def edit(self, room_id: str, message_id: str, body: str) -> int:
-        """Replace the text of your message; the seq of the `edited` event."""
+        """Replace the text of your message; the seq of the `edited` event.
+
+        In an encrypted room the new ciphertext replaces the message's, so the
+        keys of its files are carried over (read from the message, fetched):
+        they stay readable.
+        """
         client_id = secrets.token_hex(8)  # the same on every retry: applied once
-        encrypted = await self._encrypt(room_id, {"type": "m.text", "body": body})
+        content: dict[str, Any] = {"type": "m.text", "body": body}
+        if self._e2e is not None and await self._e2e.is_encrypted(room_id):
+            files = await self._e2e.files_of(room_id, message_id)
+            if files:
+                content["files"] = [file.to_content() for file in files]
+        encrypted = await self._encrypt(room_id, content)
         ack = await self._request(
             lambda ref: protocol.Edit(
                 ref=ref,
@@ -420,7 +483,7 @@ class RealtimeClient:
                 self._file_watches.pop(file_id, None)
 
     async def _encrypt(
-        self, room_id: str, content: dict[str, str]
+        self, room_id: str, content: dict[str, Any]
     ) -> protocol.MegolmEnvelope | None:
         """`content` encrypted for the room if it is an encrypted room (and there is `e2e`)."""
         if self._e2e is None or not await self._e2e.is_encrypted(room_id):

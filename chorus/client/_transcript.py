@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from chorus import protocol
 from chorus.text import printable
+
+from .e2e import EncryptedFile
 
 Say = Callable[[str], None]
 NameOf = Callable[[str], Awaitable[str]]
@@ -34,6 +36,13 @@ def attachment_line(file: protocol.FileInfo) -> str:
     if file.width is not None and file.height is not None:
         details.append(f"{file.width}x{file.height}")
     return f"[file] {printable(file.name)}, {', '.join(details)} ({file.id})"
+
+
+def sealed_attachment_line(file: EncryptedFile) -> str:
+    """How an encrypted file shows, as its message names it: `[file] 🔒 plan.pdf, 2.0 MiB,
+    application/pdf (id)`."""
+    details = f"{human_size(file.size)}, {printable(file.content_type)}"
+    return f"[file] 🔒 {printable(file.name)}, {details} ({file.id})"
 
 
 class Transcript:
@@ -85,7 +94,15 @@ class Transcript:
             self._seqs.setdefault(room_id, {})[seq] = handle
         return handle
 
-    async def message(self, message: protocol.Message, prefix: str = "") -> None:
+    async def message(
+        self,
+        message: protocol.Message,
+        prefix: str = "",
+        *,
+        sealed: Sequence[EncryptedFile] | None = None,
+    ) -> None:
+        """Print a message and its files (with `sealed`, those of its encrypted content,
+        instead of the server's opaque ones)."""
         handle = self.handle(message.room, message.id, message.seq)
         self._printed.add(message.id)
         self._saw(message.room, message.seq)
@@ -99,8 +116,13 @@ class Transcript:
         if message.attachments and not message.body:
             body = ""  # a file without a caption: its own line says it all
         self._say(f"{prefix}#{handle} {when} {name}{thread}: {body}{edited}".rstrip())
-        for file in message.attachments:
-            self._say(f"{prefix}    {attachment_line(file)}")
+        lines = (
+            [attachment_line(file) for file in message.attachments]
+            if sealed is None
+            else [sealed_attachment_line(file) for file in sealed]
+        )
+        for line in lines:
+            self._say(f"{prefix}    {line}")
 
     async def event(self, event: protocol.ServerFrame, prefix: str = "") -> None:
         """A room event other than a message: an edit, delete or reaction."""

@@ -34,7 +34,7 @@ from ._models import Room, SessionInfo, User
 from ._moderation_commands import ModerationCommands
 from ._realtime import ConnectionLost, RealtimeClient, Reconnected, RoomFound
 from ._transcript import Transcript
-from .e2e import E2EClient, E2EProblem, KeyStoreError, Secured, Trust
+from .e2e import E2EClient, E2EProblem, EncryptedFile, KeyStoreError, Secured, Trust
 
 TYPING_EVERY = 3.0
 """Seconds between two `typing` signals to one room while the person keeps typing
@@ -80,6 +80,7 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
         self._rooms: dict[str, Room] = {}
         self._typing = TypingThrottle()
         self._listed_sessions: list[SessionInfo] = []
+        self._sealed_files: dict[str, EncryptedFile] = {}
         self._commands: dict[str, Command] = {
             "/rooms": Command("/rooms", "your rooms and the public directory", self._list_rooms),
             "/join": Command(
@@ -439,8 +440,13 @@ class Terminal(MessageCommands, FileCommands, AccountCommands, ModerationCommand
             return
         if not isinstance(inner, protocol.MessageEvent):
             await self._transcript.event(inner, prefix)
-        elif history or not self._transcript.printed(inner.message.id):
-            await self._transcript.message(inner.message, prefix)
+            return
+        sealed = None
+        if isinstance(event, Secured):  # its files as the sender named them, with their keys
+            sealed = event.files
+            self._sealed_files.update((file.id, file) for file in sealed)
+        if history or not self._transcript.printed(inner.message.id):
+            await self._transcript.message(inner.message, prefix, sealed=sealed)
 
     def _prefix(self, room_id: str) -> str:
         """Events of rooms other than the current one are labelled with the room's name."""

@@ -15,6 +15,8 @@ files on local disk never imports boto3 (tests/files/test_wiring.py).
 
 from typing import TYPE_CHECKING, Any
 
+from chorus.filenames import display_name as display_name
+
 from ._delivery import SANDBOX_POLICY as SANDBOX_POLICY
 from ._delivery import Disposition as Disposition
 from ._delivery import content_disposition as content_disposition
@@ -26,7 +28,6 @@ from ._images import Thumbnail as Thumbnail
 from ._images import process_image as process_image
 from ._local_storage import LocalStorage as LocalStorage
 from ._local_storage import RangeReader as RangeReader
-from ._names import display_name as display_name
 from ._reasons import Rejection as Rejection
 from ._scanner import ClamdScanner as ClamdScanner
 from ._scanner import NoScanner as NoScanner

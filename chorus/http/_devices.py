@@ -397,7 +397,8 @@ async def query_keys(call: Call[KeyQuery]) -> Reply:
     input=KeyUpload,
     responses={200: KeyCountsView},
     errors={
-        400: "A key is not a 32-byte key, a key id was used for another key, more than"
+        400: "A key is not a 32-byte key, a key id names two keys (in this request or"
+        " with one uploaded before), more than"
         f" {e2e.MAX_UNCLAIMED_KEYS} unclaimed keys, or `bad_signature`.",
     }
     | OWN_DEVICE_ERRORS,

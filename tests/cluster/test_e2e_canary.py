@@ -1,17 +1,19 @@
 """The canary: an encrypted DM's plaintext appears nowhere but in its two clients.
 
-Two `chorus serve` processes share PostgreSQL and Redis; ada is on one, bob
-on the other, and they exchange messages, a thread reply and an edit that
-carry a unique random marker. Meanwhile a `MONITOR` connection records every
-command Redis receives, and carol, a third user, reads whatever the API and
-the gateway give her. Afterwards the marker must be in neither the database
-dump, the Redis traffic, the nodes' logs, any stored file, nor anything
-carol got, while both clients read it. A plaintext control message in a
-public room proves each of those places would have shown it.
+Two `chorus serve` processes share PostgreSQL, Redis and an S3 bucket (moto);
+ada is on one, bob on the other, and they exchange messages, a thread reply,
+an edit and a file (its name and bytes) that carry a unique random marker.
+Meanwhile a `MONITOR` connection records every command Redis receives, and
+carol, a third user, reads whatever the API and the gateway give her.
+Afterwards the marker must be in neither the database dump, the Redis
+traffic, the nodes' logs, any stored file, the bucket, nor anything carol
+got, while both clients read it. A plaintext control message and file in a
+public room prove each of those places would have shown it.
 """
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,8 +26,11 @@ from chorus import protocol
 from chorus.client.e2e import Secured
 from tests.cluster.nodes import chatter, running_nodes
 from tests.e2e.secure import secure_user
+from tests.files.storage.conftest import s3_client
+from tests.http.test_file_delivery import moto as moto  # a fixture: the files bucket on moto
 from tests.pgserver import PgServer
 from tests.redisserver import RedisServer, running_redis
+from tests.s3server import S3_REGION, MotoServer
 
 
 @pytest.fixture
@@ -66,11 +71,26 @@ def _stored_bytes(folder: Path) -> bytes:
     return b"".join(path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file())
 
 
+def _bucket_bytes(moto: MotoServer) -> bytes:
+    """Every object of the files bucket."""
+    s3 = s3_client(moto)
+    listed = s3.list_objects_v2(Bucket="files").get("Contents", [])
+    return b"".join(s3.get_object(Bucket="files", Key=o["Key"])["Body"].read() for o in listed)
+
+
 async def test_the_marker_of_an_encrypted_dm_is_nowhere_but_in_its_clients(
-    tmp_path: Path, pg_server: PgServer, redis: RedisServer
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_server: PgServer,
+    redis: RedisServer,
+    moto: MotoServer,
 ) -> None:
     marker = f"canary-{secrets.token_hex(16)}"
     control = f"control-{secrets.token_hex(16)}"
+    # The file's plaintext lives outside tmp_path, whose every byte is searched below.
+    plaintext = tmp_path_factory.mktemp("plaintext")
+    secret_file = plaintext / f"plan {marker}.txt"
+    secret_file.write_bytes(secrets.token_bytes(100_000) + f"the plan: {marker}".encode())
     database, database_url = await pg_server.new_database()
     traffic = bytearray()
     async with (
@@ -79,7 +99,14 @@ async def test_the_marker_of_an_encrypted_dm_is_nowhere_but_in_its_clients(
             2,
             database_url=database_url,
             redis_url=redis.url,
-            env={"CHORUS_LOG_LEVEL": "debug"},  # log all there is: requests name the rooms
+            env={
+                "CHORUS_LOG_LEVEL": "debug",  # log all there is: requests name the rooms
+                # Both nodes serve every file: they share the bucket.
+                "CHORUS_STORAGE": "s3",
+                "CHORUS_S3_BUCKET": "files",
+                "CHORUS_S3_REGION": S3_REGION,
+                "CHORUS_S3_ENDPOINT_URL": moto.endpoint_url,
+            },
         ) as nodes,
         trio.open_nursery() as recording,
     ):
@@ -108,10 +135,22 @@ async def test_the_marker_of_an_encrypted_dm_is_nowhere_but_in_its_clients(
             await ada.client.send(dm.id, f"last {marker}")
             for reader in (ada, bob):
                 await reader.wait_for_text(dm.id, f"last {marker}")
+            # A file through ada's node, fetched by bob through his.
+            await ada.client.send_file(dm.id, secret_file, caption=f"file {marker}")
+            opened = await bob.wait_for_text(dm.id, f"file {marker}")
+            [sealed] = opened.files
+            assert sealed.name == secret_file.name
+            fetched = await bob.e2e.download_file(sealed, plaintext / "fetched")
+            assert fetched.read_bytes() == secret_file.read_bytes()
             # The control: plaintext in a public room, which these places do show.
             lobby = await carol.api.create_room("lobby", "public")
             await carol.client.join(lobby.id)
             await carol.client.send(lobby.id, f"hello {control}")
+            shown = await carol.api.upload_file(
+                io.BytesIO(f"notes: {control}\n".encode()), name=f"{control}.txt"
+            )
+            await carol.client.wait_for_file(shown.id)
+            await carol.client.send(lobby.id, "", attachments=[shown.id])
             # What carol can get: the DM's history, search, her notifications, rooms.
             assert carol.api.session is not None
             headers = {"authorization": f"Bearer {carol.api.session.access_token}"}
@@ -131,6 +170,7 @@ async def test_the_marker_of_an_encrypted_dm_is_nowhere_but_in_its_clients(
         monitoring.cancel()
         logs = "".join(node.log() for node in nodes)
         dump = await _pg_dump(pg_server, database)
+    bucket = await trio.to_thread.run_sync(_bucket_bytes, moto)
     # Both clients read the marker...
     assert f"edited {marker}" in [
         s.event.body for s in bob.secured(dm.id) if isinstance(s.event, protocol.EditedEvent)
@@ -147,4 +187,6 @@ async def test_the_marker_of_an_encrypted_dm_is_nowhere_but_in_its_clients(
     stored = _stored_bytes(tmp_path)
     assert dm.id.encode() in stored  # the data dirs were read
     assert marker.encode() not in stored
+    assert control.encode() in bucket  # carol's plain file
+    assert marker.encode() not in bucket
     assert marker not in "".join(answers)

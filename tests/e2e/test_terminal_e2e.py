@@ -9,9 +9,11 @@ from pathlib import Path
 
 import trio
 
+from chorus.actors.files import variant_key
 from chorus.client import HttpApi
 from chorus.client.e2e import KeyStore, Trust
 from chorus.client.terminal import key_file_for, run_chat
+from chorus.node import FILES_DIR
 from tests.cli.test_serve import CHORUS
 from tests.e2e.node import PASSWORD, RunningNode, open_node
 from tests.e2e.secure import SecureUser, secure_user
@@ -37,7 +39,9 @@ async def chatting_securely(
 
 
 @asynccontextmanager
-async def ada_and_bob(tmp_path: Path) -> AsyncIterator[tuple[SecureUser, Keyboard, Screen]]:
+async def ada_and_bob(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[RunningNode, SecureUser, Keyboard, Screen]]:
     """A node, ada on the SDK with encryption, bob newly registered in `chorus chat`."""
     async with (
         open_node(tmp_path / "node") as running,
@@ -47,13 +51,13 @@ async def ada_and_bob(tmp_path: Path) -> AsyncIterator[tuple[SecureUser, Keyboar
             screen,
         ),
     ):
-        yield ada, keyboard, screen
+        yield running, ada, keyboard, screen
 
 
 async def test_verify_shows_the_code_both_compare_and_marks_the_device_verified(
     tmp_path: Path,
 ) -> None:
-    async with ada_and_bob(tmp_path) as (ada, keyboard, screen):
+    async with ada_and_bob(tmp_path) as (_, ada, keyboard, screen):
         bob_id = (await ada.api.user_by_name("bob")).id
         [bob_device] = await ada.e2e.devices(bob_id)
         keyboard.type("/verify ada")
@@ -72,11 +76,9 @@ async def test_verify_shows_the_code_both_compare_and_marks_the_device_verified(
 
 
 async def test_an_encrypted_dm_shows_the_lock_and_the_senders_trust(tmp_path: Path) -> None:
-    async with ada_and_bob(tmp_path) as (ada, keyboard, screen):
+    async with ada_and_bob(tmp_path) as (_, ada, keyboard, screen):
         keyboard.type("/edm ada")
         await screen.wait_for("🔒 encrypted, 1 unverified device(s): /verify NAME")
-        keyboard.type("/upload README.md")  # said at once, nothing uploaded
-        await screen.wait_for("files cannot be sent to an encrypted room from this client yet")
         keyboard.type("psst, ada")
         [dm] = [room for room in await ada.api.my_rooms() if room.encrypted]
         assert (await ada.wait_for_text(dm.id, "psst, ada")).trust is Trust.UNVERIFIED
@@ -109,3 +111,45 @@ async def test_the_chorus_chat_command_keeps_the_keys_in_its_keys_dir(tmp_path: 
             await api.login("bob", PASSWORD)
             [device] = await api.my_devices()  # registered by that run, still listed
         assert device["device_id"] == state["device_id"]
+
+
+async def test_files_go_encrypted_both_ways_and_download_checks_and_decrypts(
+    tmp_path: Path,
+) -> None:
+    ada_file = tmp_path / "for bob.txt"
+    ada_file.write_bytes(b"from ada\n" * 20_000)
+    bob_file = tmp_path / "for-ada.txt"
+    bob_file.write_bytes(b"from bob\n" * 100)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    async with ada_and_bob(tmp_path) as (running, ada, keyboard, screen):
+        keyboard.type("/edm ada")
+        await screen.wait_for("🔒 encrypted, 1 unverified device(s)")
+        [dm] = [room for room in await ada.api.my_rooms() if room.encrypted]
+        await ada.client.join(dm.id)
+        sent = await ada.client.send_file(dm.id, ada_file, caption="the notes")
+        [opaque] = sent.attachments
+        # Shown with the name and type the message gives, not the server's "attachment".
+        await screen.wait_for("ada: the notes\n")
+        await screen.wait_for(f"    [file] 🔒 for bob.txt, 176 KiB, text/plain ({opaque.id})\n")
+        keyboard.type(f"/download 1 {downloads}")
+        await screen.wait_for(f"saved {downloads / 'for bob.txt'}")
+        assert (downloads / "for bob.txt").read_bytes() == ada_file.read_bytes()
+        keyboard.type(f"/download {opaque.id} {tmp_path}")  # by id: its key was shown with it
+        await screen.wait_for(f"saved {tmp_path / 'for bob.txt'}")
+        # The server alters the stored bytes: refused, nothing saved.
+        stored = running.node.settings.data_dir / FILES_DIR / variant_key(opaque.id, "original")
+        stored.write_bytes(b"\0" + stored.read_bytes()[1:])
+        (downloads / "for bob.txt").unlink()
+        keyboard.type(f"/download 1 {downloads}")
+        await screen.wait_for("! for bob.txt was altered on the server: not saved (tampered)")
+        assert list(downloads.iterdir()) == []
+        # Bob's upload is encrypted before it leaves, with progress, and no server check.
+        keyboard.type(f"/upload {bob_file} back to you")
+        await screen.wait_for("uploading for-ada.txt… 100% of 900 B")
+        got = await ada.wait_for_text(dm.id, "back to you")
+        [file] = got.files
+        assert file.name == "for-ada.txt"
+        copy = await ada.e2e.download_file(file, tmp_path / "copy.txt")
+        assert copy.read_bytes() == bob_file.read_bytes()
+        assert "checking for-ada.txt" not in screen.getvalue()

@@ -22,8 +22,16 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from trio_websocket import ConnectionClosed
 
 from chorus import protocol
-from tests.http.conftest import PASSWORD, Account, Server, account_of, assert_error
+from tests.http.conftest import (
+    PASSWORD,
+    Account,
+    Server,
+    account_of,
+    assert_error,
+    open_server,
+)
 from tests.http.test_attachments import Chat, chat_node
+from tests.pgserver import PgServer
 from tests.wsclient import ws_connect
 
 ALGORITHMS = ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"]
@@ -243,6 +251,44 @@ async def test_a_forged_one_time_key_is_refused(server: Server, ada: Account) ->
     as_fallback = {"fallback_key": laptop.signed_key("fb", fallback=False)}
     response = await server.post("/api/v1/devices/LAPTOP/keys", ada, json=as_fallback)
     assert_error(response, 400, "bad_signature")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_key_id_given_twice_is_stored_once_or_refused_never_a_500(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    overrides: dict[str, Any] = {}
+    if backend == "postgres":  # the insert failed on the primary key: 500 on both
+        pg: PgServer = request.getfixturevalue("pg_server")
+        _, overrides["database_url"] = await pg.new_database()
+    async with open_server(tmp_path, **overrides) as server:
+        ada = await server.register("ada")
+        laptop = ClientDevice(ada, "LAPTOP")
+        await register(server, laptop)
+        path = "/api/v1/devices/LAPTOP/keys"
+        k1 = laptop.signed_key("k1")
+        # The same key twice in one request, then again in another: stored once.
+        response = await server.post(path, ada, json={"one_time_keys": [k1, k1]})
+        assert response.json() == {"one_time_key_count": 1, "fallback_key": False}
+        response = await server.post(path, ada, json={"one_time_keys": [k1]})
+        assert response.json() == {"one_time_key_count": 1, "fallback_key": False}
+        # One id for two keys, in one request or across two, is refused whole.
+        two = [laptop.signed_key("k2"), laptop.signed_key("k2")]
+        message = assert_error(
+            await server.post(path, ada, json={"one_time_keys": two}), 400, "invalid_value"
+        )
+        assert "'k2' is given twice" in message
+        both = {
+            "one_time_keys": [laptop.signed_key("k3")],
+            "fallback_key": laptop.signed_key("k3", fallback=True),
+        }
+        message = assert_error(await server.post(path, ada, json=both), 400, "invalid_value")
+        assert "one-time and a fallback key" in message
+        other = {"one_time_keys": [laptop.signed_key("k4"), laptop.signed_key("k1")]}
+        message = assert_error(await server.post(path, ada, json=other), 400, "invalid_value")
+        assert "'k1' was uploaded before" in message
+        counts = await server.get(path, ada)
+        assert counts.json() == {"one_time_key_count": 1, "fallback_key": False}
 
 
 async def test_a_device_running_low_is_told_on_its_socket(chat: Chat) -> None:

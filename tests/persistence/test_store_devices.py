@@ -109,6 +109,20 @@ async def test_upload_is_idempotent_and_bounded(store: Store) -> None:
     assert (await store.key_counts(ada.id, "LAPTOP")).one_time_keys == 1
 
 
+async def test_a_key_id_repeated_in_one_upload_is_stored_once_or_refused(store: Store) -> None:
+    ada = await make_user(store, "ada")
+    await _device(store, ada, "LAPTOP")
+    counts = await store.upload_keys(ada.id, "LAPTOP", _keys("A1", "A1"), None, max_unclaimed=10)
+    assert counts.one_time_keys == 1
+    clash = [*_keys("A2"), OneTimeKey(key_id="A2", key="other", signature="sig-A2")]
+    with pytest.raises(ValueError, match="given twice"):
+        await store.upload_keys(ada.id, "LAPTOP", clash, None, max_unclaimed=10)
+    [fallback] = _keys("A3")
+    with pytest.raises(ValueError, match="one-time and a fallback"):
+        await store.upload_keys(ada.id, "LAPTOP", _keys("A3"), fallback, max_unclaimed=10)
+    assert await store.key_counts(ada.id, "LAPTOP") == counts
+
+
 async def test_concurrent_claims_of_the_last_keys_never_share_one(store: Store) -> None:
     # On PostgreSQL the claims run on several pooled connections at once.
     ada = await make_user(store, "ada")

@@ -2,9 +2,12 @@
 
 `CryptoMachine` holds one device's keys and sessions (pure state), `KeyStore`
 seals it in a passphrase-protected file, and `E2EClient` drives both over a
-`HttpApi` and a `RealtimeClient`.
+`HttpApi` and a `RealtimeClient`. Files sent to encrypted rooms are
+`EncryptedFile`s: encrypted before upload, their keys in the message.
 """
 
+from ._attachments import EncryptedFile as EncryptedFile
+from ._attachments import FileTampered as FileTampered
 from ._client import DeviceStatus as DeviceStatus
 from ._client import E2EClient as E2EClient
 from ._client import E2EProblem as E2EProblem

@@ -8,6 +8,8 @@ there. Everything is also callable directly (history, `/verify`).
 
 from __future__ import annotations
 
+import mimetypes
+import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +22,11 @@ import structlog
 import trio
 
 from chorus import protocol
+from chorus.filenames import display_name
 
+from .._files import NO_CLAIM, FileSource, Progress, download_path, open_upload
 from .._http import ApiError, HttpApi, RoomEvent
+from ._attachments import EncryptedFile, FileCipher, verify_and_decrypt
 from ._devices import Device, Trust
 from ._keystore import KeyStore
 from ._machine import CryptoMachine, Decrypted, DecryptionError
@@ -43,13 +48,17 @@ class Secured:
     which travels as an encrypted message, comes as a `ReactionEvent`. When it
     could not be opened, `problem` says why (`tampered`, `no_session`,
     `replayed`, `wrong_room`, `wrong_sender`, `malformed`) and `event` is as the
-    server sent it (empty body); `trust` is then None.
+    server sent it (empty body); `trust` is then None. `files` are the
+    encrypted attachments the content carries (their real names, and what
+    `E2EClient.download_file` needs); the event's own `attachments` are the
+    server's view of them (opaque bytes named `attachment`).
     """
 
     event: RoomEvent
     sender_device: str | None
     trust: Trust | None
     problem: str | None = None
+    files: tuple[EncryptedFile, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -212,6 +221,72 @@ class E2EClient:
                         reason=exc.reason,
                     )
 
+    # -- files ------------------------------------------------------------------------
+
+    async def upload_file(
+        self,
+        source: FileSource,
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+        progress: Progress | None = None,
+    ) -> EncryptedFile:
+        """Upload a file encrypted under a fresh random key; what to attach to a message
+        of an encrypted room (`RealtimeClient.send(..., attachments=[it])`).
+
+        The bytes are encrypted as they are read and sent (streamed, as
+        `HttpApi.upload_file`); the server gets ciphertext declared encrypted,
+        named `attachment`. `name` (default: the file's own) and `content_type`
+        (default: guessed from the name) travel only inside the message, with
+        the key. Wait for the file to be `ready` before attaching it, as for
+        any upload. Raises as `HttpApi.upload_file`.
+        """
+        cipher = FileCipher()
+        async with open_upload(source, name, cipher) as upload:
+            info = await self._api.send_upload(upload, progress=progress)
+            real_name = upload.name
+        guessed = content_type or mimetypes.guess_type(real_name)[0] or NO_CLAIM
+        return cipher.sealed(info.id, display_name(real_name), guessed)
+
+    async def download_file(
+        self,
+        file: EncryptedFile,
+        dest: str | os.PathLike[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Path:
+        """Download an encrypted attachment, check it and decrypt it; the path written.
+
+        `dest` is a file path, or a directory to write the file under the
+        name its message gives (default: the current directory). The
+        ciphertext is kept beside it until its SHA-256 matches the one the
+        sender sealed in the message; then it is decrypted, streamed. Raises
+        `FileTampered` (nothing written) when the server's bytes are not the
+        sender's; `ApiError` as `HttpApi.download_file`. The file appears
+        complete or not at all.
+        """
+        target = await download_path(dest, file.name, file.id)
+        sealed = target.with_name(f"{target.name}.{secrets.token_hex(4)}.encrypted")
+        part = target.with_name(target.name + ".part")
+        try:
+            await self._api.download_file(file.id, sealed, progress=progress)
+            await trio.to_thread.run_sync(verify_and_decrypt, file, sealed, part)
+            await trio.Path(part).replace(target)
+        finally:
+            with trio.CancelScope(shield=True):  # neither ciphertext nor a partial file stays
+                for leftover in (sealed, part):
+                    await trio.Path(leftover).unlink(missing_ok=True)
+        return target
+
+    async def files_of(self, room_id: str, message_id: str) -> tuple[EncryptedFile, ...]:
+        """The encrypted files a message carries (its latest version, fetched now); none
+        when it has no attachment or cannot be opened on this device."""
+        message = (await self._api.message(room_id, message_id)).message
+        if not message.attachments:
+            return ()
+        opened = await self.open_event(protocol.MessageEvent(message=message))
+        return opened.files if isinstance(opened, Secured) else ()
+
     # -- receiving --------------------------------------------------------------------
 
     async def receive_to_device(self, messages: Sequence[protocol.ToDeviceEvent]) -> None:
@@ -303,9 +378,15 @@ class E2EClient:
                 client_id=message.client_id,
             )
             return Secured(event=reaction, sender_device=opened.sender_device, trust=opened.trust)
-        body = content.get("body")
+        body, listed = content.get("body"), content.get("files", [])
         if content.get("type") != "m.text" or not isinstance(body, str):
             return _refused(event, DecryptionError("malformed", "content"))
+        if not isinstance(listed, list):
+            return _refused(event, DecryptionError("malformed", "files"))
+        try:
+            files = tuple(EncryptedFile.from_content(entry) for entry in listed)
+        except DecryptionError as exc:
+            return _refused(event, exc)
         plain: RoomEvent
         if isinstance(event, protocol.MessageEvent):
             plain = attrs.evolve(event, message=attrs.evolve(event.message, body=body))
@@ -313,7 +394,9 @@ class E2EClient:
             plain = attrs.evolve(event, body=body)
         else:  # only messages and edits carry ciphertext
             return _refused(event, DecryptionError("malformed", "event"))
-        return Secured(event=plain, sender_device=opened.sender_device, trust=opened.trust)
+        return Secured(
+            event=plain, sender_device=opened.sender_device, trust=opened.trust, files=files
+        )
 
     async def _decrypt(
         self, room: str, sender: str, envelope: protocol.MegolmEnvelope, key: str

@@ -117,9 +117,11 @@ class Devices(Protocol):
     ) -> KeyCounts:
         """Add one-time keys and (if given) replace the fallback key; the counts after.
 
-        A key id uploaded before must come with the very same key and
-        signature (a retry), else `ValueError`; more than `max_unclaimed`
-        unclaimed keys is a `ValueError` too (nothing is stored then).
+        A key id names one key: given again (in this call or after an earlier
+        one) it must come with the very same key and signature (a retry,
+        stored once), else `ValueError`; so must an id given both as a
+        one-time and as the fallback key. More than `max_unclaimed` unclaimed
+        keys is a `ValueError` too. Nothing is stored when it raises.
         `NotFound` for an unknown device.
         """
         ...
@@ -307,6 +309,7 @@ def upload_keys(
     )
     if exists is None:
         raise NotFound(f"no device {device_id!r} of user {user_id!r}")
+    keys = _one_per_id(keys, fallback)
     given = [*keys, *([fallback] if fallback is not None else [])]
     stored = yield from fetch(
         "SELECT key_id, key, signature FROM one_time_keys"
@@ -336,6 +339,21 @@ def upload_keys(
             f" ({counts.one_time_keys} with these)"
         )
     return counts
+
+
+def _one_per_id(keys: list[OneTimeKey], fallback: OneTimeKey | None) -> list[OneTimeKey]:
+    """`keys` with identical repeats dropped; `ValueError` if one id names two keys.
+
+    Without this a repeated id reached the insert and failed on the primary
+    key, a 500 instead of a refusal.
+    """
+    unique: dict[str, OneTimeKey] = {}
+    for key in keys:
+        if unique.setdefault(key.key_id, key) != key:
+            raise ValueError(f"key id {key.key_id!r} is given twice with different keys")
+    if fallback is not None and fallback.key_id in unique:
+        raise ValueError(f"key id {fallback.key_id!r} is given as a one-time and a fallback key")
+    return list(unique.values())
 
 
 def _insert_keys(

@@ -1,4 +1,4 @@
-"""A file's original name, reduced to safe display metadata.
+"""A file's original name, reduced to safe display metadata (for the server and the SDK).
 
 Files are stored under generated ids; the name a client sent is only shown
 (and offered as the download name). `display_name` guarantees the result:
