@@ -207,9 +207,12 @@ RECORD_UPLOAD_PROGRESS = """() => {
   window.uploadProgress = [];
   new MutationObserver((records) => {
     for (const { target } of records) {
-      if (target instanceof HTMLProgressElement) window.uploadProgress.push([target.value, target.max]);
+      if (target instanceof HTMLProgressElement) {
+        window.uploadProgress.push([target.value, target.max]);
+      }
     }
-  }).observe(document.getElementById('previews'), { attributes: true, attributeFilter: ['value'], subtree: true });
+  }).observe(document.getElementById('previews'),
+             { attributes: true, attributeFilter: ['value'], subtree: true });
 }"""
 """Records the values the upload progress bars take (`window.uploadProgress`)."""
 
