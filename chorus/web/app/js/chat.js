@@ -249,6 +249,9 @@ export class ChatScreen {
     if (summary !== undefined) summary.last_seq = Math.max(summary.last_seq ?? 0, event.seq);
     if (event.type === 'message') {
       void this.user(event.sender);
+      // Nobody is told when someone else joins a room (and a member following it
+      // by `resume` is not announced: docs/protocol.md, presence): a sender not in
+      // the list is a newcomer, so the list (with their status) is loaded again.
       const members = this.members.get(room);
       if (members !== undefined && !members.some((member) => member.user_id === event.sender)) void this.loadMembers(room);
       this.typing.get(room)?.delete(event.sender);
