@@ -318,3 +318,25 @@ test('dropConnection drops at once; reconnectNow skips the backoff wait', async 
   await until(() => received.length === 1, 'bob to receive it');
   assert.deepEqual(bodiesInOrder(received), ['written while dropped']);
 });
+
+test('a room resumed before connect() is resumed once, with the first connection', async (t) => {
+  const alice = await newUser('alice');
+  const room = await alice.createRoom(uniqueName('room'));
+  for (const body of ['one', 'two', 'three']) await alice.post(room.id, body);
+  const line = new Line();
+  const client = new RealtimeClient(alice, { WebSocket: line.WebSocket, maxBackoffMs: 300 });
+  t.after(() => client.close());
+  const received = collectMessages(client);
+  const resumed = client.resumeRoom(room.id, 1);
+  await client.connect();
+  await resumed;
+  await until(() => received.length === 2, 'the replay');
+  await alice.post(room.id, 'live');
+  await until(() => received.length === 3, 'the live message');
+  assert.deepEqual(bodiesInOrder(received), ['two', 'three', 'live']);
+  const resumes = line.sent.filter((frame) => frame.type === 'resume' && room.id in frame.rooms);
+  assert.equal(resumes.length, 1, JSON.stringify(resumes));
+  // The server sent each event once: nothing was replayed twice and dropped.
+  const seqs = line.received.filter((frame) => frame.type === 'message').map((frame) => frame.seq);
+  assert.deepEqual(seqs, [2, 3, 4]);
+});
