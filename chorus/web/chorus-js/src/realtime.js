@@ -447,9 +447,10 @@ export class RealtimeClient extends Emitter {
    * @returns {Promise<void>}
    */
   async _pause(ms) {
+    const closed = this._abort.signal;
+    if (closed.aborted) throw closed.reason;
     const woken = new AbortController();
     this._wake = () => woken.abort();
-    const closed = this._abort.signal;
     const onClose = () => woken.abort();
     closed.addEventListener('abort', onClose, { once: true });
     try {
