@@ -203,6 +203,20 @@ def test_the_main_screen_on_a_phone(
         phone.context.close()
 
 
+RECORD_UPLOAD_PROGRESS = """() => {
+  window.uploadProgress = [];
+  new MutationObserver((records) => {
+    for (const { target } of records) {
+      if (target instanceof HTMLProgressElement) {
+        window.uploadProgress.push([target.value, target.max]);
+      }
+    }
+  }).observe(document.getElementById('previews'),
+             { attributes: true, attributeFilter: ['value'], subtree: true });
+}"""
+"""Records the values the upload progress bars take (`window.uploadProgress`)."""
+
+
 def test_an_image_is_posted_with_a_preview_found_by_search_and_a_mention_reaches_the_inbox(
     pair: tuple[Person, Person], tmp_path: Path
 ) -> None:
@@ -211,8 +225,16 @@ def test_an_image_is_posted_with_a_preview_found_by_search_and_a_mention_reaches
     picture.write_bytes(image_bytes((640, 480), "PNG"))
     ada.page.locator("#file-input").set_input_files(picture)
     expect(ada.page.get_by_role("img", name="Preview of sunset.png")).to_be_visible()
+    ada.page.evaluate(RECORD_UPLOAD_PROGRESS)
     ada.say(f"@{bob.username} look at this zebra")
     posted = bob.message("look at this zebra")
+    # The upload showed its progress, up to the whole file, then the bar went.
+    expect(ada.page.get_by_label("Uploading sunset.png")).to_have_count(0)
+    progress = ada.page.evaluate("() => window.uploadProgress")
+    size = picture.stat().st_size
+    assert progress, "no progress shown"
+    assert progress[-1] == [size, size]
+    assert [sent for sent, _ in progress] == sorted(sent for sent, _ in progress)
     image = posted.get_by_role("img", name="sunset.png")
     # The 320-pixel thumbnail, loaded through a signed URL.
     expect(image).to_have_js_property("naturalWidth", 320)

@@ -81,6 +81,8 @@ export class ChatScreen {
     this._files = new Map();
     /** @type {{file: File, url: string | null}[]} */
     this.attaching = [];
+    /** Files of a message being sent, each with its progress bar, until they are checked. @type {{file: File, url: string | null, bar: HTMLProgressElement}[]} */
+    this.uploading = [];
     /** Sends of this page not acknowledged yet, for showing a refusal. @type {Map<string, OutboxEntry>} */
     this._lastSent = new Map();
     this._loadingOlder = false;
@@ -247,6 +249,9 @@ export class ChatScreen {
     if (summary !== undefined) summary.last_seq = Math.max(summary.last_seq ?? 0, event.seq);
     if (event.type === 'message') {
       void this.user(event.sender);
+      // Nobody is told when someone else joins a room (and a member following it
+      // by `resume` is not announced: docs/protocol.md, presence): a sender not in
+      // the list is a newcomer, so the list (with their status) is loaded again.
       const members = this.members.get(room);
       if (members !== undefined && !members.some((member) => member.user_id === event.sender)) void this.loadMembers(room);
       this.typing.get(room)?.delete(event.sender);
@@ -828,18 +833,25 @@ export class ChatScreen {
     if (roomId === null || (body === '' && this.attaching.length === 0)) return;
     input.value = '';
     this._lastTyping = 0;
-    const files = this.attaching.splice(0);
+    const files = this.attaching.splice(0).map(({ file, url }) => ({
+      file,
+      url,
+      bar: /** @type {HTMLProgressElement} */ (h('progress', { max: file.size, value: 0, 'aria-label': `Uploading ${file.name}` })),
+    }));
+    this.uploading.push(...files);
     this.renderPreviews();
     let attachments = /** @type {string[]} */ ([]);
     if (files.length > 0) {
       try {
-        attachments = await Promise.all(files.map(({ file }) => this.upload(file)));
+        attachments = await Promise.all(files.map(({ file, bar }) => this.upload(file, bar)));
       } catch (error) {
         this.sideError(error);
         input.value = body;
         return;
       } finally {
         for (const { url } of files) if (url !== null) URL.revokeObjectURL(url);
+        this.uploading = this.uploading.filter((item) => !files.includes(item));
+        this.renderPreviews();
       }
     }
     await this.post(roomId, body, null, attachments);
@@ -897,6 +909,9 @@ export class ChatScreen {
   renderPreviews() {
     mount(
       this.previews,
+      this.uploading.map(({ file, url, bar }) =>
+        h('li', { class: 'uploading' }, url !== null ? h('img', { src: url, alt: `Preview of ${file.name}`, class: 'preview' }) : h('span', null, `📄 ${file.name}`), bar),
+      ),
       this.attaching.map((item, index) =>
         h(
           'li',
@@ -909,12 +924,20 @@ export class ChatScreen {
   }
 
   /**
-   * Upload a file and wait until the server has checked it; its id.
+   * Upload a file, its progress shown on `bar`, and wait until the server has
+   * checked it; its id.
    * @param {File} file
+   * @param {HTMLProgressElement} bar
    * @returns {Promise<string>}
    */
-  async upload(file) {
-    const info = await this.api.uploadFile(file, { name: file.name, contentType: file.type || 'application/octet-stream' });
+  async upload(file, bar) {
+    const info = await this.api.uploadFile(file, {
+      name: file.name,
+      contentType: file.type || 'application/octet-stream',
+      onProgress: (sent) => {
+        bar.value = sent;
+      },
+    });
     /** @type {Promise<any>} */
     const checked = new Promise((resolve) => this._files.set(info.id, resolve));
     // The `file` frame says when; polling covers a frame missed while reconnecting.

@@ -35,26 +35,7 @@ window.addEventListener('online', () => {
 window.addEventListener('offline', () => {
   connection.online = false;
   renderStatus();
-  // A socket can outlive the network (the browser keeps it until a timeout): drop it
-  // now, so what is written from here waits in the outbox and the client reconnects.
-  for (const socket of sockets) socket.close(1000, "offline");
 });
-
-/** The open WebSockets of the page, to drop when the browser goes offline. @type {Set<WebSocket>} */
-const sockets = new Set();
-
-/** The browser's WebSocket, keeping track of its instances. */
-class TrackedWebSocket extends WebSocket {
-  /**
-   * @param {string} url
-   * @param {string[]} protocols
-   */
-  constructor(url, protocols) {
-    super(url, protocols);
-    sockets.add(this);
-    this.addEventListener('close', () => sockets.delete(this));
-  }
-}
 
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/sw.js').catch((error) => console.warn('chorus: no offline support:', error));
@@ -81,7 +62,12 @@ async function main() {
     user = (await signIn(root, api)).user;
   }
   const outbox = await IndexedDbOutbox.open(user.id);
-  const client = new RealtimeClient(api, { outbox, clientName: 'chorus-web/1', WebSocket: TrackedWebSocket });
+  const client = new RealtimeClient(api, { outbox, clientName: 'chorus-web/1' });
+  // A socket can outlive the network (the browser keeps it until a timeout): drop it
+  // when the browser goes offline, so what is written from then on waits in the
+  // outbox; back online, reconnect at once instead of after the backoff pause.
+  window.addEventListener('offline', () => client.dropConnection('offline'));
+  window.addEventListener('online', () => client.reconnectNow());
   const screen = new ChatScreen(root, api, client, user, rooms, async () => {
     await client.close();
     await api.logout().catch(() => {});

@@ -5,6 +5,7 @@
 
 import { sleep } from './backoff.js';
 import { ChorusError, TwoFactorRequired } from './errors.js';
+import { byteSize, hasXhr, monotonic, progressBody, xhrFetch } from './upload.js';
 
 /** @typedef {import('./types.js').Session} Session */
 /** @typedef {import('./types.js').User} User */
@@ -19,6 +20,7 @@ import { ChorusError, TwoFactorRequired } from './errors.js';
 /** @typedef {import('./types.js').SessionInfo} SessionInfo */
 /** @typedef {import('./types.js').Invitation} Invitation */
 /** @typedef {import('./types.js').FileInfo} FileInfo */
+/** @typedef {import('./upload.js').ProgressListener} ProgressListener */
 
 /**
  * Where the refresh token lives.
@@ -64,6 +66,8 @@ export class HttpApi {
     /** @type {TokenMode} */
     this.tokenMode = options.tokenMode ?? defaultTokenMode(this.baseUrl);
     this._fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    /** Uploads with progress go through XMLHttpRequest (browsers), unless `fetch` is the caller's. */
+    this._xhrUploads = options.fetch === undefined && hasXhr();
     this._rateLimitRetries = options.rateLimitRetries ?? 2;
     this._maxRetryAfterMs = options.maxRetryAfterMs ?? 10_000;
     this._onSession = options.onSession;
@@ -505,15 +509,20 @@ export class HttpApi {
    * Upload a file; it is `pending` until the server has checked it (a `file` event,
    * or `file()`, says `ready` or `rejected`). `contentType` is a claim the server
    * checks against the bytes.
+   *
+   * With `onProgress`, it is called with the bytes sent so far and the total, never
+   * going back, the last time with the total: in browsers from `XMLHttpRequest`
+   * upload events, elsewhere (Node) as the streamed body is read.
    * @param {Blob | ArrayBuffer | Uint8Array} data
-   * @param {{name: string, contentType?: string}} options
+   * @param {{name: string, contentType?: string, onProgress?: ProgressListener}} options
    * @returns {Promise<FileInfo>}
    */
-  uploadFile(data, { name, contentType = 'application/octet-stream' }) {
+  uploadFile(data, { name, contentType = 'application/octet-stream', onProgress }) {
     return this._call('POST', '/files', {
       params: { name },
       raw: data,
       headers: { 'content-type': contentType },
+      onProgress: onProgress === undefined ? undefined : monotonic(onProgress),
     });
   }
 
@@ -653,7 +662,7 @@ export class HttpApi {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.body);
     }
-    /** @type {RequestInit} */
+    /** @type {RequestInit & {headers: Record<string, string>, duplex?: 'half'}} */
     const init = { method, headers, body };
     if (options.tokens && this.tokenMode === 'cookie') {
       // Asks the server to keep the refresh token in its HttpOnly cookie, and proves
@@ -663,7 +672,15 @@ export class HttpApi {
     } else {
       init.credentials = 'omit';
     }
-    return this._fetch(`${this.baseUrl}/api/v1${path}${query(options.params)}`, init);
+    const url = `${this.baseUrl}/api/v1${path}${query(options.params)}`;
+    const { raw, onProgress } = options;
+    if (onProgress !== undefined && raw !== undefined && !(raw instanceof ReadableStream)) {
+      // A new body for every try (a retry after a refresh sends it all again).
+      if (this._xhrUploads) return xhrFetch(url, init, byteSize(raw), onProgress);
+      init.body = progressBody(raw, onProgress);
+      init.duplex = 'half'; // required by fetch for a streamed body
+    }
+    return this._fetch(url, init);
   }
 }
 
@@ -676,6 +693,8 @@ export class HttpApi {
  * @property {boolean} [auth] with the access token (default true)
  * @property {boolean} [tokens] the request opens, rotates or ends a session: in cookie
  *   mode it carries the cookie-mode header and the cookie
+ * @property {ProgressListener} [onProgress] with `raw` data (not a stream): called as
+ *   the body goes out
  */
 
 /**

@@ -16,6 +16,7 @@ export { ChorusError, TwoFactorRequired, ClientClosed } from './errors.js';
 
 /** @typedef {import('./http.js').HttpApiOptions} HttpApiOptions */
 /** @typedef {import('./http.js').TokenMode} TokenMode */
+/** @typedef {import('./upload.js').ProgressListener} ProgressListener */
 /** @typedef {import('./realtime.js').RealtimeOptions} RealtimeOptions */
 /** @typedef {import('./realtime.js').RealtimeEvents} RealtimeEvents */
 /** @typedef {import('./realtime.js').WebSocketClass} WebSocketClass */

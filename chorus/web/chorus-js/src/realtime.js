@@ -53,6 +53,8 @@ const CATCH_UP_PAGE = 100;
  * @property {boolean} [followRooms] subscribe by itself to rooms the user is added
  *   to (`room_added`, and rooms found on reconnecting); default true
  * @property {number} [maxBackoffMs] the longest wait between reconnects (default 5000)
+ * @property {number} [baseBackoffMs] the longest wait before the first reconnect,
+ *   doubled after each failed one up to `maxBackoffMs` (default 100)
  * @property {number} [rateLimitedBackoffMs] the wait after a 4005 `RATE_LIMITED`
  *   close, plus jitter (default 10000)
  * @property {number} [connectTimeoutMs] a gateway not ready within this fails over
@@ -132,6 +134,7 @@ export class RealtimeClient extends Emitter {
     this.outbox = options.outbox ?? new MemoryOutbox();
     this._followRooms = options.followRooms ?? true;
     this._maxBackoffMs = options.maxBackoffMs ?? 5000;
+    this._baseBackoffMs = options.baseBackoffMs ?? 100;
     this._rateLimitedBackoffMs = options.rateLimitedBackoffMs ?? 10_000;
     this._connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this._random = options.random ?? Math.random;
@@ -169,6 +172,10 @@ export class RealtimeClient extends Emitter {
     this._firstReady = undefined;
     /** @type {((error: Error) => void) | undefined} */
     this._firstFailure = undefined;
+    /** Ends the current connection (opening or open) at once. @type {((reason: string) => void) | null} */
+    this._dropCurrent = null;
+    /** Ends the current wait before reconnecting. @type {(() => void) | null} */
+    this._wake = null;
   }
 
   /** Whether a connection is open and authenticated now. */
@@ -375,6 +382,26 @@ export class RealtimeClient extends Emitter {
     if (this._ws !== null) this._write(this._ws, { type: 'presence', status });
   }
 
+  /**
+   * Reconnect now if the client is waiting to (e.g. on the browser's `online`
+   * event): the backoff pause after failed attempts is cut short. Nothing happens
+   * while a connection is open or being opened.
+   */
+  reconnectNow() {
+    this._wake?.();
+  }
+
+  /**
+   * Drop the connection at once (e.g. on the browser's `offline` event, as a socket
+   * can outlive the network until a timeout) and reconnect as after any drop: with
+   * backoff, or at once on `reconnectNow()`. What is sent meanwhile waits in the
+   * outbox. Nothing happens while no connection is open or being opened.
+   * @param {string} [reason] the close frame's reason (at most 123 bytes)
+   */
+  dropConnection(reason = 'dropped by the client') {
+    this._dropCurrent?.(reason);
+  }
+
   // -- the connection loop ---------------------------------------------------------------
 
   /** Connect, and reconnect after every drop, until closed or the session ends. */
@@ -404,13 +431,35 @@ export class RealtimeClient extends Emitter {
       if (hint !== null) {
         // A draining node spreads its clients over a window: come back when told.
         attempt = 0;
-        await sleep(hint, signal);
+        await this._pause(hint);
         continue;
       }
       attempt += 1;
       const delay = closed.code === RATE_LIMITED_CLOSE ? this._rateLimitedBackoffMs + this._backoff(attempt) : this._backoff(attempt);
-      await sleep(delay, signal);
+      await this._pause(delay);
     }
+  }
+
+  /**
+   * Wait `ms` before the next try, or less if `reconnectNow()` is called; rejects
+   * when the client is closed.
+   * @param {number} ms
+   * @returns {Promise<void>}
+   */
+  async _pause(ms) {
+    const closed = this._abort.signal;
+    if (closed.aborted) throw closed.reason;
+    const woken = new AbortController();
+    this._wake = () => woken.abort();
+    const onClose = () => woken.abort();
+    closed.addEventListener('abort', onClose, { once: true });
+    try {
+      await sleep(ms, woken.signal).catch(() => {});
+    } finally {
+      this._wake = null;
+      closed.removeEventListener('abort', onClose);
+    }
+    if (closed.aborted) throw closed.reason;
   }
 
   /**
@@ -426,7 +475,7 @@ export class RealtimeClient extends Emitter {
       } catch (error) {
         if (error instanceof ChorusError && error.status < 500) throw error;
       }
-      await sleep(this._backoff(attempt), this._abort.signal);
+      await this._pause(this._backoff(attempt));
     }
   }
 
@@ -514,18 +563,23 @@ export class RealtimeClient extends Emitter {
         clearTimeout(opening);
         clearInterval(heartbeat);
         this._abort.signal.removeEventListener('abort', onAbort);
+        if (this._dropCurrent === drop) this._dropCurrent = null;
         if (this._ws === ws) this._disconnected();
         // The close after a refused `hello` is told by the `error` before it.
         const code = (refusal !== null && REFUSAL_CLOSES[refusal]) || closeCode;
         resolve({ code, reason: reason || refusal || 'connection closed', ready });
       };
       ws.onclose = (event) => finish(event.code || null, event.reason);
-      // Closed while connecting: done at once, whatever the socket reports later.
-      const onAbort = () => {
-        finish(1000, 'client closed');
-        ws.close(1000, 'client closed');
+      // Closed or dropped: done at once, whatever the socket reports later (a socket
+      // whose network is gone may take long to report its close).
+      /** @param {string} why */
+      const drop = (why) => {
+        finish(1000, why);
+        ws.close(1000, why);
       };
+      const onAbort = () => drop('client closed');
       this._abort.signal.addEventListener('abort', onAbort);
+      this._dropCurrent = drop;
       // Node 20's WebSocket reports a refused connection with `error` only, never
       // `close`; browsers send both (the first one settles).
       ws.onerror = () => {
@@ -617,7 +671,7 @@ export class RealtimeClient extends Emitter {
    * @returns {number}
    */
   _backoff(attempt) {
-    return backoffDelay(attempt, { maxMs: this._maxBackoffMs, random: this._random });
+    return backoffDelay(attempt, { baseMs: this._baseBackoffMs, maxMs: this._maxBackoffMs, random: this._random });
   }
 
   /** @param {Error} error */

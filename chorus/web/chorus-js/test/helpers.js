@@ -65,6 +65,8 @@ export class Line {
     this.sockets = [];
     /** Frames the client sent, decoded. @type {Record<string, any>[]} */
     this.sent = [];
+    /** Frames the server sent, decoded. @type {Record<string, any>[]} */
+    this.received = [];
     /** Called with each frame the client sends, before it goes out. @type {((frame: Record<string, any>, ws: WebSocket) => void) | null} */
     this.onSend = null;
     const line = this;
@@ -78,6 +80,7 @@ export class Line {
         constructor(url, protocols) {
           super(line.held ? DEAD_GATEWAY : url, protocols);
           line.sockets.push(this);
+          this.addEventListener('message', (event) => line.received.push(JSON.parse(String(event.data))));
         }
 
         /** @param {string} data */

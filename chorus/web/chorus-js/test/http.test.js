@@ -106,3 +106,28 @@ test('an uploaded file, once checked, goes with a message', async () => {
   assert.equal(fetched.status, 200);
   assert.equal(await fetched.text(), 'minutes of the meeting\n'.repeat(20));
 });
+
+test('an upload reports its progress, never going back, up to its size', async () => {
+  const alice = await newUser('alice');
+  // Several of the streamed body's 64 KiB pieces.
+  const text = Array.from({ length: 6000 }, (_, n) => `line ${n} of the minutes\n`).join('');
+  const bytes = new TextEncoder().encode(text);
+  /** @type {[number, number][]} */
+  const seen = [];
+  const uploaded = await alice.uploadFile(new Blob([bytes]), {
+    name: 'minutes.txt',
+    contentType: 'text/plain',
+    onProgress: (sent, total) => seen.push([sent, total]),
+  });
+  assert.equal(uploaded.size, bytes.length);
+  assert.ok(seen.length > 1, `reported as it went, not once: ${JSON.stringify(seen)}`);
+  const sent = seen.map(([done]) => done);
+  assert.deepEqual(sent, [...sent].sort((x, y) => x - y), 'never decreasing');
+  assert.equal(new Set(sent).size, sent.length, 'each report is new progress');
+  assert.equal(sent.at(-1), bytes.length);
+  assert.ok(seen.every(([, total]) => total === bytes.length));
+  await until(async () => (await alice.file(uploaded.id)).state === 'ready', 'the file check');
+  const fetched = await fetch(await alice.fileUrl(uploaded.id));
+  assert.equal(await fetched.text(), text, 'the streamed body arrived whole');
+});
+

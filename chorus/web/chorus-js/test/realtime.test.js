@@ -286,3 +286,57 @@ test('a revoked session ends the client: session_ended, no reconnecting', async 
   await assert.rejects(alice.refresh(), (e) => e instanceof ChorusError && e.status === 401);
   assert.equal(alice.session, null);
 });
+
+test('dropConnection drops at once; reconnectNow skips the backoff wait', async (t) => {
+  const alice = await newUser('alice');
+  const bob = await newUser('bob');
+  const room = await alice.createRoom(uniqueName('room'));
+  await bob.joinRoom(room.id);
+  const line = new Line();
+  // Every pause before reconnecting is a minute: only reconnectNow() brings it back in time.
+  const a = await connected(t, alice, { WebSocket: line.WebSocket, baseBackoffMs: 60_000, maxBackoffMs: 60_000, random: () => 1 });
+  const b = await connected(t, bob);
+  await a.join(room.id);
+  await b.join(room.id);
+  const received = collectMessages(b);
+  a.reconnectNow(); // connected: nothing to do
+  assert.equal(line.sockets.length, 1);
+
+  const lost = nextEvent(a, 'connection_lost');
+  a.dropConnection('offline');
+  assert.equal(a.connected, false, 'dropped at once, not after the close handshake');
+  assert.equal((await lost).code, 1000);
+  const sent = a.send(room.id, 'written while dropped');
+  await until(async () => (await a.outbox.list()).length === 1, 'the outbox to keep it');
+  assert.equal(line.sockets.length, 1, 'no reconnect before the minute is over');
+
+  const back = nextEvent(a, 'reconnected', () => true, 10_000);
+  a.reconnectNow();
+  await back;
+  assert.equal(line.sockets.length, 2);
+  assert.equal((await sent).body, 'written while dropped');
+  await until(() => received.length === 1, 'bob to receive it');
+  assert.deepEqual(bodiesInOrder(received), ['written while dropped']);
+});
+
+test('a room resumed before connect() is resumed once, with the first connection', async (t) => {
+  const alice = await newUser('alice');
+  const room = await alice.createRoom(uniqueName('room'));
+  for (const body of ['one', 'two', 'three']) await alice.post(room.id, body);
+  const line = new Line();
+  const client = new RealtimeClient(alice, { WebSocket: line.WebSocket, maxBackoffMs: 300 });
+  t.after(() => client.close());
+  const received = collectMessages(client);
+  const resumed = client.resumeRoom(room.id, 1);
+  await client.connect();
+  await resumed;
+  await until(() => received.length === 2, 'the replay');
+  await alice.post(room.id, 'live');
+  await until(() => received.length === 3, 'the live message');
+  assert.deepEqual(bodiesInOrder(received), ['two', 'three', 'live']);
+  const resumes = line.sent.filter((frame) => frame.type === 'resume' && room.id in frame.rooms);
+  assert.equal(resumes.length, 1, JSON.stringify(resumes));
+  // The server sent each event once: nothing was replayed twice and dropped.
+  const seqs = line.received.filter((frame) => frame.type === 'message').map((frame) => frame.seq);
+  assert.deepEqual(seqs, [2, 3, 4]);
+});
