@@ -636,7 +636,7 @@ export class ChatScreen {
   messageView(message, replies, inThread = false, seen = '') {
     const own = message.sender === this.me.id;
     const room = message.room;
-    const actions = message.deleted || /** @type {any} */ (message).encrypted
+    const actions = message.deleted || message.encrypted
       ? []
       : [
           ...QUICK_REACTIONS.slice(0, 2).map((emoji) =>
@@ -650,7 +650,7 @@ export class ChatScreen {
       ? h('p', { class: 'tomb' }, 'This message was deleted.')
       : this.editing === message.id && !inThread
         ? this.editForm(message)
-        : /** @type {any} */ (message).encrypted
+        : message.encrypted
         ? h('p', { class: 'tomb' }, '🔒 Encrypted message')
         : message.body
           ? h('p', { class: 'body' }, message.body)

@@ -66,6 +66,18 @@
  * @property {number | null} edited_at
  * @property {string | null} thread the root message's id for a thread reply
  * @property {FileInfo[]} attachments
+ * @property {MegolmEnvelope | null} [encrypted] in an end-to-end encrypted room, the
+ *   message sealed by the sender's device (`body` is empty then); chorus-js cannot open it
+ */
+
+/**
+ * An end-to-end encrypted message as the server relays it (docs/e2e.md): opaque here.
+ * @typedef {object} MegolmEnvelope
+ * @property {'m.megolm.v1.aes-sha2'} algorithm
+ * @property {string} sender_key
+ * @property {string} device_id
+ * @property {string} session_id
+ * @property {string} ciphertext
  */
 
 /**
@@ -77,6 +89,8 @@
  * @property {string} created_by
  * @property {number} created_at
  * @property {number} last_seq
+ * @property {boolean} [encrypted] an end-to-end encrypted conversation (for good): chorus-js
+ *   can list it but not read or write its messages (docs/js-sdk.md)
  * @property {User[] | null} [others]
  * @property {number | null} [read_seq]
  */

@@ -63,6 +63,21 @@ export type Message = {
      */
     thread: string | null;
     attachments: FileInfo[];
+    /**
+     * in an end-to-end encrypted room, the
+     * message sealed by the sender's device (`body` is empty then); chorus-js cannot open it
+     */
+    encrypted?: MegolmEnvelope | null | undefined;
+};
+/**
+ * An end-to-end encrypted message as the server relays it (docs/e2e.md): opaque here.
+ */
+export type MegolmEnvelope = {
+    algorithm: "m.megolm.v1.aes-sha2";
+    sender_key: string;
+    device_id: string;
+    session_id: string;
+    ciphertext: string;
 };
 /**
  * A room; in the caller's room list also the read marker, and `others` for direct rooms.
@@ -74,6 +89,11 @@ export type Room = {
     created_by: string;
     created_at: number;
     last_seq: number;
+    /**
+     * an end-to-end encrypted conversation (for good): chorus-js
+     * can list it but not read or write its messages (docs/js-sdk.md)
+     */
+    encrypted?: boolean | undefined;
     others?: User[] | null | undefined;
     read_seq?: number | null | undefined;
 };
