@@ -16,7 +16,7 @@ import trio
 from chorus import protocol
 from chorus.actors.notifications import SIGNATURE_HEADER
 from chorus.client import ApiError, Event
-from chorus.persistence import Appended, EventKind, NewMessage
+from chorus.persistence import Admit, Appended, EventKind, NewMessage
 from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
 from tests.pgserver import PgServer, shared_pg_server
 from tests.redisserver import running_redis
@@ -251,15 +251,18 @@ async def test_a_request_the_room_fails_on_is_refused_and_the_room_keeps_serving
     running: RunningNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = running.node.services.store
-    append = store.append_messages
+    append = store.append_admitted
 
-    async def append_with_a_bug(room_id: str, batch: Sequence[NewMessage]) -> list[Appended]:
+    async def append_with_a_bug(
+        room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
+    ) -> list[Appended | Exception]:
         if any(message.body == "boom" for message in batch):
             raise RuntimeError("injected bug")
-        return await append(room_id, batch)
+        return await append(room_id, batch, admit, now)
 
-    # Fault injection around the real store: one message trips a "bug" in the room.
-    monkeypatch.setattr(store, "append_messages", append_with_a_bug)
+    # Fault injection around the real store (the room actor's one call to store a
+    # batch): one message trips a "bug" in the room.
+    monkeypatch.setattr(store, "append_admitted", append_with_a_bug)
     async with chat_user(running) as ada:
         room = await shared_room(ada)
         with pytest.raises(ApiError) as failed, trio.fail_after(15):
