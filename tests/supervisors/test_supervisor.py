@@ -388,6 +388,53 @@ async def test_a_supervisor_that_is_not_running_refuses_dynamic_children(
         await sup.terminate_child("w")
 
 
+async def test_an_exited_temporary_child_can_start_again_before_its_exit_is_handled(
+    journal: Journal, nursery: trio.Nursery
+) -> None:
+    # Under load the supervisor handles exits late, one per turn of its lock: a
+    # child that has exited must not refuse a fresh start meanwhile (DuplicateChild).
+    sup = await nursery.start(Supervisor("presence").run)
+    first = await sup.start_child(Worker("first", journal).spec(Restart.TEMPORARY))
+    rejoins = await sup.start_child(Worker("rejoins", journal).spec(Restart.TEMPORARY))
+    gate = trio.Event()
+    slow = Worker("slow", journal, gate=gate)
+    nursery.start_soon(sup.start_child, slow.spec(Restart.TEMPORARY))
+    await journal.wait_for(lambda events: "start slow" in events)
+    first.finish()  # its exit report waits for the lock, which the slow start holds
+    await trio.testing.wait_all_tasks_blocked()
+    rejoins.finish()  # queued behind the first one's
+    await journal.wait_for(lambda events: "stop rejoins" in events)
+    started: list[Handle] = []
+
+    async def start_again() -> None:
+        started.append(await sup.start_child(Worker("rejoins", journal).spec(Restart.TEMPORARY)))
+
+    async with trio.open_nursery() as starters:
+        starters.start_soon(start_again)
+        await trio.testing.wait_all_tasks_blocked()  # in line for the lock, ahead of the exit
+        gate.set()
+    await trio.testing.wait_all_tasks_blocked()  # the stale exit report has been handled
+    assert started and started[0] is not rejoins
+    assert sup.which_child("rejoins") is started[0]
+    assert sup.child_ids() == ["slow", "rejoins"]
+
+
+async def test_a_crashed_child_awaiting_its_restart_still_refuses_a_second_start(
+    journal: Journal, nursery: trio.Nursery
+) -> None:
+    sup = await nursery.start(Supervisor("rooms").run)
+    crashing = await sup.start_child(Worker("room:1", journal).spec(Restart.TRANSIENT))
+    gate = trio.Event()
+    nursery.start_soon(sup.start_child, Worker("slow", journal, gate=gate).spec())
+    await journal.wait_for(lambda events: "start slow" in events)
+    crashing.crash()  # the supervisor will restart it: the id stays taken
+    await journal.wait_for(lambda events: "stop room:1" in events)
+    with pytest.raises(DuplicateChild):
+        await sup.start_child(Worker("room:1", journal).spec(Restart.TRANSIENT))
+    gate.set()
+    await journal.wait_count("ready room:1", 2)
+
+
 # -- observability -------------------------------------------------------------------
 
 
