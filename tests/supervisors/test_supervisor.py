@@ -423,15 +423,28 @@ async def test_a_crashed_child_awaiting_its_restart_still_refuses_a_second_start
     journal: Journal, nursery: trio.Nursery
 ) -> None:
     sup = await nursery.start(Supervisor("rooms").run)
+    first = await sup.start_child(Worker("first", journal).spec(Restart.TEMPORARY))
     crashing = await sup.start_child(Worker("room:1", journal).spec(Restart.TRANSIENT))
     gate = trio.Event()
     nursery.start_soon(sup.start_child, Worker("slow", journal, gate=gate).spec())
     await journal.wait_for(lambda events: "start slow" in events)
-    crashing.crash()  # the supervisor will restart it: the id stays taken
+    first.finish()
+    await trio.testing.wait_all_tasks_blocked()
+    crashing.crash()  # the supervisor will restart it: the id stays taken meanwhile
     await journal.wait_for(lambda events: "stop room:1" in events)
-    with pytest.raises(DuplicateChild):
-        await sup.start_child(Worker("room:1", journal).spec(Restart.TRANSIENT))
-    gate.set()
+    refused: list[DuplicateChild] = []
+
+    async def start_again() -> None:
+        try:
+            await sup.start_child(Worker("room:1", journal).spec(Restart.TRANSIENT))
+        except DuplicateChild as exc:
+            refused.append(exc)
+
+    async with trio.open_nursery() as starters:
+        starters.start_soon(start_again)
+        await trio.testing.wait_all_tasks_blocked()  # in line for the lock, ahead of the exit
+        gate.set()
+    assert refused
     await journal.wait_count("ready room:1", 2)
 
 
