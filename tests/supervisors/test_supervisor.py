@@ -414,7 +414,8 @@ async def test_an_exited_temporary_child_can_start_again_before_its_exit_is_hand
         await trio.testing.wait_all_tasks_blocked()  # in line for the lock, ahead of the exit
         gate.set()
     await trio.testing.wait_all_tasks_blocked()  # the stale exit report has been handled
-    assert started and started[0] is not rejoins
+    assert started
+    assert started[0] is not rejoins
     assert sup.which_child("rejoins") is started[0]
     assert sup.child_ids() == ["slow", "rejoins"]
 
