@@ -70,12 +70,19 @@ class Presence:
         self._coalesce = coalesce
 
     async def report(self, user_id: str, update: ConnectionStatus) -> None:
-        """Tell the user's presence actor about one connection (starting the actor if needed)."""
+        """Tell the user's presence actor about one connection (starting the actor if needed).
+
+        Connections of the same user may report at once, as their actor exits
+        or starts: whoever starts it, every report reaches the one actor, which
+        stays while any connection is up and exits after the last has left.
+        Raises `ActorDead` only if no actor can be reached (the node is
+        stopping), never because another connection of the user raced this one.
+        """
         for attempt in range(_ATTEMPTS):
             try:
                 await (await self._actor(user_id)).send(update)
                 return
-            except (ActorDead, DuplicateChild):
+            except ActorDead:
                 if attempt == _ATTEMPTS - 1:
                     raise
 
@@ -94,7 +101,14 @@ class Presence:
             registry=self._registry,
             restart=Restart.TEMPORARY,
         )
-        started: ActorRef[ConnectionStatus] = await self._supervisor.start_child(spec)
+        try:
+            started: ActorRef[ConnectionStatus] = await self._supervisor.start_child(spec)
+        except DuplicateChild:
+            # Another connection of the user started it since we looked: use theirs.
+            running: ActorRef[ConnectionStatus] | None = self._supervisor.which_child(spec.id)
+            if running is None:
+                raise ActorDead(f"presence:{user_id} could not be started") from None
+            return running
         return started
 
     def _behaviour(self, user_id: str) -> _UserPresence:

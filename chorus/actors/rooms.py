@@ -94,7 +94,11 @@ class Rooms:
             try:
                 ref: ActorRef[RoomMessage] = await self._supervisor.start_child(spec)
             except DuplicateChild:
-                continue  # started concurrently by someone else: look it up again
+                # Started concurrently by someone else: theirs, unless it stopped since.
+                theirs: ActorRef[RoomMessage] | None = self._supervisor.which_child(name)
+                if theirs is None:
+                    continue
+                return theirs
             return ref
         raise ActorDead(f"could not start {name}")
 

@@ -44,6 +44,13 @@ class _Child:
     done: trio.Event = attrs.field(factory=trio.Event)
     value: StartedValue = None
     stopping: bool = False
+    reason: ExitReason | None = None
+    """How it ended, set as it ends (before its exit is handled)."""
+
+    @property
+    def finished(self) -> bool:
+        """Exited and not to be restarted: gone, even while its exit waits to be handled."""
+        return self.reason is not None and not should_restart(self.spec.restart, self.reason)
 
 
 @attrs.frozen
@@ -189,11 +196,19 @@ class Supervisor:
 
         Raises `DuplicateChild` if the id is taken, `ChildStartFailed` if the
         child raises before readiness, `SupervisorNotRunning` if not running.
+        An id is taken by a child that runs or is about to be restarted; one
+        that exited for good frees it at once, even if its exit is still queued
+        behind other work (under load the supervisor handles exits late, and a
+        caller that just saw the child exit must be able to start it afresh).
         """
         async with self._lock:
             self._check_running()
-            if spec.id in self._children:
+            current = self._children.get(spec.id)
+            if current is not None and not current.finished:
                 raise DuplicateChild(f"supervisor {self.name!r}: child {spec.id!r} is running")
+            if current is not None:
+                # Forgotten now: its queued exit report then finds it replaced and is dropped.
+                del self._children[spec.id]
             return (await self._start(spec)).value
 
     async def terminate_child(self, child_id: str) -> None:
@@ -262,6 +277,7 @@ class Supervisor:
             child.done.set()
         if child.scope.cancelled_caught or (child.stopping and reason is ExitReason.NORMAL):
             reason = ExitReason.SHUTDOWN
+        child.reason = reason  # no await since `done` was set: nobody saw it done without it
         if not readiness.ready:
             raise RuntimeError(f"child {child.spec.id!r} returned without signalling readiness")
         EXITS.labels(self.name, child.spec.label, reason.value).inc()

@@ -20,5 +20,5 @@ async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
         supervisor = await nursery.start(Supervisor("rooms").run)
         registry = Registry()
         rooms = Rooms(supervisor, registry, store, RoomConfig(resume_limit=5, idle_timeout=30))
-        yield World(store, rooms, registry, room.id, sender.id)
+        yield World(store, rooms, registry, room.id, sender.id, supervisor)
         supervisor.request_stop()

@@ -8,7 +8,7 @@ import trio.testing
 from prometheus_client import REGISTRY
 
 from chorus import protocol
-from chorus.actors import Reply
+from chorus.actors import ActorRef, Reply
 from chorus.actors.connection import GatewayResponder
 from chorus.actors.events import wire_message
 from chorus.actors.room import (
@@ -21,8 +21,10 @@ from chorus.actors.room import (
     Subscribe,
 )
 from chorus.persistence import NewMessage, Role, RoomKind
+from chorus.supervisors import Restart
 from tests.actors.world import World
 from tests.recorder import Recorder
+from tests.supervisors.children import Journal, Worker
 
 
 def post(world: World, client_id: str, origin: Recorder | None = None) -> Post:
@@ -127,6 +129,38 @@ async def test_closed_subscribers_are_dropped_on_the_next_broadcast(world: World
     await stays.wait_for(2, protocol.MessageEvent)
     assert gone.messages() == []
     assert len(stays.messages()) == 2
+
+
+async def test_an_idle_room_starts_again_while_its_supervisor_lags(world: World) -> None:
+    # The room's exit report queues behind others' while a slow start holds the
+    # supervisor: the next message must still start a fresh actor (no DuplicateChild).
+    world.rooms.config = RoomConfig(idle_timeout=0.2)
+    actor = await world.rooms.actor(world.room_id)
+    journal = Journal()
+    others = [
+        await world.supervisor.start_child(Worker(f"w{n}", journal).spec(Restart.TEMPORARY))
+        for n in range(4)
+    ]
+    gate = trio.Event()
+    slow = Worker("slow", journal, gate=gate)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(world.supervisor.start_child, slow.spec(Restart.TEMPORARY))
+        await journal.wait_for(lambda events: "start slow" in events)
+        for other in others:
+            other.finish()
+        await journal.wait_count("stop w3", 1)
+        with trio.fail_after(10):
+            await actor.wait_stopped()  # idle: its exit report queues behind the others'
+        fresh: list[ActorRef[RoomMessage]] = []
+
+        async def find_room() -> None:
+            fresh.append(await world.rooms.actor(world.room_id))
+
+        nursery.start_soon(find_room)
+        await trio.testing.wait_all_tasks_blocked()  # in line for the lock, ahead of the exits
+        gate.set()
+    assert fresh[0] is not actor
+    assert world.rooms.running(world.room_id) is fresh[0]
 
 
 async def test_an_idle_room_stops_and_forgets_its_name(world: World) -> None:

@@ -7,6 +7,7 @@ import attrs
 from chorus.actors import Registry
 from chorus.actors.rooms import Rooms
 from chorus.persistence import SqliteStore
+from chorus.supervisors import Supervisor
 
 
 @attrs.define
@@ -16,3 +17,4 @@ class World:
     registry: Registry
     room_id: str
     sender_id: str
+    supervisor: Supervisor

@@ -86,12 +86,15 @@ class Worker:
         stoppable: bool = False,
         honour_stop: bool = True,
         fail_start: Callable[[int], bool] = lambda _run: False,
+        gate: trio.Event | None = None,
     ) -> None:
         self.name = name
         self.journal = journal
         self.stoppable = stoppable
         self.honour_stop = honour_stop
         self.fail_start = fail_start
+        self.gate = gate
+        """If given, each run waits for it before readiness (a slow start)."""
         self.runs = 0
 
     async def __call__(self, *, task_status: trio.TaskStatus[Handle]) -> None:
@@ -107,6 +110,8 @@ class Worker:
         try:
             # Yield once so a test can see that the next child waits for readiness.
             await trio.lowlevel.checkpoint()
+            if self.gate is not None:
+                await self.gate.wait()
             self.journal.add(f"ready {self.name}")
             task_status.started(handle)
             await handle.wait_exit()

@@ -388,6 +388,65 @@ async def test_a_supervisor_that_is_not_running_refuses_dynamic_children(
         await sup.terminate_child("w")
 
 
+async def lagging(sup: Supervisor, journal: Journal, nursery: trio.Nursery) -> trio.Event:
+    """Make `sup` lag as under load: a slow start holds its lock, an exit report waits.
+
+    Exits from now on queue behind that one; setting the returned event ends the start.
+    """
+    first = await sup.start_child(Worker("first", journal).spec(Restart.TEMPORARY))
+    gate = trio.Event()
+    nursery.start_soon(sup.start_child, Worker("slow", journal, gate=gate).spec(Restart.TEMPORARY))
+    await journal.wait_for(lambda events: "start slow" in events)
+    first.finish()
+    await trio.testing.wait_all_tasks_blocked()
+    return gate
+
+
+async def start_in_line(sup: Supervisor, spec: ChildSpec, gate: trio.Event) -> Handle:
+    """Start `spec` from the lagging supervisor's lock queue, ahead of its pending exits."""
+    started: list[Handle] = []
+
+    async def start() -> None:
+        started.append(await sup.start_child(spec))
+
+    async with trio.open_nursery() as starters:
+        starters.start_soon(start)
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+    return started[0]
+
+
+async def test_an_exited_temporary_child_can_start_again_before_its_exit_is_handled(
+    journal: Journal, nursery: trio.Nursery
+) -> None:
+    # Under load the supervisor handles exits late, one per turn of its lock: a
+    # child that has exited must not refuse a fresh start meanwhile (DuplicateChild).
+    sup = await nursery.start(Supervisor("presence").run)
+    rejoins = await sup.start_child(Worker("rejoins", journal).spec(Restart.TEMPORARY))
+    gate = await lagging(sup, journal, nursery)
+    rejoins.finish()
+    await journal.wait_for(lambda events: "stop rejoins" in events)
+    again = await start_in_line(sup, Worker("rejoins", journal).spec(Restart.TEMPORARY), gate)
+    await trio.testing.wait_all_tasks_blocked()  # the stale exit report has been handled
+    assert again is not rejoins
+    assert sup.which_child("rejoins") is again
+    assert sup.child_ids() == ["slow", "rejoins"]  # a fresh start goes last
+
+
+async def test_a_crashed_child_awaiting_its_restart_still_refuses_a_second_start(
+    journal: Journal, nursery: trio.Nursery
+) -> None:
+    sup = await nursery.start(Supervisor("rooms").run)
+    crashing = await sup.start_child(Worker("room:1", journal).spec(Restart.TRANSIENT))
+    gate = await lagging(sup, journal, nursery)
+    crashing.crash()  # the supervisor will restart it: the id stays taken meanwhile
+    await journal.wait_for(lambda events: "stop room:1" in events)
+    with pytest.raises(ExceptionGroup) as refused:
+        await start_in_line(sup, Worker("room:1", journal).spec(Restart.TRANSIENT), gate)
+    assert refused.group_contains(DuplicateChild)
+    await journal.wait_count("ready room:1", 2)
+
+
 # -- observability -------------------------------------------------------------------
 
 
