@@ -565,10 +565,19 @@ export class HttpApi {
       if (this.session?.refresh_token == null) throw new Error('log in first');
       options.body = { refresh_token: this.session.refresh_token };
     }
+    const signedIn = this.session?.user.id;
     try {
-      return this._keep(await this._call('POST', '/auth/refresh', options));
+      const session = await oneRefreshPerProfile(this.tokenMode, () =>
+        this._call('POST', '/auth/refresh', options),
+      );
+      if (signedIn !== undefined && session.user.id !== signedIn) {
+        // Another tab of this browser profile signed in as someone else, replacing the
+        // one refresh cookie: this client's session is over, it must not become theirs.
+        throw new ChorusError(401, 'session_changed', 'another account signed in in this browser');
+      }
+      return this._keep(session);
     } catch (error) {
-      // The session is over (expired, revoked, or its token reused): sign in again.
+      // The session is over (expired, revoked, its token reused, or replaced): sign in again.
       if (error instanceof ChorusError && error.status === 401) this._setSession(null);
       throw error;
     }
@@ -787,4 +796,21 @@ async function errorOf(response) {
   } catch {
     return new ChorusError(response.status, 'http_error', text.slice(0, 200), retryAfter);
   }
+}
+
+/**
+ * Run `refresh` alone among the tabs of this browser profile in cookie mode (the Web
+ * Locks API): they share one refresh cookie, which each refresh rotates, so two at
+ * once would present the same token and the server would revoke the session as
+ * stolen. The one that waited sends the cookie the first one got. Elsewhere (JSON
+ * mode, Node, no Web Locks) `refresh` runs as it is.
+ * @template T
+ * @param {TokenMode} tokenMode
+ * @param {() => Promise<T>} refresh
+ * @returns {Promise<T>}
+ */
+function oneRefreshPerProfile(tokenMode, refresh) {
+  const locks = globalThis.navigator?.locks;
+  if (tokenMode !== 'cookie' || locks === undefined) return refresh();
+  return locks.request('chorus-js-refresh', refresh);
 }
