@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -29,14 +28,8 @@ from tests.e2e.secure import secure_user
 from tests.files.storage.conftest import s3_client
 from tests.http.test_file_delivery import moto as moto  # a fixture: the files bucket on moto
 from tests.pgserver import PgServer
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import RedisServer
 from tests.s3server import S3_REGION, MotoServer
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 async def _monitor(

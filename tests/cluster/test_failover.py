@@ -12,18 +12,16 @@ or reordered.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
 from chorus.bots import SwarmOptions, failures, provision_node, run_swarm
 from chorus.config import Settings
 from tests.cluster.nodes import NodeProcess, running_nodes, start_node
 from tests.pgserver import PgServer
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import RedisServer
 
 RAMP_UP = 2.0
 KILL_AT = RAMP_UP + 3.0
@@ -35,12 +33,6 @@ DRAIN_AT = RAMP_UP + 8.0
 ENV = {"CHORUS_RESUME_LIMIT": "20", "CHORUS_SHUTDOWN_GRACE": "3"}
 """A small resume limit, so that bots away for a while get `too_far`; a short grace,
 so that the drained node closes its WebSockets (1001) within the run."""
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 async def at_swarm_time(clock: dict[str, float], moment: float) -> None:

@@ -35,17 +35,11 @@ from tests.e2e.node import PASSWORD
 from tests.gateway.test_gateway import closed_code
 from tests.pgserver import PgServer
 from tests.polling import until
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import RedisServer
 from tests.wsclient import ws_connect
 
 NODES = 3
 DELIVERY_TIMEOUT = 15.0
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 @attrs.define(eq=False)

@@ -7,23 +7,14 @@ the SDK follows the `room_added` events by itself.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from chorus import protocol
 from tests.cluster.nodes import chatter, running_nodes
 from tests.pgserver import PgServer
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import RedisServer
 
 DELIVERY_TIMEOUT = 15.0
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 async def test_dm_group_dm_and_private_room_adds_arrive_live_once_and_in_order_across_processes(

@@ -4,7 +4,6 @@ and an admin's session revocation made through one node apply at once on the oth
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,10 @@ from chorus.client import ApiError
 from tests.cli.test_serve import CHORUS
 from tests.cluster.nodes import chatter, running_nodes
 from tests.pgserver import PgServer
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import RedisServer
 
 WITHIN = 5.0
 """Seconds a change made on one node may take to reach a socket on the other."""
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 async def test_ban_mute_and_session_revocation_reach_the_other_process(

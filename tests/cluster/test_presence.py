@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -10,12 +9,6 @@ import trio
 
 from chorus.cluster import LocalDirectory, RedisDirectory, open_redis_bus
 from tests.redisserver import RedisServer, running_redis
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path) as server:
-        yield server
 
 
 async def test_a_user_online_on_any_live_node_is_online(

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import coredis
-import pytest
 import structlog
 import trio
 
@@ -19,12 +18,6 @@ from tests.redisserver import RedisServer, running_redis
 
 FOREVER = 1e-6
 """A rate so low that nothing refills during a test: only the burst counts."""
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path) as server:
-        yield server
 
 
 async def _client(url: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import coredis
@@ -20,12 +19,6 @@ from chorus.cluster._redis import (
 )
 from tests.redisserver import RedisServer, running_redis
 from tests.tlsfiles import tls_files
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path) as server:
-        yield server
 
 
 class Inbox:

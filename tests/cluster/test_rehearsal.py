@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import trio
 
 from chorus.bots import SwarmOptions, failures, provision_node, run_swarm
@@ -32,7 +31,7 @@ from tests.cluster.test_failover import at_swarm_time
 from tests.pgserver import PgServer
 from tests.polling import until
 from tests.ports import free_port
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import RedisServer
 
 OPS = Path(__file__).parents[2] / "ops"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -45,12 +44,6 @@ DRAIN_AT = RAMP_UP + 3.0
 KILL_AT = RAMP_UP + 6.0
 """...and when node 1 gets SIGKILL."""
 BOTS = 30
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 @asynccontextmanager

@@ -11,22 +11,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 import trio
 
 from chorus.persistence import open_postgres_store
 from tests.cluster.nodes import CHORUS, running_nodes
 from tests.pgserver import PgServer
 from tests.polling import until
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import RedisServer
 
 PASSWORD = "long enough password"
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 def bearer(token: str) -> dict[str, str]:

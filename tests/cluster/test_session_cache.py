@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.cluster.nodes import running_nodes
 from tests.pgserver import PgServer
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import RedisServer
 
 PASSWORD = "long enough password"
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 def bearer(token: str) -> dict[str, str]:

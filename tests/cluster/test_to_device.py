@@ -12,7 +12,6 @@ from typing import Any
 
 import attrs
 import httpx
-import pytest
 import trio
 
 from chorus import protocol
@@ -22,13 +21,7 @@ from tests.http.test_attachments import Socket, connect_socket
 from tests.http.test_e2e_keys import ClientDevice
 from tests.http.test_e2e_to_device import delivered, deliveries, olm
 from tests.pgserver import PgServer
-from tests.redisserver import RedisServer, running_redis
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
-        yield server
+from tests.redisserver import RedisServer
 
 
 async def signed_up(http: httpx.AsyncClient, username: str, device_id: str) -> ClientDevice:
