@@ -6,7 +6,9 @@
  * @module
  */
 
+import { ChorusError } from '/chorus-js/index.js';
 import { h, mount, when } from './dom.js';
+import { Invitations } from './invites.js';
 import { describe } from './login.js';
 import { Timeline } from './timeline.js';
 import { saveCache } from './store.js';
@@ -88,8 +90,11 @@ export class ChatScreen {
     this._loadingOlder = false;
     /** The open thread's composer. @type {HTMLElement | null} */
     this._threadForm = null;
+    this.invites = new Invitations(this);
     this.roomList = h('ul', { class: 'room-list', id: 'room-list' });
     this.roomTitle = h('h2', { id: 'room-title' }, 'No room open');
+    this.leaveButton = h('button', { type: 'button', class: 'act', id: 'leave-room', hidden: true, onclick: () => this.leave() }, 'Leave room');
+    this.roomError = h('p', { class: 'error', id: 'room-error', role: 'alert' });
     this.people = h('ul', { class: 'people', id: 'people', 'aria-label': 'Members' });
     this.older = h('button', { type: 'button', class: 'older', onclick: () => this.loadOlder() }, 'Load older messages');
     this.messages = h('div', { class: 'messages', id: 'messages' });
@@ -127,7 +132,14 @@ export class ChatScreen {
     this.roomSection = h(
       'section',
       { class: 'room', 'aria-labelledby': 'room-title' },
-      h('header', { class: 'room-head' }, this.roomTitle, this.people),
+      h(
+        'header',
+        { class: 'room-head' },
+        h('div', { class: 'room-line' }, this.roomTitle, h('div', { class: 'room-actions' }, this.invites.toggle, this.leaveButton)),
+        this.people,
+        this.invites.form,
+        this.roomError,
+      ),
       this.timeline,
       this.typingLine,
       this.encryptedNote,
@@ -142,6 +154,7 @@ export class ChatScreen {
     const sidebar = h(
       'nav',
       { class: 'sidebar', id: 'sidebar', 'aria-label': 'Rooms' },
+      this.invites.section,
       h('h2', null, 'Rooms'),
       this.roomList,
       h(
@@ -228,14 +241,14 @@ export class ChatScreen {
       if (room !== undefined && note.room !== this.current && note.kind !== 'reply') room.mentions = (room.mentions ?? 0) + 1;
       this.renderBadges();
     });
-    c.on('room_added', () => void this.refreshRooms());
-    c.on('room_found', () => void this.refreshRooms());
-    c.on('room_removed', ({ room }) => {
-      this.rooms.delete(room);
-      if (this.current === room) this.current = null;
-      this.renderRooms();
-      this.renderRoom();
+    c.on('room_added', ({ room }) => {
+      this.invites.joined(room); // accepted (maybe on another device): no longer pending
+      void this.refreshRooms();
     });
+    c.on('room_found', () => void this.refreshRooms());
+    // Left (here or on another device), removed or banned: the room goes.
+    c.on('room_removed', ({ room }) => this.forget(room));
+    c.on('room_invited', (event) => this.invites.invited(event));
     c.on('file', ({ file }) => this._files.get(file.id)?.(file));
     c.on('receipt', ({ room, user, seq }) => this.receipt(room, user, seq));
   }
@@ -274,6 +287,7 @@ export class ChatScreen {
   /** Load the rooms (with unread counts), join each, open the first. */
   async start() {
     await this.refreshRooms();
+    void this.invites.load();
     try {
       const notes = await this.api.notifications({ limit: 50 });
       this.unreadNotifications = notes.filter((note) => note.read_at === null).length;
@@ -302,6 +316,7 @@ export class ChatScreen {
       this.rooms = new Map(rooms.map((room) => [room.id, room]));
       this.saveRooms();
       this.renderRooms();
+      this.renderActions();
       for (const room of rooms) {
         if (!before.has(room.id) || !this.client.rooms.has(room.id)) void this.subscribe(room.id);
         for (const other of room.others ?? []) this.users.set(other.id, other);
@@ -494,6 +509,8 @@ export class ChatScreen {
   renderRoom() {
     const room = this.current === null ? undefined : this.rooms.get(this.current);
     this.roomTitle.textContent = room === undefined ? 'No room open' : this.roomName(room);
+    this.roomError.textContent = '';
+    this.renderActions();
     // End-to-end encrypted rooms need a client holding the keys (docs/e2e.md): shown, not written.
     const encrypted = room?.encrypted === true;
     this.composer.hidden = room === undefined || encrypted;
@@ -501,6 +518,14 @@ export class ChatScreen {
     this.renderPeople();
     this.renderTimeline();
     this.renderTyping();
+  }
+
+  /** The open room's header actions, as the user's role there allows (it may change). */
+  renderActions() {
+    const room = this.current === null ? undefined : this.rooms.get(this.current);
+    // Nobody leaves a direct room (docs/api.md); the owner may try, and is told why not.
+    this.leaveButton.hidden = room === undefined || room.kind === 'direct';
+    this.invites.renderAction(room);
   }
 
   renderPeople() {
@@ -621,6 +646,7 @@ export class ChatScreen {
       this.renderTimeline();
       this.renderPeople();
       this.renderTyping();
+      this.invites.render();
     } catch {
       this.users.delete(userId);
     }
@@ -1011,8 +1037,56 @@ export class ChatScreen {
   sideError(error) {
     // Offline (or before the session is restored) the status line says it all.
     if (!navigator.onLine || this.api.session === null) return;
+    this.sideMessage(describe(error));
+  }
+
+  /** @param {string} text */
+  sideMessage(text) {
     const box = this.root.querySelector('#side-error');
-    if (box !== null) box.textContent = describe(error);
+    if (box !== null) box.textContent = text;
+  }
+
+  /** Leave the open room, once confirmed; the owner is told why the server refuses. */
+  async leave() {
+    const roomId = this.current;
+    const room = roomId === null ? undefined : this.rooms.get(roomId);
+    if (roomId === null || room === undefined) return;
+    if (!window.confirm(`Leave ${this.roomName(room)}? You will no longer see its messages.`)) return;
+    this.roomError.textContent = '';
+    try {
+      await this.api.leaveRoom(roomId);
+    } catch (error) {
+      const owner = error instanceof ChorusError && error.status === 403 && room.role === 'owner';
+      this.roomError.textContent = owner ? 'You own this room, and the owner cannot leave it: make another member the owner first.' : describe(error);
+      return;
+    }
+    // `room_removed` follows on every connection of the user; this one need not wait.
+    this.forget(roomId);
+  }
+
+  /**
+   * The user is no longer a member of the room: it leaves the list (and the cache);
+   * if it was open, another room opens.
+   * @param {string} roomId
+   */
+  forget(roomId) {
+    if (!this.rooms.delete(roomId)) return;
+    this.timelines.delete(roomId); // a later membership starts from fresh history
+    this.members.delete(roomId);
+    this.saveRooms();
+    if (this.panel?.kind === 'thread' && this.panel.room === roomId) this.closePanel();
+    if (this.current !== roomId) {
+      this.renderRooms();
+      return;
+    }
+    this.current = null;
+    const next = this.lastRoom();
+    if (next !== null) {
+      void this.open(next);
+      return;
+    }
+    this.renderRooms();
+    this.renderRoom();
   }
 
   // -- the side panel: threads, search, inbox, directory -----------------------------

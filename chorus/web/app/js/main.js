@@ -91,6 +91,7 @@ async function main() {
     connection.connected = true;
     renderStatus();
     void screen.refreshRooms();
+    void screen.invites.load(); // invitations revoked meanwhile go (no event tells)
   });
   document.addEventListener('visibilitychange', () => {
     // Away from the tab: "idle" for the others; back: online, and what is shown is read.
