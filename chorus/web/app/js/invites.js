@@ -78,9 +78,9 @@ export class Invitations {
     } catch (error) {
       if (error instanceof ChorusError && error.status === 404) {
         this.joined(roomId); // revoked, or declined on another device: it is gone
-        this.screen.sideMessage('That invitation was withdrawn.');
+        this.screen.sidebar.showMessage('That invitation was withdrawn.');
       } else {
-        this.screen.sideError(error);
+        this.screen.sidebar.showError(error);
       }
       return;
     }
@@ -95,7 +95,7 @@ export class Invitations {
     } catch (error) {
       // 404: revoked or answered elsewhere meanwhile; it goes from the list all the same.
       if (!(error instanceof ChorusError && error.status === 404)) {
-        this.screen.sideError(error);
+        this.screen.sidebar.showError(error);
         return;
       }
     }

@@ -75,17 +75,17 @@ async function main() {
     saveCache(null);
     location.reload();
   });
-  screen.stored = await outbox.list();
-  outbox.onchange = () => screen.outboxChanged();
+  screen.composer.stored = await outbox.list();
+  outbox.onchange = () => screen.composer.outboxChanged();
   client.on('ready', () => {
     connection.connected = true;
     renderStatus();
-    screen.renderTimeline();
+    screen.roomView.renderTimeline();
   });
   client.on('connection_lost', () => {
     connection.connected = false;
     renderStatus();
-    screen.renderTimeline();
+    screen.roomView.renderTimeline();
   });
   client.on('reconnected', () => {
     connection.connected = true;
@@ -96,7 +96,7 @@ async function main() {
   document.addEventListener('visibilitychange', () => {
     // Away from the tab: "idle" for the others; back: online, and what is shown is read.
     client.setPresence(document.visibilityState === 'visible' ? 'online' : 'idle');
-    screen.markReadIfSeen();
+    screen.roomView.markReadIfSeen();
   });
   client.on('session_ended', () => {
     saveCache(null);
