@@ -8,7 +8,7 @@ import attrs
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import ARTIFACTS, PASSWORD
 from tests.web.test_web_client import Person, open_person
 
 expect.set_options(timeout=15_000)
@@ -79,6 +79,9 @@ def test_an_invitation_arrives_live_is_accepted_and_the_member_leaves_on_every_t
         invitation = bob.page.locator("#invites .invite")
         expect(invitation).to_have_count(1)
         expect(invitation).to_contain_text(f"{plans} from {ada.username}")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        bob.page.screenshot(path=ARTIFACTS / "web-client-invitation.png")
+        ada.page.screenshot(path=ARTIFACTS / "web-client-invite-form.png")
         bob.page.get_by_role("button", name=f"Accept the invitation to {plans}").click()
         expect(bob.page.locator("#room-title")).to_have_text(plans)
         expect(bob.page.locator("#invitations")).to_be_hidden()
@@ -153,6 +156,13 @@ def test_a_declined_a_revoked_and_a_refused_invitation(browser: Browser, node_ur
         expect(result).to_have_text(f"{eve.username} is banned from this room: lift the ban first.")
         invite(ada.page, dan.username)
         expect(result).to_have_text(f"{dan.username} is a member of this room already.")
+        # Escape closes the form, and the keyboard is back on the action that opened it.
+        ada.page.get_by_label("Invite a person").press("Escape")
+        expect(ada.page.locator("#invite-form")).to_be_hidden()
+        expect(ada.page.get_by_role("button", name="Invite…")).to_be_focused()
+        expect(ada.page.get_by_role("button", name="Invite…")).to_have_attribute(
+            "aria-expanded", "false"
+        )
 
         # Cy declines (live): the invitation goes, and stays gone after a reload.
         invite(ada.page, cy.username)

@@ -39,6 +39,12 @@ export class Invitations {
       h('button', { type: 'submit' }, 'Invite'),
       this.result,
     );
+    this.form.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        this.closeForm();
+        this.toggle.focus(); // back to the action that opened it
+      }
+    });
     /** The room header's action: shown in a private room to a member who may invite. */
     this.toggle = h('button', { type: 'button', class: 'act', id: 'invite-toggle', 'aria-controls': 'invite-form', 'aria-expanded': 'false', hidden: true, onclick: () => this.toggleForm() }, 'Invite…');
   }
