@@ -175,12 +175,15 @@ def test_a_declined_a_revoked_and_a_refused_invitation(browser: Browser, node_ur
         expect(listed).to_have_text([f"🔒 {later}"])
         assert secret not in rooms_listed(cy.page)
 
-        # Revoked while shown (no event says so): gone at the next reload.
+        # Revoked while shown (no event says so): gone once the page reconnects.
         dan.call("POST", f"/rooms/{room['id']}/invites", json={"user_id": dan.id_of(cy.username)})
         expect(listed).to_have_text([f"🔒 {later}", f"🔒 {secret}"])
         dan.call("DELETE", f"/rooms/{room['id']}/invites/{dan.id_of(cy.username)}")
-        cy.page.reload()
+        cy.context.set_offline(True)
+        expect(cy.page.locator("#status")).to_contain_text("Offline")
+        cy.context.set_offline(False)
         expect(listed).to_have_text([f"🔒 {later}"])
+        expect(cy.page.locator("#status")).to_be_hidden()
     finally:
         ada.context.close()
         cy.context.close()

@@ -14,7 +14,10 @@ import { h, mount } from './dom.js';
 import { describe } from './login.js';
 
 /** @typedef {import('./chat.js').ChatScreen} ChatScreen */
-/** @typedef {import('/chorus-js/types.js').Invitation} Invitation */
+/**
+ * A pending invitation as listed: the room (its id and name) and who invited.
+ * @typedef {{room: {id: string, name: string}, invited_by: string}} Pending
+ */
 /** @typedef {import('/chorus-js/types.js').RoomInvitedEvent} RoomInvitedEvent */
 
 /** The room roles that may invite (docs/permissions.md, `invite`). */
@@ -24,7 +27,7 @@ export class Invitations {
   /** @param {ChatScreen} screen */
   constructor(screen) {
     this.screen = screen;
-    /** The pending invitations by room id, oldest first. @type {Map<string, Invitation>} */
+    /** The pending invitations by room id, oldest first. @type {Map<string, Pending>} */
     this.pending = new Map();
     this.list = h('ul', { class: 'invite-list', id: 'invites' });
     /** The sidebar's section: hidden while nothing is pending. */
@@ -63,8 +66,7 @@ export class Invitations {
 
   /** @param {RoomInvitedEvent} event */
   invited(event) {
-    const room = { id: event.room, name: event.name, kind: /** @type {const} */ ('private'), created_by: event.by, created_at: Date.now(), last_seq: 0 };
-    this.pending.set(event.room, { room, invited_by: event.by, created_at: Date.now() });
+    this.pending.set(event.room, { room: { id: event.room, name: event.name }, invited_by: event.by });
     void this.screen.user(event.by);
     this.render();
   }
