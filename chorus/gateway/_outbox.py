@@ -174,7 +174,8 @@ class Flusher:
     load: when it exceeds `SATURATED_LAG`, the next round also waits about as
     long again (at most `MAX_WINDOW`), so each `send` carries more frames and
     the node spends less CPU per delivery exactly when it has none to spare.
-    Below that, nothing waits longer than the pass.
+    Below that, or after more than `MAX_WINDOW` with nothing to write, nothing
+    waits longer than the pass.
 
     It also owns the tasks of outboxes whose socket is full (`spawn`), so an
     idle connection needs no nursery of its own.
@@ -225,8 +226,11 @@ class Flusher:
                 await trio.lowlevel.checkpoint()
             else:
                 self._parked = True
+                parked_at = clock()
                 await self._idle.park()
                 started = self._woken_at
+                if started - parked_at > MAX_WINDOW:
+                    self.window = 0.0  # nothing to write for a while: not saturated
             lag = clock() - started
             if self.window:
                 await trio.sleep(self.window)

@@ -95,6 +95,25 @@ async def test_a_flush_round_waits_longer_only_after_a_saturated_pass(
         assert _received(theirs) == b"five"
 
 
+async def test_a_window_is_dropped_after_a_quiet_spell(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock
+) -> None:
+    flusher: Flusher = await nursery.start(Flusher().run)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        theirs.setblocking(False)
+        outbox = Outbox(ours, flusher, limit=1 << 20, on_overflow=_never, on_broken=_never)
+        assert outbox.offer(b"busy")
+        mock_clock.jump(0.005)
+        await trio.testing.wait_all_tasks_blocked()
+        assert flusher.window == 0.005
+        mock_clock.jump(MAX_WINDOW * 2)  # then nothing to write for a while
+        assert outbox.offer(b"after")
+        await trio.testing.wait_all_tasks_blocked()
+        assert _received(theirs) == b"busyafter"  # written at once, not held for the window
+
+
 async def test_the_window_after_a_saturated_pass_is_bounded(
     nursery: trio.Nursery, mock_clock: trio.testing.MockClock
 ) -> None:
