@@ -13,7 +13,11 @@ each event frame, the appends to the outboxes, the flusher's `send()` calls.
 Run it under `valgrind --tool=callgrind` twice, with `--rounds K` and with
 `--rounds 0`, and divide the difference by N*M*P*K deliveries (the reading
 process is not traced: callgrind follows no `exec`). `strace -c` on the same
-command counts the `sendto` calls per delivery. See docs/benchmarks.md.
+command counts the `sendto` calls per delivery. With `--busy-ms`, a task
+keeps every scheduling pass at least that long while posts are in flight (a
+node near saturation, where the flusher's window turns on) and the posts of
+a round come in one per room per pass: for counting sends, not instructions
+(the spinning is timed). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import trio
@@ -103,8 +108,26 @@ def connected_pairs(count: int) -> list[tuple[socket.socket, socket.socket]]:
     return pairs
 
 
+async def spin(
+    seconds: float, *, task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Make every scheduling pass take at least `seconds` (as on a saturated node)."""
+    with trio.CancelScope() as scope:
+        task_status.started(scope)
+        while True:
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                pass
+            await trio.lowlevel.checkpoint()
+
+
 async def run(
-    data_dir: Path, servers: list[socket.socket], room_count: int, posts: int, rounds: int
+    data_dir: Path,
+    servers: list[socket.socket],
+    room_count: int,
+    posts: int,
+    rounds: int,
+    busy: float,
 ) -> None:
     members = len(servers) // room_count
     async with open_sqlite_store(data_dir / "chorus.db") as store, trio.open_nursery() as nursery:
@@ -134,8 +157,9 @@ async def run(
             await reply.wait()
         for number in range(-1, rounds):  # round -1 starts the actors: counted in both runs
             acks = Acks(room_count * posts)
-            for room_id in rooms:
-                for index in range(posts):
+            spinner = await nursery.start(spin, busy) if busy else None
+            for index in range(posts):
+                for room_id in rooms:
                     post = Post(
                         sender_id=sender.id,
                         body=f"message {index} of round {number} of room {room_id}, some text",
@@ -144,8 +168,12 @@ async def run(
                         responder=acks,
                     )
                     await actors.send(room_id, post)
+                if spinner is not None:
+                    await trio.sleep(busy)  # a post to every room per pass or so, as they come in
             with trio.fail_after(60):
                 await acks.done.wait()
+                if spinner is not None:
+                    spinner.cancel()
                 await trio.testing.wait_all_tasks_blocked()  # the flusher has sent the round
             if acks.refusals:
                 raise SystemExit(f"{acks.refusals} posts were refused")
@@ -164,6 +192,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--posts", type=int, default=1, help="posts per room per round")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--busy-ms", type=float, default=0.0, help="minimum pass length")
     args = parser.parse_args()
     silence_logging()
     pairs = connected_pairs(args.rooms * args.members)
@@ -175,7 +204,9 @@ def main() -> None:
         client.close()
     servers = [server for server, _ in pairs]
     with tempfile.TemporaryDirectory(prefix="chorus-fanout-") as folder:
-        trio.run(run, Path(folder), servers, args.rooms, args.posts, args.rounds)
+        trio.run(
+            run, Path(folder), servers, args.rooms, args.posts, args.rounds, args.busy_ms / 1000
+        )
     out, _ = drain.communicate(timeout=60)
     deliveries = args.rooms * args.members * args.posts * args.rounds
     print(f"{deliveries} deliveries counted; {int(out)} bytes read")
