@@ -32,10 +32,20 @@ class Recorder:
             while sum(isinstance(f, kind) for f in self.frames) < count:
                 await self.changed.wait()
 
-    def send_frame(self, frame: bytes) -> bool:
-        # A broadcast frame: a WebSocket header (2 or 4 bytes here) then the JSON payload.
-        header = 4 if frame[1] == 126 else 2
-        return self.send(frame[header:])
+    def send_frame(self, frames: bytes) -> bool:
+        """One or more whole broadcast frames: each a WebSocket header, then its JSON payload."""
+        if not self.open:
+            return False
+        view = memoryview(frames)
+        while view:
+            length, header = view[1], 2
+            if length == 126:
+                length, header = int.from_bytes(view[2:4]), 4
+            elif length == 127:
+                length, header = int.from_bytes(view[2:10]), 10
+            self.send(bytes(view[header : header + length]))
+            view = view[header + length :]
+        return self.open
 
     def close(self, code: int, reason: str) -> None:
         self.open = False

@@ -61,7 +61,9 @@ class Subscriber(Protocol):
 
     def send(self, payload: bytes) -> bool: ...
 
-    def send_frame(self, frame: bytes) -> bool: ...
+    def send_frame(self, frames: bytes) -> bool:
+        """Queue one or more whole WebSocket frames, built once for every recipient."""
+        ...
 
     def close(self, code: int, reason: str) -> None: ...
 
@@ -258,6 +260,9 @@ class RoomActor:
         self._bus = bus
         self._topic = f"room:{room_id}"
         self._subscribers: dict[str, Subscriber] = {}
+        self._send_frames: dict[str, Callable[[bytes], bool]] = {}
+        """Each subscriber's `send_frame`, in the same order: the broadcast loop calls these
+        without looking anything up per recipient. Changed only with `_subscribers`."""
         self._typing_sent: dict[str, float] = {}
         self._delivered = 0
         """The room's seqs up to here have been queued to subscribers, in order, once."""
@@ -345,6 +350,7 @@ class RoomActor:
                 await self._subscribe(message)
             case Unsubscribe(subscriber_id=subscriber_id):
                 self._subscribers.pop(subscriber_id, None)
+                self._send_frames.pop(subscriber_id, None)
             case Change():
                 await self._change(message)
             case Receipt(user_id=user_id, seq=seq):
@@ -373,6 +379,7 @@ class RoomActor:
                 request.reply.fail(exc)
                 return
         self._subscribers[subscriber.id] = subscriber
+        self._send_frames[subscriber.id] = subscriber.send_frame
         request.reply.send(self._delivered)
 
     async def _missed(self, after_seq: int) -> Sequence[Message] | None:
@@ -404,6 +411,7 @@ class RoomActor:
     def _evict(self, user_id: str, notice: bytes) -> set[str]:
         evicted = {s.id for s in self._subscribers.values() if s.user_id == user_id}
         for subscriber_id in evicted:
+            del self._send_frames[subscriber_id]
             self._subscribers.pop(subscriber_id).send(notice)
         return evicted
 
@@ -439,20 +447,31 @@ class RoomActor:
             if origin != self._origin:  # this node already showed its own
                 self._broadcast(text_frame(event))
 
-    def _broadcast(self, frame: bytes, skip: str | None = None) -> int:
-        """Queue `frame` to every subscriber (but `skip`); drops closed ones. Returns the count."""
-        # The per-recipient loop of every delivery: keep it to one call each.
+    def _broadcast(self, frames: bytes, count: int = 1, skip: str | None = None) -> int:
+        """Queue `frames` (`count` whole frames, encoded once) to every subscriber but `skip`.
+
+        Each subscriber gets them in one append, in order and never interleaved
+        with other frames. Drops closed subscribers. Returns the deliveries:
+        recipients times `count`.
+        """
+        # The per-recipient loop of every delivery: one call each, nothing looked up.
         if skip is None:
-            closed = [s.id for s in self._subscribers.values() if not s.send_frame(frame)]
+            closed = [sid for sid, send in self._send_frames.items() if not send(frames)]
         else:
             closed = [
-                s.id for s in self._subscribers.values() if s.id != skip and not s.send_frame(frame)
+                sid for sid, send in self._send_frames.items() if sid != skip and not send(frames)
             ]
         for subscriber_id in closed:
-            del self._subscribers[subscriber_id]
-        count = len(self._subscribers) - (skip in self._subscribers)
-        FRAMES_OUT_BROADCAST.inc(count)
-        return count
+            del self._subscribers[subscriber_id], self._send_frames[subscriber_id]
+        deliveries = (len(self._send_frames) - (skip in self._send_frames)) * count
+        FRAMES_OUT_BROADCAST.inc(deliveries)
+        return deliveries
+
+    def _broadcast_all(self, frames: list[bytes]) -> int:
+        """Queue `frames` to every subscriber as one append each (see `_broadcast`)."""
+        if not frames:
+            return 0
+        return self._broadcast(b"".join(frames), len(frames))
 
     def _may_write(self, request: Post | Change) -> bool:
         """Gateway writes must come from a subscriber (an evicted member is refused)."""
@@ -690,13 +709,16 @@ class RoomActor:
         so no client gets a message twice. Returns the deliveries made.
         """
         deliveries = 0
+        frames: list[bytes] = []  # queued to everyone at once: one append per subscriber
         for seq, payload in sorted(events):
             if seq > self._delivered + 1:
+                deliveries += self._broadcast_all(frames)  # they come before the gap's events
+                frames = []
                 deliveries += await self._backfill(seq - 1)
             if seq == self._delivered + 1:
-                deliveries += self._broadcast(text_frame(payload))
+                frames.append(text_frame(payload))
                 self._delivered = seq
-        return deliveries
+        return deliveries + self._broadcast_all(frames)
 
     async def _backfill(self, up_to: int) -> int:
         """Deliver stored messages after the delivered seq, up to `up_to` (a bus gap)."""
@@ -711,11 +733,10 @@ class RoomActor:
                 )
                 if not page:
                     break
-                for event in page:
-                    deliveries += self._broadcast(
-                        text_frame(event_payload(event, encrypted=self._encrypted))
-                    )
-                    self._delivered = event.seq
+                deliveries += self._broadcast_all(
+                    [text_frame(event_payload(event, encrypted=self._encrypted)) for event in page]
+                )
+                self._delivered = page[-1].seq
         except StoreError as exc:
             # The gap stays; the next event or resync fills it.
             _log.warning("room.backfill_failed", room=self.room_id, error=str(exc))

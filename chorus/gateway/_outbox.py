@@ -1,9 +1,12 @@
 """The outbound hot path: per-connection byte buffers flushed by one task per node.
 
 Appending a frame never waits and wakes nobody but the flusher, at most once
-per scheduling round; the flusher writes each dirty connection's pending
-bytes with one non-blocking `send`. Only a connection whose kernel buffer is
-full gets a task of its own, which waits for writability (DESIGN.md §8).
+per round; the flusher writes each dirty connection's pending bytes with one
+non-blocking `send` per round, however many frames were queued to it. Only a
+connection whose kernel buffer is full gets a task of its own, which waits
+for writability (DESIGN.md §8). When the node is near saturation the flusher
+lets a round gather frames for a little longer (`Flusher`), so that a busy
+node makes fewer, larger writes; an idle or moderately loaded one writes at once.
 """
 
 from __future__ import annotations
@@ -65,15 +68,15 @@ class Outbox:
         """True once no more frames are accepted (what is queued is still written)."""
         return self._closed
 
-    def offer(self, frame: bytes) -> bool:
-        """Queue `frame` without waiting; False if the outbox is closed or just overflowed."""
+    def offer(self, frames: bytes) -> bool:
+        """Queue `frames` (whole frames) without waiting; False if closed or just overflowed."""
         if self._closed:
             return False
         # `_append`, inlined: this runs once per recipient of every broadcast.
         buffer = self._buffer
         if not buffer and not self._blocked:
             self._flusher.mark(self)
-        buffer += frame
+        buffer += frames
         if len(buffer) > self.limit:
             self._closed = True
             self._on_overflow()
@@ -92,8 +95,22 @@ class Outbox:
 
     def flush(self) -> None:
         """Write what the kernel takes now; hand the rest to a task that waits to write."""
-        if self._blocked or not self._buffer or self._write_now():
+        # `_write_now`, inlined: the flusher calls this once per dirty connection per round.
+        buffer = self._buffer
+        if self._blocked or not buffer:
             return
+        try:
+            sent = self._sock.send(buffer)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            sent = 0  # TLS: the same bytes go again later (the buffer only grows)
+        except OSError:
+            self.discard()
+            self._on_broken()
+            return
+        if sent == len(buffer):
+            buffer.clear()
+            return
+        del buffer[:sent]
         self._blocked = True
         self._flusher.spawn(self._drain)
 
@@ -142,8 +159,23 @@ class Outbox:
             self.discard()  # the connection closed the socket while we waited
 
 
+SATURATED_LAG = 0.002
+"""Seconds: when one pass over the runnable tasks takes longer, the node is near saturation."""
+MAX_WINDOW = 0.008
+"""Seconds: the longest a round waits for more frames when the node is near saturation."""
+
+
 class Flusher:
     """Writes every outbox that got frames since its last round, once per round.
+
+    A round starts when an outbox gets a frame and first lets every runnable
+    task run once (one scheduling pass), so frames queued in the same pass go
+    out in one `send` per connection. The time that pass took measures the
+    load: when it exceeds `SATURATED_LAG`, the next round also waits about as
+    long again (at most `MAX_WINDOW`), so each `send` carries more frames and
+    the node spends less CPU per delivery exactly when it has none to spare.
+    Below that, or after more than `MAX_WINDOW` with nothing to write, nothing
+    waits longer than the pass.
 
     It also owns the tasks of outboxes whose socket is full (`spawn`), so an
     idle connection needs no nursery of its own.
@@ -152,7 +184,11 @@ class Flusher:
     def __init__(self) -> None:
         self._dirty: list[Outbox] = []
         self._idle = trio.lowlevel.ParkingLot()
+        self._parked = False
+        self._woken_at = 0.0
         self._nursery: trio.Nursery | None = None
+        self.window = 0.0
+        """Seconds the next round waits after its pass (0 unless the node is near saturation)."""
 
     def spawn(self, drain: Callable[[], Awaitable[None]]) -> None:
         """Run `drain` in a task of the flusher (it ends when the outbox is written or closed)."""
@@ -163,7 +199,9 @@ class Flusher:
     def mark(self, outbox: Outbox) -> None:
         """Called by an outbox that had nothing pending and now has a frame."""
         self._dirty.append(outbox)
-        if self._idle:
+        if self._parked:  # a plain flag: `ParkingLot.__len__` is a Python call per mark
+            self._parked = False
+            self._woken_at = trio.current_time()
             self._idle.unpark()
 
     async def run(
@@ -179,12 +217,24 @@ class Flusher:
                 self._nursery = None
 
     async def _flush_rounds(self) -> None:
+        clock = trio.current_time
         while True:
+            # Let every runnable task append first, so one send carries it all: a
+            # checkpoint, or the wake-up, returns after one pass over the runnable tasks.
             if self._dirty:
-                # Let every runnable task append first, so one send carries it all.
+                started = clock()
                 await trio.lowlevel.checkpoint()
             else:
+                self._parked = True
+                parked_at = clock()
                 await self._idle.park()
+                started = self._woken_at
+                if started - parked_at > MAX_WINDOW:
+                    self.window = 0.0  # nothing to write for a while: not saturated
+            lag = clock() - started
+            if self.window:
+                await trio.sleep(self.window)
+            self.window = min(lag, MAX_WINDOW) if lag > SATURATED_LAG else 0.0
             dirty, self._dirty = self._dirty, []
             for outbox in dirty:
                 outbox.flush()

@@ -63,6 +63,38 @@ async def test_posts_are_stored_in_order_broadcast_once_and_acknowledged(world: 
     assert [wire_message(m, encrypted=False) for m in stored] == reader.messages()
 
 
+@attrs.define(eq=False)
+class CountingRecorder(Recorder):
+    """A recorder that also counts the appends a broadcast made to it."""
+
+    appends: int = 0
+
+    def send_frame(self, frames: bytes) -> bool:
+        self.appends += 1
+        return super().send_frame(frames)
+
+
+def _deliveries() -> float:
+    return REGISTRY.get_sample_value("chorus_deliveries_total") or 0.0
+
+
+async def test_a_stored_batch_reaches_each_subscriber_in_one_append(world: World) -> None:
+    # Encoded once for everyone and appended once per subscriber, however many posts the
+    # batch holds: the per-recipient work of a broadcast does not grow with the batch.
+    readers = [CountingRecorder("reader-1"), CountingRecorder("reader-2")]
+    for reader in readers:
+        await subscribe(world, reader)
+    actor = await world.rooms.actor(world.room_id)
+    before = _deliveries()
+    for n in range(5):  # all queued before the actor runs: it stores them as one batch
+        assert actor.try_send(post(world, f"c{n}"))
+    for reader in readers:
+        await reader.wait_for(5, protocol.MessageEvent)
+        assert [m.seq for m in reader.messages()] == [1, 2, 3, 4, 5]
+        assert reader.appends == 1
+    assert _deliveries() == before + 10
+
+
 def _deliveries_timed() -> float:
     return REGISTRY.get_sample_value("chorus_delivery_seconds_count") or 0.0
 
