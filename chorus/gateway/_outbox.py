@@ -159,23 +159,13 @@ class Outbox:
             self.discard()  # the connection closed the socket while we waited
 
 
-SATURATED_LAG = 0.002
-"""Seconds: when one pass over the runnable tasks takes longer, the node is near saturation."""
-MAX_WINDOW = 0.008
-"""Seconds: the longest a round waits for more frames when the node is near saturation."""
-
-
 class Flusher:
     """Writes every outbox that got frames since its last round, once per round.
 
     A round starts when an outbox gets a frame and first lets every runnable
     task run once (one scheduling pass), so frames queued in the same pass go
-    out in one `send` per connection. The time that pass took measures the
-    load: when it exceeds `SATURATED_LAG`, the next round also waits about as
-    long again (at most `MAX_WINDOW`), so each `send` carries more frames and
-    the node spends less CPU per delivery exactly when it has none to spare.
-    Below that, or after more than `MAX_WINDOW` with nothing to write, nothing
-    waits longer than the pass.
+    out in one `send` per connection. Under load a pass is longer and holds
+    more frames, so batching grows with the load and never waits otherwise.
 
     It also owns the tasks of outboxes whose socket is full (`spawn`), so an
     idle connection needs no nursery of its own.
@@ -185,10 +175,7 @@ class Flusher:
         self._dirty: list[Outbox] = []
         self._idle = trio.lowlevel.ParkingLot()
         self._parked = False
-        self._woken_at = 0.0
         self._nursery: trio.Nursery | None = None
-        self.window = 0.0
-        """Seconds the next round waits after its pass (0 unless the node is near saturation)."""
 
     def spawn(self, drain: Callable[[], Awaitable[None]]) -> None:
         """Run `drain` in a task of the flusher (it ends when the outbox is written or closed)."""
@@ -201,7 +188,6 @@ class Flusher:
         self._dirty.append(outbox)
         if self._parked:  # a plain flag: `ParkingLot.__len__` is a Python call per mark
             self._parked = False
-            self._woken_at = trio.current_time()
             self._idle.unpark()
 
     async def run(
@@ -217,24 +203,13 @@ class Flusher:
                 self._nursery = None
 
     async def _flush_rounds(self) -> None:
-        clock = trio.current_time
         while True:
-            # Let every runnable task append first, so one send carries it all: a
-            # checkpoint, or the wake-up, returns after one pass over the runnable tasks.
             if self._dirty:
-                started = clock()
+                # Let every runnable task append first, so one send carries it all.
                 await trio.lowlevel.checkpoint()
             else:
                 self._parked = True
-                parked_at = clock()
                 await self._idle.park()
-                started = self._woken_at
-                if started - parked_at > MAX_WINDOW:
-                    self.window = 0.0  # nothing to write for a while: not saturated
-            lag = clock() - started
-            if self.window:
-                await trio.sleep(self.window)
-            self.window = min(lag, MAX_WINDOW) if lag > SATURATED_LAG else 0.0
             dirty, self._dirty = self._dirty, []
             for outbox in dirty:
                 outbox.flush()
