@@ -218,6 +218,8 @@ def main() -> None:
             log_format="json",
             log_level="warning",
             heartbeat_interval=600.0,
+            max_connections=1_000_000,  # every client is 127.0.0.1: lift the caps
+            max_connections_per_address=1_000_000,
         )
         bots = 2 * args.connections
         rooms = max(1, bots * args.rooms_each // args.room_size) if args.rooms_each else 1

@@ -342,7 +342,7 @@ class ChatConnection:
         self._principal = principal
         self.device_id = hello.device_id
         self.user_id = principal.user_id
-        self._conn.log = self._conn.log.bind(user=principal.user_id)
+        self._conn.user = principal.user_id
         self._context.sessions.add(principal.session_id, self)
         limits = self._context.limits
         self._conn.set_deadline(
