@@ -137,15 +137,20 @@ def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
 
 
 class Sessions:
-    """The chat connections of each session on this node (to close them on logout)."""
+    """The chat connections of each session on this node (to close them on logout).
+
+    A session or user has a few connections at most, so each has a list: an empty
+    set costs more than a list of three (and every idle connection has one of each).
+    """
 
     def __init__(self) -> None:
-        self._by_session: dict[str, set[ChatConnection]] = {}
-        self._by_user: dict[str, set[ChatConnection]] = {}
+        self._by_session: dict[str, list[ChatConnection]] = {}
+        self._by_user: dict[str, list[ChatConnection]] = {}
 
     def add(self, session_id: str, connection: ChatConnection) -> None:
-        self._by_session.setdefault(session_id, set()).add(connection)
-        self._by_user.setdefault(connection.user_id, set()).add(connection)
+        """Index `connection` (once: a connection is added once, after `hello`)."""
+        self._by_session.setdefault(session_id, []).append(connection)
+        self._by_user.setdefault(connection.user_id, []).append(connection)
 
     def discard(self, session_id: str, connection: ChatConnection) -> None:
         _discard(self._by_session, session_id, connection)
@@ -176,10 +181,10 @@ class Sessions:
             connection.close(CloseCode.SESSION_REVOKED, "session ended")
 
 
-def _discard(index: dict[str, set[ChatConnection]], key: str, connection: ChatConnection) -> None:
+def _discard(index: dict[str, list[ChatConnection]], key: str, connection: ChatConnection) -> None:
     connections = index.get(key)
-    if connections is not None:
-        connections.discard(connection)
+    if connections is not None and connection in connections:
+        connections.remove(connection)
         if not connections:
             del index[key]
 
@@ -218,8 +223,9 @@ class ChatConnection:
         self.user_id = ""
         self.device_id: str | None = None
         """The end-to-end encryption device `hello` named (this session's), if any."""
-        self._to_device_sent: set[str] = set()
-        """Ids of the device's queued messages sent on this connection, not acknowledged yet."""
+        self._to_device_sent: set[str] | None = None
+        """Ids of the device's queued messages sent on this connection, not acknowledged yet
+        (made with the first one: most connections never have any)."""
         self._principal: Principal | None = None
         self._joined: set[str] = set()
         self._bucket = TokenBucket(
@@ -260,9 +266,14 @@ class ChatConnection:
         except StoreError as exc:  # it stays queued: the next wake-up or connection gets it
             self._conn.log.warning("to_device.fetch_failed", error=str(exc))
             return
+        if not pending:
+            return
+        if self._to_device_sent is None:
+            self._to_device_sent = set()
+        sent = self._to_device_sent
         for message in pending:
-            if message.id not in self._to_device_sent:
-                self._to_device_sent.add(message.id)
+            if message.id not in sent:
+                sent.add(message.id)
                 self.send(protocol.encode(e2e.to_device_event(message)))
 
     # -- Handler ------------------------------------------------------------------------
@@ -568,7 +579,8 @@ class ChatConnection:
         except StoreError as refusal:
             self._refuse(ref, refusal)
             return
-        self._to_device_sent.difference_update(ids)
+        if self._to_device_sent is not None:
+            self._to_device_sent.difference_update(ids)
         self.send(protocol.encode(protocol.Ack(ref=ref)))
 
     async def _mark_read(self, ref: str, room: str, seq: int) -> None:
