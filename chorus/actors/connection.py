@@ -9,6 +9,7 @@ actors reach it through `send`/`send_frame`/`close`, which never wait.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from typing import Literal
 
@@ -481,7 +482,8 @@ class ChatConnection:
                 last_seqs[room_id] = await context.rooms.ask(
                     room_id, self._subscription(after_seq), timeout=_ASK_TIMEOUT
                 )
-                self._joined.add(room_id)
+                # Interned: the members of a room share one id string (each decoded its own).
+                self._joined.add(sys.intern(room_id))
                 await self._send_presence_of_members(room_id)
         except (StoreError, ActorDead, AskTimeout):
             self._error(ref, ErrorCode.UNAVAILABLE, "cannot join now; retry")
