@@ -9,6 +9,7 @@ actors reach it through `send`/`send_frame`/`close`, which never wait.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from typing import Literal
 
@@ -137,15 +138,20 @@ def error_reply(ref: str | None, error: Exception) -> protocol.ErrorReply:
 
 
 class Sessions:
-    """The chat connections of each session on this node (to close them on logout)."""
+    """The chat connections of each session on this node (to close them on logout).
+
+    A session or user has a few connections at most, so each has a list: an empty
+    set costs more than a list of three (and every idle connection has one of each).
+    """
 
     def __init__(self) -> None:
-        self._by_session: dict[str, set[ChatConnection]] = {}
-        self._by_user: dict[str, set[ChatConnection]] = {}
+        self._by_session: dict[str, list[ChatConnection]] = {}
+        self._by_user: dict[str, list[ChatConnection]] = {}
 
     def add(self, session_id: str, connection: ChatConnection) -> None:
-        self._by_session.setdefault(session_id, set()).add(connection)
-        self._by_user.setdefault(connection.user_id, set()).add(connection)
+        """Index `connection` (once: a connection is added once, after `hello`)."""
+        self._by_session.setdefault(session_id, []).append(connection)
+        self._by_user.setdefault(connection.user_id, []).append(connection)
 
     def discard(self, session_id: str, connection: ChatConnection) -> None:
         _discard(self._by_session, session_id, connection)
@@ -176,10 +182,10 @@ class Sessions:
             connection.close(CloseCode.SESSION_REVOKED, "session ended")
 
 
-def _discard(index: dict[str, set[ChatConnection]], key: str, connection: ChatConnection) -> None:
+def _discard(index: dict[str, list[ChatConnection]], key: str, connection: ChatConnection) -> None:
     connections = index.get(key)
-    if connections is not None:
-        connections.discard(connection)
+    if connections is not None and connection in connections:
+        connections.remove(connection)
         if not connections:
             del index[key]
 
@@ -218,8 +224,9 @@ class ChatConnection:
         self.user_id = ""
         self.device_id: str | None = None
         """The end-to-end encryption device `hello` named (this session's), if any."""
-        self._to_device_sent: set[str] = set()
-        """Ids of the device's queued messages sent on this connection, not acknowledged yet."""
+        self._to_device_sent: set[str] | None = None
+        """Ids of the device's queued messages sent on this connection, not acknowledged yet
+        (made with the first one: most connections never have any)."""
         self._principal: Principal | None = None
         self._joined: set[str] = set()
         self._bucket = TokenBucket(
@@ -260,9 +267,14 @@ class ChatConnection:
         except StoreError as exc:  # it stays queued: the next wake-up or connection gets it
             self._conn.log.warning("to_device.fetch_failed", error=str(exc))
             return
+        if not pending:
+            return
+        if self._to_device_sent is None:
+            self._to_device_sent = set()
+        sent = self._to_device_sent
         for message in pending:
-            if message.id not in self._to_device_sent:
-                self._to_device_sent.add(message.id)
+            if message.id not in sent:
+                sent.add(message.id)
                 self.send(protocol.encode(e2e.to_device_event(message)))
 
     # -- Handler ------------------------------------------------------------------------
@@ -342,7 +354,7 @@ class ChatConnection:
         self._principal = principal
         self.device_id = hello.device_id
         self.user_id = principal.user_id
-        self._conn.log = self._conn.log.bind(user=principal.user_id)
+        self._conn.user = principal.user_id
         self._context.sessions.add(principal.session_id, self)
         limits = self._context.limits
         self._conn.set_deadline(
@@ -470,7 +482,8 @@ class ChatConnection:
                 last_seqs[room_id] = await context.rooms.ask(
                     room_id, self._subscription(after_seq), timeout=_ASK_TIMEOUT
                 )
-                self._joined.add(room_id)
+                # Interned: the members of a room share one id string (each decoded its own).
+                self._joined.add(sys.intern(room_id))
                 await self._send_presence_of_members(room_id)
         except (StoreError, ActorDead, AskTimeout):
             self._error(ref, ErrorCode.UNAVAILABLE, "cannot join now; retry")
@@ -568,7 +581,8 @@ class ChatConnection:
         except StoreError as refusal:
             self._refuse(ref, refusal)
             return
-        self._to_device_sent.difference_update(ids)
+        if self._to_device_sent is not None:
+            self._to_device_sent.difference_update(ids)
         self.send(protocol.encode(protocol.Ack(ref=ref)))
 
     async def _mark_read(self, ref: str, room: str, seq: int) -> None:

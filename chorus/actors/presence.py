@@ -47,7 +47,13 @@ class Presence:
     holds the last status announced for each user connected here: right for
     them, not for users connected only to other nodes (ask `statuses`). Presence
     actors are temporary, as room actors are (see `Rooms`): one that crashes
-    is started afresh by the user's next report, so crashes cannot escalate.
+    is started afresh by the user's next report, with no memory of the user's
+    connections, so crashes cannot escalate.
+
+    An actor runs only while it has changes to settle: once it has announced,
+    it exits and leaves the user's state (their connections' statuses, what was
+    announced) here, for the actor the next report starts. So a user whose
+    connections sit idle costs a small object, not a task and a mailbox.
     """
 
     def __init__(
@@ -68,15 +74,18 @@ class Presence:
         # A lone node's directory is its board: the same statuses, kept once.
         self.directory: PresenceDirectory = directory or self.board
         self._coalesce = coalesce
+        self._users: dict[str, _Connections] = {}
+        """The users with connections here (and users being settled): the state their
+        presence actors pick up."""
 
     async def report(self, user_id: str, update: ConnectionStatus) -> None:
         """Tell the user's presence actor about one connection (starting the actor if needed).
 
         Connections of the same user may report at once, as their actor exits
         or starts: whoever starts it, every report reaches the one actor, which
-        stays while any connection is up and exits after the last has left.
-        Raises `ActorDead` only if no actor can be reached (the node is
-        stopping), never because another connection of the user raced this one.
+        exits once it has nothing left to settle. Raises `ActorDead` only if no
+        actor can be reached (the node is stopping), never because another
+        connection of the user raced this one.
         """
         for attempt in range(_ATTEMPTS):
             try:
@@ -87,7 +96,7 @@ class Presence:
                     raise
 
     def tracked(self, user_id: str) -> ActorRef[ConnectionStatus] | None:
-        """The user's presence actor on this node (None once all their connections left)."""
+        """The user's presence actor on this node, while it settles a change (else None)."""
         ref: ActorRef[ConnectionStatus] | None = self._registry.whereis(f"presence:{user_id}")
         return ref if ref is not None and ref.alive else None
 
@@ -147,27 +156,46 @@ class Presence:
             await self.announce(user_id, status)
 
 
+class _Connections:
+    """A user's state between the runs of their presence actor."""
+
+    __slots__ = ("announced", "statuses")
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, Literal["online", "idle"]] = {}
+        """The status of each of the user's connections on this node."""
+        self.announced: PresenceStatus = "offline"
+
+
 class _UserPresence:
-    """The behaviour of one user's presence actor."""
+    """The behaviour of one run of a user's presence actor: settle one change, then exit."""
 
     def __init__(self, user_id: str, presence: Presence, coalesce: float) -> None:
         self._user_id = user_id
         self._presence = presence
         self._coalesce = coalesce
-        self._connections: dict[str, Literal["online", "idle"]] = {}
-        self._announced: PresenceStatus = "offline"
 
     async def __call__(self, inbox: Inbox[ConnectionStatus]) -> None:
+        users = self._presence._users
         # A user coming online is reported at once (nothing to coalesce yet): the
         # directory must know them before their rooms see them, or a node dying in
-        # between would leave them shown online with nobody to take it back.
-        coalesce = 0.0
-        async for update in inbox:
-            self._apply(update)
-            await self._settle(inbox, coalesce)
-            coalesce = self._coalesce
-            if not self._connections:
-                return  # _settle ended on an empty mailbox with no await since
+        # between would leave them shown online with nobody to take it back. Later
+        # changes (a run for a user already connected here) are coalesced.
+        known = users.get(self._user_id)
+        coalesce = 0.0 if known is None else self._coalesce
+        self._state = users[self._user_id] = known or _Connections()
+        try:
+            async for update in inbox:
+                self._apply(update)
+                await self._settle(inbox, coalesce)
+                # _settle ended on an empty mailbox with no await since: this run is
+                # done, and the next report starts another.
+                break
+        except BaseException:
+            users.pop(self._user_id, None)  # a crash forgets the user: the next run starts afresh
+            raise
+        if not self._state.statuses:
+            del users[self._user_id]  # the last connection has left: nothing to keep
 
     async def _settle(self, inbox: Inbox[ConnectionStatus], coalesce: float) -> None:
         """Absorb changes for `coalesce` seconds, then announce until nothing changes."""
@@ -177,19 +205,20 @@ class _UserPresence:
         while True:
             for late in inbox.drain(1024):
                 self._apply(late)
-            shown = await self._presence.across_nodes(self._user_id, aggregate(self._connections))
+            status = aggregate(self._state.statuses)
+            shown = await self._presence.across_nodes(self._user_id, status)
             meanwhile = inbox.drain(1024)
             if meanwhile:  # changed while we asked: ask again
                 for update in meanwhile:
                     self._apply(update)
                 continue
-            if shown == self._announced:
+            if shown == self._state.announced:
                 return  # the mailbox was empty and nothing has awaited since
-            self._announced = shown
+            self._state.announced = shown
             await self._presence.announce(self._user_id, shown)
 
     def _apply(self, update: ConnectionStatus) -> None:
         if update.status is None:
-            self._connections.pop(update.conn_id, None)
+            self._state.statuses.pop(update.conn_id, None)
         else:
-            self._connections[update.conn_id] = update.status
+            self._state.statuses[update.conn_id] = update.status

@@ -130,7 +130,18 @@ class Connection:
         self._deadline_code = int(CloseCode.POLICY_VIOLATION)
         self._sliding: float | None = None
         self._waiting: trio.CancelScope | None = None
-        self.log = _log.bind(conn=conn_id, remote=self.remote)
+        self._proxy: str | None = None
+        """The trusted proxy the client came through, if any (for the log)."""
+        self.user: str | None = None
+        """The user signed in on this connection, once the chat logic knows (for the log)."""
+
+    @property
+    def log(self) -> structlog.typing.FilteringBoundLogger:
+        """A logger bound to this connection (made when used: an idle connection keeps none)."""
+        log: structlog.typing.FilteringBoundLogger = _log.bind(conn=self.id, remote=self.remote)
+        if self._proxy is not None:
+            log = log.bind(proxy=self._proxy)
+        return log if self.user is None else log.bind(user=self.user)
 
     # -- called by the chat logic -----------------------------------------------------
 
@@ -227,7 +238,7 @@ class Connection:
             forwarded = _headers(request, b"x-forwarded-for")
             self.remote = self._proxies.client_address(self._peer[0], forwarded)
             self.address = self.remote
-            self.log = _log.bind(conn=self.id, remote=self.remote, proxy=self._peer[0])
+            self._proxy = self._peer[0]
         if urlsplit(request.target).path != "/":
             self._reject(404, "the gateway listens on /")
             return False

@@ -210,7 +210,13 @@ class Gateway:
             if opened:
                 if self._draining.is_set():  # upgraded just before `drain` looked
                     self._send_elsewhere(conn)
-                await self._serve(conn)
+                # Served here, not in a helper: an idle connection's task is its frames.
+                handler = self._new_handler(conn)
+                try:
+                    await conn.serve(handler)
+                finally:
+                    with trio.move_on_after(DISCONNECT_TIMEOUT, shield=True):
+                        await handler.on_disconnect()
             elif conn.probe is not None:
                 await self._answer_probe(conn, conn.probe)
             with trio.move_on_after(CLOSE_TIMEOUT):
@@ -259,14 +265,6 @@ class Gateway:
                 return
         exposition = await trio.to_thread.run_sync(prometheus_client.generate_latest)
         conn.respond(200, "OK", exposition, prometheus_client.CONTENT_TYPE_LATEST)
-
-    async def _serve(self, conn: Connection) -> None:
-        handler = self._new_handler(conn)
-        try:
-            await conn.serve(handler)
-        finally:
-            with trio.move_on_after(DISCONNECT_TIMEOUT, shield=True):
-                await handler.on_disconnect()
 
 
 async def _tls_handshake(tls: ssl.SSLSocket, timeout: float) -> bool:

@@ -41,11 +41,28 @@ class _Child:
 
     spec: ChildSpec
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    done: trio.Event = attrs.field(factory=trio.Event)
+    exited: bool = False
+    """Its task has ended (set by `_supervise` only, through `mark_exited`)."""
+    _done: trio.Event | None = attrs.field(default=None, init=False)
+    """Made only when someone waits for the exit: thousands of children (one per
+    connection) never have anyone waiting, and an event costs a set."""
     value: StartedValue = None
     stopping: bool = False
     reason: ExitReason | None = None
     """How it ended, set as it ends (before its exit is handled)."""
+
+    def mark_exited(self) -> None:
+        self.exited = True
+        if self._done is not None:
+            self._done.set()
+
+    async def wait_exited(self) -> None:
+        """Return once its task has ended (at once if it has)."""
+        if self.exited:
+            return
+        if self._done is None:
+            self._done = trio.Event()
+        await self._done.wait()
 
     @property
     def finished(self) -> bool:
@@ -71,19 +88,29 @@ class _Readiness:
     it; after it, only its supervisor stops it (and in its own order). If the
     starter was cancelled meanwhile, trio leaves the child where it was to be
     cancelled there, so the shield must not go up.
+
+    Once used, it lets go of trio's task status: that holds the nursery the
+    child was started in (a cancel scope and its sets), which a long-lived
+    child would otherwise keep alive, about 1 KiB for each connection.
     """
+
+    __slots__ = ("_child", "_outer", "_task", "ready")
 
     def __init__(self, child: _Child, outer: trio.TaskStatus[StartedValue]) -> None:
         self._child = child
-        self._outer = outer
+        self._outer: trio.TaskStatus[StartedValue] | None = outer
         self._task = trio.lowlevel.current_task()
         self.ready = False
 
     def started(self, value: StartedValue = None) -> None:
+        outer = self._outer
+        if outer is None:
+            raise RuntimeError("called 'started' twice on the same task status")
         self._child.value = value
         self.ready = True
+        self._outer = None
         parent_before = self._task.parent_nursery
-        self._outer.started(value)
+        outer.started(value)
         if self._task.parent_nursery is not parent_before:
             self._child.scope.shield = True
 
@@ -226,13 +253,13 @@ class Supervisor:
     def which_child(self, child_id: str) -> StartedValue | None:
         """The started value of the running child `child_id`, or None."""
         child = self._children.get(child_id)
-        if child is None or child.done.is_set():
+        if child is None or child.exited:
             return None
         return child.value
 
     def child_ids(self) -> list[str]:
         """Ids of the running children, in start order."""
-        return [cid for cid, child in self._children.items() if not child.done.is_set()]
+        return [cid for cid, child in self._children.items() if not child.exited]
 
     # -- internals -------------------------------------------------------------
 
@@ -263,6 +290,7 @@ class Supervisor:
     ) -> None:
         """Run one child and report how it ended; errors before readiness go to the starter."""
         readiness = _Readiness(child, task_status)
+        del task_status  # only `readiness` may hold it (see `_Readiness`)
         reason, error = ExitReason.NORMAL, None
         try:
             with child.scope:
@@ -274,10 +302,10 @@ class Supervisor:
                 raise
             reason, error = ExitReason.CRASH, exc
         finally:
-            child.done.set()
+            child.mark_exited()
         if child.scope.cancelled_caught or (child.stopping and reason is ExitReason.NORMAL):
             reason = ExitReason.SHUTDOWN
-        child.reason = reason  # no await since `done` was set: nobody saw it done without it
+        child.reason = reason  # no await since `mark_exited`: nobody saw it exited without it
         if not readiness.ready:
             raise RuntimeError(f"child {child.spec.id!r} returned without signalling readiness")
         EXITS.labels(self.name, child.spec.label, reason.value).inc()
@@ -357,15 +385,15 @@ class Supervisor:
 
     async def _stop_child(self, child: _Child) -> None:
         """Grace period for `Stoppable` children, then cancellation; returns once it ended."""
-        if child.done.is_set():
+        if child.exited:
             return
         child.stopping = True
         if isinstance(child.value, Stoppable) and child.spec.shutdown > 0:
             child.value.request_stop()
             with trio.move_on_after(child.spec.shutdown):
-                await child.done.wait()
+                await child.wait_exited()
         child.scope.cancel()
-        await child.done.wait()
+        await child.wait_exited()
 
 
 def _describe(error: BaseException | None) -> str | None:
