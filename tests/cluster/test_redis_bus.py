@@ -90,7 +90,7 @@ async def test_publications_past_the_full_queue_are_counted_as_dropped(
     # chorus_bus_dropped_total feeds the bus-disconnected alert (ops/prometheus). A bus
     # whose publisher is not running stands for one whose Redis is away: its queue fills.
     client = coredis.Redis.from_url(redis.url, decode_responses=False)
-    bus = RedisBus(client, client.pubsub())
+    bus = RedisBus(client)
     before = _dropped()
     for n in range(PUBLISH_QUEUE + 3):
         await bus.publish("room:1", b"%d" % n)
