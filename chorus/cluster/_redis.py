@@ -3,7 +3,7 @@
 One connection publishes (coredis), one subscribes to every topic this node
 has local subscribers for: on one Redis server our own `RespSubscriber`,
 which takes in every message of a socket read in one task step; on a Redis
-Cluster coredis' sharded pub/sub, one message per scheduler pass. Both
+Cluster coredis' sharded pub/sub (one message per scheduler pass). Both
 reconnect with backoff and resubscribe by themselves; what was published
 meanwhile is lost (pub/sub is at-most-once), which room actors repair from
 the store (gap detection and periodic resync).
@@ -140,8 +140,9 @@ class _Receiver(Protocol):
     async def unsubscribe(self, channel: str) -> None: ...
 
 
-class _ShardedReceiver:
-    """Receives through coredis' sharded pub/sub (a Redis Cluster), one message per pass."""
+class _CoredisReceiver:
+    """Receives through coredis' pub/sub (a Redis Cluster's sharded one), one message per
+    scheduler pass."""
 
     def __init__(self, pubsub: Any, dispatch: Callable[[bytes | str, bytes], None]) -> None:
         self._pubsub = pubsub
@@ -182,7 +183,7 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
     URLs), naming some of its nodes.
     """
     nodes = cluster_nodes(url)
-    if nodes is None:
+    if nodes is None and url.partition("://")[0] in _RESP_SCHEMES:
         client: Any = coredis.Redis.from_url(url, decode_responses=False)
         async with client, trio.open_nursery() as nursery:
             bus = RedisBus(client)
@@ -194,19 +195,28 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
             yield bus
             nursery.cancel_scope.cancel()
         return
-    client = coredis.RedisCluster(
-        startup_nodes=nodes, decode_responses=False, **_cluster_connection_options(url)
-    )
-    async with client, client.sharded_pubsub(ignore_subscribe_messages=True) as pubsub:
-        bus = RedisBus(client, sharded=True)
-        sharded = _ShardedReceiver(pubsub, bus._dispatch)
-        bus._receiver = sharded
+    if nodes is None:  # another scheme coredis knows (e.g. unix://): its pub/sub
+        client = coredis.Redis.from_url(url, decode_responses=False)
+        subscriber = client.pubsub
+    else:
+        client = coredis.RedisCluster(
+            startup_nodes=nodes, decode_responses=False, **_cluster_connection_options(url)
+        )
+        subscriber = client.sharded_pubsub
+    async with client, subscriber(ignore_subscribe_messages=True) as pubsub:
+        bus = RedisBus(client, sharded=nodes is not None)
+        fallback = _CoredisReceiver(pubsub, bus._dispatch)
+        bus._receiver = fallback
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(sharded.run)
+            nursery.start_soon(fallback.run)
             nursery.start_soon(bus._publisher)
-            _log.info("bus.connected", url=redact_url(url), cluster=True)
+            _log.info("bus.connected", url=redact_url(url), cluster=nodes is not None)
             yield bus
             nursery.cancel_scope.cancel()
+
+
+_RESP_SCHEMES = frozenset({"redis", "rediss"})
+"""Single-server URL schemes `RespSubscriber` receives on (TCP, TLS)."""
 
 
 _CLUSTER_SCHEMES = frozenset({"redis-cluster", "rediss-cluster"})
