@@ -295,7 +295,8 @@ class RoomActor:
         if self._bus is not None:
             # Subscribe before reading the last seq, so nothing falls in between.
             subscription = await self._bus.subscribe(
-                self._topic, _forward_to(inbox.ref, self._heard, lambda: self._delivered)
+                self._topic,
+                _forward_to(inbox.ref, self._heard, lambda: self._delivered, self._origin),
             )
         try:
             self._delivered = await self._store.last_seq(self.room_id)
@@ -449,12 +450,10 @@ class RoomActor:
             await self._publish(ephemeral_envelope(self._origin, event))
 
     def _published(self, payload: bytes) -> None:
-        """An ephemeral envelope from the bus (stored events come through `_heard`)."""
-        kind, body = payload[:1], payload[1:]
-        if kind == _EPHEMERAL:
-            origin, _, event = body.partition(b" ")
-            if origin != self._origin:  # this node already showed its own
-                self._broadcast(text_frame(event))
+        """An ephemeral envelope from another node (`_forward_to` drops this node's own, and
+        stored events come through `_heard`)."""
+        if payload[:1] == _EPHEMERAL:
+            self._broadcast(text_frame(payload.partition(b" ")[2]))
 
     def _broadcast(self, frame: bytes, skip: str | None = None) -> int:
         """Queue `frame` to every subscriber (but `skip`); drops closed ones. Returns the count."""
@@ -829,21 +828,24 @@ class _Heard:
 
 
 def _forward_to(
-    ref: ActorRef[RoomMessage], heard: _Heard, delivered: Callable[[], int]
+    ref: ActorRef[RoomMessage], heard: _Heard, delivered: Callable[[], int], origin: bytes
 ) -> Callable[[bytes], None]:
     """A bus callback that hands payloads to the room's actor without waiting.
 
     Stored batches whose events are all at or below `delivered()` (the actor's
     delivered seq) are dropped here, before they are decoded: above all the
     node's own publications, which the bus brings back to it. Others go to
-    `heard`; typing and presence are queued as `Published`.
+    `heard`; typing and presence are queued as `Published`, but this node's own
+    (from `origin`, already shown here) are dropped too.
     """
+    own = _EPHEMERAL + origin + b" "
 
     def deliver(payload: bytes) -> None:
         # A full or stopped mailbox drops a message: a gap is filled from the store later.
         with contextlib.suppress(ActorDead):
             if payload[:1] != _STORED:
-                ref.try_send(Published(payload=payload))
+                if not payload.startswith(own):
+                    ref.try_send(Published(payload=payload))
             elif not _delivered_already(payload, delivered()):
                 heard.add(_open_stored(payload[1:]), delivered())
                 if not heard.woken:

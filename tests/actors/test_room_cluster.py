@@ -173,18 +173,21 @@ async def test_typing_and_presence_reach_other_nodes_once(cluster: Cluster) -> N
 def test_a_stored_batch_already_delivered_is_dropped_before_the_room_sees_it() -> None:
     """The bus brings a node its own publications back: the room actor's bus callback
     drops stored batches at or below its delivered seq instead of handing them on
-    (issue 15: each one queued cost a decode and cut the actor's batch of posts short).
-    Newer ones wait in the actor's buffer, behind one wake-up for all of them."""
+    (issue 15: each one queued cost a decode and cut the actor's batch of posts short),
+    and its own typing and presence events. Newer stored ones wait in the actor's
+    buffer, behind one wake-up for all of them."""
     send, receive = trio.open_memory_channel[RoomMessage](10)
     ref = ActorRef(send, name="room", kind="room")
     inbox = Inbox(receive, ref)
     heard = room_module._Heard()
     delivered = 5
-    deliver = room_module._forward_to(ref, heard, lambda: delivered)
+    deliver = room_module._forward_to(ref, heard, lambda: delivered, b"node-0")
     older = room_module._stored_envelope([(4, b"{}"), (5, b"{}")])
     newer = room_module._stored_envelope([(5, b"{}"), (6, b"6")])
     newest = room_module._stored_envelope([(7, b"7")])
     typing = room_module.ephemeral_envelope(b"node-1", b"{}")
+    own_typing = room_module.ephemeral_envelope(b"node-0", b"{}")
+    deliver(own_typing)
     deliver(older)
     assert inbox.drain(10) == []
     assert heard.events == {}
