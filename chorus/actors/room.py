@@ -722,9 +722,9 @@ class RoomActor:
         store's.
 
         With several nodes writing to a room, this node's own append often leaves
-        such a gap (another node's batch got the seqs before), and by the time the
-        append returns that batch has usually arrived on the bus: taking it from
-        `_heard` saves a store round trip per batch.
+        such a gap (another node's batch got the seqs before); when that batch has
+        arrived on the bus by the time the append returns (about a quarter of gaps
+        at load, docs/benchmarks.md), taking it from `_heard` saves a store read.
         """
         deliveries = self._deliver_heard(up_to)
         try:
