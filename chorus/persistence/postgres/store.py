@@ -92,6 +92,7 @@ class PostgresStore(StoreOnSql):
         """See `Store.append_admitted`: the standings are read, then the admitted messages
         appended (with the append's one-statement fast path), on one pooled connection in
         one call across the bridge: a stored batch costs one hand-off, not two."""
+        batch = list(batch)  # a copy: it is read in the asyncio thread
         senders = list(dict.fromkeys(new.sender_id for new in batch))
         read = _on(lambda: find_standings(room_id, senders, now))
 
