@@ -1,17 +1,20 @@
-"""`RedisBus`: the bus over Redis pub/sub (coredis, which runs natively on trio).
+"""`RedisBus`: the bus over Redis pub/sub, natively on trio.
 
-One connection publishes, one subscribes to every topic this node has local
-subscribers for. coredis reconnects with backoff and resubscribes by itself;
-what was published meanwhile is lost (pub/sub is at-most-once), which room
-actors repair from the store (gap detection and periodic resync).
+One connection publishes (coredis), one subscribes to every topic this node
+has local subscribers for: on one Redis server our own `RespSubscriber`,
+which takes in every message of a socket read in one task step; on a Redis
+Cluster coredis' sharded pub/sub (one message per scheduler pass). Both
+reconnect with backoff and resubscribe by themselves; what was published
+meanwhile is lost (pub/sub is at-most-once), which room actors repair from
+the store (gap detection and periodic resync).
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import coredis
@@ -23,6 +26,7 @@ from chorus.logs import redact_url
 from chorus.metrics import BUS_DROPPED
 
 from ._bus import Deliver, Subscription
+from ._subscriber import RespSubscriber
 
 _log = structlog.get_logger("chorus.cluster")
 
@@ -41,9 +45,10 @@ class RedisBus:
     the shard that owns its slot, so pub/sub traffic scales with the cluster.
     """
 
-    def __init__(self, client: Any, pubsub: Any, *, sharded: bool = False) -> None:
+    def __init__(self, client: Any, *, sharded: bool = False) -> None:
         self._client = client
-        self._pubsub = pubsub
+        self._receiver: _Receiver | None = None
+        """Set by `open_redis_bus` (a bus without one only publishes)."""
         self._sharded = sharded
         self._send = client.spublish if sharded else client.publish
         self._topics: dict[str, set[Deliver]] = {}
@@ -106,8 +111,8 @@ class RedisBus:
     async def subscribe(self, topic: str, deliver: Deliver) -> Subscription:
         subscribers = self._topics.setdefault(topic, set())
         subscribers.add(deliver)
-        if len(subscribers) == 1:
-            await self._pubsub.subscribe(topic)
+        if len(subscribers) == 1 and self._receiver is not None:
+            await self._receiver.subscribe(topic)
         return _RedisSubscription(self, topic, deliver)
 
     async def _unsubscribe(self, topic: str, deliver: Deliver) -> None:
@@ -117,18 +122,43 @@ class RedisBus:
         subscribers.discard(deliver)
         if not subscribers:
             del self._topics[topic]
-            await self._pubsub.unsubscribe(topic)
+            if self._receiver is not None:
+                await self._receiver.unsubscribe(topic)
 
-    async def _pump(self) -> None:
-        """Hand each received payload to the local subscribers of its topic."""
+    def _dispatch(self, channel: bytes | str, payload: bytes) -> None:
+        """Hand a received payload to the local subscribers of its topic."""
+        topic = channel.decode() if isinstance(channel, bytes) else channel
+        for deliver in list(self._topics.get(topic, ())):
+            deliver(payload)
+
+
+class _Receiver(Protocol):
+    """The receiving side of a `RedisBus`: subscriptions, and messages to `_dispatch`."""
+
+    async def subscribe(self, channel: str) -> None: ...
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+
+class _CoredisReceiver:
+    """Receives through coredis' pub/sub (a Redis Cluster's sharded one), one message per
+    scheduler pass."""
+
+    def __init__(self, pubsub: Any, dispatch: Callable[[bytes | str, bytes], None]) -> None:
+        self._pubsub = pubsub
+        self._dispatch = dispatch
+
+    async def subscribe(self, channel: str) -> None:
+        await self._pubsub.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._pubsub.unsubscribe(channel)
+
+    async def run(self) -> None:
         while True:
             message = await self._pubsub.get_message(ignore_subscribe_messages=True)
-            if message is None or message["type"] != "message":
-                continue
-            channel = message["channel"]
-            topic = channel.decode() if isinstance(channel, bytes) else channel
-            for deliver in list(self._topics.get(topic, ())):
-                deliver(message["data"])
+            if message is not None and message["type"] == "message":
+                self._dispatch(message["channel"], message["data"])
 
 
 class _RedisSubscription:
@@ -153,8 +183,20 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
     URLs), naming some of its nodes.
     """
     nodes = cluster_nodes(url)
-    if nodes is None:
+    if nodes is None and url.partition("://")[0] in _RESP_SCHEMES:
         client: Any = coredis.Redis.from_url(url, decode_responses=False)
+        async with client, trio.open_nursery() as nursery:
+            bus = RedisBus(client)
+            receiver = RespSubscriber(url, bus._dispatch)
+            bus._receiver = receiver
+            await nursery.start(receiver.run)
+            nursery.start_soon(bus._publisher)
+            _log.info("bus.connected", url=redact_url(url), cluster=False)
+            yield bus
+            nursery.cancel_scope.cancel()
+        return
+    if nodes is None:  # another scheme coredis knows (e.g. unix://): its pub/sub
+        client = coredis.Redis.from_url(url, decode_responses=False)
         subscriber = client.pubsub
     else:
         client = coredis.RedisCluster(
@@ -162,13 +204,19 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
         )
         subscriber = client.sharded_pubsub
     async with client, subscriber(ignore_subscribe_messages=True) as pubsub:
-        bus = RedisBus(client, pubsub, sharded=nodes is not None)
+        bus = RedisBus(client, sharded=nodes is not None)
+        fallback = _CoredisReceiver(pubsub, bus._dispatch)
+        bus._receiver = fallback
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(bus._pump)
+            nursery.start_soon(fallback.run)
             nursery.start_soon(bus._publisher)
             _log.info("bus.connected", url=redact_url(url), cluster=nodes is not None)
             yield bus
             nursery.cancel_scope.cancel()
+
+
+_RESP_SCHEMES = frozenset({"redis", "rediss"})
+"""Single-server URL schemes `RespSubscriber` receives on (TCP, TLS)."""
 
 
 _CLUSTER_SCHEMES = frozenset({"redis-cluster", "rediss-cluster"})

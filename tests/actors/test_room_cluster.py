@@ -8,9 +8,10 @@ publications.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -23,7 +24,7 @@ from chorus.actors.connection import GatewayResponder
 from chorus.actors.room import Post, PresenceChanged, RoomConfig, RoomMessage, Subscribe, Typing
 from chorus.actors.rooms import Rooms
 from chorus.cluster import LocalBus
-from chorus.persistence import RoomKind, SqliteStore, open_sqlite_store
+from chorus.persistence import RoomKind, SqliteStore, Store, open_sqlite_store
 from chorus.supervisors import Supervisor
 from tests.recorder import Recorder
 
@@ -171,21 +172,100 @@ async def test_typing_and_presence_reach_other_nodes_once(cluster: Cluster) -> N
 
 def test_a_stored_batch_already_delivered_is_dropped_before_the_room_sees_it() -> None:
     """The bus brings a node its own publications back: the room actor's bus callback
-    drops stored batches at or below its delivered seq instead of queueing them
-    (issue 15: each one queued cost a decode and cut the actor's batch of posts short)."""
+    drops stored batches at or below its delivered seq instead of handing them on
+    (issue 15: each one queued cost a decode and cut the actor's batch of posts short),
+    and its own typing and presence events. Newer stored ones wait in the actor's
+    buffer, behind one wake-up for all of them."""
     send, receive = trio.open_memory_channel[RoomMessage](10)
     ref = ActorRef(send, name="room", kind="room")
     inbox = Inbox(receive, ref)
+    heard = room_module._Heard()
     delivered = 5
-    deliver = room_module._forward_to(ref, lambda: delivered)
+    deliver = room_module._forward_to(ref, heard, lambda: delivered, b"node-0")
     older = room_module._stored_envelope([(4, b"{}"), (5, b"{}")])
-    newer = room_module._stored_envelope([(5, b"{}"), (6, b"{}")])
+    newer = room_module._stored_envelope([(5, b"{}"), (6, b"6")])
+    newest = room_module._stored_envelope([(7, b"7")])
     typing = room_module.ephemeral_envelope(b"node-1", b"{}")
+    own_typing = room_module.ephemeral_envelope(b"node-0", b"{}")
+    deliver(own_typing)
     deliver(older)
     assert inbox.drain(10) == []
+    assert heard.events == {}
     deliver(newer)
     deliver(typing)
-    assert [message.payload for message in inbox.drain(10)] == [newer, typing]  # type: ignore[union-attr]
-    delivered = 6
-    deliver(newer)
+    deliver(newest)
+    assert inbox.drain(10) == [room_module.Heard(), room_module.Published(payload=typing)]
+    assert heard.take() == [(6, b"6"), (7, b"7")]
+    heard.woken = False
+    delivered = 7
+    deliver(newest)
     assert inbox.drain(10) == []
+
+
+class HeldBus(LocalBus):
+    """Holds every publication until `release`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[str, bytes]] = []
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        self.held.append((topic, payload))
+
+    async def release(self) -> None:
+        held, self.held = self.held, []
+        for topic, payload in held:
+            await super().publish(topic, payload)
+
+
+class WatchedStore:
+    """A store that counts message reads and runs `on_appended` before an append returns."""
+
+    def __init__(self, store: SqliteStore, on_appended: Callable[[], Awaitable[None]]) -> None:
+        self._store = store
+        self._on_appended = on_appended
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def append_admitted(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._store.append_admitted(*args, **kwargs)
+        await self._on_appended()
+        return result
+
+    async def messages(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return await self._store.messages(*args, **kwargs)
+
+
+async def test_a_gap_left_by_this_nodes_append_is_filled_from_the_bus_not_the_store(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """Another node stored seq 1 and published it; this node's append gets seq 2, and
+    seq 1 arrives on the bus while that append runs (as it usually does under load):
+    the room delivers 1 then 2 without reading 1 back from the store (issue 15: with
+    three nodes, a store read per batch)."""
+    bus = HeldBus()
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        sender = await store.create_user("sender", "Sender", None, 0)
+        room = await store.create_room("general", RoomKind.PUBLIC, sender.id, 0)
+        watched = WatchedStore(store, bus.release)
+        nodes = []
+        for n, node_store in enumerate([watched, store]):
+            supervisor = await nursery.start(Supervisor(f"rooms-{n}").run)
+            nodes.append(Rooms(supervisor, Registry(), cast(Store, node_store), RoomConfig(), bus))
+        cluster = Cluster(store, nodes, room.id, sender.id)
+        here, there = Recorder("here"), Recorder("there")
+        await subscribe(nodes[0], room.id, here)
+        await subscribe(nodes[1], room.id, there)
+        reads_before = watched.reads
+        await nodes[1].send(room.id, post(cluster, "there-1", there))
+        await there.wait_for(1, protocol.Ack)
+        await nodes[0].send(room.id, post(cluster, "here-2", here))
+        await here.wait_for(1, protocol.Ack)
+        await bus.release()  # this node's publication, for the other
+        for reader in (here, there):
+            await reader.wait_for(2, protocol.MessageEvent)
+            assert [m.seq for m in reader.messages()] == [1, 2]
+        assert watched.reads == reads_before

@@ -1,0 +1,34 @@
+"""The RESP2 reading and writing of the bus's own subscriber (no Redis needed)."""
+
+from chorus.cluster._subscriber import ReplyError, encode_command, parse_replies
+
+
+def test_commands_are_arrays_of_bulk_strings() -> None:
+    assert encode_command([b"SUBSCRIBE", b"room:1"]) == b"*2\r\n$9\r\nSUBSCRIBE\r\n$6\r\nroom:1\r\n"
+
+
+def test_every_complete_reply_of_a_read_is_parsed_and_a_partial_one_is_left() -> None:
+    first = b"*3\r\n$7\r\nmessage\r\n$6\r\nroom:1\r\n$5\r\nM1 {}\r\n"
+    second = b"*3\r\n$7\r\nmessage\r\n$6\r\nroom:2\r\n$4\r\nE a \r\n"
+    data = first + second + second[:20]
+    replies, used = parse_replies(data)
+    assert replies == [[b"message", b"room:1", b"M1 {}"], [b"message", b"room:2", b"E a "]]
+    assert used == len(first + second)
+    for cut in range(len(first)):  # a reply cut anywhere waits for the rest
+        assert parse_replies(first[:cut]) == ([], 0)
+
+
+def test_payloads_may_hold_any_bytes() -> None:
+    payload = b"M1 line\r\n*3\r\n$-1\r\n"
+    data = b"*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$%d\r\n%s\r\n" % (len(payload), payload)
+    assert parse_replies(data) == ([[b"message", b"x", payload]], len(data))
+
+
+def test_other_reply_kinds() -> None:
+    data = b"+OK\r\n:42\r\n$-1\r\n-WRONGPASS invalid\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n"
+    replies, used = parse_replies(data)
+    assert replies[:3] == [b"OK", 42, None]
+    assert isinstance(replies[3], ReplyError)
+    assert str(replies[3]) == "WRONGPASS invalid"
+    assert replies[4] == [b"subscribe", b"x", 1]
+    assert used == len(data)
