@@ -772,14 +772,14 @@ class RoomActor:
     def _deliver_heard(self, up_to: int) -> int:
         """Deliver the events the bus brought that follow the delivered seq without a
         hole, up to `up_to`."""
-        deliveries = 0
+        frames: list[bytes] = []  # queued to everyone at once: one append per subscriber
         while self._delivered < up_to:
             payload = self._heard.events.pop(self._delivered + 1, None)
             if payload is None:
                 break
-            deliveries += self._broadcast(text_frame(payload))
+            frames.append(text_frame(payload))
             self._delivered += 1
-        return deliveries
+        return self._broadcast_all(frames)
 
     async def _publish(self, envelope: bytes) -> None:
         """Tell other nodes (best effort: stored events lost on the way are filled in there)."""
