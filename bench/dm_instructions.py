@@ -177,10 +177,11 @@ class Loop:
             await delivered.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of every thread of `pid` so far (Linux /proc)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of every thread of `pid` so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 def callgrind_control(pid: int, *flags: str) -> str:
@@ -219,8 +220,13 @@ async def drive(
         started = time.monotonic()
         await loop.run(args.messages)
         elapsed = time.monotonic() - started
-        cpu = cpu_seconds(pid) - cpu_before
-        result = {"messages": args.messages, "seconds": elapsed, "cpu_seconds": cpu}
+        (user_before, system_before), (user, system) = cpu_before, cpu_seconds(pid)
+        result = {
+            "messages": args.messages,
+            "seconds": elapsed,
+            "user_seconds": user - user_before,
+            "system_seconds": system - system_before,
+        }
         if args.valgrind:
             callgrind_control(pid, "--dump=window")
             callgrind_control(pid, "--instr=off")
@@ -277,9 +283,14 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    per_message = result["cpu_seconds"] / result["messages"] * 1e6
+    user, system = (
+        result[key] / result["messages"] * 1e6 for key in ("user_seconds", "system_seconds")
+    )
     print(f"rooms {args.rooms}, in flight {args.in_flight}, messages {args.messages}")
-    print(f"node CPU per message: {per_message:.0f} µs ({result['seconds']:.1f} s wall)")
+    print(
+        f"node CPU per message: {user + system:.0f} µs (user {user:.0f}, system {system:.0f};"
+        f" {args.messages / result['seconds']:.0f} messages/s)"
+    )
     if args.valgrind:
         instructions = total_instructions(work)
         print(f"node instructions per message: {instructions / result['messages']:,.0f}")
