@@ -62,6 +62,8 @@ LIMITS = [
     *("--frames-per-second", "1000000", "--frame-burst", "1000000"),
     *("--sends-per-second", "1000000", "--send-burst", "1000000"),
     *("--max-connections", "1000000", "--max-connections-per-address", "1000000"),
+    # Under valgrind, connecting every bot can take longer than two heartbeats.
+    *("--heartbeat-interval", "3600", "--auth-timeout", "3600"),
 ]
 SUBPROTOCOL = "chorus.v1"
 
@@ -85,7 +87,8 @@ class Bot:
 
     def _on_frame(self, opcode: int, buffer: bytearray, start: int, end: int) -> None:
         if opcode == OP_CLOSE:
-            raise SystemExit(f"{self.account.username}: the node closed the connection")
+            code = int.from_bytes(buffer[start : start + 2], "big") if end - start >= 2 else None
+            raise SystemExit(f"{self.account.username}: the node closed the connection ({code})")
         if opcode != OP_TEXT:
             return
         frame = json.loads(bytes(buffer[start:end]))
