@@ -147,6 +147,16 @@ SCENARIOS = {
             _flags(bots=1000, rooms=500, room_size=2, rate=1000, passive=0, **FULL),
             _flags(bots=40, rooms=20, room_size=2, rate=40, passive=0, **QUICK),
         ),
+        # Issue 15 item 3's target: 10,000 stored messages/s in rooms of 2 with p99 < 50 ms.
+        *(
+            Scenario(
+                f"dm-{rate // 1000}k",
+                f"1,000 bots in 500 one-to-one rooms (rooms of 2), {rate:,} sends/s",
+                _flags(bots=1000, rooms=500, room_size=2, rate=rate, passive=0, **FULL),
+                _flags(bots=40, rooms=20, room_size=2, rate=80, passive=0, **QUICK),
+            )
+            for rate in (5000, 10000)
+        ),
         Scenario(
             "presence",
             "1,000 bots in rooms of 100: 200 typing and 100 presence changes/s, 100 sends/s",

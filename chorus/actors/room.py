@@ -46,6 +46,8 @@ from ._reply import Reply
 from .events import event_payload, mentions, wire_message
 
 _log = structlog.get_logger("chorus.room")
+_APPEND_SECONDS = STORE_SECONDS.labels("append_messages")
+"""Bound once: `labels()` at every batch was a lookup under a lock."""
 R = TypeVar("R")
 R_contra = TypeVar("R_contra", contravariant=True)
 
@@ -591,7 +593,7 @@ class RoomActor:
                 post.responder.refused(RoomFailed())
             return
         finally:
-            STORE_SECONDS.labels("append_messages").observe(time.perf_counter() - started)
+            _APPEND_SECONDS.observe(time.perf_counter() - started)
         results: list[Appended] = []
         admitted: list[Post] = []
         for post, result in zip(posts, outcomes, strict=True):

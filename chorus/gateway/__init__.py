@@ -1,4 +1,5 @@
-"""The WebSocket gateway: wsproto over non-blocking sockets, with a batched outbound path.
+"""The WebSocket gateway over non-blocking sockets: wsproto for the HTTP upgrade, frames parsed
+in place (`_frames`), and a batched outbound path.
 
 `Gateway` accepts clients and hands each open WebSocket to a `Handler` made
 by the chat logic; `Connection.send` / `send_frame` queue bytes that the

@@ -7,6 +7,7 @@ per-connection byte order holds and no send ever waits.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from collections.abc import Callable, Sequence
@@ -16,23 +17,14 @@ from urllib.parse import urlsplit
 import structlog
 import trio
 import wsproto
-from wsproto.connection import Connection as WebSocketFrames
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
+from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 from wsproto.utilities import RemoteProtocolError
 
 from chorus.admission import TrustedProxies
 from chorus.metrics import CONNECTION_CLOSES, FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
+from ._frames import Close, InboundFrames, Ping, Violation
 from ._outbox import Flusher, Outbox
 from ._wire import close_frame, pong_frame, text_frame
 
@@ -44,7 +36,8 @@ _RECV_BYTES = 65536
 READ_BUDGET = 16
 """Messages handled in a row before the reader lets other tasks run: one read can hold
 thousands of small frames, and handling one need not wait for anything."""
-_NOT_ON_WIRE = frozenset({1005, 1006, 1015})
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+"""The end of an HTTP request head (the first empty line; h11 accepts bare LF too)."""
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Plain `GET`s the gateway answers itself, so a load balancer can check the port it routes to
 (and Prometheus can scrape a gateway-only node, which has no HTTP API)."""
@@ -107,8 +100,9 @@ class Connection:
         self._proxies = proxies
         self._sock = sock
         self._ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
-        """The upgrade handshake; once it succeeds only its frame parser (`_frames`) is kept."""
-        self._frames: WebSocketFrames | None = None
+        """The upgrade handshake (HTTP), dropped once it succeeds."""
+        self._frames: InboundFrames | None = None
+        """The WebSocket frame parser, from a successful handshake on."""
         self._head = bytearray()
         """The request's bytes until the handshake is decided (a probe is read from them)."""
         self.probe: str | None = None
@@ -217,11 +211,14 @@ class Connection:
                     self._reject(400, "malformed WebSocket upgrade request")
                 return False
             if request is not None:
+                head_end = _HEAD_END.search(self._head)
+                # Frames a client sent right behind its request (before our answer).
+                early = bytes(self._head[head_end.end() :]) if head_end is not None else b""
                 del self._head
                 if draining is not None and draining.is_set():
                     self._reject(503, "this node is shutting down: connect to another gateway")
                     return False
-                return self._admit(request, allowed_origins)
+                return self._admit(request, allowed_origins, early)
 
     def respond(
         self, status: int, reason: str, body: bytes, content_type: str = "application/json"
@@ -233,7 +230,7 @@ class Connection:
             % (status, reason.encode(), content_type.encode(), len(body), body)
         )
 
-    def _admit(self, request: Request, allowed_origins: Sequence[str]) -> bool:
+    def _admit(self, request: Request, allowed_origins: Sequence[str], early: bytes) -> bool:
         if self._proxies.trusts(self._peer[0]):
             forwarded = _headers(request, b"x-forwarded-for")
             self.remote = self._proxies.client_address(self._peer[0], forwarded)
@@ -252,10 +249,11 @@ class Connection:
             self._reject(400, "offer the WebSocket subprotocol chorus.v1")
             return False
         self.outbox.offer(self._ws.send(AcceptConnection(subprotocol=subprotocol)))
-        # Keep only the frame parser (it holds any bytes that came after the request):
-        # the HTTP handshake state would cost every idle connection a few KiB.
-        self._frames = self._ws.connection
+        # wsproto's HTTP state would cost every idle connection a few KiB: drop it.
         del self._ws
+        self._frames = InboundFrames(MAX_FRAME_BYTES)
+        if early:
+            self._frames.receive_data(early)
         return True
 
     def _reject(self, status: int, reason: str) -> None:
@@ -282,44 +280,37 @@ class Connection:
         frames = self._frames
         if frames is None:
             raise RuntimeError("serve() needs a successful handshake()")
-        parts: list[str] = []
-        size = 0
         handled = 0
-        while True:
-            # Frames first: some may have come in with the upgrade request.
-            for event in frames.events():
-                handled += 1
-                if handled % READ_BUDGET == 0:
-                    await trio.lowlevel.checkpoint()
-                if isinstance(event, TextMessage):
-                    size += len(event.data)
-                    if size > MAX_FRAME_BYTES:
-                        self.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
-                    elif event.message_finished:
-                        text = "".join([*parts, event.data])
-                        parts, size = [], 0
+        try:
+            while True:
+                # Frames first: some may have come in with the upgrade request.
+                for event in frames.events():
+                    handled += 1
+                    if handled % READ_BUDGET == 0:
+                        await trio.lowlevel.checkpoint()
+                    if isinstance(event, str):
                         if self.close_code is None:
-                            await handler.on_text(text)
-                    else:
-                        parts.append(event.data)
-                elif isinstance(event, BytesMessage):
-                    self.close(CloseCode.UNSUPPORTED_DATA, "binary messages are not supported")
-                elif isinstance(event, Ping):
-                    if handler.on_ping():
-                        self.outbox.offer(pong_frame(event.payload))
-                elif isinstance(event, CloseConnection):
-                    # Echo the client's code; for RFC 6455 violations wsproto
-                    # reports the code we must send (1002, 1007, ...). Codes
-                    # 1005/1006/1015 only describe a close and never go on the wire.
-                    code = event.code if event.code not in _NOT_ON_WIRE else CloseCode.NORMAL
-                    self.close(code, event.reason or "")
+                            await handler.on_text(event)
+                    elif isinstance(event, Ping):
+                        if handler.on_ping():
+                            self.outbox.offer(pong_frame(event.payload))
+                    elif isinstance(event, Close):
+                        code = CloseCode.NORMAL if event.code is None else event.code
+                        self.close(code, event.reason)
+                        return
+                data = await self._receive()
+                if not data:
                     return
-            data = await self._receive()
-            if not data:
-                return
-            if self._sliding is not None:
-                self._deadline = trio.current_time() + self._sliding
-            frames.receive_data(data)
+                if self._sliding is not None:
+                    self._deadline = trio.current_time() + self._sliding
+                frames.receive_data(data)
+        except Violation as violation:
+            self.close(violation.code, violation.reason)
+        # Read and drop what the client still sends until it closes (or the close
+        # deadline passes): closing a socket with unread bytes resets the connection,
+        # and the client could lose our close frame.
+        while await self._receive():
+            pass
 
     async def _receive(self) -> bytes:
         """The next bytes from the socket; b"" on EOF, error or passed deadline."""

@@ -187,6 +187,51 @@ async def test_unmasked_client_frames_close_with_1002(server: Running) -> None:
         assert await read_close_code(stream) == CloseCode.PROTOCOL_ERROR
 
 
+async def test_a_fragmented_message_with_a_ping_between_its_fragments(server: Running) -> None:
+    async with upgraded(server.port) as stream:
+        first = masked_frame(0x1, b"hello ")
+        await stream.send_all(
+            bytes((first[0] & 0x7F,))
+            + first[1:]  # FIN cleared: a first fragment
+            + masked_frame(0x9, b"between")
+            + masked_frame(0x0, b"world")  # the continuation, FIN set
+        )
+        answers = await read_frames(stream, 2)
+    assert answers == [(0xA, b"between"), (0x1, b"hello world")]
+
+
+async def test_frames_sent_right_behind_the_upgrade_request_are_read(server: Running) -> None:
+    async with raw_socket(server.port) as stream:
+        request = upgrade_request(b"/", b"Sec-WebSocket-Protocol: chorus.v1\r\n")
+        await stream.send_all(request + masked_frame(0x1, b"early"))
+        head, _, rest = (await read_until(stream, b"\r\n\r\n")).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101")
+        assert await read_frames(stream, 1, rest) == [(0x1, b"early")]
+
+
+async def read_until(stream: trio.SocketStream, marker: bytes) -> bytes:
+    data = b""
+    with trio.fail_after(10):
+        while marker not in data:
+            data += await stream.receive_some(65536)
+    return data
+
+
+async def read_frames(
+    stream: trio.SocketStream, count: int, buffer: bytes = b""
+) -> list[tuple[int, bytes]]:
+    """The next `count` server frames: (opcode, payload) each."""
+    frames: list[tuple[int, bytes]] = []
+    with trio.fail_after(10):
+        while len(frames) < count:
+            while len(frames) < count and (frame := split_frame(buffer)) is not None:
+                opcode, payload, buffer = frame
+                frames.append((opcode, payload))
+            if len(frames) < count:
+                buffer += await stream.receive_some(65536)
+    return frames
+
+
 async def test_websocket_pings_are_answered(server: Running) -> None:
     async with ws_connect(server.port) as ws:
         with trio.fail_after(5):

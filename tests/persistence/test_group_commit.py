@@ -74,6 +74,24 @@ async def test_a_write_that_raises_rolls_back_only_its_own_changes(tmp_path: Pat
         assert await store.get_credentials("bob") is not None
 
 
+async def test_a_lone_write_that_raises_rolls_back_its_changes(tmp_path: Path) -> None:
+    # A group of one write runs without a savepoint: its transaction is rolled back.
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        ada = await make_user(store, "ada")
+
+        def half_done(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE users SET display_name = 'changed' WHERE id = ?", (ada.id,))
+            raise ValueError("rule broken")
+
+        with pytest.raises(ValueError, match="rule broken"):
+            await store._submit(half_done)
+        user = await store.get_user(ada.id)
+        assert user is not None
+        assert user.display_name == "Ada"
+        await make_user(store, "bob")  # and the next write goes through
+        assert await store.get_credentials("bob") is not None
+
+
 def _named(name: str, _conn: None) -> str:
     return name
 

@@ -26,18 +26,24 @@ def append_messages(
     db: sqlite3.Connection, room_id: str, batch: Sequence[NewMessage]
 ) -> list[Appended]:
     """`EventLog.append_messages` in the writer's transaction (blocking)."""
-    row = db.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"no room {room_id!r}")
-    seq: int = row[0]
     stored = _find_sent(db, [(new.sender_id, new.client_id) for new in batch])
+    # Which are duplicates first (a client id may also repeat within the batch): the rest
+    # take seqs, reserved in one statement.
+    seen = set(stored)
+    duplicates: list[bool] = []
+    for new in batch:
+        key = (new.sender_id, new.client_id)
+        duplicates.append(key in seen)
+        seen.add(key)
+    fresh_count = duplicates.count(False)
+    seq = _reserve_seqs(db, room_id, fresh_count)
     results: list[Appended] = []
     fresh: list[Message] = []
     rich = False  # some message does more than insert a row (replies, mentions)
-    ids = iter(new_ids("m", len(batch)))
-    for new in batch:
-        original = stored.get((new.sender_id, new.client_id))
-        if original is not None:
+    ids = iter(new_ids("m", fresh_count))
+    for new, duplicate in zip(batch, duplicates, strict=True):
+        if duplicate:  # of a stored message, or of one earlier in this batch
+            original = stored[new.sender_id, new.client_id]
             results.append(Appended(message=original, duplicate=True))
             rich = rich or bool(new.attachments)  # the original's attachments are loaded then
             continue
@@ -80,10 +86,27 @@ def append_messages(
         except sqlite3.IntegrityError as exc:
             # Duplicates were filtered out above, so only a sender can be missing.
             raise NotFound(f"a sender of the batch for room {room_id!r} does not exist") from exc
-        db.execute("UPDATE rooms SET last_seq = ? WHERE id = ?", (seq, room_id))
     if rich:
         results = run_sync(fan_out_batch(room_id, batch, results), functools.partial(execute, db))
     return results
+
+
+def _reserve_seqs(db: sqlite3.Connection, room_id: str, count: int) -> int:
+    """Move the room's `last_seq` on by `count`; the seq before the first reserved one.
+
+    One statement (`UPDATE … RETURNING`) instead of a read and a write: the
+    writer holds the database's write lock, so nobody moves it in between.
+    Raises `NotFound` if there is no such room.
+    """
+    if count:
+        query = "UPDATE rooms SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq"
+        row = db.execute(query, (count, room_id)).fetchone()
+    else:
+        row = db.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no room {room_id!r}")
+    last: int = row[0]
+    return last - count
 
 
 def _find_sent(

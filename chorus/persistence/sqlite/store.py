@@ -170,6 +170,8 @@ class SqliteStore(StoreOnSql):
         # lock up front, so a write that read rows (e.g. rooms.last_seq)
         # cannot find them changed by another process when it writes.
         conn = self._open_connection()
+        if len(group) == 1:
+            return [self._lone_write(conn, group[0])]
         conn.execute("BEGIN IMMEDIATE")
         results: list[outcome.Outcome[object]] = []
         try:
@@ -190,6 +192,32 @@ class SqliteStore(StoreOnSql):
                 conn.execute("ROLLBACK")
             raise
         return results
+
+    @staticmethod
+    def _lone_write(
+        conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], object]
+    ) -> outcome.Outcome[object]:
+        # A group of one write (the common case when traffic is thin): its transaction
+        # is its savepoint. Rolling it back undoes exactly what a savepoint would, with
+        # two statements fewer per commit.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return outcome.Error(exc)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcome.Value(result)
 
     def _open_connection(self) -> sqlite3.Connection:
         if self._conn is None:
