@@ -18,6 +18,11 @@ from tests.web.conftest import ARTIFACTS, PASSWORD, sign_up
 
 expect.set_options(timeout=15_000)
 
+# The tests tell one story: they share one pair of people (the module's `pair`) and build
+# on each other's rooms (the direct conversation of the first is the one later tests open),
+# so under pytest-xdist they run on one worker, in file order (scripts/test: loadgroup).
+pytestmark = pytest.mark.xdist_group("web-client")
+
 
 @attrs.define
 class Person:
