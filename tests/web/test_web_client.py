@@ -18,11 +18,6 @@ from tests.web.conftest import ARTIFACTS, PASSWORD, sign_up
 
 expect.set_options(timeout=15_000)
 
-# The tests tell one story: they share one pair of people (the module's `pair`) and build
-# on each other's rooms (the direct conversation of the first is the one later tests open),
-# so under pytest-xdist they run on one worker, in file order (scripts/test: loadgroup).
-pytestmark = pytest.mark.xdist_group("web-client")
-
 
 @attrs.define
 class Person:
@@ -256,8 +251,15 @@ def test_an_image_is_posted_with_a_preview_found_by_search_and_a_mention_reaches
 
 
 def test_unread_and_mention_badges_and_a_delete(pair: tuple[Person, Person]) -> None:
-    ada, bob = pair
-    bob.room(ada.username)  # the direct conversation: general is not open
+    # Self-contained (under pytest-xdist the tests before it may have run on the other
+    # worker, with another pair): bob has read general up to a message of its own...
+    ada, bob = in_general(pair)
+    ada.say("seen first")
+    expect(ada.message("seen first").locator(".seen")).to_have_text(f"Seen by {bob.username}")
+    # ... then opens the direct conversation (new, or the first test's), leaving general.
+    bob.page.get_by_label("Message a person").fill(ada.username)
+    bob.page.locator("#open-dm").get_by_role("button", name="Open").click()
+    expect(bob.page.locator("#room-title")).to_have_text(ada.username)
     ada.room("general")
     ada.say("nothing special")
     ada.say(f"@{bob.username} this one is for you")
