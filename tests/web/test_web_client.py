@@ -383,7 +383,8 @@ def test_signing_in_with_the_two_factor_step(browser: Browser, node_url: str) ->
         context.close()
 
 
-# Last: the console of every test before it is checked for CSP violations.
+# Last: the console of every test before it (on the same pytest-xdist worker: each worker
+# has its own pair) is checked for CSP violations.
 def test_the_page_has_a_strict_csp_and_breaks_none_of_it(
     pair: tuple[Person, Person], node_url: str
 ) -> None:
