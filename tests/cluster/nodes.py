@@ -27,7 +27,10 @@ from chorus.client import HttpApi, RealtimeClient
 
 CHORUS = [sys.executable, "-m", "chorus"]
 PASSWORD = "correct horse battery staple"
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
+"""Seconds a node gets to print its addresses (and a client to connect): a bound on a hang,
+not a wait. Tests start three nodes at once, beside the other pytest-xdist worker's; on
+the shared two-core machine at load 13 a start took more than 30 s (a parallel run)."""
 
 
 @attrs.define(eq=False)

@@ -251,8 +251,15 @@ def test_an_image_is_posted_with_a_preview_found_by_search_and_a_mention_reaches
 
 
 def test_unread_and_mention_badges_and_a_delete(pair: tuple[Person, Person]) -> None:
-    ada, bob = pair
-    bob.room(ada.username)  # the direct conversation: general is not open
+    # Self-contained (under pytest-xdist the tests before it may have run on the other
+    # worker, with another pair): bob has read general up to a message of its own...
+    ada, bob = in_general(pair)
+    ada.say("seen first")
+    expect(ada.message("seen first").locator(".seen")).to_have_text(f"Seen by {bob.username}")
+    # ... then opens the direct conversation (new, or the first test's), leaving general.
+    bob.page.get_by_label("Message a person").fill(ada.username)
+    bob.page.locator("#open-dm").get_by_role("button", name="Open").click()
+    expect(bob.page.locator("#room-title")).to_have_text(ada.username)
     ada.room("general")
     ada.say("nothing special")
     ada.say(f"@{bob.username} this one is for you")
@@ -376,7 +383,8 @@ def test_signing_in_with_the_two_factor_step(browser: Browser, node_url: str) ->
         context.close()
 
 
-# Last: the console of every test before it is checked for CSP violations.
+# Last: the console of every test before it (on the same pytest-xdist worker: each worker
+# has its own pair) is checked for CSP violations.
 def test_the_page_has_a_strict_csp_and_breaks_none_of_it(
     pair: tuple[Person, Person], node_url: str
 ) -> None:
