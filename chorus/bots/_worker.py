@@ -743,7 +743,11 @@ class Worker:
             await trio.sleep(0.01)
         plan = self.plan
         start = self.start = go.value
-        self.http = httpx.AsyncClient(timeout=_CATCH_UP_TIMEOUT)
+        # Idle connections are dropped before a node's default `http_idle_timeout` (5 s)
+        # closes them, so no catch-up request races the server's close.
+        self.http = httpx.AsyncClient(
+            timeout=_CATCH_UP_TIMEOUT, limits=httpx.Limits(keepalive_expiry=2.0)
+        )
         await _sleep_until(start)
         send_from = start + plan.ramp_up
         send_until = send_from + plan.duration

@@ -68,6 +68,13 @@ class TwoFactorRequired(Exception):
         self.expires_in = expires_in
 
 
+KEEPALIVE_EXPIRY = 2.0
+"""Seconds an idle pooled connection is reused for: well under a node's default
+`http_idle_timeout` (5 s), so a request is never written onto a connection the server
+is closing at that moment (which fails as "Server disconnected without sending a
+response", and httpx retries no request that was already sent)."""
+
+
 class HttpApi:
     """A client of one Chorus server's `/api/v1`.
 
@@ -82,6 +89,7 @@ class HttpApi:
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/api/v1",
             timeout=timeout,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
             # What the owner sees for this client's sessions (GET /auth/sessions).
             headers={"User-Agent": user_agent},
         )
