@@ -32,6 +32,7 @@ from pathlib import Path
 
 import trio
 import trio.testing
+from room_posts import Acks  # a sibling script: run as `python bench/fanout_instructions.py`
 
 from chorus.actors import Registry
 from chorus.actors._reply import Reply
@@ -62,27 +63,6 @@ while open_:
             open_ -= 1
 print(total)
 """
-
-
-class Acks:
-    """The room `Responder` of one round: counts the answers; `done` once all have come."""
-
-    def __init__(self, expected: int) -> None:
-        self.expected = expected
-        self.refusals = 0
-        self.done = trio.Event()
-
-    def accepted(self, result: object) -> None:
-        self._answered()
-
-    def refused(self, error: Exception) -> None:
-        self.refusals += 1
-        self._answered()
-
-    def _answered(self) -> None:
-        self.expected -= 1
-        if self.expected == 0:
-            self.done.set()
 
 
 class Member:
