@@ -95,22 +95,8 @@ class Outbox:
 
     def flush(self) -> None:
         """Write what the kernel takes now; hand the rest to a task that waits to write."""
-        # `_write_now`, inlined: the flusher calls this once per dirty connection per round.
-        buffer = self._buffer
-        if self._blocked or not buffer:
+        if self._blocked or not self._buffer or self._write_now():
             return
-        try:
-            sent = self._sock.send(buffer)
-        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            sent = 0  # TLS: the same bytes go again later (the buffer only grows)
-        except OSError:
-            self.discard()
-            self._on_broken()
-            return
-        if sent == len(buffer):
-            buffer.clear()
-            return
-        del buffer[:sent]
         self._blocked = True
         self._flusher.spawn(self._drain)
 
