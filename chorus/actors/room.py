@@ -579,7 +579,14 @@ class RoomActor:
         admit = chat.sender_admission(self.room_id)
         started = time.perf_counter()
         try:
-            outcomes = await self._store.append_admitted(self.room_id, batch, admit, now_ms())
+            # With `known`, the append also reads back what other nodes stored since this
+            # node's last delivered event: with several nodes writing to a room, nearly
+            # every batch follows some whose publications are still on the bus, and
+            # reading them separately cost a store round trip per batch
+            # (docs/benchmarks.md, "Issue #15, session 8: the gap after an own append").
+            stored = await self._store.append_admitted(
+                self.room_id, batch, admit, now_ms(), known=self._delivered
+            )
         except StoreError as exc:
             for post in posts:
                 post.responder.refused(exc)
@@ -596,7 +603,7 @@ class RoomActor:
             _APPEND_SECONDS.observe(time.perf_counter() - started)
         results: list[Appended] = []
         admitted: list[Post] = []
-        for post, result in zip(posts, outcomes, strict=True):
+        for post, result in zip(posts, stored.results, strict=True):
             if isinstance(result, Exception):
                 post.responder.refused(result)
             else:
@@ -615,7 +622,7 @@ class RoomActor:
             await self._publish(_stored_envelope(new))
         # Deliver before acknowledging: a sender never sees its ack before others can see
         # the message.
-        DELIVERIES.inc(await self._accept(new))
+        DELIVERIES.inc(await self._accept([*self._earlier(stored.earlier), *new]))
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
         for post, result, wire in zip(posts, results, wires, strict=True):
             if wire.room != self.room_id:
@@ -627,6 +634,18 @@ class RoomActor:
                 shown = attrs.evolve(result.message, body="") if self._encrypted else result.message
                 self._notify(result.notified, shown)
         MESSAGES_STORED.inc(len(new))
+
+    def _earlier(self, events: Sequence[Message]) -> list[tuple[int, bytes]]:
+        """`events` (other nodes', after the delivered seq) as payloads to deliver; those
+        the bus already brought are taken from `_heard`, already encoded."""
+        heard = self._heard.events
+        return [
+            (
+                event.seq,
+                heard.pop(event.seq, b"") or event_payload(event, encrypted=self._encrypted),
+            )
+            for event in events
+        ]
 
     async def _attachable(self, post: Post) -> bool:
         """Files declared end-to-end encrypted go in encrypted rooms, and only they do there
@@ -745,10 +764,9 @@ class RoomActor:
         bus already brought (`_heard`) first, then, if some are still missing, the
         store's.
 
-        With several nodes writing to a room, this node's own append often leaves
-        such a gap (another node's batch got the seqs before); when that batch has
-        arrived on the bus by the time the append returns (about a quarter of gaps
-        at load, docs/benchmarks.md), taking it from `_heard` saves a store read.
+        A gap that this node's own append leaves comes back with the append
+        (`AdmittedBatch.earlier`); this fills the others: a publication heard
+        after one the bus lost or dropped, a resync, or what that read missed.
         """
         deliveries = self._deliver_heard(up_to)
         try:

@@ -20,6 +20,7 @@ from ._errors import StoreUnavailable as StoreUnavailable
 from ._model import FILE_MOVES as FILE_MOVES
 from ._model import HIGHLIGHT_END as HIGHLIGHT_END
 from ._model import HIGHLIGHT_START as HIGHLIGHT_START
+from ._model import AdmittedBatch as AdmittedBatch
 from ._model import Appended as Appended
 from ._model import Edit as Edit
 from ._model import EventKind as EventKind

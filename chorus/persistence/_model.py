@@ -249,6 +249,20 @@ class Appended:
     notified: tuple[Notification, ...] = ()
 
 
+@attrs.frozen
+class AdmittedBatch:
+    """The result of `Store.append_admitted`."""
+
+    results: list[Appended | Exception]
+    """One per message of the batch, in order: its `Appended`, or its refusal."""
+    earlier: list[Message]
+    """The room's events after the caller's `known` seq that came before the batch's
+    first new one (other writers stored them meanwhile), oldest first, at most
+    `EARLIER_LIMIT` of them (the oldest): read in the same call, so a caller that
+    delivers the room's events in order need not read them separately. Fewer (none)
+    if that read failed after the batch was stored: the caller reads the rest itself."""
+
+
 @attrs.frozen(kw_only=True)
 class Notification:
     """An entry of a user's notification inbox; unread while `read_at` is None."""

@@ -269,3 +269,43 @@ async def test_a_gap_left_by_this_nodes_append_is_filled_from_the_bus_not_the_st
             await reader.wait_for(2, protocol.MessageEvent)
             assert [m.seq for m in reader.messages()] == [1, 2]
         assert watched.reads == reads_before
+
+
+async def test_a_gap_left_by_this_nodes_append_comes_back_with_the_append_not_a_store_read(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """Another node stored seq 1, but its publication is still on the bus when this
+    node's append (seq 2) returns, and stays there: the append brings seq 1 back with
+    it (`AdmittedBatch.earlier`), so the room delivers 1 then 2, and acknowledges 2,
+    without a separate store read (issue 15: with three nodes, nearly every batch
+    followed others' and read them from the store, one more round trip per batch).
+    When the held publication arrives later it is not delivered twice."""
+    bus = HeldBus()
+
+    async def nothing() -> None:
+        pass
+
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        sender = await store.create_user("sender", "Sender", None, 0)
+        room = await store.create_room("general", RoomKind.PUBLIC, sender.id, 0)
+        watched = WatchedStore(store, nothing)
+        nodes = []
+        for n, node_store in enumerate([watched, store]):
+            supervisor = await nursery.start(Supervisor(f"rooms-{n}").run)
+            nodes.append(Rooms(supervisor, Registry(), cast(Store, node_store), RoomConfig(), bus))
+        cluster = Cluster(store, nodes, room.id, sender.id)
+        here, there = Recorder("here"), Recorder("there")
+        await subscribe(nodes[0], room.id, here)
+        await subscribe(nodes[1], room.id, there)
+        reads_before = watched.reads
+        await nodes[1].send(room.id, post(cluster, "there-1", there))
+        await there.wait_for(1, protocol.Ack)
+        await nodes[0].send(room.id, post(cluster, "here-2", here))
+        await here.wait_for(1, protocol.Ack)
+        assert [m.seq for m in here.messages()] == [1, 2]  # before the ack, in order
+        assert watched.reads == reads_before
+        await bus.release()  # both publications arrive late
+        await there.wait_for(2, protocol.MessageEvent)
+        for reader in (here, there):
+            assert [m.seq for m in reader.messages()] == [1, 2]
+        assert watched.reads == reads_before

@@ -16,7 +16,7 @@ import trio
 from chorus import protocol
 from chorus.actors.notifications import SIGNATURE_HEADER
 from chorus.client import ApiError, Event
-from chorus.persistence import Admit, Appended, EventKind, NewMessage
+from chorus.persistence import Admit, AdmittedBatch, EventKind, NewMessage
 from tests.e2e.node import ChatUser, RunningNode, chat_user, open_node
 from tests.pgserver import PgServer, shared_pg_server
 from tests.redisserver import running_redis
@@ -254,11 +254,11 @@ async def test_a_request_the_room_fails_on_is_refused_and_the_room_keeps_serving
     append = store.append_admitted
 
     async def append_with_a_bug(
-        room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
-    ) -> list[Appended | Exception]:
+        room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int, *, known: int | None
+    ) -> AdmittedBatch:
         if any(message.body == "boom" for message in batch):
             raise RuntimeError("injected bug")
-        return await append(room_id, batch, admit, now)
+        return await append(room_id, batch, admit, now, known=known)
 
     # Fault injection around the real store (the room actor's one call to store a
     # batch): one message trips a "bug" in the room.

@@ -92,7 +92,7 @@ async def test_append_admitted_stores_only_what_the_admission_lets_through(
 
     batch = [*texts(ada, "a1"), *texts(bob, "b1"), *texts(ada, "a2")]
     batch.append(attrs.evolve(texts(ada, "x")[0], sender_id="u_missing"))
-    results = await store.append_admitted(room.id, batch, admit, T0)
+    results = (await store.append_admitted(room.id, batch, admit, T0)).results
     assert seen == {ada.id: Who.OWNER, bob.id: Who.MUTED, "u_missing": None}
     assert [r.message.seq if isinstance(r, Appended) else type(r) for r in results] == [
         1,
@@ -102,7 +102,32 @@ async def test_append_admitted_stores_only_what_the_admission_lets_through(
     ]
     assert [m.client_id for m in await store.messages(room.id, limit=10)] == ["a1", "a2"]
     later = await store.append_admitted(room.id, texts(bob, "b2"), admit, T0 + 1000)  # expired
-    assert [r.message.seq for r in later if isinstance(r, Appended)] == [3]
+    assert [r.message.seq for r in later.results if isinstance(r, Appended)] == [3]
+    assert later.earlier == []  # not asked for (no `known`)
+
+
+async def test_append_admitted_reads_back_what_others_stored_since_the_callers_known_seq(
+    store: Store,
+) -> None:
+    """A room actor of one node knows seqs up to 1; another node stored 2 and 3 meanwhile:
+    its append (seq 4) returns 2 and 3 with it, so it need not read them separately."""
+    ada = await make_user(store, "ada")
+    room = await make_room(store, ada)
+
+    def admit(user_id: str, found: Standing | None) -> Exception | None:
+        return None
+
+    await store.append_messages(room.id, texts(ada, "here-1", "there-2", "there-3"))
+    stored = await store.append_admitted(room.id, texts(ada, "here-4"), admit, T0, known=1)
+    assert [r.message.seq for r in stored.results if isinstance(r, Appended)] == [4]
+    assert [(m.seq, m.client_id) for m in stored.earlier] == [(2, "there-2"), (3, "there-3")]
+    stored = await store.append_admitted(room.id, texts(ada, "here-5"), admit, T0, known=4)
+    assert stored.earlier == []  # nothing in between
+    retried = await store.append_admitted(room.id, texts(ada, "here-4"), admit, T0, known=0)
+    assert [(r.message.seq, r.duplicate) for r in retried.results if isinstance(r, Appended)] == [
+        (4, True)
+    ]
+    assert retried.earlier == []  # nothing new stored: nothing to read before it
 
 
 async def test_a_ban_ends_the_membership_and_outlives_it_until_lifted(store: Store) -> None:

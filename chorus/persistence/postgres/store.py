@@ -19,10 +19,10 @@ import trio
 from chorus.logs import redact_url
 
 from .._errors import StoreUnavailable
-from .._model import Appended, NewMessage
+from .._model import AdmittedBatch, Appended, NewMessage
 from .._sql import MakeTx, UniqueViolation, run_async
 from ..roles import StoreOnSql
-from ..roles.events import Admit, admitted, with_refusals
+from ..roles.events import Admit, admitted, earlier, with_refusals
 from ..roles.moderation import find_standings
 from .append import Append
 from .bridge import AsyncioBridge, open_asyncio_bridge
@@ -87,28 +87,43 @@ class PostgresStore(StoreOnSql):
         return await self._retrying(append, transaction=append.rich)
 
     async def append_admitted(
-        self, room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
-    ) -> list[Appended | Exception]:
+        self,
+        room_id: str,
+        batch: Sequence[NewMessage],
+        admit: Admit,
+        now: int,
+        *,
+        known: int | None = None,
+    ) -> AdmittedBatch:
         """See `Store.append_admitted`: the standings are read, then the admitted messages
-        appended (with the append's one-statement fast path), on one pooled connection in
-        one call across the bridge: a stored batch costs one hand-off, not two."""
+        appended (with the append's one-statement fast path), then the earlier events
+        read, on one pooled connection in one call across the bridge: a stored batch
+        costs one hand-off, not two (or three, when other nodes wrote to the room)."""
         batch = list(batch)  # a copy: it is read in the asyncio thread
         senders = list(dict.fromkeys(new.sender_id for new in batch))
         read = _on(lambda: find_standings(room_id, senders, now))
 
-        async def work(conn: Conn) -> tuple[list[Exception | None], list[Appended]]:
+        async def work(conn: Conn) -> AdmittedBatch:
             # asyncio side: `admit` is a pure function of the standings, safe in any thread.
             kept, refusals = admitted(batch, await read(conn), admit)
             if not kept:
-                return refusals, []
+                return AdmittedBatch(with_refusals(refusals, []), [])
             append = Append(room_id, kept)
             if not append.rich:
-                return refusals, await append(conn)
-            async with conn.transaction():
-                return refusals, await append(conn)
+                appended = await append(conn)
+            else:
+                async with conn.transaction():
+                    appended = await append(conn)
+            # After the commit: the room's lock is not held for this read.
+            try:
+                before = await _on(lambda: earlier(room_id, known, appended))(conn)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, OSError):
+                # The batch is stored: failing to read what came before must not refuse
+                # it. The caller still sees the gap and reads it (`RoomActor._backfill`).
+                before = []
+            return AdmittedBatch(with_refusals(refusals, appended), before)
 
-        refusals, appended = await self._retrying(work, transaction=False)
-        return with_refusals(refusals, appended)
+        return await self._retrying(work, transaction=False)
 
     # -- running transactions --------------------------------------------------------
 

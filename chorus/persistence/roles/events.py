@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from .._errors import NotFound
-from .._model import Appended, Message, NewMessage
+from .._model import AdmittedBatch, Appended, Message, NewMessage
 from .._rows import MESSAGE, check_limit, message
 from .._sql import Engine, Tx, fetch, fetch_one, fetch_value
 from .files import with_attachments
@@ -31,6 +31,22 @@ def admitted(
     verdicts = {sender: admit(sender, found.get(sender)) for sender in {m.sender_id for m in batch}}
     refusals = [verdicts[new.sender_id] for new in batch]
     return [new for new, no in zip(batch, refusals, strict=True) if no is None], refusals
+
+
+EARLIER_LIMIT = 500
+"""Most events `append_admitted` reads back before a batch (`AdmittedBatch.earlier`)."""
+
+
+def earlier(room_id: str, known: int | None, appended: Sequence[Appended]) -> Tx[list[Message]]:
+    """The room's events after seq `known` and before the first new event of `appended`,
+    oldest first, at most `EARLIER_LIMIT`: those other writers stored in between (see
+    `EventLog.append_admitted`). Run after the append, so all of them are committed (the
+    append took the seqs after them under the room's lock)."""
+    first = min((a.message.seq for a in appended if not a.duplicate), default=None)
+    if known is None or first is None or first <= known + 1:
+        return []
+    limit = min(EARLIER_LIMIT, first - known - 1)
+    return (yield from page("msg.room_id = $1", room_id, first, known, limit))
 
 
 def with_refusals(
@@ -77,14 +93,24 @@ class EventLog(Protocol):
         ...
 
     async def append_admitted(
-        self, room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
-    ) -> list[Appended | Exception]:
+        self,
+        room_id: str,
+        batch: Sequence[NewMessage],
+        admit: Admit,
+        now: int,
+        *,
+        known: int | None = None,
+    ) -> AdmittedBatch:
         """`append_messages` for the messages whose senders `admit` lets post, deciding on
         their standing in the room (`Moderation.standings` at `now`) read with the append,
         in one call: a room actor's batch costs one round trip to the store, not two.
 
-        One result per input, in order: an `Appended`, or the refusal `admit` returned
-        (nothing of that message is stored). Raises as `append_messages` does.
+        `results` has one result per input, in order: an `Appended`, or the refusal
+        `admit` returned (nothing of that message is stored). With `known` (the seq up
+        to which the caller has the room's events), `earlier` holds the events between
+        it and the batch's first new seq, read in the same call (see
+        `AdmittedBatch.earlier`); empty without `known` or when nothing new was stored.
+        Raises as `append_messages` does.
         """
         ...
 

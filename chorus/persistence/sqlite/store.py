@@ -15,10 +15,10 @@ import trio
 
 from .._errors import StoreUnavailable
 from .._migrations import load_migrations
-from .._model import Appended, NewMessage, now_ms
+from .._model import AdmittedBatch, Appended, NewMessage, now_ms
 from .._sql import MakeTx, run_sync
 from ..roles import StoreOnSql
-from ..roles.events import Admit, admitted, with_refusals
+from ..roles.events import Admit, admitted, earlier, with_refusals
 from ..roles.moderation import find_standings
 from .append import append_messages
 from .dialect import execute
@@ -96,17 +96,28 @@ class SqliteStore(StoreOnSql):
         return await self._submit(work, gather=True)  # see COMMIT_WINDOW
 
     async def append_admitted(
-        self, room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
-    ) -> list[Appended | Exception]:
-        """See `Store.append_admitted`: the standings and the append are one write of the
-        group commit (one worker-thread hop, one savepoint)."""
+        self,
+        room_id: str,
+        batch: Sequence[NewMessage],
+        admit: Admit,
+        now: int,
+        *,
+        known: int | None = None,
+    ) -> AdmittedBatch:
+        """See `Store.append_admitted`: the standings, the append and the earlier events
+        are one write of the group commit (one worker-thread hop, one savepoint)."""
         batch = list(batch)
         senders = list(dict.fromkeys(new.sender_id for new in batch))
 
-        def work(db: sqlite3.Connection) -> list[Appended | Exception]:
-            found = run_sync(find_standings(room_id, senders, now), functools.partial(execute, db))
-            kept, refusals = admitted(batch, found, admit)
-            return with_refusals(refusals, append_messages(db, room_id, kept) if kept else [])
+        def work(db: sqlite3.Connection) -> AdmittedBatch:
+            run = functools.partial(execute, db)
+            kept, refusals = admitted(
+                batch, run_sync(find_standings(room_id, senders, now), run), admit
+            )
+            appended = append_messages(db, room_id, kept) if kept else []
+            return AdmittedBatch(
+                with_refusals(refusals, appended), run_sync(earlier(room_id, known, appended), run)
+            )
 
         return await self._submit(work, gather=True)
 
