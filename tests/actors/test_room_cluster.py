@@ -239,6 +239,33 @@ class WatchedStore:
         return await self._store.messages(*args, **kwargs)
 
 
+@asynccontextmanager
+async def two_nodes(
+    tmp_path: Path, nursery: trio.Nursery, bus: LocalBus, on_appended: Callable[[], Awaitable[None]]
+) -> AsyncIterator[tuple[Cluster, WatchedStore, Recorder, Recorder]]:
+    """Two nodes with a subscriber each ("here", "there"); the first's store is watched."""
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        sender = await store.create_user("sender", "Sender", None, 0)
+        room = await store.create_room("general", RoomKind.PUBLIC, sender.id, 0)
+        watched = WatchedStore(store, on_appended)
+        nodes = []
+        for n, node_store in enumerate([watched, store]):
+            supervisor = await nursery.start(Supervisor(f"rooms-{n}").run)
+            nodes.append(Rooms(supervisor, Registry(), cast(Store, node_store), RoomConfig(), bus))
+        here, there = Recorder("here"), Recorder("there")
+        await subscribe(nodes[0], room.id, here)
+        await subscribe(nodes[1], room.id, there)
+        yield Cluster(store, nodes, room.id, sender.id), watched, here, there
+
+
+async def post_there_then_here(cluster: Cluster, here: Recorder, there: Recorder) -> None:
+    """The second node stores seq 1, then the first seq 2; each is acknowledged."""
+    await cluster.nodes[1].send(cluster.room_id, post(cluster, "there-1", there))
+    await there.wait_for(1, protocol.Ack)
+    await cluster.nodes[0].send(cluster.room_id, post(cluster, "here-2", here))
+    await here.wait_for(1, protocol.Ack)
+
+
 async def test_a_gap_left_by_this_nodes_append_is_filled_from_the_bus_not_the_store(
     tmp_path: Path, nursery: trio.Nursery
 ) -> None:
@@ -247,23 +274,9 @@ async def test_a_gap_left_by_this_nodes_append_is_filled_from_the_bus_not_the_st
     the room delivers 1 then 2 without reading 1 back from the store (issue 15: with
     three nodes, a store read per batch)."""
     bus = HeldBus()
-    async with open_sqlite_store(tmp_path / "chorus.db") as store:
-        sender = await store.create_user("sender", "Sender", None, 0)
-        room = await store.create_room("general", RoomKind.PUBLIC, sender.id, 0)
-        watched = WatchedStore(store, bus.release)
-        nodes = []
-        for n, node_store in enumerate([watched, store]):
-            supervisor = await nursery.start(Supervisor(f"rooms-{n}").run)
-            nodes.append(Rooms(supervisor, Registry(), cast(Store, node_store), RoomConfig(), bus))
-        cluster = Cluster(store, nodes, room.id, sender.id)
-        here, there = Recorder("here"), Recorder("there")
-        await subscribe(nodes[0], room.id, here)
-        await subscribe(nodes[1], room.id, there)
+    async with two_nodes(tmp_path, nursery, bus, bus.release) as (cluster, watched, here, there):
         reads_before = watched.reads
-        await nodes[1].send(room.id, post(cluster, "there-1", there))
-        await there.wait_for(1, protocol.Ack)
-        await nodes[0].send(room.id, post(cluster, "here-2", here))
-        await here.wait_for(1, protocol.Ack)
+        await post_there_then_here(cluster, here, there)
         await bus.release()  # this node's publication, for the other
         for reader in (here, there):
             await reader.wait_for(2, protocol.MessageEvent)
@@ -285,23 +298,9 @@ async def test_a_gap_left_by_this_nodes_append_comes_back_with_the_append_not_a_
     async def nothing() -> None:
         pass
 
-    async with open_sqlite_store(tmp_path / "chorus.db") as store:
-        sender = await store.create_user("sender", "Sender", None, 0)
-        room = await store.create_room("general", RoomKind.PUBLIC, sender.id, 0)
-        watched = WatchedStore(store, nothing)
-        nodes = []
-        for n, node_store in enumerate([watched, store]):
-            supervisor = await nursery.start(Supervisor(f"rooms-{n}").run)
-            nodes.append(Rooms(supervisor, Registry(), cast(Store, node_store), RoomConfig(), bus))
-        cluster = Cluster(store, nodes, room.id, sender.id)
-        here, there = Recorder("here"), Recorder("there")
-        await subscribe(nodes[0], room.id, here)
-        await subscribe(nodes[1], room.id, there)
+    async with two_nodes(tmp_path, nursery, bus, nothing) as (cluster, watched, here, there):
         reads_before = watched.reads
-        await nodes[1].send(room.id, post(cluster, "there-1", there))
-        await there.wait_for(1, protocol.Ack)
-        await nodes[0].send(room.id, post(cluster, "here-2", here))
-        await here.wait_for(1, protocol.Ack)
+        await post_there_then_here(cluster, here, there)
         assert [m.seq for m in here.messages()] == [1, 2]  # before the ack, in order
         assert watched.reads == reads_before
         await bus.release()  # both publications arrive late
