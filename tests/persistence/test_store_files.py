@@ -16,6 +16,7 @@ from chorus.persistence import (
     NewFile,
     NewMessage,
     NotFound,
+    Standing,
     Store,
     StoredFile,
     User,
@@ -215,6 +216,10 @@ async def test_housekeeping_finds_unattached_and_unfinished_files(store: Store) 
     assert await store.get_file(old.id) is None
 
 
+def admit_all(user_id: str, found: Standing | None) -> Exception | None:
+    return None
+
+
 async def test_every_read_of_a_message_carries_its_attachments(store: Store) -> None:
     ada = await make_user(store, "ada")
     room = await make_room(store, ada)
@@ -229,6 +234,9 @@ async def test_every_read_of_a_message_carries_its_attachments(store: Store) -> 
     assert listed.attachments == attached
     [hit] = await store.search(ada.id, "look", limit=10)
     assert hit.message.attachments == attached
+    # As another node's append reads it back, having known the room up to seq 0.
+    later = await store.append_admitted(room.id, [with_files(ada, "c2")], admit_all, T0, known=0)
+    assert [m.attachments for m in later.earlier] == [attached]
     [again] = await store.append_messages(room.id, [with_files(ada, "c1", file.id)])
     assert again.duplicate
     assert again.message.attachments == attached
