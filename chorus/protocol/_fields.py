@@ -326,7 +326,7 @@ def constrain(cls: type[Any], fields: list[attrs.Attribute[Any]]) -> list[attrs.
         (field.name, spec_for(hints[field.name], where=f"{cls.__name__}.{field.name}"))
         for field in fields
     )
-    check = compile_check(specs)
+    check = compile_check(cls.__name__, specs)
     return [
         field.evolve(
             validator=check if index == len(fields) - 1 else None,
@@ -418,8 +418,9 @@ def check_nonempty_one_of(instance: Any) -> None:
 _Check = Callable[[Any, Any, Any], None]
 
 
-def compile_check(specs: tuple[tuple[str, Spec], ...]) -> _Check:
-    """The validator of a frame class whose fields are `specs` (name and `Spec`, in order).
+def compile_check(name: str, specs: tuple[tuple[str, Spec], ...]) -> _Check:
+    """The validator of the frame class `name` whose fields are `specs` (name and `Spec`,
+    in order).
 
     It raises, for the first field (in `specs`' order) that breaks its spec,
     TypeError for a wrong type, else ConstraintViolation, as `first_violation`
@@ -438,7 +439,7 @@ def compile_check(specs: tuple[tuple[str, Spec], ...]) -> _Check:
     generated source is safe.
     """
     namespace: dict[str, Any] = {"first_violation": first_violation, "specs": specs}
-    loads = [f"    v{index} = instance.{name}" for index, (name, _) in enumerate(specs)]
+    loads = [f"    v{index} = instance.{field}" for index, (field, _) in enumerate(specs)]
     terms = [
         _condition(spec, f"v{index}", f"c{index}", namespace)
         for index, (_, spec) in enumerate(specs)
@@ -451,7 +452,8 @@ def compile_check(specs: tuple[tuple[str, Spec], ...]) -> _Check:
             "        first_violation(specs, instance)",
         ]
     )
-    exec(source, namespace)
+    # Named after the class in tracebacks and profiles.
+    exec(compile(source, f"<check of {name}>", "exec"), namespace)
     check: _Check = namespace["check"]
     return check
 
