@@ -8,9 +8,10 @@ A frame field states its limits once, in its annotation, with a marker:
 fields allow their values; `bool` fields hold true or false; attrs classes
 nest (`Annotated[C, Flatten()]` writes a nested object's fields into the frame
 itself). `constrain` (an attrs field transformer) compiles every annotation
-into a `Spec`, stores it in the field's metadata under `SPEC` and installs a
-validator built from it. The codec and the JSON Schema read the same `Spec`,
-so a limit cannot differ between the three.
+into a `Spec`, stores it in the field's metadata under `SPEC` and installs one
+check of the whole instance generated from them (`compile_check`). The codec
+and the JSON Schema read the same `Spec`, so a limit cannot differ between
+the three.
 
 One rule spans fields: a class may name, in `NONEMPTY_ONE_OF`, fields of
 which at least one must be non-empty (`send`: a body, or attachments); its
@@ -25,7 +26,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, ClassVar, Final, Literal, NoReturn
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import attrs
 
@@ -313,18 +314,26 @@ def shorten(text: str, limit: int = 40) -> str:
 
 
 def constrain(cls: type[Any], fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
-    """attrs field transformer: give each field its `Spec` (metadata) and a validator.
+    """attrs field transformer: give each field its `Spec` (metadata), and the class one check.
 
-    Raises TypeError at import time if a field's annotation declares no limits,
-    so every field of the protocol has them.
+    The check (`compile_check`) is the validator of the last field: attrs runs
+    validators once every field is set, so it sees the whole instance. Raises
+    TypeError at import time if a field's annotation declares no limits, so
+    every field of the protocol has them.
     """
     hints = typing.get_type_hints(cls, include_extras=True)
-    result = []
-    for field in fields:
-        spec = spec_for(hints[field.name], where=f"{cls.__name__}.{field.name}")
-        metadata = {**field.metadata, SPEC: spec}
-        result.append(field.evolve(validator=_validator(spec), metadata=metadata))
-    return result
+    specs = tuple(
+        (field.name, spec_for(hints[field.name], where=f"{cls.__name__}.{field.name}"))
+        for field in fields
+    )
+    check = compile_check(cls.__name__, specs)
+    return [
+        field.evolve(
+            validator=check if index == len(fields) - 1 else None,
+            metadata={**field.metadata, SPEC: spec},
+        )
+        for index, (field, (_, spec)) in enumerate(zip(fields, specs, strict=True))
+    ]
 
 
 def field_specs(cls: type[Any]) -> tuple[tuple[attrs.Attribute[Any], Spec], ...]:
@@ -406,42 +415,91 @@ def check_nonempty_one_of(instance: Any) -> None:
         raise ConstraintViolation(names[0], nonempty_one_of_rule(names))
 
 
-def _validator(spec: Spec) -> Callable[[object, attrs.Attribute[Any], Any], None]:
-    """The attrs validator of a field: TypeError for a wrong type, else ConstraintViolation."""
-    # Most fields are strings and integers, and every stored message is built
-    # through these validators: inlining their checks cut building a Message
-    # from 2.8 to 2.1 µs (measured). Other specs use the generic form.
+_Check = Callable[[Any, Any, Any], None]
+
+
+def compile_check(name: str, specs: tuple[tuple[str, Spec], ...]) -> _Check:
+    """The validator of the frame class `name` whose fields are `specs` (name and `Spec`,
+    in order).
+
+    It raises, for the first field (in `specs`' order) that breaks its spec,
+    TypeError for a wrong type, else ConstraintViolation, as `first_violation`
+    says; an instance it lets through satisfies every spec.
+
+    Every stored message is built through this check (the wire `Message`, its
+    `message` event, the `ack`), so it is generated once per class as one
+    expression over the instance's fields, with no call per field: building a
+    `Message`, its `MessageEvent` and its `Ack` took 61,000 instructions with a
+    validator per field, takes 37,800 so, and 27,200 with no check at all
+    (docs/decisions.md). Only a value the expression refuses takes the
+    generic path, which finds the culprit with the specs themselves. Where the
+    expression is stricter than a spec (a subclass of int), that path
+    accepts the value, so the expression decides speed, never the outcome.
+    Field names are identifiers and every constant is passed by name, so the
+    generated source is safe.
+    """
+    namespace: dict[str, Any] = {"first_violation": first_violation, "specs": specs}
+    loads = [f"    v{index} = instance.{field}" for index, (field, _) in enumerate(specs)]
+    terms = [
+        _condition(spec, f"v{index}", f"c{index}", namespace)
+        for index, (_, spec) in enumerate(specs)
+    ]
+    source = "\n".join(
+        [
+            "def check(instance, _attribute, _value):",
+            *loads,
+            f"    if not ({' and '.join(terms) or 'True'}):",
+            "        first_violation(specs, instance)",
+        ]
+    )
+    # Named after the class in tracebacks and profiles.
+    exec(compile(source, f"<check of {name}>", "exec"), namespace)
+    check: _Check = namespace["check"]
+    return check
+
+
+def first_violation(specs: tuple[tuple[str, Spec], ...], instance: object) -> None:
+    """Raise for the first field of `instance` that breaks its spec: TypeError for a wrong
+    type, else ConstraintViolation naming the field and the limit. The reference the
+    generated checks follow."""
+    for name, spec in specs:
+        value = getattr(instance, name)
+        if not spec.type_ok(value):
+            raise TypeError(f"{name}: expected {spec.expected}, got {type(value).__name__}")
+        if (reason := spec.violation(value)) is not None:
+            raise ConstraintViolation(name, reason)
+
+
+def _condition(spec: Spec, var: str, const: str, namespace: dict[str, Any]) -> str:
+    """Source of an expression true only if the value in `var` satisfies `spec` (and its type).
+
+    Constants go into `namespace` under names starting with `const`.
+    """
     match spec:
-        case StrSpec(min_length=low, max_length=high, spaceless=False, rule=rule):
-
-            def validate_str(_instance: object, field: attrs.Attribute[Any], value: Any) -> None:
-                if not isinstance(value, str):
-                    _wrong_type(field, spec, value)
-                if not low <= len(value) <= high:
-                    raise ConstraintViolation(field.name, rule)
-                if "\x00" in value:
-                    raise ConstraintViolation(field.name, NO_NUL_RULE)
-
-            return validate_str
-        case IntSpec(minimum=low, maximum=high, rule=rule):
-
-            def validate_int(_instance: object, field: attrs.Attribute[Any], value: Any) -> None:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    _wrong_type(field, spec, value)
-                if not low <= value <= high:
-                    raise ConstraintViolation(field.name, rule)
-
-            return validate_int
+        case StrSpec(min_length=low, max_length=high, spaceless=spaceless):
+            text = f"isinstance({var}, str) and {low} <= len({var}) <= {high}"
+            if spaceless:
+                namespace[const] = _SPACE_OR_CONTROL_RE.search
+                return f"({text} and {const}({var}) is None)"  # NUL is a control character
+            return f"({text} and '\\x00' not in {var})"
+        case IntSpec(minimum=low, maximum=high):
+            # Stricter than the spec for a subclass of int: first_violation decides those.
+            return f"(type({var}) is int and {low} <= {var} <= {high})"
+        case BoolSpec():
+            return f"({var} is True or {var} is False)"
+        case ChoiceSpec(values=values):
+            namespace[const] = frozenset(values)
+            return f"(isinstance({var}, str) and {var} in {const})"
+        case ObjectSpec(cls=cls):
+            namespace[const] = cls
+            return f"isinstance({var}, {const})"
+        case ListSpec(min_items=0) | StrListSpec(min_items=0):
+            # Mostly empty on the hot path (a message without attachments).
+            namespace[const] = spec
+            spec_ok = f"({const}.type_ok({var}) and {const}.violation({var}) is None)"
+            return f"((type({var}) is tuple and not {var}) or {spec_ok})"
+        case NullableSpec(inner=inner):
+            return f"({var} is None or {_condition(inner, var, const, namespace)})"
         case _:
-
-            def validate(_instance: object, field: attrs.Attribute[Any], value: Any) -> None:
-                if not spec.type_ok(value):
-                    _wrong_type(field, spec, value)
-                if (reason := spec.violation(value)) is not None:
-                    raise ConstraintViolation(field.name, reason)
-
-            return validate
-
-
-def _wrong_type(field: attrs.Attribute[Any], spec: Spec, value: object) -> NoReturn:
-    raise TypeError(f"{field.name}: expected {spec.expected}, got {type(value).__name__}")
+            namespace[const] = spec
+            return f"({const}.type_ok({var}) and {const}.violation({var}) is None)"
