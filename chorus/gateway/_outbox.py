@@ -4,9 +4,10 @@ Appending a frame never waits and wakes nobody but the flusher, at most once
 per round; the flusher writes each dirty connection's pending bytes with one
 non-blocking `send` per round, however many frames were queued to it. Only a
 connection whose kernel buffer is full gets a task of its own, which waits
-for writability (DESIGN.md §8). When the node is near saturation the flusher
-lets a round gather frames for a little longer (`Flusher`), so that a busy
-node makes fewer, larger writes; an idle or moderately loaded one writes at once.
+for writability (DESIGN.md §8). A round waits for one scheduling pass, no
+longer: a busy node's passes are longer and carry more frames per write. A
+broadcast's frames are one `bytes` object that every recipient's outbox keeps
+by reference until it is written.
 """
 
 from __future__ import annotations
