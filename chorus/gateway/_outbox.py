@@ -4,9 +4,10 @@ Appending a frame never waits and wakes nobody but the flusher, at most once
 per round; the flusher writes each dirty connection's pending bytes with one
 non-blocking `send` per round, however many frames were queued to it. Only a
 connection whose kernel buffer is full gets a task of its own, which waits
-for writability (DESIGN.md §8). When the node is near saturation the flusher
-lets a round gather frames for a little longer (`Flusher`), so that a busy
-node makes fewer, larger writes; an idle or moderately loaded one writes at once.
+for writability (DESIGN.md §8). A round waits for one scheduling pass, no
+longer: a busy node's passes are longer and carry more frames per write. A
+broadcast's frames are one `bytes` object that every recipient's outbox keeps
+by reference until it is written.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Outbox:
         "_blocked",
         "_buffer",
         "_closed",
+        "_dirty",
         "_flusher",
         "_on_broken",
         "_on_overflow",
@@ -50,10 +52,14 @@ class Outbox:
     ) -> None:
         self._sock = sock
         self._flusher = flusher
+        self._dirty = flusher.dirty
         self.limit = limit
         self._on_overflow = on_overflow
         self._on_broken = on_broken
-        self._buffer = bytearray()
+        self._buffer: bytes | bytearray = b""
+        """What is pending. A lone offer is kept as the `bytes` offered (a broadcast's
+        frames, shared by all its recipients: nothing is copied per recipient); a second
+        one before the write turns it into a `bytearray` that grows."""
         self._blocked = False
         self._waiter: trio.Event | None = None
         self._closed = False
@@ -69,14 +75,29 @@ class Outbox:
         return self._closed
 
     def offer(self, frames: bytes) -> bool:
-        """Queue `frames` (whole frames) without waiting; False if closed or just overflowed."""
+        """Queue `frames` (whole frames) without waiting; False if closed or just overflowed.
+
+        `frames` is kept by reference until written, never changed: a broadcast
+        offers the same `bytes` to every recipient.
+        """
         if self._closed:
             return False
-        # `_append`, inlined: this runs once per recipient of every broadcast.
+        # `_append`, inlined: this runs once per recipient of every broadcast, so it
+        # marks itself dirty with a list append, not a Python call (only the first
+        # outbox of a round calls the flusher, to wake it).
         buffer = self._buffer
-        if not buffer and not self._blocked:
-            self._flusher.mark(self)
-        buffer += frames
+        if not buffer:
+            if not self._blocked:
+                dirty = self._dirty
+                if not dirty:
+                    self._flusher.wake()
+                dirty.append(self)
+            # Kept as it is (a copy only if it could change: a `bytearray`).
+            self._buffer = buffer = frames if type(frames) is bytes else bytes(frames)
+        else:
+            if isinstance(buffer, bytes):  # a second offer: from now on, one that grows
+                self._buffer = buffer = bytearray(buffer)
+            buffer += frames
         if len(buffer) > self.limit:
             self._closed = True
             self._on_overflow()
@@ -91,7 +112,7 @@ class Outbox:
     def discard(self) -> None:
         """Drop everything queued and close (the socket is gone)."""
         self._closed = True
-        self._buffer.clear()
+        self._buffer = b""
 
     def flush(self) -> None:
         """Write what the kernel takes now; hand the rest to a task that waits to write."""
@@ -121,22 +142,37 @@ class Outbox:
             self._write_now()
 
     def _append(self, frame: bytes) -> None:
-        if not self._buffer and not self._blocked:
-            self._flusher.mark(self)
-        self._buffer += frame
+        buffer = self._buffer
+        if not buffer:
+            if not self._blocked:
+                if not self._dirty:
+                    self._flusher.wake()
+                self._dirty.append(self)
+            self._buffer = bytes(frame)
+        else:
+            if isinstance(buffer, bytes):
+                self._buffer = buffer = bytearray(buffer)
+            buffer += frame
 
     def _write_now(self) -> bool:
         """One non-blocking send of everything pending; True if nothing is left."""
+        buffer = self._buffer
         try:
-            sent = self._sock.send(self._buffer)
+            sent = self._sock.send(buffer)
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return False  # TLS: the same bytes go again later (the buffer only grows)
         except OSError:
             self.discard()
             self._on_broken()
             return True
-        del self._buffer[:sent]
-        return not self._buffer
+        if sent == len(buffer):
+            self._buffer = b""
+            return True
+        if isinstance(buffer, bytes):  # the rest of a lone offer: ours to grow from now on
+            self._buffer = bytearray(memoryview(buffer)[sent:])
+        else:
+            del buffer[:sent]
+        return False
 
     async def _drain(self) -> None:
         try:
@@ -158,7 +194,10 @@ class Flusher:
     """
 
     def __init__(self) -> None:
-        self._dirty: list[Outbox] = []
+        self.dirty: list[Outbox] = []
+        """Outboxes that got frames since the last round, each once (an outbox appends
+        itself when it goes from empty to not empty). Whoever makes it non-empty calls
+        `wake`: the flusher parks only while it is empty."""
         self._idle = trio.lowlevel.ParkingLot()
         self._parked = False
         self._nursery: trio.Nursery | None = None
@@ -169,10 +208,9 @@ class Flusher:
             raise RuntimeError("the flusher is not running")
         self._nursery.start_soon(drain)
 
-    def mark(self, outbox: Outbox) -> None:
-        """Called by an outbox that had nothing pending and now has a frame."""
-        self._dirty.append(outbox)
-        if self._parked:  # a plain flag: `ParkingLot.__len__` is a Python call per mark
+    def wake(self) -> None:
+        """Called by the outbox that is about to make `dirty` non-empty: start a round."""
+        if self._parked:  # a plain flag: `ParkingLot.__len__` is a Python call
             self._parked = False
             self._idle.unpark()
 
@@ -189,13 +227,15 @@ class Flusher:
                 self._nursery = None
 
     async def _flush_rounds(self) -> None:
+        dirty = self.dirty  # one list for the flusher's life: outboxes hold it too
         while True:
-            if self._dirty:
+            if dirty:
                 # Let every runnable task append first, so one send carries it all.
                 await trio.lowlevel.checkpoint()
             else:
                 self._parked = True
                 await self._idle.park()
-            dirty, self._dirty = self._dirty, []
-            for outbox in dirty:
+            round_ = dirty.copy()
+            dirty.clear()
+            for outbox in round_:
                 outbox.flush()
