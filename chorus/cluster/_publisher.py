@@ -132,8 +132,10 @@ class RespPublisher:
                             "bus.publish_failed", error=repr(exc), unanswered=self._unanswered
                         )
                     nursery.cancel_scope.cancel()
-            finally:
+                # The connection failed (not the bus closing): what it carried unanswered is
+                # given up, never sent again.
                 self._drop(self._unanswered)
+            finally:
                 self._unanswered = 0
                 self._check_drained()
                 await trio.aclose_forcefully(stream)
