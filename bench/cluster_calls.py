@@ -17,6 +17,10 @@ node: a call that needs many passes of trio's scheduler pays for each pass.
 - `pg_store_last_seq`: `PostgresStore.last_seq` (the resync query);
 - `redis_publish`: one `RedisBus`-style `PUBLISH` awaited per call;
 - `redis_publish_pipelined`: the same publishes, 100 to a pipeline;
+- `resp_publish`: one publication through the bus's own `RespPublisher` (as on
+  one Redis server), waited for until Redis answered it;
+- `resp_publish_pipelined`: 100 publications queued at once to `RespPublisher`
+  (one write), then waited for until Redis answered them all;
 - `redis_rate_limit`: `RedisRateLimiter.allow` (one `EVALSHA`, on every send).
 """
 
@@ -33,6 +37,7 @@ import coredis
 import trio
 
 from chorus.cluster import RedisRateLimiter
+from chorus.cluster._publisher import RespPublisher
 from chorus.persistence import RoomKind, new_id, open_postgres_store
 from chorus.persistence.postgres.bridge import open_asyncio_bridge
 
@@ -95,9 +100,27 @@ async def redis(url: str, calls: int) -> dict[str, float]:
         pipelined = round(await timed(max(1, calls // 100), hundred) / 100, 1)
         limiter = RedisRateLimiter(client, timeout=5.0)
         check = await timed(calls, lambda: limiter.allow("bench", rate=1e6, burst=10**6))
+    publisher = RespPublisher(url)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(publisher.run)
+
+        async def one() -> None:
+            publisher.publish("bench", payload)
+            await publisher.drained()
+
+        async def queued_hundred() -> None:
+            for _ in range(100):
+                publisher.publish("bench", payload)
+            await publisher.drained()
+
+        resp = await timed(calls, one)
+        resp_pipelined = round(await timed(max(1, calls // 100), queued_hundred) / 100, 1)
+        nursery.cancel_scope.cancel()
     return {
         "redis_publish": publish,
         "redis_publish_pipelined": pipelined,
+        "resp_publish": resp,
+        "resp_publish_pipelined": resp_pipelined,
         "redis_rate_limit": check,
     }
 

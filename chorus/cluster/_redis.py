@@ -1,10 +1,11 @@
 """`RedisBus`: the bus over Redis pub/sub, natively on trio.
 
-One connection publishes (coredis), one subscribes to every topic this node
-has local subscribers for: on one Redis server our own `RespSubscriber`,
-which takes in every message of a socket read in one task step; on a Redis
-Cluster coredis' sharded pub/sub (one message per scheduler pass). Both
-reconnect with backoff and resubscribe by themselves; what was published
+One connection publishes, one subscribes to every topic this node has local
+subscribers for. On one Redis server both are our own: `RespPublisher` sends
+everything queued during a scheduler pass in one write, `RespSubscriber` takes
+in every message of a socket read in one task step. On a Redis Cluster they
+are coredis' pipelines and sharded pub/sub (one message per scheduler pass).
+Both reconnect with backoff and resubscribe by themselves; what was published
 meanwhile is lost (pub/sub is at-most-once), which room actors repair from
 the store (gap detection and periodic resync).
 """
@@ -26,16 +27,13 @@ from chorus.logs import redact_url
 from chorus.metrics import BUS_DROPPED
 
 from ._bus import Deliver, Subscription
+from ._publisher import PUBLISH_QUEUE, PUBLISH_TIMEOUT, RespPublisher
 from ._subscriber import RespSubscriber
 
 _log = structlog.get_logger("chorus.cluster")
 
-PUBLISH_TIMEOUT = 1.0
-"""Seconds one publish may take before it is given up (the store already has the data)."""
-PUBLISH_QUEUE = 10_000
-"""Publications waiting for Redis; past it new ones are dropped (and repaired by readers)."""
 PUBLISH_BATCH = 256
-"""Most publications sent in one pipeline (one round trip)."""
+"""Most publications coredis sends in one pipeline (one round trip)."""
 
 
 class RedisBus:
@@ -45,43 +43,96 @@ class RedisBus:
     the shard that owns its slot, so pub/sub traffic scales with the cluster.
     """
 
-    def __init__(self, client: Any, *, sharded: bool = False) -> None:
+    def __init__(self, client: Any, publisher: _Publisher) -> None:
         self._client = client
+        self._publisher = publisher
         self._receiver: _Receiver | None = None
         """Set by `open_redis_bus` (a bus without one only publishes)."""
-        self._sharded = sharded
-        self._send = client.spublish if sharded else client.publish
         self._topics: dict[str, set[Deliver]] = {}
-        self._outgoing, self._to_publish = trio.open_memory_channel[tuple[str, bytes]](
-            PUBLISH_QUEUE
-        )
-        self.dropped = 0
-        """Publications dropped because Redis could not keep up or was away."""
 
     @property
     def client(self) -> Any:
         """The Redis client (for other cluster state kept in the same Redis)."""
         return self._client
 
+    @property
+    def dropped(self) -> int:
+        """Publications dropped because Redis could not keep up or was away."""
+        return self._publisher.dropped
+
     async def publish(self, topic: str, payload: bytes) -> None:
         """Queue `payload` for publication and return at once (room actors never wait on Redis).
 
-        When the queue is full the publication is dropped: readers repair
-        message gaps from the store, and typing or presence is ephemeral anyway.
+        When the queue is full, or Redis is away, the publication is dropped:
+        readers repair message gaps from the store, and typing or presence is
+        ephemeral anyway.
         """
+        self._publisher.publish(topic, payload)
+
+    async def subscribe(self, topic: str, deliver: Deliver) -> Subscription:
+        subscribers = self._topics.setdefault(topic, set())
+        subscribers.add(deliver)
+        if len(subscribers) == 1 and self._receiver is not None:
+            await self._receiver.subscribe(topic)
+        return _RedisSubscription(self, topic, deliver)
+
+    async def _unsubscribe(self, topic: str, deliver: Deliver) -> None:
+        subscribers = self._topics.get(topic)
+        if subscribers is None or deliver not in subscribers:
+            return
+        subscribers.discard(deliver)
+        if not subscribers:
+            del self._topics[topic]
+            if self._receiver is not None:
+                await self._receiver.unsubscribe(topic)
+
+    def _dispatch(self, channel: bytes | str, payload: bytes) -> None:
+        """Hand a received payload to the local subscribers of its topic."""
+        topic = channel.decode() if isinstance(channel, bytes) else channel
+        for deliver in list(self._topics.get(topic, ())):
+            deliver(payload)
+
+
+class _Publisher(Protocol):
+    """The publishing side of a `RedisBus`: queues without waiting, drops when it must."""
+
+    dropped: int
+
+    def publish(self, channel: str, payload: bytes) -> None: ...
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None: ...
+
+
+class CoredisPublisher:
+    """Publishes through coredis (on a Redis Cluster, sharded: SPUBLISH), in order, what
+    was queued meanwhile in one pipeline; a failed or slow pipeline is dropped."""
+
+    def __init__(self, client: Any, *, sharded: bool = False) -> None:
+        self._client = client
+        self._sharded = sharded
+        self._send = client.spublish if sharded else client.publish
+        self._outgoing, self._to_publish = trio.open_memory_channel[tuple[str, bytes]](
+            PUBLISH_QUEUE
+        )
+        self.dropped = 0
+
+    def publish(self, channel: str, payload: bytes) -> None:
         try:
-            self._outgoing.send_nowait((topic, payload))
+            self._outgoing.send_nowait((channel, payload))
         except trio.WouldBlock:
             self.dropped += 1
             BUS_DROPPED.inc()
 
-    async def _publisher(self) -> None:
-        """Publish what is queued, in order, everything queued meanwhile in one pipeline.
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Publish what is queued until cancelled.
 
         One round trip per batch instead of per publication (650 µs each, awaited one
         by one, against 50 µs pipelined here: docs/benchmarks.md). A failure drops
         that batch.
         """
+        task_status.started()
         async for first in self._to_publish:
             batch = [first]
             while len(batch) < PUBLISH_BATCH:
@@ -107,29 +158,6 @@ class RedisBus:
             send = pipe.spublish if self._sharded else pipe.publish
             for topic, payload in batch:
                 send(topic, payload)
-
-    async def subscribe(self, topic: str, deliver: Deliver) -> Subscription:
-        subscribers = self._topics.setdefault(topic, set())
-        subscribers.add(deliver)
-        if len(subscribers) == 1 and self._receiver is not None:
-            await self._receiver.subscribe(topic)
-        return _RedisSubscription(self, topic, deliver)
-
-    async def _unsubscribe(self, topic: str, deliver: Deliver) -> None:
-        subscribers = self._topics.get(topic)
-        if subscribers is None or deliver not in subscribers:
-            return
-        subscribers.discard(deliver)
-        if not subscribers:
-            del self._topics[topic]
-            if self._receiver is not None:
-                await self._receiver.unsubscribe(topic)
-
-    def _dispatch(self, channel: bytes | str, payload: bytes) -> None:
-        """Hand a received payload to the local subscribers of its topic."""
-        topic = channel.decode() if isinstance(channel, bytes) else channel
-        for deliver in list(self._topics.get(topic, ())):
-            deliver(payload)
 
 
 class _Receiver(Protocol):
@@ -186,11 +214,12 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
     if nodes is None and url.partition("://")[0] in _RESP_SCHEMES:
         client: Any = coredis.Redis.from_url(url, decode_responses=False)
         async with client, trio.open_nursery() as nursery:
-            bus = RedisBus(client)
+            publisher = RespPublisher(url)
+            bus = RedisBus(client, publisher)
             receiver = RespSubscriber(url, bus._dispatch)
             bus._receiver = receiver
             await nursery.start(receiver.run)
-            nursery.start_soon(bus._publisher)
+            await nursery.start(publisher.run)
             _log.info("bus.connected", url=redact_url(url), cluster=False)
             yield bus
             nursery.cancel_scope.cancel()
@@ -204,12 +233,13 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
         )
         subscriber = client.sharded_pubsub
     async with client, subscriber(ignore_subscribe_messages=True) as pubsub:
-        bus = RedisBus(client, sharded=nodes is not None)
+        coredis_publisher = CoredisPublisher(client, sharded=nodes is not None)
+        bus = RedisBus(client, coredis_publisher)
         fallback = _CoredisReceiver(pubsub, bus._dispatch)
         bus._receiver = fallback
         async with trio.open_nursery() as nursery:
             nursery.start_soon(fallback.run)
-            nursery.start_soon(bus._publisher)
+            await nursery.start(coredis_publisher.run)
             _log.info("bus.connected", url=redact_url(url), cluster=nodes is not None)
             yield bus
             nursery.cancel_scope.cancel()

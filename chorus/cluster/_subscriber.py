@@ -45,6 +45,46 @@ class ReplyError(Exception):
     """Redis answered a command with an error (e.g. a wrong password)."""
 
 
+class RespServer:
+    """One Redis server as a `redis://` or `rediss://` URL names it: host and port, user
+    and password (`AUTH`), TLS (`rediss`, trusting `?ssl_ca_certs=/path/ca.pem` if given).
+
+    The URL's database number is not used: pub/sub channels are the same in every
+    database.
+    """
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 6379
+        self._auth = [unquote(parts.username)] if parts.username else []
+        if parts.password:
+            self._auth.append(unquote(parts.password))
+        self._tls: ssl.SSLContext | None = None
+        if parts.scheme == "rediss":
+            ca_file = parse_qs(parts.query).get("ssl_ca_certs", [None])[0]
+            self._tls = ssl.create_default_context(cafile=ca_file)
+
+    async def connect(self) -> trio.abc.Stream:
+        """A new connection, TLS set up and authenticated; raises `OSError`,
+        `trio.BrokenResourceError` or `ReplyError` (e.g. a wrong password)."""
+        tcp = await trio.open_tcp_stream(self._host, self._port)
+        stream: trio.abc.Stream = tcp
+        try:
+            if self._tls is not None:
+                stream = trio.SSLStream(tcp, self._tls, server_hostname=self._host)
+                await stream.do_handshake()
+            if self._auth:
+                await stream.send_all(encode_command([b"AUTH", *map(str.encode, self._auth)]))
+                reply = await _one_reply(stream)
+                if isinstance(reply, ReplyError):
+                    raise reply
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        return stream
+
+
 class RespSubscriber:
     """Subscribes to channels of one Redis server and calls `dispatch` for their messages.
 
@@ -56,16 +96,7 @@ class RespSubscriber:
     """
 
     def __init__(self, url: str, dispatch: Dispatch) -> None:
-        parts = urlsplit(url)
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 6379
-        self._auth = [unquote(parts.username)] if parts.username else []
-        if parts.password:
-            self._auth.append(unquote(parts.password))
-        self._tls: ssl.SSLContext | None = None
-        if parts.scheme == "rediss":
-            ca_file = parse_qs(parts.query).get("ssl_ca_certs", [None])[0]
-            self._tls = ssl.create_default_context(cafile=ca_file)
+        self._server = RespServer(url)
         self._dispatch = dispatch
         self._channels: set[bytes] = set()
         self._acks: dict[bytes, list[trio.Event]] = {}
@@ -96,7 +127,7 @@ class RespSubscriber:
         while True:
             try:
                 with trio.fail_after(CONNECT_TIMEOUT):
-                    stream = await self._connect()
+                    stream = await self._server.connect()
             except (OSError, trio.TooSlowError, trio.BrokenResourceError, ReplyError) as exc:
                 _log.warning("bus.subscriber_connect_failed", error=repr(exc))
                 task_status.started()
@@ -127,23 +158,6 @@ class RespSubscriber:
                 self._stream = None
                 self._wake_waiters()
                 await trio.aclose_forcefully(stream)
-
-    async def _connect(self) -> trio.abc.Stream:
-        tcp = await trio.open_tcp_stream(self._host, self._port)
-        stream: trio.abc.Stream = tcp
-        try:
-            if self._tls is not None:
-                stream = trio.SSLStream(tcp, self._tls, server_hostname=self._host)
-                await stream.do_handshake()
-            if self._auth:
-                await stream.send_all(encode_command([b"AUTH", *map(str.encode, self._auth)]))
-                reply = await _one_reply(stream)
-                if isinstance(reply, ReplyError):
-                    raise reply
-        except BaseException:
-            await trio.aclose_forcefully(stream)
-            raise
-        return stream
 
     async def _send(self, command: list[bytes]) -> bool:
         """Send on the current connection; False if there is none or it failed (the

@@ -11,8 +11,10 @@ import trio
 from prometheus_client import REGISTRY
 
 from chorus.cluster import open_redis_bus
+from chorus.cluster._publisher import RespPublisher
 from chorus.cluster._redis import (
     PUBLISH_QUEUE,
+    CoredisPublisher,
     RedisBus,
     _cluster_connection_options,
     cluster_nodes,
@@ -84,13 +86,16 @@ def _dropped() -> float:
     return REGISTRY.get_sample_value("chorus_bus_dropped_total") or 0.0
 
 
+@pytest.mark.parametrize("publisher", ["resp", "coredis"])
 async def test_publications_past_the_full_queue_are_counted_as_dropped(
-    redis: RedisServer,
+    redis: RedisServer, publisher: str
 ) -> None:
     # chorus_bus_dropped_total feeds the bus-disconnected alert (ops/prometheus). A bus
     # whose publisher is not running stands for one whose Redis is away: its queue fills.
     client = coredis.Redis.from_url(redis.url, decode_responses=False)
-    bus = RedisBus(client)
+    bus = RedisBus(
+        client, RespPublisher(redis.url) if publisher == "resp" else CoredisPublisher(client)
+    )
     before = _dropped()
     for n in range(PUBLISH_QUEUE + 3):
         await bus.publish("room:1", b"%d" % n)
