@@ -1,0 +1,91 @@
+"""Calls through the asyncio bridge alone, to count what a hand-off costs under
+`strace -c -f` or callgrind (load-independent, unlike `bench/cluster_calls.py`'s times).
+
+Usage: .venv/bin/python bench/bridge_calls.py --database-url postgresql://...
+                                              [--calls N] [--concurrency K]
+
+Opens the bridge and a pool of K asyncpg connections on it, makes 50 calls to
+warm up, then K trio tasks make N calls of `SELECT 1` between them, each task
+one after another (K = 1: the calls of a lone caller; K > 1: calls that
+overlap, as on a node whose rooms store at once). Prints wall and CPU µs per
+call (timed: they move with the machine's load) and the voluntary context
+switches per call of the process's threads (from /proc: each time a thread
+went to sleep for want of work, such as waiting for the other thread's
+wake-up or the GIL; the load changes them much less).
+
+To count per call what the machine's load does not change, run it twice under
+the counter, with N and with N + M calls, and divide the difference by M
+(start-up, imports and the pool cancel out):
+
+    strace -f -c -o calls-100.txt .venv/bin/python bench/bridge_calls.py --calls 100 ...
+    strace -f -c -o calls-2100.txt .venv/bin/python bench/bridge_calls.py --calls 2100 ...
+    valgrind --tool=callgrind --callgrind-out-file=cg-100.out .venv/bin/python ... --calls 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import asyncpg
+import trio
+
+from chorus.persistence.postgres.bridge import open_asyncio_bridge
+
+
+def voluntary_switches() -> int:
+    """Voluntary context switches so far, summed over this process's threads."""
+    total = 0
+    for status in Path("/proc/self/task").glob("*/status"):
+        for line in status.read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
+async def measure(url: str, calls: int, concurrency: int) -> tuple[float, float, float]:
+    """(wall µs, CPU µs, voluntary switches) per call of `calls` made by `concurrency`
+    tasks at once."""
+    async with open_asyncio_bridge() as bridge:
+        pool = await bridge.run(
+            asyncpg.create_pool, url, min_size=concurrency, max_size=concurrency
+        )
+        try:
+
+            async def select_one() -> object:
+                async with pool.acquire() as conn:
+                    return await conn.fetchval("SELECT 1")
+
+            for _ in range(50):
+                await bridge.run(select_one)
+
+            async def one_after_another(count: int) -> None:
+                for _ in range(count):
+                    await bridge.run(select_one)
+
+            switches = voluntary_switches()
+            wall, cpu = time.perf_counter(), time.process_time()
+            async with trio.open_nursery() as nursery:
+                for task in range(concurrency):
+                    share = calls // concurrency + (task < calls % concurrency)
+                    nursery.start_soon(one_after_another, share)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            switches = voluntary_switches() - switches
+        finally:
+            await bridge.run(pool.close)
+    return round(wall / calls * 1e6, 1), round(cpu / calls * 1e6, 1), round(switches / calls, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=1, help="tasks calling at once")
+    args = parser.parse_args()
+    wall, cpu, switches = trio.run(measure, args.database_url, args.calls, args.concurrency)
+    print(f"{wall:.1f} µs wall, {cpu:.1f} µs CPU, {switches:.2f} voluntary switches per call")
+
+
+if __name__ == "__main__":
+    main()
