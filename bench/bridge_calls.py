@@ -11,7 +11,9 @@ overlap, as on a node whose rooms store at once). Prints wall and CPU µs per
 call (timed: they move with the machine's load) and the voluntary context
 switches per call of the process's threads (from /proc: each time a thread
 went to sleep for want of work, such as waiting for the other thread's
-wake-up or the GIL; the load changes them much less).
+wake-up or the GIL; the load changes them much less), and the bridge's own
+count of wake-ups written each way per call (`AsyncioBridge.stats`; a bridge
+too old to count them wrote one each way per call).
 
 To count per call what the machine's load does not change, run it twice under
 the counter, with N and with N + M calls, and divide the difference by M
@@ -25,6 +27,7 @@ the counter, with N and with N + M calls, and divide the difference by M
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -44,9 +47,9 @@ def voluntary_switches() -> int:
     return total
 
 
-async def measure(url: str, calls: int, concurrency: int) -> tuple[float, float, float]:
-    """(wall µs, CPU µs, voluntary switches) per call of `calls` made by `concurrency`
-    tasks at once."""
+async def measure(url: str, calls: int, concurrency: int) -> dict[str, float]:
+    """Per call of `calls` made by `concurrency` tasks at once: wall and CPU µs,
+    voluntary switches, wake-ups of the loop and of trio."""
     async with open_asyncio_bridge() as bridge:
         pool = await bridge.run(
             asyncpg.create_pool, url, min_size=concurrency, max_size=concurrency
@@ -64,6 +67,8 @@ async def measure(url: str, calls: int, concurrency: int) -> tuple[float, float,
                 for _ in range(count):
                     await bridge.run(select_one)
 
+            stats = getattr(bridge, "stats", None)
+            before = stats() if stats else None
             switches = voluntary_switches()
             wall, cpu = time.perf_counter(), time.process_time()
             async with trio.open_nursery() as nursery:
@@ -72,9 +77,18 @@ async def measure(url: str, calls: int, concurrency: int) -> tuple[float, float,
                     nursery.start_soon(one_after_another, share)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             switches = voluntary_switches() - switches
+            after = stats() if stats else None
         finally:
             await bridge.run(pool.close)
-    return round(wall / calls * 1e6, 1), round(cpu / calls * 1e6, 1), round(switches / calls, 2)
+    figures = {
+        "wall_us": round(wall / calls * 1e6, 1),
+        "cpu_us": round(cpu / calls * 1e6, 1),
+        "voluntary_switches": round(switches / calls, 2),
+    }
+    if before and after:
+        figures["loop_wakeups"] = round((after.loop_wakeups - before.loop_wakeups) / calls, 3)
+        figures["trio_wakeups"] = round((after.trio_wakeups - before.trio_wakeups) / calls, 3)
+    return figures
 
 
 def main() -> None:
@@ -83,8 +97,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=1, help="tasks calling at once")
     args = parser.parse_args()
-    wall, cpu, switches = trio.run(measure, args.database_url, args.calls, args.concurrency)
-    print(f"{wall:.1f} µs wall, {cpu:.1f} µs CPU, {switches:.2f} voluntary switches per call")
+    print(json.dumps(trio.run(measure, args.database_url, args.calls, args.concurrency)))
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def wait_in_trio_thread(done: Callable[[], bool]) -> None:
 # -- hand-offs in groups -----------------------------------------------------------------
 
 
-async def test_one_call_at_a_time_costs_one_wakeup_each_way(url: str) -> None:
+async def test_one_call_at_a_time_costs_at_most_one_wakeup_each_way(url: str) -> None:
     async with bridged_pool(url) as (bridge, pool):
         before = bridge.stats()
         for i in range(10):
@@ -99,11 +99,13 @@ async def test_one_call_at_a_time_costs_one_wakeup_each_way(url: str) -> None:
         after = bridge.stats()
     assert after.calls - before.calls == 10
     assert after.finished - before.finished == 10
-    assert after.loop_wakeups - before.loop_wakeups == 10
-    assert after.trio_wakeups - before.trio_wakeups == 10
+    # Each side sleeps while the other works, so each call wakes each side at most
+    # once (not at all if a side had not gone to sleep yet).
+    assert after.loop_wakeups - before.loop_wakeups <= 10
+    assert after.trio_wakeups - before.trio_wakeups <= 10
 
 
-async def test_calls_made_while_the_loop_is_busy_are_started_on_one_wakeup(url: str) -> None:
+async def test_calls_made_while_the_loop_is_busy_cost_no_wakeup(url: str) -> None:
     results: dict[int, object] = {}
 
     async def call(i: int, pool: Any, bridge: AsyncioBridge) -> None:
@@ -116,13 +118,14 @@ async def test_calls_made_while_the_loop_is_busy_are_started_on_one_wakeup(url: 
                 nursery.start_soon(call, i, pool, bridge)
             await trio.testing.wait_all_tasks_blocked()
             queued = bridge.stats()
-        # Twenty calls, one wake-up of the loop between them.
+        # Twenty calls, and no wake-up: the loop was not waiting for I/O, it takes
+        # them all when it next comes back to its wait.
         assert queued.calls - before.calls == 20
-        assert queued.loop_wakeups - before.loop_wakeups == 1
+        assert queued.loop_wakeups == before.loop_wakeups
     assert results == {i: i * 2 for i in range(20)}
 
 
-async def test_calls_that_finish_together_resume_their_callers_on_one_wakeup(url: str) -> None:
+async def test_calls_that_finish_while_trio_is_busy_cost_no_wakeup(url: str) -> None:
     results: dict[int, object] = {}
     async with bridged_pool(url) as (bridge, pool):
         loop = await the_loop(bridge)
@@ -144,11 +147,11 @@ async def test_calls_that_finish_together_resume_their_callers_on_one_wakeup(url
             await trio.testing.wait_all_tasks_blocked()
             before = bridge.stats()
             loop.call_soon_threadsafe(gate.set)
-            # Trio takes nothing back until all twenty have finished on the loop.
+            # Trio is busy (this task holds its thread) until all twenty have finished.
             wait_in_trio_thread(lambda: bridge.stats().finished - before.finished == 20)
         after = bridge.stats()
     assert results == {i: i + 1 for i in range(20)}
-    assert after.trio_wakeups - before.trio_wakeups == 1
+    assert after.trio_wakeups == before.trio_wakeups
 
 
 async def echo(value: T) -> T:
@@ -169,9 +172,11 @@ async def test_many_tasks_calling_at_once_each_get_their_own_results(url: str) -
 
     async with bridged_pool(url) as (bridge, pool):
         before = bridge.stats()
-        async with trio.open_nursery() as nursery:
-            for task in range(40):
-                nursery.start_soon(caller, task, bridge, pool)
+        # A wake-up lost between the threads would leave a caller blocked: fail, not hang.
+        with trio.fail_after(3 * WAIT):
+            async with trio.open_nursery() as nursery:
+                for task in range(40):
+                    nursery.start_soon(caller, task, bridge, pool)
         after = bridge.stats()
     assert got == {(t, i): t * 1000 + i for t in range(40) for i in range(25)}
     calls = after.calls - before.calls

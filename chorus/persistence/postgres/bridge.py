@@ -13,16 +13,21 @@ for `SELECT 1` beside 100 busy tasks) and the pool's connections were held
 that long. Here the asyncio loop runs on its own, and a call costs the trio
 side one wake-up whatever the loop does meanwhile.
 
-Hand-offs come in groups (issue #15): waking the other thread is a write to
-its wake-up socket and a switch of the GIL, which cost about a ninth of a
-clustered node's samples when every call paid it twice. So calls go to the
-loop through one queue, drained by one asyncio callback that starts every
-call queued so far, and the loop is woken only when no drain is already
-due; finished calls come back through another queue, drained by one trio
-callback that resumes every caller whose call finished so far, and trio is
-woken only when no such drain is already due. Calls made, or finished,
-while the other side has not yet drained share its one wake-up. Calls are
-started in the order they were made.
+Hand-offs come in groups, and a thread is woken only when it sleeps (issue
+#15): waking the other thread is a write to its wake-up socket, which cost
+about a ninth of a clustered node's samples when every call paid it twice.
+So calls go to the loop through one queue, which the loop drains each time
+it comes back from waiting for I/O (the bridge's selector wraps the wait),
+starting every call queued so far in order; trio writes the loop's wake-up
+only when the loop is waiting (or about to) and has not been woken yet.
+Finished calls come back through another queue, which trio drains each time
+it comes back from waiting for I/O (an instrument's `after_io_wait`),
+resuming every caller whose call finished so far; the asyncio thread writes
+trio's wake-up only when trio is waiting and has not been woken yet. A
+side about to wait first looks at its queue, under the same lock, and does
+not wait if anything is in it, so no wake-up is ever missed. Calls made or
+finished while the other side is busy cost no wake-up at all; those made
+while it sleeps share one.
 
 Cancellation crosses the bridge like this: cancelling the trio caller cancels
 the asyncio task, which throws one `asyncio.CancelledError` into the
@@ -48,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import selectors
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar, final
@@ -63,8 +69,9 @@ T = TypeVar("T")
 class BridgeStats:
     """Counts since the bridge opened (for tests and benchmarks): `calls` made,
     `finished` (calls whose task finished and whose caller is to be resumed),
-    `loop_wakeups` (times trio woke the asyncio thread to start calls, cancel them
-    or stop) and `trio_wakeups` (times the asyncio thread woke trio to resume callers).
+    `loop_wakeups` (times trio wrote the asyncio loop's wake-up: to start calls,
+    cancel them, or stop) and `trio_wakeups` (times the asyncio thread wrote trio's
+    wake-up to have callers resumed).
     """
 
     calls: int
@@ -109,14 +116,17 @@ class AsyncioBridge:
         self._token = token
         self._lock = threading.Lock()
         # Guarded by the lock: calls to start (or, sent a second time, to cancel) in
-        # the order they were sent, and whether a `_start_calls` is already due.
+        # the order they were sent; whether the loop waits (or is about to wait) for
+        # I/O, and whether it was woken since.
         self._to_loop: list[_Call[Any]] = []
-        self._loop_drain_due = False
+        self._loop_waits = False
+        self._loop_woken = False
         self._closed = False
-        # Guarded by the lock: finished calls whose callers to resume, and whether a
-        # `_resume_callers` is already due in trio.
+        # Guarded by the lock: finished calls whose callers to resume; whether trio
+        # waits (or is about to wait) for I/O, and whether it was woken since.
         self._to_trio: list[_Call[Any]] = []
-        self._trio_drain_due = False
+        self._trio_waits = False
+        self._trio_woken = False
         # Each counter is written by one thread only.
         self._calls = 0
         self._finished_count = 0
@@ -148,7 +158,7 @@ class AsyncioBridge:
             # queue keeps its order); once the bridge is closed, the loop cancels it anyway.
             with contextlib.suppress(RuntimeError):
                 self._send_to_loop(call)
-            return trio.lowlevel.Abort.FAILED  # resumed by `_resume_callers`
+            return trio.lowlevel.Abort.FAILED  # resumed by `_trio_woke`
 
         result: T = await trio.lowlevel.wait_task_rescheduled(abort)
         return result
@@ -160,16 +170,25 @@ class AsyncioBridge:
             if self._closed:
                 raise RuntimeError("the asyncio bridge is closed")
             self._to_loop.append(call)
-            if self._loop_drain_due:
-                return  # the loop has been woken and has not taken the queue yet
-            self._loop_drain_due = True
+            if not self._loop_waits or self._loop_woken:
+                return  # the loop will find it when it next comes back from waiting
+            self._loop_woken = True
         self._loop_wakeups += 1
-        self._loop.call_soon_threadsafe(self._start_calls)
+        self._loop.call_soon_threadsafe(_nothing)
 
-    def _start_calls(self) -> None:  # asyncio thread
+    def _loop_may_wait(self) -> bool:  # asyncio thread, before waiting for I/O
+        with self._lock:
+            if self._to_loop:
+                return False
+            self._loop_waits = True
+            return True
+
+    def _loop_woke(self) -> None:  # asyncio thread, back from waiting for I/O
+        if not self._loop_waits and not self._to_loop:
+            return  # an unlocked look: anything sent meanwhile is found next time round
         with self._lock:
             calls, self._to_loop = self._to_loop, []
-            self._loop_drain_due = False
+            self._loop_waits = self._loop_woken = False
         for call in calls:
             if call.task is None:
                 call.task = self._loop.create_task(call())
@@ -190,23 +209,32 @@ class AsyncioBridge:
             call.result = outcome.Error(exc)
         else:
             call.result = outcome.Value(task.result())
-        self._send_to_trio(call)
-
-    def _send_to_trio(self, call: _Call[Any]) -> None:  # asyncio thread
         with self._lock:
             self._to_trio.append(call)
             self._finished_count += 1  # under the lock: counted before its caller resumes
-            if self._trio_drain_due:
-                return  # trio has been woken and has not taken the queue yet
-            self._trio_drain_due = True
+            if not self._trio_waits or self._trio_woken:
+                return  # trio will find it when it next comes back from waiting
+            self._trio_woken = True
         self._trio_wakeups += 1
         with contextlib.suppress(trio.RunFinishedError):
-            self._token.run_sync_soon(self._resume_callers)
+            self._token.run_sync_soon(_nothing)
 
-    def _resume_callers(self) -> None:  # trio thread
+    def _trio_may_wait(self, timeout: float) -> None:  # trio thread, before waiting for I/O
+        if timeout <= 0:
+            return  # trio will not sleep
+        with self._lock:
+            if not self._to_trio:
+                self._trio_waits = True
+                return
+        # Calls finished since trio decided to wait: have its wait return at once.
+        self._token.run_sync_soon(_nothing)
+
+    def _trio_woke(self) -> None:  # trio thread, back from waiting for I/O
+        if not self._trio_waits and not self._to_trio:
+            return  # an unlocked look: anything sent meanwhile is found next time round
         with self._lock:
             calls, self._to_trio = self._to_trio, []
-            self._trio_drain_due = False
+            self._trio_waits = self._trio_woken = False
         for call in calls:
             if call.raise_cancel is not None:
                 trio.lowlevel.reschedule(call.caller, outcome.capture(call.raise_cancel))
@@ -219,15 +247,51 @@ class AsyncioBridge:
     def _close(self, stop: Callable[[], object]) -> None:  # trio thread
         """Refuse later calls, then have the loop run `stop`.
 
-        Every call queued so far has a `_start_calls` due before `stop` (the loop
-        runs callbacks in the order they were scheduled, and only trio schedules
-        them), so each is started, then cancelled by `asyncio.run`'s shutdown if
-        still running: none is left in the queue.
+        Every call queued so far is started before `stop` runs (the loop
+        drains its queue before it runs the callbacks that are ready), then
+        cancelled by the loop's shutdown if still running: none is left in
+        the queue.
         """
         with self._lock:
             self._closed = True
         self._loop_wakeups += 1
         self._loop.call_soon_threadsafe(stop)
+
+
+def _nothing() -> None:
+    """Scheduled only for the wake-up that scheduling it writes."""
+
+
+@final
+class _Selector(selectors.DefaultSelector):
+    """The asyncio loop's selector: drains the bridge's queue around each wait."""
+
+    bridge: AsyncioBridge | None = None
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        bridge = self.bridge
+        if bridge is None:
+            return super().select(timeout)
+        if (timeout is None or timeout > 0) and not bridge._loop_may_wait():
+            timeout = 0
+        try:
+            return super().select(timeout)
+        finally:
+            bridge._loop_woke()
+
+
+@final
+class _Instrument(trio.abc.Instrument):
+    """trio's side: drains the bridge's queue around each wait for I/O."""
+
+    def __init__(self, bridge: AsyncioBridge) -> None:
+        self._bridge = bridge
+
+    def before_io_wait(self, timeout: float) -> None:
+        self._bridge._trio_may_wait(timeout)
+
+    def after_io_wait(self, timeout: float) -> None:
+        self._bridge._trio_woke()
 
 
 @contextlib.asynccontextmanager
@@ -245,15 +309,18 @@ async def open_asyncio_bridge() -> AsyncIterator[AsyncioBridge]:
     stop = asyncio.Event()
 
     async def serve() -> None:  # asyncio thread
-        bridges.append(AsyncioBridge(asyncio.get_running_loop(), token))
         token.run_sync_soon(ready.set)
         await stop.wait()
 
     done = trio.Event()
 
     def thread_main() -> None:
+        selector = _Selector()
         try:
-            asyncio.run(serve())
+            with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
+                bridges.append(AsyncioBridge(runner.get_loop(), token))
+                selector.bridge = bridges[0]
+                runner.run(serve())
         finally:
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(ready.set)  # also when the loop failed to start
@@ -266,6 +333,8 @@ async def open_asyncio_bridge() -> AsyncIterator[AsyncioBridge]:
     if not bridges:
         raise RuntimeError("the asyncio loop of the PostgreSQL bridge did not start")
     [bridge] = bridges
+    instrument = _Instrument(bridge)
+    trio.lowlevel.add_instrument(instrument)
     try:
         yield bridge
     finally:
@@ -273,3 +342,6 @@ async def open_asyncio_bridge() -> AsyncIterator[AsyncioBridge]:
         with trio.CancelScope(shield=True):
             await done.wait()
         thread.join()
+        # The loop's last results (its shutdown's) were queued before `done` was set.
+        bridge._trio_woke()
+        trio.lowlevel.remove_instrument(instrument)
