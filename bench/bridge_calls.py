@@ -29,10 +29,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import asyncpg
 import trio
+from cluster_calls import (
+    one_after_another,
+    select_one,
+    shares,
+)  # a sibling: run as `python bench/...`
 
 from chorus.persistence.postgres.bridge import open_asyncio_bridge
 
@@ -55,26 +61,19 @@ async def measure(url: str, calls: int, concurrency: int) -> dict[str, float]:
             asyncpg.create_pool, url, min_size=concurrency, max_size=concurrency
         )
         try:
+            one = select_one(pool)
 
-            async def select_one() -> object:
-                async with pool.acquire() as conn:
-                    return await conn.fetchval("SELECT 1")
+            def call() -> Awaitable[object]:
+                return bridge.run(one)
 
-            for _ in range(50):
-                await bridge.run(select_one)
-
-            async def one_after_another(count: int) -> None:
-                for _ in range(count):
-                    await bridge.run(select_one)
-
+            await one_after_another(call, 50)
             stats = getattr(bridge, "stats", None)
             before = stats() if stats else None
             switches = voluntary_switches()
             wall, cpu = time.perf_counter(), time.process_time()
             async with trio.open_nursery() as nursery:
-                for task in range(concurrency):
-                    share = calls // concurrency + (task < calls % concurrency)
-                    nursery.start_soon(one_after_another, share)
+                for share in shares(concurrency, calls):
+                    nursery.start_soon(one_after_another, call, share)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             switches = voluntary_switches() - switches
             after = stats() if stats else None

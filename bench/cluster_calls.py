@@ -37,7 +37,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import asyncpg
 import coredis
@@ -69,57 +69,57 @@ class Stopwatch:
         return Figure(round(wall, 1), round(cpu, 1))
 
 
+def shares(tasks: int, calls: int) -> list[int]:
+    """`calls` split between `tasks` as evenly as they go."""
+    return [calls // tasks + (task < calls % tasks) for task in range(tasks)]
+
+
+async def one_after_another(call: Callable[[], Awaitable[object]], count: int) -> None:
+    for _ in range(count):
+        await call()
+
+
 async def timed(calls: int, call: Callable[[], Awaitable[object]]) -> Figure:
     """µs per call of `calls` awaited one after another (after 50 to warm up)."""
-    for _ in range(50):
-        await call()
+    await one_after_another(call, 50)
     stopwatch = Stopwatch()
-    for _ in range(calls):
-        await call()
+    await one_after_another(call, calls)
     return stopwatch.per_call(calls)
 
 
 async def timed_at_once(tasks: int, calls: int, call: Callable[[], Awaitable[object]]) -> Figure:
     """µs per call of `calls` made by `tasks` trio tasks at once (after 50 to warm up)."""
-    for _ in range(50):
-        await call()
-
-    async def one_after_another(count: int) -> None:
-        for _ in range(count):
-            await call()
-
+    await one_after_another(call, 50)
     stopwatch = Stopwatch()
     async with trio.open_nursery() as nursery:
-        for task in range(tasks):
-            nursery.start_soon(one_after_another, calls // tasks + (task < calls % tasks))
+        for share in shares(tasks, calls):
+            nursery.start_soon(one_after_another, call, share)
     return stopwatch.per_call(calls)
 
 
 async def asyncio_at_once(tasks: int, calls: int, call: Callable[[], Awaitable[object]]) -> Figure:
     """`timed_at_once` for asyncio."""
-    for _ in range(50):
-        await call()
-
-    async def one_after_another(count: int) -> None:
-        for _ in range(count):
-            await call()
-
+    await one_after_another(call, 50)
     stopwatch = Stopwatch()
-    await asyncio.gather(
-        *(one_after_another(calls // tasks + (task < calls % tasks)) for task in range(tasks))
-    )
+    await asyncio.gather(*(one_after_another(call, share) for share in shares(tasks, calls)))
     return stopwatch.per_call(calls)
+
+
+def select_one(pool: Any) -> Callable[[], Awaitable[object]]:
+    """An asyncio coroutine function: `SELECT 1` on a connection of asyncpg's `pool`."""
+
+    async def one() -> object:
+        async with pool.acquire() as conn:
+            return await conn.fetchval("SELECT 1")
+
+    return one
 
 
 async def postgres(url: str, calls: int, concurrency: int) -> dict[str, float]:
     async def plain() -> tuple[Figure, Figure]:
         pool = await asyncpg.create_pool(url, min_size=concurrency, max_size=concurrency)
         try:
-
-            async def one() -> object:
-                async with pool.acquire() as conn:
-                    return await conn.fetchval("SELECT 1")
-
+            one = select_one(pool)
             return await timed(calls, one), await asyncio_at_once(concurrency, calls, one)
         finally:
             await pool.close()
@@ -132,13 +132,9 @@ async def postgres(url: str, calls: int, concurrency: int) -> dict[str, float]:
             asyncpg.create_pool, url, min_size=concurrency, max_size=concurrency
         )
         try:
-
-            async def select_one() -> object:
-                async with pool.acquire() as conn:
-                    return await conn.fetchval("SELECT 1")
-
-            bridged = await timed(calls, lambda: bridge.run(select_one))
-            at_once = await timed_at_once(concurrency, calls, lambda: bridge.run(select_one))
+            one = select_one(pool)
+            bridged = await timed(calls, lambda: bridge.run(one))
+            at_once = await timed_at_once(concurrency, calls, lambda: bridge.run(one))
         finally:
             await bridge.run(pool.close)
     async with open_postgres_store(url) as store:
