@@ -11,7 +11,7 @@ callback per pass of trio's scheduler, and one query takes about eleven of
 them, so a query's latency grew with the number of runnable trio tasks (15 ms
 for `SELECT 1` beside 100 busy tasks) and the pool's connections were held
 that long. Here the asyncio loop runs on its own, and a call costs the trio
-side one wake-up whatever the loop does meanwhile.
+side at most one wake-up whatever the loop does meanwhile.
 
 Hand-offs come in groups, and a thread is woken only when it sleeps (issue
 #15): waking the other thread is a write to its wake-up socket, which cost
