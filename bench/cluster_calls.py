@@ -171,8 +171,7 @@ async def redis(url: str, calls: int) -> dict[str, float]:
 
         pipelined = round((await timed(max(1, calls // 100), hundred)).wall / 100, 1)
         limiter = RedisRateLimiter(client, timeout=5.0)
-<<<<<<< HEAD
-        check = await timed(calls, lambda: limiter.allow("bench", rate=1e6, burst=10**6))
+        check = (await timed(calls, lambda: limiter.allow("bench", rate=1e6, burst=10**6))).wall
     publisher = RespPublisher(url)
     async with trio.open_nursery() as nursery:
         await nursery.start(publisher.run)
@@ -186,12 +185,9 @@ async def redis(url: str, calls: int) -> dict[str, float]:
                 publisher.publish("bench", payload)
             await publisher.drained()
 
-        resp = await timed(calls, one)
-        resp_pipelined = round(await timed(max(1, calls // 100), queued_hundred) / 100, 1)
+        resp = (await timed(calls, one)).wall
+        resp_pipelined = round((await timed(max(1, calls // 100), queued_hundred)).wall / 100, 1)
         nursery.cancel_scope.cancel()
-=======
-        check = (await timed(calls, lambda: limiter.allow("bench", rate=1e6, burst=10**6))).wall
->>>>>>> s8-bridge
     return {
         "redis_publish": publish,
         "redis_publish_pipelined": pipelined,
