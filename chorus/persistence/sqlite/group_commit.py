@@ -24,6 +24,8 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
+from chorus.rounds import RoundEnd
+
 C = TypeVar("C")
 T = TypeVar("T")
 
@@ -56,7 +58,7 @@ class GroupCommit(Generic[C]):
 
     The start and the way back cost no scheduling round of their own: the
     group is taken and its thread started by an instrument hook that trio
-    calls once per round, just before it waits for I/O (`_RoundEnd`), and the
+    calls once per round, just before it waits for I/O (`RoundEnd`), and the
     thread wakes the leader through a socket the leader waits on, so trio's
     I/O wait makes the leader runnable at once (not through trio's entry
     queue task, which would take another round).
@@ -85,7 +87,7 @@ class GroupCommit(Generic[C]):
         self._overlapping = False
         self._queue: list[_Waiting] = []
         self._leading = False
-        self._round_end = _RoundEnd(self._start_group)
+        self._round_end = RoundEnd(self._start_group)
         # The leader waits on `_woken`; the worker thread writes a byte to `_wake` when the
         # group is done. The group and its outcome are handed over in these fields.
         self._woken, self._wake = socket.socketpair()
@@ -171,7 +173,7 @@ class GroupCommit(Generic[C]):
         return group, finished
 
     def _start_group(self) -> None:
-        """At the end of a round (`_RoundEnd`): start the group a leader waits for, if any."""
+        """At the end of a round (`RoundEnd`): start the group a leader waits for, if any."""
         context, self._start_wanted = self._start_wanted, None
         if context is None:
             return
@@ -189,17 +191,6 @@ class GroupCommit(Generic[C]):
         # `_result` only after the byte arrives.
         self._result = result
         self._wake.send(b"\0")
-
-
-class _RoundEnd(trio.abc.Instrument):
-    """Calls `at_round_end` once per scheduling round, after every runnable task has run,
-    just before trio waits for I/O."""
-
-    def __init__(self, at_round_end: Callable[[], None]) -> None:
-        self._at_round_end = at_round_end
-
-    def before_io_wait(self, timeout: float) -> None:
-        self._at_round_end()
 
 
 def _close_both(*sockets: socket.socket) -> None:
