@@ -166,7 +166,7 @@ class Flusher:
 
     It also owns the tasks of outboxes whose socket is full (`spawn`), so an
     idle connection needs no nursery of its own. Its `run` task holds them,
-    and fails if a round's writes failed (as the writes did in it before).
+    and fails (for its supervisor to restart) if a round's writes raised.
     """
 
     def __init__(self) -> None:
@@ -191,6 +191,7 @@ class Flusher:
     ) -> None:
         """Flush at the end of every round until cancelled; the readiness value is the
         flusher itself."""
+        self._failed, self._failure = trio.Event(), None  # a restart starts afresh
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             trio.lowlevel.add_instrument(self._round_end)
