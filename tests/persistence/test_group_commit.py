@@ -209,3 +209,26 @@ async def test_a_group_starts_with_every_write_of_its_round() -> None:
         for name in "abcde":  # all submitted in one round
             nursery.start_soon(commits.submit, functools.partial(_named, name))
     assert [sorted(map(str, group)) for group in groups] == [list("abcde")]
+
+
+async def test_a_group_without_failures_runs_without_savepoints(tmp_path: Path) -> None:
+    # BEGIN, the writes' own statements, COMMIT: a savepoint per write (two statements)
+    # is spent only when a write of the group fails (the group then runs again).
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        ada = await make_user(store, "ada")
+        rooms = [await make_room(store, ada, f"room{n}") for n in range(5)]
+        statements: list[str] = []
+        assert store._conn is not None
+        store._conn.set_trace_callback(statements.append)
+        try:
+            async with trio.open_nursery() as nursery:
+                for n, room in enumerate(rooms):
+                    new = NewMessage(sender_id=ada.id, body="b", client_id=f"c{n}", created_at=T0)
+                    nursery.start_soon(store.append_messages, room.id, [new])
+        finally:
+            store._conn.set_trace_callback(None)
+        assert statements.count("BEGIN IMMEDIATE") == 1  # one group
+        assert statements.count("COMMIT") == 1
+        assert not [statement for statement in statements if "SAVEPOINT" in statement]
+        for room in rooms:
+            assert len(await store.messages(room.id, limit=10)) == 1

@@ -3,8 +3,9 @@
 SQLite syncs its log once per commit, and a commit costs a worker-thread
 round trip; with many busy rooms each storing its own batch, commits (not
 rows) become the limit. A `GroupCommit` runs every write that was waiting
-when the previous group finished as one transaction, each write in its own
-savepoint, so a write that fails leaves the others of its group untouched.
+when the previous group finished as one transaction, in which a write that
+fails leaves the others of its group untouched (`SqliteStore` reruns a group
+with a failed write with a savepoint per write).
 Under no load a write runs at once, alone; under load groups grow by
 themselves, because writes queue while a group is being synced. The SQLite
 store submits its reads to the same groups (each runs in a transaction of its
@@ -30,7 +31,8 @@ C = TypeVar("C")
 T = TypeVar("T")
 
 Work = Callable[[C], Any]
-"""One write: runs in a worker thread on the connection, inside its own savepoint."""
+"""One write: runs in a worker thread on the connection, in the group's transaction; it
+fails alone (`RunGroup` sees to it), and may run again if the group is rerun."""
 
 RunGroup = Callable[[Sequence[Work[C]]], list[outcome.Outcome[Any]]]
 """Runs a group of writes in one transaction (blocking; called in a worker thread)
@@ -100,7 +102,7 @@ class GroupCommit(Generic[C]):
     async def submit(self, work: Callable[[C], T], *, gather: bool = False) -> T:
         """Run `work` in the next group transaction; its result once the group has committed.
 
-        Raises what `work` raised (its savepoint was rolled back; the rest of
+        Raises what `work` raised (its changes were rolled back; the rest of
         its group committed), or what failed the whole group. Not
         cancellable once submitted: the write may already be committed, and
         a transaction is never cut in half.

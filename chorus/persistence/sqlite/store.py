@@ -62,8 +62,9 @@ class SqliteStore(StoreOnSql):
     Calls never block the trio thread: they run in a worker thread, one
     transaction at a time and in arrival order (a fair `CapacityLimiter(1)`;
     SQLite has a single writer anyway). Writes are group-committed: those
-    waiting while a transaction runs share the next one, each in its own
-    savepoint, so many rooms storing batches cost one sync (`GroupCommit`).
+    waiting while a transaction runs share the next one, so many rooms storing
+    batches cost one sync (`GroupCommit`); a write that fails fails alone (its
+    group runs again, with a savepoint per write).
     Reads join the same groups, each in its own transaction, so the reads
     and writes waiting for the worker thread share one hop. A call, once made, finishes
     (cancelling its caller does not cut it short): a transaction is never
@@ -99,7 +100,7 @@ class SqliteStore(StoreOnSql):
         self, room_id: str, batch: Sequence[NewMessage], admit: Admit, now: int
     ) -> list[Appended | Exception]:
         """See `Store.append_admitted`: the standings and the append are one write of the
-        group commit (one worker-thread hop, one savepoint)."""
+        group commit (one worker-thread hop)."""
         batch = list(batch)
         senders = list(dict.fromkeys(new.sender_id for new in batch))
 
@@ -166,12 +167,51 @@ class SqliteStore(StoreOnSql):
     def _transaction_group(
         self, group: Sequence[Callable[[sqlite3.Connection], object]]
     ) -> list[outcome.Outcome[object]]:
-        # One transaction, one savepoint per write. IMMEDIATE takes the write
-        # lock up front, so a write that read rows (e.g. rooms.last_seq)
-        # cannot find them changed by another process when it writes.
+        # One transaction. IMMEDIATE takes the write lock up front, so a write that
+        # read rows (e.g. rooms.last_seq) cannot find them changed by another process
+        # when it writes.
         conn = self._open_connection()
         if len(group) == 1:
             return [self._lone_write(conn, group[0])]
+        written = self._all_or_nothing(conn, group)
+        if written is not None:
+            return written
+        return self._savepoint_per_write(conn, group)
+
+    @staticmethod
+    def _all_or_nothing(
+        conn: sqlite3.Connection, group: Sequence[Callable[[sqlite3.Connection], object]]
+    ) -> list[outcome.Outcome[object]] | None:
+        # The common case: no write of the group fails, so none needs a savepoint of its
+        # own (two statements fewer per write). If one raises, the transaction is rolled
+        # back and None returned: the group runs again with a savepoint per write, and
+        # the failure stays its own. A write may thus run twice, which `MakeTx` allows
+        # (PostgreSQL retries races) and the appends are written for (functions of the
+        # database, nothing kept outside it).
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            results = [work(conn) for work in group]
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return None
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return [outcome.Value(result) for result in results]
+
+    @staticmethod
+    def _savepoint_per_write(
+        conn: sqlite3.Connection, group: Sequence[Callable[[sqlite3.Connection], object]]
+    ) -> list[outcome.Outcome[object]]:
+        # A group with a failing write: one savepoint per write, so the rest commit.
         conn.execute("BEGIN IMMEDIATE")
         results: list[outcome.Outcome[object]] = []
         try:
