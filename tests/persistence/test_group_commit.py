@@ -232,3 +232,28 @@ async def test_a_group_without_failures_runs_without_savepoints(tmp_path: Path) 
         assert not [statement for statement in statements if "SAVEPOINT" in statement]
         for room in rooms:
             assert len(await store.messages(room.id, limit=10)) == 1
+
+
+async def test_the_writers_of_a_group_resume_in_the_same_round() -> None:
+    # Then what they do next (rooms broadcasting what they stored) shares one round, and
+    # the flusher's one write per connection at its end.
+    def run_group(works: Sequence[Callable[[None], object]]) -> list[outcome.Outcome[object]]:
+        return [outcome.Value(work(None)) for work in works]
+
+    commits = GroupCommit(run_group, trio.CapacityLimiter(1))
+    rounds = _Rounds()
+    resumed: list[int] = []
+
+    async def write(name: str) -> None:
+        await commits.submit(functools.partial(_named, name))
+        resumed.append(rounds.count)
+
+    trio.lowlevel.add_instrument(rounds)
+    try:
+        async with trio.open_nursery() as nursery:
+            for name in "abcde":  # one group
+                nursery.start_soon(write, name)
+    finally:
+        trio.lowlevel.remove_instrument(rounds)
+    assert len(resumed) == 5
+    assert len(set(resumed)) == 1

@@ -112,16 +112,20 @@ class GroupCommit(Generic[C]):
         with trio.CancelScope(shield=True):
             if self._leading:
                 await waiting.done.wait()
-                if waiting.result is None:  # the lead passed to us
-                    await self._lead(waiting)
+                leads = waiting.result is None  # the lead passed to us
             else:
-                self._leading = True
-                await self._lead(waiting)
+                self._leading = leads = True
+            if leads and await self._lead(waiting) > 1:
+                # The rest of the group resume in the next round: resume with them, so
+                # that what they all do next (rooms' broadcasts) shares a round, and
+                # its writes to sockets (`Flusher`).
+                await trio.lowlevel.checkpoint()
         assert waiting.result is not None
         result: T = waiting.result.unwrap()
         return result
 
-    async def _lead(self, leader: _Waiting) -> None:
+    async def _lead(self, leader: _Waiting) -> int:
+        """Run the next group, `leader`'s; the number of writes it had."""
         try:
             opens = self._last_group + self._window
             if (leader.gather or self._overlapping) and trio.current_time() < opens:
@@ -141,6 +145,7 @@ class GroupCommit(Generic[C]):
                 self._queue[0].done.set()  # its result is None: it leads next
             else:
                 self._leading = False
+        return len(group)
 
     async def _in_worker_thread(
         self,
