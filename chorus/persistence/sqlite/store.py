@@ -171,30 +171,32 @@ class SqliteStore(StoreOnSql):
         # read rows (e.g. rooms.last_seq) cannot find them changed by another process
         # when it writes.
         conn = self._open_connection()
-        if len(group) == 1:
-            return [self._lone_write(conn, group[0])]
         written = self._all_or_nothing(conn, group)
-        if written is not None:
+        if not isinstance(written, Exception):
             return written
+        if len(group) == 1:
+            # Its transaction was its savepoint: rolling it back undid exactly what a
+            # savepoint would have, two statements cheaper.
+            return [outcome.Error(written)]
         return self._savepoint_per_write(conn, group)
 
     @staticmethod
     def _all_or_nothing(
         conn: sqlite3.Connection, group: Sequence[Callable[[sqlite3.Connection], object]]
-    ) -> list[outcome.Outcome[object]] | None:
+    ) -> list[outcome.Outcome[object]] | Exception:
         # The common case: no write of the group fails, so none needs a savepoint of its
         # own (two statements fewer per write). If one raises, the transaction is rolled
-        # back and None returned: the group runs again with a savepoint per write, and
-        # the failure stays its own. A write may thus run twice, which `MakeTx` allows
-        # (PostgreSQL retries races) and the appends are written for (functions of the
-        # database, nothing kept outside it).
+        # back and its exception returned: a group of several runs again with a
+        # savepoint per write, and the failure stays its own. A write may thus run
+        # twice, which `MakeTx` allows (PostgreSQL retries races) and the appends are
+        # written for (functions of the database, nothing kept outside it).
         conn.execute("BEGIN IMMEDIATE")
         try:
             results = [work(conn) for work in group]
-        except Exception:
+        except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            return None
+            return exc
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -232,32 +234,6 @@ class SqliteStore(StoreOnSql):
                 conn.execute("ROLLBACK")
             raise
         return results
-
-    @staticmethod
-    def _lone_write(
-        conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], object]
-    ) -> outcome.Outcome[object]:
-        # A group of one write (the common case when traffic is thin): its transaction
-        # is its savepoint. Rolling it back undoes exactly what a savepoint would, with
-        # two statements fewer per commit.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return outcome.Error(exc)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return outcome.Value(result)
 
     def _open_connection(self) -> sqlite3.Connection:
         if self._conn is None:
