@@ -15,7 +15,9 @@ only then. W messages warm the node up, then N messages are measured:
   zeroed) with `callgrind_control` just before the N messages and the
   counters are dumped just after them, so the figure is the instructions
   of the whole node (every thread) for exactly those N messages, which the
-  machine's load does not change. Printed: instructions per message.
+  machine's load does not change. Printed: instructions per message, and
+  from the same dump the calls per message of `epoll_wait` (trio scheduler
+  passes), of the sqlite3 module's statement execution, and of socket calls.
 - `--cpu` (the default): the node runs natively; printed is its CPU time
   (user + system, every thread, from /proc) over the N messages divided by
   N. Timed, so it moves with the load of the machine.
@@ -246,6 +248,28 @@ def total_instructions(out_dir: Path) -> int:
     raise SystemExit(f"no totals in {dumps[-1]}")
 
 
+def calls_per_message(out_dir: Path, messages: int) -> dict[str, float]:
+    """Calls of a few C functions in the window's dump, per message: `epoll_wait` (one per
+    trio scheduler pass; no other thread of the node polls), `_pysqlite_query_execute` (one
+    per SQL statement executed, `executemany` included) and the node's socket calls."""
+    dumps = sorted(out_dir.glob("node.cg.*"), key=lambda path: int(path.name.split(".")[-1]))
+    wanted = {"epoll_wait", "_pysqlite_query_execute", "send", "recv", "epoll_ctl"}
+    names: dict[str, str] = {}  # callgrind compresses names: "(id) name" once, then "(id)"
+    counts = dict.fromkeys(sorted(wanted), 0)
+    callee = None
+    for line in dumps[-1].read_text().splitlines():
+        if line.startswith(("fn=", "cfn=")):
+            ident, _, name = line.partition("=")[2].partition(" ")
+            if name:
+                names[ident] = name
+            callee = names.get(ident) if line.startswith("cfn=") else None
+        elif line.startswith("calls=") and callee is not None:
+            if callee in wanted:
+                counts[callee] += int(line.split()[0].removeprefix("calls="))
+            callee = None
+    return {name: count / messages for name, count in counts.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rooms", type=int, default=50)
@@ -297,6 +321,13 @@ def main() -> None:
     if args.valgrind:
         instructions = total_instructions(work)
         print(f"node instructions per message: {instructions / result['messages']:,.0f}")
+        calls = calls_per_message(work, args.messages)
+        print(
+            f"per message: {calls['epoll_wait']:.2f} scheduler passes (epoll_wait),"
+            f" {calls['_pysqlite_query_execute']:.2f} SQL statements,"
+            f" {calls['send']:.2f} send, {calls['recv']:.2f} recv,"
+            f" {calls['epoll_ctl']:.2f} epoll_ctl"
+        )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,12 +1,13 @@
-"""The outbound hot path: per-connection byte buffers flushed by one task per node.
+"""The outbound hot path: per-connection byte buffers flushed at the end of each round.
 
-Appending a frame never waits and wakes nobody but the flusher, at most once
-per round; the flusher writes each dirty connection's pending bytes with one
-non-blocking `send` per round, however many frames were queued to it. Only a
-connection whose kernel buffer is full gets a task of its own, which waits
-for writability (DESIGN.md §8). A round waits for one scheduling pass, no
-longer: a busy node's passes are longer and carry more frames per write. A
-broadcast's frames are one `bytes` object that every recipient's outbox keeps
+Appending a frame never waits and wakes nobody; at the end of every trio
+scheduling round (when every runnable task has run, just before trio waits
+for I/O) the node's flusher writes each dirty connection's pending bytes with
+one non-blocking `send`, however many frames the round queued to it. A busy
+round holds more frames, so writes grow with the load and never wait
+otherwise. Only a connection whose kernel buffer is full gets a task of its
+own, which waits for writability (DESIGN.md §8).
+A broadcast's frames are one `bytes` object that every recipient's outbox keeps
 by reference until it is written.
 """
 
@@ -17,6 +18,8 @@ import ssl
 from collections.abc import Awaitable, Callable
 
 import trio
+
+from chorus.rounds import RoundEnd
 
 
 class Outbox:
@@ -83,15 +86,11 @@ class Outbox:
         if self._closed:
             return False
         # `_append`, inlined: this runs once per recipient of every broadcast, so it
-        # marks itself dirty with a list append, not a Python call (only the first
-        # outbox of a round calls the flusher, to wake it).
+        # marks itself dirty with a list append, not a Python call.
         buffer = self._buffer
         if not buffer:
             if not self._blocked:
-                dirty = self._dirty
-                if not dirty:
-                    self._flusher.wake()
-                dirty.append(self)
+                self._dirty.append(self)
             # Kept as it is (a copy only if it could change: a `bytearray`).
             self._buffer = buffer = frames if type(frames) is bytes else bytes(frames)
         else:
@@ -114,12 +113,20 @@ class Outbox:
         self._closed = True
         self._buffer = b""
 
-    def flush(self) -> None:
-        """Write what the kernel takes now; hand the rest to a task that waits to write."""
-        if self._blocked or not self._buffer or self._write_now():
-            return
+    def flush(self) -> bool:
+        """Write what the kernel takes now; hand the rest to a task that waits to write.
+
+        False if that took a task (a full socket), or the outbox is closed (its
+        connection is closing, or the write broke and `on_broken` ran): then trio may
+        have something to do that its wait for I/O would not see.
+        """
+        if self._blocked or not self._buffer:
+            return True
+        if self._write_now():
+            return not self._closed  # closed here: the write failed (`on_broken`)
         self._blocked = True
         self._flusher.spawn(self._drain)
+        return False
 
     async def drained(self) -> None:
         """Wait until everything queued has been handed to the kernel (or dropped).
@@ -145,8 +152,6 @@ class Outbox:
         buffer = self._buffer
         if not buffer:
             if not self._blocked:
-                if not self._dirty:
-                    self._flusher.wake()
                 self._dirty.append(self)
             self._buffer = bytes(frame)
         else:
@@ -182,25 +187,28 @@ class Outbox:
 
 
 class Flusher:
-    """Writes every outbox that got frames since its last round, once per round.
+    """Writes every outbox that got frames during a scheduling round, at the round's end.
 
-    A round starts when an outbox gets a frame and first lets every runnable
-    task run once (one scheduling pass), so frames queued in the same pass go
-    out in one `send` per connection. Under load a pass is longer and holds
-    more frames, so batching grows with the load and never waits otherwise.
+    The writes run in an instrument hook that trio calls once per round after
+    every runnable task has run, just before it waits for I/O (`RoundEnd`),
+    so frames queued in the same round go out in one `send` per connection
+    and no task is woken for it: a lone message's ack and delivery leave in
+    the round that queued them.
 
     It also owns the tasks of outboxes whose socket is full (`spawn`), so an
-    idle connection needs no nursery of its own.
+    idle connection needs no nursery of its own. Its `run` task holds them,
+    and fails (for its supervisor to restart) if a round's writes raised.
     """
 
     def __init__(self) -> None:
         self.dirty: list[Outbox] = []
-        """Outboxes that got frames since the last round, each once (an outbox appends
-        itself when it goes from empty to not empty). Whoever makes it non-empty calls
-        `wake`: the flusher parks only while it is empty."""
-        self._idle = trio.lowlevel.ParkingLot()
-        self._parked = False
+        """Outboxes that got frames since the last round's end, each once (an outbox
+        appends itself when it goes from empty to not empty). One list for the
+        flusher's life: every outbox holds it, so marking is a plain list append."""
         self._nursery: trio.Nursery | None = None
+        self._round_end = RoundEnd(self._flush)
+        self._failed = trio.Event()
+        self._failure: BaseException | None = None
 
     def spawn(self, drain: Callable[[], Awaitable[None]]) -> None:
         """Run `drain` in a task of the flusher (it ends when the outbox is written or closed)."""
@@ -208,34 +216,42 @@ class Flusher:
             raise RuntimeError("the flusher is not running")
         self._nursery.start_soon(drain)
 
-    def wake(self) -> None:
-        """Called by the outbox that is about to make `dirty` non-empty: start a round."""
-        if self._parked:  # a plain flag: `ParkingLot.__len__` is a Python call
-            self._parked = False
-            self._idle.unpark()
-
     async def run(
         self, *, task_status: trio.TaskStatus[Flusher] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Flush until cancelled; the readiness value is the flusher itself."""
+        """Flush at the end of every round until cancelled; the readiness value is the
+        flusher itself."""
+        self._failed, self._failure = trio.Event(), None  # a restart starts afresh
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            trio.lowlevel.add_instrument(self._round_end)
             try:
                 task_status.started(self)
-                await self._flush_rounds()
+                await self._failed.wait()
+                assert self._failure is not None
+                raise self._failure
             finally:
+                trio.lowlevel.remove_instrument(self._round_end)
                 self._nursery = None
 
-    async def _flush_rounds(self) -> None:
-        dirty = self.dirty  # one list for the flusher's life: outboxes hold it too
-        while True:
-            if dirty:
-                # Let every runnable task append first, so one send carries it all.
-                await trio.lowlevel.checkpoint()
-            else:
-                self._parked = True
-                await self._idle.park()
-            round_ = dirty.copy()
-            dirty.clear()
-            for outbox in round_:
-                outbox.flush()
+    def _flush(self) -> None:
+        # In the run loop, between rounds (`RoundEnd`): whatever makes a task runnable
+        # here (a drain task, a broken socket's connection, a failure) also wakes the loop.
+        if not self.dirty:
+            return
+        dirty = self.dirty.copy()
+        self.dirty.clear()
+        wake = False
+        try:
+            for outbox in dirty:
+                wake = not outbox.flush() or wake
+            if not wake:
+                return
+        except BaseException as exc:  # trio would drop the hook and log it: fail `run`
+            self._failure = exc
+            self._failed.set()
+        trio.lowlevel.current_trio_token().run_sync_soon(_nothing)
+
+
+def _nothing() -> None:
+    """Run through trio's entry queue only to end its wait for I/O."""

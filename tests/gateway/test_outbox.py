@@ -98,3 +98,56 @@ async def test_a_lone_offer_written_in_part_is_finished_in_order(nursery: trio.N
         assert outbox.offer(b"after")
         assert await _receive(theirs, len(big) + 5) == big + b"after"
         assert outbox.pending == 0
+
+
+class _OtherTaskSteps(trio.abc.Instrument):
+    """Counts the steps of every task but one."""
+
+    def __init__(self, mine: trio.lowlevel.Task) -> None:
+        self.mine = mine
+        self.count = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.count += task is not self.mine
+
+
+async def test_frames_queued_in_a_round_are_written_at_its_end_without_a_task(
+    nursery: trio.Nursery,
+) -> None:
+    flusher: Flusher = await nursery.start(Flusher().run)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        theirs.setblocking(False)
+        outbox = Outbox(ours, flusher, limit=1 << 20, on_overflow=_never, on_broken=_never)
+        steps = _OtherTaskSteps(trio.lowlevel.current_task())
+        trio.lowlevel.add_instrument(steps)
+        try:
+            for frame in (b"ack", b"message"):
+                assert outbox.offer(frame)
+                await trio.lowlevel.checkpoint()  # the round ends: the frame is sent
+                assert theirs.recv(100) == frame
+            assert steps.count == 0  # no task was woken to write them
+        finally:
+            trio.lowlevel.remove_instrument(steps)
+
+
+async def test_a_write_that_breaks_at_the_end_of_a_round_wakes_the_connection(
+    nursery: trio.Nursery,
+) -> None:
+    # Written between rounds: the connection's task made runnable there must not wait
+    # for an I/O event or deadline that may never come.
+    flusher: Flusher = await nursery.start(Flusher().run)
+    ours, theirs = socket.socketpair()
+    with ours:
+        ours.setblocking(False)
+        theirs.close()
+        broken = trio.Event()
+        outbox = Outbox(ours, flusher, limit=1 << 20, on_overflow=_never, on_broken=broken.set)
+        assert outbox.offer(b"lost")
+        started = trio.current_time()
+        with trio.fail_after(30):
+            await broken.wait()
+        # Not woken by the loop's next deadline (this one), which can be far off.
+        assert trio.current_time() - started < 5
+        assert outbox.closed

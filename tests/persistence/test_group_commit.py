@@ -165,3 +165,95 @@ async def test_reads_waiting_for_the_worker_thread_share_one_hop(tmp_path: Path)
             release.set()
         assert groups == [1, 10]  # the write, then the ten reads in one hop
         assert found == {user.id: user.username for user in users}
+
+
+class _Rounds(trio.abc.Instrument):
+    """Counts trio's scheduling rounds (each ends with one wait for I/O)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.count += 1
+
+
+async def test_a_lone_write_costs_one_scheduling_round(tmp_path: Path) -> None:
+    # The group starts at the end of the round it was submitted in and its result wakes
+    # the writer straight from trio's I/O wait: no round of waiting for company, none for
+    # trio's entry queue to pass the result on (that was three rounds).
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada, "room")
+        rounds = _Rounds()
+        trio.lowlevel.add_instrument(rounds)
+        try:
+            for n in range(3):
+                before = rounds.count
+                batch = [NewMessage(sender_id=ada.id, body="hi", client_id=f"c{n}", created_at=T0)]
+                await store.append_messages(room.id, batch)
+                assert rounds.count - before == 1
+        finally:
+            trio.lowlevel.remove_instrument(rounds)
+
+
+async def test_a_group_starts_with_every_write_of_its_round() -> None:
+    groups: list[list[object]] = []
+
+    def run_group(works: Sequence[Callable[[None], object]]) -> list[outcome.Outcome[object]]:
+        names = [work(None) for work in works]
+        groups.append(names)
+        return [outcome.Value(name) for name in names]
+
+    commits = GroupCommit(run_group, trio.CapacityLimiter(1))
+    async with trio.open_nursery() as nursery:
+        for name in "abcde":  # all submitted in one round
+            nursery.start_soon(commits.submit, functools.partial(_named, name))
+    assert [sorted(map(str, group)) for group in groups] == [list("abcde")]
+
+
+async def test_a_group_without_failures_runs_without_savepoints(tmp_path: Path) -> None:
+    # BEGIN, the writes' own statements, COMMIT: a savepoint per write (two statements)
+    # is spent only when a write of the group fails (the group then runs again).
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        ada = await make_user(store, "ada")
+        rooms = [await make_room(store, ada, f"room{n}") for n in range(5)]
+        statements: list[str] = []
+        assert store._conn is not None
+        store._conn.set_trace_callback(statements.append)
+        try:
+            async with trio.open_nursery() as nursery:
+                for n, room in enumerate(rooms):
+                    new = NewMessage(sender_id=ada.id, body="b", client_id=f"c{n}", created_at=T0)
+                    nursery.start_soon(store.append_messages, room.id, [new])
+        finally:
+            store._conn.set_trace_callback(None)
+        assert statements.count("BEGIN IMMEDIATE") == 1  # one group
+        assert statements.count("COMMIT") == 1
+        assert not [statement for statement in statements if "SAVEPOINT" in statement]
+        for room in rooms:
+            assert len(await store.messages(room.id, limit=10)) == 1
+
+
+async def test_the_writers_of_a_group_resume_in_the_same_round() -> None:
+    # Then what they do next (rooms broadcasting what they stored) shares one round, and
+    # the flusher's one write per connection at its end.
+    def run_group(works: Sequence[Callable[[None], object]]) -> list[outcome.Outcome[object]]:
+        return [outcome.Value(work(None)) for work in works]
+
+    commits = GroupCommit(run_group, trio.CapacityLimiter(1))
+    rounds = _Rounds()
+    resumed: list[int] = []
+
+    async def write(name: str) -> None:
+        await commits.submit(functools.partial(_named, name))
+        resumed.append(rounds.count)
+
+    trio.lowlevel.add_instrument(rounds)
+    try:
+        async with trio.open_nursery() as nursery:
+            for name in "abcde":  # one group
+                nursery.start_soon(write, name)
+    finally:
+        trio.lowlevel.remove_instrument(rounds)
+    assert len(resumed) == 5
+    assert len(set(resumed)) == 1

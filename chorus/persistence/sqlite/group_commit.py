@@ -3,8 +3,9 @@
 SQLite syncs its log once per commit, and a commit costs a worker-thread
 round trip; with many busy rooms each storing its own batch, commits (not
 rows) become the limit. A `GroupCommit` runs every write that was waiting
-when the previous group finished as one transaction, each write in its own
-savepoint, so a write that fails leaves the others of its group untouched.
+when the previous group finished as one transaction, in which a write that
+fails leaves the others of its group untouched (`SqliteStore` reruns a group
+with a failed write with a savepoint per write).
 Under no load a write runs at once, alone; under load groups grow by
 themselves, because writes queue while a group is being synced. The SQLite
 store submits its reads to the same groups (each runs in a transaction of its
@@ -16,17 +17,22 @@ from __future__ import annotations
 import contextvars
 import functools
 import math
+import socket
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import outcome
 import trio
 
+from chorus.rounds import RoundEnd
+
 C = TypeVar("C")
 T = TypeVar("T")
 
 Work = Callable[[C], Any]
-"""One write: runs in a worker thread on the connection, inside its own savepoint."""
+"""One write: runs in a worker thread on the connection, in the group's transaction; it
+fails alone (`RunGroup` sees to it), and may run again if the group is rerun."""
 
 RunGroup = Callable[[Sequence[Work[C]]], list[outcome.Outcome[Any]]]
 """Runs a group of writes in one transaction (blocking; called in a worker thread)
@@ -46,10 +52,18 @@ class _Waiting:
 class GroupCommit(Generic[C]):
     """Runs submitted writes in groups, one group at a time, in arrival order.
 
-    The first writer to find nobody running leads: it waits one scheduling
-    round (so writes submitted in the same round join it), runs the group in
-    a worker thread under `limiter`, hands each writer its outcome, and passes
-    the lead to the oldest writer still waiting.
+    The first writer to find nobody running leads: its group starts at the
+    end of the current scheduling round, when every task of the round has
+    run (so writes submitted in the same round join it), in a worker thread
+    under `limiter`; the leader hands each writer its outcome and passes the
+    lead to the oldest writer still waiting.
+
+    The start and the way back cost no scheduling round of their own: the
+    group is taken and its thread started by an instrument hook that trio
+    calls once per round, just before it waits for I/O (`RoundEnd`), and the
+    thread wakes the leader through a socket the leader waits on, so trio's
+    I/O wait makes the leader runnable at once (not through trio's entry
+    queue task, which would take another round).
 
     With a `window` (seconds), groups start at most that often while writes
     keep coming: a leader that comes sooner after the previous group waits
@@ -60,6 +74,9 @@ class GroupCommit(Generic[C]):
     waiting when it ended). Busy periods trade up to `window` of latency for
     fewer, larger transactions; a write after a quiet period never waits, and
     neither does a lone sequential writer of other writes.
+
+    Its socket pair is closed when it is garbage-collected: a store stays
+    usable (its calls fail as closed) after it is closed, and so do its groups.
     """
 
     def __init__(
@@ -72,11 +89,20 @@ class GroupCommit(Generic[C]):
         self._overlapping = False
         self._queue: list[_Waiting] = []
         self._leading = False
+        self._round_end = RoundEnd(self._start_group)
+        # The leader waits on `_woken`; the worker thread writes a byte to `_wake` when the
+        # group is done. The group and its outcome are handed over in these fields.
+        self._woken, self._wake = socket.socketpair()
+        self._woken.setblocking(False)
+        weakref.finalize(self, _close_both, self._woken, self._wake)
+        self._start_wanted: contextvars.Context | None = None
+        self._group: list[_Waiting] = []
+        self._result: outcome.Outcome[list[outcome.Outcome[Any]]] | None = None
 
     async def submit(self, work: Callable[[C], T], *, gather: bool = False) -> T:
         """Run `work` in the next group transaction; its result once the group has committed.
 
-        Raises what `work` raised (its savepoint was rolled back; the rest of
+        Raises what `work` raised (its changes were rolled back; the rest of
         its group committed), or what failed the whole group. Not
         cancellable once submitted: the write may already be committed, and
         a transaction is never cut in half.
@@ -86,26 +112,28 @@ class GroupCommit(Generic[C]):
         with trio.CancelScope(shield=True):
             if self._leading:
                 await waiting.done.wait()
-                if waiting.result is None:  # the lead passed to us
-                    await self._lead(waiting)
+                leads = waiting.result is None  # the lead passed to us
             else:
-                self._leading = True
-                await self._lead(waiting)
+                self._leading = leads = True
+            if leads and await self._lead(waiting) > 1:
+                # The rest of the group resume in the next round: resume with them, so
+                # that what they all do next (rooms' broadcasts) shares a round, and
+                # its writes to sockets (`Flusher`).
+                await trio.lowlevel.checkpoint()
         assert waiting.result is not None
         result: T = waiting.result.unwrap()
         return result
 
-    async def _lead(self, leader: _Waiting) -> None:
+    async def _lead(self, leader: _Waiting) -> int:
+        """Run the next group, `leader`'s; the number of writes it had."""
         try:
             opens = self._last_group + self._window
             if (leader.gather or self._overlapping) and trio.current_time() < opens:
                 await trio.sleep_until(opens)  # busy: let more writes join this group
-            else:
-                await trio.lowlevel.checkpoint()  # writes submitted this round join the group
             self._last_group = trio.current_time()
-            group, self._queue = self._queue, []
+            group, finished = await self._in_worker_thread()
             try:
-                results = await self._in_worker_thread([waiting.work for waiting in group])
+                results = finished.unwrap()
             except Exception as exc:  # the transaction failed: every write of it did
                 results = [outcome.Error(exc)] * len(group)
             for waiting, result in zip(group, results, strict=True):
@@ -117,13 +145,18 @@ class GroupCommit(Generic[C]):
                 self._queue[0].done.set()  # its result is None: it leads next
             else:
                 self._leading = False
+        return len(group)
 
-    async def _in_worker_thread(self, works: list[Work[C]]) -> list[outcome.Outcome[Any]]:
-        """`run_group(works)` in a worker thread holding `limiter`, as
-        `trio.to_thread.run_sync(..., limiter=limiter)` runs it, with less per hop.
+    async def _in_worker_thread(
+        self,
+    ) -> tuple[list[_Waiting], outcome.Outcome[list[outcome.Outcome[Any]]]]:
+        """The writes queued at the end of this round, and `run_group` of them, run in a
+        worker thread holding `limiter`, as `trio.to_thread.run_sync(..., limiter=limiter)`
+        runs it, with less per hop.
 
         A free limiter is taken without a scheduling round (`to_thread` always
-        spends one), and the worker thread is not renamed twice per call. The
+        spends one), the worker thread is not renamed twice per call, and its
+        start and its result cost no round of their own (see the class). The
         caller is shielded (`submit`): the wait cannot be cancelled.
         """
         borrower = object()
@@ -132,18 +165,41 @@ class GroupCommit(Generic[C]):
         except trio.WouldBlock:
             await self._limiter.acquire_on_behalf_of(borrower)
         try:
-            task = trio.lowlevel.current_task()
-            token = trio.lowlevel.current_trio_token()
-
-            def deliver(result: outcome.Outcome[list[outcome.Outcome[Any]]]) -> None:
-                token.run_sync_soon(trio.lowlevel.reschedule, task, result)
-
+            # Added per group (a no-op while installed): it belongs to the current run, and
+            # trio drops an instrument that raised.
+            trio.lowlevel.add_instrument(self._round_end)
             # Like `to_thread`: the thread runs in a copy of the caller's context.
-            run = functools.partial(contextvars.copy_context().run, self._run_group, works)
-            trio.lowlevel.start_thread_soon(run, deliver)
-            results: list[outcome.Outcome[Any]] = await trio.lowlevel.wait_task_rescheduled(
-                lambda _: trio.lowlevel.Abort.FAILED
-            )
+            self._start_wanted = contextvars.copy_context()
+            await trio.lowlevel.wait_readable(self._woken)
+            self._woken.recv(16)
+            group, self._group = self._group, []
+            finished, self._result = self._result, None
         finally:
             self._limiter.release_on_behalf_of(borrower)
-        return results
+        assert finished is not None
+        return group, finished
+
+    def _start_group(self) -> None:
+        """At the end of a round (`RoundEnd`): start the group a leader waits for, if any."""
+        context, self._start_wanted = self._start_wanted, None
+        if context is None:
+            return
+        self._group, self._queue = self._queue, []
+        works = [waiting.work for waiting in self._group]
+        try:
+            trio.lowlevel.start_thread_soon(
+                functools.partial(context.run, self._run_group, works), self._finished
+            )
+        except BaseException as exc:  # no thread: the leader must still wake, with the error
+            self._finished(outcome.Error(exc))
+
+    def _finished(self, result: outcome.Outcome[list[outcome.Outcome[Any]]]) -> None:
+        # In the worker thread (or the trio thread if none started): the leader reads
+        # `_result` only after the byte arrives.
+        self._result = result
+        self._wake.send(b"\0")
+
+
+def _close_both(*sockets: socket.socket) -> None:
+    for sock in sockets:
+        sock.close()

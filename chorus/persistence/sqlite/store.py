@@ -62,8 +62,9 @@ class SqliteStore(StoreOnSql):
     Calls never block the trio thread: they run in a worker thread, one
     transaction at a time and in arrival order (a fair `CapacityLimiter(1)`;
     SQLite has a single writer anyway). Writes are group-committed: those
-    waiting while a transaction runs share the next one, each in its own
-    savepoint, so many rooms storing batches cost one sync (`GroupCommit`).
+    waiting while a transaction runs share the next one, so many rooms storing
+    batches cost one sync (`GroupCommit`); a write that fails fails alone (its
+    group runs again, with a savepoint per write).
     Reads join the same groups, each in its own transaction, so the reads
     and writes waiting for the worker thread share one hop. A call, once made, finishes
     (cancelling its caller does not cut it short): a transaction is never
@@ -105,7 +106,7 @@ class SqliteStore(StoreOnSql):
         known: int | None = None,
     ) -> AdmittedBatch:
         """See `Store.append_admitted`: the standings, the append and the earlier events
-        are one write of the group commit (one worker-thread hop, one savepoint)."""
+        are one write of the group commit (one worker-thread hop)."""
         batch = list(batch)
         senders = list(dict.fromkeys(new.sender_id for new in batch))
 
@@ -177,12 +178,53 @@ class SqliteStore(StoreOnSql):
     def _transaction_group(
         self, group: Sequence[Callable[[sqlite3.Connection], object]]
     ) -> list[outcome.Outcome[object]]:
-        # One transaction, one savepoint per write. IMMEDIATE takes the write
-        # lock up front, so a write that read rows (e.g. rooms.last_seq)
-        # cannot find them changed by another process when it writes.
+        # One transaction. IMMEDIATE takes the write lock up front, so a write that
+        # read rows (e.g. rooms.last_seq) cannot find them changed by another process
+        # when it writes.
         conn = self._open_connection()
+        written = self._all_or_nothing(conn, group)
+        if not isinstance(written, Exception):
+            return written
         if len(group) == 1:
-            return [self._lone_write(conn, group[0])]
+            # Its transaction was its savepoint: rolling it back undid exactly what a
+            # savepoint would have, two statements cheaper.
+            return [outcome.Error(written)]
+        return self._savepoint_per_write(conn, group)
+
+    @staticmethod
+    def _all_or_nothing(
+        conn: sqlite3.Connection, group: Sequence[Callable[[sqlite3.Connection], object]]
+    ) -> list[outcome.Outcome[object]] | Exception:
+        # The common case: no write of the group fails, so none needs a savepoint of its
+        # own (two statements fewer per write). If one raises, the transaction is rolled
+        # back and its exception returned: a group of several runs again with a
+        # savepoint per write, and the failure stays its own. A write may thus run
+        # twice, which `MakeTx` allows (PostgreSQL retries races) and the appends are
+        # written for (functions of the database, nothing kept outside it).
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            results = [work(conn) for work in group]
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return exc
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return [outcome.Value(result) for result in results]
+
+    @staticmethod
+    def _savepoint_per_write(
+        conn: sqlite3.Connection, group: Sequence[Callable[[sqlite3.Connection], object]]
+    ) -> list[outcome.Outcome[object]]:
+        # A group with a failing write: one savepoint per write, so the rest commit.
         conn.execute("BEGIN IMMEDIATE")
         results: list[outcome.Outcome[object]] = []
         try:
@@ -203,32 +245,6 @@ class SqliteStore(StoreOnSql):
                 conn.execute("ROLLBACK")
             raise
         return results
-
-    @staticmethod
-    def _lone_write(
-        conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], object]
-    ) -> outcome.Outcome[object]:
-        # A group of one write (the common case when traffic is thin): its transaction
-        # is its savepoint. Rolling it back undoes exactly what a savepoint would, with
-        # two statements fewer per commit.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return outcome.Error(exc)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return outcome.Value(result)
 
     def _open_connection(self) -> sqlite3.Connection:
         if self._conn is None:
