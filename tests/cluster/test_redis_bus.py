@@ -11,9 +11,8 @@ import trio
 from prometheus_client import REGISTRY
 
 from chorus.cluster import open_redis_bus
-from chorus.cluster._publisher import RespPublisher
+from chorus.cluster._publisher import PUBLISH_QUEUE, RespPublisher
 from chorus.cluster._redis import (
-    PUBLISH_QUEUE,
     CoredisPublisher,
     RedisBus,
     _cluster_connection_options,
