@@ -285,7 +285,7 @@ def test_history_scrolls_back_page_by_page(pair: tuple[Person, Person], node_url
         )
         auth = {"Authorization": f"Bearer {signed_up.json()['access_token']}"}
         room = api.post("/rooms", json={"name": "busy", "kind": "public"}, headers=auth).json()
-        for n in range(1, 61):
+        for n in range(1, 111):
             posted = api.post(
                 f"/rooms/{room['id']}/messages",
                 json={"body": f"old message {n}", "client_id": f"busy-{n}"},
@@ -296,11 +296,25 @@ def test_history_scrolls_back_page_by_page(pair: tuple[Person, Person], node_url
     bob.page.get_by_role("button", name="Join busy").click()
     expect(bob.page.locator("#room-title")).to_have_text("busy")
     expect(bob.page.locator("#messages .msg")).to_have_count(50)  # the latest page
+    expect(shown(bob).first).to_have_text("old message 61")
+    older = bob.page.get_by_role("button", name="Load older messages")
+    # The button loads the page before. Its click event, not `click()`: Playwright first
+    # scrolls the button into view, that is to the top of the log, and reaching the top
+    # loads the older page by itself (the scroll-back below); the click then races that
+    # load and, when the load wins, finds the button moved away (the reader's place is
+    # kept) or, on the last page, hidden: a flaky test, not a fault of the client.
+    older.dispatch_event("click")
+    expect(bob.page.locator("#messages .msg")).to_have_count(100)
     expect(shown(bob).first).to_have_text("old message 11")
-    bob.page.get_by_role("button", name="Load older messages").click()
-    expect(bob.page.locator("#messages .msg")).to_have_count(60)
-    expect(shown(bob)).to_have_text([f"old message {n}" for n in range(1, 61)])
-    expect(bob.page.get_by_role("button", name="Load older messages")).to_be_hidden()
+    expect(older).to_be_visible()  # more to come
+    # A keyboard reader tabs to the button: focusing it scrolls it into view, to the top
+    # of the log, which loads the rest; history begins, the button goes, and the focus
+    # stays in the log (not thrown back to the start of the page).
+    older.focus()
+    expect(bob.page.locator("#messages .msg")).to_have_count(110)
+    expect(shown(bob)).to_have_text([f"old message {n}" for n in range(1, 111)])
+    expect(older).to_be_hidden()
+    expect(bob.page.locator("#timeline")).to_be_focused()
 
 
 def test_a_refused_send_is_shown_failed_with_retry(pair: tuple[Person, Person]) -> None:

@@ -191,7 +191,12 @@ export class RoomView {
     }
     const timeline = this.screen.timelineOf(roomId);
     const atEnd = this.timeline.scrollHeight - this.timeline.scrollTop - this.timeline.clientHeight < 40;
-    this.older.hidden = !timeline.hasOlder || timeline.oldestSeq === null;
+    const noOlder = !timeline.hasOlder || timeline.oldestSeq === null;
+    // A keyboard reader who tabs to the button scrolls to the top, which loads the
+    // older page by itself; if history begins there, the focused button goes and the
+    // focus would fall to the page's start: it stays in the log instead.
+    if (noOlder && document.activeElement === this.older) this.timeline.focus({ preventScroll: true });
+    this.older.hidden = noOlder;
     /** @type {[string, string, () => HTMLElement][]} */
     const rows = [];
     let divided = false;
