@@ -345,17 +345,16 @@ class ModerationOnSql(Engine):
         return await self._read(lambda: blocks_between(sorted(set(user_ids))))
 
 
-_STANDING_OF = (
+_STANDING = (
     "SELECT u.role, r.locked, m.role, m.muted_until,"
     " EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = r.id AND b.user_id = u.id),"
     " EXISTS (SELECT 1 FROM user_blocks ub JOIN memberships bm"
     " ON bm.room_id = r.id AND bm.user_id = ub.blocker_id"
-    " WHERE r.kind = 'direct' AND ub.blocked_id = u.id), u.id"
+    " WHERE r.kind = 'direct' AND ub.blocked_id = u.id)"
     " FROM users u JOIN rooms r ON r.id = $1"
     " LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = u.id"
+    " WHERE u.id = $2"
 )
-_STANDING = _STANDING_OF + " WHERE u.id = $2"
-_STANDINGS = _STANDING_OF + " WHERE u.id = ANY($2)"
 
 
 def find_standing(room_id: str, user_id: str, now: int) -> Tx[Standing]:
@@ -366,9 +365,12 @@ def find_standing(room_id: str, user_id: str, now: int) -> Tx[Standing]:
 
 
 def find_standings(room_id: str, user_ids: Sequence[str], now: int) -> Tx[dict[str, Standing]]:
-    # One statement for a batch's senders, however many (a stored batch's first read).
-    rows = yield from fetch(_STANDINGS, room_id, list(user_ids))
-    return {row[6]: _standing(row, now) for row in rows}
+    found = {}
+    for user_id in user_ids:  # the same indexed lookup as `find_standing`, in one transaction
+        row = yield from fetch_one(_STANDING, room_id, user_id)
+        if row is not None:
+            found[user_id] = _standing(row, now)
+    return found
 
 
 def _standing(row: Sequence[Any], now: int) -> Standing:
