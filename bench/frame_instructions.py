@@ -5,7 +5,8 @@ Usage: python bench/frame_instructions.py [--messages N]
 Does, N times, the protocol work the node does for one message (see
 bench/dm_instructions.py): decode the client's `send` frame, build the wire
 `Message` from the stored one (`chorus.actors.events.wire_message`), build
-and encode its `message` event, build and encode the sender's `ack`.
+and encode its `message` event, and the sender's `ack` from those bytes
+(`protocol.encode_send_ack`, as the gateway does since session 9).
 Nothing else runs: no sockets, no store, no timers, so the count does not
 depend on the machine's load. Run it under valgrind twice and divide the
 difference by N:
@@ -13,7 +14,8 @@ difference by N:
     valgrind --tool=callgrind --callgrind-out-file=X.cg \\
         .venv/bin/python bench/frame_instructions.py --messages 10000   # and 0
 
-See docs/benchmarks.md, "Issue #15, session 8: frame checks".
+See docs/benchmarks.md, "Issue #15, session 8: frame checks" and "Issue #15,
+session 9: the ack from the broadcast bytes".
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ def one_message() -> None:
     send = protocol.decode_client_frame(SEND)
     assert isinstance(send, protocol.Send)
     wire = wire_message(STORED, encrypted=False)
-    protocol.encode(protocol.MessageEvent(message=wire))
-    protocol.encode(protocol.Ack(ref=send.ref, room=send.room, seq=wire.seq, message=wire))
+    event = protocol.encode(protocol.MessageEvent(message=wire))
+    protocol.encode_send_ack(send.ref, send.room, wire.seq, event)
 
 
 def main() -> None:

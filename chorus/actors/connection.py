@@ -105,13 +105,18 @@ class GatewayResponder:
     room: str
 
     def accepted(self, result: Posted | Appended | None) -> None:
-        if isinstance(result, Posted):
+        if isinstance(result, Posted) and result.event is not None:
+            # A new message: the room's broadcast bytes already hold it, copied, not re-encoded.
+            event = result.event
+            frame = protocol.encode_send_ack(self.ref, self.room, result.message.seq, event)
+        elif isinstance(result, Posted):  # a retried send: the stored message, encoded here
             message = result.message
             ack = protocol.Ack(ref=self.ref, room=self.room, seq=message.seq, message=message)
+            frame = protocol.encode(ack)
         else:
             seq = None if result is None else result.message.seq
-            ack = protocol.Ack(ref=self.ref, room=self.room, seq=seq)
-        self.connection.send(protocol.encode(ack))
+            frame = protocol.encode(protocol.Ack(ref=self.ref, room=self.room, seq=seq))
+        self.connection.send(frame)
 
     def refused(self, error: Exception) -> None:
         self.connection.send(protocol.encode(error_reply(self.ref, error)))

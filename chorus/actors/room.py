@@ -144,6 +144,10 @@ class Posted:
     """The stored message (the original one when `duplicate`)."""
     duplicate: bool
     """The client id was already used in this room: nothing new was stored."""
+    event: bytes | None = None
+    """`message` encoded as the `message` event the room broadcast (None when `duplicate`):
+    the gateway builds its ack from these bytes (`protocol.encode_send_ack`) rather than
+    encoding the message a second time."""
 
 
 @attrs.frozen(kw_only=True)
@@ -611,10 +615,16 @@ class RoomActor:
                 results.append(result)
         posts = admitted
         wires = [wire_message(result.message, encrypted=self._encrypted) for result in results]
-        new = [
-            (wire.seq, protocol.encode(protocol.MessageEvent(message=wire)))
-            for wire, result in zip(wires, results, strict=True)
+        events = [
+            protocol.encode(protocol.MessageEvent(message=wire))
             if not result.duplicate and wire.room == self.room_id
+            else None
+            for wire, result in zip(wires, results, strict=True)
+        ]
+        new = [
+            (wire.seq, event)
+            for wire, event in zip(wires, events, strict=True)
+            if event is not None
         ]
         if new and self._bus is not None:
             # Published first: other nodes need not wait for a gap this node may have to
@@ -624,11 +634,13 @@ class RoomActor:
         # the message.
         DELIVERIES.inc(await self._accept([*self._earlier(stored.earlier), *new]))
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
-        for post, result, wire in zip(posts, results, wires, strict=True):
+        for post, result, wire, event in zip(posts, results, wires, events, strict=True):
             if wire.room != self.room_id:
                 post.responder.refused(ClientIdReused(post.client_id))
             else:
-                post.responder.accepted(Posted(message=wire, duplicate=result.duplicate))
+                post.responder.accepted(
+                    Posted(message=wire, duplicate=result.duplicate, event=event)
+                )
             if result.notified and self._notify is not None:
                 # Notifications (and push webhooks) of an encrypted room carry no content.
                 shown = attrs.evolve(result.message, body="") if self._encrypted else result.message

@@ -83,6 +83,26 @@ def encode(frame: Frame) -> bytes:
     return encoder(frame)
 
 
+_MESSAGE_EVENT_HEAD: Final = b'{"type":"message",'
+
+
+def encode_send_ack(ref: str, room: str, seq: int, message_event: bytes) -> bytes:
+    """The `ack` of a `send`, built from the stored message's encoded `message` event.
+
+    Equal, byte for byte, to `encode(Ack(ref=ref, room=room, seq=seq, message=m))`
+    when `message_event` is `encode(MessageEvent(message=m))` and `seq` is `m.seq`:
+    the ack's `message` object is the event's fields without `type`
+    (docs/protocol.md, "ack"), so they are copied rather than encoded again (the room
+    has just encoded the event for its broadcast). `ref` and `room` are not checked:
+    they come from a decoded `send`. Raises ValueError if `message_event` is not an
+    encoded `message` event.
+    """
+    if not message_event.startswith(_MESSAGE_EVENT_HEAD):
+        raise ValueError("not an encoded message event")
+    message = orjson.Fragment(b"{" + message_event[len(_MESSAGE_EVENT_HEAD) :])
+    return orjson.dumps({"type": "ack", "ref": ref, "room": room, "seq": seq, "message": message})
+
+
 class _Invalid(Exception):
     """A decoding failure before the frame's `ref` is known; `_decode` adds it."""
 

@@ -124,6 +124,47 @@ async def test_a_retried_client_id_is_acknowledged_with_the_original_and_not_bro
     assert acks[0].message == acks[1].message
 
 
+@attrs.define(eq=False)
+class RawRecorder(Recorder):
+    """A recorder that also keeps the JSON bytes of every frame it was sent."""
+
+    payloads: list[bytes] = attrs.field(factory=list)
+
+    def send(self, payload: bytes) -> bool:
+        self.payloads.append(payload)
+        return super().send(payload)
+
+
+async def test_a_new_post_is_accepted_with_the_event_bytes_the_room_broadcast(
+    world: World,
+) -> None:
+    # The gateway builds a send's ack from these bytes instead of encoding the message
+    # again (`protocol.encode_send_ack`); a retry was not broadcast, so it has none.
+    reader = RawRecorder("reader")
+    await subscribe(world, reader)
+
+    def over_http(reply: Reply[Posted]) -> RoomMessage:
+        return attrs.evolve(post(world, "once"), responder=ReplyResponder(reply))
+
+    posted: Posted = await world.rooms.ask(world.room_id, over_http, timeout=5)
+    retried: Posted = await world.rooms.ask(world.room_id, over_http, timeout=5)
+    assert reader.payloads == [posted.event]
+    assert posted.event == protocol.encode(protocol.MessageEvent(message=posted.message))
+    assert (retried.duplicate, retried.event) == (True, None)
+    assert retried.message == posted.message
+
+
+async def test_the_gateway_acks_a_new_and_a_retried_post_alike(world: World) -> None:
+    poster = RawRecorder("poster")
+    await subscribe(world, poster)
+    for _ in range(2):  # stored, then a retry of the same client id
+        await world.rooms.send(world.room_id, post(world, "same", origin=poster))
+    await poster.wait_for(2, protocol.Ack)
+    message = poster.messages()[0]
+    ack = protocol.Ack(ref="ref-same", room=world.room_id, seq=message.seq, message=message)
+    assert poster.payloads[1:] == [protocol.encode(ack)] * 2
+
+
 async def test_subscribing_with_a_seq_replays_what_was_missed(world: World) -> None:
     poster = Recorder("poster")
     await subscribe(world, poster)

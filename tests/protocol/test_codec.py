@@ -7,6 +7,8 @@ from typing import Any
 import attrs
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chorus.protocol import (
     MAX_DEPTH,
@@ -19,6 +21,7 @@ from chorus.protocol import (
     ErrorCode,
     ErrorReply,
     Frame,
+    Message,
     MessageEvent,
     ProtocolError,
     React,
@@ -28,9 +31,11 @@ from chorus.protocol import (
     decode_client_frame,
     decode_server_frame,
     encode,
+    encode_send_ack,
 )
 from tests.protocol.examples import (
     ALL_EXAMPLES,
+    AWKWARD_TEXT,
     CLIENT_CLASSES,
     CLIENT_EXAMPLES,
     DECODING_CODES,
@@ -40,6 +45,7 @@ from tests.protocol.examples import (
     SERVER_CLASSES,
     SERVER_EXAMPLES,
     frame_id,
+    instances,
 )
 
 SEND = {"type": "send", "ref": "r1", "room": "general", "client_id": "c1", "body": "hi"}
@@ -116,6 +122,34 @@ def test_ack_nests_the_message_without_a_type() -> None:
         for key, value in orjson.loads(encode(MessageEvent(message=MESSAGE))).items()
         if key != "type"
     }
+
+
+@pytest.mark.parametrize(
+    "message",
+    [MESSAGE, DELETED, LARGEST_MESSAGE, attrs.evolve(MESSAGE, body=AWKWARD_TEXT)],
+    ids=["message", "deleted", "largest", "awkward text"],
+)
+@pytest.mark.parametrize("ref", ["3", AWKWARD_TEXT[:64]], ids=["ref", "awkward ref"])
+def test_a_send_ack_built_from_the_message_event_is_the_encoded_ack(
+    message: Message, ref: str
+) -> None:
+    ack = Ack(ref=ref, room=message.room, seq=message.seq, message=message)
+    event = encode(MessageEvent(message=message))
+    assert encode_send_ack(ref, message.room, message.seq, event) == encode(ack)
+
+
+@given(instances(Message), st.text(min_size=1, max_size=64).filter(lambda ref: "\x00" not in ref))
+def test_a_send_ack_built_from_the_message_event_is_the_encoded_ack_for_any_message(
+    message: Message, ref: str
+) -> None:
+    ack = Ack(ref=ref, room=message.room, seq=message.seq, message=message)
+    event = encode(MessageEvent(message=message))
+    assert encode_send_ack(ref, message.room, message.seq, event) == encode(ack)
+
+
+def test_a_send_ack_is_only_built_from_a_message_event() -> None:
+    with pytest.raises(ValueError, match="not an encoded message event"):
+        encode_send_ack("3", "general", 42, encode(Ack(ref="3", message=MESSAGE)))
 
 
 def test_error_codes_decode_to_the_enum() -> None:

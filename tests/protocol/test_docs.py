@@ -27,6 +27,7 @@ from chorus.protocol import (
     decode_client_frame,
     decode_server_frame,
     encode,
+    encode_send_ack,
 )
 from tests.protocol.examples import CLIENT_CLASSES, SERVER_CLASSES
 
@@ -120,3 +121,18 @@ def test_per_connection_limits_show_the_frame_and_body_limits() -> None:
     assert f"| HTTP request body | {MAX_BODY_BYTES} bytes |" in limits
     strikes = ChatLimits().strikes_before_close
     assert f"| refused frames in a row before the connection is closed | {strikes} |" in limits
+
+
+def test_a_send_ack_built_from_the_broadcast_event_is_the_documented_ack() -> None:
+    """The gateway copies a new message's `message` event into its ack
+    (`encode_send_ack`): byte for byte the documented `ack` of a `send`,
+    in the server's compact form (no spaces, the documented key order)."""
+    documented = next(text for text in EXAMPLES if '"type": "ack"' in text and '"body"' in text)
+    ack = decode_server_frame(documented)
+    assert isinstance(ack, Ack)
+    assert ack.message is not None
+    assert ack.room is not None
+    assert ack.seq is not None
+    event = encode(MessageEvent(message=ack.message))
+    built = encode_send_ack(ack.ref, ack.room, ack.seq, event)
+    assert built == orjson.dumps(orjson.loads(documented))
