@@ -397,7 +397,9 @@ def _rate_limiter(bus: Bus | None) -> RateLimiter:
 def _send_limiter(bus: Bus | None) -> RateLimiter:
     """The per-user write limit: decided locally, shared through Redis without a round trip
     per message (`ReconciledRateLimiter`), or this node's own."""
-    return ReconciledRateLimiter(bus.client) if isinstance(bus, RedisBus) else LocalRateLimiter()
+    if isinstance(bus, RedisBus):
+        return ReconciledRateLimiter(bus.commands or bus.client)
+    return LocalRateLimiter()
 
 
 def _session_cache(settings: Settings, bus: Bus | None) -> SessionCache:
