@@ -6,14 +6,16 @@ the bots, which record nothing) wraps a few methods at start-up. Without
 `TRACE_SENDS` nothing is wrapped, and without this directory on the path
 nothing of it is even loaded: no cost in the hot path of a normal node.
 
-    TRACE_SENDS=/tmp/trace.jsonl PYTHONPATH=bench/trace .venv/bin/python bench/run.py cluster-1
+    TRACE_SENDS=/tmp/trace.jsonl PYTHONPATH=$PWD/bench/trace .venv/bin/python bench/run.py cluster-1
 
-For every message a client sends, by its client id (`perf_counter` seconds):
-`text` the frame handed to the connection (decoded off the socket), `post`
-its hand-off to the room (after the rate limits), `batch` the room starting
-the batch that stores it, `store`/`stored` the store call's start and end,
-`publish` the bus publication queued, `delivered` the local deliveries
-queued on the outboxes and the sender's ack queued, `flushed` the end of the
+For every message a client sends, by its client id (`perf_counter` seconds,
+CLOCK_MONOTONIC on Linux, the clock `chorus bots` stamps bodies with): `due`
+when the bot was to send it (from the body), `text` the frame handed to the
+connection (decoded off the socket), `post` its hand-off to the room (after
+the rate limits), `batch` the room starting the batch that stores it,
+`store`/`stored` the store call's start and end, `publish` the bus
+publication queued, `delivered` the local deliveries and the sender's ack
+queued on the outboxes, `flushed` the end of the
 flusher pass that wrote them. Also every scheduler round longer than 2 ms
 (`round`: start, seconds, and the trio thread's CPU seconds in it: less than
 the round when other processes took the core) and every garbage collection longer than 1 ms
@@ -29,10 +31,13 @@ import bisect
 import gc
 import json
 import os
+import re
 import time
 from typing import Any
 
 _PATH = os.environ.get("TRACE_SENDS")
+_DUE = re.compile(r"(\d{9,}):")
+"""`chorus bots` bodies carry the time each message was due, in `time.monotonic_ns()`."""
 
 
 def _install(path: str) -> None:
@@ -92,7 +97,10 @@ def _install(path: str) -> None:
     post = ChatConnection._post
 
     async def traced_post(self: Any, send: Any, principal: Any) -> None:
-        messages[send.client_id] = {"text": self._trace_text, "post": clock()}
+        stamps = messages[send.client_id] = {"text": self._trace_text, "post": clock()}
+        due = _DUE.search(send.body)
+        if due is not None:  # a bot's message: when it was due (CLOCK_MONOTONIC, as ours)
+            stamps["due"] = int(due.group(1)) / 1e9
         await post(self, send, principal)
 
     store_batch = RoomActor._store_batch
