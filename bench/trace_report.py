@@ -2,8 +2,10 @@
 
 Usage: python bench/trace_report.py TRACE_FILE [--skip SECONDS] [--slowest FRACTION]
 
-Reads the node's trace, drops the first `--skip` seconds of sends (the
-swarm connecting and warming up), and prints: the latency from when the bot
+Reads the node's trace, drops the sends due in the first `--skip` seconds
+(the swarm warming up), and prints how many reached the node over a second
+after they were due (held by a bot whose connection was not ready yet;
+`--without-held` leaves them out of the rest), then: the latency from when the bot
 was to send a message (or, for other clients, the node's frame) until the
 flusher pass that wrote its deliveries, at p50/p90/p99/max (what the swarm
 measures, less the way back to the bots); each step's median and p99 over
@@ -17,6 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+HELD = 1.0
+"""Seconds after its due time past which a send was held by its bot (`chorus bots` sends
+nothing before the bot's connection is ready) rather than slowed on the way."""
 
 STEPS = [
     ("due at the bot to the node's frame", "due", "text"),
@@ -40,17 +46,30 @@ def main() -> None:
     parser.add_argument("trace", type=Path)
     parser.add_argument("--skip", type=float, default=5.0)
     parser.add_argument("--slowest", type=float, default=0.01)
+    parser.add_argument(
+        "--without-held",
+        action="store_true",
+        help=f"leave out sends that reached the node over {HELD} s after they were due",
+    )
     args = parser.parse_args()
     records = [json.loads(line) for line in args.trace.read_text().splitlines()]
     messages = [r for r in records if r["kind"] == "message" and "flushed" in r]
-    first = min(m["text"] for m in messages)
-    messages = [m for m in messages if m["text"] >= first + args.skip]
+    first = min(m.get("due", m["text"]) for m in messages)
+    messages = [m for m in messages if m.get("due", m["text"]) >= first + args.skip]
+    held = [m for m in messages if m["text"] - m.get("due", m["text"]) > HELD]
+    if args.without_held:
+        messages = [m for m in messages if m not in held]
     long_rounds = [(r["at"], r["seconds"]) for r in records if r["kind"] == "round"]
     round_cpu = [r.get("cpu", r["seconds"]) for r in records if r["kind"] == "round"]
     collections = [(r["at"], r["seconds"], r["gen"]) for r in records if r["kind"] == "gc"]
     start = "due" if all("due" in m for m in messages) else "text"
     total = [m["flushed"] - m[start] for m in messages]
-    print(f"{len(messages)} sends traced (first {args.skip} s skipped)")
+    bots = {m["id"].rpartition("-")[0] for m in held}
+    print(f"{len(messages)} sends traced (those due in the first {args.skip} s skipped)")
+    print(
+        f"{len(held)} reached the node over {HELD} s after they were due, from {len(bots)}"
+        f" clients{' (left out)' if args.without_held else ''}"
+    )
     p50, p90, p99, top = (1000 * _quantile(total, q) for q in (0.5, 0.9, 0.99, 1.0))
     print(f"{start} to flushed, ms: p50 {p50:.1f}  p90 {p90:.1f}  p99 {p99:.1f}  max {top:.1f}")
     ranked = sorted(messages, key=lambda m: m["flushed"] - m[start])

@@ -85,6 +85,8 @@ class RespClient:
     async def execute(self, commands: Sequence[Sequence[bytes]]) -> list[object]:
         """Send `commands` in one go and return their replies (a refused command's is
         a `ReplyError`, not raised); raises `RedisUnavailable`."""
+        if not commands:
+            return []
         if not self._connected:
             raise RedisUnavailable("not connected to Redis")
         call = _Call(len(commands))

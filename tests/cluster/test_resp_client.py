@@ -13,6 +13,7 @@ import trio
 from chorus.cluster import ReconciledRateLimiter, open_redis_bus
 from chorus.cluster._client import RedisUnavailable, RespClient, Script
 from chorus.cluster._subscriber import ReplyError
+from chorus.node import _send_limiter
 from tests.redisserver import RedisServer, running_redis
 from tests.tlsfiles import tls_files
 
@@ -191,6 +192,21 @@ async def test_a_node_bus_runs_the_send_limits_report_over_plain_resp(redis: Red
     async with open_redis_bus(redis.url) as bus:
         assert isinstance(bus.commands, RespClient)
         assert await bus.commands.execute([[b"ECHO", b"x"]]) == [b"x"]
+        assert await bus.commands.execute([]) == []
+        limiter = _send_limiter(bus)
+        assert isinstance(limiter, ReconciledRateLimiter)
+        assert limiter._client is bus.commands
+
+
+async def test_on_a_redis_cluster_the_report_stays_on_coredis(tmp_path: Path) -> None:
+    async with (
+        running_redis(tmp_path, cluster=True) as server,
+        open_redis_bus(server.cluster_url) as bus,
+    ):
+        assert bus.commands is None
+        limiter = _send_limiter(bus)
+        assert isinstance(limiter, ReconciledRateLimiter)
+        assert limiter._client is bus.client
 
 
 async def test_the_report_over_plain_resp_shares_one_budget(redis: RedisServer) -> None:
