@@ -409,7 +409,7 @@ def _session_cache(settings: Settings, bus: Bus | None) -> SessionCache:
     the bus), and a revoked session must be refused everywhere at once.
     """
     if isinstance(bus, RedisBus):
-        return RedisSessionCache(bus.client, ttl=settings.session_cache_ttl)
+        return RedisSessionCache(bus.commands or bus.client, ttl=settings.session_cache_ttl)
     return LocalSessionCache(
         max_entries=settings.session_cache_entries, ttl=settings.session_cache_ttl
     )

@@ -10,10 +10,12 @@ import pytest
 import structlog
 import trio
 
+from chorus.auth import RedisSessionCache
 from chorus.cluster import ReconciledRateLimiter, open_redis_bus
 from chorus.cluster._client import RedisUnavailable, RespClient, Script
 from chorus.cluster._subscriber import ReplyError
-from chorus.node import _send_limiter
+from chorus.config import Settings
+from chorus.node import _send_limiter, _session_cache
 from tests.redisserver import RedisServer, running_redis
 from tests.tlsfiles import tls_files
 
@@ -188,7 +190,9 @@ async def _reported(limiter: ReconciledRateLimiter, reports: int) -> None:
             await trio.sleep(0.005)
 
 
-async def test_a_node_bus_runs_the_send_limits_report_over_plain_resp(redis: RedisServer) -> None:
+async def test_a_node_runs_the_send_limits_report_and_session_cache_over_plain_resp(
+    redis: RedisServer,
+) -> None:
     async with open_redis_bus(redis.url) as bus:
         assert isinstance(bus.commands, RespClient)
         assert await bus.commands.execute([[b"ECHO", b"x"]]) == [b"x"]
@@ -196,9 +200,14 @@ async def test_a_node_bus_runs_the_send_limits_report_over_plain_resp(redis: Red
         limiter = _send_limiter(bus)
         assert isinstance(limiter, ReconciledRateLimiter)
         assert limiter._client is bus.commands
+        cache = _session_cache(Settings(), bus)
+        assert isinstance(cache, RedisSessionCache)
+        assert cache._client is bus.commands
 
 
-async def test_on_a_redis_cluster_the_report_stays_on_coredis(tmp_path: Path) -> None:
+async def test_on_a_redis_cluster_the_report_and_session_cache_stay_on_coredis(
+    tmp_path: Path,
+) -> None:
     async with (
         running_redis(tmp_path, cluster=True) as server,
         open_redis_bus(server.cluster_url) as bus,
@@ -207,6 +216,9 @@ async def test_on_a_redis_cluster_the_report_stays_on_coredis(tmp_path: Path) ->
         limiter = _send_limiter(bus)
         assert isinstance(limiter, ReconciledRateLimiter)
         assert limiter._client is bus.client
+        cache = _session_cache(Settings(), bus)
+        assert isinstance(cache, RedisSessionCache)
+        assert cache._client is bus.client
 
 
 async def test_the_report_over_plain_resp_shares_one_budget(redis: RedisServer) -> None:
