@@ -19,6 +19,9 @@ import structlog
 import trio
 from coredis.tokens import PureToken
 
+from chorus.cluster._client import RespClient
+from chorus.cluster._subscriber import ReplyError
+
 _log = structlog.get_logger("chorus.auth")
 
 REDIS_TIMEOUT: Final = 0.25
@@ -107,7 +110,8 @@ class RedisSessionCache:
     long, and entries are only ever added where no key exists (`SET NX`), so
     a node that read the store before the revocation cannot cache it after.
     Any Redis failure makes the lookup a miss (the store answers: fail
-    closed), and writes are given up.
+    closed), and writes are given up. `client` is a `RespClient` (one Redis
+    server: `RedisBus.commands`) or a coredis client (`RedisBus.client`).
     """
 
     def __init__(self, client: Any, *, ttl: float) -> None:
@@ -120,7 +124,7 @@ class RedisSessionCache:
     async def get(self, session_id: str) -> CachedSession | None:
         try:
             with trio.fail_after(REDIS_TIMEOUT):
-                value = await self._client.get(_KEY.format(session_id))
+                value = await self._get(_KEY.format(session_id))
         except Exception as exc:
             _log.warning("auth.session_cache_unavailable", error=str(exc))
             return None
@@ -133,8 +137,8 @@ class RedisSessionCache:
         value = f"{entry.user_id} {entry.expires_at}"
         try:
             with trio.fail_after(REDIS_TIMEOUT):
-                await self._client.set(
-                    _KEY.format(session_id), value, px=self._ttl_ms, condition=PureToken.NX
+                await self._set(
+                    _KEY.format(session_id), value.encode(), self._ttl_ms, only_new=True
                 )
         except Exception as exc:
             _log.warning("auth.session_cache_unavailable", error=str(exc))
@@ -142,7 +146,27 @@ class RedisSessionCache:
     async def invalidate(self, session_id: str) -> None:
         try:
             with trio.fail_after(REDIS_TIMEOUT):
-                await self._client.set(_KEY.format(session_id), _REVOKED, px=2 * self._ttl_ms)
+                await self._set(_KEY.format(session_id), _REVOKED, 2 * self._ttl_ms)
         except Exception as exc:
             # The store has the revocation; an entry cached before it lives at most `ttl`.
             _log.warning("auth.session_cache_not_invalidated", error=str(exc))
+
+    async def _get(self, key: str) -> bytes | None:
+        if isinstance(self._client, RespClient):
+            [value] = await self._client.execute([[b"GET", key.encode()]])
+            if isinstance(value, ReplyError):
+                raise value
+            return value if isinstance(value, bytes) else None
+        value = await self._client.get(key)
+        return bytes(value) if value is not None else None
+
+    async def _set(self, key: str, value: bytes, ttl_ms: int, *, only_new: bool = False) -> None:
+        """`SET key value PX ttl_ms` (`NX` with `only_new`); raises if Redis refuses."""
+        if isinstance(self._client, RespClient):
+            command = [b"SET", key.encode(), value, b"PX", b"%d" % ttl_ms]
+            [reply] = await self._client.execute([[*command, b"NX"] if only_new else command])
+            if isinstance(reply, ReplyError):
+                raise reply
+            return
+        condition = PureToken.NX if only_new else None
+        await self._client.set(key, value, px=ttl_ms, condition=condition)

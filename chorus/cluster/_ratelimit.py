@@ -20,6 +20,9 @@ import trio
 
 from chorus.ratelimit import LocalRateLimiter
 
+from ._client import RespClient, Script
+from ._subscriber import ReplyError
+
 _log = structlog.get_logger("chorus.cluster")
 
 REDIS_TIMEOUT: Final = 0.2
@@ -130,6 +133,9 @@ class ReconciledRateLimiter:
     says a key is over its limit across the nodes, this node refuses that key
     until Redis's bucket allows it again.
 
+    `client` is a `RespClient` (one Redis server: `RedisBus.commands`) or a
+    coredis client (a Redis Cluster, or a unix socket: `RedisBus.client`).
+
     Guarantee: one node alone enforces the limit exactly; a key used on `n`
     nodes at once gets at most `(n - 1) * (burst + rate * interval)` events
     more than the shared limit (each node's own bucket, until its next
@@ -145,8 +151,10 @@ class ReconciledRateLimiter:
         timeout: float = REDIS_TIMEOUT,
         local: LocalRateLimiter | None = None,
     ) -> None:
-        self._script = client.register_script(REPORT_SCRIPT)
         self._client = client
+        self._script: Any = (  # coredis' (a `RespClient` runs `_REPORT`)
+            None if isinstance(client, RespClient) else client.register_script(REPORT_SCRIPT)
+        )
         self._interval = interval
         self._timeout = timeout
         self._local = local if local is not None else LocalRateLimiter()
@@ -187,16 +195,7 @@ class ReconciledRateLimiter:
     async def _report(self, counts: dict[tuple[str, float, int], int]) -> None:
         try:
             with trio.fail_after(self._timeout):
-                async with self._client.pipeline(transaction=False) as pipe:
-                    waits = [
-                        self._script(
-                            keys=[key],
-                            args=[max(1, round(1_000_000 / rate)), burst, count],
-                            client=pipe,
-                        )
-                        for (key, rate, burst), count in counts.items()
-                    ]
-                waited = [await wait for wait in waits]
+                waited = await self._run_script(counts)
         except Exception as exc:  # Redis away or slow: the local limits hold meanwhile
             if not self.degraded:
                 self.degraded = True
@@ -210,3 +209,35 @@ class ReconciledRateLimiter:
         for (key, _, _), wait_us in zip(counts, waited, strict=True):
             if wait_us > 0:
                 self._refused_until[key] = now + wait_us / 1_000_000
+
+    async def _run_script(self, counts: dict[tuple[str, float, int], int]) -> list[int]:
+        """`REPORT_SCRIPT` for every key, in one round trip: each key's wait in µs; raises
+        if Redis is away or refuses one (e.g. `NOAUTH`)."""
+        if isinstance(self._client, RespClient):
+            replies = await _REPORT.run_many(
+                self._client,
+                [
+                    (
+                        [key.encode()],
+                        [b"%d" % max(1, round(1_000_000 / rate)), b"%d" % burst, b"%d" % count],
+                    )
+                    for (key, rate, burst), count in counts.items()
+                ],
+            )
+            for reply in replies:
+                if not isinstance(reply, int):
+                    raise reply if isinstance(reply, ReplyError) else ReplyError(repr(reply))
+            return replies  # type: ignore[return-value]  # all ints, checked above
+        async with self._client.pipeline(transaction=False) as pipe:
+            waits = [
+                self._script(
+                    keys=[key],
+                    args=[max(1, round(1_000_000 / rate)), burst, count],
+                    client=pipe,
+                )
+                for (key, rate, burst), count in counts.items()
+            ]
+        return [await wait for wait in waits]
+
+
+_REPORT: Final = Script(REPORT_SCRIPT)

@@ -1,7 +1,8 @@
 """`RedisBus`: the bus over Redis pub/sub, natively on trio.
 
 One connection publishes, one subscribes to every topic this node has local
-subscribers for. On one Redis server both are our own: `RespPublisher` sends
+subscribers for (and on one server a third, `RespClient`, runs the rate-limit
+report). On one Redis server both are our own: `RespPublisher` sends
 everything queued during a scheduler pass in one write, `RespSubscriber` takes
 in every message of a socket read in one task step. On a Redis Cluster they
 are coredis' pipelines and sharded pub/sub (one message per scheduler pass).
@@ -27,6 +28,7 @@ from chorus.logs import redact_url
 from chorus.metrics import BUS_DROPPED
 
 from ._bus import Deliver, Subscription
+from ._client import RespClient
 from ._publisher import PUBLISH_QUEUE, PUBLISH_TIMEOUT, RespPublisher
 from ._subscriber import RespSubscriber
 
@@ -43,9 +45,12 @@ class RedisBus:
     the shard that owns its slot, so pub/sub traffic scales with the cluster.
     """
 
-    def __init__(self, client: Any, publisher: _Publisher) -> None:
+    def __init__(
+        self, client: Any, publisher: _Publisher, commands: RespClient | None = None
+    ) -> None:
         self._client = client
         self._publisher = publisher
+        self._commands = commands
         self._receiver: _Receiver | None = None
         """Set by `open_redis_bus` (a bus without one only publishes)."""
         self._topics: dict[str, set[Deliver]] = {}
@@ -54,6 +59,12 @@ class RedisBus:
     def client(self) -> Any:
         """The Redis client (for other cluster state kept in the same Redis)."""
         return self._client
+
+    @property
+    def commands(self) -> RespClient | None:
+        """Plain RESP commands to the same Redis (one server over TCP or TLS; None on a
+        Redis Cluster or a unix socket, where `client` serves)."""
+        return self._commands
 
     @property
     def dropped(self) -> int:
@@ -215,11 +226,13 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
         client: Any = coredis.Redis.from_url(url, decode_responses=False)
         async with client, trio.open_nursery() as nursery:
             publisher = RespPublisher(url)
-            bus = RedisBus(client, publisher)
+            commands = RespClient(url)
+            bus = RedisBus(client, publisher, commands)
             receiver = RespSubscriber(url, bus._dispatch)
             bus._receiver = receiver
             await nursery.start(receiver.run)
             await nursery.start(publisher.run)
+            await nursery.start(commands.run)
             _log.info("bus.connected", url=redact_url(url), cluster=False)
             yield bus
             nursery.cancel_scope.cancel()

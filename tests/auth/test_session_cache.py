@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import coredis
 import pytest
+import structlog
+import trio
 
 from chorus.auth import (
     AuthService,
@@ -18,6 +21,7 @@ from chorus.auth import (
     Tokens,
     TokenSigner,
 )
+from chorus.cluster._client import RespClient
 from chorus.persistence import Store, open_sqlite_store
 from tests.auth.test_auth import CHEAP, KEY, Clock
 from tests.redisserver import RedisServer, running_redis
@@ -31,6 +35,21 @@ class Monotonic:
 
     def __call__(self) -> float:
         return self.now
+
+
+@pytest.fixture(params=["resp", "coredis"])
+async def redis_client(request: pytest.FixtureRequest, redis: RedisServer) -> AsyncIterator[Any]:
+    """What a node's `RedisSessionCache` talks through: a `RespClient` on one Redis server,
+    a coredis client on a Redis Cluster (the same commands)."""
+    if request.param == "coredis":
+        async with coredis.Redis.from_url(redis.url, decode_responses=False) as client:
+            yield client
+        return
+    resp = RespClient(redis.url)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(resp.run)
+        yield resp
+        nursery.cancel_scope.cancel()
 
 
 @pytest.fixture
@@ -111,33 +130,45 @@ async def test_the_cache_answers_and_a_revocation_through_the_service_ends_it_at
 
 
 async def test_redis_entries_are_shared_and_a_tombstone_keeps_out_stale_fills(
-    redis: RedisServer,
+    redis_client: Any,
 ) -> None:
-    async with coredis.Redis.from_url(redis.url, decode_responses=False) as client:
-        here = RedisSessionCache(client, ttl=60)
-        there = RedisSessionCache(client, ttl=60)
-        await here.put("s1", CachedSession("u1", 10), here.generation())
-        assert await there.get("s1") == CachedSession("u1", 10)
-        generation = there.generation()  # "there" reads the store before the revocation...
-        await here.invalidate("s1")
-        await there.put("s1", CachedSession("u1", 10), generation)  # ...and fills after it
-        assert await there.get("s1") is None
-        assert await here.get("s1") is None
+    here = RedisSessionCache(redis_client, ttl=60)
+    there = RedisSessionCache(redis_client, ttl=60)
+    await here.put("s1", CachedSession("u1", 10), here.generation())
+    assert await there.get("s1") == CachedSession("u1", 10)
+    generation = there.generation()  # "there" reads the store before the revocation...
+    await here.invalidate("s1")
+    await there.put("s1", CachedSession("u1", 10), generation)  # ...and fills after it
+    assert await there.get("s1") is None
+    assert await here.get("s1") is None
 
 
 async def test_with_redis_down_the_store_answers_and_a_revoked_session_is_refused(
-    store: Store, redis: RedisServer
+    store: Store, redis: RedisServer, redis_client: Any
 ) -> None:
-    async with coredis.Redis.from_url(redis.url, decode_responses=False) as client:
-        auth = service(store, RedisSessionCache(client, ttl=600))
-        ada = await auth.register("ada", PASSWORD, None)
-        second = await auth.login("ada", PASSWORD)
-        assert isinstance(second, Tokens)
-        tokens = [ada.access_token, second.access_token]
-        for token in tokens:
-            await auth.authenticate(token)  # both cached in Redis
-        await redis.stop()
-        await auth.logout(ada.session_id)  # the tombstone cannot be written
-        with pytest.raises(InvalidToken):
-            await auth.authenticate(tokens[0])
-        assert (await auth.authenticate(tokens[1])).user_id == ada.user.id
+    auth = service(store, RedisSessionCache(redis_client, ttl=600))
+    ada = await auth.register("ada", PASSWORD, None)
+    second = await auth.login("ada", PASSWORD)
+    assert isinstance(second, Tokens)
+    tokens = [ada.access_token, second.access_token]
+    for token in tokens:
+        await auth.authenticate(token)  # both cached in Redis
+    await redis.stop()
+    await auth.logout(ada.session_id)  # the tombstone cannot be written
+    with pytest.raises(InvalidToken):
+        await auth.authenticate(tokens[0])
+    assert (await auth.authenticate(tokens[1])).user_id == ada.user.id
+
+
+async def test_a_cache_redis_refuses_for_want_of_a_password_is_a_miss(tmp_path: Path) -> None:
+    async with running_redis(tmp_path / "redis", password="s3cret") as redis:
+        client = RespClient(redis.url)  # no password in the URL: every command gets NOAUTH
+        async with trio.open_nursery() as nursery:
+            await nursery.start(client.run)
+            cache = RedisSessionCache(client, ttl=60)
+            with structlog.testing.capture_logs() as logs:
+                await cache.put("s1", CachedSession("u1", 10), cache.generation())
+                assert await cache.get("s1") is None
+            nursery.cancel_scope.cancel()
+    assert [log["event"] for log in logs] == ["auth.session_cache_unavailable"] * 2
+    assert all("NOAUTH" in log["error"] for log in logs)
