@@ -192,3 +192,43 @@ async def test_postgres_batch_standings_are_one_statement_planned_once(
     assert statements == [1] * 41
     assert plans["custom_plans"] <= 5  # PostgreSQL always plans the first five runs itself
     assert plans["generic_plans"] == 41 - plans["custom_plans"]
+
+
+async def test_postgres_appends_of_one_message_keep_the_generic_plan(pg_server: PgServer) -> None:
+    """PL/pgSQL re-plans a statement on every call while a plan for the actual arguments
+    looks cheaper than its generic plan: appends of one message (the arrays' length shows
+    in the estimates) were planned again on every call, more CPU than running them. Since
+    migration 14 the append's statements keep their generic plan (auto_explain shows each
+    run's plan: a custom one has the batch's values in it)."""
+    _, url = await pg_server.new_database()
+    await migrate_postgres(url)
+
+    async def plans_of_appends() -> list[str]:
+        conn = await asyncpg.connect(url)
+        plans: list[str] = []
+        conn.add_log_listener(lambda _conn, message: plans.append(message.message))
+        try:
+            await conn.execute(
+                "INSERT INTO users (id, username, display_name, created_at)"
+                " VALUES ('u_1', 'ada', 'Ada', 0);"
+                "INSERT INTO rooms (id, name, kind, created_by, created_at)"
+                " VALUES ('r_1', 'general', 'public', 'u_1', 0);"
+                "LOAD 'auto_explain';"
+                "SET auto_explain.log_min_duration = 0;"
+                "SET auto_explain.log_nested_statements = on;"
+                "SET auto_explain.log_verbose = on;"
+                "SET auto_explain.log_level = notice"
+            )
+            for sent in range(10):
+                await conn.fetch(
+                    "SELECT * FROM chorus_append_messages($1, $2, $3, $4, $5, $6, $7)",
+                    "r_1", [f"m_{sent}"], ["u_1"], ["x"], [f"sent_{sent}"], [0], [None],
+                )  # fmt: skip
+            return [plan for plan in plans if "Insert on public.messages" in plan]
+        finally:
+            await conn.close()
+
+    async with open_asyncio_bridge() as bridge:
+        plans = await bridge.run(plans_of_appends)
+    assert len(plans) == 10
+    assert not [plan for plan in plans if "sent_" in plan]  # no batch's values: generic
