@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 from chorus.persistence import migrate_postgres, migrate_sqlite
+from chorus.persistence._sql import Query, Rows, run_async
 from chorus.persistence.postgres.bridge import open_asyncio_bridge
+from chorus.persistence.postgres.dialect import execute
+from chorus.persistence.postgres.standings import find_standings
 from chorus.persistence.roles.inbox import UNREAD_COUNTS
 from chorus.persistence.sqlite.dialect import translate
+from tests.persistence.helpers import T0
 from tests.pgserver import PgServer
 
 
@@ -137,3 +142,93 @@ async def test_postgres_appends_find_duplicates_by_index_after_the_table_grew(
 
     async with open_asyncio_bridge() as bridge:
         assert await bridge.run(seq_scans_of_appends_after_growth) == 0
+
+
+async def test_postgres_batch_standings_are_one_statement_planned_once(
+    pg_server: PgServer,
+) -> None:
+    """asyncpg prepares statements; PostgreSQL re-plans one on every run while a plan for
+    the actual arguments looks cheaper than its generic plan. The standings of a batch's
+    senders are one statement for any number of senders, and keep one generic plan over
+    batches of varying size (an array of ids, whose length the planner sees, was planned
+    again on every batch: more PostgreSQL CPU than a statement per sender)."""
+    _, url = await pg_server.new_database()
+    await migrate_postgres(url)
+    users = [f"u_{i}" for i in range(12)]
+
+    async def run_batches() -> tuple[list[int], Any]:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.executemany(
+                "INSERT INTO users (id, username, display_name, created_at) VALUES ($1, $1, $1, 0)",
+                [(user,) for user in users],
+            )
+            await conn.execute(
+                "INSERT INTO rooms (id, name, kind, created_by, created_at)"
+                " VALUES ('r_1', 'general', 'public', 'u_0', 0)"
+            )
+            statements = []
+            for size in [1] * 5 + [*range(1, 13)] * 3:  # small batches first, then any size
+                counted = 0
+
+                async def counting(query: Query) -> Rows:
+                    nonlocal counted
+                    counted += 1
+                    return await execute(conn, query)
+
+                found = await run_async(find_standings("r_1", users[:size], T0), counting)
+                assert sorted(found) == sorted(users[:size])
+                statements.append(counted)
+            plans = await conn.fetchrow(  # the only other statement naming room_bans
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE '%room_bans%' AND statement NOT LIKE '%pg_prepared%'"
+            )
+            return statements, plans
+        finally:
+            await conn.close()
+
+    async with open_asyncio_bridge() as bridge:
+        statements, plans = await bridge.run(run_batches)
+    assert statements == [1] * 41
+    assert plans["custom_plans"] <= 5  # PostgreSQL always plans the first five runs itself
+    assert plans["generic_plans"] == 41 - plans["custom_plans"]
+
+
+async def test_postgres_appends_of_one_message_keep_the_generic_plan(pg_server: PgServer) -> None:
+    """PL/pgSQL re-plans a statement on every call while a plan for the actual arguments
+    looks cheaper than its generic plan: appends of one message (the arrays' length shows
+    in the estimates) were planned again on every call, more CPU than running them. Since
+    migration 14 the append's statements keep their generic plan (auto_explain shows each
+    run's plan: a custom one has the batch's values in it)."""
+    _, url = await pg_server.new_database()
+    await migrate_postgres(url)
+
+    async def plans_of_appends() -> list[str]:
+        conn = await asyncpg.connect(url)
+        plans: list[str] = []
+        conn.add_log_listener(lambda _conn, message: plans.append(message.message))
+        try:
+            await conn.execute(
+                "INSERT INTO users (id, username, display_name, created_at)"
+                " VALUES ('u_1', 'ada', 'Ada', 0);"
+                "INSERT INTO rooms (id, name, kind, created_by, created_at)"
+                " VALUES ('r_1', 'general', 'public', 'u_1', 0);"
+                "LOAD 'auto_explain';"
+                "SET auto_explain.log_min_duration = 0;"
+                "SET auto_explain.log_nested_statements = on;"
+                "SET auto_explain.log_verbose = on;"
+                "SET auto_explain.log_level = notice"
+            )
+            for sent in range(10):
+                await conn.fetch(
+                    "SELECT * FROM chorus_append_messages($1, $2, $3, $4, $5, $6, $7)",
+                    "r_1", [f"m_{sent}"], ["u_1"], ["x"], [f"sent_{sent}"], [0], [None],
+                )  # fmt: skip
+            return [plan for plan in plans if "Insert on public.messages" in plan]
+        finally:
+            await conn.close()
+
+    async with open_asyncio_bridge() as bridge:
+        plans = await bridge.run(plans_of_appends)
+    assert len(plans) == 10
+    assert not [plan for plan in plans if "sent_" in plan]  # no batch's values: generic

@@ -15,6 +15,7 @@ from chorus.persistence import (
     RoomKind,
     Standing,
     Store,
+    User,
 )
 from tests.persistence.helpers import T0, make_room, make_user, texts
 
@@ -104,6 +105,60 @@ async def test_append_admitted_stores_only_what_the_admission_lets_through(
     later = await store.append_admitted(room.id, texts(bob, "b2"), admit, T0 + 1000)  # expired
     assert [r.message.seq for r in later.results if isinstance(r, Appended)] == [3]
     assert later.earlier == []  # not asked for (no `known`)
+
+
+async def test_append_admitted_judges_each_sender_on_the_standing_the_single_read_gives(
+    store: Store,
+) -> None:
+    """The batch's standings (one statement on PostgreSQL, one per sender on SQLite) are
+    each sender's own: roles, an expired and a lasting mute, a ban, a locked room, a block
+    in a direct room; unknown users and an unknown room have none; a repeated sender one."""
+    ada, bob, carol, dave, erin, fay = [
+        await make_user(store, n) for n in ("ada", "bob", "carol", "dave", "erin", "fay")
+    ]
+    await store.set_server_role(fay.id, "moderator")
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MODERATOR, T0)
+    for muted, until in ((carol, T0 - 1), (dave, 0)):  # expired; until unmuted
+        await store.add_member(room.id, muted.id, Role.MEMBER, T0)
+        await store.set_muted(room.id, muted.id, until)
+    await store.add_member(room.id, erin.id, Role.MEMBER, T0)
+    await store.ban(room.id, erin.id, ada.id, "spam", T0)
+    await store.set_locked(room.id, True)
+    dm, _ = await store.direct_room(ada.id, bob.id, T0)
+    await store.block(ada.id, bob.id, T0)
+
+    async def judged(room_id: str, senders: list[User]) -> dict[str, Standing | None]:
+        seen: dict[str, Standing | None] = {}
+
+        def admit(user_id: str, found: Standing | None) -> Exception | None:
+            seen[user_id] = found
+            return Forbidden("no")
+
+        batch = [m for i, sender in enumerate(senders) for m in texts(sender, f"c{i}")]
+        results = (await store.append_admitted(room_id, batch, admit, T0)).results
+        assert all(isinstance(r, Forbidden) for r in results)
+        return seen
+
+    ghost = attrs.evolve(ada, id="u_missing")
+    everyone = [ada, bob, carol, dave, erin, fay, ghost, bob]
+    expected: dict[str, Standing | None] = {ghost.id: None}
+    for user in everyone[:6]:
+        expected[user.id] = await store.standing(room.id, user.id, T0)
+    assert await judged(room.id, everyone) == expected
+    assert {u: s.who for u, s in expected.items() if s is not None} == {
+        ada.id: Who.OWNER,
+        bob.id: Who.MODERATOR,
+        carol.id: Who.MEMBER,
+        dave.id: Who.MUTED,
+        erin.id: Who.BANNED,
+        fay.id: Who.SERVER_MODERATOR,
+    }
+    assert all(s is None or s.locked for s in expected.values())
+    in_dm = await judged(dm.id, [ada, bob])
+    assert in_dm == {u.id: await store.standing(dm.id, u.id, T0) for u in (ada, bob)}
+    assert [(s := in_dm[u.id]) is not None and s.blocked for u in (ada, bob)] == [False, True]
+    assert await judged("r_missing", [ada, bob]) == {ada.id: None, bob.id: None}
 
 
 async def test_append_admitted_reads_back_what_others_stored_since_the_callers_known_seq(

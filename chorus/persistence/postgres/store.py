@@ -23,13 +23,13 @@ from .._model import AdmittedBatch, Appended, NewMessage
 from .._sql import MakeTx, UniqueViolation, run_async
 from ..roles import StoreOnSql
 from ..roles.events import Admit, admitted, earlier, with_refusals
-from ..roles.moderation import find_standings
 from .append import Append
 from .bridge import AsyncioBridge, open_asyncio_bridge
 from .dialect import Conn, execute
 from .errors import translate_errors
 from .schema import migrate_url
 from .search import TSVECTOR
+from .standings import find_standings
 
 T = TypeVar("T")
 Work = Callable[[Conn], Awaitable[T]]

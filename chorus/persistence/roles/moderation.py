@@ -345,7 +345,7 @@ class ModerationOnSql(Engine):
         return await self._read(lambda: blocks_between(sorted(set(user_ids))))
 
 
-_STANDING = (
+STANDING_SELECT = (
     "SELECT u.role, r.locked, m.role, m.muted_until,"
     " EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = r.id AND b.user_id = u.id),"
     " EXISTS (SELECT 1 FROM user_blocks ub JOIN memberships bm"
@@ -353,15 +353,18 @@ _STANDING = (
     " WHERE r.kind = 'direct' AND ub.blocked_id = u.id)"
     " FROM users u JOIN rooms r ON r.id = $1"
     " LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = u.id"
-    " WHERE u.id = $2"
 )
+"""The standing in room $1 of each user `u` a WHERE clause appended to it picks: a row
+of `standing_from_row` (no row for an unknown room or user)."""
+
+_STANDING = STANDING_SELECT + " WHERE u.id = $2"
 
 
 def find_standing(room_id: str, user_id: str, now: int) -> Tx[Standing]:
     row = yield from fetch_one(_STANDING, room_id, user_id)
     if row is None:
         raise NotFound(f"no room {room_id!r} or no user {user_id!r}")
-    return _standing(row, now)
+    return standing_from_row(row, now)
 
 
 def find_standings(room_id: str, user_ids: Sequence[str], now: int) -> Tx[dict[str, Standing]]:
@@ -369,11 +372,12 @@ def find_standings(room_id: str, user_ids: Sequence[str], now: int) -> Tx[dict[s
     for user_id in user_ids:  # the same indexed lookup as `find_standing`, in one transaction
         row = yield from fetch_one(_STANDING, room_id, user_id)
         if row is not None:
-            found[user_id] = _standing(row, now)
+            found[user_id] = standing_from_row(row, now)
     return found
 
 
-def _standing(row: Sequence[Any], now: int) -> Standing:
+def standing_from_row(row: Sequence[Any], now: int) -> Standing:
+    """The `Standing` in a row of `STANDING_SELECT`, as of `now` (a mute may have expired)."""
     muted_until = row[3]
     return Standing(
         server_role=row[0],
