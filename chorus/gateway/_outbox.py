@@ -120,10 +120,22 @@ class Outbox:
         connection is closing, or the write broke and `on_broken` ran): then trio may
         have something to do that its wait for I/O would not see.
         """
-        if self._blocked or not self._buffer:
+        # The flusher calls this for every dirty outbox of every round: the common case
+        # (everything pending fits the kernel buffer) is one `send` and no other call.
+        buffer = self._buffer
+        if self._blocked or not buffer:
             return True
-        if self._write_now():
-            return not self._closed  # closed here: the write failed (`on_broken`)
+        try:
+            sent = self._sock.send(buffer)
+        except OSError as exc:
+            if self._send_failed(exc):
+                return not self._closed  # closed here: the write failed (`on_broken`)
+            sent = 0
+        else:
+            if sent == len(buffer):
+                self._buffer = b""
+                return True
+            self._keep_unsent(buffer, sent)
         self._blocked = True
         self._flusher.spawn(self._drain)
         return False
@@ -164,20 +176,29 @@ class Outbox:
         buffer = self._buffer
         try:
             sent = self._sock.send(buffer)
-        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            return False  # TLS: the same bytes go again later (the buffer only grows)
-        except OSError:
-            self.discard()
-            self._on_broken()
-            return True
+        except OSError as exc:
+            return self._send_failed(exc)
         if sent == len(buffer):
             self._buffer = b""
             return True
+        self._keep_unsent(buffer, sent)
+        return False
+
+    def _send_failed(self, exc: OSError) -> bool:
+        """After a `send` raised: False if it may be retried later (the socket is full),
+        True if the outbox was discarded (the socket is broken, `on_broken` ran)."""
+        if isinstance(exc, (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError)):
+            return False  # TLS: the same bytes go again later (the buffer only grows)
+        self.discard()
+        self._on_broken()
+        return True
+
+    def _keep_unsent(self, buffer: bytes | bytearray, sent: int) -> None:
+        """Keep what a `send` of `buffer` left unwritten, after its first `sent` bytes."""
         if isinstance(buffer, bytes):  # the rest of a lone offer: ours to grow from now on
             self._buffer = bytearray(memoryview(buffer)[sent:])
         else:
             del buffer[:sent]
-        return False
 
     async def _drain(self) -> None:
         try:
