@@ -120,25 +120,7 @@ class Outbox:
         connection is closing, or the write broke and `on_broken` ran): then trio may
         have something to do that its wait for I/O would not see.
         """
-        # The flusher calls this for every dirty outbox of every round: the common case
-        # (everything pending fits the kernel buffer) is one `send` and no other call.
-        buffer = self._buffer
-        if self._blocked or not buffer:
-            return True
-        try:
-            sent = self._sock.send(buffer)
-        except OSError as exc:
-            if self._send_failed(exc):
-                return not self._closed  # closed here: the write failed (`on_broken`)
-            sent = 0
-        else:
-            if sent == len(buffer):
-                self._buffer = b""
-                return True
-            self._keep_unsent(buffer, sent)
-        self._blocked = True
-        self._flusher.spawn(self._drain)
-        return False
+        return _write([self])
 
     async def drained(self) -> None:
         """Wait until everything queued has been handed to the kernel (or dropped).
@@ -183,6 +165,18 @@ class Outbox:
             return True
         self._keep_unsent(buffer, sent)
         return False
+
+    def _unsent(self, buffer: bytes | bytearray, outcome: int | OSError) -> None:
+        """After a `send` of `buffer` (all pending) that wrote `outcome` bytes, fewer than
+        all, or raised `outcome`: a task of the flusher waits to write the rest, unless
+        the socket is broken (then the outbox is discarded and `on_broken` ran)."""
+        if isinstance(outcome, OSError):
+            if self._send_failed(outcome):
+                return
+        else:
+            self._keep_unsent(buffer, outcome)
+        self._blocked = True
+        self._flusher.spawn(self._drain)
 
     def _send_failed(self, exc: OSError) -> bool:
         """After a `send` raised: False if it may be retried later (the socket is full),
@@ -262,16 +256,42 @@ class Flusher:
             return
         dirty = self.dirty.copy()
         self.dirty.clear()
-        wake = False
         try:
-            for outbox in dirty:
-                wake = not outbox.flush() or wake
-            if not wake:
+            if _write(dirty):
                 return
         except BaseException as exc:  # trio would drop the hook and log it: fail `run`
             self._failure = exc
             self._failed.set()
         trio.lowlevel.current_trio_token().run_sync_soon(_nothing)
+
+
+def _write(outboxes: list[Outbox]) -> bool:
+    """`Outbox.flush` of each of `outboxes`; False if any of those returned False.
+
+    The flusher runs this over every dirty outbox of every round, so the common
+    case (everything pending fits the kernel's buffer) is written here, in the
+    loop: one `send` per outbox and no Python call (docs/benchmarks.md, "Issue
+    #15, session 9: fan-out per delivery").
+    """
+    done = True
+    for outbox in outboxes:
+        buffer = outbox._buffer
+        if outbox._blocked or not buffer:
+            continue
+        try:
+            sent = outbox._sock.send(buffer)
+        except OSError as exc:
+            outbox._unsent(buffer, exc)
+            done = False
+            continue
+        if sent == len(buffer):
+            outbox._buffer = b""
+            if outbox._closed:  # a closing connection's last frames went
+                done = False
+        else:
+            outbox._unsent(buffer, sent)
+            done = False
+    return done
 
 
 def _nothing() -> None:
