@@ -120,13 +120,7 @@ class Outbox:
         connection is closing, or the write broke and `on_broken` ran): then trio may
         have something to do that its wait for I/O would not see.
         """
-        if self._blocked or not self._buffer:
-            return True
-        if self._write_now():
-            return not self._closed  # closed here: the write failed (`on_broken`)
-        self._blocked = True
-        self._flusher.spawn(self._drain)
-        return False
+        return _write([self])
 
     async def drained(self) -> None:
         """Wait until everything queued has been handed to the kernel (or dropped).
@@ -164,20 +158,41 @@ class Outbox:
         buffer = self._buffer
         try:
             sent = self._sock.send(buffer)
-        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            return False  # TLS: the same bytes go again later (the buffer only grows)
-        except OSError:
-            self.discard()
-            self._on_broken()
-            return True
+        except OSError as exc:
+            return self._send_failed(exc)
         if sent == len(buffer):
             self._buffer = b""
             return True
+        self._keep_unsent(buffer, sent)
+        return False
+
+    def _unsent(self, buffer: bytes | bytearray, outcome: int | OSError) -> None:
+        """After a `send` of `buffer` (all pending) that wrote `outcome` bytes, fewer than
+        all, or raised `outcome`: a task of the flusher waits to write the rest, unless
+        the socket is broken (then the outbox is discarded and `on_broken` ran)."""
+        if isinstance(outcome, OSError):
+            if self._send_failed(outcome):
+                return
+        else:
+            self._keep_unsent(buffer, outcome)
+        self._blocked = True
+        self._flusher.spawn(self._drain)
+
+    def _send_failed(self, exc: OSError) -> bool:
+        """After a `send` raised: False if it may be retried later (the socket is full),
+        True if the outbox was discarded (the socket is broken, `on_broken` ran)."""
+        if isinstance(exc, (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError)):
+            return False  # TLS: the same bytes go again later (the buffer only grows)
+        self.discard()
+        self._on_broken()
+        return True
+
+    def _keep_unsent(self, buffer: bytes | bytearray, sent: int) -> None:
+        """Keep what a `send` of `buffer` left unwritten, after its first `sent` bytes."""
         if isinstance(buffer, bytes):  # the rest of a lone offer: ours to grow from now on
             self._buffer = bytearray(memoryview(buffer)[sent:])
         else:
             del buffer[:sent]
-        return False
 
     async def _drain(self) -> None:
         try:
@@ -241,16 +256,42 @@ class Flusher:
             return
         dirty = self.dirty.copy()
         self.dirty.clear()
-        wake = False
         try:
-            for outbox in dirty:
-                wake = not outbox.flush() or wake
-            if not wake:
+            if _write(dirty):
                 return
         except BaseException as exc:  # trio would drop the hook and log it: fail `run`
             self._failure = exc
             self._failed.set()
         trio.lowlevel.current_trio_token().run_sync_soon(_nothing)
+
+
+def _write(outboxes: list[Outbox]) -> bool:
+    """`Outbox.flush` of each of `outboxes`; False if any of those returned False.
+
+    The flusher runs this over every dirty outbox of every round, so the common
+    case (everything pending fits the kernel's buffer) is written here, in the
+    loop: one `send` per outbox and no Python call (docs/benchmarks.md, "Issue
+    #15, session 9: fan-out per delivery").
+    """
+    done = True
+    for outbox in outboxes:
+        buffer = outbox._buffer
+        if outbox._blocked or not buffer:
+            continue
+        try:
+            sent = outbox._sock.send(buffer)
+        except OSError as exc:
+            outbox._unsent(buffer, exc)
+            done = False
+            continue
+        if sent == len(buffer):
+            outbox._buffer = b""
+            if outbox._closed:  # a closing connection's last frames went
+                done = False
+        else:
+            outbox._unsent(buffer, sent)
+            done = False
+    return done
 
 
 def _nothing() -> None:
