@@ -21,7 +21,7 @@ from chorus.persistence import (
 )
 from chorus.persistence._migrations import Migration, load_migrations
 from chorus.persistence.sqlite.schema import connect, migrate, schema_version, split_statements
-from tests.persistence.helpers import T0, texts
+from tests.persistence.helpers import T0, make_room, make_user, texts
 
 LATEST = load_migrations("sqlite")[-1].version
 
@@ -116,6 +116,27 @@ async def test_a_write_locked_out_past_the_busy_timeout_is_unavailable_and_store
 
 
 # -- migrations -----------------------------------------------------------------------
+
+
+async def test_a_lone_append_is_one_insert_and_one_update(tmp_path: Path) -> None:
+    # The INSERT checks the client id itself (ON CONFLICT DO NOTHING) and takes its seq
+    # from the room's last_seq; nothing is read first. A retry is read back instead.
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        statements: list[str] = []
+        assert store._conn is not None
+        store._conn.set_trace_callback(statements.append)
+        try:
+            [first] = await store.append_messages(room.id, texts(ada, "c1"))
+            lone = [statement.split()[0] for statement in statements]
+            [retry] = await store.append_messages(room.id, texts(ada, "c1"))
+        finally:
+            store._conn.set_trace_callback(None)
+        assert lone == ["BEGIN", "INSERT", "UPDATE", "COMMIT"]
+        assert (first.message.seq, first.duplicate) == (1, False)
+        assert (retry.message, retry.duplicate) == (first.message, True)
+        assert await store.last_seq(room.id) == 1
 
 
 def test_the_shipped_migrations_are_found_and_numbered_from_one() -> None:
