@@ -20,40 +20,46 @@ from .dialect import execute
 
 # SQLite builds before 3.32 allow at most 999 parameters per statement.
 _KEYS_PER_LOOKUP: Final = 400
-_ROWS_PER_INSERT: Final = 100  # 9 parameters each
+_ROWS_PER_INSERT: Final = 100  # 8 parameters each
 
 
 def append_messages(
-    db: sqlite3.Connection, room_id: str, batch: Sequence[NewMessage]
+    db: sqlite3.Connection,
+    room_id: str,
+    batch: Sequence[NewMessage],
+    *,
+    last_seq: int | None = None,
 ) -> list[Appended]:
     """`EventLog.append_messages` in the writer's transaction (blocking).
 
-    The common case (no client id of the batch stored before) is two
-    statements: the INSERT, which numbers its rows on from the room's
-    `last_seq` and skips the client ids stored before, and the UPDATE that
-    moves `last_seq` by the rows inserted. Only when it skipped some are the
-    originals read (and the seqs after a skipped one closed up).
+    `last_seq` is the room's, if this transaction read it already (it holds
+    the write lock: nobody moves it meanwhile). The common case (no client
+    id of the batch stored before) is then two statements: the INSERT, which
+    skips the client ids stored before, and the UPDATE of `last_seq`; neither
+    has a RETURNING, which costs SQLite about as much as a statement. Only
+    when the INSERT skipped some are the originals read (and the seqs after a
+    skipped one closed up).
     """
+    if last_seq is None:
+        last_seq = _last_seq(db, room_id)
+        if last_seq is None:
+            raise NotFound(f"no room {room_id!r}")
     # Repeats within the batch resolve to their first use: only first uses are inserted.
     firsts: dict[tuple[str, str], NewMessage] = {}
     for new in batch:
         firsts.setdefault((new.sender_id, new.client_id), new)
     ids = dict(zip(firsts, new_ids("m", len(firsts)), strict=True))
-    inserted = _insert(db, room_id, list(firsts.values()), ids)
-    before = 0  # the room's last_seq before the batch
-    if inserted:
-        query = "UPDATE rooms SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq"
-        before = db.execute(query, (inserted, room_id)).fetchone()[0] - inserted
-    elif _last_seq(db, room_id) is None:  # an empty batch, or only client ids stored before
-        raise NotFound(f"no room {room_id!r}")
+    inserted = _insert(db, room_id, list(firsts.values()), ids, last_seq)
     stored: dict[tuple[str, str], Message] = {}
-    if inserted == len(firsts):  # nearly always: the k-th got last_seq + k
-        seqs = {id_: before + k for k, id_ in enumerate(ids.values(), 1)}
+    if inserted == len(firsts):  # nearly always: the k-th has last_seq + k
+        seqs = {id_: last_seq + k for k, id_ in enumerate(ids.values(), 1)}
     else:  # some were stored before: read them, and close the gaps they left
         found = _find_sent(db, list(firsts))
         stored = {key: found[key] for key, id_ in ids.items() if found[key].id != id_}
         ours = [(ids[key], found[key].seq) for key in firsts if key not in stored]
-        seqs = _close_gaps(db, ours, before)
+        seqs = _close_gaps(db, ours, last_seq)
+    if inserted:
+        db.execute("UPDATE rooms SET last_seq = ? WHERE id = ?", (last_seq + inserted, room_id))
     results: list[Appended] = []
     rich = False  # some message does more than insert a row (replies, mentions)
     for new in batch:
@@ -88,56 +94,52 @@ def _insert(
     room_id: str,
     firsts: Sequence[NewMessage],
     ids: Mapping[tuple[str, str], str],
+    last_seq: int,
 ) -> int:
     """Insert the messages of `firsts` (no client id twice among them) but those whose
     client ids were stored before; how many it inserted.
 
-    The k-th of `firsts` (from 1) gets the room's `last_seq` + k, so a
-    skipped one leaves a gap (`_close_gaps`); `last_seq` itself is left to
-    the caller. Raises `NotFound` if the room or a sender does not exist.
+    The k-th of `firsts` (from 1) gets seq `last_seq` + k, so a skipped one
+    leaves a gap (`_close_gaps`). Raises `NotFound` if a sender does not exist.
     """
     inserted = 0
     for start in range(0, len(firsts), _ROWS_PER_INSERT):
         chunk = firsts[start : start + _ROWS_PER_INSERT]
-        values = ", ".join(
-            ["(?, ?, (SELECT last_seq FROM rooms WHERE id = ?) + ?, ?, ?, ?, ?, ?)"] * len(chunk)
-        )
         params: list[object] = []
-        for k, new in enumerate(chunk, start + 1):
+        for k, new in enumerate(chunk, last_seq + start + 1):
             key = (new.sender_id, new.client_id)
-            params += (ids[key], room_id, room_id, k, *key, new.body, new.created_at)
-            params.append(new.thread_id)
+            params += (ids[key], room_id, k, *key, new.body, new.created_at, new.thread_id)
         try:
-            # A client id stored before skips its row; anything else fails the statement
-            # (a missing room leaves the seq NULL). No RETURNING: with it SQLite would
-            # also look for rows of four other tables pointing at each new message.
+            # A client id stored before skips its row (ON CONFLICT); anything else
+            # fails the statement. No RETURNING: with it SQLite would also look for
+            # rows of four other tables pointing at each new message.
             inserted += db.execute(
                 "INSERT INTO messages"
                 " (id, room_id, seq, sender_id, client_id, body, created_at, thread_id)"
-                f" VALUES {values} ON CONFLICT (sender_id, client_id) DO NOTHING",
+                f" VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}"
+                " ON CONFLICT (sender_id, client_id) DO NOTHING",
                 params,
             ).rowcount
         except sqlite3.IntegrityError as exc:
-            if _last_seq(db, room_id) is None:
-                raise NotFound(f"no room {room_id!r}") from exc
+            # The room exists (its last_seq was read in this transaction).
             raise NotFound(f"a sender of the batch for room {room_id!r} does not exist") from exc
     return inserted
 
 
 def _close_gaps(
-    db: sqlite3.Connection, ours: Sequence[tuple[str, int]], base: int
+    db: sqlite3.Connection, ours: Sequence[tuple[str, int]], last_seq: int
 ) -> dict[str, int]:
-    """Renumber the rows `_insert` inserted, (id, seq) in `ours` in its order, to `base` + 1,
-    `base` + 2…; their seqs by id.
+    """Renumber the rows `_insert` inserted, (id, seq) in `ours` in its order, to
+    `last_seq` + 1, + 2…; their seqs by id.
 
     Ascending, so each row moves down to a seq that is free: one a skipped
     row left free, or one a row before it has left.
     """
     seqs: dict[str, int] = {}
-    for rank, (id_, seq) in enumerate(ours, base + 1):
-        if seq != rank:
-            db.execute("UPDATE messages SET seq = ? WHERE id = ?", (rank, id_))
-        seqs[id_] = rank
+    for seq, (id_, inserted_as) in enumerate(ours, last_seq + 1):
+        if inserted_as != seq:
+            db.execute("UPDATE messages SET seq = ? WHERE id = ?", (seq, id_))
+        seqs[id_] = seq
     return seqs
 
 
