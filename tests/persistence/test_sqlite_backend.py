@@ -11,17 +11,20 @@ import attrs
 import pytest
 
 from chorus.persistence import (
+    Appended,
+    NotFound,
     RefreshRotated,
     Role,
     RoomKind,
     SchemaTooNew,
+    Standing,
     StoreUnavailable,
     migrate_sqlite,
     open_sqlite_store,
 )
 from chorus.persistence._migrations import Migration, load_migrations
 from chorus.persistence.sqlite.schema import connect, migrate, schema_version, split_statements
-from tests.persistence.helpers import T0, texts
+from tests.persistence.helpers import T0, make_room, make_user, texts
 
 LATEST = load_migrations("sqlite")[-1].version
 
@@ -116,6 +119,43 @@ async def test_a_write_locked_out_past_the_busy_timeout_is_unavailable_and_store
 
 
 # -- migrations -----------------------------------------------------------------------
+
+
+async def test_a_lone_append_reads_once_and_writes_twice_without_returning(
+    tmp_path: Path,
+) -> None:
+    # The INSERT checks the client id itself (ON CONFLICT DO NOTHING), its seq follows the
+    # last_seq read first (with the standings, for `append_admitted`), and no statement has
+    # a RETURNING (which costs SQLite about a statement). A retry reads its original back.
+    def admit(user_id: str, found: Standing | None) -> Exception | None:
+        return None if found is not None else NotFound(user_id)
+
+    async with open_sqlite_store(tmp_path / "chorus.db") as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        statements: list[str] = []
+        assert store._conn is not None
+        store._conn.set_trace_callback(statements.append)
+        try:
+            [first] = await store.append_messages(room.id, texts(ada, "c1"))
+            plain, statements[:] = list(statements), []
+            admitted = await store.append_admitted(room.id, texts(ada, "c2"), admit, T0)
+            with_standings, statements[:] = list(statements), []
+            [retry] = await store.append_messages(room.id, texts(ada, "c1"))
+        finally:
+            store._conn.set_trace_callback(None)
+        for lone in (plain, with_standings):
+            assert [statement.split()[0] for statement in lone] == [
+                *("BEGIN", "SELECT", "INSERT", "UPDATE", "COMMIT")
+            ]
+            assert not [statement for statement in lone if "RETURNING" in statement]
+        assert "FROM users u JOIN rooms r" in with_standings[1]  # the standings' read
+        assert (first.message.seq, first.duplicate) == (1, False)
+        [second] = admitted.results
+        assert isinstance(second, Appended)
+        assert (second.message.seq, second.duplicate) == (2, False)
+        assert (retry.message, retry.duplicate) == (first.message, True)
+        assert await store.last_seq(room.id) == 2
 
 
 def test_the_shipped_migrations_are_found_and_numbered_from_one() -> None:

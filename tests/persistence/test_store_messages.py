@@ -149,6 +149,36 @@ async def test_a_client_id_repeated_within_a_batch_resolves_to_its_first_use(
     assert seqs(await all_messages(store, room)) == [1, 2, 3]
 
 
+async def test_retries_mixed_into_a_long_batch_take_no_seqs(store: Store) -> None:
+    # Long enough to take several INSERTs on SQLite, with retries in each of them.
+    ada = await make_user(store, "ada")
+    room = await make_room(store, ada)
+    originals = await store.append_messages(room.id, texts(ada, *(f"old{n}" for n in range(150))))
+    batch = texts(ada, *(cid for n in range(150) for cid in (f"old{n}", f"new{n}", f"new{n}")))
+
+    results = await store.append_messages(room.id, batch)
+
+    assert [r.message for r in results[0::3]] == [a.message for a in originals]
+    assert all(r.duplicate for r in results[0::3] + results[2::3])
+    assert not any(r.duplicate for r in results[1::3])
+    assert seqs(results[1::3]) == list(range(151, 301))
+    assert [r.message for r in results[2::3]] == [r.message for r in results[1::3]]
+    stored = await all_messages(store, room)
+    assert seqs(stored) == list(range(1, 301))
+    assert stored[150:] == [r.message for r in results[1::3]]
+    assert await store.last_seq(room.id) == 300
+
+
+async def test_retries_alone_for_an_unknown_room_raise_not_found(store: Store) -> None:
+    ada = await make_user(store, "ada")
+    room = await make_room(store, ada)
+    await store.append_messages(room.id, texts(ada, "c1"))
+    with pytest.raises(NotFound):
+        await store.append_messages("r_doesnotexist0000", texts(ada, "c1", "c1"))
+    with pytest.raises(NotFound):
+        await store.append_messages("r_doesnotexist0000", [])
+
+
 async def test_client_ids_are_per_sender(store: Store) -> None:
     ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
     room = await make_room(store, ada)

@@ -161,6 +161,31 @@ async def test_append_admitted_judges_each_sender_on_the_standing_the_single_rea
     assert await judged("r_missing", [ada, bob]) == {ada.id: None, bob.id: None}
 
 
+async def test_append_admitted_refuses_a_batch_whose_admitted_sender_or_room_is_missing(
+    store: Store,
+) -> None:
+    # An admission may let through a sender the store has no standing for: the append
+    # then fails as `append_messages` does, storing none of the batch.
+    ada = await make_user(store, "ada")
+    room = await make_room(store, ada)
+
+    def admit(user_id: str, found: Standing | None) -> Exception | None:
+        return None
+
+    ghost = attrs.evolve(texts(ada, "g1")[0], sender_id="u_missing")
+    for batch in ([*texts(ada, "a1"), ghost], [ghost]):
+        with pytest.raises(NotFound):
+            await store.append_admitted(room.id, batch, admit, T0)
+    with pytest.raises(NotFound):
+        await store.append_admitted("r_missing", texts(ada, "a1"), admit, T0)
+    assert await store.messages(room.id, limit=10) == []
+    assert await store.last_seq(room.id) == 0
+    stored = await store.append_admitted(room.id, texts(ada, "a1"), admit, T0)
+    assert [(r.message.seq, r.duplicate) for r in stored.results if isinstance(r, Appended)] == [
+        (1, False)
+    ]
+
+
 async def test_append_admitted_reads_back_what_others_stored_since_the_callers_known_seq(
     store: Store,
 ) -> None:

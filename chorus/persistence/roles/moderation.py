@@ -345,19 +345,23 @@ class ModerationOnSql(Engine):
         return await self._read(lambda: blocks_between(sorted(set(user_ids))))
 
 
-STANDING_SELECT = (
-    "SELECT u.role, r.locked, m.role, m.muted_until,"
+_STANDING_COLUMNS = (
+    "u.role, r.locked, m.role, m.muted_until,"
     " EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = r.id AND b.user_id = u.id),"
     " EXISTS (SELECT 1 FROM user_blocks ub JOIN memberships bm"
     " ON bm.room_id = r.id AND bm.user_id = ub.blocker_id"
     " WHERE r.kind = 'direct' AND ub.blocked_id = u.id)"
+)
+_STANDING_FROM = (
     " FROM users u JOIN rooms r ON r.id = $1"
     " LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = u.id"
 )
+STANDING_SELECT = f"SELECT {_STANDING_COLUMNS}{_STANDING_FROM}"
 """The standing in room $1 of each user `u` a WHERE clause appended to it picks: a row
 of `standing_from_row` (no row for an unknown room or user)."""
 
-_STANDING = STANDING_SELECT + " WHERE u.id = $2"
+_STANDING = f"{STANDING_SELECT} WHERE u.id = $2"
+_STANDING_AND_LAST_SEQ = f"SELECT {_STANDING_COLUMNS}, r.last_seq{_STANDING_FROM} WHERE u.id = $2"
 
 
 def find_standing(room_id: str, user_id: str, now: int) -> Tx[Standing]:
@@ -368,11 +372,29 @@ def find_standing(room_id: str, user_id: str, now: int) -> Tx[Standing]:
 
 
 def find_standings(room_id: str, user_ids: Sequence[str], now: int) -> Tx[dict[str, Standing]]:
+    rows = yield from _standing_rows(_STANDING, room_id, user_ids)
+    return {user_id: standing_from_row(row, now) for user_id, row in rows.items()}
+
+
+def find_standings_and_last_seq(
+    room_id: str, user_ids: Sequence[str], now: int
+) -> Tx[tuple[dict[str, Standing], int | None]]:
+    """`find_standings`, and the room's `last_seq` as the same reads saw it (None when
+    none of the users, or no room, was found): for a writer that holds the room's lock
+    and appends next, in the same transaction (the SQLite append)."""
+    rows = yield from _standing_rows(_STANDING_AND_LAST_SEQ, room_id, user_ids)
+    last_seq = next((int(row[6]) for row in rows.values()), None)
+    return {user_id: standing_from_row(row, now) for user_id, row in rows.items()}, last_seq
+
+
+def _standing_rows(
+    query: str, room_id: str, user_ids: Sequence[str]
+) -> Tx[dict[str, Sequence[Any]]]:
     found = {}
     for user_id in user_ids:  # the same indexed lookup as `find_standing`, in one transaction
-        row = yield from fetch_one(_STANDING, room_id, user_id)
+        row = yield from fetch_one(query, room_id, user_id)
         if row is not None:
-            found[user_id] = standing_from_row(row, now)
+            found[user_id] = row
     return found
 
 

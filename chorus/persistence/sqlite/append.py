@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from .._errors import NotFound
@@ -20,93 +20,133 @@ from .dialect import execute
 
 # SQLite builds before 3.32 allow at most 999 parameters per statement.
 _KEYS_PER_LOOKUP: Final = 400
+_ROWS_PER_INSERT: Final = 100  # 8 parameters each
 
 
 def append_messages(
-    db: sqlite3.Connection, room_id: str, batch: Sequence[NewMessage]
+    db: sqlite3.Connection,
+    room_id: str,
+    batch: Sequence[NewMessage],
+    *,
+    last_seq: int | None = None,
 ) -> list[Appended]:
-    """`EventLog.append_messages` in the writer's transaction (blocking)."""
-    stored = _find_sent(db, [(new.sender_id, new.client_id) for new in batch])
-    # Which are duplicates first (a client id may also repeat within the batch): the rest
-    # take seqs, reserved in one statement.
-    seen = set(stored)
-    duplicates: list[bool] = []
+    """`EventLog.append_messages` in the writer's transaction (blocking).
+
+    `last_seq` is the room's, if this transaction read it already (it holds
+    the write lock: nobody moves it meanwhile). The common case (no client
+    id of the batch stored before) is then two statements: the INSERT, which
+    skips the client ids stored before, and the UPDATE of `last_seq`; neither
+    has a RETURNING, which costs SQLite about as much as a statement. Only
+    when the INSERT skipped some are the originals read (and the seqs after a
+    skipped one closed up).
+    """
+    if last_seq is None:
+        last_seq = _last_seq(db, room_id)
+        if last_seq is None:
+            raise NotFound(f"no room {room_id!r}")
+    # Repeats within the batch resolve to their first use: only first uses are inserted.
+    firsts: dict[tuple[str, str], NewMessage] = {}
+    for new in batch:
+        firsts.setdefault((new.sender_id, new.client_id), new)
+    ids = dict(zip(firsts, new_ids("m", len(firsts)), strict=True))
+    inserted = _insert(db, room_id, list(firsts.values()), ids, last_seq)
+    stored: dict[tuple[str, str], Message] = {}
+    if inserted == len(firsts):  # nearly always: the k-th has last_seq + k
+        seqs = {id_: last_seq + k for k, id_ in enumerate(ids.values(), 1)}
+    else:  # some were stored before: read them, and close the gaps they left
+        found = _find_sent(db, list(firsts))
+        stored = {key: found[key] for key, id_ in ids.items() if found[key].id != id_}
+        ours = [(ids[key], found[key].seq) for key in firsts if key not in stored]
+        seqs = _close_gaps(db, ours, last_seq)
+    if inserted:
+        db.execute("UPDATE rooms SET last_seq = ? WHERE id = ?", (last_seq + inserted, room_id))
+    results: list[Appended] = []
+    rich = False  # some message does more than insert a row (replies, mentions)
     for new in batch:
         key = (new.sender_id, new.client_id)
-        duplicates.append(key in seen)
-        seen.add(key)
-    fresh_count = duplicates.count(False)
-    seq = _reserve_seqs(db, room_id, fresh_count)
-    results: list[Appended] = []
-    fresh: list[Message] = []
-    rich = False  # some message does more than insert a row (replies, mentions)
-    ids = iter(new_ids("m", fresh_count))
-    for new, duplicate in zip(batch, duplicates, strict=True):
-        if duplicate:  # of a stored message, or of one earlier in this batch
-            original = stored[new.sender_id, new.client_id]
+        original = stored.get(key)
+        if original is None:
+            first = firsts[key]
+            id_ = ids[key]
+            original = stored[key] = Message(
+                id=id_,
+                room_id=room_id,
+                seq=seqs[id_],
+                sender_id=first.sender_id,
+                body=first.body,
+                client_id=first.client_id,
+                created_at=first.created_at,
+                edited_at=None,
+                thread_id=first.thread_id,
+            )
+            results.append(Appended(message=original, duplicate=False))
+            rich = rich or needs_fan_out(new)
+        else:  # of a stored message, or of one earlier in this batch
             results.append(Appended(message=original, duplicate=True))
             rich = rich or bool(new.attachments)  # the original's attachments are loaded then
-            continue
-        seq += 1
-        fresh_message = Message(
-            id=next(ids),
-            room_id=room_id,
-            seq=seq,
-            sender_id=new.sender_id,
-            body=new.body,
-            client_id=new.client_id,
-            created_at=new.created_at,
-            edited_at=None,
-            thread_id=new.thread_id,
-        )
-        stored[new.sender_id, new.client_id] = fresh_message
-        rich = rich or needs_fan_out(new)
-        results.append(Appended(message=fresh_message, duplicate=False))
-        fresh.append(fresh_message)
-    if fresh:
-        try:
-            db.executemany(
-                "INSERT INTO messages"
-                " (id, room_id, seq, sender_id, body, client_id, created_at, thread_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        m.id,
-                        m.room_id,
-                        m.seq,
-                        m.sender_id,
-                        m.body,
-                        m.client_id,
-                        m.created_at,
-                        m.thread_id,
-                    )
-                    for m in fresh
-                ],
-            )
-        except sqlite3.IntegrityError as exc:
-            # Duplicates were filtered out above, so only a sender can be missing.
-            raise NotFound(f"a sender of the batch for room {room_id!r} does not exist") from exc
     if rich:
         results = run_sync(fan_out_batch(room_id, batch, results), functools.partial(execute, db))
     return results
 
 
-def _reserve_seqs(db: sqlite3.Connection, room_id: str, count: int) -> int:
-    """Move the room's `last_seq` on by `count`; the seq before the first reserved one.
+def _insert(
+    db: sqlite3.Connection,
+    room_id: str,
+    firsts: Sequence[NewMessage],
+    ids: Mapping[tuple[str, str], str],
+    last_seq: int,
+) -> int:
+    """Insert the messages of `firsts` (no client id twice among them) but those whose
+    client ids were stored before; how many it inserted.
 
-    One statement (`UPDATE … RETURNING`) instead of a read and a write: the
-    writer holds the database's write lock, so nobody moves it in between.
-    Raises `NotFound` if there is no such room.
+    The k-th of `firsts` (from 1) gets seq `last_seq` + k, so a skipped one
+    leaves a gap (`_close_gaps`). Raises `NotFound` if a sender does not exist.
     """
-    if count:
-        query = "UPDATE rooms SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq"
-        row = db.execute(query, (count, room_id)).fetchone()
-    else:
-        row = db.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"no room {room_id!r}")
-    last: int = row[0]
-    return last - count
+    inserted = 0
+    for start in range(0, len(firsts), _ROWS_PER_INSERT):
+        chunk = firsts[start : start + _ROWS_PER_INSERT]
+        params: list[object] = []
+        for k, new in enumerate(chunk, last_seq + start + 1):
+            key = (new.sender_id, new.client_id)
+            params += (ids[key], room_id, k, *key, new.body, new.created_at, new.thread_id)
+        try:
+            # A client id stored before skips its row (ON CONFLICT); anything else
+            # fails the statement. No RETURNING: with it SQLite would also look for
+            # rows of four other tables pointing at each new message.
+            inserted += db.execute(
+                "INSERT INTO messages"
+                " (id, room_id, seq, sender_id, client_id, body, created_at, thread_id)"
+                f" VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}"
+                " ON CONFLICT (sender_id, client_id) DO NOTHING",
+                params,
+            ).rowcount
+        except sqlite3.IntegrityError as exc:
+            # The room exists (its last_seq was read in this transaction).
+            raise NotFound(f"a sender of the batch for room {room_id!r} does not exist") from exc
+    return inserted
+
+
+def _close_gaps(
+    db: sqlite3.Connection, ours: Sequence[tuple[str, int]], last_seq: int
+) -> dict[str, int]:
+    """Renumber the rows `_insert` inserted, (id, seq) in `ours` in its order, to
+    `last_seq` + 1, + 2…; their seqs by id.
+
+    Ascending, so each row moves down to a seq that is free: one a skipped
+    row left free, or one a row before it has left.
+    """
+    seqs: dict[str, int] = {}
+    for seq, (id_, inserted_as) in enumerate(ours, last_seq + 1):
+        if inserted_as != seq:
+            db.execute("UPDATE messages SET seq = ? WHERE id = ?", (seq, id_))
+        seqs[id_] = seq
+    return seqs
+
+
+def _last_seq(db: sqlite3.Connection, room_id: str) -> int | None:
+    """The room's `last_seq`; None if there is no such room."""
+    row = db.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,)).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _find_sent(

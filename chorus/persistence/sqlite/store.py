@@ -19,7 +19,7 @@ from .._model import AdmittedBatch, Appended, NewMessage, now_ms
 from .._sql import MakeTx, run_sync
 from ..roles import StoreOnSql
 from ..roles.events import Admit, admitted, earlier, with_refusals
-from ..roles.moderation import find_standings
+from ..roles.moderation import find_standings_and_last_seq
 from .append import append_messages
 from .dialect import execute
 from .group_commit import GroupCommit
@@ -112,10 +112,10 @@ class SqliteStore(StoreOnSql):
 
         def work(db: sqlite3.Connection) -> AdmittedBatch:
             run = functools.partial(execute, db)
-            kept, refusals = admitted(
-                batch, run_sync(find_standings(room_id, senders, now), run), admit
-            )
-            appended = append_messages(db, room_id, kept) if kept else []
+            # The room's last_seq comes with the standings: the append reads it no more.
+            found, last_seq = run_sync(find_standings_and_last_seq(room_id, senders, now), run)
+            kept, refusals = admitted(batch, found, admit)
+            appended = append_messages(db, room_id, kept, last_seq=last_seq) if kept else []
             return AdmittedBatch(
                 with_refusals(refusals, appended), run_sync(earlier(room_id, known, appended), run)
             )
