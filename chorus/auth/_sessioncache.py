@@ -19,8 +19,7 @@ import structlog
 import trio
 from coredis.tokens import PureToken
 
-from chorus.cluster._client import RespClient
-from chorus.cluster._subscriber import ReplyError
+from chorus.cluster import ReplyError, RespClient
 
 _log = structlog.get_logger("chorus.auth")
 
