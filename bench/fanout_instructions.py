@@ -40,6 +40,7 @@ from chorus.actors.room import Post, RoomConfig, Subscribe
 from chorus.actors.rooms import Rooms
 from chorus.admission import TrustedProxies
 from chorus.gateway._connection import Connection
+from chorus.gateway._deadlines import Deadlines
 from chorus.gateway._outbox import Flusher
 from chorus.logs import silence_logging
 from chorus.persistence import RoomKind, open_sqlite_store
@@ -119,12 +120,14 @@ async def run(
         ]
         supervisor = await nursery.start(Supervisor("rooms").run)
         actors = Rooms(supervisor, Registry(), store, RoomConfig())
+        deadlines = Deadlines()  # not run: the connections never read here
         conns = [
             Connection(
                 f"c{n}",
                 server,
                 ("127.0.0.1", n),
                 flusher,
+                deadlines,
                 max_outbox_bytes=1 << 24,
                 proxies=TrustedProxies(),
             )

@@ -7,6 +7,7 @@ per-connection byte order holds and no send ever waits.
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import ssl
@@ -24,6 +25,7 @@ from chorus.admission import TrustedProxies
 from chorus.metrics import CONNECTION_CLOSES, FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
+from ._deadlines import Deadlines
 from ._frames import Close, InboundFrames, Ping, Violation
 from ._outbox import Flusher, Outbox
 from ._wire import close_frame, pong_frame, text_frame
@@ -85,6 +87,7 @@ class Connection:
         sock: socket.socket,
         peer: tuple[str, int],
         flusher: Flusher,
+        deadlines: Deadlines,
         *,
         max_outbox_bytes: int,
         proxies: TrustedProxies,
@@ -120,10 +123,15 @@ class Connection:
         """Queue a frame built once by `text_frame` for many connections (a broadcast);
         False if the connection is closing. The outbox's own method: one call per recipient."""
         self.close_code: int | None = None
-        self._deadline = trio.current_time() + CLOSE_TIMEOUT
+        self._deadlines = deadlines
+        self.deadline_entry = math.inf
+        """For `deadlines`: the time of this connection's live entry."""
+        self._deadline = math.inf
         self._deadline_code = int(CloseCode.POLICY_VIOLATION)
         self._sliding: float | None = None
-        self._waiting: trio.CancelScope | None = None
+        self._waiting = False
+        """True while `_receive` waits for the socket (the deadline may interrupt it)."""
+        self._move_deadline(trio.current_time() + CLOSE_TIMEOUT)
         self._proxy: str | None = None
         """The trusted proxy the client came through, if any (for the log)."""
         self.user: str | None = None
@@ -181,8 +189,17 @@ class Connection:
 
     def _move_deadline(self, deadline: float) -> None:
         self._deadline = deadline
-        if self._waiting is not None:
-            self._waiting.deadline = deadline
+        self._deadlines.watch(self, deadline)
+
+    def deadline_reached(self, now: float) -> float:
+        """For `deadlines`: interrupt the socket wait if the deadline passed (the
+        wait raises `trio.ClosedResourceError`; `_receive` then sees the time), else
+        return the later deadline to be called back at."""
+        if now < self._deadline:
+            return self._deadline
+        if self._waiting:
+            trio.lowlevel.notify_closing(self._sock)
+        return math.inf
 
     # -- the connection's own task ----------------------------------------------------
 
@@ -314,22 +331,30 @@ class Connection:
 
     async def _receive(self) -> bytes:
         """The next bytes from the socket; b"" on EOF, error or passed deadline."""
+        # No cancel scope per read (it would cost one per message): `deadlines` calls
+        # `deadline_reached`, which interrupts the wait; the deadline only ever cuts the
+        # wait, never the handler's work between reads.
         while True:
-            with trio.CancelScope(deadline=self._deadline) as self._waiting:
-                try:
-                    # TLS may hold decrypted bytes the socket no longer signals.
-                    if not (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+            if trio.current_time() >= self._deadline:
+                if self.close_code is not None:
+                    return b""  # the client never answered our close frame
+                self.close(self._deadline_code, "timeout")
+                continue
+            try:
+                # TLS may hold decrypted bytes the socket no longer signals.
+                if not (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+                    self._waiting = True
+                    try:
                         await trio.lowlevel.wait_readable(self._sock)
-                    return self._sock.recv(_RECV_BYTES)
-                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                    continue
-                except OSError:
-                    return b""
-                finally:
-                    self._waiting = None
-            if self.close_code is not None:
-                return b""  # the client never answered our close frame
-            self.close(self._deadline_code, "timeout")
+                    finally:
+                        self._waiting = False
+                return self._sock.recv(_RECV_BYTES)
+            except trio.ClosedResourceError:
+                continue  # interrupted by `deadline_reached`: the socket is still open
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                continue
+            except OSError:
+                return b""
 
     def _overflowed(self) -> None:
         # The close frame goes after the backlog (cutting the buffer could cut a

@@ -26,6 +26,7 @@ from chorus.protocol import reconnect_reason
 from chorus.supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._connection import CLOSE_TIMEOUT, Connection, NewHandler
+from ._deadlines import Deadlines
 from ._outbox import Flusher
 
 _log = structlog.get_logger("chorus.gateway")
@@ -89,6 +90,7 @@ class Gateway:
         self._ready = ready
         self._admission = admission if admission is not None else Admission(ConnectionLimits())
         self._flusher = Flusher()
+        self._deadlines = Deadlines()
         # one_for_one of temporary children: a connection's end concerns no other.
         self._connections = Supervisor("connections")
         self._live: dict[str, Connection] = {}
@@ -101,6 +103,7 @@ class Gateway:
     def supervisor(self) -> Supervisor:
         children = [
             ChildSpec(id="flusher", start=self._flusher.run),
+            ChildSpec(id="deadlines", start=self._deadlines.run),
             ChildSpec(id="connections", start=self._connections.run, shutdown=float("inf")),
             ChildSpec(id="listener", start=self._listen),
         ]
@@ -193,6 +196,7 @@ class Gateway:
                 sock,
                 peer,
                 self._flusher,
+                self._deadlines,
                 max_outbox_bytes=config.max_outbox_bytes,
                 proxies=self._admission.proxies,
             )

@@ -136,6 +136,11 @@ class Outbox:
             self._blocked = True
             try:
                 await trio.lowlevel.wait_writable(self._sock)
+            except trio.ClosedResourceError:
+                # An open socket: its connection's read deadline interrupted every wait
+                # (`Deadlines`); try again. A closed one: the connection ended.
+                if self._sock.fileno() == -1:
+                    raise
             finally:
                 self._blocked = False
                 self._waiter = None

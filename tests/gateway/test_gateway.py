@@ -29,9 +29,14 @@ class Echo:
             frame = text_frame(b"x" * 16384)
             for _ in range(int(text.split()[1])):
                 self.conn.send_frame(frame)
-        elif text == "deadline":
-            self.conn.set_deadline(0.2, CloseCode.AUTH_TIMEOUT, sliding=False)
+        elif text.startswith("deadline"):  # "deadline [SECONDS]", 0.2 s by default
+            seconds = float(text.split()[1]) if " " in text else 0.2
+            self.conn.set_deadline(seconds, CloseCode.AUTH_TIMEOUT, sliding=False)
             self.conn.send(b"armed")
+        elif text == "work past the deadline":
+            self.conn.set_deadline(0.05, CloseCode.AUTH_TIMEOUT, sliding=False)
+            await trio.sleep(0.3)
+            self.conn.send(b"done")
         else:
             self.conn.send(text.encode())
 
@@ -243,6 +248,56 @@ async def test_a_missed_deadline_closes_with_its_code(server: Running) -> None:
         await ws.send_message("deadline")
         assert await ws.get_message() == "armed"
         assert await closed_code(ws) == CloseCode.AUTH_TIMEOUT
+
+
+async def test_connections_time_out_in_deadline_order(server: Running) -> None:
+    closed: list[float] = []
+
+    async def armed(seconds: float) -> None:
+        async with ws_connect(server.port) as ws:
+            await ws.send_message(f"deadline {seconds}")
+            assert await ws.get_message() == "armed"
+            assert await closed_code(ws) == CloseCode.AUTH_TIMEOUT
+            closed.append(seconds)
+
+    async with trio.open_nursery() as nursery:
+        for seconds in (1.2, 0.4, 2.0, 0.8):
+            nursery.start_soon(armed, seconds)
+    assert closed == [0.4, 0.8, 1.2, 2.0]
+
+
+async def test_a_deadline_moved_earlier_is_honoured(server: Running) -> None:
+    async with ws_connect(server.port) as ws:
+        await ws.send_message("deadline 60")
+        assert await ws.get_message() == "armed"
+        await ws.send_message("deadline 0.2")
+        assert await ws.get_message() == "armed"
+        assert await closed_code(ws) == CloseCode.AUTH_TIMEOUT  # within 10 s, not 60
+
+
+async def test_a_deadline_cuts_only_the_wait_never_the_handlers_work(server: Running) -> None:
+    async with ws_connect(server.port) as ws:
+        await ws.send_message("work past the deadline")
+        assert await ws.get_message() == "done"
+        assert await closed_code(ws) == CloseCode.AUTH_TIMEOUT
+
+
+async def test_a_deadline_while_the_socket_is_full_keeps_the_backlog_and_close_frame(
+    nursery: trio.Nursery,
+) -> None:
+    # The timer interrupts the read with `notify_closing`, which wakes the outbox's wait
+    # to write as well: that wait must go on (the socket is open), not drop the backlog.
+    server = await start_gateway(nursery, max_outbox_bytes=16 << 20)
+    async with upgraded(server.port, rcvbuf=4096) as slow:
+        # 6.4 MB: more than the kernel's buffers take (tcp_wmem's maximum is 4 MiB).
+        await slow.send_all(masked_frame(0x1, b"deadline 0.2") + masked_frame(0x1, b"flood 400"))
+        [conn] = server.gateway.connections
+        with trio.fail_after(10):
+            while conn.close_code is None:
+                await trio.testing.wait_all_tasks_blocked(cushion=0.01)
+        assert conn.close_code == CloseCode.AUTH_TIMEOUT
+        assert conn.outbox.pending > 0  # the timeout came while the outbox waited to write
+        assert await read_close_code(slow) == CloseCode.AUTH_TIMEOUT
 
 
 async def test_a_client_close_is_answered_and_the_connection_ends(server: Running) -> None:
