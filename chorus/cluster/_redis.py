@@ -1,11 +1,12 @@
 """`RedisBus`: the bus over Redis pub/sub, natively on trio.
 
 One connection publishes, one subscribes to every topic this node has local
-subscribers for (and on one server a third, `RespClient`, runs the rate-limit
-report). On one Redis server both are our own: `RespPublisher` sends
-everything queued during a scheduler pass in one write, `RespSubscriber` takes
-in every message of a socket read in one task step. On a Redis Cluster they
-are coredis' pipelines and sharded pub/sub (one message per scheduler pass).
+subscribers for (and on one server a third, `RespClient`, carries the
+rate-limit report and the session cache). On one Redis server all three are
+our own: `RespPublisher` sends everything queued during a scheduler pass in
+one write, `RespSubscriber` takes in every message of a socket read in one
+task step. On a Redis Cluster they are coredis' pipelines and sharded pub/sub
+(one message per scheduler pass), and coredis' client carries the commands.
 Both reconnect with backoff and resubscribe by themselves; what was published
 meanwhile is lost (pub/sub is at-most-once), which room actors repair from
 the store (gap detection and periodic resync).
