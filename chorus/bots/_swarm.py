@@ -112,11 +112,16 @@ def find_server_pid(gateway: str) -> int | None:
         if not entry.name.isdigit():
             continue
         try:
-            for descriptor in (entry / "fd").iterdir():
-                if os.readlink(descriptor) in inodes:
-                    return int(entry.name)
-        except OSError:
+            descriptors = list((entry / "fd").iterdir())
+        except OSError:  # gone, or not ours to inspect
             continue
+        for descriptor in descriptors:
+            try:
+                target = os.readlink(descriptor)
+            except OSError:  # closed since the listing: the process's other descriptors still count
+                continue
+            if target in inodes:
+                return int(entry.name)
     return None
 
 

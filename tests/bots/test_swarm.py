@@ -147,3 +147,27 @@ async def test_the_server_is_found_by_its_gateway_port(tmp_path: Path) -> None:
     async with open_node(tmp_path) as running:
         assert find_server_pid(running.gateway_url) == os.getpid()
     assert find_server_pid("ws://example.com:8081/") is None
+
+
+async def test_a_descriptor_closed_mid_scan_does_not_hide_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server descriptor closed between listing /proc/PID/fd and reading it is skipped alone.
+
+    The node's threads open and close descriptors while the scan runs; that race once made the
+    scan pass over the whole process (a failed CI run).
+    """
+    readlink = os.readlink
+    own_descriptors = f"/proc/{os.getpid()}/fd/"
+    closed: list[str] = []
+
+    def readlink_racing_a_close(path: str) -> str:
+        if str(path).startswith(own_descriptors) and not closed:
+            closed.append(str(path))
+            raise FileNotFoundError(path)
+        return readlink(path)
+
+    async with open_node(tmp_path) as running:
+        monkeypatch.setattr(os, "readlink", readlink_racing_a_close)
+        assert find_server_pid(running.gateway_url) == os.getpid()
+    assert closed
