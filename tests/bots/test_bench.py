@@ -23,6 +23,7 @@ SCENARIOS = (
     "pg-1",
     "cluster-1",
     "cluster-3",
+    "cluster-3-shared",
     "idle",
     "upload",
     "store",
@@ -79,7 +80,9 @@ def test_every_scenario_runs_quick_and_loses_nothing(tmp_path: Path) -> None:
     assert recovery["not_back"] == 0
     assert recovery["seconds_to_99_percent"] is not None
     assert recovery["seconds_to_all"] is not None
-    for name, nodes in (("pg-1", 1), ("cluster-1", 1), ("cluster-3", 3)):
+    clusters = (("pg-1", 1), ("cluster-1", 1), ("cluster-3", 3), ("cluster-3-shared", 3))
+    for name, nodes in clusters:
+        assert records[name]["pinned"] == (name != "cluster-3-shared"), name
         cluster = records[name]["summary"]
         assert len(cluster["nodes_cpu_seconds"]) == nodes, name
         assert cluster["postgres_cpu_seconds"] > 0, name
