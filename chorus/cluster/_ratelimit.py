@@ -21,7 +21,7 @@ import trio
 from chorus.ratelimit import LocalRateLimiter
 
 from ._client import RespClient, Script
-from ._subscriber import ReplyError
+from ._connection import ReplyError
 
 _log = structlog.get_logger("chorus.cluster")
 

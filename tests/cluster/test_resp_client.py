@@ -13,7 +13,7 @@ import trio
 from chorus.auth import RedisSessionCache
 from chorus.cluster import ReconciledRateLimiter, open_redis_bus
 from chorus.cluster._client import RedisUnavailable, RespClient, Script
-from chorus.cluster._subscriber import ReplyError
+from chorus.cluster._connection import ReplyError
 from chorus.config import Settings
 from chorus.node import _send_limiter, _session_cache
 from tests.redisserver import RedisServer, running_redis
