@@ -1,17 +1,18 @@
 """Our own connections to one Redis server, natively on trio: address, RESP2, lifecycle.
 
 `RespServer` opens a connection (TLS, `AUTH`); `encode_command` and
-`parse_replies` speak RESP2 on it. `RespConnection` keeps one connection
-open: it connects with backoff, runs what the connection carries, and
-closes it when that fails. `PipelinedConnection` adds the request/reply
-shape `RespClient` and `RespPublisher` share: one writer task sending
-everything queued with one `send_all`, one reader task taking Redis's
-replies, which come in order, under a reply deadline.
-`RespSubscriber` uses the first only: its connection is in subscribed mode.
+`parse_replies` speak RESP2 on it. `RespConnection` is the lifecycle all
+three of ours share (`RespSubscriber`, `RespPublisher`, `RespClient`): it
+connects with backoff, reads replies under a deadline, and closes the
+connection and opens another when it fails. `PipelinedConnection` adds the
+request/reply shape of the publisher and the client: one writer task
+sending everything queued with one `send_all`, what Redis answers coming
+back in order. The subscriber's connection is in subscribed mode, and sends
+its few commands itself.
 
-Each user says only what differs: what a connection carries (`_serve`, or
-`_sent` and `_replied` for a pipeline) and how it fails (`_connect_failed`,
-`_lost`, `_closed`).
+Each of them says only what differs: what a connection carries (`_serve`,
+or `_sent`, `_awaiting` and `_replied` for a pipeline) and how it fails
+(`_connect_failed`, `_lost`, `_closed`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ CONNECT_TIMEOUT = 5.0
 MAX_BACKOFF = 2.0
 """Longest wait between two connection attempts."""
 READ_SIZE = 65536
+Ready = Callable[[], None]
+"""Called by a connection's `_serve` once it is usable (`run` counts as started)."""
 FIRST_BACKOFF: Final = 0.1
 """Seconds between the first two connection attempts (doubling up to `MAX_BACKOFF`)."""
 
@@ -92,15 +95,23 @@ class RespConnection:
     `FAILURES` (handed to `_lost`) or the connection scope is cancelled (by a
     subclass that found the connection failed, after calling `_lost`); then,
     or when `run` is cancelled, `_closed` is called, `_stream` is None again
-    and the connection is closed. `run` counts as started (`nursery.start`)
-    once the first attempt is over: when `_serve` calls `ready`, when the
-    attempt failed, or when the connection ended before `ready`.
+    and the connection is closed: nothing is carried over to the next
+    connection but what the subclass keeps. `_read`, for `_serve`, hands the
+    complete replies of each read to `_replied` in the order Redis sent them,
+    and fails when Redis closes the connection or when `_awaiting()` holds
+    for `timeout` seconds without any reply coming. `run` counts as started
+    (`nursery.start`) once the first attempt is over: when `_serve` calls
+    `ready`, when the attempt failed, or when the connection ended before
+    `ready`.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float) -> None:
         self._server = RespServer(url)
+        self._timeout = timeout
         self._stream: trio.abc.Stream | None = None
         """The open connection; None while there is none."""
+        self._answers = trio.CancelScope()
+        """`_read`'s wait for replies: its deadline is when Redis is too slow."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep a connection open until cancelled (started once a first attempt to
@@ -139,16 +150,37 @@ class RespConnection:
                 await trio.aclose_forcefully(stream)
             ready()  # if the connection ended before it was ready: this attempt is over too
 
-    async def _serve(
-        self,
-        stream: trio.abc.Stream,
-        connection: trio.Nursery,
-        ready: Callable[[], None],
-    ) -> None:
+    async def _serve(self, stream: trio.abc.Stream, connection: trio.Nursery, ready: Ready) -> None:
         """Carry what this connection is for; call `ready` once it is usable; raise one of
         `FAILURES` when it fails. `connection` is for background tasks, and cancelling
         its scope ends the connection."""
         raise NotImplementedError
+
+    def _awaiting(self) -> bool:
+        """Whether Redis owes replies, so that `timeout` seconds without one fail the
+        connection (by default always: a connection kept alive by `PING`s)."""
+        return True
+
+    def _replied(self, replies: list[object]) -> None:
+        """The next replies, in order (a refused command's a `ReplyError`)."""
+        raise NotImplementedError
+
+    async def _read(self, stream: trio.abc.Stream) -> None:
+        """Hand the replies of each read to `_replied`; raises when the connection ends,
+        or when `_awaiting()` holds for `timeout` seconds without any reply coming."""
+        buffer = bytearray()
+        while True:
+            deadline = trio.current_time() + self._timeout if self._awaiting() else math.inf
+            with trio.CancelScope(deadline=deadline) as self._answers:
+                data = await stream.receive_some(READ_SIZE)
+            if self._answers.cancelled_caught:
+                raise trio.TooSlowError(f"Redis did not answer within {self._timeout} s")
+            if not data:
+                raise trio.BrokenResourceError("Redis closed the connection")
+            buffer += data
+            replies, used = parse_replies(buffer)
+            del buffer[:used]
+            self._replied(replies)
 
     def _connect_failed(self, error: BaseException) -> None:
         """An attempt to connect failed (before waiting for the next)."""
@@ -163,45 +195,28 @@ class RespConnection:
 class PipelinedConnection(RespConnection):
     """A connection carrying commands queued in `_unsent` and their replies, in order.
 
-    Guarantees, on top of `RespConnection`'s: one writer task sends what is
-    queued, everything queued while it was sending in one `send_all` (queue
-    the first bytes into an empty `_unsent` with `_queued.set()`); `_sent` is
-    called just before each send. One reader task hands the complete replies
-    of each read to `_replied`, in the order Redis sent them. The connection
-    fails (`_lost`) when Redis closes it, when a send fails, or when
-    `_awaiting()` stays true for `timeout` seconds without a reply coming (the
-    clock starts when a send begins with nothing awaited, and again at every
-    read). Bytes still unsent when it fails stay in `_unsent`: what to do
-    with them is the subclass's (`_closed`).
+    Guarantees, on top of `RespConnection`'s: it is ready as soon as it is
+    open; one writer task sends what is queued, everything queued while it
+    was sending in one `send_all` (queue the first bytes into an empty
+    `_unsent` with `_queued.set()`), and `_sent` is called just before each
+    send; the reader (`_read`) takes what Redis answers. The connection also
+    fails (`_lost`) when a send fails. The clock for Redis's answer starts
+    when a send begins with nothing awaited, and again at every read. Bytes
+    still unsent when the connection fails stay in `_unsent`: what to do with
+    them is the subclass's (`_closed`).
     """
 
     def __init__(self, url: str, *, timeout: float) -> None:
-        super().__init__(url)
-        self._timeout = timeout
+        super().__init__(url, timeout=timeout)
         self._unsent = bytearray()
         """Encoded commands not yet handed to the connection."""
         self._queued = trio.Event()
         """Set when the first command is queued into an empty `_unsent`."""
-        self._answers = trio.CancelScope()
-        """The reader's wait for replies: its deadline is when Redis is too slow."""
-
-    def _awaiting(self) -> bool:
-        """Whether commands sent on this connection still wait for replies."""
-        raise NotImplementedError
 
     def _sent(self) -> None:
         """Everything in `_unsent` is about to be sent (`_unsent` is empty again)."""
 
-    def _replied(self, replies: list[object]) -> None:
-        """The next replies, in order (a refused command's a `ReplyError`)."""
-        raise NotImplementedError
-
-    async def _serve(
-        self,
-        stream: trio.abc.Stream,
-        connection: trio.Nursery,
-        ready: Callable[[], None],
-    ) -> None:
+    async def _serve(self, stream: trio.abc.Stream, connection: trio.Nursery, ready: Ready) -> None:
         ready()
         connection.start_soon(self._write, stream, connection.cancel_scope)
         await self._read(stream)
@@ -221,23 +236,6 @@ class PipelinedConnection(RespConnection):
         except (OSError, trio.BrokenResourceError) as exc:
             self._lost(exc)
             connection.cancel()
-
-    async def _read(self, stream: trio.abc.Stream) -> None:
-        """Hand on the replies of each read; raises when the connection ends, or when
-        commands stay unanswered for `timeout` seconds without any reply coming."""
-        buffer = bytearray()
-        while True:
-            deadline = trio.current_time() + self._timeout if self._awaiting() else math.inf
-            with trio.CancelScope(deadline=deadline) as self._answers:
-                data = await stream.receive_some(READ_SIZE)
-            if self._answers.cancelled_caught:
-                raise trio.TooSlowError(f"Redis did not answer within {self._timeout} s")
-            if not data:
-                raise trio.BrokenResourceError("Redis closed the connection")
-            buffer += data
-            replies, used = parse_replies(buffer)
-            del buffer[:used]
-            self._replied(replies)
 
 
 def encode_command(args: Iterable[bytes]) -> bytes:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import structlog
 import trio
 
-from ._connection import READ_SIZE, ReplyError, RespConnection, encode_command, parse_replies
+from ._connection import Ready, ReplyError, RespConnection, encode_command
 
 _log = structlog.get_logger("chorus.cluster")
 
@@ -47,7 +47,7 @@ class RespSubscriber(RespConnection):
     """
 
     def __init__(self, url: str, dispatch: Dispatch) -> None:
-        super().__init__(url)
+        super().__init__(url, timeout=3 * KEEPALIVE)
         self._dispatch = dispatch
         self._channels: set[bytes] = set()
         self._acks: dict[bytes, list[trio.Event]] = {}
@@ -70,12 +70,7 @@ class RespSubscriber(RespConnection):
         self._channels.discard(name)
         await self._send([b"UNSUBSCRIBE", name])
 
-    async def _serve(
-        self,
-        stream: trio.abc.Stream,
-        connection: trio.Nursery,
-        ready: Callable[[], None],
-    ) -> None:
+    async def _serve(self, stream: trio.abc.Stream, connection: trio.Nursery, ready: Ready) -> None:
         """Subscribe to every channel again, `PING` to notice silence, dispatch."""
         if self._channels:
             await self._send([b"SUBSCRIBE", *sorted(self._channels)])
@@ -114,20 +109,9 @@ class RespSubscriber(RespConnection):
             await trio.sleep(KEEPALIVE)
             await self._send([b"PING"])
 
-    async def _read(self, stream: trio.abc.Stream) -> None:
-        """Dispatch every complete reply of each read, in order; raises when the connection
-        ends or stays silent for three keep-alives."""
-        buffer = bytearray()
-        while True:
-            with trio.fail_after(3 * KEEPALIVE):
-                data = await stream.receive_some(READ_SIZE)
-            if not data:
-                raise trio.BrokenResourceError("Redis closed the connection")
-            buffer += data
-            replies, used = parse_replies(buffer)
-            del buffer[:used]
-            for reply in replies:
-                self._handle(reply)
+    def _replied(self, replies: list[object]) -> None:
+        for reply in replies:
+            self._handle(reply)
 
     def _handle(self, reply: object) -> None:
         if not isinstance(reply, list) or len(reply) < 2:
