@@ -5,6 +5,8 @@ from ._bus import Deliver as Deliver
 from ._bus import LocalBus as LocalBus
 from ._bus import Subscription as Subscription
 from ._client import RespClient as RespClient
+from ._commands import Commands as Commands
+from ._commands import CoredisCommands as CoredisCommands
 from ._connection import ReplyError as ReplyError
 from ._presence import LocalDirectory as LocalDirectory
 from ._presence import PresenceDirectory as PresenceDirectory

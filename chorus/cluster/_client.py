@@ -10,12 +10,12 @@ one reader task hands Redis's replies, which come in order, to the callers
 in the order they queued.
 
 Only for one server over TCP or TLS (`redis://`, `rediss://`); a Redis
-Cluster and unix sockets stay with coredis.
+Cluster and unix sockets stay with coredis (`CoredisCommands`, the same
+`Commands` interface).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Sequence
 
@@ -109,39 +109,3 @@ class RespClient(PipelinedConnection):
             call = self._waiting.popleft()
             call.error = RedisUnavailable("the connection to Redis was lost")
             call.done.set()
-
-
-class Script:
-    """A Lua script run by its SHA1 (`EVALSHA`), sent whole (`EVAL`) where Redis does not
-    have it yet (after a restart or `SCRIPT FLUSH`)."""
-
-    def __init__(self, source: str) -> None:
-        self._source = source.encode()
-        self._sha = hashlib.sha1(self._source).hexdigest().encode()
-
-    async def run_many(
-        self, client: RespClient, calls: Sequence[tuple[Sequence[bytes], Sequence[bytes]]]
-    ) -> list[object]:
-        """Run the script once per `(keys, args)`, all in one round trip (two if Redis
-        lacked it); the replies in order (a `ReplyError` for a call the script failed)."""
-        replies = await client.execute(
-            [self._command(b"EVALSHA", self._sha, k, a) for k, a in calls]
-        )
-        missing = [i for i, reply in enumerate(replies) if _no_script(reply)]
-        if missing:
-            again = await client.execute(
-                [self._command(b"EVAL", self._source, *calls[i]) for i in missing]
-            )
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
-        return replies
-
-    @staticmethod
-    def _command(
-        verb: bytes, script: bytes, keys: Sequence[bytes], args: Sequence[bytes]
-    ) -> list[bytes]:
-        return [verb, script, b"%d" % len(keys), *keys, *args]
-
-
-def _no_script(reply: object) -> bool:
-    return isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT")

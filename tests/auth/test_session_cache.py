@@ -21,7 +21,8 @@ from chorus.auth import (
     Tokens,
     TokenSigner,
 )
-from chorus.cluster._client import RespClient
+from chorus.cluster import Commands, CoredisCommands, RespClient
+from chorus.cluster._redis import cluster_nodes
 from chorus.persistence import Store, open_sqlite_store
 from tests.auth.test_auth import CHEAP, KEY, Clock
 from tests.redisserver import RedisServer, running_redis
@@ -37,19 +38,30 @@ class Monotonic:
         return self.now
 
 
-@pytest.fixture(params=["resp", "coredis"])
-async def redis_client(request: pytest.FixtureRequest, redis: RedisServer) -> AsyncIterator[Any]:
-    """What a node's `RedisSessionCache` talks through: a `RespClient` on one Redis server,
-    a coredis client on a Redis Cluster (the same commands)."""
-    if request.param == "coredis":
-        async with coredis.Redis.from_url(redis.url, decode_responses=False) as client:
-            yield client
+@pytest.fixture(params=["resp", "coredis", "coredis-cluster"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which `Commands` a node's `RedisSessionCache` talks through: `RespClient` on one
+    Redis server, `CoredisCommands` on one server (e.g. a unix socket) or on a Redis
+    Cluster (the same commands)."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def redis_client(kind: str, redis: RedisServer) -> AsyncIterator[Commands]:
+    if kind == "resp":
+        resp = RespClient(redis.url)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(resp.run)
+            yield resp
+            nursery.cancel_scope.cancel()
         return
-    resp = RespClient(redis.url)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(resp.run)
-        yield resp
-        nursery.cancel_scope.cancel()
+    client: Any = (
+        coredis.RedisCluster(startup_nodes=cluster_nodes(redis.cluster_url), decode_responses=False)
+        if kind == "coredis-cluster"
+        else coredis.Redis.from_url(redis.url, decode_responses=False)
+    )
+    async with client:
+        yield CoredisCommands(client)
 
 
 @pytest.fixture
@@ -59,8 +71,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
+async def redis(tmp_path: Path, kind: str) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path / "redis", cluster=kind == "coredis-cluster") as server:
         yield server
 
 
@@ -130,7 +142,7 @@ async def test_the_cache_answers_and_a_revocation_through_the_service_ends_it_at
 
 
 async def test_redis_entries_are_shared_and_a_tombstone_keeps_out_stale_fills(
-    redis_client: Any,
+    redis_client: Commands,
 ) -> None:
     here = RedisSessionCache(redis_client, ttl=60)
     there = RedisSessionCache(redis_client, ttl=60)
@@ -144,7 +156,7 @@ async def test_redis_entries_are_shared_and_a_tombstone_keeps_out_stale_fills(
 
 
 async def test_with_redis_down_the_store_answers_and_a_revoked_session_is_refused(
-    store: Store, redis: RedisServer, redis_client: Any
+    store: Store, redis: RedisServer, redis_client: Commands
 ) -> None:
     auth = service(store, RedisSessionCache(redis_client, ttl=600))
     ada = await auth.register("ada", PASSWORD, None)
