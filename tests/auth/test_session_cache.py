@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import coredis
 import pytest
 import structlog
 import trio
@@ -21,11 +19,10 @@ from chorus.auth import (
     Tokens,
     TokenSigner,
 )
-from chorus.cluster import Commands, CoredisCommands, RespClient
-from chorus.cluster._redis import cluster_nodes
+from chorus.cluster import Commands, RespClient
 from chorus.persistence import Store, open_sqlite_store
 from tests.auth.test_auth import CHEAP, KEY, Clock
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import COMMANDS_KINDS, RedisServer, running_commands, running_redis
 
 PASSWORD = "long enough password"
 
@@ -38,30 +35,16 @@ class Monotonic:
         return self.now
 
 
-@pytest.fixture(params=["resp", "coredis", "coredis-cluster"])
+@pytest.fixture(params=COMMANDS_KINDS)
 def kind(request: pytest.FixtureRequest) -> str:
-    """Which `Commands` a node's `RedisSessionCache` talks through: `RespClient` on one
-    Redis server, `CoredisCommands` on one server (e.g. a unix socket) or on a Redis
-    Cluster (the same commands)."""
+    """Which `Commands` a node's `RedisSessionCache` talks through (the same commands)."""
     return str(request.param)
 
 
 @pytest.fixture
 async def redis_client(kind: str, redis: RedisServer) -> AsyncIterator[Commands]:
-    if kind == "resp":
-        resp = RespClient(redis.url)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(resp.run)
-            yield resp
-            nursery.cancel_scope.cancel()
-        return
-    client: Any = (
-        coredis.RedisCluster(startup_nodes=cluster_nodes(redis.cluster_url), decode_responses=False)
-        if kind == "coredis-cluster"
-        else coredis.Redis.from_url(redis.url, decode_responses=False)
-    )
-    async with client:
-        yield CoredisCommands(client)
+    async with running_commands(redis, kind) as commands:
+        yield commands
 
 
 @pytest.fixture

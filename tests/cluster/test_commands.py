@@ -5,38 +5,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import coredis
 import pytest
-import trio
 
-from chorus.cluster import Commands, CoredisCommands, ReplyError, RespClient
+from chorus.cluster import Commands, CoredisCommands, ReplyError
 from chorus.cluster._commands import Script
-from chorus.cluster._redis import cluster_nodes
-from tests.redisserver import running_redis
+from tests.redisserver import COMMANDS_KINDS, running_commands, running_redis
 
 
-@pytest.fixture(params=["resp", "coredis", "coredis-cluster"])
+@pytest.fixture(params=COMMANDS_KINDS)
 async def commands(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Commands]:
     cluster = request.param == "coredis-cluster"
-    async with running_redis(tmp_path / "redis", cluster=cluster) as redis:
-        if request.param == "resp":
-            resp = RespClient(redis.url)
-            async with trio.open_nursery() as nursery:
-                await nursery.start(resp.run)
-                yield resp
-                nursery.cancel_scope.cancel()
-            return
-        client: Any = (
-            coredis.RedisCluster(
-                startup_nodes=cluster_nodes(redis.cluster_url), decode_responses=False
-            )
-            if cluster
-            else coredis.Redis.from_url(redis.url, decode_responses=False)
-        )
-        async with client:
-            yield CoredisCommands(client)
+    async with (
+        running_redis(tmp_path / "redis", cluster=cluster) as redis,
+        running_commands(redis, request.param) as commands,
+    ):
+        yield commands
 
 
 async def test_replies_come_in_order_as_resp2_has_them(commands: Commands) -> None:
