@@ -40,7 +40,9 @@ class CoredisCommands:
     It speaks the commands Chorus sends: `GET key`, `SET key value [PX ms] [NX]`,
     `EVALSHA`/`EVAL script numkeys key... arg...`; any other raises
     `ValueError`. Several go in one pipeline (one round trip per node); on a
-    cluster, unlike on one server, they do not reach Redis together.
+    cluster, unlike on one server, they do not reach Redis together. A
+    refusal's text is Redis's, but for a plain `ERR`, which coredis drops.
+    `client` must leave replies as bytes (`decode_responses=False`).
     """
 
     def __init__(self, client: Any) -> None:
