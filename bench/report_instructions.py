@@ -4,8 +4,8 @@ Usage: python bench/report_instructions.py --redis-url redis://127.0.0.1:PORT/0
                                            [--client resp|coredis] [--reports K] [--keys N]
 
 Makes a `ReconciledRateLimiter` on one Redis server (`resp`: over a
-`RespClient`, what a node uses on one server; `coredis`: over a coredis
-client, what it used before and still uses on a Redis Cluster), reports 20
+`RespClient`, what a node uses on one server; `coredis`: over
+`CoredisCommands`, what it uses on a Redis Cluster or a unix socket), reports 20
 times to warm up (the script loaded, the connection open), then K reports of
 N keys each (600 senders at one message a second make about 60 keys in
 100 ms), one after the other. Prints the process's CPU µs per report.
@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
 import coredis
 import trio
 
-from chorus.cluster import ReconciledRateLimiter
-from chorus.cluster._client import RespClient
+from chorus.cluster import Commands, CoredisCommands, ReconciledRateLimiter, RespClient
 from chorus.logs import silence_logging
 
 WARMUP = 20
@@ -35,10 +33,11 @@ async def measure(url: str, kind: str, reports: int, keys: int) -> float:
     """CPU µs per report (0 when `reports` is 0)."""
     coredis_client = coredis.Redis.from_url(url, decode_responses=False)
     async with coredis_client, trio.open_nursery() as nursery:
-        client: Any = coredis_client
+        client: Commands = CoredisCommands(coredis_client)
         if kind == "resp":
-            client = RespClient(url)
-            await nursery.start(client.run)
+            resp = RespClient(url)
+            await nursery.start(resp.run)
+            client = resp
         limiter = ReconciledRateLimiter(client)
         counts = {(f"limit:send:u{n}", 1.0, 10): 1 for n in range(keys)}
         for _ in range(WARMUP):

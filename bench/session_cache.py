@@ -35,6 +35,7 @@ from chorus.auth import (
     TokenSigner,
     new_signing_key,
 )
+from chorus.cluster import CoredisCommands
 from chorus.persistence import Store, open_postgres_store, open_sqlite_store
 
 
@@ -93,7 +94,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         async with coredis.Redis.from_url(args.redis_url, decode_responses=False) as client:
             results["postgres_redis_cache"] = await per_check(
                 open_postgres_store(args.database_url),
-                RedisSessionCache(client, ttl=5.0),
+                RedisSessionCache(CoredisCommands(client), ttl=5.0),
                 args.calls,
                 f"bench_b{stamp}",
             )

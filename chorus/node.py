@@ -398,7 +398,7 @@ def _send_limiter(bus: Bus | None) -> RateLimiter:
     """The per-user write limit: decided locally, shared through Redis without a round trip
     per message (`ReconciledRateLimiter`), or this node's own."""
     if isinstance(bus, RedisBus):
-        return ReconciledRateLimiter(bus.commands or bus.client)
+        return ReconciledRateLimiter(bus.commands)
     return LocalRateLimiter()
 
 
@@ -409,7 +409,7 @@ def _session_cache(settings: Settings, bus: Bus | None) -> SessionCache:
     the bus), and a revoked session must be refused everywhere at once.
     """
     if isinstance(bus, RedisBus):
-        return RedisSessionCache(bus.commands or bus.client, ttl=settings.session_cache_ttl)
+        return RedisSessionCache(bus.commands, ttl=settings.session_cache_ttl)
     return LocalSessionCache(
         max_entries=settings.session_cache_entries, ttl=settings.session_cache_ttl
     )

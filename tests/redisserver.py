@@ -7,9 +7,13 @@ import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import coredis
 import trio
 
+from chorus.cluster import Commands, CoredisCommands, RespClient
+from chorus.cluster._redis import cluster_nodes
 from tests.ports import free_port
 from tests.tlsfiles import TlsFiles
 
@@ -149,3 +153,30 @@ async def running_redis(
         yield server
     finally:
         await server.stop()
+
+
+COMMANDS_KINDS = ("resp", "coredis", "coredis-cluster")
+"""The `Commands` a node talks to its Redis through: `RespClient` on one server,
+`CoredisCommands` on one server (as on a unix socket) and on a Redis Cluster."""
+
+
+@asynccontextmanager
+async def running_commands(server: RedisServer, kind: str) -> AsyncIterator[Commands]:
+    """`Commands` of `kind` (one of `COMMANDS_KINDS`) to `server` (started with
+    `cluster=True` for `coredis-cluster`), connected until the block ends."""
+    if kind == "resp":
+        resp = RespClient(server.url)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(resp.run)
+            yield resp
+            nursery.cancel_scope.cancel()
+        return
+    client: Any = (
+        coredis.RedisCluster(
+            startup_nodes=cluster_nodes(server.cluster_url), decode_responses=False
+        )
+        if kind == "coredis-cluster"
+        else coredis.Redis.from_url(server.url, decode_responses=False)
+    )
+    async with client:
+        yield CoredisCommands(client)

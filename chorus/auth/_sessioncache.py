@@ -12,14 +12,13 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import attrs
 import structlog
 import trio
-from coredis.tokens import PureToken
 
-from chorus.cluster import ReplyError, RespClient
+from chorus.cluster import Commands, ReplyError
 
 _log = structlog.get_logger("chorus.auth")
 
@@ -109,11 +108,11 @@ class RedisSessionCache:
     long, and entries are only ever added where no key exists (`SET NX`), so
     a node that read the store before the revocation cannot cache it after.
     Any Redis failure makes the lookup a miss (the store answers: fail
-    closed), and writes are given up. `client` is a `RespClient` (one Redis
-    server: `RedisBus.commands`) or a coredis client (`RedisBus.client`).
+    closed), and writes are given up. `client` runs the commands
+    (`RedisBus.commands`).
     """
 
-    def __init__(self, client: Any, *, ttl: float) -> None:
+    def __init__(self, client: Commands, *, ttl: float) -> None:
         self._client = client
         self._ttl_ms = max(1, int(ttl * 1000))
 
@@ -151,21 +150,14 @@ class RedisSessionCache:
             _log.warning("auth.session_cache_not_invalidated", error=str(exc))
 
     async def _get(self, key: str) -> bytes | None:
-        if isinstance(self._client, RespClient):
-            [value] = await self._client.execute([[b"GET", key.encode()]])
-            if isinstance(value, ReplyError):
-                raise value
-            return value if isinstance(value, bytes) else None
-        value = await self._client.get(key)
-        return bytes(value) if value is not None else None
+        [value] = await self._client.execute([[b"GET", key.encode()]])
+        if isinstance(value, ReplyError):
+            raise value
+        return value if isinstance(value, bytes) else None
 
     async def _set(self, key: str, value: bytes, ttl_ms: int, *, only_new: bool = False) -> None:
         """`SET key value PX ttl_ms` (`NX` with `only_new`); raises if Redis refuses."""
-        if isinstance(self._client, RespClient):
-            command = [b"SET", key.encode(), value, b"PX", b"%d" % ttl_ms]
-            [reply] = await self._client.execute([[*command, b"NX"] if only_new else command])
-            if isinstance(reply, ReplyError):
-                raise reply
-            return
-        condition = PureToken.NX if only_new else None
-        await self._client.set(key, value, px=ttl_ms, condition=condition)
+        command = [b"SET", key.encode(), value, b"PX", b"%d" % ttl_ms]
+        [reply] = await self._client.execute([[*command, b"NX"] if only_new else command])
+        if isinstance(reply, ReplyError):
+            raise reply

@@ -16,21 +16,12 @@ the connection is alive and how many publications are still unanswered.
 
 from __future__ import annotations
 
-import math
-
 import structlog
 import trio
 
 from chorus.metrics import BUS_DROPPED
 
-from ._subscriber import (
-    CONNECT_TIMEOUT,
-    MAX_BACKOFF,
-    READ_SIZE,
-    ReplyError,
-    RespServer,
-    parse_replies,
-)
+from ._connection import PipelinedConnection, ReplyError
 
 _log = structlog.get_logger("chorus.cluster")
 
@@ -40,11 +31,8 @@ sent, before they are given up (the store already has the data)."""
 PUBLISH_QUEUE = 10_000
 """Publications waiting for Redis (unsent or unanswered); past it new ones are dropped."""
 
-_FAILURES = (OSError, trio.TooSlowError, trio.BrokenResourceError, ReplyError)
-"""What a lost, refused or silent connection raises."""
 
-
-class RespPublisher:
+class RespPublisher(PipelinedConnection):
     """Publishes to channels of one Redis server over one connection; `run` keeps it open.
 
     `url` is a `redis://` or `rediss://` URL as `open_redis_bus` takes them.
@@ -59,20 +47,14 @@ class RespPublisher:
     def __init__(
         self, url: str, *, limit: int = PUBLISH_QUEUE, timeout: float = PUBLISH_TIMEOUT
     ) -> None:
-        self._server = RespServer(url)
+        super().__init__(url, timeout=timeout)
         self._limit = limit
-        self._timeout = timeout
-        self._unsent = bytearray()
-        """The encoded `PUBLISH`es not yet handed to the connection."""
         self._unsent_count = 0
+        """How many publications `_unsent` holds."""
         self._unsent_since = 0.0
         """When the oldest unsent publication was queued (trio's clock)."""
         self._unanswered = 0
         """Publications sent on the current connection that Redis has not answered yet."""
-        self._queued = trio.Event()
-        """Set when the first publication is queued into an empty buffer."""
-        self._answers = trio.CancelScope()
-        """The reader's wait for replies: its deadline is when Redis is too slow."""
         self._drained = trio.Event()
         self._drained.set()
         self.dropped = 0
@@ -100,89 +82,39 @@ class RespPublisher:
         """Return once every publication queued so far was answered or dropped."""
         await self._drained.wait()
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Keep a connection open and publish on it until cancelled (started once a first
-        attempt to connect is over, whether it worked or not)."""
-        backoff = 0.1
-        while True:
-            try:
-                with trio.fail_after(CONNECT_TIMEOUT):
-                    stream = await self._server.connect()
-            except _FAILURES as exc:
-                _log.warning("bus.publisher_connect_failed", error=repr(exc))
-                task_status.started()
-                task_status = trio.TASK_STATUS_IGNORED
-                if self._unsent_count and (
-                    trio.current_time() - self._unsent_since >= self._timeout
-                ):
-                    self._drop_unsent()
-                await trio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            backoff = 0.1
-            task_status.started()
-            task_status = trio.TASK_STATUS_IGNORED
-            try:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._write, stream, nursery.cancel_scope)
-                    try:
-                        await self._read(stream)
-                    except _FAILURES as exc:
-                        _log.warning(
-                            "bus.publish_failed", error=repr(exc), unanswered=self._unanswered
-                        )
-                    nursery.cancel_scope.cancel()
-                # The connection failed (not the bus closing): what it carried unanswered is
-                # given up, never sent again.
-                self._drop(self._unanswered)
-            finally:
-                self._unanswered = 0
-                self._check_drained()
-                await trio.aclose_forcefully(stream)
+    def _awaiting(self) -> bool:
+        return self._unanswered > 0
 
-    async def _write(self, stream: trio.abc.Stream, connection: trio.CancelScope) -> None:
-        """Send what is queued, everything queued meanwhile in one `send_all`."""
-        try:
-            while True:
-                if not self._unsent_count:
-                    self._queued = trio.Event()
-                    await self._queued.wait()
-                data, count = self._unsent, self._unsent_count
-                self._unsent, self._unsent_count = bytearray(), 0
-                if not self._unanswered:  # the clock for Redis's answer starts now
-                    self._answers.deadline = trio.current_time() + self._timeout
-                self._unanswered += count
-                await stream.send_all(data)
-        except (OSError, trio.BrokenResourceError) as exc:
-            _log.warning("bus.publish_failed", error=repr(exc), unanswered=self._unanswered)
-            connection.cancel()
+    def _sent(self) -> None:
+        self._unanswered += self._unsent_count
+        self._unsent_count = 0
 
-    async def _read(self, stream: trio.abc.Stream) -> None:
-        """Count Redis's replies; raises when the connection ends, or when publications
-        stay unanswered for `timeout` seconds without any reply coming."""
-        buffer = bytearray()
-        while True:
-            deadline = trio.current_time() + self._timeout if self._unanswered else math.inf
-            with trio.CancelScope(deadline=deadline) as self._answers:
-                data = await stream.receive_some(READ_SIZE)
-            if self._answers.cancelled_caught:
-                raise trio.TooSlowError(f"Redis did not answer within {self._timeout} s")
-            if not data:
-                raise trio.BrokenResourceError("Redis closed the connection")
-            buffer += data
-            replies, used = parse_replies(buffer)
-            del buffer[:used]
-            refused = [reply for reply in replies if isinstance(reply, ReplyError)]
-            if refused:
-                self._drop(len(refused))
-                _log.warning("bus.publish_refused", count=len(refused), error=str(refused[0]))
-            self._unanswered -= len(replies)
+    def _replied(self, replies: list[object]) -> None:
+        """Count the replies (only the connection's health and the queue's length need them)."""
+        refused = [reply for reply in replies if isinstance(reply, ReplyError)]
+        if refused:
+            self._drop(len(refused))
+            _log.warning("bus.publish_refused", count=len(refused), error=str(refused[0]))
+        self._unanswered -= len(replies)
+        self._check_drained()
+
+    def _connect_failed(self, error: BaseException) -> None:
+        _log.warning("bus.publisher_connect_failed", error=repr(error))
+        if self._unsent_count and trio.current_time() - self._unsent_since >= self._timeout:
+            _log.warning("bus.publish_failed", error="Redis away", unsent=self._unsent_count)
+            self._drop(self._unsent_count)
+            self._unsent, self._unsent_count = bytearray(), 0
             self._check_drained()
 
-    def _drop_unsent(self) -> None:
-        _log.warning("bus.publish_failed", error="Redis away", unsent=self._unsent_count)
-        self._drop(self._unsent_count)
-        self._unsent, self._unsent_count = bytearray(), 0
+    def _lost(self, error: BaseException) -> None:
+        _log.warning("bus.publish_failed", error=repr(error), unanswered=self._unanswered)
+
+    def _closed(self, *, failed: bool) -> None:
+        """What the connection carried unanswered is given up, never sent again (counted
+        as dropped unless the bus is closing); what is unsent waits for the next."""
+        if failed:
+            self._drop(self._unanswered)
+        self._unanswered = 0
         self._check_drained()
 
     def _drop(self, count: int) -> None:

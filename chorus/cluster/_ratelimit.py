@@ -20,8 +20,8 @@ import trio
 
 from chorus.ratelimit import LocalRateLimiter
 
-from ._client import RespClient, Script
-from ._subscriber import ReplyError
+from ._commands import Commands, Script
+from ._connection import ReplyError
 
 _log = structlog.get_logger("chorus.cluster")
 
@@ -133,8 +133,8 @@ class ReconciledRateLimiter:
     says a key is over its limit across the nodes, this node refuses that key
     until Redis's bucket allows it again.
 
-    `client` is a `RespClient` (one Redis server: `RedisBus.commands`) or a
-    coredis client (a Redis Cluster, or a unix socket: `RedisBus.client`).
+    `client` runs the commands (`RedisBus.commands`: a `RespClient` on one
+    Redis server, `CoredisCommands` on a Redis Cluster or a unix socket).
 
     Guarantee: one node alone enforces the limit exactly; a key used on `n`
     nodes at once gets at most `(n - 1) * (burst + rate * interval)` events
@@ -145,16 +145,13 @@ class ReconciledRateLimiter:
 
     def __init__(
         self,
-        client: Any,
+        client: Commands,
         *,
         interval: float = REPORT_INTERVAL,
         timeout: float = REDIS_TIMEOUT,
         local: LocalRateLimiter | None = None,
     ) -> None:
         self._client = client
-        self._script: Any = (  # coredis' (a `RespClient` runs `_REPORT`)
-            None if isinstance(client, RespClient) else client.register_script(REPORT_SCRIPT)
-        )
         self._interval = interval
         self._timeout = timeout
         self._local = local if local is not None else LocalRateLimiter()
@@ -213,31 +210,20 @@ class ReconciledRateLimiter:
     async def _run_script(self, counts: dict[tuple[str, float, int], int]) -> list[int]:
         """`REPORT_SCRIPT` for every key, in one round trip: each key's wait in µs; raises
         if Redis is away or refuses one (e.g. `NOAUTH`)."""
-        if isinstance(self._client, RespClient):
-            replies = await _REPORT.run_many(
-                self._client,
-                [
-                    (
-                        [key.encode()],
-                        [b"%d" % max(1, round(1_000_000 / rate)), b"%d" % burst, b"%d" % count],
-                    )
-                    for (key, rate, burst), count in counts.items()
-                ],
-            )
-            for reply in replies:
-                if not isinstance(reply, int):
-                    raise reply if isinstance(reply, ReplyError) else ReplyError(repr(reply))
-            return replies  # type: ignore[return-value]  # all ints, checked above
-        async with self._client.pipeline(transaction=False) as pipe:
-            waits = [
-                self._script(
-                    keys=[key],
-                    args=[max(1, round(1_000_000 / rate)), burst, count],
-                    client=pipe,
+        replies = await _REPORT.run_many(
+            self._client,
+            [
+                (
+                    [key.encode()],
+                    [b"%d" % max(1, round(1_000_000 / rate)), b"%d" % burst, b"%d" % count],
                 )
                 for (key, rate, burst), count in counts.items()
-            ]
-        return [await wait for wait in waits]
+            ],
+        )
+        for reply in replies:
+            if not isinstance(reply, int):
+                raise reply if isinstance(reply, ReplyError) else ReplyError(repr(reply))
+        return replies  # type: ignore[return-value]  # all ints, checked above
 
 
 _REPORT: Final = Script(REPORT_SCRIPT)

@@ -1,13 +1,13 @@
 """`RedisBus`: the bus over Redis pub/sub, natively on trio.
 
 One connection publishes, one subscribes to every topic this node has local
-subscribers for (and on one server a third, `RespClient`, carries the
-rate-limit report and the session cache). On one Redis server all three are
-our own: `RespPublisher` sends everything queued during a scheduler pass in
+subscribers for, and `commands` carries the rate-limit report and the
+session cache. On one Redis server all three are our own (`RespClient` the
+third): `RespPublisher` sends everything queued during a scheduler pass in
 one write, `RespSubscriber` takes in every message of a socket read in one
 task step. On a Redis Cluster they are coredis' pipelines and sharded pub/sub
-(one message per scheduler pass), and coredis' client carries the commands.
-Both reconnect with backoff and resubscribe by themselves; what was published
+(one message per scheduler pass), and coredis' client carries the commands
+(`CoredisCommands`). Both reconnect with backoff and resubscribe by themselves; what was published
 meanwhile is lost (pub/sub is at-most-once), which room actors repair from
 the store (gap detection and periodic resync).
 """
@@ -30,6 +30,7 @@ from chorus.metrics import BUS_DROPPED
 
 from ._bus import Deliver, Subscription
 from ._client import RespClient
+from ._commands import Commands, CoredisCommands
 from ._publisher import PUBLISH_QUEUE, PUBLISH_TIMEOUT, RespPublisher
 from ._subscriber import RespSubscriber
 
@@ -46,9 +47,7 @@ class RedisBus:
     the shard that owns its slot, so pub/sub traffic scales with the cluster.
     """
 
-    def __init__(
-        self, client: Any, publisher: _Publisher, commands: RespClient | None = None
-    ) -> None:
+    def __init__(self, client: Any, publisher: _Publisher, commands: Commands) -> None:
         self._client = client
         self._publisher = publisher
         self._commands = commands
@@ -62,9 +61,9 @@ class RedisBus:
         return self._client
 
     @property
-    def commands(self) -> RespClient | None:
-        """Plain RESP commands to the same Redis (one server over TCP or TLS; None on a
-        Redis Cluster or a unix socket, where `client` serves)."""
+    def commands(self) -> Commands:
+        """Request/reply commands to the same Redis (our own `RespClient` on one server
+        over TCP or TLS; coredis' `client` adapted on a Redis Cluster or a unix socket)."""
         return self._commands
 
     @property
@@ -248,7 +247,7 @@ async def open_redis_bus(url: str) -> AsyncIterator[RedisBus]:
         subscriber = client.sharded_pubsub
     async with client, subscriber(ignore_subscribe_messages=True) as pubsub:
         coredis_publisher = CoredisPublisher(client, sharded=nodes is not None)
-        bus = RedisBus(client, coredis_publisher)
+        bus = RedisBus(client, coredis_publisher, CoredisCommands(client))
         fallback = _CoredisReceiver(pubsub, bus._dispatch)
         bus._receiver = fallback
         async with trio.open_nursery() as nursery:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import coredis
 import pytest
 import structlog
 import trio
@@ -21,10 +19,10 @@ from chorus.auth import (
     Tokens,
     TokenSigner,
 )
-from chorus.cluster._client import RespClient
+from chorus.cluster import Commands, RespClient
 from chorus.persistence import Store, open_sqlite_store
 from tests.auth.test_auth import CHEAP, KEY, Clock
-from tests.redisserver import RedisServer, running_redis
+from tests.redisserver import COMMANDS_KINDS, RedisServer, running_commands, running_redis
 
 PASSWORD = "long enough password"
 
@@ -37,19 +35,16 @@ class Monotonic:
         return self.now
 
 
-@pytest.fixture(params=["resp", "coredis"])
-async def redis_client(request: pytest.FixtureRequest, redis: RedisServer) -> AsyncIterator[Any]:
-    """What a node's `RedisSessionCache` talks through: a `RespClient` on one Redis server,
-    a coredis client on a Redis Cluster (the same commands)."""
-    if request.param == "coredis":
-        async with coredis.Redis.from_url(redis.url, decode_responses=False) as client:
-            yield client
-        return
-    resp = RespClient(redis.url)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(resp.run)
-        yield resp
-        nursery.cancel_scope.cancel()
+@pytest.fixture(params=COMMANDS_KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which `Commands` a node's `RedisSessionCache` talks through (the same commands)."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def redis_client(kind: str, redis: RedisServer) -> AsyncIterator[Commands]:
+    async with running_commands(redis, kind) as commands:
+        yield commands
 
 
 @pytest.fixture
@@ -59,8 +54,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path / "redis") as server:
+async def redis(tmp_path: Path, kind: str) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path / "redis", cluster=kind == "coredis-cluster") as server:
         yield server
 
 
@@ -130,7 +125,7 @@ async def test_the_cache_answers_and_a_revocation_through_the_service_ends_it_at
 
 
 async def test_redis_entries_are_shared_and_a_tombstone_keeps_out_stale_fills(
-    redis_client: Any,
+    redis_client: Commands,
 ) -> None:
     here = RedisSessionCache(redis_client, ttl=60)
     there = RedisSessionCache(redis_client, ttl=60)
@@ -144,7 +139,7 @@ async def test_redis_entries_are_shared_and_a_tombstone_keeps_out_stale_fills(
 
 
 async def test_with_redis_down_the_store_answers_and_a_revoked_session_is_refused(
-    store: Store, redis: RedisServer, redis_client: Any
+    store: Store, redis: RedisServer, redis_client: Commands
 ) -> None:
     auth = service(store, RedisSessionCache(redis_client, ttl=600))
     ada = await auth.register("ada", PASSWORD, None)

@@ -9,8 +9,9 @@ from pathlib import Path
 import trio
 from prometheus_client import REGISTRY
 
+from chorus.cluster._connection import RespServer, encode_command, parse_replies
 from chorus.cluster._publisher import RespPublisher
-from chorus.cluster._subscriber import RespServer, RespSubscriber, encode_command, parse_replies
+from chorus.cluster._subscriber import RespSubscriber
 from tests.redisserver import RedisServer, running_redis
 
 

@@ -11,7 +11,13 @@ import coredis
 import structlog
 import trio
 
-from chorus.cluster import ReconciledRateLimiter, RedisRateLimiter, open_redis_bus
+from chorus.cluster import (
+    Commands,
+    CoredisCommands,
+    ReconciledRateLimiter,
+    RedisRateLimiter,
+    open_redis_bus,
+)
 from chorus.cluster._redis import cluster_nodes
 from chorus.ratelimit import LocalRateLimiter, RateLimiter
 from tests.redisserver import RedisServer, running_redis
@@ -154,16 +160,18 @@ async def test_limits_work_on_a_redis_cluster(tmp_path: Path) -> None:
 async def _reconciled(url: str, **options: Any) -> AsyncIterator[ReconciledRateLimiter]:
     """A `ReconciledRateLimiter` on its own Redis client, reporting until the block ends.
 
-    A cluster URL gets a bus's cluster client; a server URL a plain client (a
-    bus without subscriptions does not close after Redis restarted: coredis).
+    A cluster URL gets a bus's commands (`CoredisCommands`); a server URL a plain
+    coredis client's (a bus without subscriptions does not close after Redis
+    restarted: coredis). `RespClient`'s: tests/cluster/test_resp_client.py.
     """
     async with AsyncExitStack() as stack:
+        commands: Commands
         if cluster_nodes(url) is None:
-            client = await stack.enter_async_context(await _client(url))
+            commands = CoredisCommands(await stack.enter_async_context(await _client(url)))
         else:
-            client = (await stack.enter_async_context(open_redis_bus(url))).client
+            commands = (await stack.enter_async_context(open_redis_bus(url))).commands
         nursery = await stack.enter_async_context(trio.open_nursery())
-        limiter = ReconciledRateLimiter(client, **options)
+        limiter = ReconciledRateLimiter(commands, **options)
         await nursery.start(limiter.run)
         yield limiter
         nursery.cancel_scope.cancel()

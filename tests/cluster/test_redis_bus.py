@@ -10,7 +10,7 @@ import pytest
 import trio
 from prometheus_client import REGISTRY
 
-from chorus.cluster import open_redis_bus
+from chorus.cluster import CoredisCommands, open_redis_bus
 from chorus.cluster._publisher import PUBLISH_QUEUE, RespPublisher
 from chorus.cluster._redis import (
     CoredisPublisher,
@@ -93,7 +93,9 @@ async def test_publications_past_the_full_queue_are_counted_as_dropped(
     # whose publisher is not running stands for one whose Redis is away: its queue fills.
     client = coredis.Redis.from_url(redis.url, decode_responses=False)
     bus = RedisBus(
-        client, RespPublisher(redis.url) if publisher == "resp" else CoredisPublisher(client)
+        client,
+        RespPublisher(redis.url) if publisher == "resp" else CoredisPublisher(client),
+        CoredisCommands(client),
     )
     before = _dropped()
     for n in range(PUBLISH_QUEUE + 3):

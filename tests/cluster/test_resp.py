@@ -1,6 +1,6 @@
 """The RESP2 reading and writing of the bus's own subscriber (no Redis needed)."""
 
-from chorus.cluster._subscriber import ReplyError, encode_command, parse_replies
+from chorus.cluster._connection import ReplyError, encode_command, parse_replies
 
 
 def test_commands_are_arrays_of_bulk_strings() -> None:

@@ -11,9 +11,10 @@ import structlog
 import trio
 
 from chorus.auth import RedisSessionCache
-from chorus.cluster import ReconciledRateLimiter, open_redis_bus
-from chorus.cluster._client import RedisUnavailable, RespClient, Script
-from chorus.cluster._subscriber import ReplyError
+from chorus.cluster import CoredisCommands, ReconciledRateLimiter, open_redis_bus
+from chorus.cluster._client import RedisUnavailable, RespClient
+from chorus.cluster._commands import Script
+from chorus.cluster._connection import ReplyError
 from chorus.config import Settings
 from chorus.node import _send_limiter, _session_cache
 from tests.redisserver import RedisServer, running_redis
@@ -205,20 +206,21 @@ async def test_a_node_runs_the_send_limits_report_and_session_cache_over_plain_r
         assert cache._client is bus.commands
 
 
-async def test_on_a_redis_cluster_the_report_and_session_cache_stay_on_coredis(
+async def test_on_a_redis_cluster_the_report_and_session_cache_run_on_coredis(
     tmp_path: Path,
 ) -> None:
     async with (
         running_redis(tmp_path, cluster=True) as server,
         open_redis_bus(server.cluster_url) as bus,
     ):
-        assert bus.commands is None
+        assert isinstance(bus.commands, CoredisCommands)
+        assert await bus.commands.execute([[b"SET", b"k", b"v"], [b"GET", b"k"]]) == [b"OK", b"v"]
         limiter = _send_limiter(bus)
         assert isinstance(limiter, ReconciledRateLimiter)
-        assert limiter._client is bus.client
+        assert limiter._client is bus.commands
         cache = _session_cache(Settings(), bus)
         assert isinstance(cache, RedisSessionCache)
-        assert cache._client is bus.client
+        assert cache._client is bus.commands
 
 
 async def test_the_report_over_plain_resp_shares_one_budget(redis: RedisServer) -> None:
