@@ -25,7 +25,7 @@ from chorus.admission import TrustedProxies
 from chorus.metrics import CONNECTION_CLOSES, FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
-from ._deadlines import Deadlines
+from ._deadlines import Deadlines, Entry
 from ._frames import Close, InboundFrames, Ping, Violation
 from ._outbox import Flusher, Outbox
 from ._wire import close_frame, pong_frame, text_frame
@@ -124,8 +124,8 @@ class Connection:
         False if the connection is closing. The outbox's own method: one call per recipient."""
         self.close_code: int | None = None
         self._deadlines = deadlines
-        self.deadline_entry = math.inf
-        """For `deadlines`: the time of this connection's live entry."""
+        self.deadline_entry: Entry | None = None
+        """For `deadlines`: this connection's live entry in its heap."""
         self._deadline = math.inf
         self._deadline_code = int(CloseCode.POLICY_VIOLATION)
         self._sliding: float | None = None
