@@ -26,7 +26,7 @@ from chorus.metrics import CONNECTION_CLOSES, FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
 from ._deadlines import Deadlines, Entry
-from ._frames import Close, InboundFrames, Ping, Violation
+from ._frames import Close, Event, InboundFrames, Ping, Violation
 from ._outbox import Flusher, Outbox
 from ._wire import close_frame, pong_frame, text_frame
 
@@ -298,6 +298,7 @@ class Connection:
         if frames is None:
             raise RuntimeError("serve() needs a successful handshake()")
         handled = 0
+        event: Event | None = None
         try:
             while True:
                 # Frames first: some may have come in with the upgrade request.
@@ -315,12 +316,16 @@ class Connection:
                         code = CloseCode.NORMAL if event.code is None else event.code
                         self.close(code, event.reason)
                         return
+                # Neither the last message nor the bytes it came in are held while the
+                # connection waits: an idle connection would keep both.
+                event = None
                 data = await self._receive()
                 if not data:
                     return
                 if self._sliding is not None:
                     self._deadline = trio.current_time() + self._sliding
                 frames.receive_data(data)
+                del data
         except Violation as violation:
             self.close(violation.code, violation.reason)
         # Read and drop what the client still sends until it closes (or the close
