@@ -25,8 +25,8 @@ from chorus.admission import TrustedProxies
 from chorus.metrics import CONNECTION_CLOSES, FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
-from ._deadlines import Deadlines
-from ._frames import Close, InboundFrames, Ping, Violation
+from ._deadlines import Deadlines, Entry
+from ._frames import Close, Event, InboundFrames, Ping, Violation
 from ._outbox import Flusher, Outbox
 from ._wire import close_frame, pong_frame, text_frame
 
@@ -124,8 +124,8 @@ class Connection:
         False if the connection is closing. The outbox's own method: one call per recipient."""
         self.close_code: int | None = None
         self._deadlines = deadlines
-        self.deadline_entry = math.inf
-        """For `deadlines`: the time of this connection's live entry."""
+        self.deadline_entry: Entry | None = None
+        """For `deadlines`: this connection's live entry in its heap."""
         self._deadline = math.inf
         self._deadline_code = int(CloseCode.POLICY_VIOLATION)
         self._sliding: float | None = None
@@ -298,6 +298,7 @@ class Connection:
         if frames is None:
             raise RuntimeError("serve() needs a successful handshake()")
         handled = 0
+        event: Event | None = None
         try:
             while True:
                 # Frames first: some may have come in with the upgrade request.
@@ -315,12 +316,16 @@ class Connection:
                         code = CloseCode.NORMAL if event.code is None else event.code
                         self.close(code, event.reason)
                         return
+                # Neither the last message nor the bytes it came in are held while the
+                # connection waits: an idle connection would keep both.
+                event = None
                 data = await self._receive()
                 if not data:
                     return
                 if self._sliding is not None:
                     self._deadline = trio.current_time() + self._sliding
                 frames.receive_data(data)
+                del data
         except Violation as violation:
             self.close(violation.code, violation.reason)
         # Read and drop what the client still sends until it closes (or the close

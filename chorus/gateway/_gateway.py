@@ -226,7 +226,9 @@ class Gateway:
             with trio.move_on_after(CLOSE_TIMEOUT):
                 await conn.outbox.drained()
         finally:
-            self._live.pop(conn_id, None)
+            if (gone := self._live.pop(conn_id, None)) is not None:
+                # Else the timer's heap would hold it (and its buffers) until its deadline.
+                self._deadlines.forget(gone)
             trio.lowlevel.notify_closing(sock)
             sock.close()
             ticket.release()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import trio
 import trio.testing
 
-from chorus.gateway._deadlines import Deadlines
+from chorus.gateway._deadlines import COMPACT_MIN, Deadlines, Entry
 
 
 class Watched:
@@ -16,7 +17,7 @@ class Watched:
     def __init__(self, deadlines: Deadlines, name: str, deadline: float) -> None:
         self.name = name
         self.deadline = deadline
-        self.deadline_entry = math.inf
+        self.deadline_entry: Entry | None = None
         self.fired: list[tuple[str, float]] = []
         self._deadlines = deadlines
         deadlines.watch(self, deadline)
@@ -97,3 +98,44 @@ async def test_an_entry_replaced_by_an_earlier_one_does_not_fire_again(
     conn.deadline = start + 4.5  # were the stale entry at +5 live, it would fire again
     await trio.sleep(10)
     assert conn.fired == [("c", start + 3)]
+
+
+async def test_a_forgotten_connection_is_let_go_at_once_and_never_called_back(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    deadlines = Deadlines()
+    await nursery.start(deadlines.run)
+    start = trio.current_time()
+    conn = Watched(deadlines, "c", start + 60)
+    conn.move(start + 30)  # the entry at +60 is dead from here on
+    fired = conn.fired
+    deadlines.forget(conn)
+    conn.move(start + 10)  # a late close of a gone connection: nothing to call back
+    gone = weakref.ref(conn)
+    del conn
+    assert gone() is None  # no collection needed: nothing in the heap refers to it
+    await trio.sleep(90)
+    assert fired == []
+    assert len(deadlines) == 0
+
+
+async def test_churn_leaves_the_heap_bounded_by_the_live_connections(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    deadlines = Deadlines()
+    await nursery.start(deadlines.run)
+    start = trio.current_time()
+    live = [Watched(deadlines, f"live{i}", start + 100 + i) for i in range(10)]
+    gone = []
+    for i in range(5000):  # each: a handshake deadline, its close, gone: all before +100
+        conn = Watched(deadlines, f"c{i}", start + 60)
+        conn.move(start + 5)
+        deadlines.forget(conn)
+        gone.append(weakref.ref(conn))
+        assert len(deadlines) <= 2 * len(live) + COMPACT_MIN
+    del conn
+    assert all(ref() is None for ref in gone)
+    await trio.sleep(200)  # the compacted heap still calls the live ones back, in order
+    assert [event for conn in live for event in conn.fired] == [
+        (f"live{i}", start + 100 + i) for i in range(10)
+    ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import struct
+import weakref
 
 import pytest
 import trio
@@ -13,6 +15,7 @@ from prometheus_client import REGISTRY
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from chorus.gateway import READ_BUDGET, Connection, Gateway, GatewayConfig, text_frame
+from chorus.gateway._deadlines import COMPACT_MIN
 from chorus.protocol import CloseCode
 from chorus.supervisors import Supervisor
 from tests.wsclient import ws_connect
@@ -394,6 +397,41 @@ async def test_stopping_the_gateway_tells_clients_to_go_away(nursery: trio.Nurse
             await trio.testing.wait_all_tasks_blocked()
     with pytest.raises(OSError, match="connect"):
         await trio.open_tcp_stream("127.0.0.1", server.port)
+
+
+async def test_closed_connections_are_let_go_before_their_deadlines(
+    nursery: trio.Nursery,
+) -> None:
+    """Churn: the timer's heap let a closed connection (and its buffers) go only at its deadline."""
+    opened: list[weakref.ref[Connection]] = []
+
+    def new_handler(conn: Connection) -> Echo:
+        opened.append(weakref.ref(conn))
+        return Echo(conn)
+
+    # Deadlines far off: nothing comes up during the test and lets a connection go by itself.
+    gateway = Gateway(GatewayConfig(port=0, handshake_timeout=600), new_handler)
+    await nursery.start(gateway.supervisor().run)
+    assert gateway.address is not None
+    port = gateway.address[1]
+
+    async def talk_once() -> None:
+        async with ws_connect(port) as ws:
+            await ws.send_message("hi")
+            assert await ws.get_message() == "hi"
+
+    for _ in range(4):
+        async with trio.open_nursery() as clients:
+            for _ in range(50):
+                clients.start_soon(talk_once)
+    with trio.fail_after(10):
+        while gateway.connections:
+            await trio.testing.wait_all_tasks_blocked()
+    gc.collect()  # a connection and its outbox refer to each other
+    assert len(opened) == 200
+    # The connections' supervisor holds its last exit report until the next one comes.
+    assert len([ref for ref in opened if ref() is not None]) <= 1
+    assert len(gateway._deadlines) <= COMPACT_MIN  # dead entries are bounded too
 
 
 # -- metrics -----------------------------------------------------------------------------
