@@ -212,7 +212,8 @@ def main() -> None:
         f"{args.backend}: rooms {args.rooms} of {args.room_size}, in flight {args.in_flight},"
         f" messages {args.messages} ({deliveries} deliveries)"
     )
-    print(f"node CPU: {cpu / args.messages:.0f} µs per message, {cpu / deliveries:.1f} per delivery")
+    per_message, per_delivery = cpu / args.messages, cpu / deliveries
+    print(f"node CPU: {per_message:.0f} µs per message, {per_delivery:.1f} per delivery")
     if args.yappi:
         print(f"per-function calls and seconds: {work / 'yappi.txt'} (keep it with --keep)")
     if args.valgrind:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-import yappi
+import yappi  # type: ignore[import-not-found]  # not a dependency: pip install yappi
 
 
 def main() -> None:
@@ -33,7 +33,8 @@ def main() -> None:
         stats = sorted(yappi.get_func_stats(), key=lambda s: s.tsub, reverse=True)
         with out.open("w") as file:
             for s in stats:
-                file.write(f"{s.ncall}\t{s.tsub:.6f}\t{s.ttot:.6f}\t{s.module}:{s.lineno} {s.name}\n")
+                where = f"{s.module}:{s.lineno} {s.name}"
+                file.write(f"{s.ncall}\t{s.tsub:.6f}\t{s.ttot:.6f}\t{where}\n")
 
     signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)

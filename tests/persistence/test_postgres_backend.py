@@ -368,6 +368,75 @@ async def test_a_transaction_cancelled_in_flight_is_rolled_back_and_the_pool_sta
         assert await store.advance_read_seq(room.id, ada.id, 2) == 2
 
 
+# -- connections ----------------------------------------------------------------------
+
+
+async def test_calls_one_after_another_keep_one_connection_out_of_the_pool(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncpg's acquire and release cost timers and a task per call: a connection is
+    # taken once and kept while it stays clean.
+    _, url = database
+    acquired = 0
+    acquire = asyncpg.Pool.acquire
+
+    def counting(self: asyncpg.Pool, **kwargs: Any) -> Any:
+        nonlocal acquired
+        acquired += 1
+        return acquire(self, **kwargs)
+
+    async with open_postgres_store(url, max_size=3) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        monkeypatch.setattr(asyncpg.Pool, "acquire", counting)
+        for i in range(20):
+            await store.append_messages(room.id, texts(ada, f"c{i}"))
+            assert await store.last_seq(room.id) == i + 1
+        assert acquired == 0
+        # An error gives its connection back to the pool (which resets it); the next
+        # call takes one from there again.
+        with pytest.raises(StoreError):
+            await store.append_messages("r_doesnotexist0000", texts(ada, "lost"))
+        assert await store.last_seq(room.id) == 20
+        assert acquired == 1
+
+
+async def test_more_callers_than_connections_wait_their_turn_and_all_succeed(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    name, url = database
+    async with open_postgres_store(url, min_size=1, max_size=2) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        async with trio.open_nursery() as nursery:
+            for task in range(30):
+                nursery.start_soon(store.append_messages, room.id, texts(ada, f"t{task}"))
+        assert await store.last_seq(room.id) == 30
+        sessions = await pg_server.apsql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()",
+            name,
+        )
+        assert int(sessions) <= 2
+
+
+async def test_a_connection_kept_unused_too_long_goes_back_to_the_pool(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, url = database
+    monkeypatch.setattr("chorus.persistence.postgres.store.IDLE_SECONDS", 0.0)
+    async with open_postgres_store(url, min_size=1, max_size=3) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        async with trio.open_nursery() as nursery:  # several connections kept at once
+            for _ in range(6):
+                nursery.start_soon(store.last_seq, room.id)
+        pool: Any = store._pool
+        # The next call keeps the one it took and gives back every other (unused since).
+        assert await store.last_seq(room.id) == 0
+        assert pool.get_size() - pool.get_idle_size() == 1
+
+
 # -- odds and ends --------------------------------------------------------------------
 
 

@@ -1,13 +1,15 @@
 """`PostgresStore`: the shared `Store` of a cluster, asyncpg behind the asyncio bridge.
 
-Every call crosses the bridge (`bridge.py`), takes a pooled connection and
-runs one transaction of `roles/` there (`dialect.execute` runs its
-statements), or the append of `append.py`; `errors.py` translates what the
-driver raises into `StoreError`s.
+Every call crosses the bridge (`bridge.py`), takes a connection
+(`_Connections`) and runs one transaction of `roles/` there
+(`dialect.execute` runs its statements), or the append of `append.py`;
+`errors.py` translates what the driver raises into `StoreError`s.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -39,6 +41,10 @@ DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 """Seconds to open one connection (TCP, TLS, login) before `StoreUnavailable`."""
 DEFAULT_COMMAND_TIMEOUT: Final = 15.0
 """Seconds one statement (or waiting for a pooled connection) may take before `StoreUnavailable`."""
+
+IDLE_SECONDS: Final = 150.0
+"""A connection unused this long goes back to asyncpg's pool, which closes it after as long
+again unused (it is reopened on demand)."""
 
 # A write that stores an event under a (sender, client id) that another
 # transaction stored in another room meanwhile runs again (see `_retrying`); more
@@ -72,7 +78,7 @@ class PostgresStore(StoreOnSql):
 
     def __init__(self, pool: Any, bridge: AsyncioBridge, url: str, acquire_timeout: float) -> None:
         self._pool = pool
-        self._acquire_timeout = acquire_timeout
+        self._connections = _Connections(pool, acquire_timeout)
         self._bridge = bridge
         self._closed = False
         self.url: Final = redact_url(url)
@@ -159,16 +165,7 @@ class PostgresStore(StoreOnSql):
         if self._closed:
             raise StoreUnavailable(f"{self.url}: the store is closed")
         with translate_errors(self.url):
-            return await self._bridge.run(self._on_connection, work, transaction)
-
-    async def _on_connection(self, work: Work[T], transaction: bool) -> T:
-        # asyncio side. Pool.acquire waits at most the command timeout for a free
-        # (or newly connected) connection; release rolls back anything left open.
-        async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
-            if not transaction:
-                return await work(conn)
-            async with conn.transaction():
-                return await work(conn)
+            return await self._bridge.run(self._connections.run, work, transaction)
 
     async def aclose(self) -> None:
         """Close the pool; calls in progress finish first, later calls raise `StoreUnavailable`.
@@ -180,7 +177,7 @@ class PostgresStore(StoreOnSql):
             return
         self._closed = True
         with translate_errors(self.url):
-            await self._bridge.run(self._pool.close)
+            await self._bridge.run(self._connections.close)
 
 
 @contextlib.asynccontextmanager
@@ -233,6 +230,127 @@ async def migrate_postgres(
 # -- asyncio side ------------------------------------------------------------------
 
 
+@final
+class _Connections:
+    """The store's connections (asyncio side): taken from asyncpg's pool once, then kept
+    between calls while they stay clean.
+
+    Why not `pool.acquire()` per call: asyncpg's acquire and release cost a
+    timer each (the acquire's and release's timeouts), a task (release runs
+    under `asyncio.shield`), the reset hooks and the idle timer's rearming;
+    with the timers' heap that was about a fifth of the asyncio thread's
+    instructions per stored batch (docs/benchmarks.md, "Issue #15, session 10").
+    Here a call that finds a kept connection idle takes it with a `list.pop`
+    and puts it back with an `append`.
+
+    Guarantees: at most the pool's `max_size` connections are in use or kept;
+    a call waits at most `acquire_timeout` seconds for one (`TimeoutError`).
+    A connection goes back to asyncpg's pool, which resets it (rolling back
+    whatever a cancellation left open) or replaces it if it is broken,
+    whenever its call raised or was cancelled, when it is left inside a
+    transaction or closed, and when it stayed unused for `IDLE_SECONDS` (checked
+    when a call takes a connection: a store that gets no calls keeps them).
+    Waiting calls are served in order. Not thread-safe: the loop's thread only.
+    """
+
+    def __init__(self, pool: Any, acquire_timeout: float) -> None:
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+        self._max = pool.get_max_size()
+        self._taken = 0
+        """Connections taken from the pool (in use or kept idle)."""
+        self._idle: list[tuple[Conn, float]] = []
+        """Kept connections not in use, with when each was last put back, oldest first."""
+        self._waiting: collections.deque[asyncio.Future[Conn | None]] = collections.deque()
+        """Calls waiting for a connection (or for a free place, given as None), in order."""
+
+    async def run(self, work: Work[T], transaction: bool) -> T:
+        """`work` on a connection, in a transaction if asked."""
+        conn = await self._take()
+        try:
+            if not transaction:
+                result = await work(conn)
+            else:
+                async with conn.transaction():
+                    result = await work(conn)
+        except BaseException:
+            await self._give_back(conn)
+            raise
+        if conn.is_in_transaction() or conn.is_closed():
+            await self._give_back(conn)
+        else:
+            self._hand_over(conn)
+        return result
+
+    async def _take(self) -> Conn:
+        idle = self._idle
+        while idle:
+            conn, _ = idle.pop()
+            if idle and asyncio.get_running_loop().time() - idle[0][1] >= IDLE_SECONDS:
+                await self._expire()
+            if not conn.is_closed():
+                return conn
+            await self._give_back(conn)  # lost while idle: the pool replaces it
+        if self._taken < self._max:
+            self._taken += 1
+            return await self._acquire()
+        # Every connection is in use: wait for one to be put back (or its place freed).
+        waiter: asyncio.Future[Conn | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            async with asyncio.timeout(self._acquire_timeout):
+                conn = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._hand_over(waiter.result())  # given as this call gave up: pass it on
+            else:
+                waiter.cancel()
+            raise
+        return conn if conn is not None else await self._acquire()
+
+    async def _acquire(self) -> Conn:
+        """A connection from asyncpg's pool, for a place already counted in `_taken`."""
+        try:
+            return await self._pool.acquire(timeout=self._acquire_timeout)
+        except BaseException:
+            self._hand_over(None)
+            raise
+
+    def _hand_over(self, conn: Conn | None) -> None:
+        """Give `conn` (or, with None, a free place) to the first call waiting; else keep
+        `conn` idle (or free the place)."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        if conn is None:
+            self._taken -= 1
+        else:
+            self._idle.append((conn, asyncio.get_running_loop().time()))
+
+    async def _give_back(self, conn: Conn) -> None:
+        """Return `conn` to asyncpg's pool (which resets or replaces it); its place is free."""
+        try:
+            await self._pool.release(conn)
+        finally:
+            self._hand_over(None)
+
+    async def _expire(self) -> None:
+        """Give back the kept connections unused for `IDLE_SECONDS`."""
+        now = asyncio.get_running_loop().time()
+        while self._idle and now - self._idle[0][1] >= IDLE_SECONDS:
+            conn, _ = self._idle.pop(0)
+            await self._give_back(conn)
+
+    async def close(self) -> None:
+        """Give back every kept connection, then close the pool (calls in use finish first)."""
+        idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            await self._give_back(conn)
+        await self._pool.close()
+
+
 async def _create_pool(
     url: str, min_size: int, max_size: int, connect_timeout: float, command_timeout: float
 ) -> Any:
@@ -242,8 +360,9 @@ async def _create_pool(
         max_size=max_size,
         timeout=connect_timeout,
         command_timeout=command_timeout,
-        # Idle connections are closed after a while and reopened on demand.
-        max_inactive_connection_lifetime=300.0,
+        # Connections given back idle (`_Connections`) are closed after a while and
+        # reopened on demand.
+        max_inactive_connection_lifetime=IDLE_SECONDS,
         reset=_keep_session,
     )
 
