@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -435,6 +436,64 @@ async def test_a_connection_kept_unused_too_long_goes_back_to_the_pool(
         # The next call keeps the one it took and gives back every other (unused since).
         assert await store.last_seq(room.id) == 0
         assert pool.get_size() - pool.get_idle_size() == 1
+
+
+async def test_a_call_longer_than_the_command_timeout_is_unavailable_and_cleaned_up(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    name, url = database
+    async with open_postgres_store(url, max_size=1, command_timeout=0.5) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        async with raw_connection(url) as (bridge, holder):
+            # Another client holds the room's row lock: the append waits for it.
+            transaction = holder.transaction()
+            await bridge.run(transaction.start)
+            await bridge.run(
+                holder.execute, "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room.id
+            )
+            started = trio.current_time()
+            with trio.fail_after(10), pytest.raises(StoreUnavailable, match="timed out"):
+                await store.append_messages(room.id, texts(ada, "late"))
+            assert 0.5 <= trio.current_time() - started < 3
+            states = await pg_server.apsql(
+                "SELECT state FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state <> 'idle'",
+                name,
+            )
+            assert states.splitlines() == ["idle in transaction"]  # the holder only
+            await bridge.run(transaction.rollback)
+        [appended] = await store.append_messages(room.id, texts(ada, "after"))
+        assert (appended.message.seq, appended.duplicate) == (1, False)
+
+
+async def test_statements_arm_no_timer_each(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncpg's command_timeout armed and cancelled a timer per statement; one watchdog
+    # timer, armed at most once per period while calls run, bounds them instead.
+    _, url = database
+    armed = 0
+    call_at = asyncio.BaseEventLoop.call_at
+
+    def counting(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> Any:
+        nonlocal armed
+        armed += 1
+        return call_at(self, *args, **kwargs)
+
+    async with open_postgres_store(url, max_size=1) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        # Prepared once (asyncpg arms a timer per statement it caches, not per run).
+        await store.append_messages(room.id, texts(ada, "first"))
+        await store.last_seq(room.id)
+        monkeypatch.setattr(asyncio.BaseEventLoop, "call_at", counting)
+        started = trio.current_time()
+        for i in range(20):
+            await store.append_messages(room.id, texts(ada, f"c{i}"))
+            await store.last_seq(room.id)
+        # 40 calls: the watchdog's period is a second here.
+        assert armed <= 2 + trio.current_time() - started < 20
 
 
 # -- odds and ends --------------------------------------------------------------------

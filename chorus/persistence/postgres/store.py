@@ -76,9 +76,9 @@ class PostgresStore(StoreOnSql):
 
     _full_text = TSVECTOR
 
-    def __init__(self, pool: Any, bridge: AsyncioBridge, url: str, acquire_timeout: float) -> None:
+    def __init__(self, pool: Any, bridge: AsyncioBridge, url: str, command_timeout: float) -> None:
         self._pool = pool
-        self._connections = _Connections(pool, acquire_timeout)
+        self._connections = _Connections(pool, command_timeout)
         self._bridge = bridge
         self._closed = False
         self.url: Final = redact_url(url)
@@ -196,8 +196,9 @@ async def open_postgres_store(
     loop (in a thread of its own) for the block's lifetime. Raises
     `StoreUnavailable` if the database cannot be reached within
     `connect_timeout` seconds, `SchemaTooNew` if a newer Chorus migrated it.
-    Statements (and waits for a free connection) longer than
-    `command_timeout` seconds raise `StoreUnavailable`.
+    A call whose statements take longer than `command_timeout` seconds in
+    all (give or take an eighth of it, at most a second), or that waits
+    that long for a free connection, raises `StoreUnavailable`.
     """
     async with open_asyncio_bridge() as bridge:
         with translate_errors(redact_url(url)):
@@ -205,7 +206,7 @@ async def open_postgres_store(
             pool = await bridge.run(
                 _create_pool, url, min_size, max_size, connect_timeout, command_timeout
             )
-        store = PostgresStore(pool, bridge, url, acquire_timeout=command_timeout)
+        store = PostgresStore(pool, bridge, url, command_timeout=command_timeout)
         try:
             yield store
         finally:
@@ -241,10 +242,15 @@ class _Connections:
     with the timers' heap that was about a fifth of the asyncio thread's
     instructions per stored batch (docs/benchmarks.md, "Issue #15, session 10").
     Here a call that finds a kept connection idle takes it with a `list.pop`
-    and puts it back with an `append`.
+    and puts it back with an `append`. For the same reason the pool's
+    connections have no `command_timeout` (asyncpg arms and cancels a timer
+    per statement): one watchdog timer, armed while calls run, cancels the
+    calls that ran longer than `timeout` seconds, which then raise `TimeoutError`.
 
     Guarantees: at most the pool's `max_size` connections are in use or kept;
-    a call waits at most `acquire_timeout` seconds for one (`TimeoutError`).
+    a call waits at most `timeout` seconds for one, and its statements take at
+    most `timeout` seconds in all, give or take the watchdog's period (an eighth
+    of `timeout`, at most a second), or it raises `TimeoutError`.
     A connection goes back to asyncpg's pool, which resets it (rolling back
     whatever a cancellation left open) or replaces it if it is broken,
     whenever its call raised or was cancelled, when it is left inside a
@@ -253,9 +259,15 @@ class _Connections:
     Waiting calls are served in order. Not thread-safe: the loop's thread only.
     """
 
-    def __init__(self, pool: Any, acquire_timeout: float) -> None:
+    def __init__(self, pool: Any, timeout: float) -> None:
         self._pool = pool
-        self._acquire_timeout = acquire_timeout
+        self._acquire_timeout = self._timeout = timeout
+        self._period = min(1.0, timeout / 8)
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        """The calls running on a connection, with when each must have finished."""
+        self._timed_out: set[asyncio.Task[Any]] = set()
+        """Those the watchdog cancelled."""
+        self._watchdog: asyncio.TimerHandle | None = None
         self._max = pool.get_max_size()
         self._taken = 0
         """Connections taken from the pool (in use or kept idle)."""
@@ -267,20 +279,53 @@ class _Connections:
     async def run(self, work: Work[T], transaction: bool) -> T:
         """`work` on a connection, in a transaction if asked."""
         conn = await self._take()
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        self._deadlines[task] = loop.time() + self._timeout
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self._period, self._watch)
         try:
             if not transaction:
                 result = await work(conn)
             else:
                 async with conn.transaction():
                     result = await work(conn)
+        except asyncio.CancelledError:
+            del self._deadlines[task]
+            await self._give_back(conn)
+            if task in self._timed_out:
+                self._timed_out.discard(task)
+                task.uncancel()
+                raise TimeoutError(f"a call ran longer than {self._timeout} s") from None
+            raise
         except BaseException:
+            del self._deadlines[task]
             await self._give_back(conn)
             raise
+        del self._deadlines[task]
+        if task in self._timed_out:
+            # Cancelled by the watchdog as it finished: take the cancellation here, or the
+            # task would end cancelled whatever it returned.
+            self._timed_out.discard(task)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0)
+            task.uncancel()
         if conn.is_in_transaction() or conn.is_closed():
             await self._give_back(conn)
         else:
             self._hand_over(conn)
         return result
+
+    def _watch(self) -> None:
+        """Cancel the calls past their deadline; armed again while calls run."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for task, deadline in self._deadlines.items():
+            if deadline <= now and task not in self._timed_out:
+                self._timed_out.add(task)
+                task.cancel()
+        self._watchdog = loop.call_later(self._period, self._watch) if self._deadlines else None
 
     async def _take(self) -> Conn:
         idle = self._idle
@@ -359,7 +404,8 @@ async def _create_pool(
         min_size=min_size,
         max_size=max_size,
         timeout=connect_timeout,
-        command_timeout=command_timeout,
+        # No per-statement timer: `_Connections`' watchdog bounds each call instead.
+        command_timeout=None,
         # Connections given back idle (`_Connections`) are closed after a while and
         # reopened on demand.
         max_inactive_connection_lifetime=IDLE_SECONDS,
