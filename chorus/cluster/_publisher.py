@@ -8,10 +8,6 @@ time goes"). Here `publish` appends the encoded `PUBLISH` to a buffer and
 returns; one writer task sends everything buffered with one `send_all` (what
 the room actors queued during one pass of trio's scheduler goes out
 together), and one reader task counts Redis's replies, which come in order.
-The reader waits without a cancel scope of its own (a scope with a deadline
-per read cost more than the read, docs/benchmarks.md "Issue #15, session
-10"): a watchdog task looks every quarter of the timeout whether Redis has
-left publications unanswered for too long.
 
 Nobody waits for a publication: the bus is at most once, and readers repair
 what they miss from the store (`Bus.publish`). So the replies only tell that
@@ -19,6 +15,8 @@ the connection is alive and how many publications are still unanswered.
 """
 
 from __future__ import annotations
+
+import math
 
 import structlog
 import trio
@@ -74,10 +72,7 @@ class RespPublisher:
         self._queued = trio.Event()
         """Set when the first publication is queued into an empty buffer."""
         self._answers = trio.CancelScope()
-        """Around the reader's loop: the watchdog cancels it when Redis is too slow."""
-        self._waiting_since = 0.0
-        """Since when (trio's clock) Redis has given no reply while some are due: when the
-        first unanswered publication was sent, or the latest reply came."""
+        """The reader's wait for replies: its deadline is when Redis is too slow."""
         self._drained = trio.Event()
         self._drained.set()
         self.dropped = 0
@@ -128,10 +123,8 @@ class RespPublisher:
             task_status.started()
             task_status = trio.TASK_STATUS_IGNORED
             try:
-                self._answers = trio.CancelScope()
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write, stream, nursery.cancel_scope)
-                    nursery.start_soon(self._watch)
                     try:
                         await self._read(stream)
                     except _FAILURES as exc:
@@ -157,7 +150,7 @@ class RespPublisher:
                 data, count = self._unsent, self._unsent_count
                 self._unsent, self._unsent_count = bytearray(), 0
                 if not self._unanswered:  # the clock for Redis's answer starts now
-                    self._waiting_since = trio.current_time()
+                    self._answers.deadline = trio.current_time() + self._timeout
                 self._unanswered += count
                 await stream.send_all(data)
         except (OSError, trio.BrokenResourceError) as exc:
@@ -165,35 +158,26 @@ class RespPublisher:
             connection.cancel()
 
     async def _read(self, stream: trio.abc.Stream) -> None:
-        """Count Redis's replies (within `_answers`, new for each connection); raises when
-        the connection ends, or when publications stay unanswered for `timeout` seconds
-        without any reply coming (noticed by `_watch` within a quarter of `timeout` more)."""
+        """Count Redis's replies; raises when the connection ends, or when publications
+        stay unanswered for `timeout` seconds without any reply coming."""
         buffer = bytearray()
-        with self._answers:
-            while True:
-                data = await stream.receive_some(READ_SIZE)
-                if not data:
-                    raise trio.BrokenResourceError("Redis closed the connection")
-                buffer += data
-                replies, used = parse_replies(buffer)
-                del buffer[:used]
-                if replies:
-                    self._waiting_since = trio.current_time()
-                refused = [reply for reply in replies if isinstance(reply, ReplyError)]
-                if refused:
-                    self._drop(len(refused))
-                    _log.warning("bus.publish_refused", count=len(refused), error=str(refused[0]))
-                self._unanswered -= len(replies)
-                self._check_drained()
-        raise trio.TooSlowError(f"Redis did not answer within {self._timeout} s")
-
-    async def _watch(self) -> None:
-        """Cancel `_answers` once Redis has left publications unanswered for `timeout`."""
         while True:
-            await trio.sleep(self._timeout / 4)
-            if self._unanswered and trio.current_time() - self._waiting_since >= self._timeout:
-                self._answers.cancel()
-                return
+            deadline = trio.current_time() + self._timeout if self._unanswered else math.inf
+            with trio.CancelScope(deadline=deadline) as self._answers:
+                data = await stream.receive_some(READ_SIZE)
+            if self._answers.cancelled_caught:
+                raise trio.TooSlowError(f"Redis did not answer within {self._timeout} s")
+            if not data:
+                raise trio.BrokenResourceError("Redis closed the connection")
+            buffer += data
+            replies, used = parse_replies(buffer)
+            del buffer[:used]
+            refused = [reply for reply in replies if isinstance(reply, ReplyError)]
+            if refused:
+                self._drop(len(refused))
+                _log.warning("bus.publish_refused", count=len(refused), error=str(refused[0]))
+            self._unanswered -= len(replies)
+            self._check_drained()
 
     def _drop_unsent(self) -> None:
         _log.warning("bus.publish_failed", error="Redis away", unsent=self._unsent_count)
