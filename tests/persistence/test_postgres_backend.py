@@ -28,6 +28,7 @@ from chorus.persistence.postgres.bridge import AsyncioBridge, open_asyncio_bridg
 from chorus.persistence.postgres.schema import migrate, schema_version
 from tests.persistence.helpers import T0, make_room, make_user, texts
 from tests.pgserver import PgServer
+from tests.polling import until
 from tests.ports import free_port
 
 LATEST = load_migrations("postgres")[-1].version
@@ -494,6 +495,51 @@ async def test_statements_arm_no_timer_each(
             await store.last_seq(room.id)
         # 40 calls: the watchdog's period is a second here.
         assert armed <= 2 + trio.current_time() - started < 20
+
+
+async def test_closing_waits_for_the_calls_in_progress_and_then_completes(
+    database: tuple[str, str],
+) -> None:
+    _, url = database
+    async with open_postgres_store(url, max_size=2) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        async with raw_connection(url) as (bridge, holder):
+            transaction = holder.transaction()
+            await bridge.run(transaction.start)
+            await bridge.run(
+                holder.execute, "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room.id
+            )
+            results: list[int] = []
+
+            async def append() -> None:
+                [appended] = await store.append_messages(room.id, texts(ada, "slow"))
+                results.append(appended.message.seq)
+
+            closed = trio.Event()
+
+            async def close() -> None:
+                await store.aclose()
+                closed.set()
+
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(append)
+                    # The append is waiting for the row lock on its connection.
+                    await until(lambda: _waiting_for_a_lock(bridge, holder))
+                    nursery.start_soon(close)
+                    await bridge.run(transaction.rollback)
+                    await closed.wait()
+            assert results == [1]
+
+
+async def _waiting_for_a_lock(bridge: AsyncioBridge, holder: Any) -> bool:
+    found = await bridge.run(
+        holder.fetchval,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock'",
+    )
+    return bool(found)
 
 
 # -- odds and ends --------------------------------------------------------------------

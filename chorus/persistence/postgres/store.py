@@ -268,6 +268,9 @@ class _Connections:
         self._timed_out: set[asyncio.Task[Any]] = set()
         """Those the watchdog cancelled."""
         self._watchdog: asyncio.TimerHandle | None = None
+        self._closing = False
+        """Set by `close`: connections of the calls still running go back to the pool, which
+        waits for them before it closes."""
         self._max = pool.get_max_size()
         self._taken = 0
         """Connections taken from the pool (in use or kept idle)."""
@@ -311,7 +314,7 @@ class _Connections:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.sleep(0)
             task.uncancel()
-        if conn.is_in_transaction() or conn.is_closed():
+        if self._closing or conn.is_in_transaction() or conn.is_closed():
             await self._give_back(conn)
         else:
             self._hand_over(conn)
@@ -390,6 +393,7 @@ class _Connections:
 
     async def close(self) -> None:
         """Give back every kept connection, then close the pool (calls in use finish first)."""
+        self._closing = True
         idle, self._idle = self._idle, []
         for conn, _ in idle:
             await self._give_back(conn)
