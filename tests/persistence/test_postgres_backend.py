@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from chorus.persistence.postgres.bridge import AsyncioBridge, open_asyncio_bridg
 from chorus.persistence.postgres.schema import migrate, schema_version
 from tests.persistence.helpers import T0, make_room, make_user, texts
 from tests.pgserver import PgServer
+from tests.polling import until
 from tests.ports import free_port
 
 LATEST = load_migrations("postgres")[-1].version
@@ -366,6 +368,178 @@ async def test_a_transaction_cancelled_in_flight_is_rolled_back_and_the_pool_sta
         # The one pooled connection works, outside any leftover transaction.
         assert await store.advance_read_seq(room.id, ada.id, 1) == 1
         assert await store.advance_read_seq(room.id, ada.id, 2) == 2
+
+
+# -- connections ----------------------------------------------------------------------
+
+
+async def test_calls_one_after_another_keep_one_connection_out_of_the_pool(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncpg's acquire and release cost timers and a task per call: a connection is
+    # taken once and kept while it stays clean.
+    _, url = database
+    acquired = 0
+    acquire = asyncpg.Pool.acquire
+
+    def counting(self: asyncpg.Pool, **kwargs: Any) -> Any:
+        nonlocal acquired
+        acquired += 1
+        return acquire(self, **kwargs)
+
+    async with open_postgres_store(url, max_size=3) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        monkeypatch.setattr(asyncpg.Pool, "acquire", counting)
+        for i in range(20):
+            await store.append_messages(room.id, texts(ada, f"c{i}"))
+            assert await store.last_seq(room.id) == i + 1
+        assert acquired == 0
+        # An error gives its connection back to the pool (which resets it); the next
+        # call takes one from there again.
+        with pytest.raises(StoreError):
+            await store.append_messages("r_doesnotexist0000", texts(ada, "lost"))
+        assert await store.last_seq(room.id) == 20
+        assert acquired == 1
+
+
+async def test_more_callers_than_connections_wait_their_turn_and_all_succeed(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    name, url = database
+    async with open_postgres_store(url, min_size=1, max_size=2) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        async with trio.open_nursery() as nursery:
+            for task in range(30):
+                nursery.start_soon(store.append_messages, room.id, texts(ada, f"t{task}"))
+        assert await store.last_seq(room.id) == 30
+        sessions = await pg_server.apsql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()",
+            name,
+        )
+        assert int(sessions) <= 2
+
+
+async def test_a_connection_kept_unused_too_long_goes_back_to_the_pool(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, url = database
+    monkeypatch.setattr("chorus.persistence.postgres.store.IDLE_SECONDS", 0.0)
+    async with open_postgres_store(url, min_size=1, max_size=3) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        async with trio.open_nursery() as nursery:  # several connections kept at once
+            for _ in range(6):
+                nursery.start_soon(store.last_seq, room.id)
+        pool: Any = store._pool
+        # The next call keeps the one it took and gives back every other (unused since).
+        assert await store.last_seq(room.id) == 0
+        assert pool.get_size() - pool.get_idle_size() == 1
+
+
+async def test_a_call_longer_than_the_command_timeout_is_unavailable_and_cleaned_up(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    name, url = database
+    async with open_postgres_store(url, max_size=1, command_timeout=0.5) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        async with raw_connection(url) as (bridge, holder):
+            # Another client holds the room's row lock: the append waits for it.
+            transaction = holder.transaction()
+            await bridge.run(transaction.start)
+            await bridge.run(
+                holder.execute, "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room.id
+            )
+            started = trio.current_time()
+            with trio.fail_after(10), pytest.raises(StoreUnavailable, match="timed out"):
+                await store.append_messages(room.id, texts(ada, "late"))
+            assert 0.5 <= trio.current_time() - started < 3
+            states = await pg_server.apsql(
+                "SELECT state FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state <> 'idle'",
+                name,
+            )
+            assert states.splitlines() == ["idle in transaction"]  # the holder only
+            await bridge.run(transaction.rollback)
+        [appended] = await store.append_messages(room.id, texts(ada, "after"))
+        assert (appended.message.seq, appended.duplicate) == (1, False)
+
+
+async def test_statements_arm_no_timer_each(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncpg's command_timeout armed and cancelled a timer per statement; one watchdog
+    # timer, armed at most once per period while calls run, bounds them instead.
+    _, url = database
+    armed = 0
+    call_at = asyncio.BaseEventLoop.call_at
+
+    def counting(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> Any:
+        nonlocal armed
+        armed += 1
+        return call_at(self, *args, **kwargs)
+
+    async with open_postgres_store(url, max_size=1) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        # Prepared once (asyncpg arms a timer per statement it caches, not per run).
+        await store.append_messages(room.id, texts(ada, "first"))
+        await store.last_seq(room.id)
+        monkeypatch.setattr(asyncio.BaseEventLoop, "call_at", counting)
+        started = trio.current_time()
+        for i in range(20):
+            await store.append_messages(room.id, texts(ada, f"c{i}"))
+            await store.last_seq(room.id)
+        # 40 calls: the watchdog's period is a second here.
+        assert armed <= 2 + trio.current_time() - started < 20
+
+
+async def test_closing_waits_for_the_calls_in_progress_and_then_completes(
+    database: tuple[str, str],
+) -> None:
+    _, url = database
+    async with open_postgres_store(url, max_size=2) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        async with raw_connection(url) as (bridge, holder):
+            transaction = holder.transaction()
+            await bridge.run(transaction.start)
+            await bridge.run(
+                holder.execute, "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room.id
+            )
+            results: list[int] = []
+
+            async def append() -> None:
+                [appended] = await store.append_messages(room.id, texts(ada, "slow"))
+                results.append(appended.message.seq)
+
+            closed = trio.Event()
+
+            async def close() -> None:
+                await store.aclose()
+                closed.set()
+
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(append)
+                    # The append is waiting for the row lock on its connection.
+                    await until(lambda: _waiting_for_a_lock(bridge, holder))
+                    nursery.start_soon(close)
+                    await bridge.run(transaction.rollback)
+                    await closed.wait()
+            assert results == [1]
+
+
+async def _waiting_for_a_lock(bridge: AsyncioBridge, holder: Any) -> bool:
+    found = await bridge.run(
+        holder.fetchval,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock'",
+    )
+    return bool(found)
 
 
 # -- odds and ends --------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """`PostgresStore`: the shared `Store` of a cluster, asyncpg behind the asyncio bridge.
 
-Every call crosses the bridge (`bridge.py`), takes a pooled connection and
-runs one transaction of `roles/` there (`dialect.execute` runs its
-statements), or the append of `append.py`; `errors.py` translates what the
-driver raises into `StoreError`s.
+Every call crosses the bridge (`bridge.py`), takes a connection
+(`_Connections`) and runs one transaction of `roles/` there
+(`dialect.execute` runs its statements), or the append of `append.py`;
+`errors.py` translates what the driver raises into `StoreError`s.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -40,6 +42,10 @@ DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 DEFAULT_COMMAND_TIMEOUT: Final = 15.0
 """Seconds one statement (or waiting for a pooled connection) may take before `StoreUnavailable`."""
 
+IDLE_SECONDS: Final = 150.0
+"""A connection unused this long goes back to asyncpg's pool, which closes it after as long
+again unused (it is reopened on demand)."""
+
 # A write that stores an event under a (sender, client id) that another
 # transaction stored in another room meanwhile runs again (see `_retrying`); more
 # than this many collisions in a row is not a race.
@@ -70,9 +76,9 @@ class PostgresStore(StoreOnSql):
 
     _full_text = TSVECTOR
 
-    def __init__(self, pool: Any, bridge: AsyncioBridge, url: str, acquire_timeout: float) -> None:
+    def __init__(self, pool: Any, bridge: AsyncioBridge, url: str, command_timeout: float) -> None:
         self._pool = pool
-        self._acquire_timeout = acquire_timeout
+        self._connections = _Connections(pool, command_timeout)
         self._bridge = bridge
         self._closed = False
         self.url: Final = redact_url(url)
@@ -159,16 +165,7 @@ class PostgresStore(StoreOnSql):
         if self._closed:
             raise StoreUnavailable(f"{self.url}: the store is closed")
         with translate_errors(self.url):
-            return await self._bridge.run(self._on_connection, work, transaction)
-
-    async def _on_connection(self, work: Work[T], transaction: bool) -> T:
-        # asyncio side. Pool.acquire waits at most the command timeout for a free
-        # (or newly connected) connection; release rolls back anything left open.
-        async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
-            if not transaction:
-                return await work(conn)
-            async with conn.transaction():
-                return await work(conn)
+            return await self._bridge.run(self._connections.run, work, transaction)
 
     async def aclose(self) -> None:
         """Close the pool; calls in progress finish first, later calls raise `StoreUnavailable`.
@@ -180,7 +177,7 @@ class PostgresStore(StoreOnSql):
             return
         self._closed = True
         with translate_errors(self.url):
-            await self._bridge.run(self._pool.close)
+            await self._bridge.run(self._connections.close)
 
 
 @contextlib.asynccontextmanager
@@ -199,8 +196,9 @@ async def open_postgres_store(
     loop (in a thread of its own) for the block's lifetime. Raises
     `StoreUnavailable` if the database cannot be reached within
     `connect_timeout` seconds, `SchemaTooNew` if a newer Chorus migrated it.
-    Statements (and waits for a free connection) longer than
-    `command_timeout` seconds raise `StoreUnavailable`.
+    A call whose statements take longer than `command_timeout` seconds in
+    all (give or take an eighth of it, at most a second), or that waits
+    that long for a free connection, raises `StoreUnavailable`.
     """
     async with open_asyncio_bridge() as bridge:
         with translate_errors(redact_url(url)):
@@ -208,7 +206,7 @@ async def open_postgres_store(
             pool = await bridge.run(
                 _create_pool, url, min_size, max_size, connect_timeout, command_timeout
             )
-        store = PostgresStore(pool, bridge, url, acquire_timeout=command_timeout)
+        store = PostgresStore(pool, bridge, url, command_timeout=command_timeout)
         try:
             yield store
         finally:
@@ -233,6 +231,175 @@ async def migrate_postgres(
 # -- asyncio side ------------------------------------------------------------------
 
 
+@final
+class _Connections:
+    """The store's connections (asyncio side): taken from asyncpg's pool once, then kept
+    between calls while they stay clean.
+
+    Why not `pool.acquire()` per call: asyncpg's acquire and release cost a
+    timer each (the acquire's and release's timeouts), a task (release runs
+    under `asyncio.shield`), the reset hooks and the idle timer's rearming;
+    with the timers' heap that was about a fifth of the asyncio thread's
+    instructions per stored batch (docs/benchmarks.md, "Issue #15, session 10").
+    Here a call that finds a kept connection idle takes it with a `list.pop`
+    and puts it back with an `append`. For the same reason the pool's
+    connections have no `command_timeout` (asyncpg arms and cancels a timer
+    per statement): one watchdog timer, armed while calls run, cancels the
+    calls that ran longer than `timeout` seconds, which then raise `TimeoutError`.
+
+    Guarantees: at most the pool's `max_size` connections are in use or kept;
+    a call waits at most `timeout` seconds for one, and its statements take at
+    most `timeout` seconds in all, give or take the watchdog's period (an eighth
+    of `timeout`, at most a second), or it raises `TimeoutError`.
+    A connection goes back to asyncpg's pool, which resets it (rolling back
+    whatever a cancellation left open) or replaces it if it is broken,
+    whenever its call raised or was cancelled, when it is left inside a
+    transaction or closed, and when it stayed unused for `IDLE_SECONDS` (checked
+    when a call takes a connection: a store that gets no calls keeps them).
+    Waiting calls are served in order. Not thread-safe: the loop's thread only.
+    """
+
+    def __init__(self, pool: Any, timeout: float) -> None:
+        self._pool = pool
+        self._acquire_timeout = self._timeout = timeout
+        self._period = min(1.0, timeout / 8)
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        """The calls running on a connection, with when each must have finished."""
+        self._timed_out: set[asyncio.Task[Any]] = set()
+        """Those the watchdog cancelled."""
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._closing = False
+        """Set by `close`: connections of the calls still running go back to the pool, which
+        waits for them before it closes."""
+        self._max = pool.get_max_size()
+        self._taken = 0
+        """Connections taken from the pool (in use or kept idle)."""
+        self._idle: list[tuple[Conn, float]] = []
+        """Kept connections not in use, with when each was last put back, oldest first."""
+        self._waiting: collections.deque[asyncio.Future[Conn | None]] = collections.deque()
+        """Calls waiting for a connection (or for a free place, given as None), in order."""
+
+    async def run(self, work: Work[T], transaction: bool) -> T:
+        """`work` on a connection, in a transaction if asked."""
+        conn = await self._take()
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        self._deadlines[task] = loop.time() + self._timeout
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self._period, self._watch)
+        try:
+            if not transaction:
+                result = await work(conn)
+            else:
+                async with conn.transaction():
+                    result = await work(conn)
+        except asyncio.CancelledError:
+            del self._deadlines[task]
+            await self._give_back(conn)
+            if task in self._timed_out:
+                self._timed_out.discard(task)
+                task.uncancel()
+                raise TimeoutError(f"a call ran longer than {self._timeout} s") from None
+            raise
+        except BaseException:
+            del self._deadlines[task]
+            await self._give_back(conn)
+            raise
+        del self._deadlines[task]
+        if task in self._timed_out:
+            # Cancelled by the watchdog as it finished: take the cancellation here, or the
+            # task would end cancelled whatever it returned.
+            self._timed_out.discard(task)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0)
+            task.uncancel()
+        if self._closing or conn.is_in_transaction() or conn.is_closed():
+            await self._give_back(conn)
+        else:
+            self._hand_over(conn)
+        return result
+
+    def _watch(self) -> None:
+        """Cancel the calls past their deadline; armed again while calls run."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for task, deadline in self._deadlines.items():
+            if deadline <= now and task not in self._timed_out:
+                self._timed_out.add(task)
+                task.cancel()
+        self._watchdog = loop.call_later(self._period, self._watch) if self._deadlines else None
+
+    async def _take(self) -> Conn:
+        idle = self._idle
+        while idle:
+            conn, _ = idle.pop()
+            if idle and asyncio.get_running_loop().time() - idle[0][1] >= IDLE_SECONDS:
+                await self._expire()
+            if not conn.is_closed():
+                return conn
+            await self._give_back(conn)  # lost while idle: the pool replaces it
+        if self._taken < self._max:
+            self._taken += 1
+            return await self._acquire()
+        # Every connection is in use: wait for one to be put back (or its place freed).
+        waiter: asyncio.Future[Conn | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            async with asyncio.timeout(self._acquire_timeout):
+                conn = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._hand_over(waiter.result())  # given as this call gave up: pass it on
+            else:
+                waiter.cancel()
+            raise
+        return conn if conn is not None else await self._acquire()
+
+    async def _acquire(self) -> Conn:
+        """A connection from asyncpg's pool, for a place already counted in `_taken`."""
+        try:
+            return await self._pool.acquire(timeout=self._acquire_timeout)
+        except BaseException:
+            self._hand_over(None)
+            raise
+
+    def _hand_over(self, conn: Conn | None) -> None:
+        """Give `conn` (or, with None, a free place) to the first call waiting; else keep
+        `conn` idle (or free the place)."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        if conn is None:
+            self._taken -= 1
+        else:
+            self._idle.append((conn, asyncio.get_running_loop().time()))
+
+    async def _give_back(self, conn: Conn) -> None:
+        """Return `conn` to asyncpg's pool (which resets or replaces it); its place is free."""
+        try:
+            await self._pool.release(conn)
+        finally:
+            self._hand_over(None)
+
+    async def _expire(self) -> None:
+        """Give back the kept connections unused for `IDLE_SECONDS`."""
+        now = asyncio.get_running_loop().time()
+        while self._idle and now - self._idle[0][1] >= IDLE_SECONDS:
+            conn, _ = self._idle.pop(0)
+            await self._give_back(conn)
+
+    async def close(self) -> None:
+        """Give back every kept connection, then close the pool (calls in use finish first)."""
+        self._closing = True
+        idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            await self._give_back(conn)
+        await self._pool.close()
+
+
 async def _create_pool(
     url: str, min_size: int, max_size: int, connect_timeout: float, command_timeout: float
 ) -> Any:
@@ -241,9 +408,11 @@ async def _create_pool(
         min_size=min_size,
         max_size=max_size,
         timeout=connect_timeout,
-        command_timeout=command_timeout,
-        # Idle connections are closed after a while and reopened on demand.
-        max_inactive_connection_lifetime=300.0,
+        # No per-statement timer: `_Connections`' watchdog bounds each call instead.
+        command_timeout=None,
+        # Connections given back idle (`_Connections`) are closed after a while and
+        # reopened on demand.
+        max_inactive_connection_lifetime=IDLE_SECONDS,
         reset=_keep_session,
     )
 
