@@ -35,7 +35,9 @@ CONNECT_TIMEOUT = 5.0
 SUBSCRIBE_TIMEOUT = 5.0
 """Seconds `subscribe` waits for Redis to confirm before returning anyway."""
 KEEPALIVE = 5.0
-"""Seconds between `PING`s; a connection silent for three of them is reopened."""
+"""Seconds between `PING`s; a connection silent for `SILENT_PINGS` of them is reopened."""
+SILENT_PINGS = 3
+"""`PING`s in a row without anything read meanwhile after which the connection is reopened."""
 MAX_BACKOFF = 2.0
 """Longest wait between two connection attempts."""
 READ_SIZE = 65536
@@ -102,6 +104,8 @@ class RespSubscriber:
         self._acks: dict[bytes, list[trio.Event]] = {}
         self._stream: trio.abc.Stream | None = None
         self._sending = trio.Lock()  # a trio stream allows one sender at a time
+        self._reads = 0
+        """Reads of the socket so far (`_keep_alive` sees from it whether any came)."""
 
     async def subscribe(self, channel: str) -> None:
         """Subscribe, and return once Redis confirmed it (or after `SUBSCRIBE_TIMEOUT`, or
@@ -143,15 +147,10 @@ class RespSubscriber:
                         await self._send([b"SUBSCRIBE", *sorted(self._channels)])
                     task_status.started()
                     task_status = trio.TASK_STATUS_IGNORED
-                    nursery.start_soon(self._keep_alive)
+                    nursery.start_soon(self._keep_alive, nursery.cancel_scope)
                     try:
                         await self._read(stream)
-                    except (
-                        OSError,
-                        trio.TooSlowError,
-                        trio.BrokenResourceError,
-                        ReplyError,
-                    ) as exc:
+                    except (OSError, trio.BrokenResourceError, ReplyError) as exc:
                         _log.warning("bus.subscriber_lost", error=repr(exc))
                     nursery.cancel_scope.cancel()
             finally:
@@ -172,18 +171,31 @@ class RespSubscriber:
             return False
         return True
 
-    async def _keep_alive(self) -> None:
+    async def _keep_alive(self, connection: trio.CancelScope) -> None:
+        """`PING` every `KEEPALIVE` seconds; once `SILENT_PINGS` of them in a row brought
+        nothing (nor anything else), end the connection by cancelling `connection`.
+
+        The reader's own wait has no deadline: a cancel scope per read cost a node
+        ~50,000 instructions for every read of its peers' publications.
+        """
+        reads, silent = self._reads, 0
         while True:
             await trio.sleep(KEEPALIVE)
+            silent = silent + 1 if self._reads == reads else 0
+            reads = self._reads
+            if silent >= SILENT_PINGS:
+                _log.warning("bus.subscriber_lost", error=f"silent for {silent} keep-alives")
+                connection.cancel()
+                return
             await self._send([b"PING"])
 
     async def _read(self, stream: trio.abc.Stream) -> None:
         """Dispatch every complete reply of each read, in order; raises when the connection
-        ends or stays silent for three keep-alives."""
+        ends (`_keep_alive` ends it when it stays silent)."""
         buffer = bytearray()
         while True:
-            with trio.fail_after(3 * KEEPALIVE):
-                data = await stream.receive_some(READ_SIZE)
+            data = await stream.receive_some(READ_SIZE)
+            self._reads += 1
             if not data:
                 raise trio.BrokenResourceError("Redis closed the connection")
             buffer += data
