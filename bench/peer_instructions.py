@@ -16,7 +16,7 @@ and its `Heard` handling, the frames and the broadcast.
 Run it under `valgrind --tool=callgrind` twice, with `--rounds K` and with
 `--rounds 0`, and divide the difference by K*P publications (Redis is
 another process, not traced). See docs/benchmarks.md, "Issue #15, session
-10: a peer's publication".
+10: a peer's publication, and the append's earlier events".
 """
 
 from __future__ import annotations
