@@ -80,7 +80,8 @@ class Member:
         return self.send_frame(payload)
 
     def send_frame(self, frames: bytes) -> bool:
-        self._counter.add()
+        # One call may carry several events' frames (`RoomActor._broadcast_all`).
+        self._counter.add(frames.count(b'"seq":'))
         return True
 
     def close(self, code: int, reason: str) -> None:
@@ -88,7 +89,7 @@ class Member:
 
 
 class Counter:
-    """Frames sent to members; `reached` once `expected` are in."""
+    """Events sent to members; `reached` once `expected` are in."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -101,8 +102,8 @@ class Counter:
             self.reached.set()
         return self.reached
 
-    def add(self) -> None:
-        self.count += 1
+    def add(self, frames: int) -> None:
+        self.count += frames
         if self.count >= self.expected:
             self.reached.set()
 
