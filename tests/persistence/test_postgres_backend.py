@@ -193,6 +193,50 @@ async def test_two_nodes_appending_to_one_room_keep_seqs_contiguous_and_unique(
         assert await one.last_seq(room.id) == total
 
 
+async def test_an_append_after_other_nodes_appends_reads_them_back_in_its_own_statement(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node that knows a room up to seq 1 appends after another node stored 2-4: the
+    standings read and the append (which returns 2-4 with the batch, migration 15) are
+    the whole batch's statements; a separate read of 2-4 made it three. Fewer than
+    `EARLIER_LIMIT` are asked for when fewer lie in between; all duplicates, none."""
+    _, url = database
+    statements: list[str] = []  # appended in the store's asyncio thread
+    create_pool = asyncpg.create_pool
+
+    def logged_pool(*args: Any, **kwargs: Any) -> Any:
+        async def log_queries(conn: Any) -> None:
+            conn.add_query_logger(lambda logged: statements.append(logged.query))
+
+        return create_pool(*args, init=log_queries, **kwargs)
+
+    monkeypatch.setattr(asyncpg, "create_pool", logged_pool)
+    async with open_postgres_store(url) as here, open_postgres_store(url) as there:
+        ada = await make_user(here, "ada")
+        room = await make_room(here, ada)
+        await here.append_messages(room.id, texts(ada, "here-1"))
+        for name in ["there-2", "there-3", "there-4"]:
+            await there.append_messages(room.id, texts(ada, name))
+
+        def admit(user_id: str, found: object) -> Exception | None:
+            return None
+
+        statements.clear()
+        stored = await here.append_admitted(room.id, texts(ada, "here-5"), admit, T0, known=1)
+        assert [r.message.seq for r in stored.results if not isinstance(r, Exception)] == [5]
+        assert [(m.seq, m.client_id) for m in stored.earlier] == [
+            (2, "there-2"),
+            (3, "there-3"),
+            (4, "there-4"),
+        ]
+        assert len(statements) == 2
+        assert "chorus_append_messages" in statements[1]
+        retried = await here.append_admitted(room.id, texts(ada, "here-5"), admit, T0, known=1)
+        assert retried.earlier == []  # nothing new was stored: nothing to read before it
+        plain = await here.append_messages(room.id, texts(ada, "here-6"))
+        assert [r.message.seq for r in plain] == [6]
+
+
 async def test_one_client_id_sent_to_two_rooms_on_two_nodes_at_once_is_stored_once(
     database: tuple[str, str],
 ) -> None:

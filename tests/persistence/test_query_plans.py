@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from chorus.persistence import migrate_postgres, migrate_sqlite
 from chorus.persistence._sql import Query, Rows, run_async
@@ -194,12 +195,16 @@ async def test_postgres_batch_standings_are_one_statement_planned_once(
     assert plans["generic_plans"] == 41 - plans["custom_plans"]
 
 
-async def test_postgres_appends_of_one_message_keep_the_generic_plan(pg_server: PgServer) -> None:
+@pytest.mark.parametrize("known", [(), (0,)], ids=["version 2", "version 3"])
+async def test_postgres_appends_of_one_message_keep_the_generic_plan(
+    pg_server: PgServer, known: tuple[int, ...]
+) -> None:
     """PL/pgSQL re-plans a statement on every call while a plan for the actual arguments
     looks cheaper than its generic plan: appends of one message (the arrays' length shows
     in the estimates) were planned again on every call, more CPU than running them. Since
     migration 14 the append's statements keep their generic plan (auto_explain shows each
-    run's plan: a custom one has the batch's values in it)."""
+    run's plan: a custom one has the batch's values in it); so do version 3's (migration
+    15, with the caller's known seq), its read of the earlier events included."""
     _, url = await pg_server.new_database()
     await migrate_postgres(url)
 
@@ -219,16 +224,20 @@ async def test_postgres_appends_of_one_message_keep_the_generic_plan(pg_server: 
                 "SET auto_explain.log_verbose = on;"
                 "SET auto_explain.log_level = notice"
             )
+            arguments = ", ".join(f"${n}" for n in range(1, 8 + len(known)))
             for sent in range(10):
                 await conn.fetch(
-                    "SELECT * FROM chorus_append_messages($1, $2, $3, $4, $5, $6, $7)",
-                    "r_1", [f"m_{sent}"], ["u_1"], ["x"], [f"sent_{sent}"], [0], [None],
+                    f"SELECT * FROM chorus_append_messages({arguments})",
+                    "r_1", [f"m_{sent}"], ["u_1"], ["x"], [f"sent_{sent}"], [0], [None], *known,
                 )  # fmt: skip
-            return [plan for plan in plans if "Insert on public.messages" in plan]
+            return [plan for plan in plans if "public.messages" in plan]
         finally:
             await conn.close()
 
     async with open_asyncio_bridge() as bridge:
         plans = await bridge.run(plans_of_appends)
-    assert len(plans) == 10
+    assert len(plans) == (10 if not known else 19)  # version 3 reads seqs 1-9 back too
     assert not [plan for plan in plans if "sent_" in plan]  # no batch's values: generic
+    earlier = [plan for plan in plans if "Index Scan using messages_room_seq" in plan]
+    assert len(earlier) == len(known) * 9  # by the room's seqs
+    assert not [plan for plan in earlier if "seq > '0'" in plan]  # the known seq: generic

@@ -24,7 +24,8 @@ from .._errors import StoreUnavailable
 from .._model import AdmittedBatch, Appended, NewMessage
 from .._sql import MakeTx, UniqueViolation, run_async
 from ..roles import StoreOnSql
-from ..roles.events import Admit, admitted, earlier, with_refusals
+from ..roles.events import Admit, admitted, with_refusals
+from ..roles.files import with_attachments
 from .append import Append
 from .bridge import AsyncioBridge, open_asyncio_bridge
 from .dialect import Conn, execute
@@ -102,9 +103,10 @@ class PostgresStore(StoreOnSql):
         known: int | None = None,
     ) -> AdmittedBatch:
         """See `Store.append_admitted`: the standings are read, then the admitted messages
-        appended (with the append's one-statement fast path), then the earlier events
-        read, on one pooled connection in one call across the bridge: a stored batch
-        costs one hand-off, not two (or three, when other nodes wrote to the room)."""
+        appended with the append's one-statement fast path, which also returns the
+        earlier events (migration 15), on one pooled connection in one call across the
+        bridge: a stored batch costs one hand-off and two statements (a third only when
+        an earlier event has files)."""
         batch = list(batch)  # a copy: it is read in the asyncio thread
         senders = list(dict.fromkeys(new.sender_id for new in batch))
         read = _on(lambda: find_standings(room_id, senders, now))
@@ -114,19 +116,21 @@ class PostgresStore(StoreOnSql):
             kept, refusals = admitted(batch, await read(conn), admit)
             if not kept:
                 return AdmittedBatch(with_refusals(refusals, []), [])
-            append = Append(room_id, kept)
+            append = Append(room_id, kept, known)
             if not append.rich:
                 appended = await append(conn)
             else:
                 async with conn.transaction():
                     appended = await append(conn)
-            # After the commit: the room's lock is not held for this read.
-            try:
-                before = await _on(lambda: earlier(room_id, known, appended))(conn)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, OSError):
-                # The batch is stored: failing to read what came before must not refuse
-                # it. The caller still sees the gap and reads it (`RoomActor._backfill`).
-                before = []
+            before = append.earlier
+            if append.with_files:
+                # After the commit: the room's lock is not held for this read.
+                try:
+                    before = await _on(lambda: with_attachments(append.earlier))(conn)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, OSError):
+                    # The batch is stored: failing to read what came before must not refuse
+                    # it. The caller still sees the gap and reads it (`RoomActor._backfill`).
+                    before = []
             return AdmittedBatch(with_refusals(refusals, appended), before)
 
         return await self._retrying(work, transaction=False)
