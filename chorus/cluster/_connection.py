@@ -93,7 +93,8 @@ class RespConnection:
     attempts keep failing, and back to 0.1 s once one succeeds. On each
     connection, `_stream` is set and `_serve` runs until it raises one of
     `FAILURES` (handed to `_lost`) or the connection scope is cancelled (by a
-    subclass that found the connection failed, after calling `_lost`); then,
+    subclass that found the connection failed, or by the reply watchdog, after
+    calling `_lost`); then,
     or when `run` is cancelled, `_closed` is called, `_stream` is None again
     and the connection is closed: nothing is carried over to the next
     connection but what the subclass keeps. `_read`, for `_serve`, hands the
@@ -110,8 +111,8 @@ class RespConnection:
         self._timeout = timeout
         self._stream: trio.abc.Stream | None = None
         """The open connection; None while there is none."""
-        self._answers = trio.CancelScope()
-        """`_read`'s wait for replies: its deadline is when Redis is too slow."""
+        self._reply_due = math.inf
+        """When Redis is too slow if no reply has come by then (`_watch_replies`)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep a connection open until cancelled (started once a first attempt to
@@ -138,6 +139,8 @@ class RespConnection:
             try:
                 self._stream = stream
                 async with trio.open_nursery() as connection:
+                    self._reply_due = self._next_reply_due()
+                    connection.start_soon(self._watch_replies, connection.cancel_scope)
                     try:
                         await self._serve(stream, connection, ready)
                     except FAILURES as exc:
@@ -166,21 +169,38 @@ class RespConnection:
         raise NotImplementedError
 
     async def _read(self, stream: trio.abc.Stream) -> None:
-        """Hand the replies of each read to `_replied`; raises when the connection ends,
-        or when `_awaiting()` holds for `timeout` seconds without any reply coming."""
+        """Hand the replies of each read to `_replied`; raises when the connection ends.
+
+        The read has no deadline of its own (a cancel scope per read was the
+        costliest step of a publication): each read moves the time by which
+        the next reply is due, and `_watch_replies` fails the connection when
+        that passes.
+        """
         buffer = bytearray()
         while True:
-            deadline = trio.current_time() + self._timeout if self._awaiting() else math.inf
-            with trio.CancelScope(deadline=deadline) as self._answers:
-                data = await stream.receive_some(READ_SIZE)
-            if self._answers.cancelled_caught:
-                raise trio.TooSlowError(f"Redis did not answer within {self._timeout} s")
+            data = await stream.receive_some(READ_SIZE)
             if not data:
                 raise trio.BrokenResourceError("Redis closed the connection")
             buffer += data
             replies, used = parse_replies(buffer)
             del buffer[:used]
             self._replied(replies)
+            self._reply_due = self._next_reply_due()
+
+    def _next_reply_due(self) -> float:
+        """`timeout` from now if Redis owes replies, else never."""
+        return trio.current_time() + self._timeout if self._awaiting() else math.inf
+
+    async def _watch_replies(self, connection: trio.CancelScope) -> None:
+        """Fail the connection (`_lost`, then cancel `connection`) once `_reply_due` has
+        passed; it wakes at most every `timeout` seconds and at the due time."""
+        while True:
+            now = trio.current_time()
+            if self._reply_due <= now:
+                self._lost(trio.TooSlowError(f"Redis did not answer within {self._timeout} s"))
+                connection.cancel()
+                return
+            await trio.sleep_until(min(self._reply_due, now + self._timeout))
 
     def _connect_failed(self, error: BaseException) -> None:
         """An attempt to connect failed (before waiting for the next)."""
@@ -229,8 +249,8 @@ class PipelinedConnection(RespConnection):
                     self._queued = trio.Event()
                     await self._queued.wait()
                 data, self._unsent = self._unsent, bytearray()
-                if self._answers.deadline == math.inf:  # the clock for Redis's answer starts
-                    self._answers.deadline = trio.current_time() + self._timeout
+                if self._reply_due == math.inf:  # the clock for Redis's answer starts
+                    self._reply_due = trio.current_time() + self._timeout
                 self._sent()
                 await stream.send_all(data)
         except (OSError, trio.BrokenResourceError) as exc:
