@@ -318,7 +318,7 @@ class _Connections:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.sleep(0)
             task.uncancel()
-        if self._closing or conn.is_in_transaction() or conn.is_closed():
+        if self._closing or _unusable(conn) or conn.is_in_transaction():
             await self._give_back(conn)
         else:
             self._hand_over(conn)
@@ -340,7 +340,7 @@ class _Connections:
             conn, _ = idle.pop()
             if idle and asyncio.get_running_loop().time() - idle[0][1] >= IDLE_SECONDS:
                 await self._expire()
-            if not conn.is_closed():
+            if not _unusable(conn):
                 return conn
             await self._give_back(conn)  # lost while idle: the pool replaces it
         if self._taken < self._max:
@@ -402,6 +402,17 @@ class _Connections:
         for conn, _ in idle:
             await self._give_back(conn)
         await self._pool.close()
+
+
+def _unusable(conn: Conn) -> bool:
+    """Whether a taken connection was closed or lost. asyncpg puts a connection lost while
+    taken back into its pool itself and detaches the proxy we hold, whose methods then
+    raise `InterfaceError` (giving such a proxy back to the pool does nothing)."""
+    try:
+        closed: bool = conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+    return closed
 
 
 async def _create_pool(
