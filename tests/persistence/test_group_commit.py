@@ -257,3 +257,78 @@ async def test_the_writers_of_a_group_resume_in_the_same_round() -> None:
         trio.lowlevel.remove_instrument(rounds)
     assert len(resumed) == 5
     assert len(set(resumed)) == 1
+
+
+class _HeldGroups:
+    """A `RunGroup` whose groups wait in the worker thread until `release`; `started` is
+    set (in trio) when a group has begun."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[object]] = []
+        self.started = trio.Event()
+        self._token = trio.lowlevel.current_trio_token()
+        self._go = threading.Event()
+
+    def __call__(self, works: Sequence[Callable[[None], object]]) -> list[outcome.Outcome[object]]:
+        trio.from_thread.run_sync(self.started.set, trio_token=self._token)
+        self._go.wait(timeout=30)
+        names = [work(None) for work in works]
+        self.groups.append(names)
+        return [outcome.Value(name) for name in names]
+
+    def release(self) -> None:
+        self._go.set()
+
+
+async def _cancelled_after_submit(
+    commits: GroupCommit[None], name: str, scope: trio.CancelScope, got: list[object]
+) -> None:
+    """Submit `name` under `scope`; record the result it returns before the next checkpoint."""
+    with scope:
+        got.append(await commits.submit(functools.partial(_named, name)))
+        await trio.lowlevel.checkpoint()  # the cancellation arrives here
+        got.append("not cancelled")
+
+
+async def test_a_writer_cancelled_while_it_waits_for_its_group_gets_its_result_first() -> None:
+    # Submitted is final: a follower cancelled while the group before its own runs still
+    # leads its own group and returns its result; the cancellation comes at its next
+    # checkpoint, so a room that stored a message always learns its seq.
+    held = _HeldGroups()
+    commits = GroupCommit(held, trio.CapacityLimiter(1))
+    follower, got = trio.CancelScope(), list[object]()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(commits.submit, functools.partial(_named, "a"))
+        await held.started.wait()
+        nursery.start_soon(_cancelled_after_submit, commits, "b", follower, got)
+        await trio.testing.wait_all_tasks_blocked()
+        follower.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        held.release()
+    assert held.groups == [["a"], ["b"]]
+    assert got == ["b"]
+    assert follower.cancelled_caught
+
+
+async def test_a_leader_cancelled_while_its_group_runs_hands_every_result_over() -> None:
+    held = _HeldGroups()
+    commits = GroupCommit(held, trio.CapacityLimiter(1))
+    leader, got = trio.CancelScope(), list[object]()
+    results: list[object] = []
+
+    async def follow(name: str) -> None:
+        results.append(await commits.submit(functools.partial(_named, name)))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancelled_after_submit, commits, "a", leader, got)
+        nursery.start_soon(follow, "b")  # the same round: the same group, led by "a"
+        await held.started.wait()
+        leader.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        held.release()
+    assert [sorted(map(str, group)) for group in held.groups] == [["a", "b"]]
+    assert got == ["a"]
+    assert leader.cancelled_caught
+    assert results == ["b"]
+    await follow("c")  # the lead was given up: the next write leads a group of its own
+    assert held.groups[-1] == ["c"]

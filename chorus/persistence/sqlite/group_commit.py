@@ -40,13 +40,35 @@ and returns one outcome per write, in order; raises if the transaction failed as
 
 
 class _Waiting:
-    __slots__ = ("done", "gather", "result", "work")
+    """A submitted write; its task parks in `wait` until `wake` (its result is in, or the
+    lead passed to it)."""
+
+    __slots__ = ("gather", "result", "task", "woken", "work")
 
     def __init__(self, work: Work[Any], gather: bool) -> None:
         self.work = work
         self.gather = gather
-        self.done = trio.Event()
         self.result: outcome.Outcome[Any] | None = None
+        self.woken = False
+        self.task: trio.lowlevel.Task | None = None
+
+    def wake(self) -> None:
+        self.woken = True
+        if self.task is not None:
+            trio.lowlevel.reschedule(self.task)
+            self.task = None
+
+    async def wait(self) -> None:
+        """Until `wake`; not cancellable, and without a cancel scope (a shielded scope
+        costs more than the rest of a lone write's scheduling): a cancellation reaches the
+        task at its next checkpoint after this."""
+        if not self.woken:
+            self.task = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(_refuse_abort)
+
+
+def _refuse_abort(_: object) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.FAILED
 
 
 class GroupCommit(Generic[C]):
@@ -107,19 +129,20 @@ class GroupCommit(Generic[C]):
         cancellable once submitted: the write may already be committed, and
         a transaction is never cut in half.
         """
+        # No shielded scope: every wait below is uncancellable by itself (a cancellation
+        # reaches the caller at its first checkpoint after this returns).
         waiting = _Waiting(work, gather)
         self._queue.append(waiting)
-        with trio.CancelScope(shield=True):
-            if self._leading:
-                await waiting.done.wait()
-                leads = waiting.result is None  # the lead passed to us
-            else:
-                self._leading = leads = True
-            if leads and await self._lead(waiting) > 1:
-                # The rest of the group resume in the next round: resume with them, so
-                # that what they all do next (rooms' broadcasts) shares a round, and
-                # its writes to sockets (`Flusher`).
-                await trio.lowlevel.checkpoint()
+        if self._leading:
+            await waiting.wait()
+            leads = waiting.result is None  # the lead passed to us
+        else:
+            self._leading = leads = True
+        if leads and await self._lead(waiting) > 1:
+            # The rest of the group resume in the next round: resume with them, so
+            # that what they all do next (rooms' broadcasts) shares a round, and
+            # its writes to sockets (`Flusher`).
+            await trio.lowlevel.cancel_shielded_checkpoint()
         assert waiting.result is not None
         result: T = waiting.result.unwrap()
         return result
@@ -129,7 +152,8 @@ class GroupCommit(Generic[C]):
         try:
             opens = self._last_group + self._window
             if (leader.gather or self._overlapping) and trio.current_time() < opens:
-                await trio.sleep_until(opens)  # busy: let more writes join this group
+                with trio.CancelScope(shield=True):  # only with a window, once per group
+                    await trio.sleep_until(opens)  # busy: let more writes join this group
             self._last_group = trio.current_time()
             group, finished = await self._in_worker_thread()
             try:
@@ -138,11 +162,11 @@ class GroupCommit(Generic[C]):
                 results = [outcome.Error(exc)] * len(group)
             for waiting, result in zip(group, results, strict=True):
                 waiting.result = result
-                waiting.done.set()
+                waiting.wake()
             self._overlapping = len(group) > 1 or bool(self._queue)
         finally:
             if self._queue:
-                self._queue[0].done.set()  # its result is None: it leads next
+                self._queue[0].wake()  # its result is None: it leads next
             else:
                 self._leading = False
         return len(group)
@@ -156,21 +180,29 @@ class GroupCommit(Generic[C]):
 
         A free limiter is taken without a scheduling round (`to_thread` always
         spends one), the worker thread is not renamed twice per call, and its
-        start and its result cost no round of their own (see the class). The
-        caller is shielded (`submit`): the wait cannot be cancelled.
+        start and its result cost no round of their own (see the class). Not
+        cancellable: the group is its followers' too.
         """
         borrower = object()
         try:
             self._limiter.acquire_on_behalf_of_nowait(borrower)
         except trio.WouldBlock:
-            await self._limiter.acquire_on_behalf_of(borrower)
+            with trio.CancelScope(shield=True):  # rare: another store call holds the thread
+                await self._limiter.acquire_on_behalf_of(borrower)
         try:
             # Added per group (a no-op while installed): it belongs to the current run, and
             # trio drops an instrument that raised.
             trio.lowlevel.add_instrument(self._round_end)
             # Like `to_thread`: the thread runs in a copy of the caller's context.
             self._start_wanted = contextvars.copy_context()
-            await trio.lowlevel.wait_readable(self._woken)
+            try:
+                await trio.lowlevel.wait_readable(self._woken)
+            except trio.Cancelled:
+                # The leader's caller was cancelled while the group runs: wait for it all
+                # the same. Trio's cancellation is level-triggered: the caller gets it
+                # again at its next checkpoint, after its result (as in `submit`).
+                with trio.CancelScope(shield=True):
+                    await trio.lowlevel.wait_readable(self._woken)
             self._woken.recv(16)
             group, self._group = self._group, []
             finished, self._result = self._result, None
