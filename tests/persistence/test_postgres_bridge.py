@@ -282,18 +282,28 @@ async def test_a_call_cancelled_before_the_loop_started_it_never_runs(url: str) 
 
 async def test_a_caller_cancelled_after_its_call_finished_raises_cancelled(url: str) -> None:
     async with bridged_pool(url) as (bridge, pool):
+        loop = await the_loop(bridge)
+        # Holds the call on the asyncio side until trio's thread is blocked below: else a
+        # fast call's result could reach trio before the cancellation (a CI run saw it).
+        gate = asyncio.Event()
+
+        async def gated() -> object:
+            await gate.wait()
+            return await query(pool, "SELECT 1")()
+
         before = bridge.stats()
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:
 
                 async def cancel_once_finished() -> None:
-                    # Runs once the call below is made. Then its result is on its
-                    # way back to trio, which has not taken it yet.
+                    await trio.testing.wait_all_tasks_blocked()  # the call below is made
+                    loop.call_soon_threadsafe(gate.set)
+                    # Then its result is on its way back to trio, which has not taken it yet.
                     wait_in_trio_thread(lambda: bridge.stats().finished > before.finished)
                     scope.cancel()
 
                 nursery.start_soon(cancel_once_finished)
-                await bridge.run(query(pool, "SELECT 1"))
+                await bridge.run(gated)
                 pytest.fail("the result of a cancelled call was returned")
         assert scope.cancelled_caught
         assert await bridge.run(query(pool, "SELECT 2")) == 2
