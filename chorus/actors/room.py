@@ -38,6 +38,7 @@ from chorus.persistence import (
     Notification,
     Store,
     StoreError,
+    StoreUnavailable,
     now_ms,
 )
 
@@ -402,6 +403,8 @@ class RoomActor:
         subscriber = request.subscriber
         if request.after_seq is not None:
             try:
+                if request.after_seq > self._delivered:
+                    await self._deliver_up_to(request.after_seq)
                 self._replay(subscriber, request.after_seq, await self._missed(request.after_seq))
             except StoreError as exc:
                 request.reply.fail(exc)
@@ -409,6 +412,22 @@ class RoomActor:
         self._subscribers[subscriber.id] = subscriber
         self._send_frames[subscriber.id] = subscriber.send_frame
         request.reply.send(self._delivered)
+
+    async def _deliver_up_to(self, seq: int) -> None:
+        """Deliver the room up to `seq` to this node's subscribers, before one resumes from it.
+
+        A client resuming from `seq` saw the room up to there on another node,
+        whose publications this node has not all heard yet: were it subscribed
+        first, it would be sent those events again when the gap is filled. Raises
+        `StoreUnavailable` if the store has events up to there that could not be
+        read (the resume is refused and retried, never answered with a gap that
+        would deliver them twice). A `seq` the room never reached (a client's
+        mistake) is taken as it is: that client gets the events above the room's
+        latest as they come.
+        """
+        DELIVERIES.inc(await self._backfill(seq))
+        if self._delivered < seq and await self._store.last_seq(self.room_id) > self._delivered:
+            raise StoreUnavailable("the room's latest events could not be read; retry")
 
     async def _missed(self, after_seq: int) -> Sequence[Message] | None:
         """Messages after `after_seq`, or None when more than the resume limit were missed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import attrs
+import pytest
 import trio
 import trio.testing
 from prometheus_client import REGISTRY
@@ -20,7 +21,7 @@ from chorus.actors.room import (
     RoomMessage,
     Subscribe,
 )
-from chorus.persistence import NewMessage, Role, RoomKind
+from chorus.persistence import NewMessage, Role, RoomKind, StoreError
 from chorus.supervisors import Restart
 from tests.actors.world import World
 from tests.recorder import Recorder
@@ -188,6 +189,40 @@ async def test_too_far_behind_gets_a_marker_instead_of_a_replay(world: World) ->
     late = Recorder("late")
     await subscribe(world, late, after_seq=0)
     assert late.frames == [protocol.TooFar(room=world.room_id, after_seq=0, last_seq=7)]
+
+
+async def test_a_resume_past_what_the_store_can_read_now_is_refused(world: World) -> None:
+    """Another node stored seqs 1-2 (this node has heard of neither) and a client that
+    saw them resumes here from 2: with the store failing, the room cannot deliver them
+    to its own subscribers first, so the resume is refused (and retried) rather than
+    answered with a gap that would later send them to that client twice."""
+    poster = Recorder("poster")
+    await subscribe(world, poster)
+    elsewhere = [
+        NewMessage(sender_id=world.sender_id, body="there", client_id=f"t{n}", created_at=1)
+        for n in range(2)
+    ]
+    await world.store.append_messages(world.room_id, elsewhere)
+    await world.store.aclose()
+    moved = Recorder("moved")
+    with pytest.raises(StoreError):
+        await subscribe(world, moved, after_seq=2)
+    assert moved.frames == []
+
+
+async def test_a_resume_from_a_seq_the_room_never_reached_replays_nothing(world: World) -> None:
+    """A client's mistake (a seq above the room's latest) is taken as it is: nothing to
+    replay, and the room's next events reach it as they come."""
+    poster = Recorder("poster")
+    await subscribe(world, poster)
+    await world.rooms.send(world.room_id, post(world, "c0", origin=poster))
+    await poster.wait_for(1, protocol.Ack)
+    ahead = Recorder("ahead")
+    assert await subscribe(world, ahead, after_seq=5) == 1
+    assert ahead.frames == [protocol.Replayed(room=world.room_id, after_seq=5, last_seq=1, count=0)]
+    await world.rooms.send(world.room_id, post(world, "c1", origin=poster))
+    await ahead.wait_for(1, protocol.MessageEvent)
+    assert [m.seq for m in ahead.messages()] == [2]
 
 
 async def test_closed_subscribers_are_dropped_on_the_next_broadcast(world: World) -> None:

@@ -308,3 +308,38 @@ async def test_a_gap_left_by_this_nodes_append_comes_back_with_the_append_not_a_
         for reader in (here, there):
             assert [m.seq for m in reader.messages()] == [1, 2]
         assert watched.reads == reads_before
+
+
+async def test_a_client_resuming_on_a_node_behind_its_last_seq_gets_nothing_twice(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A client saw seqs 1-3 on one node and resumes from 3 on another whose room has
+    delivered only 1 so far (the bus has not brought 2 and 3 yet, here: lost). The
+    resumed client gets no replay, and nothing at or below 3 later (when the gap is
+    filled for the node's other subscribers), only what follows: seq 4, once. Found
+    by the failover swarm (issue 15): a drained node's bot moved to a node a
+    publication behind, and was delivered that message again."""
+    bus = LossyBus(lose={2, 3})
+    slow = RoomConfig(resync_interval=3600)  # only the next publication fills the gap
+    async with start_cluster(tmp_path, nursery, bus, size=2, config=slow) as cluster:
+        here, there = Recorder("here"), Recorder("there")
+        await subscribe(cluster.nodes[0], cluster.room_id, here)
+        await subscribe(cluster.nodes[1], cluster.room_id, there)
+        for n in range(3):
+            await cluster.nodes[0].send(cluster.room_id, post(cluster, f"m{n}", here))
+            await here.wait_for(n + 1, protocol.Ack)
+        await there.wait_for(1, protocol.MessageEvent)
+        moved = Recorder("moved")
+
+        def resume(reply: Reply[int]) -> RoomMessage:
+            return Subscribe(subscriber=moved, after_seq=3, reply=reply)
+
+        assert await cluster.nodes[1].ask(cluster.room_id, resume, timeout=5) == 3
+        await cluster.nodes[0].send(cluster.room_id, post(cluster, "m3", here))
+        await here.wait_for(4, protocol.Ack)
+        await there.wait_for(4, protocol.MessageEvent)
+        await moved.wait_for(1, protocol.MessageEvent)
+        assert [m.seq for m in there.messages()] == [1, 2, 3, 4]
+        assert [m.seq for m in moved.messages()] == [4]
+        [replayed] = [f for f in moved.frames if isinstance(f, protocol.Replayed)]
+        assert (replayed.after_seq, replayed.last_seq, replayed.count) == (3, 3, 0)
