@@ -8,7 +8,7 @@ import weakref
 import trio
 import trio.testing
 
-from chorus.gateway._deadlines import COMPACT_MIN, Deadlines, Entry
+from chorus.deadlines import COMPACT_MIN, Deadlines, Entry
 
 
 class Watched:
