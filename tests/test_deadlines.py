@@ -1,4 +1,4 @@
-"""The gateway's one timer for every connection's read deadline (`Deadlines`)."""
+"""`Deadlines`: one timer task for many deadlines (connections' reads, rooms' resyncs)."""
 
 from __future__ import annotations
 

@@ -326,7 +326,7 @@ class RoomActor:
                 self._resyncs.forget(self)  # the timer's heap lets go of a stopped actor now
 
     def deadline_reached(self, now: float) -> float:
-        """The resync timer's call (in its task, without waiting; `Deadlines.Watched`).
+        """The resync timer's call (in its task, without waiting; `chorus.deadlines.Watched`).
 
         While the room has subscribers: marks a resync due, wakes the actor with a
         `Resync` (unless one is already due: one message for both), and asks to be
