@@ -347,8 +347,8 @@ async def test_a_lost_publication_is_resynced_within_the_interval_while_the_room
     timer queues the actor a `Resync`, where a deadline on its wait was pushed back by every
     message): the store read that brings a publication the bus lost begins within
     `resync_interval` of the loss, although messages keep arriving more often."""
-    # Jumps only after 50 ms of real idleness: a store call's thread is not time to skip.
-    autojump_clock.autojump_threshold = 0.05
+    # Jumps only after 0.1 s of real idleness: a store call's thread is not time to skip.
+    autojump_clock.autojump_threshold = 0.1
     interval = 1.0
     bus = LossyBus(lose={3})
     config = RoomConfig(resync_interval=interval)
@@ -381,7 +381,7 @@ async def test_a_room_without_subscribers_is_not_resynced(
 ) -> None:
     """No `Resync` (no store read, no wake-up) for a room whose subscribers all left: the
     timer lets it go, and watches it again from its next subscriber."""
-    autojump_clock.autojump_threshold = 0.05  # as above
+    autojump_clock.autojump_threshold = 0.1  # as above
     interval = 1.0
     config = RoomConfig(resync_interval=interval)
     bus = LocalBus()
@@ -394,8 +394,7 @@ async def test_a_room_without_subscribers_is_not_resynced(
         assert len(watched.last_seqs) == reads
         assert len(node.resyncs) == 0
         await subscribe(node, cluster.room_id, Recorder("again"))
-        await trio.sleep(1.5 * interval)
-        assert len(watched.last_seqs) == reads + 1
+        assert len(node.resyncs) == 1
 
 
 async def test_a_stopped_room_is_not_kept_by_the_resync_timer(
