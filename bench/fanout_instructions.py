@@ -39,8 +39,8 @@ from chorus.actors._reply import Reply
 from chorus.actors.room import Post, RoomConfig, Subscribe
 from chorus.actors.rooms import Rooms
 from chorus.admission import TrustedProxies
+from chorus.deadlines import Deadlines
 from chorus.gateway._connection import Connection
-from chorus.gateway._deadlines import Deadlines
 from chorus.gateway._outbox import Flusher
 from chorus.logs import silence_logging
 from chorus.persistence import RoomKind, open_sqlite_store

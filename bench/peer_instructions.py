@@ -127,6 +127,7 @@ async def run(
         room_id = (await store.create_room("room", RoomKind.PUBLIC, owner.id, 0)).id
         supervisor = await nursery.start(Supervisor("rooms").run)
         actors = Rooms(supervisor, Registry(), store, RoomConfig(), bus=bus)
+        await nursery.start(actors.resyncs.run)  # as the node runs it
         for number in range(members):
             reply = Reply[int]()
             subscribe = Subscribe(subscriber=Member(number, counter), after_seq=None, reply=reply)

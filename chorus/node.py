@@ -220,10 +220,11 @@ class Node:
         )
         self.stopping = False
         self.stopped = trio.Event()
-        self.tree = self._build_tree(rooms_supervisor, presence_supervisor, presence)
+        self.tree = self._build_tree(rooms, rooms_supervisor, presence_supervisor, presence)
 
     def _build_tree(
         self,
+        rooms: Rooms,
         rooms_supervisor: Supervisor,
         presence_supervisor: Supervisor,
         presence: Presence,
@@ -232,7 +233,12 @@ class Node:
         # rest_for_one: connections hold subscriptions in room actors and report to
         # presence actors, so losing either must restart the gateway (its clients
         # resume), while a gateway restart leaves rooms and presence alone.
-        chat = [supervisor_child(rooms_supervisor), supervisor_child(presence_supervisor)]
+        # The rooms' resync timer comes first: room actors hold entries in it.
+        chat = [
+            ChildSpec(id="room-resyncs", start=rooms.resyncs.run),
+            supervisor_child(rooms_supervisor),
+            supervisor_child(presence_supervisor),
+        ]
         if self.gateway is not None:
             chat.append(supervisor_child(self.gateway.supervisor()))
         # one_for_one: the node's children share the store and the bus but hold no

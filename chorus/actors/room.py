@@ -21,6 +21,7 @@ import trio
 
 from chorus import chat, e2e, protocol
 from chorus.cluster import Bus
+from chorus.deadlines import Deadlines, Entry
 from chorus.gateway import text_frame
 from chorus.metrics import (
     DELIVERIES,
@@ -85,7 +86,8 @@ class RoomConfig:
     typing_interval: float = 2.0
     """Seconds between two typing events forwarded for the same user."""
     resync_interval: float = 2.0
-    """With a bus: seconds between store checks for events the bus lost."""
+    """With a bus: most seconds between two store checks for events the bus lost, while
+    the room has subscribers."""
 
 
 @attrs.frozen(kw_only=True)
@@ -246,6 +248,12 @@ class Evict:
     reply: Reply[set[str]]
 
 
+@attrs.frozen(kw_only=True)
+class Resync:
+    """Wakes the actor to check the store for events the bus lost (queued by the node's
+    resync timer, see `RoomActor.deadline_reached`; the check itself follows the batch)."""
+
+
 RoomMessage = (
     Subscribe
     | Unsubscribe
@@ -257,6 +265,7 @@ RoomMessage = (
     | Evict
     | Published
     | Heard
+    | Resync
 )
 
 Notify = Callable[[Sequence[Notification], Message], None]
@@ -274,7 +283,11 @@ class RoomActor:
         bus: Bus | None = None,
         origin: str = "",
         notify: Notify | None = None,
+        resyncs: Deadlines | None = None,
     ) -> None:
+        """`resyncs` is the node's resync timer (its `run` must be running): with a bus,
+        it calls `deadline_reached` every `resync_interval` while the room has subscribers.
+        Without a bus it is not used: the store is then the only source of events."""
         self.room_id = room_id
         self._notify = notify
         self._origin = origin.encode()
@@ -292,8 +305,15 @@ class RoomActor:
         self._heard = _Heard()
         self._encrypted = False
         """End-to-end encrypted: read once at start, since it never changes."""
+        self._resyncs = resyncs if bus is not None else None
+        self.deadline_entry: Entry | None = None
+        """This actor's live entry in `_resyncs` (the timer's, see `Deadlines`)."""
+        self._resync_due = False
+        """The timer found a resync due: `_loop` does it after the batch at hand."""
+        self._ref: ActorRef[RoomMessage] | None = None
 
     async def run(self, inbox: Inbox[RoomMessage]) -> None:
+        self._ref = inbox.ref
         try:
             await self._serve(inbox)
         except Exception:
@@ -302,6 +322,29 @@ class RoomActor:
             for subscriber in self._subscribers.values():
                 subscriber.close(protocol.CloseCode.INTERNAL_ERROR, "room restarting; resume")
             raise
+        finally:
+            if self._resyncs is not None:
+                self._resyncs.forget(self)  # the timer's heap lets go of a stopped actor now
+
+    def deadline_reached(self, now: float) -> float:
+        """The resync timer's call (in its task, without waiting; `chorus.deadlines.Watched`).
+
+        While the room has subscribers: marks a resync due, wakes the actor with a
+        `Resync` (unless one is already due: one message for both), and asks to be
+        called again in `resync_interval`. A full mailbox takes no `Resync`, but the
+        actor, busy with it, finds the resync due after its batch. Without
+        subscribers there is nothing to resynchronise: the timer lets go, and the
+        next subscriber watches again (`_subscribe`).
+        """
+        if not self._subscribers or self._ref is None:
+            return math.inf
+        if not self._resync_due:
+            self._resync_due = True
+            try:
+                self._ref.try_send(Resync())
+            except ActorDead:
+                return math.inf  # stopping: `run` forgets it
+        return now + self._config.resync_interval
 
     async def _serve(self, inbox: Inbox[RoomMessage]) -> None:
         subscription = None
@@ -333,35 +376,33 @@ class RoomActor:
                 posts = []
                 await self._handle(message)
             await self._store_posts(posts)
+            if self._resync_due:
+                await self._resync()
 
     async def _next(self, inbox: Inbox[RoomMessage]) -> RoomMessage | None:
-        """The next message, or None when stopped or idle (nothing is left queued then).
+        """The next message, or None when stopped, or after `idle_timeout` seconds without
+        subscribers or messages (nothing is left queued then).
 
-        With a bus, subscribers are also resynchronised with the store every
-        `resync_interval` seconds while waiting, so a publication the bus lost is
-        delivered within that bound even if nothing follows it.
+        A room with subscribers waits without a deadline (a cancel scope costs
+        ~49,000 instructions, once per batch): with a bus, its resync comes as a
+        `Resync` message from the node's timer (`deadline_reached`), so subscribers
+        are resynchronised with the store at least every `resync_interval` seconds
+        and a publication the bus lost is delivered within that bound even if
+        nothing follows it.
         """
-        idle_at = trio.current_time() + self._config.idle_timeout
-        while True:
-            deadline = idle_at if not self._subscribers else float("inf")
-            if self._bus is not None and self._subscribers:
-                deadline = min(deadline, trio.current_time() + self._config.resync_interval)
-            if deadline == math.inf:
-                # Nothing to wake for but a message (subscribers, no bus): no cancel scope,
-                # which costs ~50,000 instructions, and a busy room waits once per batch.
-                return await _receive(inbox)
-            with trio.move_on_at(deadline):
-                return await _receive(inbox)
-            # A message may have arrived as the deadline passed.
-            pending = inbox.drain(1)
-            if pending:
-                return pending[0]
-            if not self._subscribers and trio.current_time() >= idle_at:
-                return None
-            await self._resync()
+        if self._subscribers:
+            return await _receive(inbox)
+        with trio.move_on_after(self._config.idle_timeout):
+            return await _receive(inbox)
+        # A message may have arrived as the deadline passed.
+        pending = inbox.drain(1)
+        return pending[0] if pending else None
 
     async def _resync(self) -> None:
         """Deliver what other nodes stored that the bus did not bring."""
+        self._resync_due = False
+        if not self._subscribers:
+            return  # gone since the timer's call: nobody to resynchronise
         try:
             last = await self._store.last_seq(self.room_id)
         except StoreError as exc:
@@ -389,6 +430,8 @@ class RoomActor:
                 await self._typing(message)
             case Published(payload=payload):
                 self._published(payload)
+            case Resync():
+                pass  # it only woke the actor: `_loop` resyncs after the batch
             case Heard():
                 self._heard.woken = False
                 DELIVERIES.inc(await self._accept(self._heard.take()))
@@ -411,6 +454,9 @@ class RoomActor:
                 return
         self._subscribers[subscriber.id] = subscriber
         self._send_frames[subscriber.id] = subscriber.send_frame
+        if self._resyncs is not None and self.deadline_entry is None:
+            # The first subscriber (or the first since the timer last found none).
+            self._resyncs.watch(self, trio.current_time() + self._config.resync_interval)
         request.reply.send(self._delivered)
 
     async def _deliver_up_to(self, seq: int) -> None:

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from chorus import protocol
 from chorus.cluster import Bus
+from chorus.deadlines import Deadlines
 from chorus.persistence import Store
 from chorus.supervisors import DuplicateChild, Restart, Supervisor
 
@@ -66,6 +67,9 @@ class Rooms:
         self._store = store
         self.config = config
         self._bus = bus
+        self.resyncs = Deadlines()
+        """The timer of every room actor's resync (used with a bus only): its `run` is a
+        child of the node's tree, started before `supervisor` (see `RoomActor`)."""
 
     def running(self, room_id: str) -> ActorRef[RoomMessage] | None:
         """The room's actor if one runs on this node (never starts one)."""
@@ -80,7 +84,13 @@ class Rooms:
             if running is not None:
                 return running
             behaviour = RoomActor(
-                room_id, self._store, self.config, self._bus, self._origin, self._notify
+                room_id,
+                self._store,
+                self.config,
+                self._bus,
+                self._origin,
+                self._notify,
+                self.resyncs,
             ).run
             # Temporary: a restart would bring back nothing the next message would not
             # (the mailbox and the subscribers are gone either way), only spend the budget.

@@ -22,10 +22,10 @@ from wsproto.events import AcceptConnection, RejectConnection, RejectData, Reque
 from wsproto.utilities import RemoteProtocolError
 
 from chorus.admission import TrustedProxies
+from chorus.deadlines import Deadlines, Entry
 from chorus.metrics import CONNECTION_CLOSES, FRAMES_OUT_DIRECT
 from chorus.protocol import MAX_FRAME_BYTES, CloseCode, select_subprotocol
 
-from ._deadlines import Deadlines, Entry
 from ._frames import Close, Event, InboundFrames, Ping, Violation
 from ._outbox import Flusher, Outbox
 from ._wire import close_frame, pong_frame, text_frame

@@ -22,11 +22,11 @@ from chorus.admission import (
     accept_clients,
     open_listener,
 )
+from chorus.deadlines import Deadlines
 from chorus.protocol import reconnect_reason
 from chorus.supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._connection import CLOSE_TIMEOUT, Connection, NewHandler
-from ._deadlines import Deadlines
 from ._outbox import Flusher
 
 _log = structlog.get_logger("chorus.gateway")

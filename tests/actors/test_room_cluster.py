@@ -8,6 +8,9 @@ publications.
 
 from __future__ import annotations
 
+import functools
+import gc
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,14 +19,24 @@ from typing import Any, cast
 import attrs
 import pytest
 import trio
+import trio.testing
 
 from chorus import protocol
-from chorus.actors import ActorRef, Inbox, Registry, Reply
+from chorus.actors import ActorRef, Inbox, Registry, Reply, run_actor
 from chorus.actors import room as room_module
 from chorus.actors.connection import GatewayResponder
-from chorus.actors.room import Post, PresenceChanged, RoomConfig, RoomMessage, Subscribe, Typing
+from chorus.actors.room import (
+    Post,
+    PresenceChanged,
+    RoomConfig,
+    RoomMessage,
+    Subscribe,
+    Typing,
+    Unsubscribe,
+)
 from chorus.actors.rooms import Rooms
 from chorus.cluster import LocalBus
+from chorus.deadlines import Deadlines
 from chorus.persistence import RoomKind, SqliteStore, Store, open_sqlite_store
 from chorus.supervisors import Supervisor
 from tests.recorder import Recorder
@@ -66,6 +79,7 @@ async def start_cluster(
         for n in range(size):
             supervisor = await nursery.start(Supervisor(f"rooms-{n}").run)
             nodes.append(Rooms(supervisor, Registry(), store, config or RoomConfig(), bus))
+            await nursery.start(nodes[-1].resyncs.run)
         yield Cluster(store, nodes, room.id, sender.id)
 
 
@@ -219,12 +233,14 @@ class HeldBus(LocalBus):
 
 
 class WatchedStore:
-    """A store that counts message reads and runs `on_appended` before an append returns."""
+    """A store that counts message reads, runs `on_appended` before an append returns and
+    records each `last_seq` read (when it began, and its answer: a room's resyncs)."""
 
     def __init__(self, store: SqliteStore, on_appended: Callable[[], Awaitable[None]]) -> None:
         self._store = store
         self._on_appended = on_appended
         self.reads = 0
+        self.last_seqs: list[tuple[float, int]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -238,10 +254,20 @@ class WatchedStore:
         self.reads += 1
         return await self._store.messages(*args, **kwargs)
 
+    async def last_seq(self, room_id: str) -> int:
+        began = trio.current_time()
+        last = await self._store.last_seq(room_id)
+        self.last_seqs.append((began, last))
+        return last
+
 
 @asynccontextmanager
 async def two_nodes(
-    tmp_path: Path, nursery: trio.Nursery, bus: LocalBus, on_appended: Callable[[], Awaitable[None]]
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    bus: LocalBus,
+    on_appended: Callable[[], Awaitable[None]],
+    config: RoomConfig | None = None,
 ) -> AsyncIterator[tuple[Cluster, WatchedStore, Recorder, Recorder]]:
     """Two nodes with a subscriber each ("here", "there"); the first's store is watched."""
     async with open_sqlite_store(tmp_path / "chorus.db") as store:
@@ -251,11 +277,19 @@ async def two_nodes(
         nodes = []
         for n, node_store in enumerate([watched, store]):
             supervisor = await nursery.start(Supervisor(f"rooms-{n}").run)
-            nodes.append(Rooms(supervisor, Registry(), cast(Store, node_store), RoomConfig(), bus))
+            node = Rooms(
+                supervisor, Registry(), cast(Store, node_store), config or RoomConfig(), bus
+            )
+            nodes.append(node)
+            await nursery.start(nodes[-1].resyncs.run)
         here, there = Recorder("here"), Recorder("there")
         await subscribe(nodes[0], room.id, here)
         await subscribe(nodes[1], room.id, there)
         yield Cluster(store, nodes, room.id, sender.id), watched, here, there
+
+
+async def nothing() -> None:
+    pass
 
 
 async def post_there_then_here(cluster: Cluster, here: Recorder, there: Recorder) -> None:
@@ -294,10 +328,6 @@ async def test_a_gap_left_by_this_nodes_append_comes_back_with_the_append_not_a_
     followed others' and read them from the store, one more round trip per batch).
     When the held publication arrives later it is not delivered twice."""
     bus = HeldBus()
-
-    async def nothing() -> None:
-        pass
-
     async with two_nodes(tmp_path, nursery, bus, nothing) as (cluster, watched, here, there):
         reads_before = watched.reads
         await post_there_then_here(cluster, here, there)
@@ -343,3 +373,90 @@ async def test_a_client_resuming_on_a_node_behind_its_last_seq_gets_nothing_twic
         assert [m.seq for m in moved.messages()] == [4]
         [replayed] = [f for f in moved.frames if isinstance(f, protocol.Replayed)]
         assert (replayed.after_seq, replayed.last_seq, replayed.count) == (3, 3, 0)
+
+
+async def test_a_lost_publication_is_resynced_within_the_interval_while_the_room_is_busy(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The resync does not wait for the room to fall idle (issue 15, session 11: the node's
+    timer queues the actor a `Resync`, where a deadline on its wait was pushed back by every
+    message): the store read that brings a publication the bus lost begins within
+    `resync_interval` of the loss, although messages keep arriving more often."""
+    # Jumps only after 0.1 s of real idleness: a store call's thread is not time to skip.
+    autojump_clock.autojump_threshold = 0.1
+    interval = 1.0
+    bus = LossyBus(lose={3})
+    config = RoomConfig(resync_interval=interval)
+    async with two_nodes(tmp_path, nursery, bus, nothing, config) as (
+        cluster,
+        watched,
+        here,
+        there,
+    ):
+        for n in range(3):  # stored by the other node; this one never hears of the third
+            await cluster.nodes[1].send(cluster.room_id, post(cluster, f"m{n}", there))
+            await there.wait_for(n + 1, protocol.Ack)
+        lost_at = trio.current_time()
+
+        async def keep_busy() -> None:
+            while True:
+                await cluster.nodes[0].send(cluster.room_id, Unsubscribe(subscriber_id="none"))
+                await trio.sleep(interval / 4)
+
+        async with trio.open_nursery() as busy:
+            busy.start_soon(keep_busy)
+            await here.wait_for(3, protocol.MessageEvent)
+            busy.cancel_scope.cancel()
+        assert [m.seq for m in here.messages()] == [1, 2, 3]
+        assert min(began for began, last in watched.last_seqs if last == 3) <= lost_at + interval
+
+
+async def test_a_room_without_subscribers_is_not_resynced(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """No `Resync` (no store read, no wake-up) for a room whose subscribers all left: the
+    timer lets it go, and watches it again from its next subscriber."""
+    autojump_clock.autojump_threshold = 0.1  # as above
+    interval = 1.0
+    config = RoomConfig(resync_interval=interval)
+    bus = LocalBus()
+    async with two_nodes(tmp_path, nursery, bus, nothing, config) as (cluster, watched, _, _):
+        node = cluster.nodes[0]
+        await node.send(cluster.room_id, Unsubscribe(subscriber_id="here"))
+        await trio.sleep(interval)  # the timer's next call finds no subscriber
+        reads = len(watched.last_seqs)
+        await trio.sleep(5 * interval)
+        assert len(watched.last_seqs) == reads
+        assert len(node.resyncs) == 0
+        await subscribe(node, cluster.room_id, Recorder("again"))
+        assert len(node.resyncs) == 1
+
+
+async def test_a_stopped_room_is_not_kept_by_the_resync_timer(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A room actor that stops with subscribers (its entry in the timer due much later) is
+    let go at once: the heap keeps only the dead entry's time."""
+    resyncs = Deadlines()
+    await nursery.start(resyncs.run)
+    config = RoomConfig(resync_interval=3600)
+    bus = LocalBus()
+    async with start_cluster(tmp_path, nursery, bus, size=1) as cluster:
+        actor = room_module.RoomActor(
+            cluster.room_id, cluster.store, config, bus, "node", None, resyncs
+        )
+        start = functools.partial(run_actor, "room", actor.run, mailbox_size=8)
+        ref: ActorRef[RoomMessage] = await nursery.start(start)
+        kept = weakref.ref(actor)
+        del actor, start
+
+        def make(reply: Reply[int]) -> RoomMessage:
+            return Subscribe(subscriber=Recorder("reader"), after_seq=None, reply=reply)
+
+        await ref.ask(make, timeout=5)
+        assert len(resyncs) == 1
+        ref.request_stop()
+        await ref.wait_stopped()
+        gc.collect()
+        assert kept() is None
+        assert len(resyncs) == 1  # the dead entry, until it comes up or the heap is compacted

@@ -14,8 +14,8 @@ import trio.testing
 from prometheus_client import REGISTRY
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
+from chorus.deadlines import COMPACT_MIN
 from chorus.gateway import READ_BUDGET, Connection, Gateway, GatewayConfig, text_frame
-from chorus.gateway._deadlines import COMPACT_MIN
 from chorus.protocol import CloseCode
 from chorus.supervisors import Supervisor
 from tests.wsclient import ws_connect

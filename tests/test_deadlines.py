@@ -1,4 +1,4 @@
-"""The gateway's one timer for every connection's read deadline (`Deadlines`)."""
+"""`Deadlines`: one timer task for many deadlines (connections' reads, rooms' resyncs)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import weakref
 import trio
 import trio.testing
 
-from chorus.gateway._deadlines import COMPACT_MIN, Deadlines, Entry
+from chorus.deadlines import COMPACT_MIN, Deadlines, Entry
 
 
 class Watched:
