@@ -83,25 +83,31 @@ class Outbox:
         `frames` is kept by reference until written, never changed: a broadcast
         offers the same `bytes` to every recipient.
         """
+        if self._buffer or self._closed or self._blocked or type(frames) is not bytes:
+            return self._offer_more(frames)
+        # The common case, once per recipient of every broadcast (an outbox that was
+        # written at the last round's end): keep the broadcast's `bytes` as they are and
+        # mark the outbox dirty with a list append, not a Python call.
+        self._buffer = frames
+        self._dirty.append(self)
+        if len(frames) > self.limit:
+            return self._overflowed()
+        return True
+
+    def _offer_more(self, frames: bytes) -> bool:
+        """`offer` into a closed outbox, one with frames pending or waiting for its socket,
+        or of frames that are not `bytes` (copied: they could change)."""
         if self._closed:
             return False
-        # `_append`, inlined: this runs once per recipient of every broadcast, so it
-        # marks itself dirty with a list append, not a Python call.
-        buffer = self._buffer
-        if not buffer:
-            if not self._blocked:
-                self._dirty.append(self)
-            # Kept as it is (a copy only if it could change: a `bytearray`).
-            self._buffer = buffer = frames if type(frames) is bytes else bytes(frames)
-        else:
-            if isinstance(buffer, bytes):  # a second offer: from now on, one that grows
-                self._buffer = buffer = bytearray(buffer)
-            buffer += frames
-        if len(buffer) > self.limit:
-            self._closed = True
-            self._on_overflow()
-            return False
+        self._append(frames)
+        if len(self._buffer) > self.limit:
+            return self._overflowed()
         return True
+
+    def _overflowed(self) -> bool:
+        self._closed = True
+        self._on_overflow()
+        return False
 
     def finish(self, frame: bytes) -> None:
         """Queue a last frame (a close frame) even past the limit, and close."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 
 import trio
+import trio.testing
 
 from chorus.gateway._outbox import Flusher, Outbox
 
@@ -151,3 +153,33 @@ async def test_a_write_that_breaks_at_the_end_of_a_round_wakes_the_connection(
         # Not woken by the loop's next deadline (this one), which can be far off.
         assert trio.current_time() - started < 5
         assert outbox.closed
+
+
+async def test_an_offer_over_the_limit_closes_the_outbox_empty_or_not(
+    nursery: trio.Nursery,
+) -> None:
+    # An empty outbox takes a broadcast on a path of its own: the limit holds there too,
+    # and in both cases what was queued is still written, the overflowing offer with it.
+    flusher: Flusher = await nursery.start(Flusher().run)
+    for queued in (b"", b"ack"):
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            ours.setblocking(False)
+            overflows: list[bytes] = []
+            outbox = Outbox(
+                ours,
+                flusher,
+                limit=8,
+                on_overflow=functools.partial(overflows.append, queued),
+                on_broken=_never,
+            )
+            if queued:
+                assert outbox.offer(queued)
+            assert not outbox.offer(b"too big a frame")
+            assert overflows == [queued]
+            assert outbox.closed
+            assert not outbox.offer(b"late")  # refused, not queued
+            assert overflows == [queued]  # and reported once
+            assert await _receive(theirs, len(queued) + 15) == queued + b"too big a frame"
+            await trio.testing.wait_all_tasks_blocked()
+            assert outbox.pending == 0
