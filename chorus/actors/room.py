@@ -478,15 +478,22 @@ class RoomActor:
         with other frames. Drops closed subscribers. Returns the deliveries:
         recipients times `count`.
         """
-        # The per-recipient loop of every delivery: one call each, nothing looked up.
+        sends = self._send_frames
+        refused: list[Callable[[bytes], bool]] = []
         if skip is None:
-            closed = [sid for sid, send in self._send_frames.items() if not send(frames)]
+            # The per-recipient loop of every delivery: one call each, nothing looked up,
+            # and the subscriber's id only for those that refused (rare: closing ones).
+            for send in sends.values():
+                if not send(frames):
+                    refused.append(send)
         else:
-            closed = [
-                sid for sid, send in self._send_frames.items() if sid != skip and not send(frames)
-            ]
-        for subscriber_id in closed:
-            del self._subscribers[subscriber_id], self._send_frames[subscriber_id]
+            for subscriber_id, send in sends.items():
+                if subscriber_id != skip and not send(frames):
+                    refused.append(send)
+        if refused:
+            closed = [sid for sid, send in sends.items() if send in refused]
+            for subscriber_id in closed:
+                del self._subscribers[subscriber_id], sends[subscriber_id]
         deliveries = (len(self._send_frames) - (skip in self._send_frames)) * count
         FRAMES_OUT_BROADCAST.inc(deliveries)
         return deliveries
