@@ -65,7 +65,8 @@ class Subscriber(Protocol):
     def send(self, payload: bytes) -> bool: ...
 
     def send_frame(self, frames: bytes) -> bool:
-        """Queue one or more whole WebSocket frames, built once for every recipient."""
+        """Queue one or more whole WebSocket frames, built once for every recipient: a
+        `bytes` object, which may be kept by reference (it never changes)."""
         ...
 
     def close(self, code: int, reason: str) -> None: ...

@@ -80,10 +80,14 @@ class Outbox:
     def offer(self, frames: bytes) -> bool:
         """Queue `frames` (whole frames) without waiting; False if closed or just overflowed.
 
-        `frames` is kept by reference until written, never changed: a broadcast
-        offers the same `bytes` to every recipient.
+        Anything but a `bytes` object is copied first (it could change while queued).
         """
-        if self._buffer or self._closed or self._blocked or type(frames) is not bytes:
+        return self.offer_bytes(frames if type(frames) is bytes else bytes(frames))
+
+    def offer_bytes(self, frames: bytes) -> bool:
+        """`offer` of a `bytes` object, which is kept by reference until written, never
+        changed: a broadcast offers the same `bytes` to every recipient."""
+        if self._buffer or self._closed or self._blocked:
             return self._offer_more(frames)
         # The common case, once per recipient of every broadcast (an outbox that was
         # written at the last round's end): keep the broadcast's `bytes` as they are and
@@ -95,8 +99,8 @@ class Outbox:
         return True
 
     def _offer_more(self, frames: bytes) -> bool:
-        """`offer` into a closed outbox, one with frames pending or waiting for its socket,
-        or of frames that are not `bytes` (copied: they could change)."""
+        """`offer_bytes` into a closed outbox, or one with frames pending or waiting for
+        its socket."""
         if self._closed:
             return False
         self._append(frames)

@@ -76,7 +76,7 @@ async def test_frames_shared_by_recipients_are_never_changed(nursery: trio.Nurse
         # Typed callers pass `bytes`; one that passes a bytearray anyway may change it later.
         mutable = bytearray(b"pong;")
         assert outboxes[1].offer(mutable)  # type: ignore[arg-type]
-        assert all(outbox.offer(shared) for outbox in outboxes)
+        assert all(outbox.offer_bytes(shared) for outbox in outboxes)  # `send_frame`
         assert outboxes[0].offer(b"ack;")  # in the same round: appended after the broadcast
         mutable[:] = b"XXXX;"
         assert shared == b"broadcast;"
