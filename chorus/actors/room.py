@@ -21,7 +21,7 @@ import trio
 
 from chorus import chat, e2e, protocol
 from chorus.cluster import Bus
-from chorus.gateway import text_frame
+from chorus.gateway import Fanout, text_frame
 from chorus.metrics import (
     DELIVERIES,
     DELIVERY_SECONDS,
@@ -283,9 +283,9 @@ class RoomActor:
         self._bus = bus
         self._topic = f"room:{room_id}"
         self._subscribers: dict[str, Subscriber] = {}
-        self._send_frames: dict[str, Callable[[bytes], bool]] = {}
-        """Each subscriber's `send_frame`, in the same order: the broadcast loop calls these
-        without looking anything up per recipient. Changed only with `_subscribers`."""
+        self._fanout = Fanout()
+        """Each subscriber's `send_frame`, by id: what a broadcast goes through. Changed
+        only with `_subscribers`."""
         self._typing_sent: dict[str, float] = {}
         self._delivered = 0
         """The room's seqs up to here have been queued to subscribers, in order, once."""
@@ -376,7 +376,7 @@ class RoomActor:
                 await self._subscribe(message)
             case Unsubscribe(subscriber_id=subscriber_id):
                 self._subscribers.pop(subscriber_id, None)
-                self._send_frames.pop(subscriber_id, None)
+                self._fanout.remove(subscriber_id)
             case Change():
                 await self._change(message)
             case Receipt(user_id=user_id, seq=seq):
@@ -408,7 +408,7 @@ class RoomActor:
                 request.reply.fail(exc)
                 return
         self._subscribers[subscriber.id] = subscriber
-        self._send_frames[subscriber.id] = subscriber.send_frame
+        self._fanout.add(subscriber.id, subscriber.send_frame)
         request.reply.send(self._delivered)
 
     async def _missed(self, after_seq: int) -> Sequence[Message] | None:
@@ -440,7 +440,7 @@ class RoomActor:
     def _evict(self, user_id: str, notice: bytes) -> set[str]:
         evicted = {s.id for s in self._subscribers.values() if s.user_id == user_id}
         for subscriber_id in evicted:
-            del self._send_frames[subscriber_id]
+            self._fanout.remove(subscriber_id)
             self._subscribers.pop(subscriber_id).send(notice)
         return evicted
 
@@ -479,23 +479,9 @@ class RoomActor:
         with other frames. Drops closed subscribers. Returns the deliveries:
         recipients times `count`.
         """
-        sends = self._send_frames
-        refused: list[Callable[[bytes], bool]] = []
-        if skip is None:
-            # The per-recipient loop of every delivery: one call each, nothing looked up,
-            # and the subscriber's id only for those that refused (rare: closing ones).
-            for send in sends.values():
-                if not send(frames):
-                    refused.append(send)
-        else:
-            for subscriber_id, send in sends.items():
-                if subscriber_id != skip and not send(frames):
-                    refused.append(send)
-        if refused:
-            closed = [sid for sid, send in sends.items() if send in refused]
-            for subscriber_id in closed:
-                del self._subscribers[subscriber_id], sends[subscriber_id]
-        deliveries = (len(self._send_frames) - (skip in self._send_frames)) * count
+        for subscriber_id in self._fanout.offer(frames, skip):
+            del self._subscribers[subscriber_id]
+        deliveries = (len(self._fanout) - (skip in self._fanout)) * count
         FRAMES_OUT_BROADCAST.inc(deliveries)
         return deliveries
 

@@ -216,6 +216,74 @@ class Outbox:
             self.discard()  # the connection closed the socket while we waited
 
 
+class Fanout:
+    """A room's recipients by subscriber id: `offer` queues one `bytes` object to each.
+
+    A recipient is its `send_frame` callable; the gateway's own, an outbox's
+    `offer_bytes`, is recognised when added and then written by `offer`
+    itself, in its loop: a broadcast makes no Python call per gateway
+    connection (docs/benchmarks.md, "Issue #15, session 11"). Each recipient
+    gets the frames in one append, so what a connection is sent stays in
+    the order it was queued in.
+    """
+
+    __slots__ = ("_others", "_outboxes")
+
+    def __init__(self) -> None:
+        self._outboxes: dict[str, Outbox] = {}
+        self._others: dict[str, Callable[[bytes], bool]] = {}
+
+    def __len__(self) -> int:
+        return len(self._outboxes) + len(self._others)
+
+    def __contains__(self, recipient_id: object) -> bool:
+        return recipient_id in self._outboxes or recipient_id in self._others
+
+    def add(self, recipient_id: str, send_frame: Callable[[bytes], bool]) -> None:
+        """Add (or replace) a recipient: `send_frame` takes a `bytes` object and returns
+        False once it refuses (closed), as `Outbox.offer_bytes` does."""
+        self.remove(recipient_id)
+        outbox = getattr(send_frame, "__self__", None)
+        if isinstance(outbox, Outbox) and send_frame == outbox.offer_bytes:
+            self._outboxes[recipient_id] = outbox
+        else:
+            self._others[recipient_id] = send_frame
+
+    def remove(self, recipient_id: str) -> None:
+        """Forget a recipient (nothing if it is not one)."""
+        self._outboxes.pop(recipient_id, None)
+        self._others.pop(recipient_id, None)
+
+    def offer(self, frames: bytes, skip: str | None = None) -> list[str]:
+        """Queue `frames` to every recipient but `skip`; returns those that refused, which
+        are removed (their connections are closing)."""
+        refused: list[Outbox] = []
+        if skip is None:
+            for outbox in self._outboxes.values():
+                # `Outbox.offer_bytes`, inlined: this runs once per delivery.
+                if outbox._buffer or outbox._closed or outbox._blocked:
+                    if outbox._offer_more(frames):
+                        continue
+                else:
+                    outbox._buffer = frames
+                    outbox._dirty.append(outbox)
+                    if len(frames) <= outbox.limit:
+                        continue
+                    outbox._overflowed()
+                refused.append(outbox)
+        else:
+            for recipient_id, outbox in self._outboxes.items():
+                if recipient_id != skip and not outbox.offer_bytes(frames):
+                    refused.append(outbox)
+        closed = (
+            [rid for rid, outbox in self._outboxes.items() if outbox in refused] if refused else []
+        )
+        closed += [rid for rid, send in self._others.items() if rid != skip and not send(frames)]
+        for recipient_id in closed:
+            self.remove(recipient_id)
+        return closed
+
+
 class Flusher:
     """Writes every outbox that got frames during a scheduling round, at the round's end.
 
