@@ -259,6 +259,7 @@ class Fanout:
         are removed (their connections are closing)."""
         refused: list[Outbox] = []
         if skip is None:
+            size = len(frames)
             for outbox in self._outboxes.values():
                 # `Outbox.offer_bytes`, inlined: this runs once per delivery.
                 if outbox._buffer or outbox._closed or outbox._blocked:
@@ -267,7 +268,7 @@ class Fanout:
                 else:
                     outbox._buffer = frames
                     outbox._dirty.append(outbox)
-                    if len(frames) <= outbox.limit:
+                    if size <= outbox.limit:
                         continue
                     outbox._overflowed()
                 refused.append(outbox)
