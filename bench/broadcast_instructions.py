@@ -37,7 +37,7 @@ def main() -> None:
     for n, (ours, _) in enumerate(pairs):
         ours.setblocking(False)
         outbox = Outbox(ours, flusher, limit=1 << 24, on_overflow=_never, on_broken=_never)
-        room._send_frames[f"c{n}"] = outbox.offer
+        room._fanout.add(f"c{n}", outbox.offer_bytes)  # `Connection.send_frame`
     frame = text_frame(b'{"type":"message","message":{"seq":1,"body":"' + b"x" * 200 + b'"}}')
     for _ in range(args.rounds):
         room._broadcast(frame)

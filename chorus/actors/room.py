@@ -22,7 +22,7 @@ import trio
 from chorus import chat, e2e, protocol
 from chorus.cluster import Bus
 from chorus.deadlines import Deadlines, Entry
-from chorus.gateway import text_frame
+from chorus.gateway import Fanout, text_frame
 from chorus.metrics import (
     DELIVERIES,
     DELIVERY_SECONDS,
@@ -67,7 +67,8 @@ class Subscriber(Protocol):
     def send(self, payload: bytes) -> bool: ...
 
     def send_frame(self, frames: bytes) -> bool:
-        """Queue one or more whole WebSocket frames, built once for every recipient."""
+        """Queue one or more whole WebSocket frames, built once for every recipient: a
+        `bytes` object, which may be kept by reference (it never changes)."""
         ...
 
     def close(self, code: int, reason: str) -> None: ...
@@ -296,9 +297,9 @@ class RoomActor:
         self._bus = bus
         self._topic = f"room:{room_id}"
         self._subscribers: dict[str, Subscriber] = {}
-        self._send_frames: dict[str, Callable[[bytes], bool]] = {}
-        """Each subscriber's `send_frame`, in the same order: the broadcast loop calls these
-        without looking anything up per recipient. Changed only with `_subscribers`."""
+        self._fanout = Fanout()
+        """Each subscriber's `send_frame`, by id: what a broadcast goes through. Changed
+        only with `_subscribers`."""
         self._typing_sent: dict[str, float] = {}
         self._delivered = 0
         """The room's seqs up to here have been queued to subscribers, in order, once."""
@@ -417,7 +418,7 @@ class RoomActor:
                 await self._subscribe(message)
             case Unsubscribe(subscriber_id=subscriber_id):
                 self._subscribers.pop(subscriber_id, None)
-                self._send_frames.pop(subscriber_id, None)
+                self._fanout.remove(subscriber_id)
             case Change():
                 await self._change(message)
             case Receipt(user_id=user_id, seq=seq):
@@ -453,7 +454,7 @@ class RoomActor:
                 request.reply.fail(exc)
                 return
         self._subscribers[subscriber.id] = subscriber
-        self._send_frames[subscriber.id] = subscriber.send_frame
+        self._fanout.add(subscriber.id, subscriber.send_frame)
         if self._resyncs is not None and self.deadline_entry is None:
             # The first subscriber (or the first since the timer last found none).
             self._resyncs.watch(self, trio.current_time() + self._config.resync_interval)
@@ -504,7 +505,7 @@ class RoomActor:
     def _evict(self, user_id: str, notice: bytes) -> set[str]:
         evicted = {s.id for s in self._subscribers.values() if s.user_id == user_id}
         for subscriber_id in evicted:
-            del self._send_frames[subscriber_id]
+            self._fanout.remove(subscriber_id)
             self._subscribers.pop(subscriber_id).send(notice)
         return evicted
 
@@ -543,16 +544,9 @@ class RoomActor:
         with other frames. Drops closed subscribers. Returns the deliveries:
         recipients times `count`.
         """
-        # The per-recipient loop of every delivery: one call each, nothing looked up.
-        if skip is None:
-            closed = [sid for sid, send in self._send_frames.items() if not send(frames)]
-        else:
-            closed = [
-                sid for sid, send in self._send_frames.items() if sid != skip and not send(frames)
-            ]
-        for subscriber_id in closed:
-            del self._subscribers[subscriber_id], self._send_frames[subscriber_id]
-        deliveries = (len(self._send_frames) - (skip in self._send_frames)) * count
+        for subscriber_id in self._fanout.offer(frames, skip):
+            del self._subscribers[subscriber_id]
+        deliveries = (len(self._fanout) - (skip in self._fanout)) * count
         FRAMES_OUT_BROADCAST.inc(deliveries)
         return deliveries
 

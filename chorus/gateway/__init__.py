@@ -15,6 +15,7 @@ from ._connection import NewHandler as NewHandler
 from ._gateway import Gateway as Gateway
 from ._gateway import GatewayConfig as GatewayConfig
 from ._gateway import Readiness as Readiness
+from ._outbox import Fanout as Fanout
 from ._outbox import Flusher as Flusher
 from ._outbox import Outbox as Outbox
 from ._wire import text_frame as text_frame

@@ -119,9 +119,10 @@ class Connection:
             on_overflow=self._overflowed,
             on_broken=self._broken,
         )
-        self.send_frame: Callable[[bytes], bool] = self.outbox.offer
-        """Queue a frame built once by `text_frame` for many connections (a broadcast);
-        False if the connection is closing. The outbox's own method: one call per recipient."""
+        self.send_frame: Callable[[bytes], bool] = self.outbox.offer_bytes
+        """Queue frames built once by `text_frame` for many connections (a broadcast: a
+        `bytes` object, kept by reference); False if the connection is closing. The
+        outbox's own method: one call per recipient."""
         self.close_code: int | None = None
         self._deadlines = deadlines
         self.deadline_entry: Entry | None = None
@@ -150,7 +151,7 @@ class Connection:
     def send(self, payload: bytes) -> bool:
         """Queue one JSON text message; False if the connection is closing."""
         FRAMES_OUT_DIRECT.inc()
-        return self.outbox.offer(text_frame(payload))
+        return self.outbox.offer_bytes(text_frame(payload))
 
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake with `code`; later calls are ignored."""

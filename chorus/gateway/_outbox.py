@@ -80,28 +80,38 @@ class Outbox:
     def offer(self, frames: bytes) -> bool:
         """Queue `frames` (whole frames) without waiting; False if closed or just overflowed.
 
-        `frames` is kept by reference until written, never changed: a broadcast
-        offers the same `bytes` to every recipient.
+        Anything but a `bytes` object is copied first (it could change while queued).
         """
+        return self.offer_bytes(frames if type(frames) is bytes else bytes(frames))
+
+    def offer_bytes(self, frames: bytes) -> bool:
+        """`offer` of a `bytes` object, which is kept by reference until written, never
+        changed: a broadcast offers the same `bytes` to every recipient."""
+        if self._buffer or self._closed or self._blocked:
+            return self._offer_more(frames)
+        # The common case, once per recipient of every broadcast (an outbox that was
+        # written at the last round's end): keep the broadcast's `bytes` as they are and
+        # mark the outbox dirty with a list append, not a Python call.
+        self._buffer = frames
+        self._dirty.append(self)
+        if len(frames) > self.limit:
+            return self._overflowed()
+        return True
+
+    def _offer_more(self, frames: bytes) -> bool:
+        """`offer_bytes` into a closed outbox, or one with frames pending or waiting for
+        its socket."""
         if self._closed:
             return False
-        # `_append`, inlined: this runs once per recipient of every broadcast, so it
-        # marks itself dirty with a list append, not a Python call.
-        buffer = self._buffer
-        if not buffer:
-            if not self._blocked:
-                self._dirty.append(self)
-            # Kept as it is (a copy only if it could change: a `bytearray`).
-            self._buffer = buffer = frames if type(frames) is bytes else bytes(frames)
-        else:
-            if isinstance(buffer, bytes):  # a second offer: from now on, one that grows
-                self._buffer = buffer = bytearray(buffer)
-            buffer += frames
-        if len(buffer) > self.limit:
-            self._closed = True
-            self._on_overflow()
-            return False
+        self._append(frames)
+        if len(self._buffer) > self.limit:
+            return self._overflowed()
         return True
+
+    def _overflowed(self) -> bool:
+        self._closed = True
+        self._on_overflow()
+        return False
 
     def finish(self, frame: bytes) -> None:
         """Queue a last frame (a close frame) even past the limit, and close."""
@@ -204,6 +214,75 @@ class Outbox:
             await self.drained()
         except trio.ClosedResourceError:
             self.discard()  # the connection closed the socket while we waited
+
+
+class Fanout:
+    """A room's recipients by subscriber id: `offer` queues one `bytes` object to each.
+
+    A recipient is its `send_frame` callable; the gateway's own, an outbox's
+    `offer_bytes`, is recognised when added and then written by `offer`
+    itself, in its loop: a broadcast makes no Python call per gateway
+    connection (docs/benchmarks.md, "Issue #15, session 11"). Each recipient
+    gets the frames in one append, so what a connection is sent stays in
+    the order it was queued in.
+    """
+
+    __slots__ = ("_others", "_outboxes")
+
+    def __init__(self) -> None:
+        self._outboxes: dict[str, Outbox] = {}
+        self._others: dict[str, Callable[[bytes], bool]] = {}
+
+    def __len__(self) -> int:
+        return len(self._outboxes) + len(self._others)
+
+    def __contains__(self, recipient_id: object) -> bool:
+        return recipient_id in self._outboxes or recipient_id in self._others
+
+    def add(self, recipient_id: str, send_frame: Callable[[bytes], bool]) -> None:
+        """Add (or replace) a recipient: `send_frame` takes a `bytes` object and returns
+        False once it refuses (closed), as `Outbox.offer_bytes` does."""
+        self.remove(recipient_id)
+        outbox = getattr(send_frame, "__self__", None)
+        if isinstance(outbox, Outbox) and send_frame == outbox.offer_bytes:
+            self._outboxes[recipient_id] = outbox
+        else:
+            self._others[recipient_id] = send_frame
+
+    def remove(self, recipient_id: str) -> None:
+        """Forget a recipient (nothing if it is not one)."""
+        self._outboxes.pop(recipient_id, None)
+        self._others.pop(recipient_id, None)
+
+    def offer(self, frames: bytes, skip: str | None = None) -> list[str]:
+        """Queue `frames` to every recipient but `skip`; returns those that refused, which
+        are removed (their connections are closing)."""
+        refused: list[Outbox] = []
+        if skip is None:
+            size = len(frames)
+            for outbox in self._outboxes.values():
+                # `Outbox.offer_bytes`, inlined: this runs once per delivery.
+                if outbox._buffer or outbox._closed or outbox._blocked:
+                    if outbox._offer_more(frames):
+                        continue
+                else:
+                    outbox._buffer = frames
+                    outbox._dirty.append(outbox)
+                    if size <= outbox.limit:
+                        continue
+                    outbox._overflowed()
+                refused.append(outbox)
+        else:
+            for recipient_id, outbox in self._outboxes.items():
+                if recipient_id != skip and not outbox.offer_bytes(frames):
+                    refused.append(outbox)
+        closed = (
+            [rid for rid, outbox in self._outboxes.items() if outbox in refused] if refused else []
+        )
+        closed += [rid for rid, send in self._others.items() if rid != skip and not send(frames)]
+        for recipient_id in closed:
+            self.remove(recipient_id)
+        return closed
 
 
 class Flusher:

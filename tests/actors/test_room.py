@@ -20,6 +20,7 @@ from chorus.actors.room import (
     RoomConfig,
     RoomMessage,
     Subscribe,
+    Typing,
 )
 from chorus.persistence import NewMessage, Role, RoomKind, StoreError
 from chorus.supervisors import Restart
@@ -237,6 +238,23 @@ async def test_closed_subscribers_are_dropped_on_the_next_broadcast(world: World
     await stays.wait_for(2, protocol.MessageEvent)
     assert gone.messages() == []
     assert len(stays.messages()) == 2
+
+
+async def test_a_typing_broadcast_skips_the_typist_and_drops_closed_subscribers(
+    world: World,
+) -> None:
+    typist, gone, stays = Recorder("typist"), Recorder("gone"), Recorder("stays")
+    for subscriber in (typist, gone, stays):
+        await subscribe(world, subscriber)
+    gone.open = False
+    await world.rooms.send(world.room_id, Typing(user_id="u_typist", subscriber_id="typist"))
+    await stays.wait_for(1, protocol.TypingEvent)
+    gone.open = True  # it would accept again, but the room has forgotten it
+    await world.rooms.send(world.room_id, post(world, "one"))
+    await stays.wait_for(1, protocol.MessageEvent)
+    await typist.wait_for(1, protocol.MessageEvent)
+    assert gone.frames == []
+    assert not any(isinstance(frame, protocol.TypingEvent) for frame in typist.frames)
 
 
 async def test_an_idle_room_starts_again_while_its_supervisor_lags(world: World) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 
+import pytest
 import trio
+import trio.testing
 
-from chorus.gateway._outbox import Flusher, Outbox
+from chorus.gateway._outbox import Fanout, Flusher, Outbox
 
 CHUNK = b"x" * 65536
 CHUNKS = 64  # 4 MiB: far more than a socket pair's kernel buffers hold
@@ -74,7 +77,7 @@ async def test_frames_shared_by_recipients_are_never_changed(nursery: trio.Nurse
         # Typed callers pass `bytes`; one that passes a bytearray anyway may change it later.
         mutable = bytearray(b"pong;")
         assert outboxes[1].offer(mutable)  # type: ignore[arg-type]
-        assert all(outbox.offer(shared) for outbox in outboxes)
+        assert all(outbox.offer_bytes(shared) for outbox in outboxes)  # `send_frame`
         assert outboxes[0].offer(b"ack;")  # in the same round: appended after the broadcast
         mutable[:] = b"XXXX;"
         assert shared == b"broadcast;"
@@ -151,3 +154,92 @@ async def test_a_write_that_breaks_at_the_end_of_a_round_wakes_the_connection(
         # Not woken by the loop's next deadline (this one), which can be far off.
         assert trio.current_time() - started < 5
         assert outbox.closed
+
+
+async def test_an_offer_over_the_limit_closes_the_outbox_empty_or_not(
+    nursery: trio.Nursery,
+) -> None:
+    # An empty outbox takes a broadcast on a path of its own: the limit holds there too,
+    # and in both cases what was queued is still written, the overflowing offer with it.
+    flusher: Flusher = await nursery.start(Flusher().run)
+    for queued in (b"", b"ack"):
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            ours.setblocking(False)
+            overflows: list[bytes] = []
+            outbox = Outbox(
+                ours,
+                flusher,
+                limit=8,
+                on_overflow=functools.partial(overflows.append, queued),
+                on_broken=_never,
+            )
+            if queued:
+                assert outbox.offer(queued)
+            assert not outbox.offer(b"too big a frame")
+            assert overflows == [queued]
+            assert outbox.closed
+            assert not outbox.offer(b"late")  # refused, not queued
+            assert overflows == [queued]  # and reported once
+            assert await _receive(theirs, len(queued) + 15) == queued + b"too big a frame"
+            await trio.testing.wait_all_tasks_blocked()
+            assert outbox.pending == 0
+
+
+async def test_a_fanout_queues_one_bytes_to_each_recipient_and_drops_refusals(
+    nursery: trio.Nursery,
+) -> None:
+    # Outboxes are written by the fan-out's own loop, other recipients through their
+    # callable: each gets the frames once, after what it had queued, and one that is
+    # closed or goes over its limit is refused, dropped and named.
+    flusher: Flusher = await nursery.start(Flusher().run)
+    pairs = [socket.socketpair() for _ in range(4)]
+    try:
+        overflowed: list[int] = []
+        outboxes = []
+        for n, (ours, _) in enumerate(pairs):
+            ours.setblocking(False)
+            outboxes.append(
+                Outbox(
+                    ours,
+                    flusher,
+                    limit=4 if n == 2 else 1 << 20,
+                    on_overflow=functools.partial(overflowed.append, n),
+                    on_broken=_never,
+                )
+            )
+        other: list[bytes] = []
+
+        def other_send(frames: bytes) -> bool:
+            other.append(frames)
+            return True
+
+        fanout = Fanout()
+        for n, outbox in enumerate(outboxes):
+            fanout.add(f"c{n}", outbox.offer_bytes)
+        fanout.add("other", other_send)
+        assert len(fanout) == 5
+        assert outboxes[1].offer(b"ack;")  # queued first: stays first
+        outboxes[3].discard()  # a closed connection's
+        assert fanout.offer(b"shared;") == ["c2", "c3"]
+        assert overflowed == [2]
+        assert len(fanout) == 3
+        assert "c2" not in fanout
+        assert "c0" in fanout
+        assert other == [b"shared;"]
+        assert fanout.offer(b"typing;", skip="c1") == []
+        assert other == [b"shared;", b"typing;"]
+        assert await _receive(pairs[0][1], 14) == b"shared;typing;"
+        assert await _receive(pairs[1][1], 11) == b"ack;shared;"
+        assert await _receive(pairs[2][1], 7) == b"shared;"  # the offer that overflowed
+        await trio.testing.wait_all_tasks_blocked()
+        pairs[1][1].setblocking(False)
+        with pytest.raises(BlockingIOError):  # the skipped one got nothing more
+            pairs[1][1].recv(100)
+        fanout.remove("c0")
+        fanout.remove("other")
+        assert len(fanout) == 1
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
