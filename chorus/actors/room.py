@@ -890,14 +890,16 @@ class RoomActor:
         order, once, and without the actor's wake-up (a task step and a
         scheduler round per peer publication: docs/benchmarks.md, "Issue #15,
         session 11: a node's cost per message in `cluster-3`"). What follows a
-        gap is left to the actor, which fills it from the store. If the delivery raises (a
-        bug), the actor raises it on the `Heard` it is then sent, so the room
-        crashes and its subscribers resume, as when its own delivery raises.
+        gap is left to the actor, which fills it from the store. If the
+        delivery raises (a bug), the actor raises it on the `Heard` it is then
+        sent, so the room crashes and its subscribers resume, as when its own
+        delivery raises.
         """
-        if not (self._subscribers and self._failure is None and inbox.parked()):
+        heard = self._heard.events
+        if not (heard and self._subscribers and self._failure is None and inbox.parked()):
             return False
         try:
-            DELIVERIES.inc(self._deliver_heard(max(self._heard.events)))
+            DELIVERIES.inc(self._deliver_heard(max(heard)))
         except Exception as exc:
             self._failure = exc
             return False
