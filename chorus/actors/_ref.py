@@ -137,6 +137,15 @@ class Inbox(Generic[M]):
         """The next message; raises `trio.EndOfChannel` once stopped and drained."""
         return await self._receive.receive()
 
+    def parked(self) -> bool:
+        """Whether the actor waits in `receive` and no message was handed to it yet.
+
+        While this holds the actor runs none of its code, and the next message
+        it gets is the next one sent: work done now, without waiting, in its
+        place is done as it would have done it on that message.
+        """
+        return self._receive.statistics().tasks_waiting_receive > 0
+
     def drain(self, limit: int) -> list[M]:
         """Up to `limit` messages already queued, without waiting (for batching)."""
         batch: list[M] = []

@@ -304,6 +304,9 @@ class RoomActor:
         self._delivered = 0
         """The room's seqs up to here have been queued to subscribers, in order, once."""
         self._heard = _Heard()
+        self._failure: Exception | None = None
+        """What a delivery in the bus's task raised (`_deliver_heard_now`): the actor raises
+        it on its next `Heard`, as if its own delivery had raised."""
         self._encrypted = False
         """End-to-end encrypted: read once at start, since it never changes."""
         self._resyncs = resyncs if bus is not None else None
@@ -353,7 +356,13 @@ class RoomActor:
             # Subscribe before reading the last seq, so nothing falls in between.
             subscription = await self._bus.subscribe(
                 self._topic,
-                _forward_to(inbox.ref, self._heard, lambda: self._delivered, self._origin),
+                _forward_to(
+                    inbox.ref,
+                    self._heard,
+                    lambda: self._delivered,
+                    self._origin,
+                    lambda: self._deliver_heard_now(inbox),
+                ),
             )
         try:
             self._delivered = await self._store.last_seq(self.room_id)
@@ -435,6 +444,8 @@ class RoomActor:
                 pass  # it only woke the actor: `_loop` resyncs after the batch
             case Heard():
                 self._heard.woken = False
+                if self._failure is not None:
+                    raise self._failure
                 DELIVERIES.inc(await self._accept(self._heard.take()))
             case Evict(user_id=user_id, notice=notice, reply=reply):
                 reply.send(self._evict(user_id, notice))
@@ -862,6 +873,33 @@ class RoomActor:
         self._heard.forget(self._delivered)
         return deliveries
 
+    def _deliver_heard_now(self, inbox: Inbox[RoomMessage]) -> bool:
+        """The bus callback's call, in the bus's task: deliver the events the bus brought
+        now, if the actor would do just that; True if none are left for it.
+
+        Only while the actor has subscribers and is parked in its mailbox with
+        nothing handed to it (`Inbox.parked`), and only the events that follow
+        the delivered seq without a gap: the actor, woken with `Heard`, would
+        deliver exactly these before anything else, so they go out in the same
+        order, once, and without the actor's wake-up (a task step and a
+        scheduler round per peer publication: docs/benchmarks.md, "Issue #15,
+        session 11: a node's cost per message in `cluster-3`"). What follows a
+        gap is left to the actor, which fills it from the store. If the
+        delivery raises (a bug), the actor raises it on the `Heard` it is then
+        sent, so the room crashes and its subscribers resume, as when its own
+        delivery raises.
+        """
+        heard = self._heard.events
+        if not (heard and self._subscribers and self._failure is None and inbox.parked()):
+            return False
+        try:
+            DELIVERIES.inc(self._deliver_heard(max(heard)))
+        except Exception as exc:
+            self._failure = exc
+            return False
+        self._heard.forget(self._delivered)
+        return not self._heard.events
+
     def _deliver_heard(self, up_to: int) -> int:
         """Deliver the events the bus brought that follow the delivered seq without a
         hole, up to `up_to`."""
@@ -950,15 +988,21 @@ class _Heard:
 
 
 def _forward_to(
-    ref: ActorRef[RoomMessage], heard: _Heard, delivered: Callable[[], int], origin: bytes
+    ref: ActorRef[RoomMessage],
+    heard: _Heard,
+    delivered: Callable[[], int],
+    origin: bytes,
+    deliver_now: Callable[[], bool],
 ) -> Callable[[bytes], None]:
     """A bus callback that hands payloads to the room's actor without waiting.
 
     Stored batches whose events are all at or below `delivered()` (the actor's
     delivered seq) are dropped here, before they are decoded: above all the
     node's own publications, which the bus brings back to it. Others go to
-    `heard`; typing and presence are queued as `Published`, but this node's own
-    (from `origin`, already shown here) are dropped too.
+    `heard`, and are delivered at once if `deliver_now()` can (the room's
+    `_deliver_heard_now`), else the actor is woken with `Heard`; typing and
+    presence are queued as `Published`, but this node's own (from `origin`,
+    already shown here) are dropped too.
     """
     own = _EPHEMERAL + origin + b" "
 
@@ -970,7 +1014,7 @@ def _forward_to(
                     ref.try_send(Published(payload=payload))
             elif not _delivered_already(payload, delivered()):
                 heard.add(_open_stored(payload[1:]), delivered())
-                if not heard.woken:
+                if not heard.woken and not deliver_now():
                     heard.woken = ref.try_send(Heard())
 
     return deliver

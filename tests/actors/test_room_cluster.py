@@ -195,7 +195,7 @@ def test_a_stored_batch_already_delivered_is_dropped_before_the_room_sees_it() -
     inbox = Inbox(receive, ref)
     heard = room_module._Heard()
     delivered = 5
-    deliver = room_module._forward_to(ref, heard, lambda: delivered, b"node-0")
+    deliver = room_module._forward_to(ref, heard, lambda: delivered, b"node-0", lambda: False)
     older = room_module._stored_envelope([(4, b"{}"), (5, b"{}")])
     newer = room_module._stored_envelope([(5, b"{}"), (6, b"6")])
     newest = room_module._stored_envelope([(7, b"7")])
@@ -460,3 +460,103 @@ async def test_a_stopped_room_is_not_kept_by_the_resync_timer(
         gc.collect()
         assert kept() is None
         assert len(resyncs) == 1  # the dead entry, until it comes up or the heap is compacted
+
+
+async def test_a_peer_publication_is_delivered_in_the_bus_callback_while_the_room_is_idle(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The room actor waits idle in its mailbox: a peer's publication that follows its
+    delivered seq reaches its subscribers within the bus callback, before any other
+    task runs, instead of waking the actor (issue 15: a task step and a scheduler round
+    per peer publication, on every node of `cluster-3`). Later ones too, in order."""
+    bus = HeldBus()
+    async with two_nodes(tmp_path, nursery, bus, nothing) as (cluster, _, here, there):
+        for n in (1, 2):
+            await cluster.nodes[1].send(cluster.room_id, post(cluster, f"there-{n}", there))
+            await there.wait_for(n, protocol.Ack)
+            await trio.testing.wait_all_tasks_blocked()  # the first node's room is idle
+            await bus.release()  # no checkpoint: the callbacks run in this task
+            assert [m.seq for m in here.messages()] == list(range(1, n + 1))
+        assert [m.seq for m in there.messages()] == [1, 2]
+
+
+async def test_a_gap_in_peer_publications_is_left_to_the_room_actor(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """Seq 2 arrives with seq 1 lost: the bus callback delivers nothing (a gap is filled
+    from the store, by the actor), and the actor delivers 1 then 2, once."""
+    bus = HeldBus()
+    async with two_nodes(tmp_path, nursery, bus, nothing) as (cluster, watched, here, there):
+        for n in (1, 2):
+            await cluster.nodes[1].send(cluster.room_id, post(cluster, f"there-{n}", there))
+            await there.wait_for(n, protocol.Ack)
+        del bus.held[0]  # seq 1's publication is lost
+        reads_before = watched.reads
+        await trio.testing.wait_all_tasks_blocked()
+        await bus.release()
+        assert here.messages() == []
+        await here.wait_for(2, protocol.MessageEvent)
+        assert [m.seq for m in here.messages()] == [1, 2]
+        assert watched.reads == reads_before + 1
+
+
+async def test_a_peer_publication_heard_while_a_client_resumes_reaches_it_too(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The room actor is busy (a client resuming reads what it missed from the store)
+    when a peer's publication arrives: the bus callback leaves it to the actor, and the
+    resumed client gets it after its replay like every other subscriber. Delivered in
+    the callback, it would reach the others only, and the replay, bounded by the seq
+    delivered when the read began, would not have it either: lost for that client."""
+    bus = HeldBus()
+    async with two_nodes(tmp_path, nursery, bus, nothing) as (cluster, watched, here, there):
+        for n in (1, 2):
+            await cluster.nodes[1].send(cluster.room_id, post(cluster, f"there-{n}", there))
+            await there.wait_for(n, protocol.Ack)
+            if n == 1:
+                await bus.release()
+                await here.wait_for(1, protocol.MessageEvent)
+        read = watched.messages
+
+        async def release_then_read(*args: Any, **kwargs: Any) -> Any:
+            await bus.release()  # seq 2's publication, while the resume is being served
+            return await read(*args, **kwargs)
+
+        watched.messages = release_then_read  # type: ignore[method-assign]
+        resumed = Recorder("resumed")
+
+        def resume(reply: Reply[int]) -> RoomMessage:
+            return Subscribe(subscriber=resumed, after_seq=0, reply=reply)
+
+        await cluster.nodes[0].ask(cluster.room_id, resume, timeout=5)
+        await resumed.wait_for(2, protocol.MessageEvent)
+        for reader in (here, resumed):
+            assert [m.seq for m in reader.messages()] == [1, 2]
+
+
+@attrs.define(eq=False)
+class Broken(Recorder):
+    """A subscriber whose broadcast raises (a bug in a connection)."""
+
+    def send_frame(self, frames: bytes) -> bool:
+        raise RuntimeError("broken subscriber")
+
+
+async def test_a_delivery_that_raises_in_the_bus_callback_crashes_the_room(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A delivery in the bus callback that raises crashes the room as the actor's own
+    would: its subscribers are told to resume (nothing lost for them), and the
+    publishing node is not disturbed."""
+    bus = HeldBus()
+    async with two_nodes(tmp_path, nursery, bus, nothing) as (cluster, _, here, there):
+        await subscribe(cluster.nodes[0], cluster.room_id, Broken("broken"))
+        await cluster.nodes[1].send(cluster.room_id, post(cluster, "there-1", there))
+        await there.wait_for(1, protocol.Ack)
+        await trio.testing.wait_all_tasks_blocked()
+        await bus.release()
+        with trio.fail_after(5):
+            while here.open:
+                await here.changed.wait()
+        assert here.closed_with == protocol.CloseCode.INTERNAL_ERROR
+        assert there.open
