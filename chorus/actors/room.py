@@ -23,11 +23,11 @@ from chorus import chat, e2e, protocol
 from chorus.cluster import Bus
 from chorus.gateway import text_frame
 from chorus.metrics import (
+    APPEND_SECONDS,
     DELIVERIES,
     DELIVERY_SECONDS,
     FRAMES_OUT_BROADCAST,
     MESSAGES_STORED,
-    STORE_SECONDS,
 )
 from chorus.persistence import (
     Appended,
@@ -47,8 +47,6 @@ from ._reply import Reply
 from .events import event_payload, mentions, wire_message
 
 _log = structlog.get_logger("chorus.room")
-_APPEND_SECONDS = STORE_SECONDS.labels("append_messages")
-"""Bound once: `labels()` at every batch was a lookup under a lock."""
 R = TypeVar("R")
 R_contra = TypeVar("R_contra", contravariant=True)
 
@@ -606,7 +604,7 @@ class RoomActor:
                 post.responder.refused(RoomFailed())
             return
         finally:
-            _APPEND_SECONDS.observe(time.perf_counter() - started)
+            APPEND_SECONDS.observe(time.perf_counter() - started)
         results: list[Appended] = []
         admitted: list[Post] = []
         for post, result in zip(posts, stored.results, strict=True):
