@@ -24,11 +24,11 @@ from chorus.cluster import Bus
 from chorus.deadlines import Deadlines, Entry
 from chorus.gateway import Fanout, text_frame
 from chorus.metrics import (
+    APPEND_SECONDS,
     DELIVERIES,
     DELIVERY_SECONDS,
     FRAMES_OUT_BROADCAST,
     MESSAGES_STORED,
-    STORE_SECONDS,
 )
 from chorus.persistence import (
     Appended,
@@ -49,8 +49,6 @@ from ._reply import Reply
 from .events import event_payload, mentions, wire_message
 
 _log = structlog.get_logger("chorus.room")
-_APPEND_SECONDS = STORE_SECONDS.labels("append_messages")
-"""Bound once: `labels()` at every batch was a lookup under a lock."""
 R = TypeVar("R")
 R_contra = TypeVar("R_contra", contravariant=True)
 
@@ -676,7 +674,7 @@ class RoomActor:
                 post.responder.refused(RoomFailed())
             return
         finally:
-            _APPEND_SECONDS.observe(time.perf_counter() - started)
+            APPEND_SECONDS.observe(time.perf_counter() - started)
         results: list[Appended] = []
         admitted: list[Post] = []
         for post, result in zip(posts, stored.results, strict=True):

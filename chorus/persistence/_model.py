@@ -8,6 +8,7 @@ Timestamps are integer milliseconds since the Unix epoch (UTC).
 
 from __future__ import annotations
 
+import binascii
 import enum
 import secrets
 import time
@@ -22,14 +23,26 @@ to-device message."""
 
 # The 64 url-safe characters in ASCII order, so that ids sort by creation time.
 _SORTED_ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+_FROM_BASE64 = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    _SORTED_ALPHABET.encode("ascii"),
+)
+"""Base64's digit for each value 0..63 -> ours for the same value."""
+_MILLIS_BITS = 42
+_DRAW_BITS = 54
 
 
-def _encode(value: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        value, digit = divmod(value, 64)
-        chars.append(_SORTED_ALPHABET[digit])
-    return "".join(reversed(chars))
+def _encode(millis: int, draw: int) -> str:
+    """The 16 characters of an id: 7 digits of `millis` (its low 42 bits) then 9 of `draw`
+    (< 2**54), in base 64 over `_SORTED_ALPHABET`, most significant first.
+
+    The 96 bits are 12 bytes, which base64 writes as exactly these 16 digits (6 bits
+    each, in order, no padding), in its own alphabet: one C call and a translation
+    instead of 16 `divmod`s in Python (~27,000 instructions per message appended).
+    """
+    value = (millis & ((1 << _MILLIS_BITS) - 1)) << _DRAW_BITS | draw
+    digits = binascii.b2a_base64(value.to_bytes(12, "big"), newline=False)
+    return digits.translate(_FROM_BASE64).decode("ascii")
 
 
 def new_id(prefix: IdPrefix) -> str:
@@ -58,20 +71,20 @@ def new_ids(prefix: IdPrefix, count: int) -> list[str]:
         return []
     millis = now_ms()
     last_millis, last_draw = _last_id
-    randomness = secrets.randbits(54 * count)
+    randomness = secrets.randbits(_DRAW_BITS * count)
     draws = []
     for _ in range(count):
-        randomness, draw = divmod(randomness, 1 << 54)
+        randomness, draw = divmod(randomness, 1 << _DRAW_BITS)
         draws.append(draw)
     draws.sort()
     if millis <= last_millis:  # same millisecond (or the clock stepped back)
         millis = last_millis
         draws = [last_draw + 1 + n for n in range(count)]
-        if draws[-1] >= 1 << 54:  # the random part ran out: borrow the next millisecond
+        if draws[-1] >= 1 << _DRAW_BITS:  # the random part ran out: borrow the next millisecond
             millis, draws = millis + 1, list(range(count))
     _last_id = (millis, draws[-1])
-    stamp = _encode(millis, 7)  # 42 bits of milliseconds: good until the year 2109
-    return [f"{prefix}_{stamp}{_encode(draw, 9)}" for draw in draws]
+    # 42 bits of milliseconds: good until the year 2109.
+    return [f"{prefix}_{_encode(millis, draw)}" for draw in draws]
 
 
 def now_ms() -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 import pytest
 import trio
 import trio.testing
 from prometheus_client import REGISTRY
+from prometheus_client.values import MutexValue
 
 from chorus import protocol
 from chorus.actors import ActorRef, Reply
@@ -433,3 +436,37 @@ async def test_each_sender_of_a_batch_is_checked_and_refused_on_its_own(world: W
         "ref-c3": 2,
     }
     assert [m.body for m in poster.messages()] == ["body of c0", "body of c3"]
+
+
+async def test_a_stored_post_is_counted_without_prometheus_clients_locked_values(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The counters and histograms of every message's path are plain numbers (LoopCounter,
+    # LoopHistogram): a prometheus_client value's `inc` takes a lock and four Python calls.
+    reader, poster = Recorder("reader"), Recorder("poster")
+    await subscribe(world, reader)
+    await subscribe(world, poster)
+    locked: list[float] = []
+    original: Callable[[MutexValue, float], None] = MutexValue.inc
+
+    def counted(self: MutexValue, amount: float) -> None:
+        locked.append(amount)
+        original(self, amount)
+
+    monkeypatch.setattr(MutexValue, "inc", counted)
+    stored, timed = _sample("chorus_messages_stored_total"), _appends_timed()
+    before = _deliveries(), _deliveries_timed()
+    await world.rooms.send(world.room_id, post(world, "counted", origin=poster))
+    await poster.wait_for(1, protocol.Ack)
+    assert locked == []
+    assert (_deliveries(), _deliveries_timed()) == (before[0] + 2, before[1] + 1)
+    assert _sample("chorus_messages_stored_total") == stored + 1
+    assert _appends_timed() == timed + 1
+
+
+def _sample(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _appends_timed() -> float:
+    return _sample("chorus_store_seconds_count", {"operation": "append_messages"})

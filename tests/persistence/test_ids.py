@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chorus.persistence._model import new_id, new_ids
+import random
+
+from chorus.persistence._model import _encode, new_id, new_ids
 
 
 def test_ids_made_in_a_row_only_grow_even_within_one_millisecond() -> None:
@@ -19,3 +21,19 @@ def test_ids_have_a_prefix_and_a_fixed_length() -> None:
         made = new_id(prefix)
         assert made.startswith(f"{prefix}_")
         assert len(made) == 18
+
+
+def _digits(value: int, width: int) -> str:
+    """`value`'s last `width` digits in base 64 over the sorted url-safe alphabet, one by one:
+    what an id has always been made of."""
+    alphabet = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+    return "".join(alphabet[value >> 6 * k & 63] for k in reversed(range(width)))
+
+
+def test_an_id_is_the_digits_of_its_millisecond_then_of_its_draw() -> None:
+    # `_encode` writes the 16 digits with base64 and a translation: the same characters.
+    rng = random.Random(15)
+    cases = [(0, 0), (2**42 - 1, 2**54 - 1), (1_765_000_000_000, 1), (2**42 + 5, 7)]
+    cases += [(rng.getrandbits(42), rng.getrandbits(54)) for _ in range(2000)]
+    for millis, draw in cases:
+        assert _encode(millis, draw) == _digits(millis, 7) + _digits(draw, 9)

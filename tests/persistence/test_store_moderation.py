@@ -17,6 +17,7 @@ from chorus.persistence import (
     Store,
     User,
 )
+from chorus.persistence.roles.moderation import standing_from_row
 from tests.persistence.helpers import T0, make_room, make_user, texts
 
 
@@ -291,3 +292,19 @@ async def test_delete_room_takes_everything_in_it_and_names_its_members(store: S
     dm, _ = await store.direct_room(ada.id, bob.id, T0)
     with pytest.raises(ValueError, match="direct"):
         await store.delete_room(dm.id, T0)
+
+
+def test_a_standing_row_is_read_as_of_now_into_one_shared_standing() -> None:
+    # Every batch of posts reads its senders' standings: equal rows share one (frozen)
+    # `Standing`, and a mute is judged against `now` before anything is shared.
+    row = ("member", 0, "member", T0 + 1000, 0, 0)
+    muted, expired = standing_from_row(row, T0), standing_from_row(row, T0 + 2000)
+    assert (muted.muted, expired.muted) == (True, False)
+    assert muted.who is Who.MUTED
+    assert expired.who is Who.MEMBER
+    assert standing_from_row(("member", 0, "member", T0 + 5000, 0, 0), T0) is muted
+    forever = standing_from_row(("member", 1, "owner", 0, 0, 1), T0 + 10**9)
+    assert (forever.muted, forever.locked, forever.blocked) == (True, True, True)
+    assert forever.room_role is Role.OWNER
+    with pytest.raises(ValueError, match="guest"):
+        standing_from_row(("member", 0, "guest", None, 0, 0), T0)

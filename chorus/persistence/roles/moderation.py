@@ -8,6 +8,7 @@ the caller, through the permission table.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -401,13 +402,24 @@ def _standing_rows(
 def standing_from_row(row: Sequence[Any], now: int) -> Standing:
     """The `Standing` in a row of `STANDING_SELECT`, as of `now` (a mute may have expired)."""
     muted_until = row[3]
+    muted = muted_until is not None and (muted_until == 0 or muted_until > now)
+    return _standing(row[0], bool(row[1]), row[2], muted, bool(row[4]), bool(row[5]))
+
+
+@functools.lru_cache(maxsize=256)
+def _standing(
+    server_role: str, locked: bool, room_role: str | None, muted: bool, banned: bool, blocked: bool
+) -> Standing:
+    """One shared `Standing` per combination of its values (a few dozen exist): every batch
+    of posts reads its senders' standings, and building one (its `Role` and its frozen
+    fields) cost ~16,700 instructions, a cached one ~3,300. Shared safely: it is frozen."""
     return Standing(
-        server_role=row[0],
-        locked=bool(row[1]),
-        room_role=None if row[2] is None else Role(row[2]),
-        muted=muted_until is not None and (muted_until == 0 or muted_until > now),
-        banned=bool(row[4]),
-        blocked=bool(row[5]),
+        server_role=server_role,
+        locked=locked,
+        room_role=None if room_role is None else Role(room_role),
+        muted=muted,
+        banned=banned,
+        blocked=blocked,
     )
 
 

@@ -150,11 +150,12 @@ class GroupCommit(Generic[C]):
     async def _lead(self, leader: _Waiting) -> int:
         """Run the next group, `leader`'s; the number of writes it had."""
         try:
-            opens = self._last_group + self._window
-            if (leader.gather or self._overlapping) and trio.current_time() < opens:
-                with trio.CancelScope(shield=True):  # only with a window, once per group
-                    await trio.sleep_until(opens)  # busy: let more writes join this group
-            self._last_group = trio.current_time()
+            if self._window > 0:  # without one (the default), no clock read per group
+                opens = self._last_group + self._window
+                if (leader.gather or self._overlapping) and trio.current_time() < opens:
+                    with trio.CancelScope(shield=True):  # once per group
+                        await trio.sleep_until(opens)  # busy: let more writes join this group
+                self._last_group = trio.current_time()
             group, finished = await self._in_worker_thread()
             try:
                 results = finished.unwrap()
