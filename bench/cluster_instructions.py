@@ -54,6 +54,7 @@ import trio
 from dm_instructions import (  # siblings: run as `python bench/...`
     LIMITS,
     Bot,
+    callee_calls,
     callgrind_control,
     connect,
     cpu_seconds,
@@ -123,21 +124,7 @@ def start_node(
 def c_calls(work: Path, thread: str) -> dict[str, int]:
     """Calls of a few C functions in one thread's dump of the window (the highest part)."""
     dumps = sorted(work.glob(f"node.cg.*-{thread}"), key=lambda path: int(path.name[8:-3]))
-    wanted = ("epoll_wait", "context_run", "recv", "send")
-    names: dict[str, str] = {}  # callgrind compresses names: "(id) name" once, then "(id)"
-    counts = dict.fromkeys(wanted, 0)
-    callee = None
-    for line in dumps[-1].read_text().splitlines():
-        if line.startswith(("fn=", "cfn=")):
-            ident, _, name = line.partition("=")[2].partition(" ")
-            if name:
-                names[ident] = name
-            callee = names.get(ident) if line.startswith("cfn=") else None
-        elif line.startswith("calls=") and callee is not None:
-            if callee in counts:
-                counts[callee] += int(line.split()[0].removeprefix("calls="))
-            callee = None
-    return counts
+    return callee_calls(dumps[-1], ("epoll_wait", "context_run", "recv", "send"))
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import trio
@@ -248,25 +249,31 @@ def total_instructions(out_dir: Path) -> int:
     raise SystemExit(f"no totals in {dumps[-1]}")
 
 
-def calls_per_message(out_dir: Path, messages: int) -> dict[str, float]:
-    """Calls of a few C functions in the window's dump, per message: `epoll_wait` (one per
-    trio scheduler pass; no other thread of the node polls), `_pysqlite_query_execute` (one
-    per SQL statement executed, `executemany` included) and the node's socket calls."""
-    dumps = sorted(out_dir.glob("node.cg.*"), key=lambda path: int(path.name.split(".")[-1]))
-    wanted = {"epoll_wait", "_pysqlite_query_execute", "send", "recv", "epoll_ctl"}
+def callee_calls(dump: Path, wanted: Iterable[str]) -> dict[str, int]:
+    """How many times the functions named `wanted` were called in one callgrind dump."""
     names: dict[str, str] = {}  # callgrind compresses names: "(id) name" once, then "(id)"
     counts = dict.fromkeys(sorted(wanted), 0)
     callee = None
-    for line in dumps[-1].read_text().splitlines():
+    for line in dump.read_text().splitlines():
         if line.startswith(("fn=", "cfn=")):
             ident, _, name = line.partition("=")[2].partition(" ")
             if name:
                 names[ident] = name
             callee = names.get(ident) if line.startswith("cfn=") else None
         elif line.startswith("calls=") and callee is not None:
-            if callee in wanted:
+            if callee in counts:
                 counts[callee] += int(line.split()[0].removeprefix("calls="))
             callee = None
+    return counts
+
+
+def calls_per_message(out_dir: Path, messages: int) -> dict[str, float]:
+    """Calls of a few C functions in the window's dump, per message: `epoll_wait` (one per
+    trio scheduler pass; no other thread of the node polls), `_pysqlite_query_execute` (one
+    per SQL statement executed, `executemany` included) and the node's socket calls."""
+    dumps = sorted(out_dir.glob("node.cg.*"), key=lambda path: int(path.name.split(".")[-1]))
+    wanted = ("epoll_wait", "_pysqlite_query_execute", "send", "recv", "epoll_ctl")
+    counts = callee_calls(dumps[-1], wanted)
     return {name: count / messages for name, count in counts.items()}
 
 
