@@ -17,7 +17,9 @@ or `_sent`, `_awaiting` and `_replied` for a pipeline) and how it fails
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import ssl
 from collections.abc import Callable, Iterable
 from typing import Final
@@ -178,7 +180,11 @@ class RespConnection:
         """
         buffer = bytearray()
         while True:
-            data = await stream.receive_some(READ_SIZE)
+            data: bytes | bytearray
+            if isinstance(stream, trio.SocketStream):
+                data = await _receive_plain(stream.socket)
+            else:  # TLS: decrypted bytes may be pending that the socket no longer signals
+                data = await stream.receive_some(READ_SIZE)
             if not data:
                 raise trio.BrokenResourceError("Redis closed the connection")
             buffer += data
@@ -256,6 +262,30 @@ class PipelinedConnection(RespConnection):
         except (OSError, trio.BrokenResourceError) as exc:
             self._lost(exc)
             connection.cancel()
+
+
+async def _receive_plain(sock: trio.socket.SocketType) -> bytes:
+    """The next bytes on a plain TCP socket (b"" at EOF), as `SocketStream.receive_some`
+    reads them, with its errors: `trio.ClosedResourceError` if the socket is closed,
+    `trio.BrokenResourceError` for any other `OSError`.
+
+    One `recv` per wake-up: `receive_some` tries a `recv` first, which on a
+    connection read up to date fails with EAGAIN, then waits and reads again.
+    """
+    try:
+        while True:
+            fd = sock.fileno()
+            if fd < 0:  # closed before this read
+                raise OSError(errno.EBADF, "the socket was closed")
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                continue  # a spurious wake-up: wait again
+    except OSError as exc:
+        if exc.errno == errno.EBADF:
+            raise trio.ClosedResourceError("the socket was closed") from exc
+        raise trio.BrokenResourceError(exc) from exc
 
 
 def encode_command(args: Iterable[bytes]) -> bytes:

@@ -1,6 +1,13 @@
 """The RESP2 reading and writing of the bus's own subscriber (no Redis needed)."""
 
-from chorus.cluster._connection import ReplyError, encode_command, parse_replies
+import socket
+import struct
+
+import pytest
+import trio
+import trio.testing
+
+from chorus.cluster._connection import ReplyError, _receive_plain, encode_command, parse_replies
 
 
 def test_commands_are_arrays_of_bulk_strings() -> None:
@@ -32,3 +39,42 @@ def test_other_reply_kinds() -> None:
     assert str(replies[3]) == "WRONGPASS invalid"
     assert replies[4] == [b"subscribe", b"x", 1]
     assert used == len(data)
+
+
+async def test_a_plain_read_ends_with_the_errors_of_receive_some() -> None:
+    # `_receive_plain` replaces `SocketStream.receive_some` for plain TCP: same bytes,
+    # b"" at EOF, a reset as `BrokenResourceError`, a closed socket as `ClosedResourceError`.
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    for ending in ("eof", "reset", "closed", "closed while waiting"):
+        ours = trio.socket.socket()
+        await ours.connect(listener.getsockname())
+        theirs, _ = await listener.accept()
+        await theirs.send(b"+OK\r\n")
+        assert await _receive_plain(ours) == b"+OK\r\n"
+        if ending == "eof":
+            theirs.close()
+            assert await _receive_plain(ours) == b""
+        elif ending == "reset":  # a close with unread data and no linger sends RST
+            theirs.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            theirs.close()
+            with pytest.raises(trio.BrokenResourceError):
+                await _receive_plain(ours)
+        elif ending == "closed":
+            ours.close()
+            with pytest.raises(trio.ClosedResourceError):
+                await _receive_plain(ours)
+        else:  # closed by another task while one waits
+
+            async def read(sock: trio.socket.SocketType) -> None:
+                with pytest.raises(trio.ClosedResourceError):
+                    await _receive_plain(sock)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read, ours)
+                await trio.testing.wait_all_tasks_blocked()
+                ours.close()
+        theirs.close()
+        ours.close()
+    listener.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -268,3 +270,35 @@ async def test_a_report_redis_refuses_for_want_of_a_password_degrades_the_limite
             assert not await limiter.allow("k", rate=FOREVER, burst=1)  # the local limit
         [log] = [log for log in logs if log["event"] == "ratelimit.redis_unavailable"]
         assert "NOAUTH" in log["error"]
+
+
+async def test_each_reply_on_a_plain_connection_costs_one_read(
+    redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read that finds nothing (EAGAIN) before waiting doubles the syscalls of
+    # every wake-up: the reader waits for the socket first, then reads once.
+    async with running_client(redis.url) as client:
+        await client.execute([[b"PING"]])
+        reads = 0
+        plain_recv, plain_read = socket.socket.recv, os.read
+
+        def counted_recv(sock: socket.socket, size: int, flags: int = 0) -> bytes:
+            nonlocal reads
+            reads += 1
+            return plain_recv(sock, size, flags)
+
+        def counted_read(fd: int, size: int) -> bytes:
+            nonlocal reads
+            reads += 1
+            return plain_read(fd, size)
+
+        # trio's socket binds the stdlib `recv` where it is defined: wrap it the same way.
+        wrapper = trio._socket._make_simple_sock_method_wrapper
+        monkeypatch.setattr(
+            trio._socket._SocketType, "recv", wrapper(counted_recv, trio.lowlevel.wait_readable)
+        )
+        monkeypatch.setattr(os, "read", counted_read)
+        for n in range(20):  # one at a time: each reply is the only bytes of its read
+            assert await client.execute([[b"ECHO", b"%d" % n]]) == [b"%d" % n]
+        monkeypatch.undo()
+    assert 20 <= reads <= 22  # a spurious wake-up or two would not be a failure
