@@ -125,20 +125,15 @@ class SqliteStore(StoreOnSql):
     # -- running transactions --------------------------------------------------------
 
     async def _read(self, tx: MakeTx[T]) -> T:
-        # `_translate_errors` inlined here and in `_submit`: a generator context manager
-        # costs ~10,000 instructions per call, one per message appended.
-        try:
-            return await self._calls.submit(_Read(_on(tx)))
-        except sqlite3.Error as exc:
-            if (unavailable := _unavailable(self.path, exc)) is not None:
-                raise unavailable from exc
-            raise
+        return await self._submit(_Read(_on(tx)))
 
     async def _write(self, tx: MakeTx[T], *, one_statement: bool = False) -> T:
         # Every write runs in a group's transaction, one statement or not.
         return await self._submit(_on(tx))
 
     async def _submit(self, work: Callable[[sqlite3.Connection], T], *, gather: bool = False) -> T:
+        # `_translate_errors` inlined: a generator context manager costs ~10,000
+        # instructions per call, one per message appended.
         try:
             return await self._calls.submit(work, gather=gather)
         except sqlite3.Error as exc:
