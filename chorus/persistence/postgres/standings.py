@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from .._sql import Tx, fetch
 from ..roles.moderation import STANDING_SELECT, Standing, standing_from_row
 
-_STANDINGS = (
+STANDINGS_SQL = (
     "SELECT t.*, s.value FROM json_array_elements_text($2::json) AS s"
     f" CROSS JOIN LATERAL ({STANDING_SELECT} WHERE u.id = s.value OFFSET 0) AS t"
 )
@@ -36,5 +36,5 @@ _STANDINGS = (
 def find_standings(room_id: str, user_ids: Sequence[str], now: int) -> Tx[dict[str, Standing]]:
     """`roles.moderation.find_standings` in one statement: the standing in `room_id` of
     each of `user_ids` that exists (none if the room does not), by user id."""
-    rows = yield from fetch(_STANDINGS, room_id, json.dumps(list(user_ids)))
+    rows = yield from fetch(STANDINGS_SQL, room_id, json.dumps(list(user_ids)))
     return {row[-1]: standing_from_row(row, now) for row in rows}
