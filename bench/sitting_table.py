@@ -5,7 +5,10 @@ Usage: python bench/sitting_table.py OUT
 Reads OUT/rN-TREE/*.json (bench/run.py's results) and prints a Markdown table
 (median, then the range in brackets, over the rounds) and, when the scenarios
 are there, the per-round ratios of issue #15's targets 1a (`cluster-1` ÷
-`sqlite-1`) and 1d (`cluster-3` ÷ `cluster-1`, CPU per delivery).
+`sqlite-1`) and 1d (`cluster-3` ÷ `cluster-1`, CPU per delivery); then, from
+the swarm's per-second timeline, the p99 of the first second of sending
+against the seconds after it (a start-up transient shows there, and can
+make a whole run's p99 on its own).
 """
 
 from __future__ import annotations
@@ -38,6 +41,31 @@ def _cpu_per_delivery(summary: dict[str, Any]) -> float:
     """The cluster's (all nodes') CPU per delivery where there is one, else the node's."""
     cluster = summary.get("cluster_cpu_us_per_delivery")
     return float(cluster or summary["server_cpu_us_per_delivery"])
+
+
+def _seconds(result: dict[str, Any]) -> tuple[float, list[float]]:
+    """The p99 of the first second of sending, and of each second after it (ms)."""
+    sending = [second for second in result["swarm"]["timeline"] if second["sent"] > 0]
+    # The first "second" with sends may hold a single early one: it starts at the second
+    # in which most of a second's sends went out.
+    busy = [second for second in sending if second["sent"] >= sending[-1]["sent"] / 2]
+    return busy[0]["p99_ms"], [second["p99_ms"] for second in busy[1:]]
+
+
+def _transient_table(runs: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    print(
+        "\n| scenario | tree | first second's p99 ms | later seconds' p99 ms: median"
+        " | later seconds' p99 ms: worst |"
+    )
+    print("|---|---|---|---|---|")
+    for (scenario, tree), results in sorted(runs.items()):
+        seconds = [_seconds(result) for result in results]
+        cells = [
+            _cell([first for first, _ in seconds]),
+            _cell([statistics.median(later) for _, later in seconds if later]),
+            _cell([max(later) for _, later in seconds if later]),
+        ]
+        print(f"| `{scenario}` | {tree} | " + " | ".join(cells) + " |")
 
 
 def main(out: Path) -> None:
@@ -79,6 +107,7 @@ def main(out: Path) -> None:
                 shown = " / ".join(f"{ratio:.2f}" for ratio in ratios)
                 middle = statistics.median(ratios)
                 print(f"\n{label} {upper} / {lower}, {tree}: {shown}, median {middle:.2f}")
+    _transient_table(runs)
 
 
 if __name__ == "__main__":
