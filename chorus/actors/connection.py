@@ -39,7 +39,7 @@ from chorus.persistence import (
     now_ms,
 )
 from chorus.protocol import CloseCode, ErrorCode
-from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
+from chorus.ratelimit import ImmediateRateLimiter, LocalRateLimiter, RateLimiter, TokenBucket
 from chorus.runtime import LiveSettings
 
 from ._errors import ActorDead, AskTimeout
@@ -219,7 +219,7 @@ class ChatContext:
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Limits shared by the nodes, checked exactly (in Redis when nodes share it):
     provider sign-ins in `hello`, per address."""
-    send_limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
+    send_limiter: ImmediateRateLimiter = attrs.field(factory=LocalRateLimiter)
     """The per-user write limit, shared by a user's connections (across nodes through
     Redis, without a round trip per message: `ReconciledRateLimiter`)."""
     external: ExternalSignIn | None = None
@@ -314,7 +314,7 @@ class ChatConnection:
                 self._conn.close(CloseCode.UNAUTHENTICATED, "send hello first")
             return
         writes = (protocol.Send, protocol.Edit, protocol.Delete, protocol.React)
-        if isinstance(frame, writes) and not await self._within_send_rate(frame):
+        if isinstance(frame, writes) and not self._within_send_rate(frame):
             return
         self._strikes = 0
         await self._dispatch(frame, self._principal)
@@ -621,13 +621,13 @@ class ChatConnection:
         self._strike(ref, "slow down")
         return False
 
-    async def _within_send_rate(
+    def _within_send_rate(
         self, frame: protocol.Send | protocol.Edit | protocol.Delete | protocol.React
     ) -> bool:
         """The user's rate of writes (messages, edits, deletes, reactions) over all its
-        connections (and nodes)."""
+        connections (and nodes), decided without waiting."""
         live = self._context.live.current
-        allowed = await self._context.send_limiter.allow(
+        allowed = self._context.send_limiter.take(
             f"limit:send:{self.user_id}", rate=live.sends_per_second, burst=live.send_burst
         )
         if not allowed:
