@@ -133,7 +133,7 @@ def _decode(
 ) -> T:
     """`_decode_generic`'s result or error, with a fast path for the common frames.
 
-    A frame the fast decoder of its type accepts (`_fast_decoder`) is one
+    A frame the fast decoder of its type takes (`_fast_decoder`) is one
     `_decode_generic` would return equal, and it holds only scalars and empty
     arrays, so it is within MAX_DEPTH: the envelope checks before the fields'
     cannot refuse it. Anything else goes through `_decode_generic`, which
@@ -554,8 +554,28 @@ def _decoders(union: Any) -> dict[str, _Decoder[Any]]:
 
 
 def _fast_decoders(union: Any) -> dict[str, _FastDecoder[Any]]:
-    classes = typing.get_args(union)
-    return {cls.TYPE: fast for cls in classes if (fast := _fast_decoder(cls)) is not None}
+    """The fast decoder of each frame type, generated when a frame of the type first comes.
+
+    Compiling them all at import would cost every process that imports the
+    protocol ~40 million instructions (mostly `compile`), for the few types
+    it decodes. A type without a fast path gets one that takes nothing.
+    """
+    fast: dict[str, _FastDecoder[Any]] = {}
+
+    def on_first_use(cls: type[Any]) -> _FastDecoder[Any]:
+        def first_use(obj: dict[str, Any]) -> Any:
+            decoder = fast[cls.TYPE] = _fast_decoder(cls) or _takes_nothing
+            return decoder(obj)
+
+        return first_use
+
+    for cls in typing.get_args(union):
+        fast[cls.TYPE] = on_first_use(cls)
+    return fast
+
+
+def _takes_nothing(obj: dict[str, Any]) -> None:
+    """The fast decoder of a frame type without a fast path."""
 
 
 _CLIENT_DECODERS: Final[Mapping[str, _Decoder[ClientFrame]]] = _decoders(ClientFrame)
