@@ -61,7 +61,7 @@ from chorus.persistence import (
     open_postgres_store,
     open_sqlite_store,
 )
-from chorus.ratelimit import LocalRateLimiter, RateLimiter
+from chorus.ratelimit import ImmediateRateLimiter, LocalRateLimiter, RateLimiter
 from chorus.readiness import store_answers
 from chorus.runtime import SETTINGS_TOPIC, LiveSettings, RuntimeValues
 from chorus.services import FileServices, Services, UploadSlots
@@ -400,7 +400,7 @@ def _rate_limiter(bus: Bus | None) -> RateLimiter:
     return RedisRateLimiter(bus.client) if isinstance(bus, RedisBus) else LocalRateLimiter()
 
 
-def _send_limiter(bus: Bus | None) -> RateLimiter:
+def _send_limiter(bus: Bus | None) -> ImmediateRateLimiter:
     """The per-user write limit: decided locally, shared through Redis without a round trip
     per message (`ReconciledRateLimiter`), or this node's own."""
     if isinstance(bus, RedisBus):

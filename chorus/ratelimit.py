@@ -68,6 +68,15 @@ class RateLimiter(Protocol):
         ...
 
 
+class ImmediateRateLimiter(RateLimiter, Protocol):
+    """A `RateLimiter` that decides without I/O: `take` is `allow` without the await (for a
+    hot path, where an awaited call costs a coroutine per event)."""
+
+    def take(self, key: str, *, rate: float, burst: int) -> bool:
+        """Count one event of `key`; True if it is within the limit, False if over it."""
+        ...
+
+
 class LocalRateLimiter:
     """A `RateLimiter` in this process: a `KeyedLimiter` per distinct (rate, burst).
 

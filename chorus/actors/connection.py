@@ -39,7 +39,7 @@ from chorus.persistence import (
     now_ms,
 )
 from chorus.protocol import CloseCode, ErrorCode
-from chorus.ratelimit import LocalRateLimiter, RateLimiter, TokenBucket
+from chorus.ratelimit import ImmediateRateLimiter, LocalRateLimiter, RateLimiter, TokenBucket
 from chorus.runtime import LiveSettings
 
 from ._errors import ActorDead, AskTimeout
@@ -219,7 +219,7 @@ class ChatContext:
     limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Limits shared by the nodes, checked exactly (in Redis when nodes share it):
     provider sign-ins in `hello`, per address."""
-    send_limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
+    send_limiter: ImmediateRateLimiter = attrs.field(factory=LocalRateLimiter)
     """The per-user write limit, shared by a user's connections (across nodes through
     Redis, without a round trip per message: `ReconciledRateLimiter`)."""
     external: ExternalSignIn | None = None
@@ -314,9 +314,16 @@ class ChatConnection:
                 self._conn.close(CloseCode.UNAUTHENTICATED, "send hello first")
             return
         writes = (protocol.Send, protocol.Edit, protocol.Delete, protocol.React)
-        if isinstance(frame, writes) and not await self._within_send_rate(frame):
+        if isinstance(frame, writes) and not self._within_send_rate(frame):
             return
         self._strikes = 0
+        if type(frame) is protocol.Send:
+            # The hot frame, handled here without a coroutine of its own: a running room
+            # with mailbox space takes the post without any await (see `_offer_to_room`).
+            post = self._post(frame, self._principal)
+            if post is not None and not self._offer_to_room(frame.ref, frame.room, post):
+                await self._to_room(frame.ref, frame.room, post)
+            return
         await self._dispatch(frame, self._principal)
 
     def on_ping(self) -> bool:
@@ -426,6 +433,7 @@ class ChatConnection:
         return await self._context.auth.authenticate(token)
 
     async def _dispatch(self, frame: protocol.ClientFrame, principal: Principal) -> None:
+        """Every frame after `hello` but `send` (which `on_text` handles)."""
         match frame:
             case protocol.Ping(nonce=nonce):
                 self.send(protocol.encode(protocol.Pong(nonce=nonce)))
@@ -447,8 +455,6 @@ class ChatConnection:
                     with contextlib.suppress(ActorDead):
                         await running.send(Unsubscribe(subscriber_id=self.id))
                 self.send(protocol.encode(protocol.Ack(ref=ref, room=room)))
-            case protocol.Send():
-                await self._post(frame, principal)
             case protocol.Edit(ref=ref, room=room, message=message, client_id=cid, body=body):
                 await self._change(ref, room, "edit", message, cid, body, frame.encrypted)
             case protocol.Delete(ref=ref, room=room, message=message, client_id=cid):
@@ -527,11 +533,12 @@ class ChatConnection:
                 event = protocol.PresenceEvent(user=user_id, status=status)
                 self.send(protocol.encode(event))
 
-    async def _post(self, send: protocol.Send, principal: Principal) -> None:
+    def _post(self, send: protocol.Send, principal: Principal) -> Post | None:
+        """The room's request for `send`, or None once its refusal is answered."""
         if (problem := self._context.live.current.body_problem(send.body)) is not None:
             self._error(send.ref, ErrorCode.INVALID_VALUE, problem)
-            return
-        post = Post(
+            return None
+        return Post(
             sender_id=principal.user_id,
             body=send.body,
             client_id=send.client_id,
@@ -542,7 +549,6 @@ class ChatConnection:
             responder=GatewayResponder(self, send.ref, send.room),
             subscriber_id=self.id,
         )
-        await self._to_room(send.ref, send.room, post)
 
     async def _change(
         self,
@@ -568,20 +574,31 @@ class ChatConnection:
             responder=GatewayResponder(self, ref, room),
             subscriber_id=self.id,
         )
-        await self._to_room(ref, room, change)
+        if not self._offer_to_room(ref, room, change):
+            await self._to_room(ref, room, change)
 
-    async def _to_room(self, ref: str, room: str, request: Post | Change) -> None:
-        """Hand a write to the room; it answers through the request's `GatewayResponder`."""
+    def _offer_to_room(self, ref: str, room: str, request: Post | Change) -> bool:
+        """Hand a write to the room, or answer its refusal, if that needs no waiting; False
+        when it does (then `_to_room`). The room answers through the request's
+        `GatewayResponder`."""
         if room not in self._joined:
             self._error(ref, ErrorCode.NOT_JOINED, f"join room {room} before writing to it")
-            return
+            return True
         try:
             # A running room with mailbox space takes it without a trio checkpoint: the
             # connection task goes on to its next read instead of being scheduled once more
             # per message. A full mailbox (backpressure) or a stopped room takes the slow path.
             running = self._context.rooms.running(room)
-            if running is None or not _try_send(running, request):
-                await self._context.rooms.send(room, request)
+            return running is not None and _try_send(running, request)
+        except ActorDead:
+            self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
+            return True
+
+    async def _to_room(self, ref: str, room: str, request: Post | Change) -> None:
+        """Hand a write that `_offer_to_room` could not to the room, starting it or waiting
+        for mailbox space."""
+        try:
+            await self._context.rooms.send(room, request)
         except ActorDead:
             self._error(ref, ErrorCode.UNAVAILABLE, "the room is restarting; retry")
 
@@ -621,13 +638,13 @@ class ChatConnection:
         self._strike(ref, "slow down")
         return False
 
-    async def _within_send_rate(
+    def _within_send_rate(
         self, frame: protocol.Send | protocol.Edit | protocol.Delete | protocol.React
     ) -> bool:
         """The user's rate of writes (messages, edits, deletes, reactions) over all its
-        connections (and nodes)."""
+        connections (and nodes), decided without waiting."""
         live = self._context.live.current
-        allowed = await self._context.send_limiter.allow(
+        allowed = self._context.send_limiter.take(
             f"limit:send:{self.user_id}", rate=live.sends_per_second, burst=live.send_burst
         )
         if not allowed:

@@ -164,6 +164,10 @@ class ReconciledRateLimiter:
         """Reports made so far, failed ones included."""
 
     async def allow(self, key: str, *, rate: float, burst: int) -> bool:
+        return self.take(key, rate=rate, burst=burst)
+
+    def take(self, key: str, *, rate: float, burst: int) -> bool:
+        """`allow`, without waiting (it never does)."""
         now = trio.current_time()
         until = self._refused_until.get(key)
         if until is not None:

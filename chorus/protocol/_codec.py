@@ -8,11 +8,15 @@ groups back to that order is more code than the checks themselves. Speed is
 the same (a typical `send` frame: 3.9 µs here, including the envelope checks;
 2.6 µs for a strict cattrs converter without them). Each frame class gets a
 decoder closure, compiled once at import from the same `Spec`s that validate
-construction and generate the JSON Schema.
+construction and generate the JSON Schema. Most frame types (`send` among
+them) also get a fast decoder generated from those `Spec`s, which takes the
+common frames and leaves everything else, every error included, to the
+closure (`_fast_decoder`).
 """
 
 from __future__ import annotations
 
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
@@ -33,6 +37,8 @@ from ._fields import (
     Spec,
     StrListSpec,
     StrSpec,
+    check_nonempty_one_of,
+    condition,
     field_specs,
     flattened,
     shorten,
@@ -44,6 +50,7 @@ from ._types import Ref
 
 T = TypeVar("T")
 _Decoder = Callable[[dict[str, Any]], T]
+_FastDecoder = Callable[[dict[str, Any]], T | None]
 _Structure = Callable[[Any], Any]
 
 _REF: Final = spec_for(Ref, where="ref")
@@ -58,7 +65,7 @@ def decode_client_frame(data: bytes | str) -> ClientFrame:
     (present, a string, a client frame type), unknown fields, missing fields,
     JSON types of fields (then of nested fields), limits of fields.
     """
-    return _decode(data, _CLIENT_DECODERS, "client")
+    return _decode(data, _CLIENT_FAST, _CLIENT_DECODERS, "client")
 
 
 def decode_server_frame(data: bytes | str) -> ServerFrame:
@@ -66,7 +73,7 @@ def decode_server_frame(data: bytes | str) -> ServerFrame:
 
     Same contract and order of checks as `decode_client_frame`.
     """
-    return _decode(data, _SERVER_DECODERS, "server")
+    return _decode(data, _SERVER_FAST, _SERVER_DECODERS, "server")
 
 
 def encode(frame: Frame) -> bytes:
@@ -112,14 +119,55 @@ class _Invalid(Exception):
         self.message = message
 
 
-def _decode(data: bytes | str, decoders: Mapping[str, _Decoder[T]], direction: str) -> T:
+_FAST_MAX_LEN: Final = MAX_FRAME_BYTES // 4
+"""Frames of this length or less (bytes or code points) are within MAX_FRAME_BYTES."""
+_UNPARSED: Final = object()
+"""`_parse`'s `parsed` when the caller has not parsed the frame."""
+
+
+def _decode(
+    data: bytes | str,
+    fast: Mapping[str, _FastDecoder[T]],
+    decoders: Mapping[str, _Decoder[T]],
+    direction: str,
+) -> T:
+    """`_decode_generic`'s result or error, with a fast path for the common frames.
+
+    A frame the fast decoder of its type takes (`_fast_decoder`) is one
+    `_decode_generic` would return equal, and it holds only scalars and empty
+    arrays, so it is within MAX_DEPTH: the envelope checks before the fields'
+    cannot refuse it. Anything else goes through `_decode_generic`, which
+    gives the frame or the error.
+    """
+    value: Any = _UNPARSED
+    if len(data) <= _FAST_MAX_LEN:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if (
+                type(value) is dict
+                and type(tag := value.get("type")) is str
+                and (decoder := fast.get(tag)) is not None
+                and (frame := decoder(value)) is not None
+            ):
+                return frame
+    return _decode_generic(data, decoders, direction, value)
+
+
+def _decode_generic(
+    data: bytes | str,
+    decoders: Mapping[str, _Decoder[T]],
+    direction: str,
+    parsed: Any = _UNPARSED,
+) -> T:
+    """Every check in the order `decode_client_frame` states; `parsed` is `orjson.loads(data)`
+    if the caller has it already."""
     try:
-        obj = _parse(data)
+        obj = _parse(data, parsed)
     except _Invalid as exc:
         raise ProtocolError(exc.code, exc.message) from None
-    ref = obj.get("ref")
-    if not (_REF.type_ok(ref) and _REF.violation(ref) is None):
-        ref = None
     try:
         if "type" not in obj:
             raise _Invalid(ErrorCode.MISSING_FIELD, "type: required field is missing")
@@ -133,22 +181,32 @@ def _decode(data: bytes | str, decoders: Mapping[str, _Decoder[T]], direction: s
             )
         return decoder(obj)
     except _Invalid as exc:
+        # The frame's `ref`, if it is a valid one, is only needed for an error.
+        ref = obj.get("ref")
+        if not (_REF.type_ok(ref) and _REF.violation(ref) is None):
+            ref = None
         raise ProtocolError(exc.code, exc.message, ref=ref) from None
 
 
-def _parse(data: bytes | str) -> dict[str, Any]:
-    """Size, UTF-8, JSON, depth and object checks; returns the parsed object."""
-    if len(data) > MAX_FRAME_BYTES or (
+def _parse(data: bytes | str, parsed: Any = _UNPARSED) -> dict[str, Any]:
+    """Size, UTF-8, JSON, depth and object checks; returns the parsed object.
+
+    `parsed`, if given, is `orjson.loads(data)` (of a frame within the size).
+    """
+    if parsed is not _UNPARSED:
+        value = parsed
+    elif len(data) > MAX_FRAME_BYTES or (
         # A code point takes at most 4 bytes, so only long strings need measuring.
         isinstance(data, str)
         and len(data) * 4 > MAX_FRAME_BYTES
         and len(data.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
     ):
         raise _Invalid(ErrorCode.TOO_LARGE, f"frame is larger than {MAX_FRAME_BYTES} bytes")
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise _parse_failure(data, exc) from None
+    else:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise _parse_failure(data, exc) from None
     if (type(value) is dict or type(value) is list) and _too_deep(value):
         raise _too_deep_error()
     if type(value) is not dict:
@@ -381,12 +439,149 @@ def _dict_items(cls: type[Any], var: str, level: int) -> list[str]:
     return items
 
 
+_ABSENT: Final = object()
+"""What the fast decoders read for a missing optional field they have no simple default for."""
+
+
+def _fast_decoder(cls: type[T]) -> _FastDecoder[T] | None:
+    """A decoder of the tagged frame class `cls` that returns None for any frame it does not
+    take, and for one it takes, a frame equal to the one `_object_decoder` would return.
+
+    It is one generated expression over the frame's JSON values: the same
+    key checks, then for each field its JSON type and the same limits as
+    `cls`'s own check (`condition`, which `compile_check` uses too), and the
+    rule across fields. When it holds, the checks of `cls` would pass on
+    these values, so the frame is built without running them again:
+    `object.__new__` and each field's slot set (what attrs' `__init__`
+    does, without its per-field lookups). Any value it does not take as is
+    (an object, a non-empty array, an enum) makes it return None, so the
+    generic decoder, which gives every error, decides: the expression decides
+    speed, never the outcome (tests/protocol/test_codec.py compares the two
+    on generated frames).
+
+    A field whose JSON value needs structuring is taken only when absent,
+    or null or an empty array where that decodes to its default, so a frame
+    taken holds only scalars and empty arrays. None for a class with no fast
+    path: a flattened one, one with a required field of that kind, or one
+    whose construction does more than set its slots and run its checks.
+    """
+    if flattened(cls) is not None or getattr(cls, "__attrs_pre_init__", None) is not None:
+        return None
+    post_init = getattr(cls, "__attrs_post_init__", None)
+    if post_init is not None and post_init is not check_nonempty_one_of:
+        return None
+    specs = field_specs(cls)
+    slots = [getattr(cls, field.name, None) for field, _ in specs]
+    if any(field.converter is not None or not field.init for field, _ in specs):
+        return None
+    setters = [slot.__set__ for slot in slots if isinstance(slot, types.MemberDescriptorType)]
+    if len(setters) != len(specs):
+        return None
+    names = [field.name for field, _ in specs]
+    namespace: dict[str, Any] = {
+        "allowed": frozenset(names) | {"type"},
+        "required": frozenset(field.name for field, _ in specs if field.default is attrs.NOTHING),
+        "new": object.__new__,
+        "cls": cls,
+        "absent": _ABSENT,
+    }
+    loads, terms, values = [], [], []
+    for index, (field, spec) in enumerate(specs):
+        var, default = f"v{index}", field.default
+        namespace[f"set{index}"] = setters[index]
+        simple = _simple(spec)
+        if default is attrs.NOTHING:
+            if not simple:
+                return None
+            loads.append(f"{var} = obj[{field.name!r}]")
+        elif isinstance(default, attrs.Factory) or not (  # type: ignore[arg-type]
+            spec.type_ok(default) and spec.violation(default) is None
+        ):
+            return None
+        elif simple:
+            namespace[f"d{index}"] = default
+            loads.append(f"{var} = obj.get({field.name!r}, d{index})")
+        else:
+            namespace[f"d{index}"] = default
+            loads.append(f"{var} = obj.get({field.name!r}, absent)")
+            forms = [f"{var} is absent"]
+            if default is None:
+                forms.append(f"{var} is None")
+            if default == () and isinstance(spec, ListSpec | StrListSpec):
+                forms.append(f"(type({var}) is list and not {var})")
+            terms.append(f"({' or '.join(forms)})")
+            values.append(f"d{index}")
+            continue
+        terms.append(condition(spec, var, f"c{index}", namespace, exact=True))
+        values.append(var)
+    if post_init is not None:
+        by_name = dict(zip(names, values, strict=True))
+        nonempty: tuple[str, ...] = cls.NONEMPTY_ONE_OF  # type: ignore[attr-defined]
+        terms.append(f"({' or '.join(by_name[name] for name in nonempty)})")
+    source = "\n".join(
+        [
+            "def decode(obj):",
+            "    if not (allowed.issuperset(obj) and obj.keys() >= required):",
+            "        return None",
+            *(f"    {load}" for load in loads),
+            f"    if not ({' and '.join(terms) or 'True'}):",
+            "        return None",
+            "    frame = new(cls)",
+            *(f"    set{index}(frame, {value})" for index, value in enumerate(values)),
+            "    return frame",
+        ]
+    )
+    # Named after the class in tracebacks and profiles.
+    exec(compile(source, f"<fast decoder of {cls.__name__}>", "exec"), namespace)
+    decode: _FastDecoder[T] = namespace["decode"]
+    return decode
+
+
+def _simple(spec: Spec) -> bool:
+    """Whether a JSON value of the field's type is the field's value as it is (no structuring)."""
+    match spec:
+        case StrSpec() | IntSpec() | BoolSpec():
+            return True
+        case ChoiceSpec(members=members):
+            return not members  # an enum's value becomes its member
+        case NullableSpec(inner=inner):
+            return _simple(inner)
+    return False
+
+
 def _decoders(union: Any) -> dict[str, _Decoder[Any]]:
     return {cls.TYPE: _object_decoder(cls, cls.TYPE, tagged=True) for cls in typing.get_args(union)}
 
 
+def _fast_decoders(union: Any) -> dict[str, _FastDecoder[Any]]:
+    """The fast decoder of each frame type, generated when a frame of the type first comes.
+
+    Compiling them all at import would cost every process that imports the
+    protocol ~40 million instructions (mostly `compile`), for the few types
+    it decodes. A type without a fast path gets one that takes nothing.
+    """
+    fast: dict[str, _FastDecoder[Any]] = {}
+
+    def on_first_use(cls: type[Any]) -> _FastDecoder[Any]:
+        def first_use(obj: dict[str, Any]) -> Any:
+            decoder = fast[cls.TYPE] = _fast_decoder(cls) or _takes_nothing
+            return decoder(obj)
+
+        return first_use
+
+    for cls in typing.get_args(union):
+        fast[cls.TYPE] = on_first_use(cls)
+    return fast
+
+
+def _takes_nothing(obj: dict[str, Any]) -> None:
+    """The fast decoder of a frame type without a fast path."""
+
+
 _CLIENT_DECODERS: Final[Mapping[str, _Decoder[ClientFrame]]] = _decoders(ClientFrame)
 _SERVER_DECODERS: Final[Mapping[str, _Decoder[ServerFrame]]] = _decoders(ServerFrame)
+_CLIENT_FAST: Final[Mapping[str, _FastDecoder[ClientFrame]]] = _fast_decoders(ClientFrame)
+_SERVER_FAST: Final[Mapping[str, _FastDecoder[ServerFrame]]] = _fast_decoders(ServerFrame)
 _ENCODERS: Final[Mapping[type, Callable[[Any], bytes]]] = {
     cls: _compile_encoder(cls) for cls in typing.get_args(Frame)
 }

@@ -15,7 +15,7 @@ the three.
 
 One rule spans fields: a class may name, in `NONEMPTY_ONE_OF`, fields of
 which at least one must be non-empty (`send`: a body, or attachments); its
-`__attrs_post_init__` calls `check_nonempty_one_of`, and the JSON Schema
+`__attrs_post_init__` is `check_nonempty_one_of`, and the JSON Schema
 states the same rule (`nonempty_one_of`).
 """
 
@@ -441,7 +441,7 @@ def compile_check(name: str, specs: tuple[tuple[str, Spec], ...]) -> _Check:
     namespace: dict[str, Any] = {"first_violation": first_violation, "specs": specs}
     loads = [f"    v{index} = instance.{field}" for index, (field, _) in enumerate(specs)]
     terms = [
-        _condition(spec, f"v{index}", f"c{index}", namespace)
+        condition(spec, f"v{index}", f"c{index}", namespace)
         for index, (_, spec) in enumerate(specs)
     ]
     source = "\n".join(
@@ -470,14 +470,20 @@ def first_violation(specs: tuple[tuple[str, Spec], ...], instance: object) -> No
             raise ConstraintViolation(name, reason)
 
 
-def _condition(spec: Spec, var: str, const: str, namespace: dict[str, Any]) -> str:
+def condition(
+    spec: Spec, var: str, const: str, namespace: dict[str, Any], *, exact: bool = False
+) -> str:
     """Source of an expression true only if the value in `var` satisfies `spec` (and its type).
 
-    Constants go into `namespace` under names starting with `const`.
+    Constants go into `namespace` under names starting with `const`. With
+    `exact`, a string must be a `str` itself, not a subclass (as a JSON
+    value is). Generated checks (`compile_check`, the codec's fast decoders)
+    use it, so a limit is written once.
     """
+    is_str = f"type({var}) is str" if exact else f"isinstance({var}, str)"
     match spec:
         case StrSpec(min_length=low, max_length=high, spaceless=spaceless):
-            text = f"isinstance({var}, str) and {low} <= len({var}) <= {high}"
+            text = f"{is_str} and {low} <= len({var}) <= {high}"
             if spaceless:
                 namespace[const] = _SPACE_OR_CONTROL_RE.search
                 return f"({text} and {const}({var}) is None)"  # NUL is a control character
@@ -489,7 +495,7 @@ def _condition(spec: Spec, var: str, const: str, namespace: dict[str, Any]) -> s
             return f"({var} is True or {var} is False)"
         case ChoiceSpec(values=values):
             namespace[const] = frozenset(values)
-            return f"(isinstance({var}, str) and {var} in {const})"
+            return f"({is_str} and {var} in {const})"
         case ObjectSpec(cls=cls):
             namespace[const] = cls
             return f"isinstance({var}, {const})"
@@ -499,7 +505,7 @@ def _condition(spec: Spec, var: str, const: str, namespace: dict[str, Any]) -> s
             spec_ok = f"({const}.type_ok({var}) and {const}.violation({var}) is None)"
             return f"((type({var}) is tuple and not {var}) or {spec_ok})"
         case NullableSpec(inner=inner):
-            return f"({var} is None or {_condition(inner, var, const, namespace)})"
+            return f"({var} is None or {condition(inner, var, const, namespace, exact=exact)})"
         case _:
             namespace[const] = spec
             return f"({const}.type_ok({var}) and {const}.violation({var}) is None)"
