@@ -96,12 +96,12 @@ def _install(path: str) -> None:
 
     post = ChatConnection._post
 
-    async def traced_post(self: Any, send: Any, principal: Any) -> None:
+    def traced_post(self: Any, send: Any, principal: Any) -> Any:
         stamps = messages[send.client_id] = {"text": self._trace_text, "post": clock()}
         due = _DUE.search(send.body)
         if due is not None:  # a bot's message: when it was due (CLOCK_MONOTONIC, as ours)
             stamps["due"] = int(due.group(1)) / 1e9
-        await post(self, send, principal)
+        return post(self, send, principal)
 
     store_batch = RoomActor._store_batch
 
