@@ -414,7 +414,8 @@ def _dict_items(cls: type[Any], var: str | None, level: int) -> list[str]:
             case ListSpec(cls=nested):
                 bound = f"item{level}"
                 body = ", ".join(_dict_items(nested, bound, level + 1))
-                value = f"[{{{body}}} for {bound} in {access}]"
+                # Mostly empty (a message's attachments): no comprehension, a call in 3.11.
+                value = f"([{{{body}}} for {bound} in {access}] if {access} else [])"
             case NullableSpec(inner=ObjectSpec(cls=nested)):
                 bound = f"nested{level}"
                 body = ", ".join(_dict_items(nested, bound, level + 1))
