@@ -94,7 +94,7 @@ def _wire_fields(message: Message, encrypted: bool, make: Callable[..., T]) -> T
         created_at=message.created_at,
         edited_at=message.edited_at,
         thread=message.thread_id,
-        attachments=tuple(map(file_info, message.attachments)),
+        attachments=tuple(map(file_info, message.attachments)) if message.attachments else (),
     )
 
 
