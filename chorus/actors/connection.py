@@ -108,7 +108,7 @@ class GatewayResponder:
         if isinstance(result, Posted) and result.event is not None:
             # A new message: the room's broadcast bytes already hold it, copied, not re-encoded.
             event = result.event
-            frame = protocol.encode_send_ack(self.ref, self.room, result.message.seq, event)
+            frame = protocol.encode_send_ack(self.ref, self.room, result.stored.seq, event)
         elif isinstance(result, Posted):  # a retried send: the stored message, encoded here
             message = result.message
             ack = protocol.Ack(ref=self.ref, room=self.room, seq=message.seq, message=message)

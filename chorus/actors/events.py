@@ -10,9 +10,13 @@ and in the HTTP file API.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from chorus import e2e, protocol
 from chorus.persistence import EventKind, Message, StoredFile
+
+T = TypeVar("T")
 
 # A mention is `@name` not glued to a word or address before it (`ada@x` is not
 # one); names follow the username rule (auth: 3-32 of a-z 0-9 _ . -). A dot or
@@ -66,7 +70,20 @@ def wire_message(message: Message, *, encrypted: bool) -> protocol.Message:
     `encrypted` says that its room is end-to-end encrypted: the stored body is
     then the Megolm envelope, sent as `encrypted` with an empty `body`.
     """
-    return protocol.Message(
+    return _wire_fields(message, encrypted, protocol.Message)
+
+
+def message_event(message: Message, *, encrypted: bool) -> bytes:
+    """The `message` event of a stored MESSAGE event, encoded: the bytes of
+    `protocol.encode(protocol.MessageEvent(message=wire_message(message, ...)))`, and its
+    errors, without building either (`protocol.encode_message_event`)."""
+    return _wire_fields(message, encrypted, protocol.encode_message_event)
+
+
+def _wire_fields(message: Message, encrypted: bool, make: Callable[..., T]) -> T:
+    """`make` called with the fields of `protocol.Message` for `message`: the one mapping
+    from a stored message to its protocol form, both for the instance and for the bytes."""
+    return make(
         id=message.id,
         room=message.room_id,
         seq=message.seq,
@@ -77,7 +94,7 @@ def wire_message(message: Message, *, encrypted: bool) -> protocol.Message:
         created_at=message.created_at,
         edited_at=message.edited_at,
         thread=message.thread_id,
-        attachments=tuple(file_info(file) for file in message.attachments),
+        attachments=tuple(map(file_info, message.attachments)) if message.attachments else (),
     )
 
 
@@ -122,4 +139,6 @@ def event_frame(event: Message, *, encrypted: bool) -> protocol.ServerFrame:
 
 def event_payload(event: Message, *, encrypted: bool) -> bytes:
     """`event_frame`, encoded."""
+    if event.kind is EventKind.MESSAGE:
+        return message_event(event, encrypted=encrypted)
     return protocol.encode(event_frame(event, encrypted=encrypted))

@@ -46,7 +46,7 @@ from chorus.persistence import (
 from ._errors import ActorDead
 from ._ref import ActorRef, Inbox
 from ._reply import Reply
-from .events import event_payload, mentions, wire_message
+from .events import event_payload, mentions, message_event, wire_message
 
 _log = structlog.get_logger("chorus.room")
 R = TypeVar("R")
@@ -143,14 +143,23 @@ class ReplyResponder(Generic[R]):
 class Posted:
     """What a post is accepted with."""
 
-    message: protocol.Message
-    """The stored message (the original one when `duplicate`)."""
+    stored: Message
+    """The stored message (the original one when `duplicate`), its attachments filled."""
+    encrypted: bool
+    """Its room is end-to-end encrypted (see `wire_message`)."""
     duplicate: bool
     """The client id was already used in this room: nothing new was stored."""
     event: bytes | None = None
     """`message` encoded as the `message` event the room broadcast (None when `duplicate`):
     the gateway builds its ack from these bytes (`protocol.encode_send_ack`) rather than
     encoding the message a second time."""
+
+    @property
+    def message(self) -> protocol.Message:
+        """The stored message's protocol form, built on each call: the room writes a new
+        message's event bytes without it (`message_event`), and only an HTTP reply or a
+        retried send needs it. Its checks passed when the room encoded `stored`."""
+        return wire_message(self.stored, encrypted=self.encrypted)
 
 
 @attrs.frozen(kw_only=True)
@@ -684,16 +693,16 @@ class RoomActor:
                 admitted.append(post)
                 results.append(result)
         posts = admitted
-        wires = [wire_message(result.message, encrypted=self._encrypted) for result in results]
+        # Every result is encoded, broadcast or not, so that each passes the protocol's checks
+        # here, before any is delivered or acknowledged.
+        encoded = [message_event(result.message, encrypted=self._encrypted) for result in results]
         events = [
-            protocol.encode(protocol.MessageEvent(message=wire))
-            if not result.duplicate and wire.room == self.room_id
-            else None
-            for wire, result in zip(wires, results, strict=True)
+            event if not result.duplicate and result.message.room_id == self.room_id else None
+            for event, result in zip(encoded, results, strict=True)
         ]
         new = [
-            (wire.seq, event)
-            for wire, event in zip(wires, events, strict=True)
+            (result.message.seq, event)
+            for result, event in zip(results, events, strict=True)
             if event is not None
         ]
         if new and self._bus is not None:
@@ -704,12 +713,17 @@ class RoomActor:
         # the message.
         DELIVERIES.inc(await self._accept([*self._earlier(stored.earlier), *new]))
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
-        for post, result, wire, event in zip(posts, results, wires, events, strict=True):
-            if wire.room != self.room_id:
+        for post, result, event in zip(posts, results, events, strict=True):
+            if result.message.room_id != self.room_id:
                 post.responder.refused(ClientIdReused(post.client_id))
             else:
                 post.responder.accepted(
-                    Posted(message=wire, duplicate=result.duplicate, event=event)
+                    Posted(
+                        stored=result.message,
+                        encrypted=self._encrypted,
+                        duplicate=result.duplicate,
+                        event=event,
+                    )
                 )
             if result.notified and self._notify is not None:
                 # Notifications (and push webhooks) of an encrypted room carry no content.

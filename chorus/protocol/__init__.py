@@ -15,6 +15,7 @@ from ._codec import decode_client_frame as decode_client_frame
 from ._codec import decode_server_frame as decode_server_frame
 from ._codec import describe_json_value as describe_json_value
 from ._codec import encode as encode
+from ._codec import encode_message_event as encode_message_event
 from ._codec import encode_send_ack as encode_send_ack
 from ._errors import MAX_RECONNECT_DELAY_MS as MAX_RECONNECT_DELAY_MS
 from ._errors import RECONNECT_HINT as RECONNECT_HINT

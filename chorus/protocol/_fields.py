@@ -440,15 +440,12 @@ def compile_check(name: str, specs: tuple[tuple[str, Spec], ...]) -> _Check:
     """
     namespace: dict[str, Any] = {"first_violation": first_violation, "specs": specs}
     loads = [f"    v{index} = instance.{field}" for index, (field, _) in enumerate(specs)]
-    terms = [
-        condition(spec, f"v{index}", f"c{index}", namespace)
-        for index, (_, spec) in enumerate(specs)
-    ]
+    expression = check_condition(specs, [f"v{index}" for index in range(len(specs))], namespace)
     source = "\n".join(
         [
             "def check(instance, _attribute, _value):",
             *loads,
-            f"    if not ({' and '.join(terms) or 'True'}):",
+            f"    if not ({expression}):",
             "        first_violation(specs, instance)",
         ]
     )
@@ -456,6 +453,22 @@ def compile_check(name: str, specs: tuple[tuple[str, Spec], ...]) -> _Check:
     exec(compile(source, f"<check of {name}>", "exec"), namespace)
     check: _Check = namespace["check"]
     return check
+
+
+def check_condition(
+    specs: tuple[tuple[str, Spec], ...], variables: list[str], namespace: dict[str, Any]
+) -> str:
+    """Source of one expression true only if each variable in `variables` satisfies the spec
+    at the same index of `specs` (the condition of `compile_check`, for code generated
+    elsewhere that holds the fields in local variables).
+
+    Constants go into `namespace` under names `c0`, `c1`... (one prefix per field).
+    """
+    terms = [
+        condition(spec, variable, f"c{index}", namespace)
+        for index, ((_, spec), variable) in enumerate(zip(specs, variables, strict=True))
+    ]
+    return " and ".join(terms) or "True"
 
 
 def first_violation(specs: tuple[tuple[str, Spec], ...], instance: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -31,8 +32,10 @@ from chorus.protocol import (
     decode_client_frame,
     decode_server_frame,
     encode,
+    encode_message_event,
     encode_send_ack,
 )
+from chorus.protocol._fields import ConstraintViolation
 from tests.protocol.examples import (
     ALL_EXAMPLES,
     AWKWARD_TEXT,
@@ -145,6 +148,58 @@ def test_a_send_ack_built_from_the_message_event_is_the_encoded_ack_for_any_mess
     ack = Ack(ref=ref, room=message.room, seq=message.seq, message=message)
     event = encode(MessageEvent(message=message))
     assert encode_send_ack(ref, message.room, message.seq, event) == encode(ack)
+
+
+def message_fields(message: Message) -> dict[str, Any]:
+    return attrs.asdict(message, recurse=False)
+
+
+@given(instances(Message))
+def test_a_message_event_from_fields_is_the_encoded_event(message: Message) -> None:
+    event = encode(MessageEvent(message=message))
+    assert encode_message_event(**message_fields(message)) == event
+
+
+def outcome(write: Callable[[], bytes]) -> bytes | tuple[type[Exception], str]:
+    try:
+        return write()
+    except (TypeError, ConstraintViolation) as exc:
+        return type(exc), str(exc)
+
+
+MESSAGE_FIELDS = [field.name for field in attrs.fields(Message)]
+# Values of every JSON type and some that are none, for any field of a message.
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.just(MAX_SAFE_INT + 1),
+    st.text(max_size=3),
+    st.just("x" * (MAX_ID_CHARS + 1)),
+    st.just("\x00"),
+    st.just(()),
+    st.just(("not a file",)),
+    st.just(3.5),
+)
+
+
+@given(
+    instances(Message), st.sampled_from([field.name for field in attrs.fields(Message)]), ANY_VALUE
+)
+def test_a_message_event_from_fields_checks_them_as_the_message_does(
+    message: Message, name: str, value: object
+) -> None:
+    # Either both refuse the fields, with the same error, or both write the same bytes.
+    fields = {**message_fields(message), name: value}
+    expected = outcome(lambda: encode(MessageEvent(message=Message(**fields))))
+    assert outcome(lambda: encode_message_event(**fields)) == expected
+
+
+def test_a_message_event_from_fields_needs_every_field() -> None:
+    fields = message_fields(MESSAGE)
+    del fields["thread"]  # one with a default in `Message`
+    with pytest.raises(TypeError, match="thread"):
+        encode_message_event(**fields)
 
 
 def test_a_send_ack_is_only_built_from_a_message_event() -> None:
