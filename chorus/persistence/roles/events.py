@@ -38,14 +38,22 @@ EARLIER_LIMIT = 500
 PostgreSQL's append function (migration 15) has the same number."""
 
 
-def earlier(room_id: str, known: int | None, appended: Sequence[Appended]) -> Tx[list[Message]]:
-    """The room's events after seq `known` and before the first new event of `appended`,
-    oldest first, at most `EARLIER_LIMIT`: those other writers stored in between (see
-    `EventLog.append_admitted`). Run after the append, so all of them are committed (the
-    append took the seqs after them under the room's lock)."""
+def earlier_needed(known: int | None, appended: Sequence[Appended]) -> int | None:
+    """The seq of the first new event of `appended` if the room has events after seq
+    `known` before it (`earlier` reads them), else None: nothing to read (nearly always
+    with one node), decided without running a transaction."""
     first = min((a.message.seq for a in appended if not a.duplicate), default=None)
     if known is None or first is None or first <= known + 1:
-        return []
+        return None
+    return first
+
+
+def earlier(room_id: str, known: int, first: int) -> Tx[list[Message]]:
+    """The room's events after seq `known` and before seq `first` (the first new event of
+    the batch, from `earlier_needed`), oldest first, at most `EARLIER_LIMIT`: those other
+    writers stored in between (see `EventLog.append_admitted`). Run after the append, so
+    all of them are committed (the append took the seqs after them under the room's
+    lock)."""
     # `page`, but one statement when none of them has files (nearly always): with several
     # nodes, nearly every batch has events before it, and a statement costs the database
     # more than checking for files this way.

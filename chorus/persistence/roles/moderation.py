@@ -362,7 +362,12 @@ STANDING_SELECT = f"SELECT {_STANDING_COLUMNS}{_STANDING_FROM}"
 of `standing_from_row` (no row for an unknown room or user)."""
 
 _STANDING = f"{STANDING_SELECT} WHERE u.id = $2"
-_STANDING_AND_LAST_SEQ = f"SELECT {_STANDING_COLUMNS}, r.last_seq{_STANDING_FROM} WHERE u.id = $2"
+STANDING_AND_LAST_SEQ = (
+    f"SELECT {_STANDING_COLUMNS}, r.last_seq{_STANDING_FROM} WHERE u.id = $2"
+)
+"""`STANDING_SELECT` of user $2, with the room's `last_seq` as a seventh column: for a
+writer that holds the room's lock and appends next, in the same transaction (the SQLite
+append runs it on its connection, without a transaction generator)."""
 
 
 def find_standing(room_id: str, user_id: str, now: int) -> Tx[Standing]:
@@ -375,17 +380,6 @@ def find_standing(room_id: str, user_id: str, now: int) -> Tx[Standing]:
 def find_standings(room_id: str, user_ids: Sequence[str], now: int) -> Tx[dict[str, Standing]]:
     rows = yield from _standing_rows(_STANDING, room_id, user_ids)
     return {user_id: standing_from_row(row, now) for user_id, row in rows.items()}
-
-
-def find_standings_and_last_seq(
-    room_id: str, user_ids: Sequence[str], now: int
-) -> Tx[tuple[dict[str, Standing], int | None]]:
-    """`find_standings`, and the room's `last_seq` as the same reads saw it (None when
-    none of the users, or no room, was found): for a writer that holds the room's lock
-    and appends next, in the same transaction (the SQLite append)."""
-    rows = yield from _standing_rows(_STANDING_AND_LAST_SEQ, room_id, user_ids)
-    last_seq = next((int(row[6]) for row in rows.values()), None)
-    return {user_id: standing_from_row(row, now) for user_id, row in rows.items()}, last_seq
 
 
 def _standing_rows(

@@ -16,11 +16,34 @@ from .._model import Appended, Message, NewMessage, new_ids
 from .._rows import MESSAGE, message
 from .._sql import run_sync
 from ..roles.fanout import fan_out_batch, needs_fan_out
-from .dialect import execute
+from ..roles.moderation import STANDING_AND_LAST_SEQ, Standing, standing_from_row
+from .dialect import execute, translate
 
 # SQLite builds before 3.32 allow at most 999 parameters per statement.
 _KEYS_PER_LOOKUP: Final = 400
 _ROWS_PER_INSERT: Final = 100  # 8 parameters each
+_STANDING_AND_LAST_SEQ: Final = translate(STANDING_AND_LAST_SEQ)
+
+
+def standings_and_last_seq(
+    db: sqlite3.Connection, room_id: str, user_ids: Sequence[str], now: int
+) -> tuple[dict[str, Standing], int | None]:
+    """`find_standings` of `user_ids` in the writer's transaction (blocking), and the
+    room's `last_seq` as the same reads saw it (None when none of the users, or no room,
+    was found): for `append_messages` next, in the same transaction.
+
+    The statements of a transaction generator, run on the connection directly: every
+    batch appended runs them, and the generators, their `Query`s and the dialect's
+    lookups cost more Python than the statements' own binding.
+    """
+    found: dict[str, Standing] = {}
+    last_seq = None
+    for user_id in user_ids:  # one indexed lookup each, as `find_standings`
+        row = db.execute(_STANDING_AND_LAST_SEQ, (room_id, user_id)).fetchone()
+        if row is not None:
+            found[user_id] = standing_from_row(row, now)
+            last_seq = int(row[6])
+    return found, last_seq
 
 
 def append_messages(

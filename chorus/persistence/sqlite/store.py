@@ -18,9 +18,8 @@ from .._migrations import load_migrations
 from .._model import AdmittedBatch, Appended, NewMessage, now_ms
 from .._sql import MakeTx, run_sync
 from ..roles import StoreOnSql
-from ..roles.events import Admit, admitted, earlier, with_refusals
-from ..roles.moderation import find_standings_and_last_seq
-from .append import append_messages
+from ..roles.events import Admit, admitted, earlier, earlier_needed, with_refusals
+from .append import append_messages, standings_and_last_seq
 from .dialect import execute
 from .group_commit import GroupCommit
 from .schema import Synchronous, connect, migrate
@@ -111,14 +110,16 @@ class SqliteStore(StoreOnSql):
         senders = list(dict.fromkeys(new.sender_id for new in batch))
 
         def work(db: sqlite3.Connection) -> AdmittedBatch:
-            run = functools.partial(execute, db)
             # The room's last_seq comes with the standings: the append reads it no more.
-            found, last_seq = run_sync(find_standings_and_last_seq(room_id, senders, now), run)
+            found, last_seq = standings_and_last_seq(db, room_id, senders, now)
             kept, refusals = admitted(batch, found, admit)
             appended = append_messages(db, room_id, kept, last_seq=last_seq) if kept else []
-            return AdmittedBatch(
-                with_refusals(refusals, appended), run_sync(earlier(room_id, known, appended), run)
-            )
+            first = earlier_needed(known, appended)
+            if first is None:  # nearly always with one node: no transaction to run
+                return AdmittedBatch(with_refusals(refusals, appended), [])
+            assert known is not None  # `earlier_needed` found events after it
+            events = run_sync(earlier(room_id, known, first), functools.partial(execute, db))
+            return AdmittedBatch(with_refusals(refusals, appended), events)
 
         return await self._submit(work, gather=True)
 
