@@ -362,9 +362,7 @@ STANDING_SELECT = f"SELECT {_STANDING_COLUMNS}{_STANDING_FROM}"
 of `standing_from_row` (no row for an unknown room or user)."""
 
 _STANDING = f"{STANDING_SELECT} WHERE u.id = $2"
-STANDING_AND_LAST_SEQ = (
-    f"SELECT {_STANDING_COLUMNS}, r.last_seq{_STANDING_FROM} WHERE u.id = $2"
-)
+STANDING_AND_LAST_SEQ = f"SELECT {_STANDING_COLUMNS}, r.last_seq{_STANDING_FROM} WHERE u.id = $2"
 """`STANDING_SELECT` of user $2, with the room's `last_seq` as a seventh column: for a
 writer that holds the room's lock and appends next, in the same transaction (the SQLite
 append runs it on its connection, without a transaction generator)."""
