@@ -12,6 +12,7 @@ import binascii
 import enum
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
 import attrs
@@ -71,17 +72,21 @@ def new_ids(prefix: IdPrefix, count: int) -> list[str]:
         return []
     millis = now_ms()
     last_millis, last_draw = _last_id
-    randomness = secrets.randbits(_DRAW_BITS * count)
-    draws = []
-    for _ in range(count):
-        randomness, draw = divmod(randomness, 1 << _DRAW_BITS)
-        draws.append(draw)
-    draws.sort()
-    if millis <= last_millis:  # same millisecond (or the clock stepped back)
-        millis = last_millis
-        draws = [last_draw + 1 + n for n in range(count)]
-        if draws[-1] >= 1 << _DRAW_BITS:  # the random part ran out: borrow the next millisecond
-            millis, draws = millis + 1, list(range(count))
+    draws: Sequence[int]
+    if millis <= last_millis:  # same millisecond (or the clock stepped back): count up
+        millis, first = last_millis, last_draw + 1
+        if first + count > 1 << _DRAW_BITS:  # the random part ran out: borrow the next ms
+            millis, first = millis + 1, 0
+        draws = range(first, first + count)
+    elif count == 1:  # one message appended: no draws to split and sort
+        draws = (secrets.randbits(_DRAW_BITS),)
+    else:
+        randomness = secrets.randbits(_DRAW_BITS * count)
+        split = []
+        for _ in range(count):
+            randomness, draw = divmod(randomness, 1 << _DRAW_BITS)
+            split.append(draw)
+        draws = sorted(split)
     _last_id = (millis, draws[-1])
     # 42 bits of milliseconds: good until the year 2109.
     return [f"{prefix}_{_encode(millis, draw)}" for draw in draws]

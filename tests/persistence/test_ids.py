@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
+from chorus.persistence import _model
 from chorus.persistence._model import _encode, new_id, new_ids
 
 
@@ -37,3 +40,18 @@ def test_an_id_is_the_digits_of_its_millisecond_then_of_its_draw() -> None:
     cases += [(rng.getrandbits(42), rng.getrandbits(54)) for _ in range(2000)]
     for millis, draw in cases:
         assert _encode(millis, draw) == _digits(millis, 7) + _digits(draw, 9)
+
+
+def test_ids_borrow_the_next_millisecond_when_the_random_part_runs_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The newest id was the last of its millisecond, which is still "now" (or ahead of
+    # the clock): the next ids take the following millisecond, counting from draw 0.
+    millis = _model.now_ms() + 60_000
+    last = (1 << 54) - 1
+    monkeypatch.setattr(_model, "_last_id", (millis, last))
+    assert new_ids("m", 2) == [f"m_{_encode(millis + 1, 0)}", f"m_{_encode(millis + 1, 1)}"]
+    monkeypatch.setattr(_model, "_last_id", (millis, last - 2))
+    assert new_id("m") == f"m_{_encode(millis, last - 1)}"
+    assert new_ids("m", 1) == [f"m_{_encode(millis, last)}"]
+    assert new_id("m") == f"m_{_encode(millis + 1, 0)}"
