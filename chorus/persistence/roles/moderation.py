@@ -43,11 +43,19 @@ class Standing:
     blocked: bool = False
     """The room is direct and another of its members blocks this user: they may not post."""
 
+    _who: Who = attrs.field(init=False, eq=False, repr=False)
+    """`who`, worked out once: standings are shared (`standing_from_row`), and the
+    admission of every batch of posts asks each sender's."""
+
+    def __attrs_post_init__(self) -> None:
+        role = None if self.room_role is None else self.room_role.value
+        who = standing(self.server_role, role, muted=self.muted, banned=self.banned)
+        object.__setattr__(self, "_who", who)  # frozen: set once, here
+
     @property
     def who(self) -> Who:
         """The caller's `Who` (see `chorus.permissions.standing`)."""
-        role = None if self.room_role is None else self.room_role.value
-        return standing(self.server_role, role, muted=self.muted, banned=self.banned)
+        return self._who
 
 
 @attrs.frozen(kw_only=True)
