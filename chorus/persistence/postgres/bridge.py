@@ -55,7 +55,8 @@ import contextlib
 import functools
 import selectors
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from types import CoroutineType
 from typing import Any, Generic, TypeVar, final
 
 import attrs
@@ -103,8 +104,17 @@ class _Call(Generic[T]):
         # Written in trio when the caller is cancelled; then it raises this.
         self.raise_cancel: Callable[[], object] | None = None
 
-    async def __call__(self) -> T:  # the asyncio task
-        return await self.fn(*self.args, **self.kwargs)
+    def start(self) -> Coroutine[Any, Any, T]:  # asyncio thread
+        """The coroutine the call's task runs: `fn`'s own (no wrapper of ours in the task's
+        every step), or one that raises what calling `fn` raised or awaits what it returned
+        when it is not a coroutine function."""
+        try:
+            started = self.fn(*self.args, **self.kwargs)
+        except Exception as exc:
+            return _raising(exc)
+        if type(started) is CoroutineType:
+            return started
+        return _awaiting(started)
 
 
 @final
@@ -191,7 +201,7 @@ class AsyncioBridge:
             self._loop_waits = self._loop_woken = False
         for call in calls:
             if call.task is None:
-                call.task = self._loop.create_task(call())
+                call.task = self._loop.create_task(call.start())
                 call.task.add_done_callback(functools.partial(self._task_done, call))
             else:
                 call.task.cancel()
@@ -256,6 +266,14 @@ class AsyncioBridge:
             self._closed = True
         self._loop_wakeups += 1
         self._loop.call_soon_threadsafe(stop)
+
+
+async def _raising(exc: Exception) -> Any:
+    raise exc
+
+
+async def _awaiting(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 def _nothing() -> None:
