@@ -258,8 +258,9 @@ class AsyncioBridge:
             self._token.run_sync_soon(_nothing)
 
     def _abandon(self) -> None:  # asyncio thread, once the loop is closed
-        """Finish the calls whose tasks the loop's shutdown cancelled before their first
-        step (their coroutine never ran, so it did not hand its outcome over)."""
+        """Finish the calls whose tasks were cancelled before their first step, by the loop's
+        shutdown or by other code on the loop (their coroutine never ran, so it did not hand
+        their outcome over): every caller is resumed."""
         for call in list(self._running):
             call.result = outcome.Error(_closed_error())
             self._finished(call)
