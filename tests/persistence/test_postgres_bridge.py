@@ -4,6 +4,7 @@ calls handed over in groups, results handed back in groups, cancellation, errors
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -380,3 +381,43 @@ async def test_a_call_after_the_bridge_closed_raises_at_once() -> None:
         assert await bridge.run(echo, 1) == 1
     with trio.fail_after(WAIT), pytest.raises(RuntimeError, match="bridge is closed"):
         await bridge.run(echo, 2)
+
+
+async def test_a_call_whose_task_was_cancelled_before_its_first_step_is_resumed_at_close() -> None:
+    """Only the bridge cancels its tasks, but should other code on the loop cancel one before
+    its first step (so the call's coroutine never runs to hand its outcome over), the
+    caller is still resumed, with `RuntimeError`, when the bridge closes."""
+    entered = threading.Event()
+    queued = threading.Event()
+    raised: list[BaseException] = []
+
+    def cancel_unstarted_tasks() -> None:
+        for task in asyncio.all_tasks():
+            if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:  # type: ignore[arg-type]
+                task.cancel()
+
+    async def arm() -> None:
+        # Blocks the loop until trio has queued the next call, then has the loop cancel the
+        # task made for it in its next pass, before that task's first step.
+        entered.set()
+        assert queued.wait(WAIT)
+        asyncio.get_running_loop().call_soon(cancel_unstarted_tasks)
+
+    async def victim(bridge: AsyncioBridge) -> None:
+        try:
+            await bridge.run(echo, "never")
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    with trio.fail_after(WAIT):
+        async with trio.open_nursery() as nursery, open_asyncio_bridge() as bridge:
+            nursery.start_soon(bridge.run, arm)
+            await trio.testing.wait_all_tasks_blocked()
+            assert entered.wait(WAIT)  # the loop's thread is inside `arm`
+            nursery.start_soon(victim, bridge)
+            await trio.testing.wait_all_tasks_blocked()
+            queued.set()
+            wait_in_trio_thread(lambda: bridge.stats().finished >= 1)  # `arm`
+    assert len(raised) == 1
+    assert "closed before the call finished" in str(raised[0])
+    assert bridge.stats().calls == bridge.stats().finished == 2

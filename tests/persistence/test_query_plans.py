@@ -16,10 +16,8 @@ import asyncpg
 import pytest
 
 from chorus.persistence import migrate_postgres, migrate_sqlite
-from chorus.persistence._sql import Query, Rows, run_async
 from chorus.persistence.postgres.bridge import open_asyncio_bridge
-from chorus.persistence.postgres.dialect import execute
-from chorus.persistence.postgres.standings import find_standings
+from chorus.persistence.postgres.standings import read_standings
 from chorus.persistence.roles.inbox import UNREAD_COUNTS
 from chorus.persistence.sqlite.dialect import translate
 from tests.persistence.helpers import T0
@@ -170,14 +168,9 @@ async def test_postgres_batch_standings_are_one_statement_planned_once(
             )
             statements = []
             for size in [1] * 5 + [*range(1, 13)] * 3:  # small batches first, then any size
-                counted = 0
-
-                async def counting(query: Query) -> Rows:
-                    nonlocal counted
-                    counted += 1
-                    return await execute(conn, query)
-
-                found = await run_async(find_standings("r_1", users[:size], T0), counting)
+                counting = _Counting(conn)
+                found = await read_standings(counting, "r_1", users[:size], T0)
+                counted = counting.statements
                 assert sorted(found) == sorted(users[:size])
                 statements.append(counted)
             plans = await conn.fetchrow(  # the only other statement naming room_bans
@@ -241,3 +234,15 @@ async def test_postgres_appends_of_one_message_keep_the_generic_plan(
     earlier = [plan for plan in plans if "Index Scan using messages_room_seq" in plan]
     assert len(earlier) == len(known) * 9  # by the room's seqs
     assert not [plan for plan in earlier if "seq > '0'" in plan]  # the known seq: generic
+
+
+class _Counting:
+    """An asyncpg connection's `fetch`, counting the statements run through it."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self.statements = 0
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        self.statements += 1
+        return await self._conn.fetch(sql, *args)

@@ -38,8 +38,8 @@ connection before it goes back to the pool, runs to the end) and only then
 raises `trio.Cancelled`, whatever the task returned or raised. So a
 cancelled call never leaves a connection mid-transaction, and the time it
 takes to be cancelled is bounded by the asyncio side's own timeouts. A call
-cancelled before the loop started it never runs (the task is cancelled
-before its first step), but its caller still waits for that.
+cancelled before the loop started it never runs (its task's first step
+returns without calling the function), but its caller still waits for that.
 
 Shutdown: when `open_asyncio_bridge`'s block exits, calls made afterwards
 raise `RuntimeError` at once; calls already made are started as usual;
@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import selectors
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -84,7 +83,17 @@ class BridgeStats:
 class _Call(Generic[T]):
     """One call across the bridge: made in trio, run as an asyncio task, resumed in trio."""
 
-    __slots__ = ("args", "caller", "fn", "kwargs", "raise_cancel", "result", "task")
+    __slots__ = (
+        "args",
+        "caller",
+        "cancelled",
+        "fn",
+        "kwargs",
+        "raise_cancel",
+        "result",
+        "started",
+        "task",
+    )
 
     def __init__(
         self,
@@ -98,13 +107,47 @@ class _Call(Generic[T]):
         self.kwargs = kwargs
         self.caller = caller
         # Written by the asyncio thread before the call goes back to trio:
-        self.task: asyncio.Task[T] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.started = False
+        self.cancelled = False  # by trio before the task's first step: `fn` is not called
         self.result: outcome.Outcome[T] | None = None
         # Written in trio when the caller is cancelled; then it raises this.
         self.raise_cancel: Callable[[], object] | None = None
 
-    async def __call__(self) -> T:  # the asyncio task
-        return await self.fn(*self.args, **self.kwargs)
+    async def run(self, bridge: AsyncioBridge) -> None:  # the asyncio task
+        """Await `fn` and hand its outcome to `bridge`, however it ends.
+
+        Handed over here, once `fn`'s coroutine has finished (its cleanup
+        included), rather than by a done callback of the task: that cost a
+        handle and, for a call alone, one more pass of the loop.
+        """
+        self.started = True
+        if self.cancelled:
+            self.result = outcome.Error(RuntimeError("cancelled before it started"))
+            bridge._finished(self)
+            return
+        try:
+            value = await self.fn(*self.args, **self.kwargs)
+        except asyncio.CancelledError:
+            # Unless trio asked for it (then the caller raises trio.Cancelled and this is
+            # not seen), only the loop's shutdown cancels a task.
+            self.result = outcome.Error(_closed_error())
+            bridge._finished(self)
+            raise
+        except Exception as exc:
+            self.result = outcome.Error(exc)
+            bridge._finished(self)
+        except BaseException as exc:  # such as KeyboardInterrupt: the loop stops
+            self.result = outcome.Error(exc)
+            bridge._finished(self)
+            raise
+        else:
+            self.result = outcome.Value(value)
+            bridge._finished(self)
+
+
+def _closed_error() -> RuntimeError:
+    return RuntimeError("the asyncio bridge closed before the call finished")
 
 
 @final
@@ -125,6 +168,8 @@ class AsyncioBridge:
         # Guarded by the lock: finished calls whose callers to resume; whether trio
         # waits (or is about to wait) for I/O, and whether it was woken since.
         self._to_trio: list[_Call[Any]] = []
+        # The asyncio thread's own: calls started whose outcome is not handed over yet.
+        self._running: set[_Call[Any]] = set()
         self._trio_waits = False
         self._trio_woken = False
         # Each counter is written by one thread only.
@@ -191,24 +236,17 @@ class AsyncioBridge:
             self._loop_waits = self._loop_woken = False
         for call in calls:
             if call.task is None:
-                call.task = self._loop.create_task(call())
-                call.task.add_done_callback(functools.partial(self._task_done, call))
+                call.task = self._loop.create_task(call.run(self))
+                self._running.add(call)
+            elif call.started:
+                call.task.cancel()  # harmless once it is done
             else:
-                call.task.cancel()
+                call.cancelled = True
 
     # -- asyncio → trio ------------------------------------------------------------------
 
-    def _task_done(self, call: _Call[T], task: asyncio.Task[T]) -> None:  # asyncio thread
-        if task.cancelled():
-            # Unless trio asked for it (then the caller raises trio.Cancelled and this is
-            # not seen), only the loop's shutdown cancels a task.
-            call.result = outcome.Error(
-                RuntimeError("the asyncio bridge closed before the call finished")
-            )
-        elif (exc := task.exception()) is not None:
-            call.result = outcome.Error(exc)
-        else:
-            call.result = outcome.Value(task.result())
+    def _finished(self, call: _Call[Any]) -> None:  # asyncio thread, `call.result` is set
+        self._running.discard(call)
         with self._lock:
             self._to_trio.append(call)
             self._finished_count += 1  # under the lock: counted before its caller resumes
@@ -218,6 +256,14 @@ class AsyncioBridge:
         self._trio_wakeups += 1
         with contextlib.suppress(trio.RunFinishedError):
             self._token.run_sync_soon(_nothing)
+
+    def _abandon(self) -> None:  # asyncio thread, once the loop is closed
+        """Finish the calls whose tasks were cancelled before their first step, by the loop's
+        shutdown or by other code on the loop (their coroutine never ran, so it did not hand
+        their outcome over): every caller is resumed."""
+        for call in list(self._running):
+            call.result = outcome.Error(_closed_error())
+            self._finished(call)
 
     def _trio_may_wait(self, timeout: float) -> None:  # trio thread, before waiting for I/O
         if timeout <= 0:
@@ -322,6 +368,8 @@ async def open_asyncio_bridge() -> AsyncIterator[AsyncioBridge]:
                 selector.bridge = bridges[0]
                 runner.run(serve())
         finally:
+            if bridges:
+                bridges[0]._abandon()  # before `done`: see below
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(ready.set)  # also when the loop failed to start
                 token.run_sync_soon(done.set)

@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .._sql import Tx, fetch
 from ..roles.moderation import STANDING_SELECT, Standing, standing_from_row
+from .dialect import Conn
 
 STANDINGS_SQL = (
     "SELECT t.*, s.value FROM json_array_elements_text($2::json) AS s"
@@ -33,8 +33,15 @@ STANDINGS_SQL = (
 )
 
 
-def find_standings(room_id: str, user_ids: Sequence[str], now: int) -> Tx[dict[str, Standing]]:
-    """`roles.moderation.find_standings` in one statement: the standing in `room_id` of
-    each of `user_ids` that exists (none if the room does not), by user id."""
-    rows = yield from fetch(STANDINGS_SQL, room_id, json.dumps(list(user_ids)))
+async def read_standings(
+    conn: Conn, room_id: str, user_ids: Sequence[str], now: int
+) -> dict[str, Standing]:
+    """`roles.moderation.find_standings` in one statement on `conn` (asyncio side): the
+    standing in `room_id` of each of `user_ids` that exists (none if the room does not),
+    by user id.
+
+    A plain coroutine, not a `Tx` run by `run_async`: it is every stored batch's first
+    statement, and a `SELECT` raises no violation for `dialect.execute` to translate.
+    """
+    rows = await conn.fetch(STANDINGS_SQL, room_id, json.dumps(list(user_ids)))
     return {row[-1]: standing_from_row(row, now) for row in rows}

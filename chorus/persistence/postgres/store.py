@@ -32,7 +32,7 @@ from .dialect import Conn, execute
 from .errors import translate_errors
 from .schema import migrate_url
 from .search import TSVECTOR
-from .standings import STANDINGS_SQL, find_standings
+from .standings import STANDINGS_SQL, read_standings
 
 T = TypeVar("T")
 Work = Callable[[Conn], Awaitable[T]]
@@ -113,11 +113,11 @@ class PostgresStore(StoreOnSql):
         an earlier event has files)."""
         batch = list(batch)  # a copy: it is read in the asyncio thread
         senders = list(dict.fromkeys(new.sender_id for new in batch))
-        read = _on(lambda: find_standings(room_id, senders, now))
 
         async def work(conn: Conn) -> AdmittedBatch:
             # asyncio side: `admit` is a pure function of the standings, safe in any thread.
-            kept, refusals = admitted(batch, await read(conn), admit)
+            standings = await read_standings(conn, room_id, senders, now)
+            kept, refusals = admitted(batch, standings, admit)
             if not kept:
                 return AdmittedBatch(with_refusals(refusals, []), [])
             append = Append(room_id, kept, known)
@@ -289,10 +289,12 @@ class _Connections:
 
     async def run(self, work: Work[T], transaction: bool) -> T:
         """`work` on a connection, in a transaction if asked."""
-        conn = await self._take()
+        loop = asyncio.get_running_loop()
+        conn = self._kept(loop)
+        if conn is None:
+            conn = await self._take()
         task = asyncio.current_task()
         assert task is not None
-        loop = asyncio.get_running_loop()
         self._deadlines[task] = loop.time() + self._timeout
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._period, self._watch)
@@ -337,6 +339,18 @@ class _Connections:
                 self._timed_out.add(task)
                 task.cancel()
         self._watchdog = loop.call_later(self._period, self._watch) if self._deadlines else None
+
+    def _kept(self, loop: asyncio.AbstractEventLoop) -> Conn | None:
+        """The newest kept connection, taken without awaiting, when that is all `_take` would
+        do (it is usable and no other kept one is due to expire); else None (then `_take`)."""
+        idle = self._idle
+        if not idle or (len(idle) > 1 and loop.time() - idle[0][1] >= IDLE_SECONDS):
+            return None
+        conn = idle[-1][0]
+        if _unusable(conn):
+            return None
+        idle.pop()
+        return conn
 
     async def _take(self) -> Conn:
         idle = self._idle
