@@ -45,10 +45,11 @@ def _cpu_per_delivery(summary: dict[str, Any]) -> float:
 
 def _seconds(result: dict[str, Any]) -> tuple[float, list[float]]:
     """The p99 of the first second of sending, and of each second after it (ms)."""
-    sending = [second for second in result["swarm"]["timeline"] if second["sent"] > 0]
-    # The first "second" with sends may hold a single early one: it starts at the second
-    # in which most of a second's sends went out.
-    busy = [second for second in sending if second["sent"] >= sending[-1]["sent"] / 2]
+    timeline = result["swarm"]["timeline"]
+    # The first and last seconds with sends may hold a few early or late ones: sending is
+    # the seconds with at least half the busiest second's sends.
+    most = max(second["sent"] for second in timeline)
+    busy = [second for second in timeline if second["sent"] >= most / 2]
     return busy[0]["p99_ms"], [second["p99_ms"] for second in busy[1:]]
 
 

@@ -194,9 +194,8 @@ class Settings:
     )
     database_pool_size: int = _setting(
         10,
-        "PostgreSQL connections one node holds (its pool, opened in full at start); every"
-        " node's, added up, must stay under the server's max_connections (see"
-        " docs/operations.md)",
+        "most PostgreSQL connections one node holds (its pool's size); every node's, added"
+        " up, must stay under the server's max_connections (see docs/operations.md)",
         _positive,
     )
     redis_url: str = _setting(

@@ -468,15 +468,11 @@ async def open_node_store(settings: Settings) -> AsyncIterator[Store]:
     """The store the settings select: PostgreSQL if `database_url` is set, else SQLite.
 
     `database_url` selects PostgreSQL when it starts with `postgresql://` or
-    `postgres://` (its pool of `database_pool_size` connections is opened in full
-    before this yields); otherwise the node uses SQLite in its data directory.
+    `postgres://`; otherwise the node uses SQLite in its data directory.
     """
     if is_postgres_url(settings.database_url):
-        # The whole pool at start, each connection prepared: connections opened on demand
-        # made a node's first busy second its slowest (`_prepare_hot_statements`).
-        pool = settings.database_pool_size
         async with open_postgres_store(
-            settings.database_url, min_size=pool, max_size=pool
+            settings.database_url, max_size=settings.database_pool_size
         ) as pg_store:
             yield pg_store
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,11 +24,8 @@ from chorus.persistence import (
     open_postgres_store,
 )
 from chorus.persistence._migrations import Migration, load_migrations
-from chorus.persistence.postgres.append import APPEND_SQL, Append
 from chorus.persistence.postgres.bridge import AsyncioBridge, open_asyncio_bridge
 from chorus.persistence.postgres.schema import migrate, schema_version
-from chorus.persistence.postgres.standings import STANDINGS_SQL
-from chorus.persistence.postgres.store import _prepare_hot_statements
 from tests.persistence.helpers import T0, make_room, make_user, texts
 from tests.pgserver import PgServer
 from tests.polling import until
@@ -208,9 +204,8 @@ async def test_an_append_after_other_nodes_appends_reads_them_back_in_its_own_st
     statements: list[str] = []  # appended in the store's asyncio thread
     create_pool = asyncpg.create_pool
 
-    def logged_pool(*args: Any, init: Any, **kwargs: Any) -> Any:
+    def logged_pool(*args: Any, **kwargs: Any) -> Any:
         async def log_queries(conn: Any) -> None:
-            await init(conn)  # the store's own (`_prepare_hot_statements`), not logged
             conn.add_query_logger(lambda logged: statements.append(logged.query))
 
         return create_pool(*args, init=log_queries, **kwargs)
@@ -651,32 +646,3 @@ async def test_the_node_opens_postgres_for_a_postgres_url(database: tuple[str, s
     for scheme_url in (url, url.replace("postgresql://", "postgres://", 1)):
         async with open_node_store(Settings(database_url=scheme_url)) as store:
             assert isinstance(store, PostgresStore)
-
-
-async def test_a_node_opens_its_whole_pool_at_start(
-    pg_server: PgServer, database: tuple[str, str]
-) -> None:
-    name, url = database
-    others = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'"
-    others += " AND pid <> pg_backend_pid()"
-    async with open_node_store(Settings(database_url=url, database_pool_size=3)):
-        assert await pg_server.apsql(others, name) == "3"  # before any call
-
-
-async def test_a_new_pooled_connection_has_learnt_the_hot_statements_types(
-    database: tuple[str, str],
-) -> None:
-    """Its first batch runs the batch's two statements and nothing else (no asyncpg type
-    introspection: that cost a new connection's first append 14 to 17 ms, against ~1)."""
-    _, url = database
-    async with open_postgres_store(url, max_size=1) as store:
-        owner = await make_user(store, "owner")
-        room = await make_room(store, owner)
-    logged: list[str] = []
-    async with raw_connection(url) as (bridge, conn):
-        await bridge.run(_prepare_hot_statements, conn)
-        conn.add_query_logger(lambda record: logged.append(record.query))
-        await bridge.run(conn.fetch, STANDINGS_SQL, room.id, json.dumps([owner.id]))
-        await bridge.run(conn.fetch, APPEND_SQL, *Append(room.id, texts(owner, "c1"), 0).args)
-    # The logger runs on the connection's loop soon after each query, before the close.
-    assert logged == [STANDINGS_SQL, APPEND_SQL]

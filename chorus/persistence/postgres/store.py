@@ -26,13 +26,13 @@ from .._sql import MakeTx, UniqueViolation, run_async
 from ..roles import StoreOnSql
 from ..roles.events import Admit, admitted, with_refusals
 from ..roles.files import with_attachments
-from .append import APPEND_SQL, Append
+from .append import Append
 from .bridge import AsyncioBridge, open_asyncio_bridge
 from .dialect import Conn, execute
 from .errors import translate_errors
 from .schema import migrate_url
 from .search import TSVECTOR
-from .standings import STANDINGS_SQL, read_standings
+from .standings import read_standings
 
 T = TypeVar("T")
 Work = Callable[[Conn], Awaitable[T]]
@@ -46,10 +46,6 @@ DEFAULT_COMMAND_TIMEOUT: Final = 15.0
 IDLE_SECONDS: Final = 150.0
 """A connection unused this long goes back to asyncpg's pool, which closes it after as long
 again unused (it is reopened on demand)."""
-
-HOT_STATEMENTS: Final = (STANDINGS_SQL, APPEND_SQL)
-"""The statements of every stored batch (`append_admitted`), prepared on each new pooled
-connection (`_prepare_hot_statements`)."""
 
 # A write that stores an event under a (sender, client id) that another
 # transaction stored in another room meanwhile runs again (see `_retrying`); more
@@ -447,22 +443,7 @@ async def _create_pool(
         # reopened on demand.
         max_inactive_connection_lifetime=IDLE_SECONDS,
         reset=_keep_session,
-        init=_prepare_hot_statements,
     )
-
-
-async def _prepare_hot_statements(conn: Conn) -> None:
-    """Prepare `HOT_STATEMENTS` on a new connection (asyncpg's `init` hook), so that the first
-    batch stored on it does not wait for what asyncpg learns once per connection: the types
-    of the statements' arguments and results (its introspection queries).
-
-    On an idle machine that made the first append on a new connection 14 to 17 ms, the next
-    ones ~1 ms; a node that opened its connections on demand paid it in its first busy
-    second, queued behind it, and at a cluster's start that second was the run's p99
-    (docs/benchmarks.md, "Issue #15, session 12: a node's cold first second").
-    """
-    for sql in HOT_STATEMENTS:
-        await conn.prepare(sql)
 
 
 async def _keep_session(conn: Conn) -> None:
