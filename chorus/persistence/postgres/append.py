@@ -23,7 +23,7 @@ from .._sql import run_async
 from ..roles.fanout import fan_out_batch, needs_fan_out
 from .dialect import Conn, execute, unique_violation
 
-APPEND_SQL = "SELECT * FROM chorus_append_messages($1, $2, $3, $4, $5, $6, $7, $8)"
+_APPEND_SQL = "SELECT * FROM chorus_append_messages($1, $2, $3, $4, $5, $6, $7, $8)"
 """The append's one statement (`Append.args` are its arguments)."""
 
 
@@ -55,7 +55,7 @@ class Append:
     async def __call__(self, db: Conn) -> list[Appended]:
         """Store the batch on `db` (asyncio side; in a transaction when `rich`)."""
         try:
-            found = await db.fetch(APPEND_SQL, *self.args)
+            found = await db.fetch(_APPEND_SQL, *self.args)
         except asyncpg.NoDataFoundError as exc:
             raise NotFound(f"no room {self.room_id!r}") from exc
         except asyncpg.ForeignKeyViolationError as exc:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from ..roles.moderation import STANDING_SELECT, Standing, standing_from_row
 from .dialect import Conn
 
-STANDINGS_SQL = (
+_STANDINGS_SQL = (
     "SELECT t.*, s.value FROM json_array_elements_text($2::json) AS s"
     f" CROSS JOIN LATERAL ({STANDING_SELECT} WHERE u.id = s.value OFFSET 0) AS t"
 )
@@ -43,5 +43,5 @@ async def read_standings(
     A plain coroutine, not a `Tx` run by `run_async`: it is every stored batch's first
     statement, and a `SELECT` raises no violation for `dialect.execute` to translate.
     """
-    rows = await conn.fetch(STANDINGS_SQL, room_id, json.dumps(list(user_ids)))
+    rows = await conn.fetch(_STANDINGS_SQL, room_id, json.dumps(list(user_ids)))
     return {row[-1]: standing_from_row(row, now) for row in rows}
