@@ -17,6 +17,7 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import functools
 import json
@@ -41,6 +42,9 @@ from rich.console import Console
 from rich.table import Table
 
 from chorus.bots import failures, raise_open_files_limit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cluster_diagnostics
 
 BENCH = Path(__file__).resolve().parent
 SERVER_START_SECONDS = 30.0
@@ -577,6 +581,9 @@ class Backends:
     postgres_pid: int | None
     """The postmaster: its CPU time and its backends' is PostgreSQL's."""
     redis_pid: int | None
+    redis_port: int | None = None
+    psql: tuple[str, ...] = ()
+    """A `psql` command line on the `chorus` database (for `bench/cluster_diagnostics.py`)."""
 
 
 @contextmanager
@@ -591,7 +598,8 @@ def postgres_and_redis(work: Path, *, redis: bool = True) -> Iterator[Backends]:
     if redis and redis_server is None:
         raise ScenarioFailed("this scenario needs redis-server (Debian package redis-server)")
     try:
-        pg = PgServer(durable=True)
+        # Diagnostics only (bench/cluster_diagnostics.py): e.g. "log_lock_waits=on".
+        pg = PgServer(durable=True, settings=tuple(os.environ.get("BENCH_PG_SETTINGS", "").split()))
         pg.init()
         pg.start()
     except RuntimeError as exc:
@@ -618,12 +626,18 @@ def postgres_and_redis(work: Path, *, redis: bool = True) -> Iterator[Backends]:
             raise ScenarioFailed(f"chorus migrate failed:\n{migrate.stderr[-2000:]}")
         postmaster = pg.data_dir / "postmaster.pid"
         postgres_pid = int(postmaster.read_text().split()[0]) if postmaster.exists() else None
-        yield Backends(env, postgres_pid, process.pid if process is not None else None)
+        psql = (str(pg.bin_dir / "psql"), pg.database_url("chorus"))
+        redis_pid = process.pid if process is not None else None
+        yield Backends(
+            env, postgres_pid, redis_pid, redis_port if process is not None else None, psql
+        )
     finally:
         if process is not None:
             process.terminate()
             process.wait()
         pg.stop()
+        if (diagnose := cluster_diagnostics.enabled()) is not None and pg.log_file.exists():
+            shutil.copy(pg.log_file, diagnose / "postgres.log")
         pg.remove()
 
 
@@ -755,7 +769,12 @@ def running_cluster(
     nodes = []
     for n in range(count):
         (work / f"node{n}").mkdir(exist_ok=True)
-        nodes.append(ClusterNode(work / f"node{n}", free_port(), free_port(), backends.env, pin))
+        env = backends.env
+        if cluster_diagnostics.enabled() is not None:  # name each node's connections
+            env = env | {
+                "CHORUS_DATABASE_URL": f"{env['CHORUS_DATABASE_URL']}?application_name=node{n}"
+            }
+        nodes.append(ClusterNode(work / f"node{n}", free_port(), free_port(), env, pin))
     try:
         for node in nodes:
             node.start()
@@ -803,9 +822,20 @@ def run_cluster(
         pids = [node.process.pid for node in nodes if node.process is not None]
         others = (backends.postgres_pid, backends.redis_pid)
         before = [tree_cpu_seconds(pid) or 0.0 for pid in (*pids, *others)]
-        command, report = run_swarm(
-            (*spread_over(nodes), *args), server, work, pins[1], env=backends.env, gateway=False
-        )
+        with contextlib.ExitStack() as stack:
+            if (diagnose := cluster_diagnostics.enabled()) is not None:
+                stack.enter_context(
+                    cluster_diagnostics.Sampler(
+                        diagnose,
+                        pids,
+                        {"postgres": backends.postgres_pid, "redis": backends.redis_pid},
+                        list(backends.psql),
+                        backends.redis_port,
+                    )
+                )
+            command, report = run_swarm(
+                (*spread_over(nodes), *args), server, work, pins[1], env=backends.env, gateway=False
+            )
         after = [tree_cpu_seconds(pid) or 0.0 for pid in (*pids, *others)]
     spent = [round(b - a, 2) for a, b in zip(before, after, strict=True)]
     nodes_cpu, (postgres_cpu, redis_cpu) = spent[:count], spent[count:]

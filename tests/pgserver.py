@@ -55,9 +55,12 @@ class PgServer:
     whose parents are private to root), so the `postgres` user can reach it.
     """
 
-    def __init__(self, *, durable: bool = False, tls: TlsFiles | None = None) -> None:
+    def __init__(
+        self, *, durable: bool = False, tls: TlsFiles | None = None, settings: tuple[str, ...] = ()
+    ) -> None:
         """`durable=True` keeps fsync and synchronous commits on (for benchmarks); with
-        `tls`, the server also accepts TLS (`ssl = on`) with that certificate."""
+        `tls`, the server also accepts TLS (`ssl = on`) with that certificate; `settings`
+        (`name=value`) are added to the server's (benchmark diagnostics)."""
         self.bin_dir = find_bin_dir()
         self.durable = durable
         self.base = Path(tempfile.mkdtemp(prefix="chorus-pg-"))
@@ -80,6 +83,7 @@ class PgServer:
             self._as_user = ["runuser", "-u", "postgres", "--"]
         self.running = False
         self.tls = tls
+        self.settings = settings
 
     @property
     def url(self) -> str:
@@ -139,6 +143,7 @@ class PgServer:
         if not self.durable:
             # Tests only (see the module docstring): commits do not wait for the disk.
             settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        settings += [f"-c {setting}" for setting in self.settings]
         options = " ".join(settings)
         self._run(
             "pg_ctl",

@@ -19,7 +19,18 @@ queued on the outboxes, `flushed` the end of the
 flusher pass that wrote them. Also every scheduler round longer than 2 ms
 (`round`: start, seconds, and the trio thread's CPU seconds in it: less than
 the round when other processes took the core) and every garbage collection longer than 1 ms
-(`gc`: start, seconds, generation). Written when the process exits
+(`gc`: start, seconds, generation). Also, for the deliveries and the
+connections (issue #15, session 13): every broadcast of stored events
+(`delivery`: when, room, events, the earliest one's due time, and the path:
+`own` batch, `heard`, `backfill`, `resync`, or `bus-now` in the bus's
+callback), every backfill (`backfill`: start, seconds, room, delivered seq
+before, up to, after), and the phases of connecting (`phase`: connection,
+name, start, end: `created` after the WebSocket handshake, `_hello`,
+`_report_presence`, `_subscribe` (a join), `membership`, `ask` and
+`_send_presence_of_members` within it). With `TRACE_PROFILE_RAMP` set, yappi
+(not a dependency: `pip install yappi`) profiles every thread from the first
+connection to the first send and writes `TRACE_SENDS.yappi.<pid>` then (calls,
+own and total CPU seconds, function, by own time). Written when the process exits
 (`bench/run.py` stops nodes with SIGINT) to `TRACE_SENDS.<pid>`, one JSON object a line;
 `bench/trace_report.py` reads it.
 """
@@ -37,6 +48,7 @@ from typing import Any
 
 _PATH = os.environ.get("TRACE_SENDS")
 _DUE = re.compile(r"(\d{9,}):")
+_DUE_BYTES = re.compile(rb"(\d{9,}):")
 """`chorus bots` bodies carry the time each message was due, in `time.monotonic_ns()`."""
 
 
@@ -55,6 +67,13 @@ def _install(path: str) -> None:
     batches: dict[object, list[dict[str, float]]] = {}
     """The traced messages of the batch each room task is storing."""
     patched_stores: set[type] = set()
+    deliveries: list[tuple[float, str, int, float, str]] = []
+    """Every broadcast of stored events: when, room, events, the earliest one's due time
+    (0 if none is a bot's), and the path (`bus-now` in the bus's callback)."""
+    phases: list[tuple[int, str, float, float]] = []
+    """Connection phases: connection id (0: unknown), name, start, end."""
+    gaps: list[tuple[float, float, str, int, int, int]] = []
+    """Every backfill: start, seconds, room, delivered before, up to, delivered after."""
 
     class Rounds(trio.abc.Instrument):
         started = 0.0
@@ -97,6 +116,17 @@ def _install(path: str) -> None:
     post = ChatConnection._post
 
     def traced_post(self: Any, send: Any, principal: Any) -> Any:
+        if profile_state[0] == 1:  # the first send: the ramp is over
+            import yappi
+
+            profile_state[0] = 2
+            yappi.stop()
+            stats = sorted(yappi.get_func_stats(), key=lambda s: s.tsub, reverse=True)
+            with open(f"{path}.yappi.{os.getpid()}", "w") as file:
+                for s in stats:
+                    file.write(
+                        f"{s.ncall}\t{s.tsub:.6f}\t{s.ttot:.6f}\t{s.module}:{s.lineno} {s.name}\n"
+                    )
         stamps = messages[send.client_id] = {"text": self._trace_text, "post": clock()}
         due = _DUE.search(send.body)
         if due is not None:  # a bot's message: when it was due (CLOCK_MONOTONIC, as ours)
@@ -105,7 +135,7 @@ def _install(path: str) -> None:
 
     store_batch = RoomActor._store_batch
 
-    async def traced_store_batch(self: Any, posts: list[Any]) -> None:
+    async def plain_store_batch(self: Any, posts: list[Any]) -> None:
         store = type(self._store)
         if store not in patched_stores:
             patched_stores.add(store)
@@ -140,9 +170,105 @@ def _install(path: str) -> None:
         if had:
             flushes.append(clock())
 
+    paths: dict[object, str] = {}
+    """What each task is delivering for (`own` batch, `heard`, `backfill`, `resync`)."""
+
+    def in_path(name: str, method: Any) -> Any:
+        async def traced(self: Any, *args: Any) -> Any:
+            task = trio.lowlevel.current_task()
+            outer = paths.get(task)
+            paths[task] = name if outer is None else outer + ">" + name
+            try:
+                return await method(self, *args)
+            finally:
+                if outer is None:
+                    del paths[task]
+                else:
+                    paths[task] = outer
+
+        return traced
+
+    broadcast_all = RoomActor._broadcast_all
+
+    def traced_broadcast_all(self: Any, frames: list[bytes]) -> int:
+        if frames:
+            dues = [int(m.group(1)) for f in frames if (m := _DUE_BYTES.search(f))]
+            path = paths.get(trio.lowlevel.current_task(), "bus-now")
+            deliveries.append(
+                (clock(), self.room_id, len(frames), min(dues) / 1e9 if dues else 0.0, path)
+            )
+        return broadcast_all(self, frames)
+
+    backfill = RoomActor._backfill
+
+    async def traced_backfill(self: Any, up_to: int) -> int:
+        started, before = clock(), self._delivered
+        try:
+            return await backfill(self, up_to)
+        finally:
+            gaps.append((started, clock() - started, self.room_id, before, up_to, self._delivered))
+
+    handle = RoomActor._handle
+
+    async def traced_handle(self: Any, message: Any) -> None:
+        name = type(message).__name__
+        if name in ("Heard", "Resync"):
+            await in_path(name.lower(), handle)(self, message)
+        else:
+            await handle(self, message)
+
+    def phase(name: str, method: Any) -> Any:
+        async def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
+            started = clock()
+            try:
+                return await method(self, *args, **kwargs)
+            finally:
+                key = id(self) if name not in ("membership", "ask") else 0
+                phases.append((key, name, started, clock()))
+
+        return traced
+
+    from chorus import chat
+    from chorus.actors.rooms import Rooms
+
+    init = ChatConnection.__init__
+
+    profiling = os.environ.get("TRACE_PROFILE_RAMP")
+    profile_state = [0]
+
+    def traced_init(self: Any, *args: Any) -> None:
+        if profiling and profile_state[0] == 0:  # the first connection: the ramp starts
+            import yappi  # type: ignore[import-untyped]
+
+            profile_state[0] = 1
+            yappi.set_clock_type("cpu")
+            yappi.start(builtins=True, profile_threads=True)
+        phases.append((id(self), "created", clock(), clock()))
+        init(self, *args)
+
+    membership = chat.membership
+
+    async def traced_membership(*args: Any) -> Any:
+        started = clock()
+        try:
+            return await membership(*args)
+        finally:
+            phases.append((0, "membership", started, clock()))
+
+    chat.membership = traced_membership
+    Rooms.ask = phase("ask", Rooms.ask)  # type: ignore[method-assign]
+    ChatConnection.__init__ = traced_init  # type: ignore[method-assign]
+    for name in ("_hello", "_subscribe", "_send_presence_of_members", "_report_presence"):
+        setattr(ChatConnection, name, phase(name, getattr(ChatConnection, name)))
+    ChatConnection.deliver_to_device = phase("deliver_to_device", ChatConnection.deliver_to_device)  # type: ignore[method-assign]
+
+    RoomActor._broadcast_all = traced_broadcast_all  # type: ignore[method-assign]
+    RoomActor._backfill = in_path("backfill", traced_backfill)  # type: ignore[method-assign]
+    RoomActor._resync = in_path("resync", RoomActor._resync)  # type: ignore[method-assign]
+    RoomActor._handle = traced_handle  # type: ignore[method-assign]
     ChatConnection.on_text = traced_on_text  # type: ignore[method-assign]
     ChatConnection._post = traced_post  # type: ignore[method-assign]
-    RoomActor._store_batch = traced_store_batch  # type: ignore[method-assign]
+    RoomActor._store_batch = in_path("own", plain_store_batch)  # type: ignore[method-assign]
     RoomActor._publish = traced_publish  # type: ignore[method-assign]
     Flusher._flush = traced_flush  # type: ignore[method-assign]
 
@@ -159,6 +285,19 @@ def _install(path: str) -> None:
             for started, spent, cpu in rounds:
                 round_ = {"kind": "round", "at": started, "seconds": spent, "cpu": cpu}
                 out.write(json.dumps(round_) + "\n")
+            for at, room, count, due, where in deliveries:
+                delivery = {"kind": "delivery", "at": at, "room": room, "events": count}
+                out.write(json.dumps(delivery | {"due": due, "path": where}) + "\n")
+            for key, name, started, ended in phases:
+                out.write(
+                    json.dumps(
+                        {"kind": "phase", "conn": key, "name": name, "at": started, "end": ended}
+                    )
+                    + "\n"
+                )
+            for at, spent, room, before, up_to, after in gaps:
+                gap = {"kind": "backfill", "at": at, "seconds": spent, "room": room}
+                out.write(json.dumps(gap | {"from": before, "to": up_to, "reached": after}) + "\n")
             for started, spent, generation in collections:
                 out.write(
                     json.dumps({"kind": "gc", "at": started, "seconds": spent, "gen": generation})
