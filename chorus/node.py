@@ -392,7 +392,7 @@ def _notifier(settings: Settings, sessions: Sessions, bus: Bus | None) -> Notifi
 
 def _presence_directory(bus: Bus | None, node_id: str) -> RedisDirectory | None:
     """Cluster state lives in the Redis the bus uses; a lone node keeps it in memory (None)."""
-    return RedisDirectory(bus.client, node_id) if isinstance(bus, RedisBus) else None
+    return RedisDirectory(bus.client, bus.commands, node_id) if isinstance(bus, RedisBus) else None
 
 
 def _rate_limiter(bus: Bus | None) -> RateLimiter:

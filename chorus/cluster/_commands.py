@@ -38,10 +38,12 @@ class CoredisCommands:
     (a unix socket).
 
     It speaks the commands Chorus sends: `GET key`, `SET key value [PX ms] [NX]`,
-    `EVALSHA`/`EVAL script numkeys key... arg...`; any other raises
-    `ValueError`. Several go in one pipeline (one round trip per node); on a
-    cluster, unlike on one server, they do not reach Redis together. A
-    refusal's text is Redis's, but for a plain `ERR`, which coredis drops.
+    `EVALSHA`/`EVAL script numkeys key... arg...`, and presence's `HGETALL key`,
+    `HSET key field value`, `HDEL key field`, `SADD key member`, `SREM key
+    member` and `EXISTS key`; any other raises `ValueError`. Several go in one
+    pipeline (one round trip per node); on a cluster, unlike on one server, they
+    do not reach Redis together. A refusal's text is Redis's, but for a plain
+    `ERR`, which coredis drops.
     `client` must leave replies as bytes (`decode_responses=False`).
     """
 
@@ -70,6 +72,13 @@ def _request(client: Any, command: Sequence[bytes]) -> Any:
     if name == b"SET" and len(args) >= 2:
         px, condition = _set_options(args[2:])
         return client.set(args[0], args[1], px=px, condition=condition)
+    if len(args) == 1 and name in (b"HGETALL", b"EXISTS"):
+        return client.hgetall(args[0]) if name == b"HGETALL" else client.exists(args)
+    if len(args) == 2 and name in (b"HDEL", b"SADD", b"SREM"):
+        method = {b"HDEL": client.hdel, b"SADD": client.sadd, b"SREM": client.srem}[name]
+        return method(args[0], [args[1]])
+    if name == b"HSET" and len(args) == 3:
+        return client.hset(args[0], {args[1]: args[2]})
     if name in (b"EVALSHA", b"EVAL") and len(args) >= 2:
         script, count, rest = args[0], int(args[1]), args[2:]
         run = client.evalsha if name == b"EVALSHA" else client.eval
@@ -94,14 +103,18 @@ def _set_options(options: Sequence[bytes]) -> tuple[int | None, PureToken | None
 
 
 async def _answer(command: Sequence[bytes], request: Awaitable[object]) -> object:
-    """coredis' answer to `command` as RESP2 has it (its `SET` answers True or False)."""
+    """coredis' answer to `command` as RESP2 has it (its `SET` answers True or False, its
+    `HGETALL` a dict)."""
     try:
         reply = await request
     except ResponseError as refused:
         code = _ERROR_CODES.get(type(refused))
         return ReplyError(f"{code} {refused}" if code else str(refused))
-    if command[0].upper() == b"SET":
+    verb = command[0].upper()
+    if verb == b"SET":
         return b"OK" if reply else None
+    if verb == b"HGETALL":
+        return [item for pair in reply.items() for item in pair]  # type: ignore[attr-defined]
     return reply
 
 

@@ -66,3 +66,30 @@ async def test_coredis_commands_refuse_what_they_do_not_speak() -> None:
     for command in ([b"DEL", b"k"], [b"SET", b"k", b"v", b"EX", b"1"]):
         with pytest.raises(ValueError, match="does not speak"):
             await commands.execute([command])
+
+
+async def test_presence_commands_reply_as_resp2_has_them(commands: Commands) -> None:
+    """Presence's hashes, sets and heartbeats (`RedisDirectory`), keys in several slots."""
+    assert await commands.execute(
+        [
+            [b"HSET", b"chorus:presence:u1", b"n1", b"online"],
+            [b"HSET", b"chorus:presence:u1", b"n2", b"idle"],
+            [b"SADD", b"chorus:node:n1:users", b"u1"],
+            [b"SET", b"chorus:node:n1:alive", b"1"],
+        ]
+    ) == [1, 1, 1, b"OK"]
+    [reports, none, alive, dead] = await commands.execute(
+        [
+            [b"HGETALL", b"chorus:presence:u1"],
+            [b"HGETALL", b"chorus:presence:u2"],
+            [b"EXISTS", b"chorus:node:n1:alive"],
+            [b"EXISTS", b"chorus:node:n2:alive"],
+        ]
+    )
+    assert isinstance(reports, list)
+    assert dict(zip(reports[::2], reports[1::2], strict=True)) == {b"n1": b"online", b"n2": b"idle"}
+    assert (none, alive, dead) == ([], 1, 0)
+    assert await commands.execute(
+        [[b"HDEL", b"chorus:presence:u1", b"n1"], [b"SREM", b"chorus:node:n1:users", b"u1"]]
+    ) == [1, 1]
+    assert await commands.execute([[b"HGETALL", b"chorus:presence:u1"]]) == [[b"n2", b"idle"]]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import trio
 
-from chorus.cluster import LocalDirectory, RedisDirectory, open_redis_bus
+from chorus.cluster import Commands, LocalDirectory, RedisDirectory, RespClient, open_redis_bus
 from tests.redisserver import RedisServer, running_redis
 
 
@@ -15,7 +16,10 @@ async def test_a_user_online_on_any_live_node_is_online(
     redis: RedisServer, nursery: trio.Nursery
 ) -> None:
     async with open_redis_bus(redis.url) as bus_a, open_redis_bus(redis.url) as bus_b:
-        a, b = RedisDirectory(bus_a.client, "a"), RedisDirectory(bus_b.client, "b")
+        a, b = (
+            RedisDirectory(bus_a.client, bus_a.commands, "a"),
+            RedisDirectory(bus_b.client, bus_b.commands, "b"),
+        )
 
         async def nothing(_users: list[str]) -> None:
             pass
@@ -38,7 +42,10 @@ async def test_presence_works_on_a_redis_cluster(tmp_path: Path) -> None:
         open_redis_bus(cluster.cluster_url) as bus_b,
         trio.open_nursery() as nursery,
     ):
-        a, b = RedisDirectory(bus_a.client, "a"), RedisDirectory(bus_b.client, "b")
+        a, b = (
+            RedisDirectory(bus_a.client, bus_a.commands, "a"),
+            RedisDirectory(bus_b.client, bus_b.commands, "b"),
+        )
 
         async def nothing(_users: list[str]) -> None:
             pass
@@ -61,8 +68,8 @@ async def test_a_dead_nodes_users_are_reaped_and_reannounced(
     redis: RedisServer, nursery: trio.Nursery
 ) -> None:
     async with open_redis_bus(redis.url) as bus_a, open_redis_bus(redis.url) as bus_b:
-        survivor = RedisDirectory(bus_a.client, "survivor", ttl=0.3)
-        doomed = RedisDirectory(bus_b.client, "doomed", ttl=0.3)
+        survivor = RedisDirectory(bus_a.client, bus_a.commands, "survivor", ttl=0.3)
+        doomed = RedisDirectory(bus_b.client, bus_b.commands, "doomed", ttl=0.3)
         orphaned: list[list[str]] = []
         reaped = trio.Event()
 
@@ -113,8 +120,11 @@ async def test_statuses_reads_many_users_at_once_and_ignores_dead_nodes(
         open_redis_bus(server.url) as bus_a,
         open_redis_bus(server.url) as bus_b,
     ):
-        a, b = RedisDirectory(bus_a.client, "a"), RedisDirectory(bus_b.client, "b")
-        silent = RedisDirectory(bus_b.client, "silent")  # reports, but never beats
+        a, b = (
+            RedisDirectory(bus_a.client, bus_a.commands, "a"),
+            RedisDirectory(bus_b.client, bus_b.commands, "b"),
+        )
+        silent = RedisDirectory(bus_b.client, bus_b.commands, "silent")  # reports, but never beats
         await b._beat()
         await a.report("u1", "idle")
         await b.report("u1", "online")
@@ -128,3 +138,43 @@ async def test_statuses_reads_many_users_at_once_and_ignores_dead_nodes(
         }
         assert await a.statuses([]) == {}
         assert await LocalDirectory().statuses(["u1"]) == {"u1": "offline"}
+
+
+class _Counted:
+    """The bus's own `Commands`, counting the round trips (`execute` calls) through it."""
+
+    def __init__(self, commands: Commands) -> None:
+        self.commands = commands
+        self.round_trips: list[list[bytes]] = []
+
+    async def execute(self, commands: Sequence[Sequence[bytes]]) -> list[object]:
+        self.round_trips.append([command[0] for command in commands])
+        return await self.commands.execute(commands)
+
+
+async def test_reports_and_lookups_go_through_the_buss_commands_in_two_round_trips(
+    redis: RedisServer,
+) -> None:
+    """A join looks up every member of its room: on one server that is the bus's own
+    `RespClient` (not coredis' pipelines, three times the CPU per command), one round
+    trip for the members' reports and one for the heartbeats of the nodes that made them."""
+    async with open_redis_bus(redis.url) as bus_a, open_redis_bus(redis.url) as bus_b:
+        assert isinstance(bus_a.commands, RespClient)
+        counted = _Counted(bus_a.commands)
+        a = RedisDirectory(bus_a.client, counted, "a")
+        b = RedisDirectory(bus_b.client, bus_b.commands, "b")
+        await b._beat()
+        members = [f"u{n}" for n in range(50)]
+        for user in members[:10]:
+            await b.report(user, "online")
+        assert await a.report("u0", "idle") == "online"  # online on b
+        assert counted.round_trips == [[b"HSET", b"SADD", b"HGETALL"], [b"EXISTS"]]
+        counted.round_trips.clear()
+        statuses = await a.statuses(members)
+        assert statuses == {
+            user: "online" if n < 10 else "offline" for n, user in enumerate(members)
+        }
+        assert counted.round_trips == [[b"HGETALL"] * 50, [b"EXISTS"]]
+        counted.round_trips.clear()
+        assert await a.report("u0", "offline") == "online"
+        assert counted.round_trips == [[b"HDEL", b"SREM", b"HGETALL"], [b"EXISTS"]]
