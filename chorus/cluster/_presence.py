@@ -83,8 +83,8 @@ class RedisDirectory:
     (its whole member list), go through `commands` (on one server our own
     `RespClient`); the heartbeat and the clean-up after a dead node, a few
     commands a second, through coredis' `client`. Through coredis' pipelines
-    a join's lookup of 50 members and the live nodes cost ~1.1 ms of the
-    node's CPU, against ~0.36 ms as plain RESP, and 600 bots joining rooms of
+    a join's lookup of 50 members and the live nodes cost ~1.2 ms of the
+    node's CPU, against ~0.35 ms as plain RESP, and 600 bots joining rooms of
     50 within 5 s left the three nodes of `cluster-3` short of their one core
     (docs/benchmarks.md, "Issue #15, session 13: the start-up queueing").
     """
@@ -105,7 +105,7 @@ class RedisDirectory:
             write = [[b"HDEL", presence, node], [b"SREM", mine, user]]
         else:
             write = [[b"HSET", presence, node, status.encode()], [b"SADD", mine, user]]
-        replies = await self._commands.execute([*write, [b"HGETALL", presence]])
+        replies = _refusals_raised(await self._commands.execute([*write, [b"HGETALL", presence]]))
         return (await self._best([user_id], replies[-1:]))[user_id]
 
     async def status(self, user_id: str) -> PresenceStatus:
@@ -124,7 +124,7 @@ class RedisDirectory:
         replies = await self._commands.execute(
             [[b"HGETALL", b"chorus:presence:" + user_id.encode()] for user_id in user_ids]
         )
-        return await self._best(user_ids, replies)
+        return await self._best(user_ids, _refusals_raised(replies))
 
     async def _best(
         self, user_ids: Sequence[str], replies: Sequence[object]
@@ -134,8 +134,10 @@ class RedisDirectory:
         others = sorted({node for report in reports for node in report} - {self.node_id})
         alive = {self.node_id}
         if others:
-            beats = await self._commands.execute(
-                [[b"EXISTS", f"chorus:node:{node}:alive".encode()] for node in others]
+            beats = _refusals_raised(
+                await self._commands.execute(
+                    [[b"EXISTS", f"chorus:node:{node}:alive".encode()] for node in others]
+                )
             )
             alive.update([node for node, beat in zip(others, beats, strict=True) if beat == 1])
         return {
@@ -190,11 +192,17 @@ class RedisDirectory:
             await on_orphaned(users)
 
 
+def _refusals_raised(replies: list[object]) -> list[object]:
+    """`replies`, unless Redis refused one of the commands: then its `ReplyError` is raised
+    (as coredis' pipelines did; the callers fall back to the node's own view)."""
+    for reply in replies:
+        if isinstance(reply, ReplyError):
+            raise reply
+    return replies
+
+
 def _reports(reply: object) -> dict[str, str]:
-    """An HGETALL reply (RESP2: fields and values in turn) as node -> status; raises the
-    `ReplyError` Redis answered instead."""
-    if isinstance(reply, ReplyError):
-        raise reply
+    """An HGETALL reply (RESP2: fields and values in turn) as node -> status."""
     assert isinstance(reply, list)
     return {
         _text(node): _text(status) for node, status in zip(reply[::2], reply[1::2], strict=True)

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import trio
 
-from chorus.cluster import Commands, LocalDirectory, RedisDirectory, RespClient, open_redis_bus
+from chorus.cluster import (
+    Commands,
+    LocalDirectory,
+    RedisDirectory,
+    ReplyError,
+    RespClient,
+    open_redis_bus,
+)
 from tests.redisserver import RedisServer, running_redis
 
 
@@ -178,3 +185,14 @@ async def test_reports_and_lookups_go_through_the_buss_commands_in_two_round_tri
         counted.round_trips.clear()
         assert await a.report("u0", "offline") == "online"
         assert counted.round_trips == [[b"HDEL", b"SREM", b"HGETALL"], [b"EXISTS"]]
+
+
+async def test_a_command_redis_refuses_raises(redis: RedisServer) -> None:
+    """As coredis' pipelines did: the node then shows its own view (`Presence.statuses`)."""
+    async with open_redis_bus(redis.url) as bus:
+        directory = RedisDirectory(bus.client, bus.commands, "a")
+        await bus.commands.execute([[b"SET", b"chorus:presence:u9", b"not a hash"]])
+        with pytest.raises(ReplyError, match="WRONGTYPE"):
+            await directory.statuses(["u1", "u9"])
+        with pytest.raises(ReplyError, match="WRONGTYPE"):
+            await directory.report("u9", "online")
