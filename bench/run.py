@@ -10,8 +10,10 @@ writes `<results-dir>/<date>-<scenario>.json`. `--quick` makes every scenario
 tiny (a few seconds: for CI) and adds `-quick` to the file names. The exit
 status is 1 when a scenario failed (a server that did not start, or a swarm
 run that `chorus bots` itself fails: see `chorus.bots.failures`) and 0
-otherwise. See
-docs/benchmarks.md.
+otherwise. For the multi-node scenarios, `BENCH_DIAGNOSE=DIR` samples the
+nodes, PostgreSQL and Redis every 0.2 s into DIR (bench/cluster_diagnostics.py)
+and `BENCH_PG_SETTINGS="name=value ..."` adds PostgreSQL settings (e.g.
+`log_lock_waits=on`); neither changes the load. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
