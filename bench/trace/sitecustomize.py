@@ -117,7 +117,7 @@ def _install(path: str) -> None:
 
     def traced_post(self: Any, send: Any, principal: Any) -> Any:
         if profile_state[0] == 1:  # the first send: the ramp is over
-            import yappi
+            import yappi  # type: ignore[import-untyped]  # not a dependency: pip install yappi
 
             profile_state[0] = 2
             yappi.stop()
@@ -238,7 +238,7 @@ def _install(path: str) -> None:
 
     def traced_init(self: Any, *args: Any) -> None:
         if profiling and profile_state[0] == 0:  # the first connection: the ramp starts
-            import yappi  # type: ignore[import-untyped]
+            import yappi
 
             profile_state[0] = 1
             yappi.set_clock_type("cpu")
@@ -255,9 +255,9 @@ def _install(path: str) -> None:
         finally:
             phases.append((0, "membership", started, clock()))
 
-    chat.membership = traced_membership
+    chat.membership = traced_membership  # type: ignore[assignment]
     Rooms.ask = phase("ask", Rooms.ask)  # type: ignore[method-assign]
-    ChatConnection.__init__ = traced_init  # type: ignore[method-assign]
+    ChatConnection.__init__ = traced_init  # type: ignore[method-assign, assignment]
     for name in ("_hello", "_subscribe", "_send_presence_of_members", "_report_presence"):
         setattr(ChatConnection, name, phase(name, getattr(ChatConnection, name)))
     ChatConnection.deliver_to_device = phase("deliver_to_device", ChatConnection.deliver_to_device)  # type: ignore[method-assign]
@@ -285,8 +285,8 @@ def _install(path: str) -> None:
             for started, spent, cpu in rounds:
                 round_ = {"kind": "round", "at": started, "seconds": spent, "cpu": cpu}
                 out.write(json.dumps(round_) + "\n")
-            for at, room, count, due, where in deliveries:
-                delivery = {"kind": "delivery", "at": at, "room": room, "events": count}
+            for when, room, count, due, where in deliveries:
+                delivery = {"kind": "delivery", "at": when, "room": room, "events": count}
                 out.write(json.dumps(delivery | {"due": due, "path": where}) + "\n")
             for key, name, started, ended in phases:
                 out.write(
@@ -295,8 +295,8 @@ def _install(path: str) -> None:
                     )
                     + "\n"
                 )
-            for at, spent, room, before, up_to, after in gaps:
-                gap = {"kind": "backfill", "at": at, "seconds": spent, "room": room}
+            for when, spent, room, before, up_to, after in gaps:
+                gap = {"kind": "backfill", "at": when, "seconds": spent, "room": room}
                 out.write(json.dumps(gap | {"from": before, "to": up_to, "reached": after}) + "\n")
             for started, spent, generation in collections:
                 out.write(
