@@ -28,8 +28,10 @@ only then. W messages warm the node up, then N messages are measured:
   N. Timed, so it moves with the load of the machine.
 
 Every mode also prints each thread's context switches per message
-(voluntary: it waited; involuntary: it was preempted), from /proc (under
-`--strace`, the tracer's stops add to them).
+(voluntary: it waited; involuntary: it was preempted; under `--strace`
+the tracer's stops add to them), its time on a CPU and its time runnable
+but waiting for a CPU (the machine's load, or the node's other thread), from
+/proc.
 
 The figure covers everything the node does for a message: reading and
 parsing the frame, decoding, the rate limits, the room actor, the store's
@@ -199,24 +201,31 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
-def context_switches(pid: int) -> dict[str, tuple[int, int]]:
-    """Voluntary and involuntary context switches so far of each thread of `pid`, by
-    thread name (threads of one name summed; a thread that ended is not counted)."""
-    switches: dict[str, tuple[int, int]] = {}
+def thread_counters(pid: int) -> dict[str, tuple[int, ...]]:
+    """Per thread of `pid` so far, by thread name (threads of one name summed; a thread
+    that ended is not counted): voluntary and involuntary context switches, and
+    nanoseconds on a CPU and runnable but waiting for one (`schedstat`), and user and
+    system CPU in clock ticks (`stat`)."""
+    counters: dict[str, tuple[int, ...]] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            fields = dict(
-                line.split(":\t", 1) for line in (task / "status").read_text().splitlines()
-            )
+            status = (task / "status").read_text()
+            on_cpu, waiting = (task / "schedstat").read_text().split()[:2]
+            user, system = (task / "stat").read_text().rsplit(")", 1)[1].split()[11:13]
         except FileNotFoundError:  # the thread ended meanwhile
             continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines())
         name = fields["Name"].strip()
-        voluntary, involuntary = switches.get(name, (0, 0))
-        switches[name] = (
-            voluntary + int(fields["voluntary_ctxt_switches"]),
-            involuntary + int(fields["nonvoluntary_ctxt_switches"]),
+        mine = (
+            int(fields["voluntary_ctxt_switches"]),
+            int(fields["nonvoluntary_ctxt_switches"]),
+            int(on_cpu),
+            int(waiting),
+            int(user),
+            int(system),
         )
-    return switches
+        counters[name] = tuple(map(sum, zip(counters.get(name, (0,) * 6), mine, strict=True)))
+    return counters
 
 
 def thread_names(pid: int) -> dict[int, str]:
@@ -290,8 +299,8 @@ class Window:
     def __init__(self, work: Path) -> None:
         self.work = work
         """Where `--strace` writes its files."""
-        self.switches: dict[str, tuple[int, int]] = {}
-        """Thread name -> its voluntary and involuntary context switches."""
+        self.threads: dict[str, tuple[int, ...]] = {}
+        """Thread name -> its `thread_counters` over the window."""
         self.thread_names: dict[int, str] = {}
         """Thread id -> name, at the window's end (to name `--strace`'s files)."""
 
@@ -313,22 +322,23 @@ async def drive(
             callgrind_control(pid, "--instr=on")
             callgrind_control(pid, "--zero")
         tracer = attach_strace(pid, window.work) if args.strace else None
-        switches_before = context_switches(pid)
+        threads_before = thread_counters(pid)
         cpu_before = cpu_seconds(pid)
         started = time.monotonic()
         await loop.run(args.messages)
         elapsed = time.monotonic() - started
         (user_before, system_before), (user, system) = cpu_before, cpu_seconds(pid)
-        switches = context_switches(pid)
+        threads = thread_counters(pid)
         window.thread_names = thread_names(pid)
         if tracer is not None:
             tracer.send_signal(signal.SIGINT)  # detaches from the node, which runs on
             tracer.wait(60)
-        window.switches = {
-            name: (voluntary - switches_before.get(name, (0, 0))[0],
-                   involuntary - switches_before.get(name, (0, 0))[1])
-            for name, (voluntary, involuntary) in switches.items()
-        }  # fmt: skip
+        window.threads = {
+            name: tuple(
+                a - b for a, b in zip(after, threads_before.get(name, (0,) * 6), strict=True)
+            )
+            for name, after in threads.items()
+        }
         result = {
             "messages": args.messages,
             "seconds": elapsed,
@@ -439,10 +449,16 @@ def main() -> None:
             f" {calls['send']:.2f} send, {calls['recv']:.2f} recv,"
             f" {calls['epoll_ctl']:.2f} epoll_ctl"
         )
-    for name, (voluntary, involuntary) in sorted(window.switches.items()):
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    for name, counts in sorted(window.threads.items()):
+        voluntary, involuntary, on_cpu, waiting, user_ticks, system_ticks = counts
         print(
-            f"context switches per message, {name}: {voluntary / args.messages:.2f} voluntary,"
-            f" {involuntary / args.messages:.2f} involuntary"
+            f"per message, thread {name}: {voluntary / args.messages:.2f} voluntary and"
+            f" {involuntary / args.messages:.2f} involuntary context switches;"
+            f" {on_cpu / 1e3 / args.messages:.0f} µs on a CPU (user"
+            f" {user_ticks * tick_us / args.messages:.0f}, system"
+            f" {system_ticks * tick_us / args.messages:.0f}),"
+            f" {waiting / 1e3 / args.messages:.0f} µs runnable waiting for one"
         )
     if args.strace:
         by_thread = syscalls_by_thread(work, window.thread_names)
