@@ -241,7 +241,9 @@ def thread_names(pid: int) -> dict[int, str]:
 
 def attach_strace(pid: int, out_dir: Path) -> subprocess.Popen[bytes]:
     """`strace -f -ff` on every thread of `pid`, writing `out_dir/trace.<tid>`; returns
-    once every thread is traced."""
+    once every thread is traced (files of an earlier run in `out_dir` are removed first)."""
+    for stale in out_dir.glob("trace.*"):
+        stale.unlink()
     tracer = subprocess.Popen(
         ["strace", "-f", "-ff", "-qq", "-o", str(out_dir / "trace"), "-p", str(pid)],
         stderr=subprocess.DEVNULL,
