@@ -1,7 +1,7 @@
 """A whole node's cost per message in rooms of 2, over real WebSockets: for instruction counts.
 
 Usage: python bench/dm_instructions.py [--rooms R] [--in-flight K] [--messages N]
-                                       [--warmup W] [--valgrind | --cpu]
+                                       [--warmup W] [--valgrind | --strace | --cpu]
 
 Starts `chorus serve` on a fresh SQLite data directory (a temporary one),
 provisions 2*R bots in R rooms of 2 straight into its store, connects every
@@ -18,9 +18,20 @@ only then. W messages warm the node up, then N messages are measured:
   machine's load does not change. Printed: instructions per message, and
   from the same dump the calls per message of `epoll_wait` (trio scheduler
   passes), of the sqlite3 module's statement execution, and of socket calls.
+- `--strace`: `strace -f -ff` is attached to every thread of the node just
+  before the N messages and detached just after them; printed are the
+  system calls per message, by thread (named as the node names them) and by
+  call. Counts, which the machine's load changes little (how writes group
+  into commits and rounds can move with the node's pace, which strace slows).
 - `--cpu` (the default): the node runs natively; printed is its CPU time
   (user + system, every thread, from /proc) over the N messages divided by
   N. Timed, so it moves with the load of the machine.
+
+Every mode also prints each thread's context switches per message
+(voluntary: it waited; involuntary: it was preempted; under `--strace`
+the tracer's stops add to them), its time on a CPU and its time runnable
+but waiting for a CPU (the machine's load, or the node's other thread), from
+/proc.
 
 The figure covers everything the node does for a message: reading and
 parsing the frame, decoding, the rate limits, the room actor, the store's
@@ -190,6 +201,79 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
+def thread_counters(pid: int) -> dict[str, tuple[int, ...]]:
+    """Per thread of `pid` so far, by thread name (threads of one name summed; a thread
+    that ended is not counted): voluntary and involuntary context switches, and
+    nanoseconds on a CPU and runnable but waiting for one (`schedstat`), and user and
+    system CPU in clock ticks (`stat`)."""
+    counters: dict[str, tuple[int, ...]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+            on_cpu, waiting = (task / "schedstat").read_text().split()[:2]
+            user, system = (task / "stat").read_text().rsplit(")", 1)[1].split()[11:13]
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines())
+        name = fields["Name"].strip()
+        mine = (
+            int(fields["voluntary_ctxt_switches"]),
+            int(fields["nonvoluntary_ctxt_switches"]),
+            int(on_cpu),
+            int(waiting),
+            int(user),
+            int(system),
+        )
+        counters[name] = tuple(map(sum, zip(counters.get(name, (0,) * 6), mine, strict=True)))
+    return counters
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Each live thread of `pid`: its id and name."""
+    names = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            names[int(task.name)] = (task / "comm").read_text().strip()
+        except FileNotFoundError:
+            continue
+    return names
+
+
+def attach_strace(pid: int, out_dir: Path) -> subprocess.Popen[bytes]:
+    """`strace -f -ff` on every thread of `pid`, writing `out_dir/trace.<tid>`; returns
+    once every thread is traced (files of an earlier run in `out_dir` are removed first)."""
+    for stale in out_dir.glob("trace.*"):
+        stale.unlink()
+    tracer = subprocess.Popen(
+        ["strace", "-f", "-ff", "-qq", "-o", str(out_dir / "trace"), "-p", str(pid)],
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        traced = [
+            (task / "status").read_text().split("TracerPid:\t", 1)[1].split("\n", 1)[0] != "0"
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        ]
+        if all(traced):
+            return tracer
+        time.sleep(0.05)
+    tracer.kill()
+    raise SystemExit("strace did not attach to every thread in 30 s")
+
+
+def syscalls_by_thread(out_dir: Path, names: dict[int, str]) -> dict[str, dict[str, int]]:
+    """The system calls in each `out_dir/trace.<tid>` file, by thread name and call."""
+    counts: dict[str, dict[str, int]] = {}
+    for trace in out_dir.glob("trace.*"):
+        name = names.get(int(trace.name.split(".")[-1]), "(ended)")
+        calls = counts.setdefault(name, {})
+        for line in trace.read_text(errors="replace").splitlines():
+            call = line.partition("(")[0]
+            if call.isidentifier():
+                calls[call] = calls.get(call, 0) + 1
+    return counts
+
+
 def callgrind_control(pid: int, *flags: str) -> str:
     done = subprocess.run(
         ["callgrind_control", *flags, str(pid)], capture_output=True, text=True, check=True
@@ -211,8 +295,25 @@ def wait_for_gateway(process: subprocess.Popen[bytes], log: Path) -> tuple[str, 
     raise SystemExit(f"the node did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+class Window:
+    """What the node did over the measured messages, besides its CPU time."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        """Where `--strace` writes its files."""
+        self.threads: dict[str, tuple[int, ...]] = {}
+        """Thread name -> its `thread_counters` over the window."""
+        self.thread_names: dict[int, str] = {}
+        """Thread id -> name, at the window's end (to name `--strace`'s files)."""
+
+
 async def drive(
-    host: str, port: int, accounts: tuple[BotAccount, ...], args: argparse.Namespace, pid: int
+    host: str,
+    port: int,
+    accounts: tuple[BotAccount, ...],
+    args: argparse.Namespace,
+    pid: int,
+    window: Window,
 ) -> dict[str, float]:
     async with trio.open_nursery() as nursery:
         bots = [await connect(host, port, account, nursery) for account in accounts]
@@ -222,11 +323,24 @@ async def drive(
         if args.valgrind:
             callgrind_control(pid, "--instr=on")
             callgrind_control(pid, "--zero")
+        tracer = attach_strace(pid, window.work) if args.strace else None
+        threads_before = thread_counters(pid)
         cpu_before = cpu_seconds(pid)
         started = time.monotonic()
         await loop.run(args.messages)
         elapsed = time.monotonic() - started
         (user_before, system_before), (user, system) = cpu_before, cpu_seconds(pid)
+        threads = thread_counters(pid)
+        window.thread_names = thread_names(pid)
+        if tracer is not None:
+            tracer.send_signal(signal.SIGINT)  # detaches from the node, which runs on
+            tracer.wait(60)
+        window.threads = {
+            name: tuple(
+                a - b for a, b in zip(after, threads_before.get(name, (0,) * 6), strict=True)
+            )
+            for name, after in threads.items()
+        }
         result = {
             "messages": args.messages,
             "seconds": elapsed,
@@ -285,6 +399,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200, help="messages before measuring")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--valgrind", action="store_true", help="count instructions (callgrind)")
+    mode.add_argument("--strace", action="store_true", help="count system calls (strace)")
     mode.add_argument("--cpu", action="store_true", help="CPU seconds (the default)")
     parser.add_argument("--keep", type=Path, help="keep the data and callgrind output here")
     args = parser.parse_args()
@@ -305,11 +420,12 @@ def main() -> None:
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                    f"--callgrind-out-file={out}", *command]  # fmt: skip
     log = work / "node.log"
+    window = Window(work)
     with log.open("w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=work)
     try:
         host, port = wait_for_gateway(process, log)
-        result = trio.run(drive, host, port, accounts, args, process.pid)
+        result = trio.run(drive, host, port, accounts, args, process.pid, window)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -335,6 +451,27 @@ def main() -> None:
             f" {calls['send']:.2f} send, {calls['recv']:.2f} recv,"
             f" {calls['epoll_ctl']:.2f} epoll_ctl"
         )
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    for name, counts in sorted(window.threads.items()):
+        voluntary, involuntary, on_cpu, waiting, user_ticks, system_ticks = counts
+        print(
+            f"per message, thread {name}: {voluntary / args.messages:.2f} voluntary and"
+            f" {involuntary / args.messages:.2f} involuntary context switches;"
+            f" {on_cpu / 1e3 / args.messages:.0f} µs on a CPU (user"
+            f" {user_ticks * tick_us / args.messages:.0f}, system"
+            f" {system_ticks * tick_us / args.messages:.0f}),"
+            f" {waiting / 1e3 / args.messages:.0f} µs runnable waiting for one"
+        )
+    if args.strace:
+        by_thread = syscalls_by_thread(work, window.thread_names)
+        total = sum(sum(calls.values()) for calls in by_thread.values())
+        print(f"system calls per message: {total / args.messages:.2f}")
+        for name, made in sorted(by_thread.items()):
+            listed = ", ".join(
+                f"{call} {count / args.messages:.2f}"
+                for call, count in sorted(made.items(), key=lambda item: -item[1])
+            )
+            print(f"  {name}: {sum(made.values()) / args.messages:.2f} ({listed})")
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 
