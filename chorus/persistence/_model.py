@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import binascii
 import enum
-import os
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
 import attrs
@@ -59,35 +58,6 @@ def new_id(prefix: IdPrefix) -> str:
 _last_id = (0, 0)
 """The (milliseconds, random part) of the newest id this process made."""
 
-_DRAWS_PER_READ = 512
-_draws: Iterator[int] = iter(())
-"""The draws left from the last read of the OS's generator (`_draw`)."""
-
-
-def _draw() -> int:
-    """54 random bits from the OS's generator, as `secrets.randbits(54)` returns them.
-
-    Read 512 draws at a time (4 KiB), so a node's appends make one `getrandom`
-    system call per 512 single ids, not one each (docs/benchmarks.md, "Issue
-    #15, session 13"). Threads never share a draw: `next` of the buffer's
-    iterator is one C call under the GIL. A forked child starts a buffer of its
-    own (`_forget_draws`), so parent and child never share one either.
-    """
-    global _draws
-    value: int | None = next(_draws, None)
-    if value is None:
-        _draws = iter(memoryview(os.urandom(8 * _DRAWS_PER_READ)).cast("Q"))
-        value = next(_draws)
-    return value >> 64 - _DRAW_BITS
-
-
-def _forget_draws() -> None:
-    global _draws
-    _draws = iter(())
-
-
-os.register_at_fork(after_in_child=_forget_draws)
-
 
 def new_ids(prefix: IdPrefix, count: int) -> list[str]:
     """`count` fresh ids, as from `new_id`, in ascending order.
@@ -109,7 +79,7 @@ def new_ids(prefix: IdPrefix, count: int) -> list[str]:
             millis, first = millis + 1, 0
         draws = range(first, first + count)
     elif count == 1:  # one message appended: no draws to split and sort
-        draws = (_draw(),)
+        draws = (secrets.randbits(_DRAW_BITS),)
     else:
         randomness = secrets.randbits(_DRAW_BITS * count)
         split = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
@@ -56,27 +55,3 @@ def test_ids_borrow_the_next_millisecond_when_the_random_part_runs_out(
     assert new_id("m") == f"m_{_encode(millis, last - 1)}"
     assert new_ids("m", 1) == [f"m_{_encode(millis, last)}"]
     assert new_id("m") == f"m_{_encode(millis + 1, 0)}"
-
-
-def test_single_draws_are_54_bits_and_do_not_repeat_across_reads() -> None:
-    # 2,000 draws span four reads of the OS's generator (512 draws each); 54-bit values
-    # repeat among them with probability ~1e-10, a buffer handed out twice with certainty.
-    draws = [_model._draw() for _ in range(2000)]
-    assert all(0 <= draw < 1 << 54 for draw in draws)
-    assert len(set(draws)) == len(draws)
-    assert max(draws) >= 1 << 53  # the top bit is drawn too
-
-
-def test_a_forked_child_does_not_reuse_the_parents_draws() -> None:
-    _model._draw()  # the parent holds a buffer with draws left
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its first draw, then out without pytest's teardown
-        os.write(write, _model._draw().to_bytes(8, "big"))
-        os._exit(0)
-    os.close(write)
-    _, status = os.waitpid(pid, 0)
-    child = int.from_bytes(os.read(read, 8), "big")
-    os.close(read)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert child != _model._draw()  # without the fork hook, the parent's next draw
