@@ -15,13 +15,20 @@ divide each thread's difference by M (start-up, imports and the server cancel ou
     PYTHONHASHSEED=0 valgrind ... --callgrind-out-file=cg-300.%p ... --calls 300
 
 Thread 01 is trio's, thread 02 the bridge's asyncio loop.
+
+With `--backend-cpu` (not under callgrind) it also prints the CPU time the PostgreSQL
+backend serving the calls used over the N calls, per call (user and system µs, from
+/proc/<pid>/stat: the server must run on this machine, readable by this user). The calls
+run one after another, so they all run on one pooled connection, i.e. one backend.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -36,28 +43,54 @@ def admit_all(sender: str, standing: Standing | None) -> Exception | None:
     return None
 
 
-async def store_batches(url: str, calls: int) -> int:
+async def store_batches(url: str, calls: int, backend_cpu: bool = False) -> int:
     """Store WARMUP + `calls` batches of one message; returns the room's last seq."""
     async with open_postgres_store(url, min_size=1, max_size=2) as store:
         user = await store.create_user("u_bench", "Bench", None, now=0)
         room = await store.create_room("bench", RoomKind.PUBLIC, user.id, now=0)
         known = 0
+        backend = 0
         for i in range(WARMUP + calls):
+            if i == WARMUP and backend_cpu:
+                backend = await store._run(backend_pid, transaction=False)
+                started = cpu_ticks(backend)
             batch = [NewMessage(sender_id=user.id, body=BODY, client_id=f"c{i}", created_at=i)]
             done = await store.append_admitted(room.id, batch, admit_all, i, known=known)
             [appended] = done.results
             assert not isinstance(appended, Exception)
             known = appended.message.seq
+        if backend_cpu and calls:
+            tick = 1e6 / os.sysconf("SC_CLK_TCK")
+            used = [
+                (b - a) * tick / calls for a, b in zip(started, cpu_ticks(backend), strict=True)
+            ]
+            again = await store._run(backend_pid, transaction=False)
+            assert again == backend, "the calls moved to another connection"
+            print(f"backend {backend}: user {used[0]:.1f} µs, system {used[1]:.1f} µs per call")
         return known
+
+
+async def backend_pid(conn: Any) -> int:
+    pid: int = await conn.fetchval("SELECT pg_backend_pid()")
+    return pid
+
+
+def cpu_ticks(pid: int) -> tuple[int, int]:
+    """The user and system clock ticks process `pid` used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--backend-cpu", action="store_true", help="print the PostgreSQL backend's CPU per call"
+    )
     args = parser.parse_args()
     if args.database_url:
-        print(trio.run(store_batches, args.database_url, args.calls))
+        print(trio.run(store_batches, args.database_url, args.calls, args.backend_cpu))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.pgserver import PgServer
@@ -67,7 +100,7 @@ def main() -> None:
         server.init()
         server.start()
         server.psql("CREATE DATABASE bench")
-        print(trio.run(store_batches, server.database_url("bench"), args.calls))
+        print(trio.run(store_batches, server.database_url("bench"), args.calls, args.backend_cpu))
     finally:
         server.stop()
         server.remove()

@@ -14,10 +14,15 @@ import trio
 
 from chorus.config import Settings
 from chorus.node import open_node_store
+from chorus.permissions import Who
 from chorus.persistence import (
+    Appended,
+    Forbidden,
     PostgresStore,
+    Role,
     RoomKind,
     SchemaTooNew,
+    Standing,
     StoreError,
     StoreUnavailable,
     migrate_postgres,
@@ -243,6 +248,72 @@ async def test_an_append_after_other_nodes_appends_reads_them_back_in_its_own_st
         assert retried.earlier == []  # nothing new was stored: nothing to read before it
         plain = await here.append_messages(room.id, texts(ada, "here-6"))
         assert [r.message.seq for r in plain] == [6]
+
+
+async def test_a_batch_whose_senders_standings_were_read_before_is_one_checked_statement(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node reads a sender's standing with its first batch (two statements) and then
+    stores the next ones with one statement that checks it first. When another node
+    changed it meanwhile, that statement stores nothing (no seq is taken) and the batch
+    is judged again on a fresh read; a sender refused on a kept standing is read again
+    too (only an append checks)."""
+    _, url = database
+    statements: list[str] = []  # appended in the store's asyncio thread
+    create_pool = asyncpg.create_pool
+
+    def logged_pool(*args: Any, **kwargs: Any) -> Any:
+        async def log_queries(conn: Any) -> None:
+            conn.add_query_logger(lambda logged: statements.append(logged.query))
+
+        return create_pool(*args, init=log_queries, **kwargs)
+
+    monkeypatch.setattr(asyncpg, "create_pool", logged_pool)
+
+    def kind(sql: str) -> str:
+        for word, name in [("unchanged", "checked"), ("json_array", "read"), ("append", "append")]:
+            if word in sql:
+                return name
+        return sql
+
+    async with open_postgres_store(url) as here, open_postgres_store(url) as there:
+        ada, bob = await make_user(here, "ada"), await make_user(here, "bob")
+        room = await make_room(here, ada)
+        await here.add_member(room.id, bob.id, Role.MEMBER, T0)
+
+        def admit(user_id: str, found: Standing | None) -> Exception | None:
+            banned = found is None or found.who is Who.BANNED
+            return Forbidden("banned") if banned else None
+
+        async def post(client_id: str) -> tuple[list[str], bool]:
+            """The statements of one batch of bob's, and whether it was stored."""
+            for store in (here, there):  # run asyncpg's query loggers scheduled so far
+                await store._bridge.run(asyncio.sleep, 0)
+            statements.clear()
+            done = await here.append_admitted(room.id, texts(bob, client_id), admit, T0)
+            await here._bridge.run(asyncio.sleep, 0)
+            return [kind(sql) for sql in statements], isinstance(done.results[0], Appended)
+
+        for warm_up in ["a1", "a2"]:  # asyncpg learns the statements' types first
+            await here.append_admitted(room.id, texts(ada, warm_up), admit, T0)
+        assert await post("b1") == (["read", "append"], True)
+        assert await post("b2") == (["checked"], True)
+        assert await post("b3") == (["checked"], True)
+        await there.ban(room.id, bob.id, ada.id, "spam", T0)
+        assert await post("b4") == (["checked", "read"], False)
+        assert await here.last_seq(room.id) == 5  # the checked statement took no seq
+        assert await post("b5") == (["read"], False)  # refused on the kept row: read again
+        await there.unban(room.id, bob.id)
+        assert await post("b6") == (["read", "append"], True)
+        assert await post("b7") == (["checked"], True)
+        stored = await there.messages(room.id, after=2, limit=10)
+        assert [(m.seq, m.client_id) for m in stored] == [
+            (3, "b1"),
+            (4, "b2"),
+            (5, "b3"),
+            (6, "b6"),
+            (7, "b7"),
+        ]
 
 
 async def test_one_client_id_sent_to_two_rooms_on_two_nodes_at_once_is_stored_once(

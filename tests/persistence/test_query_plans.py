@@ -15,12 +15,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from chorus.persistence import migrate_postgres, migrate_sqlite
+from chorus.persistence import NewMessage, migrate_postgres, migrate_sqlite
+from chorus.persistence.postgres.append import Append
 from chorus.persistence.postgres.bridge import open_asyncio_bridge
-from chorus.persistence.postgres.standings import read_standings
+from chorus.persistence.postgres.standings import SeenStandings, fingerprints
 from chorus.persistence.roles.inbox import UNREAD_COUNTS
 from chorus.persistence.sqlite.dialect import translate
-from tests.persistence.helpers import T0
 from tests.pgserver import PgServer
 
 
@@ -169,7 +169,7 @@ async def test_postgres_batch_standings_are_one_statement_planned_once(
             statements = []
             for size in [1] * 5 + [*range(1, 13)] * 3:  # small batches first, then any size
                 counting = _Counting(conn)
-                found = await read_standings(counting, "r_1", users[:size], T0)
+                found = await SeenStandings().read(counting, "r_1", users[:size])
                 counted = counting.statements
                 assert sorted(found) == sorted(users[:size])
                 statements.append(counted)
@@ -234,6 +234,54 @@ async def test_postgres_appends_of_one_message_keep_the_generic_plan(
     earlier = [plan for plan in plans if "Index Scan using messages_room_seq" in plan]
     assert len(earlier) == len(known) * 9  # by the room's seqs
     assert not [plan for plan in earlier if "seq > '0'" in plan]  # the known seq: generic
+
+
+async def test_postgres_checked_appends_keep_one_generic_plan(pg_server: PgServer) -> None:
+    """The append that checks its senders' standings in the same statement (a batch of
+    senders read before) is planned by PostgreSQL for its first five runs only, whatever
+    the number of senders: their ids and fingerprints are one JSON object, whose size the
+    planner does not see; then each is the single-user lookup's index scans."""
+    _, url = await pg_server.new_database()
+    await migrate_postgres(url)
+    users = [f"u_{i}" for i in range(4)]
+
+    async def run_batches() -> tuple[list[int], Any]:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.executemany(
+                "INSERT INTO users (id, username, display_name, created_at) VALUES ($1, $1, $1, 0)",
+                [(user,) for user in users],
+            )
+            await conn.execute(
+                "INSERT INTO rooms (id, name, kind, created_by, created_at)"
+                " VALUES ('r_1', 'general', 'public', 'u_0', 0)"
+            )
+            rows = await SeenStandings().read(conn, "r_1", users)
+            seqs = []
+            for sent in range(20):
+                senders = users[: 1 + sent % len(users)]
+                batch = [
+                    NewMessage(sender_id=user, body="x", client_id=f"{sent}-{user}", created_at=0)
+                    for user in senders
+                ]
+                appended = await Append("r_1", batch).if_standings(
+                    conn, fingerprints({user: rows[user] for user in senders})
+                )
+                assert appended is not None
+                seqs += [result.message.seq for result in appended]
+            plans = await conn.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE 'WITH unchanged%'"
+            )
+            return seqs, plans
+        finally:
+            await conn.close()
+
+    async with open_asyncio_bridge() as bridge:
+        seqs, plans = await bridge.run(run_batches)
+    assert seqs == list(range(1, 51))  # 20 batches of 1-4 messages, all stored
+    assert plans["custom_plans"] <= 5  # PostgreSQL always plans the first five runs itself
+    assert plans["generic_plans"] == 20 - plans["custom_plans"]
 
 
 class _Counting:

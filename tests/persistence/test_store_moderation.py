@@ -211,6 +211,71 @@ async def test_append_admitted_reads_back_what_others_stored_since_the_callers_k
     assert retried.earlier == []  # nothing new stored: nothing to read before it
 
 
+async def test_append_admitted_judges_each_batch_on_the_standings_when_it_is_stored(
+    store: Store,
+) -> None:
+    """The same senders' batches one after another (PostgreSQL keeps the standings it read
+    and checks them in the append's statement): every change to a sender's standing
+    between two batches decides the next one, whichever way it goes, whether the sender
+    was admitted or refused before, alone in the batch or not."""
+    ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
+    room = await make_room(store, ada)
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    dm, _ = await store.direct_room(ada.id, bob.id, T0)
+    seen: dict[str, Standing | None] = {}
+
+    def admit(user_id: str, found: Standing | None) -> Exception | None:
+        seen[user_id] = found
+        if found is None or found.who in (Who.MUTED, Who.BANNED, Who.OUTSIDER):
+            return Forbidden("not a member in good standing")
+        if found.blocked or (found.locked and found.room_role is Role.MEMBER):
+            return Forbidden("locked or blocked")
+        return None
+
+    sent = 0
+
+    async def bob_posts(room_id: str, *, alone: bool = False) -> bool:
+        """Whether bob's message was stored, checking the standing it was judged on."""
+        nonlocal sent
+        sent += 1
+        batch = texts(bob, f"b{sent}") + ([] if alone else texts(ada, f"a{sent}"))
+        results = (await store.append_admitted(room_id, batch, admit, T0)).results
+        assert seen[bob.id] == await store.standing(room_id, bob.id, T0)
+        if not alone:
+            assert isinstance(results[1], Appended)
+            assert not results[1].duplicate
+        if isinstance(results[0], Forbidden):
+            assert f"b{sent}" not in [m.client_id for m in await store.messages(room_id, limit=99)]
+            return False
+        assert isinstance(results[0], Appended)
+        assert not results[0].duplicate
+        return True
+
+    posts = [await bob_posts(room.id), await bob_posts(room.id)]
+    await store.set_muted(room.id, bob.id, T0 + 1000)
+    posts += [await bob_posts(room.id), await bob_posts(room.id, alone=True)]
+    await store.set_muted(room.id, bob.id, None)
+    posts += [await bob_posts(room.id, alone=True)]
+    await store.set_locked(room.id, True)
+    posts += [await bob_posts(room.id)]
+    await store.set_member_role(room.id, bob.id, Role.MODERATOR)
+    posts += [await bob_posts(room.id)]
+    await store.set_locked(room.id, False)
+    await store.ban(room.id, bob.id, ada.id, "spam", T0)
+    posts += [await bob_posts(room.id)]
+    await store.unban(room.id, bob.id)
+    posts += [await bob_posts(room.id)]  # an outsider now
+    await store.add_member(room.id, bob.id, Role.MEMBER, T0)
+    posts += [await bob_posts(room.id)]
+    assert posts == [True, True, False, False, True, False, True, False, False, True]
+    dm_posts = [await bob_posts(dm.id)]
+    await store.block(ada.id, bob.id, T0)
+    dm_posts += [await bob_posts(dm.id)]
+    await store.unblock(ada.id, bob.id)
+    dm_posts += [await bob_posts(dm.id)]
+    assert dm_posts == [True, False, True]
+
+
 async def test_a_ban_ends_the_membership_and_outlives_it_until_lifted(store: Store) -> None:
     ada, bob = await make_user(store, "ada"), await make_user(store, "bob")
     room = await make_room(store, ada)

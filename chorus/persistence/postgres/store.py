@@ -32,7 +32,7 @@ from .dialect import Conn, execute
 from .errors import translate_errors
 from .schema import migrate_url
 from .search import TSVECTOR
-from .standings import read_standings
+from .standings import Row, SeenStandings, fingerprints, standings
 
 T = TypeVar("T")
 Work = Callable[[Conn], Awaitable[T]]
@@ -81,6 +81,8 @@ class PostgresStore(StoreOnSql):
         self._pool = pool
         self._connections = _Connections(pool, command_timeout)
         self._bridge = bridge
+        self._seen = SeenStandings()
+        """Senders' standings last read by `append_admitted` (asyncio side)."""
         self._closed = False
         self.url: Final = redact_url(url)
 
@@ -102,26 +104,46 @@ class PostgresStore(StoreOnSql):
         *,
         known: int | None = None,
     ) -> AdmittedBatch:
-        """See `Store.append_admitted`: the standings are read, then the admitted messages
-        appended with the append's one-statement fast path, which also returns the
-        earlier events (migration 15), on one pooled connection in one call across the
-        bridge: a stored batch costs one hand-off and two statements (a third only when
-        an earlier event has files)."""
+        """See `Store.append_admitted`, in one call across the bridge, on one pooled
+        connection: a stored batch costs one hand-off and, when this store has read all
+        its senders' standings before and they are unchanged, one statement (a second
+        only when an earlier event has files).
+
+        The batch is judged on the standings last read here (`SeenStandings`), and
+        stored by the append's statement only if the same statement finds every one of
+        them unchanged (`Append.if_standings`): the verdicts are those a read from that
+        statement's snapshot gives, as with a read of its own just before. Otherwise
+        (a sender not read yet, a standing changed, or every sender refused) the
+        standings are read first, then the admitted messages appended: two statements.
+        """
         batch = list(batch)  # a copy: it is read in the asyncio thread
         senders = list(dict.fromkeys(new.sender_id for new in batch))
+        seen = self._seen
 
         async def work(conn: Conn) -> AdmittedBatch:
             # asyncio side: `admit` is a pure function of the standings, safe in any thread.
-            standings = await read_standings(conn, room_id, senders, now)
-            kept, refusals = admitted(batch, standings, admit)
+            rows = seen.rows(room_id, senders)
+            if rows is not None:
+                done = await store(conn, rows, checked=True)
+                if done is not None:
+                    return done
+            done = await store(conn, await seen.read(conn, room_id, senders), checked=False)
+            assert done is not None  # only a checked append gives up
+            return done
+
+        async def store(conn: Conn, rows: dict[str, Row], *, checked: bool) -> AdmittedBatch | None:
+            kept, refusals = admitted(batch, standings(rows, now), admit)
             if not kept:
-                return AdmittedBatch(with_refusals(refusals, []), [])
+                # Nothing to append, so nothing would check the standings kept: read them.
+                return None if checked else AdmittedBatch(with_refusals(refusals, []), [])
             append = Append(room_id, kept, known)
             if not append.rich:
-                appended = await append(conn)
+                appended = await _append(conn, append, rows, checked)
             else:
                 async with conn.transaction():
-                    appended = await append(conn)
+                    appended = await _append(conn, append, rows, checked)
+            if appended is None:
+                return None
             before = append.earlier
             if append.with_files:
                 # After the commit: the room's lock is not held for this read.
@@ -454,6 +476,13 @@ async def _keep_session(conn: Conn) -> None:
     cancellation) before calling this. asyncpg's default reset costs one more
     round trip per call.
     """
+
+
+async def _append(
+    conn: Conn, append: Append, rows: dict[str, Row], checked: bool
+) -> list[Appended] | None:
+    """`append` on `conn`, if `checked` only while `rows` are unchanged (else None)."""
+    return await (append.if_standings(conn, fingerprints(rows)) if checked else append(conn))
 
 
 def _on(tx: MakeTx[T]) -> Work[T]:
