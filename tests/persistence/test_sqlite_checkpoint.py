@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from chorus.persistence import NewMessage, Room, User, open_sqlite_store
+from chorus.persistence.sqlite.checkpoint import RESTART_FRAMES
 from chorus.persistence.sqlite.store import SqliteStore
 from tests.persistence.helpers import T0, make_room, make_user, texts
 from tests.polling import until
@@ -116,3 +117,31 @@ async def test_what_the_block_raises_comes_out_as_it_was(tmp_path: Path) -> None
     with pytest.raises(KeyError, match="mine"):
         async with open_sqlite_store(tmp_path / "chorus.db"):
             raise KeyError("mine")
+
+
+async def test_under_steady_writes_the_log_starts_over_long_before_its_cap(
+    tmp_path: Path,
+) -> None:
+    wal = tmp_path / "chorus.db-wal"
+    sizes = []
+    async with open_sqlite_store(
+        tmp_path / "chorus.db", checkpoint_interval=0.01, wal_cap=2**40
+    ) as store:
+        ada, room = await setup(store)
+
+        async def writer(name: str) -> None:
+            for n in range(400):
+                await store.append_messages(room.id, big(ada, f"{name}{n}"))
+                sizes.append(size(wal))
+
+        # Writers always waiting: commits never pause for a checkpoint to catch up.
+        async with trio.open_nursery() as nursery:
+            for name in "abcdefgh":
+                nursery.start_soon(writer, name)
+        written = size(tmp_path / "chorus.db")
+        checkpoints = store._checkpointer.checkpoints
+    # 3,200 appends of a few pages each went through a log that stayed near the restart
+    # length (without the writer's share it grew to several times that, ever longer).
+    assert checkpoints >= 3
+    assert written > 8 * 2**20
+    assert max(sizes) <= 2 * RESTART_FRAMES * 4096

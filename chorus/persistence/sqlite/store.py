@@ -20,7 +20,7 @@ from .._sql import MakeTx, run_sync
 from ..roles import StoreOnSql
 from ..roles.events import Admit, admitted, earlier, earlier_needed, with_refusals
 from .append import append_messages, standings_and_last_seq
-from .checkpoint import CHECKPOINT_INTERVAL, WAL_CAP, Checkpointer, cap_wal
+from .checkpoint import CHECKPOINT_INTERVAL, WAL_CAP, Checkpointer
 from .dialect import execute
 from .group_commit import GroupCommit
 from .schema import Synchronous, connect, migrate
@@ -82,12 +82,9 @@ class SqliteStore(StoreOnSql):
         checkpointer: Checkpointer,
         *,
         commit_window: float = 0.0,
-        wal_cap: int = WAL_CAP,
     ) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._checkpointer = checkpointer
-        self._wal = Path(f"{path}-wal")
-        self._wal_cap = wal_cap
         self._limiter = trio.CapacityLimiter(1)
         # Reads join the groups too (each in a transaction of its own), so that the
         # reads and writes of busy rooms share worker-thread hops (`_run_group`).
@@ -189,9 +186,8 @@ class SqliteStore(StoreOnSql):
                 writes.append(index)
         if writes:
             try:
-                # Before the transaction: if the log is over its cap, these writes wait
-                # for it to be checkpointed, or fail (nothing written) if that fails.
-                cap_wal(self._open_connection(), self._wal, self._wal_cap)
+                # Before the transaction: if that fails, these writes fail, unwritten.
+                self._checkpointer.before_writes(self._open_connection())
                 written = self._transaction_group([group[index] for index in writes])
             except Exception as exc:
                 written = [outcome.Error(exc)] * len(writes)
@@ -315,9 +311,9 @@ async def open_sqlite_store(
     `COMMIT_WINDOW` for `commit_window`.
 
     The WAL is checkpointed off the commit path while the block runs, by a
-    task of its own (`Checkpointer`, started and stopped with the block): a
-    write waits for a checkpoint only when the log has grown past `wal_cap`
-    bytes (`cap_wal`), and durability is as `synchronous` says either way. If
+    task of its own (`Checkpointer`, started and stopped with the block), but
+    for the frames committed while it ran, and the whole log when it has
+    grown past `wal_cap` bytes; durability is as `synchronous` says either way. If
     a checkpoint fails, the block is cancelled and the error raised from it
     (in an `ExceptionGroup`); what the block itself raises comes out as it was.
     """
@@ -325,8 +321,10 @@ async def open_sqlite_store(
         conn, checkpoints = await trio.to_thread.run_sync(
             _open_migrated, path, busy_timeout, synchronous
         )
-    checkpointer = Checkpointer(checkpoints, interval=checkpoint_interval)
-    store = SqliteStore(conn, path, checkpointer, commit_window=commit_window, wal_cap=wal_cap)
+    checkpointer = Checkpointer(
+        checkpoints, Path(f"{path}-wal"), interval=checkpoint_interval, cap=wal_cap
+    )
+    store = SqliteStore(conn, path, checkpointer, commit_window=commit_window)
     raised: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
