@@ -5,8 +5,8 @@ SQLite's automatic checkpoint runs inside the `COMMIT` that takes the log past
 1,000 pages: that commit, and every write queued behind it, waits while the
 pages are copied into the database file and the file is synced. The store's
 writer connection turns it off (`PRAGMA wal_autocheckpoint = 0`); instead a
-`Checkpointer`, on a connection of its own in a worker thread of its own,
-runs a PASSIVE checkpoint a short while after writes, which takes no lock
+`Checkpointer`, on a connection of its own in a worker thread beside the
+writer's, runs a PASSIVE checkpoint a short while after writes, which takes no lock
 that a writer needs: commits go on meanwhile.
 
 The log starts over from its beginning only when a write finds every frame
@@ -52,9 +52,9 @@ class Checkpointer:
 
     `run` is a task of the store's: it owns `conn` (closing it when it ends)
     and raises what a checkpoint raised, so a failing disk is not ignored.
-    Its checkpoints run in a worker thread of their own (its own limiter),
-    never waiting for the store's writes, and never cut in half: cancelling
-    `run` waits for a checkpoint in progress to finish.
+    Its checkpoints run in a worker thread (trio's) under a limiter of its
+    own, so beside the store's writes rather than queued with them, and are
+    never cut in half: cancelling `run` waits for one in progress to finish.
     """
 
     def __init__(

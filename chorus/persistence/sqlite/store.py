@@ -310,12 +310,13 @@ async def open_sqlite_store(
     calls raise `StoreUnavailable`. See `Synchronous` for `synchronous` and
     `COMMIT_WINDOW` for `commit_window`.
 
-    The WAL is checkpointed off the commit path while the block runs, by a
-    task of its own (`Checkpointer`, started and stopped with the block), but
-    for the frames committed while it ran, and the whole log when it has
-    grown past `wal_cap` bytes; durability is as `synchronous` says either way. If
-    a checkpoint fails, the block is cancelled and the error raised from it
-    (in an `ExceptionGroup`); what the block itself raises comes out as it was.
+    While the block runs, the WAL is checkpointed by a task of the store's
+    (`Checkpointer`, started and stopped with the block), off the commit
+    path: a write does only the rest, the frames committed while the
+    checkpointer ran (to start the log over), and the whole log if it has
+    grown past `wal_cap` bytes. Durability is as `synchronous` says either
+    way. If a checkpoint fails, the block is cancelled and the error raised
+    from it (in an `ExceptionGroup`); what the block raises comes out as it was.
     """
     with _translate_errors(path):
         conn, checkpoints = await trio.to_thread.run_sync(
