@@ -20,7 +20,6 @@ from .._sql import MakeTx, run_sync
 from ..roles import StoreOnSql
 from ..roles.events import Admit, admitted, earlier, earlier_needed, with_refusals
 from .append import append_messages, standings_and_last_seq
-from .checkpoint import CHECKPOINT_INTERVAL, WAL_CAP, Checkpointer
 from .dialect import execute
 from .group_commit import GroupCommit
 from .schema import Synchronous, connect, migrate
@@ -75,16 +74,8 @@ class SqliteStore(StoreOnSql):
 
     _full_text = FTS5
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        path: Path,
-        checkpointer: Checkpointer,
-        *,
-        commit_window: float = 0.0,
-    ) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, commit_window: float = 0.0) -> None:
         self._conn: sqlite3.Connection | None = conn
-        self._checkpointer = checkpointer
         self._limiter = trio.CapacityLimiter(1)
         # Reads join the groups too (each in a transaction of its own), so that the
         # reads and writes of busy rooms share worker-thread hops (`_run_group`).
@@ -145,14 +136,11 @@ class SqliteStore(StoreOnSql):
         # `_translate_errors` inlined: a generator context manager costs ~10,000
         # instructions per call, one per message appended.
         try:
-            result = await self._calls.submit(work, gather=gather)
+            return await self._calls.submit(work, gather=gather)
         except sqlite3.Error as exc:
             if (unavailable := _unavailable(self.path, exc)) is not None:
                 raise unavailable from exc
             raise
-        if not isinstance(work, _Read):
-            self._checkpointer.wrote()  # its pages are to be copied back (`Checkpointer`)
-        return result
 
     def _read_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         # Runs in the worker thread, holding the limiter: nothing else touches
@@ -186,8 +174,6 @@ class SqliteStore(StoreOnSql):
                 writes.append(index)
         if writes:
             try:
-                # Before the transaction: if that fails, these writes fail, unwritten.
-                self._checkpointer.before_writes(self._open_connection())
                 written = self._transaction_group([group[index] for index in writes])
             except Exception as exc:
                 written = [outcome.Error(exc)] * len(writes)
@@ -298,8 +284,6 @@ async def open_sqlite_store(
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     synchronous: Synchronous = "FULL",
     commit_window: float = COMMIT_WINDOW,
-    checkpoint_interval: float = CHECKPOINT_INTERVAL,
-    wal_cap: int = WAL_CAP,
 ) -> AsyncIterator[SqliteStore]:
     """Open the SQLite database at `path` (created with its folder if missing) as a `Store`.
 
@@ -309,36 +293,12 @@ async def open_sqlite_store(
     when the block exits, after any call in progress has finished; later
     calls raise `StoreUnavailable`. See `Synchronous` for `synchronous` and
     `COMMIT_WINDOW` for `commit_window`.
-
-    While the block runs, the WAL is checkpointed by a task of the store's
-    (`Checkpointer`, started and stopped with the block), off the commit
-    path: a write does only the rest, the frames committed while the
-    checkpointer ran (to start the log over), and the whole log if it has
-    grown past `wal_cap` bytes. Durability is as `synchronous` says either
-    way. If a checkpoint fails, the block is cancelled and the error raised
-    from it (in an `ExceptionGroup`); what the block raises comes out as it was.
     """
     with _translate_errors(path):
-        conn, checkpoints = await trio.to_thread.run_sync(
-            _open_migrated, path, busy_timeout, synchronous
-        )
-    checkpointer = Checkpointer(
-        checkpoints, Path(f"{path}-wal"), interval=checkpoint_interval, cap=wal_cap
-    )
-    store = SqliteStore(conn, path, checkpointer, commit_window=commit_window)
-    raised: BaseException | None = None
+        conn = await trio.to_thread.run_sync(_open_migrated, path, busy_timeout, synchronous)
+    store = SqliteStore(conn, path, commit_window=commit_window)
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_checkpoints, checkpointer, path)
-            try:
-                yield store
-            except BaseException as exc:
-                # Raised below, after the nursery: raised in it, it would come out
-                # wrapped in an ExceptionGroup, which the block's callers do not expect.
-                raised = exc
-            nursery.cancel_scope.cancel()
-        if raised is not None:
-            raise raised
+        yield store
     finally:
         # Shielded so that a cancelled owner still closes the file cleanly.
         with trio.CancelScope(shield=True):
@@ -363,26 +323,14 @@ async def migrate_sqlite(path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEO
         return await trio.to_thread.run_sync(run)
 
 
-async def _checkpoints(checkpointer: Checkpointer, path: Path) -> None:
-    with _translate_errors(path):
-        await checkpointer.run()
-
-
-def _open_migrated(
-    path: Path, busy_timeout: float, synchronous: Synchronous
-) -> tuple[sqlite3.Connection, sqlite3.Connection]:
-    """The store's connection and the checkpointer's, to the migrated database."""
+def _open_migrated(path: Path, busy_timeout: float, synchronous: Synchronous) -> sqlite3.Connection:
     conn = connect(path, busy_timeout=busy_timeout, synchronous=synchronous)
     try:
         migrate(conn, load_migrations("sqlite"), database=str(path), now=now_ms())
-        # Its commits never checkpoint: the `Checkpointer` does, on its own connection
-        # (with the same `synchronous`: it syncs the log, then the file, as SQLite's would).
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
-        checkpoints = connect(path, busy_timeout=busy_timeout, synchronous=synchronous)
     except BaseException:
         conn.close()
         raise
-    return conn, checkpoints
+    return conn
 
 
 @contextlib.contextmanager
