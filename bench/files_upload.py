@@ -10,6 +10,7 @@ grows, so it cannot tell phases apart; it is reported at the end).
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import time
@@ -122,8 +123,8 @@ async def measure(
                 async with trio.open_nursery() as uploads:
                     for n in range(images):
                         uploads.start_soon(
-                            lambda n=n: upload(
-                                http, token, png, name=f"i{n}.png", content_type="image/png"
+                            functools.partial(
+                                upload, http, token, png, name=f"i{n}.png", content_type="image/png"
                             )
                         )
 

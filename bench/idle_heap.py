@@ -93,7 +93,9 @@ def rss_kib() -> int:
 
 def count_tasks() -> int:
     """Every trio task of this run."""
-    stack, count = [trio.lowlevel.current_root_task()], 0
+    root = trio.lowlevel.current_root_task()
+    assert root is not None  # called from inside trio.run
+    stack, count = [root], 0
     while stack:
         task = stack.pop()
         count += 1
@@ -177,13 +179,14 @@ async def measure(settings: Settings, args: argparse.Namespace, tokens: str) -> 
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert client.stdin is not None
-        assert client.stdout is not None
+        commands, replies = client.stdin, client.stdout
+        assert commands is not None
+        assert replies is not None
 
         async def add(count: int) -> None:
-            client.stdin.write(f"{count}\n")
-            client.stdin.flush()
-            line = await trio.to_thread.run_sync(client.stdout.readline)
+            commands.write(f"{count}\n")
+            commands.flush()
+            line = await trio.to_thread.run_sync(replies.readline)
             if not line.startswith("held"):
                 raise SystemExit(f"the client failed: {line!r}")
             await trio.sleep(0.5)  # let the node settle (presence coalescing, flushes)
