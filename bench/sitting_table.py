@@ -56,15 +56,21 @@ def _seconds(result: dict[str, Any]) -> tuple[float, list[float]]:
 def _transient_table(runs: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
     print(
         "\n| scenario | tree | first second's p99 ms | later seconds' p99 ms: median"
-        " | later seconds' p99 ms: worst |"
+        " | later seconds' p99 ms: worst | sends held by bots still joining"
+        " | last bot in after sending began, ms |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for (scenario, tree), results in sorted(runs.items()):
         seconds = [_seconds(result) for result in results]
         cells = [
             _cell([first for first, _ in seconds]),
             _cell([statistics.median(later) for _, later in seconds if later]),
             _cell([max(later) for _, later in seconds if later]),
+            # Counted by the swarm since session 13 (absent from an older tree's runs).
+            _cell([result["swarm"]["swarm"].get("held_sends") for result in results], 0),
+            _cell(
+                [result["swarm"]["swarm"].get("last_in_after_send_start_ms") for result in results]
+            ),
         ]
         print(f"| `{scenario}` | {tree} | " + " | ".join(cells) + " |")
 

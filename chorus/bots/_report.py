@@ -101,6 +101,14 @@ def final_table(report: dict[str, Any]) -> Table:
             f"({swarm['late_sends']} sends > 5 ms late)",
         )
     )
+    if swarm["held_sends"]:
+        rows.append(
+            (
+                "ramp ran over",
+                f"the last bot was in its rooms {swarm['last_in_after_send_start_ms']} ms "
+                f"after sending began; {swarm['held_sends']} sends waited for their bot",
+            )
+        )
     rows.append(
         (
             "swarm preempted / load average",

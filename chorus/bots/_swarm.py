@@ -450,6 +450,11 @@ def _swarm_usage(
             max((f["max_send_lag"] for f in finals.values()), default=0.0) * 1000, 2
         ),
         "late_sends": sum(f["late_sends"] for f in finals.values()),
+        # A ramp that ran over: sends due before their bot was in its rooms wait in it.
+        "held_sends": sum(f["held_sends"] for f in finals.values()),
+        "last_in_after_send_start_ms": round(
+            max((f["last_in_after"] for f in finals.values()), default=0.0) * 1000, 1
+        ),
         # Preemptions: other processes took this core (a busy or shared machine).
         "involuntary_switches": sum(f["involuntary_switches"] for f in finals.values()),
         "load_average": [round(load, 2) for load in os.getloadavg()],

@@ -166,6 +166,10 @@ class Stats:
         self.max_send_lag = 0.0
         self.tick_send_lag = 0.0
         self.late_sends = 0
+        self.held_sends = 0
+        """Sends that fell due before their bot was first in its rooms (held until then)."""
+        self.last_in_after = 0.0
+        """Seconds after sending began that the last bot was first in its rooms (0: before)."""
         self.resent = 0
         self.max_tick_lag = 0.0
         self.last_tick = (0, 0, 0, 0)
@@ -266,6 +270,8 @@ class Bot:
         self.unacked[number] = frame
         if self.ready and self.joined == len(self.rooms):
             self.send_raw(frame)
+        elif not self.was_in:  # never in its rooms yet: a slow ramp, not a slow send path
+            self.worker.stats.held_sends += 1
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -687,6 +693,9 @@ class Worker:
         if bot.in_storm:
             bot.in_storm = False
             self.stats.storm_resumed.append(time.monotonic() - self.storm_moment)
+        if not bot.was_in:
+            late = time.monotonic() - (self.start + self.plan.ramp_up)
+            self.stats.last_in_after = max(self.stats.last_in_after, late)
         bot.was_in = True
         bot.attempt = 0
         if bot.unacked:
@@ -980,6 +989,8 @@ class Worker:
             "acked_seq": dict(stats.acked_seq),
             "max_send_lag": stats.max_send_lag,
             "late_sends": stats.late_sends,
+            "held_sends": stats.held_sends,
+            "last_in_after": stats.last_in_after,
             "max_tick_lag": stats.max_tick_lag,
             "cpu_user": usage.ru_utime,
             "cpu_system": usage.ru_stime,

@@ -27,6 +27,7 @@ async def swarm(
     bots: int = 40,
     storm_at: float | None = None,
     dead_gateway: bool = False,
+    ramp_up: float = 0.5,
 ) -> dict[str, Any]:
     async with open_node(tmp_path / "node") as running:
         provisioned = await provision_node(
@@ -40,7 +41,7 @@ async def swarm(
             rate=40.0,
             size=64,
             duration=2.0,
-            ramp_up=0.5,
+            ramp_up=ramp_up,
             passive=0.5,
             workers=workers,
             reconnect_rate=reconnects,
@@ -71,6 +72,17 @@ async def test_swarm_in_a_worker_process_delivers_everything_once(tmp_path: Path
     assert report["swarm"]["cpu_seconds"] > 0
     assert tuple(report) == JSON_KEYS
     json.dumps(report)  # the --json output is plain JSON
+
+
+async def test_sends_due_before_their_bot_is_in_its_rooms_are_counted_as_held(
+    tmp_path: Path,
+) -> None:
+    # No ramp-up: the first sends fall due as the bots start connecting, so they wait in
+    # their bots; the report tells that apart from a slow send path.
+    report = await swarm(tmp_path, workers=1, ramp_up=0.0)
+    assert_delivered_exactly_once(report)
+    assert report["swarm"]["held_sends"] > 0
+    assert report["swarm"]["last_in_after_send_start_ms"] > 0
 
 
 async def test_reconnect_typing_and_presence_churn_lose_nothing(tmp_path: Path) -> None:
