@@ -64,6 +64,22 @@ async def raw_connection(url: str) -> AsyncIterator[tuple[AsyncioBridge, Any]]:
 # -- migrations -----------------------------------------------------------------------
 
 
+def log_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements of every pool opened from now on, in the order run (each appended in
+    its store's asyncio thread)."""
+    statements: list[str] = []
+    create_pool = asyncpg.create_pool
+
+    def logged_pool(*args: Any, **kwargs: Any) -> Any:
+        async def log_queries(conn: Any) -> None:
+            conn.add_query_logger(lambda logged: statements.append(logged.query))
+
+        return create_pool(*args, init=log_queries, **kwargs)
+
+    monkeypatch.setattr(asyncpg, "create_pool", logged_pool)
+    return statements
+
+
 def test_the_shipped_migrations_are_found_and_numbered_from_one() -> None:
     migrations = load_migrations("postgres")
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
@@ -206,16 +222,7 @@ async def test_an_append_after_other_nodes_appends_reads_them_back_in_its_own_st
     the whole batch's statements; a separate read of 2-4 made it three. Fewer than
     `EARLIER_LIMIT` are asked for when fewer lie in between; all duplicates, none."""
     _, url = database
-    statements: list[str] = []  # appended in the store's asyncio thread
-    create_pool = asyncpg.create_pool
-
-    def logged_pool(*args: Any, **kwargs: Any) -> Any:
-        async def log_queries(conn: Any) -> None:
-            conn.add_query_logger(lambda logged: statements.append(logged.query))
-
-        return create_pool(*args, init=log_queries, **kwargs)
-
-    monkeypatch.setattr(asyncpg, "create_pool", logged_pool)
+    statements = log_statements(monkeypatch)
     async with open_postgres_store(url) as here, open_postgres_store(url) as there:
         ada = await make_user(here, "ada")
         room = await make_room(here, ada)
@@ -259,16 +266,7 @@ async def test_a_batch_whose_senders_standings_were_read_before_is_one_checked_s
     is judged again on a fresh read; a sender refused on a kept standing is read again
     too (only an append checks)."""
     _, url = database
-    statements: list[str] = []  # appended in the store's asyncio thread
-    create_pool = asyncpg.create_pool
-
-    def logged_pool(*args: Any, **kwargs: Any) -> Any:
-        async def log_queries(conn: Any) -> None:
-            conn.add_query_logger(lambda logged: statements.append(logged.query))
-
-        return create_pool(*args, init=log_queries, **kwargs)
-
-    monkeypatch.setattr(asyncpg, "create_pool", logged_pool)
+    statements = log_statements(monkeypatch)
 
     def kind(sql: str) -> str:
         for word, name in [("unchanged", "checked"), ("json_array", "read"), ("append", "append")]:
