@@ -527,7 +527,7 @@ class ChatConnection:
                 running.try_send(change)
 
     async def _send_presence_of_members(self, room_id: str) -> None:
-        members = [membership.user_id for membership in await self._context.store.members(room_id)]
+        members = await self._context.store.member_ids(room_id)
         for user_id, status in (await self._context.presence.statuses(members)).items():
             if status != "offline":
                 event = protocol.PresenceEvent(user=user_id, status=status)

@@ -139,6 +139,19 @@ async def test_rooms_of_lists_each_room_with_the_membership_oldest_joined_first(
 
 async def test_members_of_an_unknown_room_is_empty(store: Store) -> None:
     assert await store.members("r_doesnotexist0000") == []
+    assert await store.member_ids("r_doesnotexist0000") == []
+
+
+async def test_member_ids_are_the_members_ids_in_their_order(store: Store) -> None:
+    # Joined out of the ids' order, two at once (the tie broken by id), one gone again.
+    ada, bob, cy, dee = [await make_user(store, name) for name in ("ada", "bob", "cy", "dee")]
+    room = await make_room(store, dee)
+    for user, joined in ((cy, T0 + 5), (bob, T0 + 9), (ada, T0 + 9)):
+        await store.add_member(room.id, user.id, Role.MEMBER, joined)
+    await store.remove_member(room.id, cy.id)
+    ids = await store.member_ids(room.id)
+    assert ids == [m.user_id for m in await store.members(room.id)]
+    assert ids == [dee.id, *sorted([ada.id, bob.id])]
 
 
 # -- direct rooms ---------------------------------------------------------------------

@@ -66,6 +66,11 @@ class Rooms(Protocol):
         """Every membership of the room, oldest joined first (empty for an unknown room)."""
         ...
 
+    async def member_ids(self, room_id: str) -> list[str]:
+        """The ids of the room's members in `members`' order, without the rest of their
+        memberships (a join's presence snapshot needs only these)."""
+        ...
+
     async def direct_room(
         self, a: str, b: str, now: int, *, encrypted: bool = False
     ) -> tuple[Room, bool]:
@@ -154,6 +159,10 @@ class RoomsOnSql(Engine):
     async def members(self, room_id: str) -> list[Membership]:
         """See `Rooms.members`."""
         return await self._read(lambda: members(room_id))
+
+    async def member_ids(self, room_id: str) -> list[str]:
+        """See `Rooms.member_ids`."""
+        return await self._read(lambda: member_ids(room_id))
 
     async def direct_room(
         self, a: str, b: str, now: int, *, encrypted: bool = False
@@ -289,6 +298,14 @@ def members(room_id: str) -> Tx[list[Membership]]:
         room_id,
     )
     return [membership(row) for row in found]
+
+
+def member_ids(room_id: str) -> Tx[list[str]]:
+    found = yield from fetch(
+        "SELECT m.user_id FROM memberships m WHERE m.room_id = $1 ORDER BY m.joined_at, m.user_id",
+        room_id,
+    )
+    return [row[0] for row in found]
 
 
 def direct_room(
