@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-import yappi  # type: ignore[import-untyped]  # not a dependency: pip install yappi
+import yappi  # not a dependency: pip install yappi
 
 
 def main() -> None:

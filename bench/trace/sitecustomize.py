@@ -117,7 +117,7 @@ def _install(path: str) -> None:
 
     def traced_post(self: Any, send: Any, principal: Any) -> Any:
         if profile_state[0] == 1:  # the first send: the ramp is over
-            import yappi  # type: ignore[import-untyped]  # not a dependency: pip install yappi
+            import yappi  # not a dependency: pip install yappi
 
             profile_state[0] = 2
             yappi.stop()
