@@ -320,7 +320,10 @@ def parse_replies(buffer: bytes | bytearray) -> tuple[list[object], int]:
     replies: list[object] = []
     position = 0
     while True:
-        parsed = _parse(buffer, position)
+        if buffer.startswith(_MESSAGE, position):  # a reply, not an item of one
+            parsed = _parse_message(buffer, position + len(_MESSAGE))
+        else:
+            parsed = _parse(buffer, position)
         if parsed is None:
             return replies, position
         reply, position = parsed
@@ -328,12 +331,11 @@ def parse_replies(buffer: bytes | bytearray) -> tuple[list[object], int]:
 
 
 _MESSAGE = b"*3\r\n$7\r\nmessage\r\n"
-"""How every pub/sub message starts (`_parse_message`)."""
+"""How every pub/sub message starts (`_parse_message`): a reply of its own, never an item
+of another (a command's reply holding such an array takes the general parse)."""
 
 
 def _parse(buffer: bytes | bytearray, start: int) -> tuple[object, int] | None:
-    if buffer.startswith(_MESSAGE, start):
-        return _parse_message(buffer, start + len(_MESSAGE))
     end = buffer.find(b"\r\n", start)
     if end < 0:
         return None

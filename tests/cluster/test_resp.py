@@ -40,6 +40,9 @@ def test_a_message_whose_items_are_not_bulk_strings_is_refused() -> None:
     ):
         with pytest.raises(ReplyError, match="unexpected reply from Redis"):
             parse_replies(data)
+    # Inside another reply (a command's, never the subscriber's) the same bytes are data.
+    nested = b"*1\r\n*3\r\n$7\r\nmessage\r\n:1\r\n$-1\r\n"
+    assert parse_replies(nested) == ([[[b"message", 1, None]]], len(nested))
 
 
 def test_other_reply_kinds() -> None:
