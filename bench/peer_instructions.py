@@ -1,7 +1,7 @@
 """A node's cost per publication of a peer's stored batch, from the bus to the room's members.
 
 Usage: python bench/peer_instructions.py --redis-url redis://127.0.0.1:PORT/0
-                                         [--members M] [--per-round P] [--rounds K]
+                                         [--members M] [--per-round P] [--rounds K] [--own]
 
 Opens a SQLite store with one room and that room's actor on a Redis bus, as
 a node of a cluster does, and subscribes M members to it (counting stubs:
@@ -12,6 +12,15 @@ seqs, in one write, and the round ends once every member has every message. The 
 node's on a peer's publication: the subscriber's socket read and RESP
 parsing, the bus's dispatch, the room's bus callback, its actor's wake-up
 and its `Heard` handling, the frames and the broadcast.
+
+With `--own`, each round first publishes the previous round's batches again,
+and sends the new ones only once the node's bus has handed those to the
+room (a second subscriber on the room's topic counts what the bus hands
+over, in both kinds of run), so that they come in reads of their own: to
+the node they are what its own publications are when the bus brings them
+back (stored batches at or below the seq it delivered), so the difference
+from a run without `--own`, divided by K*P, is its cost per own publication
+read back.
 
 Run it under `valgrind --tool=callgrind` twice, with `--rounds K` and with
 `--rounds 0`, and divide the difference by K*P publications (Redis is
@@ -115,9 +124,12 @@ async def run(
     members: int,
     per_round: int,
     rounds: int,
+    own: bool,
 ) -> float:
     """CPU µs per publication (0 when `rounds` is 0)."""
     counter = Counter()
+    published = Counter()
+    """Publications the bus handed to the room's topic."""
     async with (
         open_sqlite_store(data_dir / "chorus.db") as store,
         open_redis_bus(url) as bus,
@@ -133,6 +145,7 @@ async def run(
             subscribe = Subscribe(subscriber=Member(number, counter), after_seq=None, reply=reply)
             await actors.send(room_id, subscribe)
             await reply.wait()
+        await bus.subscribe(f"room:{room_id}", lambda payload: published.add(1))
         assert peer.stdin is not None
         seq = 0
         start = 0.0
@@ -140,6 +153,11 @@ async def run(
             for number in range(-1, rounds):  # round -1 warms up: counted in both runs
                 if number == 0:
                     start = time.process_time()
+                if own and seq:  # the last round's batches again, delivered already: read back
+                    read_back = published.wait_for(published.count + per_round)
+                    peer.stdin.write(f"room:{room_id} {seq + 1 - per_round} {per_round}\n".encode())
+                    peer.stdin.flush()
+                    await read_back.wait()
                 reached = counter.wait_for(counter.count + members * per_round)
                 peer.stdin.write(f"room:{room_id} {seq + 1} {per_round}\n".encode())
                 peer.stdin.flush()  # a blocking write to a pipe: a few µs
@@ -157,6 +175,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=17, help="local members of the room")
     parser.add_argument("--per-round", type=int, default=1, help="publications per round")
     parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument(
+        "--own", action="store_true", help="also read back stale batches (own publications)"
+    )
     args = parser.parse_args()
     silence_logging()
     peer = subprocess.Popen(
@@ -164,7 +185,14 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="chorus-peer-") as folder:
         cost = trio.run(
-            run, args.redis_url, peer, Path(folder), args.members, args.per_round, args.rounds
+            run,
+            args.redis_url,
+            peer,
+            Path(folder),
+            args.members,
+            args.per_round,
+            args.rounds,
+            args.own,
         )
     assert peer.stdin is not None
     peer.stdin.close()

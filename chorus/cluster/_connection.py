@@ -320,11 +320,19 @@ def parse_replies(buffer: bytes | bytearray) -> tuple[list[object], int]:
     replies: list[object] = []
     position = 0
     while True:
-        parsed = _parse(buffer, position)
+        if buffer.startswith(_MESSAGE, position):  # a reply, not an item of one
+            parsed = _parse_message(buffer, position + len(_MESSAGE))
+        else:
+            parsed = _parse(buffer, position)
         if parsed is None:
             return replies, position
         reply, position = parsed
         replies.append(reply)
+
+
+_MESSAGE = b"*3\r\n$7\r\nmessage\r\n"
+"""How every pub/sub message starts (`_parse_message`): a reply of its own, never an item
+of another (a command's reply holding such an array takes the general parse)."""
 
 
 def _parse(buffer: bytes | bytearray, start: int) -> tuple[object, int] | None:
@@ -356,3 +364,35 @@ def _parse(buffer: bytes | bytearray, start: int) -> tuple[object, int] | None:
     if kind == b"-":
         return ReplyError(line.decode(errors="replace")), after
     raise ReplyError(f"unexpected reply from Redis: {bytes(buffer[start:end])!r}")
+
+
+def _parse_message(buffer: bytes | bytearray, start: int) -> tuple[object, int] | None:
+    """A pub/sub message's channel and payload (two bulk strings from `start`), as the
+    general parse gives them: `[b"message", channel, payload]`.
+
+    Every publication a node receives is one (a peer's and its own), so they skip
+    the general parse's step per item (docs/benchmarks.md, "Issue #15, session 13:
+    the bus's receiving side").
+    """
+    channel = _parse_bulk(buffer, start)
+    if channel is None:
+        return None
+    payload = _parse_bulk(buffer, channel[1])
+    if payload is None:
+        return None
+    return [b"message", channel[0], payload[0]], payload[1]
+
+
+def _parse_bulk(buffer: bytes | bytearray, start: int) -> tuple[bytes, int] | None:
+    """A bulk string at `start` (a message's item: never null); None if it is not all
+    in `buffer` yet."""
+    end = buffer.find(b"\r\n", start)
+    if end < 0:
+        return None
+    after = end + 2
+    size = int(buffer[start + 1 : end]) if buffer[start] == 0x24 else -1  # 0x24: b"$"
+    if size < 0:
+        raise ReplyError(f"unexpected reply from Redis: {bytes(buffer[start:end])!r}")
+    if len(buffer) < after + size + 2:
+        return None
+    return bytes(buffer[after : after + size]), after + size + 2

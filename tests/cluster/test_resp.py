@@ -31,6 +31,20 @@ def test_payloads_may_hold_any_bytes() -> None:
     assert parse_replies(data) == ([[b"message", b"x", payload]], len(data))
 
 
+def test_a_message_whose_items_are_not_bulk_strings_is_refused() -> None:
+    """Pub/sub messages take a parse of their own (issue 15): it refuses what the general
+    parse would not read as a message either, rather than misread it."""
+    for data in (
+        b"*3\r\n$7\r\nmessage\r\n:1\r\n$1\r\nx\r\n",
+        b"*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$-1\r\n",
+    ):
+        with pytest.raises(ReplyError, match="unexpected reply from Redis"):
+            parse_replies(data)
+    # Inside another reply (a command's, never the subscriber's) the same bytes are data.
+    nested = b"*1\r\n*3\r\n$7\r\nmessage\r\n:1\r\n$-1\r\n"
+    assert parse_replies(nested) == ([[[b"message", 1, None]]], len(nested))
+
+
 def test_other_reply_kinds() -> None:
     data = b"+OK\r\n:42\r\n$-1\r\n-WRONGPASS invalid\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n"
     replies, used = parse_replies(data)
