@@ -27,23 +27,10 @@ only decides: no I/O, no waiting."""
 def admitted(
     batch: Sequence[NewMessage], found: Mapping[str, Standing], admit: Admit
 ) -> tuple[list[NewMessage], list[Exception | None]]:
-    """The messages of `batch` whose senders are admitted, and each message's refusal;
-    `admit` is asked once per sender."""
-    # One loop, not four comprehensions (each a function call in Python 3.11): every batch
-    # appended runs this, and most hold one message.
-    verdicts: dict[str, Exception | None] = {}
-    kept: list[NewMessage] = []
-    refusals: list[Exception | None] = []
-    for new in batch:
-        sender = new.sender_id
-        if sender in verdicts:
-            refusal = verdicts[sender]
-        else:
-            refusal = verdicts[sender] = admit(sender, found.get(sender))
-        refusals.append(refusal)
-        if refusal is None:
-            kept.append(new)
-    return kept, refusals
+    """The messages of `batch` whose senders are admitted, and each message's refusal."""
+    verdicts = {sender: admit(sender, found.get(sender)) for sender in {m.sender_id for m in batch}}
+    refusals = [verdicts[new.sender_id] for new in batch]
+    return [new for new, no in zip(batch, refusals, strict=True) if no is None], refusals
 
 
 EARLIER_LIMIT = 500
