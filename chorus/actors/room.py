@@ -707,12 +707,12 @@ class RoomActor:
         events: list[bytes | None] = []
         new: list[tuple[int, bytes]] = []
         for result in results:
-            encoded = message_event(result.message, encrypted=self._encrypted)
+            event = message_event(result.message, encrypted=self._encrypted)
             if result.duplicate or result.message.room_id != self.room_id:
                 events.append(None)
             else:
-                events.append(encoded)
-                new.append((result.message.seq, encoded))
+                events.append(event)
+                new.append((result.message.seq, event))
         if new and self._bus is not None:
             # Published first: other nodes need not wait for a gap this node may have to
             # fill before its own delivery (`_accept`).
