@@ -719,9 +719,7 @@ class RoomActor:
             await self._publish(_stored_envelope(new))
         # Deliver before acknowledging: a sender never sees its ack before others can see
         # the message.
-        # (With one node nothing came before the batch: `new` alone, no `_heard` look-up.)
-        events_in = [*self._earlier(stored.earlier), *new] if stored.earlier else new
-        DELIVERIES.inc(await self._accept(events_in))
+        DELIVERIES.inc(await self._accept([*self._earlier(stored.earlier), *new]))
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
         for post, result, event in zip(posts, results, events, strict=True):
             if result.message.room_id != self.room_id:
