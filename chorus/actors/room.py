@@ -303,9 +303,6 @@ class RoomActor:
         self._config = config
         self._bus = bus
         self._topic = f"room:{room_id}"
-        self._admit = chat.sender_admission(room_id)
-        """Who may post in this room now (`Store.append_admitted` applies it to the standings
-        it reads with each batch): made once, as it depends on the room alone."""
         self._subscribers: dict[str, Subscriber] = {}
         self._fanout = Fanout()
         """Each subscriber's `send_frame`, by id: what a broadcast goes through. Changed
@@ -635,12 +632,6 @@ class RoomActor:
         still follow the order the posts arrived in.
         """
         posts = [post for post in posts if self._may_write(post) and self._sealed_as_needed(post)]
-        if not any(post.thread_id is not None or post.attachments for post in posts):
-            # Nearly every batch: neither replies nor files, so one run of them all. (The
-            # steps below would keep every post, in order, at the cost of an async
-            # comprehension, a coroutine of its own, per batch.)
-            await self._store_batch(posts)
-            return
         if any(post.thread_id is not None for post in posts):
             # Replies (rare): the senders are checked before their threads are read, so a
             # refused sender learns nothing of the thread. Otherwise the store checks the
@@ -668,6 +659,7 @@ class RoomActor:
         if not posts:
             return
         batch = [_new_message(post) for post in posts]
+        admit = chat.sender_admission(self.room_id)
         started = time.perf_counter()
         try:
             # With `known`, the append also reads back what other nodes stored since this
@@ -676,7 +668,7 @@ class RoomActor:
             # reading them separately cost a store round trip per batch
             # (docs/benchmarks.md, "Issue #15, session 8: the gap after an own append").
             stored = await self._store.append_admitted(
-                self.room_id, batch, self._admit, now_ms(), known=self._delivered
+                self.room_id, batch, admit, now_ms(), known=self._delivered
             )
         except StoreError as exc:
             for post in posts:
@@ -702,17 +694,17 @@ class RoomActor:
                 results.append(result)
         posts = admitted
         # Every result is encoded, broadcast or not, so that each passes the protocol's checks
-        # here, before any is delivered or acknowledged. One pass: each result's event (None
-        # for a duplicate or a client id reused from another room) and the new ones.
-        events: list[bytes | None] = []
-        new: list[tuple[int, bytes]] = []
-        for result in results:
-            event = message_event(result.message, encrypted=self._encrypted)
-            if result.duplicate or result.message.room_id != self.room_id:
-                events.append(None)
-            else:
-                events.append(event)
-                new.append((result.message.seq, event))
+        # here, before any is delivered or acknowledged.
+        encoded = [message_event(result.message, encrypted=self._encrypted) for result in results]
+        events = [
+            event if not result.duplicate and result.message.room_id == self.room_id else None
+            for event, result in zip(encoded, results, strict=True)
+        ]
+        new = [
+            (result.message.seq, event)
+            for result, event in zip(results, events, strict=True)
+            if event is not None
+        ]
         if new and self._bus is not None:
             # Published first: other nodes need not wait for a gap this node may have to
             # fill before its own delivery (`_accept`).
