@@ -121,14 +121,7 @@ class SqliteStore(StoreOnSql):
             events = run_sync(earlier(room_id, known, first), functools.partial(execute, db))
             return AdmittedBatch(with_refusals(refusals, appended), events)
 
-        # `_submit` inlined: one coroutine fewer on every append's path (each resumption
-        # of the room's task passes through every frame of its await chain).
-        try:
-            return await self._calls.submit(work, gather=True)
-        except sqlite3.Error as exc:
-            if (unavailable := _unavailable(self.path, exc)) is not None:
-                raise unavailable from exc
-            raise
+        return await self._submit(work, gather=True)
 
     # -- running transactions --------------------------------------------------------
 
