@@ -60,7 +60,7 @@ from dm_instructions import (  # siblings: run as `python bench/...`
     cpu_seconds,
     wait_for_gateway,
 )
-from room_instructions import Loop, thread_totals
+from room_instructions import Loop, add_modes, thread_totals
 from run import postgres_and_redis
 
 from chorus.bots._provision import BotAccount, provision_node
@@ -144,13 +144,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=4, help="sends in flight (≤ rooms)")
     parser.add_argument("--messages", type=int, default=300, help="messages measured")
     parser.add_argument("--warmup", type=int, default=60, help="messages before measuring")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--valgrind", action="store_true", help="count instructions (callgrind)")
-    mode.add_argument("--cpu", action="store_true", help="CPU seconds (the default)")
-    mode.add_argument(
-        "--yappi", action="store_true", help="call counts per function (bench/yappi_serve.py)"
-    )
-    parser.add_argument("--keep", type=Path, help="keep the data and callgrind output here")
+    add_modes(parser)
     args = parser.parse_args()
     if not 1 <= args.in_flight <= args.rooms:
         parser.error("--in-flight must be between 1 and --rooms")

@@ -53,7 +53,7 @@ from dm_instructions import (
     cpu_seconds,
     wait_for_gateway,
 )
-from room_instructions import thread_totals
+from room_instructions import add_modes, thread_totals
 from run import postgres_and_redis
 
 from chorus.bots._provision import BotAccount, provision_node
@@ -178,13 +178,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument("--rooms", type=int, default=4, help="rooms filled in the window")
     parser.add_argument("--room-size", type=int, default=50)
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--valgrind", action="store_true", help="count instructions (callgrind)")
-    mode.add_argument("--cpu", action="store_true", help="CPU seconds (the default)")
-    mode.add_argument(
-        "--yappi", action="store_true", help="call counts per function (bench/yappi_serve.py)"
-    )
-    parser.add_argument("--keep", type=Path, help="keep the data and callgrind output here")
+    add_modes(parser)
     args = parser.parse_args()
     work = (
         Path(tempfile.mkdtemp(prefix="connect-instructions-")) if args.keep is None else args.keep

@@ -146,6 +146,17 @@ def backends(kind: str, work: Path) -> Iterator[dict[str, str]]:
         yield found.env
 
 
+def add_modes(parser: argparse.ArgumentParser) -> None:
+    """How the node is measured (--valgrind, --cpu, --yappi) and where its output is kept."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--valgrind", action="store_true", help="count instructions (callgrind)")
+    mode.add_argument("--cpu", action="store_true", help="CPU seconds (the default)")
+    mode.add_argument(
+        "--yappi", action="store_true", help="call counts per function (bench/yappi_serve.py)"
+    )
+    parser.add_argument("--keep", type=Path, help="keep the data and callgrind output here")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--backend", choices=("sqlite", "cluster"), default="sqlite")
@@ -154,13 +165,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=4, help="sends in flight (≤ rooms)")
     parser.add_argument("--messages", type=int, default=200, help="messages measured")
     parser.add_argument("--warmup", type=int, default=100, help="messages before measuring")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--valgrind", action="store_true", help="count instructions (callgrind)")
-    mode.add_argument("--cpu", action="store_true", help="CPU seconds (the default)")
-    mode.add_argument(
-        "--yappi", action="store_true", help="call counts per function (bench/yappi_serve.py)"
-    )
-    parser.add_argument("--keep", type=Path, help="keep the data and callgrind output here")
+    add_modes(parser)
     args = parser.parse_args()
     if not 1 <= args.in_flight <= args.rooms:
         parser.error("--in-flight must be between 1 and --rooms")
