@@ -139,7 +139,10 @@ async def test_files_go_encrypted_both_ways_and_download_checks_and_decrypts(
         await screen.wait_for(f"saved {tmp_path / 'for bob.txt'}")
         # The server alters the stored bytes: refused, nothing saved.
         stored = running.node.settings.data_dir / FILES_DIR / variant_key(opaque.id, "original")
-        stored.write_bytes(b"\0" + stored.read_bytes()[1:])
+        # Its first byte flipped: a zero byte written over it would change nothing one
+        # time in 256 (the bytes are ciphertext).
+        original = stored.read_bytes()
+        stored.write_bytes(bytes([original[0] ^ 0xFF]) + original[1:])
         (downloads / "for bob.txt").unlink()
         keyboard.type(f"/download 1 {downloads}")
         await screen.wait_for("! for bob.txt was altered on the server: not saved (tampered)")
