@@ -291,20 +291,17 @@ def find_membership(room_id: str, user_id: str) -> Tx[Membership | None]:
     return None if row is None else membership(row)
 
 
+_OF_ROOM = "FROM memberships m WHERE m.room_id = $1 ORDER BY m.joined_at, m.user_id"
+"""A room's memberships in `members`' order (`member_ids` keeps the same one)."""
+
+
 def members(room_id: str) -> Tx[list[Membership]]:
-    found = yield from fetch(
-        f"SELECT {MEMBERSHIP} FROM memberships m WHERE m.room_id = $1"
-        " ORDER BY m.joined_at, m.user_id",
-        room_id,
-    )
+    found = yield from fetch(f"SELECT {MEMBERSHIP} {_OF_ROOM}", room_id)
     return [membership(row) for row in found]
 
 
 def member_ids(room_id: str) -> Tx[list[str]]:
-    found = yield from fetch(
-        "SELECT m.user_id FROM memberships m WHERE m.room_id = $1 ORDER BY m.joined_at, m.user_id",
-        room_id,
-    )
+    found = yield from fetch(f"SELECT m.user_id {_OF_ROOM}", room_id)
     return [row[0] for row in found]
 
 
