@@ -194,8 +194,9 @@ class Settings:
     )
     database_pool_size: int = _setting(
         10,
-        "most PostgreSQL connections one node holds (its pool's size); every node's, added"
-        " up, must stay under the server's max_connections (see docs/operations.md)",
+        "PostgreSQL connections one node holds (its pool, opened in full at start); every"
+        " node's, added up, must stay under the server's max_connections (see"
+        " docs/operations.md)",
         _positive,
     )
     redis_url: str = _setting(

@@ -464,15 +464,23 @@ def _gateway(
 
 
 @asynccontextmanager
-async def open_node_store(settings: Settings) -> AsyncIterator[Store]:
+async def open_node_store(settings: Settings, *, serving: bool = False) -> AsyncIterator[Store]:
     """The store the settings select: PostgreSQL if `database_url` is set, else SQLite.
 
     `database_url` selects PostgreSQL when it starts with `postgresql://` or
-    `postgres://`; otherwise the node uses SQLite in its data directory.
+    `postgres://`; otherwise the node uses SQLite in its data directory. A
+    `serving` node opens its whole PostgreSQL pool (`database_pool_size`) before
+    this yields, each connection warmed up (`postgres.warmup`): connections opened
+    on demand, or cold, made a cluster's first busy second its slowest
+    (docs/benchmarks.md, "Issue #15, session 14"). A tool opens one, on demand.
     """
     if is_postgres_url(settings.database_url):
+        pool = settings.database_pool_size if serving else 1
         async with open_postgres_store(
-            settings.database_url, max_size=settings.database_pool_size
+            settings.database_url,
+            min_size=pool,
+            max_size=settings.database_pool_size,
+            warm_up=serving,
         ) as pg_store:
             yield pg_store
         return
@@ -598,7 +606,7 @@ async def serve(
 
 
 async def _serve(settings: Settings, task_status: trio.TaskStatus[Addresses]) -> None:
-    async with open_node_store(settings) as store, open_node_bus(settings) as bus:
+    async with open_node_store(settings, serving=True) as store, open_node_bus(settings) as bus:
         if settings.scanner == "none":
             _log.warning(
                 "node.files_not_scanned",

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
 import trio
 
 from chorus.config import Settings
@@ -31,6 +32,7 @@ from chorus.persistence import (
 from chorus.persistence._migrations import Migration, load_migrations
 from chorus.persistence.postgres.bridge import AsyncioBridge, open_asyncio_bridge
 from chorus.persistence.postgres.schema import migrate, schema_version
+from chorus.persistence.postgres.warmup import warm_up
 from tests.persistence.helpers import T0, make_room, make_user, texts
 from tests.pgserver import PgServer
 from tests.polling import until
@@ -66,12 +68,14 @@ async def raw_connection(url: str) -> AsyncIterator[tuple[AsyncioBridge, Any]]:
 
 def log_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The statements of every pool opened from now on, in the order run (each appended in
-    its store's asyncio thread)."""
+    its store's asyncio thread), from after each connection's warm-up if it has one."""
     statements: list[str] = []
     create_pool = asyncpg.create_pool
 
-    def logged_pool(*args: Any, **kwargs: Any) -> Any:
+    def logged_pool(*args: Any, init: Any = None, **kwargs: Any) -> Any:
         async def log_queries(conn: Any) -> None:
+            if init is not None:
+                await init(conn)
             conn.add_query_logger(lambda logged: statements.append(logged.query))
 
         return create_pool(*args, init=log_queries, **kwargs)
@@ -312,6 +316,67 @@ async def test_a_batch_whose_senders_standings_were_read_before_is_one_checked_s
             (6, "b6"),
             (7, "b7"),
         ]
+
+
+async def test_a_new_connection_stores_a_batch_before_its_first_and_keeps_none_of_it(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each pooled connection runs a batch's statements once when it opens (`warm_up`), so
+    a node's first real batch on it is its own two statements: asyncpg's introspection
+    of their types is done, and PostgreSQL compiled the function before any room's lock
+    was taken. Nothing the warm-up wrote is left: no user, room, membership or message."""
+    _, url = database
+    statements = log_statements(monkeypatch)
+    async with open_postgres_store(url, min_size=3, max_size=3, warm_up=True) as store:
+        ada = await make_user(store, "ada")
+        room = await make_room(store, ada)
+        await store._bridge.run(asyncio.sleep, 0)  # run asyncpg's query loggers scheduled
+        statements.clear()
+        stored = await store.append_admitted(room.id, texts(ada, "a1"), lambda *_: None, T0)
+        assert isinstance(stored.results[0], Appended)
+        await store._bridge.run(asyncio.sleep, 0)
+        assert len(statements) == 2, statements  # not asyncpg's pg_type introspection
+        assert "json_array_elements_text" in statements[0]
+        assert "chorus_append_messages" in statements[1]
+    async with raw_connection(url) as (bridge, conn):
+        for table in ("users", "rooms", "memberships", "messages"):
+            count = await bridge.run(conn.fetchval, f"SELECT count(*) FROM {table}")
+            assert count == {"users": 1, "rooms": 1, "memberships": 1, "messages": 1}[table]
+
+
+async def test_a_warm_up_the_database_refuses_is_logged_and_leaves_the_connection_usable(
+    database: tuple[str, str],
+) -> None:
+    _, url = database
+    async with open_postgres_store(url):  # migrated
+        pass
+    async with raw_connection(url) as (bridge, conn):
+        await bridge.run(conn.execute, "SET default_transaction_read_only = on")
+        with structlog.testing.capture_logs() as logs:
+            await bridge.run(warm_up, conn)
+        assert not conn.is_in_transaction()
+        assert await bridge.run(conn.fetchval, "SELECT count(*) FROM users") == 0
+    [failed] = [log for log in logs if log["event"] == "store.warm_up_failed"]
+    assert "read-only" in failed["error"]
+
+
+async def test_a_serving_node_opens_its_whole_pool_at_start_and_a_tool_one_connection(
+    pg_server: PgServer, database: tuple[str, str]
+) -> None:
+    """Connections opened on demand, each warmed up while a batch waited for it, made a
+    later busy second of a cluster its slowest (docs/benchmarks.md, session 14); a
+    command-line tool (`chorus admin`) needs one connection and no warm-up."""
+    name, url = database
+    settings = Settings(database_url=url, database_pool_size=3)
+
+    async def connections() -> int:
+        sql = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'"
+        return int(await pg_server.apsql(sql, name)) - 1  # apsql's own
+
+    async with open_node_store(settings, serving=True):
+        assert await connections() == 3
+    async with open_node_store(settings):
+        assert await connections() == 1
 
 
 async def test_one_client_id_sent_to_two_rooms_on_two_nodes_at_once_is_stored_once(

@@ -49,6 +49,12 @@ SEEN_LIMIT: Final = 10_000
 sender's next batch reads the standings again)."""
 
 
+async def read_rows(conn: Conn, room_id: str, user_ids: Sequence[str]) -> dict[str, Row]:
+    """The standing rows of `user_ids` that exist in `room_id`, by user id: one statement."""
+    rows = await conn.fetch(_STANDINGS_SQL, room_id, json.dumps(list(user_ids)))
+    return {row[-2]: row for row in rows}
+
+
 def standings_unchanged(seen: str) -> str:
     """SQL, true when the standing in room $1 of each user in the JSON object `seen` (a
     parameter: user id → fingerprint, `fingerprints`' text) has that fingerprint still:
@@ -98,8 +104,7 @@ class SeenStandings:
     async def read(self, conn: Conn, room_id: str, user_ids: Sequence[str]) -> dict[str, Row]:
         """The rows of `user_ids` that exist in `room_id` (none if the room does not), read
         with one statement on `conn` and kept; a user without one is forgotten."""
-        rows = await conn.fetch(_STANDINGS_SQL, room_id, json.dumps(list(user_ids)))
-        found: dict[str, Row] = {row[-2]: row for row in rows}
+        found = await read_rows(conn, room_id, user_ids)
         kept = self._rows
         for user_id in user_ids:
             key = (room_id, user_id)

@@ -26,6 +26,7 @@ from .._sql import MakeTx, UniqueViolation, run_async
 from ..roles import StoreOnSql
 from ..roles.events import Admit, admitted, with_refusals
 from ..roles.files import with_attachments
+from . import warmup
 from .append import Append
 from .bridge import AsyncioBridge, open_asyncio_bridge
 from .dialect import Conn, execute
@@ -214,6 +215,7 @@ async def open_postgres_store(
     max_size: int = 10,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    warm_up: bool = False,
 ) -> AsyncIterator[PostgresStore]:
     """Open the PostgreSQL database at `url` (`postgresql://user:pass@host:port/db`) as a `Store`.
 
@@ -222,6 +224,8 @@ async def open_postgres_store(
     loop (in a thread of its own) for the block's lifetime. Raises
     `StoreUnavailable` if the database cannot be reached within
     `connect_timeout` seconds, `SchemaTooNew` if a newer Chorus migrated it.
+    With `warm_up`, each connection stores a throwaway batch and rolls it back
+    when it opens (`warmup.warm_up`), so its first real batch is not its slowest.
     A call whose statements take longer than `command_timeout` seconds in
     all (give or take an eighth of it, at most a second), or that waits
     that long for a free connection, raises `StoreUnavailable`.
@@ -229,9 +233,7 @@ async def open_postgres_store(
     async with open_asyncio_bridge() as bridge:
         with translate_errors(redact_url(url)):
             await bridge.run(migrate_url, url, connect_timeout)
-            pool = await bridge.run(
-                _create_pool, url, min_size, max_size, connect_timeout, command_timeout
-            )
+            pool = await bridge.run(_create_pool, url, min_size, max_size, connect_timeout, warm_up)
         store = PostgresStore(pool, bridge, url, command_timeout=command_timeout)
         try:
             yield store
@@ -452,7 +454,7 @@ def _unusable(conn: Conn) -> bool:
 
 
 async def _create_pool(
-    url: str, min_size: int, max_size: int, connect_timeout: float, command_timeout: float
+    url: str, min_size: int, max_size: int, connect_timeout: float, warm_up: bool
 ) -> Any:
     return await asyncpg.create_pool(
         url,
@@ -465,6 +467,7 @@ async def _create_pool(
         # reopened on demand.
         max_inactive_connection_lifetime=IDLE_SECONDS,
         reset=_keep_session,
+        init=warmup.warm_up if warm_up else None,
     )
 
 
