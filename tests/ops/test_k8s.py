@@ -116,6 +116,20 @@ def test_the_gateway_scales_on_cpu_and_connections_per_pod() -> None:
     assert hpa["minReplicas"] == 3  # the production overlay's floor
 
 
+def test_every_pod_s_whole_pool_fits_in_postgres_default_max_connections() -> None:
+    """A serving node opens its whole pool at start: at the autoscalers' maximum, with one
+    surge pod per rolling update, the pools and the migration job's one connection fit in
+    PostgreSQL's default `max_connections` (100) less its `superuser_reserved_connections` (3)."""
+    objects = _production()
+    pool = int(objects["ConfigMap", "chorus-settings"]["data"]["CHORUS_DATABASE_POOL_SIZE"])
+    pods = 0
+    for role in ("gateway", "api"):
+        surge = objects["Deployment", f"chorus-{role}"]["spec"]["strategy"]["rollingUpdate"]
+        pods += objects["HorizontalPodAutoscaler", f"chorus-{role}"]["spec"]["maxReplicas"]
+        pods += surge["maxSurge"]
+    assert pods * pool + 1 <= 100 - 3
+
+
 def test_the_ingress_routes_websockets_to_the_gateway_with_long_timeouts() -> None:
     ingress = _production()["Ingress", "chorus"]
     annotations = ingress["metadata"]["annotations"]
