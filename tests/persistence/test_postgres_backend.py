@@ -655,6 +655,43 @@ async def test_a_connection_kept_unused_too_long_goes_back_to_the_pool(
         assert pool.get_size() - pool.get_idle_size() == 1
 
 
+async def test_a_warmed_pool_keeps_its_idle_connections_open(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connections given back unused are closed by asyncpg after a while (above `min_size`;
+    asyncpg 0.30 and 0.31 close those below it too), unless the pool is warmed: then they
+    stay, warm, for the next busy moment, whatever asyncpg's version."""
+    _, url = database
+    monkeypatch.setattr("chorus.persistence.postgres.store.IDLE_SECONDS", 0.05)
+    async with (
+        open_postgres_store(url, min_size=3, max_size=3, warm_up=True) as warm,
+        open_postgres_store(url, min_size=1, max_size=3) as cold,
+    ):
+        ada = await make_user(warm, "ada")
+        room = await make_room(warm, ada)
+        warm_pool: Any = warm._pool
+        cold_pool: Any = cold._pool
+        for store in (warm, cold):
+            async with trio.open_nursery() as nursery:  # every connection taken at once
+                for _ in range(6):
+                    nursery.start_soon(store.last_seq, room.id)
+
+        async def warm_gave_two_back() -> bool:
+            # A call keeps the one it took and gives back those unused for IDLE_SECONDS.
+            await warm.last_seq(room.id)
+            return bool(warm_pool.get_idle_size() == 2)
+
+        async def cold_closed_two() -> bool:
+            await cold.last_seq(room.id)
+            return bool(cold_pool.get_size() == 1)
+
+        await until(warm_gave_two_back)
+        # Given back later than the warm pool's, and then closed by asyncpg: the warm
+        # pool's would have been closed by now if it closed idle connections too.
+        await until(cold_closed_two)
+        assert warm_pool.get_size() == 3
+
+
 async def test_a_call_longer_than_the_command_timeout_is_unavailable_and_cleaned_up(
     pg_server: PgServer, database: tuple[str, str]
 ) -> None:

@@ -225,7 +225,8 @@ async def open_postgres_store(
     `StoreUnavailable` if the database cannot be reached within
     `connect_timeout` seconds, `SchemaTooNew` if a newer Chorus migrated it.
     With `warm_up`, each connection stores a throwaway batch and rolls it back
-    when it opens (`warmup.warm_up`), so its first real batch is not its slowest.
+    when it opens (`warmup.warm_up`), so its first real batch is not its slowest,
+    and none is closed for being idle (without, one is after twice `IDLE_SECONDS` unused).
     A call whose statements take longer than `command_timeout` seconds in
     all (give or take an eighth of it, at most a second), or that waits
     that long for a free connection, raises `StoreUnavailable`.
@@ -464,8 +465,9 @@ async def _create_pool(
         # No per-statement timer: `_Connections`' watchdog bounds each call instead.
         command_timeout=None,
         # Connections given back idle (`_Connections`) are closed after a while and
-        # reopened on demand.
-        max_inactive_connection_lifetime=IDLE_SECONDS,
+        # reopened on demand; warmed ones stay open (0: never closed for being idle), or
+        # the first batches after a quiet spell would wait for a connect and a warm-up.
+        max_inactive_connection_lifetime=0 if warm_up else IDLE_SECONDS,
         reset=_keep_session,
         init=warmup.warm_up if warm_up else None,
     )
