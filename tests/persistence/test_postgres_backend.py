@@ -338,10 +338,14 @@ async def test_a_new_connection_stores_a_batch_before_its_first_and_keeps_none_o
         assert len(statements) == 2, statements  # not asyncpg's pg_type introspection
         assert "json_array_elements_text" in statements[0]
         assert "chorus_append_messages" in statements[1]
+        statements.clear()  # the next batch of the same sender: the checked statement
+        await store.append_admitted(room.id, texts(ada, "a2"), lambda *_: None, T0)
+        await store._bridge.run(asyncio.sleep, 0)
+        assert len(statements) == 1, statements
+        assert "unchanged" in statements[0]
     async with raw_connection(url) as (bridge, conn):
-        for table in ("users", "rooms", "memberships", "messages"):
-            count = await bridge.run(conn.fetchval, f"SELECT count(*) FROM {table}")
-            assert count == {"users": 1, "rooms": 1, "memberships": 1, "messages": 1}[table]
+        for table, made in [("users", 1), ("rooms", 1), ("memberships", 1), ("messages", 2)]:
+            assert await bridge.run(conn.fetchval, f"SELECT count(*) FROM {table}") == made
 
 
 async def test_a_warm_up_the_database_refuses_is_logged_and_leaves_the_connection_usable(

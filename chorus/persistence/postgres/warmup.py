@@ -36,8 +36,8 @@ async def warm_up(conn: Conn) -> None:
 
     A refusal by the database (say, a role without INSERT) is logged and leaves the
     connection as it was (the warm-up only saves time; the real calls then report
-    whatever is wrong). A lost connection raises (asyncpg
-    then discards it, as for any failed connect).
+    whatever is wrong). A lost connection raises: asyncpg then discards it, as it does
+    a connection that fails to open.
     """
     transaction = conn.transaction()
     await transaction.start()
