@@ -143,6 +143,19 @@ async def test_postgres_appends_find_duplicates_by_index_after_the_table_grew(
         assert await bridge.run(seq_scans_of_appends_after_growth) == 0
 
 
+async def users_and_room(conn: Any, users: list[str]) -> None:
+    """`users` (ids, named after themselves) and room `r_1`, created by `u_0`, straight in
+    the tables: the plans below are the statements', not the store's calls'."""
+    await conn.executemany(
+        "INSERT INTO users (id, username, display_name, created_at) VALUES ($1, $1, $1, 0)",
+        [(user,) for user in users],
+    )
+    await conn.execute(
+        "INSERT INTO rooms (id, name, kind, created_by, created_at)"
+        " VALUES ('r_1', 'general', 'public', 'u_0', 0)"
+    )
+
+
 async def test_postgres_batch_standings_are_one_statement_planned_once(
     pg_server: PgServer,
 ) -> None:
@@ -158,14 +171,7 @@ async def test_postgres_batch_standings_are_one_statement_planned_once(
     async def run_batches() -> tuple[list[int], Any]:
         conn = await asyncpg.connect(url)
         try:
-            await conn.executemany(
-                "INSERT INTO users (id, username, display_name, created_at) VALUES ($1, $1, $1, 0)",
-                [(user,) for user in users],
-            )
-            await conn.execute(
-                "INSERT INTO rooms (id, name, kind, created_by, created_at)"
-                " VALUES ('r_1', 'general', 'public', 'u_0', 0)"
-            )
+            await users_and_room(conn, users)
             statements = []
             for size in [1] * 5 + [*range(1, 13)] * 3:  # small batches first, then any size
                 counting = _Counting(conn)
@@ -248,14 +254,7 @@ async def test_postgres_checked_appends_keep_one_generic_plan(pg_server: PgServe
     async def run_batches() -> tuple[list[int], Any]:
         conn = await asyncpg.connect(url)
         try:
-            await conn.executemany(
-                "INSERT INTO users (id, username, display_name, created_at) VALUES ($1, $1, $1, 0)",
-                [(user,) for user in users],
-            )
-            await conn.execute(
-                "INSERT INTO rooms (id, name, kind, created_by, created_at)"
-                " VALUES ('r_1', 'general', 'public', 'u_0', 0)"
-            )
+            await users_and_room(conn, users)
             rows = await SeenStandings().read(conn, "r_1", users)
             seqs = []
             for sent in range(20):
